@@ -1,0 +1,11 @@
+// Umbrella header: everything a user of nabla needs.
+#pragma once
+#include "nabla/allocator.h"
+#include "nabla/autograd.h"
+#include "nabla/dtype.h"
+#include "nabla/error.h"
+#include "nabla/gradcheck.h"
+#include "nabla/ops.h"
+#include "nabla/random.h"
+#include "nabla/tensor.h"
+#include "nabla/threads.h"

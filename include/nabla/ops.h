@@ -1,0 +1,195 @@
+// Every differentiable op. Broadcasting follows NumPy; binary ops promote dtypes
+// (u8 < i64 < f32 < f64). Each op's VJP is written with these same ops, so gradients
+// are differentiable again (grad-of-grad). Errors name the op and the shapes involved.
+#pragma once
+#include <optional>
+#include <utility>
+
+#include "nabla/tensor.h"
+
+namespace nabla {
+
+// ---- creation (ops/creation.cpp) --------------------------------------------------------
+Tensor zeros(const Shape& shape, TensorOptions opts = {});
+Tensor ones(const Shape& shape, TensorOptions opts = {});
+Tensor full(const Shape& shape, double value, TensorOptions opts = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+/// Values start, start+step, ... below end (default dtype i64 when all are integers, else f32).
+Tensor arange(double start, double end, double step = 1.0, std::optional<DType> dtype = std::nullopt);
+Tensor arange(double end);
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opts = {});
+Tensor eye(int64_t n, TensorOptions opts = {});
+/// Uniform in [0, 1).
+Tensor rand(const Shape& shape, TensorOptions opts = {});
+/// Standard normal.
+Tensor randn(const Shape& shape, TensorOptions opts = {});
+/// Integers in [low, high), dtype i64.
+Tensor randint(int64_t low, int64_t high, const Shape& shape);
+/// A random permutation of 0..n-1 (i64).
+Tensor randperm(int64_t n);
+/// Copies `values` (row-major) into a new tensor of `shape` (dtype from T unless given).
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, std::optional<DType> dtype = std::nullopt);
+Tensor scalar_tensor(double value, DType dtype = DType::f32);
+/// In-place random fills (for initializers); no autograd.
+void uniform_(Tensor& t, double low, double high);
+void normal_(Tensor& t, double mean, double std);
+
+// ---- element-wise arithmetic (ops/elementwise.cpp) ----------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+/// True division: integer inputs give f32.
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, double exponent);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor expm1(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor erf(const Tensor& x);
+Tensor reciprocal(const Tensor& x);
+Tensor square(const Tensor& x);
+/// Element-wise clamp to [min, max] (either bound may be absent). Gradient passes where not clamped.
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
+/// cond ? a : b, with `cond` a u8 (boolean) tensor; broadcast.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+/// Comparisons return u8 (1 = true) and are not differentiable.
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor isfinite(const Tensor& x);
+/// Element-wise |a - b| <= atol + rtol * |b| for all elements.
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+Tensor operator>(const Tensor& a, double b);
+Tensor operator<(const Tensor& a, double b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+
+// ---- activations (ops/activation.cpp; composed unless noted) ------------------------------
+Tensor relu(const Tensor& x);  ///< kernel-backed, VJP uses threshold_backward
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor elu(const Tensor& x, double alpha = 1.0);
+/// GELU; exact (erf) by default, or the tanh approximation.
+Tensor gelu(const Tensor& x, bool tanh_approximation = false);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+/// log(1 + exp(beta x)) / beta, linear above `threshold` for stability.
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+/// grad where `x` > 0, else 0 (relu's VJP; differentiable in grad).
+Tensor threshold_backward(const Tensor& grad, const Tensor& x);
+
+// ---- reductions (ops/reduce.cpp). `dims` empty = all dims ------------------------------------
+Tensor sum(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+/// Variance with Bessel's correction by default (correction = 1), as PyTorch.
+Tensor var(const Tensor& x, const Shape& dims = {}, bool keepdim = false, int64_t correction = 1);
+Tensor std(const Tensor& x, const Shape& dims = {}, bool keepdim = false, int64_t correction = 1);
+/// Max/min values (gradient split evenly among ties).
+Tensor max(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor min(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim = false);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+/// Index of the max along `dim` (i64), or of the flattened tensor when dim is absent.
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+/// The k largest (or smallest) values along `dim` and their indices, sorted.
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
+/// Reduces a broadcast gradient back to `shape` (sums over broadcast dims).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra (ops/linalg.cpp) ------------------------------------------------------
+/// NumPy matmul: 1-D·1-D dot, 2-D·2-D, batched with broadcast batch dims.
+Tensor matmul(const Tensor& a, const Tensor& b);
+/// x · weightᵀ + bias; x [..., in], weight [out, in], bias [out] (optional).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- shape and indexing (ops/shape.cpp, ops/index.cpp) -------------------------------------
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor permute(const Tensor& x, const Shape& dims);
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor squeeze(const Tensor& x, std::optional<int64_t> dim = std::nullopt);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor cat(const TensorList& tensors, int64_t dim = 0);
+Tensor stack(const TensorList& tensors, int64_t dim = 0);
+/// out[i][j] = x[i][index[i][j]] along `dim` (index i64, same rank as x).
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+/// Adds `src` into a copy of `x` at `index` along `dim` (the VJP of gather).
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+/// Picks entries `index` (1-D i64) along `dim`.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+/// Adds `src` slices into a copy of `x` at `index` along `dim` (the VJP of index_select).
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+/// One-hot encoding of i64 labels in [0, num_classes) as f32 (`dtype` to change).
+Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
+/// Zeros of `input_shape` with `grad` written into the slice (the VJP of slice).
+Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start, int64_t end,
+                      int64_t step);
+
+// ---- regularization (ops/dropout.cpp) ------------------------------------------------------
+/// Zeroes each element with probability p (mask from the global RNG) and scales the rest by
+/// 1/(1-p); identity when !training or p == 0.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
+
+// ---- losses (ops/loss.cpp). Numerically stable (log-sum-exp). --------------------------------
+enum class Reduction { None, Mean, Sum };
+
+struct CrossEntropyOptions {
+  Tensor weight;                ///< per-class weights [C] (optional)
+  int64_t ignore_index = -100;  ///< targets equal to this contribute nothing
+  double label_smoothing = 0.0;
+  Reduction reduction = Reduction::Mean;
+};
+/// Cross-entropy from logits [N, C] (or [N, C, d...]) with i64 class targets [N] (or
+/// [N, d...]), or with probability targets of the logits' shape.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opts = {});
+
+struct NllLossOptions {
+  Tensor weight;
+  int64_t ignore_index = -100;
+  Reduction reduction = Reduction::Mean;
+};
+/// Negative log-likelihood from log-probabilities [N, C] and i64 targets [N].
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOptions& opts = {});
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+struct BCEWithLogitsOptions {
+  Tensor weight;      ///< broadcast to the input
+  Tensor pos_weight;  ///< per-class weight of positive examples
+  Reduction reduction = Reduction::Mean;
+};
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const BCEWithLogitsOptions& opts = {});
+
+}  // namespace nabla

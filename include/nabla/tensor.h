@@ -1,0 +1,182 @@
+// Tensor: a cheap shared handle to a strided view of reference-counted storage, with the
+// autograd fields (requires_grad, grad, grad_fn, version counter) that ops read and write.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nabla/dtype.h"
+#include "nabla/error.h"
+
+namespace nabla {
+
+using Shape = std::vector<int64_t>;
+
+namespace autograd {
+class Node;
+}
+
+/// Reference-counted buffer. Views share it, and with it the version counter that
+/// in-place ops bump so autograd can detect a saved tensor modified after it was saved.
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  Device device;
+  uint64_t version = 0;
+  const char* last_writer = "";  ///< name of the last in-place op, for error messages
+  std::function<void(void*)> deleter;  ///< set for external memory; else the caching allocator
+
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
+  ~Storage();
+};
+
+class Tensor;
+using TensorList = std::vector<Tensor>;
+using GradHook = std::function<Tensor(const Tensor&)>;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  int64_t offset = 0;  ///< in elements
+  Shape shape;
+  Shape strides;  ///< in elements
+  DType dtype = DType::f32;
+  bool requires_grad = false;  ///< meaningful for leaves; non-leaves require grad via grad_fn
+  bool retains_grad = false;
+  bool is_view = false;  ///< shares storage with another tensor (differentiable view)
+  std::shared_ptr<autograd::Node> grad_fn;
+  uint32_t output_nr = 0;
+  std::weak_ptr<autograd::Node> grad_accumulator;
+  std::shared_ptr<TensorImpl> grad;
+  std::vector<GradHook> hooks;
+};
+
+/// Options for creation functions: `zeros({2, 3}, {.dtype = kF64, .requires_grad = true})`.
+struct TensorOptions {
+  DType dtype = DType::f32;
+  Device device = Device::cpu();
+  bool requires_grad = false;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- metadata -------------------------------------------------------------------
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl().shape; }
+  /// Size of dimension `d` (negative counts from the end).
+  int64_t size(int64_t d) const;
+  const Shape& strides() const { return impl().strides; }
+  int64_t stride(int64_t d) const;
+  int64_t dim() const { return int64_t(impl().shape.size()); }
+  int64_t numel() const;
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().storage->device; }
+  int64_t offset() const { return impl().offset; }
+  bool is_contiguous() const;
+  bool is_floating_point() const { return is_floating(dtype()); }
+  const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+  /// True when both tensors are views of the same buffer.
+  bool shares_storage(const Tensor& other) const { return storage() == other.storage(); }
+
+  // ---- data access (CPU) ------------------------------------------------------------
+  void* raw_data() const;  ///< pointer to element 0 of this view
+  template <typename T>
+  T* data_ptr() const {
+    NB_CHECK(dtype_of<T>::value == dtype(), "[data_ptr] tensor has dtype ", dtype(), ", asked for ",
+             dtype_of<T>::value);
+    return static_cast<T*>(raw_data());
+  }
+  /// Value of a one-element tensor, converted to T.
+  template <typename T = double>
+  T item() const { return static_cast<T>(item_double()); }
+  double item_double() const;
+  /// All elements in row-major order, converted to T (works for any strides).
+  template <typename T = double>
+  std::vector<T> to_vector() const {
+    std::vector<double> v = to_double_vector();
+    return std::vector<T>(v.begin(), v.end());
+  }
+  std::vector<double> to_double_vector() const;
+
+  // ---- autograd -----------------------------------------------------------------------
+  bool requires_grad() const;
+  /// Marks a leaf as a parameter (true) or freezes it (false). Errors on non-leaves.
+  Tensor& requires_grad_(bool on = true);
+  bool is_leaf() const { return impl().grad_fn == nullptr; }
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl().grad_fn; }
+  uint32_t output_nr() const { return impl().output_nr; }
+  /// Accumulated gradient (undefined until a backward reaches this tensor).
+  Tensor grad() const;
+  void set_grad(const Tensor& g);
+  uint64_t version() const { return impl().storage->version; }
+  /// Same storage, no history: the result never requires grad.
+  Tensor detach() const;
+  /// Runs backprop from this tensor (a scalar unless `grad` is given). Defined in autograd.
+  void backward(const Tensor& grad = Tensor(), bool retain_graph = false, bool create_graph = false) const;
+  /// Calls `hook(grad)` when this tensor's gradient is computed; a defined result replaces it.
+  void register_hook(GradHook hook) const;
+  /// Keeps `.grad()` for a non-leaf tensor after backward.
+  void retain_grad() const;
+
+  // ---- views and conversions (defined in ops/shape.cpp; differentiable) ------------------
+  Tensor reshape(const Shape& shape) const;
+  Tensor view(const Shape& shape) const;  ///< like reshape but never copies
+  Tensor transpose(int64_t d0, int64_t d1) const;
+  Tensor t() const { return transpose(0, 1); }
+  Tensor permute(const Shape& dims) const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor expand(const Shape& shape) const;
+  Tensor squeeze() const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+  Tensor contiguous() const;
+  Tensor clone() const;
+  Tensor to(DType dtype) const;
+  /// Reductions as methods, for PyTorch-style chains (`loss.sum()`); see ops.h.
+  Tensor sum(const Shape& dims = {}, bool keepdim = false) const;
+  Tensor mean(const Shape& dims = {}, bool keepdim = false) const;
+
+  // ---- in-place (ops/inplace.cpp); bump the version counter ------------------------------
+  Tensor& add_(const Tensor& other, double alpha = 1.0);
+  Tensor& sub_(const Tensor& other);
+  Tensor& mul_(const Tensor& other);
+  Tensor& div_(const Tensor& other);
+  Tensor& add_(double v);
+  Tensor& mul_(double v);
+  Tensor& zero_();
+  Tensor& fill_(double v);
+  Tensor& copy_(const Tensor& src);
+
+  TensorImpl& impl() const {
+    NB_CHECK(impl_ != nullptr, "[tensor] use of an undefined tensor");
+    return *impl_;
+  }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  std::string to_string() const;
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+std::ostream& operator<<(std::ostream& os, const Shape& s);
+std::string shape_str(const Shape& s);
+
+/// Uninitialized contiguous tensor.
+Tensor empty(const Shape& shape, TensorOptions opts = {});
+int64_t shape_numel(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
+/// Wraps `dim` (negative counts from the end) into [0, ndim); `op` names the caller in errors.
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
+/// A view of `base`'s storage with the given geometry (no autograd bookkeeping).
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+
+}  // namespace nabla

@@ -1,0 +1,271 @@
+// The backward engine: an iterative walk (no recursion, so 100k-op chains work) in
+// dependency order, summing the gradients that reach each node before running it.
+#include <cmath>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine_ops.h"
+#include "nabla/autograd.h"
+
+namespace nabla {
+namespace autograd {
+namespace {
+
+struct NodeTask {
+  TensorList grads;  // one slot per node output
+};
+
+struct Capture {
+  Node* node;
+  uint32_t output_nr;
+  size_t input_index;
+};
+
+// Counts, for every node reachable from the roots, how many edges point at it.
+std::unordered_map<Node*, int> count_dependencies(const std::vector<Edge>& roots) {
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack;
+  std::unordered_set<Node*> seen;
+  for (const Edge& e : roots) {
+    if (e.fn && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next_edges) {
+      if (!e.fn) continue;
+      deps[e.fn.get()]++;
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+  return deps;
+}
+
+// Nodes that lead to a capture target (for grad(): skip everything else).
+std::unordered_set<Node*> nodes_needed_for(const std::vector<Edge>& roots, const std::unordered_set<Node*>& targets) {
+  std::unordered_set<Node*> needed;
+  std::unordered_map<Node*, size_t> next_child;
+  std::unordered_set<Node*> visited;
+  std::vector<Node*> stack;
+  // Iterative post-order DFS: a node is needed if it is a target or any child is needed.
+  for (const Edge& r : roots) {
+    if (!r.fn || visited.count(r.fn.get())) continue;
+    visited.insert(r.fn.get());
+    stack.push_back(r.fn.get());
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      size_t& i = next_child[n];
+      if (i < n->next_edges.size()) {
+        Node* c = n->next_edges[i++].fn.get();
+        if (c && visited.insert(c).second) stack.push_back(c);
+        continue;
+      }
+      stack.pop_back();
+      bool need = targets.count(n) > 0;
+      for (const Edge& e : n->next_edges) need = need || (e.fn && needed.count(e.fn.get()));
+      if (need) needed.insert(n);
+    }
+  }
+  return needed;
+}
+
+void check_finite(const Node& node, const TensorList& grads) {
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (grads[i].defined() && grads[i].is_floating_point() && !engine_ops().all_finite(grads[i])) {
+      fail("[anomaly] the backward of '", node.name(), "' returned NaN or Inf in its gradient for input ", i,
+           " (shape ", grads[i].shape(), ")");
+    }
+  }
+}
+
+// Runs the graph from `roots` (with their gradients). When `captures` is non-empty, the
+// gradients arriving at those (node, output) pairs are returned instead of accumulated.
+TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_grads, bool retain_graph,
+                        bool create_graph, const std::vector<Capture>& captures, size_t n_inputs) {
+  std::optional<NoGradGuard> no_grad;
+  std::optional<EnableGradGuard> with_grad;
+  if (create_graph) {
+    with_grad.emplace();
+  } else {
+    no_grad.emplace();
+  }
+  const bool accumulate = captures.empty();
+  auto deps = count_dependencies(roots);
+  std::unordered_set<Node*> targets;
+  for (const Capture& c : captures) targets.insert(c.node);
+  std::unordered_set<Node*> needed;
+  if (!accumulate) needed = nodes_needed_for(roots, targets);
+
+  std::unordered_map<Node*, NodeTask> pending;
+  std::vector<std::shared_ptr<Node>> ready;
+  TensorList result(n_inputs);
+  const auto& ops = engine_ops();
+
+  auto add_grad = [&](const Edge& e, Tensor g) {
+    auto& task = pending[e.fn.get()];
+    if (task.grads.empty()) task.grads.resize(e.fn->outputs.size());
+    Tensor& slot = task.grads[e.input_nr];
+    slot = slot.defined() ? ops.add(slot, g) : std::move(g);
+  };
+
+  for (size_t i = 0; i < roots.size(); ++i) {
+    if (!roots[i].fn) continue;
+    add_grad(roots[i], root_grads[i]);
+  }
+  for (const Edge& r : roots) {
+    if (r.fn && deps[r.fn.get()] == 0) {
+      deps[r.fn.get()] = -1;  // mark as queued
+      ready.push_back(r.fn);
+    }
+  }
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = std::move(ready.back());
+    ready.pop_back();
+    TensorList grads = std::move(pending[node.get()].grads);
+    pending.erase(node.get());
+    if (grads.empty()) grads.resize(node->outputs.size());
+    // Outputs that received no gradient get zeros (only multi-output nodes can have them).
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (!grads[i].defined()) grads[i] = ops.full(node->outputs[i].shape, node->outputs[i].dtype, 0.0);
+    }
+    for (size_t h = 0; h < node->pre_hooks.size(); ++h) {
+      Tensor& g = grads[node->pre_hook_output[h]];
+      Tensor r = node->pre_hooks[h](g);
+      if (r.defined()) g = r;
+    }
+    if (!accumulate && targets.count(node.get())) {
+      for (const Capture& c : captures) {
+        if (c.node == node.get()) {
+          Tensor g = grads[c.output_nr];
+          result[c.input_index] = result[c.input_index].defined() ? ops.add(result[c.input_index], g) : g;
+        }
+      }
+    }
+    bool is_leaf_sink = dynamic_cast<AccumulateGrad*>(node.get()) != nullptr;
+    if (is_leaf_sink && !accumulate) continue;
+    if (!accumulate && !needed.count(node.get())) continue;
+    if (is_leaf_sink) static_cast<AccumulateGrad*>(node.get())->create_graph = create_graph;
+
+    TensorList input_grads;
+    try {
+      input_grads = node->apply(grads);
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      if (msg.rfind("[", 0) == 0) throw;  // already names an op
+      fail("[backward of ", node->name(), "] ", msg);
+    }
+    grads.clear();
+    if (!retain_graph) node->release();
+    if (is_leaf_sink) continue;
+    NB_CHECK(input_grads.size() == node->next_edges.size(), "[", node->name(), "] backward returned ",
+             input_grads.size(), " gradients for ", node->next_edges.size(), " inputs");
+    if (is_anomaly_enabled()) check_finite(*node, input_grads);
+    for (size_t i = 0; i < input_grads.size(); ++i) {
+      const Edge& e = node->next_edges[i];
+      if (!e.fn) continue;
+      Tensor& g = input_grads[i];
+      const OutputMeta& meta = e.fn->outputs[e.input_nr];
+      if (g.defined()) {
+        NB_CHECK(g.shape() == meta.shape, "[", node->name(), "] backward returned a gradient of shape ",
+                 g.shape(), " for input ", i, " of shape ", meta.shape);
+        add_grad(e, std::move(g));
+      }
+      int& d = deps[e.fn.get()];
+      if (--d == 0) {
+        d = -1;
+        ready.push_back(e.fn);
+      }
+    }
+  }
+  return result;
+}
+
+std::vector<Edge> root_edges(const TensorList& outputs, const TensorList& grad_outputs, TensorList& root_grads,
+                             const char* api) {
+  NB_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "[", api, "] got ",
+           grad_outputs.size(), " grad_outputs for ", outputs.size(), " outputs");
+  std::vector<Edge> roots;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    NB_CHECK(out.defined(), "[", api, "] output ", i, " is an undefined tensor");
+    NB_CHECK(out.requires_grad(), "[", api, "] output ", i,
+             " does not require grad and has no grad_fn: nothing to differentiate (did you compute it under "
+             "NoGradGuard, or forget requires_grad_() on the inputs?)");
+    Tensor g = grad_outputs.empty() ? Tensor() : grad_outputs[i];
+    if (!g.defined()) {
+      NB_CHECK(out.numel() == 1, "[", api, "] grad can be implicitly created only for outputs with one element; ",
+               "output ", i, " has shape ", out.shape(), ", so pass grad_outputs");
+      NoGradGuard ng;
+      g = engine_ops().full(out.shape(), out.dtype(), 1.0);
+    } else {
+      NB_CHECK(g.shape() == out.shape(), "[", api, "] grad_output ", i, " has shape ", g.shape(),
+               " but the output has shape ", out.shape());
+    }
+    roots.push_back(gradient_edge(out));
+    root_grads.push_back(g);
+  }
+  return roots;
+}
+
+}  // namespace
+}  // namespace autograd
+
+void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph, bool create_graph) {
+  TensorList root_grads;
+  auto roots = autograd::root_edges(outputs, grad_outputs, root_grads, "backward");
+  autograd::run_backward(roots, root_grads, retain_graph, create_graph, {}, 0);
+}
+
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                bool retain_graph, bool create_graph, bool allow_unused) {
+  TensorList root_grads;
+  auto roots = autograd::root_edges(outputs, grad_outputs, root_grads, "grad");
+  std::vector<autograd::Capture> captures;
+  std::vector<autograd::Edge> keep_alive;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    NB_CHECK(inputs[i].defined() && inputs[i].requires_grad(), "[grad] input ", i,
+             " does not require grad; call requires_grad_() on it before the forward pass");
+    autograd::Edge e = autograd::gradient_edge(inputs[i]);
+    keep_alive.push_back(e);
+    captures.push_back({e.fn.get(), e.input_nr, i});
+  }
+  TensorList result = autograd::run_backward(roots, root_grads, retain_graph, create_graph, captures, inputs.size());
+  for (size_t i = 0; i < result.size(); ++i) {
+    NB_CHECK(result[i].defined() || allow_unused, "[grad] input ", i,
+             " was not used to compute the outputs; pass allow_unused=true if that is intended");
+  }
+  return result;
+}
+
+void Tensor::backward(const Tensor& g, bool retain_graph, bool create_graph) const {
+  nabla::backward({*this}, g.defined() ? TensorList{g} : TensorList{}, retain_graph, create_graph);
+}
+
+void Tensor::register_hook(GradHook hook) const {
+  NB_CHECK(requires_grad(), "[register_hook] cannot register a hook on a tensor that does not require grad");
+  if (is_leaf()) {
+    impl().hooks.push_back(std::move(hook));
+    return;
+  }
+  auto& fn = impl().grad_fn;
+  fn->pre_hooks.push_back(std::move(hook));
+  fn->pre_hook_output.push_back(output_nr());
+}
+
+void Tensor::retain_grad() const {
+  NB_CHECK(requires_grad(), "[retain_grad] the tensor does not require grad");
+  if (is_leaf() || impl().retains_grad) return;
+  impl().retains_grad = true;
+  std::weak_ptr<TensorImpl> weak = impl_ptr();
+  register_hook([weak](const Tensor& g) {
+    if (auto self = weak.lock()) {
+      Tensor t(self);
+      t.set_grad(t.grad().defined() ? autograd::engine_ops().add(t.grad(), g) : g.detach());
+    }
+    return Tensor();
+  });
+}
+
+}  // namespace nabla

@@ -1,0 +1,129 @@
+// Nodes, saved tensors and recording: how a forward op attaches itself to the graph.
+#include <atomic>
+
+#include "engine_ops.h"
+#include "nabla/autograd.h"
+
+namespace nabla::autograd {
+
+namespace {
+EngineOps g_engine_ops;
+std::atomic<uint64_t> g_sequence{0};
+}  // namespace
+
+void install_engine_ops(const EngineOps& ops) { g_engine_ops = ops; }
+const EngineOps& engine_ops() {
+  NB_CHECK(g_engine_ops.add != nullptr, "[autograd] the ops layer is not linked (link the `nabla` target)");
+  return g_engine_ops;
+}
+
+SavedTensor::SavedTensor(const Tensor& t, const Node* owner) {
+  if (!t.defined()) return;
+  owner_name_ = owner->name().c_str();
+  version_ = t.version();
+  requires_grad_ = t.requires_grad();
+  if (t.grad_fn().get() == owner) {
+    // An output of the owner: keep the data and re-attach the history on get(), because
+    // a strong reference from the node to its own output would be a cycle.
+    is_output_ = true;
+    output_nr_ = t.output_nr();
+    weak_fn_ = t.grad_fn();
+    data_ = t.detach();
+  } else {
+    data_ = t;
+  }
+}
+
+Tensor SavedTensor::get() const {
+  if (!data_.defined()) return Tensor();
+  NB_CHECK(data_.version() == version_, "[", owner_name_,
+           "] one of the tensors needed for its gradient was modified by an in-place operation (",
+           data_.storage()->last_writer, ") after it was saved: it is at version ", data_.version(),
+           ", expected version ", version_,
+           ". Clone it before the in-place op, or do the in-place op out of place.");
+  if (!is_output_) return data_;
+  auto fn = weak_fn_.lock();
+  Tensor t = data_.detach();
+  if (fn && requires_grad_) {
+    t.impl().grad_fn = fn;
+    t.impl().output_nr = output_nr_;
+  }
+  return t;
+}
+
+Edge gradient_edge(const Tensor& t) {
+  auto& impl = t.impl();
+  if (impl.grad_fn) return {impl.grad_fn, impl.output_nr};
+  if (!impl.requires_grad) return {};
+  auto acc = impl.grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    acc->outputs.push_back({impl.shape, impl.dtype});
+    impl.grad_accumulator = acc;
+  }
+  return {acc, 0};
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool any_requires_grad(const TensorList& inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+std::shared_ptr<FunctionNode> record(const char* name, const TensorList& inputs, const TensorList& outputs) {
+  if (!any_requires_grad(inputs)) return nullptr;
+  auto node = std::make_shared<FunctionNode>(name);
+  node->sequence_nr = g_sequence++;
+  node->next_edges.reserve(inputs.size());
+  for (const Tensor& in : inputs) node->next_edges.push_back(in.defined() ? gradient_edge(in) : Edge{});
+  node->outputs.reserve(outputs.size());
+  for (uint32_t i = 0; i < outputs.size(); ++i) {
+    auto& o = outputs[i].impl();
+    o.grad_fn = node;
+    o.output_nr = i;
+    node->outputs.push_back({o.shape, o.dtype});
+  }
+  return node;
+}
+
+TensorList FunctionNode::apply(const TensorList& grad_outputs) {
+  NB_CHECK(!released_, "[", name(),
+           "] backward through this graph a second time, but its saved tensors were freed by the first "
+           "backward. Pass retain_graph=true to the first backward (or grad) call.");
+  NB_CHECK(backward_fn != nullptr, "[", name(), "] has no backward function");
+  return backward_fn(grad_outputs);
+}
+
+TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
+  Tensor g = grad_outputs[0];
+  Tensor var(leaf);
+  for (const auto& hook : leaf->hooks) {
+    Tensor r = hook(g);
+    if (r.defined()) g = r;
+  }
+  const auto& ops = engine_ops();
+  if (create_graph) {
+    // The accumulated gradient must stay differentiable: out of place.
+    var.set_grad(leaf->grad ? ops.add(Tensor(leaf->grad), g) : g);
+  } else if (!leaf->grad) {
+    // Steal the buffer when nobody else can see it; else copy, so a later in-place
+    // accumulation cannot write into another tensor.
+    bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous() &&
+                     !g.requires_grad();
+    var.set_grad(exclusive ? g : ops.contiguous_clone(g));
+  } else {
+    Tensor acc(leaf->grad);
+    ops.add_inplace(acc, g);
+  }
+  return {};
+}
+
+}  // namespace nabla::autograd

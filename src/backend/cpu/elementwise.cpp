@@ -1,0 +1,169 @@
+// Element-wise CPU kernels generated from the functor lists in kernels/elementwise_ops.h.
+#include <cstring>
+
+#include "../backend.h"
+#include "strided_loop.h"
+
+namespace nabla::backend::cpu {
+namespace {
+
+template <typename T, UnaryOp OP> struct UnaryF;
+#define NB_UNARY_FUNCTOR(name, expr)                      \
+  template <typename T> struct UnaryF<T, UnaryOp::name> { \
+    static inline T f(T x, double a, double b) {          \
+      (void)a;                                            \
+      (void)b;                                            \
+      return static_cast<T>(expr);                        \
+    }                                                     \
+  };
+NB_UNARY_OPS(NB_UNARY_FUNCTOR)
+#undef NB_UNARY_FUNCTOR
+
+template <typename T, BinaryOp OP> struct BinaryF;
+#define NB_BINARY_FUNCTOR(name, expr)                                               \
+  template <typename T> struct BinaryF<T, BinaryOp::name> {                         \
+    static inline T f(T x, T y) { return static_cast<T>(expr); }                    \
+  };
+NB_BINARY_OPS(NB_BINARY_FUNCTOR)
+#undef NB_BINARY_FUNCTOR
+
+template <typename T, CompareOp OP> struct CompareF;
+#define NB_COMPARE_FUNCTOR(name, expr)                                             \
+  template <typename T> struct CompareF<T, CompareOp::name> {                      \
+    static inline uint8_t f(T x, T y) { return static_cast<uint8_t>(expr); }       \
+  };
+NB_COMPARE_OPS(NB_COMPARE_FUNCTOR)
+#undef NB_COMPARE_FUNCTOR
+
+template <typename T, typename F>
+void unary_run(Geometry g, Operand out, Operand in, double a, double b) {
+  constexpr int64_t E = sizeof(T);
+  strided_loop<2>(g, {out, in}, {E, E}, [a, b](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+    T* o = reinterpret_cast<T*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    if (s[0] == E && s[1] == E) {
+      for (int64_t i = 0; i < n; ++i) o[i] = F::f(x[i], a, b);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0] / E] = F::f(x[i * s[1] / E], a, b);
+    }
+  });
+}
+
+// Contiguous, scalar-broadcast and generic inner loops; the first two vectorize.
+template <typename T, typename R, typename F>
+void binary_run(Geometry g, Operand out, Operand x, Operand y) {
+  constexpr int64_t E = sizeof(T), ER = sizeof(R);
+  strided_loop<3>(g, {out, x, y}, {ER, E, E}, [](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
+    R* o = reinterpret_cast<R*>(p[0]);
+    const T* a = reinterpret_cast<const T*>(p[1]);
+    const T* b = reinterpret_cast<const T*>(p[2]);
+    if (s[0] == ER && s[1] == E && s[2] == E) {
+      for (int64_t i = 0; i < n; ++i) o[i] = F::f(a[i], b[i]);
+    } else if (s[0] == ER && s[1] == E && s[2] == 0) {
+      const T bv = b[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = F::f(a[i], bv);
+    } else if (s[0] == ER && s[1] == 0 && s[2] == E) {
+      const T av = a[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = F::f(av, b[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0] / ER] = F::f(a[i * s[1] / E], b[i * s[2] / E]);
+    }
+  });
+}
+
+template <typename D, typename S>
+void copy_run(Geometry g, Operand out, Operand in) {
+  constexpr int64_t ED = sizeof(D), ES = sizeof(S);
+  strided_loop<2>(g, {out, in}, {ED, ES}, [](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+    D* o = reinterpret_cast<D*>(p[0]);
+    const S* x = reinterpret_cast<const S*>(p[1]);
+    if constexpr (std::is_same_v<D, S>) {
+      if (s[0] == ED && s[1] == ES) {
+        std::memcpy(o, x, size_t(n) * sizeof(D));
+        return;
+      }
+    }
+    if (s[0] == ED && s[1] == ES) {
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<D>(x[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0] / ED] = static_cast<D>(x[i * s[1] / ES]);
+    }
+  });
+}
+
+template <typename T>
+void unary_typed(UnaryOp op, Geometry g, Operand out, Operand in, double a, double b) {
+  switch (op) {
+#define NB_CASE(name, expr) \
+  case UnaryOp::name: return unary_run<T, UnaryF<T, UnaryOp::name>>(g, out, in, a, b);
+    NB_UNARY_OPS(NB_CASE)
+#undef NB_CASE
+  }
+}
+
+template <typename T>
+void binary_typed(BinaryOp op, Geometry g, Operand out, Operand x, Operand y) {
+  switch (op) {
+#define NB_CASE(name, expr) \
+  case BinaryOp::name: return binary_run<T, T, BinaryF<T, BinaryOp::name>>(g, out, x, y);
+    NB_BINARY_OPS(NB_CASE)
+#undef NB_CASE
+  }
+}
+
+template <typename T>
+void compare_typed(CompareOp op, Geometry g, Operand out, Operand x, Operand y) {
+  switch (op) {
+#define NB_CASE(name, expr) \
+  case CompareOp::name: return binary_run<T, uint8_t, CompareF<T, CompareOp::name>>(g, out, x, y);
+    NB_COMPARE_OPS(NB_CASE)
+#undef NB_CASE
+  }
+}
+
+}  // namespace
+
+void unary(UnaryOp op, DType dt, Geometry g, Operand out, Operand in, double a, double b) {
+  NB_DISPATCH_ALL(dt, op_name(op), [&] { unary_typed<scalar_t>(op, g, out, in, a, b); });
+}
+
+void binary(BinaryOp op, DType dt, Geometry g, Operand out, Operand x, Operand y) {
+  NB_DISPATCH_ALL(dt, op_name(op), [&] { binary_typed<scalar_t>(op, g, out, x, y); });
+}
+
+void compare(CompareOp op, DType dt, Geometry g, Operand out, Operand x, Operand y) {
+  NB_DISPATCH_ALL(dt, op_name(op), [&] { compare_typed<scalar_t>(op, g, out, x, y); });
+}
+
+void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y) {
+  NB_DISPATCH_ALL(dt, "where", [&] {
+    using T = scalar_t;
+    constexpr int64_t E = sizeof(T);
+    strided_loop<4>(g, {out, cond, x, y}, {E, 1, E, E}, [](std::array<char*, 4> p, std::array<int64_t, 4> s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) {
+        const uint8_t c = *reinterpret_cast<const uint8_t*>(p[1] + i * s[1]);
+        *reinterpret_cast<T*>(p[0] + i * s[0]) =
+            c ? *reinterpret_cast<const T*>(p[2] + i * s[2]) : *reinterpret_cast<const T*>(p[3] + i * s[3]);
+      }
+    });
+  });
+}
+
+void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in) {
+  NB_DISPATCH_ALL(out_dt, "copy", [&] {
+    using D = scalar_t;
+    NB_DISPATCH_ALL(in_dt, "copy", [&] { copy_run<D, scalar_t>(g, out, in); });
+  });
+}
+
+void fill(DType dt, void* out, int64_t n, double value) {
+  NB_DISPATCH_ALL(dt, "fill", [&] {
+    scalar_t v = static_cast<scalar_t>(value);
+    scalar_t* o = static_cast<scalar_t*>(out);
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) o[i] = v;
+    });
+  });
+}
+
+}  // namespace nabla::backend::cpu

@@ -1,0 +1,69 @@
+// Index kernels over contiguous [outer, n, inner] layouts. Bounds were checked by ops/.
+#include <cstring>
+
+#include "../backend.h"
+#include "parallel.h"
+
+namespace nabla::backend::cpu {
+
+void index_select(DType dt, const void* in, void* out, const int64_t* index, int64_t n_index, int64_t outer,
+                  int64_t n_in, int64_t inner) {
+  const size_t es = dtype_size(dt);
+  const char* src = static_cast<const char*>(in);
+  char* dst = static_cast<char*>(out);
+  parallel_for(outer * n_index, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      int64_t o = k / n_index, j = k % n_index;
+      std::memcpy(dst + size_t(k * inner) * es, src + size_t((o * n_in + index[j]) * inner) * es, size_t(inner) * es);
+    }
+  });
+}
+
+void index_add(DType dt, void* out, const void* src, const int64_t* index, int64_t n_index, int64_t outer,
+               int64_t n_out, int64_t inner) {
+  NB_DISPATCH_ALL(dt, "index_add", [&] {
+    scalar_t* o = static_cast<scalar_t*>(out);
+    const scalar_t* s = static_cast<const scalar_t*>(src);
+    // Parallel over `outer` only: two j with the same index must not race.
+    parallel_for(outer, 1, [&](int64_t b, int64_t e) {
+      for (int64_t oi = b; oi < e; ++oi)
+        for (int64_t j = 0; j < n_index; ++j) {
+          scalar_t* d = o + (oi * n_out + index[j]) * inner;
+          const scalar_t* x = s + (oi * n_index + j) * inner;
+          for (int64_t i = 0; i < inner; ++i) d[i] += x[i];
+        }
+    });
+  });
+}
+
+void gather(DType dt, const void* in, void* out, const int64_t* index, int64_t outer, int64_t n_in, int64_t n_idx,
+            int64_t inner) {
+  NB_DISPATCH_ALL(dt, "gather", [&] {
+    const scalar_t* x = static_cast<const scalar_t*>(in);
+    scalar_t* o = static_cast<scalar_t*>(out);
+    parallel_for(outer * n_idx * inner, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        int64_t i = k % inner, oi = k / (n_idx * inner);
+        o[k] = x[(oi * n_in + index[k]) * inner + i];
+      }
+    });
+  });
+}
+
+void scatter_add(DType dt, void* out, const void* src, const int64_t* index, int64_t outer, int64_t n_out,
+                 int64_t n_idx, int64_t inner) {
+  NB_DISPATCH_ALL(dt, "scatter_add", [&] {
+    scalar_t* o = static_cast<scalar_t*>(out);
+    const scalar_t* s = static_cast<const scalar_t*>(src);
+    parallel_for(outer, 1, [&](int64_t b, int64_t e) {
+      for (int64_t oi = b; oi < e; ++oi)
+        for (int64_t j = 0; j < n_idx; ++j)
+          for (int64_t i = 0; i < inner; ++i) {
+            int64_t k = (oi * n_idx + j) * inner + i;
+            o[(oi * n_out + index[k]) * inner + i] += s[k];
+          }
+    });
+  });
+}
+
+}  // namespace nabla::backend::cpu

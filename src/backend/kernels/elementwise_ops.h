@@ -1,0 +1,79 @@
+// The element-wise math, written once. Each X-macro row generates the op enum value, its
+// name, and (here for the CPU, later with NB_HD for CUDA) the kernel functor.
+// In unary rows `x` is the input, `a`/`b` are op parameters (slope, bounds, exponent).
+// In binary rows `x`, `y` are the operands.
+#pragma once
+#include <cmath>
+
+#ifndef NB_HD
+#define NB_HD
+#endif
+
+#define NB_UNARY_OPS(X)                                         \
+  X(Neg, -x)                                                    \
+  X(Exp, std::exp(x))                                           \
+  X(Log, std::log(x))                                           \
+  X(Log1p, std::log1p(x))                                       \
+  X(Expm1, std::expm1(x))                                       \
+  X(Sqrt, std::sqrt(x))                                         \
+  X(Rsqrt, T(1) / std::sqrt(x))                                 \
+  X(Abs, std::abs(x))                                           \
+  X(Sign, T((x > T(0)) - (x < T(0))))                           \
+  X(Tanh, std::tanh(x))                                         \
+  X(Sigmoid, T(1) / (T(1) + std::exp(-x)))                      \
+  X(Relu, x > T(0) ? x : T(0))                                  \
+  X(Erf, std::erf(x))                                           \
+  X(Sin, std::sin(x))                                           \
+  X(Cos, std::cos(x))                                           \
+  X(Reciprocal, T(1) / x)                                       \
+  X(PowScalar, std::pow(x, T(a)))                               \
+  X(Clamp, x < T(a) ? T(a) : (x > T(b) ? T(b) : x))             \
+  X(LeakyRelu, x > T(0) ? x : T(a) * x)                         \
+  X(Elu, x > T(0) ? x : T(a) * std::expm1(x))                   \
+  X(AddScalar, x + T(a))                                        \
+  X(MulScalar, x * T(a))                                        \
+  X(IsFinite, T(std::isfinite(double(x)) ? 1 : 0))
+
+#define NB_BINARY_OPS(X)                        \
+  X(Add, x + y)                                 \
+  X(Sub, x - y)                                 \
+  X(Mul, x * y)                                 \
+  X(Div, x / y)                                 \
+  X(Pow, std::pow(x, y))                        \
+  X(Maximum, (x > y || x != x) ? x : y)         \
+  X(Minimum, (x < y || x != x) ? x : y)         \
+  X(ThresholdGrad, y > T(0) ? x : T(0))         \
+  X(Atan2, std::atan2(x, y))
+
+#define NB_COMPARE_OPS(X) \
+  X(Gt, x > y)            \
+  X(Lt, x < y)            \
+  X(Ge, x >= y)           \
+  X(Le, x <= y)           \
+  X(Eq, x == y)           \
+  X(Ne, x != y)
+
+namespace nabla::backend {
+
+#define NB_ENUM_ROW(name, expr) name,
+enum class UnaryOp { NB_UNARY_OPS(NB_ENUM_ROW) };
+enum class BinaryOp { NB_BINARY_OPS(NB_ENUM_ROW) };
+enum class CompareOp { NB_COMPARE_OPS(NB_ENUM_ROW) };
+#undef NB_ENUM_ROW
+
+#define NB_NAME_ROW(name, expr) #name,
+inline const char* op_name(UnaryOp op) {
+  static const char* names[] = {NB_UNARY_OPS(NB_NAME_ROW)};
+  return names[int(op)];
+}
+inline const char* op_name(BinaryOp op) {
+  static const char* names[] = {NB_BINARY_OPS(NB_NAME_ROW)};
+  return names[int(op)];
+}
+inline const char* op_name(CompareOp op) {
+  static const char* names[] = {NB_COMPARE_OPS(NB_NAME_ROW)};
+  return names[int(op)];
+}
+#undef NB_NAME_ROW
+
+}  // namespace nabla::backend

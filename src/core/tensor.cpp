@@ -1,0 +1,272 @@
+#include "nabla/tensor.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "nabla/allocator.h"
+
+namespace nabla {
+
+std::ostream& operator<<(std::ostream& os, DType d) { return os << dtype_name(d); }
+std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  os << '[';
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  return os << ']';
+}
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  NB_CHECK(device.is_cpu(), "[allocate] device ", device,
+           " is not available: this build has no CUDA backend");
+  auto s = std::make_shared<Storage>();
+  s->nbytes = nbytes;
+  s->device = device;
+  s->data = detail::cpu_alloc(nbytes);
+  return s;
+}
+
+Storage::~Storage() {
+  if (deleter) {
+    deleter(data);
+  } else if (data) {
+    detail::cpu_free(data, nbytes);
+  }
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    NB_CHECK(s >= 0, "[shape] negative dimension in ", shape);
+    n *= s;
+  }
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape st(shape.size());
+  int64_t acc = 1;
+  for (int64_t i = int64_t(shape.size()) - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= std::max<int64_t>(shape[i], 1);
+  }
+  return st;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
+  int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1
+  NB_CHECK(dim >= -n && dim < n, "[", op, "] dimension ", dim, " is out of range for a tensor with ",
+           ndim, " dimension(s); expected a value in [", -n, ", ", n - 1, "]");
+  return dim < 0 ? dim + n : dim;
+}
+
+Tensor empty(const Shape& shape, TensorOptions opts) {
+  auto impl = std::make_shared<TensorImpl>();
+  int64_t n = shape_numel(shape);
+  impl->storage = Storage::allocate(size_t(n) * dtype_size(opts.dtype), opts.device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = opts.dtype;
+  impl->requires_grad = opts.requires_grad;
+  NB_CHECK(!opts.requires_grad || is_floating(opts.dtype),
+           "[empty] only floating tensors can require grad, got dtype ", opts.dtype);
+  return Tensor(std::move(impl));
+}
+
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.storage();
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl->dtype = base.dtype();
+  impl->is_view = true;
+  return Tensor(std::move(impl));
+}
+
+int64_t Tensor::size(int64_t d) const { return impl().shape[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::stride(int64_t d) const { return impl().strides[wrap_dim(d, dim(), "stride")]; }
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t s : impl().shape) n *= s;
+  return n;
+}
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  const auto& sh = impl().shape;
+  const auto& st = impl().strides;
+  for (int64_t i = int64_t(sh.size()) - 1; i >= 0; --i) {
+    if (sh[i] == 1) continue;
+    if (st[i] != expected) return false;
+    expected *= sh[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  NB_CHECK(device().is_cpu(), "[data] tensor is on ", device(), "; move it to the CPU first");
+  return static_cast<char*>(impl().storage->data) + impl().offset * int64_t(dtype_size(dtype()));
+}
+
+namespace {
+double load_as_double(const void* base, DType dt, int64_t idx) {
+  switch (dt) {
+    case DType::u8: return static_cast<const uint8_t*>(base)[idx];
+    case DType::i64: return double(static_cast<const int64_t*>(base)[idx]);
+    case DType::f32: return static_cast<const float*>(base)[idx];
+    case DType::f64: return static_cast<const double*>(base)[idx];
+  }
+  return 0;
+}
+
+// Visits element offsets of a strided view in row-major order.
+template <typename F>
+void for_each_offset(const Shape& shape, const Shape& strides, F&& f) {
+  int64_t n = shape_numel(shape);
+  if (n == 0) return;
+  std::vector<int64_t> idx(shape.size(), 0);
+  int64_t off = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    f(off);
+    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+      if (++idx[d] < shape[d]) {
+        off += strides[d];
+        break;
+      }
+      off -= strides[d] * (shape[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+}  // namespace
+
+double Tensor::item_double() const {
+  NB_CHECK(numel() == 1, "[item] expected a tensor with one element, got shape ", shape());
+  return load_as_double(raw_data(), dtype(), 0);
+}
+
+std::vector<double> Tensor::to_double_vector() const {
+  std::vector<double> out;
+  out.reserve(size_t(numel()));
+  const void* base = raw_data();
+  for_each_offset(shape(), strides(), [&](int64_t off) { out.push_back(load_as_double(base, dtype(), off)); });
+  return out;
+}
+
+bool Tensor::requires_grad() const { return impl().requires_grad || impl().grad_fn != nullptr; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+  NB_CHECK(is_leaf(), "[requires_grad_] can only change requires_grad of a leaf tensor; "
+                      "use detach() to get a leaf from a computed tensor");
+  NB_CHECK(!on || is_floating(dtype()), "[requires_grad_] only floating tensors can require grad, got dtype ",
+           dtype());
+  impl().requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+
+void Tensor::set_grad(const Tensor& g) {
+  if (g.defined()) {
+    NB_CHECK(g.shape() == shape(), "[set_grad] gradient shape ", g.shape(), " does not match tensor shape ",
+             shape());
+    NB_CHECK(g.dtype() == dtype(), "[set_grad] gradient dtype ", g.dtype(), " does not match tensor dtype ",
+             dtype());
+  }
+  impl().grad = g.impl_ptr();
+}
+
+Tensor Tensor::detach() const {
+  Tensor v = make_view(*this, shape(), strides(), offset());
+  v.impl().is_view = impl().is_view;
+  return v;
+}
+
+// ---- printing ------------------------------------------------------------------------
+namespace {
+void print_values(std::ostream& os, const Tensor& t, const std::vector<double>& v) {
+  const int64_t kEdge = 3, kMaxFull = 1000;
+  bool summarize = t.numel() > kMaxFull;
+  bool fp = t.is_floating_point();
+  bool all_int = true;
+  double maxabs = 0;
+  for (double x : v) {
+    if (std::isfinite(x)) {
+      all_int = all_int && x == std::floor(x);
+      maxabs = std::max(maxabs, std::abs(x));
+    }
+  }
+  bool sci = fp && (maxabs >= 1e8 || (maxabs > 0 && maxabs < 1e-4));
+  auto fmt = [&](double x) {
+    std::ostringstream s;
+    if (!fp) {
+      s << int64_t(x);
+    } else if (!std::isfinite(x)) {
+      s << (std::isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf"));
+    } else if (sci) {
+      s << std::scientific << std::setprecision(4) << x;
+    } else if (all_int) {
+      s << int64_t(x) << '.';
+    } else {
+      s << std::fixed << std::setprecision(4) << x;
+    }
+    return s.str();
+  };
+  const Shape& sh = t.shape();
+  if (sh.empty()) {
+    os << fmt(v[0]);
+    return;
+  }
+  Shape st = contiguous_strides(sh);
+  // Recursive over dims is fine here: depth = ndim, not data size.
+  std::function<void(size_t, int64_t, int)> rec = [&](size_t d, int64_t base, int indent) {
+    os << '[';
+    int64_t n = sh[d];
+    for (int64_t i = 0; i < n; ++i) {
+      if (summarize && n > 2 * kEdge && i == kEdge) {
+        os << "...";
+        i = n - kEdge - 1;
+        os << (d + 1 == sh.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
+        continue;
+      }
+      if (d + 1 == sh.size()) {
+        os << fmt(v[size_t(base + i * st[d])]);
+      } else {
+        rec(d + 1, base + i * st[d], indent + 1);
+      }
+      if (i + 1 < n) os << (d + 1 == sh.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
+    }
+    os << ']';
+  };
+  rec(0, 0, 7);
+}
+}  // namespace
+
+std::string Tensor::to_string() const {
+  std::ostringstream os;
+  if (!defined()) return "tensor(undefined)";
+  os << "tensor(";
+  if (device().is_cpu()) {
+    print_values(os, *this, to_double_vector());
+  } else {
+    os << "<on " << device() << ">";
+  }
+  os << ", shape=" << shape() << ", dtype=" << dtype();
+  if (!device().is_cpu()) os << ", device=" << device();
+  if (requires_grad()) os << (is_leaf() ? ", requires_grad=true" : ", grad_fn=<op>");
+  os << ')';
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+
+}  // namespace nabla

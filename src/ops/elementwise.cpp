@@ -1,0 +1,298 @@
+// Element-wise arithmetic and math: kernel call + VJP, one entry per op.
+#include <cmath>
+
+#include "op_util.h"
+
+namespace nabla {
+
+using autograd::SavedTensor;
+using backend::BinaryOp;
+using backend::CompareOp;
+using backend::UnaryOp;
+using ops::scalar_like;
+
+namespace {
+
+// Math functions of integer tensors compute in f32, like PyTorch.
+Tensor as_float(const Tensor& x) { return x.is_floating_point() ? x : x.to(DType::f32); }
+
+/// Runs a unary kernel and records `vjp(grad, x, out)`; saves only what the VJP reads.
+template <typename Vjp>
+Tensor unary_op(UnaryOp k, const char* name, const Tensor& x, bool save_x, bool save_out, Vjp vjp, double a = 0,
+                double b = 0) {
+  Tensor out = ops::unary_kernel(k, x, a, b);
+  if (auto node = autograd::record(name, {x}, {out})) {
+    node->backward_fn = [sx = save_x ? node->save(x) : SavedTensor(), so = save_out ? node->save(out) : SavedTensor(),
+                         vjp](const TensorList& g) { return TensorList{vjp(g[0], sx.get(), so.get())}; };
+  }
+  return out;
+}
+
+/// Promotes both operands to one dtype (differentiably) before a binary kernel.
+std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* name) {
+  NB_CHECK(a.defined() && b.defined(), "[", name, "] got an undefined tensor");
+  DType dt = promote(a.dtype(), b.dtype());
+  return {a.dtype() == dt ? a : a.to(dt), b.dtype() == dt ? b : b.to(dt)};
+}
+
+/// Runs a binary kernel and records `vjp(grad, a, b, out, need_a, need_b) -> {ga, gb}`
+/// (before reduction to the input shapes, which happens here).
+template <typename Vjp>
+Tensor binary_op(BinaryOp k, const char* name, const Tensor& a0, const Tensor& b0, bool save_inputs, bool save_out,
+                 Vjp vjp) {
+  auto [a, b] = promoted(a0, b0, name);
+  Tensor out = ops::binary_kernel(k, a, b, name);
+  if (auto node = autograd::record(name, {a, b}, {out})) {
+    bool need_a = node->needs_input_grad(0), need_b = node->needs_input_grad(1);
+    node->backward_fn = [sa = save_inputs ? node->save(a) : SavedTensor(),
+                         sb = save_inputs ? node->save(b) : SavedTensor(),
+                         so = save_out ? node->save(out) : SavedTensor(), sha = a.shape(), shb = b.shape(), need_a,
+                         need_b, vjp](const TensorList& g) {
+      auto [ga, gb] = vjp(g[0], sa.get(), sb.get(), so.get(), need_a, need_b);
+      return TensorList{need_a ? sum_to(ga, sha) : Tensor(), need_b ? sum_to(gb, shb) : Tensor()};
+    };
+  }
+  return out;
+}
+
+using Grads2 = std::pair<Tensor, Tensor>;
+
+}  // namespace
+
+// ---- binary ----------------------------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary_op(BinaryOp::Add, "add", a, b, false, false,
+                   [](const Tensor& g, const auto&, const auto&, const auto&, bool, bool) { return Grads2{g, g}; });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary_op(BinaryOp::Sub, "sub", a, b, false, false,
+                   [](const Tensor& g, const auto&, const auto&, const auto&, bool, bool nb) { return Grads2{g, nb ? -g : Tensor()}; });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary_op(BinaryOp::Mul, "mul", a, b, true, false,
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const auto&, bool na, bool nb) {
+                     return Grads2{na ? g * y : Tensor(), nb ? g * x : Tensor()};
+                   });
+}
+
+Tensor div(const Tensor& a0, const Tensor& b0) {
+  Tensor a = as_float(a0), b = as_float(b0);
+  return binary_op(BinaryOp::Div, "div", a, b, true, true,
+                   [](const Tensor& g, const Tensor&, const Tensor& y, const Tensor& out, bool na, bool nb) {
+                     Tensor ga = na || nb ? g / y : Tensor();
+                     return Grads2{ga, nb ? -ga * out : Tensor()};
+                   });
+}
+
+Tensor pow(const Tensor& a0, const Tensor& b0) {
+  Tensor a = as_float(a0), b = as_float(b0);
+  return binary_op(BinaryOp::Pow, "pow", a, b, true, true,
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& out, bool na, bool nb) {
+                     Tensor ga = na ? g * y * pow(x, y - 1.0) : Tensor();
+                     // d/dy x^y = x^y log x; taken as 0 where x == 0 (limit for y > 0).
+                     Tensor gb = nb ? where(eq(x, scalar_like(0, x)), zeros_like(out), g * out * log(x)) : Tensor();
+                     return Grads2{ga, gb};
+                   });
+}
+
+namespace {
+// Gradient of max/min-like selection: all to the winner, split evenly on ties.
+Grads2 select_grads(const Tensor& g, const Tensor& x, const Tensor& y, bool x_wins_gt) {
+  Tensor win = x_wins_gt ? gt(x, y) : lt(x, y);
+  Tensor tie = eq(x, y);
+  Tensor zero = zeros_like(g), half = g * 0.5;
+  Tensor ga = where(win, g, where(tie, half, zero));
+  Tensor gb = g - ga;  // the loser's share
+  return {ga, gb};
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return binary_op(BinaryOp::Maximum, "maximum", a, b, true, false,
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const auto&, bool, bool) {
+                     return select_grads(g, x, y, true);
+                   });
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return binary_op(BinaryOp::Minimum, "minimum", a, b, true, false,
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const auto&, bool, bool) {
+                     return select_grads(g, x, y, false);
+                   });
+}
+
+Tensor threshold_backward(const Tensor& grad, const Tensor& x) {
+  // Differentiable in `grad` only (the mask is piecewise constant in x).
+  return binary_op(BinaryOp::ThresholdGrad, "threshold_backward", grad, x.detach(), false, false,
+                   [x = x.detach()](const Tensor& g, const auto&, const auto&, const auto&, bool, bool) {
+                     return Grads2{threshold_backward(g, x), Tensor()};
+                   });
+}
+
+// ---- unary ---------------------------------------------------------------------------------
+Tensor neg(const Tensor& x) {
+  return unary_op(UnaryOp::Neg, "neg", x, false, false, [](const Tensor& g, const auto&, const auto&) { return -g; });
+}
+Tensor exp(const Tensor& x) {
+  return unary_op(UnaryOp::Exp, "exp", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return g * out; });
+}
+Tensor log(const Tensor& x) {
+  return unary_op(UnaryOp::Log, "log", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g / x; });
+}
+Tensor log1p(const Tensor& x) {
+  return unary_op(UnaryOp::Log1p, "log1p", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g / (x + 1.0); });
+}
+Tensor expm1(const Tensor& x) {
+  return unary_op(UnaryOp::Expm1, "expm1", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return g * (out + 1.0); });
+}
+Tensor sqrt(const Tensor& x) {
+  return unary_op(UnaryOp::Sqrt, "sqrt", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return g * 0.5 / out; });
+}
+Tensor rsqrt(const Tensor& x) {
+  return unary_op(UnaryOp::Rsqrt, "rsqrt", as_float(x), true, true,
+                  [](const Tensor& g, const Tensor& x, const Tensor& out) { return g * -0.5 * out / x; });
+}
+Tensor abs(const Tensor& x) {
+  return unary_op(UnaryOp::Abs, "abs", x, true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * sign(x); });
+}
+Tensor sign(const Tensor& x) {
+  return unary_op(UnaryOp::Sign, "sign", x, false, false, [](const Tensor& g, const auto&, const auto&) { return zeros_like(g); });
+}
+Tensor sin(const Tensor& x) {
+  return unary_op(UnaryOp::Sin, "sin", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * cos(x); });
+}
+Tensor cos(const Tensor& x) {
+  return unary_op(UnaryOp::Cos, "cos", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return -g * sin(x); });
+}
+Tensor erf(const Tensor& x) {
+  return unary_op(UnaryOp::Erf, "erf", as_float(x), true, false, [](const Tensor& g, const Tensor& x, const auto&) {
+    return g * (2.0 / std::sqrt(M_PI)) * exp(-(x * x));
+  });
+}
+Tensor reciprocal(const Tensor& x) {
+  return unary_op(UnaryOp::Reciprocal, "reciprocal", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return -g * out * out; });
+}
+Tensor square(const Tensor& x) { return mul(x, x); }
+Tensor tanh(const Tensor& x) {
+  return unary_op(UnaryOp::Tanh, "tanh", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return g * (1.0 - out * out); });
+}
+Tensor sigmoid(const Tensor& x) {
+  return unary_op(UnaryOp::Sigmoid, "sigmoid", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return g * out * (1.0 - out); });
+}
+Tensor relu(const Tensor& x) {
+  return unary_op(UnaryOp::Relu, "relu", x, false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return threshold_backward(g, out); });
+}
+Tensor pow(const Tensor& x, double p) {
+  if (p == 1.0) return x * 1.0;
+  if (p == 2.0) return mul(x, x);
+  return unary_op(
+      UnaryOp::PowScalar, "pow", as_float(x), true, false,
+      [p](const Tensor& g, const Tensor& x, const auto&) { return g * p * pow(x, p - 1.0); }, p);
+}
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  double a = lo.value_or(-INFINITY), b = hi.value_or(INFINITY);
+  NB_CHECK(!(a > b), "[clamp] min ", a, " is greater than max ", b);
+  return unary_op(
+      UnaryOp::Clamp, "clamp", x, true, false,
+      [a, b](const Tensor& g, const Tensor& x, const auto&) {
+        // Gradient flows where the input was inside [min, max].
+        Tensor inside = where(lt(x, scalar_like(a, x)), zeros_like(g), where(gt(x, scalar_like(b, x)), zeros_like(g), g));
+        return inside;
+      },
+      a, b);
+}
+Tensor leaky_relu(const Tensor& x, double slope) {
+  return unary_op(
+      UnaryOp::LeakyRelu, "leaky_relu", as_float(x), true, false,
+      [slope](const Tensor& g, const Tensor& x, const auto&) { return where(x > 0.0, g, g * slope); }, slope);
+}
+Tensor elu(const Tensor& x, double alpha) {
+  return unary_op(
+      UnaryOp::Elu, "elu", as_float(x), true, true,
+      [alpha](const Tensor& g, const Tensor& x, const Tensor& out) { return where(x > 0.0, g, g * (out + alpha)); },
+      alpha);
+}
+
+// ---- scalar operands: one fused kernel, no broadcast tensor ------------------------------------
+Tensor operator+(const Tensor& a, double b) {
+  if (!a.is_floating_point()) return add(a, scalar_tensor(b, std::floor(b) == b ? a.dtype() : DType::f32));
+  return unary_op(
+      UnaryOp::AddScalar, "add", a, false, false, [](const Tensor& g, const auto&, const auto&) { return g; }, b);
+}
+Tensor operator*(const Tensor& a, double b) {
+  if (!a.is_floating_point()) return mul(a, scalar_tensor(b, std::floor(b) == b ? a.dtype() : DType::f32));
+  return unary_op(
+      UnaryOp::MulScalar, "mul", a, false, false, [b](const Tensor& g, const auto&, const auto&) { return g * b; }, b);
+}
+Tensor operator-(const Tensor& a, double b) { return a + (-b); }
+Tensor operator/(const Tensor& a, double b) { return as_float(a) * (1.0 / b); }
+Tensor operator+(double a, const Tensor& b) { return b + a; }
+Tensor operator-(double a, const Tensor& b) { return neg(b) + a; }
+Tensor operator*(double a, const Tensor& b) { return b * a; }
+Tensor operator/(double a, const Tensor& b) { return reciprocal(b) * a; }
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& x) { return neg(x); }
+
+// ---- comparisons and selection ---------------------------------------------------------------
+Tensor gt(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Gt, a, b, "gt"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Lt, a, b, "lt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Ge, a, b, "ge"); }
+Tensor le(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Le, a, b, "le"); }
+Tensor eq(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Eq, a, b, "eq"); }
+Tensor ne(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Ne, a, b, "ne"); }
+Tensor operator>(const Tensor& a, double b) { return gt(a, scalar_like(b, a)); }
+Tensor operator<(const Tensor& a, double b) { return lt(a, scalar_like(b, a)); }
+Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+Tensor isfinite(const Tensor& x) {
+  if (!x.is_floating_point()) return ones(x.shape(), {.dtype = DType::u8});
+  return ops::unary_kernel(UnaryOp::IsFinite, x).to(DType::u8);
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+  NoGradGuard ng;
+  Tensor x = a.to(DType::f64), y = b.to(DType::f64);
+  ops::broadcast_shapes(x.shape(), y.shape(), "allclose");
+  Tensor ok = le(abs(x - y), abs(y) * rtol + atol);
+  return sum(ok.to(DType::i64)).item<int64_t>() == shape_numel(ok.shape());
+}
+
+Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
+  NB_CHECK(cond.dtype() == DType::u8, "[where] condition must be a u8 (boolean) tensor, got ", cond.dtype());
+  auto [a, b] = promoted(a0, b0, "where");
+  ops::check_same_device(a, b, "where");
+  ops::check_same_device(cond, a, "where");
+  Shape shape = ops::broadcast_shapes(ops::broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = empty(shape, {.dtype = a.dtype()});
+  Shape sc = ops::broadcast_strides(cond, shape), sa = ops::broadcast_strides(a, shape),
+        sb = ops::broadcast_strides(b, shape);
+  backend::cpu::where(a.dtype(), {int(shape.size()), shape.data()}, {out.raw_data(), out.strides().data()},
+                      {cond.raw_data(), sc.data()}, {a.raw_data(), sa.data()}, {b.raw_data(), sb.data()});
+  if (auto node = autograd::record("where", {a, b}, {out})) {
+    node->backward_fn = [c = cond.detach(), sha = a.shape(), shb = b.shape(), na = node->needs_input_grad(0),
+                         nb = node->needs_input_grad(1)](const TensorList& g) {
+      Tensor z = zeros_like(g[0]);
+      return TensorList{na ? sum_to(where(c, g[0], z), sha) : Tensor(), nb ? sum_to(where(c, z, g[0]), shb) : Tensor()};
+    };
+  }
+  return out;
+}
+
+}  // namespace nabla

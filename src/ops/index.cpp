@@ -1,0 +1,135 @@
+// Indexing: gather / scatter_add and index_select / index_add are each other's VJPs.
+#include "op_util.h"
+
+namespace nabla {
+
+namespace {
+
+void check_index(const Tensor& index, int64_t limit, const char* op, int64_t dim, const Shape& shape) {
+  NB_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i64, got ", index.dtype());
+  Tensor c = ops::contiguous_data(index);
+  const int64_t* p = c.data_ptr<int64_t>();
+  for (int64_t i = 0; i < c.numel(); ++i)
+    NB_CHECK(p[i] >= 0 && p[i] < limit, "[", op, "] index ", p[i], " is out of range for dimension ", dim,
+             " of size ", limit, " (shape ", shape, ")");
+}
+
+struct Split {
+  int64_t outer = 1, inner = 1;
+};
+Split split_at(const Shape& s, int64_t dim) {
+  Split r;
+  for (int64_t i = 0; i < int64_t(s.size()); ++i) {
+    if (i < dim) r.outer *= s[size_t(i)];
+    if (i > dim) r.inner *= s[size_t(i)];
+  }
+  return r;
+}
+
+}  // namespace
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  ops::check_same_device(x, index, "gather");
+  dim = wrap_dim(dim, x.dim(), "gather");
+  NB_CHECK(index.dim() == x.dim(), "[gather] index rank ", index.dim(), " (shape ", index.shape(),
+           ") must equal input rank ", x.dim(), " (shape ", x.shape(), ")");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    NB_CHECK(d == dim || index.size(d) == x.size(d), "[gather] index shape ", index.shape(), " must match input shape ",
+             x.shape(), " except in dimension ", dim);
+  check_index(index, x.size(dim), "gather", dim, x.shape());
+  Tensor src = ops::contiguous_data(x), idx = ops::contiguous_data(index);
+  Tensor out = empty(index.shape(), {.dtype = x.dtype()});
+  Split s = split_at(x.shape(), dim);
+  backend::cpu::gather(x.dtype(), src.raw_data(), out.raw_data(), idx.data_ptr<int64_t>(), s.outer, x.size(dim),
+                       index.size(dim), s.inner);
+  if (auto node = autograd::record("gather", {x}, {out})) {
+    node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
+      return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype()}), dim, idx, g[0])};
+    };
+  }
+  return out;
+}
+
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src0) {
+  ops::check_same_device(x, index, "scatter_add");
+  dim = wrap_dim(dim, x.dim(), "scatter_add");
+  NB_CHECK(index.shape() == src0.shape(), "[scatter_add] index shape ", index.shape(), " must equal src shape ",
+           src0.shape());
+  NB_CHECK(index.dim() == x.dim(), "[scatter_add] index rank ", index.dim(), " must equal input rank ", x.dim());
+  for (int64_t d = 0; d < x.dim(); ++d)
+    NB_CHECK(d == dim || index.size(d) == x.size(d), "[scatter_add] index shape ", index.shape(),
+             " must match input shape ", x.shape(), " except in dimension ", dim);
+  check_index(index, x.size(dim), "scatter_add", dim, x.shape());
+  Tensor src = src0.to(x.dtype());
+  Tensor out = ops::copy_kernel(x, x.dtype());
+  Tensor s = ops::contiguous_data(src), idx = ops::contiguous_data(index);
+  Split sp = split_at(x.shape(), dim);
+  backend::cpu::scatter_add(x.dtype(), out.raw_data(), s.raw_data(), idx.data_ptr<int64_t>(), sp.outer, x.size(dim),
+                            index.size(dim), sp.inner);
+  if (auto node = autograd::record("scatter_add", {x, src}, {out})) {
+    node->backward_fn = [idx, dim](const TensorList& g) { return TensorList{g[0], gather(g[0], dim, idx)}; };
+  }
+  return out;
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  ops::check_same_device(x, index, "index_select");
+  NB_CHECK(index.dim() <= 1, "[index_select] index must be 1-D, got shape ", index.shape());
+  dim = wrap_dim(dim, x.dim(), "index_select");
+  int64_t n_in = x.dim() == 0 ? 1 : x.size(dim);
+  check_index(index, n_in, "index_select", dim, x.shape());
+  Tensor src = ops::contiguous_data(x), idx = ops::contiguous_data(index.reshape({-1}));
+  Shape sh = x.shape();
+  if (!sh.empty()) sh[size_t(dim)] = idx.numel();
+  Tensor out = empty(sh, {.dtype = x.dtype()});
+  Split s = split_at(x.shape(), dim);
+  backend::cpu::index_select(x.dtype(), src.raw_data(), out.raw_data(), idx.data_ptr<int64_t>(), idx.numel(), s.outer,
+                             n_in, s.inner);
+  if (auto node = autograd::record("index_select", {x}, {out})) {
+    node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
+      return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype()}), dim, idx, g[0])};
+    };
+  }
+  return out;
+}
+
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src0) {
+  ops::check_same_device(x, index, "index_add");
+  NB_CHECK(index.dim() <= 1, "[index_add] index must be 1-D, got shape ", index.shape());
+  dim = wrap_dim(dim, x.dim(), "index_add");
+  Tensor idx = ops::contiguous_data(index.reshape({-1}));
+  Shape want = x.shape();
+  if (!want.empty()) want[size_t(dim)] = idx.numel();
+  NB_CHECK(src0.shape() == want, "[index_add] src shape ", src0.shape(), " must be ", want, " for input ",
+           x.shape(), " and ", idx.numel(), " indices");
+  int64_t n_out = x.dim() == 0 ? 1 : x.size(dim);
+  check_index(idx, n_out, "index_add", dim, x.shape());
+  Tensor src = src0.to(x.dtype());
+  Tensor out = ops::copy_kernel(x, x.dtype());
+  Tensor s = ops::contiguous_data(src);
+  Split sp = split_at(x.shape(), dim);
+  backend::cpu::index_add(x.dtype(), out.raw_data(), s.raw_data(), idx.data_ptr<int64_t>(), idx.numel(), sp.outer,
+                          n_out, sp.inner);
+  if (auto node = autograd::record("index_add", {x, src}, {out})) {
+    node->backward_fn = [idx, dim](const TensorList& g) { return TensorList{g[0], index_select(g[0], dim, idx)}; };
+  }
+  return out;
+}
+
+Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
+  NB_CHECK(labels.dtype() == DType::i64, "[one_hot] labels must be i64, got ", labels.dtype());
+  NB_CHECK(num_classes > 0, "[one_hot] num_classes must be positive, got ", num_classes);
+  check_index(labels, num_classes, "one_hot", -1, {num_classes});
+  Shape sh = labels.shape();
+  sh.push_back(num_classes);
+  Tensor out = zeros(sh, {.dtype = dtype});
+  Tensor l = ops::contiguous_data(labels);
+  const int64_t* p = l.data_ptr<int64_t>();
+  NB_DISPATCH_ALL(dtype, "one_hot", [&] {
+    scalar_t* o = out.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < l.numel(); ++i) o[i * num_classes + p[i]] = scalar_t(1);
+  });
+  return out;
+}
+
+}  // namespace nabla

@@ -1,0 +1,96 @@
+// In-place ops. They bump the version counter (so autograd catches a saved tensor that
+// was overwritten) and, when recording, rebase the tensor's history onto a new node.
+#include "op_util.h"
+
+namespace nabla {
+
+namespace {
+
+void check_inplace_allowed(const Tensor& self, const char* op) {
+  if (!is_grad_enabled()) return;
+  NB_CHECK(!(self.is_leaf() && self.requires_grad()), "[", op,
+           "] a leaf tensor that requires grad is used in an in-place operation; wrap the update in NoGradGuard "
+           "(as optimizers do) or clone() it first");
+}
+
+/// Writes `result` into `self` and, when recording, makes `self`'s history the
+/// out-of-place op that produced `result`.
+Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
+  bool track = is_grad_enabled() && result.requires_grad();
+  NB_CHECK(!track || !self.impl().is_view, "[", op,
+           "] in-place on a view of a tensor that requires grad is not supported; use the out-of-place op");
+  NB_CHECK(result.shape() == self.shape(), "[", op, "] result of shape ", result.shape(),
+           " cannot be written in place into a tensor of shape ", self.shape());
+  ops::copy_into(self, result);
+  ops::bump_version(self, op);
+  if (track) {
+    // `result` is fresh memory, so its node saved nothing of self's storage after this write.
+    self.impl().grad_fn = result.grad_fn();
+    self.impl().output_nr = result.output_nr();
+  }
+  return self;
+}
+
+template <typename F>
+Tensor& inplace(Tensor& self, const char* op, F compute) {
+  check_inplace_allowed(self, op);
+  Tensor r = compute();
+  return commit(self, r, op);
+}
+
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& o, double alpha) {
+  if (!is_grad_enabled() || !(requires_grad() || o.requires_grad())) {
+    // Fast path (optimizers, gradient accumulation): one kernel straight into self.
+    NoGradGuard ng;
+    Tensor src = alpha == 1.0 ? o : o * alpha;
+    if (src.dtype() != dtype()) src = src.to(dtype());
+    NB_CHECK(ops::broadcast_shapes(shape(), src.shape(), "add_") == shape(), "[add_] cannot add shape ", src.shape(),
+             " in place into shape ", shape());
+    Shape sa = ops::broadcast_strides(src, shape());
+    backend::cpu::binary(backend::BinaryOp::Add, dtype(), {int(dim()), shape().data()}, {raw_data(), strides().data()},
+                         {raw_data(), strides().data()}, {src.raw_data(), sa.data()});
+    ops::bump_version(*this, "add_");
+    return *this;
+  }
+  return inplace(*this, "add_", [&] { return alpha == 1.0 ? add(*this, o) : add(*this, o * alpha); });
+}
+Tensor& Tensor::sub_(const Tensor& o) { return add_(o, -1.0); }
+Tensor& Tensor::mul_(const Tensor& o) {
+  return inplace(*this, "mul_", [&] { return mul(*this, o).to(dtype()); });
+}
+Tensor& Tensor::div_(const Tensor& o) {
+  return inplace(*this, "div_", [&] { return div(*this, o).to(dtype()); });
+}
+Tensor& Tensor::add_(double v) {
+  return inplace(*this, "add_", [&] { return (*this + v).to(dtype()); });
+}
+Tensor& Tensor::mul_(double v) {
+  return inplace(*this, "mul_", [&] { return (*this * v).to(dtype()); });
+}
+Tensor& Tensor::zero_() { return fill_(0.0); }
+Tensor& Tensor::fill_(double v) {
+  check_inplace_allowed(*this, "fill_");
+  NB_CHECK(!impl().is_view || !requires_grad() || !is_grad_enabled(), "[fill_] in-place on a view of a tensor that requires grad is not supported");
+  if (is_contiguous()) {
+    backend::cpu::fill(dtype(), raw_data(), numel(), v);
+  } else {
+    ops::copy_into(*this, ops::scalar_like(v, *this));
+  }
+  ops::bump_version(*this, "fill_");
+  if (is_grad_enabled() && !is_leaf()) impl().grad_fn = nullptr;  // constant now: no history
+  return *this;
+}
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace_allowed(*this, "copy_");
+  if (!is_grad_enabled() || !src.requires_grad()) {
+    ops::copy_into(*this, src);
+    ops::bump_version(*this, "copy_");
+    if (is_grad_enabled() && !is_leaf()) impl().grad_fn = nullptr;
+    return *this;
+  }
+  return commit(*this, src.expand(shape()).to(dtype()) * 1.0, "copy_");
+}
+
+}  // namespace nabla

@@ -1,0 +1,168 @@
+// matmul and linear on BLAS. Transposed operands are passed to GEMM as transposes
+// (no copy), which is what every linear layer's backward needs.
+#include "op_util.h"
+
+namespace nabla {
+
+namespace {
+
+struct MatOperand {
+  Tensor data;  // possibly a copy
+  bool trans;
+  int64_t ld;
+};
+
+// A [.., r, c] operand whose last two dims are row- or column-major can go to GEMM as is.
+MatOperand as_gemm_operand(const Tensor& t) {
+  int64_t nd = t.dim();
+  int64_t r = t.size(nd - 2), c = t.size(nd - 1);
+  int64_t sr = t.stride(nd - 2), sc = t.stride(nd - 1);
+  const bool batch_ok = nd <= 3;  // callers pass [B, r, c]: one batch stride
+  if (batch_ok && (sc == 1 || c == 1) && sr >= std::max<int64_t>(c, 1)) return {t, false, std::max<int64_t>(sr, 1)};
+  if (batch_ok && (sr == 1 || r == 1) && sc >= std::max<int64_t>(r, 1)) return {t, true, std::max<int64_t>(sc, 1)};
+  Tensor cc = ops::copy_kernel(t, t.dtype());
+  return {cc, false, std::max<int64_t>(c, 1)};
+}
+
+/// Plain batched GEMM of [B, m, k] x [B, k, n] (B may be 1 via stride 0), no autograd.
+Tensor gemm_3d(const Tensor& a, const Tensor& b) {
+  NoGradGuard ng;
+  int64_t B = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
+  MatOperand A = as_gemm_operand(a), Bm = as_gemm_operand(b);
+  Tensor out = empty({B, m, n}, {.dtype = a.dtype()});
+  if (out.numel() == 0) return out;
+  if (k == 0) {
+    backend::cpu::fill(out.dtype(), out.raw_data(), out.numel(), 0.0);
+    return out;
+  }
+  backend::cpu::gemm(a.dtype(), {.trans_a = A.trans, .trans_b = Bm.trans, .m = m, .n = n, .k = k, .alpha = 1,
+                                 .beta = 0, .a = A.data.raw_data(), .lda = A.ld,
+                                 .stride_a = A.data.size(0) == 1 ? 0 : A.data.stride(0), .b = Bm.data.raw_data(),
+                                 .ldb = Bm.ld, .stride_b = Bm.data.size(0) == 1 ? 0 : Bm.data.stride(0),
+                                 .c = out.raw_data(), .ldc = n, .stride_c = m * n, .batch = B});
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a0, const Tensor& b0) {
+  ops::check_same_device(a0, b0, "matmul");
+  NB_CHECK(a0.dim() >= 1 && b0.dim() >= 1, "[matmul] both arguments need at least 1 dimension, got shapes ",
+           a0.shape(), " and ", b0.shape());
+  NB_CHECK(a0.is_floating_point() && b0.is_floating_point(), "[matmul] expected floating tensors, got ", a0.dtype(),
+           " and ", b0.dtype());
+  DType dt = promote(a0.dtype(), b0.dtype());
+  Tensor a = a0.to(dt), b = b0.to(dt);
+  // 1-D operands become matrices and the added dimension is dropped at the end.
+  Tensor A = a.dim() == 1 ? a.unsqueeze(0) : a;
+  Tensor B = b.dim() == 1 ? b.unsqueeze(1) : b;
+  int64_t k = A.size(-1);
+  NB_CHECK(k == B.size(-2), "[matmul] cannot multiply ", a.shape(), " by ", b.shape(), ": inner sizes ", k, " and ",
+           B.size(-2), " differ");
+  int64_t m = A.size(-2), n = B.size(-1);
+  Shape batch_a(A.shape().begin(), A.shape().end() - 2), batch_b(B.shape().begin(), B.shape().end() - 2);
+  Shape batch = ops::broadcast_shapes(batch_a, batch_b, "matmul");
+  int64_t nb = shape_numel(batch);
+
+  Tensor out;
+  {
+    NoGradGuard ng;
+    auto to3d = [&](const Tensor& t, const Shape& tb, int64_t r, int64_t c) {
+      if (tb == batch) return t.reshape({nb, r, c});
+      if (shape_numel(tb) == 1) return t.reshape({1, r, c}).expand({nb, r, c});
+      Shape full = batch;
+      full.push_back(r);
+      full.push_back(c);
+      return t.expand(full).contiguous().reshape({nb, r, c});
+    };
+    Tensor A3 = to3d(A, batch_a, m, k), B3 = to3d(B, batch_b, k, n);
+    if (A3.size(0) == nb && B3.size(0) == nb && A3.stride(0) == 0) A3 = A3.contiguous();
+    if (B3.stride(0) == 0 && nb > 1 && A3.stride(0) != 0) {
+      // Shared right operand: one GEMM over all batch rows at once when A is a stack.
+      if (A3.is_contiguous()) {
+        Tensor flat = gemm_3d(A3.reshape({1, nb * m, k}), B3.slice(0, 0, 1));
+        out = flat.reshape({nb, m, n});
+      }
+    }
+    if (!out.defined()) {
+      if (B3.stride(0) == 0 && nb > 1) B3 = B3.contiguous();
+      if (A3.stride(0) == 0 && nb > 1) A3 = A3.contiguous();
+      out = gemm_3d(A3, B3);
+    }
+    Shape out_shape = batch;
+    if (a.dim() > 1) out_shape.push_back(m);
+    if (b.dim() > 1) out_shape.push_back(n);
+    out = out.reshape(out_shape);
+  }
+  if (auto node = autograd::record("matmul", {a, b}, {out})) {
+    bool na = node->needs_input_grad(0), nbg = node->needs_input_grad(1);
+    node->backward_fn = [sa = nbg ? node->save(a) : autograd::SavedTensor(),
+                         sb = na ? node->save(b) : autograd::SavedTensor(), na, nbg, ash = a.shape(),
+                         bsh = b.shape()](const TensorList& g) {
+      // Work in the matrix form of each operand, then drop the added dims and sum the
+      // broadcast batch dims.
+      Tensor G = g[0];
+      if (ash.size() == 1) G = G.unsqueeze(-2);
+      if (bsh.size() == 1) G = G.unsqueeze(-1);
+      Tensor ga, gb;
+      if (na) {
+        Tensor bv = sb.get();
+        Tensor Bm = bv.dim() == 1 ? bv.unsqueeze(1) : bv;
+        ga = matmul(G, Bm.transpose(-1, -2));
+        if (ash.size() == 1) ga = ga.squeeze(-2);
+        ga = sum_to(ga, ash);
+      }
+      if (nbg) {
+        Tensor av = sa.get();
+        Tensor Am = av.dim() == 1 ? av.unsqueeze(0) : av;
+        gb = matmul(Am.transpose(-1, -2), G);
+        if (bsh.size() == 1) gb = gb.squeeze(-1);
+        gb = sum_to(gb, bsh);
+      }
+      return TensorList{ga, gb};
+    };
+  }
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  NB_CHECK(weight.dim() == 2, "[linear] weight must be 2-D [out_features, in_features], got shape ", weight.shape());
+  NB_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "[linear] input shape ", x.shape(),
+           " does not match weight shape ", weight.shape(), ": expected input [..., ", weight.size(1), "]");
+  if (bias.defined())
+    NB_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "[linear] bias must have shape [",
+             weight.size(0), "], got ", bias.shape());
+  bool fused = bias.defined() && x.dim() == 2 && x.dtype() == weight.dtype() && bias.dtype() == weight.dtype() &&
+               x.is_floating_point();
+  if (!fused) {
+    Tensor y = matmul(x, weight.t());
+    return bias.defined() ? y + bias : y;
+  }
+  // Fused: bias is broadcast into the output, then GEMM accumulates onto it (beta = 1).
+  ops::check_same_device(x, weight, "linear");
+  int64_t n = x.size(0), in = x.size(1), out_f = weight.size(0);
+  Tensor out = empty({n, out_f}, {.dtype = x.dtype()});
+  {
+    NoGradGuard ng;
+    ops::copy_into(out, bias);
+    if (in > 0 && n > 0) {
+      Tensor xw = x.unsqueeze(0), ww = weight.t().unsqueeze(0);
+      MatOperand X = as_gemm_operand(xw), W = as_gemm_operand(ww);
+      backend::cpu::gemm(x.dtype(), {.trans_a = X.trans, .trans_b = W.trans, .m = n, .n = out_f, .k = in, .alpha = 1,
+                                     .beta = 1, .a = X.data.raw_data(), .lda = X.ld, .stride_a = 0,
+                                     .b = W.data.raw_data(), .ldb = W.ld, .stride_b = 0, .c = out.raw_data(),
+                                     .ldc = out_f, .stride_c = 0, .batch = 1});
+    }
+  }
+  if (auto node = autograd::record("linear", {x, weight, bias}, {out})) {
+    bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nbias = node->needs_input_grad(2);
+    node->backward_fn = [sx = nw ? node->save(x) : autograd::SavedTensor(),
+                         sw = nx ? node->save(weight) : autograd::SavedTensor(), nx, nw, nbias](const TensorList& g) {
+      return TensorList{nx ? matmul(g[0], sw.get()) : Tensor(), nw ? matmul(g[0].t(), sx.get()) : Tensor(),
+                        nbias ? sum(g[0], {0}) : Tensor()};
+    };
+  }
+  return out;
+}
+
+}  // namespace nabla

@@ -1,0 +1,105 @@
+#include "op_util.h"
+
+namespace nabla::ops {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    NB_CHECK(da == db || da == 1 || db == 1, "[", op, "] shapes ", a, " and ", b,
+             " cannot be broadcast: dimension ", i, " is ", da, " vs ", db, " (sizes must match or be 1)");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Shape broadcast_strides(const Tensor& t, const Shape& out_shape) {
+  Shape st(out_shape.size(), 0);
+  size_t off = out_shape.size() - t.shape().size();
+  for (size_t i = 0; i < t.shape().size(); ++i) st[off + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return st;
+}
+
+void check_cpu(const Tensor& t, const char* op) {
+  NB_CHECK(t.defined(), "[", op, "] got an undefined tensor");
+  NB_CHECK(t.device().is_cpu(), "[", op, "] has no CUDA kernel in this build; tensor is on ", t.device());
+  NB_CHECK(t.dim() <= kMaxDims, "[", op, "] supports at most ", kMaxDims, " dimensions, got shape ", t.shape());
+}
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  NB_CHECK(a.device() == b.device(), "[", op, "] expected all tensors on one device, got ", a.device(), " and ",
+           b.device());
+  check_cpu(a, op);
+  check_cpu(b, op);
+}
+
+void check_floating(const Tensor& t, const char* op) {
+  NB_CHECK(t.is_floating_point(), "[", op, "] expected a floating tensor (f32 or f64), got dtype ", t.dtype(),
+           " with shape ", t.shape());
+}
+
+namespace {
+backend::Operand operand(const Tensor& t, const Shape& st) { return {t.raw_data(), st.data()}; }
+}  // namespace
+
+Tensor unary_kernel(backend::UnaryOp op, const Tensor& x, double a, double b) {
+  check_cpu(x, backend::op_name(op));
+  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  backend::cpu::unary(op, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
+                      operand(x, x.strides()), a, b);
+  return out;
+}
+
+Tensor binary_kernel(backend::BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+  check_same_device(a, b, name);
+  NB_CHECK(a.dtype() == b.dtype(), "[", name, "] internal: dtypes differ (", a.dtype(), ", ", b.dtype(), ")");
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = empty(shape, {.dtype = a.dtype()});
+  Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
+  backend::cpu::binary(op, a.dtype(), {int(shape.size()), shape.data()}, operand(out, out.strides()),
+                       operand(a, sa), operand(b, sb));
+  return out;
+}
+
+Tensor compare_kernel(backend::CompareOp op, const Tensor& a0, const Tensor& b0, const char* name) {
+  check_same_device(a0, b0, name);
+  DType dt = promote(a0.dtype(), b0.dtype());
+  Tensor a = a0.dtype() == dt ? a0 : copy_kernel(a0, dt);
+  Tensor b = b0.dtype() == dt ? b0 : copy_kernel(b0, dt);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = empty(shape, {.dtype = DType::u8});
+  Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
+  backend::cpu::compare(op, dt, {int(shape.size()), shape.data()}, operand(out, out.strides()), operand(a, sa),
+                        operand(b, sb));
+  return out;
+}
+
+Tensor copy_kernel(const Tensor& x, DType dtype) {
+  check_cpu(x, "copy");
+  Tensor out = empty(x.shape(), {.dtype = dtype});
+  backend::cpu::copy(dtype, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
+                     operand(x, x.strides()));
+  return out;
+}
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  check_same_device(dst, src, "copy_");
+  Shape st = broadcast_strides(src, dst.shape());
+  broadcast_shapes(src.shape(), dst.shape(), "copy_");
+  NB_CHECK(broadcast_shapes(src.shape(), dst.shape(), "copy_") == dst.shape(), "[copy_] source shape ", src.shape(),
+           " cannot be broadcast to destination shape ", dst.shape());
+  backend::cpu::copy(dst.dtype(), src.dtype(), {int(dst.dim()), dst.shape().data()}, operand(dst, dst.strides()),
+                     operand(src, st));
+}
+
+Tensor contiguous_data(const Tensor& x) { return x.is_contiguous() ? x : copy_kernel(x, x.dtype()); }
+
+Tensor scalar_like(double v, const Tensor& like) {
+  Tensor t = empty({}, {.dtype = like.dtype()});
+  backend::cpu::fill(like.dtype(), t.raw_data(), 1, v);
+  return t;
+}
+
+}  // namespace nabla::ops

@@ -1,0 +1,41 @@
+// Shared plumbing for op definitions: broadcasting, dtype/device checks, and the calls
+// that turn tensors into backend kernel arguments.
+#pragma once
+#include "../backend/backend.h"
+#include "nabla/autograd.h"
+#include "nabla/ops.h"
+
+namespace nabla::ops {
+
+inline constexpr int kMaxDims = 16;
+
+/// NumPy broadcast of two shapes; errors name `op` and both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+/// Strides of `t` viewed with `out_shape` (0 on broadcast dims); t's shape must broadcast to it.
+Shape broadcast_strides(const Tensor& t, const Shape& out_shape);
+/// Checks the device (CPU only in this build) and rank limit; `op` names the caller.
+void check_cpu(const Tensor& t, const char* op);
+void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+void check_floating(const Tensor& t, const char* op);
+
+/// Kernel launchers (no autograd): allocate a contiguous output and run the kernel.
+Tensor unary_kernel(backend::UnaryOp op, const Tensor& x, double a = 0, double b = 0);
+Tensor binary_kernel(backend::BinaryOp op, const Tensor& a, const Tensor& b, const char* name);
+Tensor compare_kernel(backend::CompareOp op, const Tensor& a, const Tensor& b, const char* name);
+/// Contiguous copy of `x` converted to `dtype` (no autograd).
+Tensor copy_kernel(const Tensor& x, DType dtype);
+/// Writes `src` (broadcast) into `dst` in place, converting dtype (no autograd, no version bump).
+void copy_into(const Tensor& dst, const Tensor& src);
+/// `x` itself when already contiguous, else a contiguous copy (no autograd).
+Tensor contiguous_data(const Tensor& x);
+
+/// A 0-d tensor of `like`'s dtype holding `v` (for scalar operands).
+Tensor scalar_like(double v, const Tensor& like);
+
+/// Marks an in-place write: bumps the version counter and remembers the op's name.
+inline void bump_version(const Tensor& t, const char* op) {
+  t.storage()->version++;
+  t.storage()->last_writer = op;
+}
+
+}  // namespace nabla::ops

@@ -1,0 +1,247 @@
+// Reductions and the softmax family. sum/max/min/argmax are kernels; mean, var, std,
+// logsumexp, softmax and log_softmax are compositions (their gradients come for free).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "op_util.h"
+
+namespace nabla {
+
+using backend::cpu::ReduceOp;
+
+namespace {
+
+struct ReducePlan {
+  std::vector<bool> reduced;  // per input dim
+  Shape keep_shape;           // output shape with keepdim
+  Shape out_shape;            // output shape as requested
+  int64_t count = 1;          // elements reduced into each output
+};
+
+ReducePlan plan_reduce(const Tensor& x, const Shape& dims, bool keepdim, const char* op) {
+  ReducePlan p;
+  int64_t nd = x.dim();
+  p.reduced.assign(size_t(nd), dims.empty());
+  for (int64_t d : dims) {
+    int64_t w = wrap_dim(d, nd, op);
+    if (nd == 0) continue;
+    NB_CHECK(!p.reduced[size_t(w)], "[", op, "] dimension ", w, " appears twice in ", dims);
+    p.reduced[size_t(w)] = true;
+  }
+  for (int64_t d = 0; d < nd; ++d) {
+    bool r = p.reduced[size_t(d)];
+    p.keep_shape.push_back(r ? 1 : x.size(d));
+    if (r) p.count *= x.size(d);
+    if (!r || keepdim) p.out_shape.push_back(r ? 1 : x.size(d));
+  }
+  return p;
+}
+
+/// Runs a reduction kernel (no autograd) and returns the keepdim-shaped result.
+Tensor reduce_kernel(ReduceOp op, const Tensor& x, const ReducePlan& p, const char* name) {
+  ops::check_cpu(x, name);
+  int64_t nd = x.dim();
+  // Reduced dims adjacent in a contiguous tensor: run on [outer, r, inner] directly.
+  int64_t first = nd, last = -1;
+  for (int64_t d = 0; d < nd; ++d)
+    if (p.reduced[size_t(d)]) first = std::min(first, d), last = std::max(last, d);
+  bool block = true;
+  for (int64_t d = first; d <= last; ++d) block = block && p.reduced[size_t(d)];
+  Tensor src;
+  int64_t outer = 1, r = 1, inner = 1;
+  if (last < 0) {  // nothing to reduce (0-d input or no reduced dims)
+    return ops::copy_kernel(x, x.dtype()).reshape(p.keep_shape);
+  }
+  if (block && x.is_contiguous()) {
+    src = x;
+    for (int64_t d = 0; d < nd; ++d) (d < first ? outer : d <= last ? r : inner) *= x.size(d);
+  } else {
+    Shape perm;
+    for (int64_t d = 0; d < nd; ++d)
+      if (!p.reduced[size_t(d)]) perm.push_back(d), outer *= x.size(d);
+    for (int64_t d = 0; d < nd; ++d)
+      if (p.reduced[size_t(d)]) perm.push_back(d), r *= x.size(d);
+    NoGradGuard ng;
+    src = ops::copy_kernel(x.permute(perm), x.dtype());
+  }
+  Tensor out = empty(p.keep_shape, {.dtype = x.dtype()});
+  if (r == 0) {
+    NB_CHECK(op == ReduceOp::Sum, "[", name, "] cannot reduce over a zero-size dimension (shape ", x.shape(),
+             "): the result has no identity");
+    backend::cpu::fill(x.dtype(), out.raw_data(), out.numel(), 0.0);
+    return out;
+  }
+  backend::cpu::reduce(op, x.dtype(), src.raw_data(), out.raw_data(), outer, r, inner);
+  return out;
+}
+
+/// max/min: gradient to the extreme elements, split evenly among ties.
+Tensor extreme(ReduceOp op, const char* name, const Tensor& x, const Shape& dims, bool keepdim) {
+  ReducePlan p = plan_reduce(x, dims, keepdim, name);
+  Tensor keep = reduce_kernel(op, x, p, name);
+  Tensor out = make_view(keep, p.out_shape, contiguous_strides(p.out_shape), 0);
+  out.impl().is_view = false;
+  if (auto node = autograd::record(name, {x}, {out})) {
+    node->backward_fn = [sx = node->save(x), keep, ks = p.keep_shape](const TensorList& g) {
+      Tensor xv = sx.get();
+      Tensor mask = eq(xv, keep).to(xv.dtype());
+      Shape dims;
+      for (size_t d = 0; d < ks.size(); ++d)
+        if (ks[d] == 1 && xv.size(int64_t(d)) != 1) dims.push_back(int64_t(d));
+      Tensor count = dims.empty() ? ones_like(mask) : sum(mask, dims, true);
+      return TensorList{g[0].reshape(ks) * mask / count};
+    };
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
+  ReducePlan p = plan_reduce(x, dims, keepdim, "sum");
+  // Sums of integers accumulate in i64, like PyTorch.
+  Tensor in = x.is_floating_point() ? x : x.to(DType::i64);
+  Tensor keep = reduce_kernel(ReduceOp::Sum, in, p, "sum");
+  Tensor out = make_view(keep, p.out_shape, contiguous_strides(p.out_shape), 0);
+  out.impl().is_view = false;
+  if (auto node = autograd::record("sum", {x}, {out})) {
+    node->backward_fn = [ks = p.keep_shape, xs = x.shape()](const TensorList& g) {
+      return TensorList{g[0].reshape(ks).expand(xs)};
+    };
+  }
+  return out;
+}
+
+Tensor Tensor::sum(const Shape& dims, bool keepdim) const { return nabla::sum(*this, dims, keepdim); }
+Tensor Tensor::mean(const Shape& dims, bool keepdim) const { return nabla::mean(*this, dims, keepdim); }
+
+Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
+  ops::check_floating(x, "mean");
+  ReducePlan p = plan_reduce(x, dims, keepdim, "mean");
+  return sum(x, dims, keepdim) * (1.0 / double(p.count));
+}
+
+Tensor var(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction) {
+  ops::check_floating(x, "var");
+  ReducePlan p = plan_reduce(x, dims, keepdim, "var");
+  Tensor centered = x - mean(x, dims, true);
+  double denom = double(std::max<int64_t>(p.count - correction, 0));
+  return sum(centered * centered, dims, keepdim) / denom;
+}
+
+Tensor std(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction) {
+  return sqrt(var(x, dims, keepdim, correction));
+}
+
+Tensor max(const Tensor& x, const Shape& dims, bool keepdim) { return extreme(ReduceOp::Max, "max", x, dims, keepdim); }
+Tensor min(const Tensor& x, const Shape& dims, bool keepdim) { return extreme(ReduceOp::Min, "min", x, dims, keepdim); }
+
+Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
+  ops::check_floating(x, "logsumexp");
+  // Shift by the (constant) max for stability; rows that are all -inf shift by 0.
+  Tensor m = max(x.detach(), dims, true);
+  m = where(isfinite(m), m, zeros_like(m));
+  Tensor out = log(sum(exp(x - m), dims, true)) + m;
+  if (keepdim) return out;
+  ReducePlan p = plan_reduce(x, dims, keepdim, "logsumexp");
+  return out.reshape(p.out_shape);
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  ops::check_floating(x, "log_softmax");
+  dim = wrap_dim(dim, x.dim(), "log_softmax");
+  if (x.dim() == 0) return x - x;
+  return x - logsumexp(x, {dim}, true);
+}
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  ops::check_floating(x, "softmax");
+  dim = wrap_dim(dim, x.dim(), "softmax");
+  if (x.dim() == 0) return ones_like(x) + x * 0.0;
+  Tensor m = max(x.detach(), {dim}, true);
+  m = where(isfinite(m), m, zeros_like(m));
+  Tensor e = exp(x - m);
+  return e / sum(e, {dim}, true);
+}
+
+namespace {
+Tensor arg_extreme(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  const char* name = is_max ? "argmax" : "argmin";
+  ops::check_cpu(x, name);
+  NB_CHECK(x.numel() > 0, "[", name, "] cannot take the ", name, " of an empty tensor (shape ", x.shape(), ")");
+  Tensor src = ops::contiguous_data(x);
+  if (!dim) {
+    Tensor out = empty({}, {.dtype = DType::i64});
+    backend::cpu::arg_reduce(is_max, x.dtype(), src.raw_data(), out.data_ptr<int64_t>(), 1, x.numel(), 1);
+    return keepdim ? out.reshape(Shape(size_t(x.dim()), 1)) : out;
+  }
+  int64_t d = wrap_dim(*dim, x.dim(), name);
+  if (x.dim() == 0) return zeros({}, {.dtype = DType::i64});
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < d; ++i) outer *= x.size(i);
+  for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
+  Shape ks = x.shape();
+  ks[size_t(d)] = 1;
+  Tensor out = empty(ks, {.dtype = DType::i64});
+  backend::cpu::arg_reduce(is_max, x.dtype(), src.raw_data(), out.data_ptr<int64_t>(), outer, x.size(d), inner);
+  return keepdim ? out : out.squeeze(d);
+}
+}  // namespace
+
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_extreme(true, x, dim, keepdim); }
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_extreme(false, x, dim, keepdim); }
+
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
+  ops::check_cpu(x, "topk");
+  NB_CHECK(x.dim() > 0, "[topk] expected a tensor with at least one dimension, got a 0-d tensor");
+  dim = wrap_dim(dim, x.dim(), "topk");
+  int64_t n = x.size(dim);
+  NB_CHECK(k >= 0 && k <= n, "[topk] k = ", k, " is out of range for dimension ", dim, " of size ", n, " (shape ",
+           x.shape(), ")");
+  // Rows along `dim` last, then a partial sort of indices per row.
+  Tensor rows = ops::copy_kernel(x.detach().transpose(dim, -1), DType::f64);
+  int64_t nrows = n == 0 ? 0 : rows.numel() / n;
+  Shape idx_shape = rows.shape();
+  idx_shape.back() = k;
+  Tensor idx = empty(idx_shape, {.dtype = DType::i64});
+  const double* v = rows.data_ptr<double>();
+  int64_t* out = idx.data_ptr<int64_t>();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t r = 0; r < nrows; ++r) {
+    const double* row = v + r * n;
+    std::iota(order.begin(), order.end(), 0);
+    // NaN sorts as the largest, as in PyTorch; ties keep the lower index first.
+    auto before = [&](int64_t a, int64_t b) {
+      double x1 = row[a], x2 = row[b];
+      bool n1 = x1 != x1, n2 = x2 != x2;
+      if (n1 || n2) return largest ? (n1 && !n2) : (!n1 && n2);
+      if (x1 != x2) return largest ? x1 > x2 : x1 < x2;
+      return a < b;
+    };
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+    std::copy(order.begin(), order.begin() + k, out + r * k);
+  }
+  Tensor indices = idx.transpose(dim, -1).contiguous();
+  return {gather(x, dim, indices), indices};
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  NB_CHECK(shape.size() <= x.shape().size(), "[sum_to] cannot reduce shape ", x.shape(), " to ", shape);
+  size_t lead = x.shape().size() - shape.size();
+  Shape dims;
+  for (size_t i = 0; i < x.shape().size(); ++i) {
+    if (i < lead) {
+      dims.push_back(int64_t(i));
+    } else if (shape[i - lead] == 1 && x.shape()[i] != 1) {
+      dims.push_back(int64_t(i));
+    } else {
+      NB_CHECK(shape[i - lead] == x.shape()[i], "[sum_to] cannot reduce shape ", x.shape(), " to ", shape);
+    }
+  }
+  Tensor s = dims.empty() ? x : sum(x, dims, true);
+  return s.reshape(shape);
+}
+
+}  // namespace nabla

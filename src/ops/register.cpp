@@ -1,0 +1,27 @@
+// Installs the ops the autograd engine needs (see src/autograd/engine_ops.h). Linked into
+// every program through the `nabla` target as an object file, so it always runs.
+#include "../autograd/engine_ops.h"
+#include "op_util.h"
+
+namespace nabla::ops {
+namespace {
+
+const bool installed = [] {
+  autograd::EngineOps e;
+  e.add = [](const Tensor& a, const Tensor& b) { return nabla::add(a, b); };
+  e.full = [](const Shape& s, DType d, double v) { return nabla::full(s, v, {.dtype = d}); };
+  e.all_finite = [](const Tensor& t) {
+    Tensor c = contiguous_data(t);
+    return backend::cpu::all_finite(c.dtype(), c.raw_data(), c.numel());
+  };
+  e.contiguous_clone = [](const Tensor& t) { return copy_kernel(t, t.dtype()); };
+  e.add_inplace = [](Tensor& acc, const Tensor& g) {
+    NoGradGuard ng;
+    acc.add_(g);
+  };
+  autograd::install_engine_ops(e);
+  return true;
+}();
+
+}  // namespace
+}  // namespace nabla::ops
