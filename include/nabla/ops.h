@@ -2,6 +2,7 @@
 // (u8 < i64 < f32 < f64). Each op's VJP is written with these same ops, so gradients
 // are differentiable again (grad-of-grad). Errors name the op and the shapes involved.
 #pragma once
+#include <array>
 #include <optional>
 #include <utility>
 
@@ -157,6 +158,72 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f
 /// Zeros of `input_shape` with `grad` written into the slice (the VJP of slice).
 Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start, int64_t end,
                       int64_t step);
+
+// ---- convolution, pooling, normalization, resampling (ops/conv.cpp, pool.cpp, norm.cpp, resample.cpp) ----
+using Size2 = std::array<int64_t, 2>;
+
+struct Conv2dOptions {
+  Size2 stride{1, 1};
+  Size2 padding{0, 0};
+  bool padding_same = false;  ///< pad so the output has the input's size (stride 1 only), like padding='same'
+  Size2 dilation{1, 1};
+  int64_t groups = 1;
+};
+/// 2-D convolution (cross-correlation) of x [N, C, H, W] with weight [O, C/groups, kH, kW] and
+/// optional bias [O]. Output [N, O, (H + 2p - d(k-1) - 1)/s + 1, ...].
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& opts = {});
+
+struct ConvTranspose2dOptions {
+  Size2 stride{1, 1};
+  Size2 padding{0, 0};
+  Size2 output_padding{0, 0};
+  Size2 dilation{1, 1};
+  int64_t groups = 1;
+};
+/// Transposed convolution (the input-gradient of conv2d) of x [N, C_in, H, W] with weight
+/// [C_in, C_out/groups, kH, kW]. Output size (H-1)s - 2p + d(k-1) + output_padding + 1.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const ConvTranspose2dOptions& opts = {});
+/// Gradient of conv2d with respect to its weight, for input x and output-gradient grad
+/// (differentiable; used by conv2d's VJP). Returns [O, C/groups, kernel[0], kernel[1]].
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad, Size2 kernel, const Conv2dOptions& opts);
+
+struct Pool2dOptions {
+  Size2 kernel{2, 2};
+  Size2 stride{0, 0};  ///< 0 = the kernel size
+  Size2 padding{0, 0};
+  bool ceil_mode = false;
+  bool count_include_pad = true;  ///< avg_pool2d: padded zeros count in the average
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opts = {});
+/// max_pool2d and the flat index (into H*W of each input plane) of every maximum.
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dOptions& opts = {});
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opts = {});
+/// Average pooling to a fixed output size (windows floor(i*H/out) .. ceil((i+1)*H/out)).
+Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size);
+/// Mean over the spatial dims: [N, C, H, W] -> [N, C].
+Tensor global_avg_pool2d(const Tensor& x);
+
+/// Batch normalization over every dim but 1 of x [N, C, ...]. Training: batch statistics, and
+/// running_mean/var (if given) updated in place as (1-momentum)*running + momentum*batch (var
+/// unbiased). Eval: running statistics. weight/bias [C] optional.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+/// Layer normalization over the trailing `normalized_shape` dims, with optional weight/bias of that shape.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
+enum class PadMode { Constant, Reflect, Replicate };
+/// Pads trailing dims; `pads` = {left, right, top, bottom, ...} starting from the last dim, as PyTorch.
+/// Negative pads crop. Reflect needs pad < size of the dim.
+Tensor pad(const Tensor& x, const Shape& pads, PadMode mode = PadMode::Constant, double value = 0.0);
+
+enum class InterpolateMode { Nearest, Bilinear };
+/// Resizes x [N, C, H, W] to `size` (align_corners=false semantics, as PyTorch's default).
+Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode = InterpolateMode::Nearest);
+
+/// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim].
+Tensor embedding(const Tensor& weight, const Tensor& indices);
 
 // ---- regularization (ops/dropout.cpp) ------------------------------------------------------
 /// Zeroes each element with probability p (mask from the global RNG) and scales the rest by

@@ -1,0 +1,49 @@
+// Kernel interface for convolution, pooling and normalization (CPU). Contiguous NCHW
+// buffers; geometry was validated by ops/.
+#pragma once
+#include <cstdint>
+
+#include "nabla/dtype.h"
+
+namespace nabla::backend::cpu {
+
+/// Convolution geometry: input [N, C, H, W], weight [O, C/groups, kh, kw], output [N, O, Ho, Wo].
+struct ConvGeom {
+  int64_t N, C, H, W, O, kh, kw, Ho, Wo;
+  int64_t sh, sw, ph, pw, dh, dw, groups;
+};
+
+/// out = conv(x, w) + bias (bias may be null).
+void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out);
+/// gx = conv2d's input gradient for output-gradient gout (gx is overwritten).
+void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx);
+/// gw = conv2d's weight gradient for input x and output-gradient gout (gw is overwritten).
+void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw);
+
+/// Pooling over `planes` = N*C independent [H, W] planes.
+struct PoolGeom {
+  int64_t planes, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
+  bool count_include_pad;
+};
+/// Max pooling; `indices` receives the flat index (h*W + w) of each maximum in its plane.
+void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* indices);
+void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out);
+/// gx = avg_pool2d's input gradient (overwritten).
+void avg_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, void* gx);
+/// Adaptive average pooling: output cell (i, j) averages rows floor(i*H/Ho)..ceil((i+1)*H/Ho).
+void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                                 const void* x, void* out);
+void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                                  const void* gout, void* gx);
+
+/// Per-channel mean and biased variance of x [N, C, S] (computed in f64).
+void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* mean, double* var);
+/// y = (x - mean[c]) * scale[c] + shift[c] over x [N, C, S]; the affine part folded into scale/shift.
+void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
+                    const double* shift, void* y);
+/// Layer norm over rows of length D: y = (x - mean) * rstd * w + b (w, b may be null);
+/// writes per-row mean and rstd.
+void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,
+                        void* y, void* mean, void* rstd);
+
+}  // namespace nabla::backend::cpu

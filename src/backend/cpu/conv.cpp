@@ -1,0 +1,197 @@
+// Convolution by im2col + GEMM. Work is split over the batch: each thread unfolds one
+// sample and calls a single-threaded GEMM (OpenBLAS's OpenMP build runs single-threaded
+// inside a parallel region), which beats threading each small GEMM.
+#include <cblas.h>
+#include <omp.h>
+
+#include <cstring>
+#include <vector>
+
+#include "../conv_kernels.h"
+#include "nabla/allocator.h"
+#include "nabla/error.h"
+#include "parallel.h"
+
+namespace nabla::backend::cpu {
+namespace {
+
+// Scratch from the caching allocator (so steady-state steps allocate nothing from the OS).
+template <typename T>
+struct Scratch {
+  explicit Scratch(size_t n) : n_(n), p_(static_cast<T*>(nabla::detail::cpu_alloc(n * sizeof(T)))) {}
+  ~Scratch() { nabla::detail::cpu_free(p_, n_ * sizeof(T)); }
+  Scratch(const Scratch&) = delete;
+  T* get() { return p_; }
+  size_t n_;
+  T* p_;
+};
+
+template <typename T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+                alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+                alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  }
+}
+
+bool is_pointwise(const ConvGeom& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+// col[(c*kh + i)*kw + j][oh*Wo + ow] = x[c][oh*sh - ph + i*dh][ow*sw - pw + j*dw] (0 outside).
+template <typename T>
+void im2col(const ConvGeom& g, int64_t Cg, const T* x, T* col) {
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((c * g.kh + i) * g.kw + j) * g.Ho * g.Wo;
+        const T* plane = x + c * g.H * g.W;
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          int64_t h = oh * g.sh - g.ph + i * g.dh;
+          T* out = row + oh * g.Wo;
+          if (h < 0 || h >= g.H) {
+            std::memset(out, 0, size_t(g.Wo) * sizeof(T));
+            continue;
+          }
+          const T* src = plane + h * g.W;
+          int64_t w0 = -g.pw + j * g.dw;
+          if (g.sw == 1 && w0 >= 0 && w0 + g.Wo <= g.W) {
+            std::memcpy(out, src + w0, size_t(g.Wo) * sizeof(T));
+            continue;
+          }
+          for (int64_t ow = 0; ow < g.Wo; ++ow) {
+            int64_t w = w0 + ow * g.sw;
+            out[ow] = (w >= 0 && w < g.W) ? src[w] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: x[c][h][w] += col[...] (x must be zeroed by the caller).
+template <typename T>
+void col2im(const ConvGeom& g, int64_t Cg, const T* col, T* x) {
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * g.Ho * g.Wo;
+        T* plane = x + c * g.H * g.W;
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          int64_t h = oh * g.sh - g.ph + i * g.dh;
+          if (h < 0 || h >= g.H) continue;
+          T* dst = plane + h * g.W;
+          const T* in = row + oh * g.Wo;
+          int64_t w0 = -g.pw + j * g.dw;
+          for (int64_t ow = 0; ow < g.Wo; ++ow) {
+            int64_t w = w0 + ow * g.sw;
+            if (w >= 0 && w < g.W) dst[w] += in[ow];
+          }
+        }
+      }
+}
+
+template <typename T>
+void forward_typed(const ConvGeom& g, const T* x, const T* w, const T* bias, T* out) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
+  const bool pointwise = is_pointwise(g);
+  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+    Scratch<T> col(pointwise ? 1 : size_t(K * S));
+    for (int64_t n = b; n < e; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* xin = x + (n * g.C + grp * Cg) * g.H * g.W;
+        T* o = out + (n * g.O + grp * Og) * S;
+        const T* cols = xin;
+        if (!pointwise) {
+          im2col(g, Cg, xin, col.get());
+          cols = col.get();
+        }
+        T beta = T(0);
+        if (bias) {
+          for (int64_t oc = 0; oc < Og; ++oc) std::fill(o + oc * S, o + (oc + 1) * S, bias[grp * Og + oc]);
+          beta = T(1);
+        }
+        gemm<T>(false, false, Og, S, K, T(1), w + grp * Og * K, K, cols, S, beta, o, S);
+      }
+    }
+  });
+}
+
+template <typename T>
+void input_grad_typed(const ConvGeom& g, const T* gout, const T* w, T* gx) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
+  const bool pointwise = is_pointwise(g);
+  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+    Scratch<T> col(pointwise ? 1 : size_t(K * S));
+    for (int64_t n = b; n < e; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        T* xg = gx + (n * g.C + grp * Cg) * g.H * g.W;
+        const T* go = gout + (n * g.O + grp * Og) * S;
+        if (pointwise) {  // gx = Wᵀ gout directly
+          gemm<T>(true, false, K, S, Og, T(1), w + grp * Og * K, K, go, S, T(0), xg, S);
+          continue;
+        }
+        gemm<T>(true, false, K, S, Og, T(1), w + grp * Og * K, K, go, S, T(0), col.get(), S);
+        std::memset(xg, 0, size_t(Cg * g.H * g.W) * sizeof(T));
+        col2im(g, Cg, col.get(), xg);
+      }
+    }
+  });
+}
+
+template <typename T>
+void weight_grad_typed(const ConvGeom& g, const T* x, const T* gout, T* gw) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
+  const int64_t wsize = g.O * K;
+  const bool pointwise = is_pointwise(g);
+  // Each thread sums its samples into its own buffer; buffers are added in a fixed order.
+  int nt = omp_in_parallel() ? 1 : std::max(1, std::min<int>(omp_get_max_threads(), int(g.N)));
+  std::vector<T> partial(size_t(nt) * size_t(wsize), T(0));
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num();
+    int64_t per = (g.N + nt - 1) / nt, b = t * per, e = std::min(g.N, b + per);
+    Scratch<T> col(pointwise ? 1 : size_t(K * S));
+    T* acc = partial.data() + size_t(t) * size_t(wsize);
+    for (int64_t n = b; n < e; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* xin = x + (n * g.C + grp * Cg) * g.H * g.W;
+        const T* cols = xin;
+        if (!pointwise) {
+          im2col(g, Cg, xin, col.get());
+          cols = col.get();
+        }
+        gemm<T>(false, true, Og, K, S, T(1), gout + (n * g.O + grp * Og) * S, S, cols, S, T(1), acc + grp * Og * K, K);
+      }
+  }
+  std::memcpy(gw, partial.data(), size_t(wsize) * sizeof(T));
+  for (int t = 1; t < nt; ++t)
+    for (int64_t i = 0; i < wsize; ++i) gw[i] += partial[size_t(t) * size_t(wsize) + size_t(i)];
+}
+
+}  // namespace
+
+void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
+  NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
+    forward_typed<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
+                            static_cast<const scalar_t*>(bias), static_cast<scalar_t*>(out));
+  });
+}
+
+void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx) {
+  NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
+    input_grad_typed<scalar_t>(g, static_cast<const scalar_t*>(gout), static_cast<const scalar_t*>(w),
+                               static_cast<scalar_t*>(gx));
+  });
+}
+
+void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw) {
+  NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
+    weight_grad_typed<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gout),
+                                static_cast<scalar_t*>(gw));
+  });
+}
+
+}  // namespace nabla::backend::cpu

@@ -1,0 +1,86 @@
+// Normalization kernels: per-channel moments (batch norm) and row-wise layer norm.
+// Statistics accumulate in f64 so f32 inputs with a large mean stay accurate.
+#include <cmath>
+#include <vector>
+
+#include "../conv_kernels.h"
+#include "nabla/error.h"
+#include "parallel.h"
+
+namespace nabla::backend::cpu {
+
+void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, double* mean, double* var) {
+  NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
+    const scalar_t* x = static_cast<const scalar_t*>(xv);
+    const double count = double(N * S);
+    parallel_for(C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double s = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const scalar_t* p = x + (n * C + c) * S;
+          for (int64_t i = 0; i < S; ++i) s += double(p[i]);
+        }
+        double m = count > 0 ? s / count : 0.0, ss = 0;
+        for (int64_t n = 0; n < N; ++n) {  // second pass: no cancellation
+          const scalar_t* p = x + (n * C + c) * S;
+          for (int64_t i = 0; i < S; ++i) {
+            double d = double(p[i]) - m;
+            ss += d * d;
+          }
+        }
+        mean[c] = m;
+        var[c] = count > 0 ? ss / count : 0.0;
+      }
+    });
+  });
+}
+
+void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, const double* scale,
+                    const double* shift, void* yv) {
+  NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
+    const scalar_t* x = static_cast<const scalar_t*>(xv);
+    scalar_t* y = static_cast<scalar_t*>(yv);
+    parallel_for(N * C, std::max<int64_t>(1, kGrain / std::max<int64_t>(S, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t nc = b; nc < e; ++nc) {
+        const scalar_t a = scalar_t(scale[nc % C]), s = scalar_t(shift[nc % C]);
+        const scalar_t* p = x + nc * S;
+        scalar_t* q = y + nc * S;
+        for (int64_t i = 0; i < S; ++i) q[i] = p[i] * a + s;
+      }
+    });
+  });
+}
+
+void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* xv, const void* wv, const void* bv, double eps,
+                        void* yv, void* meanv, void* rstdv) {
+  NB_DISPATCH_FLOAT(dt, "layer_norm", [&] {
+    using T = scalar_t;
+    const T* x = static_cast<const T*>(xv);
+    const T* w = static_cast<const T*>(wv);
+    const T* bias = static_cast<const T*>(bv);
+    T* y = static_cast<T*>(yv);
+    T* mean = static_cast<T*>(meanv);
+    T* rstd = static_cast<T*>(rstdv);
+    parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(D, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* p = x + r * D;
+        double s = 0;
+        for (int64_t i = 0; i < D; ++i) s += double(p[i]);
+        double m = D > 0 ? s / double(D) : 0.0, ss = 0;
+        for (int64_t i = 0; i < D; ++i) ss += (double(p[i]) - m) * (double(p[i]) - m);
+        double rs = 1.0 / std::sqrt((D > 0 ? ss / double(D) : 0.0) + eps);
+        mean[r] = T(m);
+        rstd[r] = T(rs);
+        T* q = y + r * D;
+        for (int64_t i = 0; i < D; ++i) {
+          T v = T((double(p[i]) - m) * rs);
+          if (w) v *= w[i];
+          if (bias) v += bias[i];
+          q[i] = v;
+        }
+      }
+    });
+  });
+}
+
+}  // namespace nabla::backend::cpu

@@ -1,0 +1,142 @@
+// Pooling kernels over independent [H, W] planes, parallel over planes.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "../conv_kernels.h"
+#include "nabla/error.h"
+#include "parallel.h"
+
+namespace nabla::backend::cpu {
+namespace {
+
+int64_t plane_grain(int64_t work_per_plane) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_plane, 1)); }
+
+// Number of cells of window (oh, ow) that avg_pool2d divides by.
+int64_t avg_divisor(const PoolGeom& g, int64_t h0, int64_t w0) {
+  int64_t h1 = std::min(h0 + g.kh, g.H + g.ph), w1 = std::min(w0 + g.kw, g.W + g.pw);
+  if (g.count_include_pad) return (h1 - h0) * (w1 - w0);
+  int64_t hs = std::max<int64_t>(h0, 0), ws = std::max<int64_t>(w0, 0);
+  return (std::min(h1, g.H) - hs) * (std::min(w1, g.W) - ws);
+}
+
+}  // namespace
+
+void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv, int64_t* indices) {
+  NB_DISPATCH_FLOAT(dt, "max_pool2d", [&] {
+    const scalar_t* x = static_cast<const scalar_t*>(xv);
+    scalar_t* out = static_cast<scalar_t*>(outv);
+    parallel_for(g.planes, plane_grain(g.Ho * g.Wo * g.kh * g.kw), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const scalar_t* plane = x + p * g.H * g.W;
+        for (int64_t oh = 0; oh < g.Ho; ++oh)
+          for (int64_t ow = 0; ow < g.Wo; ++ow) {
+            int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+            scalar_t best = -std::numeric_limits<scalar_t>::infinity();
+            int64_t arg = -1;
+            for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(h0 + g.kh, g.H); ++h)
+              for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(w0 + g.kw, g.W); ++w) {
+                scalar_t v = plane[h * g.W + w];
+                if (v > best || arg < 0 || v != v) {
+                  best = v;
+                  arg = h * g.W + w;
+                  if (v != v) break;
+                }
+              }
+            int64_t o = (p * g.Ho + oh) * g.Wo + ow;
+            out[o] = best;
+            indices[o] = arg < 0 ? 0 : arg;
+          }
+      }
+    });
+  });
+}
+
+void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv) {
+  NB_DISPATCH_FLOAT(dt, "avg_pool2d", [&] {
+    const scalar_t* x = static_cast<const scalar_t*>(xv);
+    scalar_t* out = static_cast<scalar_t*>(outv);
+    parallel_for(g.planes, plane_grain(g.Ho * g.Wo * g.kh * g.kw), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const scalar_t* plane = x + p * g.H * g.W;
+        for (int64_t oh = 0; oh < g.Ho; ++oh)
+          for (int64_t ow = 0; ow < g.Wo; ++ow) {
+            int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+            double s = 0;
+            for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(h0 + g.kh, g.H); ++h)
+              for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(w0 + g.kw, g.W); ++w) s += plane[h * g.W + w];
+            int64_t div = avg_divisor(g, h0, w0);
+            out[(p * g.Ho + oh) * g.Wo + ow] = scalar_t(div > 0 ? s / double(div) : 0.0);
+          }
+      }
+    });
+  });
+}
+
+void avg_pool2d_backward(DType dt, const PoolGeom& g, const void* gv, void* gxv) {
+  NB_DISPATCH_FLOAT(dt, "avg_pool2d", [&] {
+    const scalar_t* gout = static_cast<const scalar_t*>(gv);
+    scalar_t* gx = static_cast<scalar_t*>(gxv);
+    parallel_for(g.planes, plane_grain(g.Ho * g.Wo * g.kh * g.kw), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        scalar_t* plane = gx + p * g.H * g.W;
+        std::memset(plane, 0, size_t(g.H * g.W) * sizeof(scalar_t));
+        for (int64_t oh = 0; oh < g.Ho; ++oh)
+          for (int64_t ow = 0; ow < g.Wo; ++ow) {
+            int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+            int64_t div = avg_divisor(g, h0, w0);
+            if (div <= 0) continue;
+            scalar_t v = gout[(p * g.Ho + oh) * g.Wo + ow] / scalar_t(div);
+            for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(h0 + g.kh, g.H); ++h)
+              for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(w0 + g.kw, g.W); ++w) plane[h * g.W + w] += v;
+          }
+      }
+    });
+  });
+}
+
+namespace {
+inline int64_t win_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+inline int64_t win_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+}  // namespace
+
+void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                                 const void* xv, void* outv) {
+  NB_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] {
+    const scalar_t* x = static_cast<const scalar_t*>(xv);
+    scalar_t* out = static_cast<scalar_t*>(outv);
+    parallel_for(planes, plane_grain(H * W), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p)
+        for (int64_t i = 0; i < Ho; ++i)
+          for (int64_t j = 0; j < Wo; ++j) {
+            int64_t h0 = win_start(i, H, Ho), h1 = win_end(i, H, Ho), w0 = win_start(j, W, Wo), w1 = win_end(j, W, Wo);
+            double s = 0;
+            for (int64_t h = h0; h < h1; ++h)
+              for (int64_t w = w0; w < w1; ++w) s += x[(p * H + h) * W + w];
+            out[(p * Ho + i) * Wo + j] = scalar_t(s / double((h1 - h0) * (w1 - w0)));
+          }
+    });
+  });
+}
+
+void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                                  const void* gv, void* gxv) {
+  NB_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] {
+    const scalar_t* gout = static_cast<const scalar_t*>(gv);
+    scalar_t* gx = static_cast<scalar_t*>(gxv);
+    parallel_for(planes, plane_grain(H * W), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        std::memset(gx + p * H * W, 0, size_t(H * W) * sizeof(scalar_t));
+        for (int64_t i = 0; i < Ho; ++i)
+          for (int64_t j = 0; j < Wo; ++j) {
+            int64_t h0 = win_start(i, H, Ho), h1 = win_end(i, H, Ho), w0 = win_start(j, W, Wo), w1 = win_end(j, W, Wo);
+            scalar_t v = gout[(p * Ho + i) * Wo + j] / scalar_t((h1 - h0) * (w1 - w0));
+            for (int64_t h = h0; h < h1; ++h)
+              for (int64_t w = w0; w < w1; ++w) gx[(p * H + h) * W + w] += v;
+          }
+      }
+    });
+  });
+}
+
+}  // namespace nabla::backend::cpu

@@ -1,0 +1,149 @@
+// batch_norm and layer_norm: fused forward kernels, VJPs written with nabla ops. In a
+// first-order backward the VJP reuses the saved statistics; when the backward is itself
+// recorded (create_graph) it recomputes them from x so second derivatives are exact.
+#include <cmath>
+
+#include "../backend/conv_kernels.h"
+#include "op_util.h"
+
+namespace nabla {
+
+namespace {
+
+/// Normalized input and the VJP of y = xhat * w + b through the normalization, for
+/// statistics taken over `dims` (each of `count` elements).
+TensorList norm_vjp(const Tensor& g, const Tensor& x, const Tensor& mean_saved, const Tensor& rstd_saved,
+                    const Tensor& w_bcast, const Shape& dims, double eps, bool need_x) {
+  Tensor mu = mean_saved, rstd = rstd_saved;
+  if (is_grad_enabled()) {
+    mu = mean(x, dims, true);
+    Tensor c = x - mu;
+    rstd = rsqrt(mean(c * c, dims, true) + eps);
+  }
+  Tensor xhat = (x - mu) * rstd;
+  Tensor gxhat = w_bcast.defined() ? g * w_bcast : g;
+  Tensor gx;
+  if (need_x) gx = rstd * (gxhat - mean(gxhat, dims, true) - xhat * mean(gxhat * xhat, dims, true));
+  return {gx, xhat};
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  NB_CHECK(x.dim() >= 2, "[batch_norm] expected input [N, C, ...], got shape ", x.shape());
+  ops::check_floating(x, "batch_norm");
+  const int64_t N = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(N * C, 1);
+  auto check_vec = [&](const Tensor& t, const char* what) {
+    if (t.defined())
+      NB_CHECK(t.dim() == 1 && t.size(0) == C, "[batch_norm] ", what, " must have shape [", C, "] for input ", x.shape(),
+               ", got ", t.shape());
+  };
+  check_vec(running_mean, "running_mean");
+  check_vec(running_var, "running_var");
+  check_vec(weight, "weight");
+  check_vec(bias, "bias");
+  NB_CHECK(eps > 0, "[batch_norm] eps must be positive, got ", eps);
+  Shape bshape(size_t(x.dim()), 1);
+  bshape[1] = C;
+  Shape dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+
+  if (!training) {
+    NB_CHECK(running_mean.defined() && running_var.defined(),
+             "[batch_norm] evaluation mode needs running_mean and running_var");
+    Tensor y = (x - running_mean.reshape(bshape).to(x.dtype())) * rsqrt(running_var.reshape(bshape).to(x.dtype()) + eps);
+    if (weight.defined()) y = y * weight.reshape(bshape);
+    if (bias.defined()) y = y + bias.reshape(bshape);
+    return y;
+  }
+
+  NB_CHECK(N * S > 1, "[batch_norm] training needs more than one value per channel, got input ", x.shape());
+  Tensor xc = ops::contiguous_data(x);
+  const size_t nc = static_cast<size_t>(C);
+  std::vector<double> mean_v(nc), var_v(nc), scale(nc), shift(nc);
+  backend::cpu::channel_moments(x.dtype(), N, C, S, xc.raw_data(), mean_v.data(), var_v.data());
+  std::vector<double> wv = weight.defined() ? weight.to_double_vector() : std::vector<double>(size_t(C), 1.0);
+  std::vector<double> bv = bias.defined() ? bias.to_double_vector() : std::vector<double>(size_t(C), 0.0);
+  Tensor mean_t = empty(bshape, {.dtype = x.dtype()}), rstd_t = empty(bshape, {.dtype = x.dtype()});
+  NB_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
+    scalar_t* mp = mean_t.data_ptr<scalar_t>();
+    scalar_t* rp = rstd_t.data_ptr<scalar_t>();
+    for (int64_t c = 0; c < C; ++c) {
+      double rs = 1.0 / std::sqrt(var_v[size_t(c)] + eps);
+      mp[c] = scalar_t(mean_v[size_t(c)]);
+      rp[c] = scalar_t(rs);
+      scale[size_t(c)] = wv[size_t(c)] * rs;
+      shift[size_t(c)] = bv[size_t(c)] - mean_v[size_t(c)] * scale[size_t(c)];
+    }
+  });
+  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
+  backend::cpu::channel_affine(x.dtype(), N, C, S, xc.raw_data(), scale.data(), shift.data(), y.raw_data());
+  if (running_mean.defined() || running_var.defined()) {
+    // Running statistics: exponential average, variance unbiased (n / (n - 1)), as PyTorch.
+    NoGradGuard ng;
+    const double n = double(N * S);
+    Tensor bm = from_vector(mean_v, {C}).to(x.dtype()), bvv = (from_vector(var_v, {C}) * (n / (n - 1))).to(x.dtype());
+    if (running_mean.defined()) {
+      Tensor rm = running_mean;
+      rm.mul_(1.0 - momentum).add_(bm.to(rm.dtype()), momentum);
+    }
+    if (running_var.defined()) {
+      Tensor rv = running_var;
+      rv.mul_(1.0 - momentum).add_(bvv.to(rv.dtype()), momentum);
+    }
+  }
+  if (auto node = autograd::record("batch_norm", {x, weight, bias}, {y})) {
+    bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
+    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, bshape, dims, eps, nx, nw,
+                         nb](const TensorList& g) {
+      Tensor w = sw.get();
+      Tensor wb = w.defined() ? w.reshape(bshape) : Tensor();
+      TensorList r = norm_vjp(g[0], sx.get(), mean_t, rstd_t, wb, dims, eps, nx);
+      return TensorList{r[0], nw ? sum(g[0] * r[1], dims) : Tensor(), nb ? sum(g[0], dims) : Tensor()};
+    };
+  }
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  ops::check_floating(x, "layer_norm");
+  const int64_t k = int64_t(normalized_shape.size());
+  NB_CHECK(k >= 1 && k <= x.dim(), "[layer_norm] normalized_shape ", normalized_shape, " does not fit input ", x.shape());
+  Shape tail(x.shape().end() - k, x.shape().end());
+  NB_CHECK(tail == normalized_shape, "[layer_norm] input ", x.shape(), " does not end with normalized_shape ",
+           normalized_shape);
+  if (weight.defined())
+    NB_CHECK(weight.shape() == normalized_shape, "[layer_norm] weight shape ", weight.shape(), " must equal ",
+             normalized_shape);
+  if (bias.defined())
+    NB_CHECK(bias.shape() == normalized_shape, "[layer_norm] bias shape ", bias.shape(), " must equal ", normalized_shape);
+  NB_CHECK(eps > 0, "[layer_norm] eps must be positive, got ", eps);
+  const int64_t D = shape_numel(normalized_shape), rows = D > 0 ? x.numel() / D : 0;
+  Shape stat_shape(x.shape().begin(), x.shape().end() - k);
+  stat_shape.insert(stat_shape.end(), size_t(k), 1);
+  Tensor xc = ops::contiguous_data(x);
+  Tensor wc = weight.defined() ? ops::contiguous_data(weight.to(x.dtype())) : Tensor();
+  Tensor bc = bias.defined() ? ops::contiguous_data(bias.to(x.dtype())) : Tensor();
+  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
+  Tensor mean_t = empty(stat_shape, {.dtype = x.dtype()}), rstd_t = empty(stat_shape, {.dtype = x.dtype()});
+  if (rows > 0)
+    backend::cpu::layer_norm_forward(x.dtype(), rows, D, xc.raw_data(), wc.defined() ? wc.raw_data() : nullptr,
+                                     bc.defined() ? bc.raw_data() : nullptr, eps, y.raw_data(), mean_t.raw_data(),
+                                     rstd_t.raw_data());
+  Shape dims, lead;
+  for (int64_t d = x.dim() - k; d < x.dim(); ++d) dims.push_back(d);
+  for (int64_t d = 0; d < x.dim() - k; ++d) lead.push_back(d);
+  if (auto node = autograd::record("layer_norm", {x, weight, bias}, {y})) {
+    bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
+    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, dims, lead, eps, nx, nw,
+                         nb](const TensorList& g) {
+      TensorList r = norm_vjp(g[0], sx.get(), mean_t, rstd_t, sw.get(), dims, eps, nx);
+      auto lead_sum = [&](const Tensor& t) { return lead.empty() ? t : sum(t, lead); };
+      return TensorList{r[0], nw ? lead_sum(g[0] * r[1]) : Tensor(), nb ? lead_sum(g[0]) : Tensor()};
+    };
+  }
+  return y;
+}
+
+}  // namespace nabla

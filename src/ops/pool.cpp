@@ -1,0 +1,137 @@
+// Pooling. max_pool2d's VJP scatters into the saved argmax positions (scatter_add, so it is
+// differentiable again); avg pooling's VJP is its own linear adjoint op.
+#include <cmath>
+
+#include "../backend/conv_kernels.h"
+#include "op_util.h"
+
+namespace nabla {
+
+using backend::cpu::PoolGeom;
+
+namespace {
+
+PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o, const char* op) {
+  NB_CHECK(x.dim() == 4, "[", op, "] expected input [N, C, H, W], got shape ", x.shape());
+  ops::check_floating(x, op);
+  PoolGeom g{};
+  g.planes = x.size(0) * x.size(1);
+  g.H = x.size(2), g.W = x.size(3);
+  g.kh = o.kernel[0], g.kw = o.kernel[1];
+  g.sh = o.stride[0] == 0 ? g.kh : o.stride[0];
+  g.sw = o.stride[1] == 0 ? g.kw : o.stride[1];
+  g.ph = o.padding[0], g.pw = o.padding[1];
+  g.count_include_pad = o.count_include_pad;
+  NB_CHECK(g.kh >= 1 && g.kw >= 1 && g.sh >= 1 && g.sw >= 1, "[", op, "] kernel and stride must be positive, got kernel (",
+           g.kh, ", ", g.kw, "), stride (", g.sh, ", ", g.sw, ")");
+  NB_CHECK(g.ph >= 0 && g.pw >= 0 && 2 * g.ph <= g.kh && 2 * g.pw <= g.kw, "[", op, "] padding (", g.ph, ", ", g.pw,
+           ") must be non-negative and at most half the kernel (", g.kh, ", ", g.kw, ")");
+  NB_CHECK(g.H + 2 * g.ph >= g.kh && g.W + 2 * g.pw >= g.kw, "[", op, "] kernel (", g.kh, ", ", g.kw,
+           ") is larger than the padded input ", Shape{g.H + 2 * g.ph, g.W + 2 * g.pw}, " (input ", x.shape(), ")");
+  auto out_size = [&](int64_t in, int64_t k, int64_t s, int64_t p) {
+    int64_t span = in + 2 * p - k;
+    int64_t n = (o.ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    // With ceil_mode the last window must start inside the input or left padding (PyTorch's rule).
+    if (o.ceil_mode && (n - 1) * s >= in + p) --n;
+    return n;
+  };
+  g.Ho = out_size(g.H, g.kh, g.sh, g.ph);
+  g.Wo = out_size(g.W, g.kw, g.sw, g.pw);
+  return g;
+}
+
+Shape out_shape(const Tensor& x, const PoolGeom& g) { return {x.size(0), x.size(1), g.Ho, g.Wo}; }
+
+// The adjoint of avg_pool2d (a linear map), recorded as an op so it can be differentiated.
+Tensor avg_pool2d_backward(const Tensor& gout0, const Shape& in_shape, const Pool2dOptions& o, const PoolGeom& g) {
+  Tensor gout = ops::contiguous_data(gout0);
+  Tensor gx = empty(in_shape, {.dtype = gout.dtype()});
+  backend::cpu::avg_pool2d_backward(gout.dtype(), g, gout.raw_data(), gx.raw_data());
+  if (auto node = autograd::record("avg_pool2d_backward", {gout0}, {gx})) {
+    node->backward_fn = [o](const TensorList& gr) { return TensorList{avg_pool2d(gr[0], o)}; };
+  }
+  return gx;
+}
+
+}  // namespace
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x0, const Pool2dOptions& o) {
+  PoolGeom g = pool_geom(x0, o, "max_pool2d");
+  Tensor x = ops::contiguous_data(x0);
+  Tensor out = empty(out_shape(x, g), {.dtype = x.dtype()});
+  Tensor idx = empty(out_shape(x, g), {.dtype = DType::i64});
+  if (out.numel() > 0) backend::cpu::max_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data(), idx.data_ptr<int64_t>());
+  if (auto node = autograd::record("max_pool2d", {x0}, {out})) {
+    node->backward_fn = [idx, in_shape = x0.shape(), g](const TensorList& gr) {
+      // Route each output gradient to its argmax: a scatter_add over flattened planes.
+      Shape flat{in_shape[0], in_shape[1], g.H * g.W};
+      Shape oflat{in_shape[0], in_shape[1], g.Ho * g.Wo};
+      Tensor z = zeros(flat, {.dtype = gr[0].dtype()});
+      return TensorList{scatter_add(z, 2, idx.reshape(oflat), gr[0].reshape(oflat)).reshape(in_shape)};
+    };
+  }
+  return {out, idx};
+}
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) { return max_pool2d_with_indices(x, o).first; }
+
+Tensor avg_pool2d(const Tensor& x0, const Pool2dOptions& o) {
+  PoolGeom g = pool_geom(x0, o, "avg_pool2d");
+  Tensor x = ops::contiguous_data(x0);
+  Tensor out = empty(out_shape(x, g), {.dtype = x.dtype()});
+  if (out.numel() > 0) backend::cpu::avg_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data());
+  if (auto node = autograd::record("avg_pool2d", {x0}, {out})) {
+    node->backward_fn = [in_shape = x0.shape(), o, g](const TensorList& gr) {
+      return TensorList{avg_pool2d_backward(gr[0], in_shape, o, g)};
+    };
+  }
+  return out;
+}
+
+namespace {
+Tensor adaptive_backward(const Tensor& gout0, const Shape& in_shape);
+
+Tensor adaptive_forward(const Tensor& x0, Size2 size) {
+  Tensor x = ops::contiguous_data(x0);
+  int64_t H = x.size(2), W = x.size(3);
+  Tensor out = empty({x.size(0), x.size(1), size[0], size[1]}, {.dtype = x.dtype()});
+  if (out.numel() > 0)
+    backend::cpu::adaptive_avg_pool2d_forward(x.dtype(), x.size(0) * x.size(1), H, W, size[0], size[1], x.raw_data(),
+                                              out.raw_data());
+  if (auto node = autograd::record("adaptive_avg_pool2d", {x0}, {out})) {
+    node->backward_fn = [in_shape = x0.shape()](const TensorList& gr) {
+      return TensorList{adaptive_backward(gr[0], in_shape)};
+    };
+  }
+  return out;
+}
+
+Tensor adaptive_backward(const Tensor& gout0, const Shape& in_shape) {
+  Tensor gout = ops::contiguous_data(gout0);
+  Tensor gx = empty(in_shape, {.dtype = gout.dtype()});
+  backend::cpu::adaptive_avg_pool2d_backward(gout.dtype(), in_shape[0] * in_shape[1], in_shape[2], in_shape[3],
+                                             gout.size(2), gout.size(3), gout.raw_data(), gx.raw_data());
+  if (auto node = autograd::record("adaptive_avg_pool2d_backward", {gout0}, {gx})) {
+    node->backward_fn = [size = Size2{gout.size(2), gout.size(3)}](const TensorList& gr) {
+      return TensorList{adaptive_forward(gr[0], size)};
+    };
+  }
+  return gx;
+}
+}  // namespace
+
+Tensor adaptive_avg_pool2d(const Tensor& x, Size2 size) {
+  NB_CHECK(x.dim() == 4, "[adaptive_avg_pool2d] expected input [N, C, H, W], got shape ", x.shape());
+  ops::check_floating(x, "adaptive_avg_pool2d");
+  NB_CHECK(size[0] >= 1 && size[1] >= 1, "[adaptive_avg_pool2d] output size (", size[0], ", ", size[1],
+           ") must be positive");
+  NB_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "[adaptive_avg_pool2d] input ", x.shape(), " has an empty spatial dim");
+  return adaptive_forward(x, size);
+}
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  NB_CHECK(x.dim() == 4, "[global_avg_pool2d] expected input [N, C, H, W], got shape ", x.shape());
+  return mean(x, {2, 3});
+}
+
+}  // namespace nabla

@@ -1,0 +1,110 @@
+// pad, interpolate and embedding, composed from slicing and index_select so their
+// gradients (and gradients of gradients) come from those ops.
+#include <cmath>
+
+#include "op_util.h"
+
+namespace nabla {
+
+namespace {
+
+// Source indices along one dim of size n padded by (lo, hi) in reflect/replicate mode.
+Tensor pad_indices(int64_t n, int64_t lo, int64_t hi, PadMode mode) {
+  std::vector<int64_t> idx;
+  for (int64_t i = -lo; i < n + hi; ++i) {
+    int64_t j = i;
+    if (mode == PadMode::Reflect) {
+      if (j < 0) j = -j;
+      if (j >= n) j = 2 * (n - 1) - j;
+    } else {
+      j = std::clamp<int64_t>(j, 0, n - 1);
+    }
+    idx.push_back(j);
+  }
+  return from_vector(idx, {int64_t(idx.size())});
+}
+
+}  // namespace
+
+Tensor pad(const Tensor& x, const Shape& pads, PadMode mode, double value) {
+  NB_CHECK(pads.size() % 2 == 0, "[pad] pads must come in (before, after) pairs, got ", pads);
+  const int64_t k = int64_t(pads.size()) / 2;
+  NB_CHECK(k <= x.dim(), "[pad] ", k, " padded dims requested for a tensor of shape ", x.shape());
+  Tensor out = x;
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t d = x.dim() - 1 - i, lo = pads[size_t(2 * i)], hi = pads[size_t(2 * i + 1)];
+    const int64_t n = out.size(d);
+    NB_CHECK(n + lo + hi >= 0, "[pad] padding (", lo, ", ", hi, ") of dim ", d, " (size ", n,
+             ") gives a negative size");
+    if (mode == PadMode::Constant) {
+      // Negative pads crop; positive ones concatenate constant blocks.
+      Tensor core = out.slice(d, std::max<int64_t>(-lo, 0), n - std::max<int64_t>(-hi, 0));
+      TensorList parts;
+      auto block = [&](int64_t len) {
+        Shape s = core.shape();
+        s[size_t(d)] = len;
+        return full(s, value, {.dtype = x.dtype()});
+      };
+      if (lo > 0) parts.push_back(block(lo));
+      parts.push_back(core);
+      if (hi > 0) parts.push_back(block(hi));
+      out = parts.size() == 1 ? core : cat(parts, d);
+    } else {
+      NB_CHECK(lo >= 0 && hi >= 0, "[pad] reflect/replicate padding must be non-negative, got (", lo, ", ", hi, ")");
+      if (mode == PadMode::Reflect)
+        NB_CHECK(lo < n && hi < n, "[pad] reflect padding (", lo, ", ", hi, ") must be smaller than the size ", n,
+                 " of dim ", d, " (input ", x.shape(), ")");
+      NB_CHECK(n > 0, "[pad] cannot reflect or replicate an empty dim ", d, " of ", x.shape());
+      out = index_select(out, d, pad_indices(n, lo, hi, mode));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Along `dim`: nearest picks floor(i * in / out); bilinear blends the two nearest source
+// rows at (i + 0.5) * in / out - 0.5 (align_corners = false), clamped at the border.
+Tensor resize_dim(const Tensor& x, int64_t dim, int64_t out, InterpolateMode mode) {
+  const int64_t in = x.size(dim);
+  const double scale = double(in) / double(out);
+  if (mode == InterpolateMode::Nearest) {
+    std::vector<int64_t> idx(static_cast<size_t>(out));
+    for (int64_t i = 0; i < out; ++i) idx[size_t(i)] = std::min<int64_t>(int64_t(std::floor(double(i) * scale)), in - 1);
+    return index_select(x, dim, from_vector(idx, {out}));
+  }
+  std::vector<int64_t> i0(static_cast<size_t>(out)), i1(static_cast<size_t>(out));
+  std::vector<double> frac(static_cast<size_t>(out));
+  for (int64_t i = 0; i < out; ++i) {
+    double src = std::max(0.0, (double(i) + 0.5) * scale - 0.5);
+    int64_t lo = std::min<int64_t>(int64_t(std::floor(src)), in - 1);
+    i0[size_t(i)] = lo;
+    i1[size_t(i)] = std::min<int64_t>(lo + 1, in - 1);
+    frac[size_t(i)] = src - double(lo);
+  }
+  Shape wshape(size_t(x.dim()), 1);
+  wshape[size_t(dim)] = out;
+  Tensor w1 = from_vector(frac, wshape).to(x.dtype());
+  Tensor a = index_select(x, dim, from_vector(i0, {out})), b = index_select(x, dim, from_vector(i1, {out}));
+  return a + (b - a) * w1;
+}
+
+}  // namespace
+
+Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode) {
+  NB_CHECK(x.dim() == 4, "[interpolate] expected input [N, C, H, W], got shape ", x.shape());
+  ops::check_floating(x, "interpolate");
+  NB_CHECK(size[0] >= 1 && size[1] >= 1, "[interpolate] output size (", size[0], ", ", size[1], ") must be positive");
+  NB_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "[interpolate] input ", x.shape(), " has an empty spatial dim");
+  return resize_dim(resize_dim(x, 2, size[0], mode), 3, size[1], mode);
+}
+
+Tensor embedding(const Tensor& weight, const Tensor& indices) {
+  NB_CHECK(weight.dim() == 2, "[embedding] weight must be [num_embeddings, dim], got ", weight.shape());
+  NB_CHECK(indices.dtype() == DType::i64, "[embedding] indices must be i64, got ", indices.dtype());
+  Shape out = indices.shape();
+  out.push_back(weight.size(1));
+  return index_select(weight, 0, indices.reshape({-1})).reshape(out);
+}
+
+}  // namespace nabla
