@@ -3,7 +3,7 @@
 # Usage: scripts/setup.sh [--bench]   (--bench also installs LibTorch for comparisons)
 set -euo pipefail
 
-packages=(cmake ninja-build g++ libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
+packages=(cmake ninja-build g++ libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libstb-dev
           dataset-fashion-mnist)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libtorch-dev)

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nabla/tensor.h"
@@ -53,11 +54,13 @@ class DetectAnomalyGuard {
 
 /// Computes d(outputs)/d(inputs) · grad_outputs and returns one gradient per input (an
 /// undefined tensor for an input the outputs do not depend on when allow_unused).
-/// Nothing is accumulated into `.grad()`. With create_graph the result is differentiable.
+/// Nothing is accumulated into `.grad()`. With create_graph the result is differentiable, and
+/// the graph is kept whatever retain_graph says (the new graph refers to its saved tensors).
 TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs = {},
                 bool retain_graph = false, bool create_graph = false, bool allow_unused = false);
 
 /// Accumulates d(outputs)/d(leaves) · grad_outputs into every reachable leaf's `.grad()`.
+/// Frees the graph's saved tensors unless retain_graph or create_graph.
 void backward(const TensorList& outputs, const TensorList& grad_outputs = {}, bool retain_graph = false,
               bool create_graph = false);
 
@@ -100,7 +103,13 @@ struct OutputMeta {
 
 using BackwardFn = std::function<TensorList(const TensorList& grad_outputs)>;
 
+/// Deleter for every Node: deletes deep graphs iteratively (see make_node).
+struct NodeDeleter {
+  void operator()(Node* node) const noexcept;
+};
+
 /// A node of the backward graph: one per op application that needs grad.
+/// Create nodes with make_node, never make_shared, so a long chain is freed without recursion.
 class Node : public std::enable_shared_from_this<Node> {
  public:
   explicit Node(std::string name) : name_(std::move(name)) {}
@@ -119,8 +128,18 @@ class Node : public std::enable_shared_from_this<Node> {
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].fn != nullptr; }
 
  private:
+  friend struct NodeDeleter;
   std::string name_;
+  Node* next_to_delete_ = nullptr;  // link in NodeDeleter's per-thread queue
 };
+
+/// `std::make_shared<T>(args...)` for nodes, with NodeDeleter: freeing a node drops its
+/// edges and saved tensors, which free the nodes they point at, and so on down the graph;
+/// NodeDeleter queues those instead of recursing, so a 100k-op chain does not overflow the stack.
+template <typename T, typename... Args>
+std::shared_ptr<T> make_node(Args&&... args) {
+  return std::shared_ptr<T>(new T(std::forward<Args>(args)...), NodeDeleter{});
+}
 
 /// A node whose VJP is a closure written with nabla ops (the usual case).
 class FunctionNode : public Node {
@@ -139,11 +158,14 @@ class FunctionNode : public Node {
 };
 
 /// Sink for a leaf: adds incoming gradients into `.grad()` (after the leaf's hooks).
+/// Holds the leaf weakly: a create_graph gradient refers back to this node, so a strong
+/// reference would make leaf -> .grad -> graph -> leaf a cycle that is never freed. A gradient
+/// for a leaf nobody holds any more is dropped (nobody could read it).
 class AccumulateGrad : public Node {
  public:
-  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node("AccumulateGrad"), leaf(std::move(leaf)) {}
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("AccumulateGrad"), leaf(leaf) {}
   TensorList apply(const TensorList& grad_outputs) override;
-  std::shared_ptr<TensorImpl> leaf;
+  std::weak_ptr<TensorImpl> leaf;
   bool create_graph = false;  // set by the engine for the current pass
 };
 

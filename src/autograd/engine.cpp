@@ -157,7 +157,9 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
       fail("[backward of ", node->name(), "] ", msg);
     }
     grads.clear();
-    if (!retain_graph) node->release();
+    // create_graph implies retain_graph (PyTorch's default): the recorded gradient refers to
+    // this graph's saved tensors, so differentiating it again must still find them.
+    if (!retain_graph && !create_graph) node->release();
     if (is_leaf_sink) continue;
     NB_CHECK(input_grads.size() == node->next_edges.size(), "[", node->name(), "] backward returned ",
              input_grads.size(), " gradients for ", node->next_edges.size(), " inputs");

@@ -17,6 +17,28 @@ const EngineOps& engine_ops() {
   return g_engine_ops;
 }
 
+void NodeDeleter::operator()(Node* node) const noexcept {
+  // Deleting `node` may drop the last reference to other nodes (through its edges, saved
+  // tensors or captured state); their deleters run inside this `delete` and only queue
+  // them, and this outermost call deletes the queue in a loop: stack depth stays constant.
+  // Both thread_locals are trivially destructible, so this works during thread/program exit.
+  thread_local Node* queue = nullptr;
+  thread_local bool draining = false;
+  if (draining) {
+    node->next_to_delete_ = queue;
+    queue = node;
+    return;
+  }
+  draining = true;
+  delete node;
+  while (queue) {
+    Node* next = queue;
+    queue = next->next_to_delete_;
+    delete next;
+  }
+  draining = false;
+}
+
 SavedTensor::SavedTensor(const Tensor& t, const Node* owner) {
   if (!t.defined()) return;
   owner_name_ = owner->name().c_str();
@@ -57,7 +79,7 @@ Edge gradient_edge(const Tensor& t) {
   if (!impl.requires_grad) return {};
   auto acc = impl.grad_accumulator.lock();
   if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    acc = make_node<AccumulateGrad>(t.impl_ptr());
     acc->outputs.push_back({impl.shape, impl.dtype});
     impl.grad_accumulator = acc;
   }
@@ -80,7 +102,7 @@ bool any_requires_grad(const TensorList& inputs) {
 
 std::shared_ptr<FunctionNode> record(const char* name, const TensorList& inputs, const TensorList& outputs) {
   if (!any_requires_grad(inputs)) return nullptr;
-  auto node = std::make_shared<FunctionNode>(name);
+  auto node = make_node<FunctionNode>(name);
   node->sequence_nr = g_sequence++;
   node->next_edges.reserve(inputs.size());
   for (const Tensor& in : inputs) node->next_edges.push_back(in.defined() ? gradient_edge(in) : Edge{});
@@ -103,24 +125,26 @@ TensorList FunctionNode::apply(const TensorList& grad_outputs) {
 }
 
 TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
+  std::shared_ptr<TensorImpl> impl = leaf.lock();
+  if (!impl) return {};  // the leaf is gone: nobody can read its gradient
   Tensor g = grad_outputs[0];
-  Tensor var(leaf);
-  for (const auto& hook : leaf->hooks) {
+  Tensor var(impl);
+  for (const auto& hook : impl->hooks) {
     Tensor r = hook(g);
     if (r.defined()) g = r;
   }
   const auto& ops = engine_ops();
   if (create_graph) {
     // The accumulated gradient must stay differentiable: out of place.
-    var.set_grad(leaf->grad ? ops.add(Tensor(leaf->grad), g) : g);
-  } else if (!leaf->grad) {
+    var.set_grad(impl->grad ? ops.add(Tensor(impl->grad), g) : g);
+  } else if (!impl->grad) {
     // Steal the buffer when nobody else can see it; else copy, so a later in-place
     // accumulation cannot write into another tensor.
     bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous() &&
                      !g.requires_grad();
     var.set_grad(exclusive ? g : ops.contiguous_clone(g));
   } else {
-    Tensor acc(leaf->grad);
+    Tensor acc(impl->grad);
     ops.add_inplace(acc, g);
   }
   return {};

@@ -31,6 +31,9 @@ void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y
 /// Strided copy with dtype conversion.
 void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in);
 void fill(DType dt, void* out, int64_t n, double value);
+/// y[i] += alpha * x[i] over n contiguous elements of a floating dtype (fused add_(x, alpha),
+/// the SGD update): one pass, no temporary.
+void axpy(DType dt, int64_t n, double alpha, const void* x, void* y);
 
 enum class ReduceOp { Sum, Max, Min, Prod };
 /// Reduces a contiguous [outer, r, inner] array over its middle axis into [outer, inner].

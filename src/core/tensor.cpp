@@ -101,6 +101,7 @@ int64_t Tensor::numel() const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no elements: any strides describe the same (empty) layout
   int64_t expected = 1;
   const auto& sh = impl().shape;
   const auto& st = impl().strides;

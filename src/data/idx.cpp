@@ -1,31 +1,16 @@
 #include "nabla/data/idx.h"
 
-#include <zlib.h>
-
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <vector>
+
+#include "file_bytes.h"
 
 namespace nabla::data {
 
 namespace {
 
-// Reads the whole (possibly gzip-compressed) file; gzread passes plain files through.
-std::vector<uint8_t> read_all(const std::string& path) {
-  NB_CHECK(std::filesystem::exists(path), "[read_idx] ", path, ": file not found");
-  gzFile f = gzopen(path.c_str(), "rb");
-  NB_CHECK(f != nullptr, "[read_idx] ", path, ": cannot open");
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
-  std::vector<uint8_t> out;
-  uint8_t buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof(buf))) > 0) out.insert(out.end(), buf, buf + n);
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  NB_CHECK(n == 0 && err == Z_OK, "[read_idx] ", path, ": corrupt or truncated compressed data (", msg, ")");
-  return out;
-}
+std::vector<uint8_t> read_all(const std::string& path) { return internal::read_file_bytes(path, "read_idx"); }
 
 uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 

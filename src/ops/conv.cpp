@@ -120,6 +120,8 @@ Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, 
   check_conv_tensors(x0, w0, bias, w0.size(1) * o.groups, "conv_transpose2d");
   NB_CHECK(x0.size(1) == w0.size(0), "[conv_transpose2d] input ", x0.shape(), " has ", x0.size(1),
            " channels but weight ", w0.shape(), " expects ", w0.size(0));
+  NB_CHECK(o.groups >= 1 && x0.size(1) % o.groups == 0, "[conv_transpose2d] groups = ", o.groups,
+           " must divide the input channels of input ", x0.shape(), "; weight ", w0.shape());
   ConvParams p{o.stride, o.padding, o.dilation, o.groups};
   for (int i = 0; i < 2; ++i)
     NB_CHECK(o.output_padding[i] >= 0 && o.output_padding[i] < std::max(o.stride[i], o.dilation[i]),
@@ -132,7 +134,15 @@ Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, 
   int64_t cout = w0.size(1) * o.groups;
   // The conv whose input gradient this is: input [N, cout, Ho, Wo] -> output x.
   ConvGeom g = make_geom({x0.size(0), cout, Ho, Wo}, w0.shape(), p, "conv_transpose2d");
-  NB_CHECK(g.Ho == x0.size(2) && g.Wo == x0.size(3), "[conv_transpose2d] inconsistent geometry for input ", x0.shape());
+  if (g.Ho != x0.size(2) || g.Wo != x0.size(3)) {
+    // output_padding >= stride (allowed when below dilation): the conv with this output size has
+    // floor(output_padding / stride) more rows/columns than x; the missing ones are zeros.
+    const int64_t eh = g.Ho - x0.size(2), ew = g.Wo - x0.size(3);
+    NB_CHECK(eh >= 0 && ew >= 0, "[conv_transpose2d] inconsistent geometry for input ", x0.shape());
+    ConvTranspose2dOptions o2 = o;
+    o2.output_padding = {o.output_padding[0] - eh * o.stride[0], o.output_padding[1] - ew * o.stride[1]};
+    return conv_transpose2d(pad(x0, {0, ew, 0, eh}), w0, bias, o2);
+  }
   Tensor x = ops::contiguous_data(x0), w = ops::contiguous_data(w0);
   Tensor out = empty({g.N, cout, Ho, Wo}, {.dtype = x.dtype()});
   if (out.numel() > 0) backend::cpu::conv2d_input_grad(x.dtype(), g, x.raw_data(), w.raw_data(), out.raw_data());
@@ -159,6 +169,7 @@ Tensor conv2d_weight_grad(const Tensor& x0, const Tensor& gout0, Size2 kernel, c
   NB_CHECK(x0.dim() == 4 && gout0.dim() == 4, "[conv2d_weight_grad] expected 4-D input and gradient, got ", x0.shape(),
            " and ", gout0.shape());
   NB_CHECK(x0.dtype() == gout0.dtype(), "[conv2d_weight_grad] dtypes differ: ", x0.dtype(), " and ", gout0.dtype());
+  NB_CHECK(!o.padding_same, "[conv2d_weight_grad] padding_same is not supported; pass the explicit padding");
   ConvParams p{o.stride, o.padding, o.dilation, o.groups};
   Shape wshape{gout0.size(1), x0.size(1) / std::max<int64_t>(o.groups, 1), kernel[0], kernel[1]};
   ConvGeom g = make_geom(x0.shape(), wshape, p, "conv2d_weight_grad");

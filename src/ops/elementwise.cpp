@@ -36,16 +36,18 @@ std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char*
 }
 
 /// Runs a binary kernel and records `vjp(grad, a, b, out, need_a, need_b) -> {ga, gb}`
-/// (before reduction to the input shapes, which happens here).
+/// (before reduction to the input shapes, which happens here). `cross`: the VJP reads a only
+/// for b's gradient and b only for a's (mul), so an operand is saved only when the other
+/// needs grad; an unread saved tensor would hold memory and fail the in-place version check.
 template <typename Vjp>
 Tensor binary_op(BinaryOp k, const char* name, const Tensor& a0, const Tensor& b0, bool save_inputs, bool save_out,
-                 Vjp vjp) {
+                 Vjp vjp, bool cross = false) {
   auto [a, b] = promoted(a0, b0, name);
   Tensor out = ops::binary_kernel(k, a, b, name);
   if (auto node = autograd::record(name, {a, b}, {out})) {
     bool need_a = node->needs_input_grad(0), need_b = node->needs_input_grad(1);
-    node->backward_fn = [sa = save_inputs ? node->save(a) : SavedTensor(),
-                         sb = save_inputs ? node->save(b) : SavedTensor(),
+    node->backward_fn = [sa = save_inputs && (!cross || need_b) ? node->save(a) : SavedTensor(),
+                         sb = save_inputs && (!cross || need_a) ? node->save(b) : SavedTensor(),
                          so = save_out ? node->save(out) : SavedTensor(), sha = a.shape(), shb = b.shape(), need_a,
                          need_b, vjp](const TensorList& g) {
       auto [ga, gb] = vjp(g[0], sa.get(), sb.get(), so.get(), need_a, need_b);
@@ -74,7 +76,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   return binary_op(BinaryOp::Mul, "mul", a, b, true, false,
                    [](const Tensor& g, const Tensor& x, const Tensor& y, const auto&, bool na, bool nb) {
                      return Grads2{na ? g * y : Tensor(), nb ? g * x : Tensor()};
-                   });
+                   },
+                   /*cross=*/true);
 }
 
 Tensor div(const Tensor& a0, const Tensor& b0) {

@@ -44,6 +44,15 @@ Tensor& Tensor::add_(const Tensor& o, double alpha) {
   if (!is_grad_enabled() || !(requires_grad() || o.requires_grad())) {
     // Fast path (optimizers, gradient accumulation): one kernel straight into self.
     NoGradGuard ng;
+    ops::check_same_device(*this, o, "add_");
+    if (alpha != 1.0 && o.dtype() == dtype() && is_floating_point() && o.shape() == shape() && is_contiguous() &&
+        o.is_contiguous() && (!shares_storage(o) || o.raw_data() == raw_data())) {
+      // SGD-style p += alpha * g: fused, without the temporary `o * alpha` (a second pass
+      // over the parameters and an allocation). Partly overlapping views take the general path.
+      backend::cpu::axpy(dtype(), numel(), alpha, o.raw_data(), raw_data());
+      ops::bump_version(*this, "add_");
+      return *this;
+    }
     Tensor src = alpha == 1.0 ? o : o * alpha;
     if (src.dtype() != dtype()) src = src.to(dtype());
     NB_CHECK(ops::broadcast_shapes(shape(), src.shape(), "add_") == shape(), "[add_] cannot add shape ", src.shape(),

@@ -102,7 +102,7 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
       // Work in the matrix form of each operand, then drop the added dims and sum the
       // broadcast batch dims.
       Tensor G = g[0];
-      if (ash.size() == 1) G = G.unsqueeze(-2);
+      if (ash.size() == 1) G = G.unsqueeze(G.dim() == 0 ? 0 : -2);  // 1-D . 1-D: G is 0-d
       if (bsh.size() == 1) G = G.unsqueeze(-1);
       Tensor ga, gb;
       if (na) {

@@ -33,12 +33,13 @@ void check_targets(const Tensor& logits, const Tensor& target, const char* op) {
            logits.shape(), ": expected target ", want, " (class indices) for ", logits.size(cdim), " classes");
 }
 
-void check_class_range(const Tensor& t, int64_t C, int64_t ignore_index, const char* op) {
+void check_class_range(const Tensor& t, int64_t C, int64_t ignore_index, const char* op, const Shape& input_shape) {
   Tensor c = ops::contiguous_data(t);
   const int64_t* p = c.data_ptr<int64_t>();
   for (int64_t i = 0; i < c.numel(); ++i)
     NB_CHECK((p[i] >= 0 && p[i] < C) || p[i] == ignore_index, "[", op, "] target ", p[i], " at position ", i,
-             " is out of range: expected a class index in [0, ", C, ") or ignore_index ", ignore_index);
+             " is out of range for input of shape ", input_shape, ": expected a class index in [0, ", C,
+             ") or ignore_index ", ignore_index);
 }
 
 struct PickedLoss {
@@ -72,7 +73,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
   Tensor t = target.reshape({-1});
   int64_t C = lp.size(1);
   check_weight(o.weight, C, "nll_loss");
-  check_class_range(t, C, o.ignore_index, "nll_loss");
+  check_class_range(t, C, o.ignore_index, "nll_loss", log_probs.shape());
   PickedLoss p = pick(lp, t, o.weight, o.ignore_index);
   switch (o.reduction) {
     case Reduction::None: return p.nll.reshape(target.shape());
@@ -110,7 +111,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
            target.dtype());
   check_targets(logits, target, "cross_entropy");
   Tensor t = target.reshape({-1});
-  check_class_range(t, C, o.ignore_index, "cross_entropy");
+  check_class_range(t, C, o.ignore_index, "cross_entropy", logits.shape());
   PickedLoss p = pick(lp, t, o.weight, o.ignore_index);
   Tensor loss = p.nll;
   Tensor smooth;

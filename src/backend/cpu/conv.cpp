@@ -38,6 +38,12 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   }
 }
 
+// Samples per thread: a small convolution stays on the calling thread (see parallel.h).
+int64_t sample_grain(const ConvGeom& g) {
+  const int64_t macs = g.O * (g.C / g.groups) * g.kh * g.kw * g.Ho * g.Wo;
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(macs, 1));
+}
+
 bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
@@ -97,7 +103,7 @@ template <typename T>
 void forward_typed(const ConvGeom& g, const T* x, const T* w, const T* bias, T* out) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
   const bool pointwise = is_pointwise(g);
-  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+  parallel_for(g.N, sample_grain(g), [&](int64_t b, int64_t e) {
     Scratch<T> col(pointwise ? 1 : size_t(K * S));
     for (int64_t n = b; n < e; ++n) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -123,7 +129,7 @@ template <typename T>
 void input_grad_typed(const ConvGeom& g, const T* gout, const T* w, T* gx) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
   const bool pointwise = is_pointwise(g);
-  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+  parallel_for(g.N, sample_grain(g), [&](int64_t b, int64_t e) {
     Scratch<T> col(pointwise ? 1 : size_t(K * S));
     for (int64_t n = b; n < e; ++n) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -147,7 +153,8 @@ void weight_grad_typed(const ConvGeom& g, const T* x, const T* gout, T* gw) {
   const int64_t wsize = g.O * K;
   const bool pointwise = is_pointwise(g);
   // Each thread sums its samples into its own buffer; buffers are added in a fixed order.
-  int nt = omp_in_parallel() ? 1 : std::max(1, std::min<int>(omp_get_max_threads(), int(g.N)));
+  const int64_t chunks = (g.N + sample_grain(g) - 1) / sample_grain(g);
+  int nt = omp_in_parallel() ? 1 : std::max(1, int(std::min<int64_t>(omp_get_max_threads(), chunks)));
   std::vector<T> partial(size_t(nt) * size_t(wsize), T(0));
 #pragma omp parallel num_threads(nt)
   {

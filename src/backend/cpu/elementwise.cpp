@@ -166,4 +166,15 @@ void fill(DType dt, void* out, int64_t n, double value) {
   });
 }
 
+void axpy(DType dt, int64_t n, double alpha, const void* x, void* y) {
+  NB_DISPATCH_FLOAT(dt, "add_", [&] {
+    const scalar_t a = static_cast<scalar_t>(alpha);
+    const scalar_t* xp = static_cast<const scalar_t*>(x);
+    scalar_t* yp = static_cast<scalar_t*>(y);
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) yp[i] += xp[i] * a;
+    });
+  });
+}
+
 }  // namespace nabla::backend::cpu

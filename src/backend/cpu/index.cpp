@@ -24,8 +24,10 @@ void index_add(DType dt, void* out, const void* src, const int64_t* index, int64
   NB_DISPATCH_ALL(dt, "index_add", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
     const scalar_t* s = static_cast<const scalar_t*>(src);
-    // Parallel over `outer` only: two j with the same index must not race.
-    parallel_for(outer, 1, [&](int64_t b, int64_t e) {
+    // Parallel over `outer` only: two j with the same index must not race. The grain keeps
+    // small tensors on one thread: an OpenMP team per call (cross_entropy's backward) made
+    // a tiny training step ~100x slower on a busy machine.
+    parallel_for(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(n_index * inner, 1)), [&](int64_t b, int64_t e) {
       for (int64_t oi = b; oi < e; ++oi)
         for (int64_t j = 0; j < n_index; ++j) {
           scalar_t* d = o + (oi * n_out + index[j]) * inner;
@@ -55,7 +57,8 @@ void scatter_add(DType dt, void* out, const void* src, const int64_t* index, int
   NB_DISPATCH_ALL(dt, "scatter_add", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
     const scalar_t* s = static_cast<const scalar_t*>(src);
-    parallel_for(outer, 1, [&](int64_t b, int64_t e) {
+    // Parallel over `outer` only (indices may repeat within a row), with a grain as in index_add.
+    parallel_for(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(n_idx * inner, 1)), [&](int64_t b, int64_t e) {
       for (int64_t oi = b; oi < e; ++oi)
         for (int64_t j = 0; j < n_idx; ++j)
           for (int64_t i = 0; i < inner; ++i) {

@@ -13,7 +13,7 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, 
   NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
     const scalar_t* x = static_cast<const scalar_t*>(xv);
     const double count = double(N * S);
-    parallel_for(C, 1, [&](int64_t b, int64_t e) {
+    parallel_for(C, std::max<int64_t>(1, kGrain / std::max<int64_t>(N * S, 1)), [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         double s = 0;
         for (int64_t n = 0; n < N; ++n) {

@@ -1,0 +1,251 @@
+// Micro-benchmarks of nabla alone (Google Benchmark; `--benchmark_format=json` for JSON):
+//   - per-op overhead: a 1-element add, with inputs that need no grad, with inputs that require
+//     grad (a graph node is recorded and freed every iteration), and inside NoGradGuard;
+//   - f32 matmul at 256/512/1024 against raw cblas_sgemm on the same buffers, in GFLOP/s, plus an
+//     interleaved pair that reports the ratio directly;
+//   - element-wise add/mul/exp on 1M floats and sum over 1M/10M floats;
+//   - the SGD update of the vs-LibTorch MLP's parameters, fused add_(g, alpha) vs two passes.
+// The second argument of the sized benchmarks is the thread count (nabla::set_num_threads).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "nabla/nabla.h"
+
+namespace {
+
+using nabla::Tensor;
+
+// ---- per-op overhead ------------------------------------------------------------------------
+
+void BM_AddOverhead_NoGradInputs(benchmark::State& state) {
+  nabla::set_num_threads(1);
+  Tensor a = nabla::ones({1}), b = nabla::ones({1});
+  for (auto _ : state) {
+    Tensor c = nabla::add(a, b);
+    benchmark::DoNotOptimize(c.impl_ptr().get());
+  }
+}
+BENCHMARK(BM_AddOverhead_NoGradInputs);
+
+// Inputs require grad: each add makes a FunctionNode with two AccumulateGrad edges; the node
+// dies with `c` at the end of the iteration, so this is record + free.
+void BM_AddOverhead_Recording(benchmark::State& state) {
+  nabla::set_num_threads(1);
+  Tensor a = nabla::ones({1}, {.requires_grad = true}), b = nabla::ones({1}, {.requires_grad = true});
+  for (auto _ : state) {
+    Tensor c = nabla::add(a, b);
+    benchmark::DoNotOptimize(c.impl_ptr().get());
+  }
+}
+BENCHMARK(BM_AddOverhead_Recording);
+
+void BM_AddOverhead_NoGradGuard(benchmark::State& state) {
+  nabla::set_num_threads(1);
+  Tensor a = nabla::ones({1}, {.requires_grad = true}), b = nabla::ones({1}, {.requires_grad = true});
+  nabla::NoGradGuard ng;
+  for (auto _ : state) {
+    Tensor c = nabla::add(a, b);
+    benchmark::DoNotOptimize(c.impl_ptr().get());
+  }
+}
+BENCHMARK(BM_AddOverhead_NoGradGuard);
+
+// A recorded add followed by its backward (engine walk + two AccumulateGrad), grads reset.
+void BM_AddOverhead_RecordAndBackward(benchmark::State& state) {
+  nabla::set_num_threads(1);
+  Tensor a = nabla::ones({1}, {.requires_grad = true}), b = nabla::ones({1}, {.requires_grad = true});
+  for (auto _ : state) {
+    Tensor c = nabla::add(a, b);
+    c.backward();
+    a.set_grad(Tensor());
+    b.set_grad(Tensor());
+  }
+}
+BENCHMARK(BM_AddOverhead_RecordAndBackward);
+
+// ---- matmul vs raw BLAS -----------------------------------------------------------------------
+
+struct MatmulData {
+  Tensor a, b, c;  // c: output buffer for the raw sgemm
+  explicit MatmulData(int64_t n) {
+    nabla::manual_seed(0);
+    a = nabla::randn({n, n});
+    b = nabla::randn({n, n});
+    c = nabla::zeros({n, n});
+  }
+  void sgemm(int n) const {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data_ptr<float>(), n,
+                b.data_ptr<float>(), n, 0.0f, c.data_ptr<float>(), n);
+  }
+};
+
+void set_gflops(benchmark::State& state, int64_t n) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(n) * double(n) * double(n) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Matmul_nabla(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  nabla::set_num_threads(int(state.range(1)));
+  MatmulData d(n);
+  for (auto _ : state) {
+    Tensor c = nabla::matmul(d.a, d.b);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  set_gflops(state, n);
+}
+
+void BM_Matmul_cblas(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  nabla::set_num_threads(int(state.range(1)));
+  MatmulData d(n);
+  for (auto _ : state) {
+    d.sgemm(int(n));
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, n);
+}
+
+// Alternates one nabla matmul and one raw sgemm per iteration (so drifting clock speed and
+// neighbours hit both alike) and reports each one's median GFLOP/s and their ratio.
+void BM_Matmul_interleaved(benchmark::State& state) {
+  using clock = std::chrono::steady_clock;
+  const int64_t n = state.range(0);
+  nabla::set_num_threads(int(state.range(1)));
+  MatmulData d(n);
+  std::vector<double> tn, tb;
+  for (auto _ : state) {
+    auto t0 = clock::now();
+    Tensor c = nabla::matmul(d.a, d.b);
+    benchmark::DoNotOptimize(c.raw_data());
+    auto t1 = clock::now();
+    d.sgemm(int(n));
+    benchmark::ClobberMemory();
+    auto t2 = clock::now();
+    tn.push_back(std::chrono::duration<double>(t1 - t0).count());
+    tb.push_back(std::chrono::duration<double>(t2 - t1).count());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  const double flop = 2.0 * double(n) * double(n) * double(n);
+  const double mn = median(tn), mb = median(tb);
+  state.counters["nabla_GFLOP/s"] = flop / mn * 1e-9;
+  state.counters["cblas_GFLOP/s"] = flop / mb * 1e-9;
+  state.counters["nabla/cblas_speed"] = mb / mn;  // 1.0 = as fast as raw BLAS
+}
+
+void MatmulArgs(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2})
+    for (int n : {256, 512, 1024}) b->Args({n, threads});
+  b->ArgNames({"n", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+}
+BENCHMARK(BM_Matmul_nabla)->Apply(MatmulArgs);
+BENCHMARK(BM_Matmul_cblas)->Apply(MatmulArgs);
+BENCHMARK(BM_Matmul_interleaved)->Apply(MatmulArgs);
+
+// ---- element-wise and reductions ------------------------------------------------------------
+
+enum class Elementwise { Add, Mul, Exp };
+
+template <Elementwise K>
+void BM_Elementwise(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  nabla::set_num_threads(int(state.range(1)));
+  nabla::manual_seed(0);
+  Tensor a = nabla::randn({n}), b = nabla::randn({n});
+  for (auto _ : state) {
+    Tensor c = K == Elementwise::Add ? nabla::add(a, b) : K == Elementwise::Mul ? nabla::mul(a, b) : nabla::exp(a);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  const int64_t operands = K == Elementwise::Exp ? 2 : 3;
+  state.SetBytesProcessed(state.iterations() * n * operands * int64_t(sizeof(float)));
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+void ElementwiseArgs(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2}) b->Args({1 << 20, threads});
+  b->ArgNames({"n", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+}
+BENCHMARK(BM_Elementwise<Elementwise::Add>)->Name("BM_Add_f32")->Apply(ElementwiseArgs);
+BENCHMARK(BM_Elementwise<Elementwise::Mul>)->Name("BM_Mul_f32")->Apply(ElementwiseArgs);
+BENCHMARK(BM_Elementwise<Elementwise::Exp>)->Name("BM_Exp_f32")->Apply(ElementwiseArgs);
+
+void BM_Sum_f32(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  nabla::set_num_threads(int(state.range(1)));
+  nabla::manual_seed(0);
+  Tensor a = nabla::randn({n});
+  for (auto _ : state) {
+    Tensor s = nabla::sum(a);
+    benchmark::DoNotOptimize(s.raw_data());
+  }
+  state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
+}
+BENCHMARK(BM_Sum_f32)
+    ->ArgNames({"n", "threads"})
+    ->Args({1 << 20, 1})
+    ->Args({1 << 20, 2})
+    ->Args({10 << 20, 1})
+    ->Args({10 << 20, 2})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// The SGD update of the bench MLP's parameters (784-512-256-10: 535,818 floats in six tensors):
+// `p.add_(g, -lr)`, one fused pass, against the two-pass form `p.add_(g * -lr)` (a temporary,
+// then an add), which is what add_(g, alpha) ran before the fused kernel.
+void BM_SgdUpdate(benchmark::State& state) {
+  const bool fused = state.range(0) != 0;
+  nabla::set_num_threads(int(state.range(1)));
+  nabla::manual_seed(0);
+  std::vector<Tensor> params, grads;
+  int64_t total = 0;
+  for (nabla::Shape s : {nabla::Shape{512, 784}, {512}, {256, 512}, {256}, {10, 256}, {10}}) {
+    params.push_back(nabla::randn(s));
+    grads.push_back(nabla::randn(s));
+    total += params.back().numel();
+  }
+  nabla::NoGradGuard ng;
+  for (auto _ : state) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (fused) {
+        params[i].add_(grads[i], -0.01);
+      } else {
+        params[i].add_(grads[i] * -0.01);
+      }
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * total * 3 * int64_t(sizeof(float)));
+}
+BENCHMARK(BM_SgdUpdate)
+    ->ArgNames({"fused", "threads"})
+    ->Args({1, 1})
+    ->Args({0, 1})
+    ->Args({1, 2})
+    ->Args({0, 2})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Which BLAS kernel ran (DESIGN §5): the environment may pin it with OPENBLAS_CORETYPE.
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
+  benchmark::AddCustomContext("openblas_config", openblas_get_config());
+  benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
+  benchmark::AddCustomContext("nabla_default_threads", std::to_string(nabla::get_num_threads()));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

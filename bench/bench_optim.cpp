@@ -1,0 +1,258 @@
+// Optimizer step time, nabla vs LibTorch, in one process and one run (see bench/OPTIM.md).
+// Parameter sets:
+//   MLP  784-512-256-10 (weights + biases, 535,818 parameters; bench_vs_libtorch's model)
+//   CNN  conv 1->32 3x3, conv 32->64 3x3, fc 3136->128, fc 128->10 (421,642 parameters; the
+//        usual Fashion-MNIST CNN with two 2x2 poolings)
+// For every optimizer LibTorch 1.13's C++ frontend has (SGD, SGD momentum/Nesterov, Adagrad,
+// RMSprop, Adam, AMSGrad, AdamW) both libraries step the same parameters with the same fixed
+// gradients; rounds are interleaved (ABBA) and the table shows per-step medians and the ratio
+// nabla/LibTorch (< 1: nabla faster). Adadelta, NAdam and RAdam (not in LibTorch's C++ API) are
+// timed for nabla alone. clip_grad_norm_ is compared too. Before timing, 5 steps from identical
+// values check that both libraries follow the same trajectory (max |difference| / max |value|).
+//
+// Usage: bench_optim [--rounds R] [--block K] [--threads 1,2] [--only NAME]
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nabla/nabla.h"
+#include "nabla/optim.h"
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+namespace no = nabla::optim;
+
+struct Options {
+  int rounds = 15;  // interleaved rounds per measurement
+  int block = 20;   // steps per library per round
+  std::vector<int> threads{1, 2};
+  std::string only;  // run only optimizers whose name contains this
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "missing value after %s\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--rounds") {
+      o.rounds = std::atoi(next());
+    } else if (a == "--block") {
+      o.block = std::atoi(next());
+    } else if (a == "--threads") {
+      o.threads.clear();
+      std::stringstream ss(next());
+      std::string t;
+      while (std::getline(ss, t, ',')) o.threads.push_back(std::atoi(t.c_str()));
+    } else if (a == "--only") {
+      o.only = next();
+    } else {
+      std::fprintf(stderr, "usage: %s [--rounds R] [--block K] [--threads 1,2] [--only NAME]\n", argv[0]);
+      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+    }
+  }
+  return o;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  if (v.empty()) return 0;
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// ---- parameter sets: shapes, and identical values/gradients in both libraries --------------------
+using Shapes = std::vector<std::vector<int64_t>>;
+const Shapes kMlp = {{512, 784}, {512}, {256, 512}, {256}, {10, 256}, {10}};
+const Shapes kCnn = {{32, 1, 3, 3}, {32}, {64, 32, 3, 3}, {64}, {128, 3136}, {128}, {10, 128}, {10}};
+
+struct Params {
+  std::vector<nabla::Tensor> n;
+  std::vector<torch::Tensor> t;
+};
+
+// Values and gradients from LibTorch's generator, copied into nabla (so both start equal).
+Params make_params(const Shapes& shapes, uint64_t seed) {
+  torch::manual_seed(seed);
+  Params p;
+  for (const auto& s : shapes) {
+    torch::Tensor v = torch::randn(s) * 0.05, g = torch::randn(s) * 0.01;
+    torch::Tensor tv = v.clone().requires_grad_();
+    tv.mutable_grad() = g.clone();
+    p.t.push_back(tv);
+    nabla::Shape ns(s.begin(), s.end());
+    std::vector<float> vv(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+    std::vector<float> gv(g.data_ptr<float>(), g.data_ptr<float>() + g.numel());
+    nabla::Tensor nv = nabla::from_vector(vv, ns).requires_grad_();
+    nv.set_grad(nabla::from_vector(gv, ns));
+    p.n.push_back(nv);
+  }
+  return p;
+}
+
+int64_t count(const Shapes& shapes) {
+  int64_t n = 0;
+  for (const auto& s : shapes) {
+    int64_t k = 1;
+    for (int64_t d : s) k *= d;
+    n += k;
+  }
+  return n;
+}
+
+// ---- the optimizers, as pairs --------------------------------------------------------------------
+struct Pair {
+  std::string name;
+  std::function<std::unique_ptr<no::Optimizer>(std::vector<nabla::Tensor>)> nabla;
+  std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)> torch;  // may be empty
+};
+
+std::vector<Pair> pairs() {
+  using namespace torch::optim;
+  std::vector<Pair> v;
+  auto add = [&](std::string name, auto n, auto t) { v.push_back({std::move(name), n, t}); };
+  add("SGD", [](auto p) { return std::make_unique<no::SGD>(p, no::SGDOptions(0.01)); },
+      [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.01)); });
+  add("SGD momentum 0.9 + wd",
+      [](auto p) { return std::make_unique<no::SGD>(p, no::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4)); },
+      [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.01).momentum(0.9).weight_decay(1e-4)); });
+  add("SGD nesterov",
+      [](auto p) { return std::make_unique<no::SGD>(p, no::SGDOptions(0.01).momentum(0.9).nesterov(true)); },
+      [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.01).momentum(0.9).nesterov(true)); });
+  add("Adagrad", [](auto p) { return std::make_unique<no::Adagrad>(p, no::AdagradOptions(0.01)); },
+      [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions(0.01)); });
+  add("RMSprop", [](auto p) { return std::make_unique<no::RMSprop>(p, no::RMSpropOptions(0.001)); },
+      [](auto p) { return std::make_unique<RMSprop>(p, RMSpropOptions(0.001)); });
+  add("RMSprop centered + momentum",
+      [](auto p) { return std::make_unique<no::RMSprop>(p, no::RMSpropOptions(0.001).centered(true).momentum(0.9)); },
+      [](auto p) { return std::make_unique<RMSprop>(p, RMSpropOptions(0.001).centered(true).momentum(0.9)); });
+  add("Adam", [](auto p) { return std::make_unique<no::Adam>(p, no::AdamOptions(0.001)); },
+      [](auto p) { return std::make_unique<Adam>(p, AdamOptions(0.001)); });
+  add("Adam amsgrad + wd",
+      [](auto p) { return std::make_unique<no::Adam>(p, no::AdamOptions(0.001).amsgrad(true).weight_decay(1e-4)); },
+      [](auto p) { return std::make_unique<Adam>(p, AdamOptions(0.001).amsgrad(true).weight_decay(1e-4)); });
+  add("AdamW", [](auto p) { return std::make_unique<no::AdamW>(p, no::AdamWOptions(0.001)); },
+      [](auto p) { return std::make_unique<AdamW>(p, AdamWOptions(0.001)); });
+  v.push_back({"Adadelta (nabla only)", [](auto p) { return std::make_unique<no::Adadelta>(p); }, nullptr});
+  v.push_back({"NAdam (nabla only)", [](auto p) { return std::make_unique<no::NAdam>(p); }, nullptr});
+  v.push_back({"RAdam (nabla only)", [](auto p) { return std::make_unique<no::RAdam>(p); }, nullptr});
+  return v;
+}
+
+// max |a - b| / max |b| over all elements, after `steps` steps from identical values (a
+// per-element relative difference would be dominated by parameters that pass near zero).
+double agreement(const Pair& pr, const Shapes& shapes, int steps) {
+  Params p = make_params(shapes, 7);
+  auto n = pr.nabla(p.n);
+  auto t = pr.torch(p.t);
+  for (int i = 0; i < steps; ++i) {
+    n->step();
+    t->step();
+  }
+  double diff = 0, scale = 0;
+  for (size_t k = 0; k < p.n.size(); ++k) {
+    std::vector<float> a = p.n[k].to_vector<float>();
+    const float* b = p.t[k].data_ptr<float>();
+    for (size_t i = 0; i < a.size(); ++i) {
+      diff = std::max(diff, double(std::abs(a[i] - b[i])));
+      scale = std::max(scale, double(std::abs(b[i])));
+    }
+  }
+  return diff / scale;
+}
+
+template <typename F>
+double time_block(F&& step, int block) {
+  auto t0 = clk::now();
+  for (int i = 0; i < block; ++i) step();
+  return std::chrono::duration<double>(clk::now() - t0).count() / block;
+}
+
+void row(const std::string& what, double n, double t) {
+  if (t > 0) {
+    std::printf("| %-40s | %9.1f us | %9.1f us | %5.2f |\n", what.c_str(), n * 1e6, t * 1e6, n / t);
+  } else {
+    std::printf("| %-40s | %9.1f us | %12s | %5s |\n", what.c_str(), n * 1e6, "-", "-");
+  }
+  std::fflush(stdout);
+}
+
+void bench_set(const char* set_name, const Shapes& shapes, const Options& o) {
+  for (const Pair& pr : pairs()) {
+    if (!o.only.empty() && pr.name.find(o.only) == std::string::npos) continue;
+    Params p = make_params(shapes, 1);
+    auto n = pr.nabla(p.n);
+    std::unique_ptr<torch::optim::Optimizer> t = pr.torch ? pr.torch(p.t) : nullptr;
+    for (int i = 0; i < 3; ++i) {  // warm-up: state allocation, caches
+      n->step();
+      if (t) t->step();
+    }
+    std::vector<double> tn, tt;
+    for (int r = 0; r < o.rounds; ++r) {  // ABBA interleaving
+      const bool nabla_first = r % 2 == 0;
+      if (nabla_first) tn.push_back(time_block([&] { n->step(); }, o.block));
+      if (t) tt.push_back(time_block([&] { t->step(); }, o.block));
+      if (!nabla_first) tn.push_back(time_block([&] { n->step(); }, o.block));
+    }
+    row(std::string(set_name) + " " + pr.name, median(tn), t ? median(tt) : 0.0);
+  }
+  if (o.only.empty() || std::string("clip_grad_norm_").find(o.only) != std::string::npos) {
+    Params p = make_params(shapes, 2);
+    std::vector<double> tn, tt;
+    for (int r = 0; r < o.rounds; ++r) {
+      tn.push_back(time_block([&] { no::clip_grad_norm_(p.n, 1e9); }, o.block));
+      tt.push_back(time_block([&] { torch::nn::utils::clip_grad_norm_(p.t, 1e9); }, o.block));
+    }
+    row(std::string(set_name) + " clip_grad_norm_", median(tn), median(tt));
+  }
+}
+
+void set_threads(int n) {
+  nabla::set_num_threads(n);
+  if (torch::get_num_threads() != n) torch::set_num_threads(n);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  try {
+    at::set_num_interop_threads(1);
+  } catch (...) {
+  }
+  std::printf("nabla optimizer step vs LibTorch %s (MLP %lld params, CNN %lld params), f32, per-step medians\n",
+              TORCH_VERSION, (long long)count(kMlp), (long long)count(kCnn));
+  set_threads(o.threads.empty() ? 1 : o.threads[0]);
+  std::printf("\nTrajectory agreement after 5 steps from identical values (max |nabla - torch| / max |torch|):\n");
+  for (const Pair& pr : pairs()) {
+    if (!pr.torch) continue;
+    if (!o.only.empty() && pr.name.find(o.only) == std::string::npos) continue;
+    std::printf("  %-32s MLP %.2e  CNN %.2e\n", pr.name.c_str(), agreement(pr, kMlp, 5), agreement(pr, kCnn, 5));
+  }
+  for (int nt : o.threads) {
+    set_threads(nt);
+    std::printf("\n%d thread(s): %d rounds x %d steps\n", nt, o.rounds, o.block);
+    std::printf("| %-40s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "step", "nabla", "LibTorch", "ratio",
+                std::string(42, '-').c_str(), std::string(14, '-').c_str(), std::string(14, '-').c_str(),
+                std::string(7, '-').c_str());
+    bench_set("MLP", kMlp, o);
+    bench_set("CNN", kCnn, o);
+  }
+  return 0;
+}

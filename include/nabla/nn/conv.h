@@ -1,0 +1,74 @@
+// 2-D convolution layers.
+#pragma once
+#include "nabla/nn/module.h"
+
+namespace nabla::nn {
+
+/// How Conv2d pads its input: zeros (the default) or by mirroring / repeating the border.
+enum class PaddingMode { Zeros, Reflect, Replicate };
+
+struct Conv2dOptions {
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, IntPair kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  NB_ARG(int64_t, in_channels);
+  NB_ARG(int64_t, out_channels);
+  NB_ARG(IntPair, kernel_size);
+  NB_ARG(IntPair, stride) = 1;
+  NB_ARG(IntPair, padding) = 0;
+  /// Pad so the output has the input's spatial size (PyTorch's padding="same"; stride 1 only).
+  NB_ARG(bool, padding_same) = false;
+  NB_ARG(IntPair, dilation) = 1;
+  NB_ARG(int64_t, groups) = 1;
+  NB_ARG(bool, bias) = true;
+  NB_ARG(PaddingMode, padding_mode) = PaddingMode::Zeros;
+};
+
+/// Cross-correlation of x [N, C_in, H, W] (or unbatched [C_in, H, W]) with weight
+/// [C_out, C_in/groups, kH, kW], plus bias [C_out]. Output size per dim:
+/// (H + 2 padding - dilation (k - 1) - 1) / stride + 1.
+/// Default init (PyTorch's): weight kaiming_uniform_(a = sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+/// with fan_in = C_in/groups * kH * kW; bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+class Conv2d : public Module {
+ public:
+  explicit Conv2d(const Conv2dOptions& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  Conv2dOptions options;
+  Tensor weight;
+  Tensor bias;
+};
+
+struct ConvTranspose2dOptions {
+  ConvTranspose2dOptions(int64_t in_channels, int64_t out_channels, IntPair kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  NB_ARG(int64_t, in_channels);
+  NB_ARG(int64_t, out_channels);
+  NB_ARG(IntPair, kernel_size);
+  NB_ARG(IntPair, stride) = 1;
+  NB_ARG(IntPair, padding) = 0;
+  NB_ARG(IntPair, output_padding) = 0;
+  NB_ARG(IntPair, dilation) = 1;
+  NB_ARG(int64_t, groups) = 1;
+  NB_ARG(bool, bias) = true;
+};
+
+/// Transposed convolution (the gradient of Conv2d with respect to its input) of x
+/// [N, C_in, H, W] with weight [C_in, C_out/groups, kH, kW]. Output size per dim:
+/// (H - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1.
+/// Default init (PyTorch's): weight kaiming_uniform_(a = sqrt(5)) with PyTorch's fan rule,
+/// fan_in = C_out/groups * kH * kW; bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+class ConvTranspose2d : public Module {
+ public:
+  explicit ConvTranspose2d(const ConvTranspose2dOptions& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  ConvTranspose2dOptions options;
+  Tensor weight;
+  Tensor bias;
+};
+
+}  // namespace nabla::nn

@@ -1,0 +1,52 @@
+// Identity, Linear and Flatten.
+#pragma once
+#include "nabla/nn/module.h"
+
+namespace nabla::nn {
+
+/// Returns its input.
+class Identity : public Module {
+ public:
+  Identity() : Module("Identity") {}
+  Tensor forward(const Tensor& x) override { return x; }
+};
+
+struct LinearOptions {
+  LinearOptions(int64_t in_features, int64_t out_features) : in_features_(in_features), out_features_(out_features) {}
+  NB_ARG(int64_t, in_features);
+  NB_ARG(int64_t, out_features);
+  NB_ARG(bool, bias) = true;
+};
+
+/// y = x Wᵀ + b for x [..., in_features]: weight [out, in], bias [out].
+/// Default init (PyTorch's): weight kaiming_uniform_(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in));
+/// bias U(-1/sqrt(in), 1/sqrt(in)).
+class Linear : public Module {
+ public:
+  explicit Linear(const LinearOptions& options);
+  Linear(int64_t in_features, int64_t out_features) : Linear(LinearOptions(in_features, out_features)) {}
+  Tensor forward(const Tensor& x) override;
+  /// Re-draws the parameters with the default init.
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  LinearOptions options;
+  Tensor weight;
+  Tensor bias;  ///< undefined when options.bias() is false
+};
+
+struct FlattenOptions {
+  NB_ARG(int64_t, start_dim) = 1;
+  NB_ARG(int64_t, end_dim) = -1;
+};
+
+/// Flattens dims start_dim..end_dim into one (default: all but the batch dim).
+class Flatten : public Module {
+ public:
+  explicit Flatten(const FlattenOptions& options = {}) : Module("Flatten"), options(options) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  FlattenOptions options;
+};
+
+}  // namespace nabla::nn

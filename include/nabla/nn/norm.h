@@ -1,0 +1,84 @@
+// Normalization layers.
+#pragma once
+#include <optional>
+
+#include "nabla/nn/module.h"
+
+namespace nabla::nn {
+
+struct BatchNormOptions {
+  BatchNormOptions(int64_t num_features) : num_features_(num_features) {}  // NOLINT: `BatchNorm2d(64)`
+  NB_ARG(int64_t, num_features);
+  NB_ARG(double, eps) = 1e-5;
+  /// running = (1 - momentum) running + momentum batch; nullopt: cumulative average (1 / batches seen).
+  NB_ARG(std::optional<double>, momentum) = 0.1;
+  /// Learnable per-channel weight (gamma) and bias (beta).
+  NB_ARG(bool, affine) = true;
+  /// Keep running_mean / running_var / num_batches_tracked buffers and use them in eval mode;
+  /// without them, batch statistics are used in both modes.
+  NB_ARG(bool, track_running_stats) = true;
+};
+
+/// Batch normalization over every dim but the channel dim 1:
+/// y = (x - mean) / sqrt(var + eps) * weight + bias, with batch statistics (biased variance)
+/// in training mode, and the running statistics (unbiased variance, updated in training) in
+/// eval mode. Buffers: running_mean (zeros), running_var (ones), num_batches_tracked (i64 0).
+/// Default init (PyTorch's): weight ones, bias zeros.
+class BatchNorm : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+  void reset_running_stats();
+
+  BatchNormOptions options;
+  Tensor weight, bias;                                    ///< [C], when affine
+  Tensor running_mean, running_var, num_batches_tracked;  ///< when track_running_stats
+
+ protected:
+  BatchNorm(const char* type, const BatchNormOptions& options);
+  virtual void check_input(const Tensor& x) const = 0;
+};
+
+/// BatchNorm over x [N, C] or [N, C, L].
+class BatchNorm1d : public BatchNorm {
+ public:
+  explicit BatchNorm1d(const BatchNormOptions& options) : BatchNorm("BatchNorm1d", options) {}
+
+ protected:
+  void check_input(const Tensor& x) const override;
+};
+
+/// BatchNorm over x [N, C, H, W].
+class BatchNorm2d : public BatchNorm {
+ public:
+  explicit BatchNorm2d(const BatchNormOptions& options) : BatchNorm("BatchNorm2d", options) {}
+
+ protected:
+  void check_input(const Tensor& x) const override;
+};
+
+struct LayerNormOptions {
+  LayerNormOptions(Shape normalized_shape) : normalized_shape_(std::move(normalized_shape)) {}  // NOLINT
+  NB_ARG(Shape, normalized_shape);
+  NB_ARG(double, eps) = 1e-5;
+  /// Learnable weight (and bias, if `bias`) of normalized_shape.
+  NB_ARG(bool, elementwise_affine) = true;
+  NB_ARG(bool, bias) = true;
+};
+
+/// Normalizes over the trailing normalized_shape dims of each sample:
+/// y = (x - mean) / sqrt(var + eps) * weight + bias (biased variance).
+/// Default init (PyTorch's): weight ones, bias zeros.
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(const LayerNormOptions& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  LayerNormOptions options;
+  Tensor weight, bias;
+};
+
+}  // namespace nabla::nn

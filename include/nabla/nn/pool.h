@@ -1,0 +1,64 @@
+// Pooling layers over x [N, C, H, W] (or unbatched [C, H, W]).
+#pragma once
+#include "nabla/nn/module.h"
+
+namespace nabla::nn {
+
+struct MaxPool2dOptions {
+  MaxPool2dOptions(IntPair kernel_size) : kernel_size_(kernel_size) {}  // NOLINT: `MaxPool2d(2)`
+  NB_ARG(IntPair, kernel_size);
+  /// 0 = kernel_size (PyTorch's default stride=None).
+  NB_ARG(IntPair, stride) = 0;
+  NB_ARG(IntPair, padding) = 0;
+  NB_ARG(bool, ceil_mode) = false;
+};
+
+/// Maximum over each kernel window.
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(const MaxPool2dOptions& options) : Module("MaxPool2d"), options(options) {}
+  explicit MaxPool2d(IntPair kernel_size) : MaxPool2d(MaxPool2dOptions(kernel_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  MaxPool2dOptions options;
+};
+
+struct AvgPool2dOptions {
+  AvgPool2dOptions(IntPair kernel_size) : kernel_size_(kernel_size) {}  // NOLINT: `AvgPool2d(2)`
+  NB_ARG(IntPair, kernel_size);
+  /// 0 = kernel_size (PyTorch's default stride=None).
+  NB_ARG(IntPair, stride) = 0;
+  NB_ARG(IntPair, padding) = 0;
+  NB_ARG(bool, ceil_mode) = false;
+  /// Padded zeros count in the average's denominator.
+  NB_ARG(bool, count_include_pad) = true;
+};
+
+/// Mean over each kernel window.
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(const AvgPool2dOptions& options) : Module("AvgPool2d"), options(options) {}
+  explicit AvgPool2d(IntPair kernel_size) : AvgPool2d(AvgPool2dOptions(kernel_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  AvgPool2dOptions options;
+};
+
+struct AdaptiveAvgPool2dOptions {
+  AdaptiveAvgPool2dOptions(IntPair output_size) : output_size_(output_size) {}  // NOLINT
+  NB_ARG(IntPair, output_size);
+};
+
+/// Averages to a fixed output size: output (i, j) averages rows floor(i H / oh) .. ceil((i+1) H / oh)
+/// and likewise for columns, whatever the input size.
+class AdaptiveAvgPool2d : public Module {
+ public:
+  explicit AdaptiveAvgPool2d(const AdaptiveAvgPool2dOptions& options)
+      : Module("AdaptiveAvgPool2d"), options(options) {}
+  explicit AdaptiveAvgPool2d(IntPair output_size) : AdaptiveAvgPool2d(AdaptiveAvgPool2dOptions(output_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  AdaptiveAvgPool2dOptions options;
+};
+
+}  // namespace nabla::nn

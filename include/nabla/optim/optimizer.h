@@ -1,0 +1,221 @@
+// Optimizer base, options and parameter groups, shaped like PyTorch's C++ frontend
+// (torch::optim): `SGD opt(params, SGDOptions(0.1).momentum(0.9)); opt.zero_grad();
+// loss.backward(); opt.step();`. Parameters are leaf tensors; each parameter group carries its
+// own options (defaults fill groups given without). Updates run in place under NoGradGuard,
+// fused over a group's parameters, and allocate nothing after the first step.
+#pragma once
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "nabla/io/safetensors.h"
+#include "nabla/ops/optim_update.h"
+#include "nabla/tensor.h"
+
+/// Declares an option with a chainable setter and a getter, as TORCH_ARG does:
+/// `SGDOptions(0.1).momentum(0.9)`, `opts.momentum()`.
+#define NB_OPTIM_ARG(T, name)                             \
+ public:                                                  \
+  inline auto name(const T& new_##name)->decltype(*this) { \
+    this->name##_ = new_##name;                           \
+    return *this;                                         \
+  }                                                       \
+  inline const T& name() const noexcept { return this->name##_; } \
+  inline T& name() noexcept { return this->name##_; }     \
+                                                          \
+ private:                                                 \
+  T name##_
+
+namespace nabla::optim {
+
+/// Options of one parameter group. Concrete options (SGDOptions, AdamOptions, ...) derive
+/// from OptimizerCloneableOptions; this interface is what schedulers and state_dict use.
+class OptimizerOptions {
+ public:
+  virtual ~OptimizerOptions() = default;
+  virtual std::unique_ptr<OptimizerOptions> clone() const = 0;
+  /// The optimizer these options belong to ("SGD", "Adam", ...).
+  virtual const char* optimizer_name() const = 0;
+  virtual double get_lr() const = 0;
+  virtual void set_lr(double lr) = 0;
+  /// Every hyper-parameter by name (betas as beta1/beta2, booleans as 0/1).
+  virtual std::vector<std::pair<std::string, double>> values() const = 0;
+  /// Sets a hyper-parameter by name; false when this optimizer has no such option.
+  virtual bool set_value(const std::string& name, double value) = 0;
+  /// Throws nabla::Error naming the first invalid option: "[SGD] invalid lr: -1 (must be >= 0)".
+  virtual void validate() const = 0;
+};
+
+/// CRTP helper: Derived lists its fields once in `template <class F> void fields(F&& f)`
+/// (calling f(name, field&) for double, bool and std::tuple<double, double> fields).
+template <typename Derived>
+class OptimizerCloneableOptions : public OptimizerOptions {
+ public:
+  std::unique_ptr<OptimizerOptions> clone() const override {
+    return std::make_unique<Derived>(static_cast<const Derived&>(*this));
+  }
+  double get_lr() const override { return static_cast<const Derived&>(*this).lr(); }
+  void set_lr(double lr) override { static_cast<Derived&>(*this).lr(lr); }
+  std::vector<std::pair<std::string, double>> values() const override {
+    std::vector<std::pair<std::string, double>> out;
+    const_cast<Derived&>(static_cast<const Derived&>(*this)).fields([&](const char* name, auto& v) {
+      using V = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<V, std::tuple<double, double>>) {
+        out.emplace_back("beta1", std::get<0>(v));
+        out.emplace_back("beta2", std::get<1>(v));
+      } else {
+        out.emplace_back(name, double(v));
+      }
+    });
+    return out;
+  }
+  bool set_value(const std::string& key, double value) override {
+    bool found = false;
+    static_cast<Derived&>(*this).fields([&](const char* name, auto& v) {
+      using V = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<V, std::tuple<double, double>>) {
+        if (key == "beta1") std::get<0>(v) = value, found = true;
+        if (key == "beta2") std::get<1>(v) = value, found = true;
+      } else if constexpr (std::is_same_v<V, bool>) {
+        if (key == name) v = value != 0, found = true;
+      } else {
+        if (key == name) v = V(value), found = true;
+      }
+    });
+    return found;
+  }
+};
+
+/// A set of parameters optimized with the same options (PyTorch's OptimizerParamGroup).
+class OptimizerParamGroup {
+ public:
+  explicit OptimizerParamGroup(std::vector<Tensor> params) : params_(std::move(params)) {}
+  OptimizerParamGroup(std::vector<Tensor> params, std::unique_ptr<OptimizerOptions> options)
+      : params_(std::move(params)), options_(std::move(options)) {}
+  OptimizerParamGroup(const OptimizerParamGroup& o)
+      : params_(o.params_), options_(o.options_ ? o.options_->clone() : nullptr), initial_lr_(o.initial_lr_) {}
+  OptimizerParamGroup& operator=(const OptimizerParamGroup& o) {
+    params_ = o.params_;
+    options_ = o.options_ ? o.options_->clone() : nullptr;
+    initial_lr_ = o.initial_lr_;
+    return *this;
+  }
+  OptimizerParamGroup(OptimizerParamGroup&&) = default;
+  OptimizerParamGroup& operator=(OptimizerParamGroup&&) = default;
+
+  bool has_options() const { return options_ != nullptr; }
+  OptimizerOptions& options();
+  const OptimizerOptions& options() const;
+  void set_options(std::unique_ptr<OptimizerOptions> options) { options_ = std::move(options); }
+  std::vector<Tensor>& params() { return params_; }
+  const std::vector<Tensor>& params() const { return params_; }
+
+  /// The lr a scheduler started from (PyTorch's group['initial_lr']); set by the first
+  /// scheduler attached, shared by later ones, saved in state_dict. Negative: unset.
+  double initial_lr() const { return initial_lr_; }
+  void set_initial_lr(double lr) { initial_lr_ = lr; }
+
+ private:
+  std::vector<Tensor> params_;
+  std::unique_ptr<OptimizerOptions> options_;
+  double initial_lr_ = -1;
+};
+
+/// Per-parameter state. The meaning of the buffers depends on the optimizer (see its
+/// `state_names()`); `step` counts the updates this parameter received.
+struct ParamState {
+  int64_t step = 0;
+  double mu_product = 1.0;  ///< NAdam: product of the momentum coefficients so far
+  std::array<Tensor, 3> buffers;
+  bool initialized = false;
+};
+
+/// What state_dict() returns: tensors ("state.<i>.<name>", i = the parameter's index counted
+/// over all groups in order) and string metadata (optimizer name, group hyper-parameters,
+/// step counts), ready for io::save_safetensors.
+struct OptimizerStateDict {
+  io::TensorMap tensors;
+  io::Metadata metadata;
+};
+
+using LossClosure = std::function<Tensor()>;
+
+class Optimizer {
+ public:
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  virtual ~Optimizer() = default;
+
+  /// One update of every parameter that has a gradient. With a closure, first re-evaluates
+  /// the loss under grad mode (the closure zeroes grads and calls backward) and returns it.
+  Tensor step(const LossClosure& closure = nullptr);
+  /// Clears gradients: drops them (set_to_none, the default) or fills them with zeros.
+  void zero_grad(bool set_to_none = true);
+  /// Adds a group; its options default to the optimizer's defaults. Parameters must be
+  /// floating leaf tensors that appear in no other group.
+  void add_param_group(const OptimizerParamGroup& group);
+
+  std::vector<OptimizerParamGroup>& param_groups() { return groups_; }
+  const std::vector<OptimizerParamGroup>& param_groups() const { return groups_; }
+  /// All parameters, in group order.
+  std::vector<Tensor> parameters() const;
+  /// Number of parameters over all groups.
+  size_t size() const;
+  OptimizerOptions& defaults() { return *defaults_; }
+  const OptimizerOptions& defaults() const { return *defaults_; }
+
+  /// "SGD", "Adam", ...
+  virtual const char* name() const = 0;
+  /// Names of the state buffers, in ParamState::buffers order ("" = unused).
+  virtual std::array<const char*, 3> state_names() const = 0;
+
+  /// State of `param` (throws if it is not in this optimizer).
+  const ParamState& state(const Tensor& param) const;
+  /// A named state buffer of `param` ("exp_avg", "momentum_buffer", ...); undefined before
+  /// the first step that updated it.
+  Tensor state_tensor(const Tensor& param, const std::string& name) const;
+
+  /// Hyper-parameters of every group and the state of every parameter (references, not
+  /// copies). Round-trips exactly through load_state_dict and through a safetensors file.
+  OptimizerStateDict state_dict() const;
+  /// Restores what state_dict() returned, into an optimizer of the same type over
+  /// parameters of the same shapes and grouping. Tensors are copied.
+  void load_state_dict(const OptimizerStateDict& dict);
+
+ protected:
+  Optimizer(std::vector<OptimizerParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults);
+  /// Updates the parameters of `group` that have a gradient. `states[i]` belongs to
+  /// group.params()[i]. Runs under NoGradGuard.
+  virtual void update(OptimizerParamGroup& group, std::vector<ParamState>& states) = 0;
+  /// Options of group `g` as the concrete type.
+  template <typename Options>
+  const Options& group_options(const OptimizerParamGroup& group) const {
+    return static_cast<const Options&>(group.options());
+  }
+  /// Reused slot list for optim_update_ (cleared per call, no reallocation after warm-up).
+  std::vector<OptimSlot> slots_;
+
+ private:
+  void check_param(const Tensor& p, size_t group) const;
+  std::pair<size_t, size_t> locate(const Tensor& param) const;
+
+  std::unique_ptr<OptimizerOptions> defaults_;
+  std::vector<OptimizerParamGroup> groups_;
+  std::vector<std::vector<ParamState>> state_;  // [group][param]
+};
+
+/// Error helpers for options validation: "[SGD] invalid lr: -1 (must be >= 0)".
+namespace detail {
+void check_non_negative(const char* optimizer, const char* option, double v);
+void check_unit_interval(const char* optimizer, const char* option, double v, bool closed_right);
+std::string format_double(double v);  ///< shortest text that reads back to exactly v
+double parse_double(const std::string& s, const char* what);
+}  // namespace detail
+
+}  // namespace nabla::optim

@@ -1,0 +1,159 @@
+// The trainer: turns a model spec plus a data set into a trained, checkpointed, reported
+// model. A run writes one folder:
+//   config.json        everything needed to reproduce the run
+//   metrics.csv        one row per epoch (loss, accuracy, lr, time)
+//   best.safetensors   weights of the best epoch (validation accuracy), with spec + config
+//   last.safetensors   model + optimizer + schedule + epoch + RNG + history, for `resume`
+//   report.html        self-contained learning curves, confusion matrix, misclassified images
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nabla/data/dataloader.h"
+#include "nabla/data/idx.h"
+#include "nabla/io/json.h"
+#include "nabla/nn/container.h"
+#include "nabla/optim/optimizer.h"
+#include "nabla/optim/scheduler.h"
+#include "nabla/train/metrics.h"
+#include "nabla/train/model_spec.h"
+#include "nabla/train/report.h"
+
+namespace nabla::train {
+
+struct TrainConfig {
+  std::string model = "cnn";  ///< preset name or path to a JSON model spec
+  std::string data = data::kFashionMnistDir;
+  std::string out;             ///< run folder (default runs/<model>-seed<seed>)
+  int64_t epochs = 0;          ///< 0: the preset's recommendation
+  int64_t batch_size = 64;
+  std::string optimizer = "sgd";  ///< sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam
+  double lr = 0;                  ///< 0: the optimizer's usual value (sgd 0.05, adam-family 1e-3)
+  double momentum = 0.9;          ///< sgd / rmsprop
+  double weight_decay = 0;
+  std::string schedule = "cosine";  ///< constant, step, exponential, cosine, invsqrt, onecycle, plateau
+  int64_t warmup_epochs = 0;
+  std::string augment;           ///< none, standard, strong; empty: the preset's recommendation
+  double dropout = -1;           ///< >= 0 overrides the p of every Dropout layer
+  double label_smoothing = 0;
+  double clip_grad_norm = 0;     ///< 0: off
+  int64_t patience = 0;          ///< early stopping on validation accuracy; 0: off
+  double val_fraction = 0.1;
+  int64_t train_limit = 0;       ///< use only this many training images (0: all)
+  int64_t per_class_limit = 0;   ///< use only the first N training images of each class (0: all)
+  uint64_t seed = 0;
+  int threads = 2;
+  int workers = 1;               ///< data-loading threads
+  bool progress = true;          ///< progress bar when stderr is a terminal
+  /// Fine-tuning: start from this checkpoint's weights, replacing the last Linear layer
+  /// when its class count differs; freeze everything but the head when freeze_backbone.
+  std::string init_from;
+  bool freeze_backbone = false;
+  std::vector<int64_t> classes;  ///< train/evaluate only on these labels (remapped to 0..k-1)
+
+  io::Json to_json() const;
+  static TrainConfig from_json(const io::Json& j);
+};
+
+/// Result of a run, also printed as the final JSON line by the CLI.
+struct RunResult {
+  std::string run_dir;
+  int64_t epochs_run = 0;
+  int64_t best_epoch = 0;
+  double best_val_accuracy = 0;
+  ClassificationMetrics test;
+  double seconds = 0;
+  double seconds_per_epoch = 0;
+  double data_wait_seconds = 0;  ///< time the training loop waited for batches
+  io::Json to_json() const;
+};
+
+class Trainer;
+
+/// Hooks into the fit loop. Return true from should_stop() to end training early.
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_epoch_end(Trainer&, const EpochRecord&) {}
+  virtual bool should_stop() const { return false; }
+  virtual void on_train_end(Trainer&) {}
+};
+
+/// Stops when the monitored validation metric has not improved by min_delta for `patience`
+/// epochs; with restore_best, puts the best epoch's weights back at the end.
+class EarlyStopping : public Callback {
+ public:
+  EarlyStopping(int64_t patience, double min_delta = 0.0, bool monitor_accuracy = true, bool restore_best = true);
+  void on_epoch_end(Trainer& t, const EpochRecord& r) override;
+  bool should_stop() const override { return wait_ >= patience_; }
+  void on_train_end(Trainer& t) override;
+  int64_t best_epoch() const { return best_epoch_; }
+  int64_t wait() const { return wait_; }
+  void restore_state(int64_t best_epoch, double best, int64_t wait) { best_epoch_ = best_epoch, best_ = best, wait_ = wait; }
+  double best() const { return best_; }
+
+ private:
+  int64_t patience_;
+  double min_delta_;
+  bool accuracy_, restore_;
+  double best_;
+  int64_t best_epoch_ = 0, wait_ = 0;
+  nn::StateDict best_state_;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainConfig config);
+  /// Trains from scratch (or from `init_from`) and writes the run folder.
+  RunResult fit();
+  /// Continues the run in `run_dir` from its last.safetensors, exactly as if uninterrupted.
+  static RunResult resume(const std::string& run_dir, std::optional<int64_t> epochs = std::nullopt);
+
+  void add_callback(std::shared_ptr<Callback> cb) { callbacks_.push_back(std::move(cb)); }
+  nn::Sequential& model() { return *model_; }
+  const TrainConfig& config() const { return cfg_; }
+  const ModelSpec& spec() const { return spec_; }
+
+ private:
+  void setup();
+  RunResult run(int64_t first_epoch);
+  ClassificationMetrics evaluate(data::DataLoader& loader, std::vector<ImageSample>* misclassified = nullptr,
+                                 const data::Dataset* raw = nullptr);
+  EpochRecord train_epoch(int64_t epoch);
+  void save_last(int64_t epoch);
+  void save_best(int64_t epoch, double val_accuracy);
+  void load_last(const std::string& path);
+
+  TrainConfig cfg_;
+  ModelSpec spec_;
+  std::shared_ptr<nn::Sequential> model_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  std::unique_ptr<optim::Scheduler> scheduler_;
+  std::unique_ptr<data::DataLoader> train_loader_, val_loader_, test_loader_;
+  data::DatasetPtr test_raw_;
+  std::vector<double> norm_mean_, norm_std_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::shared_ptr<EarlyStopping> early_;
+  std::vector<EpochRecord> history_;
+  double best_val_ = -1;
+  int64_t best_epoch_ = 0;
+  double data_wait_ = 0;
+};
+
+/// Loads a checkpoint written by the trainer (best.safetensors / last.safetensors) into a
+/// model built from the spec stored in it; returns the model, its spec and the normalization.
+struct LoadedModel {
+  std::shared_ptr<nn::Sequential> model;
+  ModelSpec spec;
+  std::vector<double> mean, std;
+  io::Json config;
+};
+LoadedModel load_trained_model(const std::string& checkpoint_path);
+
+/// The ten Fashion-MNIST class names.
+const std::vector<std::string>& fashion_mnist_classes();
+
+}  // namespace nabla::train

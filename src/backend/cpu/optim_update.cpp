@@ -1,0 +1,209 @@
+// Fused optimizer updates: one pass over (param, grad, state) per parameter, every parameter
+// of a group in one parallel region. The element math is in optim_update_impl.h; this file
+// instantiates it with std::experimental::simd at the baseline ISA, threads it, and on x86
+// CPUs with AVX2 hands each range to the 8-wide build in optim_update_avx2.cpp.
+#include <cmath>
+#include <experimental/simd>
+
+#include <cstdlib>
+
+#include "../optim_kernels.h"
+#include "parallel.h"
+
+namespace nabla::backend::cpu {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NB_OPTIM_HAVE_AVX2 1
+// Defined in optim_update_avx2.cpp.
+void optim_update_range_avx2(OptimAlgo algo, DType dt, const OptimSlot& s, const OptimHyper& h, int64_t b,
+                             int64_t e);
+double sum_range_avx2(DType dt, const void* x, int64_t lo, int64_t hi, bool abs);
+#endif
+
+namespace {
+
+/// True when the AVX2 build runs: the CPU has AVX2 and NABLA_CPU_BASELINE is not set (it
+/// forces the baseline build, e.g. to check that both give the same bits).
+bool use_avx2() {
+#ifdef NB_OPTIM_HAVE_AVX2
+  static const bool yes = __builtin_cpu_supports("avx2") && std::getenv("NABLA_CPU_BASELINE") == nullptr;
+  return yes;
+#else
+  return false;
+#endif
+}
+
+namespace stdx = std::experimental;
+
+// Splits the concatenation of all arrays into equal contiguous ranges, one per thread, and
+// calls f(slot, begin, end) on the pieces (no allocation, tiny totals stay on one thread).
+template <typename SizeOf, typename F>
+void multi_for(int64_t count, SizeOf size_of, F&& f) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < count; ++i) total += size_of(i);
+  parallel_for(total, kGrain, [&](int64_t b, int64_t e) {
+    int64_t off = 0;
+    for (int64_t i = 0; i < count && off < e; ++i) {
+      const int64_t n = size_of(i);
+      const int64_t lo = std::max(b, off), hi = std::min(e, off + n);
+      if (lo < hi) f(i, lo - off, hi - off);
+      off += n;
+    }
+  });
+}
+
+// Runs body.template operator()<V>(i) over [b, e): native SIMD vectors, then a scalar tail.
+// Explicit SIMD because GCC will not vectorize std::sqrt while -fmath-errno is on (default),
+// and the same body written once serves both widths, so vector and tail round alike.
+template <typename T, typename Body>
+inline void simd_loop(int64_t b, int64_t e, Body&& body) {
+  using V = stdx::native_simd<T>;
+  constexpr int64_t W = int64_t(V::size());
+  int64_t i = b;
+  for (; i + W <= e; i += W) body.template operator()<V>(i);
+  for (; i < e; ++i) body.template operator()<stdx::simd<T, stdx::simd_abi::scalar>>(i);
+}
+
+template <typename V, typename T>
+inline V ld(const T* p) {
+  return V(p, stdx::element_aligned);
+}
+template <typename V, typename T>
+inline void st(const V& v, T* p) {
+  v.copy_to(p, stdx::element_aligned);
+}
+
+template <typename T, typename A>
+inline stdx::simd<T, A> vsqrt(const stdx::simd<T, A>& v) {
+  return stdx::sqrt(v);
+}
+// (a > b ? a : b) lane-wise, the same in every ABI (std::max differs on NaN for the scalar one).
+template <typename T, typename A>
+inline stdx::simd<T, A> vmax(const stdx::simd<T, A>& a, const stdx::simd<T, A>& b) {
+  stdx::simd<T, A> r = b;
+  stdx::where(a > b, r) = a;
+  return r;
+}
+
+#include "optim_update_impl.h"
+
+// Σ x² (or Σ |x| when Abs) over x[lo, hi), in double: SIMD loads widened to double, two
+// independent accumulators, so the sum is not bound by the latency of one add chain.
+template <typename T, bool Abs>
+double simd_sum(const T* __restrict x, int64_t lo, int64_t hi) {
+  using V = stdx::native_simd<T>;
+  using D = stdx::rebind_simd_t<double, V>;
+  constexpr int64_t W = int64_t(V::size());
+  D a0 = 0.0, a1 = 0.0;
+  int64_t j = lo;
+  for (; j + 2 * W <= hi; j += 2 * W) {
+    const D x0 = stdx::static_simd_cast<D>(ld<V>(x + j)), x1 = stdx::static_simd_cast<D>(ld<V>(x + j + W));
+    if constexpr (Abs) {
+      a0 += stdx::abs(x0);
+      a1 += stdx::abs(x1);
+    } else {
+      a0 += x0 * x0;
+      a1 += x1 * x1;
+    }
+  }
+  double sum = stdx::reduce(D(a0 + a1));
+  for (; j < hi; ++j) sum += Abs ? std::abs(double(x[j])) : double(x[j]) * double(x[j]);
+  return sum;
+}
+
+template <typename T>
+double abs_pow_sum_typed(const void* const* data, const int64_t* n, int64_t count, double p) {
+  const bool is_inf = std::isinf(p), is_two = p == 2.0, is_one = p == 1.0;
+  auto combine = [is_inf](double acc, double x) { return is_inf ? ((x > acc || x != x) ? x : acc) : acc + x; };
+  auto range_sum = [&](int64_t b, int64_t e) {
+    double acc = 0;
+    int64_t off = 0;
+    for (int64_t i = 0; i < count && off < e; ++i) {
+      const int64_t lo = std::max(b, off) - off, hi = std::min(e, off + n[i]) - off;
+      off += n[i];
+      const T* x = static_cast<const T*>(data[i]);
+      double part = 0;
+      if (is_inf) {
+        for (int64_t j = lo; j < hi; ++j) part = combine(part, std::abs(double(x[j])));
+      } else if (is_two || is_one) {
+#ifdef NB_OPTIM_HAVE_AVX2
+        if (use_avx2()) {
+          part = sum_range_avx2(dtype_of<T>::value, x, lo, hi, is_one);
+          acc = combine(acc, part);
+          continue;
+        }
+#endif
+        part = is_one ? simd_sum<T, true>(x, lo, hi) : simd_sum<T, false>(x, lo, hi);
+      } else {
+        for (int64_t j = lo; j < hi; ++j) part += std::pow(std::abs(double(x[j])), p);
+      }
+      acc = combine(acc, part);
+    }
+    return acc;
+  };
+  int64_t total = 0;
+  for (int64_t i = 0; i < count; ++i) total += n[i];
+  // Per-thread partials combined in a fixed order, so the result does not depend on timing.
+  constexpr int kMaxThreads = 256;
+  double partial[kMaxThreads] = {};
+  const int nt = std::min(kMaxThreads, omp_in_parallel() ? 1 : omp_get_max_threads());
+  const int64_t chunks = std::min<int64_t>(nt, (total + kGrain - 1) / kGrain);
+  if (chunks <= 1) return range_sum(0, total);
+#pragma omp parallel num_threads(int(chunks))
+  {
+    const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
+    const int64_t per = (total + k - 1) / k, b = t * per, e = std::min(total, b + per);
+    if (b < e) partial[t] = range_sum(b, e);
+  }
+  double acc = 0;
+  for (int64_t t = 0; t < chunks; ++t) acc = combine(acc, partial[t]);
+  return acc;
+}
+
+}  // namespace
+
+void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t count, const OptimHyper& h) {
+  NB_DISPATCH_FLOAT(dt, "optim_update", [&] {
+    multi_for(
+        count, [&](int64_t i) { return slots[i].n; },
+        [&](int64_t i, int64_t b, int64_t e) {
+#ifdef NB_OPTIM_HAVE_AVX2
+          if (use_avx2()) return optim_update_range_avx2(algo, dt, slots[i], h, b, e);
+#endif
+          update_range<scalar_t>(algo, slots[i], h, b, e);
+        });
+  });
+}
+
+double multi_abs_pow_sum(DType dt, const void* const* data, const int64_t* n, int64_t count, double p) {
+  if (dt == DType::f32) return abs_pow_sum_typed<float>(data, n, count, p);
+  NB_CHECK(dt == DType::f64, "[foreach_norm] expected a floating dtype (f32 or f64), got ", dt);
+  return abs_pow_sum_typed<double>(data, n, count, p);
+}
+
+void multi_scale(DType dt, void* const* data, const int64_t* n, int64_t count, double factor) {
+  NB_DISPATCH_FLOAT(dt, "foreach_mul_", [&] {
+    const scalar_t f = scalar_t(factor);
+    multi_for(
+        count, [&](int64_t i) { return n[i]; },
+        [&](int64_t i, int64_t b, int64_t e) {
+          scalar_t* __restrict x = static_cast<scalar_t*>(data[i]);
+          for (int64_t j = b; j < e; ++j) x[j] = x[j] * f;
+        });
+  });
+}
+
+void multi_clamp(DType dt, void* const* data, const int64_t* n, int64_t count, double lo, double hi) {
+  NB_DISPATCH_FLOAT(dt, "foreach_clamp_", [&] {
+    const scalar_t l = scalar_t(lo), u = scalar_t(hi);
+    multi_for(
+        count, [&](int64_t i) { return n[i]; },
+        [&](int64_t i, int64_t b, int64_t e) {
+          scalar_t* __restrict x = static_cast<scalar_t*>(data[i]);
+          // NaN stays NaN (as clamp does).
+          for (int64_t j = b; j < e; ++j) x[j] = x[j] < l ? l : (x[j] > u ? u : x[j]);
+        });
+  });
+}
+
+}  // namespace nabla::backend::cpu

@@ -1,0 +1,287 @@
+// The `nabla` command: train / eval / predict / summary / finetune / resume.
+// Every command ends with a one-line JSON summary on stdout; exit code 0 on success,
+// 2 on usage errors, 1 on failures, with a one-line reason on stderr.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "args.h"
+#include "nabla/autograd.h"
+#include "nabla/data/idx.h"
+#include "nabla/data/image_folder.h"
+#include "nabla/data/transforms.h"
+#include "nabla/nn.h"
+#include "nabla/threads.h"
+#include "nabla/train/trainer.h"
+
+using namespace nabla;
+using cli::Args;
+using cli::UsageError;
+using io::Json;
+
+namespace {
+
+const char* kUsage = R"(usage: nabla <command> [options]
+
+commands:
+  train      train a model on Fashion-MNIST (default: the cnn preset) and write a run folder
+  eval       evaluate a checkpoint on the test (or train) split
+  predict    classify images (PNG/JPEG files or an IDX images file) with a checkpoint
+  summary    print a model's layer table (preset, spec file or checkpoint)
+  finetune   start from a checkpoint, replace the head for new classes, train
+  resume     continue an interrupted run from its folder
+
+`nabla <command> --help` describes each command's options.
+)";
+
+const char* kTrainHelp = R"(usage: nabla train [options]
+  --model NAME|SPEC.json   preset (mlp, cnn, cnn-bn-aug, bottleneck-mlp) or a JSON model spec [cnn]
+  --data DIR               folder with MNIST-format files [/usr/share/datasets/fashion-mnist]
+  --out DIR                run folder [runs/<model>-seed<seed>]
+  --epochs N               [preset's recommendation]
+  --batch-size N           [64]
+  --optimizer NAME         sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam [sgd]
+  --lr X                   [sgd 0.05, adam-family 1e-3]
+  --momentum X             [0.9]
+  --weight-decay X         [0]
+  --schedule NAME          constant, step, exponential, cosine, invsqrt, onecycle, plateau [cosine]
+  --warmup-epochs N        linear warm-up before the schedule [0]
+  --augment NAME           none, standard, strong [preset's recommendation]
+  --dropout P              override every Dropout layer's probability
+  --label-smoothing X      [0]
+  --clip-grad-norm X       [off]
+  --patience N             early stopping on validation accuracy (restores the best epoch) [off]
+  --val-fraction X         [0.1]
+  --train-limit N          use only the first N training images
+  --per-class N            use only the first N training images of each class
+  --classes LIST           train on these labels only, e.g. 0,1,2,3,4
+  --seed N                 [0]
+  --threads N              [2]
+  --workers N              data-loading threads [1]
+  --no-progress            no progress bar
+)";
+
+const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "batch-size", "optimizer", "lr", "momentum",
+                                             "weight-decay", "schedule", "warmup-epochs", "augment", "dropout",
+                                             "label-smoothing", "clip-grad-norm", "patience", "val-fraction",
+                                             "train-limit", "per-class", "classes", "seed", "threads", "workers"};
+
+train::TrainConfig config_from(const Args& a) {
+  train::TrainConfig c;
+  c.model = a.str("model", c.model);
+  c.data = a.str("data", c.data);
+  c.out = a.str("out", "");
+  c.epochs = a.integer("epochs", 0);
+  c.batch_size = a.integer("batch-size", c.batch_size);
+  c.optimizer = a.str("optimizer", c.optimizer);
+  c.lr = a.number("lr", 0);
+  c.momentum = a.number("momentum", c.momentum);
+  c.weight_decay = a.number("weight-decay", 0);
+  c.schedule = a.str("schedule", c.schedule);
+  c.warmup_epochs = a.integer("warmup-epochs", 0);
+  c.augment = a.str("augment", "");
+  c.dropout = a.number("dropout", -1);
+  c.label_smoothing = a.number("label-smoothing", 0);
+  c.clip_grad_norm = a.number("clip-grad-norm", 0);
+  c.patience = a.integer("patience", 0);
+  c.val_fraction = a.number("val-fraction", c.val_fraction);
+  c.train_limit = a.integer("train-limit", 0);
+  c.per_class_limit = a.integer("per-class", 0);
+  c.classes = a.int_list("classes");
+  c.seed = uint64_t(a.integer("seed", 0));
+  c.threads = int(a.integer("threads", 2));
+  c.workers = int(a.integer("workers", 1));
+  c.progress = !a.flag("no-progress");
+  if (c.epochs < 0 || c.batch_size < 1 || c.threads < 1 || c.workers < 0 || c.patience < 0 || c.lr < 0)
+    throw UsageError("epochs, batch size, threads, workers, patience and lr must be non-negative (batch size and threads >= 1)");
+  return c;
+}
+
+bool wants_help(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+  return false;
+}
+
+void print_json(const Json& j) { std::cout << j.dump() << std::endl; }
+
+int cmd_train(int argc, char** argv, bool finetune) {
+  if (wants_help(argc, argv)) {
+    std::cout << (finetune ? "usage: nabla finetune --checkpoint PATH [--freeze-backbone] [train options]\n"
+                             "  starts from the checkpoint's weights; the last Linear layer is replaced when the class\n"
+                             "  count (--classes) differs; --freeze-backbone trains only that head.\n\n"
+                           : "")
+              << kTrainHelp;
+    return 0;
+  }
+  std::set<std::string> valued = kTrainOptions, flags = {"no-progress"};
+  if (finetune) valued.insert("checkpoint"), flags.insert("freeze-backbone");
+  Args a(argc, argv, 2, valued, flags);
+  if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
+  train::TrainConfig c = config_from(a);
+  if (finetune) {
+    if (!a.has("checkpoint")) throw UsageError("finetune needs --checkpoint PATH");
+    c.init_from = a.str("checkpoint", "");
+    c.freeze_backbone = a.flag("freeze-backbone");
+    if (!a.has("out")) c.out = "runs/finetune-seed" + std::to_string(c.seed);
+  }
+  train::Trainer t(c);
+  train::RunResult r = t.fit();
+  Json j = r.to_json();
+  j.set("command", finetune ? "finetune" : "train");
+  print_json(j);
+  return 0;
+}
+
+int cmd_resume(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::cout << "usage: nabla resume RUN_DIR [--epochs N]\n  continues the run exactly where last.safetensors left "
+                 "it; --epochs raises the total.\n";
+    return 0;
+  }
+  Args a(argc, argv, 2, {"epochs"}, {});
+  if (a.positional().size() != 1) throw UsageError("resume needs exactly one RUN_DIR");
+  std::optional<int64_t> epochs;
+  if (a.has("epochs")) epochs = a.integer("epochs", 0);
+  train::RunResult r = train::Trainer::resume(a.positional()[0], epochs);
+  Json j = r.to_json();
+  j.set("command", "resume");
+  print_json(j);
+  return 0;
+}
+
+int cmd_eval(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::cout << "usage: nabla eval --checkpoint PATH [--data DIR] [--split test|train] [--threads N]\n";
+    return 0;
+  }
+  Args a(argc, argv, 2, {"checkpoint", "data", "split", "threads"}, {});
+  if (!a.has("checkpoint")) throw UsageError("eval needs --checkpoint PATH");
+  std::string split = a.str("split", "test");
+  if (split != "test" && split != "train") throw UsageError("--split must be test or train");
+  set_num_threads(int(a.integer("threads", 2)));
+  train::LoadedModel lm = train::load_trained_model(a.str("checkpoint", ""));
+  auto ds = data::load_mnist(a.str("data", data::kFashionMnistDir), split == "train", lm.spec.num_classes);
+  Tensor x = ds.images.to(kF32).unsqueeze(1) / 255.0;
+  Tensor mean = from_vector(lm.mean, {1, int64_t(lm.mean.size()), 1, 1}).to(kF32);
+  Tensor sd = from_vector(lm.std, {1, int64_t(lm.std.size()), 1, 1}).to(kF32);
+  x = (x - mean) / sd;
+  NoGradGuard ng;
+  train::MetricAccumulator acc(lm.spec.num_classes);
+  for (int64_t i = 0; i < x.size(0); i += 500) {
+    int64_t e = std::min(x.size(0), i + 500);
+    Tensor logits = (*lm.model)(x.slice(0, i, e));
+    Tensor y = ds.labels.slice(0, i, e);
+    acc.update(logits, y, cross_entropy(logits, y, {.reduction = Reduction::Sum}).item());
+  }
+  auto m = acc.result();
+  Json per = Json::array();
+  for (double v : m.per_class_accuracy) per.push_back(v);
+  print_json(Json::object({{"command", "eval"}, {"checkpoint", a.str("checkpoint", "")}, {"split", split},
+                           {"images", m.count}, {"accuracy", m.accuracy}, {"top5_accuracy", m.topk_accuracy},
+                           {"loss", m.loss}, {"per_class_accuracy", per}}));
+  return 0;
+}
+
+int cmd_predict(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::cout << "usage: nabla predict --checkpoint PATH [--limit N] IMAGE...\n"
+                 "  IMAGE: PNG/JPEG files (converted to gray, resized to the model's input) or an IDX images\n"
+                 "  file (e.g. t10k-images-idx3-ubyte.gz; --limit caps how many are classified).\n"
+                 "  Prints one JSON line per image, then the summary line.\n";
+    return 0;
+  }
+  Args a(argc, argv, 2, {"checkpoint", "limit", "threads"}, {});
+  if (!a.has("checkpoint")) throw UsageError("predict needs --checkpoint PATH");
+  if (a.positional().empty()) throw UsageError("predict needs at least one image file");
+  set_num_threads(int(a.integer("threads", 2)));
+  train::LoadedModel lm = train::load_trained_model(a.str("checkpoint", ""));
+  const int64_t H = lm.spec.input_shape[1], W = lm.spec.input_shape[2];
+  std::vector<std::pair<std::string, Tensor>> images;  // name, f32 [1, H, W] in [0, 1]
+  int64_t limit = a.integer("limit", 100);
+  for (const std::string& path : a.positional()) {
+    if (path.find("idx") != std::string::npos) {
+      Tensor t = data::read_idx(path);
+      if (t.dim() != 3) throw Error("[predict] " + path + ": expected an IDX images file [N, H, W], got " + shape_str(t.shape()));
+      for (int64_t i = 0; i < std::min(t.size(0), limit); ++i)
+        images.push_back({path + "#" + std::to_string(i), t.select(0, i).to(kF32).unsqueeze(0) / 255.0});
+    } else {
+      Tensor img = data::load_image(path, 1);  // [1, h, w] f32 in [0, 1]
+      if (img.size(1) != H || img.size(2) != W) img = data::resize(img, H, W);
+      images.push_back({path, img});
+    }
+  }
+  NoGradGuard ng;
+  const auto& names = train::fashion_mnist_classes();
+  Json preds = Json::array();
+  for (auto& [name, img] : images) {
+    Tensor x = data::normalize(img, lm.mean, lm.std).unsqueeze(0);
+    Tensor p = softmax((*lm.model)(x), 1).squeeze(0);
+    int64_t k = argmax(p).item<int64_t>();
+    Json probs = Json::array();
+    for (double v : p.to_double_vector()) probs.push_back(v);
+    Json j = Json::object({{"image", name}, {"label", k}, {"probability", p.select(0, k).item()}, {"probabilities", probs}});
+    if (lm.spec.num_classes == 10) j.set("class_name", names[size_t(k)]);
+    std::cout << j.dump() << "\n";
+    preds.push_back(k);
+  }
+  print_json(Json::object({{"command", "predict"}, {"images", int64_t(images.size())}, {"labels", preds}}));
+  return 0;
+}
+
+int cmd_summary(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::cout << "usage: nabla summary [--model NAME|SPEC.json] [--checkpoint PATH]\n";
+    return 0;
+  }
+  Args a(argc, argv, 2, {"model", "checkpoint"}, {});
+  train::ModelSpec spec;
+  std::shared_ptr<nn::Sequential> model;
+  if (a.has("checkpoint")) {
+    auto lm = train::load_trained_model(a.str("checkpoint", ""));
+    spec = lm.spec;
+    model = lm.model;
+  } else {
+    std::string m = a.str("model", "cnn");
+    bool file = m.find(".json") != std::string::npos || m.find('/') != std::string::npos;
+    spec = file ? train::load_model_spec(m) : train::preset_spec(m);
+    model = train::build_model(spec);
+  }
+  Shape in = spec.input_shape;
+  in.insert(in.begin(), 1);
+  nn::ModuleSummary s = model->summary(in, std::cout);
+  print_json(Json::object({{"command", "summary"}, {"model", spec.name}, {"total_params", s.total_params},
+                           {"trainable_params", s.trainable_params}, {"frozen_params", s.frozen_params}}));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "train") return cmd_train(argc, argv, false);
+    if (cmd == "finetune") return cmd_train(argc, argv, true);
+    if (cmd == "resume") return cmd_resume(argc, argv);
+    if (cmd == "eval") return cmd_eval(argc, argv);
+    if (cmd == "predict") return cmd_predict(argc, argv);
+    if (cmd == "summary") return cmd_summary(argc, argv);
+    throw UsageError("unknown command '" + cmd + "'");
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "nabla %s: %s\n", cmd.c_str(), e.what());
+    print_json(Json::object({{"command", cmd}, {"ok", false}, {"error", e.what()}}));
+    return 2;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    for (char& ch : msg)
+      if (ch == '\n') ch = ' ';
+    std::fprintf(stderr, "nabla %s: %s\n", cmd.c_str(), msg.c_str());
+    print_json(Json::object({{"command", cmd}, {"ok", false}, {"error", msg}}));
+    return 1;
+  }
+}

@@ -1,0 +1,29 @@
+#include "file_bytes.h"
+
+#include <zlib.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "nabla/error.h"
+
+namespace nabla::data::internal {
+
+std::vector<uint8_t> read_file_bytes(const std::string& path, const char* op) {
+  std::error_code ec;
+  NB_CHECK(std::filesystem::exists(path, ec), "[", op, "] ", path, ": file not found");
+  NB_CHECK(!std::filesystem::is_directory(path, ec), "[", op, "] ", path, ": is a directory, expected a file");
+  gzFile f = gzopen(path.c_str(), "rb");
+  NB_CHECK(f != nullptr, "[", op, "] ", path, ": cannot open");
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
+  std::vector<uint8_t> out;
+  std::vector<uint8_t> buf(1 << 16);
+  int n;
+  while ((n = gzread(f, buf.data(), unsigned(buf.size()))) > 0) out.insert(out.end(), buf.data(), buf.data() + n);
+  int err = 0;
+  const char* msg = gzerror(f, &err);
+  NB_CHECK(n == 0 && err == Z_OK, "[", op, "] ", path, ": corrupt or truncated compressed data (", msg, ")");
+  return out;
+}
+
+}  // namespace nabla::data::internal

@@ -1,0 +1,41 @@
+// Activation layers and Dropout: thin wrappers over the functional ops.
+#include "nabla/nn/activation.h"
+
+#include "nabla/nn/dropout.h"
+#include "nabla/ops.h"
+#include "repr.h"
+
+namespace nabla::nn {
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, options.negative_slope()); }
+Tensor ELU::forward(const Tensor& x) { return elu(x, options.alpha()); }
+
+GELU::GELU(const GELUOptions& o) : Module("GELU"), options(o) {
+  if (o.approximate() != "none" && o.approximate() != "tanh")
+    fail("approximate must be \"none\" or \"tanh\", got \"", o.approximate(), "\"");
+}
+Tensor GELU::forward(const Tensor& x) { return gelu(x, options.approximate() == "tanh"); }
+
+Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
+Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+Tensor Softmax::forward(const Tensor& x) { return softmax(x, options.dim()); }
+Tensor LogSoftmax::forward(const Tensor& x) { return log_softmax(x, options.dim()); }
+
+Dropout::Dropout(const DropoutOptions& o) : Module("Dropout"), options(o) {
+  if (!(o.p() >= 0.0 && o.p() <= 1.0)) fail("probability p must be in [0, 1], got ", o.p());
+}
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, options.p(), is_training()); }
+
+// ---- printing -------------------------------------------------------------------------------
+
+std::string LeakyReLU::extra_repr() const { return "negative_slope=" + detail::num_str(options.negative_slope()); }
+std::string ELU::extra_repr() const { return "alpha=" + detail::num_str(options.alpha()); }
+std::string GELU::extra_repr() const {
+  return options.approximate() == "none" ? "" : "approximate='" + options.approximate() + "'";
+}
+std::string Softmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
+std::string LogSoftmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
+std::string Dropout::extra_repr() const { return "p=" + detail::num_str(options.p()); }
+
+}  // namespace nabla::nn

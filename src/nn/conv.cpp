@@ -1,0 +1,152 @@
+// Conv2d and ConvTranspose2d over the functional conv2d / conv_transpose2d.
+#include "nabla/nn/conv.h"
+
+#include <cmath>
+
+#include "nabla/nn/init.h"
+#include "nabla/ops.h"
+#include "repr.h"
+
+namespace nabla::nn {
+
+namespace {
+
+template <typename Opts>
+void check_geometry(const Module& m, const Opts& o) {
+  if (o.in_channels() <= 0 || o.out_channels() <= 0)
+    m.fail("in_channels and out_channels must be positive, got ", o.in_channels(), " and ", o.out_channels());
+  if (o.groups() <= 0 || o.in_channels() % o.groups() != 0 || o.out_channels() % o.groups() != 0)
+    m.fail("groups = ", o.groups(), " must be positive and divide in_channels ", o.in_channels(), " and out_channels ",
+           o.out_channels());
+  for (size_t i = 0; i < 2; ++i) {
+    if (o.kernel_size()[i] <= 0 || o.stride()[i] <= 0 || o.dilation()[i] <= 0 || o.padding()[i] < 0)
+      m.fail("kernel_size, stride and dilation must be positive and padding non-negative, got kernel_size ",
+             Shape{o.kernel_size()[0], o.kernel_size()[1]}, ", stride ", Shape{o.stride()[0], o.stride()[1]},
+             ", dilation ", Shape{o.dilation()[0], o.dilation()[1]}, ", padding ",
+             Shape{o.padding()[0], o.padding()[1]});
+  }
+}
+
+/// PyTorch's default for conv weights and biases (see conv.h).
+void reset_conv(Tensor& weight, Tensor& bias) {
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).first;
+    double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+void check_channels(const Module& m, const Tensor& x, int64_t channels, const Tensor& weight) {
+  if (x.dim() != 3 && x.dim() != 4)
+    m.fail("expected input [N, ", channels, ", H, W] or [", channels, ", H, W], got shape ", x.shape(), " (rank ",
+           x.dim(), ")");
+  int64_t c = x.size(x.dim() - 3);
+  if (c != channels)
+    m.fail("expected input with ", channels, " channels ([N, ", channels, ", H, W]), got shape ", x.shape(), " with ",
+           c, " channels; weight is ", weight.shape());
+}
+
+}  // namespace
+
+// ---- Conv2d -------------------------------------------------------------------------------------
+
+Conv2d::Conv2d(const Conv2dOptions& o) : Module("Conv2d"), options(o) {
+  check_geometry(*this, o);
+  if (o.padding_same() && (o.stride()[0] != 1 || o.stride()[1] != 1))
+    fail("padding_same needs stride 1, got stride ", Shape{o.stride()[0], o.stride()[1]});
+  weight = register_parameter(
+      "weight", empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size()[0], o.kernel_size()[1]}));
+  if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));
+  reset_parameters();
+}
+
+void Conv2d::reset_parameters() { reset_conv(weight, bias); }
+
+Tensor Conv2d::forward(const Tensor& x) {
+  check_channels(*this, x, options.in_channels(), weight);
+  check_input_dtype(x, weight);
+  nabla::Conv2dOptions f;
+  f.stride = options.stride();
+  f.padding = options.padding();
+  f.padding_same = options.padding_same();
+  f.dilation = options.dilation();
+  f.groups = options.groups();
+  if (options.padding_mode() == PaddingMode::Zeros) return conv2d(x, weight, bias, f);
+  // Reflect / replicate: pad explicitly, then convolve without padding.
+  int64_t lo[2], hi[2];
+  for (size_t i = 0; i < 2; ++i) {
+    if (options.padding_same()) {
+      int64_t total = options.dilation()[i] * (options.kernel_size()[i] - 1);
+      lo[i] = total / 2;
+      hi[i] = total - lo[i];
+    } else {
+      lo[i] = hi[i] = options.padding()[i];
+    }
+  }
+  PadMode mode = options.padding_mode() == PaddingMode::Reflect ? PadMode::Reflect : PadMode::Replicate;
+  Tensor xp = pad(x, {lo[1], hi[1], lo[0], hi[0]}, mode);
+  f.padding = {0, 0};
+  f.padding_same = false;
+  return conv2d(xp, weight, bias, f);
+}
+
+// ---- ConvTranspose2d -------------------------------------------------------------------------------
+
+ConvTranspose2d::ConvTranspose2d(const ConvTranspose2dOptions& o) : Module("ConvTranspose2d"), options(o) {
+  check_geometry(*this, o);
+  for (size_t i = 0; i < 2; ++i)
+    if (o.output_padding()[i] < 0 || o.output_padding()[i] >= std::max(o.stride()[i], o.dilation()[i]))
+      fail("output_padding ", Shape{o.output_padding()[0], o.output_padding()[1]},
+           " must be non-negative and smaller than stride or dilation");
+  weight = register_parameter(
+      "weight", empty({o.in_channels(), o.out_channels() / o.groups(), o.kernel_size()[0], o.kernel_size()[1]}));
+  if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));
+  reset_parameters();
+}
+
+void ConvTranspose2d::reset_parameters() { reset_conv(weight, bias); }
+
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  check_channels(*this, x, options.in_channels(), weight);
+  check_input_dtype(x, weight);
+  nabla::ConvTranspose2dOptions f;
+  f.stride = options.stride();
+  f.padding = options.padding();
+  f.output_padding = options.output_padding();
+  f.dilation = options.dilation();
+  f.groups = options.groups();
+  return conv_transpose2d(x, weight, bias, f);
+}
+
+// ---- printing -------------------------------------------------------------------------------
+
+namespace {
+template <typename Opts>
+std::string conv_repr(const Opts& o) {
+  using detail::pair_str;
+  std::string s = std::to_string(o.in_channels()) + ", " + std::to_string(o.out_channels()) +
+                  ", kernel_size=" + pair_str(o.kernel_size()) + ", stride=" + pair_str(o.stride());
+  if (o.padding() != IntPair(0)) s += ", padding=" + pair_str(o.padding());
+  if (o.dilation() != IntPair(1)) s += ", dilation=" + pair_str(o.dilation());
+  if (o.groups() != 1) s += ", groups=" + std::to_string(o.groups());
+  if (!o.bias()) s += ", bias=false";
+  return s;
+}
+}  // namespace
+
+std::string Conv2d::extra_repr() const {
+  std::string s = conv_repr(options);
+  if (options.padding_same()) s += ", padding='same'";
+  if (options.padding_mode() == PaddingMode::Reflect) s += ", padding_mode='reflect'";
+  if (options.padding_mode() == PaddingMode::Replicate) s += ", padding_mode='replicate'";
+  return s;
+}
+
+std::string ConvTranspose2d::extra_repr() const {
+  std::string s = conv_repr(options);
+  if (options.output_padding() != IntPair(0)) s += ", output_padding=" + detail::pair_str(options.output_padding());
+  return s;
+}
+
+}  // namespace nabla::nn

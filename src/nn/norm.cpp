@@ -1,0 +1,128 @@
+// BatchNorm1d/2d and LayerNorm over the functional batch_norm / layer_norm.
+#include "nabla/nn/norm.h"
+
+#include "nabla/autograd.h"
+#include "nabla/nn/init.h"
+#include "nabla/ops.h"
+#include "repr.h"
+
+namespace nabla::nn {
+
+// ---- BatchNorm -----------------------------------------------------------------------------------
+
+BatchNorm::BatchNorm(const char* type, const BatchNormOptions& o) : Module(type), options(o) {
+  const int64_t c = o.num_features();
+  if (c <= 0) fail("num_features must be positive, got ", c);
+  if (!(o.eps() > 0)) fail("eps must be positive, got ", o.eps());
+  if (o.momentum() && !(*o.momentum() >= 0 && *o.momentum() <= 1))
+    fail("momentum must be in [0, 1] (or nullopt for a cumulative average), got ", *o.momentum());
+  if (o.affine()) {
+    weight = register_parameter("weight", empty({c}));
+    bias = register_parameter("bias", empty({c}));
+  }
+  if (o.track_running_stats()) {
+    running_mean = register_buffer("running_mean", empty({c}));
+    running_var = register_buffer("running_var", empty({c}));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64}));
+  }
+  reset_parameters();
+}
+
+void BatchNorm::reset_running_stats() {
+  if (!options.track_running_stats()) return;
+  NoGradGuard ng;
+  running_mean.zero_();
+  running_var.fill_(1.0);
+  num_batches_tracked.zero_();
+}
+
+void BatchNorm::reset_parameters() {
+  reset_running_stats();
+  if (options.affine()) {
+    init::ones_(weight);
+    init::zeros_(bias);
+  }
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  check_input(x);
+  if (weight.defined()) check_input_dtype(x, weight);
+  const bool training = is_training();
+  if (training && x.numel() / x.size(1) <= 1)
+    fail("expected more than one value per channel when training, got input shape ", x.shape());
+  double factor = 0.0;
+  if (training && options.track_running_stats()) {
+    NoGradGuard ng;
+    num_batches_tracked.add_(scalar_tensor(1.0, DType::i64));
+    factor = options.momentum() ? *options.momentum() : 1.0 / double(num_batches_tracked.item<int64_t>());
+  }
+  // Batch statistics in training, or always when no running statistics are kept; the
+  // buffers are handed over only when they are read (eval) or updated (training).
+  const bool use_batch_stats = training || !running_mean.defined();
+  Tensor rm = (!training || options.track_running_stats()) ? running_mean : Tensor();
+  Tensor rv = (!training || options.track_running_stats()) ? running_var : Tensor();
+  return batch_norm(x, rm, rv, weight, bias, use_batch_stats, factor, options.eps());
+}
+
+void BatchNorm1d::check_input(const Tensor& x) const {
+  const int64_t c = options.num_features();
+  if ((x.dim() != 2 && x.dim() != 3) || x.size(1) != c)
+    fail("expected input [N, ", c, "] or [N, ", c, ", L], got shape ", x.shape());
+}
+
+void BatchNorm2d::check_input(const Tensor& x) const {
+  const int64_t c = options.num_features();
+  if (x.dim() != 4 || x.size(1) != c) fail("expected input [N, ", c, ", H, W], got shape ", x.shape());
+}
+
+// ---- LayerNorm ---------------------------------------------------------------------------------
+
+LayerNorm::LayerNorm(const LayerNormOptions& o) : Module("LayerNorm"), options(o) {
+  const Shape& s = o.normalized_shape();
+  if (s.empty()) fail("normalized_shape must have at least one dim");
+  for (int64_t d : s)
+    if (d <= 0) fail("normalized_shape ", s, " must have positive sizes");
+  if (!(o.eps() > 0)) fail("eps must be positive, got ", o.eps());
+  if (o.elementwise_affine()) {
+    weight = register_parameter("weight", empty(s));
+    if (o.bias()) bias = register_parameter("bias", empty(s));
+  }
+  reset_parameters();
+}
+
+void LayerNorm::reset_parameters() {
+  if (weight.defined()) init::ones_(weight);
+  if (bias.defined()) init::zeros_(bias);
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+  const Shape& s = options.normalized_shape();
+  const int64_t k = int64_t(s.size());
+  bool fits = x.dim() >= k && Shape(x.shape().end() - k, x.shape().end()) == s;
+  if (!fits) {
+    std::string w = shape_str(s);
+    fail("expected input [..., ", w.substr(1, w.size() - 2), "] (ending with normalized_shape ", s, "), got shape ",
+         x.shape());
+  }
+  if (weight.defined()) check_input_dtype(x, weight);
+  return layer_norm(x, s, weight, bias, options.eps());
+}
+
+// ---- printing -------------------------------------------------------------------------------
+
+std::string BatchNorm::extra_repr() const {
+  using detail::bool_str;
+  return std::to_string(options.num_features()) + ", eps=" + detail::num_str(options.eps()) + ", momentum=" +
+         (options.momentum() ? detail::num_str(*options.momentum()) : "None") + ", affine=" +
+         bool_str(options.affine()) + ", track_running_stats=" + bool_str(options.track_running_stats());
+}
+
+std::string LayerNorm::extra_repr() const {
+  std::ostringstream os;
+  os << '(';
+  for (size_t i = 0; i < options.normalized_shape().size(); ++i) os << (i ? ", " : "") << options.normalized_shape()[i];
+  os << "), eps=" << options.eps() << ", elementwise_affine=" << detail::bool_str(options.elementwise_affine());
+  return os.str();
+}
+
+}  // namespace nabla::nn

@@ -1,0 +1,197 @@
+// Fused optimizer updates and multi-tensor helpers: checks, then one kernel call per dtype.
+// The slot lists are rebuilt in reused thread-local buffers, so a step allocates nothing.
+#include "nabla/ops/optim_update.h"
+
+#include <cmath>
+
+#include "../backend/optim_kernels.h"
+#include "op_util.h"
+
+namespace nabla {
+
+namespace {
+
+const char* algo_name(OptimAlgo a) {
+  switch (a) {
+    case OptimAlgo::SGD: return "SGD";
+    case OptimAlgo::Adagrad: return "Adagrad";
+    case OptimAlgo::RMSprop: return "RMSprop";
+    case OptimAlgo::Adadelta: return "Adadelta";
+    case OptimAlgo::Adam: return "Adam";
+    case OptimAlgo::NAdam: return "NAdam";
+    case OptimAlgo::RAdam: return "RAdam";
+  }
+  return "?";
+}
+
+/// Which of the three state buffers `algo` reads and writes under `h`.
+std::array<bool, 3> states_used(OptimAlgo algo, const OptimHyper& h) {
+  switch (algo) {
+    case OptimAlgo::SGD: return {h.momentum != 0, false, false};
+    case OptimAlgo::Adagrad: return {true, false, false};
+    case OptimAlgo::RMSprop: return {true, h.momentum > 0, h.centered};
+    case OptimAlgo::Adadelta: return {true, true, false};
+    case OptimAlgo::Adam: return {true, true, h.amsgrad};
+    case OptimAlgo::NAdam:
+    case OptimAlgo::RAdam: return {true, true, false};
+  }
+  return {false, false, false};
+}
+
+void check_buffer(const Tensor& t, const Tensor& param, const char* what, size_t i, const char* op) {
+  NB_CHECK(t.defined(), "[", op, "] parameter ", i, ": ", what, " is undefined");
+  NB_CHECK(t.device().is_cpu(), "[", op, "] parameter ", i, ": ", what, " is on ", t.device(),
+           "; only CPU tensors are supported");
+  NB_CHECK(t.shape() == param.shape() && t.dtype() == param.dtype(), "[", op, "] parameter ", i, ": ", what,
+           " has shape ", t.shape(), " and dtype ", t.dtype(), ", expected the parameter's ", param.shape(), " ",
+           param.dtype());
+  NB_CHECK(t.is_contiguous(), "[", op, "] parameter ", i, ": ", what, " must be contiguous");
+  NB_CHECK(!t.shares_storage(param), "[", op, "] parameter ", i, ": ", what, " shares memory with the parameter");
+}
+
+/// Pointers and sizes of the defined tensors of `tensors` with dtype `dt` (contiguous copies
+/// of non-contiguous ones are kept in `keep`).
+struct Gathered {
+  std::vector<void*> data;
+  std::vector<int64_t> n;
+  std::vector<Tensor> keep;
+  void clear() {
+    data.clear();
+    n.clear();
+    keep.clear();
+  }
+};
+
+}  // namespace
+
+void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimSlot>& slots) {
+  const char* op = algo_name(algo);
+  const auto used = states_used(algo, h);
+  static const char* kStateNames[3] = {"state[0]", "state[1]", "state[2]"};
+  thread_local std::vector<backend::cpu::OptimSlot> ks;
+  thread_local std::vector<Tensor> keep;  // contiguous copies of non-contiguous gradients
+  for (size_t i = 0; i < slots.size(); ++i) {
+    NB_CHECK(slots[i].param.defined(), "[", op, "] parameter ", i, " is undefined");
+    NB_CHECK(is_floating(slots[i].param.dtype()), "[", op, "] parameter ", i, " has dtype ", slots[i].param.dtype(),
+             "; optimizers need f32 or f64 parameters");
+  }
+  for (DType dt : {DType::f32, DType::f64}) {
+    ks.clear();
+    keep.clear();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const OptimSlot& s = slots[i];
+      if (s.param.dtype() != dt) continue;
+      ops::check_cpu(s.param, op);
+      NB_CHECK(s.param.is_contiguous(), "[", op, "] parameter ", i, " of shape ", s.param.shape(),
+               " must be contiguous");
+      NB_CHECK(s.grad.defined(), "[", op, "] parameter ", i, " has no gradient");
+      Tensor g = s.grad;
+      if (!g.is_contiguous() && g.shape() == s.param.shape()) {
+        keep.push_back(ops::contiguous_data(g));
+        g = keep.back();
+      }
+      check_buffer(g, s.param, "gradient", i, op);
+      backend::cpu::OptimSlot k{};
+      k.param = s.param.raw_data();
+      k.grad = g.raw_data();
+      for (int j = 0; j < 3; ++j) {
+        if (!used[j]) continue;
+        check_buffer(s.state[j], s.param, kStateNames[j], i, op);
+        k.state[j] = s.state[j].raw_data();
+      }
+      k.n = s.param.numel();
+      for (int j = 0; j < 4; ++j) k.c[j] = s.c[j];
+      ks.push_back(k);
+    }
+    if (ks.empty()) continue;
+    backend::cpu::OptimHyper kh{h.lr,    h.momentum,     h.dampening, h.alpha,    h.beta1,    h.beta2,   h.eps,
+                                h.weight_decay, h.decay, h.nesterov,  h.centered, h.amsgrad, h.maximize};
+    backend::cpu::optim_update(backend::cpu::OptimAlgo(algo), dt, ks.data(), int64_t(ks.size()), kh);
+  }
+  keep.clear();
+  for (const OptimSlot& s : slots) {
+    ops::bump_version(s.param, "optim_update_");
+    for (int j = 0; j < 3; ++j)
+      if (used[j]) ops::bump_version(s.state[j], "optim_update_");
+  }
+}
+
+namespace {
+
+/// Collects the defined tensors of dtype `dt` (erroring on non-floating or non-CPU ones).
+/// Non-contiguous tensors are copied into `keep` when `copy_strided`, else skipped.
+void gather(const TensorList& tensors, DType dt, bool copy_strided, const char* op, Gathered& out) {
+  out.clear();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    if (!t.defined()) continue;
+    ops::check_cpu(t, op);
+    NB_CHECK(is_floating(t.dtype()), "[", op, "] tensor ", i, " has dtype ", t.dtype(), "; expected f32 or f64");
+    if (t.dtype() != dt || t.numel() == 0) continue;
+    if (t.is_contiguous()) {
+      out.data.push_back(t.raw_data());
+    } else {
+      if (!copy_strided) continue;
+      out.keep.push_back(ops::contiguous_data(t));
+      out.data.push_back(out.keep.back().raw_data());
+    }
+    out.n.push_back(t.numel());
+  }
+}
+
+}  // namespace
+
+double foreach_norm(const TensorList& tensors, double p) {
+  NB_CHECK(p > 0 && !std::isnan(p), "[foreach_norm] norm type must be positive (or inf), got ", p);
+  thread_local Gathered g;
+  const bool is_inf = std::isinf(p);
+  double acc = 0;
+  for (DType dt : {DType::f32, DType::f64}) {
+    gather(tensors, dt, true, "foreach_norm", g);
+    if (g.data.empty()) continue;
+    double part = backend::cpu::multi_abs_pow_sum(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), p);
+    if (is_inf) {
+      acc = (part > acc || std::isnan(part)) ? part : acc;
+    } else {
+      acc += part;
+    }
+  }
+  g.clear();
+  if (is_inf) return acc;
+  if (p == 2.0) return std::sqrt(acc);
+  if (p == 1.0) return acc;
+  return std::pow(acc, 1.0 / p);
+}
+
+void foreach_mul_(const TensorList& tensors, double factor) {
+  thread_local Gathered g;
+  for (DType dt : {DType::f32, DType::f64}) {
+    gather(tensors, dt, false, "foreach_mul_", g);
+    if (!g.data.empty()) backend::cpu::multi_scale(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), factor);
+  }
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    if (t.is_contiguous()) {
+      ops::bump_version(t, "foreach_mul_");
+    } else {  // rare (strided gradients): out of place, then copied back
+      ops::copy_into(t, ops::unary_kernel(backend::UnaryOp::MulScalar, t, factor));
+      ops::bump_version(t, "foreach_mul_");
+    }
+  }
+}
+
+void foreach_clamp_(const TensorList& tensors, double min, double max) {
+  NB_CHECK(!(min > max), "[foreach_clamp_] min ", min, " is greater than max ", max);
+  thread_local Gathered g;
+  for (DType dt : {DType::f32, DType::f64}) {
+    gather(tensors, dt, false, "foreach_clamp_", g);
+    if (!g.data.empty()) backend::cpu::multi_clamp(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), min, max);
+  }
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    if (!t.is_contiguous()) ops::copy_into(t, ops::unary_kernel(backend::UnaryOp::Clamp, t, min, max));
+    ops::bump_version(t, "foreach_clamp_");
+  }
+}
+
+}  // namespace nabla

@@ -1,0 +1,289 @@
+// Optimizer base: parameter groups, zero_grad, the step driver, and state_dict.
+#include "nabla/optim/optimizer.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <unordered_set>
+
+#include "nabla/autograd.h"
+#include "nabla/ops.h"
+
+namespace nabla::optim {
+
+// ---- options validation helpers ---------------------------------------------------------
+namespace detail {
+
+void check_non_negative(const char* optimizer, const char* option, double v) {
+  NB_CHECK(v >= 0, "[", optimizer, "] invalid ", option, ": ", v, " (must be >= 0)");  // NaN fails too
+}
+
+void check_unit_interval(const char* optimizer, const char* option, double v, bool closed_right) {
+  if (closed_right) {
+    NB_CHECK(v >= 0 && v <= 1, "[", optimizer, "] invalid ", option, ": ", v, " (must be in [0, 1])");
+  } else {
+    NB_CHECK(v >= 0 && v < 1, "[", optimizer, "] invalid ", option, ": ", v, " (must be in [0, 1))");
+  }
+}
+
+std::string format_double(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);  // shortest text that parses back to v
+  return std::string(buf, r.ptr);
+}
+
+double parse_double(const std::string& s, const char* what) {
+  double v = 0;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  // from_chars does not take a leading '+'; everything written by format_double parses.
+  auto r = std::from_chars(b, e, v);
+  NB_CHECK(r.ec == std::errc() && r.ptr == e, "[optim] ", what, ": expected a number, got \"", s, "\"");
+  return v;
+}
+
+}  // namespace detail
+
+namespace {
+
+int64_t parse_int(const std::string& s, const char* what) {
+  int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  NB_CHECK(r.ec == std::errc() && r.ptr == s.data() + s.size(), "[optim] ", what, ": expected an integer, got \"", s,
+           "\"");
+  return v;
+}
+
+const std::string* find(const io::Metadata& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+// ---- OptimizerParamGroup ------------------------------------------------------------------
+OptimizerOptions& OptimizerParamGroup::options() {
+  NB_CHECK(options_ != nullptr, "[optim] this parameter group has no options yet (add it to an optimizer first)");
+  return *options_;
+}
+const OptimizerOptions& OptimizerParamGroup::options() const {
+  NB_CHECK(options_ != nullptr, "[optim] this parameter group has no options yet (add it to an optimizer first)");
+  return *options_;
+}
+
+// ---- Optimizer ----------------------------------------------------------------------------
+Optimizer::Optimizer(std::vector<OptimizerParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults)
+    : defaults_(std::move(defaults)) {
+  defaults_->validate();
+  for (auto& g : groups) add_param_group(g);
+}
+
+void Optimizer::check_param(const Tensor& p, size_t group) const {
+  const char* n = defaults_->optimizer_name();
+  NB_CHECK(p.defined(), "[", n, "] parameter group ", group, " holds an undefined tensor");
+  NB_CHECK(p.is_leaf(), "[", n, "] can't optimize a non-leaf tensor (parameter group ", group,
+           ", shape ", p.shape(), "): pass leaf tensors (e.g. x.detach().requires_grad_())");
+  NB_CHECK(p.is_floating_point(), "[", n, "] can't optimize a tensor of dtype ", p.dtype(), " (parameter group ",
+           group, "); parameters must be f32 or f64");
+}
+
+void Optimizer::add_param_group(const OptimizerParamGroup& group) {
+  const char* n = defaults_->optimizer_name();
+  OptimizerParamGroup g(group.params());
+  if (group.has_options()) {
+    NB_CHECK(std::string(group.options().optimizer_name()) == n, "[", n, "] parameter group ", groups_.size(),
+             " has options of ", group.options().optimizer_name(), ", expected ", n, "Options");
+    g.set_options(group.options().clone());
+  } else {
+    g.set_options(defaults_->clone());
+  }
+  g.set_initial_lr(group.initial_lr());
+  g.options().validate();
+  std::unordered_set<const TensorImpl*> seen;
+  for (const auto& og : groups_)
+    for (const Tensor& p : og.params()) seen.insert(p.impl_ptr().get());
+  for (const Tensor& p : g.params()) {
+    check_param(p, groups_.size());
+    NB_CHECK(seen.insert(p.impl_ptr().get()).second, "[", n,
+             "] some parameters appear in more than one parameter group (or twice in one)");
+  }
+  state_.emplace_back(g.params().size());
+  groups_.push_back(std::move(g));
+}
+
+Tensor Optimizer::step(const LossClosure& closure) {
+  Tensor loss;
+  if (closure) {
+    EnableGradGuard eg;
+    loss = closure();
+  }
+  NoGradGuard ng;
+  state_.resize(groups_.size());
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    // Parameters may have been appended to a group's list since the last step.
+    if (state_[g].size() != groups_[g].params().size()) state_[g].resize(groups_[g].params().size());
+    update(groups_[g], state_[g]);
+    slots_.clear();  // drops the references to grads and state; keeps the capacity
+  }
+  return loss;
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  NoGradGuard ng;
+  for (auto& g : groups_) {
+    for (Tensor& p : g.params()) {
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      if (set_to_none || grad.grad_fn() != nullptr || !grad.is_contiguous()) {
+        // A gradient with history (create_graph) is replaced rather than written into.
+        p.set_grad(set_to_none ? Tensor() : zeros_like(p));
+      } else {
+        grad.zero_();
+      }
+    }
+  }
+}
+
+std::vector<Tensor> Optimizer::parameters() const {
+  std::vector<Tensor> out;
+  for (const auto& g : groups_) out.insert(out.end(), g.params().begin(), g.params().end());
+  return out;
+}
+
+size_t Optimizer::size() const {
+  size_t n = 0;
+  for (const auto& g : groups_) n += g.params().size();
+  return n;
+}
+
+std::pair<size_t, size_t> Optimizer::locate(const Tensor& param) const {
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (size_t i = 0; i < groups_[g].params().size(); ++i)
+      if (groups_[g].params()[i].impl_ptr() == param.impl_ptr()) return {g, i};
+  fail("[", name(), "] the tensor of shape ", param.shape(), " is not a parameter of this optimizer");
+}
+
+const ParamState& Optimizer::state(const Tensor& param) const {
+  auto [g, i] = locate(param);
+  static const ParamState kEmpty;
+  if (g >= state_.size() || i >= state_[g].size()) return kEmpty;
+  return state_[g][i];
+}
+
+Tensor Optimizer::state_tensor(const Tensor& param, const std::string& buffer) const {
+  auto names = state_names();
+  for (size_t j = 0; j < names.size(); ++j)
+    if (names[j][0] != '\0' && buffer == names[j]) return state(param).buffers[j];
+  std::string known;
+  for (const char* nm : names)
+    if (nm[0] != '\0') known.append(known.empty() ? "" : ", ").append(nm);
+  fail("[", name(), "] has no state named \"", buffer, "\" (it keeps: ", known, ")");
+}
+
+// ---- state_dict ---------------------------------------------------------------------------
+// Layout (flat parameter index i counts over all groups in order, as PyTorch's state_dict):
+//   metadata  optimizer=<name>, param_groups=<count>, param_groups.<g>.params=<i,i,...>,
+//             param_groups.<g>.<option>=<value>, param_groups.<g>.initial_lr (if set),
+//             state.<i>.step, state.<i>.mu_product (NAdam)
+//   tensors   state.<i>.<buffer> (momentum_buffer, exp_avg, ...)
+OptimizerStateDict Optimizer::state_dict() const {
+  OptimizerStateDict d;
+  auto& m = d.metadata;
+  m["optimizer"] = name();
+  m["param_groups"] = std::to_string(groups_.size());
+  const auto names = state_names();
+  size_t flat = 0;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const std::string pre = "param_groups." + std::to_string(g) + ".";
+    std::string idx;
+    for (size_t i = 0; i < groups_[g].params().size(); ++i) {
+      if (i) idx += ',';
+      idx += std::to_string(flat);
+      if (g < state_.size() && i < state_[g].size()) {
+        const ParamState& s = state_[g][i];
+        if (s.initialized) {
+          const std::string sp = "state." + std::to_string(flat) + ".";
+          m[sp + "step"] = std::to_string(s.step);
+          if (s.mu_product != 1.0) m[sp + "mu_product"] = detail::format_double(s.mu_product);
+          for (size_t j = 0; j < names.size(); ++j)
+            if (names[j][0] != '\0' && s.buffers[j].defined()) d.tensors[sp + names[j]] = s.buffers[j];
+        }
+      }
+      ++flat;
+    }
+    m[pre + "params"] = idx;
+    for (const auto& [key, value] : groups_[g].options().values()) m[pre + key] = detail::format_double(value);
+    if (groups_[g].initial_lr() >= 0) m[pre + "initial_lr"] = detail::format_double(groups_[g].initial_lr());
+  }
+  return d;
+}
+
+void Optimizer::load_state_dict(const OptimizerStateDict& d) {
+  const char* n = name();
+  const auto& m = d.metadata;
+  const std::string* saved = find(m, "optimizer");
+  NB_CHECK(saved != nullptr, "[", n, "] load_state_dict: no \"optimizer\" entry; this is not an optimizer state");
+  NB_CHECK(*saved == n, "[", n, "] load_state_dict: the state was saved by ", *saved, ", not ", n);
+  const std::string* ng = find(m, "param_groups");
+  NB_CHECK(ng != nullptr, "[", n, "] load_state_dict: no \"param_groups\" entry");
+  NB_CHECK(parse_int(*ng, "param_groups") == int64_t(groups_.size()), "[", n, "] load_state_dict: the state has ",
+           *ng, " parameter groups, this optimizer has ", groups_.size());
+  const auto names = state_names();
+
+  // Validate everything before changing anything, so a bad state leaves the optimizer intact.
+  std::vector<std::unique_ptr<OptimizerOptions>> new_options;
+  std::vector<double> new_initial_lr;
+  std::vector<std::vector<ParamState>> new_state(groups_.size());
+  size_t flat = 0;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const std::string pre = "param_groups." + std::to_string(g) + ".";
+    const std::string* idx = find(m, pre + "params");
+    NB_CHECK(idx != nullptr, "[", n, "] load_state_dict: no entry ", pre, "params");
+    size_t count = idx->empty() ? 0 : size_t(std::count(idx->begin(), idx->end(), ',')) + 1;
+    NB_CHECK(count == groups_[g].params().size(), "[", n, "] load_state_dict: parameter group ", g, " has ", count,
+             " parameters in the state, ", groups_[g].params().size(), " in this optimizer");
+    auto opts = groups_[g].options().clone();
+    for (const auto& [key, value] : opts->values()) {
+      (void)value;
+      if (const std::string* v = find(m, pre + key)) opts->set_value(key, detail::parse_double(*v, (pre + key).c_str()));
+    }
+    opts->validate();
+    new_options.push_back(std::move(opts));
+    const std::string* il = find(m, pre + "initial_lr");
+    new_initial_lr.push_back(il ? detail::parse_double(*il, "initial_lr") : -1.0);
+    new_state[g].resize(groups_[g].params().size());
+    for (size_t i = 0; i < groups_[g].params().size(); ++i, ++flat) {
+      const Tensor& p = groups_[g].params()[i];
+      const std::string sp = "state." + std::to_string(flat) + ".";
+      ParamState& s = new_state[g][i];
+      if (const std::string* st = find(m, sp + "step")) {
+        s.step = parse_int(*st, (sp + "step").c_str());
+        NB_CHECK(s.step >= 0, "[", n, "] load_state_dict: ", sp, "step is negative");
+        s.initialized = true;
+      }
+      if (const std::string* mu = find(m, sp + "mu_product")) s.mu_product = detail::parse_double(*mu, "mu_product");
+      for (size_t j = 0; j < names.size(); ++j) {
+        if (names[j][0] == '\0') continue;
+        auto it = d.tensors.find(sp + names[j]);
+        if (it == d.tensors.end()) continue;
+        const Tensor& t = it->second;
+        NB_CHECK(t.defined() && t.shape() == p.shape(), "[", n, "] load_state_dict: ", sp, names[j], " has shape ",
+                 t.defined() ? shape_str(t.shape()) : std::string("(undefined)"), ", parameter ", flat, " has shape ",
+                 p.shape());
+        NB_CHECK(t.is_floating_point(), "[", n, "] load_state_dict: ", sp, names[j], " has dtype ", t.dtype());
+        NB_CHECK(s.initialized, "[", n, "] load_state_dict: ", sp, names[j], " is present but ", sp, "step is not");
+        NoGradGuard ng_guard;
+        Tensor copy = empty(p.shape(), {.dtype = p.dtype(), .device = p.device()});
+        copy.copy_(t);  // fresh storage: the optimizer never aliases the dict's tensors
+        s.buffers[j] = copy;
+      }
+    }
+  }
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    groups_[g].set_options(std::move(new_options[g]));
+    groups_[g].set_initial_lr(new_initial_lr[g]);
+  }
+  state_ = std::move(new_state);
+}
+
+}  // namespace nabla::optim

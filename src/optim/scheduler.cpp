@@ -1,0 +1,365 @@
+// Learning-rate schedulers. Closed forms of (epoch, base lr), so a resumed run and a straight
+// run compute each lr from the same two numbers and agree bit for bit.
+#include "nabla/optim/scheduler.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <numbers>
+
+namespace nabla::optim {
+
+namespace {
+
+std::string join(const std::vector<double>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    s += detail::format_double(v[i]);
+  }
+  return s;
+}
+
+std::vector<double> split(const std::string& s, const char* what) {
+  std::vector<double> out;
+  if (s.empty()) return out;
+  size_t b = 0;
+  while (true) {
+    size_t e = s.find(',', b);
+    out.push_back(detail::parse_double(s.substr(b, e == std::string::npos ? std::string::npos : e - b), what));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return out;
+}
+
+const std::string& get(const io::Metadata& m, const std::string& key, const char* sched) {
+  auto it = m.find(key);
+  NB_CHECK(it != m.end(), "[", sched, "] load_state_dict: missing entry \"", key, "\"");
+  return it->second;
+}
+
+int64_t get_int(const io::Metadata& m, const std::string& key, const char* sched) {
+  const std::string& s = get(m, key, sched);
+  int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  NB_CHECK(r.ec == std::errc() && r.ptr == s.data() + s.size(), "[", sched, "] load_state_dict: ", key,
+           ": expected an integer, got \"", s, "\"");
+  return v;
+}
+
+double cosine(double start, double end, double pct) {
+  return end + (start - end) / 2.0 * (std::cos(std::numbers::pi * pct) + 1.0);
+}
+
+}  // namespace
+
+// ---- Scheduler / LRScheduler ----------------------------------------------------------------
+io::Metadata Scheduler::state_dict() const {
+  return {{"scheduler", name()}, {"last_epoch", std::to_string(last_epoch_)}, {"last_lr", join(last_lr_)}};
+}
+
+void Scheduler::load_state_dict(const io::Metadata& m) {
+  const std::string& n = get(m, "scheduler", name());
+  NB_CHECK(n == name(), "[", name(), "] load_state_dict: the state was saved by ", n, ", not ", name());
+  auto last = split(get(m, "last_lr", name()), "last_lr");
+  NB_CHECK(last.size() == optimizer_->param_groups().size(), "[", name(), "] load_state_dict: state has ",
+           last.size(), " learning rates, the optimizer has ", optimizer_->param_groups().size(), " groups");
+  last_epoch_ = get_int(m, "last_epoch", name());
+  last_lr_ = std::move(last);
+}
+
+LRScheduler::LRScheduler(Optimizer& optimizer) : Scheduler(optimizer) {
+  for (auto& g : optimizer.param_groups()) {
+    if (g.initial_lr() < 0) g.set_initial_lr(g.options().get_lr());
+    base_lrs_.push_back(g.initial_lr());
+  }
+}
+
+void LRScheduler::step() {
+  auto& groups = optimizer_->param_groups();
+  NB_CHECK(groups.size() == base_lrs_.size(), "[", name(), "] the optimizer has ", groups.size(),
+           " parameter groups, the scheduler was made for ", base_lrs_.size());
+  // Compute every lr before changing anything, so a throwing schedule leaves no half-step.
+  const int64_t epoch = last_epoch_ + 1;
+  std::vector<double> lrs(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) lrs[g] = lr_at(epoch, g);
+  for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lrs[g]);
+  last_epoch_ = epoch;
+  last_lr_ = std::move(lrs);
+}
+
+io::Metadata LRScheduler::state_dict() const {
+  io::Metadata m = Scheduler::state_dict();
+  m["base_lrs"] = join(base_lrs_);
+  return m;
+}
+
+void LRScheduler::load_state_dict(const io::Metadata& m) {
+  auto base = split(get(m, "base_lrs", name()), "base_lrs");
+  NB_CHECK(base.size() == optimizer_->param_groups().size(), "[", name(), "] load_state_dict: state has ",
+           base.size(), " base learning rates, the optimizer has ", optimizer_->param_groups().size(), " groups");
+  Scheduler::load_state_dict(m);
+  base_lrs_ = std::move(base);
+}
+
+// ---- StepLR, MultiStepLR, ExponentialLR, InverseSqrtLR ----------------------------------------
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
+    : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
+  NB_CHECK(step_size > 0, "[StepLR] invalid step_size: ", step_size, " (must be > 0)");
+  NB_CHECK(gamma >= 0, "[StepLR] invalid gamma: ", gamma, " (must be >= 0)");
+  initial_step();
+}
+double StepLR::lr_at(int64_t epoch, size_t g) const {
+  return base_lrs_[g] * std::pow(gamma_, double(epoch / step_size_));
+}
+
+MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
+    : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
+  NB_CHECK(std::is_sorted(milestones_.begin(), milestones_.end()),
+           "[MultiStepLR] invalid milestones: must be increasing");
+  NB_CHECK(gamma >= 0, "[MultiStepLR] invalid gamma: ", gamma, " (must be >= 0)");
+  initial_step();
+}
+double MultiStepLR::lr_at(int64_t epoch, size_t g) const {
+  auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), epoch) - milestones_.begin();
+  return base_lrs_[g] * std::pow(gamma_, double(passed));
+}
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) {
+  NB_CHECK(gamma >= 0, "[ExponentialLR] invalid gamma: ", gamma, " (must be >= 0)");
+  initial_step();
+}
+double ExponentialLR::lr_at(int64_t epoch, size_t g) const { return base_lrs_[g] * std::pow(gamma_, double(epoch)); }
+
+InverseSqrtLR::InverseSqrtLR(Optimizer& optimizer, double timescale) : LRScheduler(optimizer), timescale_(timescale) {
+  NB_CHECK(timescale > 0, "[InverseSqrtLR] invalid timescale: ", timescale, " (must be > 0)");
+  initial_step();
+}
+double InverseSqrtLR::lr_at(int64_t epoch, size_t g) const {
+  return base_lrs_[g] / std::sqrt(1.0 + double(epoch) / timescale_);
+}
+
+// ---- cosine schedules ---------------------------------------------------------------------------
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min)
+    : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
+  NB_CHECK(T_max > 0, "[CosineAnnealingLR] invalid T_max: ", T_max, " (must be > 0)");
+  initial_step();
+}
+double CosineAnnealingLR::lr_at(int64_t epoch, size_t g) const {
+  return eta_min_ + (base_lrs_[g] - eta_min_) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(T_max_))) / 2.0;
+}
+
+CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t T_0, int64_t T_mult,
+                                                         double eta_min)
+    : LRScheduler(optimizer), T_0_(T_0), T_mult_(T_mult), eta_min_(eta_min) {
+  NB_CHECK(T_0 > 0, "[CosineAnnealingWarmRestarts] invalid T_0: ", T_0, " (must be > 0)");
+  NB_CHECK(T_mult >= 1, "[CosineAnnealingWarmRestarts] invalid T_mult: ", T_mult, " (must be >= 1)");
+  initial_step();
+}
+double CosineAnnealingWarmRestarts::lr_at(int64_t epoch, size_t g) const {
+  // Integer walk over the restarts (exact, unlike the log-based formula for T_mult > 1).
+  int64_t t_cur = std::max<int64_t>(epoch, 0), t_i = T_0_;
+  if (T_mult_ == 1) {
+    t_cur %= T_0_;
+  } else {
+    while (t_cur >= t_i) {
+      t_cur -= t_i;
+      t_i *= T_mult_;
+    }
+  }
+  return eta_min_ + (base_lrs_[g] - eta_min_) * (1.0 + std::cos(std::numbers::pi * double(t_cur) / double(t_i))) / 2.0;
+}
+
+// ---- LambdaLR, LinearWarmup -------------------------------------------------------------------
+LambdaLR::LambdaLR(Optimizer& optimizer, std::function<double(int64_t)> factor)
+    : LRScheduler(optimizer), factor_(std::move(factor)) {
+  NB_CHECK(factor_ != nullptr, "[LambdaLR] invalid factor: an empty function");
+  initial_step();
+}
+double LambdaLR::lr_at(int64_t epoch, size_t g) const { return base_lrs_[g] * factor_(epoch); }
+
+LinearWarmup::LinearWarmup(Optimizer& optimizer, int64_t warmup_steps, double start_factor,
+                           std::unique_ptr<LRScheduler> after, WarmupMode mode)
+    : LRScheduler(optimizer),
+      warmup_steps_(warmup_steps),
+      start_factor_(start_factor),
+      after_(std::move(after)),
+      mode_(mode) {
+  NB_CHECK(warmup_steps >= 0, "[LinearWarmup] invalid warmup_steps: ", warmup_steps, " (must be >= 0)");
+  NB_CHECK(start_factor > 0 && start_factor <= 1, "[LinearWarmup] invalid start_factor: ", start_factor,
+           " (must be in (0, 1])");
+  NB_CHECK(!after_ || &after_->optimizer() == &optimizer,
+           "[LinearWarmup] invalid after: the wrapped scheduler is attached to another optimizer");
+  initial_step();
+}
+
+double LinearWarmup::lr_at(int64_t epoch, size_t g) const {
+  const bool warming = epoch < warmup_steps_;
+  const double w = warming ? start_factor_ + (1.0 - start_factor_) * double(epoch) / double(warmup_steps_) : 1.0;
+  if (!after_) return base_lrs_[g] * w;
+  if (mode_ == WarmupMode::Multiply) return after_->lr_at(epoch, g) * w;
+  return warming ? base_lrs_[g] * w : after_->lr_at(epoch - warmup_steps_, g);
+}
+
+io::Metadata LinearWarmup::state_dict() const {
+  io::Metadata m = LRScheduler::state_dict();
+  if (after_)
+    for (const auto& [k, v] : after_->state_dict()) m["after." + k] = v;
+  return m;
+}
+
+void LinearWarmup::load_state_dict(const io::Metadata& m) {
+  if (after_) {
+    io::Metadata inner;
+    for (const auto& [k, v] : m)
+      if (k.rfind("after.", 0) == 0) inner[k.substr(6)] = v;
+    after_->load_state_dict(inner);
+  }
+  LRScheduler::load_state_dict(m);
+}
+
+// ---- OneCycleLR ---------------------------------------------------------------------------------
+OneCycleLR::OneCycleLR(Optimizer& optimizer, double max_lr, OneCycleLROptions options)
+    : OneCycleLR(optimizer, std::vector<double>{max_lr}, options) {}
+
+OneCycleLR::OneCycleLR(Optimizer& optimizer, std::vector<double> max_lr, OneCycleLROptions o)
+    : LRScheduler(optimizer), o_(o) {
+  auto& groups = optimizer.param_groups();
+  NB_CHECK(o.total_steps > 0, "[OneCycleLR] invalid total_steps: ", o.total_steps, " (must be > 0)");
+  NB_CHECK(o.pct_start >= 0 && o.pct_start <= 1, "[OneCycleLR] invalid pct_start: ", o.pct_start,
+           " (must be in [0, 1])");
+  NB_CHECK(o.div_factor > 0, "[OneCycleLR] invalid div_factor: ", o.div_factor, " (must be > 0)");
+  NB_CHECK(o.final_div_factor > 0, "[OneCycleLR] invalid final_div_factor: ", o.final_div_factor, " (must be > 0)");
+  NB_CHECK(max_lr.size() == 1 || max_lr.size() == groups.size(), "[OneCycleLR] invalid max_lr: ", max_lr.size(),
+           " values for ", groups.size(), " parameter groups");
+  const double T = double(o.total_steps);
+  if (o.three_phase) {
+    phases_ = {{o.pct_start * T - 1, 0, 1, true, false},
+               {2 * o.pct_start * T - 2, 1, 0, false, true},
+               {T - 1, 0, 2, true, true}};
+  } else {
+    phases_ = {{o.pct_start * T - 1, 0, 1, true, false}, {T - 1, 1, 2, false, true}};
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const double mx = max_lr.size() == 1 ? max_lr[0] : max_lr[g];
+    NB_CHECK(mx >= 0, "[OneCycleLR] invalid max_lr: ", mx, " (must be >= 0)");
+    const double initial = mx / o.div_factor;
+    lrs_.push_back({initial, mx, initial / o.final_div_factor});
+    groups[g].set_initial_lr(initial);
+    base_lrs_[g] = initial;
+  }
+  if (o.cycle_momentum) {
+    for (const auto& [k, v] : groups.empty() ? optimizer.defaults().values() : groups[0].options().values()) {
+      (void)v;
+      if (k == "beta1") momentum_key_ = k;
+      if (k == "momentum" && momentum_key_.empty()) momentum_key_ = k;
+    }
+    NB_CHECK(!momentum_key_.empty(), "[OneCycleLR] invalid cycle_momentum: ", optimizer.name(),
+             " has neither momentum nor betas; pass cycle_momentum = false");
+  }
+  initial_step();
+}
+
+std::pair<const OneCycleLR::Phase*, double> OneCycleLR::locate(int64_t epoch) const {
+  NB_CHECK(epoch <= o_.total_steps, "[OneCycleLR] tried to step ", epoch, " times; total_steps is ", o_.total_steps);
+  double start = 0;
+  for (size_t i = 0; i < phases_.size(); ++i) {
+    const Phase& ph = phases_[i];
+    if (double(epoch) <= ph.end_step || i + 1 == phases_.size()) {
+      return {&ph, (double(epoch) - start) / (ph.end_step - start)};
+    }
+    start = ph.end_step;
+  }
+  return {&phases_.back(), 1.0};
+}
+
+double OneCycleLR::anneal(double start, double end, double pct) const {
+  return o_.anneal_strategy == AnnealStrategy::Cos ? cosine(start, end, pct) : (end - start) * pct + start;
+}
+
+double OneCycleLR::lr_at(int64_t epoch, size_t g) const {
+  auto [ph, pct] = locate(epoch);
+  return anneal(lrs_[g][ph->start_lr], lrs_[g][ph->end_lr], pct);
+}
+
+double OneCycleLR::momentum_at(int64_t epoch) const {
+  auto [ph, pct] = locate(epoch);
+  return anneal(ph->start_max_m ? o_.max_momentum : o_.base_momentum,
+                ph->end_max_m ? o_.max_momentum : o_.base_momentum, pct);
+}
+
+void OneCycleLR::step() {
+  LRScheduler::step();
+  if (momentum_key_.empty()) return;
+  const double m = momentum_at(last_epoch_);
+  for (auto& g : optimizer_->param_groups()) g.options().set_value(momentum_key_, m);
+}
+
+// ---- ReduceLROnPlateau ----------------------------------------------------------------------------
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions o)
+    : Scheduler(optimizer), o_(std::move(o)) {
+  const size_t ng = optimizer.param_groups().size();
+  NB_CHECK(o_.factor < 1.0 && o_.factor >= 0, "[ReduceLROnPlateau] invalid factor: ", o_.factor,
+           " (must be in [0, 1))");
+  NB_CHECK(o_.patience >= 0, "[ReduceLROnPlateau] invalid patience: ", o_.patience, " (must be >= 0)");
+  NB_CHECK(o_.cooldown >= 0, "[ReduceLROnPlateau] invalid cooldown: ", o_.cooldown, " (must be >= 0)");
+  NB_CHECK(o_.threshold >= 0, "[ReduceLROnPlateau] invalid threshold: ", o_.threshold, " (must be >= 0)");
+  NB_CHECK(o_.min_lr.size() == 1 || o_.min_lr.size() == ng, "[ReduceLROnPlateau] invalid min_lr: ",
+           o_.min_lr.size(), " values for ", ng, " parameter groups");
+  if (o_.min_lr.size() == 1) o_.min_lr.assign(ng, o_.min_lr[0]);
+  best_ = o_.mode == ReduceLROnPlateauOptions::Min ? INFINITY : -INFINITY;
+  last_epoch_ = 0;
+  for (auto& g : optimizer.param_groups()) last_lr_.push_back(g.options().get_lr());
+}
+
+bool ReduceLROnPlateau::is_better(double a) const {
+  using O = ReduceLROnPlateauOptions;
+  if (o_.mode == O::Min) return o_.threshold_mode == O::Rel ? a < best_ * (1.0 - o_.threshold) : a < best_ - o_.threshold;
+  return o_.threshold_mode == O::Rel ? a > best_ * (1.0 + o_.threshold) : a > best_ + o_.threshold;
+}
+
+void ReduceLROnPlateau::step(double metric) {
+  ++last_epoch_;
+  if (is_better(metric)) {
+    best_ = metric;
+    num_bad_epochs_ = 0;
+  } else {
+    ++num_bad_epochs_;
+  }
+  if (cooldown_counter_ > 0) {
+    --cooldown_counter_;
+    num_bad_epochs_ = 0;  // bad epochs in cooldown do not count
+  }
+  auto& groups = optimizer_->param_groups();
+  if (num_bad_epochs_ > o_.patience) {
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const double old_lr = groups[g].options().get_lr();
+      const double new_lr = std::max(old_lr * o_.factor, o_.min_lr[g]);
+      if (old_lr - new_lr > o_.eps) groups[g].options().set_lr(new_lr);
+    }
+    cooldown_counter_ = o_.cooldown;
+    num_bad_epochs_ = 0;
+  }
+  last_lr_.resize(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) last_lr_[g] = groups[g].options().get_lr();
+}
+
+io::Metadata ReduceLROnPlateau::state_dict() const {
+  io::Metadata m = Scheduler::state_dict();
+  m["best"] = detail::format_double(best_);
+  m["num_bad_epochs"] = std::to_string(num_bad_epochs_);
+  m["cooldown_counter"] = std::to_string(cooldown_counter_);
+  return m;
+}
+
+void ReduceLROnPlateau::load_state_dict(const io::Metadata& m) {
+  const double best = detail::parse_double(get(m, "best", name()), "best");
+  const int64_t bad = get_int(m, "num_bad_epochs", name()), cool = get_int(m, "cooldown_counter", name());
+  Scheduler::load_state_dict(m);
+  best_ = best;
+  num_bad_epochs_ = bad;
+  cooldown_counter_ = cool;
+}
+
+}  // namespace nabla::optim

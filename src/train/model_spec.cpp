@@ -1,0 +1,334 @@
+#include "nabla/train/model_spec.h"
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "nabla/autograd.h"
+#include "nabla/nn.h"
+
+namespace nabla::train {
+
+using io::Json;
+
+namespace {
+
+// Reads the options of one layer object, remembering which keys were used so that
+// unknown (misspelt) options are reported.
+class LayerReader {
+ public:
+  LayerReader(const Json& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
+
+  int64_t integer(const char* key, std::optional<int64_t> def = std::nullopt) {
+    const Json* v = get(key);
+    if (!v) return required(key, def);
+    NB_CHECK(v->is_int(), "[model spec] ", where_, ": option '", key, "' must be an integer, got ", v->dump());
+    return v->as_int();
+  }
+  double number(const char* key, double def) {
+    const Json* v = get(key);
+    if (!v) return def;
+    NB_CHECK(v->is_number(), "[model spec] ", where_, ": option '", key, "' must be a number, got ", v->dump());
+    return v->as_double();
+  }
+  bool boolean(const char* key, bool def) {
+    const Json* v = get(key);
+    if (!v) return def;
+    NB_CHECK(v->is_bool(), "[model spec] ", where_, ": option '", key, "' must be true or false, got ", v->dump());
+    return v->as_bool();
+  }
+  nn::IntPair pair(const char* key, std::optional<int64_t> def = std::nullopt) {
+    const Json* v = get(key);
+    if (!v) return nn::IntPair(required(key, def));
+    if (v->is_int()) return nn::IntPair(v->as_int());
+    NB_CHECK(v->is_array() && v->size() == 2 && v->at(size_t(0)).is_int() && v->at(size_t(1)).is_int(), "[model spec] ",
+             where_, ": option '", key, "' must be an integer or a pair [h, w], got ", v->dump());
+    return nn::IntPair(v->at(size_t(0)).as_int(), v->at(size_t(1)).as_int());
+  }
+  Shape shape(const char* key) {
+    const Json* v = get(key);
+    if (!v) required(key, std::nullopt);
+    Shape s;
+    if (v->is_int()) return {v->as_int()};
+    NB_CHECK(v->is_array(), "[model spec] ", where_, ": option '", key, "' must be a list of integers");
+    for (const Json& e : v->as_array()) {
+      NB_CHECK(e.is_int(), "[model spec] ", where_, ": option '", key, "' must be a list of integers");
+      s.push_back(e.as_int());
+    }
+    return s;
+  }
+  std::string string(const char* key, const std::string& def) {
+    const Json* v = get(key);
+    if (!v) return def;
+    NB_CHECK(v->is_string(), "[model spec] ", where_, ": option '", key, "' must be a string, got ", v->dump());
+    return v->as_string();
+  }
+  /// After building: every key of the object must have been read.
+  void finish() const {
+    for (const auto& [k, v] : obj_.as_object()) {
+      if (k == "type" || used_.count(k)) continue;
+      std::string known;
+      for (const auto& u : asked_) known += (known.empty() ? "" : ", ") + u;
+      fail("[model spec] ", where_, ": unknown option '", k, "' (known options: ", known.empty() ? "none" : known, ")");
+    }
+  }
+
+ private:
+  const Json* get(const char* key) {
+    asked_.insert(key);
+    const Json* v = obj_.find(key);
+    if (v) used_.insert(key);
+    return v;
+  }
+  int64_t required(const char* key, std::optional<int64_t> def) const {
+    NB_CHECK(def.has_value(), "[model spec] ", where_, ": missing required option '", key, "'");
+    return *def;
+  }
+  const Json& obj_;
+  std::string where_;
+  std::set<std::string> used_, asked_;
+};
+
+using Builder = std::function<std::shared_ptr<nn::Module>(LayerReader&)>;
+
+const std::map<std::string, Builder>& builders() {
+  static const std::map<std::string, Builder> b = {
+      {"Linear",
+       [](LayerReader& r) {
+         return std::make_shared<nn::Linear>(nn::LinearOptions(r.integer("in_features"), r.integer("out_features"))
+                                                 .bias(r.boolean("bias", true)));
+       }},
+      {"Conv2d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::Conv2d>(
+             nn::Conv2dOptions(r.integer("in_channels"), r.integer("out_channels"), r.pair("kernel_size"))
+                 .stride(r.pair("stride", 1))
+                 .padding(r.pair("padding", 0))
+                 .dilation(r.pair("dilation", 1))
+                 .groups(r.integer("groups", 1))
+                 .bias(r.boolean("bias", true)));
+       }},
+      {"MaxPool2d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions(r.pair("kernel_size"))
+                                                    .stride(r.pair("stride", 0))
+                                                    .padding(r.pair("padding", 0))
+                                                    .ceil_mode(r.boolean("ceil_mode", false)));
+       }},
+      {"AvgPool2d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::AvgPool2d>(nn::AvgPool2dOptions(r.pair("kernel_size"))
+                                                    .stride(r.pair("stride", 0))
+                                                    .padding(r.pair("padding", 0))
+                                                    .ceil_mode(r.boolean("ceil_mode", false)));
+       }},
+      {"AdaptiveAvgPool2d",
+       [](LayerReader& r) { return std::make_shared<nn::AdaptiveAvgPool2d>(r.pair("output_size")); }},
+      {"BatchNorm1d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(r.integer("num_features"))
+                                                      .eps(r.number("eps", 1e-5))
+                                                      .momentum(r.number("momentum", 0.1)));
+       }},
+      {"BatchNorm2d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions(r.integer("num_features"))
+                                                      .eps(r.number("eps", 1e-5))
+                                                      .momentum(r.number("momentum", 0.1)));
+       }},
+      {"LayerNorm",
+       [](LayerReader& r) {
+         return std::make_shared<nn::LayerNorm>(nn::LayerNormOptions(r.shape("normalized_shape")).eps(r.number("eps", 1e-5)));
+       }},
+      {"Flatten", [](LayerReader&) { return std::make_shared<nn::Flatten>(); }},
+      {"Dropout", [](LayerReader& r) { return std::make_shared<nn::Dropout>(nn::DropoutOptions(r.number("p", 0.5))); }},
+      {"ReLU", [](LayerReader&) { return std::make_shared<nn::ReLU>(); }},
+      {"LeakyReLU",
+       [](LayerReader& r) {
+         return std::make_shared<nn::LeakyReLU>(nn::LeakyReLUOptions().negative_slope(r.number("negative_slope", 0.01)));
+       }},
+      {"ELU", [](LayerReader& r) { return std::make_shared<nn::ELU>(nn::ELUOptions().alpha(r.number("alpha", 1.0))); }},
+      {"GELU", [](LayerReader& r) {
+         return std::make_shared<nn::GELU>(nn::GELUOptions().approximate(r.string("approximate", "none")));
+       }},
+      {"Tanh", [](LayerReader&) { return std::make_shared<nn::Tanh>(); }},
+      {"Sigmoid", [](LayerReader&) { return std::make_shared<nn::Sigmoid>(); }},
+      {"Identity", [](LayerReader&) { return std::make_shared<nn::Identity>(); }},
+  };
+  return b;
+}
+
+Shape read_shape(const Json& j, const char* key, const std::string& source) {
+  const Json* v = j.find(key);
+  NB_CHECK(v && v->is_array() && v->size() > 0, "[model spec] ", source, ": '", key,
+           "' must be a non-empty list of positive integers");
+  Shape s;
+  for (const Json& e : v->as_array()) {
+    NB_CHECK(e.is_int() && e.as_int() > 0, "[model spec] ", source, ": '", key, "' must hold positive integers, got ",
+             v->dump());
+    s.push_back(e.as_int());
+  }
+  return s;
+}
+
+Json layer(const char* type, std::initializer_list<Json::Member> opts = {}) {
+  Json j = Json::object({{"type", type}});
+  for (const auto& [k, v] : opts) j.set(k, v);
+  return j;
+}
+
+Json conv(int64_t in, int64_t out) {
+  return layer("Conv2d", {{"in_channels", in}, {"out_channels", out}, {"kernel_size", 3}, {"padding", 1}});
+}
+Json linear(int64_t in, int64_t out) { return layer("Linear", {{"in_features", in}, {"out_features", out}}); }
+
+ModelSpec make_preset(const std::string& name, Json layers, Json recommended) {
+  ModelSpec s;
+  s.name = name;
+  s.input_shape = {1, 28, 28};
+  s.num_classes = 10;
+  s.layers = std::move(layers);
+  s.recommended = std::move(recommended);
+  return s;
+}
+
+}  // namespace
+
+Json ModelSpec::to_json() const {
+  Json shape = Json::array();
+  for (int64_t d : input_shape) shape.push_back(d);
+  Json j = Json::object({{"name", name}, {"input_shape", shape}, {"num_classes", num_classes}, {"layers", layers}});
+  if (!recommended.is_null()) j.set("recommended", recommended);
+  return j;
+}
+
+ModelSpec parse_model_spec(const std::string& text, const std::string& source) {
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const Error& e) {
+    fail("[model spec] ", source, ": invalid JSON: ", e.what());
+  }
+  NB_CHECK(j.is_object(), "[model spec] ", source, ": expected a JSON object at the top level");
+  for (const auto& [k, v] : j.as_object()) {
+    static const std::set<std::string> known = {"name", "input_shape", "num_classes", "layers", "recommended"};
+    NB_CHECK(known.count(k), "[model spec] ", source, ": unknown key '", k,
+             "' (known keys: name, input_shape, num_classes, layers, recommended)");
+  }
+  ModelSpec s;
+  const Json* name = j.find("name");
+  s.name = name && name->is_string() ? name->as_string() : source;
+  s.input_shape = read_shape(j, "input_shape", source);
+  const Json* nc = j.find("num_classes");
+  NB_CHECK(nc && nc->is_int() && nc->as_int() >= 2, "[model spec] ", source,
+           ": 'num_classes' must be an integer >= 2");
+  s.num_classes = nc->as_int();
+  const Json* layers = j.find("layers");
+  NB_CHECK(layers && layers->is_array() && layers->size() > 0, "[model spec] ", source,
+           ": 'layers' must be a non-empty list of layer objects");
+  s.layers = *layers;
+  if (const Json* r = j.find("recommended")) s.recommended = *r;
+  return s;
+}
+
+ModelSpec load_model_spec(const std::string& path) {
+  std::ifstream in(path);
+  NB_CHECK(in.good(), "[model spec] ", path, ": cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_model_spec(ss.str(), path);
+}
+
+std::vector<std::string> preset_names() { return {"mlp", "cnn", "cnn-bn-aug", "bottleneck-mlp"}; }
+
+ModelSpec preset_spec(const std::string& name) {
+  if (name == "mlp")
+    return make_preset(name,
+                       Json::array({layer("Flatten"), linear(784, 512), layer("ReLU"), layer("Dropout", {{"p", 0.2}}),
+                                    linear(512, 256), layer("ReLU"), layer("Dropout", {{"p", 0.2}}), linear(256, 10)}),
+                       Json::object({{"epochs", 20}, {"augment", "none"}}));
+  if (name == "cnn")
+    return make_preset(name,
+                       Json::array({conv(1, 32), layer("ReLU"), layer("MaxPool2d", {{"kernel_size", 2}}), conv(32, 64),
+                                    layer("ReLU"), layer("MaxPool2d", {{"kernel_size", 2}}), layer("Flatten"),
+                                    linear(3136, 128), layer("ReLU"), layer("Dropout", {{"p", 0.5}}), linear(128, 10)}),
+                       Json::object({{"epochs", 12}, {"augment", "none"}}));
+  if (name == "cnn-bn-aug") {
+    Json l = Json::array();
+    auto block = [&](int64_t in, int64_t out) {
+      l.push_back(conv(in, out));
+      l.push_back(layer("BatchNorm2d", {{"num_features", out}}));
+      l.push_back(layer("ReLU"));
+    };
+    block(1, 32);
+    block(32, 32);
+    l.push_back(layer("MaxPool2d", {{"kernel_size", 2}}));
+    block(32, 64);
+    block(64, 64);
+    l.push_back(layer("MaxPool2d", {{"kernel_size", 2}}));
+    l.push_back(layer("Flatten"));
+    l.push_back(linear(3136, 256));
+    l.push_back(layer("BatchNorm1d", {{"num_features", 256}}));
+    l.push_back(layer("ReLU"));
+    l.push_back(layer("Dropout", {{"p", 0.4}}));
+    l.push_back(linear(256, 10));
+    return make_preset(name, l, Json::object({{"epochs", 20}, {"augment", "standard"}}));
+  }
+  if (name == "bottleneck-mlp")
+    // The lecture's regularizer: a narrow *linear* layer (no activation) between wide ones.
+    return make_preset(name,
+                       Json::array({layer("Flatten"), linear(784, 512), layer("ReLU"), linear(512, 32), linear(32, 512),
+                                    layer("ReLU"), linear(512, 10)}),
+                       Json::object({{"epochs", 20}, {"augment", "none"}}));
+  std::string known;
+  for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+  fail("[model spec] unknown preset '", name, "' (known presets: ", known, ")");
+}
+
+std::shared_ptr<nn::Sequential> build_model(const ModelSpec& spec) {
+  auto model = std::make_shared<nn::Sequential>();
+  const auto& table = builders();
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const Json& l = spec.layers.at(i);
+    std::string where = "layers[" + std::to_string(i) + "]";
+    NB_CHECK(l.is_object(), "[model spec] ", spec.name, ": ", where, " must be an object with a \"type\"");
+    const Json* type = l.find("type");
+    NB_CHECK(type && type->is_string(), "[model spec] ", spec.name, ": ", where, " has no \"type\" string");
+    auto it = table.find(type->as_string());
+    if (it == table.end()) {
+      std::string known;
+      for (const auto& [k, v] : table) known += (known.empty() ? "" : ", ") + k;
+      fail("[model spec] ", spec.name, ": ", where, " has unknown type '", type->as_string(), "' (known: ", known, ")");
+    }
+    LayerReader reader(l, spec.name + ": " + where + " (" + type->as_string() + ")");
+    std::shared_ptr<nn::Module> m;
+    try {
+      m = it->second(reader);
+    } catch (const nn::ModuleError&) {
+      throw;
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      if (msg.rfind("[model spec]", 0) == 0) throw;
+      fail("[model spec] ", spec.name, ": ", where, " (", type->as_string(), "): ", msg);
+    }
+    reader.finish();
+    model->push_back(m);
+  }
+  // Dry run: the layers must chain and end in [num_classes] logits.
+  Shape in = spec.input_shape;
+  in.insert(in.begin(), 2);
+  Tensor out;
+  {
+    NoGradGuard ng;
+    model->eval();
+    out = (*model)(zeros(in));
+    model->train();
+  }
+  NB_CHECK(out.dim() == 2 && out.size(1) == spec.num_classes, "[model spec] ", spec.name, ": the model maps input ",
+           in, " to ", out.shape(), ", expected [N, ", spec.num_classes, "] logits (num_classes)");
+  return model;
+}
+
+}  // namespace nabla::train

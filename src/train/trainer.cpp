@@ -1,0 +1,477 @@
+#include "nabla/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nabla/autograd.h"
+#include "nabla/data/split.h"
+#include "nabla/io/atomic_file.h"
+#include "nabla/io/safetensors.h"
+#include "nabla/nn.h"
+#include "nabla/optim.h"
+#include "nabla/random.h"
+#include "nabla/threads.h"
+#include "setup.h"
+
+namespace nabla::train {
+
+using io::Json;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(clk::time_point t) { return std::chrono::duration<double>(clk::now() - t).count(); }
+
+std::string join_doubles(const std::vector<double>& v) {
+  std::string s;
+  for (double x : v) s += (s.empty() ? "" : ",") + optim::detail::format_double(x);
+  return s;
+}
+std::vector<double> split_doubles(const std::string& s) {
+  std::vector<double> v;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, ',')) v.push_back(optim::detail::parse_double(part, "checkpoint metadata"));
+  return v;
+}
+
+const std::string& meta(const io::Metadata& m, const std::string& key, const std::string& file) {
+  auto it = m.find(key);
+  NB_CHECK(it != m.end(), "[checkpoint] ", file, ": metadata key '", key, "' is missing; not a nabla training checkpoint");
+  return it->second;
+}
+
+Json history_json(const std::vector<EpochRecord>& h) {
+  Json a = Json::array();
+  for (const auto& r : h)
+    a.push_back(Json::object({{"epoch", r.epoch},
+                              {"train_loss", r.train_loss},
+                              {"train_accuracy", r.train_accuracy},
+                              {"val_loss", r.val_loss},
+                              {"val_accuracy", r.val_accuracy},
+                              {"lr", r.lr},
+                              {"seconds", r.seconds}}));
+  return a;
+}
+std::vector<EpochRecord> history_from(const Json& a) {
+  std::vector<EpochRecord> h;
+  for (const Json& e : a.as_array())
+    h.push_back({e.at("epoch").as_int(), e.at("train_loss").as_double(), e.at("train_accuracy").as_double(),
+                 e.at("val_loss").as_double(), e.at("val_accuracy").as_double(), e.at("lr").as_double(),
+                 e.at("seconds").as_double()});
+  return h;
+}
+
+void write_metrics_csv(const std::string& path, const std::vector<EpochRecord>& h) {
+  std::ostringstream o;
+  o << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n";
+  for (const auto& r : h)
+    o << r.epoch << ',' << r.train_loss << ',' << r.train_accuracy << ',' << r.val_loss << ',' << r.val_accuracy << ','
+      << r.lr << ',' << r.seconds << '\n';
+  io::write_file_atomic(path, o.str());
+}
+
+// Progress bar on a terminal, nothing otherwise (the per-epoch log line is always printed).
+class Progress {
+ public:
+  Progress(bool enabled, int64_t total, int64_t epoch) : on_(enabled && isatty(2)), total_(total), epoch_(epoch) {}
+  void update(int64_t done, double loss, clk::time_point start) {
+    if (!on_ || (done % 10 != 0 && done != total_)) return;
+    double el = seconds_since(start), rate = done / std::max(el, 1e-9), eta = double(total_ - done) / std::max(rate, 1e-9);
+    int w = 30, filled = int(double(w) * double(done) / double(std::max<int64_t>(total_, 1)));
+    std::fprintf(stderr, "\repoch %lld [%s%s] %lld/%lld  loss %.4f  %.1f it/s  ETA %.0fs ", (long long)epoch_,
+                 std::string(size_t(filled), '#').c_str(), std::string(size_t(w - filled), '.').c_str(), (long long)done,
+                 (long long)total_, loss, rate, eta);
+    if (done == total_) std::fprintf(stderr, "\r%*s\r", 100, "");
+  }
+
+ private:
+  bool on_;
+  int64_t total_, epoch_;
+};
+
+io::TensorMap prefixed(const nn::StateDict& sd, const std::string& prefix) {
+  io::TensorMap m;
+  for (const auto& [k, v] : sd) m[prefix + k] = v;
+  return m;
+}
+nn::StateDict unprefixed(const io::TensorMap& m, const std::string& prefix) {
+  nn::StateDict sd;
+  for (const auto& [k, v] : m)
+    if (k.rfind(prefix, 0) == 0) sd.insert(k.substr(prefix.size()), v);
+  return sd;
+}
+
+}  // namespace
+
+// ---- early stopping --------------------------------------------------------------------------
+
+EarlyStopping::EarlyStopping(int64_t patience, double min_delta, bool monitor_accuracy, bool restore_best)
+    : patience_(patience), min_delta_(min_delta), accuracy_(monitor_accuracy), restore_(restore_best),
+      best_(monitor_accuracy ? -INFINITY : INFINITY) {
+  NB_CHECK(patience >= 1, "[EarlyStopping] patience must be >= 1, got ", patience);
+}
+
+void EarlyStopping::on_epoch_end(Trainer& t, const EpochRecord& r) {
+  double v = accuracy_ ? r.val_accuracy : r.val_loss;
+  bool better = accuracy_ ? v > best_ + min_delta_ : v < best_ - min_delta_;
+  if (better) {
+    best_ = v;
+    best_epoch_ = r.epoch;
+    wait_ = 0;
+    if (restore_) {
+      best_state_ = nn::StateDict();
+      for (const auto& [k, p] : t.model().state_dict()) best_state_.insert(k, p.detach().clone());
+    }
+  } else {
+    ++wait_;
+  }
+}
+
+void EarlyStopping::on_train_end(Trainer& t) {
+  if (restore_ && !best_state_.empty()) t.model().load_state_dict(best_state_);
+}
+
+// ---- trainer ----------------------------------------------------------------------------------
+
+Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
+  NB_CHECK(cfg_.batch_size >= 1, "[train] batch size must be positive, got ", cfg_.batch_size);
+  NB_CHECK(cfg_.val_fraction > 0 && cfg_.val_fraction < 1, "[train] val_fraction must be in (0, 1), got ",
+           cfg_.val_fraction);
+  NB_CHECK(cfg_.threads >= 1 && cfg_.workers >= 0, "[train] threads must be >= 1 and workers >= 0");
+  NB_CHECK(cfg_.dropout < 1.0, "[train] dropout must be below 1, got ", cfg_.dropout);
+  if (cfg_.out.empty()) cfg_.out = "runs/" + std::filesystem::path(cfg_.model).stem().string() + "-seed" + std::to_string(cfg_.seed);
+}
+
+void Trainer::setup() {
+  set_num_threads(cfg_.threads);
+  manual_seed(cfg_.seed);
+  bool is_file = cfg_.model.find(".json") != std::string::npos || cfg_.model.find('/') != std::string::npos;
+  spec_ = is_file ? load_model_spec(cfg_.model) : preset_spec(cfg_.model);
+  if (cfg_.epochs <= 0) {
+    const Json* e = spec_.recommended.is_object() ? spec_.recommended.find("epochs") : nullptr;
+    cfg_.epochs = e && e->is_int() ? e->as_int() : 10;
+  }
+  if (cfg_.augment.empty()) {
+    const Json* a = spec_.recommended.is_object() ? spec_.recommended.find("augment") : nullptr;
+    cfg_.augment = a && a->is_string() ? a->as_string() : "none";
+  }
+  int64_t num_classes = spec_.num_classes;
+  detail::RunData d = detail::load_data(cfg_, &num_classes);
+
+  // Fine-tuning: the pretrained spec, with the last Linear resized to the new class count.
+  nn::StateDict pretrained;
+  if (!cfg_.init_from.empty()) {
+    LoadedModel lm = load_trained_model(cfg_.init_from);
+    spec_ = lm.spec;
+    pretrained = lm.model->state_dict();
+  }
+  if (num_classes != spec_.num_classes) {
+    Json& last = spec_.layers.as_array().back();
+    NB_CHECK(last.find("type") && last.at("type").as_string() == "Linear", "[train] cannot change the class count: ",
+             "the model's last layer is not Linear");
+    last.set("out_features", num_classes);
+    spec_.num_classes = num_classes;
+  }
+  model_ = build_model(spec_);
+  if (cfg_.dropout >= 0)
+    for (nn::Module* m : model_->modules())
+      if (auto* dr = m->as<nn::Dropout>()) dr->options.p(cfg_.dropout);
+  if (!pretrained.empty()) {
+    nn::LoadStateDictResult r = model_->load_state_dict(pretrained, /*strict=*/false);
+    // Only the replaced head may differ.
+    NB_CHECK(r.missing_keys.empty() && r.unexpected_keys.empty() && r.shape_mismatches.size() <= 2,
+             "[finetune] checkpoint ", cfg_.init_from, " does not fit the model: ", r.to_string());
+  }
+  if (cfg_.freeze_backbone) {
+    model_->freeze();
+    model_->unfreeze(std::to_string(model_->size() - 1));
+  }
+
+  // Data: split, normalization from the training split, augmentation on training batches only.
+  auto full = data::TensorDataset::images(d.train_images, d.train_labels);
+  auto split = data::train_val_split(full, cfg_.val_fraction, cfg_.seed);
+  data::ChannelStats stats = data::channel_stats(*split.train);
+  norm_mean_ = stats.mean;
+  norm_std_ = stats.std;
+  data::Transform norm = data::normalize(norm_mean_, norm_std_);
+  data::Transform aug = detail::make_augmentation(cfg_.augment);
+  data::Transform train_tf = aug ? data::compose({aug, norm}) : norm;
+  train_loader_ = std::make_unique<data::DataLoader>(
+      split.train, data::DataLoaderOptions{.batch_size = cfg_.batch_size, .shuffle = true, .drop_last = true,
+                                           .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = train_tf});
+  auto eval_opts = data::DataLoaderOptions{.batch_size = 500, .shuffle = false, .drop_last = false,
+                                           .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = norm};
+  val_loader_ = std::make_unique<data::DataLoader>(split.val, eval_opts);
+  test_raw_ = data::TensorDataset::images(d.test_images, d.test_labels);
+  test_loader_ = std::make_unique<data::DataLoader>(test_raw_, eval_opts);
+
+  TensorList trainable;
+  for (const Tensor& p : model_->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  optimizer_ = detail::make_optimizer(cfg_, trainable);
+  scheduler_ = detail::make_scheduler(cfg_, *optimizer_, cfg_.epochs);
+  if (cfg_.patience > 0) {
+    early_ = std::make_shared<EarlyStopping>(cfg_.patience);
+    callbacks_.push_back(early_);
+  }
+}
+
+EpochRecord Trainer::train_epoch(int64_t epoch) {
+  auto t0 = clk::now();
+  model_->train();
+  train_loader_->start_epoch(epoch);
+  Progress bar(cfg_.progress, train_loader_->num_batches(), epoch);
+  double loss_sum = 0;
+  int64_t seen = 0, correct = 0, step = 0;
+  TensorList params = optimizer_->parameters();
+  while (true) {
+    auto w0 = clk::now();
+    std::optional<data::Batch> b = train_loader_->next();
+    data_wait_ += seconds_since(w0);
+    if (!b) break;
+    Tensor logits = (*model_)(b->inputs);
+    Tensor loss = cross_entropy(logits, b->targets, {.label_smoothing = cfg_.label_smoothing});
+    double l = loss.item();
+    NB_CHECK(std::isfinite(l), "[train] the loss became ", l, " at epoch ", epoch, ", step ", step,
+             "; lower the learning rate (--lr) or enable gradient clipping (--clip-grad-norm)");
+    optimizer_->zero_grad();
+    loss.backward();
+    if (cfg_.clip_grad_norm > 0) optim::clip_grad_norm_(params, cfg_.clip_grad_norm);
+    optimizer_->step();
+    int64_t n = b->targets.size(0);
+    loss_sum += l * double(n);
+    seen += n;
+    correct += sum(eq(argmax(logits.detach(), 1), b->targets)).item<int64_t>();
+    bar.update(++step, loss_sum / double(seen), t0);
+  }
+  EpochRecord r;
+  r.epoch = epoch;
+  r.train_loss = seen ? loss_sum / double(seen) : 0;
+  r.train_accuracy = seen ? double(correct) / double(seen) : 0;
+  r.lr = optimizer_->param_groups()[0].options().get_lr();
+  return r;
+}
+
+ClassificationMetrics Trainer::evaluate(data::DataLoader& loader, std::vector<ImageSample>* mis, const data::Dataset*) {
+  NoGradGuard ng;
+  model_->eval();
+  MetricAccumulator acc(spec_.num_classes);
+  loader.start_epoch(0);
+  int64_t offset = 0;
+  std::vector<double> test_pixels;
+  while (auto b = loader.next()) {
+    Tensor logits = (*model_)(b->inputs);
+    Tensor losses = cross_entropy(logits, b->targets, {.reduction = Reduction::Sum});
+    acc.update(logits, b->targets, losses.item());
+    if (mis && mis->size() < 48) {
+      Tensor probs = softmax(logits, 1);
+      auto preds = argmax(logits, 1).to_double_vector();
+      auto truth = b->targets.to_double_vector();
+      for (size_t i = 0; i < preds.size() && mis->size() < 48; ++i) {
+        if (preds[i] == truth[i]) continue;
+        Tensor img = test_raw_->get(offset + int64_t(i)).input;  // [1, 28, 28] in [0, 1]
+        ImageSample s;
+        s.height = img.size(1), s.width = img.size(2);
+        for (double v : img.to_double_vector()) s.pixels.push_back(uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255)));
+        s.truth = int64_t(truth[i]);
+        s.predicted = int64_t(preds[i]);
+        s.confidence = probs.select(0, int64_t(i)).select(0, s.predicted).item();
+        mis->push_back(std::move(s));
+      }
+    }
+    offset += b->targets.size(0);
+  }
+  model_->train();
+  return acc.result();
+}
+
+void Trainer::save_best(int64_t epoch, double val_accuracy) {
+  io::Metadata md{{"format", "nabla-model"},
+                  {"spec", spec_.to_json().dump()},
+                  {"config", cfg_.to_json().dump()},
+                  {"epoch", std::to_string(epoch)},
+                  {"val_accuracy", optim::detail::format_double(val_accuracy)},
+                  {"norm.mean", join_doubles(norm_mean_)},
+                  {"norm.std", join_doubles(norm_std_)}};
+  io::save_safetensors(prefixed(model_->state_dict(), "model."), cfg_.out + "/best.safetensors", md);
+}
+
+void Trainer::save_last(int64_t epoch) {
+  io::TensorMap t = prefixed(model_->state_dict(), "model.");
+  optim::OptimizerStateDict osd = optimizer_->state_dict();
+  for (const auto& [k, v] : osd.tensors) t["optim." + k] = v;
+  io::Metadata md{{"format", "nabla-run"},
+                  {"spec", spec_.to_json().dump()},
+                  {"config", cfg_.to_json().dump()},
+                  {"epoch", std::to_string(epoch)},
+                  {"history", history_json(history_).dump()},
+                  {"best_val", optim::detail::format_double(best_val_)},
+                  {"best_epoch", std::to_string(best_epoch_)},
+                  {"norm.mean", join_doubles(norm_mean_)},
+                  {"norm.std", join_doubles(norm_std_)}};
+  GeneratorState rng = get_rng_state();
+  md["rng.seed"] = std::to_string(rng.seed);
+  md["rng.offset"] = std::to_string(rng.offset);
+  for (const auto& [k, v] : osd.metadata) md["optim." + k] = v;
+  for (const auto& [k, v] : scheduler_->state_dict()) md["scheduler." + k] = v;
+  if (early_) {
+    md["early.best"] = optim::detail::format_double(early_->best());
+    md["early.best_epoch"] = std::to_string(early_->best_epoch());
+    md["early.wait"] = std::to_string(early_->wait());
+  }
+  io::save_safetensors(t, cfg_.out + "/last.safetensors", md);
+}
+
+void Trainer::load_last(const std::string& path) {
+  io::SafetensorsFile f = io::load_safetensors(path);
+  NB_CHECK(meta(f.metadata, "format", path) == "nabla-run", "[resume] ", path, " is not a last.safetensors run checkpoint");
+  nn::LoadStateDictResult r = model_->load_state_dict(unprefixed(f.tensors, "model."), true);
+  (void)r;
+  optim::OptimizerStateDict osd;
+  for (const auto& [k, v] : f.tensors)
+    if (k.rfind("optim.", 0) == 0) osd.tensors[k.substr(6)] = v;
+  io::Metadata sched;
+  for (const auto& [k, v] : f.metadata) {
+    if (k.rfind("optim.", 0) == 0) osd.metadata[k.substr(6)] = v;
+    if (k.rfind("scheduler.", 0) == 0) sched[k.substr(10)] = v;
+  }
+  optimizer_->load_state_dict(osd);
+  scheduler_->load_state_dict(sched);
+  history_ = history_from(Json::parse(meta(f.metadata, "history", path)));
+  best_val_ = optim::detail::parse_double(meta(f.metadata, "best_val", path), "best_val");
+  best_epoch_ = std::stoll(meta(f.metadata, "best_epoch", path));
+  set_rng_state({std::stoull(meta(f.metadata, "rng.seed", path)), std::stoull(meta(f.metadata, "rng.offset", path))});
+  if (early_ && f.metadata.count("early.best")) {
+    early_->restore_state(std::stoll(f.metadata.at("early.best_epoch")),
+                          optim::detail::parse_double(f.metadata.at("early.best"), "early.best"),
+                          std::stoll(f.metadata.at("early.wait")));
+    // The best weights live in best.safetensors; restore-best reads them from there.
+  }
+}
+
+RunResult Trainer::fit() {
+  setup();
+  std::filesystem::create_directories(cfg_.out);
+  io::write_file_atomic(cfg_.out + "/config.json", cfg_.to_json().dump(2) + "\n");
+  return run(1);
+}
+
+RunResult Trainer::run(int64_t first_epoch) {
+  auto t0 = clk::now();
+  double train_seconds = 0;
+  int64_t last_epoch = first_epoch - 1;
+  bool stopped = false;
+  for (auto& cb : callbacks_) stopped = stopped || cb->should_stop();
+  for (int64_t epoch = first_epoch; epoch <= cfg_.epochs && !stopped; ++epoch) {
+    auto e0 = clk::now();
+    EpochRecord r = train_epoch(epoch);
+    ClassificationMetrics val = evaluate(*val_loader_);
+    r.val_loss = val.loss;
+    r.val_accuracy = val.accuracy;
+    r.seconds = seconds_since(e0);
+    train_seconds += r.seconds;
+    history_.push_back(r);
+    if (auto* plateau = dynamic_cast<optim::ReduceLROnPlateau*>(scheduler_.get())) {
+      plateau->step(val.loss);
+    } else {
+      static_cast<optim::LRScheduler*>(scheduler_.get())->step();
+    }
+    if (r.val_accuracy > best_val_) {
+      best_val_ = r.val_accuracy;
+      best_epoch_ = epoch;
+      save_best(epoch, r.val_accuracy);
+    }
+    for (auto& cb : callbacks_) {
+      cb->on_epoch_end(*this, r);
+      stopped = stopped || cb->should_stop();
+    }
+    save_last(epoch);
+    write_metrics_csv(cfg_.out + "/metrics.csv", history_);
+    std::fprintf(stderr, "epoch %3lld/%lld  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs\n",
+                 (long long)epoch, (long long)cfg_.epochs, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
+                 r.lr, r.seconds);
+    last_epoch = epoch;
+  }
+  for (auto& cb : callbacks_) cb->on_train_end(*this);
+  // Restore-best after a resume: the best weights are in best.safetensors.
+  if (early_ && std::filesystem::exists(cfg_.out + "/best.safetensors")) {
+    io::SafetensorsFile best = io::load_safetensors(cfg_.out + "/best.safetensors");
+    model_->load_state_dict(unprefixed(best.tensors, "model."));
+  }
+  RunResult res;
+  std::vector<ImageSample> mis;
+  res.test = evaluate(*test_loader_, &mis);
+  res.run_dir = cfg_.out;
+  res.epochs_run = last_epoch;
+  res.best_epoch = best_epoch_;
+  res.best_val_accuracy = best_val_;
+  res.seconds = seconds_since(t0);
+  int64_t ran = last_epoch - first_epoch + 1;
+  res.seconds_per_epoch = ran > 0 ? train_seconds / double(ran) : 0;
+  res.data_wait_seconds = data_wait_;
+
+  ReportData rep;
+  rep.title = "nabla run: " + spec_.name + " (" + cfg_.out + ")";
+  rep.config = cfg_.to_json();
+  rep.summary = Json::object({{"test accuracy", res.test.accuracy},
+                              {"test top-5 accuracy", res.test.topk_accuracy},
+                              {"test loss", res.test.loss},
+                              {"best validation accuracy", best_val_},
+                              {"best epoch", best_epoch_},
+                              {"epochs run", last_epoch},
+                              {"seconds per epoch", res.seconds_per_epoch}});
+  rep.history = history_;
+  rep.test = res.test;
+  if (cfg_.classes.empty() && spec_.num_classes == 10) {
+    rep.class_names = fashion_mnist_classes();
+  } else {
+    for (int64_t c : cfg_.classes)
+      rep.class_names.push_back(c < 10 ? fashion_mnist_classes()[size_t(c)] : std::to_string(c));
+  }
+  rep.misclassified = std::move(mis);
+  write_report(rep, cfg_.out + "/report.html");
+  return res;
+}
+
+RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epochs) {
+  std::string cfg_path = run_dir + "/config.json", last = run_dir + "/last.safetensors";
+  NB_CHECK(std::filesystem::exists(cfg_path), "[resume] ", run_dir, " has no config.json: not a run folder");
+  NB_CHECK(std::filesystem::exists(last), "[resume] ", run_dir, " has no last.safetensors: nothing to resume");
+  std::ifstream in(cfg_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  TrainConfig cfg = TrainConfig::from_json(Json::parse(ss.str()));
+  cfg.out = run_dir;
+  if (epochs) cfg.epochs = *epochs;
+  Trainer t(cfg);
+  t.setup();
+  t.load_last(last);
+  int64_t done = std::stoll(meta(io::load_safetensors(last).metadata, "epoch", last));
+  if (epochs) io::write_file_atomic(cfg_path, t.cfg_.to_json().dump(2) + "\n");
+  return t.run(done + 1);
+}
+
+LoadedModel load_trained_model(const std::string& path) {
+  NB_CHECK(std::filesystem::exists(path), "[checkpoint] ", path, ": file not found");
+  io::SafetensorsFile f = io::load_safetensors(path);
+  LoadedModel lm;
+  lm.spec = parse_model_spec(meta(f.metadata, "spec", path), path + " (spec)");
+  lm.model = build_model(lm.spec);
+  nn::StateDict sd = unprefixed(f.tensors, "model.");
+  nn::LoadStateDictResult r = lm.model->load_state_dict(sd, false);
+  NB_CHECK(r.ok(), "[checkpoint] ", path, ": weights do not match the stored spec: ", r.to_string());
+  lm.mean = split_doubles(meta(f.metadata, "norm.mean", path));
+  lm.std = split_doubles(meta(f.metadata, "norm.std", path));
+  lm.config = Json::parse(meta(f.metadata, "config", path));
+  lm.model->eval();
+  return lm;
+}
+
+}  // namespace nabla::train

@@ -1,0 +1,121 @@
+// Helpers shared by the data tests: error-message checks, a scratch folder, file writers and a
+// timeout guard so a hung loader fails the test instead of blocking the suite.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nabla/data.h"
+#include "nabla/nabla.h"
+
+namespace data_test {
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const nabla::Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected nabla::Error, got another exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected nabla::Error, nothing was thrown";
+  return "";
+}
+
+inline void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
+  for (const std::string& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
+}
+
+/// A fresh folder under the system temp dir, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("nabla_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+inline void write_text(const std::string& path, const std::string& text) {
+  write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
+}
+inline void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  if (!bytes.empty()) {
+    ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
+  }
+  gzclose(f);
+}
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// IDX bytes: magic 0 0 8 ndim, big-endian sizes, then `data`.
+inline std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> b = {0, 0, 0x08, uint8_t(dims.size())};
+  for (uint32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(d >> s));
+  b.insert(b.end(), data.begin(), data.end());
+  return b;
+}
+
+/// Runs `f` on another thread; if it is not done within `limit`, the process exits with a
+/// message (a hang must fail loudly, not block the test suite). Exceptions from f propagate.
+template <typename F>
+void within(std::chrono::seconds limit, F f) {
+  auto task = std::make_shared<std::packaged_task<void()>>(std::move(f));
+  std::future<void> fut = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  if (fut.wait_for(limit) != std::future_status::ready) {
+    std::fprintf(stderr, "data test: timed out after %lld s: the data loader hung\n", (long long)limit.count());
+    std::fflush(stderr);
+    std::_Exit(3);
+  }
+  fut.get();
+}
+
+/// Raw bytes of a contiguous tensor, for bit-exact comparisons.
+inline std::vector<uint8_t> raw(const nabla::Tensor& t) {
+  nabla::Tensor c = t.contiguous();
+  auto* p = static_cast<const uint8_t*>(c.raw_data());
+  return std::vector<uint8_t>(p, p + size_t(c.numel()) * nabla::dtype_size(c.dtype()));
+}
+
+}  // namespace data_test
+
+#define EXPECT_ERROR(stmt, ...) \
+  ::data_test::expect_contains(::data_test::error_of([&] { (void)(stmt); }), {__VA_ARGS__})

@@ -1,0 +1,126 @@
+// Helpers shared by the io tests: error-message checks, a scratch folder, and builders for
+// raw safetensors bytes (so malformed files can be made byte by byte).
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "nabla/nabla.h"
+
+namespace io_test {
+
+/// Runs `f`, which must throw nabla::Error, and returns the message ("" and a failure otherwise).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const nabla::Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected nabla::Error, got another exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected nabla::Error, nothing was thrown";
+  return "";
+}
+
+/// Asserts that `msg` contains every piece of `parts`.
+inline void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
+  for (const std::string& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
+}
+
+/// A fresh folder under the system temp dir, removed with its contents at scope exit.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    auto base = std::filesystem::temp_directory_path();
+    static int counter = 0;
+    for (;;) {
+      path_ = base / ("nabla_io_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+      if (std::filesystem::create_directory(path_)) break;
+    }
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+  /// Names of all entries (including hidden temp files).
+  std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(path_)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+using Bytes = std::vector<uint8_t>;
+
+inline Bytes le64(uint64_t v) {
+  Bytes b(8);
+  for (int k = 0; k < 8; ++k) b[k] = uint8_t(v >> (8 * k));
+  return b;
+}
+
+inline Bytes concat(std::initializer_list<Bytes> parts) {
+  Bytes out;
+  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+inline Bytes bytes_of(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+/// A safetensors file from a header text and a data area: [len(header)][header][data].
+inline Bytes st_file(const std::string& header, const Bytes& data) {
+  return concat({le64(header.size()), bytes_of(header), data});
+}
+
+template <typename T>
+Bytes raw(std::initializer_list<T> values) {
+  Bytes b(values.size() * sizeof(T));
+  std::memcpy(b.data(), std::data(values), b.size());
+  return b;
+}
+
+inline Bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_file(const std::string& path, const Bytes& b) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+}
+
+/// Tensor from values with a shape, any dtype.
+template <typename T>
+nabla::Tensor tensor_of(const nabla::Shape& shape, const std::vector<T>& values) {
+  nabla::Tensor t = nabla::empty(shape, {.dtype = nabla::dtype_of<T>::value});
+  EXPECT_EQ(size_t(t.numel()), values.size());
+  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
+  return t;
+}
+
+/// Row-major bytes of a tensor of any strides (via to_double_vector for the order).
+inline Bytes logical_bytes(const nabla::Tensor& t) {
+  nabla::Tensor c = t.contiguous();
+  Bytes b(size_t(c.numel()) * nabla::dtype_size(c.dtype()));
+  if (!b.empty()) std::memcpy(b.data(), c.raw_data(), b.size());
+  return b;
+}
+
+}  // namespace io_test

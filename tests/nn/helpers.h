@@ -1,0 +1,92 @@
+// Helpers shared by the nn tests: error checks, bitwise comparison, sample moments, temp files.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "nabla/nabla.h"
+#include "nabla/nn.h"
+
+namespace nn_test {
+
+using namespace nabla;
+
+/// Runs `f`, which must throw nabla::Error, and returns the message.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected nabla::Error, got another exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected nabla::Error, nothing was thrown";
+  return "";
+}
+
+inline void expect_contains(const std::string& msg, std::initializer_list<const char*> parts) {
+  for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
+}
+
+/// Same dtype, shape and bytes.
+inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  Tensor ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.raw_data(), cb.raw_data(), size_t(ca.numel()) * dtype_size(ca.dtype())) == 0;
+}
+
+struct Moments {
+  double mean = 0, var = 0, min = 0, max = 0;
+  int64_t n = 0;
+};
+/// Sample mean, (population) variance and range, in double.
+inline Moments moments(const Tensor& t) {
+  std::vector<double> v = t.to_double_vector();
+  Moments m;
+  m.n = int64_t(v.size());
+  m.min = m.max = v.empty() ? 0 : v[0];
+  for (double x : v) {
+    m.mean += x;
+    m.min = std::min(m.min, x);
+    m.max = std::max(m.max, x);
+  }
+  m.mean /= double(v.size());
+  for (double x : v) m.var += (x - m.mean) * (x - m.mean);
+  m.var /= double(v.size());
+  return m;
+}
+
+/// A fresh path in a per-process temp folder (removed with the folder at exit of the test).
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("nabla_nn_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+  std::filesystem::path path_;
+};
+
+}  // namespace nn_test
+
+/// EXPECT_ERROR(stmt, "piece", ...): `stmt` throws nabla::Error whose message has every piece.
+#define EXPECT_ERROR(stmt, ...) ::nn_test::expect_contains(::nn_test::error_of([&] { (void)(stmt); }), {__VA_ARGS__})

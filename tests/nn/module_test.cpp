@@ -1,0 +1,378 @@
+// nn::Module mechanics: registration and dotted names, traversal, train/eval, to(dtype),
+// freeze/unfreeze, zero_grad, apply, state dicts, summary, and the containers.
+#include <sstream>
+
+#include "helpers.h"
+
+using namespace nabla;
+using nn_test::bitwise_equal;
+
+namespace {
+
+// The shape of model the issue talks about: a `features` Sequential and a classifier.
+struct Net : nn::Module {
+  std::shared_ptr<nn::Sequential> features;
+  std::shared_ptr<nn::Linear> fc;
+  Net() : Module("Net") {
+    features = register_module(
+        "features", std::make_shared<nn::Sequential>(nn::Conv2d(nn::Conv2dOptions(3, 4, 3).padding(1)),
+                                                     nn::BatchNorm2d(4), nn::ReLU(), nn::MaxPool2d(2), nn::Flatten()));
+    fc = register_module("fc", std::make_shared<nn::Linear>(4 * 4 * 4, 5));
+  }
+  Tensor forward(const Tensor& x) override { return (*fc)((*features)(x)); }
+};
+
+// A module with no type name: named after its class.
+struct MyBlock : nn::Module {
+  Tensor scale;
+  MyBlock() { scale = register_parameter("scale", ones({3})); }
+  Tensor forward(const Tensor& x) override { return x * scale; }
+};
+
+}  // namespace
+
+TEST(Module, DottedNamesAndTags) {
+  Net net;
+  EXPECT_EQ(net.name(), "");
+  EXPECT_EQ(net.tag(), "Net");
+  EXPECT_EQ(net.features->name(), "features");
+  EXPECT_EQ((*net.features)[0]->name(), "features.0");
+  EXPECT_EQ((*net.features)[0]->tag(), "features.0 (Conv2d)");
+  EXPECT_EQ((*net.features)[1]->type_name(), "BatchNorm2d");
+  std::vector<std::string> names;
+  for (auto& [n, p] : net.named_parameters()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"features.0.weight", "features.0.bias", "features.1.weight",
+                                             "features.1.bias", "fc.weight", "fc.bias"}));
+  std::vector<std::string> bufs;
+  for (auto& [n, b] : net.named_buffers()) bufs.push_back(n);
+  EXPECT_EQ(bufs, (std::vector<std::string>{"features.1.running_mean", "features.1.running_var",
+                                            "features.1.num_batches_tracked"}));
+  EXPECT_EQ(net.parameters().size(), 6u);
+  EXPECT_EQ(net.parameters(/*recurse=*/false).size(), 0u);
+  EXPECT_EQ(net.buffers().size(), 3u);
+  EXPECT_EQ(net.children().size(), 2u);
+  std::vector<std::string> mods;
+  for (auto& [n, m] : net.named_modules()) mods.push_back(n);
+  EXPECT_EQ(mods, (std::vector<std::string>{"", "features", "features.0", "features.1", "features.2", "features.3",
+                                            "features.4", "fc"}));
+  // Registering the model into a parent renames the whole subtree.
+  nn::Sequential outer;
+  auto inner = std::make_shared<Net>();
+  outer.push_back("model", inner);
+  EXPECT_EQ((*inner->features)[3]->tag(), "model.features.3 (MaxPool2d)");
+  // Class name when no type name is given.
+  MyBlock b;
+  EXPECT_EQ(b.type_name(), "MyBlock");
+  EXPECT_EQ(b.named_parameters()[0].first, "scale");
+  EXPECT_EQ(net.num_parameters(), 3 * 4 * 9 + 4 + 4 + 4 + 64 * 5 + 5);
+}
+
+TEST(Module, RegistrationErrors) {
+  MyBlock b;
+  EXPECT_ERROR(b.register_parameter("scale", ones({2})), "[MyBlock]", "'scale'", "already used");
+  EXPECT_ERROR(b.register_buffer("a.b", ones({2})), "must be non-empty and contain no '.'");
+  EXPECT_ERROR(b.register_parameter("idx", zeros({2}, {.dtype = kI64})), "only floating tensors can require grad");
+  auto self_loop = std::make_shared<nn::Sequential>();
+  auto child = std::make_shared<nn::Sequential>();
+  self_loop->push_back(child);
+  EXPECT_ERROR(child->push_back(self_loop), "cycle");
+  // A non-leaf is registered as a detached leaf.
+  Tensor x = ones({2}, {.requires_grad = true});
+  Tensor p = b.register_parameter("derived", x * 2);
+  EXPECT_TRUE(p.is_leaf());
+  EXPECT_TRUE(p.requires_grad());
+  // An integer buffer is fine; buffers never require grad.
+  Tensor buf = b.register_buffer("count", zeros({}, {.dtype = kI64}));
+  EXPECT_FALSE(buf.requires_grad());
+}
+
+TEST(Module, SharedTensorsCountOnce) {
+  auto lin = std::make_shared<nn::Linear>(3, 3);
+  nn::Sequential seq(lin, nn::Tanh(), lin);  // the same layer twice (weight tying)
+  EXPECT_EQ(seq.parameters().size(), 2u);
+  EXPECT_EQ(seq.num_parameters(), 12);
+  EXPECT_EQ(seq.state_dict().size(), 4u);  // both names, as PyTorch
+  EXPECT_EQ(seq.modules().size(), 3u);     // seq, lin, tanh
+}
+
+TEST(Module, TrainEvalReachesEveryDescendant) {
+  Net net;
+  EXPECT_TRUE(net.is_training());
+  net.eval();
+  for (auto* m : net.modules()) EXPECT_FALSE(m->is_training()) << m->tag();
+  net.train();
+  for (auto* m : net.modules()) EXPECT_TRUE(m->is_training()) << m->tag();
+  net.features->eval();
+  EXPECT_TRUE(net.is_training());
+  EXPECT_FALSE((*net.features)[1]->is_training());
+}
+
+TEST(Module, ToDtypeConvertsInPlaceKeepingHandles) {
+  manual_seed(1);
+  Net net;
+  TensorList params = net.parameters();  // what an optimizer holds
+  std::vector<double> before = net.fc->weight.to_double_vector();
+  Tensor x = randn({2, 3, 8, 8});
+  net(x).sum().backward();
+  net.to(kF64);
+  for (const Tensor& p : params) {
+    EXPECT_EQ(p.dtype(), kF64);
+    EXPECT_TRUE(p.requires_grad());
+    EXPECT_TRUE(p.is_leaf());
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().dtype(), kF64);
+  }
+  EXPECT_EQ(net.fc->weight.to_double_vector(), before);  // f32 -> f64 is exact
+  auto* bn = (*net.features)[1]->as<nn::BatchNorm2d>();
+  ASSERT_NE(bn, nullptr);
+  EXPECT_EQ(bn->running_mean.dtype(), kF64);
+  EXPECT_EQ(bn->num_batches_tracked.dtype(), kI64);  // integer buffers stay
+  Tensor y = net(x.to(kF64));
+  EXPECT_EQ(y.dtype(), kF64);
+  y.sum().backward();
+  EXPECT_EQ(params[0].grad().dtype(), kF64);
+  EXPECT_ERROR(net(x), "expected f64 input", "got f32");
+  net.to(kF32);
+  EXPECT_EQ(net.fc->weight.dtype(), kF32);
+  EXPECT_ERROR(net.to(kI64), "floating dtypes only");
+  net.to(Device::cpu());  // no-op on the CPU
+  EXPECT_ERROR(net.to(Device::cuda(0)), "cannot move", "cuda:0");
+}
+
+TEST(Module, FreezeStopsGradientsAndUpdates) {
+  manual_seed(2);
+  nn::Sequential model(nn::Linear(4, 8), nn::ReLU(), nn::Linear(8, 2));
+  model.freeze("0");
+  for (auto& [n, p] : model.named_parameters()) EXPECT_EQ(p.requires_grad(), n.rfind("2.", 0) == 0) << n;
+  nn::StateDict before;
+  for (auto& [n, t] : model.state_dict()) before.insert(n, t.clone());
+  // Three SGD steps of the kind an optimizer takes over model.parameters().
+  Tensor x = randn({16, 4}), y = randn({16, 2});
+  for (int step = 0; step < 3; ++step) {
+    model.zero_grad();
+    mse_loss(model(x), y).backward();
+    NoGradGuard ng;
+    for (Tensor& p : model.parameters())
+      if (p.grad().defined()) p.add_(p.grad(), -0.1);
+  }
+  auto sd = model.state_dict();
+  EXPECT_FALSE(model.named_parameters()[0].second.grad().defined());  // 0.weight: no gradient
+  EXPECT_TRUE(bitwise_equal(sd.at("0.weight"), before.at("0.weight")));
+  EXPECT_TRUE(bitwise_equal(sd.at("0.bias"), before.at("0.bias")));
+  EXPECT_FALSE(bitwise_equal(sd.at("2.weight"), before.at("2.weight")));
+  EXPECT_FALSE(bitwise_equal(sd.at("2.bias"), before.at("2.bias")));
+  // By exact name, whole model, and back.
+  model.unfreeze("0.bias");
+  EXPECT_TRUE(model.named_parameters()[1].second.requires_grad());
+  EXPECT_FALSE(model.named_parameters()[0].second.requires_grad());
+  model.freeze();
+  EXPECT_EQ(model.num_parameters(/*trainable_only=*/true), 0);
+  model.unfreeze();
+  EXPECT_EQ(model.num_parameters(true), model.num_parameters());
+  // Freezing a submodule directly.
+  model[2]->freeze();
+  EXPECT_EQ(model.num_parameters(true), 4 * 8 + 8);
+  // Prefixes match whole name components only.
+  EXPECT_ERROR(model.freeze("0.w"), "no parameter is named \"0.w\"", "0.weight");
+  EXPECT_ERROR(model.freeze("3"), "[Sequential] freeze(\"3\")");
+}
+
+TEST(Module, ZeroGradAndApply) {
+  manual_seed(3);
+  nn::Sequential model(nn::Linear(3, 3), nn::Tanh(), nn::Linear(3, 1));
+  model(randn({2, 3})).sum().backward();
+  for (const Tensor& p : model.parameters()) EXPECT_TRUE(p.grad().defined());
+  model.zero_grad(/*set_to_none=*/false);
+  for (const Tensor& p : model.parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    for (double v : p.grad().to_double_vector()) EXPECT_EQ(v, 0.0);
+  }
+  model.zero_grad();
+  for (const Tensor& p : model.parameters()) EXPECT_FALSE(p.grad().defined());
+
+  std::vector<std::string> order;
+  model.apply([&](nn::Module& m) {
+    order.push_back(m.tag());
+    if (auto* lin = m.as<nn::Linear>()) {
+      nn::init::ones_(lin->weight);
+      nn::init::zeros_(lin->bias);
+    }
+  });
+  EXPECT_EQ(order, (std::vector<std::string>{"0 (Linear)", "1 (Tanh)", "2 (Linear)", "Sequential"}));
+  Tensor y = model(ones({1, 3}));
+  EXPECT_NEAR(y.item<double>(), 3 * std::tanh(3.0), 1e-6);
+}
+
+TEST(Module, StateDictOrderAndSharing) {
+  Net net;
+  auto sd = net.state_dict();
+  EXPECT_EQ(sd.keys(), (std::vector<std::string>{"features.0.weight", "features.0.bias", "features.1.weight",
+                                                 "features.1.bias", "features.1.running_mean",
+                                                 "features.1.running_var", "features.1.num_batches_tracked",
+                                                 "fc.weight", "fc.bias"}));
+  // Detached views of the live tensors.
+  EXPECT_FALSE(sd.at("fc.weight").requires_grad());
+  EXPECT_TRUE(sd.at("fc.weight").shares_storage(net.fc->weight));
+  EXPECT_ERROR(sd.at("fc.nope"), "no entry named 'fc.nope'");
+  // Non-persistent buffers are not saved.
+  MyBlock b;
+  b.register_buffer("cache", zeros({2}), /*persistent=*/false);
+  EXPECT_EQ(b.state_dict().keys(), (std::vector<std::string>{"scale"}));
+  EXPECT_EQ(b.buffers().size(), 1u);
+}
+
+TEST(Module, LoadStateDictStrictReportsEveryProblemByName) {
+  manual_seed(4);
+  Net a, b;
+  nn::StateDict sd = a.state_dict();
+  sd.erase("fc.bias");
+  sd.insert("fc.extra", zeros({1}));
+  sd.insert("features.0.weight", zeros({4, 3, 5, 5}));
+  std::vector<double> before = b.fc->weight.to_double_vector();
+  EXPECT_ERROR(b.load_state_dict(sd), "[Net] load_state_dict", "missing keys: [fc.bias]", "unexpected keys: [fc.extra]",
+               "features.0.weight (module [4, 3, 3, 3], state dict [4, 3, 5, 5])");
+  EXPECT_EQ(b.fc->weight.to_double_vector(), before);  // strict: nothing loaded
+
+  auto r = b.load_state_dict(sd, /*strict=*/false);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.missing_keys, (std::vector<std::string>{"fc.bias"}));
+  EXPECT_EQ(r.unexpected_keys, (std::vector<std::string>{"fc.extra"}));
+  ASSERT_EQ(r.shape_mismatches.size(), 1u);
+  EXPECT_EQ(r.shape_mismatches[0].key, "features.0.weight");
+  EXPECT_EQ(r.shape_mismatches[0].expected, (Shape{4, 3, 3, 3}));
+  EXPECT_EQ(r.shape_mismatches[0].got, (Shape{4, 3, 5, 5}));
+  EXPECT_TRUE(bitwise_equal(b.fc->weight, a.fc->weight));  // the rest was loaded
+  EXPECT_FALSE(bitwise_equal(b.fc->bias, a.fc->bias));
+
+  // Another dtype converts.
+  nn::StateDict d64;
+  for (auto& [k, t] : a.state_dict()) d64.insert(k, t.is_floating_point() ? t.to(kF64) * 0.5 : t);
+  EXPECT_TRUE(b.load_state_dict(d64).ok());
+  EXPECT_EQ(b.fc->weight.dtype(), kF32);
+  EXPECT_TRUE(bitwise_equal(b.fc->weight, (a.fc->weight.detach() * 0.5)));
+}
+
+TEST(Module, SummaryTabulatesLayersAndCounts) {
+  Net net;
+  net.freeze("features.0");
+  auto* bn = (*net.features)[1]->as<nn::BatchNorm2d>();
+  Tensor rm_before = bn->running_mean.clone();
+  net.features->train();
+  std::ostringstream out;
+  nn::ModuleSummary s = net.summary({2, 3, 8, 8}, out);
+  ASSERT_EQ(s.rows.size(), 6u);
+  std::vector<std::string> names, types;
+  for (auto& r : s.rows) {
+    names.push_back(r.name);
+    types.push_back(r.type);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"features.0", "features.1", "features.2", "features.3", "features.4", "fc"}));
+  EXPECT_EQ(types, (std::vector<std::string>{"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Flatten", "Linear"}));
+  EXPECT_EQ(s.rows[0].output_shape, (Shape{2, 4, 8, 8}));
+  EXPECT_EQ(s.rows[3].output_shape, (Shape{2, 4, 4, 4}));
+  EXPECT_EQ(s.rows[4].output_shape, (Shape{2, 64}));
+  EXPECT_EQ(s.rows[5].output_shape, (Shape{2, 5}));
+  EXPECT_EQ(s.output_shape, (Shape{2, 5}));
+  EXPECT_EQ(s.rows[0].params, 112);
+  EXPECT_EQ(s.rows[0].frozen, 112);
+  EXPECT_EQ(s.rows[0].trainable, 0);
+  EXPECT_EQ(s.rows[1].params, 8);
+  EXPECT_EQ(s.rows[2].params, 0);
+  EXPECT_EQ(s.rows[5].params, 325);
+  EXPECT_EQ(s.total_params, 445);
+  EXPECT_EQ(s.trainable_params, 333);
+  EXPECT_EQ(s.frozen_params, 112);
+  std::string table = out.str();
+  EXPECT_EQ(table, s.to_string());
+  nn_test::expect_contains(table, {"Layer (type)", "features.0 (Conv2d)", "[2, 4, 8, 8]", "fc (Linear)",
+                                   "Total params: 445", "Trainable params: 333", "Frozen params: 112"});
+  // Modes and buffers are as before.
+  EXPECT_TRUE(bn->is_training());
+  EXPECT_TRUE(net.is_training());
+  EXPECT_TRUE(bitwise_equal(bn->running_mean, rm_before));
+  EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 0);
+  // A bad input shape names the layer.
+  EXPECT_ERROR(net.summary({2, 1, 8, 8}, out), "[features.0 (Conv2d)]", "[2, 1, 8, 8]");
+  // A leaf module summarizes itself; Embedding models take i64 input.
+  nn::Embedding emb(10, 3);
+  auto se = emb.summary({4, 7}, nn::SummaryOptions{.input_dtype = kI64, .print = false, .out = nullptr});
+  ASSERT_EQ(se.rows.size(), 1u);
+  EXPECT_EQ(se.rows[0].type, "Embedding");
+  EXPECT_EQ(se.rows[0].output_shape, (Shape{4, 7, 3}));
+  EXPECT_EQ(se.total_params, 30);
+}
+
+TEST(Module, SummaryOfModulesCalledThroughForward) {
+  // A user module that calls children through forward() (not operator()) still gets a row
+  // with all of its parameters.
+  struct Direct : nn::Module {
+    std::shared_ptr<nn::Linear> a, b;
+    Direct() : Module("Direct") {
+      a = register_module("a", std::make_shared<nn::Linear>(4, 3));
+      b = register_module("b", std::make_shared<nn::Linear>(3, 2));
+    }
+    Tensor forward(const Tensor& x) override { return b->forward(a->forward(x)); }
+  };
+  nn::Sequential seq(std::make_shared<Direct>(), nn::ReLU());
+  auto s = seq.summary({1, 4}, nn::SummaryOptions{.input_dtype = std::nullopt, .print = false, .out = nullptr});
+  ASSERT_EQ(s.rows.size(), 2u);
+  EXPECT_EQ(s.rows[0].name, "0");
+  EXPECT_EQ(s.rows[0].type, "Direct");
+  EXPECT_EQ(s.rows[0].params, 15 + 8);
+  EXPECT_EQ(s.rows[0].output_shape, (Shape{1, 2}));
+}
+
+TEST(Container, SequentialAndModuleList) {
+  manual_seed(5);
+  auto lin = std::make_shared<nn::Linear>(4, 4);
+  nn::Sequential seq(lin, nn::ReLU());
+  seq.push_back(nn::Linear(4, 2));
+  seq.append(std::make_shared<nn::Softmax>(1));
+  EXPECT_EQ(seq.size(), 4u);
+  EXPECT_EQ(seq[0], lin);
+  EXPECT_EQ(seq[-1]->type_name(), "Softmax");
+  EXPECT_EQ(seq.at<nn::Linear>(2)->options.out_features(), 2);
+  EXPECT_ERROR(seq.at<nn::Conv2d>(1), "[Sequential] entry 1 is a ReLU");
+  EXPECT_ERROR(seq[4], "index 4 is out of range for 4 modules");
+  std::vector<std::string> types;
+  for (const auto& m : seq) types.push_back(m->type_name());
+  EXPECT_EQ(types, (std::vector<std::string>{"Linear", "ReLU", "Linear", "Softmax"}));
+  Tensor x = randn({3, 4});
+  Tensor manual = softmax(linear(relu(linear(x, lin->weight, lin->bias)), seq.at<nn::Linear>(2)->weight,
+                                 seq.at<nn::Linear>(2)->bias),
+                          1);
+  EXPECT_TRUE(bitwise_equal(seq(x), manual));
+
+  nn::Sequential named({{"conv", std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 2, 3))},
+                        {"act", std::make_shared<nn::ReLU>()}});
+  EXPECT_EQ(named.state_dict().keys(), (std::vector<std::string>{"conv.weight", "conv.bias"}));
+  EXPECT_EQ(named[1]->tag(), "act (ReLU)");
+  nn::Sequential empty_seq;
+  EXPECT_TRUE(bitwise_equal(empty_seq(x), x));
+
+  nn::ModuleList list(nn::Linear(2, 2), nn::Linear(2, 3));
+  list.push_back(nn::Tanh());
+  nn::ModuleList more;
+  more.extend(list);
+  EXPECT_EQ(more.size(), 3u);
+  EXPECT_EQ(more.parameters().size(), 4u);
+  EXPECT_EQ(list.state_dict().keys(), (std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias"}));
+  EXPECT_ERROR(list(x), "[ModuleList] has no forward");
+}
+
+TEST(Module, PrintsTheTreeLikePyTorch) {
+  nn::Sequential seq(nn::Linear(784, 10), nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(3, 16, 3).padding(1)));
+  EXPECT_EQ(seq.to_string(),
+            "Sequential(\n"
+            "  (0): Linear(in_features=784, out_features=10, bias=true)\n"
+            "  (1): ReLU()\n"
+            "  (2): Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+            ")");
+  Net net;
+  std::ostringstream os;
+  os << net;
+  nn_test::expect_contains(os.str(), {"Net(\n  (features): Sequential(\n    (0): Conv2d(3, 4,",
+                                      "(1): BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)",
+                                      "(3): MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=false)",
+                                      "  )\n  (fc): Linear(in_features=64, out_features=5, bias=true)\n)"});
+}

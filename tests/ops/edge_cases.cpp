@@ -1,0 +1,381 @@
+// Edge cases outside the op table: extreme logits, -inf in softmax, zero-size dimensions,
+// long f32 reductions, integer inputs, the error messages users see, and checks that the
+// gradcheck harness itself catches wrong gradients.
+#include "ops/op_table.h"
+
+namespace optest {
+namespace {
+
+namespace nb = nabla;
+
+Tensor t64(std::vector<double> v, Shape s, bool grad = false) {
+  Tensor t = nb::from_vector(v, s);
+  if (grad) t.requires_grad_();
+  return t;
+}
+
+Tensor i64(std::vector<int64_t> v, Shape s) { return nb::from_vector(v, s); }
+
+void expect_all_finite(const Tensor& t, const std::string& what) {
+  ASSERT_TRUE(t.defined()) << what;
+  for (double v : t.to_vector<double>()) EXPECT_TRUE(std::isfinite(v)) << what << " has " << v;
+}
+
+void expect_values(const Tensor& t, const std::vector<double>& want, double tol, const std::string& what) {
+  auto got = t.to_vector<double>();
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isinf(want[i])) {
+      EXPECT_EQ(got[i], want[i]) << what << " element " << i;
+    } else {
+      EXPECT_NEAR(got[i], want[i], tol * std::max(1.0, std::abs(want[i]))) << what << " element " << i;
+    }
+  }
+}
+
+// ---- extreme logits ------------------------------------------------------------------------
+
+TEST(ExtremeLogits, LogSoftmaxStaysFiniteAndExact) {
+  for (DType dt : {DType::f64, DType::f32}) {
+    SCOPED_TRACE(nb::dtype_name(dt));
+    Tensor x = t64({1e4, -1e4, 0, -1e4, -1e4, 1e4}, {2, 3}).to(dt).detach().requires_grad_();
+    Tensor y = nb::log_softmax(x, 1);
+    // Row 0: lse = 1e4 (+ e^-1e4 terms that vanish); row 1: lse = 1e4.
+    expect_values(y, {0, -2e4, -1e4, -2e4, -2e4, 0}, 1e-7, "log_softmax");
+    Tensor g = t64({1, 2, 3, -1, 0.5, 2}, {2, 3}).to(dt);
+    y.backward(g);
+    // d/dx = g - softmax * sum(g); softmax is one-hot on the 1e4 entries.
+    expect_values(x.grad(), {1 - 6, 2, 3, -1, 0.5, 2 - 1.5}, 1e-6, "log_softmax grad");
+    Tensor s = nb::softmax(x, 1);
+    expect_values(s, {1, 0, 0, 0, 0, 1}, 1e-7, "softmax");
+  }
+}
+
+TEST(ExtremeLogits, CrossEntropyStaysFiniteAndExact) {
+  for (DType dt : {DType::f64, DType::f32}) {
+    SCOPED_TRACE(nb::dtype_name(dt));
+    Tensor x = t64({1e4, -1e4, 0, -1e4, -1e4, 1e4}, {2, 3}).to(dt).detach().requires_grad_();
+    Tensor target = i64({1, 2}, {2});
+    Tensor none = nb::cross_entropy(x, target, [] {
+      nb::CrossEntropyOptions o;
+      o.reduction = nb::Reduction::None;
+      return o;
+    }());
+    expect_values(none, {2e4, 0}, 1e-7, "per-sample loss");
+    Tensor loss = nb::cross_entropy(x, target);
+    expect_values(loss, {1e4}, 1e-7, "mean loss");
+    loss.backward();
+    // (softmax - one_hot) / N
+    expect_values(x.grad(), {0.5, -0.5, 0, 0, 0, 0}, 1e-7, "grad");
+
+    // Label smoothing and probability targets with the same logits.
+    nb::CrossEntropyOptions ls;
+    ls.label_smoothing = 0.1;
+    Tensor smooth = nb::cross_entropy(x.detach(), target, ls);
+    // Sample 0: 0.9*2e4 + 0.1/3*(0 + 2e4 + 1e4); sample 1: 0.1/3*(2e4 + 2e4 + 0).
+    double want = (0.9 * 2e4 + 0.1 / 3 * 3e4 + 0.1 / 3 * 4e4) / 2;
+    expect_values(smooth, {want}, 1e-6, "smoothed loss");
+    Tensor probs = t64({0.5, 0.5, 0, 0, 0, 1}, {2, 3}).to(dt);
+    expect_values(nb::cross_entropy(x.detach(), probs), {(0.5 * 0 + 0.5 * 2e4) / 2}, 1e-7, "probability targets");
+    Tensor bce = nb::binary_cross_entropy_with_logits(x.detach(), probs);
+    expect_all_finite(bce, "bce");
+  }
+}
+
+// ---- -inf in softmax -----------------------------------------------------------------------
+
+TEST(MinusInfinity, SoftmaxRowWithMinusInf) {
+  const double inf = INFINITY;
+  Tensor x = t64({1, -inf, 2, 0, 0, -inf}, {2, 3}, true);
+  Tensor y = nb::softmax(x, 1);
+  double e = std::exp(-1.0);
+  expect_values(y, {e / (1 + e), 0, 1 / (1 + e), 0.5, 0.5, 0}, 1e-12, "softmax");
+  Tensor g = t64({1, 5, -1, 2, 1, 7}, {2, 3});
+  y.backward(g);
+  expect_all_finite(x.grad(), "softmax grad");
+  // d/dx_i = y_i (g_i - sum_j y_j g_j); 0 where x = -inf.
+  auto yv = y.to_vector<double>(), gv = g.to_vector<double>();
+  std::vector<double> want(6);
+  for (int r = 0; r < 2; ++r) {
+    double dot = 0;
+    for (int j = 0; j < 3; ++j) dot += yv[size_t(3 * r + j)] * gv[size_t(3 * r + j)];
+    for (int j = 0; j < 3; ++j) want[size_t(3 * r + j)] = yv[size_t(3 * r + j)] * (gv[size_t(3 * r + j)] - dot);
+  }
+  expect_values(x.grad(), want, 1e-12, "softmax grad");
+
+  Tensor x2 = t64({1, -inf, 2}, {3}, true);
+  Tensor ls = nb::log_softmax(x2, 0);
+  double lse = std::log(std::exp(1.0) + std::exp(2.0));
+  expect_values(ls, {1 - lse, -inf, 2 - lse}, 1e-12, "log_softmax");
+  nb::sum(nb::where(nb::isfinite(ls), ls, nb::zeros_like(ls))).backward();
+  expect_all_finite(x2.grad(), "log_softmax grad");
+
+  // A row that is entirely -inf has log-sum-exp -inf (as in PyTorch).
+  Tensor all = t64({-inf, -inf}, {1, 2});
+  expect_values(nb::logsumexp(all, {1}), {-inf}, 0, "logsumexp of -inf row");
+}
+
+// ---- zero-size dimensions ------------------------------------------------------------------
+
+TEST(ZeroSize, Reductions) {
+  Tensor x = nb::zeros({0, 3}, {.dtype = DType::f64, .requires_grad = true});
+  Tensor s = nb::sum(x);
+  EXPECT_EQ(s.shape(), Shape{});
+  EXPECT_EQ(s.item<double>(), 0.0);
+  s.backward();
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().shape(), (Shape{0, 3}));
+  Tensor s0 = nb::sum(x, {0});
+  EXPECT_EQ(s0.shape(), Shape{3});
+  EXPECT_EQ(s0.to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(nb::sum(x, {1}).shape(), Shape{0});
+  EXPECT_EQ(nb::sum(x, {1}, true).shape(), (Shape{0, 1}));
+  // The mean of nothing is NaN (0/0), as in PyTorch and NumPy.
+  for (double v : nb::mean(x, {0}).to_vector<double>()) EXPECT_TRUE(std::isnan(v));
+  EXPECT_EQ(nb::max(x, {1}).shape(), Shape{0});
+  EXPECT_NABLA_ERROR(nb::max(x, {0}), "[max]", "[0, 3]");
+  EXPECT_NABLA_ERROR(nb::argmax(x), "[argmax]", "[0, 3]");
+  EXPECT_EQ(nb::softmax(x, 1).shape(), (Shape{0, 3}));
+  EXPECT_EQ(nb::logsumexp(x, {1}).shape(), Shape{0});
+}
+
+TEST(ZeroSize, MatmulWithEmptyInnerDimension) {
+  Tensor a = nb::randn({2, 0}, {.dtype = DType::f64, .requires_grad = true});
+  Tensor b = nb::randn({0, 3}, {.dtype = DType::f64, .requires_grad = true});
+  Tensor c = nb::matmul(a, b);
+  EXPECT_EQ(c.shape(), (Shape{2, 3}));
+  EXPECT_EQ(c.to_vector<double>(), std::vector<double>(6, 0.0));
+  nb::sum(c).backward();
+  EXPECT_EQ(a.grad().shape(), (Shape{2, 0}));
+  EXPECT_EQ(b.grad().shape(), (Shape{0, 3}));
+
+  Tensor bc = nb::matmul(nb::ones({4, 2, 0}, {.dtype = DType::f64}), nb::ones({0, 5}, {.dtype = DType::f64}));
+  EXPECT_EQ(bc.shape(), (Shape{4, 2, 5}));
+  EXPECT_EQ(bc.to_vector<double>(), std::vector<double>(40, 0.0));
+  EXPECT_EQ(nb::matmul(nb::ones({0, 3}), nb::ones({3, 2})).shape(), (Shape{0, 2}));
+  EXPECT_EQ(nb::matmul(nb::ones({0}), nb::ones({0})).item<double>(), 0.0);
+  Tensor lin = nb::linear(nb::ones({3, 0}), nb::ones({2, 0}), nb::from_vector(std::vector<float>{1, 2}, {2}));
+  EXPECT_EQ(lin.to_vector<double>(), (std::vector<double>{1, 2, 1, 2, 1, 2}));
+}
+
+TEST(ZeroSize, CatWithEmptyParts) {
+  Tensor a = t64({1, 2, 3, 4, 5, 6}, {2, 3}, true);
+  Tensor e0 = nb::zeros({0, 3}, {.dtype = DType::f64, .requires_grad = true});
+  Tensor r = nb::cat({e0, a, e0}, 0);
+  EXPECT_EQ(r.shape(), (Shape{2, 3}));
+  EXPECT_EQ(r.to_vector<double>(), a.to_vector<double>());
+  nb::sum(r * t64({1, 2, 3, 4, 5, 6}, {2, 3})).backward();
+  expect_values(a.grad(), {1, 2, 3, 4, 5, 6}, 0, "cat grad");
+  EXPECT_EQ(e0.grad().shape(), (Shape{0, 3}));
+
+  Tensor e1 = nb::zeros({2, 0}, {.dtype = DType::f64});
+  Tensor r1 = nb::cat({a.detach(), e1}, 1);
+  EXPECT_EQ(r1.shape(), (Shape{2, 3}));
+  EXPECT_EQ(r1.to_vector<double>(), a.to_vector<double>());
+  EXPECT_EQ(nb::cat({e1, e1}, 1).shape(), (Shape{2, 0}));
+  EXPECT_EQ(nb::stack({e1, e1}, 0).shape(), (Shape{2, 2, 0}));
+}
+
+TEST(ZeroSize, ElementwiseAndLosses) {
+  Tensor a = nb::ones({0, 1}), b = nb::ones({1, 3});
+  EXPECT_EQ(nb::add(a, b).shape(), (Shape{0, 3}));
+  EXPECT_EQ(nb::exp(nb::ones({2, 0})).shape(), (Shape{2, 0}));
+  Tensor logits = nb::zeros({0, 4}, {.dtype = DType::f64, .requires_grad = true});
+  nb::CrossEntropyOptions none;
+  none.reduction = nb::Reduction::None;
+  Tensor l = nb::cross_entropy(logits, nb::zeros({0}, {.dtype = DType::i64}), none);
+  EXPECT_EQ(l.shape(), Shape{0});
+  nb::CrossEntropyOptions sum;
+  sum.reduction = nb::Reduction::Sum;
+  EXPECT_EQ(nb::cross_entropy(logits, nb::zeros({0}, {.dtype = DType::i64}), sum).item<double>(), 0.0);
+  EXPECT_EQ(nb::index_select(nb::ones({3, 2}), 0, nb::zeros({0}, {.dtype = DType::i64})).shape(), (Shape{0, 2}));
+  EXPECT_EQ(nb::gather(nb::ones({3, 2}), 1, nb::zeros({3, 0}, {.dtype = DType::i64})).shape(), (Shape{3, 0}));
+}
+
+// ---- long f32 reductions -------------------------------------------------------------------
+
+double f64_sum(const std::vector<double>& v) {
+  // Pairwise-free but exact enough: f64 over 1e7 values of size ~1 is good to ~1e-9 relative.
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
+TEST(LongReductions, F32SumsOfTenMillionMatchF64) {
+  const int64_t n = 10'000'000;
+  nb::manual_seed(2024);
+  Tensor x = nb::rand({n}) * 2.0 + 0.25;  // positive, mean 1.25: no cancellation to hide behind
+  ASSERT_EQ(x.dtype(), DType::f32);
+  std::vector<double> v = x.to_vector<double>();
+  const double exact = f64_sum(v);
+  auto rel = [](double got, double want) { return std::abs(got - want) / std::abs(want); };
+
+  EXPECT_LT(rel(nb::sum(x).item<double>(), exact), 1e-6) << "sum";
+  EXPECT_LT(rel(nb::mean(x).item<double>(), exact / double(n)), 1e-6) << "mean";
+
+  // Over a dimension (strided accumulation) and on a transposed view.
+  Tensor m = x.reshape({2500, 4000});
+  std::vector<double> cols(4000, 0.0), rows(2500, 0.0);
+  for (int64_t i = 0; i < 2500; ++i)
+    for (int64_t j = 0; j < 4000; ++j) {
+      cols[size_t(j)] += v[size_t(i * 4000 + j)];
+      rows[size_t(i)] += v[size_t(i * 4000 + j)];
+    }
+  auto c = nb::sum(m, {0}).to_vector<double>();
+  double worst = 0;
+  for (size_t j = 0; j < cols.size(); ++j) worst = std::max(worst, rel(c[j], cols[j]));
+  EXPECT_LT(worst, 1e-6) << "sum over dim 0";
+  auto r = nb::sum(m, {1}).to_vector<double>();
+  worst = 0;
+  for (size_t i = 0; i < rows.size(); ++i) worst = std::max(worst, rel(r[i], rows[i]));
+  EXPECT_LT(worst, 1e-6) << "sum over dim 1";
+  EXPECT_LT(rel(nb::sum(m.t()).item<double>(), exact), 1e-6) << "sum of a transposed view";
+  EXPECT_LT(rel(nb::sum(m.t(), {0}).to_vector<double>()[7], rows[7]), 1e-6) << "sum over dim of transposed view";
+
+  // Variance: centered second moment, also in f64.
+  double mu = exact / double(n), ss = 0;
+  for (double e : v) ss += (e - mu) * (e - mu);
+  EXPECT_LT(rel(nb::var(x).item<double>(), ss / double(n - 1)), 1e-6) << "var";
+}
+
+// ---- integer inputs ------------------------------------------------------------------------
+
+TEST(IntegerInputs, PromoteLikePyTorch) {
+  Tensor a = i64({1, 2, 3}, {3}), b = i64({2, 2, 2}, {3});
+  Tensor q = nb::div(a, b);
+  EXPECT_EQ(q.dtype(), DType::f32);
+  expect_values(q, {0.5, 1, 1.5}, 0, "true division");
+  EXPECT_EQ(nb::add(a, b).dtype(), DType::i64);
+  EXPECT_EQ(nb::exp(a).dtype(), DType::f32);
+  Tensor s = nb::sum(nb::from_vector(std::vector<uint8_t>{200, 100, 50}, {3}));
+  EXPECT_EQ(s.dtype(), DType::i64);
+  EXPECT_EQ(s.item<int64_t>(), 350);
+  Tensor mixed = nb::mul(a, nb::from_vector(std::vector<double>{0.5, 0.5, 0.5}, {3}));
+  EXPECT_EQ(mixed.dtype(), DType::f64);
+  expect_values(mixed, {0.5, 1, 1.5}, 0, "i64 * f64");
+}
+
+// ---- error messages ------------------------------------------------------------------------
+
+TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {
+  Tensor a23 = nb::ones({2, 3}), a45 = nb::ones({4, 5}), a4 = nb::ones({4}), a32 = nb::ones({3, 2});
+  EXPECT_NABLA_ERROR(nb::matmul(a23, a45), "[matmul]", "[2, 3]", "[4, 5]", "inner sizes 3 and 4");
+  EXPECT_NABLA_ERROR(nb::matmul(nb::ones({2, 2, 3}), nb::ones({3, 3, 4})), "[matmul]", "[2]", "[3]");
+  EXPECT_NABLA_ERROR(nb::matmul(nb::ones({}), a23), "[matmul]", "[]", "[2, 3]");
+  EXPECT_NABLA_ERROR(nb::add(a23, a4), "[add]", "[2, 3]", "[4]");
+  EXPECT_NABLA_ERROR(nb::mul(a23, a32), "[mul]", "[2, 3]", "[3, 2]");
+  EXPECT_NABLA_ERROR(a23 - a32, "[sub]", "[2, 3]", "[3, 2]");
+  EXPECT_NABLA_ERROR(nb::where(nb::ones({2, 3}, {.dtype = DType::u8}), a23, a32), "[where]", "[2, 3]", "[3, 2]");
+  EXPECT_NABLA_ERROR(nb::where(a23, a23, a23), "[where]", "u8");
+  EXPECT_NABLA_ERROR(nb::cat({a23, nb::ones({2, 4})}, 0), "[cat]", "[2, 3]", "[2, 4]");
+  EXPECT_NABLA_ERROR(nb::cat({a23, a4}, 0), "[cat]", "[2, 3]", "[4]");
+  EXPECT_NABLA_ERROR(nb::stack({a23, a32}), "[stack]", "[2, 3]", "[3, 2]");
+  EXPECT_NABLA_ERROR(nb::linear(a23, a45), "[linear]", "[2, 3]", "[4, 5]");
+  EXPECT_NABLA_ERROR(nb::reshape(a23, {5}), "[reshape]", "[5]", "6");
+  EXPECT_NABLA_ERROR(a23.t().view({6}), "[view]", "[3, 2]", "[6]");
+  EXPECT_NABLA_ERROR(nb::expand(a23, {4, 3}), "[expand]", "[2, 3]", "[4, 3]");
+  EXPECT_NABLA_ERROR(nb::mse_loss(a23, a32), "[mse_loss]", "[2, 3]", "[3, 2]");
+  EXPECT_NABLA_ERROR(nb::binary_cross_entropy_with_logits(a23, a32), "[binary_cross_entropy_with_logits]", "[2, 3]",
+                     "[3, 2]");
+  EXPECT_NABLA_ERROR(nb::permute(a23, {0}), "[permute]", "[0]");
+  EXPECT_NABLA_ERROR(nb::permute(a23, {0, 0}), "[permute]", "[0, 0]");
+}
+
+TEST(Errors, DimensionsAndIndicesOutOfRange) {
+  Tensor x = nb::ones({3, 4});
+  EXPECT_NABLA_ERROR(nb::transpose(x, 0, 2), "[transpose]", "2");
+  EXPECT_NABLA_ERROR(nb::sum(x, {2}), "[sum]", "2");
+  EXPECT_NABLA_ERROR(nb::sum(x, {1, -1}), "[sum]", "twice");
+  EXPECT_NABLA_ERROR(nb::softmax(x, 3), "[softmax]", "3");
+  EXPECT_NABLA_ERROR(x.select(0, 3), "[select]", "3", "[3, 4]");
+  EXPECT_NABLA_ERROR(x.narrow(1, 2, 3), "[narrow]", "[3, 4]");
+  EXPECT_NABLA_ERROR(x.slice(0, 0, 2, 0), "[slice]", "step");
+  EXPECT_NABLA_ERROR(nb::topk(x, 5), "[topk]", "5", "[3, 4]");
+  EXPECT_NABLA_ERROR(nb::clamp(x, 1.0, 0.0), "[clamp]");
+
+  EXPECT_NABLA_ERROR(nb::gather(x, 1, i64({0, 4, 1}, {3, 1})), "[gather]", "4", "[3, 4]");
+  EXPECT_NABLA_ERROR(nb::gather(x, 1, i64({0, 1}, {2})), "[gather]", "[2]", "[3, 4]");
+  EXPECT_NABLA_ERROR(nb::gather(x, 1, i64({0, 1}, {2, 1})), "[gather]", "[2, 1]", "[3, 4]");
+  EXPECT_NABLA_ERROR(nb::gather(x, 1, nb::zeros({3, 1})), "[gather]", "i64");
+  EXPECT_NABLA_ERROR(nb::scatter_add(x, 1, i64({0, 1, 2}, {3, 1}), nb::ones({3, 2})), "[scatter_add]", "[3, 1]",
+                     "[3, 2]");
+  EXPECT_NABLA_ERROR(nb::scatter_add(x, 0, i64({3, 0, 0, 0}, {1, 4}), nb::ones({1, 4})), "[scatter_add]", "3",
+                     "[3, 4]");
+  EXPECT_NABLA_ERROR(nb::index_select(x, 0, i64({0, 3}, {2})), "[index_select]", "3", "[3, 4]");
+  EXPECT_NABLA_ERROR(nb::index_select(x, 0, i64({-1}, {1})), "[index_select]", "-1", "[3, 4]");
+  EXPECT_NABLA_ERROR(nb::index_add(x, 0, i64({0, 1}, {2}), nb::ones({3, 4})), "[index_add]", "[3, 4]", "[2, 4]");
+  EXPECT_NABLA_ERROR(nb::one_hot(i64({0, 5}, {2}), 5), "[one_hot]", "5");
+}
+
+TEST(Errors, LossTargets) {
+  Tensor logits = nb::zeros({2, 3});
+  EXPECT_NABLA_ERROR(nb::cross_entropy(logits, i64({0, 3}, {2})), "[cross_entropy]", "target 3", "[0, 3)",
+                     "[2, 3]");
+  EXPECT_NABLA_ERROR(nb::cross_entropy(logits, i64({-1, 0}, {2})), "[cross_entropy]", "target -1", "[2, 3]");
+  EXPECT_NABLA_ERROR(nb::cross_entropy(logits, i64({0, 1, 2}, {3})), "[cross_entropy]", "[3]", "[2, 3]");
+  EXPECT_NABLA_ERROR(nb::cross_entropy(logits, nb::zeros({3, 2})), "[cross_entropy]", "[3, 2]", "[2, 3]");
+  EXPECT_NABLA_ERROR(nb::cross_entropy(logits, nb::zeros({2}, {.dtype = DType::u8})), "[cross_entropy]", "u8");
+  nb::CrossEntropyOptions w;
+  w.weight = nb::ones({2});
+  EXPECT_NABLA_ERROR(nb::cross_entropy(logits, i64({0, 1}, {2}), w), "[cross_entropy]", "[3]", "[2]");
+  nb::CrossEntropyOptions ls;
+  ls.label_smoothing = 1.5;
+  EXPECT_NABLA_ERROR(nb::cross_entropy(logits, i64({0, 1}, {2}), ls), "[cross_entropy]", "1.5");
+  EXPECT_NABLA_ERROR(nb::nll_loss(logits, i64({0, 7}, {2})), "[nll_loss]", "target 7", "[2, 3]");
+  EXPECT_NABLA_ERROR(nb::nll_loss(logits, i64({0}, {1})), "[nll_loss]", "[1]", "[2, 3]");
+}
+
+TEST(Errors, GradcheckNeedsF64) {
+  Tensor x = nb::ones({2}, {.requires_grad = true});
+  EXPECT_NABLA_ERROR(nb::gradcheck([](const TensorList& in) { return nb::exp(in[0]); }, {x}), "[gradcheck]", "f32");
+}
+
+// ---- the harness catches wrong gradients -----------------------------------------------------
+
+// x^3 with the derivative off by a factor: gradcheck must reject it.
+struct WrongCube : nb::Function<WrongCube> {
+  static Tensor forward(nb::AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({x});
+    return x * x * x;
+  }
+  static TensorList backward(nb::AutogradContext* ctx, const TensorList& g) {
+    Tensor x = ctx->get_saved()[0];
+    return {g[0] * x * x * 3.1};
+  }
+};
+
+// x^3 with a correct first derivative whose own derivative is wrong (x detached).
+struct DetachedCube : nb::Function<DetachedCube> {
+  static Tensor forward(nb::AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({x});
+    return x * x * x;
+  }
+  static TensorList backward(nb::AutogradContext* ctx, const TensorList& g) {
+    Tensor x = ctx->get_saved()[0].detach();
+    return {g[0] * x * x * 3.0};
+  }
+};
+
+TEST(Harness, GradcheckRejectsAWrongGradient) {
+  for (bool transposed : {false, true}) {
+    Tensor x = nb::randn({3, 2}, {.dtype = DType::f64});
+    if (transposed) x = x.t();
+    x = x.detach().requires_grad_();
+    auto f = [](const TensorList& in) { return WrongCube::apply(in[0]); };
+    EXPECT_NABLA_ERROR(nb::gradcheck(f, {x}), "[gradcheck]", "Jacobian mismatch");
+    nb::GradcheckOptions quiet;
+    quiet.raise = false;
+    EXPECT_FALSE(nb::gradcheck(f, {x}, quiet));
+  }
+}
+
+TEST(Harness, GradgradcheckRejectsANonDifferentiableBackward) {
+  nb::manual_seed(5);
+  Tensor x = nb::randn({4}, {.dtype = DType::f64}).requires_grad_();
+  auto f = [](const TensorList& in) { return DetachedCube::apply(in[0]); };
+  EXPECT_TRUE(nb::gradcheck(f, {x}));
+  EXPECT_NABLA_ERROR(nb::gradgradcheck(f, {x}), "[gradcheck]");
+}
+
+}  // namespace
+}  // namespace optest

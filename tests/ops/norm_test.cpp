@@ -1,0 +1,244 @@
+// batch_norm and layer_norm: forward values against the references of reference_conv.h,
+// batch_norm's running statistics against the textbook update
+// (1 - m) * running + m * batch (variance unbiased), eval mode, gradcheck and gradgradcheck
+// in f64 with and without affine parameters, and error messages.
+#include <gtest/gtest.h>
+
+#include "ops/reference_conv.h"
+
+namespace convref {
+namespace {
+
+namespace nb = nabla;
+using nb::Tensor;
+using nb::TensorList;
+
+const Shape kBatchNormShapes[] = {{2, 3, 2, 3}, {5, 3}, {1, 2, 3, 3}, {4, 2, 3}};
+
+std::string shape_name(const Shape& s) { return nb::shape_str(s); }
+
+void expect_vec_near(const Tensor& t, const std::vector<double>& ref, double tol, const std::string& what) {
+  expect_close(t, Ref({int64_t(ref.size())}, ref), tol, tol, what);
+}
+
+TEST(NormTestBatchNorm, TrainingNormalizesAndUpdatesRunningStats) {
+  for (const Shape& xs : kBatchNormShapes) {
+    for (bool affine : {true, false}) {
+      SCOPED_TRACE(shape_name(xs) + (affine ? " affine" : " no affine"));
+      const int64_t C = xs[1];
+      const double momentum = 0.3, eps = 1e-5;
+      std::vector<double> w = affine ? random_values(C, 301, 0.5, 1.5) : std::vector<double>{};
+      std::vector<double> b = affine ? random_values(C, 302) : std::vector<double>{};
+      std::vector<double> rm = random_values(C, 303), rv = random_values(C, 304, 0.5, 1.5);
+      Tensor rm_t = tensor_of(rm, false), rv_t = tensor_of(rv, false);
+      // Two steps, so the exponential average is checked beyond its first update.
+      for (int step = 0; step < 2; ++step) {
+        Ref x = random_ref(xs, 310 + uint64_t(step), -2, 3);
+        BatchNormRef ref = batch_norm_train(x, w, b, eps);
+        Tensor y = nb::batch_norm(tensor_of(x, false), rm_t, rv_t, affine ? tensor_of(w, false) : Tensor(),
+                                  affine ? tensor_of(b, false) : Tensor(), true, momentum, eps);
+        expect_close(y, ref.out, 1e-12, 1e-10, "output");
+        for (int64_t c = 0; c < C; ++c) {
+          rm[size_t(c)] = (1 - momentum) * rm[size_t(c)] + momentum * ref.mean[size_t(c)];
+          rv[size_t(c)] = (1 - momentum) * rv[size_t(c)] + momentum * ref.var_unbiased[size_t(c)];
+        }
+        expect_vec_near(rm_t, rm, 1e-13, "running_mean after step " + std::to_string(step));
+        expect_vec_near(rv_t, rv, 1e-13, "running_var after step " + std::to_string(step));
+      }
+      // Output normalized per channel (without affine): mean 0, biased variance 1 - eps-ish.
+      if (!affine) {
+        Ref x = random_ref(xs, 320, -2, 3);
+        Tensor y = nb::batch_norm(tensor_of(x, false), Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-12);
+        Shape dims{0};
+        for (int64_t d = 2; d < int64_t(xs.size()); ++d) dims.push_back(d);
+        expect_vec_near(nb::mean(y, dims), std::vector<double>(size_t(C), 0.0), 1e-12, "per-channel mean");
+        expect_vec_near(nb::var(y, dims, false, 0), std::vector<double>(size_t(C), 1.0), 1e-9, "per-channel variance");
+      }
+    }
+  }
+}
+
+TEST(NormTestBatchNorm, DefaultMomentumAndF32) {
+  Ref x = random_ref({3, 2, 2, 2}, 330);
+  BatchNormRef ref = batch_norm_train(x, {}, {}, 1e-5);
+  Tensor rm = nb::zeros({2}), rv = nb::ones({2});
+  Tensor y = nb::batch_norm(tensor_of(x, false, nb::DType::f32), rm, rv, Tensor(), Tensor(), true);
+  EXPECT_EQ(y.dtype(), nb::DType::f32);
+  expect_close(y, ref.out, 1e-5, 1e-5, "f32 output");
+  std::vector<double> em, ev;
+  for (size_t c = 0; c < 2; ++c) {
+    em.push_back(0.1 * ref.mean[c]);
+    ev.push_back(0.9 + 0.1 * ref.var_unbiased[c]);
+  }
+  expect_vec_near(rm, em, 1e-6, "running_mean (momentum 0.1)");
+  expect_vec_near(rv, ev, 1e-6, "running_var (momentum 0.1)");
+}
+
+TEST(NormTestBatchNorm, EvalUsesRunningStatsAndLeavesThemAlone) {
+  for (const Shape& xs : kBatchNormShapes) {
+    for (bool affine : {true, false}) {
+      SCOPED_TRACE(shape_name(xs) + (affine ? " affine" : " no affine"));
+      const int64_t C = xs[1];
+      std::vector<double> w = affine ? random_values(C, 341, 0.5, 1.5) : std::vector<double>{};
+      std::vector<double> b = affine ? random_values(C, 342) : std::vector<double>{};
+      std::vector<double> rm = random_values(C, 343), rv = random_values(C, 344, 0.5, 1.5);
+      Ref x = random_ref(xs, 345);
+      Tensor rm_t = tensor_of(rm, false), rv_t = tensor_of(rv, false);
+      Tensor y = nb::batch_norm(tensor_of(x, false), rm_t, rv_t, affine ? tensor_of(w, false) : Tensor(),
+                                affine ? tensor_of(b, false) : Tensor(), false, 0.3, 1e-3);
+      expect_close(y, batch_norm_eval(x, rm, rv, w, b, 1e-3), 1e-12, 1e-12, "eval output");
+      expect_vec_near(rm_t, rm, 0, "running_mean unchanged");
+      expect_vec_near(rv_t, rv, 0, "running_var unchanged");
+    }
+  }
+  // Eval works with one value per channel (training cannot).
+  Ref x1 = random_ref({1, 2}, 346);
+  Tensor y1 = nb::batch_norm(tensor_of(x1, false), nb::zeros({2}, {.dtype = nb::DType::f64}),
+                             nb::ones({2}, {.dtype = nb::DType::f64}), Tensor(), Tensor(), false, 0.1, 0.0 + 1e-5);
+  expect_close(y1, batch_norm_eval(x1, {0, 0}, {1, 1}, {}, {}, 1e-5), 1e-12, 1e-12, "eval [1, C]");
+}
+
+TEST(NormTestBatchNorm, Gradcheck) {
+  for (const Shape& xs : kBatchNormShapes) {
+    for (bool training : {true, false}) {
+      for (bool affine : {true, false}) {
+        SCOPED_TRACE(shape_name(xs) + (training ? " training" : " eval") + (affine ? " affine" : " no affine"));
+        const int64_t C = xs[1];
+        Tensor rm = tensor_of(random_values(C, 351), false), rv = tensor_of(random_values(C, 352, 0.5, 1.5), false);
+        TensorList args{tensor_of(random_ref(xs, 353, -2, 2)),
+                        affine ? tensor_of(random_values(C, 354, 0.5, 1.5)) : Tensor(),
+                        affine ? tensor_of(random_values(C, 355)) : Tensor()};
+        EXPECT_TRUE(nb::gradcheck(
+            [&](const TensorList& a) { return nb::batch_norm(a[0], rm, rv, a[1], a[2], training, 0.1, 1e-5); }, args,
+            kGradOpts));
+      }
+    }
+  }
+}
+
+TEST(NormTestBatchNorm, GradGradcheck) {
+  for (const Shape& xs : {Shape{2, 2, 2, 2}, Shape{4, 3}}) {
+    for (bool training : {true, false}) {
+      for (bool affine : {true, false}) {
+        SCOPED_TRACE(shape_name(xs) + (training ? " training" : " eval") + (affine ? " affine" : " no affine"));
+        const int64_t C = xs[1];
+        Tensor rm = tensor_of(random_values(C, 361), false), rv = tensor_of(random_values(C, 362, 0.5, 1.5), false);
+        TensorList args{tensor_of(random_ref(xs, 363, -2, 2)),
+                        affine ? tensor_of(random_values(C, 364, 0.5, 1.5)) : Tensor(),
+                        affine ? tensor_of(random_values(C, 365)) : Tensor()};
+        EXPECT_TRUE(nb::gradgradcheck(
+            [&](const TensorList& a) { return nb::batch_norm(a[0], rm, rv, a[1], a[2], training, 0.1, 1e-5); }, args,
+            kGradOpts));
+      }
+    }
+  }
+}
+
+TEST(NormTestBatchNorm, NonContiguousInput) {
+  Ref x = random_ref({3, 2, 2, 3}, 371);
+  Tensor xt = noncontiguous_of(x, 0, 2);
+  ASSERT_FALSE(xt.is_contiguous());
+  expect_close(nb::batch_norm(xt, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5),
+               batch_norm_train(x, {}, {}, 1e-5).out, 1e-12, 1e-10, "non-contiguous batch_norm");
+  EXPECT_TRUE(nb::gradcheck(
+      [&](const TensorList& a) { return nb::batch_norm(a[0], Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5); },
+      {xt}, kGradOpts));
+}
+
+TEST(NormTestBatchNorm, ErrorsNameOpAndShapes) {
+  Tensor x = nb::zeros({2, 3, 4, 4}, {.dtype = nb::DType::f64});
+  auto v = [](int64_t n) { return nb::ones({n}, {.dtype = nb::DType::f64}); };
+  expect_error([&] { nb::batch_norm(x, Tensor(), Tensor(), v(2), Tensor(), true); },
+               {"[batch_norm]", "weight", "[2]", "[2, 3, 4, 4]"}, "weight shape");
+  expect_error([&] { nb::batch_norm(x, Tensor(), Tensor(), Tensor(), v(4), true); },
+               {"[batch_norm]", "bias", "[4]", "[2, 3, 4, 4]"}, "bias shape");
+  expect_error([&] { nb::batch_norm(x, v(2), v(3), Tensor(), Tensor(), true); },
+               {"[batch_norm]", "running_mean", "[2]", "[2, 3, 4, 4]"}, "running_mean shape");
+  expect_error([&] { nb::batch_norm(x, v(3), v(5), Tensor(), Tensor(), false); },
+               {"[batch_norm]", "running_var", "[5]"}, "running_var shape");
+  expect_error([&] { nb::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); },
+               {"[batch_norm]", "running"}, "eval without running stats");
+  expect_error([&] { nb::batch_norm(nb::zeros({1, 3, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"[batch_norm]", "[1, 3, 1, 1]"}, "one value per channel in training");
+  expect_error([&] { nb::batch_norm(nb::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"[batch_norm]", "[3]"}, "1-D input");
+}
+
+// ---- layer_norm -------------------------------------------------------------------------------
+
+struct LayerNormCase {
+  Shape x, normalized;
+  bool weight, bias;
+};
+
+const LayerNormCase kLayerNormCases[] = {
+    {{2, 3, 4}, {4}, true, true},  {{2, 3, 4}, {4}, false, false}, {{2, 3, 4}, {3, 4}, true, true},
+    {{2, 3, 4}, {3, 4}, true, false}, {{2, 3, 4}, {3, 4}, false, true}, {{5}, {5}, true, true},
+    {{1, 2, 3}, {2, 3}, false, false},
+};
+
+std::string ln_name(const LayerNormCase& c) {
+  return "x " + nb::shape_str(c.x) + " normalized " + nb::shape_str(c.normalized) + (c.weight ? " weight" : "") +
+         (c.bias ? " bias" : "");
+}
+
+TEST(NormTestLayerNorm, ForwardMatchesReference) {
+  for (const LayerNormCase& c : kLayerNormCases) {
+    SCOPED_TRACE(ln_name(c));
+    int64_t D = 1;
+    for (int64_t d : c.normalized) D *= d;
+    Ref x = random_ref(c.x, 401, -2, 3);
+    Ref w = random_ref(c.normalized, 402, 0.5, 1.5), b = random_ref(c.normalized, 403);
+    Ref ref = layer_norm(x, D, c.weight ? w.v : std::vector<double>{}, c.bias ? b.v : std::vector<double>{}, 1e-5);
+    for (nb::DType dt : {nb::DType::f64, nb::DType::f32}) {
+      Tensor y = nb::layer_norm(tensor_of(x, false, dt), c.normalized, c.weight ? tensor_of(w, false, dt) : Tensor(),
+                                c.bias ? tensor_of(b, false, dt) : Tensor(), 1e-5);
+      const bool f64 = dt == nb::DType::f64;
+      expect_close(y, ref, f64 ? 1e-12 : 1e-5, f64 ? 1e-10 : 1e-5, f64 ? "f64" : "f32");
+    }
+  }
+}
+
+TEST(NormTestLayerNorm, Gradcheck) {
+  for (const LayerNormCase& c : kLayerNormCases) {
+    SCOPED_TRACE(ln_name(c));
+    TensorList args{tensor_of(random_ref(c.x, 411, -2, 2)),
+                    c.weight ? tensor_of(random_ref(c.normalized, 412, 0.5, 1.5)) : Tensor(),
+                    c.bias ? tensor_of(random_ref(c.normalized, 413)) : Tensor()};
+    Shape ns = c.normalized;
+    EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::layer_norm(a[0], ns, a[1], a[2], 1e-5); }, args,
+                              kGradOpts));
+  }
+  // Non-contiguous input.
+  Tensor xt = noncontiguous_of(random_ref({3, 2, 4}, 414), 0, 2);
+  ASSERT_FALSE(xt.is_contiguous());
+  EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::layer_norm(a[0], {4}); }, {xt}, kGradOpts));
+}
+
+TEST(NormTestLayerNorm, GradGradcheck) {
+  const LayerNormCase cases[] = {{{2, 3}, {3}, true, true}, {{2, 2, 3}, {2, 3}, false, false},
+                                 {{1, 2, 2}, {2, 2}, true, false}};
+  for (const LayerNormCase& c : cases) {
+    SCOPED_TRACE(ln_name(c));
+    TensorList args{tensor_of(random_ref(c.x, 421, -2, 2)),
+                    c.weight ? tensor_of(random_ref(c.normalized, 422, 0.5, 1.5)) : Tensor(),
+                    c.bias ? tensor_of(random_ref(c.normalized, 423)) : Tensor()};
+    Shape ns = c.normalized;
+    EXPECT_TRUE(nb::gradgradcheck([&](const TensorList& a) { return nb::layer_norm(a[0], ns, a[1], a[2], 1e-5); },
+                                  args, kGradOpts));
+  }
+}
+
+TEST(NormTestLayerNorm, ErrorsNameOpAndShapes) {
+  Tensor x = nb::zeros({2, 3, 4}, {.dtype = nb::DType::f64});
+  expect_error([&] { nb::layer_norm(x, {3}); }, {"[layer_norm]", "[2, 3, 4]", "[3]"}, "normalized_shape mismatch");
+  expect_error([&] { nb::layer_norm(x, {1, 2, 3, 4}); }, {"[layer_norm]", "[2, 3, 4]", "[1, 2, 3, 4]"},
+               "normalized_shape longer than input");
+  expect_error([&] { nb::layer_norm(x, {3, 4}, nb::ones({4}, {.dtype = nb::DType::f64})); },
+               {"[layer_norm]", "weight", "[4]", "[3, 4]"}, "weight shape");
+  expect_error([&] { nb::layer_norm(x, {4}, Tensor(), nb::ones({3}, {.dtype = nb::DType::f64})); },
+               {"[layer_norm]", "bias", "[3]", "[4]"}, "bias shape");
+}
+
+}  // namespace
+}  // namespace convref

@@ -1,0 +1,102 @@
+// Op-table rows: matmul (1-D, 2-D, batched, broadcast batch dims) and linear.
+#include "ops/op_table.h"
+
+namespace optest {
+namespace {
+
+namespace nb = nabla;
+
+/// NumPy matmul in plain loops: 1-D operands are promoted to matrices and the added
+/// dimension dropped; batch dimensions broadcast.
+Arr ref_matmul(const Arr& a0, const Arr& b0) {
+  Arr a = a0, b = b0;
+  bool a1 = a.shape.size() == 1, b1 = b.shape.size() == 1;
+  if (a1) a.shape.insert(a.shape.begin(), 1);
+  if (b1) b.shape.push_back(1);
+  int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
+  Shape ba(a.shape.begin(), a.shape.end() - 2), bb(b.shape.begin(), b.shape.end() - 2);
+  Shape out_shape = bshape(ba, bb);
+  out_shape.push_back(m);
+  out_shape.push_back(n);
+  Arr o = make_arr(out_shape, [&](const Shape& idx) {
+    Shape ia = idx, ib = idx;
+    double s = 0;
+    for (int64_t p = 0; p < k; ++p) {
+      ia[ia.size() - 1] = p;  // [.., i, p]
+      ib[ib.size() - 2] = p;  // [.., p, j]
+      s += bget(a, ia) * bget(b, ib);
+    }
+    return s;
+  });
+  if (a1) o.shape.erase(o.shape.end() - 2);
+  if (b1) o.shape.pop_back();
+  return o;
+}
+
+Arr ref_linear(const Arr& x, const Arr& w, const Arr* bias) {
+  Arr wt = make_arr({w.size(1), w.size(0)}, [&](const Shape& i) { return w.at({i[1], i[0]}); });
+  Arr y = ref_matmul(x, wt);
+  if (bias) y = ew2(y, *bias, [](double p, double q) { return p + q; });
+  return y;
+}
+
+OpRow matmul_row(std::string name, Shape sa, Shape sb, bool gradgrad = false) {
+  OpRow r;
+  r.name = std::move(name);
+  r.inputs = {F(std::move(sa)), F(std::move(sb))};
+  r.fn = [](const TensorList& x) { return nb::matmul(x[0], x[1]); };
+  r.ref = [](const std::vector<Arr>& a) { return ref_matmul(a[0], a[1]); };
+  r.gradgrad = gradgrad;
+  r.rtol = 1e-12;
+  r.atol = 1e-12;
+  return r;
+}
+
+std::vector<OpRow> linalg_rows() {
+  std::vector<OpRow> rows;
+  rows.push_back(matmul_row("matmul_1d_1d", {4}, {4}, true));
+  rows.push_back(matmul_row("matmul_1d_2d", {3}, {3, 4}));
+  rows.push_back(matmul_row("matmul_2d_1d", {2, 3}, {3}));
+  rows.push_back(matmul_row("matmul_2d_2d", {2, 3}, {3, 4}, true));
+  rows.push_back(matmul_row("matmul_2d_2d_outer", {4, 1}, {1, 3}));
+  rows.push_back(matmul_row("matmul_batched", {2, 2, 3}, {2, 3, 4}, true));
+  rows.push_back(matmul_row("matmul_broadcast_batch", {2, 1, 2, 3}, {3, 3, 2}, true));
+  rows.push_back(matmul_row("matmul_batched_shared_rhs", {3, 2, 3}, {3, 4}));
+  rows.push_back(matmul_row("matmul_shared_lhs", {2, 3}, {4, 3, 2}));
+  rows.push_back(matmul_row("matmul_batch_of_one", {1, 2, 3}, {3, 3, 2}));
+  rows.push_back(matmul_row("matmul_1d_batched", {3}, {2, 3, 4}));
+  rows.push_back(matmul_row("matmul_batched_1d", {2, 2, 3}, {3}));
+  rows.push_back(matmul_row("matmul_4d", {2, 2, 2, 3}, {2, 2, 3, 2}));
+
+  OpRow lin;
+  lin.name = "linear_bias";
+  lin.inputs = {F({3, 4}), F({2, 4}), F({2})};
+  lin.fn = [](const TensorList& x) { return nb::linear(x[0], x[1], x[2]); };
+  lin.ref = [](const std::vector<Arr>& a) { return ref_linear(a[0], a[1], &a[2]); };
+  lin.extra_cases = {{{2, 3, 4}, {2, 4}, {2}}, {{4}, {2, 4}, {2}}, {{0, 4}, {2, 4}, {2}}};
+  lin.gradgrad = true;
+  rows.push_back(lin);
+
+  OpRow nob;
+  nob.name = "linear_no_bias";
+  nob.inputs = {F({3, 4}), F({2, 4})};
+  nob.fn = [](const TensorList& x) { return nb::linear(x[0], x[1]); };
+  nob.ref = [](const std::vector<Arr>& a) { return ref_linear(a[0], a[1], nullptr); };
+  nob.extra_cases = {{{2, 3, 4}, {2, 4}}};
+  nob.gradgrad = true;
+  rows.push_back(nob);
+
+  OpRow frozen = lin;  // only the input needs grad (a frozen layer)
+  frozen.name = "linear_frozen_weight";
+  frozen.inputs = {F({3, 4}), C({2, 4}), C({2})};
+  frozen.extra_cases = {};
+  frozen.gradgrad = false;
+  rows.push_back(frozen);
+  return rows;
+}
+
+}  // namespace
+
+NB_OP_TABLE(Linalg, linalg_rows());
+
+}  // namespace optest

@@ -1,0 +1,212 @@
+// Op-table rows: reductions, the softmax family, argmax/argmin and topk.
+#include <algorithm>
+#include <numeric>
+
+#include "ops/op_table.h"
+
+namespace optest {
+namespace {
+
+namespace nb = nabla;
+
+const Shape kS{2, 3, 4};
+
+/// A reduction row over x [2, 3, 4] (plus a 0-d case when `scalar_case`).
+template <typename Op, typename Agg>
+OpRow reduce_row(std::string name, In in, Shape dims, bool keepdim, Op op, Agg agg, bool gradgrad = false) {
+  OpRow r;
+  r.name = std::move(name);
+  in.shape = kS;
+  r.inputs = {in};
+  r.fn = [op, dims, keepdim](const TensorList& x) { return op(x[0], dims, keepdim); };
+  r.ref = [agg, dims, keepdim](const std::vector<Arr>& a) { return reduce_ref(a[0], dims, keepdim, agg); };
+  r.gradgrad = gradgrad;
+  return r;
+}
+
+std::vector<double> ref_softmax(const std::vector<double>& v) {
+  double m = *std::max_element(v.begin(), v.end());
+  std::vector<double> o;
+  double s = 0;
+  for (double x : v) s += std::exp(x - m);
+  for (double x : v) o.push_back(std::exp(x - m) / s);
+  return o;
+}
+
+std::vector<double> ref_log_softmax(const std::vector<double>& v) {
+  double lse = ref_logsumexp(v);
+  std::vector<double> o;
+  for (double x : v) o.push_back(x - lse);
+  return o;
+}
+
+/// Indices of the k largest (smallest) values, sorted, lower index first on ties.
+std::vector<int64_t> ref_topk_idx(const std::vector<double>& v, int64_t k, bool largest) {
+  std::vector<int64_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    return largest ? v[size_t(a)] > v[size_t(b)] : v[size_t(a)] < v[size_t(b)];
+  });
+  idx.resize(size_t(k));
+  return idx;
+}
+
+auto sum_op = [](const Tensor& x, const Shape& d, bool k) { return nb::sum(x, d, k); };
+auto mean_op = [](const Tensor& x, const Shape& d, bool k) { return nb::mean(x, d, k); };
+auto var_op = [](const Tensor& x, const Shape& d, bool k) { return nb::var(x, d, k); };
+auto std_op = [](const Tensor& x, const Shape& d, bool k) { return nb::std(x, d, k); };
+auto max_op = [](const Tensor& x, const Shape& d, bool k) { return nb::max(x, d, k); };
+auto min_op = [](const Tensor& x, const Shape& d, bool k) { return nb::min(x, d, k); };
+auto lse_op = [](const Tensor& x, const Shape& d, bool k) { return nb::logsumexp(x, d, k); };
+auto agg_max = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
+auto agg_min = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
+auto agg_var = [](const std::vector<double>& v) { return ref_var(v); };
+auto agg_std = [](const std::vector<double>& v) { return std::sqrt(ref_var(v)); };
+
+std::vector<OpRow> reduce_rows() {
+  std::vector<OpRow> rows;
+  rows.push_back(reduce_row("sum_all", F({}), {}, false, sum_op, ref_sum, true));
+  rows.back().extra_cases = {{Shape{}}, {Shape{5}}};
+  rows.push_back(reduce_row("sum_dim1", F({}), {1}, false, sum_op, ref_sum));
+  rows.push_back(reduce_row("sum_dims02_keepdim", F({}), {0, 2}, true, sum_op, ref_sum, true));
+  rows.push_back(reduce_row("sum_dim_neg1", F({}), {-1}, false, sum_op, ref_sum));
+  rows.push_back(reduce_row("sum_all_keepdim", F({}), {}, true, sum_op, ref_sum));
+  rows.push_back(reduce_row("mean_all", F({}), {}, false, mean_op, ref_mean, true));
+  rows.push_back(reduce_row("mean_dim0_keepdim", F({}), {0}, true, mean_op, ref_mean));
+  rows.push_back(reduce_row("mean_dims12", F({}), {1, 2}, false, mean_op, ref_mean));
+  rows.push_back(reduce_row("var_all", F({}), {}, false, var_op, agg_var, true));
+  rows.push_back(reduce_row("var_dim1", F({}), {1}, false, var_op, agg_var, true));
+  rows.push_back(reduce_row("var_dims02_keepdim", F({}), {0, 2}, true, var_op, agg_var));
+  {
+    OpRow r = reduce_row(
+        "var_dim2_correction0", F({}), {2}, false,
+        [](const Tensor& x, const Shape& d, bool k) { return nb::var(x, d, k, 0); },
+        [](const std::vector<double>& v) { return ref_var(v, 0); });
+    rows.push_back(r);
+  }
+  rows.push_back(reduce_row("std_all", F({}), {}, false, std_op, agg_std, true));
+  rows.push_back(reduce_row("std_dim2_keepdim", F({}), {2}, true, std_op, agg_std));
+  rows.push_back(reduce_row("max_all", F({}), {}, false, max_op, agg_max, true));
+  rows.push_back(reduce_row("max_dim1", F({}), {1}, false, max_op, agg_max));
+  rows.push_back(reduce_row("max_dim0_keepdim", F({}), {0}, true, max_op, agg_max));
+  rows.push_back(reduce_row("max_dims02", F({}), {0, 2}, false, max_op, agg_max));
+  rows.push_back(reduce_row("min_all", F({}), {}, false, min_op, agg_min));
+  rows.push_back(reduce_row("min_dim2", F({}), {2}, false, min_op, agg_min, true));
+  rows.push_back(reduce_row("min_dims01_keepdim", F({}), {0, 1}, true, min_op, agg_min));
+  {
+    // Two-way ties: the gradient is split evenly, which is also what central differences see.
+    OpRow r;
+    r.name = "max_dim1_two_way_ties";
+    r.inputs = {X({3, 3}, {1, 3, 3, 2, 2, 0, -1, 4, 0.5}, DType::f64)};
+    r.fn = [](const TensorList& x) { return nb::max(x[0], {1}); };
+    r.ref = [](const std::vector<Arr>& a) { return reduce_ref(a[0], {1}, false, agg_max); };
+    rows.push_back(r);
+    r.name = "min_all_two_way_tie";
+    r.inputs = {X({2, 3}, {1, -3, 3, 2, -3, 0}, DType::f64)};
+    r.fn = [](const TensorList& x) { return nb::min(x[0]); };
+    r.ref = [](const std::vector<Arr>& a) { return reduce_ref(a[0], {}, false, agg_min); };
+    rows.push_back(r);
+  }
+  rows.push_back(reduce_row("logsumexp_dim1", F({}, -3, 3), {1}, false, lse_op, ref_logsumexp, true));
+  rows.push_back(reduce_row("logsumexp_dims02_keepdim", F({}, -3, 3), {0, 2}, true, lse_op, ref_logsumexp));
+  rows.push_back(reduce_row("logsumexp_all", F({}, -3, 3), {}, false, lse_op, ref_logsumexp));
+  return rows;
+}
+
+std::vector<OpRow> softmax_rows() {
+  std::vector<OpRow> rows;
+  for (int64_t dim : {-1, 0, 1}) {
+    std::string suffix = dim < 0 ? "neg1" : std::to_string(dim);
+    OpRow s;
+    s.name = "softmax_dim" + suffix;
+    s.inputs = {F(kS, -3, 3)};
+    s.fn = [dim](const TensorList& x) { return nb::softmax(x[0], dim); };
+    s.ref = [dim](const std::vector<Arr>& a) { return along_dim(a[0], dim, ref_softmax); };
+    s.gradgrad = dim != 0;
+    rows.push_back(s);
+    OpRow l = s;
+    l.name = "log_softmax_dim" + suffix;
+    l.fn = [dim](const TensorList& x) { return nb::log_softmax(x[0], dim); };
+    l.ref = [dim](const std::vector<Arr>& a) { return along_dim(a[0], dim, ref_log_softmax); };
+    rows.push_back(l);
+  }
+  OpRow s2;
+  s2.name = "softmax_1d";
+  s2.inputs = {F({5}, -3, 3)};
+  s2.fn = [](const TensorList& x) { return nb::softmax(x[0], 0); };
+  s2.ref = [](const std::vector<Arr>& a) { return along_dim(a[0], 0, ref_softmax); };
+  rows.push_back(s2);
+  return rows;
+}
+
+std::vector<OpRow> arg_rows() {
+  std::vector<OpRow> rows;
+  auto arg_row = [&](std::string name, bool is_max, std::optional<int64_t> dim, bool keepdim) {
+    OpRow r;
+    r.name = std::move(name);
+    r.inputs = {F(kS)};
+    r.differentiable = false;
+    r.fn = [=](const TensorList& x) { return is_max ? nb::argmax(x[0], dim, keepdim) : nb::argmin(x[0], dim, keepdim); };
+    r.ref = [=](const std::vector<Arr>& a) {
+      auto pick = [is_max](const std::vector<double>& v) {
+        size_t best = 0;
+        for (size_t i = 1; i < v.size(); ++i)
+          if (is_max ? v[i] > v[best] : v[i] < v[best]) best = i;
+        return double(best);
+      };
+      if (!dim) {
+        Shape s = keepdim ? Shape(a[0].shape.size(), 1) : Shape{};
+        return Arr{s, {pick(a[0].v)}};
+      }
+      Arr o = along_dim(a[0], *dim, [&](const std::vector<double>& v) { return std::vector<double>{pick(v)}; }, 1);
+      if (!keepdim) o.shape.erase(o.shape.begin() + (*dim < 0 ? *dim + int64_t(a[0].shape.size()) : *dim));
+      return o;
+    };
+    rows.push_back(r);
+  };
+  arg_row("argmax_all", true, std::nullopt, false);
+  arg_row("argmax_all_keepdim", true, std::nullopt, true);
+  arg_row("argmax_dim1", true, 1, false);
+  arg_row("argmax_dim0_keepdim", true, 0, true);
+  arg_row("argmax_dim_neg1", true, -1, false);
+  arg_row("argmin_dim2", false, 2, false);
+  arg_row("argmin_all", false, std::nullopt, false);
+
+  auto topk_row = [&](std::string name, int64_t k, int64_t dim, bool largest, bool indices) {
+    OpRow r;
+    r.name = std::move(name);
+    r.inputs = {F(kS)};
+    r.differentiable = !indices;
+    r.gradgrad = !indices && dim == -1;
+    r.fn = [=](const TensorList& x) {
+      auto [v, i] = nb::topk(x[0], k, dim, largest);
+      return indices ? i : v;
+    };
+    r.ref = [=](const std::vector<Arr>& a) {
+      return along_dim(
+          a[0], dim,
+          [&](const std::vector<double>& v) {
+            std::vector<double> o;
+            for (int64_t i : ref_topk_idx(v, k, largest)) o.push_back(indices ? double(i) : v[size_t(i)]);
+            return o;
+          },
+          k);
+    };
+    rows.push_back(r);
+  };
+  topk_row("topk_values_k2_last", 2, -1, true, false);
+  topk_row("topk_indices_k2_last", 2, -1, true, true);
+  topk_row("topk_values_k2_dim0_smallest", 2, 0, false, false);
+  topk_row("topk_indices_k3_dim1", 3, 1, true, true);
+  topk_row("topk_values_k4_dim2_full_sort", 4, 2, true, false);
+  topk_row("topk_indices_k0", 0, 2, true, true);
+  return rows;
+}
+
+}  // namespace
+
+NB_OP_TABLE(Reduce, reduce_rows());
+NB_OP_TABLE(Softmax, softmax_rows());
+NB_OP_TABLE(ArgTopk, arg_rows());
+
+}  // namespace optest

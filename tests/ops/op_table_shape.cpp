@@ -1,0 +1,315 @@
+// Op-table rows: views and shape changes, concatenation, gather/scatter and index ops.
+#include "ops/op_table.h"
+
+namespace optest {
+namespace {
+
+namespace nb = nabla;
+
+using Ins = std::vector<Arr>;
+
+OpRow row(std::string name, std::vector<In> inputs, OpFn fn, RefFn ref, bool gradgrad = false) {
+  OpRow r;
+  r.name = std::move(name);
+  r.inputs = std::move(inputs);
+  r.fn = std::move(fn);
+  r.ref = std::move(ref);
+  r.gradgrad = gradgrad;
+  return r;
+}
+
+/// Same values (row-major), new shape.
+Arr with_shape(const Arr& a, Shape s) { return {std::move(s), a.v}; }
+
+/// out[i] = x[i with dims permuted]: out dim j is input dim perm[j].
+Arr ref_permute(const Arr& x, const Shape& perm) {
+  Shape s;
+  for (int64_t p : perm) s.push_back(x.shape[size_t(p)]);
+  return make_arr(s, [&](const Shape& o) {
+    Shape i(o.size());
+    for (size_t j = 0; j < perm.size(); ++j) i[size_t(perm[j])] = o[j];
+    return x.at(i);
+  });
+}
+
+Arr ref_slice(const Arr& x, int64_t d, int64_t start, int64_t count, int64_t step) {
+  Shape s = x.shape;
+  s[size_t(d)] = count;
+  return make_arr(s, [&](const Shape& o) {
+    Shape i = o;
+    i[size_t(d)] = start + o[size_t(d)] * step;
+    return x.at(i);
+  });
+}
+
+Arr ref_cat(const Ins& xs, int64_t d) {
+  Shape s = xs[0].shape;
+  if (d < 0) d += int64_t(s.size());
+  s[size_t(d)] = 0;
+  for (const Arr& x : xs) s[size_t(d)] += x.shape[size_t(d)];
+  return make_arr(s, [&](const Shape& o) {
+    Shape i = o;
+    for (const Arr& x : xs) {
+      if (i[size_t(d)] < x.shape[size_t(d)]) return x.at(i);
+      i[size_t(d)] -= x.shape[size_t(d)];
+    }
+    return std::nan("");
+  });
+}
+
+Arr ref_stack(const Ins& xs, int64_t d) {
+  Shape s = xs[0].shape;
+  if (d < 0) d += int64_t(s.size()) + 1;
+  s.insert(s.begin() + d, int64_t(xs.size()));
+  return make_arr(s, [&](const Shape& o) {
+    Shape i = o;
+    int64_t which = i[size_t(d)];
+    i.erase(i.begin() + d);
+    return xs[size_t(which)].at(i);
+  });
+}
+
+std::vector<OpRow> view_rows() {
+  std::vector<OpRow> rows;
+  rows.push_back(row(
+      "reshape", {F({2, 6})}, [](const TensorList& x) { return nb::reshape(x[0], {3, 4}); },
+      [](const Ins& a) { return with_shape(a[0], {3, 4}); }, true));
+  rows.push_back(row(
+      "reshape_infer", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].reshape({4, -1}); },
+      [](const Ins& a) { return with_shape(a[0], {4, 6}); }));
+  rows.push_back(row(
+      "reshape_to_0d", {F({1, 1})}, [](const TensorList& x) { return x[0].reshape({}); },
+      [](const Ins& a) { return with_shape(a[0], {}); }));
+  rows.push_back(row(
+      "transpose", {F({2, 3, 4})}, [](const TensorList& x) { return nb::transpose(x[0], 0, 2); },
+      [](const Ins& a) { return ref_permute(a[0], {2, 1, 0}); }, true));
+  rows.push_back(row(
+      "t", {F({3, 4})}, [](const TensorList& x) { return x[0].t(); },
+      [](const Ins& a) { return ref_permute(a[0], {1, 0}); }));
+  rows.push_back(row(
+      "permute", {F({2, 3, 4})}, [](const TensorList& x) { return nb::permute(x[0], {2, 0, 1}); },
+      [](const Ins& a) { return ref_permute(a[0], {2, 0, 1}); }));
+  rows.push_back(row(
+      "permute_negative_dims", {F({2, 3, 4})}, [](const TensorList& x) { return nb::permute(x[0], {-1, -3, -2}); },
+      [](const Ins& a) { return ref_permute(a[0], {2, 0, 1}); }));
+  rows.push_back(row(
+      "slice_step2", {F({3, 7})}, [](const TensorList& x) { return nb::slice(x[0], 1, 1, 6, 2); },
+      [](const Ins& a) { return ref_slice(a[0], 1, 1, 3, 2); }, true));
+  rows.push_back(row(
+      "slice_negative_bounds", {F({5, 3})}, [](const TensorList& x) { return x[0].slice(0, -4, -1); },
+      [](const Ins& a) { return ref_slice(a[0], 0, 1, 3, 1); }));
+  rows.push_back(row(
+      "slice_clamped_end", {F({3, 5})}, [](const TensorList& x) { return x[0].slice(-1, 2, 100); },
+      [](const Ins& a) { return ref_slice(a[0], 1, 2, 3, 1); }));
+  rows.push_back(row(
+      "slice_step3_dim0", {F({7, 2})}, [](const TensorList& x) { return x[0].slice(0, 0, 7, 3); },
+      [](const Ins& a) { return ref_slice(a[0], 0, 0, 3, 3); }));
+  rows.push_back(row(
+      "narrow", {F({3, 5})}, [](const TensorList& x) { return x[0].narrow(1, 1, 3); },
+      [](const Ins& a) { return ref_slice(a[0], 1, 1, 3, 1); }));
+  rows.push_back(row(
+      "narrow_negative_start", {F({5, 3})}, [](const TensorList& x) { return x[0].narrow(0, -2, 2); },
+      [](const Ins& a) { return ref_slice(a[0], 0, 3, 2, 1); }));
+  rows.push_back(row(
+      "select_dim0", {F({3, 4})}, [](const TensorList& x) { return x[0].select(0, 1); },
+      [](const Ins& a) { return with_shape(ref_slice(a[0], 0, 1, 1, 1), {4}); }));
+  rows.push_back(row(
+      "select_dim1_negative", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].select(1, -1); },
+      [](const Ins& a) { return with_shape(ref_slice(a[0], 1, 2, 1, 1), {2, 4}); }));
+  rows.push_back(row(
+      "expand", {F({3, 1})}, [](const TensorList& x) { return nb::expand(x[0], {2, 3, 4}); },
+      [](const Ins& a) { return make_arr({2, 3, 4}, [&](const Shape& i) { return bget(a[0], i); }); }, true));
+  rows.push_back(row(
+      "expand_minus_one", {F({1, 4})}, [](const TensorList& x) { return x[0].expand({3, -1}); },
+      [](const Ins& a) { return make_arr({3, 4}, [&](const Shape& i) { return bget(a[0], i); }); }));
+  rows.push_back(row(
+      "squeeze_all", {F({1, 3, 1, 4})}, [](const TensorList& x) { return nb::squeeze(x[0]); },
+      [](const Ins& a) { return with_shape(a[0], {3, 4}); }));
+  rows.push_back(row(
+      "squeeze_dim", {F({3, 1, 4})}, [](const TensorList& x) { return nb::squeeze(x[0], 1); },
+      [](const Ins& a) { return with_shape(a[0], {3, 4}); }));
+  rows.push_back(row(
+      "squeeze_non_unit_dim", {F({3, 4})}, [](const TensorList& x) { return x[0].squeeze(0); },
+      [](const Ins& a) { return a[0]; }));
+  rows.push_back(row(
+      "unsqueeze_0", {F({3, 4})}, [](const TensorList& x) { return nb::unsqueeze(x[0], 0); },
+      [](const Ins& a) { return with_shape(a[0], {1, 3, 4}); }));
+  rows.push_back(row(
+      "unsqueeze_last", {F({3, 4})}, [](const TensorList& x) { return x[0].unsqueeze(-1); },
+      [](const Ins& a) { return with_shape(a[0], {3, 4, 1}); }));
+  rows.push_back(row(
+      "unsqueeze_middle", {F({3, 4})}, [](const TensorList& x) { return x[0].unsqueeze(1); },
+      [](const Ins& a) { return with_shape(a[0], {3, 1, 4}); }));
+  rows.push_back(row(
+      "flatten", {F({2, 3, 4})}, [](const TensorList& x) { return nb::flatten(x[0]); },
+      [](const Ins& a) { return with_shape(a[0], {24}); }));
+  rows.push_back(row(
+      "flatten_1_2", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].flatten(1, 2); },
+      [](const Ins& a) { return with_shape(a[0], {2, 12}); }));
+  rows.push_back(row(
+      "flatten_0_1", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].flatten(0, 1); },
+      [](const Ins& a) { return with_shape(a[0], {6, 4}); }));
+  rows.push_back(row(
+      "clone", {F({3, 4})}, [](const TensorList& x) { return x[0].clone(); }, [](const Ins& a) { return a[0]; }));
+  rows.push_back(row(
+      "contiguous", {F({3, 4})}, [](const TensorList& x) { return x[0].contiguous(); },
+      [](const Ins& a) { return a[0]; }));
+  return rows;
+}
+
+std::vector<OpRow> join_rows() {
+  std::vector<OpRow> rows;
+  rows.push_back(row(
+      "cat_dim0", {F({2, 3}), F({1, 3}), F({3, 3})}, [](const TensorList& x) { return nb::cat(x, 0); },
+      [](const Ins& a) { return ref_cat(a, 0); }, true));
+  rows.push_back(row(
+      "cat_dim1", {F({2, 1}), F({2, 3}), F({2, 2})}, [](const TensorList& x) { return nb::cat(x, 1); },
+      [](const Ins& a) { return ref_cat(a, 1); }));
+  rows.push_back(row(
+      "cat_negative_dim_3d", {F({2, 3, 2}), F({2, 3, 1})}, [](const TensorList& x) { return nb::cat(x, -1); },
+      [](const Ins& a) { return ref_cat(a, -1); }));
+  rows.push_back(row(
+      "cat_with_empty_part", {F({2, 3}), F({0, 3}), F({1, 3})}, [](const TensorList& x) { return nb::cat(x, 0); },
+      [](const Ins& a) { return ref_cat(a, 0); }));
+  rows.push_back(row(
+      "cat_single", {F({2, 3})}, [](const TensorList& x) { return nb::cat(x, 1); },
+      [](const Ins& a) { return ref_cat(a, 1); }));
+  rows.push_back(row(
+      "stack_dim0", {F({2, 3}), F({2, 3}), F({2, 3})}, [](const TensorList& x) { return nb::stack(x, 0); },
+      [](const Ins& a) { return ref_stack(a, 0); }, true));
+  rows.push_back(row(
+      "stack_last_dim", {F({2, 3}), F({2, 3})}, [](const TensorList& x) { return nb::stack(x, -1); },
+      [](const Ins& a) { return ref_stack(a, -1); }));
+  rows.push_back(row(
+      "stack_middle", {F({2, 3}), F({2, 3})}, [](const TensorList& x) { return nb::stack(x, 1); },
+      [](const Ins& a) { return ref_stack(a, 1); }));
+  return rows;
+}
+
+// ---- indexing ----------------------------------------------------------------------------
+
+Arr ref_gather(const Arr& x, int64_t d, const Arr& idx) {
+  return make_arr(idx.shape, [&](const Shape& o) {
+    Shape i = o;
+    i[size_t(d)] = int64_t(idx.at(o));
+    return x.at(i);
+  });
+}
+
+Arr ref_scatter_add(const Arr& x, int64_t d, const Arr& idx, const Arr& src) {
+  Arr out = x;
+  for (int64_t k = 0; k < src.numel(); ++k) {
+    Shape p = unravel(src.shape, k);
+    Shape q = p;
+    q[size_t(d)] = int64_t(idx.at(p));
+    out.at(q) += src.v[size_t(k)];
+  }
+  return out;
+}
+
+Arr ref_index_select(const Arr& x, int64_t d, const Arr& idx) {
+  Shape s = x.shape;
+  s[size_t(d)] = idx.numel();
+  return make_arr(s, [&](const Shape& o) {
+    Shape i = o;
+    i[size_t(d)] = int64_t(idx.v[size_t(o[size_t(d)])]);
+    return x.at(i);
+  });
+}
+
+Arr ref_index_add(const Arr& x, int64_t d, const Arr& idx, const Arr& src) {
+  Arr out = x;
+  for (int64_t k = 0; k < src.numel(); ++k) {
+    Shape p = unravel(src.shape, k);
+    Shape q = p;
+    q[size_t(d)] = int64_t(idx.v[size_t(p[size_t(d)])]);
+    out.at(q) += src.v[size_t(k)];
+  }
+  return out;
+}
+
+std::vector<OpRow> index_rows() {
+  std::vector<OpRow> rows;
+  rows.push_back(row(
+      "gather_dim1", {F({3, 4}), I({3, 5}, 4)}, [](const TensorList& x) { return nb::gather(x[0], 1, x[1]); },
+      [](const Ins& a) { return ref_gather(a[0], 1, a[1]); }, true));
+  rows.push_back(row(
+      "gather_dim0", {F({3, 4}), I({2, 4}, 3)}, [](const TensorList& x) { return nb::gather(x[0], 0, x[1]); },
+      [](const Ins& a) { return ref_gather(a[0], 0, a[1]); }));
+  rows.push_back(row(
+      "gather_3d_dim_neg1", {F({2, 3, 4}), I({2, 3, 2}, 4)},
+      [](const TensorList& x) { return nb::gather(x[0], -1, x[1]); },
+      [](const Ins& a) { return ref_gather(a[0], 2, a[1]); }));
+  rows.push_back(row(
+      "scatter_add_dim1", {F({3, 4}), I({3, 6}, 4), F({3, 6})},
+      [](const TensorList& x) { return nb::scatter_add(x[0], 1, x[1], x[2]); },
+      [](const Ins& a) { return ref_scatter_add(a[0], 1, a[1], a[2]); }, true));
+  rows.push_back(row(
+      "scatter_add_dim0", {F({3, 4}), I({5, 4}, 3), F({5, 4})},
+      [](const TensorList& x) { return nb::scatter_add(x[0], 0, x[1], x[2]); },
+      [](const Ins& a) { return ref_scatter_add(a[0], 0, a[1], a[2]); }));
+  rows.push_back(row(
+      "index_select_dim0", {F({3, 4}), I({5}, 3)}, [](const TensorList& x) { return nb::index_select(x[0], 0, x[1]); },
+      [](const Ins& a) { return ref_index_select(a[0], 0, a[1]); }, true));
+  rows.push_back(row(
+      "index_select_dim1_3d", {F({2, 3, 4}), I({4}, 3)},
+      [](const TensorList& x) { return nb::index_select(x[0], 1, x[1]); },
+      [](const Ins& a) { return ref_index_select(a[0], 1, a[1]); }));
+  rows.push_back(row(
+      "index_select_last", {F({3, 4}), I({2}, 4)}, [](const TensorList& x) { return nb::index_select(x[0], -1, x[1]); },
+      [](const Ins& a) { return ref_index_select(a[0], 1, a[1]); }));
+  rows.push_back(row(
+      "index_add_dim0", {F({3, 4}), I({5}, 3), F({5, 4})},
+      [](const TensorList& x) { return nb::index_add(x[0], 0, x[1], x[2]); },
+      [](const Ins& a) { return ref_index_add(a[0], 0, a[1], a[2]); }, true));
+  rows.push_back(row(
+      "index_add_dim1_3d", {F({2, 3, 4}), I({2}, 3), F({2, 2, 4})},
+      [](const TensorList& x) { return nb::index_add(x[0], 1, x[1], x[2]); },
+      [](const Ins& a) { return ref_index_add(a[0], 1, a[1], a[2]); }));
+  {
+    // Duplicate indices accumulate.
+    OpRow r = row(
+        "index_add_duplicates", {F({3, 2}), X({4}, {2, 0, 2, 2}), F({4, 2})},
+        [](const TensorList& x) { return nb::index_add(x[0], 0, x[1], x[2]); },
+        [](const Ins& a) { return ref_index_add(a[0], 0, a[1], a[2]); });
+    rows.push_back(r);
+  }
+  {
+    OpRow r = row(
+        "one_hot", {I({2, 3}, 5)}, [](const TensorList& x) { return nb::one_hot(x[0], 5); },
+        [](const Ins& a) {
+          Shape s = a[0].shape;
+          s.push_back(5);
+          return make_arr(s, [&](const Shape& o) {
+            Shape i(o.begin(), o.end() - 1);
+            return a[0].at(i) == double(o.back()) ? 1.0 : 0.0;
+          });
+        });
+    r.differentiable = false;
+    rows.push_back(r);
+    r.name = "one_hot_f64_1d";
+    r.inputs = {I({4}, 3)};
+    r.fn = [](const TensorList& x) { return nb::one_hot(x[0], 3, DType::f64); };
+    r.ref = [](const Ins& a) {
+      return make_arr({4, 3}, [&](const Shape& o) { return a[0].v[size_t(o[0])] == double(o[1]) ? 1.0 : 0.0; });
+    };
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+TEST(OneHot, DtypeAndValues) {
+  Tensor l = nb::from_vector(std::vector<int64_t>{2, 0, 1}, {3});
+  Tensor o = nb::one_hot(l, 4);
+  EXPECT_EQ(o.dtype(), DType::f32);
+  EXPECT_EQ(o.to_vector<double>(), (std::vector<double>{0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0}));
+  EXPECT_EQ(nb::one_hot(l, 3, DType::i64).dtype(), DType::i64);
+}
+
+}  // namespace
+
+NB_OP_TABLE(View, view_rows());
+NB_OP_TABLE(Join, join_rows());
+NB_OP_TABLE(Index, index_rows());
+
+}  // namespace optest

@@ -1,0 +1,179 @@
+// pad (constant incl. negative = crop, reflect, replicate), interpolate (nearest and bilinear
+// against PyTorch's align_corners=False formulas, written out in reference_conv.h) and
+// embedding: forward values, gradcheck in f64, gradgradcheck, and error messages.
+#include <gtest/gtest.h>
+
+#include "ops/reference_conv.h"
+
+namespace convref {
+namespace {
+
+namespace nb = nabla;
+using nb::Tensor;
+using nb::TensorList;
+
+// ---- pad --------------------------------------------------------------------------------------
+
+struct PadCase {
+  std::string name;
+  Shape x;
+  std::vector<int64_t> pads;
+  PadKind mode;
+  double value = 0.0;
+};
+
+nb::PadMode to_mode(PadKind k) {
+  switch (k) {
+    case PadKind::Constant: return nb::PadMode::Constant;
+    case PadKind::Reflect: return nb::PadMode::Reflect;
+    case PadKind::Replicate: return nb::PadMode::Replicate;
+  }
+  return nb::PadMode::Constant;
+}
+
+const std::vector<PadCase> kPadCases = {
+    {"constant_last_dim", {2, 3, 4}, {1, 2}, PadKind::Constant},
+    {"constant_two_dims_value", {2, 3, 4}, {1, 2, 0, 1}, PadKind::Constant, 1.5},
+    {"constant_negative_crops", {2, 3, 4}, {-1, 2, 1, -1}, PadKind::Constant, -0.5},
+    {"constant_pure_crop", {2, 3, 5}, {-1, -2}, PadKind::Constant},
+    {"constant_three_dims", {2, 3, 4}, {0, 0, 2, 1, 1, 0}, PadKind::Constant, 2.0},
+    {"constant_4d", {1, 2, 3, 4}, {2, 1, 1, 2}, PadKind::Constant},
+    {"reflect_4d", {1, 2, 3, 4}, {2, 1, 1, 2}, PadKind::Reflect},
+    {"reflect_maximal", {1, 2, 3, 4}, {3, 3, 2, 2}, PadKind::Reflect},
+    {"reflect_3d", {2, 3, 5}, {4, 1}, PadKind::Reflect},
+    {"replicate_4d", {1, 2, 3, 4}, {3, 1, 0, 2}, PadKind::Replicate},
+    {"replicate_beyond_size", {2, 3}, {5, 6}, PadKind::Replicate},
+};
+
+TEST(ResampleTestPad, ForwardAndGradcheck) {
+  for (const PadCase& c : kPadCases) {
+    SCOPED_TRACE(c.name);
+    Ref x = random_ref(c.x, 501);
+    Ref ref = pad(x, c.pads, c.mode, c.value);
+    Shape pads(c.pads.begin(), c.pads.end());
+    expect_close(nb::pad(tensor_of(x, false), pads, to_mode(c.mode), c.value), ref, 0, 0, "f64");
+    expect_close(nb::pad(tensor_of(x, false, nb::DType::f32), pads, to_mode(c.mode), c.value), ref, 1e-7, 0, "f32");
+    EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::pad(a[0], pads, to_mode(c.mode), c.value); },
+                              {tensor_of(x)}, kGradOpts));
+  }
+}
+
+TEST(ResampleTestPad, NonContiguousAndGradGrad) {
+  Ref x = random_ref({2, 3, 4}, 511);
+  Tensor xt = noncontiguous_of(x, 0, 2);
+  ASSERT_FALSE(xt.is_contiguous());
+  for (PadKind k : {PadKind::Constant, PadKind::Reflect, PadKind::Replicate}) {
+    SCOPED_TRACE(int(k));
+    const Shape pads{2, 1, 1, 2};
+    expect_close(nb::pad(xt, pads, to_mode(k), 0.25), pad(x, {2, 1, 1, 2}, k, 0.25), 0, 0, "non-contiguous");
+    EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::pad(a[0], pads, to_mode(k), 0.25); }, {xt},
+                              kGradOpts));
+    EXPECT_TRUE(nb::gradgradcheck([&](const TensorList& a) { return nb::pad(a[0], pads, to_mode(k), 0.25); },
+                                  {tensor_of(random_ref({1, 3, 4}, 512))}, kGradOpts));
+  }
+}
+
+TEST(ResampleTestPad, ErrorsNameOpAndShapes) {
+  Tensor x = nb::zeros({1, 2, 3, 4}, {.dtype = nb::DType::f64});
+  expect_error([&] { nb::pad(x, {1, 1, 3, 0}, nb::PadMode::Reflect); }, {"[pad]", "reflect", "[1, 2, 3, 4]"},
+               "reflect pad >= size");
+  expect_error([&] { nb::pad(x, {-1, 0}, nb::PadMode::Replicate); }, {"[pad]", "non-negative"},
+               "negative replicate pad");
+  expect_error([&] { nb::pad(x, {1, 1, 1}); }, {"[pad]", "pairs"}, "odd pads length");
+  expect_error([&] { nb::pad(x, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}); }, {"[pad]", "[1, 2, 3, 4]"}, "too many dims");
+  expect_error([&] { nb::pad(x, {-3, -2}); }, {"[pad]", "negative size"}, "crop below zero");
+}
+
+// ---- interpolate --------------------------------------------------------------------------------
+
+struct InterpCase {
+  Shape x;
+  I2 size;
+};
+
+const InterpCase kInterpCases[] = {
+    {{1, 2, 3, 4}, {5, 7}},  {{1, 2, 3, 4}, {6, 8}},  {{1, 2, 3, 4}, {2, 3}}, {{1, 2, 3, 4}, {3, 4}},
+    {{1, 2, 3, 4}, {1, 1}},  {{1, 2, 3, 4}, {7, 3}},  {{1, 2, 3, 4}, {4, 10}}, {{2, 1, 5, 6}, {3, 4}},
+    {{2, 1, 5, 6}, {10, 9}}, {{2, 1, 5, 6}, {4, 9}}, {{1, 1, 7, 6}, {3, 11}},
+};
+
+std::string interp_name(const InterpCase& c, bool bilinear) {
+  return std::string(bilinear ? "bilinear " : "nearest ") + nb::shape_str(c.x) + " -> (" + std::to_string(c.size[0]) +
+         ", " + std::to_string(c.size[1]) + ")";
+}
+
+TEST(ResampleTestInterpolate, ForwardMatchesPyTorchFormulas) {
+  for (const InterpCase& c : kInterpCases) {
+    for (bool bilinear : {false, true}) {
+      SCOPED_TRACE(interp_name(c, bilinear));
+      Ref x = random_ref(c.x, 601);
+      Ref ref = bilinear ? interpolate_bilinear(x, c.size) : interpolate_nearest(x, c.size);
+      auto mode = bilinear ? nb::InterpolateMode::Bilinear : nb::InterpolateMode::Nearest;
+      expect_close(nb::interpolate(tensor_of(x, false), c.size, mode), ref, 1e-14, 1e-12, "f64");
+      expect_close(nb::interpolate(tensor_of(x, false, nb::DType::f32), c.size, mode), ref, 1e-6, 1e-6, "f32");
+    }
+  }
+}
+
+TEST(ResampleTestInterpolate, Gradcheck) {
+  for (const InterpCase& c : kInterpCases) {
+    for (bool bilinear : {false, true}) {
+      SCOPED_TRACE(interp_name(c, bilinear));
+      auto mode = bilinear ? nb::InterpolateMode::Bilinear : nb::InterpolateMode::Nearest;
+      I2 size = c.size;
+      EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::interpolate(a[0], size, mode); },
+                                {tensor_of(random_ref(c.x, 611))}, kGradOpts));
+    }
+  }
+  Tensor xt = noncontiguous_of(random_ref({1, 2, 3, 4}, 612), 2, 3);
+  EXPECT_TRUE(nb::gradcheck(
+      [&](const TensorList& a) { return nb::interpolate(a[0], {5, 3}, nb::InterpolateMode::Bilinear); }, {xt},
+      kGradOpts));
+  EXPECT_TRUE(nb::gradgradcheck(
+      [&](const TensorList& a) { return nb::interpolate(a[0], {3, 5}, nb::InterpolateMode::Bilinear); },
+      {tensor_of(random_ref({1, 1, 2, 3}, 613))}, kGradOpts));
+}
+
+TEST(ResampleTestInterpolate, ErrorsNameOpAndShapes) {
+  expect_error([&] { nb::interpolate(nb::zeros({2, 3, 4}), {2, 2}); }, {"[interpolate]", "[2, 3, 4]"}, "3-D input");
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), {0, 2}); }, {"[interpolate]", "output size"},
+               "zero output size");
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}, {.dtype = nb::DType::i64}), {2, 2}); },
+               {"[interpolate]"}, "integer input");
+}
+
+// ---- embedding ----------------------------------------------------------------------------------
+
+TEST(ResampleTestEmbedding, ForwardAndGradcheck) {
+  Ref w = random_ref({5, 3}, 701);
+  const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
+      {{2, 3}, {0, 4, 2, 2, 0, 1}}, {{4}, {3, 3, 3, 1}}, {{}, {2}}, {{2, 1, 2}, {4, 0, 0, 4}}};
+  for (const auto& [shape, idx] : cases) {
+    SCOPED_TRACE(nb::shape_str(shape));
+    Tensor indices = nb::from_vector(idx, shape);
+    Shape os = shape;
+    os.push_back(3);
+    Ref ref(os);
+    for (size_t i = 0; i < idx.size(); ++i)
+      for (int64_t d = 0; d < 3; ++d) ref.v[i * 3 + size_t(d)] = w(idx[i], d);
+    expect_close(nb::embedding(tensor_of(w, false), indices), ref, 0, 0, "forward");
+    // Repeated indices accumulate their gradients.
+    EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::embedding(a[0], indices); }, {tensor_of(w)},
+                              kGradOpts));
+  }
+  Tensor indices = nb::from_vector(std::vector<int64_t>{1, 1, 0}, {3});
+  EXPECT_TRUE(nb::gradgradcheck([&](const TensorList& a) { return nb::embedding(a[0], indices); },
+                                {tensor_of(random_ref({2, 2}, 702))}, kGradOpts));
+}
+
+TEST(ResampleTestEmbedding, ErrorsNameOpAndShapes) {
+  Tensor w = nb::zeros({5, 3}, {.dtype = nb::DType::f64});
+  expect_error([&] { nb::embedding(nb::zeros({5}), nb::from_vector(std::vector<int64_t>{0}, {1})); },
+               {"[embedding]", "[5]"}, "1-D weight");
+  expect_error([&] { nb::embedding(w, nb::zeros({2})); }, {"[embedding]", "i64"}, "float indices");
+  expect_error([&] { nb::embedding(w, nb::from_vector(std::vector<int64_t>{0, 5}, {2})); }, {"5"},
+               "index out of range");
+}
+
+}  // namespace
+}  // namespace convref

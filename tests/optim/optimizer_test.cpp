@@ -1,0 +1,343 @@
+// Optimizer API: option defaults and validation (errors name the option), parameter checks,
+// zero_grad, closures, state_dict round trips, and allocation-free steps.
+#include <cstring>
+
+#include "optim_test_util.h"
+
+using namespace nabla;
+using namespace nabla::optim;
+
+namespace {
+
+Tensor param(Shape shape, double v = 1.0, DType dt = kF32) { return full(shape, v, {.dtype = dt}).requires_grad_(); }
+
+// ---- options ----------------------------------------------------------------------------------
+TEST(OptimOptions, DefaultsArePyTorchs) {
+  EXPECT_EQ(SGDOptions().lr(), 1e-3);
+  EXPECT_EQ(SGDOptions().momentum(), 0.0);
+  EXPECT_EQ(AdamOptions().lr(), 1e-3);
+  EXPECT_EQ(std::get<0>(AdamOptions().betas()), 0.9);
+  EXPECT_EQ(std::get<1>(AdamOptions().betas()), 0.999);
+  EXPECT_EQ(AdamOptions().eps(), 1e-8);
+  EXPECT_EQ(AdamWOptions().weight_decay(), 1e-2);
+  EXPECT_EQ(AdagradOptions().lr(), 1e-2);
+  EXPECT_EQ(AdagradOptions().eps(), 1e-10);
+  EXPECT_EQ(RMSpropOptions().lr(), 1e-2);
+  EXPECT_EQ(RMSpropOptions().alpha(), 0.99);
+  EXPECT_EQ(AdadeltaOptions().lr(), 1.0);
+  EXPECT_EQ(AdadeltaOptions().rho(), 0.9);
+  EXPECT_EQ(AdadeltaOptions().eps(), 1e-6);
+  EXPECT_EQ(NAdamOptions().lr(), 2e-3);
+  EXPECT_EQ(NAdamOptions().momentum_decay(), 4e-3);
+  EXPECT_EQ(RAdamOptions().lr(), 1e-3);
+}
+
+TEST(OptimOptions, ChainedSettersAndNamedValues) {
+  auto o = SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4);
+  EXPECT_EQ(o.lr(), 0.1);
+  EXPECT_EQ(o.momentum(), 0.9);
+  EXPECT_TRUE(o.nesterov());
+  bool found = false;
+  for (auto& [k, v] : o.values()) {
+    if (k != "weight_decay") continue;
+    found = true;
+    EXPECT_EQ(v, 1e-4);
+  }
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(o.set_value("momentum", 0.5));
+  EXPECT_EQ(o.momentum(), 0.5);
+  EXPECT_FALSE(o.set_value("beta1", 0.5));
+  auto a = AdamOptions().betas({0.8, 0.95});
+  EXPECT_TRUE(a.set_value("beta2", 0.9));
+  EXPECT_EQ(std::get<0>(a.betas()), 0.8);
+  EXPECT_EQ(std::get<1>(a.betas()), 0.9);
+}
+
+TEST(OptimOptions, BadOptionsNameTheOption) {
+  std::vector<Tensor> p{param({2})};
+  EXPECT_ERROR(SGD(p, SGDOptions(-1)), "[SGD] invalid lr: -1 (must be >= 0)");
+  EXPECT_ERROR(SGD(p, SGDOptions(0.1).momentum(-0.5)), "[SGD]", "momentum", "-0.5");
+  EXPECT_ERROR(SGD(p, SGDOptions(0.1).weight_decay(-1)), "[SGD]", "weight_decay");
+  EXPECT_ERROR(SGD(p, SGDOptions(0.1).nesterov(true)), "[SGD]", "nesterov", "momentum > 0");
+  EXPECT_ERROR(SGD(p, SGDOptions(0.1).momentum(0.9).dampening(0.1).nesterov(true)), "[SGD]", "nesterov",
+               "dampening = 0");
+  EXPECT_ERROR(SGD(p, SGDOptions(std::nan(""))), "[SGD] invalid lr: nan");
+  EXPECT_ERROR(Adam(p, AdamOptions(-0.1)), "[Adam] invalid lr: -0.1");
+  EXPECT_ERROR(Adam(p, AdamOptions().betas({1.0, 0.999})), "[Adam]", "betas[0]", "1", "[0, 1)");
+  EXPECT_ERROR(Adam(p, AdamOptions().betas({0.9, -0.1})), "[Adam]", "betas[1]", "-0.1");
+  EXPECT_ERROR(Adam(p, AdamOptions().eps(-1e-8)), "[Adam]", "eps");
+  EXPECT_ERROR(AdamW(p, AdamWOptions().betas({0.9, 1.5})), "[AdamW]", "betas[1]");
+  EXPECT_ERROR(AdamW(p, AdamWOptions().weight_decay(-1)), "[AdamW]", "weight_decay");
+  EXPECT_ERROR(NAdam(p, NAdamOptions().momentum_decay(-1)), "[NAdam]", "momentum_decay");
+  EXPECT_ERROR(NAdam(p, NAdamOptions().betas({-0.1, 0.9})), "[NAdam]", "betas[0]");
+  EXPECT_ERROR(RAdam(p, RAdamOptions().betas({0.9, 1.0})), "[RAdam]", "betas[1]");
+  EXPECT_ERROR(Adagrad(p, AdagradOptions().lr_decay(-1)), "[Adagrad]", "lr_decay");
+  EXPECT_ERROR(Adagrad(p, AdagradOptions().initial_accumulator_value(-1)), "[Adagrad]", "initial_accumulator_value");
+  EXPECT_ERROR(RMSprop(p, RMSpropOptions().alpha(1.5)), "[RMSprop]", "alpha");
+  EXPECT_ERROR(RMSprop(p, RMSpropOptions().momentum(-1)), "[RMSprop]", "momentum");
+  EXPECT_ERROR(Adadelta(p, AdadeltaOptions().rho(1.1)), "[Adadelta]", "rho");
+  EXPECT_ERROR(Adadelta(p, AdadeltaOptions(-2)), "[Adadelta]", "lr");
+  // A group's own options are validated too.
+  std::vector<OptimizerParamGroup> groups;
+  groups.emplace_back(p, std::make_unique<SGDOptions>(SGDOptions(-3)));
+  EXPECT_ERROR(SGD(std::move(groups), SGDOptions(0.1)), "[SGD] invalid lr: -3");
+}
+
+TEST(OptimOptions, BadParametersAreRejected) {
+  Tensor a = param({2});
+  EXPECT_ERROR(SGD({a, a}), "[SGD]", "more than one parameter group");
+  Tensor nonleaf = a * 2.0;
+  EXPECT_ERROR(SGD({nonleaf}), "[SGD]", "non-leaf");
+  EXPECT_ERROR(Adam({arange(0, 3)}), "[Adam]", "dtype i64");
+  SGD opt({a});
+  EXPECT_ERROR(opt.add_param_group(OptimizerParamGroup({a})), "[SGD]", "more than one parameter group");
+  std::vector<OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<Tensor>{param({2})}, std::make_unique<AdamOptions>());
+  EXPECT_ERROR(SGD(std::move(groups)), "[SGD]", "options of Adam");
+  EXPECT_ERROR(opt.state_tensor(a, "exp_avg"), "[SGD]", "no state named \"exp_avg\"", "momentum_buffer");
+  EXPECT_ERROR(opt.state(param({2})), "[SGD]", "not a parameter");
+}
+
+// ---- zero_grad, closures ---------------------------------------------------------------------
+TEST(OptimBasics, ZeroGradSetToNoneOrZeros) {
+  Tensor p = param({3});
+  SGD opt({p}, SGDOptions(0.1));
+  (p * p).sum().backward();
+  ASSERT_TRUE(p.grad().defined());
+  opt.zero_grad(false);
+  ASSERT_TRUE(p.grad().defined());
+  for (double v : p.grad().to_vector()) EXPECT_EQ(v, 0.0);
+  opt.zero_grad();  // set_to_none = true is the default, as PyTorch 2
+  EXPECT_FALSE(p.grad().defined());
+}
+
+TEST(OptimBasics, StepWithClosureReturnsTheLoss) {
+  Tensor p = param({2}, 3.0, kF64);
+  SGD opt({p}, SGDOptions(0.25));
+  Tensor loss = opt.step([&] {
+    opt.zero_grad();
+    Tensor l = (p * p).sum();
+    l.backward();
+    return l;
+  });
+  EXPECT_DOUBLE_EQ(loss.item(), 18.0);
+  EXPECT_DOUBLE_EQ(p.to_vector()[0], 3.0 - 0.25 * 6.0);
+}
+
+TEST(OptimBasics, StepRunsWithoutGradMode) {
+  Tensor p = param({2}, 1.0, kF64);
+  Adam opt({p}, AdamOptions(0.1));
+  (p * p).sum().backward();
+  opt.step();
+  EXPECT_FALSE(p.grad_fn());
+  EXPECT_TRUE(p.is_leaf());
+  EXPECT_TRUE(p.requires_grad());
+  EXPECT_TRUE(is_grad_enabled());
+}
+
+// ---- state_dict ------------------------------------------------------------------------------
+struct Net {
+  std::vector<Tensor> params;
+  Tensor x, y;
+  explicit Net(uint64_t seed) {
+    manual_seed(seed);
+    params = {randn({5, 4}).requires_grad_(), randn({4}).requires_grad_(), randn({4, 2}).requires_grad_()};
+    x = randn({8, 5});
+    y = randn({8, 2});
+  }
+  void backward() {
+    Tensor h = tanh(matmul(x, params[0]) + params[1]);
+    mse_loss(matmul(h, params[2]), y).backward();
+  }
+};
+
+template <typename Opt, typename Options>
+void check_state_dict_round_trip(Options o) {
+  Net a(7), b(7);
+  Opt oa(a.params, o), ob(b.params, o);
+  for (int i = 0; i < 5; ++i) {
+    oa.zero_grad();
+    a.backward();
+    oa.step();
+  }
+  // b gets a's parameters and optimizer state, then both continue identically.
+  for (size_t i = 0; i < a.params.size(); ++i) {
+    NoGradGuard ng;
+    b.params[i].copy_(a.params[i]);
+  }
+  OptimizerStateDict d = oa.state_dict();
+  EXPECT_EQ(d.metadata.at("optimizer"), oa.name());
+  EXPECT_EQ(d.metadata.at("state.0.step"), "5");
+  ob.load_state_dict(d);
+  for (int i = 0; i < 5; ++i) {
+    oa.zero_grad();
+    a.backward();
+    oa.step();
+    ob.zero_grad();
+    b.backward();
+    ob.step();
+  }
+  for (size_t i = 0; i < a.params.size(); ++i) {
+    auto va = a.params[i].template to_vector<float>(), vb = b.params[i].template to_vector<float>();
+    EXPECT_EQ(0, std::memcmp(va.data(), vb.data(), va.size() * sizeof(float))) << oa.name() << " param " << i;
+  }
+  // The loaded state is a copy: changing the dict afterwards does not reach the optimizer.
+  for (auto& [k, t] : d.tensors) {
+    NoGradGuard ng;
+    t.fill_(123.0);
+  }
+  for (auto& name : ob.state_names()) {
+    if (name[0] == '\0') continue;
+    Tensor s = ob.state_tensor(b.params[0], name);
+    if (s.defined()) {
+      EXPECT_NE(s.to_vector()[0], 123.0);
+    }
+  }
+}
+
+TEST(OptimStateDict, InMemoryRoundTripContinuesBitForBit) {
+  check_state_dict_round_trip<SGD>(SGDOptions(0.1).momentum(0.9).nesterov(true));
+  check_state_dict_round_trip<Adagrad>(AdagradOptions(0.1).lr_decay(0.01));
+  check_state_dict_round_trip<RMSprop>(RMSpropOptions(0.01).centered(true).momentum(0.3));
+  check_state_dict_round_trip<Adadelta>(AdadeltaOptions());
+  check_state_dict_round_trip<Adam>(AdamOptions(0.01).amsgrad(true));
+  check_state_dict_round_trip<AdamW>(AdamWOptions(0.01));
+  check_state_dict_round_trip<NAdam>(NAdamOptions(0.01));
+  check_state_dict_round_trip<RAdam>(RAdamOptions(0.01));
+}
+
+TEST(OptimStateDict, HyperParametersAndGroupsComeBack) {
+  Tensor p = param({2}), q = param({3});
+  std::vector<OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<Tensor>{p});
+  groups.emplace_back(std::vector<Tensor>{q}, std::make_unique<AdamOptions>(AdamOptions(0.1).betas({0.5, 0.75})));
+  Adam a(std::move(groups), AdamOptions(0.3).amsgrad(true));
+  a.param_groups()[0].options().set_lr(0.1 + 0.2);  // not exactly representable: must round-trip
+  auto d = a.state_dict();
+  EXPECT_EQ(d.metadata.at("param_groups"), "2");
+  EXPECT_EQ(d.metadata.at("param_groups.1.params"), "1");
+  EXPECT_EQ(d.metadata.at("param_groups.1.beta1"), "0.5");
+
+  Tensor p2 = param({2}), q2 = param({3});
+  std::vector<OptimizerParamGroup> g2;
+  g2.emplace_back(std::vector<Tensor>{p2});
+  g2.emplace_back(std::vector<Tensor>{q2});
+  Adam b(std::move(g2));
+  b.load_state_dict(d);
+  EXPECT_EQ(b.param_groups()[0].options().get_lr(), 0.1 + 0.2);
+  const auto& o1 = static_cast<const AdamOptions&>(b.param_groups()[1].options());
+  EXPECT_EQ(std::get<0>(o1.betas()), 0.5);
+  EXPECT_EQ(std::get<1>(o1.betas()), 0.75);
+  EXPECT_TRUE(static_cast<const AdamOptions&>(b.param_groups()[0].options()).amsgrad());
+}
+
+TEST(OptimStateDict, MismatchesAreClearErrors) {
+  Tensor p = param({2});
+  Adam a({p});
+  p.set_grad(ones({2}));
+  a.step();
+  auto d = a.state_dict();
+  Tensor p2 = param({2});
+  SGD s({p2});
+  EXPECT_ERROR(s.load_state_dict(d), "[SGD] load_state_dict", "saved by Adam");
+  Tensor p3 = param({3});
+  Adam wrong_shape({p3});
+  EXPECT_ERROR(wrong_shape.load_state_dict(d), "[Adam] load_state_dict", "state.0.exp_avg", "[2]", "[3]");
+  Adam two({param({2}), param({2})});
+  EXPECT_ERROR(two.load_state_dict(d), "[Adam] load_state_dict", "parameter group 0 has 1 parameters");
+  auto bad = d;
+  bad.metadata["param_groups.0.lr"] = "-1";
+  Adam c({param({2})});
+  EXPECT_ERROR(c.load_state_dict(bad), "[Adam] invalid lr: -1");
+  EXPECT_EQ(c.param_groups()[0].options().get_lr(), 1e-3);  // left intact
+  bad = d;
+  bad.metadata["param_groups.0.lr"] = "abc";
+  EXPECT_ERROR(c.load_state_dict(bad), "expected a number", "abc");
+}
+
+// ---- no allocation per step ------------------------------------------------------------------
+template <typename Opt, typename Options>
+void check_no_allocation(Options o) {
+  Net n(3);
+  Opt opt(n.params, o);
+  for (int i = 0; i < 3; ++i) {  // warm-up: state buffers are created on the first step
+    opt.zero_grad(false);
+    n.backward();
+    opt.step();
+  }
+  for (int i = 0; i < 5; ++i) {
+    opt.zero_grad(false);
+    n.backward();
+    MemoryStats before = memory_stats();
+    opt.step();
+    opt.zero_grad(false);
+    MemoryStats after = memory_stats();
+    EXPECT_EQ(after.os_allocations, before.os_allocations) << opt.name();
+    EXPECT_EQ(after.cache_hits, before.cache_hits) << opt.name() << ": step() allocated a tensor";
+    EXPECT_EQ(after.allocated, before.allocated) << opt.name();
+  }
+}
+
+TEST(OptimMemory, StepAllocatesNothingAfterWarmUp) {
+  check_no_allocation<SGD>(SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  check_no_allocation<Adagrad>(AdagradOptions());
+  check_no_allocation<RMSprop>(RMSpropOptions().centered(true).momentum(0.9));
+  check_no_allocation<Adadelta>(AdadeltaOptions());
+  check_no_allocation<Adam>(AdamOptions().amsgrad(true).weight_decay(1e-4));
+  check_no_allocation<AdamW>(AdamWOptions());
+  check_no_allocation<NAdam>(NAdamOptions().decoupled_weight_decay(true).weight_decay(0.1));
+  check_no_allocation<RAdam>(RAdamOptions());
+}
+
+TEST(OptimMemory, TrainingLoopDoesNotGrowOsAllocations) {
+  Net n(5);
+  Adam opt(n.params, AdamOptions(0.01));
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    n.backward();
+    opt.step();
+  }
+  const int64_t os = memory_stats().os_allocations;
+  for (int i = 0; i < 20; ++i) {
+    opt.zero_grad();
+    n.backward();
+    clip_grad_norm_(n.params, 1.0);
+    opt.step();
+  }
+  EXPECT_EQ(memory_stats().os_allocations, os);
+}
+
+// The update writes in place: the parameter keeps its storage, and its version moves.
+TEST(OptimMemory, UpdatesInPlace) {
+  Tensor p = param({64});
+  const void* data = p.raw_data();
+  const uint64_t v0 = p.version();
+  RAdam opt({p});
+  p.set_grad(ones({64}));
+  opt.step();
+  EXPECT_EQ(p.raw_data(), data);
+  EXPECT_GT(p.version(), v0);
+}
+
+// Big parameters take the multi-threaded path; the result must equal a single-threaded run.
+TEST(OptimMemory, ThreadCountDoesNotChangeTheResult) {
+  const int threads = get_num_threads();
+  std::vector<std::vector<float>> results;
+  for (int nt : {1, 4}) {
+    set_num_threads(nt);
+    manual_seed(11);
+    Tensor p = randn({300000}).requires_grad_();
+    Tensor q = randn({1000}).requires_grad_();
+    NAdam opt({p, q}, NAdamOptions(0.01).weight_decay(0.01));
+    for (int i = 0; i < 3; ++i) {
+      p.set_grad(randn({300000}));
+      q.set_grad(randn({1000}));
+      opt.step();
+    }
+    results.push_back(p.to_vector<float>());
+  }
+  set_num_threads(threads);
+  EXPECT_EQ(0, std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)));
+}
+
+}  // namespace

@@ -1,0 +1,394 @@
+// Trajectory tests: for each optimizer and a fixed small problem, 10 steps of nabla (gradients
+// from autograd, update from the fused kernels) match an independent f64 implementation of
+// the update rules as PyTorch documents them, written here element by element (relative
+// tolerance 1e-6 in f64), and so do the state buffers (momentum, moments) after the 10 steps.
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "optim_test_util.h"
+
+using namespace nabla;
+using optim_test::expect_near_rel;
+
+namespace {
+
+// ---- the problem: L(w) = Σ a (w - c)² + Σ sin(w) over two parameters --------------------------
+// Curvatures a span 0.05..5 so the adaptive methods see different scales; sizes 15 and 7 run
+// both the SIMD body and the scalar tail of the kernels.
+const std::vector<Shape> kShapes = {{3, 5}, {7}};
+
+std::vector<double> init_w(size_t k, int64_t n) {
+  std::vector<double> w(n);
+  for (int64_t i = 0; i < n; ++i) w[i] = 0.8 * std::sin(1.3 * double(i) + 0.4 * double(k)) + 0.1;
+  return w;
+}
+std::vector<double> curv(size_t k, int64_t n) {
+  std::vector<double> a(n);
+  for (int64_t i = 0; i < n; ++i) a[i] = 0.05 * std::pow(100.0, double(i) / double(n - 1)) * (k == 0 ? 1.0 : 0.7);
+  return a;
+}
+std::vector<double> target(size_t k, int64_t n) {
+  std::vector<double> c(n);
+  for (int64_t i = 0; i < n; ++i) c[i] = std::cos(0.7 * double(i) + double(k));
+  return c;
+}
+std::vector<double> ref_grad(size_t k, const std::vector<double>& w) {
+  auto a = curv(k, int64_t(w.size()));
+  auto c = target(k, int64_t(w.size()));
+  std::vector<double> g(w.size());
+  for (size_t i = 0; i < w.size(); ++i) g[i] = 2.0 * a[i] * (w[i] - c[i]) + std::cos(w[i]);
+  return g;
+}
+
+// ---- the reference: one parameter's update, in f64, from the documented formulas ---------------
+struct RefState {
+  int t = 0;
+  double mu_product = 1.0;
+  std::map<std::string, std::vector<double>> buf;
+  std::vector<double>& get(const std::string& name, size_t n, double init = 0.0) {
+    auto it = buf.find(name);
+    if (it == buf.end()) it = buf.emplace(name, std::vector<double>(n, init)).first;
+    return it->second;
+  }
+};
+using RefStep = std::function<void(std::vector<double>& w, std::vector<double> g, RefState& s)>;
+
+struct SgdH { double lr, momentum = 0, dampening = 0, wd = 0; bool nesterov = false, maximize = false; };
+RefStep ref_sgd(SgdH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.maximize) g[i] = -g[i];
+      g[i] += h.wd * w[i];
+      if (h.momentum != 0) {
+        auto& b = s.get("momentum_buffer", w.size());
+        b[i] = s.t == 1 ? g[i] : h.momentum * b[i] + (1 - h.dampening) * g[i];
+        g[i] = h.nesterov ? g[i] + h.momentum * b[i] : b[i];
+      }
+      w[i] -= h.lr * g[i];
+    }
+  };
+}
+
+struct AdagradH { double lr, lr_decay = 0, wd = 0, init = 0, eps = 1e-10; };
+RefStep ref_adagrad(AdagradH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& sum = s.get("sum", w.size(), h.init);
+    const double clr = h.lr / (1 + (s.t - 1) * h.lr_decay);
+    for (size_t i = 0; i < w.size(); ++i) {
+      g[i] += h.wd * w[i];
+      sum[i] += g[i] * g[i];
+      w[i] -= clr * g[i] / (std::sqrt(sum[i]) + h.eps);
+    }
+  };
+}
+
+struct RmsH { double lr, alpha = 0.99, eps = 1e-8, wd = 0, momentum = 0; bool centered = false; };
+RefStep ref_rmsprop(RmsH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& v = s.get("square_avg", w.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      g[i] += h.wd * w[i];
+      v[i] = h.alpha * v[i] + (1 - h.alpha) * g[i] * g[i];
+      double vt = v[i];
+      if (h.centered) {
+        auto& ga = s.get("grad_avg", w.size());
+        ga[i] = h.alpha * ga[i] + (1 - h.alpha) * g[i];
+        vt -= ga[i] * ga[i];
+      }
+      if (h.momentum > 0) {
+        auto& b = s.get("momentum_buffer", w.size());
+        b[i] = h.momentum * b[i] + g[i] / (std::sqrt(vt) + h.eps);
+        w[i] -= h.lr * b[i];
+      } else {
+        w[i] -= h.lr * g[i] / (std::sqrt(vt) + h.eps);
+      }
+    }
+  };
+}
+
+struct AdadeltaH { double lr = 1.0, rho = 0.9, eps = 1e-6, wd = 0; };
+RefStep ref_adadelta(AdadeltaH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& v = s.get("square_avg", w.size());
+    auto& u = s.get("acc_delta", w.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      g[i] += h.wd * w[i];
+      v[i] = v[i] * h.rho + g[i] * g[i] * (1 - h.rho);
+      const double dx = std::sqrt(u[i] + h.eps) / std::sqrt(v[i] + h.eps) * g[i];
+      u[i] = u[i] * h.rho + dx * dx * (1 - h.rho);
+      w[i] -= h.lr * dx;
+    }
+  };
+}
+
+// Adam and AdamW: m̂ = m/(1-β1ᵗ), v̂ = v/(1-β2ᵗ), θ -= lr m̂/(√v̂ + ε); AMSGrad keeps the max of
+// the raw v (PyTorch's implementation and current docs).
+struct AdamH { double lr, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0; bool amsgrad = false, decoupled = false, maximize = false; };
+RefStep ref_adam(AdamH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& m = s.get("exp_avg", w.size());
+    auto& v = s.get("exp_avg_sq", w.size());
+    const double bc1 = 1 - std::pow(h.b1, s.t), bc2 = 1 - std::pow(h.b2, s.t);
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.maximize) g[i] = -g[i];
+      if (h.decoupled) {
+        w[i] -= h.lr * h.wd * w[i];
+      } else {
+        g[i] += h.wd * w[i];
+      }
+      m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+      v[i] = h.b2 * v[i] + (1 - h.b2) * g[i] * g[i];
+      double vv = v[i];
+      if (h.amsgrad) {
+        auto& vmax = s.get("max_exp_avg_sq", w.size());
+        vmax[i] = std::max(vmax[i], v[i]);
+        vv = vmax[i];
+      }
+      const double mhat = m[i] / bc1, vhat = vv / bc2;
+      w[i] -= h.lr * mhat / (std::sqrt(vhat) + h.eps);
+    }
+  };
+}
+
+struct NAdamH { double lr = 2e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0, psi = 4e-3; bool decoupled = false; };
+RefStep ref_nadam(NAdamH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& m = s.get("exp_avg", w.size());
+    auto& v = s.get("exp_avg_sq", w.size());
+    const double t = s.t;
+    const double mu = h.b1 * (1 - 0.5 * std::pow(0.96, t * h.psi));
+    const double mu1 = h.b1 * (1 - 0.5 * std::pow(0.96, (t + 1) * h.psi));
+    const double prod = s.mu_product * mu, prod1 = prod * mu1;
+    s.mu_product = prod;
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.decoupled) {
+        w[i] -= h.lr * h.wd * w[i];
+      } else {
+        g[i] += h.wd * w[i];
+      }
+      m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+      v[i] = h.b2 * v[i] + (1 - h.b2) * g[i] * g[i];
+      const double mhat = mu1 * m[i] / (1 - prod1) + (1 - mu) * g[i] / (1 - prod);
+      const double vhat = v[i] / (1 - std::pow(h.b2, t));
+      w[i] -= h.lr * mhat / (std::sqrt(vhat) + h.eps);
+    }
+  };
+}
+
+struct RAdamH { double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0; bool decoupled = false; };
+RefStep ref_radam(RAdamH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& m = s.get("exp_avg", w.size());
+    auto& v = s.get("exp_avg_sq", w.size());
+    const double t = s.t;
+    const double rho_inf = 2 / (1 - h.b2) - 1;
+    const double rho_t = rho_inf - 2 * t * std::pow(h.b2, t) / (1 - std::pow(h.b2, t));
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.decoupled) {
+        w[i] -= h.lr * h.wd * w[i];
+      } else {
+        g[i] += h.wd * w[i];
+      }
+      m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+      v[i] = h.b2 * v[i] + (1 - h.b2) * g[i] * g[i];
+      const double mhat = m[i] / (1 - std::pow(h.b1, t));
+      if (rho_t > 5) {
+        const double l = std::sqrt(1 - std::pow(h.b2, t)) / (std::sqrt(v[i]) + h.eps);
+        const double r = std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t));
+        w[i] -= h.lr * mhat * r * l;
+      } else {
+        w[i] -= h.lr * mhat;
+      }
+    }
+  };
+}
+
+// ---- the cases --------------------------------------------------------------------------------
+using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+struct Case {
+  std::string name;
+  Make make;
+  RefStep ref;
+  std::vector<std::string> states;  // buffers compared after the steps
+};
+
+template <typename Opt, typename Options>
+Make make(Options o) {
+  return [o](std::vector<Tensor> p) { return std::make_unique<Opt>(std::move(p), o); };
+}
+
+std::vector<Case> cases() {
+  using namespace optim;
+  return {
+      {"SGD", make<SGD>(SGDOptions(0.05)), ref_sgd({.lr = 0.05}), {}},
+      {"SGD_momentum_dampening_wd", make<SGD>(SGDOptions(0.05).momentum(0.9).dampening(0.1).weight_decay(0.01)),
+       ref_sgd({.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .wd = 0.01}), {"momentum_buffer"}},
+      {"SGD_nesterov_wd", make<SGD>(SGDOptions(0.03).momentum(0.9).nesterov(true).weight_decay(0.01)),
+       ref_sgd({.lr = 0.03, .momentum = 0.9, .wd = 0.01, .nesterov = true}), {"momentum_buffer"}},
+      {"SGD_maximize", make<SGD>(SGDOptions(0.01).momentum(0.5).maximize(true)),
+       ref_sgd({.lr = 0.01, .momentum = 0.5, .maximize = true}), {"momentum_buffer"}},
+      {"Adagrad", make<Adagrad>(AdagradOptions(0.1)), ref_adagrad({.lr = 0.1}), {"sum"}},
+      {"Adagrad_decay_wd_init",
+       make<Adagrad>(AdagradOptions(0.1).lr_decay(0.05).weight_decay(0.01).initial_accumulator_value(0.1)),
+       ref_adagrad({.lr = 0.1, .lr_decay = 0.05, .wd = 0.01, .init = 0.1}), {"sum"}},
+      {"RMSprop", make<RMSprop>(RMSpropOptions(0.01)), ref_rmsprop({.lr = 0.01}), {"square_avg"}},
+      {"RMSprop_centered_momentum_wd",
+       make<RMSprop>(RMSpropOptions(0.01).alpha(0.9).momentum(0.5).centered(true).weight_decay(0.01)),
+       ref_rmsprop({.lr = 0.01, .alpha = 0.9, .wd = 0.01, .momentum = 0.5, .centered = true}),
+       {"square_avg", "grad_avg", "momentum_buffer"}},
+      {"Adadelta", make<Adadelta>(AdadeltaOptions()), ref_adadelta({}), {"square_avg", "acc_delta"}},
+      {"Adadelta_rho_wd", make<Adadelta>(AdadeltaOptions(0.5).rho(0.8).eps(1e-5).weight_decay(0.02)),
+       ref_adadelta({.lr = 0.5, .rho = 0.8, .eps = 1e-5, .wd = 0.02}), {"square_avg", "acc_delta"}},
+      {"Adam", make<Adam>(AdamOptions(0.01)), ref_adam({.lr = 0.01}), {"exp_avg", "exp_avg_sq"}},
+      {"Adam_amsgrad_wd_betas",
+       make<Adam>(AdamOptions(0.02).betas({0.8, 0.99}).amsgrad(true).weight_decay(0.05).eps(1e-6)),
+       ref_adam({.lr = 0.02, .b1 = 0.8, .b2 = 0.99, .eps = 1e-6, .wd = 0.05, .amsgrad = true}),
+       {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}},
+      {"Adam_maximize", make<Adam>(AdamOptions(0.01).maximize(true)), ref_adam({.lr = 0.01, .maximize = true}),
+       {"exp_avg", "exp_avg_sq"}},
+      {"AdamW", make<AdamW>(AdamWOptions(0.01).weight_decay(0.1)),
+       ref_adam({.lr = 0.01, .wd = 0.1, .decoupled = true}), {"exp_avg", "exp_avg_sq"}},
+      {"AdamW_amsgrad", make<AdamW>(AdamWOptions(0.01).amsgrad(true)),
+       ref_adam({.lr = 0.01, .wd = 1e-2, .amsgrad = true, .decoupled = true}),
+       {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}},
+      {"NAdam", make<NAdam>(NAdamOptions(0.01)), ref_nadam({.lr = 0.01}), {"exp_avg", "exp_avg_sq"}},
+      {"NAdam_wd_momentum_decay", make<NAdam>(NAdamOptions(0.01).weight_decay(0.05).momentum_decay(0.01)),
+       ref_nadam({.lr = 0.01, .wd = 0.05, .psi = 0.01}), {"exp_avg", "exp_avg_sq"}},
+      {"NAdam_decoupled", make<NAdam>(NAdamOptions(0.01).weight_decay(0.1).decoupled_weight_decay(true)),
+       ref_nadam({.lr = 0.01, .wd = 0.1, .decoupled = true}), {"exp_avg", "exp_avg_sq"}},
+      // β2 = 0.999 keeps ρₜ ≤ 5 for the first five steps: both branches run.
+      {"RAdam", make<RAdam>(RAdamOptions(0.01)), ref_radam({.lr = 0.01}), {"exp_avg", "exp_avg_sq"}},
+      {"RAdam_wd", make<RAdam>(RAdamOptions(0.01).weight_decay(0.05)), ref_radam({.lr = 0.01, .wd = 0.05}),
+       {"exp_avg", "exp_avg_sq"}},
+      {"RAdam_decoupled", make<RAdam>(RAdamOptions(0.01).weight_decay(0.1).decoupled_weight_decay(true)),
+       ref_radam({.lr = 0.01, .wd = 0.1, .decoupled = true}), {"exp_avg", "exp_avg_sq"}},
+  };
+}
+
+struct Param {
+  Case c;
+  DType dtype;
+};
+
+class Trajectory : public ::testing::TestWithParam<Param> {};
+
+TEST_P(Trajectory, TenStepsMatchTheDocumentedFormulas) {
+  const Case& c = GetParam().c;
+  const DType dt = GetParam().dtype;
+  // f64 is held to 1e-6 relative; f32 runs the same kernels in single precision.
+  const double rtol = dt == kF64 ? 1e-6 : 2e-4, atol = dt == kF64 ? 1e-12 : 1e-6;
+  constexpr int kSteps = 10;
+
+  std::vector<Tensor> params, a, cs;
+  std::vector<std::vector<double>> ref_w;
+  for (size_t k = 0; k < kShapes.size(); ++k) {
+    const int64_t n = shape_numel(kShapes[k]);
+    ref_w.push_back(init_w(k, n));
+    params.push_back(from_vector(ref_w.back(), kShapes[k], dt).requires_grad_());
+    a.push_back(from_vector(curv(k, n), kShapes[k], dt));
+    cs.push_back(from_vector(target(k, n), kShapes[k], dt));
+  }
+  auto opt = c.make(params);
+  std::vector<RefState> ref_state(kShapes.size());
+
+  for (int step = 0; step < kSteps; ++step) {
+    opt->zero_grad();
+    Tensor loss = scalar_tensor(0.0, dt);
+    for (size_t k = 0; k < params.size(); ++k)
+      loss = loss + sum(a[k] * square(params[k] - cs[k])) + sum(sin(params[k]));
+    loss.backward();
+    opt->step();
+    for (size_t k = 0; k < params.size(); ++k) {
+      c.ref(ref_w[k], ref_grad(k, ref_w[k]), ref_state[k]);
+      expect_near_rel(params[k].to_vector(), ref_w[k], rtol, atol,
+                      c.name + " step " + std::to_string(step + 1) + " param " + std::to_string(k));
+      if (HasFatalFailure()) return;
+    }
+  }
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_EQ(opt->state(params[k]).step, kSteps);
+    for (const auto& name : c.states) {
+      Tensor buf = opt->state_tensor(params[k], name);
+      ASSERT_TRUE(buf.defined()) << c.name << ": no state " << name;
+      EXPECT_EQ(buf.dtype(), dt);
+      expect_near_rel(buf.to_vector(), ref_state[k].buf.at(name), rtol, atol,
+                      c.name + " state " + name + " param " + std::to_string(k));
+    }
+  }
+}
+
+std::vector<Param> all_params() {
+  std::vector<Param> out;
+  for (DType dt : {kF64, kF32})
+    for (auto& c : cases()) out.push_back({c, dt});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Optim, Trajectory, ::testing::ValuesIn(all_params()),
+                         [](const ::testing::TestParamInfo<Param>& info) {
+                           return info.param.c.name + (info.param.dtype == kF64 ? "_f64" : "_f32");
+                         });
+
+// Parameter groups with their own options follow their own trajectories.
+TEST(OptimGroups, EachGroupUsesItsOwnOptions) {
+  using namespace optim;
+  const int64_t n0 = 15, n1 = 7;
+  std::vector<double> w0 = init_w(0, n0), w1 = init_w(1, n1);
+  Tensor p0 = from_vector(w0, kShapes[0], kF64).requires_grad_();
+  Tensor p1 = from_vector(w1, kShapes[1], kF64).requires_grad_();
+  Tensor a0 = from_vector(curv(0, n0), kShapes[0], kF64), c0 = from_vector(target(0, n0), kShapes[0], kF64);
+  Tensor a1 = from_vector(curv(1, n1), kShapes[1], kF64), c1 = from_vector(target(1, n1), kShapes[1], kF64);
+  std::vector<OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<Tensor>{p0});  // takes the defaults
+  groups.emplace_back(std::vector<Tensor>{p1}, std::make_unique<SGDOptions>(SGDOptions(0.01).momentum(0.9)));
+  SGD opt(std::move(groups), SGDOptions(0.05));
+  ASSERT_EQ(opt.param_groups().size(), 2u);
+  EXPECT_DOUBLE_EQ(opt.param_groups()[0].options().get_lr(), 0.05);
+  EXPECT_DOUBLE_EQ(opt.param_groups()[1].options().get_lr(), 0.01);
+  RefState s0, s1;
+  auto r0 = ref_sgd({.lr = 0.05}), r1 = ref_sgd({.lr = 0.01, .momentum = 0.9});
+  for (int step = 0; step < 10; ++step) {
+    opt.zero_grad();
+    Tensor loss = sum(a0 * square(p0 - c0)) + sum(sin(p0)) + sum(a1 * square(p1 - c1)) + sum(sin(p1));
+    loss.backward();
+    opt.step();
+    r0(w0, ref_grad(0, w0), s0);
+    r1(w1, ref_grad(1, w1), s1);
+  }
+  expect_near_rel(p0.to_vector(), w0, 1e-6, 1e-12, "group 0");
+  expect_near_rel(p1.to_vector(), w1, 1e-6, 1e-12, "group 1");
+  EXPECT_FALSE(opt.state_tensor(p0, "momentum_buffer").defined());
+  expect_near_rel(opt.state_tensor(p1, "momentum_buffer").to_vector(), s1.buf.at("momentum_buffer"), 1e-6, 1e-12,
+                  "group 1 momentum");
+
+  // add_param_group later: a third parameter with its own lr.
+  Tensor p2 = zeros({4}, {.dtype = kF64, .requires_grad = true});
+  opt.add_param_group(OptimizerParamGroup({p2}, std::make_unique<SGDOptions>(SGDOptions(0.5))));
+  ASSERT_EQ(opt.param_groups().size(), 3u);
+  p2.set_grad(ones({4}, {.dtype = kF64}));
+  opt.step();
+  for (double v : p2.to_vector()) EXPECT_DOUBLE_EQ(v, -0.5);
+}
+
+// A parameter without a gradient is skipped and keeps no state.
+TEST(OptimGroups, ParametersWithoutGradAreSkipped) {
+  Tensor p = ones({3}, {.dtype = kF64, .requires_grad = true});
+  Tensor q = ones({3}, {.dtype = kF64, .requires_grad = true});
+  optim::Adam opt({p, q}, optim::AdamOptions(0.1));
+  p.set_grad(full({3}, 2.0, {.dtype = kF64}));
+  opt.step();
+  EXPECT_NEAR(p.to_vector()[0], 0.9, 1e-9);
+  EXPECT_EQ(q.to_vector()[0], 1.0);
+  EXPECT_EQ(opt.state(q).step, 0);
+  EXPECT_FALSE(opt.state_tensor(q, "exp_avg").defined());
+}
+
+}  // namespace
