@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds (Release) and trains the default model on Fashion-MNIST,
-# writing a run folder (checkpoint, metrics, report) under runs/.
-# Usage: scripts/train.sh [options passed to the trainer]
+# Installs what is missing, builds (Release) and trains the default model (the `cnn` preset)
+# on Fashion-MNIST, writing a run folder (config.json, metrics.csv, best/last.safetensors,
+# report.html) under runs/. Extra arguments go to `nabla train` (see `nabla train --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target fashion_mlp
-exec build/release/fashion_mlp "$@"
+cmake --build --preset release --target nabla_cli
+exec build/release/nabla train "$@"
