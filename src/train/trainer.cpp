@@ -184,10 +184,16 @@ void Trainer::setup() {
     for (nn::Module* m : model_->modules())
       if (auto* dr = m->as<nn::Dropout>()) dr->options.p(cfg_.dropout);
   if (!pretrained.empty()) {
-    nn::LoadStateDictResult r = model_->load_state_dict(pretrained, /*strict=*/false);
-    // Only the replaced head may differ.
-    NB_CHECK(r.missing_keys.empty() && r.unexpected_keys.empty() && r.shape_mismatches.size() <= 2,
-             "[finetune] checkpoint ", cfg_.init_from, " does not fit the model: ", r.to_string());
+    // Fine-tuning learns new classes: the head (last layer) starts fresh, everything else
+    // comes from the checkpoint.
+    const std::string head = std::to_string(model_->size() - 1) + ".";
+    nn::StateDict backbone;
+    for (const auto& [k, v] : pretrained)
+      if (k.rfind(head, 0) != 0) backbone.insert(k, v);
+    nn::LoadStateDictResult r = model_->load_state_dict(backbone, /*strict=*/false);
+    bool only_head_missing = r.unexpected_keys.empty() && r.shape_mismatches.empty();
+    for (const auto& k : r.missing_keys) only_head_missing = only_head_missing && k.rfind(head, 0) == 0;
+    NB_CHECK(only_head_missing, "[finetune] checkpoint ", cfg_.init_from, " does not fit the model: ", r.to_string());
   }
   if (cfg_.freeze_backbone) {
     model_->freeze();
