@@ -75,7 +75,8 @@ struct Edge {
 };
 
 /// A tensor kept for backward. Remembers the storage version at save time so a later
-/// in-place change is caught, and holds outputs of its own node weakly (no cycles).
+/// in-place change is caught, and holds outputs of its own node weakly and leaves that
+/// require grad through their data and gradient sink only (no cycles).
 class SavedTensor {
  public:
   SavedTensor() = default;
@@ -86,8 +87,9 @@ class SavedTensor {
   bool defined() const { return data_.defined(); }
 
  private:
-  Tensor data_;  // detached alias for outputs; the tensor itself for inputs
+  Tensor data_;  // detached alias for outputs and grad-requiring leaves; else the tensor itself
   std::weak_ptr<Node> weak_fn_;
+  std::shared_ptr<Node> leaf_acc_;  // a saved leaf's AccumulateGrad
   uint32_t output_nr_ = 0;
   bool is_output_ = false;
   bool requires_grad_ = false;

@@ -51,6 +51,11 @@ SavedTensor::SavedTensor(const Tensor& t, const Node* owner) {
     output_nr_ = t.output_nr();
     weak_fn_ = t.grad_fn();
     data_ = t.detach();
+  } else if (t.is_leaf() && t.requires_grad()) {
+    // A parameter: keep its data and its gradient sink, not the leaf itself, which would
+    // make leaf -> .grad -> graph -> leaf a cycle after backward(create_graph).
+    data_ = t.detach();
+    leaf_acc_ = gradient_edge(t).fn;
   } else {
     data_ = t;
   }
@@ -63,6 +68,13 @@ Tensor SavedTensor::get() const {
            data_.storage()->last_writer, ") after it was saved: it is at version ", data_.version(),
            ", expected version ", version_,
            ". Clone it before the in-place op, or do the in-place op out of place.");
+  if (leaf_acc_) {
+    // A stand-in for the leaf whose gradients reach the leaf's own accumulator.
+    Tensor t = data_.detach();
+    t.impl().requires_grad = true;
+    t.impl().grad_accumulator = leaf_acc_;
+    return t;
+  }
   if (!is_output_) return data_;
   auto fn = weak_fn_.lock();
   Tensor t = data_.detach();

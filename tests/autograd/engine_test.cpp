@@ -130,13 +130,18 @@ TEST(GradApi, BackwardWithCreateGraphMakesDifferentiableGrad) {
 }
 
 TEST(GradApi, CreateGraphBackwardDoesNotLeak) {
-  // x.grad refers to the graph, whose leaf sink refers back to x: that must not be a cycle.
+  // x.grad refers to its graph, which reaches x's gradient sink and x's saved data, but
+  // never x itself: no reference cycle (PyTorch has one here and warns about it).
   int64_t before = memory_stats().allocated;
   {
     Tensor x = randn({1 << 14}, {.dtype = kF64, .requires_grad = true});
-    Tensor y = (x * x * x).sum();
+    Tensor w = randn({1 << 14}, {.dtype = kF64, .requires_grad = true});
+    Tensor y = (x * x * w + sin(x)).sum();
     y.backward(Tensor(), /*retain_graph=*/false, /*create_graph=*/true);
     ASSERT_TRUE(x.grad().requires_grad());
+    // The grad is still differentiable, into both leaves: d/dw sum(dy/dx) = 2x.
+    TensorList gg = grad({x.grad().sum()}, {x, w});
+    expect_values(gg[1], (x * 2.0).to_double_vector());
   }
   EXPECT_EQ(memory_stats().allocated, before);
 }

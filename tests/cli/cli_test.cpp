@@ -1,0 +1,603 @@
+// The `nabla` command end to end, run as a separate process on a small synthetic data set:
+// train / resume / eval / predict / summary / finetune, usage errors (exit 2), bad files
+// (exit 1 with a one-line reason) and the guarantee that a failing command leaves existing
+// outputs alone.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmath>
+
+#include "nabla/io/json.h"
+#include "nabla/io/safetensors.h"
+#include "train/train_test_util.h"
+
+#ifndef NABLA_CLI_PATH
+#error "NABLA_CLI_PATH must name the built nabla binary (tests/CMakeLists.txt)"
+#endif
+
+using namespace nabla;
+using namespace train_test;
+using io::Json;
+
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct Cli {
+  int code = -1;
+  std::string out, err, cmd;
+  std::vector<std::string> out_lines() const { return lines_of(out); }
+  std::vector<std::string> err_lines() const { return lines_of(err); }
+  /// The last stdout line as JSON (every command ends with one).
+  Json json() const {
+    auto l = out_lines();
+    if (l.empty()) {
+      ADD_FAILURE() << "no stdout from: " << cmd;
+      return Json();
+    }
+    try {
+      return Json::parse(l.back());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "last stdout line is not JSON (" << e.what() << "): " << l.back();
+      return Json();
+    }
+  }
+  std::string describe() const { return cmd + "\nexit " + std::to_string(code) + "\nstdout:\n" + out + "\nstderr:\n" + err; }
+};
+
+Cli nabla_cli(const std::vector<std::string>& args) {
+  static std::atomic<int> counter{0};
+  TempDir io("cli_io" + std::to_string(counter++));
+  Cli r;
+  r.cmd = quote(NABLA_CLI_PATH);
+  for (const auto& a : args) r.cmd += " " + quote(a);
+  std::string full = r.cmd + " > " + quote(io.file("out")) + " 2> " + quote(io.file("err")) + " < /dev/null";
+  int status = std::system(full.c_str());
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  r.out = read_text(io.file("out"));
+  r.err = read_text(io.file("err"));
+  return r;
+}
+
+const std::string& data_dir() { return synthetic_data_dir(); }
+
+std::vector<std::string> train_args(const std::string& out, int64_t epochs, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"train", "--model", "mlp", "--epochs", std::to_string(epochs), "--data", data_dir(),
+                                "--out", out, "--threads", "1", "--no-progress"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+/// The run every read-only test shares: `nabla train --model mlp --epochs 3` (once per process).
+struct BaseRun {
+  TempDir dir{"base"};
+  std::string run;
+  Cli cli;
+  BaseRun() : run(dir.file("run")), cli(nabla_cli(train_args(run, 3))) {}
+};
+const BaseRun& base() {
+  static BaseRun b;
+  return b;
+}
+
+void expect_failure(const Cli& r, int code, const std::vector<std::string>& parts) {
+  EXPECT_EQ(r.code, code) << r.describe();
+  auto errs = r.err_lines();
+  ASSERT_EQ(errs.size(), 1u) << "expected a one-line reason on stderr\n" << r.describe();
+  for (const auto& p : parts) EXPECT_NE(errs[0].find(p), std::string::npos) << "missing \"" << p << "\"\n" << r.describe();
+  Json j = r.json();
+  ASSERT_TRUE(j.is_object()) << r.describe();
+  ASSERT_NE(j.find("ok"), nullptr) << r.describe();
+  EXPECT_FALSE(j.at("ok").as_bool());
+  EXPECT_FALSE(j.at("error").as_string().empty());
+  EXPECT_EQ(r.out_lines().size(), 1u) << r.describe();
+}
+
+struct FileState {
+  std::string bytes;
+  timespec mtime{};
+};
+std::map<std::string, FileState> snapshot(const std::string& dir) {
+  std::map<std::string, FileState> m;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    struct stat st {};
+    ::stat(e.path().c_str(), &st);
+    m[e.path().filename().string()] = {read_text(e.path().string()), st.st_mtim};
+  }
+  return m;
+}
+void expect_unchanged(const std::map<std::string, FileState>& before, const std::string& dir, const std::string& what) {
+  auto after = snapshot(dir);
+  ASSERT_EQ(after.size(), before.size()) << what << ": files were added or removed in " << dir;
+  for (const auto& [name, s] : before) {
+    ASSERT_TRUE(after.count(name)) << what << ": " << name << " removed";
+    EXPECT_TRUE(after.at(name).bytes == s.bytes) << what << ": " << name << " changed";
+    EXPECT_EQ(after.at(name).mtime.tv_sec, s.mtime.tv_sec) << what << ": " << name << " rewritten";
+    EXPECT_EQ(after.at(name).mtime.tv_nsec, s.mtime.tv_nsec) << what << ": " << name << " rewritten";
+  }
+}
+
+std::vector<uint8_t> test_labels() {
+  std::string b = read_text(data_dir() + "/t10k-labels-idx1-ubyte");
+  return std::vector<uint8_t>(b.begin() + 8, b.end());
+}
+
+}  // namespace
+
+// ---- train ------------------------------------------------------------------------------------
+
+TEST(CliTrain, ShortRunLearnsTheSyntheticClassesAndWritesTheRunFolder) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  Json j = b.cli.json();
+  EXPECT_EQ(j.at("command").as_string(), "train");
+  EXPECT_EQ(j.at("epochs").as_int(), 3);
+  EXPECT_GT(j.at("test_accuracy").as_double(), 0.6) << "chance is 0.1";
+  EXPECT_LE(j.at("test_accuracy").as_double(), 1.0);
+  EXPECT_GE(j.at("test_top5_accuracy").as_double(), j.at("test_accuracy").as_double());
+  EXPECT_GE(j.at("best_epoch").as_int(), 1);
+  EXPECT_LE(j.at("best_epoch").as_int(), 3);
+  EXPECT_EQ(j.at("per_class_accuracy").size(), 10u);
+  EXPECT_EQ(j.at("checkpoint").as_string(), b.run + "/best.safetensors");
+  EXPECT_EQ(j.at("run_dir").as_string(), b.run);
+  EXPECT_EQ(b.cli.out_lines().size(), 1u) << "stdout holds only the JSON line";
+  // One log line per epoch on stderr, no progress bar (--no-progress, and not a terminal).
+  EXPECT_EQ(count_of(b.cli.err, "epoch "), 3u) << b.cli.err;
+  EXPECT_EQ(count_of(b.cli.err, "\r"), 0u);
+
+  for (const char* f : {"config.json", "metrics.csv", "best.safetensors", "last.safetensors", "report.html"})
+    EXPECT_TRUE(fs::exists(b.run + "/" + f)) << f;
+  auto rows = lines_of(read_text(b.run + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds");
+  for (int e = 1; e <= 3; ++e) {
+    auto cols = split(rows[size_t(e)], ',');
+    ASSERT_EQ(cols.size(), 7u) << rows[size_t(e)];
+    EXPECT_EQ(cols[0], std::to_string(e));
+    for (size_t c = 1; c < cols.size(); ++c) EXPECT_TRUE(std::isfinite(std::stod(cols[c]))) << rows[size_t(e)];
+  }
+  EXPECT_GT(std::stod(split(rows[3], ',')[4]), 0.6) << "final validation accuracy";
+  Json cfg = Json::parse(read_text(b.run + "/config.json"));
+  EXPECT_EQ(cfg.at("model").as_string(), "mlp");
+  EXPECT_EQ(cfg.at("epochs").as_int(), 3);
+  EXPECT_EQ(cfg.at("threads").as_int(), 1);
+  EXPECT_EQ(cfg.at("data").as_string(), data_dir());
+  io::SafetensorsFile best = io::load_safetensors(b.run + "/best.safetensors");
+  EXPECT_EQ(best.metadata.at("format"), "nabla-model");
+  EXPECT_EQ(best.metadata.at("epoch"), std::to_string(j.at("best_epoch").as_int()));
+  EXPECT_EQ(io::load_safetensors(b.run + "/last.safetensors").metadata.at("epoch"), "3");
+}
+
+// ---- resume -----------------------------------------------------------------------------------
+
+TEST(CliResume, ExtendingARunEqualsTrainingItUninterrupted) {
+  TempDir dir("resume");
+  // A constant schedule: the run's length does not shape its learning rates, so 2 epochs
+  // extended to 4 must equal 4 epochs in one go.
+  const std::vector<std::string> opts = {"--schedule", "constant", "--train-limit", "500", "--seed", "7"};
+  const std::string a = dir.file("a"), b = dir.file("b");
+  Cli ra = nabla_cli(train_args(a, 4, opts));
+  ASSERT_EQ(ra.code, 0) << ra.describe();
+  Cli rb = nabla_cli(train_args(b, 2, opts));
+  ASSERT_EQ(rb.code, 0) << rb.describe();
+  Cli rr = nabla_cli({"resume", b, "--epochs", "4"});
+  ASSERT_EQ(rr.code, 0) << rr.describe();
+  EXPECT_EQ(count_of(rr.err, "epoch "), 2u) << "resume trains epochs 3 and 4 only\n" << rr.err;
+  Json ja = ra.json(), jr = rr.json();
+  EXPECT_EQ(jr.at("command").as_string(), "resume");
+  EXPECT_EQ(jr.at("epochs").as_int(), 4);
+  EXPECT_EQ(jr.at("test_accuracy").as_double(), ja.at("test_accuracy").as_double());
+  EXPECT_EQ(jr.at("test_loss").as_double(), ja.at("test_loss").as_double());
+  EXPECT_EQ(jr.at("best_epoch").as_int(), ja.at("best_epoch").as_int());
+
+  auto la = io::load_safetensors(a + "/last.safetensors"), lb = io::load_safetensors(b + "/last.safetensors");
+  EXPECT_EQ(count_prefixed(la.tensors, "model."), 6u);
+  EXPECT_EQ(differing_tensors(la.tensors, lb.tensors, "model."), std::vector<std::string>{});
+  EXPECT_EQ(differing_tensors(la.tensors, lb.tensors), std::vector<std::string>{}) << "optimizer state";
+  EXPECT_EQ(metrics_rows_without_seconds(b + "/metrics.csv"), metrics_rows_without_seconds(a + "/metrics.csv"));
+  EXPECT_EQ(Json::parse(read_text(b + "/config.json")).at("epochs").as_int(), 4);
+}
+
+TEST(CliResume, FewerEpochsThanDoneIsRefusedWithoutTouchingTheRun) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  TempDir dir("resume_less");
+  std::string run = dir.file("run");
+  fs::copy(b.run, run);
+  auto before = snapshot(run);
+  Cli r = nabla_cli({"resume", run, "--epochs", "2"});
+  expect_failure(r, 1, {"3 epochs", "--epochs"});
+  expect_unchanged(before, run, "resume --epochs 2");
+  expect_failure(nabla_cli({"resume", dir.str()}), 1, {"no config.json"});
+}
+
+// ---- usage errors -----------------------------------------------------------------------------
+
+TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Case> cases = {
+      {{"frobnicate"}, {"nabla frobnicate:", "unknown command 'frobnicate'"}},
+      {{"train", "--bogus", "1"}, {"nabla train:", "unknown option --bogus"}},
+      {{"train", "--epochs"}, {"option --epochs needs a value"}},
+      {{"train", "--epochs", "three"}, {"--epochs expects an integer", "'three'"}},
+      {{"train", "--epochs", "3x"}, {"--epochs expects an integer"}},
+      {{"train", "--lr", "fast"}, {"--lr expects a number"}},
+      {{"train", "--classes", "1,x"}, {"--classes expects a comma-separated list"}},
+      {{"train", "--no-progress=yes"}, {"--no-progress takes no value"}},
+      {{"train", "--epochs", "-1"}, {"non-negative"}},
+      {{"train", "--batch-size", "0"}, {"batch size"}},
+      {{"train", "stray"}, {"unexpected argument 'stray'"}},
+      {{"finetune", "--epochs", "1"}, {"finetune needs --checkpoint"}},
+      {{"train", "--checkpoint", "x"}, {"unknown option --checkpoint"}},
+      {{"resume"}, {"resume needs exactly one RUN_DIR"}},
+      {{"resume", "a", "b"}, {"resume needs exactly one RUN_DIR"}},
+      {{"resume", "a", "--epochs", "many"}, {"--epochs expects an integer"}},
+      {{"eval"}, {"eval needs --checkpoint"}},
+      {{"eval", "--checkpoint", "x", "--split", "val"}, {"--split must be test or train"}},
+      {{"eval", "--checkpoint", "x", "extra"}, {"unexpected argument 'extra'"}},
+      {{"eval", "--checkpoint", "x", "--threads", "two"}, {"--threads expects an integer"}},
+      {{"predict", "--checkpoint", "x"}, {"predict needs at least one image"}},
+      {{"predict", "img.png"}, {"predict needs --checkpoint"}},
+      {{"predict", "--checkpoint", "x", "--limit", "-3", "a.png"}, {"--limit"}},
+      {{"summary", "--model"}, {"--model needs a value"}},
+      {{"summary", "extra"}, {"unexpected argument 'extra'"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args[0] + (c.args.size() > 1 ? " " + c.args[1] : ""));
+    expect_failure(nabla_cli(c.args), 2, c.parts);
+  }
+  Cli none = nabla_cli({});
+  EXPECT_EQ(none.code, 2);
+  EXPECT_EQ(none.out.rfind("usage: nabla <command>", 0), 0u) << none.describe();
+}
+
+TEST(CliUsage, HelpForEveryCommandExitsZeroAndPrintsUsage) {
+  for (const std::string cmd : {"train", "eval", "predict", "summary", "finetune", "resume"}) {
+    for (const std::string flag : {"--help", "-h"}) {
+      Cli r = nabla_cli({cmd, flag});
+      EXPECT_EQ(r.code, 0) << r.describe();
+      EXPECT_EQ(r.out.rfind("usage: nabla " + cmd, 0), 0u) << r.describe();
+      EXPECT_TRUE(r.err.empty()) << r.describe();
+    }
+  }
+  // --help wins over other (even invalid) options.
+  Cli r = nabla_cli({"finetune", "--epochs", "x", "--help"});
+  EXPECT_EQ(r.code, 0) << r.describe();
+  EXPECT_NE(r.out.find("--freeze-backbone"), std::string::npos) << "finetune's help names its own options";
+  for (const std::string top : {"--help", "-h", "help"}) {
+    Cli t = nabla_cli({top});
+    EXPECT_EQ(t.code, 0) << t.describe();
+    for (const char* c : {"train", "eval", "predict", "summary", "finetune", "resume"})
+      EXPECT_NE(t.out.find(std::string("  ") + c + " "), std::string::npos) << c;
+  }
+}
+
+// ---- bad files --------------------------------------------------------------------------------
+
+TEST(CliBadFiles, MissingCorruptAndForeignCheckpoints) {
+  TempDir dir("badckpt");
+  const std::string missing = dir.file("nope.safetensors");
+  expect_failure(nabla_cli({"eval", "--checkpoint", missing, "--data", data_dir()}), 1,
+                 {"nabla eval:", missing, "not found"});
+  expect_failure(nabla_cli({"predict", "--checkpoint", missing, data_dir() + "/t10k-images-idx3-ubyte"}), 1,
+                 {missing, "not found"});
+  expect_failure(nabla_cli({"summary", "--checkpoint", missing}), 1, {missing});
+
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  std::string good = read_text(b.run + "/best.safetensors");
+  const std::string trunc = dir.file("truncated.safetensors");
+  write_text(trunc, good.substr(0, good.size() / 2));
+  expect_failure(nabla_cli({"eval", "--checkpoint", trunc, "--data", data_dir()}), 1, {"nabla eval:", trunc});
+  expect_failure(nabla_cli({"summary", "--checkpoint", trunc}), 1, {trunc});
+  const std::string header_only = dir.file("header.safetensors");
+  write_text(header_only, good.substr(0, 5));
+  expect_failure(nabla_cli({"eval", "--checkpoint", header_only, "--data", data_dir()}), 1, {header_only});
+  const std::string garbage = dir.file("garbage.safetensors");
+  write_text(garbage, std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{not a header at all}"));
+  expect_failure(nabla_cli({"eval", "--checkpoint", garbage, "--data", data_dir()}), 1, {garbage});
+  // Flipped bytes inside the JSON header.
+  std::string broken = good;
+  broken[10] = '!';
+  broken[11] = '!';
+  const std::string flipped = dir.file("flipped.safetensors");
+  write_text(flipped, broken);
+  expect_failure(nabla_cli({"eval", "--checkpoint", flipped, "--data", data_dir()}), 1, {flipped});
+  // A valid safetensors file that is not a nabla checkpoint.
+  const std::string foreign = dir.file("foreign.safetensors");
+  io::save_safetensors({{"w", zeros({2, 2})}}, foreign);
+  expect_failure(nabla_cli({"eval", "--checkpoint", foreign, "--data", data_dir()}), 1,
+                 {foreign, "not a nabla training checkpoint"});
+  // last.safetensors is a checkpoint too (the model part is used).
+  Cli last = nabla_cli({"eval", "--checkpoint", b.run + "/last.safetensors", "--data", data_dir()});
+  EXPECT_EQ(last.code, 0) << last.describe();
+}
+
+TEST(CliBadFiles, BadModelSpecsNameTheLayerAndLeaveTheRunFolderAlone) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  TempDir dir("badspec");
+  std::string run = dir.file("run");
+  fs::copy(b.run, run);
+  auto before = snapshot(run);
+  ASSERT_EQ(before.size(), 5u);
+
+  auto spec = [&](const std::string& name, const std::string& layers) {
+    std::string path = dir.file(name);
+    write_text(path, R"({"name": "bad", "input_shape": [1, 28, 28], "num_classes": 10, "layers": )" + layers + "}");
+    return path;
+  };
+  struct Case {
+    std::string file;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Case> cases = {
+      {spec("type.json", R"([{"type": "Flatten"}, {"type": "Lineer", "in_features": 784, "out_features": 10}])"),
+       {"layers[1]", "unknown type 'Lineer'"}},
+      {spec("option.json", R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 10,
+                                "activation": "relu"}])"),
+       {"layers[1]", "unknown option 'activation'"}},
+      {spec("wrongtype.json", R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784.5, "out_features": 10}])"),
+       {"layers[1]", "'in_features' must be an integer"}},
+      {spec("chain.json", R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 64},
+                               {"type": "ReLU"}, {"type": "Linear", "in_features": 32, "out_features": 10}])"),
+       {"layers[3]"}},
+      {dir.file("missing.json"), {"missing.json", "cannot open"}},
+  };
+  write_text(dir.file("invalid.json"), "{\"layers\": [");
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    expect_failure(nabla_cli(train_args(run, 1, {"--model", c.file})), 1, c.parts);
+    expect_unchanged(before, run, "train --model " + c.file);
+    // summary validates the same way.
+    expect_failure(nabla_cli({"summary", "--model", c.file}), 1, c.parts);
+  }
+  expect_failure(nabla_cli(train_args(run, 1, {"--model", dir.file("invalid.json")})), 1, {"invalid JSON"});
+  expect_failure(nabla_cli({"summary", "--model", "resnet"}), 1, {"unknown preset 'resnet'"});
+  // Other failures before training starts.
+  expect_failure(nabla_cli(train_args(run, 1, {"--optimizer", "sgdd"})), 1, {"unknown optimizer 'sgdd'"});
+  expect_failure(nabla_cli(train_args(run, 1, {"--schedule", "linear"})), 1, {"unknown schedule 'linear'"});
+  expect_unchanged(before, run, "train with bad options");
+}
+
+TEST(CliBadFiles, BadDataFolders) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  TempDir dir("baddata");
+  std::string run = dir.file("run");
+  fs::copy(b.run, run);
+  auto before = snapshot(run);
+  const std::string nowhere = dir.file("nowhere");
+  auto train_on = [&](const std::string& data) {
+    std::vector<std::string> a = train_args(run, 1);
+    a[6] = data;  // --data
+    return nabla_cli(a);
+  };
+  expect_failure(train_on(nowhere), 1, {"nowhere"});
+  expect_failure(nabla_cli({"eval", "--checkpoint", b.run + "/best.safetensors", "--data", nowhere}), 1, {"nowhere"});
+  // Truncated images file; labels out of range; counts that disagree.
+  const std::string broken = dir.file("broken");
+  fs::create_directories(broken);
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                        "t10k-labels-idx1-ubyte"})
+    fs::copy_file(data_dir() + "/" + f, broken + "/" + f);
+  std::string images = read_text(broken + "/t10k-images-idx3-ubyte");
+  write_text(broken + "/t10k-images-idx3-ubyte", images.substr(0, images.size() - 100));
+  expect_failure(train_on(broken), 1, {"t10k-images-idx3-ubyte", "truncated"});
+  expect_failure(nabla_cli({"eval", "--checkpoint", b.run + "/best.safetensors", "--data", broken}), 1,
+                 {"t10k-images-idx3-ubyte"});
+  write_text(broken + "/t10k-images-idx3-ubyte", images);
+  std::string labels = read_text(broken + "/t10k-labels-idx1-ubyte");
+  std::string bad_labels = labels;
+  bad_labels[8] = char(12);
+  write_text(broken + "/t10k-labels-idx1-ubyte", bad_labels);
+  expect_failure(nabla_cli({"eval", "--checkpoint", b.run + "/best.safetensors", "--data", broken}), 1,
+                 {"t10k-labels-idx1-ubyte"});
+  expect_unchanged(before, run, "train on bad data");
+}
+
+// ---- summary / eval / predict / finetune ------------------------------------------------------
+
+TEST(CliSummary, CnnPresetTableAndParameterCount) {
+  Cli r = nabla_cli({"summary", "--model", "cnn"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  Json j = r.json();
+  EXPECT_EQ(j.at("command").as_string(), "summary");
+  EXPECT_EQ(j.at("model").as_string(), "cnn");
+  EXPECT_EQ(j.at("total_params").as_int(), 421642);
+  EXPECT_EQ(j.at("trainable_params").as_int(), 421642);
+  EXPECT_EQ(j.at("frozen_params").as_int(), 0);
+  // The table: one row per layer that ran, with the per-layer counts.
+  for (const char* s : {"Conv2d", "MaxPool2d", "Flatten", "Linear", "Dropout", "320", "18496", "401536", "1290"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  EXPECT_GE(r.out_lines().size(), 12u) << r.out;
+
+  Cli mlp = nabla_cli({"summary", "--model", "mlp"});
+  ASSERT_EQ(mlp.code, 0) << mlp.describe();
+  EXPECT_EQ(mlp.json().at("total_params").as_int(), 535818);
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  Cli ck = nabla_cli({"summary", "--checkpoint", b.run + "/best.safetensors"});
+  ASSERT_EQ(ck.code, 0) << ck.describe();
+  EXPECT_EQ(ck.json().at("total_params").as_int(), 535818);
+  EXPECT_EQ(ck.json().at("model").as_string(), "mlp");
+}
+
+TEST(CliEval, ReproducesTheTestAccuracyOfTheTrainRun) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  Cli r = nabla_cli({"eval", "--checkpoint", b.run + "/best.safetensors", "--data", data_dir(), "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  Json j = r.json(), t = b.cli.json();
+  EXPECT_EQ(j.at("command").as_string(), "eval");
+  EXPECT_EQ(j.at("split").as_string(), "test");
+  EXPECT_EQ(j.at("images").as_int(), 300);
+  EXPECT_DOUBLE_EQ(j.at("accuracy").as_double(), t.at("test_accuracy").as_double());
+  EXPECT_DOUBLE_EQ(j.at("top5_accuracy").as_double(), t.at("test_top5_accuracy").as_double());
+  EXPECT_NEAR(j.at("loss").as_double(), t.at("test_loss").as_double(), 1e-5);
+  ASSERT_EQ(j.at("per_class_accuracy").size(), 10u);
+  for (size_t c = 0; c < 10; ++c)
+    EXPECT_DOUBLE_EQ(j.at("per_class_accuracy").at(c).as_double(), t.at("per_class_accuracy").at(c).as_double()) << c;
+
+  Cli tr = nabla_cli({"eval", "--checkpoint", b.run + "/best.safetensors", "--data", data_dir(), "--split", "train"});
+  ASSERT_EQ(tr.code, 0) << tr.describe();
+  EXPECT_EQ(tr.json().at("images").as_int(), 1000);
+  EXPECT_GT(tr.json().at("accuracy").as_double(), 0.6);
+}
+
+TEST(CliPredict, IdxFileWithLimit) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  const std::string images = data_dir() + "/t10k-images-idx3-ubyte";
+  Cli r = nabla_cli({"predict", "--checkpoint", b.run + "/best.safetensors", images, "--limit", "5"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 6u) << r.describe();
+  std::vector<int64_t> labels;
+  for (int i = 0; i < 5; ++i) {
+    Json p = Json::parse(lines[size_t(i)]);
+    EXPECT_EQ(p.at("image").as_string(), images + "#" + std::to_string(i));
+    int64_t k = p.at("label").as_int();
+    ASSERT_GE(k, 0);
+    ASSERT_LT(k, 10);
+    labels.push_back(k);
+    ASSERT_EQ(p.at("probabilities").size(), 10u);
+    double sum = 0, max = 0;
+    for (size_t c = 0; c < 10; ++c) sum += p.at("probabilities").at(c).as_double(),
+                                    max = std::max(max, p.at("probabilities").at(c).as_double());
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    EXPECT_DOUBLE_EQ(p.at("probability").as_double(), max);
+    EXPECT_DOUBLE_EQ(p.at("probabilities").at(size_t(k)).as_double(), max);
+    EXPECT_FALSE(p.at("class_name").as_string().empty());
+  }
+  Json s = Json::parse(lines[5]);
+  EXPECT_EQ(s.at("command").as_string(), "predict");
+  EXPECT_EQ(s.at("images").as_int(), 5);
+  ASSERT_EQ(s.at("labels").size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(s.at("labels").at(i).as_int(), labels[i]);
+  // The model is good on this data: most of the first five are right.
+  auto truth = test_labels();
+  int right = 0;
+  for (size_t i = 0; i < 5; ++i) right += labels[i] == int64_t(truth[i]);
+  EXPECT_GE(right, 3);
+}
+
+TEST(CliFinetune, FreezeBackboneChangesOnlyTheHead) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  TempDir dir("finetune");
+  const std::string ck = b.run + "/best.safetensors";
+  auto finetune = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"finetune", "--checkpoint", ck,   "--classes",   "0,1,2", "--epochs",      "1",
+                                  "--data",     data_dir(),   "--out", out,        "--threads", "1", "--no-progress"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return nabla_cli(a);
+  };
+  const std::string frozen = dir.file("frozen"), full = dir.file("full");
+  Cli r = finetune(frozen, {"--freeze-backbone"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  Json j = r.json();
+  EXPECT_EQ(j.at("command").as_string(), "finetune");
+  EXPECT_EQ(j.at("per_class_accuracy").size(), 3u);
+  EXPECT_GT(j.at("test_accuracy").as_double(), 0.5) << "chance is 1/3";
+
+  auto orig = io::load_safetensors(ck).tensors;
+  auto ft = io::load_safetensors(frozen + "/best.safetensors");
+  // mlp: 0 Flatten, 1 Linear, 2 ReLU, 3 Dropout, 4 Linear, 5 ReLU, 6 Dropout, 7 Linear (head)
+  for (const char* k : {"model.1.weight", "model.1.bias", "model.4.weight", "model.4.bias"}) {
+    ASSERT_TRUE(ft.tensors.count(k)) << k;
+    EXPECT_TRUE(raw(ft.tensors.at(k)) == raw(orig.at(k))) << k << " changed although the backbone is frozen";
+  }
+  EXPECT_EQ(ft.tensors.at("model.7.weight").shape(), (Shape{3, 256}));
+  EXPECT_EQ(ft.tensors.at("model.7.bias").shape(), (Shape{3}));
+  Json spec = Json::parse(ft.metadata.at("spec"));
+  EXPECT_EQ(spec.at("num_classes").as_int(), 3);
+  Json cfg = Json::parse(ft.metadata.at("config"));
+  EXPECT_TRUE(cfg.at("freeze_backbone").as_bool());
+  EXPECT_EQ(cfg.at("init_from").as_string(), ck);
+
+  // Without --freeze-backbone the backbone does train (so the check above can fail).
+  Cli rf = finetune(full, {});
+  ASSERT_EQ(rf.code, 0) << rf.describe();
+  auto ff = io::load_safetensors(full + "/best.safetensors").tensors;
+  EXPECT_FALSE(raw(ff.at("model.1.weight")) == raw(orig.at("model.1.weight")));
+
+  // The finetuned checkpoint evaluates on its own classes.
+  Cli ev = nabla_cli({"eval", "--checkpoint", frozen + "/best.safetensors", "--data", data_dir()});
+  ASSERT_EQ(ev.code, 0) << ev.describe();
+  EXPECT_DOUBLE_EQ(ev.json().at("accuracy").as_double(), j.at("test_accuracy").as_double());
+  EXPECT_EQ(ev.json().at("per_class_accuracy").size(), 3u);
+}
+
+TEST(CliFinetune, SameClassesKeepThePretrainedHead) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  TempDir dir("finetune_same");
+  const std::string ck = b.run + "/best.safetensors", out = dir.file("ft");
+  // A learning rate so small that training cannot move the weights: a kept head scores as
+  // the pretrained model, a fresh one near chance.
+  Cli r = nabla_cli({"finetune", "--checkpoint", ck, "--freeze-backbone", "--epochs", "1", "--lr", "1e-12", "--data",
+                     data_dir(), "--out", out, "--threads", "1", "--no-progress"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  auto orig = io::load_safetensors(ck).tensors;
+  auto ft = io::load_safetensors(out + "/best.safetensors").tensors;
+  for (const char* k : {"model.7.weight", "model.7.bias"}) {
+    ASSERT_EQ(ft.at(k).shape(), orig.at(k).shape());
+    auto a = ft.at(k).to_double_vector(), o = orig.at(k).to_double_vector();
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - o[i]));
+    EXPECT_LT(worst, 1e-6) << k << ": the pretrained head was replaced although the class count is unchanged";
+  }
+  EXPECT_NEAR(r.json().at("test_accuracy").as_double(), base().cli.json().at("test_accuracy").as_double(), 0.02);
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+TEST(CliReport, RunReportHasChartsConfusionAndSamples) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  std::string html = read_text(b.run + "/report.html");
+  for (const char* id : {"chart-loss", "chart-accuracy", "chart-lr", "chart-per-class"})
+    EXPECT_EQ(count_of(html, std::string("<svg class=\"chart\" id=\"") + id + "\""), 1u) << id;
+  EXPECT_EQ(count_of(html, "<table id=\"confusion\""), 1u);
+  size_t c0 = html.find("<table id=\"confusion\""), c1 = html.find("</table>", c0);
+  std::string conf = html.substr(c0, c1 - c0);
+  EXPECT_EQ(count_of(conf, "<tr>"), 11u);
+  EXPECT_EQ(count_of(conf, "<td"), 100u);
+  EXPECT_NE(conf.find("Ankle boot"), std::string::npos);
+  // Cell counts add up to the test set.
+  int64_t total = 0;
+  for (size_t p = conf.find("<td"); p != std::string::npos; p = conf.find("<td", p + 1))
+    total += std::stoll(conf.substr(conf.find('>', p) + 1));
+  EXPECT_EQ(total, 300);
+  // One canvas per misclassified test image (at most 48).
+  Json j = b.cli.json();
+  int64_t wrong = 300 - std::llround(j.at("test_accuracy").as_double() * 300);
+  EXPECT_EQ(int64_t(count_of(html, "<canvas")), std::min<int64_t>(wrong, 48));
+  EXPECT_EQ(count_of(html, "class=\"bar\""), 10u);
+  EXPECT_NE(html.find("<th>epochs run</th><td>3</td>"), std::string::npos);
+
+  const char* chromium = "/usr/bin/chromium";
+  if (!fs::exists(chromium)) GTEST_SKIP() << "/usr/bin/chromium is not installed: browser rendering not checked";
+  TempDir dir("chromium");
+  std::string cmd = std::string(chromium) +
+                    " --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update"
+                    " --disable-sync --no-first-run --user-data-dir=" + dir.file("profile") +
+                    " --enable-logging=stderr --v=0 --dump-dom file://" + b.run + "/report.html > " +
+                    dir.file("dom.html") + " 2> " + dir.file("stderr.txt");
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << "\n" << read_text(dir.file("stderr.txt"));
+  std::string dom = read_text(dir.file("dom.html")), err = read_text(dir.file("stderr.txt"));
+  for (const char* id : {"chart-loss", "chart-accuracy", "chart-lr", "chart-per-class", "confusion"})
+    EXPECT_NE(dom.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
+  EXPECT_EQ(count_of(err, "Uncaught"), 0u) << err;
+  for (const std::string& l : lines_of(err)) EXPECT_EQ(l.find("CONSOLE"), std::string::npos) << l;
+}

@@ -1,0 +1,275 @@
+// Model specs (presets, strict validation naming the layer), the metric accumulator and the
+// HTML report (structure always; rendering in headless Chromium when it is installed).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+
+#include "nabla/train/metrics.h"
+#include "nabla/train/model_spec.h"
+#include "nabla/train/report.h"
+#include "train/train_test_util.h"
+
+using namespace nabla;
+using namespace train_test;
+
+namespace {
+
+std::string spec_error(const std::string& layers_json, int64_t num_classes = 10) {
+  std::string text = R"({"name": "t", "input_shape": [1, 28, 28], "num_classes": )" + std::to_string(num_classes) +
+                     R"(, "layers": )" + layers_json + "}";
+  try {
+    train::build_model(train::parse_model_spec(text, "t.json"));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+std::string top_error(const std::string& text) {
+  try {
+    train::parse_model_spec(text, "t.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+void expect_has(const std::string& s, const std::vector<std::string>& parts) {
+  for (const auto& p : parts) EXPECT_NE(s.find(p), std::string::npos) << "missing \"" << p << "\" in: " << s;
+}
+
+}  // namespace
+
+// ---- model specs ------------------------------------------------------------------------------
+
+TEST(ModelSpec, PresetParameterCounts) {
+  // mlp: 784*512+512 + 512*256+256 + 256*10+10
+  EXPECT_EQ(train::build_model(train::preset_spec("mlp"))->num_parameters(), 535818);
+  // cnn: conv 1->32 3x3 (320) + conv 32->64 (18496) + linear 3136->128 (401536) + 128->10 (1290)
+  EXPECT_EQ(train::build_model(train::preset_spec("cnn"))->num_parameters(), 421642);
+  // bottleneck-mlp: 401920 + 512*32+32 + 32*512+512 + 512*10+10
+  EXPECT_EQ(train::build_model(train::preset_spec("bottleneck-mlp"))->num_parameters(), 440362);
+  // cnn-bn-aug: convs 320+9248+18496+36928, BN2d 2*(32+32+64+64), linear 803072, BN1d 512, head 2570
+  EXPECT_EQ(train::build_model(train::preset_spec("cnn-bn-aug"))->num_parameters(), 871530);
+  for (const auto& n : train::preset_names()) {
+    train::ModelSpec s = train::preset_spec(n);
+    EXPECT_EQ(s.input_shape, (Shape{1, 28, 28})) << n;
+    EXPECT_EQ(s.num_classes, 10) << n;
+    // A preset written out as JSON parses back to the same spec.
+    train::ModelSpec back = train::parse_model_spec(s.to_json().dump(), n);
+    EXPECT_EQ(back.to_json().dump(), s.to_json().dump()) << n;
+  }
+  expect_has(top_error("{}"), {"input_shape"});
+  try {
+    train::preset_spec("resnet");
+    ADD_FAILURE() << "unknown preset accepted";
+  } catch (const Error& e) {
+    expect_has(e.what(), {"unknown preset 'resnet'", "mlp", "cnn", "cnn-bn-aug", "bottleneck-mlp"});
+  }
+}
+
+TEST(ModelSpec, LayerErrorsNameTheLayer) {
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Conv3d", "in_channels": 1}])"),
+             {"layers[1]", "unknown type 'Conv3d'", "Linear"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_feature": 784, "in_features": 784,
+                            "out_features": 10}])"),
+             {"layers[1]", "unknown option 'in_feature'", "in_features"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_features": "784", "out_features": 10}])"),
+             {"layers[1]", "'in_features' must be an integer", "\"784\""});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784}])"),
+             {"layers[1]", "missing required option 'out_features'"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Dropout", "p": true},
+                            {"type": "Linear", "in_features": 784, "out_features": 10}])"),
+             {"layers[1]", "'p' must be a number"});
+  expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": [3, 3, 3]}])"),
+             {"layers[0]", "kernel_size"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, "Linear"])"), {"layers[1]", "must be an object"});
+  expect_has(spec_error(R"([{"kind": "Flatten"}])"), {"layers[0]", "no \"type\""});
+  // Shapes that do not chain: the dry run names the layer that failed.
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 100},
+                            {"type": "ReLU"}, {"type": "Linear", "in_features": 50, "out_features": 10}])"),
+             {"layers[3]", "Linear"});
+  expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 3, "out_channels": 4, "kernel_size": 3},
+                            {"type": "Flatten"}, {"type": "Linear", "in_features": 2704, "out_features": 10}])"),
+             {"layers[0]", "Conv2d"});
+  // Chains, but ends in the wrong number of logits.
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 5}])"),
+             {"expected [N, 10] logits"});
+  EXPECT_EQ(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 10}])"),
+            "no error");
+}
+
+TEST(ModelSpec, TopLevelErrors) {
+  expect_has(top_error("{not json"), {"t.json", "invalid JSON"});
+  expect_has(top_error("[]"), {"expected a JSON object"});
+  expect_has(top_error(R"({"input_shape": [1, 28, 28], "num_classes": 10, "layers": [{"type": "Flatten"}],
+                          "optimizer": "sgd"})"),
+             {"unknown key 'optimizer'"});
+  expect_has(top_error(R"({"input_shape": [1, 28, 28], "num_classes": 1, "layers": [{"type": "Flatten"}]})"),
+             {"num_classes"});
+  expect_has(top_error(R"({"input_shape": [1, 28, 28], "num_classes": 10, "layers": []})"), {"layers"});
+  expect_has(top_error(R"({"input_shape": [1, 0, 28], "num_classes": 10, "layers": [{"type": "Flatten"}]})"),
+             {"input_shape"});
+  TempDir dir("spec");
+  try {
+    train::load_model_spec(dir.file("missing.json"));
+    ADD_FAILURE() << "missing spec file accepted";
+  } catch (const Error& e) {
+    expect_has(e.what(), {"missing.json", "cannot open"});
+  }
+}
+
+// ---- metrics ----------------------------------------------------------------------------------
+
+TEST(Metrics, AccuracyTopKConfusionPerClassAndLoss) {
+  train::MetricAccumulator acc(3, 2);
+  // batch 1: [3,1,0] truth 0 (right); [0,2,1] truth 2 (wrong, in top-2)
+  acc.update(from_vector(std::vector<float>{3, 1, 0, 0, 2, 1}, {2, 3}), from_vector(std::vector<int64_t>{0, 2}, {2}),
+             1.5);
+  // batch 2: [1,3,5] truth 0 (wrong, not in top-2); [0,1,5] truth 2 (right)
+  acc.update(from_vector(std::vector<float>{1, 3, 5, 0, 1, 5}, {2, 3}), from_vector(std::vector<int64_t>{0, 2}, {2}),
+             0.5);
+  train::ClassificationMetrics m = acc.result();
+  EXPECT_EQ(m.count, 4);
+  EXPECT_EQ(m.k, 2);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.5);
+  EXPECT_DOUBLE_EQ(m.topk_accuracy, 0.75);
+  EXPECT_DOUBLE_EQ(m.loss, 0.5);
+  EXPECT_EQ(m.confusion, (std::vector<std::vector<int64_t>>{{1, 0, 1}, {0, 0, 0}, {0, 1, 1}}));
+  ASSERT_EQ(m.per_class_accuracy.size(), 3u);
+  EXPECT_DOUBLE_EQ(m.per_class_accuracy[0], 0.5);
+  EXPECT_TRUE(std::isnan(m.per_class_accuracy[1])) << "class 1 never occurs";
+  EXPECT_DOUBLE_EQ(m.per_class_accuracy[2], 0.5);
+  EXPECT_EQ(acc.predictions(), (std::vector<int64_t>{0, 1, 2, 2}));
+
+  EXPECT_EQ(train::MetricAccumulator(3, 5).result().k, 3) << "k is capped at the class count";
+  EXPECT_EQ(train::MetricAccumulator(3).result().accuracy, 0.0);
+  EXPECT_THROW(acc.update(from_vector(std::vector<float>{0, 0, 1}, {1, 3}), from_vector(std::vector<int64_t>{3}, {1}), 0),
+               Error);
+  EXPECT_THROW(acc.update(from_vector(std::vector<float>{0, 0}, {1, 2}), from_vector(std::vector<int64_t>{0}, {1}), 0),
+               Error);
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+namespace {
+
+train::ReportData sample_report() {
+  train::ReportData d;
+  d.title = "run <b>&\"x\"";
+  d.config = io::Json::object({{"model", "mlp"}, {"epochs", 3}});
+  d.summary = io::Json::object({{"test accuracy", 0.5}});
+  for (int e = 1; e <= 3; ++e) {
+    train::EpochRecord r;
+    r.epoch = e;
+    r.train_loss = 1.0 / e, r.val_loss = 1.2 / e, r.train_accuracy = 0.3 * e, r.val_accuracy = 0.25 * e;
+    r.lr = 0.1 / e;
+    d.history.push_back(r);
+  }
+  d.test.count = 6;
+  d.test.accuracy = 0.5;
+  d.test.confusion = {{2, 1, 0}, {0, 1, 0}, {1, 1, 0}};
+  d.test.per_class_accuracy = {2.0 / 3, 1.0, std::nan("")};
+  d.class_names = {"cat", "dog"};  // the third is named by its index
+  for (int i = 0; i < 2; ++i) {
+    train::ImageSample s;
+    s.height = 2, s.width = 2;
+    s.pixels = {uint8_t(i), 255, 128, 7};
+    s.truth = 2, s.predicted = i;
+    s.confidence = 0.75;
+    d.misclassified.push_back(s);
+  }
+  return d;
+}
+
+std::string section(const std::string& html, const std::string& start, const std::string& end) {
+  size_t b = html.find(start);
+  if (b == std::string::npos) return "";
+  size_t e = html.find(end, b);
+  return html.substr(b, e == std::string::npos ? std::string::npos : e - b);
+}
+
+}  // namespace
+
+TEST(Report, StructureChartsTablesAndEscaping) {
+  std::string html = train::render_report(sample_report());
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(html.substr(html.size() - 8), "</html>\n");
+  for (const char* id : {"chart-loss", "chart-accuracy", "chart-lr", "chart-per-class"})
+    EXPECT_EQ(count_of(html, std::string("<svg class=\"chart\" id=\"") + id + "\""), 1u) << id;
+  EXPECT_EQ(count_of(html, "<table id=\"confusion\""), 1u);
+  EXPECT_EQ(count_of(html, "id=\"misclassified\""), 1u);
+  // Self-contained: nothing is fetched.
+  EXPECT_EQ(count_of(html, "src="), 0u);
+  EXPECT_EQ(count_of(html, "href="), 0u);
+  EXPECT_EQ(count_of(html, "http"), 0u);
+  // Escaping.
+  EXPECT_EQ(count_of(html, "<b>"), 0u);
+  EXPECT_GE(count_of(html, "run &lt;b&gt;&amp;&quot;x&quot;"), 2u);  // <title> and <h1>
+
+  // Learning curves: 2 + 2 + 1 series, 3 points each.
+  std::string loss = section(html, "id=\"chart-loss\"", "</svg>");
+  EXPECT_EQ(count_of(loss, "<polyline"), 2u);
+  EXPECT_EQ(count_of(section(html, "id=\"chart-accuracy\"", "</svg>"), "<polyline"), 2u);
+  EXPECT_EQ(count_of(section(html, "id=\"chart-lr\"", "</svg>"), "<polyline"), 1u);
+  std::string pts = section(loss, "points=\"", "\"/>");
+  EXPECT_EQ(count_of(pts, ","), 3u) << pts;
+
+  // Confusion matrix: header + 3 rows of 3 cells, names (with the missing one numbered).
+  std::string conf = section(html, "<table id=\"confusion\"", "</table>");
+  EXPECT_EQ(count_of(conf, "<tr>"), 4u);
+  EXPECT_EQ(count_of(conf, "<td"), 9u);
+  EXPECT_NE(conf.find("<th>cat</th>"), std::string::npos);
+  EXPECT_NE(conf.find("<th>2</th>"), std::string::npos);
+  // Per-class bars; a class absent from the test set shows n/a.
+  std::string bars = section(html, "id=\"chart-per-class\"", "</svg>");
+  EXPECT_EQ(count_of(bars, "class=\"bar\""), 3u);
+  EXPECT_NE(bars.find("n/a"), std::string::npos);
+  // Misclassified images: one canvas per sample, pixel data inline.
+  EXPECT_EQ(count_of(html, "<canvas"), 2u);
+  EXPECT_NE(html.find("data-sample=\"1\""), std::string::npos);
+  EXPECT_NE(html.find("const samples=[[0,255,128,7],[1,255,128,7]]"), std::string::npos);
+  EXPECT_NE(html.find("true: 2<br>pred: dog (0.75)"), std::string::npos);
+
+  TempDir dir("report");
+  train::write_report(sample_report(), dir.file("r.html"));
+  EXPECT_EQ(read_text(dir.file("r.html")), html);
+}
+
+TEST(Report, EmptyHistoryAndNoSamplesStillRender) {
+  train::ReportData d;
+  d.title = "empty";
+  d.test.confusion = {{0, 0}, {0, 0}};
+  d.test.per_class_accuracy = {std::nan(""), std::nan("")};
+  std::string html = train::render_report(d);
+  for (const char* id : {"chart-loss", "chart-accuracy", "chart-lr", "chart-per-class"})
+    EXPECT_NE(html.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
+  EXPECT_EQ(count_of(html, "<canvas"), 0u);
+  EXPECT_EQ(count_of(html, "nan"), 0u);
+  EXPECT_EQ(count_of(html, "inf"), 0u);
+}
+
+// Loads a report in headless Chromium: the DOM it builds must hold the charts, and the page's
+// script (which draws the misclassified images) must run without errors.
+TEST(Report, RendersInHeadlessChromiumWithoutScriptErrors) {
+  const char* chromium = "/usr/bin/chromium";
+  if (!fs::exists(chromium)) GTEST_SKIP() << "/usr/bin/chromium is not installed: browser rendering not checked";
+  TempDir dir("chromium");
+  train::write_report(sample_report(), dir.file("report.html"));
+  std::string cmd = std::string(chromium) +
+                    " --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update"
+                    " --disable-sync --no-first-run --user-data-dir=" + dir.file("profile") +
+                    " --enable-logging=stderr --v=0 --dump-dom file://" + dir.file("report.html") + " > " +
+                    dir.file("dom.html") + " 2> " + dir.file("stderr.txt");
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << cmd;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_text(dir.file("stderr.txt"));
+  std::string dom = read_text(dir.file("dom.html")), err = read_text(dir.file("stderr.txt"));
+  for (const char* id : {"chart-loss", "chart-accuracy", "chart-lr", "chart-per-class", "confusion", "misclassified"})
+    EXPECT_NE(dom.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
+  EXPECT_EQ(count_of(dom, "<canvas"), 2u);
+  EXPECT_EQ(count_of(err, "Uncaught"), 0u) << err;
+  for (const std::string& l : lines_of(err))
+    EXPECT_EQ(l.find("CONSOLE"), std::string::npos) << "console message from the page: " << l;
+}

@@ -1,0 +1,340 @@
+// The trainer's guarantees: resume is bit-exact with an uninterrupted run, early stopping
+// stops after `patience` bad epochs and restores the best epoch's weights, configs round-trip.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "nabla/autograd.h"
+#include "nabla/train/trainer.h"
+#include "train/train_test_util.h"
+
+using namespace nabla;
+using namespace train_test;
+using train::EarlyStopping;
+using train::EpochRecord;
+using train::TrainConfig;
+using train::Trainer;
+
+namespace {
+
+TrainConfig small_config(const std::string& out) {
+  TrainConfig c;
+  c.model = "mlp";
+  c.data = synthetic_data_dir();
+  c.out = out;
+  c.epochs = 4;
+  c.threads = 1;
+  c.workers = 1;
+  c.progress = false;
+  c.train_limit = 400;
+  c.seed = 3;
+  return c;
+}
+
+struct Interrupted : std::runtime_error {
+  Interrupted() : std::runtime_error("interrupted") {}
+};
+// Simulates a crash: throws at the end of epoch `at`, before that epoch's last.safetensors.
+class InterruptAt : public train::Callback {
+ public:
+  explicit InterruptAt(int64_t at) : at_(at) {}
+  void on_epoch_end(Trainer&, const EpochRecord& r) override {
+    if (r.epoch == at_) throw Interrupted();
+  }
+
+ private:
+  int64_t at_;
+};
+
+void set_all_weights(nn::Sequential& m, double v) {
+  NoGradGuard ng;
+  for (const auto& [k, p] : m.state_dict()) Tensor(p).fill_(v);
+}
+bool all_weights_equal(nn::Sequential& m, double v) {
+  for (auto& [k, p] : m.state_dict())
+    for (double x : p.to_double_vector())
+      if (x != v) return false;
+  return true;
+}
+
+std::string tiny_spec_file(const TempDir& dir) {
+  std::string path = dir.file("tiny.json");
+  write_text(path, R"({"name": "tiny", "input_shape": [1, 28, 28], "num_classes": 10,
+    "layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 10}]})");
+  return path;
+}
+
+}  // namespace
+
+// ---- resume ---------------------------------------------------------------------------------
+
+struct ResumeCase {
+  const char* name;
+  std::string optimizer, schedule, augment;
+  int64_t warmup = 0, patience = 0;
+  double label_smoothing = 0, clip = 0;
+};
+
+class ResumeTest : public ::testing::TestWithParam<ResumeCase> {};
+
+TEST_P(ResumeTest, InterruptedAndResumedRunEqualsUninterruptedBitForBit) {
+  const ResumeCase& p = GetParam();
+  TempDir dir("resume");
+  auto cfg = [&](const std::string& out) {
+    TrainConfig c = small_config(out);
+    c.optimizer = p.optimizer;
+    c.schedule = p.schedule;
+    c.augment = p.augment;
+    c.warmup_epochs = p.warmup;
+    c.patience = p.patience;
+    c.label_smoothing = p.label_smoothing;
+    c.clip_grad_norm = p.clip;
+    return c;
+  };
+  const std::string a = dir.file("a"), b = dir.file("b");
+  train::RunResult ra = Trainer(cfg(a)).fit();
+  ASSERT_EQ(ra.epochs_run, 4);
+
+  {
+    Trainer tb(cfg(b));
+    tb.add_callback(std::make_shared<InterruptAt>(3));
+    EXPECT_THROW(tb.fit(), Interrupted);
+  }
+  // The interrupted run holds epochs 1..2 only.
+  ASSERT_EQ(io::load_safetensors(b + "/last.safetensors").metadata.at("epoch"), "2");
+  ASSERT_EQ(lines_of(read_text(b + "/metrics.csv")).size(), 3u);
+
+  train::RunResult rb = Trainer::resume(b);
+  EXPECT_EQ(rb.epochs_run, 4);
+  EXPECT_EQ(rb.best_epoch, ra.best_epoch);
+  EXPECT_EQ(rb.best_val_accuracy, ra.best_val_accuracy);
+  EXPECT_EQ(rb.test.accuracy, ra.test.accuracy);
+  EXPECT_EQ(rb.test.loss, ra.test.loss);
+  EXPECT_EQ(rb.test.confusion, ra.test.confusion);
+
+  io::SafetensorsFile la = io::load_safetensors(a + "/last.safetensors");
+  io::SafetensorsFile lb = io::load_safetensors(b + "/last.safetensors");
+  EXPECT_EQ(count_prefixed(la.tensors, "model."), 6u);  // 3 Linear layers: weight + bias
+  EXPECT_EQ(differing_tensors(la.tensors, lb.tensors), std::vector<std::string>{});
+  for (const auto& [k, v] : la.metadata) {
+    if (k == "history" || k == "config") continue;  // wall-clock seconds; the run folder name
+    ASSERT_TRUE(lb.metadata.count(k)) << k;
+    EXPECT_EQ(lb.metadata.at(k), v) << k;
+  }
+  EXPECT_EQ(la.metadata.size(), lb.metadata.size());
+  EXPECT_EQ(differing_tensors(io::load_safetensors(a + "/best.safetensors").tensors,
+                              io::load_safetensors(b + "/best.safetensors").tensors),
+            std::vector<std::string>{});
+  auto rows_a = metrics_rows_without_seconds(a + "/metrics.csv");
+  EXPECT_EQ(rows_a.size(), 5u);
+  EXPECT_EQ(metrics_rows_without_seconds(b + "/metrics.csv"), rows_a);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Trainer, ResumeTest,
+    ::testing::Values(ResumeCase{"sgd_cosine_warmup_dropout", "sgd", "cosine", "none", 1, 0, 0, 0},
+                      ResumeCase{"adam_onecycle_augment_patience", "adam", "onecycle", "standard", 0, 3, 0.1, 1.0},
+                      ResumeCase{"rmsprop_plateau", "rmsprop", "plateau", "none", 0, 0, 0, 0}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(TrainerResume, ErrorsNameTheFolder) {
+  TempDir dir("resume_err");
+  try {
+    Trainer::resume(dir.str());
+    ADD_FAILURE() << "resume of an empty folder did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no config.json"), std::string::npos) << e.what();
+  }
+}
+
+// ---- early stopping -------------------------------------------------------------------------
+
+// The callback on its own, with synthetic epoch records on a trainer's (tiny) model.
+TEST(EarlyStopping, StopsAfterPatienceAndRestoresTheBestEpochsWeights) {
+  TempDir dir("early_unit");
+  TrainConfig c = small_config(dir.file("run"));
+  c.model = tiny_spec_file(dir);
+  c.epochs = 1;
+  c.train_limit = 100;
+  Trainer t(c);
+  t.fit();
+  nn::Sequential& m = t.model();
+  ASSERT_EQ(m.state_dict().size(), 2u);
+
+  EarlyStopping es(2);
+  auto epoch = [&](int64_t e, double acc, double weights) {
+    set_all_weights(m, weights);
+    EpochRecord r;
+    r.epoch = e;
+    r.val_accuracy = acc;
+    r.val_loss = 1.0 - acc;
+    es.on_epoch_end(t, r);
+  };
+  epoch(1, 0.50, 1.0);
+  EXPECT_FALSE(es.should_stop());
+  epoch(2, 0.70, 2.0);  // best
+  EXPECT_EQ(es.best_epoch(), 2);
+  EXPECT_EQ(es.wait(), 0);
+  epoch(3, 0.60, 3.0);
+  EXPECT_EQ(es.wait(), 1);
+  EXPECT_FALSE(es.should_stop());
+  epoch(4, 0.70, 4.0);  // equal is not better
+  EXPECT_EQ(es.wait(), 2);
+  EXPECT_TRUE(es.should_stop());
+  EXPECT_EQ(es.best_epoch(), 2);
+  EXPECT_DOUBLE_EQ(es.best(), 0.70);
+  ASSERT_TRUE(all_weights_equal(m, 4.0));
+  es.on_train_end(t);
+  EXPECT_TRUE(all_weights_equal(m, 2.0)) << "the best epoch's weights were not restored";
+  // The saved copy is independent of the live parameters.
+  set_all_weights(m, 5.0);
+  es.on_train_end(t);
+  EXPECT_TRUE(all_weights_equal(m, 2.0));
+}
+
+TEST(EarlyStopping, MinDeltaLossMonitoringAndNoRestore) {
+  TempDir dir("early_unit2");
+  TrainConfig c = small_config(dir.file("run"));
+  c.model = tiny_spec_file(dir);
+  c.epochs = 1;
+  c.train_limit = 100;
+  Trainer t(c);
+  t.fit();
+  nn::Sequential& m = t.model();
+  auto rec = [](int64_t e, double acc, double loss) {
+    EpochRecord r;
+    r.epoch = e, r.val_accuracy = acc, r.val_loss = loss;
+    return r;
+  };
+
+  EarlyStopping delta(1, 0.05);  // +0.02 is not an improvement
+  delta.on_epoch_end(t, rec(1, 0.50, 1));
+  EXPECT_FALSE(delta.should_stop());
+  delta.on_epoch_end(t, rec(2, 0.52, 1));
+  EXPECT_TRUE(delta.should_stop());
+  EXPECT_EQ(delta.best_epoch(), 1);
+
+  EarlyStopping loss(2, 0.0, /*monitor_accuracy=*/false, /*restore_best=*/false);
+  set_all_weights(m, 1.0);
+  loss.on_epoch_end(t, rec(1, 0.9, 0.8));
+  set_all_weights(m, 2.0);
+  loss.on_epoch_end(t, rec(2, 0.1, 0.5));  // lower loss is better, whatever the accuracy
+  EXPECT_EQ(loss.best_epoch(), 2);
+  loss.on_epoch_end(t, rec(3, 0.9, 0.6));
+  EXPECT_FALSE(loss.should_stop());
+  loss.on_epoch_end(t, rec(4, 0.9, 0.5));
+  EXPECT_TRUE(loss.should_stop());
+  set_all_weights(m, 7.0);
+  loss.on_train_end(t);
+  EXPECT_TRUE(all_weights_equal(m, 7.0)) << "restore_best=false must leave the weights alone";
+
+  EXPECT_THROW(EarlyStopping(0), Error);
+}
+
+// Zeroes the model at the end of epoch `at`: with plain SGD (no momentum) a zero MLP cannot
+// recover, so validation accuracy peaks at or before `at` and then collapses.
+class ZeroWeightsAt : public train::Callback {
+ public:
+  explicit ZeroWeightsAt(int64_t at) : at_(at) {}
+  void on_epoch_end(Trainer& t, const EpochRecord& r) override {
+    if (r.epoch == at_) set_all_weights(t.model(), 0.0);
+  }
+
+ private:
+  int64_t at_;
+};
+
+TEST(EarlyStopping, TrainerStopsAndEvaluatesTheBestEpoch) {
+  TempDir dir("early_fit");
+  TrainConfig c = small_config(dir.file("run"));
+  c.train_limit = 0;
+  c.epochs = 10;
+  c.patience = 2;
+  c.momentum = 0;
+  c.lr = 0.1;
+  c.schedule = "constant";
+  Trainer t(c);
+  t.add_callback(std::make_shared<ZeroWeightsAt>(2));
+  train::RunResult r = t.fit();
+  EXPECT_LE(r.best_epoch, 2);
+  EXPECT_EQ(r.epochs_run, r.best_epoch + 2) << "should stop after 2 epochs without improvement";
+  EXPECT_GT(r.best_val_accuracy, 0.5);
+  EXPECT_GT(r.test.accuracy, 0.5) << "the test metrics must come from the restored best weights";
+
+  auto rows = lines_of(read_text(c.out + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), size_t(r.epochs_run) + 1);
+  for (int i = 3; i <= int(r.epochs_run); ++i) EXPECT_LT(std::stod(split(rows[size_t(i)], ',')[4]), 0.3) << rows[size_t(i)];
+
+  // The live model holds the best epoch's weights (as in best.safetensors), not the last's.
+  io::SafetensorsFile best = io::load_safetensors(c.out + "/best.safetensors");
+  io::SafetensorsFile last = io::load_safetensors(c.out + "/last.safetensors");
+  EXPECT_EQ(best.metadata.at("epoch"), std::to_string(r.best_epoch));
+  io::TensorMap live;
+  for (const auto& [k, v] : t.model().state_dict()) live["model." + k] = v;
+  EXPECT_EQ(differing_tensors(best.tensors, live), std::vector<std::string>{});
+  EXPECT_EQ(differing_tensors(last.tensors, live, "model.").size(), 6u);
+  EXPECT_EQ(last.metadata.at("early.wait"), "2");
+}
+
+// ---- config ---------------------------------------------------------------------------------
+
+TEST(TrainConfig, JsonRoundTripAndStrictParsing) {
+  TrainConfig c;
+  c.model = "spec.json";
+  c.epochs = 7;
+  c.lr = 0.25;
+  c.seed = 42;
+  c.threads = 3;
+  c.freeze_backbone = true;
+  c.classes = {3, 1};
+  c.augment = "strong";
+  TrainConfig d = TrainConfig::from_json(c.to_json());
+  EXPECT_EQ(d.to_json().dump(), c.to_json().dump());
+  EXPECT_EQ(d.classes, (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(d.seed, 42u);
+  EXPECT_TRUE(d.freeze_backbone);
+
+  auto err = [](const std::string& json) {
+    try {
+      TrainConfig::from_json(io::Json::parse(json));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(err(R"({"epoch": 3})").find("unknown key 'epoch'"), std::string::npos);
+  EXPECT_NE(err(R"({"epochs": 2.5})").find("'epochs' must be an integer"), std::string::npos);
+  EXPECT_NE(err(R"({"lr": "0.1"})").find("'lr' must be a number"), std::string::npos);
+  EXPECT_NE(err(R"({"classes": [1, "a"]})").find("'classes'"), std::string::npos);
+  EXPECT_NE(err(R"({"freeze_backbone": 1})").find("freeze_backbone"), std::string::npos);
+  EXPECT_NE(err("[1]").find("expected a JSON object"), std::string::npos);
+}
+
+TEST(TrainConfig, TrainerRejectsBadSettings) {
+  TrainConfig c;
+  c.batch_size = 0;
+  EXPECT_THROW(Trainer{c}, Error);
+  c = TrainConfig();
+  c.val_fraction = 1.0;
+  EXPECT_THROW(Trainer{c}, Error);
+  c = TrainConfig();
+  c.threads = 0;
+  EXPECT_THROW(Trainer{c}, Error);
+  c = TrainConfig();
+  c.model = "cnn";
+  c.seed = 5;
+  EXPECT_EQ(Trainer(c).config().out, "runs/cnn-seed5");
+}
+
+TEST(TrainConfig, UnknownOptimizerScheduleAugmentFailBeforeWritingTheRunFolder) {
+  TempDir dir("badcfg");
+  for (auto set : std::vector<void (*)(TrainConfig&)>{[](TrainConfig& c) { c.optimizer = "sgdd"; },
+                                                       [](TrainConfig& c) { c.schedule = "linear"; },
+                                                       [](TrainConfig& c) { c.augment = "heavy"; },
+                                                       [](TrainConfig& c) { c.data = "/nonexistent/nabla"; }}) {
+    TrainConfig c = small_config(dir.file("run"));
+    set(c);
+    EXPECT_THROW(Trainer(c).fit(), Error);
+    EXPECT_FALSE(fs::exists(c.out)) << "a failed setup must not create the run folder";
+  }
+}
