@@ -1,6 +1,8 @@
 // The `nabla` command: train / eval / predict / summary / finetune / resume.
 // Every command ends with a one-line JSON summary on stdout; exit code 0 on success,
 // 2 on usage errors, 1 on failures, with a one-line reason on stderr.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -106,11 +108,17 @@ bool wants_help(int argc, char** argv) {
 
 void print_json(const Json& j) { std::cout << j.dump() << std::endl; }
 
+int threads_option(const Args& a) {
+  int64_t n = a.integer("threads", 2);
+  if (n < 1) throw UsageError("--threads must be at least 1, got " + std::to_string(n));
+  return int(n);
+}
+
 int cmd_train(int argc, char** argv, bool finetune) {
   if (wants_help(argc, argv)) {
     std::cout << (finetune ? "usage: nabla finetune --checkpoint PATH [--freeze-backbone] [train options]\n"
-                             "  starts from the checkpoint's weights; the last Linear layer is replaced when the class\n"
-                             "  count (--classes) differs; --freeze-backbone trains only that head.\n\n"
+                             "  starts from the checkpoint's weights except the last layer (the head), which starts fresh\n"
+                             "  with one output per class (--classes); --freeze-backbone trains only that head.\n\n"
                            : "")
               << kTrainHelp;
     return 0;
@@ -157,12 +165,30 @@ int cmd_eval(int argc, char** argv) {
     return 0;
   }
   Args a(argc, argv, 2, {"checkpoint", "data", "split", "threads"}, {});
+  if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   if (!a.has("checkpoint")) throw UsageError("eval needs --checkpoint PATH");
   std::string split = a.str("split", "test");
   if (split != "test" && split != "train") throw UsageError("--split must be test or train");
-  set_num_threads(int(a.integer("threads", 2)));
+  set_num_threads(threads_option(a));
   train::LoadedModel lm = train::load_trained_model(a.str("checkpoint", ""));
-  auto ds = data::load_mnist(a.str("data", data::kFashionMnistDir), split == "train", lm.spec.num_classes);
+  // A model trained on a subset of the labels (--classes) is evaluated on those images, with
+  // the labels renumbered as in training.
+  std::vector<int64_t> classes;
+  if (const Json* c = lm.config.find("classes"); c && c->is_array())
+    for (const Json& e : c->as_array()) classes.push_back(e.as_int());
+  auto ds = data::load_mnist(a.str("data", data::kFashionMnistDir), split == "train",
+                             classes.empty() ? lm.spec.num_classes : 10);
+  if (!classes.empty()) {
+    std::vector<int64_t> rows, relabel;
+    std::vector<double> labels = ds.labels.to_double_vector();
+    for (size_t i = 0; i < labels.size(); ++i) {
+      auto it = std::find(classes.begin(), classes.end(), int64_t(labels[i]));
+      if (it != classes.end()) rows.push_back(int64_t(i)), relabel.push_back(int64_t(it - classes.begin()));
+    }
+    if (rows.empty()) throw Error("[eval] no images of the model's classes in " + a.str("data", data::kFashionMnistDir));
+    ds.images = index_select(ds.images, 0, from_vector(rows, {int64_t(rows.size())}));
+    ds.labels = from_vector(relabel, {int64_t(relabel.size())});
+  }
   Tensor x = ds.images.to(kF32).unsqueeze(1) / 255.0;
   Tensor mean = from_vector(lm.mean, {1, int64_t(lm.mean.size()), 1, 1}).to(kF32);
   Tensor sd = from_vector(lm.std, {1, int64_t(lm.std.size()), 1, 1}).to(kF32);
@@ -177,7 +203,7 @@ int cmd_eval(int argc, char** argv) {
   }
   auto m = acc.result();
   Json per = Json::array();
-  for (double v : m.per_class_accuracy) per.push_back(v);
+  for (double v : m.per_class_accuracy) per.push_back(std::isnan(v) ? Json() : Json(v));  // absent class: null
   print_json(Json::object({{"command", "eval"}, {"checkpoint", a.str("checkpoint", "")}, {"split", split},
                            {"images", m.count}, {"accuracy", m.accuracy}, {"top5_accuracy", m.topk_accuracy},
                            {"loss", m.loss}, {"per_class_accuracy", per}}));
@@ -195,11 +221,12 @@ int cmd_predict(int argc, char** argv) {
   Args a(argc, argv, 2, {"checkpoint", "limit", "threads"}, {});
   if (!a.has("checkpoint")) throw UsageError("predict needs --checkpoint PATH");
   if (a.positional().empty()) throw UsageError("predict needs at least one image file");
-  set_num_threads(int(a.integer("threads", 2)));
+  const int64_t limit = a.integer("limit", 100);
+  if (limit < 1) throw UsageError("--limit must be at least 1, got " + std::to_string(limit));
+  set_num_threads(threads_option(a));
   train::LoadedModel lm = train::load_trained_model(a.str("checkpoint", ""));
   const int64_t H = lm.spec.input_shape[1], W = lm.spec.input_shape[2];
   std::vector<std::pair<std::string, Tensor>> images;  // name, f32 [1, H, W] in [0, 1]
-  int64_t limit = a.integer("limit", 100);
   for (const std::string& path : a.positional()) {
     if (path.find("idx") != std::string::npos) {
       Tensor t = data::read_idx(path);
@@ -236,6 +263,7 @@ int cmd_summary(int argc, char** argv) {
     return 0;
   }
   Args a(argc, argv, 2, {"model", "checkpoint"}, {});
+  if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   train::ModelSpec spec;
   std::shared_ptr<nn::Sequential> model;
   if (a.has("checkpoint")) {

@@ -9,7 +9,7 @@ void check_index(const Tensor& index, int64_t limit, const char* op, int64_t dim
   NB_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i64, got ", index.dtype());
   Tensor c = ops::contiguous_data(index);
   const int64_t* p = c.data_ptr<int64_t>();
-  for (int64_t i = 0; i < c.numel(); ++i)
+  for (int64_t i = 0, n = c.numel(); i < n; ++i)
     NB_CHECK(p[i] >= 0 && p[i] < limit, "[", op, "] index ", p[i], " is out of range for dimension ", dim,
              " of size ", limit, " (shape ", shape, ")");
 }

@@ -1,4 +1,5 @@
 // TrainConfig <-> JSON (config.json), strict: unknown keys and wrong types are errors.
+#include <cmath>
 #include <set>
 
 #include "nabla/train/trainer.h"
@@ -96,7 +97,8 @@ TrainConfig TrainConfig::from_json(const Json& j) {
 
 Json RunResult::to_json() const {
   Json per_class = Json::array();
-  for (double a : test.per_class_accuracy) per_class.push_back(a);
+  // A class absent from the test split has no accuracy (NaN), written as null: JSON has no NaN.
+  for (double a : test.per_class_accuracy) per_class.push_back(std::isnan(a) ? Json() : Json(a));
   return Json::object({{"run_dir", run_dir},
                        {"epochs", epochs_run},
                        {"best_epoch", best_epoch},

@@ -316,14 +316,22 @@ std::shared_ptr<nn::Sequential> build_model(const ModelSpec& spec) {
     reader.finish();
     model->push_back(m);
   }
-  // Dry run: the layers must chain and end in [num_classes] logits.
+  // Dry run, layer by layer so that a layer whose input does not fit is named: the layers
+  // must chain and end in [num_classes] logits.
   Shape in = spec.input_shape;
   in.insert(in.begin(), 2);
-  Tensor out;
+  Tensor out = zeros(in);
   {
     NoGradGuard ng;
     model->eval();
-    out = (*model)(zeros(in));
+    for (size_t i = 0; i < model->size(); ++i) {
+      try {
+        out = (*(*model)[int64_t(i)])(out);
+      } catch (const Error& e) {
+        fail("[model spec] ", spec.name, ": layers[", i, "] (", spec.layers.at(i).at("type").as_string(),
+             ") does not fit the output ", out.shape(), " of the layers before it: ", e.what());
+      }
+    }
     model->train();
   }
   NB_CHECK(out.dim() == 2 && out.size(1) == spec.num_classes, "[model spec] ", spec.name, ": the model maps input ",

@@ -406,8 +406,10 @@ RunResult Trainer::run(int64_t first_epoch) {
     last_epoch = epoch;
   }
   for (auto& cb : callbacks_) cb->on_train_end(*this);
-  // Restore-best after a resume: the best weights are in best.safetensors.
-  if (early_ && std::filesystem::exists(cfg_.out + "/best.safetensors")) {
+  // The test metrics (and the report) describe the best epoch's weights, the model the run
+  // hands on as best.safetensors; this is also restore-best for early stopping (after a
+  // resume too).
+  if (std::filesystem::exists(cfg_.out + "/best.safetensors")) {
     io::SafetensorsFile best = io::load_safetensors(cfg_.out + "/best.safetensors");
     model_->load_state_dict(unprefixed(best.tensors, "model."));
   }
@@ -455,11 +457,13 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
   ss << in.rdbuf();
   TrainConfig cfg = TrainConfig::from_json(Json::parse(ss.str()));
   cfg.out = run_dir;
+  const int64_t done = std::stoll(meta(io::load_safetensors(last).metadata, "epoch", last));
+  NB_CHECK(!epochs || *epochs >= done, "[resume] ", run_dir, " has already trained ", done,
+           " epochs; the total number of epochs (--epochs) cannot be lower, got ", *epochs);
   if (epochs) cfg.epochs = *epochs;
   Trainer t(cfg);
   t.setup();
   t.load_last(last);
-  int64_t done = std::stoll(meta(io::load_safetensors(last).metadata, "epoch", last));
   if (epochs) io::write_file_atomic(cfg_path, t.cfg_.to_json().dump(2) + "\n");
   return t.run(done + 1);
 }

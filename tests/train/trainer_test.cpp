@@ -75,6 +75,8 @@ struct ResumeCase {
   double label_smoothing = 0, clip = 0;
 };
 
+void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.name; }
+
 class ResumeTest : public ::testing::TestWithParam<ResumeCase> {};
 
 TEST_P(ResumeTest, InterruptedAndResumedRunEqualsUninterruptedBitForBit) {

@@ -48,8 +48,8 @@ struct TrainConfig {
   int threads = 2;
   int workers = 1;               ///< data-loading threads
   bool progress = true;          ///< progress bar when stderr is a terminal
-  /// Fine-tuning: start from this checkpoint's weights, replacing the last Linear layer
-  /// when its class count differs; freeze everything but the head when freeze_backbone.
+  /// Fine-tuning: start from this checkpoint's weights except the last layer (the head), which
+  /// starts fresh, resized to the class count; freeze everything but the head when freeze_backbone.
   std::string init_from;
   bool freeze_backbone = false;
   std::vector<int64_t> classes;  ///< train/evaluate only on these labels (remapped to 0..k-1)
@@ -64,7 +64,7 @@ struct RunResult {
   int64_t epochs_run = 0;
   int64_t best_epoch = 0;
   double best_val_accuracy = 0;
-  ClassificationMetrics test;
+  ClassificationMetrics test;  ///< of the best epoch's weights (best.safetensors)
   double seconds = 0;
   double seconds_per_epoch = 0;
   double data_wait_seconds = 0;  ///< time the training loop waited for batches

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -48,6 +49,14 @@ bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
+// Output columns [lo, hi) whose input column ow*sw + w0 lies inside [0, W): outside them the
+// unfolded row is padding (zero), so the hot middle needs no bounds checks.
+inline void valid_range(int64_t w0, int64_t sw, int64_t W, int64_t Wo, int64_t& lo, int64_t& hi) {
+  lo = w0 >= 0 ? 0 : (-w0 + sw - 1) / sw;
+  hi = W - w0 <= 0 ? 0 : std::min<int64_t>(Wo, (W - 1 - w0) / sw + 1);
+  if (hi < lo) hi = lo;
+}
+
 // col[(c*kh + i)*kw + j][oh*Wo + ow] = x[c][oh*sh - ph + i*dh][ow*sw - pw + j*dw] (0 outside).
 template <typename T>
 void im2col(const ConvGeom& g, int64_t Cg, const T* x, T* col) {
@@ -56,6 +65,9 @@ void im2col(const ConvGeom& g, int64_t Cg, const T* x, T* col) {
       for (int64_t j = 0; j < g.kw; ++j) {
         T* row = col + ((c * g.kh + i) * g.kw + j) * g.Ho * g.Wo;
         const T* plane = x + c * g.H * g.W;
+        const int64_t w0 = -g.pw + j * g.dw;
+        int64_t lo, hi;
+        valid_range(w0, g.sw, g.W, g.Wo, lo, hi);
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
           int64_t h = oh * g.sh - g.ph + i * g.dh;
           T* out = row + oh * g.Wo;
@@ -63,16 +75,14 @@ void im2col(const ConvGeom& g, int64_t Cg, const T* x, T* col) {
             std::memset(out, 0, size_t(g.Wo) * sizeof(T));
             continue;
           }
-          const T* src = plane + h * g.W;
-          int64_t w0 = -g.pw + j * g.dw;
-          if (g.sw == 1 && w0 >= 0 && w0 + g.Wo <= g.W) {
-            std::memcpy(out, src + w0, size_t(g.Wo) * sizeof(T));
-            continue;
+          const T* src = plane + h * g.W + w0;
+          for (int64_t ow = 0; ow < lo; ++ow) out[ow] = T(0);
+          if (g.sw == 1) {
+            std::memcpy(out + lo, src + lo, size_t(hi - lo) * sizeof(T));
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = src[ow * g.sw];
           }
-          for (int64_t ow = 0; ow < g.Wo; ++ow) {
-            int64_t w = w0 + ow * g.sw;
-            out[ow] = (w >= 0 && w < g.W) ? src[w] : T(0);
-          }
+          for (int64_t ow = hi; ow < g.Wo; ++ow) out[ow] = T(0);
         }
       }
 }
@@ -85,15 +95,18 @@ void col2im(const ConvGeom& g, int64_t Cg, const T* col, T* x) {
       for (int64_t j = 0; j < g.kw; ++j) {
         const T* row = col + ((c * g.kh + i) * g.kw + j) * g.Ho * g.Wo;
         T* plane = x + c * g.H * g.W;
+        const int64_t w0 = -g.pw + j * g.dw;
+        int64_t lo, hi;
+        valid_range(w0, g.sw, g.W, g.Wo, lo, hi);
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
           int64_t h = oh * g.sh - g.ph + i * g.dh;
           if (h < 0 || h >= g.H) continue;
-          T* dst = plane + h * g.W;
+          T* dst = plane + h * g.W + w0;
           const T* in = row + oh * g.Wo;
-          int64_t w0 = -g.pw + j * g.dw;
-          for (int64_t ow = 0; ow < g.Wo; ++ow) {
-            int64_t w = w0 + ow * g.sw;
-            if (w >= 0 && w < g.W) dst[w] += in[ow];
+          if (g.sw == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += in[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += in[ow];
           }
         }
       }

@@ -26,9 +26,36 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv,
   NB_DISPATCH_FLOAT(dt, "max_pool2d", [&] {
     const scalar_t* x = static_cast<const scalar_t*>(xv);
     scalar_t* out = static_cast<scalar_t*>(outv);
+    // The common 2x2 / stride 2 / no padding window: four loads, no bounds checks.
+    const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 &&
+                            2 * g.Ho <= g.H && 2 * g.Wo <= g.W;
     parallel_for(g.planes, plane_grain(g.Ho * g.Wo * g.kh * g.kw), [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
         const scalar_t* plane = x + p * g.H * g.W;
+        if (two_by_two) {
+          for (int64_t oh = 0; oh < g.Ho; ++oh) {
+            const scalar_t* r0 = plane + 2 * oh * g.W;
+            const scalar_t* r1 = r0 + g.W;
+            scalar_t* o = out + (p * g.Ho + oh) * g.Wo;
+            int64_t* ix = indices + (p * g.Ho + oh) * g.Wo;
+            for (int64_t ow = 0; ow < g.Wo; ++ow) {
+              // First maximum in row-major window order wins ties; NaN wins over numbers.
+              const int64_t w = 2 * ow;
+              scalar_t best = r0[w];
+              const int64_t base = 2 * oh * g.W + w;
+              int64_t arg = base;
+              auto take = [&](scalar_t v, int64_t at) {
+                if (best == best && (v > best || v != v)) best = v, arg = at;
+              };
+              take(r0[w + 1], base + 1);
+              take(r1[w], base + g.W);
+              take(r1[w + 1], base + g.W + 1);
+              o[ow] = best;
+              ix[ow] = arg;
+            }
+          }
+          continue;
+        }
         for (int64_t oh = 0; oh < g.Ho; ++oh)
           for (int64_t ow = 0; ow < g.Wo; ++ow) {
             int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
