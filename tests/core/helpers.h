@@ -1,35 +1,9 @@
-// Small helpers shared by the core tests: catching nabla::Error and checking its message.
+// Helpers for the core tests (the error-checking ones live in tests/common).
 #pragma once
-#include <gtest/gtest.h>
-
-#include <initializer_list>
-#include <string>
-
+#include "common/expect_error.h"
 #include "nabla/nabla.h"
 
 namespace core_test {
-
-/// Runs `f`, which must throw nabla::Error, and returns the message ("" and a failure otherwise).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const nabla::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected nabla::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected nabla::Error, nothing was thrown";
-  return "";
-}
-
-/// Asserts that `msg` contains every piece of `parts`.
-inline void expect_contains(const std::string& msg, std::initializer_list<const char*> parts) {
-  for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
-}
-
+using nabla_test::error_of;
+using nabla_test::expect_contains;
 }  // namespace core_test
-
-/// EXPECT_ERROR(stmt, "piece", ...): `stmt` throws nabla::Error whose message has every piece.
-#define EXPECT_ERROR(stmt, ...) ::core_test::expect_contains(::core_test::error_of([&] { (void)(stmt); }), {__VA_ARGS__})
