@@ -31,7 +31,7 @@ const std::map<std::string, std::set<std::string>> kAllowed = {
 std::string layer_of_public(const std::string& h) {
   static const std::map<std::string, std::string> top = {
       {"error.h", "core"},      {"dtype.h", "core"},        {"tensor.h", "core"},  {"allocator.h", "core"},
-      {"random.h", "core"},     {"threads.h", "core"},      {"autograd.h", "autograd"}, {"ops.h", "ops"},
+      {"random.h", "core"},     {"threads.h", "core"},    {"options.h", "core"},      {"autograd.h", "autograd"}, {"ops.h", "ops"},
       {"gradcheck.h", "ops"},   {"nabla.h", "cli"},
       {"nn.h", "nn"},           {"optim.h", "optim"},       {"data.h", "data"}};
   auto slash = h.find('/');

@@ -30,21 +30,9 @@
 #include <vector>
 
 #include "nabla/error.h"
+#include "nabla/options.h"
 #include "nabla/tensor.h"
 
-/// Declares a fluent option `name` of type T, as PyTorch's TORCH_ARG:
-/// `LinearOptions(784, 10).bias(false)` sets it, `opts.bias()` reads it.
-#define NB_ARG(T, name)                                          \
- public:                                                         \
-  auto name(const T& new_##name)->decltype(*this) {              \
-    this->name##_ = new_##name;                                  \
-    return *this;                                                \
-  }                                                              \
-  const T& name() const noexcept { return this->name##_; }       \
-  T& name() noexcept { return this->name##_; }                   \
-                                                                 \
- private:                                                        \
-  T name##_
 
 namespace nabla::nn {
 

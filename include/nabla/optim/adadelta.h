@@ -8,11 +8,11 @@ namespace nabla::optim {
 class AdadeltaOptions : public OptimizerCloneableOptions<AdadeltaOptions> {
  public:
   AdadeltaOptions(double lr = 1.0) : lr_(lr) {}  // NOLINT
-  NB_OPTIM_ARG(double, lr) = 1.0;
-  NB_OPTIM_ARG(double, rho) = 0.9;
-  NB_OPTIM_ARG(double, eps) = 1e-6;
-  NB_OPTIM_ARG(double, weight_decay) = 0;
-  NB_OPTIM_ARG(bool, maximize) = false;
+  NB_ARG(double, lr) = 1.0;
+  NB_ARG(double, rho) = 0.9;
+  NB_ARG(double, eps) = 1e-6;
+  NB_ARG(double, weight_decay) = 0;
+  NB_ARG(bool, maximize) = false;
 
  public:
   const char* optimizer_name() const override { return "Adadelta"; }

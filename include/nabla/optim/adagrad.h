@@ -9,12 +9,12 @@ namespace nabla::optim {
 class AdagradOptions : public OptimizerCloneableOptions<AdagradOptions> {
  public:
   AdagradOptions(double lr = 1e-2) : lr_(lr) {}  // NOLINT
-  NB_OPTIM_ARG(double, lr) = 1e-2;
-  NB_OPTIM_ARG(double, lr_decay) = 0;
-  NB_OPTIM_ARG(double, weight_decay) = 0;
-  NB_OPTIM_ARG(double, initial_accumulator_value) = 0;
-  NB_OPTIM_ARG(double, eps) = 1e-10;
-  NB_OPTIM_ARG(bool, maximize) = false;
+  NB_ARG(double, lr) = 1e-2;
+  NB_ARG(double, lr_decay) = 0;
+  NB_ARG(double, weight_decay) = 0;
+  NB_ARG(double, initial_accumulator_value) = 0;
+  NB_ARG(double, eps) = 1e-10;
+  NB_ARG(bool, maximize) = false;
 
  public:
   const char* optimizer_name() const override { return "Adagrad"; }

@@ -12,14 +12,14 @@ namespace nabla::optim {
 class AdamOptions : public OptimizerCloneableOptions<AdamOptions> {
  public:
   AdamOptions(double lr = 1e-3) : lr_(lr) {}  // NOLINT
-  NB_OPTIM_ARG(double, lr) = 1e-3;
+  NB_ARG(double, lr) = 1e-3;
  public:
   typedef std::tuple<double, double> betas_t;
-  NB_OPTIM_ARG(betas_t, betas) = std::make_tuple(0.9, 0.999);
-  NB_OPTIM_ARG(double, eps) = 1e-8;
-  NB_OPTIM_ARG(double, weight_decay) = 0;
-  NB_OPTIM_ARG(bool, amsgrad) = false;
-  NB_OPTIM_ARG(bool, maximize) = false;
+  NB_ARG(betas_t, betas) = std::make_tuple(0.9, 0.999);
+  NB_ARG(double, eps) = 1e-8;
+  NB_ARG(double, weight_decay) = 0;
+  NB_ARG(bool, amsgrad) = false;
+  NB_ARG(bool, maximize) = false;
 
  public:
   const char* optimizer_name() const override { return "Adam"; }

@@ -15,22 +15,10 @@
 #include <vector>
 
 #include "nabla/io/safetensors.h"
+#include "nabla/options.h"
 #include "nabla/ops/optim_update.h"
 #include "nabla/tensor.h"
 
-/// Declares an option with a chainable setter and a getter, as TORCH_ARG does:
-/// `SGDOptions(0.1).momentum(0.9)`, `opts.momentum()`.
-#define NB_OPTIM_ARG(T, name)                             \
- public:                                                  \
-  inline auto name(const T& new_##name)->decltype(*this) { \
-    this->name##_ = new_##name;                           \
-    return *this;                                         \
-  }                                                       \
-  inline const T& name() const noexcept { return this->name##_; } \
-  inline T& name() noexcept { return this->name##_; }     \
-                                                          \
- private:                                                 \
-  T name##_
 
 namespace nabla::optim {
 

@@ -9,13 +9,13 @@ namespace nabla::optim {
 class RMSpropOptions : public OptimizerCloneableOptions<RMSpropOptions> {
  public:
   RMSpropOptions(double lr = 1e-2) : lr_(lr) {}  // NOLINT
-  NB_OPTIM_ARG(double, lr) = 1e-2;
-  NB_OPTIM_ARG(double, alpha) = 0.99;
-  NB_OPTIM_ARG(double, eps) = 1e-8;
-  NB_OPTIM_ARG(double, weight_decay) = 0;
-  NB_OPTIM_ARG(double, momentum) = 0;
-  NB_OPTIM_ARG(bool, centered) = false;
-  NB_OPTIM_ARG(bool, maximize) = false;
+  NB_ARG(double, lr) = 1e-2;
+  NB_ARG(double, alpha) = 0.99;
+  NB_ARG(double, eps) = 1e-8;
+  NB_ARG(double, weight_decay) = 0;
+  NB_ARG(double, momentum) = 0;
+  NB_ARG(bool, centered) = false;
+  NB_ARG(bool, maximize) = false;
 
  public:
   const char* optimizer_name() const override { return "RMSprop"; }

@@ -11,12 +11,12 @@ namespace nabla::optim {
 class SGDOptions : public OptimizerCloneableOptions<SGDOptions> {
  public:
   SGDOptions(double lr = 1e-3) : lr_(lr) {}  // NOLINT: implicit, as torch::optim::SGDOptions
-  NB_OPTIM_ARG(double, lr) = 1e-3;
-  NB_OPTIM_ARG(double, momentum) = 0;
-  NB_OPTIM_ARG(double, dampening) = 0;
-  NB_OPTIM_ARG(double, weight_decay) = 0;
-  NB_OPTIM_ARG(bool, nesterov) = false;
-  NB_OPTIM_ARG(bool, maximize) = false;
+  NB_ARG(double, lr) = 1e-3;
+  NB_ARG(double, momentum) = 0;
+  NB_ARG(double, dampening) = 0;
+  NB_ARG(double, weight_decay) = 0;
+  NB_ARG(bool, nesterov) = false;
+  NB_ARG(bool, maximize) = false;
 
  public:
   const char* optimizer_name() const override { return "SGD"; }
