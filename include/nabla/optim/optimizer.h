@@ -19,7 +19,6 @@
 #include "nabla/ops/optim_update.h"
 #include "nabla/tensor.h"
 
-
 namespace nabla::optim {
 
 /// Options of one parameter group. Concrete options (SGDOptions, AdamOptions, ...) derive
