@@ -2,8 +2,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
-#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "nabla/error.h"
 
@@ -25,8 +25,8 @@ std::string error_of(F&& f) {
 }
 
 /// Asserts that `msg` contains every piece of `parts`.
-inline void expect_contains(const std::string& msg, std::initializer_list<const char*> parts) {
-  for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
+inline void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
+  for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
 }
 
 }  // namespace nabla_test

@@ -19,28 +19,13 @@
 #include <vector>
 
 #include "nabla/data.h"
+#include "common/expect_error.h"
 #include "nabla/nabla.h"
 
 namespace data_test {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const nabla::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected nabla::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected nabla::Error, nothing was thrown";
-  return "";
-}
-
-inline void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
-  for (const std::string& p : parts)
-    EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
-}
+using nabla_test::error_of;
+using nabla_test::expect_contains;
 
 /// A fresh folder under the system temp dir, removed with everything in it at scope exit.
 class TempDir {
@@ -117,5 +102,3 @@ inline std::vector<uint8_t> raw(const nabla::Tensor& t) {
 
 }  // namespace data_test
 
-#define EXPECT_ERROR(stmt, ...) \
-  ::data_test::expect_contains(::data_test::error_of([&] { (void)(stmt); }), {__VA_ARGS__})

@@ -13,30 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "common/expect_error.h"
 #include "nabla/nabla.h"
 
 namespace io_test {
 
-/// Runs `f`, which must throw nabla::Error, and returns the message ("" and a failure otherwise).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const nabla::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected nabla::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected nabla::Error, nothing was thrown";
-  return "";
-}
-
-/// Asserts that `msg` contains every piece of `parts`.
-inline void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
-  for (const std::string& p : parts)
-    EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
-}
+using nabla_test::error_of;
+using nabla_test::expect_contains;
 
 /// A fresh folder under the system temp dir, removed with its contents at scope exit.
 class ScratchDir {

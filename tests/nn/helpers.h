@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/expect_error.h"
 #include "nabla/nabla.h"
 #include "nabla/nn.h"
 
@@ -17,24 +18,8 @@ namespace nn_test {
 
 using namespace nabla;
 
-/// Runs `f`, which must throw nabla::Error, and returns the message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected nabla::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected nabla::Error, nothing was thrown";
-  return "";
-}
-
-inline void expect_contains(const std::string& msg, std::initializer_list<const char*> parts) {
-  for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
-}
+using nabla_test::error_of;
+using nabla_test::expect_contains;
 
 /// Same dtype, shape and bytes.
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
@@ -88,5 +73,3 @@ class TempDir {
 
 }  // namespace nn_test
 
-/// EXPECT_ERROR(stmt, "piece", ...): `stmt` throws nabla::Error whose message has every piece.
-#define EXPECT_ERROR(stmt, ...) ::nn_test::expect_contains(::nn_test::error_of([&] { (void)(stmt); }), {__VA_ARGS__})
