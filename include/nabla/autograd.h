@@ -101,6 +101,7 @@ class SavedTensor {
 struct OutputMeta {
   Shape shape;
   DType dtype;
+  Device device;
 };
 
 using BackwardFn = std::function<TensorList(const TensorList& grad_outputs)>;

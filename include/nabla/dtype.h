@@ -55,6 +55,8 @@ struct Device {
   bool is_cuda() const { return type == DeviceType::cuda; }
   bool operator==(const Device&) const = default;
   std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+  /// "cpu", "cuda" (= cuda:0) or "cuda:N"; anything else is a nabla::Error.
+  static Device parse(const std::string& s);
 };
 
 std::ostream& operator<<(std::ostream& os, DType d);

@@ -2,6 +2,7 @@
 #pragma once
 #include "nabla/allocator.h"
 #include "nabla/autograd.h"
+#include "nabla/device.h"
 #include "nabla/dtype.h"
 #include "nabla/error.h"
 #include "nabla/gradcheck.h"

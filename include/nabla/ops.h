@@ -27,7 +27,7 @@ Tensor rand(const Shape& shape, TensorOptions opts = {});
 /// Standard normal.
 Tensor randn(const Shape& shape, TensorOptions opts = {});
 /// Integers in [low, high), dtype i64.
-Tensor randint(int64_t low, int64_t high, const Shape& shape);
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Device device = Device::cpu());
 /// A random permutation of 0..n-1 (i64).
 Tensor randperm(int64_t n);
 /// Copies `values` (row-major) into a new tensor of `shape` (dtype from T unless given).

@@ -83,12 +83,16 @@ class Tensor {
   /// True when both tensors are views of the same buffer.
   bool shares_storage(const Tensor& other) const { return storage() == other.storage(); }
 
-  // ---- data access (CPU) ------------------------------------------------------------
-  void* raw_data() const;  ///< pointer to element 0 of this view
+  // ---- data access -----------------------------------------------------------------
+  /// Pointer to element 0 of this view, in the memory of the tensor's device.
+  void* raw_data() const;
+  /// Typed host pointer; errors for tensors on a GPU (copy them with `to(Device::cpu())`).
   template <typename T>
   T* data_ptr() const {
     NB_CHECK(dtype_of<T>::value == dtype(), "[data_ptr] tensor has dtype ", dtype(), ", asked for ",
              dtype_of<T>::value);
+    NB_CHECK(device().is_cpu(), "[data_ptr] tensor is on ", device(),
+             "; host code can read it after .to(Device::cpu())");
     return static_cast<T*>(raw_data());
   }
   /// Value of a one-element tensor, converted to T.
@@ -140,6 +144,10 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
+  /// Copy on `device` (this tensor itself when already there); differentiable.
+  Tensor to(Device device) const;
+  Tensor cpu() const { return to(Device::cpu()); }
+  Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
   /// Reductions as methods, for PyTorch-style chains (`loss.sum()`); see ops.h.
   Tensor sum(const Shape& dims = {}, bool keepdim = false) const;
   Tensor mean(const Shape& dims = {}, bool keepdim = false) const;

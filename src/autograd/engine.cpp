@@ -128,7 +128,7 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
     if (grads.empty()) grads.resize(node->outputs.size());
     // Outputs that received no gradient get zeros (only multi-output nodes can have them).
     for (size_t i = 0; i < grads.size(); ++i) {
-      if (!grads[i].defined()) grads[i] = ops.full(node->outputs[i].shape, node->outputs[i].dtype, 0.0);
+      if (!grads[i].defined()) grads[i] = ops.full(node->outputs[i].shape, node->outputs[i].dtype, node->outputs[i].device, 0.0);
     }
     for (size_t h = 0; h < node->pre_hooks.size(); ++h) {
       Tensor& g = grads[node->pre_hook_output[h]];
@@ -200,7 +200,7 @@ std::vector<Edge> root_edges(const TensorList& outputs, const TensorList& grad_o
       NB_CHECK(out.numel() == 1, "[", api, "] grad can be implicitly created only for outputs with one element; ",
                "output ", i, " has shape ", out.shape(), ", so pass grad_outputs");
       NoGradGuard ng;
-      g = engine_ops().full(out.shape(), out.dtype(), 1.0);
+      g = engine_ops().full(out.shape(), out.dtype(), out.device(), 1.0);
     } else {
       NB_CHECK(g.shape() == out.shape(), "[", api, "] grad_output ", i, " has shape ", g.shape(),
                " but the output has shape ", out.shape());

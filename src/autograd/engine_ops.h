@@ -8,7 +8,7 @@ namespace nabla::autograd {
 
 struct EngineOps {
   Tensor (*add)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*full)(const Shape&, DType, double) = nullptr;
+  Tensor (*full)(const Shape&, DType, Device, double) = nullptr;
   bool (*all_finite)(const Tensor&) = nullptr;
   Tensor (*contiguous_clone)(const Tensor&) = nullptr;
   void (*add_inplace)(Tensor&, const Tensor&) = nullptr;  // no-grad, for .grad accumulation

@@ -92,7 +92,7 @@ Edge gradient_edge(const Tensor& t) {
   auto acc = impl.grad_accumulator.lock();
   if (!acc) {
     acc = make_node<AccumulateGrad>(t.impl_ptr());
-    acc->outputs.push_back({impl.shape, impl.dtype});
+    acc->outputs.push_back({impl.shape, impl.dtype, impl.storage->device});
     impl.grad_accumulator = acc;
   }
   return {acc, 0};
@@ -123,7 +123,7 @@ std::shared_ptr<FunctionNode> record(const char* name, const TensorList& inputs,
     auto& o = outputs[i].impl();
     o.grad_fn = node;
     o.output_nr = i;
-    node->outputs.push_back({o.shape, o.dtype});
+    node->outputs.push_back({o.shape, o.dtype, o.storage->device});
   }
   return node;
 }

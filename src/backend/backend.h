@@ -20,29 +20,7 @@ struct Geometry {
   const int64_t* shape;  // output shape
 };
 
-namespace cpu {
-
-void unary(UnaryOp op, DType dt, Geometry g, Operand out, Operand in, double a = 0, double b = 0);
-void binary(BinaryOp op, DType dt, Geometry g, Operand out, Operand x, Operand y);
-/// Writes 1/0 as u8.
-void compare(CompareOp op, DType dt, Geometry g, Operand out, Operand x, Operand y);
-/// out = cond ? x : y, with cond u8.
-void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y);
-/// Strided copy with dtype conversion.
-void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in);
-void fill(DType dt, void* out, int64_t n, double value);
-/// y[i] += alpha * x[i] over n contiguous elements of a floating dtype (fused add_(x, alpha),
-/// the SGD update): one pass, no temporary.
-void axpy(DType dt, int64_t n, double alpha, const void* x, void* y);
-
 enum class ReduceOp { Sum, Max, Min, Prod };
-/// Reduces a contiguous [outer, r, inner] array over its middle axis into [outer, inner].
-/// Sums of f32 accumulate in f64.
-void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int64_t r, int64_t inner);
-/// Index (i64) of the max/min along the middle axis of [outer, r, inner]; first on ties.
-void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t outer, int64_t r, int64_t inner);
-/// True when every element is finite (float types).
-bool all_finite(DType dt, const void* in, int64_t n);
 
 /// C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] for `batch` matrices; row-major, leading
 /// dimensions lda/ldb/ldc, batch strides in elements.
@@ -58,6 +36,30 @@ struct GemmArgs {
   int64_t ldc, stride_c;
   int64_t batch;
 };
+
+namespace cpu {
+
+void unary(UnaryOp op, DType dt, Geometry g, Operand out, Operand in, double a = 0, double b = 0);
+void binary(BinaryOp op, DType dt, Geometry g, Operand out, Operand x, Operand y);
+/// Writes 1/0 as u8.
+void compare(CompareOp op, DType dt, Geometry g, Operand out, Operand x, Operand y);
+/// out = cond ? x : y, with cond u8.
+void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y);
+/// Strided copy with dtype conversion.
+void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in);
+void fill(DType dt, void* out, int64_t n, double value);
+/// y[i] += alpha * x[i] over n contiguous elements of a floating dtype (fused add_(x, alpha),
+/// the SGD update): one pass, no temporary.
+void axpy(DType dt, int64_t n, double alpha, const void* x, void* y);
+
+/// Reduces a contiguous [outer, r, inner] array over its middle axis into [outer, inner].
+/// Sums of f32 accumulate in f64.
+void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int64_t r, int64_t inner);
+/// Index (i64) of the max/min along the middle axis of [outer, r, inner]; first on ties.
+void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t outer, int64_t r, int64_t inner);
+/// True when every element is finite (float types).
+bool all_finite(DType dt, const void* in, int64_t n);
+
 void gemm(DType dt, const GemmArgs& args);
 
 /// Uniform [lo, hi) / normal(mean, std) from Philox blocks starting at `offset` under `seed`.

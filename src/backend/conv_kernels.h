@@ -5,13 +5,21 @@
 
 #include "nabla/dtype.h"
 
-namespace nabla::backend::cpu {
+namespace nabla::backend {
 
 /// Convolution geometry: input [N, C, H, W], weight [O, C/groups, kh, kw], output [N, O, Ho, Wo].
 struct ConvGeom {
   int64_t N, C, H, W, O, kh, kw, Ho, Wo;
   int64_t sh, sw, ph, pw, dh, dw, groups;
 };
+
+/// Pooling over `planes` = N*C independent [H, W] planes.
+struct PoolGeom {
+  int64_t planes, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
+  bool count_include_pad;
+};
+
+namespace cpu {
 
 /// out = conv(x, w) + bias (bias may be null).
 void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out);
@@ -20,11 +28,6 @@ void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void
 /// gw = conv2d's weight gradient for input x and output-gradient gout (gw is overwritten).
 void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw);
 
-/// Pooling over `planes` = N*C independent [H, W] planes.
-struct PoolGeom {
-  int64_t planes, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
-  bool count_include_pad;
-};
 /// Max pooling; `indices` receives the flat index (h*W + w) of each maximum in its plane.
 void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* indices);
 void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out);
@@ -46,4 +49,5 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, co
 void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,
                         void* y, void* mean, void* rstd);
 
-}  // namespace nabla::backend::cpu
+}  // namespace cpu
+}  // namespace nabla::backend

@@ -8,7 +8,7 @@
 
 #include "nabla/dtype.h"
 
-namespace nabla::backend::cpu {
+namespace nabla::backend {
 
 enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam };
 
@@ -29,6 +29,8 @@ struct OptimSlot {
   double c[4];
 };
 
+namespace cpu {
+
 /// Applies one step of `algo` to every slot (see nabla/ops/optim_update.h for the formulas).
 void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t count, const OptimHyper& h);
 
@@ -40,4 +42,5 @@ void multi_scale(DType dt, void* const* data, const int64_t* n, int64_t count, d
 /// x = clamp(x, lo, hi) for every array.
 void multi_clamp(DType dt, void* const* data, const int64_t* n, int64_t count, double lo, double hi);
 
-}  // namespace nabla::backend::cpu
+}  // namespace cpu
+}  // namespace nabla::backend

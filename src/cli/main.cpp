@@ -61,13 +61,15 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --seed N                 [0]
   --threads N              [2]
   --workers N              data-loading threads [1]
+  --device DEV             cpu, cuda or cuda:N (parameters and steps on that device) [cpu]
   --no-progress            no progress bar
 )";
 
 const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "batch-size", "optimizer", "lr", "momentum",
                                              "weight-decay", "schedule", "warmup-epochs", "augment", "dropout",
                                              "label-smoothing", "clip-grad-norm", "patience", "val-fraction",
-                                             "train-limit", "per-class", "classes", "seed", "threads", "workers"};
+                                             "train-limit", "per-class", "classes", "seed", "threads", "workers",
+                                             "device"};
 
 train::TrainConfig config_from(const Args& a) {
   train::TrainConfig c;
@@ -94,7 +96,13 @@ train::TrainConfig config_from(const Args& a) {
   c.seed = uint64_t(a.integer("seed", 0));
   c.threads = int(a.integer("threads", 2));
   c.workers = int(a.integer("workers", 1));
+  c.device = a.str("device", c.device);
   c.progress = !a.flag("no-progress");
+  try {
+    Device::parse(c.device);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--device: ") + e.what());
+  }
   if (c.epochs < 0 || c.batch_size < 1 || c.threads < 1 || c.workers < 0 || c.patience < 0 || c.lr < 0)
     throw UsageError("epochs, batch size, threads, workers, patience and lr must be non-negative (batch size and threads >= 1)");
   return c;

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "../backend/device_backend.h"
 #include "nabla/allocator.h"
 
 namespace nabla {
@@ -24,13 +25,29 @@ std::string shape_str(const Shape& s) {
   return os.str();
 }
 
+Device Device::parse(const std::string& s) {
+  if (s == "cpu") return cpu();
+  if (s == "cuda") return cuda(0);
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() < 9 &&
+      s.find_first_not_of("0123456789", 5) == std::string::npos)
+    return cuda(std::stoi(s.substr(5)));
+  fail("[device] cannot parse device \"", s, "\": expected cpu, cuda or cuda:N");
+}
+
+namespace {
+// Device memory goes through the device's backend (core never names a GPU library).
+backend::Backend& device_backend(Device d) {
+  backend::Backend* b = backend::find_device_backend(d.type);
+  if (!b || d.index < 0 || d.index >= b->device_count()) backend::no_device_backend(d);
+  return *b;
+}
+}  // namespace
+
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  NB_CHECK(device.is_cpu(), "[allocate] device ", device,
-           " is not available: this build has no CUDA backend");
   auto s = std::make_shared<Storage>();
   s->nbytes = nbytes;
   s->device = device;
-  s->data = detail::cpu_alloc(nbytes);
+  s->data = device.is_cpu() ? detail::cpu_alloc(nbytes) : device_backend(device).allocate(nbytes, device.index);
   return s;
 }
 
@@ -38,7 +55,11 @@ Storage::~Storage() {
   if (deleter) {
     deleter(data);
   } else if (data) {
-    detail::cpu_free(data, nbytes);
+    if (device.is_cpu()) {
+      detail::cpu_free(data, nbytes);
+    } else if (backend::Backend* b = backend::find_device_backend(device.type)) {
+      b->deallocate(data, nbytes, device.index);
+    }
   }
 }
 
@@ -114,7 +135,6 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::raw_data() const {
-  NB_CHECK(device().is_cpu(), "[data] tensor is on ", device(), "; move it to the CPU first");
   return static_cast<char*>(impl().storage->data) + impl().offset * int64_t(dtype_size(dtype()));
 }
 
@@ -152,10 +172,12 @@ void for_each_offset(const Shape& shape, const Shape& strides, F&& f) {
 
 double Tensor::item_double() const {
   NB_CHECK(numel() == 1, "[item] expected a tensor with one element, got shape ", shape());
+  if (!device().is_cpu()) return to(Device::cpu()).item_double();
   return load_as_double(raw_data(), dtype(), 0);
 }
 
 std::vector<double> Tensor::to_double_vector() const {
+  if (!device().is_cpu()) return to(Device::cpu()).to_double_vector();
   std::vector<double> out;
   out.reserve(size_t(numel()));
   const void* base = raw_data();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nabla/data/split.h"
+#include "nabla/device.h"
 #include "nabla/random.h"
 
 namespace nabla::data {
@@ -58,7 +59,12 @@ struct DataLoader::State {
         fail("[DataLoader] epoch ", ep, ", batch ", k, ", sample ", idx, ": ", e.what());
       }
     }
-    return collate(examples, nabla::detail::concat("[DataLoader] epoch ", ep, ", batch ", k));
+    Batch b = collate(examples, nabla::detail::concat("[DataLoader] epoch ", ep, ", batch ", k));
+    if (opts.pin_memory) {
+      b.inputs = pin_memory(b.inputs);
+      b.targets = pin_memory(b.targets);
+    }
+    return b;
   }
 
   void worker_loop() {

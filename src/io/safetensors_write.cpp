@@ -78,7 +78,8 @@ std::string make_header(const std::vector<Planned>& tensors, const Metadata& met
 }
 
 // Row-major bytes of any strided view: contiguous rows are copied whole, others gathered.
-void write_data(AtomicFile& f, const Tensor& t) {
+void write_data(AtomicFile& f, const Tensor& t0) {
+  const Tensor t = t0.device().is_cpu() ? t0 : t0.to(Device::cpu());  // GPU tensors: one copy to the host
   const size_t item = dtype_size(t.dtype());
   const auto* base = static_cast<const char*>(t.raw_data());
   if (t.is_contiguous()) {

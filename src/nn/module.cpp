@@ -47,20 +47,19 @@ bool matches_prefix(const std::string& name, const std::string& prefix) {
                             name[prefix.size()] == '.');
 }
 
-/// Replaces t's data by a `dtype` copy, keeping the handle (and its autograd identity).
-void convert_in_place(const Tensor& t, DType dtype) {
+/// Replaces t's data (and its .grad) by `convert(data)`, keeping the handle and with it the
+/// autograd identity, so optimizers and hooks that hold the parameter still see it.
+template <typename Convert>
+void convert_in_place(const Tensor& t, Convert convert) {
   NoGradGuard ng;
-  Tensor c = t.detach().to(dtype).contiguous();
+  Tensor c = convert(t.detach()).contiguous();
   TensorImpl& im = t.impl();
   im.storage = c.storage();
   im.offset = c.offset();
   im.strides = c.strides();
-  im.dtype = dtype;
+  im.dtype = c.dtype();
   im.is_view = false;
-  if (im.grad) {
-    Tensor g = Tensor(im.grad).detach().to(dtype).contiguous();
-    im.grad = g.impl_ptr();
-  }
+  if (im.grad) im.grad = convert(Tensor(im.grad).detach()).contiguous().impl_ptr();
 }
 
 }  // namespace
@@ -302,17 +301,15 @@ Module& Module::to(DType dtype) {
   std::vector<NamedTensor> all;
   collect("", &all, &all, false, true);
   for (const auto& [n, t] : unique_by_impl(std::move(all)))
-    if (t.is_floating_point() && t.dtype() != dtype) convert_in_place(t, dtype);
+    if (t.is_floating_point() && t.dtype() != dtype) convert_in_place(t, [&](const Tensor& x) { return x.to(dtype); });
   return *this;
 }
 
 Module& Module::to(Device device) {
   std::vector<NamedTensor> all;
   collect("", &all, &all, false, true);
-  for (const auto& [n, t] : all)
-    if (!(t.device() == device))
-      fail("cannot move '", n, "' from ", t.device(), " to ", device,
-           ": this build has no device-transfer op (tensors stay on ", t.device(), ")");
+  for (const auto& [n, t] : unique_by_impl(std::move(all)))
+    if (t.device() != device) convert_in_place(t, [&](const Tensor& x) { return x.to(device); });
   return *this;
 }
 

@@ -5,7 +5,7 @@
 
 namespace nabla {
 
-using backend::cpu::ConvGeom;
+using backend::ConvGeom;
 
 namespace {
 
@@ -74,9 +74,9 @@ Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const
   ConvGeom g = make_geom(x0.shape(), w0.shape(), p, "conv2d");
   Tensor x = ops::contiguous_data(x0), w = ops::contiguous_data(w0);
   Tensor b = bias.defined() ? ops::contiguous_data(bias) : Tensor();
-  Tensor out = empty({g.N, g.O, g.Ho, g.Wo}, {.dtype = x.dtype()});
+  Tensor out = empty({g.N, g.O, g.Ho, g.Wo}, {.dtype = x.dtype(), .device = x.device()});
   if (out.numel() > 0)
-    backend::cpu::conv2d_forward(x.dtype(), g, x.raw_data(), w.raw_data(), b.defined() ? b.raw_data() : nullptr,
+    backend::get(x.device()).conv2d_forward(x.dtype(), g, x.raw_data(), w.raw_data(), b.defined() ? b.raw_data() : nullptr,
                                  out.raw_data());
   if (auto node = autograd::record("conv2d", {x0, w0, bias}, {out})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
@@ -144,8 +144,8 @@ Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, 
     return conv_transpose2d(pad(x0, {0, ew, 0, eh}), w0, bias, o2);
   }
   Tensor x = ops::contiguous_data(x0), w = ops::contiguous_data(w0);
-  Tensor out = empty({g.N, cout, Ho, Wo}, {.dtype = x.dtype()});
-  if (out.numel() > 0) backend::cpu::conv2d_input_grad(x.dtype(), g, x.raw_data(), w.raw_data(), out.raw_data());
+  Tensor out = empty({g.N, cout, Ho, Wo}, {.dtype = x.dtype(), .device = x.device()});
+  if (out.numel() > 0) backend::get(x.device()).conv2d_input_grad(x.dtype(), g, x.raw_data(), w.raw_data(), out.raw_data());
   Tensor result = out;
   if (bias.defined()) {
     NoGradGuard ng;
@@ -176,11 +176,11 @@ Tensor conv2d_weight_grad(const Tensor& x0, const Tensor& gout0, Size2 kernel, c
   NB_CHECK(g.Ho == gout0.size(2) && g.Wo == gout0.size(3) && g.N == gout0.size(0), "[conv2d_weight_grad] gradient shape ",
            gout0.shape(), " does not match the conv output ", Shape{g.N, g.O, g.Ho, g.Wo});
   Tensor x = ops::contiguous_data(x0), gout = ops::contiguous_data(gout0);
-  Tensor gw = empty(wshape, {.dtype = x.dtype()});
+  Tensor gw = empty(wshape, {.dtype = x.dtype(), .device = x.device()});
   if (g.N == 0 || g.Ho * g.Wo == 0) {
-    backend::cpu::fill(x.dtype(), gw.raw_data(), gw.numel(), 0.0);
+    backend::get(x.device()).fill(x.dtype(), gw.raw_data(), gw.numel(), 0.0);
   } else {
-    backend::cpu::conv2d_weight_grad(x.dtype(), g, x.raw_data(), gout.raw_data(), gw.raw_data());
+    backend::get(x.device()).conv2d_weight_grad(x.dtype(), g, x.raw_data(), gout.raw_data(), gw.raw_data());
   }
   if (auto node = autograd::record("conv2d_weight_grad", {x0, gout0}, {gw})) {
     bool nx = node->needs_input_grad(0), ng = node->needs_input_grad(1);

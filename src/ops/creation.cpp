@@ -9,7 +9,7 @@ namespace nabla {
 namespace {
 Tensor filled(const Shape& shape, double value, TensorOptions opts) {
   Tensor t = empty(shape, {.dtype = opts.dtype, .device = opts.device});
-  backend::cpu::fill(opts.dtype, t.raw_data(), t.numel(), value);
+  backend::get(opts.device).fill(opts.dtype, t.raw_data(), t.numel(), value);
   if (opts.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -49,6 +49,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
     for (int64_t i = 0; i < steps; ++i)
       p[i] = scalar_t(steps == 1 ? start : start + (end - start) * double(i) / double(steps - 1));
   });
+  t = t.to(opts.device);  // written on the host, then moved in one transfer
   if (opts.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -60,6 +61,7 @@ Tensor eye(int64_t n, TensorOptions opts) {
     scalar_t* p = t.data_ptr<scalar_t>();
     for (int64_t i = 0; i < n; ++i) p[i * n + i] = scalar_t(1);
   });
+  t = t.to(opts.device);
   if (opts.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -67,9 +69,9 @@ Tensor eye(int64_t n, TensorOptions opts) {
 void uniform_(Tensor& t, double low, double high) {
   ops::check_floating(t, "uniform_");
   NB_CHECK(low <= high, "[uniform_] low ", low, " is greater than high ", high);
-  Tensor dst = t.is_contiguous() ? t : empty(t.shape(), {.dtype = t.dtype()});
+  Tensor dst = t.is_contiguous() ? t : empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
   auto st = detail::reserve_blocks(uint64_t(dst.numel() + 3) / 4);
-  backend::cpu::rand_uniform(t.dtype(), dst.raw_data(), dst.numel(), st.seed, st.offset, low, high);
+  backend::get(t.device()).rand_uniform(t.dtype(), dst.raw_data(), dst.numel(), st.seed, st.offset, low, high);
   if (!t.is_contiguous()) ops::copy_into(t, dst);
   ops::bump_version(t, "uniform_");
 }
@@ -77,16 +79,16 @@ void uniform_(Tensor& t, double low, double high) {
 void normal_(Tensor& t, double mean, double std) {
   ops::check_floating(t, "normal_");
   NB_CHECK(std >= 0, "[normal_] std must be non-negative, got ", std);
-  Tensor dst = t.is_contiguous() ? t : empty(t.shape(), {.dtype = t.dtype()});
+  Tensor dst = t.is_contiguous() ? t : empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
   auto st = detail::reserve_blocks(uint64_t(dst.numel() + 3) / 4);
-  backend::cpu::rand_normal(t.dtype(), dst.raw_data(), dst.numel(), st.seed, st.offset, mean, std);
+  backend::get(t.device()).rand_normal(t.dtype(), dst.raw_data(), dst.numel(), st.seed, st.offset, mean, std);
   if (!t.is_contiguous()) ops::copy_into(t, dst);
   ops::bump_version(t, "normal_");
 }
 
 Tensor rand(const Shape& shape, TensorOptions opts) {
   NB_CHECK(is_floating(opts.dtype), "[rand] expected a floating dtype, got ", opts.dtype);
-  Tensor t = empty(shape, {.dtype = opts.dtype});
+  Tensor t = empty(shape, {.dtype = opts.dtype, .device = opts.device});
   uniform_(t, 0.0, 1.0);
   if (opts.requires_grad) t.requires_grad_(true);
   return t;
@@ -94,17 +96,17 @@ Tensor rand(const Shape& shape, TensorOptions opts) {
 
 Tensor randn(const Shape& shape, TensorOptions opts) {
   NB_CHECK(is_floating(opts.dtype), "[randn] expected a floating dtype, got ", opts.dtype);
-  Tensor t = empty(shape, {.dtype = opts.dtype});
+  Tensor t = empty(shape, {.dtype = opts.dtype, .device = opts.device});
   normal_(t, 0.0, 1.0);
   if (opts.requires_grad) t.requires_grad_(true);
   return t;
 }
 
-Tensor randint(int64_t low, int64_t high, const Shape& shape) {
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Device device) {
   NB_CHECK(low < high, "[randint] expected low < high, got low ", low, " and high ", high);
-  Tensor t = empty(shape, {.dtype = DType::i64});
+  Tensor t = empty(shape, {.dtype = DType::i64, .device = device});
   auto st = detail::reserve_blocks(uint64_t(t.numel() + 1) / 2);
-  backend::cpu::rand_int(t.data_ptr<int64_t>(), t.numel(), st.seed, st.offset, low, high);
+  backend::get(device).rand_int(static_cast<int64_t*>(t.raw_data()), t.numel(), st.seed, st.offset, low, high);
   return t;
 }
 

@@ -12,7 +12,7 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   Tensor mask;
   {
     NoGradGuard ng;
-    Tensor u = rand(x.shape(), {.dtype = x.dtype()});
+    Tensor u = rand(x.shape(), {.dtype = x.dtype(), .device = x.device()});
     mask = ge(u, ops::scalar_like(p, u)).to(x.dtype()) * (1.0 / (1.0 - p));
   }
   return x * mask;  // mul's VJP gives g * mask

@@ -265,7 +265,7 @@ Tensor operator<(const Tensor& a, double b) { return lt(a, scalar_like(b, a)); }
 Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor isfinite(const Tensor& x) {
-  if (!x.is_floating_point()) return ones(x.shape(), {.dtype = DType::u8});
+  if (!x.is_floating_point()) return ones(x.shape(), {.dtype = DType::u8, .device = x.device()});
   return ops::unary_kernel(UnaryOp::IsFinite, x).to(DType::u8);
 }
 
@@ -283,10 +283,10 @@ Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
   ops::check_same_device(a, b, "where");
   ops::check_same_device(cond, a, "where");
   Shape shape = ops::broadcast_shapes(ops::broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor out = empty(shape, {.dtype = a.dtype()});
+  Tensor out = empty(shape, {.dtype = a.dtype(), .device = a.device()});
   Shape sc = ops::broadcast_strides(cond, shape), sa = ops::broadcast_strides(a, shape),
         sb = ops::broadcast_strides(b, shape);
-  backend::cpu::where(a.dtype(), {int(shape.size()), shape.data()}, {out.raw_data(), out.strides().data()},
+  backend::get(a.device()).where(a.dtype(), {int(shape.size()), shape.data()}, {out.raw_data(), out.strides().data()},
                       {cond.raw_data(), sc.data()}, {a.raw_data(), sa.data()}, {b.raw_data(), sb.data()});
   if (auto node = autograd::record("where", {a, b}, {out})) {
     node->backward_fn = [c = cond.detach(), sha = a.shape(), shb = b.shape(), na = node->needs_input_grad(0),

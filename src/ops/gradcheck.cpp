@@ -76,7 +76,7 @@ bool gradcheck(const DiffFn& f, const TensorList& inputs, const GradcheckOptions
         std::vector<double> analytic(size_t(x.numel()), 0.0);
         if (outs[o].requires_grad()) {
           TensorList gos;
-          for (size_t q = 0; q < outs.size(); ++q) gos.push_back(zeros(outs[q].shape(), {.dtype = outs[q].dtype()}));
+          for (size_t q = 0; q < outs.size(); ++q) gos.push_back(zeros(outs[q].shape(), {.dtype = outs[q].dtype(), .device = outs[q].device()}));
           static_cast<double*>(gos[o].raw_data())[k] = 1.0;
           TensorList req_outs, req_gos;
           for (size_t q = 0; q < outs.size(); ++q)

@@ -7,7 +7,7 @@ namespace {
 
 void check_index(const Tensor& index, int64_t limit, const char* op, int64_t dim, const Shape& shape) {
   NB_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i64, got ", index.dtype());
-  Tensor c = ops::contiguous_data(index);
+  Tensor c = ops::contiguous_data(index.to(Device::cpu()));  // validated on the host
   const int64_t* p = c.data_ptr<int64_t>();
   for (int64_t i = 0, n = c.numel(); i < n; ++i)
     NB_CHECK(p[i] >= 0 && p[i] < limit, "[", op, "] index ", p[i], " is out of range for dimension ", dim,
@@ -38,13 +38,13 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
              x.shape(), " except in dimension ", dim);
   check_index(index, x.size(dim), "gather", dim, x.shape());
   Tensor src = ops::contiguous_data(x), idx = ops::contiguous_data(index);
-  Tensor out = empty(index.shape(), {.dtype = x.dtype()});
+  Tensor out = empty(index.shape(), {.dtype = x.dtype(), .device = x.device()});
   Split s = split_at(x.shape(), dim);
-  backend::cpu::gather(x.dtype(), src.raw_data(), out.raw_data(), idx.data_ptr<int64_t>(), s.outer, x.size(dim),
+  backend::get(x.device()).gather(x.dtype(), src.raw_data(), out.raw_data(), ops::index_ptr(idx), s.outer, x.size(dim),
                        index.size(dim), s.inner);
   if (auto node = autograd::record("gather", {x}, {out})) {
     node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
-      return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype()}), dim, idx, g[0])};
+      return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), dim, idx, g[0])};
     };
   }
   return out;
@@ -64,7 +64,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   Tensor out = ops::copy_kernel(x, x.dtype());
   Tensor s = ops::contiguous_data(src), idx = ops::contiguous_data(index);
   Split sp = split_at(x.shape(), dim);
-  backend::cpu::scatter_add(x.dtype(), out.raw_data(), s.raw_data(), idx.data_ptr<int64_t>(), sp.outer, x.size(dim),
+  backend::get(x.device()).scatter_add(x.dtype(), out.raw_data(), s.raw_data(), ops::index_ptr(idx), sp.outer, x.size(dim),
                             index.size(dim), sp.inner);
   if (auto node = autograd::record("scatter_add", {x, src}, {out})) {
     node->backward_fn = [idx, dim](const TensorList& g) { return TensorList{g[0], gather(g[0], dim, idx)}; };
@@ -81,13 +81,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor src = ops::contiguous_data(x), idx = ops::contiguous_data(index.reshape({-1}));
   Shape sh = x.shape();
   if (!sh.empty()) sh[size_t(dim)] = idx.numel();
-  Tensor out = empty(sh, {.dtype = x.dtype()});
+  Tensor out = empty(sh, {.dtype = x.dtype(), .device = x.device()});
   Split s = split_at(x.shape(), dim);
-  backend::cpu::index_select(x.dtype(), src.raw_data(), out.raw_data(), idx.data_ptr<int64_t>(), idx.numel(), s.outer,
+  backend::get(x.device()).index_select(x.dtype(), src.raw_data(), out.raw_data(), ops::index_ptr(idx), idx.numel(), s.outer,
                              n_in, s.inner);
   if (auto node = autograd::record("index_select", {x}, {out})) {
     node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
-      return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype()}), dim, idx, g[0])};
+      return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), dim, idx, g[0])};
     };
   }
   return out;
@@ -108,7 +108,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   Tensor out = ops::copy_kernel(x, x.dtype());
   Tensor s = ops::contiguous_data(src);
   Split sp = split_at(x.shape(), dim);
-  backend::cpu::index_add(x.dtype(), out.raw_data(), s.raw_data(), idx.data_ptr<int64_t>(), idx.numel(), sp.outer,
+  backend::get(x.device()).index_add(x.dtype(), out.raw_data(), s.raw_data(), ops::index_ptr(idx), idx.numel(), sp.outer,
                           n_out, sp.inner);
   if (auto node = autograd::record("index_add", {x, src}, {out})) {
     node->backward_fn = [idx, dim](const TensorList& g) { return TensorList{g[0], index_select(g[0], dim, idx)}; };
@@ -123,13 +123,13 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
   Shape sh = labels.shape();
   sh.push_back(num_classes);
   Tensor out = zeros(sh, {.dtype = dtype});
-  Tensor l = ops::contiguous_data(labels);
+  Tensor l = ops::contiguous_data(labels.to(Device::cpu()));
   const int64_t* p = l.data_ptr<int64_t>();
   NB_DISPATCH_ALL(dtype, "one_hot", [&] {
     scalar_t* o = out.data_ptr<scalar_t>();
     for (int64_t i = 0; i < l.numel(); ++i) o[i * num_classes + p[i]] = scalar_t(1);
   });
-  return out;
+  return out.to(labels.device());
 }
 
 }  // namespace nabla

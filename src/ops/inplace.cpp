@@ -40,16 +40,17 @@ Tensor& inplace(Tensor& self, const char* op, F compute) {
 
 }  // namespace
 
-Tensor& Tensor::add_(const Tensor& o, double alpha) {
-  if (!is_grad_enabled() || !(requires_grad() || o.requires_grad())) {
+Tensor& Tensor::add_(const Tensor& o0, double alpha) {
+  if (!is_grad_enabled() || !(requires_grad() || o0.requires_grad())) {
     // Fast path (optimizers, gradient accumulation): one kernel straight into self.
     NoGradGuard ng;
+    const Tensor o = ops::scalar_to_device(o0, device());
     ops::check_same_device(*this, o, "add_");
     if (alpha != 1.0 && o.dtype() == dtype() && is_floating_point() && o.shape() == shape() && is_contiguous() &&
         o.is_contiguous() && (!shares_storage(o) || o.raw_data() == raw_data())) {
       // SGD-style p += alpha * g: fused, without the temporary `o * alpha` (a second pass
       // over the parameters and an allocation). Partly overlapping views take the general path.
-      backend::cpu::axpy(dtype(), numel(), alpha, o.raw_data(), raw_data());
+      backend::get(device()).axpy(dtype(), numel(), alpha, o.raw_data(), raw_data());
       ops::bump_version(*this, "add_");
       return *this;
     }
@@ -58,12 +59,12 @@ Tensor& Tensor::add_(const Tensor& o, double alpha) {
     NB_CHECK(ops::broadcast_shapes(shape(), src.shape(), "add_") == shape(), "[add_] cannot add shape ", src.shape(),
              " in place into shape ", shape());
     Shape sa = ops::broadcast_strides(src, shape());
-    backend::cpu::binary(backend::BinaryOp::Add, dtype(), {int(dim()), shape().data()}, {raw_data(), strides().data()},
+    backend::get(device()).binary(backend::BinaryOp::Add, dtype(), {int(dim()), shape().data()}, {raw_data(), strides().data()},
                          {raw_data(), strides().data()}, {src.raw_data(), sa.data()});
     ops::bump_version(*this, "add_");
     return *this;
   }
-  return inplace(*this, "add_", [&] { return alpha == 1.0 ? add(*this, o) : add(*this, o * alpha); });
+  return inplace(*this, "add_", [&] { return alpha == 1.0 ? add(*this, o0) : add(*this, o0 * alpha); });
 }
 Tensor& Tensor::sub_(const Tensor& o) { return add_(o, -1.0); }
 Tensor& Tensor::mul_(const Tensor& o) {
@@ -83,7 +84,7 @@ Tensor& Tensor::fill_(double v) {
   check_inplace_allowed(*this, "fill_");
   NB_CHECK(!impl().is_view || !requires_grad() || !is_grad_enabled(), "[fill_] in-place on a view of a tensor that requires grad is not supported");
   if (is_contiguous()) {
-    backend::cpu::fill(dtype(), raw_data(), numel(), v);
+    backend::get(device()).fill(dtype(), raw_data(), numel(), v);
   } else {
     ops::copy_into(*this, ops::scalar_like(v, *this));
   }

@@ -29,13 +29,13 @@ Tensor gemm_3d(const Tensor& a, const Tensor& b) {
   NoGradGuard ng;
   int64_t B = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
   MatOperand A = as_gemm_operand(a), Bm = as_gemm_operand(b);
-  Tensor out = empty({B, m, n}, {.dtype = a.dtype()});
+  Tensor out = empty({B, m, n}, {.dtype = a.dtype(), .device = a.device()});
   if (out.numel() == 0) return out;
   if (k == 0) {
-    backend::cpu::fill(out.dtype(), out.raw_data(), out.numel(), 0.0);
+    backend::get(out.device()).fill(out.dtype(), out.raw_data(), out.numel(), 0.0);
     return out;
   }
-  backend::cpu::gemm(a.dtype(), {.trans_a = A.trans, .trans_b = Bm.trans, .m = m, .n = n, .k = k, .alpha = 1,
+  backend::get(a.device()).gemm(a.dtype(), {.trans_a = A.trans, .trans_b = Bm.trans, .m = m, .n = n, .k = k, .alpha = 1,
                                  .beta = 0, .a = A.data.raw_data(), .lda = A.ld,
                                  .stride_a = A.data.size(0) == 1 ? 0 : A.data.stride(0), .b = Bm.data.raw_data(),
                                  .ldb = Bm.ld, .stride_b = Bm.data.size(0) == 1 ? 0 : Bm.data.stride(0),
@@ -140,15 +140,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   // Fused: bias is broadcast into the output, then GEMM accumulates onto it (beta = 1).
   ops::check_same_device(x, weight, "linear");
+  ops::check_same_device(x, bias, "linear");
   int64_t n = x.size(0), in = x.size(1), out_f = weight.size(0);
-  Tensor out = empty({n, out_f}, {.dtype = x.dtype()});
+  Tensor out = empty({n, out_f}, {.dtype = x.dtype(), .device = x.device()});
   {
     NoGradGuard ng;
     ops::copy_into(out, bias);
     if (in > 0 && n > 0) {
       Tensor xw = x.unsqueeze(0), ww = weight.t().unsqueeze(0);
       MatOperand X = as_gemm_operand(xw), W = as_gemm_operand(ww);
-      backend::cpu::gemm(x.dtype(), {.trans_a = X.trans, .trans_b = W.trans, .m = n, .n = out_f, .k = in, .alpha = 1,
+      backend::get(x.device()).gemm(x.dtype(), {.trans_a = X.trans, .trans_b = W.trans, .m = n, .n = out_f, .k = in, .alpha = 1,
                                      .beta = 1, .a = X.data.raw_data(), .lda = X.ld, .stride_a = 0,
                                      .b = W.data.raw_data(), .ldb = W.ld, .stride_b = 0, .c = out.raw_data(),
                                      .ldc = out_f, .stride_c = 0, .batch = 1});

@@ -34,7 +34,7 @@ void check_targets(const Tensor& logits, const Tensor& target, const char* op) {
 }
 
 void check_class_range(const Tensor& t, int64_t C, int64_t ignore_index, const char* op, const Shape& input_shape) {
-  Tensor c = ops::contiguous_data(t);
+  Tensor c = ops::contiguous_data(t.to(Device::cpu()));  // validated on the host
   const int64_t* p = c.data_ptr<int64_t>();
   for (int64_t i = 0; i < c.numel(); ++i)
     NB_CHECK((p[i] >= 0 && p[i] < C) || p[i] == ignore_index, "[", op, "] target ", p[i], " at position ", i,
@@ -52,7 +52,7 @@ PickedLoss pick(const Tensor& logp, const Tensor& target, const Tensor& weight, 
   Tensor valid = ne(target, scalar_tensor(double(ignore_index), DType::i64));
   Tensor safe_t = where(valid, target, zeros_like(target));
   Tensor picked = gather(logp, 1, safe_t.unsqueeze(1)).squeeze(1);
-  Tensor w = weight.defined() ? index_select(weight.to(logp.dtype()), 0, safe_t) : ones(picked.shape(), {.dtype = logp.dtype()});
+  Tensor w = weight.defined() ? index_select(weight.to(logp.dtype()), 0, safe_t) : ones(picked.shape(), {.dtype = logp.dtype(), .device = logp.device()});
   w = where(valid, w, zeros_like(w));
   return {-picked * w, w};
 }

@@ -62,9 +62,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor xc = ops::contiguous_data(x);
   const size_t nc = static_cast<size_t>(C);
   std::vector<double> mean_v(nc), var_v(nc), scale(nc), shift(nc);
-  backend::cpu::channel_moments(x.dtype(), N, C, S, xc.raw_data(), mean_v.data(), var_v.data());
+  backend::get(x.device()).channel_moments(x.dtype(), N, C, S, xc.raw_data(), mean_v.data(), var_v.data());
   std::vector<double> wv = weight.defined() ? weight.to_double_vector() : std::vector<double>(size_t(C), 1.0);
   std::vector<double> bv = bias.defined() ? bias.to_double_vector() : std::vector<double>(size_t(C), 0.0);
+  // The per-channel statistics are C numbers: computed on the host, moved once.
   Tensor mean_t = empty(bshape, {.dtype = x.dtype()}), rstd_t = empty(bshape, {.dtype = x.dtype()});
   NB_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
     scalar_t* mp = mean_t.data_ptr<scalar_t>();
@@ -77,13 +78,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       shift[size_t(c)] = bv[size_t(c)] - mean_v[size_t(c)] * scale[size_t(c)];
     }
   });
-  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
-  backend::cpu::channel_affine(x.dtype(), N, C, S, xc.raw_data(), scale.data(), shift.data(), y.raw_data());
+  mean_t = mean_t.to(x.device());
+  rstd_t = rstd_t.to(x.device());
+  Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  backend::get(x.device()).channel_affine(x.dtype(), N, C, S, xc.raw_data(), scale.data(), shift.data(), y.raw_data());
   if (running_mean.defined() || running_var.defined()) {
     // Running statistics: exponential average, variance unbiased (n / (n - 1)), as PyTorch.
     NoGradGuard ng;
     const double n = double(N * S);
-    Tensor bm = from_vector(mean_v, {C}).to(x.dtype()), bvv = (from_vector(var_v, {C}) * (n / (n - 1))).to(x.dtype());
+    Tensor bm = from_vector(mean_v, {C}).to(x.dtype()).to(x.device()),
+           bvv = (from_vector(var_v, {C}) * (n / (n - 1))).to(x.dtype()).to(x.device());
     if (running_mean.defined()) {
       Tensor rm = running_mean;
       rm.mul_(1.0 - momentum).add_(bm.to(rm.dtype()), momentum);
@@ -125,10 +129,10 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor xc = ops::contiguous_data(x);
   Tensor wc = weight.defined() ? ops::contiguous_data(weight.to(x.dtype())) : Tensor();
   Tensor bc = bias.defined() ? ops::contiguous_data(bias.to(x.dtype())) : Tensor();
-  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
-  Tensor mean_t = empty(stat_shape, {.dtype = x.dtype()}), rstd_t = empty(stat_shape, {.dtype = x.dtype()});
+  Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  Tensor mean_t = empty(stat_shape, {.dtype = x.dtype(), .device = x.device()}), rstd_t = empty(stat_shape, {.dtype = x.dtype(), .device = x.device()});
   if (rows > 0)
-    backend::cpu::layer_norm_forward(x.dtype(), rows, D, xc.raw_data(), wc.defined() ? wc.raw_data() : nullptr,
+    backend::get(x.device()).layer_norm_forward(x.dtype(), rows, D, xc.raw_data(), wc.defined() ? wc.raw_data() : nullptr,
                                      bc.defined() ? bc.raw_data() : nullptr, eps, y.raw_data(), mean_t.raw_data(),
                                      rstd_t.raw_data());
   Shape dims, lead;

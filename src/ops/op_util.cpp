@@ -22,17 +22,21 @@ Shape broadcast_strides(const Tensor& t, const Shape& out_shape) {
   return st;
 }
 
-void check_cpu(const Tensor& t, const char* op) {
+void check_tensor(const Tensor& t, const char* op) {
   NB_CHECK(t.defined(), "[", op, "] got an undefined tensor");
-  NB_CHECK(t.device().is_cpu(), "[", op, "] has no CUDA kernel in this build; tensor is on ", t.device());
   NB_CHECK(t.dim() <= kMaxDims, "[", op, "] supports at most ", kMaxDims, " dimensions, got shape ", t.shape());
 }
 
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  NB_CHECK(a.device() == b.device(), "[", op, "] expected all tensors on one device, got ", a.device(), " and ",
-           b.device());
-  check_cpu(a, op);
-  check_cpu(b, op);
+  check_tensor(a, op);
+  check_tensor(b, op);
+  NB_CHECK(a.device() == b.device(), "[", op, "] expected all tensors on one device, got ", a.device(), " (shape ",
+           a.shape(), ") and ", b.device(), " (shape ", b.shape(), "); move them with .to(device)");
+}
+
+Tensor scalar_to_device(const Tensor& t, Device d) {
+  if (t.device() == d || t.dim() != 0 || !t.device().is_cpu()) return t;
+  return t.to(d);
 }
 
 void check_floating(const Tensor& t, const char* op) {
@@ -45,60 +49,89 @@ backend::Operand operand(const Tensor& t, const Shape& st) { return {t.raw_data(
 }  // namespace
 
 Tensor unary_kernel(backend::UnaryOp op, const Tensor& x, double a, double b) {
-  check_cpu(x, backend::op_name(op));
-  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
-  backend::cpu::unary(op, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
+  check_tensor(x, backend::op_name(op));
+  Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  backend::get(x.device()).unary(op, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
                       operand(x, x.strides()), a, b);
   return out;
 }
 
-Tensor binary_kernel(backend::BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+Tensor binary_kernel(backend::BinaryOp op, const Tensor& a0, const Tensor& b0, const char* name) {
+  // A 0-d CPU tensor combines with a tensor on any device (like a Python scalar in PyTorch).
+  Tensor a = scalar_to_device(a0, b0.device()), b = scalar_to_device(b0, a0.device());
   check_same_device(a, b, name);
   NB_CHECK(a.dtype() == b.dtype(), "[", name, "] internal: dtypes differ (", a.dtype(), ", ", b.dtype(), ")");
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, {.dtype = a.dtype()});
+  Tensor out = empty(shape, {.dtype = a.dtype(), .device = a.device()});
   Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
-  backend::cpu::binary(op, a.dtype(), {int(shape.size()), shape.data()}, operand(out, out.strides()),
+  backend::get(a.device()).binary(op, a.dtype(), {int(shape.size()), shape.data()}, operand(out, out.strides()),
                        operand(a, sa), operand(b, sb));
   return out;
 }
 
-Tensor compare_kernel(backend::CompareOp op, const Tensor& a0, const Tensor& b0, const char* name) {
+Tensor compare_kernel(backend::CompareOp op, const Tensor& a1, const Tensor& b1, const char* name) {
+  Tensor a0 = scalar_to_device(a1, b1.device()), b0 = scalar_to_device(b1, a1.device());
   check_same_device(a0, b0, name);
   DType dt = promote(a0.dtype(), b0.dtype());
   Tensor a = a0.dtype() == dt ? a0 : copy_kernel(a0, dt);
   Tensor b = b0.dtype() == dt ? b0 : copy_kernel(b0, dt);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, {.dtype = DType::u8});
+  Tensor out = empty(shape, {.dtype = DType::u8, .device = a.device()});
   Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
-  backend::cpu::compare(op, dt, {int(shape.size()), shape.data()}, operand(out, out.strides()), operand(a, sa),
+  backend::get(a.device()).compare(op, dt, {int(shape.size()), shape.data()}, operand(out, out.strides()), operand(a, sa),
                         operand(b, sb));
   return out;
 }
 
 Tensor copy_kernel(const Tensor& x, DType dtype) {
-  check_cpu(x, "copy");
-  Tensor out = empty(x.shape(), {.dtype = dtype});
-  backend::cpu::copy(dtype, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
+  check_tensor(x, "copy");
+  Tensor out = empty(x.shape(), {.dtype = dtype, .device = x.device()});
+  backend::get(x.device()).copy(dtype, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
                      operand(x, x.strides()));
   return out;
 }
 
+namespace {
+// dst and src live on different devices: make src one contiguous block of dst's shape and
+// dtype on its own device, move the bytes in one transfer, then place them (on dst's device).
+void copy_across_devices(const Tensor& dst, const Tensor& src) {
+  Tensor s = src;
+  if (s.shape() != dst.shape() || s.dtype() != dst.dtype() || !s.is_contiguous()) {
+    s = empty(dst.shape(), {.dtype = dst.dtype(), .device = src.device()});
+    copy_into(s, src);
+  }
+  Tensor d = dst.is_contiguous() ? dst : empty(dst.shape(), {.dtype = dst.dtype(), .device = dst.device()});
+  size_t bytes = size_t(d.numel()) * dtype_size(d.dtype());
+  if (src.device().is_cpu()) {
+    backend::get(dst.device()).copy_from_host(d.raw_data(), s.raw_data(), bytes, dst.device().index);
+  } else if (dst.device().is_cpu()) {
+    backend::get(src.device()).copy_to_host(d.raw_data(), s.raw_data(), bytes, src.device().index);
+  } else {  // between two GPUs: through the host
+    Tensor h = empty(dst.shape(), {.dtype = dst.dtype()});
+    backend::get(src.device()).copy_to_host(h.raw_data(), s.raw_data(), bytes, src.device().index);
+    backend::get(dst.device()).copy_from_host(d.raw_data(), h.raw_data(), bytes, dst.device().index);
+  }
+  if (d.raw_data() != dst.raw_data()) copy_into(dst, d);
+}
+}  // namespace
+
 void copy_into(const Tensor& dst, const Tensor& src) {
-  check_same_device(dst, src, "copy_");
-  Shape st = broadcast_strides(src, dst.shape());
-  broadcast_shapes(src.shape(), dst.shape(), "copy_");
+  check_tensor(dst, "copy_");
+  check_tensor(src, "copy_");
   NB_CHECK(broadcast_shapes(src.shape(), dst.shape(), "copy_") == dst.shape(), "[copy_] source shape ", src.shape(),
            " cannot be broadcast to destination shape ", dst.shape());
-  backend::cpu::copy(dst.dtype(), src.dtype(), {int(dst.dim()), dst.shape().data()}, operand(dst, dst.strides()),
+  if (dst.numel() == 0) return;
+  if (dst.device() != src.device()) return copy_across_devices(dst, src);
+  Shape st = broadcast_strides(src, dst.shape());
+  backend::get(dst.device()).copy(dst.dtype(), src.dtype(), {int(dst.dim()), dst.shape().data()}, operand(dst, dst.strides()),
                      operand(src, st));
 }
 
 Tensor contiguous_data(const Tensor& x) { return x.is_contiguous() ? x : copy_kernel(x, x.dtype()); }
 
 Tensor scalar_like(double v, const Tensor& like) {
-  Tensor t = empty({}, {.dtype = like.dtype()});
-  backend::cpu::fill(like.dtype(), t.raw_data(), 1, v);
+  Tensor t = empty({}, {.dtype = like.dtype(), .device = like.device()});
+  backend::get(like.device()).fill(like.dtype(), t.raw_data(), 1, v);
   return t;
 }
 

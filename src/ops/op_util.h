@@ -1,7 +1,7 @@
 // Shared plumbing for op definitions: broadcasting, dtype/device checks, and the calls
 // that turn tensors into backend kernel arguments.
 #pragma once
-#include "../backend/backend.h"
+#include "../backend/device_backend.h"
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 
@@ -13,9 +13,12 @@ inline constexpr int kMaxDims = 16;
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 /// Strides of `t` viewed with `out_shape` (0 on broadcast dims); t's shape must broadcast to it.
 Shape broadcast_strides(const Tensor& t, const Shape& out_shape);
-/// Checks the device (CPU only in this build) and rank limit; `op` names the caller.
-void check_cpu(const Tensor& t, const char* op);
+/// Checks that `t` is defined and within the rank limit; `op` names the caller.
+void check_tensor(const Tensor& t, const char* op);
+/// check_tensor for both, and both on one device (errors name the op, devices and shapes).
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+/// `t` moved to `d` when it is a 0-d CPU tensor (a scalar operand); else `t` unchanged.
+Tensor scalar_to_device(const Tensor& t, Device d);
 void check_floating(const Tensor& t, const char* op);
 
 /// Kernel launchers (no autograd): allocate a contiguous output and run the kernel.
@@ -28,6 +31,9 @@ Tensor copy_kernel(const Tensor& x, DType dtype);
 void copy_into(const Tensor& dst, const Tensor& src);
 /// `x` itself when already contiguous, else a contiguous copy (no autograd).
 Tensor contiguous_data(const Tensor& x);
+
+/// Device pointer to the elements of a contiguous i64 index tensor (for kernels).
+inline const int64_t* index_ptr(const Tensor& idx) { return static_cast<const int64_t*>(idx.raw_data()); }
 
 /// A 0-d tensor of `like`'s dtype holding `v` (for scalar operands).
 Tensor scalar_like(double v, const Tensor& like);

@@ -1,5 +1,6 @@
 // Fused optimizer updates and multi-tensor helpers: checks, then one kernel call per dtype.
 // The slot lists are rebuilt in reused thread-local buffers, so a step allocates nothing.
+#include <algorithm>
 #include "nabla/ops/optim_update.h"
 
 #include <cmath>
@@ -40,8 +41,8 @@ std::array<bool, 3> states_used(OptimAlgo algo, const OptimHyper& h) {
 
 void check_buffer(const Tensor& t, const Tensor& param, const char* what, size_t i, const char* op) {
   NB_CHECK(t.defined(), "[", op, "] parameter ", i, ": ", what, " is undefined");
-  NB_CHECK(t.device().is_cpu(), "[", op, "] parameter ", i, ": ", what, " is on ", t.device(),
-           "; only CPU tensors are supported");
+  NB_CHECK(t.device() == param.device(), "[", op, "] parameter ", i, ": ", what, " is on ", t.device(),
+           " but the parameter is on ", param.device(), "; optimizer state lives on the parameter's device");
   NB_CHECK(t.shape() == param.shape() && t.dtype() == param.dtype(), "[", op, "] parameter ", i, ": ", what,
            " has shape ", t.shape(), " and dtype ", t.dtype(), ", expected the parameter's ", param.shape(), " ",
            param.dtype());
@@ -52,6 +53,7 @@ void check_buffer(const Tensor& t, const Tensor& param, const char* what, size_t
 /// Pointers and sizes of the defined tensors of `tensors` with dtype `dt` (contiguous copies
 /// of non-contiguous ones are kept in `keep`).
 struct Gathered {
+  Device device;  ///< every gathered tensor lives here
   std::vector<void*> data;
   std::vector<int64_t> n;
   std::vector<Tensor> keep;
@@ -68,20 +70,25 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
   const char* op = algo_name(algo);
   const auto used = states_used(algo, h);
   static const char* kStateNames[3] = {"state[0]", "state[1]", "state[2]"};
-  thread_local std::vector<backend::cpu::OptimSlot> ks;
+  thread_local std::vector<backend::OptimSlot> ks;
   thread_local std::vector<Tensor> keep;  // contiguous copies of non-contiguous gradients
   for (size_t i = 0; i < slots.size(); ++i) {
     NB_CHECK(slots[i].param.defined(), "[", op, "] parameter ", i, " is undefined");
     NB_CHECK(is_floating(slots[i].param.dtype()), "[", op, "] parameter ", i, " has dtype ", slots[i].param.dtype(),
              "; optimizers need f32 or f64 parameters");
   }
+  // One fused call per (device, dtype) present; nearly always a single one.
+  std::vector<Device> devices;
+  for (const OptimSlot& s : slots)
+    if (std::find(devices.begin(), devices.end(), s.param.device()) == devices.end()) devices.push_back(s.param.device());
+  for (Device dev : devices)
   for (DType dt : {DType::f32, DType::f64}) {
     ks.clear();
     keep.clear();
     for (size_t i = 0; i < slots.size(); ++i) {
       const OptimSlot& s = slots[i];
-      if (s.param.dtype() != dt) continue;
-      ops::check_cpu(s.param, op);
+      if (s.param.dtype() != dt || s.param.device() != dev) continue;
+      ops::check_tensor(s.param, op);
       NB_CHECK(s.param.is_contiguous(), "[", op, "] parameter ", i, " of shape ", s.param.shape(),
                " must be contiguous");
       NB_CHECK(s.grad.defined(), "[", op, "] parameter ", i, " has no gradient");
@@ -91,7 +98,7 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
         g = keep.back();
       }
       check_buffer(g, s.param, "gradient", i, op);
-      backend::cpu::OptimSlot k{};
+      backend::OptimSlot k{};
       k.param = s.param.raw_data();
       k.grad = g.raw_data();
       for (int j = 0; j < 3; ++j) {
@@ -104,9 +111,9 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
       ks.push_back(k);
     }
     if (ks.empty()) continue;
-    backend::cpu::OptimHyper kh{h.lr,    h.momentum,     h.dampening, h.alpha,    h.beta1,    h.beta2,   h.eps,
+    backend::OptimHyper kh{h.lr,    h.momentum,     h.dampening, h.alpha,    h.beta1,    h.beta2,   h.eps,
                                 h.weight_decay, h.decay, h.nesterov,  h.centered, h.amsgrad, h.maximize};
-    backend::cpu::optim_update(backend::cpu::OptimAlgo(algo), dt, ks.data(), int64_t(ks.size()), kh);
+    backend::get(dev).optim_update(backend::OptimAlgo(algo), dt, ks.data(), int64_t(ks.size()), kh);
   }
   keep.clear();
   for (const OptimSlot& s : slots) {
@@ -125,8 +132,11 @@ void gather(const TensorList& tensors, DType dt, bool copy_strided, const char* 
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
     if (!t.defined()) continue;
-    ops::check_cpu(t, op);
+    ops::check_tensor(t, op);
     NB_CHECK(is_floating(t.dtype()), "[", op, "] tensor ", i, " has dtype ", t.dtype(), "; expected f32 or f64");
+    if (out.data.empty() && out.keep.empty()) out.device = t.device();
+    NB_CHECK(t.device() == out.device, "[", op, "] tensor ", i, " is on ", t.device(), " but earlier ones are on ",
+             out.device, "; expected all tensors on one device");
     if (t.dtype() != dt || t.numel() == 0) continue;
     if (t.is_contiguous()) {
       out.data.push_back(t.raw_data());
@@ -149,7 +159,7 @@ double foreach_norm(const TensorList& tensors, double p) {
   for (DType dt : {DType::f32, DType::f64}) {
     gather(tensors, dt, true, "foreach_norm", g);
     if (g.data.empty()) continue;
-    double part = backend::cpu::multi_abs_pow_sum(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), p);
+    double part = backend::get(g.device).multi_abs_pow_sum(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), p);
     if (is_inf) {
       acc = (part > acc || std::isnan(part)) ? part : acc;
     } else {
@@ -167,7 +177,7 @@ void foreach_mul_(const TensorList& tensors, double factor) {
   thread_local Gathered g;
   for (DType dt : {DType::f32, DType::f64}) {
     gather(tensors, dt, false, "foreach_mul_", g);
-    if (!g.data.empty()) backend::cpu::multi_scale(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), factor);
+    if (!g.data.empty()) backend::get(g.device).multi_scale(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), factor);
   }
   for (const Tensor& t : tensors) {
     if (!t.defined()) continue;
@@ -185,7 +195,7 @@ void foreach_clamp_(const TensorList& tensors, double min, double max) {
   thread_local Gathered g;
   for (DType dt : {DType::f32, DType::f64}) {
     gather(tensors, dt, false, "foreach_clamp_", g);
-    if (!g.data.empty()) backend::cpu::multi_clamp(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), min, max);
+    if (!g.data.empty()) backend::get(g.device).multi_clamp(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), min, max);
   }
   for (const Tensor& t : tensors) {
     if (!t.defined()) continue;

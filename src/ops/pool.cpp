@@ -7,7 +7,7 @@
 
 namespace nabla {
 
-using backend::cpu::PoolGeom;
+using backend::PoolGeom;
 
 namespace {
 
@@ -45,8 +45,8 @@ Shape out_shape(const Tensor& x, const PoolGeom& g) { return {x.size(0), x.size(
 // The adjoint of avg_pool2d (a linear map), recorded as an op so it can be differentiated.
 Tensor avg_pool2d_backward(const Tensor& gout0, const Shape& in_shape, const Pool2dOptions& o, const PoolGeom& g) {
   Tensor gout = ops::contiguous_data(gout0);
-  Tensor gx = empty(in_shape, {.dtype = gout.dtype()});
-  backend::cpu::avg_pool2d_backward(gout.dtype(), g, gout.raw_data(), gx.raw_data());
+  Tensor gx = empty(in_shape, {.dtype = gout.dtype(), .device = gout.device()});
+  backend::get(gout.device()).avg_pool2d_backward(gout.dtype(), g, gout.raw_data(), gx.raw_data());
   if (auto node = autograd::record("avg_pool2d_backward", {gout0}, {gx})) {
     node->backward_fn = [o](const TensorList& gr) { return TensorList{avg_pool2d(gr[0], o)}; };
   }
@@ -58,15 +58,15 @@ Tensor avg_pool2d_backward(const Tensor& gout0, const Shape& in_shape, const Poo
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x0, const Pool2dOptions& o) {
   PoolGeom g = pool_geom(x0, o, "max_pool2d");
   Tensor x = ops::contiguous_data(x0);
-  Tensor out = empty(out_shape(x, g), {.dtype = x.dtype()});
-  Tensor idx = empty(out_shape(x, g), {.dtype = DType::i64});
-  if (out.numel() > 0) backend::cpu::max_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data(), idx.data_ptr<int64_t>());
+  Tensor out = empty(out_shape(x, g), {.dtype = x.dtype(), .device = x.device()});
+  Tensor idx = empty(out_shape(x, g), {.dtype = DType::i64, .device = x.device()});
+  if (out.numel() > 0) backend::get(x.device()).max_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data(), static_cast<int64_t*>(idx.raw_data()));
   if (auto node = autograd::record("max_pool2d", {x0}, {out})) {
     node->backward_fn = [idx, in_shape = x0.shape(), g](const TensorList& gr) {
       // Route each output gradient to its argmax: a scatter_add over flattened planes.
       Shape flat{in_shape[0], in_shape[1], g.H * g.W};
       Shape oflat{in_shape[0], in_shape[1], g.Ho * g.Wo};
-      Tensor z = zeros(flat, {.dtype = gr[0].dtype()});
+      Tensor z = zeros(flat, {.dtype = gr[0].dtype(), .device = gr[0].device()});
       return TensorList{scatter_add(z, 2, idx.reshape(oflat), gr[0].reshape(oflat)).reshape(in_shape)};
     };
   }
@@ -78,8 +78,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) { return max_pool2d_w
 Tensor avg_pool2d(const Tensor& x0, const Pool2dOptions& o) {
   PoolGeom g = pool_geom(x0, o, "avg_pool2d");
   Tensor x = ops::contiguous_data(x0);
-  Tensor out = empty(out_shape(x, g), {.dtype = x.dtype()});
-  if (out.numel() > 0) backend::cpu::avg_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data());
+  Tensor out = empty(out_shape(x, g), {.dtype = x.dtype(), .device = x.device()});
+  if (out.numel() > 0) backend::get(x.device()).avg_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data());
   if (auto node = autograd::record("avg_pool2d", {x0}, {out})) {
     node->backward_fn = [in_shape = x0.shape(), o, g](const TensorList& gr) {
       return TensorList{avg_pool2d_backward(gr[0], in_shape, o, g)};
@@ -94,9 +94,9 @@ Tensor adaptive_backward(const Tensor& gout0, const Shape& in_shape);
 Tensor adaptive_forward(const Tensor& x0, Size2 size) {
   Tensor x = ops::contiguous_data(x0);
   int64_t H = x.size(2), W = x.size(3);
-  Tensor out = empty({x.size(0), x.size(1), size[0], size[1]}, {.dtype = x.dtype()});
+  Tensor out = empty({x.size(0), x.size(1), size[0], size[1]}, {.dtype = x.dtype(), .device = x.device()});
   if (out.numel() > 0)
-    backend::cpu::adaptive_avg_pool2d_forward(x.dtype(), x.size(0) * x.size(1), H, W, size[0], size[1], x.raw_data(),
+    backend::get(x.device()).adaptive_avg_pool2d_forward(x.dtype(), x.size(0) * x.size(1), H, W, size[0], size[1], x.raw_data(),
                                               out.raw_data());
   if (auto node = autograd::record("adaptive_avg_pool2d", {x0}, {out})) {
     node->backward_fn = [in_shape = x0.shape()](const TensorList& gr) {
@@ -108,8 +108,8 @@ Tensor adaptive_forward(const Tensor& x0, Size2 size) {
 
 Tensor adaptive_backward(const Tensor& gout0, const Shape& in_shape) {
   Tensor gout = ops::contiguous_data(gout0);
-  Tensor gx = empty(in_shape, {.dtype = gout.dtype()});
-  backend::cpu::adaptive_avg_pool2d_backward(gout.dtype(), in_shape[0] * in_shape[1], in_shape[2], in_shape[3],
+  Tensor gx = empty(in_shape, {.dtype = gout.dtype(), .device = gout.device()});
+  backend::get(gout.device()).adaptive_avg_pool2d_backward(gout.dtype(), in_shape[0] * in_shape[1], in_shape[2], in_shape[3],
                                              gout.size(2), gout.size(3), gout.raw_data(), gx.raw_data());
   if (auto node = autograd::record("adaptive_avg_pool2d_backward", {gout0}, {gx})) {
     node->backward_fn = [size = Size2{gout.size(2), gout.size(3)}](const TensorList& gr) {

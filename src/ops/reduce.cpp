@@ -8,7 +8,7 @@
 
 namespace nabla {
 
-using backend::cpu::ReduceOp;
+using backend::ReduceOp;
 
 namespace {
 
@@ -40,7 +40,7 @@ ReducePlan plan_reduce(const Tensor& x, const Shape& dims, bool keepdim, const c
 
 /// Runs a reduction kernel (no autograd) and returns the keepdim-shaped result.
 Tensor reduce_kernel(ReduceOp op, const Tensor& x, const ReducePlan& p, const char* name) {
-  ops::check_cpu(x, name);
+  ops::check_tensor(x, name);
   int64_t nd = x.dim();
   // Reduced dims adjacent in a contiguous tensor: run on [outer, r, inner] directly.
   int64_t first = nd, last = -1;
@@ -65,14 +65,14 @@ Tensor reduce_kernel(ReduceOp op, const Tensor& x, const ReducePlan& p, const ch
     NoGradGuard ng;
     src = ops::copy_kernel(x.permute(perm), x.dtype());
   }
-  Tensor out = empty(p.keep_shape, {.dtype = x.dtype()});
+  Tensor out = empty(p.keep_shape, {.dtype = x.dtype(), .device = x.device()});
   if (r == 0) {
     NB_CHECK(op == ReduceOp::Sum, "[", name, "] cannot reduce over a zero-size dimension (shape ", x.shape(),
              "): the result has no identity");
-    backend::cpu::fill(x.dtype(), out.raw_data(), out.numel(), 0.0);
+    backend::get(x.device()).fill(x.dtype(), out.raw_data(), out.numel(), 0.0);
     return out;
   }
-  backend::cpu::reduce(op, x.dtype(), src.raw_data(), out.raw_data(), outer, r, inner);
+  backend::get(x.device()).reduce(op, x.dtype(), src.raw_data(), out.raw_data(), outer, r, inner);
   return out;
 }
 
@@ -168,23 +168,25 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 namespace {
 Tensor arg_extreme(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   const char* name = is_max ? "argmax" : "argmin";
-  ops::check_cpu(x, name);
+  ops::check_tensor(x, name);
   NB_CHECK(x.numel() > 0, "[", name, "] cannot take the ", name, " of an empty tensor (shape ", x.shape(), ")");
   Tensor src = ops::contiguous_data(x);
   if (!dim) {
-    Tensor out = empty({}, {.dtype = DType::i64});
-    backend::cpu::arg_reduce(is_max, x.dtype(), src.raw_data(), out.data_ptr<int64_t>(), 1, x.numel(), 1);
+    Tensor out = empty({}, {.dtype = DType::i64, .device = x.device()});
+    backend::get(x.device()).arg_reduce(is_max, x.dtype(), src.raw_data(), static_cast<int64_t*>(out.raw_data()), 1,
+                                        x.numel(), 1);
     return keepdim ? out.reshape(Shape(size_t(x.dim()), 1)) : out;
   }
   int64_t d = wrap_dim(*dim, x.dim(), name);
-  if (x.dim() == 0) return zeros({}, {.dtype = DType::i64});
+  if (x.dim() == 0) return zeros({}, {.dtype = DType::i64, .device = x.device()});
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= x.size(i);
   for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
   Shape ks = x.shape();
   ks[size_t(d)] = 1;
-  Tensor out = empty(ks, {.dtype = DType::i64});
-  backend::cpu::arg_reduce(is_max, x.dtype(), src.raw_data(), out.data_ptr<int64_t>(), outer, x.size(d), inner);
+  Tensor out = empty(ks, {.dtype = DType::i64, .device = x.device()});
+  backend::get(x.device()).arg_reduce(is_max, x.dtype(), src.raw_data(), static_cast<int64_t*>(out.raw_data()), outer,
+                                      x.size(d), inner);
   return keepdim ? out : out.squeeze(d);
 }
 }  // namespace
@@ -193,14 +195,15 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { retur
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_extreme(false, x, dim, keepdim); }
 
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
-  ops::check_cpu(x, "topk");
+  ops::check_tensor(x, "topk");
   NB_CHECK(x.dim() > 0, "[topk] expected a tensor with at least one dimension, got a 0-d tensor");
   dim = wrap_dim(dim, x.dim(), "topk");
   int64_t n = x.size(dim);
   NB_CHECK(k >= 0 && k <= n, "[topk] k = ", k, " is out of range for dimension ", dim, " of size ", n, " (shape ",
            x.shape(), ")");
-  // Rows along `dim` last, then a partial sort of indices per row.
-  Tensor rows = ops::copy_kernel(x.detach().transpose(dim, -1), DType::f64);
+  // Rows along `dim` last, then a partial sort of indices per row (on the host: topk serves
+  // metrics, so a GPU tensor's values make one round trip).
+  Tensor rows = ops::copy_kernel(x.detach().to(Device::cpu()).transpose(dim, -1), DType::f64);
   int64_t nrows = n == 0 ? 0 : rows.numel() / n;
   Shape idx_shape = rows.shape();
   idx_shape.back() = k;
@@ -222,7 +225,7 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
     std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
     std::copy(order.begin(), order.begin() + k, out + r * k);
   }
-  Tensor indices = idx.transpose(dim, -1).contiguous();
+  Tensor indices = idx.transpose(dim, -1).contiguous().to(x.device());
   return {gather(x, dim, indices), indices};
 }
 

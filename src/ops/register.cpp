@@ -2,6 +2,9 @@
 // every program through the `nabla` target as an object file, so it always runs.
 #include "../autograd/engine_ops.h"
 #include "op_util.h"
+#ifdef NABLA_HAS_CUDA
+#include "../backend/cuda/memory.h"
+#endif
 
 namespace nabla::ops {
 namespace {
@@ -9,10 +12,10 @@ namespace {
 const bool installed = [] {
   autograd::EngineOps e;
   e.add = [](const Tensor& a, const Tensor& b) { return nabla::add(a, b); };
-  e.full = [](const Shape& s, DType d, double v) { return nabla::full(s, v, {.dtype = d}); };
+  e.full = [](const Shape& s, DType d, Device dev, double v) { return nabla::full(s, v, {.dtype = d, .device = dev}); };
   e.all_finite = [](const Tensor& t) {
     Tensor c = contiguous_data(t);
-    return backend::cpu::all_finite(c.dtype(), c.raw_data(), c.numel());
+    return backend::get(c.device()).all_finite(c.dtype(), c.raw_data(), c.numel());
   };
   e.contiguous_clone = [](const Tensor& t) { return copy_kernel(t, t.dtype()); };
   e.add_inplace = [](Tensor& acc, const Tensor& g) {
@@ -20,6 +23,9 @@ const bool installed = [] {
     acc.add_(g);
   };
   autograd::install_engine_ops(e);
+#ifdef NABLA_HAS_CUDA
+  backend::cuda::install();  // only when a GPU is visible; else cuda:N stays unavailable
+#endif
   return true;
 }();
 

@@ -43,7 +43,7 @@ Tensor pad(const Tensor& x, const Shape& pads, PadMode mode, double value) {
       auto block = [&](int64_t len) {
         Shape s = core.shape();
         s[size_t(d)] = len;
-        return full(s, value, {.dtype = x.dtype()});
+        return full(s, value, {.dtype = x.dtype(), .device = x.device()});
       };
       if (lo > 0) parts.push_back(block(lo));
       parts.push_back(core);

@@ -160,7 +160,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
 
 Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start, int64_t end,
                       int64_t step) {
-  Tensor out = zeros(input_shape, {.dtype = grad.dtype()});
+  Tensor out = zeros(input_shape, {.dtype = grad.dtype(), .device = grad.device()});
   {
     NoGradGuard ng;
     ops::copy_into(out.slice(dim, start, end, step), grad);
@@ -268,6 +268,16 @@ Tensor Tensor::to(DType dt) const {
   return out;
 }
 
+Tensor Tensor::to(Device device) const {
+  if (device == this->device()) return *this;
+  Tensor out = empty(shape(), {.dtype = dtype(), .device = device});
+  ops::copy_into(out, *this);
+  if (auto node = autograd::record("to", {*this}, {out})) {
+    node->backward_fn = [src = this->device()](const TensorList& g) { return TensorList{g[0].to(src)}; };
+  }
+  return out;
+}
+
 Tensor cat(const TensorList& tensors, int64_t dim) {
   NB_CHECK(!tensors.empty(), "[cat] expected at least one tensor");
   const Tensor& first = tensors[0];
@@ -277,7 +287,7 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
   int64_t total = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
-    ops::check_cpu(t, "cat");
+    ops::check_same_device(first, t, "cat");
     NB_CHECK(t.dim() == first.dim(), "[cat] tensor ", i, " has shape ", t.shape(), " but tensor 0 has shape ",
              first.shape(), ": ranks differ");
     for (int64_t d = 0; d < t.dim(); ++d)
@@ -288,7 +298,7 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
   }
   Shape sh = first.shape();
   sh[size_t(dim)] = total;
-  Tensor out = empty(sh, {.dtype = dt});
+  Tensor out = empty(sh, {.dtype = dt, .device = first.device()});
   std::vector<int64_t> offsets;
   {
     NoGradGuard ng;

@@ -33,6 +33,7 @@ Json TrainConfig::to_json() const {
                        {"seed", int64_t(seed)},
                        {"threads", int64_t(threads)},
                        {"workers", int64_t(workers)},
+                       {"device", device},
                        {"init_from", init_from},
                        {"freeze_backbone", freeze_backbone},
                        {"classes", cls}});
@@ -77,6 +78,7 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     else if (k == "seed") integer(tmp), c.seed = uint64_t(tmp);
     else if (k == "threads") integer(tmp), c.threads = int(tmp);
     else if (k == "workers") integer(tmp), c.workers = int(tmp);
+    else if (k == "device") str(c.device), Device::parse(c.device);
     else if (k == "init_from") str(c.init_from);
     else if (k == "freeze_backbone") {
       NB_CHECK(v.is_bool(), "[config] 'freeze_backbone' must be true or false");

@@ -17,6 +17,7 @@
 #include "nabla/optim.h"
 #include "nabla/random.h"
 #include "nabla/threads.h"
+#include "device_feed.h"
 #include "setup.h"
 
 namespace nabla::train {
@@ -152,6 +153,7 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
 void Trainer::setup() {
   set_num_threads(cfg_.threads);
   manual_seed(cfg_.seed);
+  device_ = Device::parse(cfg_.device);
   bool is_file = cfg_.model.find(".json") != std::string::npos || cfg_.model.find('/') != std::string::npos;
   spec_ = is_file ? load_model_spec(cfg_.model) : preset_spec(cfg_.model);
   if (cfg_.epochs <= 0) {
@@ -211,12 +213,18 @@ void Trainer::setup() {
   data::Transform train_tf = aug ? data::compose({aug, norm}) : norm;
   train_loader_ = std::make_unique<data::DataLoader>(
       split.train, data::DataLoaderOptions{.batch_size = cfg_.batch_size, .shuffle = true, .drop_last = true,
-                                           .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = train_tf});
+                                           .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = train_tf,
+                                           .pin_memory = !device_.is_cpu()});
   auto eval_opts = data::DataLoaderOptions{.batch_size = 500, .shuffle = false, .drop_last = false,
-                                           .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = norm};
+                                           .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = norm,
+                                           .pin_memory = !device_.is_cpu()};
   val_loader_ = std::make_unique<data::DataLoader>(split.val, eval_opts);
   test_raw_ = data::TensorDataset::images(d.test_images, d.test_labels);
   test_loader_ = std::make_unique<data::DataLoader>(test_raw_, eval_opts);
+
+  // Parameters (and so the optimizer state made from them) live on the run's device; the
+  // initial values were drawn on the host, so a seed gives the same start on every device.
+  model_->to(device_);
 
   TensorList trainable;
   for (const Tensor& p : model_->parameters())
@@ -237,26 +245,43 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   double loss_sum = 0;
   int64_t seen = 0, correct = 0, step = 0;
   TensorList params = optimizer_->parameters();
-  while (true) {
-    auto w0 = clk::now();
-    std::optional<data::Batch> b = train_loader_->next();
-    data_wait_ += seconds_since(w0);
-    if (!b) break;
+  // Loss and hit counts accumulate on the device and are read every few steps: on a GPU each
+  // read waits for the queued step, so reading every step would serialize host and device.
+  const int64_t read_every = device_.is_cpu() ? 1 : 25;
+  Tensor loss_acc, correct_acc;
+  int64_t unread = 0;
+  auto read_back = [&] {
+    if (unread == 0) return;
+    double l = loss_acc.item();
+    NB_CHECK(std::isfinite(l), "[train] the loss became ", l, " at epoch ", epoch, " by step ", step,
+             "; lower the learning rate (--lr) or enable gradient clipping (--clip-grad-norm)");
+    loss_sum += l;
+    correct += correct_acc.item<int64_t>();
+    unread = 0;
+  };
+  detail::DeviceFeed feed(*train_loader_, device_, &data_wait_);
+  while (std::optional<data::Batch> b = feed.next()) {
     Tensor logits = (*model_)(b->inputs);
     Tensor loss = cross_entropy(logits, b->targets, {.label_smoothing = cfg_.label_smoothing});
-    double l = loss.item();
-    NB_CHECK(std::isfinite(l), "[train] the loss became ", l, " at epoch ", epoch, ", step ", step,
-             "; lower the learning rate (--lr) or enable gradient clipping (--clip-grad-norm)");
+    const int64_t n = b->targets.size(0);
+    {
+      NoGradGuard ng;
+      Tensor ls = loss.detach() * double(n);
+      Tensor hits = sum(eq(argmax(logits.detach(), 1), b->targets));
+      loss_acc = unread ? loss_acc + ls : ls;
+      correct_acc = unread ? correct_acc + hits : hits;
+    }
+    ++unread;
+    seen += n;
+    ++step;
+    if (unread >= read_every) read_back();  // on the CPU: every step, before the update
     optimizer_->zero_grad();
     loss.backward();
     if (cfg_.clip_grad_norm > 0) optim::clip_grad_norm_(params, cfg_.clip_grad_norm);
     optimizer_->step();
-    int64_t n = b->targets.size(0);
-    loss_sum += l * double(n);
-    seen += n;
-    correct += sum(eq(argmax(logits.detach(), 1), b->targets)).item<int64_t>();
-    bar.update(++step, loss_sum / double(seen), t0);
+    if (unread == 0) bar.update(step, loss_sum / double(seen), t0);
   }
+  read_back();
   EpochRecord r;
   r.epoch = epoch;
   r.train_loss = seen ? loss_sum / double(seen) : 0;
@@ -272,7 +297,8 @@ ClassificationMetrics Trainer::evaluate(data::DataLoader& loader, std::vector<Im
   loader.start_epoch(0);
   int64_t offset = 0;
   std::vector<double> test_pixels;
-  while (auto b = loader.next()) {
+  detail::DeviceFeed feed(loader, device_, nullptr);
+  while (auto b = feed.next()) {
     Tensor logits = (*model_)(b->inputs);
     Tensor losses = cross_entropy(logits, b->targets, {.reduction = Reduction::Sum});
     acc.update(logits, b->targets, losses.item());

@@ -313,11 +313,48 @@ inline std::vector<OpRow> with_gradgrad(const std::vector<OpRow>& rows) {
   return rows_where(rows, [](const OpRow& r) { return r.differentiable && r.gradgrad; });
 }
 
+// ---- inputs of a row (op_table_inputs.cpp) ---------------------------------------------
+
+enum class Layout { Contiguous, Transposed, Sliced };
+inline constexpr Layout kLayouts[] = {Layout::Contiguous, Layout::Transposed, Layout::Sliced};
+const char* layout_name(Layout l);
+
+/// The main case, the extra shape cases and (binary rows) the broadcast pairs of a row.
+std::vector<std::vector<In>> row_cases(const OpRow& r);
+/// Deterministic seed of a row's case, so every run (and every device) sees the same values.
+uint64_t seed_of(const std::string& name, size_t case_index);
+/// The inputs of one case on `device` in the requested layout; the logical values depend only
+/// on (c, seed), never on layout, dtype or device. Sets *changed when the layout differs from
+/// contiguous.
+TensorList make_inputs(const std::vector<In>& c, uint64_t seed, DType float_dt, Layout layout, bool* changed,
+                       nabla::Device device = nabla::Device::cpu());
+/// "inputs [3, 4] [4], f32, transposed", for SCOPED_TRACE.
+std::string describe(const std::vector<In>& c, DType dt, Layout layout);
+
+// ---- the row registry ----------------------------------------------------------------------
+
+/// Every family registered with NB_OP_TABLE, so other suites (the CUDA-vs-CPU agreement test in
+/// tests/gpu) run the same rows without repeating them.
+struct RowFamily {
+  std::string name;                 ///< "Arithmetic"
+  std::vector<OpRow> (*make)();     ///< builds the family's rows
+};
+std::vector<RowFamily>& row_registry();
+bool register_rows(const char* family, std::vector<OpRow> (*make)());
+
 /// Registers a family of rows with the shared checks: forward values (every row),
-/// gradcheck (differentiable rows) and grad-of-grad (rows that ask for it).
+/// gradcheck (differentiable rows) and grad-of-grad (rows that ask for it); and records it in
+/// row_registry(). Defining NB_OP_TABLE_ROWS_ONLY (the GPU test binary) records it only.
+#define NB_OP_TABLE_REGISTER(Family, rows) \
+  [[maybe_unused]] static const bool nb_op_table_registered_##Family = ::optest::register_rows(#Family, [] { return rows; })
+#ifdef NB_OP_TABLE_ROWS_ONLY
+#define NB_OP_TABLE(Family, rows) NB_OP_TABLE_REGISTER(Family, rows)
+#else
 #define NB_OP_TABLE(Family, rows)                                                                  \
+  NB_OP_TABLE_REGISTER(Family, rows);                                                              \
   INSTANTIATE_TEST_SUITE_P(Family, OpForward, ::testing::ValuesIn(rows), row_name);                \
   INSTANTIATE_TEST_SUITE_P(Family, OpGradcheck, ::testing::ValuesIn(differentiable(rows)), row_name); \
   INSTANTIATE_TEST_SUITE_P(Family, OpGradGrad, ::testing::ValuesIn(with_gradgrad(rows)), row_name)
+#endif
 
 }  // namespace optest

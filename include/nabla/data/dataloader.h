@@ -33,6 +33,9 @@ struct DataLoaderOptions {
   int prefetch = 0;
   /// Applied to every example's input (augmentation, normalization); may be empty.
   Transform transform = {};
+  /// Delivers batches in pinned (page-locked) host memory, copied there by the workers, so a
+  /// GPU upload from them can overlap computation (see nabla/device.h). No effect without a GPU.
+  bool pin_memory = false;
 };
 
 class DataLoader {

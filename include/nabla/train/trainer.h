@@ -47,6 +47,7 @@ struct TrainConfig {
   uint64_t seed = 0;
   int threads = 2;
   int workers = 1;               ///< data-loading threads
+  std::string device = "cpu";    ///< cpu, cuda or cuda:N: where parameters, optimizer state and steps live
   bool progress = true;          ///< progress bar when stderr is a terminal
   /// Fine-tuning: start from this checkpoint's weights except the last layer (the head), which
   /// starts fresh, resized to the class count; freeze everything but the head when freeze_backbone.
@@ -141,6 +142,7 @@ class Trainer {
   double best_val_ = -1;
   int64_t best_epoch_ = 0;
   double data_wait_ = 0;
+  Device device_;
 };
 
 /// Loads a checkpoint written by the trainer (best.safetensors / last.safetensors) into a

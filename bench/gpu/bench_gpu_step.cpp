@@ -1,0 +1,328 @@
+// nabla training-step time on a GPU (issue 9 benchmarks): forward + cross-entropy + backward +
+// SGD(momentum) step for an MLP (784-512-256-10), the CNN preset and a ResNet-18 for 32x32
+// inputs, at several batch sizes. Each step is bracketed by nabla::synchronize, so a time is
+// what one step costs end to end (launch overhead included), as in a loop that reads the loss
+// every step. Inputs stay on the GPU; transfers are measured separately (--overlap).
+//
+//   bench_gpu_step [--models mlp,cnn,resnet18] [--batches 64,128,512] [--steps 50] [--warmup 10]
+//                  [--overlap 1] [--tf32 0] [--out FILE]
+//
+// Prints one JSON object per line (and appends them to --out): the format torch_step.py prints,
+// which compare.py joins.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nabla/nabla.h"
+#include "nabla/nn.h"
+#include "nabla/optim.h"
+
+namespace nb = nabla;
+namespace nn = nabla::nn;
+using nb::Device;
+using nb::Tensor;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+// ---- models --------------------------------------------------------------------------------
+
+std::shared_ptr<nn::Module> make_mlp() {
+  return std::make_shared<nn::Sequential>(nn::Linear(nn::LinearOptions(784, 512)), nn::ReLU(),
+                                          nn::Linear(nn::LinearOptions(512, 256)), nn::ReLU(),
+                                          nn::Linear(nn::LinearOptions(256, 10)));
+}
+
+/// The `cnn` preset: conv 1->32 3x3 pad 1, relu, maxpool 2, conv 32->64, relu, maxpool 2,
+/// flatten, linear 3136->128, relu, dropout 0.5, linear 128->10.
+std::shared_ptr<nn::Module> make_cnn() {
+  return std::make_shared<nn::Sequential>(
+      nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
+      nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(),
+      nn::Linear(nn::LinearOptions(3136, 128)), nn::ReLU(), nn::Dropout(0.5), nn::Linear(nn::LinearOptions(128, 10)));
+}
+
+/// ResNet basic block: conv3x3-bn-relu-conv3x3-bn, plus the input (1x1 conv-bn projection
+/// when the shape changes), then relu.
+class BasicBlock : public nn::Module {
+ public:
+  BasicBlock(int64_t in, int64_t out, int64_t stride) : Module("BasicBlock") {
+    conv1_ = register_module("conv1", std::make_shared<nn::Conv2d>(
+                                          nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+    bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(out));
+    conv2_ = register_module("conv2",
+                             std::make_shared<nn::Conv2d>(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
+    bn2_ = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out));
+    if (stride != 1 || in != out) {
+      down_conv_ = register_module(
+          "down_conv", std::make_shared<nn::Conv2d>(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+      down_bn_ = register_module("down_bn", std::make_shared<nn::BatchNorm2d>(out));
+    }
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = nb::relu((*bn1_)((*conv1_)(x)));
+    h = (*bn2_)((*conv2_)(h));
+    Tensor shortcut = down_conv_ ? (*down_bn_)((*down_conv_)(x)) : x;
+    return nb::relu(nb::add(h, shortcut));
+  }
+
+ private:
+  std::shared_ptr<nn::Conv2d> conv1_, conv2_, down_conv_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_, bn2_, down_bn_;
+};
+
+/// ResNet-18 for 32x32 images (CIFAR-style stem: one 3x3 conv, no max-pool), 10 classes.
+class ResNet18 : public nn::Module {
+ public:
+  ResNet18() : Module("ResNet18") {
+    stem_ = register_module("stem", std::make_shared<nn::Conv2d>(nn::Conv2dOptions(3, 64, 3).padding(1).bias(false)));
+    bn_ = register_module("bn", std::make_shared<nn::BatchNorm2d>(64));
+    int64_t in = 64;
+    for (int64_t out : {64, 128, 256, 512}) {
+      for (int b = 0; b < 2; ++b) {
+        int64_t stride = (b == 0 && out != 64) ? 2 : 1;
+        blocks_.push_back(register_module("block" + std::to_string(blocks_.size()),
+                                          std::make_shared<BasicBlock>(in, out, stride)));
+        in = out;
+      }
+    }
+    fc_ = register_module("fc", std::make_shared<nn::Linear>(nn::LinearOptions(512, 10)));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = nb::relu((*bn_)((*stem_)(x)));
+    for (auto& b : blocks_) h = (*b)(h);
+    return (*fc_)(nb::global_avg_pool2d(h));
+  }
+
+ private:
+  std::shared_ptr<nn::Conv2d> stem_;
+  std::shared_ptr<nn::BatchNorm2d> bn_;
+  std::vector<std::shared_ptr<BasicBlock>> blocks_;
+  std::shared_ptr<nn::Linear> fc_;
+};
+
+std::shared_ptr<nn::Module> make_model(const std::string& name) {
+  if (name == "mlp") return make_mlp();
+  if (name == "cnn") return make_cnn();
+  if (name == "resnet18") return std::make_shared<ResNet18>();
+  nb::fail("unknown model '", name, "' (known: mlp, cnn, resnet18)");
+}
+
+nb::Shape input_shape(const std::string& model, int64_t batch) {
+  if (model == "mlp") return {batch, 784};
+  if (model == "cnn") return {batch, 1, 28, 28};
+  return {batch, 3, 32, 32};
+}
+
+// ---- timing ----------------------------------------------------------------------------------
+
+struct Options {
+  std::vector<std::string> models{"mlp", "cnn", "resnet18"};
+  std::vector<int64_t> batches{64, 128, 512};
+  int steps = 50, warmup = 10;
+  bool overlap = true, tf32 = false;
+  std::string out;
+};
+
+double ms_since(clk::time_point t) { return std::chrono::duration<double, std::milli>(clk::now() - t).count(); }
+
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  double pos = q * double(v.size() - 1);
+  size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
+}
+
+void emit(const Options& o, const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  if (!o.out.empty()) std::ofstream(o.out, std::ios::app) << line << "\n";
+}
+
+std::string device_name() {
+  // No device-name query in the public API; the runner records nvidia-smi output beside this.
+  return "cuda:0";
+}
+
+struct Stepper {
+  std::shared_ptr<nn::Module> model;
+  std::unique_ptr<nb::optim::SGD> opt;
+  Device dev;
+  void step(const Tensor& x, const Tensor& y) {
+    Tensor loss = nb::cross_entropy((*model)(x), y);
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+  }
+};
+
+Stepper make_stepper(const std::string& model, Device dev) {
+  nb::manual_seed(0);
+  Stepper s{make_model(model), nullptr, dev};
+  s.model->to(dev);
+  s.model->train();
+  s.opt = std::make_unique<nb::optim::SGD>(s.model->parameters(), nb::optim::SGDOptions(0.01).momentum(0.9));
+  return s;
+}
+
+void bench_step(const Options& o, const std::string& model, int64_t batch, Device dev) {
+  nb::empty_cache(dev);
+  nb::reset_peak_memory_stats(dev);
+  std::vector<double> times;
+  {
+    Stepper s = make_stepper(model, dev);
+    Tensor x = nb::randn(input_shape(model, batch), {.device = dev});
+    Tensor y = nb::randint(0, 10, {batch}, dev);
+    for (int i = 0; i < o.warmup; ++i) s.step(x, y);
+    nb::synchronize(dev);
+    for (int i = 0; i < o.steps; ++i) {
+      auto t = clk::now();
+      s.step(x, y);
+      nb::synchronize(dev);
+      times.push_back(ms_since(t));
+    }
+  }
+  nb::MemoryStats m = nb::memory_stats(dev);
+  double p25 = quantile(times, 0.25), p50 = quantile(times, 0.5), p75 = quantile(times, 0.75);
+  double mean = 0;
+  for (double t : times) mean += t / double(times.size());
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"framework\": \"nabla\", \"kind\": \"step\", \"model\": \"%s\", \"batch\": %lld, \"steps\": %d, "
+                "\"median_ms\": %.4f, \"p25_ms\": %.4f, \"p75_ms\": %.4f, \"iqr_ms\": %.4f, \"mean_ms\": %.4f, "
+                "\"peak_mem_mb\": %.2f, \"tf32\": %s, \"device\": \"%s\"}",
+                model.c_str(), (long long)batch, o.steps, p50, p25, p75, p75 - p25, mean,
+                double(m.peak_allocated) / (1024.0 * 1024.0), o.tf32 ? "true" : "false", device_name().c_str());
+  emit(o, buf);
+}
+
+/// Transfer/compute overlap: median step time with the batch uploaded synchronously before the
+/// step (pageable .to(), what a naive loop does) vs with the next batch's upload queued from
+/// pinned memory on the copy stream before the step (to_device_async, what the trainer does),
+/// against the time of the upload alone. hidden_fraction = (sequential - overlapped) / copy:
+/// 1 means the copy is fully hidden behind compute, 0 not at all.
+void bench_overlap(const Options& o, const std::string& model, int64_t batch, Device dev) {
+  Stepper s = make_stepper(model, dev);
+  nb::Shape shape = input_shape(model, batch);
+  const int kBuffers = 4;  // distinct host batches, as a loader would deliver
+  std::vector<Tensor> host, pinned;
+  for (int i = 0; i < kBuffers; ++i) {
+    host.push_back(nb::randn(shape));
+    pinned.push_back(nb::pin_memory(host.back()));
+  }
+  Tensor y = nb::randint(0, 10, {batch}, dev);
+  Tensor resident = host[0].to(dev);
+  auto median_of = [&](auto&& one) {
+    for (int i = 0; i < o.warmup; ++i) one(i);
+    nb::synchronize(dev);
+    std::vector<double> t;
+    for (int i = 0; i < o.steps; ++i) {
+      auto t0 = clk::now();
+      one(i);
+      nb::synchronize(dev);
+      t.push_back(ms_since(t0));
+    }
+    return quantile(t, 0.5);
+  };
+  double compute = median_of([&](int) { s.step(resident, y); });
+  double copy_pageable = median_of([&](int i) { (void)host[size_t(i % kBuffers)].to(dev); });
+  double copy_pinned = median_of([&](int i) { (void)nb::to_device_async(pinned[size_t(i % kBuffers)], dev); });
+  double sequential = median_of([&](int i) { s.step(host[size_t(i % kBuffers)].to(dev), y); });
+  Tensor next = nb::to_device_async(pinned[0], dev);
+  double overlapped = median_of([&](int i) {
+    Tensor cur = next;
+    next = nb::to_device_async(pinned[size_t((i + 1) % kBuffers)], dev);  // queued before this step
+    s.step(cur, y);
+  });
+  double hidden = copy_pageable > 0 ? (sequential - overlapped) / copy_pageable : 0;
+  char buf[640];
+  std::snprintf(buf, sizeof buf,
+                "{\"framework\": \"nabla\", \"kind\": \"overlap\", \"model\": \"%s\", \"batch\": %lld, "
+                "\"batch_mb\": %.3f, \"compute_ms\": %.4f, \"copy_pageable_ms\": %.4f, \"copy_pinned_async_ms\": %.4f, "
+                "\"sequential_ms\": %.4f, \"overlapped_ms\": %.4f, \"hidden_fraction\": %.3f, \"device\": \"%s\"}",
+                model.c_str(), (long long)batch, double(host[0].numel()) * 4.0 / (1024.0 * 1024.0), compute,
+                copy_pageable, copy_pinned, sequential, overlapped, std::clamp(hidden, -1.0, 1.0),
+                device_name().c_str());
+  emit(o, buf);
+}
+
+template <typename T, typename F>
+std::vector<T> split_list(const std::string& s, F&& conv) {
+  std::vector<T> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, ','))
+    if (!part.empty()) out.push_back(conv(part));
+  return out;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--models") o.models = split_list<std::string>(v, [](const std::string& p) { return p; });
+    else if (a == "--batches") o.batches = split_list<int64_t>(v, [](const std::string& p) { return std::stoll(p); });
+    else if (a == "--steps") o.steps = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--warmup") o.warmup = std::max(0, std::atoi(v.c_str()));
+    else if (a == "--overlap") o.overlap = v != "0";
+    else if (a == "--tf32") o.tf32 = v != "0";
+    else if (a == "--out") o.out = v;
+    else {
+      std::fprintf(stderr, "bench_gpu_step: unknown option %s\n", a.c_str());
+      std::exit(2);
+    }
+  }
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "bench_gpu_step: option %s needs a value\n", argv[argc - 1]);
+    std::exit(2);
+  }
+  return o;
+}
+
+std::string json_escape(std::string s) {
+  for (char& c : s)
+    if (c == '"' || c == '\\' || c == '\n') c = '\'';
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  if (!nb::cuda::is_available()) {
+    emit(o, "{\"framework\": \"nabla\", \"kind\": \"skipped\", \"reason\": \"no CUDA device available\"}");
+    return 0;
+  }
+  Device dev = Device::cuda();
+  nb::set_allow_tf32(o.tf32);
+  int failures = 0;
+  for (const std::string& model : o.models) {
+    for (int64_t batch : o.batches) {
+      try {
+        bench_step(o, model, batch, dev);
+      } catch (const std::exception& e) {
+        ++failures;
+        emit(o, "{\"framework\": \"nabla\", \"kind\": \"error\", \"model\": \"" + model + "\", \"batch\": " +
+                    std::to_string(batch) + ", \"error\": \"" + json_escape(e.what()) + "\"}");
+      }
+    }
+  }
+  if (o.overlap) {
+    for (auto [model, batch] : {std::pair<std::string, int64_t>{"mlp", 512}, {"cnn", 512}, {"resnet18", 128}}) {
+      try {
+        bench_overlap(o, model, batch, dev);
+      } catch (const std::exception& e) {
+        ++failures;
+        emit(o, "{\"framework\": \"nabla\", \"kind\": \"error\", \"model\": \"overlap-" + model + "\", \"batch\": " +
+                    std::to_string(batch) + ", \"error\": \"" + json_escape(e.what()) + "\"}");
+      }
+    }
+  }
+  return failures ? 1 : 0;
+}

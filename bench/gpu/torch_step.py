@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""PyTorch eager training-step time on a GPU: the same models, batches, optimizer and timing as
+bench_gpu_step (nabla), printed in the same JSON-lines format so compare.py can join them.
+
+Step = forward + cross-entropy + backward + SGD(lr 0.01, momentum 0.9) step, bracketed by
+torch.cuda.synchronize(). TF32 is off unless --tf32 1 (nabla's default is off too); cuDNN
+autotuning (benchmark mode) stays at PyTorch's default (off). Peak memory is
+torch.cuda.max_memory_allocated() from an empty cache, model construction included.
+
+usage: torch_step.py [--models mlp,cnn,resnet18] [--batches 64,128,512] [--steps 50]
+                     [--warmup 10] [--tf32 0] [--out FILE]
+"""
+import argparse
+import json
+import sys
+import time
+
+
+def emit(obj, out):
+    line = json.dumps(obj)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
+def build_models(nn):
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.down = None
+            if stride != 1 or cin != cout:
+                self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            h = nn.functional.relu(self.bn1(self.conv1(x)))
+            h = self.bn2(self.conv2(h))
+            return nn.functional.relu(h + (self.down(x) if self.down is not None else x))
+
+    class ResNet18(nn.Module):
+        """CIFAR-style ResNet-18 (3x3 stem, no max-pool), as bench_gpu_step.cpp's."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 64, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(64)
+            blocks, cin = [], 64
+            for cout in (64, 128, 256, 512):
+                for b in range(2):
+                    blocks.append(BasicBlock(cin, cout, 2 if (b == 0 and cout != 64) else 1))
+                    cin = cout
+            self.blocks = nn.Sequential(*blocks)
+            self.fc = nn.Linear(512, 10)
+
+        def forward(self, x):
+            h = self.blocks(nn.functional.relu(self.bn(self.stem(x))))
+            return self.fc(h.mean(dim=(2, 3)))
+
+    def mlp():
+        return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+
+    def cnn():
+        return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+
+    return {"mlp": mlp, "cnn": cnn, "resnet18": ResNet18}
+
+
+def input_shape(model, batch):
+    return {"mlp": (batch, 784), "cnn": (batch, 1, 28, 28)}.get(model, (batch, 3, 32, 32))
+
+
+def quantile(v, q):
+    v = sorted(v)
+    pos = q * (len(v) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (pos - lo) * (v[hi] - v[lo])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="mlp,cnn,resnet18")
+    ap.add_argument("--batches", default="64,128,512")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--tf32", type=int, default=0)
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError as e:
+        emit({"framework": "pytorch", "kind": "skipped", "reason": f"no torch: {e}"}, a.out)
+        return 0
+    if not torch.cuda.is_available():
+        emit({"framework": "pytorch", "kind": "skipped", "reason": "torch.cuda.is_available() is False"}, a.out)
+        return 0
+    torch.backends.cuda.matmul.allow_tf32 = bool(a.tf32)
+    torch.backends.cudnn.allow_tf32 = bool(a.tf32)
+    dev = torch.device("cuda")
+    models = build_models(nn)
+    name = torch.cuda.get_device_name(0)
+    failures = 0
+    for model in a.models.split(","):
+        for batch in [int(b) for b in a.batches.split(",")]:
+            try:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                torch.manual_seed(0)
+                m = models[model]().to(dev).train()
+                opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+                x = torch.randn(input_shape(model, batch), device=dev)
+                y = torch.randint(0, 10, (batch,), device=dev)
+
+                def step():
+                    loss = nn.functional.cross_entropy(m(x), y)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+
+                for _ in range(a.warmup):
+                    step()
+                torch.cuda.synchronize()
+                times = []
+                for _ in range(a.steps):
+                    t0 = time.perf_counter()
+                    step()
+                    torch.cuda.synchronize()
+                    times.append((time.perf_counter() - t0) * 1e3)
+                p25, p50, p75 = quantile(times, 0.25), quantile(times, 0.5), quantile(times, 0.75)
+                emit({"framework": "pytorch", "kind": "step", "model": model, "batch": batch, "steps": a.steps,
+                      "median_ms": round(p50, 4), "p25_ms": round(p25, 4), "p75_ms": round(p75, 4),
+                      "iqr_ms": round(p75 - p25, 4), "mean_ms": round(sum(times) / len(times), 4),
+                      "peak_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20, 2), "tf32": bool(a.tf32),
+                      "device": name, "torch": torch.__version__}, a.out)
+                del m, opt, x, y
+            except Exception as e:  # keep going: one failing config must not hide the others
+                failures += 1
+                emit({"framework": "pytorch", "kind": "error", "model": model, "batch": batch, "error": str(e)}, a.out)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+// Devices beyond the CPU: availability, per-device memory statistics, synchronization, pinned
+// host memory and uploads that overlap computation.
+//
+//   Tensor batch = pin_memory(cpu_batch);                    // page-locked host copy
+//   Tensor x = to_device_async(batch, Device::cuda());       // returns at once; later ops wait
+//   MemoryStats s = memory_stats(Device::cuda());            // the device's caching allocator
+//
+// Without a GPU (or in a build without CUDA) cuda::is_available() is false, pin_memory returns
+// its input, and any use of a cuda:N tensor throws a nabla::Error saying why.
+#pragma once
+#include "nabla/allocator.h"
+#include "nabla/dtype.h"
+#include "nabla/tensor.h"
+
+namespace nabla {
+
+namespace cuda {
+/// True when this build has the CUDA backend and at least one GPU is visible.
+bool is_available();
+/// Number of visible GPUs (0 without the backend or a driver).
+int device_count();
+}  // namespace cuda
+
+/// Statistics of `device`'s caching allocator (the CPU one for Device::cpu()).
+MemoryStats memory_stats(Device device);
+/// Returns `device`'s cached (unused) memory to the system.
+void empty_cache(Device device);
+/// Resets `peak_allocated` of `device` to its current `allocated`.
+void reset_peak_memory_stats(Device device);
+/// Waits until every kernel queued on `device` has finished (no-op for the CPU).
+void synchronize(Device device);
+
+/// Statistics of the pinned (page-locked) host-buffer pool; all zero without a GPU backend.
+MemoryStats pinned_memory_stats();
+/// A contiguous CPU copy of `t` (no autograd history) in pinned host memory, so uploads from it
+/// overlap computation; `t` itself when it already is pinned, or when there is no GPU backend
+/// to pin memory for. Errors for tensors that are not on the CPU.
+Tensor pin_memory(const Tensor& t);
+/// Whether `t` is a CPU tensor whose storage is pinned host memory.
+bool is_pinned(const Tensor& t);
+/// `t.to(device)` without blocking the host (PyTorch's `non_blocking=true`): for a pinned,
+/// contiguous CPU tensor that needs no gradient, the copy is queued on `device`'s copy stream and
+/// kernels queued afterwards wait for it; every other case is exactly `t.to(device)`. Keep using
+/// the pinned buffer read-only until then: it is recycled only once the copy is done.
+Tensor to_device_async(const Tensor& t, Device device);
+
+/// TF32 tensor-core math for f32 matmul and convolution on GPUs (default off: full f32
+/// precision, results comparable with the CPU). Applies to every GPU backend, now and later.
+void set_allow_tf32(bool on);
+bool allow_tf32();
+
+}  // namespace nabla

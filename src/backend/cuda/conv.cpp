@@ -1,0 +1,330 @@
+// 2-D convolution through cuDNN's convolution API (NCHW, f32 and f64, any stride, padding,
+// dilation and group count). Each geometry gets, once per thread and device, its descriptors
+// and a ranked list of algorithms from cuDNN's heuristics; a steady training step therefore
+// does no descriptor work and allocates nothing (the workspace buffer only grows).
+// Numerics: f32 runs with CUDNN_FMA_MATH unless allow_tf32() (options.h), because
+// CUDNN_DEFAULT_MATH lets cuDNN use TF32 tensor cores for f32 on Ampere and later.
+// Deterministic algorithms are preferred, so a run repeats bit for bit as on the CPU.
+#include <cudnn.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "kernels.h"
+#include "options.h"
+#include "runtime.h"
+#include "scratch.h"
+
+namespace nabla::backend::cuda {
+namespace {
+
+const char* direction_name(int d) {
+  static const char* names[] = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad"};
+  return names[d];
+}
+
+[[noreturn]] void fail_cudnn(const char* op, const char* call, cudnnStatus_t st, const ConvGeom& g) {
+  fail("[", op, "] cuDNN ", call, " failed: ", cudnnGetErrorString(st), " (input [", g.N, ", ", g.C, ", ", g.H, ", ",
+       g.W, "], weight [", g.O, ", ", g.C / std::max<int64_t>(g.groups, 1), ", ", g.kh, ", ", g.kw, "], stride (", g.sh,
+       ", ", g.sw, "), padding (", g.ph, ", ", g.pw, "), dilation (", g.dh, ", ", g.dw, "), groups ", g.groups, ")");
+}
+
+#define NB_CUDNN(op, g, expr)                                    \
+  do {                                                           \
+    cudnnStatus_t nb_st_ = (expr);                               \
+    if (nb_st_ != CUDNN_STATUS_SUCCESS) [[unlikely]]             \
+      fail_cudnn(op, #expr, nb_st_, g);                          \
+  } while (0)
+
+// Statuses after which another algorithm may still work (the heuristics list algorithms whose
+// support for an unusual geometry is only known when they are asked).
+bool try_next(cudnnStatus_t st) {
+  const int s = int(st);
+  return (s >= 3000 && s < 4000) || s == CUDNN_STATUS_BAD_PARAM;
+}
+
+enum Dir { kForward = 0, kInputGrad = 1, kWeightGrad = 2 };
+
+struct Candidate {
+  int algo;
+  cudnnMathType_t math;
+  size_t workspace;
+};
+
+// Everything cuDNN needs for one (geometry, dtype, TF32 setting): never destroyed, see scratch.h.
+struct Plan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  std::array<std::vector<Candidate>, 3> candidates;
+  std::array<bool, 3> searched{};
+  std::array<size_t, 3> pick{};
+};
+
+using Key = std::array<int64_t, 18>;
+
+Key make_key(DType dt, const ConvGeom& g, bool tf32) {
+  return {g.N,  g.C,  g.H,  g.W,  g.O,  g.kh,     g.kw,        g.Ho,         g.Wo,
+          g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, int64_t(dt), int64_t(tf32)};
+}
+
+struct DeviceState {
+  cudnnHandle_t handle = nullptr;
+  cudaStream_t stream = nullptr;
+  std::map<Key, Plan> plans;
+};
+
+// The calling thread's cuDNN handle for the current device (a handle must not be used by two
+// threads at once), bound to the device's compute stream.
+DeviceState& device_state(const char* op, const ConvGeom& g) {
+  thread_local std::vector<DeviceState> states;  // never destroyed, see scratch.h
+  const int dev = current_device();
+  if (dev >= int(states.size())) states.resize(size_t(dev) + 1);
+  DeviceState& s = states[size_t(dev)];
+  if (s.handle == nullptr) NB_CUDNN(op, g, cudnnCreate(&s.handle));
+  cudaStream_t stream = compute_stream();
+  if (s.stream != stream) {
+    NB_CUDNN(op, g, cudnnSetStream(s.handle, stream));
+    s.stream = stream;
+  }
+  return s;
+}
+
+int to_int(int64_t v, const char* op, const ConvGeom& g) {
+  if (v > INT_MAX || v < INT_MIN) [[unlikely]]
+    fail("[", op, "] size ", v, " exceeds cuDNN's 32-bit limit (input [", g.N, ", ", g.C, ", ", g.H, ", ", g.W,
+         "], ", g.O, " output channels)");
+  return int(v);
+}
+
+cudnnDataType_t data_type(DType dt) { return dt == DType::f32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE; }
+
+cudnnMathType_t base_math(DType dt, bool tf32) {
+  return dt == DType::f32 && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+}
+
+Plan& plan_for(DeviceState& s, DType dt, const ConvGeom& g, bool tf32, const char* op) {
+  const Key key = make_key(dt, g, tf32);
+  auto it = s.plans.find(key);
+  if (it != s.plans.end()) return it->second;
+  Plan p;
+  const cudnnDataType_t t = data_type(dt);
+  NB_CUDNN(op, g, cudnnCreateTensorDescriptor(&p.x));
+  NB_CUDNN(op, g, cudnnCreateTensorDescriptor(&p.y));
+  NB_CUDNN(op, g, cudnnCreateTensorDescriptor(&p.bias));
+  NB_CUDNN(op, g, cudnnCreateFilterDescriptor(&p.w));
+  NB_CUDNN(op, g, cudnnCreateConvolutionDescriptor(&p.conv));
+  NB_CUDNN(op, g,
+           cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, t, to_int(g.N, op, g), to_int(g.C, op, g),
+                                      to_int(g.H, op, g), to_int(g.W, op, g)));
+  NB_CUDNN(op, g,
+           cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, t, to_int(g.N, op, g), to_int(g.O, op, g),
+                                      to_int(g.Ho, op, g), to_int(g.Wo, op, g)));
+  NB_CUDNN(op, g, cudnnSetTensor4dDescriptor(p.bias, CUDNN_TENSOR_NCHW, t, 1, to_int(g.O, op, g), 1, 1));
+  NB_CUDNN(op, g,
+           cudnnSetFilter4dDescriptor(p.w, t, CUDNN_TENSOR_NCHW, to_int(g.O, op, g), to_int(g.C / g.groups, op, g),
+                                      to_int(g.kh, op, g), to_int(g.kw, op, g)));
+  NB_CUDNN(op, g,
+           cudnnSetConvolution2dDescriptor(p.conv, to_int(g.ph, op, g), to_int(g.pw, op, g), to_int(g.sh, op, g),
+                                           to_int(g.sw, op, g), to_int(g.dh, op, g), to_int(g.dw, op, g),
+                                           CUDNN_CROSS_CORRELATION, t));
+  NB_CUDNN(op, g, cudnnSetConvolutionGroupCount(p.conv, to_int(g.groups, op, g)));
+  NB_CUDNN(op, g, cudnnSetConvolutionMathType(p.conv, base_math(dt, tf32)));
+  // ops/ computed Ho, Wo with the same floor rule; a mismatch would mean a wrong geometry.
+  int n = 0, c = 0, h = 0, w = 0;
+  NB_CUDNN(op, g, cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &n, &c, &h, &w));
+  if (h != g.Ho || w != g.Wo || c != g.O)
+    fail("[", op, "] cuDNN output size [", c, ", ", h, ", ", w, "] differs from the expected [", g.O, ", ", g.Ho, ", ",
+         g.Wo, "]");
+  return s.plans.emplace(key, std::move(p)).first->second;
+}
+
+// Workspaces beyond this are used only when no algorithm needs less (some FFT variants ask
+// for gigabytes).
+constexpr size_t kWorkspaceCap = size_t(1) << 30;
+
+// Ranks cuDNN's heuristic list: supported entries only, then deterministic before
+// non-deterministic and within the cap before above it (stable: cuDNN's own order decides
+// within each class). Without TF32 every candidate runs with CUDNN_FMA_MATH, since an entry
+// reported as CUDNN_DEFAULT_MATH may still use TF32 for f32; tensor-op entries are dropped.
+template <typename Perf, typename WsQuery>
+std::vector<Candidate> rank(const Perf* perf, int count, cudnnConvolutionDescriptor_t conv, bool no_tensor_ops,
+                            WsQuery&& ws_query) {
+  struct Ranked {
+    Candidate c;
+    int cls;
+  };
+  std::vector<Ranked> out;
+  for (int i = 0; i < count; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+    const bool tensor_op =
+        perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (no_tensor_ops && tensor_op) continue;
+    const cudnnMathType_t math = no_tensor_ops ? CUDNN_FMA_MATH : perf[i].mathType;
+    if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) continue;
+    size_t ws = 0;
+    if (ws_query(perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS) continue;
+    const int cls = (perf[i].determinism == CUDNN_DETERMINISTIC ? 0 : 2) + (ws <= kWorkspaceCap ? 0 : 1);
+    out.push_back({{int(perf[i].algo), math, ws}, cls});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Ranked& a, const Ranked& b) { return a.cls < b.cls; });
+  std::vector<Candidate> result;
+  for (const Ranked& r : out) result.push_back(r.c);
+  return result;
+}
+
+void search(DeviceState& s, Plan& p, Dir d, DType dt, bool tf32, const ConvGeom& g) {
+  const char* op = direction_name(d);
+  const bool no_tensor_ops = dt == DType::f32 && !tf32;
+  NB_CUDNN(op, g, cudnnSetConvolutionMathType(p.conv, base_math(dt, tf32)));
+  int max_count = 0, returned = 0;
+  if (d == kForward) {
+    NB_CUDNN(op, g, cudnnGetConvolutionForwardAlgorithmMaxCount(s.handle, &max_count));
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
+    NB_CUDNN(op, g,
+             cudnnGetConvolutionForwardAlgorithm_v7(s.handle, p.x, p.w, p.conv, p.y, max_count, &returned, perf.data()));
+    p.candidates[d] = rank(perf.data(), returned, p.conv, no_tensor_ops, [&](cudnnConvolutionFwdAlgo_t a, size_t* ws) {
+      return cudnnGetConvolutionForwardWorkspaceSize(s.handle, p.x, p.w, p.conv, p.y, a, ws);
+    });
+  } else if (d == kInputGrad) {
+    NB_CUDNN(op, g, cudnnGetConvolutionBackwardDataAlgorithmMaxCount(s.handle, &max_count));
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
+    NB_CUDNN(op, g,
+             cudnnGetConvolutionBackwardDataAlgorithm_v7(s.handle, p.w, p.y, p.conv, p.x, max_count, &returned,
+                                                         perf.data()));
+    p.candidates[d] =
+        rank(perf.data(), returned, p.conv, no_tensor_ops, [&](cudnnConvolutionBwdDataAlgo_t a, size_t* ws) {
+          return cudnnGetConvolutionBackwardDataWorkspaceSize(s.handle, p.w, p.y, p.conv, p.x, a, ws);
+        });
+  } else {
+    NB_CUDNN(op, g, cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(s.handle, &max_count));
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
+    NB_CUDNN(op, g,
+             cudnnGetConvolutionBackwardFilterAlgorithm_v7(s.handle, p.x, p.y, p.conv, p.w, max_count, &returned,
+                                                           perf.data()));
+    p.candidates[d] =
+        rank(perf.data(), returned, p.conv, no_tensor_ops, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* ws) {
+          return cudnnGetConvolutionBackwardFilterWorkspaceSize(s.handle, p.x, p.y, p.conv, p.w, a, ws);
+        });
+  }
+  p.searched[d] = true;
+  p.pick[d] = 0;
+}
+
+// One workspace per thread and device, shared by the three directions (used one at a time).
+GrowBuffer& workspace_buffer() {
+  thread_local GrowBuffer workspace;
+  return workspace;
+}
+
+// Runs direction d with the plan's current algorithm; an algorithm that turns out not to
+// support the geometry is dropped for good and the next one is tried.
+template <typename Exec>
+void run(DType dt, const ConvGeom& g, Dir d, Exec&& exec) {
+  const char* op = direction_name(d);
+  const bool tf32 = dt == DType::f32 && allow_tf32();
+  DeviceState& s = device_state(op, g);
+  Plan& p = plan_for(s, dt, g, tf32, op);
+  if (!p.searched[d]) search(s, p, d, dt, tf32, g);
+  GrowBuffer& workspace = workspace_buffer();
+  cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
+  for (; p.pick[d] < p.candidates[d].size(); ++p.pick[d]) {
+    const Candidate& c = p.candidates[d][p.pick[d]];
+    NB_CUDNN(op, g, cudnnSetConvolutionMathType(p.conv, c.math));
+    void* ws = c.workspace > 0 ? workspace.get(c.workspace) : nullptr;
+    last = exec(s.handle, p, c.algo, ws, c.workspace);
+    if (last == CUDNN_STATUS_SUCCESS) return;
+    if (!try_next(last)) fail_cudnn(op, "convolution", last, g);
+  }
+  fail_cudnn(op, "algorithm selection (no algorithm supports this geometry)", last, g);
+}
+
+void check_dtype(DType dt, const char* op) {
+  if (dt != DType::f32 && dt != DType::f64) fail("[", op, "] expected a floating dtype (f32 or f64), got ", dt);
+}
+
+// Scaling factors: cuDNN reads them as double for f64 data and as float otherwise.
+struct Scale {
+  float f;
+  double d;
+  const void* get(DType dt) const { return dt == DType::f64 ? static_cast<const void*>(&d) : &f; }
+};
+constexpr Scale kOne{1.0f, 1.0};
+constexpr Scale kZero{0.0f, 0.0};
+
+// out += bias (broadcast over N, H, W), with the plan's descriptors.
+void add_bias(DType dt, const ConvGeom& g, const void* bias, void* out) {
+  const char* op = direction_name(kForward);
+  DeviceState& s = device_state(op, g);
+  Plan& p = plan_for(s, dt, g, dt == DType::f32 && allow_tf32(), op);
+  NB_CUDNN(op, g, cudnnAddTensor(s.handle, kOne.get(dt), p.bias, bias, kOne.get(dt), p.y, out));
+}
+
+// out = bias (or 0) when the convolution sums over nothing (no input channels or an empty
+// kernel), as the CPU's k = 0 GEMM gives. cuDNN rejects such filters, so this rare path builds
+// its own output and bias descriptors.
+void forward_empty_reduction(DType dt, const ConvGeom& g, const void* bias, void* out) {
+  fill(dt, out, g.N * g.O * g.Ho * g.Wo, 0.0);
+  if (!bias) return;
+  const char* op = direction_name(kForward);
+  DeviceState& s = device_state(op, g);
+  cudnnTensorDescriptor_t y = nullptr, b = nullptr;
+  NB_CUDNN(op, g, cudnnCreateTensorDescriptor(&y));
+  NB_CUDNN(op, g, cudnnCreateTensorDescriptor(&b));
+  cudnnStatus_t st = cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, data_type(dt), to_int(g.N, op, g),
+                                                to_int(g.O, op, g), to_int(g.Ho, op, g), to_int(g.Wo, op, g));
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnSetTensor4dDescriptor(b, CUDNN_TENSOR_NCHW, data_type(dt), 1, to_int(g.O, op, g), 1, 1);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnAddTensor(s.handle, kOne.get(dt), b, bias, kOne.get(dt), y, out);
+  cudnnDestroyTensorDescriptor(y);
+  cudnnDestroyTensorDescriptor(b);
+  if (st != CUDNN_STATUS_SUCCESS) fail_cudnn(op, "cudnnAddTensor", st, g);
+}
+
+}  // namespace
+
+void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
+  check_dtype(dt, "conv2d");
+  const int64_t n_out = g.N * g.O * g.Ho * g.Wo;
+  if (n_out == 0) return;
+  if (g.C == 0 || g.kh * g.kw == 0) return forward_empty_reduction(dt, g, bias, out);
+  run(dt, g, kForward, [&](cudnnHandle_t h, const Plan& p, int algo, void* ws, size_t ws_size) {
+    return cudnnConvolutionForward(h, kOne.get(dt), p.x, x, p.w, w, p.conv, cudnnConvolutionFwdAlgo_t(algo), ws,
+                                   ws_size, kZero.get(dt), p.y, out);
+  });
+  if (bias) add_bias(dt, g, bias, out);
+}
+
+void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx) {
+  check_dtype(dt, "conv2d_input_grad");
+  const int64_t n_in = g.N * g.C * g.H * g.W;
+  if (n_in == 0) return;
+  if (g.O == 0 || g.Ho * g.Wo == 0 || g.kh * g.kw == 0) {
+    fill(dt, gx, n_in, 0.0);
+    return;
+  }
+  run(dt, g, kInputGrad, [&](cudnnHandle_t h, const Plan& p, int algo, void* ws, size_t ws_size) {
+    return cudnnConvolutionBackwardData(h, kOne.get(dt), p.w, w, p.y, gout, p.conv,
+                                        cudnnConvolutionBwdDataAlgo_t(algo), ws, ws_size, kZero.get(dt), p.x, gx);
+  });
+}
+
+void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw) {
+  check_dtype(dt, "conv2d_weight_grad");
+  const int64_t n_w = g.O * (g.groups > 0 ? g.C / g.groups : 0) * g.kh * g.kw;
+  if (n_w == 0) return;
+  if (g.N == 0 || g.Ho * g.Wo == 0) {
+    fill(dt, gw, n_w, 0.0);
+    return;
+  }
+  run(dt, g, kWeightGrad, [&](cudnnHandle_t h, const Plan& p, int algo, void* ws, size_t ws_size) {
+    return cudnnConvolutionBackwardFilter(h, kOne.get(dt), p.x, x, p.y, gout, p.conv,
+                                          cudnnConvolutionBwdFilterAlgo_t(algo), ws, ws_size, kZero.get(dt), p.w, gw);
+  });
+}
+
+}  // namespace nabla::backend::cuda

@@ -1,0 +1,206 @@
+// Normalization kernels: per-channel moments (batch norm), the per-channel affine map that
+// applies them, and row-wise layer norm. Statistics accumulate in f64 with the CPU's two-pass
+// formulas (../cpu/norm.cpp); only the order of the parallel sums differs from the CPU.
+#include <vector>
+
+#include "kernels.h"
+#include "memory.h"
+#include "runtime.h"
+#include "scratch.h"
+#include "strict_math.cuh"
+
+namespace nabla::backend::cuda {
+namespace {
+
+template <typename F>
+void dispatch_float(DType dt, const char* op, F&& f) {
+  if (dt == DType::f32) {
+    f(float{});
+  } else if (dt == DType::f64) {
+    f(double{});
+  } else {
+    fail("[", op, "] expected a floating dtype (f32 or f64), got ", dt);
+  }
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+  return v;
+}
+
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024); valid in thread 0.
+__device__ double block_sum(double v) {
+  __shared__ double warp_part[32];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  v = warp_sum(v);
+  if (lane == 0) warp_part[warp] = v;
+  __syncthreads();
+  double s = 0;
+  if (warp == 0) {
+    s = lane < int(blockDim.x / 32) ? warp_part[lane] : 0.0;
+    s = warp_sum(s);
+  }
+  __syncthreads();  // warp_part may be reused by a following call
+  return s;
+}
+
+// Channel moments run as `splits` blocks per channel, block b = c * splits + k owning the
+// k-th slice of the channel's N*S elements (element j is x[(j / S * C + c) * S + j % S]).
+struct MomentsGeom {
+  int64_t C, S, M, splits, chunk;  // M = N*S elements per channel, chunk = slice length
+};
+
+template <typename T>
+__global__ void channel_sum_kernel(MomentsGeom g, const T* __restrict x, double* __restrict part) {
+  const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
+  const int64_t lo = k * g.chunk, hi = lo + g.chunk < g.M ? lo + g.chunk : g.M;
+  double s = 0;
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) s += double(x[(j / g.S * g.C + c) * g.S + j % g.S]);
+  s = block_sum(s);
+  if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+// Second pass: sum of (x - mean)^2, with the mean formed from the first pass's partials in a
+// fixed order (the host forms the same mean from the same partials).
+template <typename T>
+__global__ void channel_sq_dev_kernel(MomentsGeom g, const T* __restrict x, const double* __restrict sum_part,
+                                      double* __restrict sq_part, double count) {
+  const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
+  __shared__ double mean_s;
+  if (threadIdx.x == 0) {
+    double s = 0;
+    for (int64_t q = 0; q < g.splits; ++q) s += sum_part[c * g.splits + q];
+    mean_s = s / count;
+  }
+  __syncthreads();
+  const double m = mean_s;
+  const int64_t lo = k * g.chunk, hi = lo + g.chunk < g.M ? lo + g.chunk : g.M;
+  double ss = 0;
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
+    const double d = double(x[(j / g.S * g.C + c) * g.S + j % g.S]) - m;
+    ss = strict::add(ss, strict::mul(d, d));
+  }
+  ss = block_sum(ss);
+  if (threadIdx.x == 0) sq_part[blockIdx.x] = ss;
+}
+
+template <typename T>
+__global__ void channel_affine_kernel(int64_t C, int64_t S, int64_t total, const T* __restrict x,
+                                      const double* __restrict scale, const double* __restrict shift,
+                                      T* __restrict y) {
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = (e / S) % C;
+    // y = x * a + s in T, rounded twice as on the CPU (no fused multiply-add).
+    y[e] = strict::add(strict::mul(x[e], T(scale[c])), T(shift[c]));
+  }
+}
+
+// One warp per row: mean, then the sum of squared deviations (both in f64), then y.
+template <typename T>
+__global__ void layer_norm_kernel(int64_t rows, int64_t D, const T* __restrict x, const T* __restrict w,
+                                  const T* __restrict b, double eps, T* __restrict y, T* __restrict mean,
+                                  T* __restrict rstd) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
+  for (int64_t r = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
+    const T* p = x + r * D;
+    double s = 0;
+    for (int64_t i = lane; i < D; i += 32) s += double(p[i]);
+    s = __shfl_sync(0xffffffffu, warp_sum(s), 0);
+    const double m = D > 0 ? s / double(D) : 0.0;
+    double ss = 0;
+    for (int64_t i = lane; i < D; i += 32) {
+      const double d = double(p[i]) - m;
+      ss = strict::add(ss, strict::mul(d, d));
+    }
+    ss = __shfl_sync(0xffffffffu, warp_sum(ss), 0);
+    const double rs = strict::div(1.0, strict::sqrt(strict::add(D > 0 ? ss / double(D) : 0.0, eps)));
+    if (lane == 0) {
+      mean[r] = T(m);
+      rstd[r] = T(rs);
+    }
+    T* q = y + r * D;
+    for (int64_t i = lane; i < D; i += 32) {
+      T v = T((double(p[i]) - m) * rs);
+      if (w) v = strict::mul(v, w[i]);
+      if (b) v = strict::add(v, b[i]);
+      q[i] = v;
+    }
+  }
+}
+
+}  // namespace
+
+void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* mean, double* var) {
+  dispatch_float(dt, "batch_norm", [&](auto zero) {
+    using T = decltype(zero);
+    if (C <= 0) return;
+    const int64_t M = N * S;
+    if (M <= 0) {  // as the CPU: an empty channel has mean 0 and variance 0
+      for (int64_t c = 0; c < C; ++c) mean[c] = var[c] = 0.0;
+      return;
+    }
+    // Enough blocks to fill the GPU (about 1024 in all) but no slice shorter than 2048 elements.
+    MomentsGeom g{C, S, M, 1, M};
+    const int64_t by_size = (M + 2047) / 2048, by_grid = 1024 / C > 1 ? 1024 / C : 1;
+    g.splits = by_size < by_grid ? by_size : by_grid;
+    g.chunk = (M + g.splits - 1) / g.splits;
+    const int64_t blocks = C * g.splits;
+    thread_local GrowBuffer partials;
+    double* sum_part = static_cast<double*>(partials.get(size_t(2 * blocks) * sizeof(double)));
+    double* sq_part = sum_part + blocks;
+    const T* xt = static_cast<const T*>(x);
+    const double count = double(M);
+    channel_sum_kernel<T><<<unsigned(blocks), kThreads, 0, compute_stream()>>>(g, xt, sum_part);
+    check_launch("batch_norm");
+    channel_sq_dev_kernel<T><<<unsigned(blocks), kThreads, 0, compute_stream()>>>(g, xt, sum_part, sq_part, count);
+    check_launch("batch_norm");
+    thread_local std::vector<double> host;
+    host.resize(size_t(2 * blocks));
+    copy_to_host(host.data(), sum_part, size_t(2 * blocks) * sizeof(double), current_device());
+    for (int64_t c = 0; c < C; ++c) {
+      double s = 0, ss = 0;
+      for (int64_t k = 0; k < g.splits; ++k) {  // the kernel's order, so the mean matches its own
+        s += host[size_t(c * g.splits + k)];
+        ss += host[size_t(blocks + c * g.splits + k)];
+      }
+      mean[c] = s / count;
+      var[c] = ss / count;
+    }
+  });
+}
+
+void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
+                    const double* shift, void* y) {
+  dispatch_float(dt, "batch_norm", [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t total = N * C * S;
+    if (total <= 0) return;
+    // scale and shift are host arrays: one upload of both into a cached device buffer.
+    thread_local std::vector<double> staged;
+    staged.assign(scale, scale + C);
+    staged.insert(staged.end(), shift, shift + C);
+    thread_local GrowBuffer params;
+    const double* d = static_cast<const double*>(params.upload(staged.data(), staged.size() * sizeof(double)));
+    channel_affine_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
+        C, S, total, static_cast<const T*>(x), d, d + C, static_cast<T*>(y));
+    check_launch("batch_norm");
+  });
+}
+
+void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,
+                        void* y, void* mean, void* rstd) {
+  dispatch_float(dt, "layer_norm", [&](auto zero) {
+    using T = decltype(zero);
+    if (rows <= 0) return;
+    constexpr int64_t kWarpsPerBlock = kThreads / 32;
+    const int64_t want = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
+    const unsigned blocks = unsigned(want < 65535 * 8 ? want : 65535 * 8);
+    layer_norm_kernel<T><<<blocks, kThreads, 0, compute_stream()>>>(
+        rows, D, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b), eps,
+        static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd));
+    check_launch("layer_norm");
+  });
+}
+
+}  // namespace nabla::backend::cuda

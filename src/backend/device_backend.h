@@ -1,0 +1,178 @@
+// The device interface: one object per device type (CPU, CUDA) with a virtual per kernel.
+// ops/ call `backend::get(tensor.device()).kernel(...)`, so an op is written once and runs on
+// whichever device its inputs live on. A backend that lacks a kernel inherits the default body,
+// which throws "[kernel] has no <device> kernel" instead of crashing.
+//
+// Pointer conventions: every data pointer handed to a kernel is memory of that backend's device
+// (a host pointer for CPU, a device pointer for CUDA), except where a comment says "host".
+// Scalar results (all_finite, multi_abs_pow_sum) come back to the host.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+#include "backend.h"
+#include "conv_kernels.h"
+#include "nabla/allocator.h"
+#include "nabla/dtype.h"
+#include "optim_kernels.h"
+
+namespace nabla::backend {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceType type() const = 0;
+  /// Number of devices of this type that can be used now (CPU: 1).
+  virtual int device_count() const { return 1; }
+
+  // ---- memory ------------------------------------------------------------------------
+  virtual void* allocate(size_t nbytes, int index) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes, int index) = 0;
+  virtual MemoryStats memory_stats(int index) const = 0;
+  virtual void empty_cache(int index) = 0;
+  virtual void reset_peak_memory_stats(int index) = 0;
+  /// Byte copies between this device's memory and host memory (blocking for the host).
+  virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes, int index) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index) = 0;
+  /// Waits until every queued kernel on the device has finished.
+  virtual void synchronize(int /*index*/) {}
+
+  // ---- element-wise (kernels/elementwise_ops.h) -------------------------------------------
+  virtual void unary(UnaryOp, DType, Geometry, Operand /*out*/, Operand /*in*/, double /*a*/, double /*b*/) {
+    missing("unary");
+  }
+  virtual void binary(BinaryOp, DType, Geometry, Operand /*out*/, Operand, Operand) { missing("binary"); }
+  virtual void compare(CompareOp, DType, Geometry, Operand /*out*/, Operand, Operand) { missing("compare"); }
+  virtual void where(DType, Geometry, Operand /*out*/, Operand /*cond*/, Operand, Operand) { missing("where"); }
+  virtual void copy(DType /*out_dt*/, DType /*in_dt*/, Geometry, Operand /*out*/, Operand /*in*/) {
+    missing("copy");
+  }
+  virtual void fill(DType, void* /*out*/, int64_t /*n*/, double /*value*/) { missing("fill"); }
+  virtual void axpy(DType, int64_t /*n*/, double /*alpha*/, const void* /*x*/, void* /*y*/) { missing("axpy"); }
+
+  // ---- reductions ----------------------------------------------------------------------
+  virtual void reduce(ReduceOp, DType, const void*, void*, int64_t /*outer*/, int64_t /*r*/, int64_t /*inner*/) {
+    missing("reduce");
+  }
+  virtual void arg_reduce(bool /*is_max*/, DType, const void*, int64_t*, int64_t, int64_t, int64_t) {
+    missing("arg_reduce");
+  }
+  virtual bool all_finite(DType, const void*, int64_t) { return missing("all_finite"), false; }
+
+  // ---- linear algebra, random numbers, indexing -------------------------------------------------
+  virtual void gemm(DType, const GemmArgs&) { missing("gemm"); }
+  virtual void rand_uniform(DType, void*, int64_t, uint64_t /*seed*/, uint64_t /*offset*/, double, double) {
+    missing("rand_uniform");
+  }
+  virtual void rand_normal(DType, void*, int64_t, uint64_t, uint64_t, double, double) { missing("rand_normal"); }
+  virtual void rand_int(int64_t*, int64_t, uint64_t, uint64_t, int64_t, int64_t) { missing("rand_int"); }
+  virtual void index_select(DType, const void*, void*, const int64_t*, int64_t, int64_t, int64_t, int64_t) {
+    missing("index_select");
+  }
+  virtual void index_add(DType, void*, const void*, const int64_t*, int64_t, int64_t, int64_t, int64_t) {
+    missing("index_add");
+  }
+  virtual void gather(DType, const void*, void*, const int64_t*, int64_t, int64_t, int64_t, int64_t) {
+    missing("gather");
+  }
+  virtual void scatter_add(DType, void*, const void*, const int64_t*, int64_t, int64_t, int64_t, int64_t) {
+    missing("scatter_add");
+  }
+
+  // ---- convolution, pooling, normalization (conv_kernels.h) ----------------------------------
+  virtual void conv2d_forward(DType, const ConvGeom&, const void*, const void*, const void* /*bias*/, void*) {
+    missing("conv2d_forward");
+  }
+  virtual void conv2d_input_grad(DType, const ConvGeom&, const void*, const void*, void*) {
+    missing("conv2d_input_grad");
+  }
+  virtual void conv2d_weight_grad(DType, const ConvGeom&, const void*, const void*, void*) {
+    missing("conv2d_weight_grad");
+  }
+  virtual void max_pool2d_forward(DType, const PoolGeom&, const void*, void*, int64_t* /*indices*/) {
+    missing("max_pool2d_forward");
+  }
+  virtual void avg_pool2d_forward(DType, const PoolGeom&, const void*, void*) { missing("avg_pool2d_forward"); }
+  virtual void avg_pool2d_backward(DType, const PoolGeom&, const void*, void*) { missing("avg_pool2d_backward"); }
+  virtual void adaptive_avg_pool2d_forward(DType, int64_t, int64_t, int64_t, int64_t, int64_t, const void*, void*) {
+    missing("adaptive_avg_pool2d_forward");
+  }
+  virtual void adaptive_avg_pool2d_backward(DType, int64_t, int64_t, int64_t, int64_t, int64_t, const void*,
+                                            void*) {
+    missing("adaptive_avg_pool2d_backward");
+  }
+  /// mean/var: host arrays of C doubles.
+  virtual void channel_moments(DType, int64_t, int64_t, int64_t, const void*, double* /*host*/, double* /*host*/) {
+    missing("channel_moments");
+  }
+  /// scale/shift: host arrays of C doubles.
+  virtual void channel_affine(DType, int64_t, int64_t, int64_t, const void*, const double* /*host*/,
+                              const double* /*host*/, void*) {
+    missing("channel_affine");
+  }
+  virtual void layer_norm_forward(DType, int64_t, int64_t, const void*, const void*, const void*, double, void*,
+                                  void*, void*) {
+    missing("layer_norm_forward");
+  }
+
+  // ---- optimizer updates (optim_kernels.h); the slot/pointer arrays are host arrays ----------------
+  virtual void optim_update(OptimAlgo, DType, const OptimSlot*, int64_t, const OptimHyper&) {
+    missing("optim_update");
+  }
+  virtual double multi_abs_pow_sum(DType, const void* const*, const int64_t*, int64_t, double) {
+    return missing("multi_abs_pow_sum"), 0.0;
+  }
+  virtual void multi_scale(DType, void* const*, const int64_t*, int64_t, double) { missing("multi_scale"); }
+  virtual void multi_clamp(DType, void* const*, const int64_t*, int64_t, double, double) { missing("multi_clamp"); }
+
+  // ---- transfers: pinned host memory, asynchronous uploads, options (include/nabla/device.h) ----
+  // The defaults suit a device without streams (and the fake device of the tests): plain
+  // 64-byte aligned host memory and blocking copies.
+  /// Page-locked host memory, for uploads that the host does not wait for (any thread may call).
+  virtual void* allocate_pinned(size_t nbytes) {
+    void* p = std::aligned_alloc(64, (nbytes + 64) & ~size_t(63));  // a size multiple of 64, never 0
+    if (!p) fail("[pin_memory] out of host memory: could not allocate ", nbytes, " bytes");
+    return p;
+  }
+  virtual void free_pinned(void* ptr, size_t /*nbytes*/) { std::free(ptr); }
+  /// Whether `host_ptr` lies in a live buffer from allocate_pinned.
+  virtual bool is_pinned(const void* /*host_ptr*/) const { return false; }
+  virtual MemoryStats pinned_memory_stats() const { return {}; }
+  /// New device memory (freed with deallocate) holding a copy of `nbytes` of host memory, without
+  /// blocking the host when `host_src` is pinned: the copy runs on the device's copy stream and
+  /// kernels queued afterwards wait for it (an event orders them), while the pinned source, once
+  /// freed, is reused only after the copy has completed. The destination comes from the copy
+  /// stream's pool, so the copy never races kernels still reading a recycled block.
+  virtual void* upload_async(const void* host_src, size_t nbytes, int index) {
+    void* dst = allocate(nbytes, index);
+    copy_from_host(dst, host_src, nbytes, index);
+    return dst;
+  }
+  /// TF32 tensor-core math for f32 GEMM/convolution (off by default: full f32 precision).
+  virtual void set_allow_tf32(bool /*on*/) {}
+
+ protected:
+  [[noreturn]] void missing(const char* kernel) const;
+};
+
+/// The CPU backend (always present).
+Backend& cpu_backend();
+
+/// Installs `b` as the backend of its device type and returns the previous one (nullptr when
+/// none). The CUDA backend installs itself at start-up when a GPU is present; tests install a
+/// fake device this way.
+Backend* register_device_backend(Backend* b, DeviceType type);
+/// The backend for `type`, or nullptr when this build or machine has none.
+Backend* find_device_backend(DeviceType type);
+
+/// The backend that runs kernels for tensors on `d`; a clear error when there is none.
+[[noreturn]] void no_device_backend(Device d);
+inline Backend& get(Device d) {
+  if (d.is_cpu()) return cpu_backend();
+  Backend* b = find_device_backend(d.type);
+  if (!b || d.index < 0 || d.index >= b->device_count()) no_device_backend(d);
+  return *b;
+}
+
+}  // namespace nabla::backend

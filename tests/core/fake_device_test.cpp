@@ -1,0 +1,429 @@
+// Device dispatch without a GPU: a fake "cuda" backend whose memory is host memory from its own
+// caching pool (the BlockCache the CUDA backend uses) and whose kernels are the CPU ones. It
+// checks what every device must get right: transfers, autograd across devices, errors for mixed
+// devices and missing kernels, per-device memory statistics, pinned uploads, optimizer state.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+
+#include "../../src/backend/block_cache.h"
+#include "../../src/backend/device_backend.h"
+#include "common/expect_error.h"
+#include "nabla/nabla.h"
+#include "nabla/nn.h"
+#include "nabla/optim.h"
+
+using namespace nabla;
+namespace be = nabla::backend;
+
+namespace {
+
+class HostRaw final : public be::RawMemory {
+ public:
+  void* raw_alloc(size_t n) override { return std::aligned_alloc(64, n); }
+  void raw_free(void* p, size_t) override { std::free(p); }
+};
+
+// Every event is complete at once: the fake device runs its "kernels" synchronously.
+class DoneEvents final : public be::EventSource {
+ public:
+  be::EventHandle record(be::StreamHandle) override { return nullptr; }
+  bool query(be::EventHandle) override { return true; }
+  void wait(be::EventHandle) override {}
+  void release(be::EventHandle) override {}
+};
+
+// Memory and transfers of its own; every kernel forwarded to the CPU backend.
+class FakeDevice : public be::Backend {
+ public:
+  HostRaw raw;
+  DoneEvents events;
+  be::BlockCache cache{raw, events, "cuda:0"};
+  be::BlockCache pinned{raw, events, "pinned host memory"};
+  int uploads = 0, downloads = 0, async_uploads = 0;
+  bool tf32 = false;
+  be::Backend& cpu = be::cpu_backend();
+
+  DeviceType type() const override { return DeviceType::cuda; }
+  int device_count() const override { return 1; }
+  void* allocate(size_t n, int) override { return cache.allocate(n, nullptr); }
+  void deallocate(void* p, size_t, int) override { cache.free(p); }
+  MemoryStats memory_stats(int) const override { return cache.stats(); }
+  void empty_cache(int) override { cache.empty_cache(); }
+  void reset_peak_memory_stats(int) override { cache.reset_peak(); }
+  void copy_from_host(void* dst, const void* src, size_t n, int) override {
+    EXPECT_TRUE(cache.owns(dst)) << "upload into memory that is not the device's";
+    ++uploads;
+    std::memcpy(dst, src, n);
+  }
+  void copy_to_host(void* dst, const void* src, size_t n, int) override {
+    EXPECT_TRUE(cache.owns(src)) << "download from memory that is not the device's";
+    ++downloads;
+    std::memcpy(dst, src, n);
+  }
+  void* allocate_pinned(size_t n) override { return pinned.allocate(n, nullptr); }
+  void free_pinned(void* p, size_t) override { pinned.free(p); }
+  bool is_pinned(const void* p) const override { return pinned.owns(p); }
+  MemoryStats pinned_memory_stats() const override { return pinned.stats(); }
+  void* upload_async(const void* src, size_t n, int index) override {
+    ++async_uploads;
+    return Backend::upload_async(src, n, index);
+  }
+  void set_allow_tf32(bool on) override { tf32 = on; }
+
+  // ---- kernels: the CPU ones (device memory is host memory here) ----
+  void unary(be::UnaryOp op, DType dt, be::Geometry g, be::Operand o, be::Operand i, double a, double b) override {
+    cpu.unary(op, dt, g, o, i, a, b);
+  }
+  void binary(be::BinaryOp op, DType dt, be::Geometry g, be::Operand o, be::Operand x, be::Operand y) override {
+    cpu.binary(op, dt, g, o, x, y);
+  }
+  void compare(be::CompareOp op, DType dt, be::Geometry g, be::Operand o, be::Operand x, be::Operand y) override {
+    cpu.compare(op, dt, g, o, x, y);
+  }
+  void where(DType dt, be::Geometry g, be::Operand o, be::Operand c, be::Operand x, be::Operand y) override {
+    cpu.where(dt, g, o, c, x, y);
+  }
+  void copy(DType odt, DType idt, be::Geometry g, be::Operand o, be::Operand i) override { cpu.copy(odt, idt, g, o, i); }
+  void fill(DType dt, void* o, int64_t n, double v) override { cpu.fill(dt, o, n, v); }
+  void axpy(DType dt, int64_t n, double a, const void* x, void* y) override { cpu.axpy(dt, n, a, x, y); }
+  void reduce(be::ReduceOp op, DType dt, const void* i, void* o, int64_t a, int64_t r, int64_t b) override {
+    cpu.reduce(op, dt, i, o, a, r, b);
+  }
+  void arg_reduce(bool mx, DType dt, const void* i, int64_t* o, int64_t a, int64_t r, int64_t b) override {
+    cpu.arg_reduce(mx, dt, i, o, a, r, b);
+  }
+  bool all_finite(DType dt, const void* i, int64_t n) override { return cpu.all_finite(dt, i, n); }
+  void gemm(DType dt, const be::GemmArgs& a) override { cpu.gemm(dt, a); }
+  void rand_uniform(DType dt, void* o, int64_t n, uint64_t s, uint64_t off, double lo, double hi) override {
+    cpu.rand_uniform(dt, o, n, s, off, lo, hi);
+  }
+  void rand_normal(DType dt, void* o, int64_t n, uint64_t s, uint64_t off, double m, double sd) override {
+    cpu.rand_normal(dt, o, n, s, off, m, sd);
+  }
+  void rand_int(int64_t* o, int64_t n, uint64_t s, uint64_t off, int64_t lo, int64_t hi) override {
+    cpu.rand_int(o, n, s, off, lo, hi);
+  }
+  void index_select(DType dt, const void* i, void* o, const int64_t* x, int64_t a, int64_t b, int64_t c,
+                    int64_t d) override {
+    cpu.index_select(dt, i, o, x, a, b, c, d);
+  }
+  void index_add(DType dt, void* o, const void* s, const int64_t* x, int64_t a, int64_t b, int64_t c,
+                 int64_t d) override {
+    cpu.index_add(dt, o, s, x, a, b, c, d);
+  }
+  void gather(DType dt, const void* i, void* o, const int64_t* x, int64_t a, int64_t b, int64_t c, int64_t d) override {
+    cpu.gather(dt, i, o, x, a, b, c, d);
+  }
+  void scatter_add(DType dt, void* o, const void* s, const int64_t* x, int64_t a, int64_t b, int64_t c,
+                   int64_t d) override {
+    cpu.scatter_add(dt, o, s, x, a, b, c, d);
+  }
+  void conv2d_forward(DType dt, const be::ConvGeom& g, const void* x, const void* w, const void* b, void* o) override {
+    cpu.conv2d_forward(dt, g, x, w, b, o);
+  }
+  void conv2d_input_grad(DType dt, const be::ConvGeom& g, const void* go, const void* w, void* gx) override {
+    cpu.conv2d_input_grad(dt, g, go, w, gx);
+  }
+  void conv2d_weight_grad(DType dt, const be::ConvGeom& g, const void* x, const void* go, void* gw) override {
+    cpu.conv2d_weight_grad(dt, g, x, go, gw);
+  }
+  void max_pool2d_forward(DType dt, const be::PoolGeom& g, const void* x, void* o, int64_t* idx) override {
+    cpu.max_pool2d_forward(dt, g, x, o, idx);
+  }
+  void avg_pool2d_forward(DType dt, const be::PoolGeom& g, const void* x, void* o) override {
+    cpu.avg_pool2d_forward(dt, g, x, o);
+  }
+  void avg_pool2d_backward(DType dt, const be::PoolGeom& g, const void* go, void* gx) override {
+    cpu.avg_pool2d_backward(dt, g, go, gx);
+  }
+  void adaptive_avg_pool2d_forward(DType dt, int64_t p, int64_t h, int64_t w, int64_t ho, int64_t wo, const void* x,
+                                   void* o) override {
+    cpu.adaptive_avg_pool2d_forward(dt, p, h, w, ho, wo, x, o);
+  }
+  void adaptive_avg_pool2d_backward(DType dt, int64_t p, int64_t h, int64_t w, int64_t ho, int64_t wo, const void* go,
+                                    void* gx) override {
+    cpu.adaptive_avg_pool2d_backward(dt, p, h, w, ho, wo, go, gx);
+  }
+  void channel_moments(DType dt, int64_t n, int64_t c, int64_t s, const void* x, double* m, double* v) override {
+    cpu.channel_moments(dt, n, c, s, x, m, v);
+  }
+  void channel_affine(DType dt, int64_t n, int64_t c, int64_t s, const void* x, const double* sc, const double* sh,
+                      void* y) override {
+    cpu.channel_affine(dt, n, c, s, x, sc, sh, y);
+  }
+  void layer_norm_forward(DType dt, int64_t r, int64_t d, const void* x, const void* w, const void* b, double eps,
+                          void* y, void* m, void* rs) override {
+    cpu.layer_norm_forward(dt, r, d, x, w, b, eps, y, m, rs);
+  }
+  void optim_update(be::OptimAlgo a, DType dt, const be::OptimSlot* s, int64_t n, const be::OptimHyper& h) override {
+    cpu.optim_update(a, dt, s, n, h);
+  }
+  double multi_abs_pow_sum(DType dt, const void* const* d, const int64_t* n, int64_t c, double p) override {
+    return cpu.multi_abs_pow_sum(dt, d, n, c, p);
+  }
+  void multi_scale(DType dt, void* const* d, const int64_t* n, int64_t c, double f) override {
+    cpu.multi_scale(dt, d, n, c, f);
+  }
+  void multi_clamp(DType dt, void* const* d, const int64_t* n, int64_t c, double lo, double hi) override {
+    cpu.multi_clamp(dt, d, n, c, lo, hi);
+  }
+};
+
+// Memory only: every kernel keeps the Backend default, which must name itself.
+class NoKernelDevice final : public be::Backend {
+ public:
+  HostRaw raw;
+  DoneEvents events;
+  be::BlockCache cache{raw, events, "cuda:0"};
+  DeviceType type() const override { return DeviceType::cuda; }
+  void* allocate(size_t n, int) override { return cache.allocate(n, nullptr); }
+  void deallocate(void* p, size_t, int) override { cache.free(p); }
+  MemoryStats memory_stats(int) const override { return cache.stats(); }
+  void empty_cache(int) override { cache.empty_cache(); }
+  void reset_peak_memory_stats(int) override { cache.reset_peak(); }
+  void copy_from_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
+  void copy_to_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
+};
+
+const Device kDev = Device::cuda(0);
+
+// Installs the fake as the cuda backend for one test and puts the previous one (a real GPU's,
+// or none) back afterwards. Static: a tensor must never outlive the backend that freed it.
+class FakeDeviceTest : public ::testing::Test {
+ protected:
+  static FakeDevice& fake() {
+    static FakeDevice* f = new FakeDevice();
+    return *f;
+  }
+  void SetUp() override { previous_ = be::register_device_backend(&fake(), DeviceType::cuda); }
+  void TearDown() override {
+    EXPECT_EQ(fake().cache.stats().allocated, 0) << "a device tensor outlived its test";
+    be::register_device_backend(previous_, DeviceType::cuda);
+  }
+  be::Backend* previous_ = nullptr;
+};
+
+Tensor vec(std::vector<double> v, Shape shape, DType dt = kF32) { return from_vector(v, shape, dt); }
+
+}  // namespace
+
+TEST_F(FakeDeviceTest, AvailabilityAndDeviceIndexErrors) {
+  EXPECT_TRUE(cuda::is_available());
+  EXPECT_EQ(cuda::device_count(), 1);
+  EXPECT_ERROR(memory_stats(Device::cuda(1)), "cuda:1 is not available", "1 device(s)");
+  EXPECT_ERROR(zeros({2}, {.device = Device::cuda(3)}), "cuda:3 is not available");
+  synchronize(kDev);
+  synchronize(Device::cpu());
+}
+
+TEST_F(FakeDeviceTest, ToDeviceAndBackRoundTripsValues) {
+  for (DType dt : {kF32, kF64, kI64, kU8}) {
+    Tensor x = vec({1, 2, 3, 4, 5, 6}, {2, 3}, dt);
+    Tensor d = x.to(kDev);
+    EXPECT_EQ(d.device(), kDev);
+    EXPECT_EQ(d.dtype(), dt);
+    EXPECT_EQ(d.shape(), (Shape{2, 3}));
+    EXPECT_FALSE(d.shares_storage(x));
+    Tensor back = d.to(Device::cpu());
+    EXPECT_TRUE(back.device().is_cpu());
+    EXPECT_EQ(back.to_vector(), x.to_vector()) << dtype_name(dt);
+    EXPECT_TRUE(d.to(kDev).shares_storage(d)) << "to() the same device is the tensor itself";
+  }
+  // A non-contiguous view crosses as its values in row-major order.
+  Tensor x = vec({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(x.t().to(kDev).to_vector(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+  EXPECT_EQ(x.to(kDev).t().cpu().to_vector(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST_F(FakeDeviceTest, ItemToVectorAndPrintingWorkOnDeviceTensors) {
+  Tensor d = vec({1.5, -2, 4}, {3}).to(kDev);
+  EXPECT_EQ(d.to_vector(), (std::vector<double>{1.5, -2, 4}));
+  EXPECT_DOUBLE_EQ(d.sum().item(), 3.5);
+  EXPECT_DOUBLE_EQ(d.select(0, 2).item(), 4.0);
+  EXPECT_NE(d.to_string().find("cuda:0"), std::string::npos) << d.to_string();
+  EXPECT_ERROR(d.data_ptr<float>(), "[data_ptr]", "cuda:0");
+}
+
+TEST_F(FakeDeviceTest, OpsRunOnTheDeviceOfTheirInputs) {
+  Tensor a = vec({1, 2, 3, 4}, {2, 2}).to(kDev), b = vec({5, 6, 7, 8}, {2, 2}).to(kDev);
+  Tensor c = matmul(a, b) + a;
+  EXPECT_EQ(c.device(), kDev);
+  EXPECT_EQ(c.to_vector(), (std::vector<double>{20, 24, 46, 54}));
+  Tensor z = zeros({3}, {.device = kDev});
+  EXPECT_EQ(z.device(), kDev);
+  EXPECT_EQ(z.to_vector(), (std::vector<double>{0, 0, 0}));
+}
+
+TEST_F(FakeDeviceTest, MixingDevicesIsAnErrorNamingTheOpAndBothDevices) {
+  Tensor cpu = vec({1, 2, 3, 4}, {2, 2});
+  Tensor dev = cpu.to(kDev);
+  EXPECT_ERROR(add(cpu, dev), "[add]", "cpu", "cuda:0", "[2, 2]", ".to(device)");
+  EXPECT_ERROR(mul(dev, cpu), "[mul]", "cuda:0", "cpu");
+  EXPECT_ERROR(matmul(cpu, dev), "[matmul]", "cpu", "cuda:0");
+}
+
+TEST_F(FakeDeviceTest, ZeroDimCpuScalarCombinesWithADeviceTensor) {
+  Tensor dev = vec({1, 2, 3}, {3}).to(kDev);
+  Tensor s = scalar_tensor(2.0);
+  Tensor r1 = mul(s, dev), r2 = add(dev, s);
+  EXPECT_EQ(r1.device(), kDev);
+  EXPECT_EQ(r2.device(), kDev);
+  EXPECT_EQ(r1.to_vector(), (std::vector<double>{2, 4, 6}));
+  EXPECT_EQ(r2.to_vector(), (std::vector<double>{3, 4, 5}));
+}
+
+TEST_F(FakeDeviceTest, GradientFlowsBackThroughTo) {
+  // CPU leaf -> device compute: the gradient lands on the CPU.
+  Tensor x = vec({1, -2, 3}, {3}, kF64).requires_grad_();
+  Tensor y = x.to(kDev);
+  Tensor loss = (y * y).sum();
+  EXPECT_EQ(loss.device(), kDev);
+  loss.backward();
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_TRUE(x.grad().device().is_cpu());
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2, -4, 6}));
+  // Device leaf -> CPU compute: the gradient lands on the device.
+  Tensor w = vec({0.5, 4}, {2}, kF64).to(kDev).requires_grad_();
+  Tensor l2 = (w.to(Device::cpu()) * vec({3, -1}, {2}, kF64)).sum();
+  l2.backward();
+  ASSERT_TRUE(w.grad().defined());
+  EXPECT_EQ(w.grad().device(), kDev);
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{3, -1}));
+}
+
+TEST_F(FakeDeviceTest, MemoryStatsAreTheDevicesOwn) {
+  empty_cache(kDev);
+  MemoryStats cpu0 = memory_stats(Device::cpu());
+  MemoryStats d0 = memory_stats(kDev);
+  EXPECT_EQ(d0.allocated, 0);
+  EXPECT_EQ(d0.reserved, 0);
+  {
+    Tensor t = empty({1000}, {.device = kDev});  // 4000 bytes -> the 4096-byte class
+    MemoryStats d1 = memory_stats(kDev);
+    EXPECT_EQ(d1.allocated, 4096);
+    EXPECT_EQ(d1.reserved, 4096);
+    EXPECT_EQ(d1.os_allocations - d0.os_allocations, 1);
+    EXPECT_EQ(memory_stats(Device::cpu()).allocated, cpu0.allocated) << "device memory is not CPU memory";
+  }
+  MemoryStats d2 = memory_stats(kDev);
+  EXPECT_EQ(d2.allocated, 0);
+  EXPECT_EQ(d2.reserved, 4096) << "cached after the tensor died";
+  EXPECT_EQ(d2.peak_allocated, 4096);
+  reset_peak_memory_stats(kDev);
+  EXPECT_EQ(memory_stats(kDev).peak_allocated, 0);
+  empty_cache(kDev);
+  EXPECT_EQ(memory_stats(kDev).reserved, 0);
+}
+
+TEST_F(FakeDeviceTest, TrainingLoopOnTheDeviceKeepsStateThereAndMemoryFlat) {
+  manual_seed(3);
+  nn::Linear lin(nn::LinearOptions(3, 4));
+  lin.to(kDev);
+  Tensor w = lin.weight, b = lin.bias;
+  EXPECT_EQ(w.device(), kDev);
+  EXPECT_EQ(b.device(), kDev);
+  EXPECT_TRUE(w.requires_grad() && w.is_leaf()) << "to() keeps parameters trainable leaves";
+  Tensor x = randn({8, 3}).to(kDev), target = randn({8, 4}).to(kDev);
+  optim::SGD opt(lin.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  auto step = [&] {
+    opt.zero_grad();
+    Tensor loss = mse_loss(lin(x), target);
+    loss.backward();
+    opt.step();
+    return loss.item();
+  };
+  double first = step();
+  step();
+  EXPECT_EQ(w.device(), kDev);
+  EXPECT_EQ(w.grad().device(), kDev);
+  Tensor mom = opt.state_tensor(w, "momentum_buffer");
+  ASSERT_TRUE(mom.defined());
+  EXPECT_EQ(mom.device(), kDev) << "optimizer state lives on the parameters' device";
+  MemoryStats warm = memory_stats(kDev);
+  double last = 0;
+  for (int i = 0; i < 10; ++i) last = step();
+  MemoryStats after = memory_stats(kDev);
+  EXPECT_LT(last, first);
+  EXPECT_EQ(after.allocated, warm.allocated) << "steady steps hold no extra device memory";
+  EXPECT_EQ(after.reserved, warm.reserved) << "steady steps reserve nothing new";
+  EXPECT_EQ(after.os_allocations, warm.os_allocations) << "steady steps are served from the cache";
+  EXPECT_GT(after.cache_hits, warm.cache_hits);
+}
+
+TEST_F(FakeDeviceTest, PinnedUploadsRoundTripAndRecyclePinnedBuffers) {
+  Tensor x = vec({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_FALSE(is_pinned(x));
+  Tensor p = pin_memory(x);
+  EXPECT_TRUE(is_pinned(p));
+  EXPECT_TRUE(p.device().is_cpu());
+  EXPECT_FALSE(p.shares_storage(x));
+  EXPECT_EQ(p.to_vector(), x.to_vector());
+  EXPECT_TRUE(pin_memory(p).shares_storage(p)) << "already pinned";
+  EXPECT_EQ(pin_memory(x.t()).to_vector(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+
+  int async0 = fake().async_uploads;
+  Tensor d = to_device_async(p, kDev);
+  EXPECT_EQ(fake().async_uploads, async0 + 1);
+  EXPECT_EQ(d.device(), kDev);
+  EXPECT_EQ(d.shape(), x.shape());
+  EXPECT_EQ(d.to_vector(), x.to_vector());
+  // Everything else falls back to a plain (blocking) .to().
+  Tensor d2 = to_device_async(x, kDev);
+  EXPECT_EQ(fake().async_uploads, async0 + 1);
+  EXPECT_EQ(d2.to_vector(), x.to_vector());
+  EXPECT_TRUE(to_device_async(d, kDev).shares_storage(d));
+  EXPECT_EQ(to_device_async(d, Device::cpu()).to_vector(), x.to_vector());
+  EXPECT_ERROR(pin_memory(d), "[pin_memory]", "cuda:0");
+
+  // A pinned buffer freed is reused for the next batch of the same size.
+  MemoryStats s0 = pinned_memory_stats();
+  p = Tensor();
+  Tensor p2 = pin_memory(vec({7, 8, 9, 10, 11, 12}, {2, 3}));
+  MemoryStats s1 = pinned_memory_stats();
+  EXPECT_EQ(s1.os_allocations, s0.os_allocations);
+  EXPECT_EQ(s1.cache_hits, s0.cache_hits + 1);
+  EXPECT_EQ(to_device_async(p2, kDev).to_vector(), (std::vector<double>{7, 8, 9, 10, 11, 12}));
+}
+
+TEST_F(FakeDeviceTest, AllowTf32ReachesTheBackend) {
+  EXPECT_FALSE(allow_tf32());
+  set_allow_tf32(true);
+  EXPECT_TRUE(allow_tf32());
+  EXPECT_TRUE(fake().tf32);
+  set_allow_tf32(false);
+  EXPECT_FALSE(fake().tf32);
+}
+
+TEST(NoKernelDevice, MissingKernelsNameThemselves) {
+  static NoKernelDevice* dev = new NoKernelDevice();
+  be::Backend* previous = be::register_device_backend(dev, DeviceType::cuda);
+  {
+    Tensor a = vec({1, 2}, {2}).to(kDev);  // transfers need no kernel
+    EXPECT_EQ(a.to_vector(), (std::vector<double>{1, 2}));
+    EXPECT_ERROR(add(a, a), "[binary] has no CUDA kernel");
+    EXPECT_ERROR(zeros({2}, {.device = kDev}), "[fill] has no CUDA kernel");
+    EXPECT_ERROR(matmul(a.reshape({1, 2}), a.reshape({2, 1})), "[gemm] has no CUDA kernel");
+    // The defaults of the transfer section: unpinned host memory and a blocking upload.
+    Tensor p = pin_memory(vec({3, 4}, {2}));
+    EXPECT_FALSE(is_pinned(p));
+    EXPECT_EQ(p.to_vector(), (std::vector<double>{3, 4}));
+    EXPECT_EQ(to_device_async(p, kDev).to_vector(), (std::vector<double>{3, 4}));
+  }
+  be::register_device_backend(previous, DeviceType::cuda);
+}
+
+TEST(NoDeviceBackend, CpuOnlyBehaviour) {
+  be::Backend* previous = be::register_device_backend(nullptr, DeviceType::cuda);
+  EXPECT_FALSE(cuda::is_available());
+  EXPECT_EQ(cuda::device_count(), 0);
+  Tensor x = vec({1, 2}, {2});
+  EXPECT_TRUE(pin_memory(x).shares_storage(x)) << "nothing to pin for";
+  EXPECT_FALSE(is_pinned(x));
+  EXPECT_EQ(pinned_memory_stats().reserved, 0);
+  EXPECT_ERROR(x.to(kDev), "cuda:0 is not available");
+  EXPECT_ERROR(memory_stats(kDev), "cuda:0 is not available");
+  EXPECT_EQ(memory_stats(Device::cpu()).allocated, memory_stats().allocated);
+  be::register_device_backend(previous, DeviceType::cuda);
+}

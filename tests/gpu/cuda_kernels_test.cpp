@@ -1,0 +1,231 @@
+// CUDA kernels for matmul, convolution, pooling, normalization and the fused optimizer
+// updates against the CPU ones, on the edge cases the kernels promise to treat alike: the
+// optimizer updates and the pooling kernels give the CPU's bits exactly (same operation order,
+// no FMA contraction), max pooling picks the same index on ties and NaNs, and f64 GEMM /
+// convolution (grouped, strided, dilated, padded) agree to f64 rounding.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gpu_test_util.h"
+#include "nabla/nabla.h"
+#include "nabla/ops/optim_update.h"
+
+namespace {
+
+using namespace nabla;
+using gputest::expect_same;
+using gputest::gpu;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+TEST(CudaKernels, MatmulBatchedAndBroadcastF64) {
+  NB_REQUIRE_CUDA();
+  manual_seed(1);
+  Tensor a = randn({3, 5, 7}, {.dtype = DType::f64}), b = randn({7, 4}, {.dtype = DType::f64});
+  expect_same(matmul(a.cuda(), b.cuda()), matmul(a, b), 1e-12, 1e-12, "batched x broadcast");
+  Tensor bt = randn({4, 7}, {.dtype = DType::f64}).transpose(0, 1);  // a transposed view
+  expect_same(matmul(a.cuda(), bt.cuda()), matmul(a, bt), 1e-12, 1e-12, "transposed right operand");
+  Tensor at = a.transpose(1, 2), c = randn({5, 2}, {.dtype = DType::f64});
+  expect_same(matmul(at.cuda(), c.cuda()), matmul(at, c), 1e-12, 1e-12, "transposed left operand");
+  // k = 0: C = 0 (cuBLAS is asked for beta * C with beta = 0 and an unused leading dimension).
+  expect_same(matmul(zeros({3, 0}, {.dtype = DType::f64}).cuda(), zeros({0, 4}, {.dtype = DType::f64}).cuda()),
+              zeros({3, 4}, {.dtype = DType::f64}), 0, 0, "empty inner dimension");
+  Tensor v = randn({7}, {.dtype = DType::f64});
+  expect_same(matmul(a.cuda(), v.cuda()), matmul(a, v), 1e-12, 1e-12, "matrix-vector");
+}
+
+TEST(CudaKernels, MatmulF32WithoutTf32) {
+  NB_REQUIRE_CUDA();
+  manual_seed(2);
+  Tensor a = randn({64, 300}), b = randn({300, 50});
+  // TF32 would be off by ~1e-3 relative; plain f32 agrees to summation-order rounding.
+  expect_same(matmul(a.cuda(), b.cuda()), matmul(a, b), 1e-4, 1e-4, "f32 matmul");
+}
+
+TEST(CudaKernels, ConvGeometriesF64) {
+  NB_REQUIRE_CUDA();
+  manual_seed(3);
+  struct Case {
+    Shape x, w;
+    Conv2dOptions o;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 9, 8}, {4, 3, 3, 3}, {}},
+      {{2, 4, 10, 9}, {6, 2, 3, 2}, {.stride = {2, 1}, .padding = {1, 2}, .groups = 2}},
+      {{1, 3, 11, 12}, {5, 3, 3, 3}, {.stride = {2, 3}, .padding = {2, 1}, .dilation = {2, 2}}},
+      {{2, 6, 7, 7}, {6, 1, 3, 3}, {.padding = {1, 1}, .groups = 6}},  // depthwise
+      {{2, 3, 6, 6}, {4, 3, 1, 1}, {}},                                // pointwise
+      {{1, 2, 5, 6}, {3, 2, 3, 3}, {.padding_same = true, .dilation = {2, 1}}},
+  };
+  for (const Case& c : cases) {
+    Tensor x = randn(c.x, {.dtype = DType::f64}), w = randn(c.w, {.dtype = DType::f64});
+    Tensor bias = randn({c.w[0]}, {.dtype = DType::f64});
+    Tensor xg = x.cuda().requires_grad_(), wg = w.cuda().requires_grad_(), bg = bias.cuda().requires_grad_();
+    Tensor xc = x.clone().requires_grad_(), wc = w.clone().requires_grad_(), bc = bias.clone().requires_grad_();
+    Tensor yg = conv2d(xg, wg, bg, c.o), yc = conv2d(xc, wc, bc, c.o);
+    expect_same(yg, yc, 1e-11, 1e-11, "conv2d forward " + shape_str(c.x) + " * " + shape_str(c.w));
+    Tensor go = randn(yc.shape(), {.dtype = DType::f64});
+    (yg * go.cuda()).sum().backward();
+    (yc * go).sum().backward();
+    expect_same(xg.grad(), xc.grad(), 1e-11, 1e-11, "conv2d input grad " + shape_str(c.x));
+    expect_same(wg.grad(), wc.grad(), 1e-11, 1e-11, "conv2d weight grad " + shape_str(c.w));
+    expect_same(bg.grad(), bc.grad(), 1e-11, 1e-11, "conv2d bias grad");
+  }
+}
+
+TEST(CudaKernels, ConvF32) {
+  NB_REQUIRE_CUDA();
+  manual_seed(4);
+  Tensor x = randn({8, 16, 14, 14}), w = randn({32, 16, 3, 3}), b = randn({32});
+  expect_same(conv2d(x.cuda(), w.cuda(), b.cuda(), {.padding = {1, 1}}), conv2d(x, w, b, {.padding = {1, 1}}), 1e-3,
+              1e-4, "f32 conv2d (no TF32)");
+}
+
+TEST(CudaKernels, MaxPoolTiesNaNsAndPaddingExact) {
+  NB_REQUIRE_CUDA();
+  // Ties, -inf, and NaNs in several rows of a window; both the 2x2 fast path and the general path.
+  std::vector<double> v = {1, 1, 2, 2, kNaN, 0, -1, 5, 5, -1, 3, kNaN, 3, 3, kNaN, 7,
+                           kNaN, 2, 2, kNaN, 0, 0, 0, 0, 4, 4, -INFINITY, -INFINITY, 1, kNaN, 1, 1};
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = from_vector(v, {1, 2, 4, 4}, dt);
+    for (const Pool2dOptions& o : {Pool2dOptions{}, Pool2dOptions{.kernel = {3, 3}, .stride = {1, 1}, .padding = {1, 1}},
+                                   Pool2dOptions{.kernel = {3, 2}, .stride = {2, 2}, .padding = {1, 0}, .ceil_mode = true}}) {
+      auto [yc, ic] = max_pool2d_with_indices(x, o);
+      auto [yg, ig] = max_pool2d_with_indices(x.cuda(), o);
+      expect_same(yg, yc, 0, 0, "max_pool2d values");
+      expect_same(ig, ic, 0, 0, "max_pool2d indices");
+    }
+  }
+}
+
+TEST(CudaKernels, AvgAndAdaptivePoolExact) {
+  NB_REQUIRE_CUDA();
+  manual_seed(5);
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = randn({2, 3, 7, 9}, {.dtype = dt});
+    for (bool include_pad : {true, false}) {
+      Pool2dOptions o{.kernel = {3, 2}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true,
+                      .count_include_pad = include_pad};
+      Tensor xg = x.cuda().requires_grad_(), xc = x.clone().requires_grad_();
+      Tensor yg = avg_pool2d(xg, o), yc = avg_pool2d(xc, o);
+      expect_same(yg, yc, 0, 0, "avg_pool2d forward");
+      Tensor go = randn(yc.shape(), {.dtype = dt});
+      (yg * go.cuda()).sum().backward();
+      (yc * go).sum().backward();
+      expect_same(xg.grad(), xc.grad(), 0, 0, "avg_pool2d backward");
+    }
+    for (Size2 out : {Size2{3, 4}, Size2{7, 9}, Size2{5, 2}, Size2{1, 1}}) {
+      Tensor xg = x.cuda().requires_grad_(), xc = x.clone().requires_grad_();
+      Tensor yg = adaptive_avg_pool2d(xg, out), yc = adaptive_avg_pool2d(xc, out);
+      expect_same(yg, yc, 0, 0, "adaptive_avg_pool2d forward");
+      Tensor go = randn(yc.shape(), {.dtype = dt});
+      (yg * go.cuda()).sum().backward();
+      (yc * go).sum().backward();
+      expect_same(xg.grad(), xc.grad(), 0, 0, "adaptive_avg_pool2d backward");
+    }
+  }
+}
+
+TEST(CudaKernels, BatchAndLayerNorm) {
+  NB_REQUIRE_CUDA();
+  manual_seed(6);
+  for (DType dt : {DType::f32, DType::f64}) {
+    const double tol = dt == DType::f64 ? 1e-12 : 1e-5;
+    // A large mean checks the f64 two-pass statistics.
+    Tensor x = randn({4, 5, 6, 7}, {.dtype = dt}) + 1000.0;
+    Tensor w = randn({5}, {.dtype = dt}), b = randn({5}, {.dtype = dt});
+    Tensor rm = zeros({5}, {.dtype = dt}), rv = ones({5}, {.dtype = dt});
+    Tensor rmg = rm.cuda(), rvg = rv.cuda();
+    expect_same(batch_norm(x.cuda(), rmg, rvg, w.cuda(), b.cuda(), true), batch_norm(x, rm, rv, w, b, true), tol, tol,
+                "batch_norm training");
+    expect_same(rmg, rm, tol, tol, "running_mean");
+    expect_same(rvg, rv, tol, tol, "running_var");
+    Tensor x2 = randn({3, 1, 4}, {.dtype = dt});  // S = 1, C = 4 as BatchNorm1d on [N, C]
+    expect_same(batch_norm(x2.reshape({3, 4}).cuda(), Tensor(), Tensor(), Tensor(), Tensor(), true),
+                batch_norm(x2.reshape({3, 4}), Tensor(), Tensor(), Tensor(), Tensor(), true), tol, tol, "batch_norm 1d");
+    Tensor y = randn({6, 3, 33}, {.dtype = dt}), lw = randn({33}, {.dtype = dt}), lb = randn({33}, {.dtype = dt});
+    expect_same(layer_norm(y.cuda(), {33}, lw.cuda(), lb.cuda()), layer_norm(y, {33}, lw, lb), tol, tol, "layer_norm");
+    expect_same(layer_norm(y.cuda(), {3, 33}), layer_norm(y, {3, 33}), tol, tol, "layer_norm no affine");
+  }
+}
+
+// Runs three steps of `algo` on the CPU and on CUDA from the same start; every parameter and
+// state must agree bit for bit.
+void check_optim(OptimAlgo algo, OptimHyper h, std::array<double, 4> c, int n_state, DType dt, const char* what) {
+  manual_seed(7);
+  const std::vector<Shape> shapes = {{5, 3}, {1}, {4099}, {0}, {2, 2, 2}};
+  std::vector<OptimSlot> cpu, gpu_slots;
+  for (const Shape& s : shapes) {
+    OptimSlot a;
+    a.param = randn(s, {.dtype = dt});
+    a.grad = randn(s, {.dtype = dt});
+    for (int k = 0; k < n_state; ++k) a.state[size_t(k)] = rand(s, {.dtype = dt});  // non-negative: valid sums
+    a.c = c;
+    OptimSlot g = a;
+    g.param = a.param.cuda();
+    g.grad = a.grad.cuda();
+    for (int k = 0; k < n_state; ++k) g.state[size_t(k)] = a.state[size_t(k)].cuda();
+    cpu.push_back(a);
+    gpu_slots.push_back(g);
+  }
+  NoGradGuard ng;
+  for (int step = 0; step < 3; ++step) {
+    optim_update_(algo, h, cpu);
+    optim_update_(algo, h, gpu_slots);
+  }
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    expect_same(gpu_slots[i].param, cpu[i].param, 0, 0, std::string(what) + " param");
+    for (int k = 0; k < n_state; ++k)
+      expect_same(gpu_slots[i].state[size_t(k)], cpu[i].state[size_t(k)], 0, 0, std::string(what) + " state");
+  }
+}
+
+TEST(CudaKernels, OptimizerUpdatesBitExact) {
+  NB_REQUIRE_CUDA();
+  for (DType dt : {DType::f32, DType::f64}) {
+    check_optim(OptimAlgo::SGD, {.lr = 0.1}, {}, 0, dt, "sgd plain");
+    check_optim(OptimAlgo::SGD, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01}, {0, 0, 0, 0}, 1,
+                dt, "sgd momentum");
+    check_optim(OptimAlgo::SGD, {.lr = 0.1, .momentum = 0.9, .nesterov = true, .maximize = true}, {1, 0, 0, 0}, 1, dt,
+                "sgd nesterov first");
+    check_optim(OptimAlgo::Adagrad, {.eps = 1e-10, .weight_decay = 0.1}, {0.05, 0, 0, 0}, 1, dt, "adagrad");
+    check_optim(OptimAlgo::RMSprop, {.lr = 0.01, .alpha = 0.99, .eps = 1e-8}, {}, 1, dt, "rmsprop");
+    check_optim(OptimAlgo::RMSprop, {.lr = 0.01, .momentum = 0.5, .alpha = 0.9, .eps = 1e-8, .centered = true}, {}, 3,
+                dt, "rmsprop centered momentum");
+    check_optim(OptimAlgo::Adadelta, {.lr = 1.0, .alpha = 0.9, .eps = 1e-6}, {}, 2, dt, "adadelta");
+    check_optim(OptimAlgo::Adam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .decay = 0.999}, {0.01, 0.03, 0, 0}, 2,
+                dt, "adamw");
+    check_optim(OptimAlgo::Adam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .amsgrad = true}, {0.01, 0.03, 0, 0}, 3,
+                dt, "adam amsgrad");
+    check_optim(OptimAlgo::NAdam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}, {0.002, 0.003, 0.001, 0}, 2, dt, "nadam");
+    check_optim(OptimAlgo::RAdam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}, {0.01, 1, 0, 0}, 2, dt, "radam rect");
+    check_optim(OptimAlgo::RAdam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}, {0.01, 0, 0, 0}, 2, dt, "radam plain");
+  }
+}
+
+TEST(CudaKernels, ForeachNormScaleClamp) {
+  NB_REQUIRE_CUDA();
+  manual_seed(8);
+  for (DType dt : {DType::f32, DType::f64}) {
+    TensorList cpu = {randn({3, 4}, {.dtype = dt}), randn({10000}, {.dtype = dt}), randn({0}, {.dtype = dt}),
+                      randn({7}, {.dtype = dt})};
+    TensorList gpu_list;
+    for (const Tensor& t : cpu) gpu_list.push_back(t.cuda());
+    for (double p : {1.0, 2.0, 3.0, double(INFINITY)}) {
+      const double want = foreach_norm(cpu, p), got = foreach_norm(gpu_list, p);
+      EXPECT_NEAR(got, want, 1e-9 * std::abs(want)) << "foreach_norm p=" << p;
+    }
+    foreach_mul_(cpu, 0.37);
+    foreach_mul_(gpu_list, 0.37);
+    foreach_clamp_(cpu, -0.5, 0.25);
+    foreach_clamp_(gpu_list, -0.5, 0.25);
+    for (size_t i = 0; i < cpu.size(); ++i) expect_same(gpu_list[i], cpu[i], 0, 0, "foreach_mul_/clamp_");
+    Tensor with_nan = from_vector(std::vector<double>{1.0, kNaN, -3.0}, {3}, dt);
+    EXPECT_TRUE(std::isnan(foreach_norm({with_nan.cuda()}, INFINITY))) << "NaN propagates through the max";
+  }
+}
+
+}  // namespace

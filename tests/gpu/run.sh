@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Runs every GPU test and benchmark of issue 9 on a machine with a CUDA GPU, from an existing
+# build (it builds nothing), and prints a compact summary.
+#
+#   tests/gpu/run.sh BUILD_DIR OUT_DIR
+#
+# Parts, in order (PARTS="tests train bench torch compare" by default; pass a subset to split a
+# run across calls, e.g. PARTS="bench torch compare"):
+#   tests    test_gpu (gtest; JSON report OUT_DIR/test_gpu.json): every op-table row on CUDA vs
+#            CPU, f64 gradcheck on the GPU, Philox parity, allocator stats, device errors
+#   train    train_cnn_gpu: the CNN preset on Fashion-MNIST on the GPU (CPU reference: 92.05%
+#            test accuracy after 12 epochs); plus a 1-epoch `nabla train --device cuda` smoke run
+#            when the CLI has --device
+#   bench    bench_gpu_step: nabla step times (MLP, CNN, ResNet-18 at batch 64/128/512), peak
+#            memory, transfer/compute overlap
+#   torch    bench/gpu/torch_step.py: the same in PyTorch eager (skips without torch)
+#   compare  bench/gpu/compare.py: the side-by-side table with ratios and targets
+# Top-level output: summary.txt, test_gpu.json, train_cnn_gpu.log, bench_nabla.jsonl,
+# bench_torch.jsonl, compare.md and logs.tar.gz (every other log; see COMPACT below).
+# A failing or timed-out part is reported and the next one still runs. Exit status: 0 when every
+# part that ran passed, 1 otherwise, 2 on usage errors.
+#
+# Environment (defaults fit the whole run in about 5-6 minutes on an H100):
+#   TEST_TIMEOUT=240   TRAIN_EPOCHS=12  TRAIN_BUDGET=150 (seconds of training; epochs that would
+#   not fit are skipped)  TRAIN_TIMEOUT=240  BENCH_STEPS=50  BENCH_WARMUP=10  BENCH_TIMEOUT=240
+#   TORCH_TIMEOUT=240  NABLA_DATA (Fashion-MNIST folder; else searched near BUILD_DIR and in
+#   /usr/share/datasets/fashion-mnist)  GTEST_FILTER (for test_gpu; default *Cuda*, the GPU suites)  PYTHON=python3
+# Libraries: BUILD_DIR/../devlibs is put first on LD_LIBRARY_PATH; cuDNN/cuBLAS missing from the
+# system are taken from PyTorch's wheels. tests/gpu/pack.sh makes a bundle with that layout.
+set -u
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 BUILD_DIR OUT_DIR" >&2
+  exit 2
+fi
+BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no build directory $1" >&2; exit 2; }
+mkdir -p "$2" && OUT=$(cd "$2" && pwd) || { echo "run.sh: cannot create $2" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PARTS=${PARTS:-"tests train bench torch compare"}
+PYTHON=${PYTHON:-python3}
+TEST_TIMEOUT=${TEST_TIMEOUT:-240}
+TRAIN_EPOCHS=${TRAIN_EPOCHS:-12}
+TRAIN_BUDGET=${TRAIN_BUDGET:-150}
+TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-240}
+BENCH_STEPS=${BENCH_STEPS:-50}
+BENCH_WARMUP=${BENCH_WARMUP:-10}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-240}
+TORCH_TIMEOUT=${TORCH_TIMEOUT:-240}
+CPU_ACCURACY=92.05   # the CPU default run: `nabla train` (cnn preset), 12 epochs
+ACCURACY_SLACK=1.0   # GPU run passes at >= CPU_ACCURACY - ACCURACY_SLACK (other split, float order)
+
+# Shared libraries copied next to the build (the GPU machine has no -dev packages).
+if [ -d "$BUILD/../devlibs" ]; then
+  export LD_LIBRARY_PATH="$(cd "$BUILD/../devlibs" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+# cuDNN / cuBLAS: the system's when the loader finds them, else the copies PyTorch's wheels
+# ship (site-packages/nvidia/*/lib), appended so the system's stay first.
+PROBE=""
+for b in tests/gpu/test_gpu bench/gpu/bench_gpu_step tests/gpu/train_cnn_gpu; do
+  [ -x "$BUILD/$b" ] && PROBE="$BUILD/$b" && break
+done
+if [ -n "$PROBE" ] && ldd "$PROBE" 2>/dev/null | grep -E "lib(cudnn|cublas)" | grep -q "not found"; then
+  NVLIBS=$("$PYTHON" -c "
+import os, nvidia
+for p in nvidia.__path__:
+    for d in sorted(os.listdir(p)):
+        if os.path.isdir(os.path.join(p, d, 'lib')): print(os.path.join(p, d, 'lib'))" 2>/dev/null | tr '\n' ':')
+  [ -n "$NVLIBS" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}${NVLIBS%:}"
+fi
+
+SUMMARY=()
+FAILED=0
+note() { SUMMARY+=("$1"); }
+fail() { SUMMARY+=("$1"); FAILED=1; }
+wants() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+# run_timed SECONDS LOG CMD...: runs with a timeout, output to LOG; sets RC and SECS.
+run_timed() {
+  local limit=$1 log=$2
+  shift 2
+  local t0=$SECONDS
+  timeout -k 10 "$limit" "$@" >"$log" 2>&1
+  RC=$?
+  SECS=$((SECONDS - t0))
+}
+rc_word() { case $1 in 0) echo ok ;; 124 | 137) echo "TIMEOUT" ;; *) echo "exit $1" ;; esac; }
+have_bin() {
+  if [ ! -x "$1" ]; then
+    fail "$2: MISSING $1 (not built; build with -DNABLA_CUDA=ON)"
+    return 1
+  fi
+  if ldd "$1" 2>/dev/null | grep -q "not found"; then
+    ldd "$1" | grep "not found" >"$OUT/$2.missing-libs.txt"
+    fail "$2: shared libraries not found: $(awk '{print $1}' "$OUT/$2.missing-libs.txt" | tr '\n' ' ')(copy them to BUILD_DIR/../devlibs)"
+    return 1
+  fi
+  return 0
+}
+
+{
+  date -u
+  echo "build: $BUILD"
+  git -C "$ROOT" rev-parse HEAD 2>/dev/null
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || echo "nvidia-smi: not available"
+  echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+} >"$OUT/environment.txt"
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+note "GPU: ${GPU_NAME:-none visible (nvidia-smi)}; output in $OUT"
+
+# ---- tests --------------------------------------------------------------------------------
+if wants tests && have_bin "$BUILD/tests/gpu/test_gpu" test_gpu; then
+  rm -f "$OUT/test_gpu.json"
+  run_timed "$TEST_TIMEOUT" "$OUT/test_gpu.log" "$BUILD/tests/gpu/test_gpu" \
+    --gtest_output="json:$OUT/test_gpu.json" --gtest_filter="${GTEST_FILTER:-*Cuda*}"
+  if [ -s "$OUT/test_gpu.json" ]; then
+    LINE=$("$PYTHON" - "$OUT/test_gpu.json" "$OUT/test_gpu.failures.txt" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = fail = skip = 0
+fails = []
+for s in r.get("testsuites", []):
+    for t in s.get("testsuite", []):
+        n += 1
+        if t.get("result") == "SKIPPED":
+            skip += 1
+        if t.get("failures"):
+            fail += 1
+            msg = t["failures"][0].get("failure", "").strip().splitlines()
+            fails.append(f"{s['name']}.{t['name']}: " + " | ".join(msg[:4])[:300])
+with open(sys.argv[2], "w") as f:
+    f.write("\n".join(fails) + "\n")
+print(f"{n} tests, {n - fail - skip} passed, {fail} failed, {skip} skipped")
+for x in fails[:12]:
+    print("    FAIL " + x[:200])
+if len(fails) > 12:
+    print(f"    ... {len(fails) - 12} more in test_gpu.failures.txt")
+EOF
+)
+    COUNTS=$(head -1 <<<"$LINE")
+    DETAILS=$(tail -n +2 <<<"$LINE")
+    REASON=$(grep -m1 -o "no usable CUDA device.*" "$OUT/test_gpu.log" | cut -c1-200)
+    if [ -n "$REASON" ]; then fail "tests: SKIPPED, no usable GPU ($COUNTS, ${SECS}s): $REASON"
+    elif [ "$RC" -eq 0 ]; then note "tests: PASS ($COUNTS, ${SECS}s)"
+    else fail "tests: FAIL [$(rc_word $RC)] ($COUNTS, ${SECS}s); every failure: test_gpu.failures.txt in logs.tar.gz"; fi
+    [ -n "$DETAILS" ] && note "$DETAILS"
+  else
+    fail "tests: FAIL [$(rc_word $RC)] no JSON report (crash?); last lines: $(tail -3 "$OUT/test_gpu.log" | tr '\n' ' ' | cut -c1-300)"
+  fi
+fi
+
+# ---- training --------------------------------------------------------------------------------
+find_data() {
+  for d in "${NABLA_DATA:-}" "$ROOT/data/fashion-mnist" "$BUILD/../data/fashion-mnist" "$BUILD/../fashion-mnist" \
+    "$BUILD/data/fashion-mnist" /usr/share/datasets/fashion-mnist; do
+    if [ -n "$d" ] && { [ -f "$d/train-images-idx3-ubyte.gz" ] || [ -f "$d/train-images-idx3-ubyte" ]; }; then
+      echo "$d"
+      return 0
+    fi
+  done
+  return 1
+}
+if wants train && have_bin "$BUILD/tests/gpu/train_cnn_gpu" train; then
+  if DATA=$(find_data); then
+    run_timed "$TRAIN_TIMEOUT" "$OUT/train_cnn_gpu.log" "$BUILD/tests/gpu/train_cnn_gpu" --data "$DATA" \
+      --epochs "$TRAIN_EPOCHS" --max-seconds "$TRAIN_BUDGET" --device cuda
+    grep '^{' "$OUT/train_cnn_gpu.log" | tail -1 >"$OUT/train_cnn_gpu.json"
+    LINE=$("$PYTHON" - "$OUT/train_cnn_gpu.json" "$CPU_ACCURACY" "$ACCURACY_SLACK" "$TRAIN_EPOCHS" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    print("FAIL no summary line"); sys.exit()
+cpu, slack, planned = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+if r.get("status") in ("error", "skipped"):
+    print(f"FAIL {r.get('status')}: {r.get('error') or r.get('reason')}"); sys.exit()
+if r.get("status") == "below_target" and not r.get("epochs"):
+    print("FAIL no epoch finished"); sys.exit()
+acc, ep = r["test_accuracy"], r["epochs"]
+desc = f"test accuracy {acc:.2f}% after {ep}/{planned} epochs, {r['seconds_per_epoch']:.1f} s/epoch (CPU: {cpu}% after 12)"
+if ep >= 12 and planned == 12:
+    print(("PASS " if acc >= cpu - slack else "FAIL ") + desc + f", target >= {cpu - slack:.2f}%")
+else:
+    print("PARTIAL " + desc + ("; stopped by the time budget" if r.get("stopped_by_time_budget") else "")
+          + ": not comparable with the 12-epoch CPU run")
+EOF
+)
+    case "$LINE" in
+      PASS*) note "train: ${LINE#PASS } [${SECS}s]" ;;
+      PARTIAL*) note "train: ${LINE#PARTIAL } [${SECS}s]" ;;
+      *) fail "train: FAIL [$(rc_word $RC)] ${LINE#FAIL } [${SECS}s]; see train_cnn_gpu.log" ;;
+    esac
+    # The CLI path, when `nabla train` has --device: a short smoke run (1 epoch, 12000 images).
+    CLI="$BUILD/nabla"
+    if [ -x "$CLI" ] && "$CLI" train --help 2>&1 | grep -q -- "--device"; then
+      run_timed 120 "$OUT/cli_train.log" "$CLI" train --device cuda --model cnn --data "$DATA" --epochs 1 \
+        --train-limit 12000 --out "$OUT/cli_run"
+      if [ "$RC" -eq 0 ]; then note "cli: nabla train --device cuda (1 epoch, 12000 images) ok: $(tail -1 "$OUT/cli_train.log" | cut -c1-200)"
+      else fail "cli: nabla train --device cuda FAIL [$(rc_word $RC)]: $(tail -2 "$OUT/cli_train.log" | tr '\n' ' ' | cut -c1-250)"; fi
+    else
+      note "cli: nabla train has no --device option in this build; CLI GPU run skipped"
+    fi
+  else
+    fail "train: SKIPPED no Fashion-MNIST data (set NABLA_DATA, or copy it to BUILD_DIR/../data/fashion-mnist)"
+  fi
+fi
+
+# ---- benchmarks --------------------------------------------------------------------------------
+if wants bench && have_bin "$BUILD/bench/gpu/bench_gpu_step" bench; then
+  rm -f "$OUT/bench_nabla.jsonl"
+  run_timed "$BENCH_TIMEOUT" "$OUT/bench_nabla.log" "$BUILD/bench/gpu/bench_gpu_step" --steps "$BENCH_STEPS" \
+    --warmup "$BENCH_WARMUP" --out "$OUT/bench_nabla.jsonl"
+  NLINES=$(grep -c '"kind": "step"' "$OUT/bench_nabla.jsonl" 2>/dev/null)
+  NERR=$(grep -c '"kind": "error"' "$OUT/bench_nabla.jsonl" 2>/dev/null)
+  if grep -q '"kind": "skipped"' "$OUT/bench_nabla.jsonl" 2>/dev/null; then
+    fail "bench nabla: SKIPPED $(grep -o '"reason": "[^"]*"' "$OUT/bench_nabla.jsonl" | head -1)"
+  elif [ "$RC" -eq 0 ]; then note "bench nabla: ok (${NLINES:-0} configurations, ${SECS}s)"
+  else fail "bench nabla: FAIL [$(rc_word $RC)] (${NLINES:-0} configurations, ${NERR:-0} errors, ${SECS}s); see bench_nabla.log"; fi
+fi
+if wants torch; then
+  rm -f "$OUT/bench_torch.jsonl"
+  run_timed "$TORCH_TIMEOUT" "$OUT/bench_torch.log" "$PYTHON" "$ROOT/bench/gpu/torch_step.py" --steps "$BENCH_STEPS" \
+    --warmup "$BENCH_WARMUP" --out "$OUT/bench_torch.jsonl"
+  if grep -q '"kind": "skipped"' "$OUT/bench_torch.jsonl" 2>/dev/null; then
+    fail "bench torch: SKIPPED $(grep -o '"reason": "[^"]*"' "$OUT/bench_torch.jsonl" | head -1)"
+  elif [ "$RC" -eq 0 ]; then note "bench torch: ok ($(grep -c '"kind": "step"' "$OUT/bench_torch.jsonl") configurations, ${SECS}s)"
+  else fail "bench torch: FAIL [$(rc_word $RC)] ${SECS}s; see bench_torch.log"; fi
+fi
+COMPARE=""
+if wants compare; then
+  if [ -s "$OUT/bench_nabla.jsonl" ] || [ -s "$OUT/bench_torch.jsonl" ]; then
+    "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/bench_nabla.jsonl" "$OUT/bench_torch.jsonl" \
+      --md "$OUT/compare.md" --json "$OUT/compare.json" >"$OUT/compare.log" 2>&1
+    if [ $? -eq 0 ]; then COMPARE=$(cat "$OUT/compare.md"); else fail "compare: FAIL; see compare.log"; fi
+  else
+    fail "compare: SKIPPED no benchmark output"
+  fi
+fi
+
+# ---- summary -----------------------------------------------------------------------------------
+{
+  echo "==== nabla GPU run: $(date -u +%FT%TZ) ===="
+  printf '%s\n' "${SUMMARY[@]}"
+  if [ -n "$COMPARE" ]; then
+    echo
+    echo "$COMPARE"
+  fi
+  echo "==== $([ $FAILED -eq 0 ] && echo 'ALL PARTS PASSED' || echo 'SOME PARTS FAILED') (details in $OUT) ===="
+} | tee "$OUT/summary.txt"
+
+# The device tool returns at most 8 files from its output folder: keep the key ones at the top
+# and pack every other log (and the CLI run folder) into logs.tar.gz. COMPACT=0 keeps all.
+if [ "${COMPACT:-1}" = 1 ]; then
+  (
+    cd "$OUT" || exit
+    mapfile -t rest < <(ls -A | grep -vxF -e summary.txt -e compare.md -e bench_nabla.jsonl -e bench_torch.jsonl \
+      -e train_cnn_gpu.log -e test_gpu.json -e logs.tar.gz)
+    if [ ${#rest[@]} -gt 0 ] && tar -czf logs.tar.gz "${rest[@]}"; then rm -rf "${rest[@]}"; fi
+  )
+fi
+exit $FAILED
