@@ -25,12 +25,15 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "nabla/nabla.h"
 #include "nabla/optim.h"
 
 namespace {
 
-using clk = std::chrono::steady_clock;
+using bench::median;
+using bench::set_threads;
+using bench::time_block;
 namespace no = nabla::optim;
 
 struct Options {
@@ -68,13 +71,6 @@ Options parse(int argc, char** argv) {
     }
   }
   return o;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return 0;
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // ---- parameter sets: shapes, and identical values/gradients in both libraries --------------------
@@ -177,13 +173,6 @@ double agreement(const Pair& pr, const Shapes& shapes, int steps) {
   return diff / scale;
 }
 
-template <typename F>
-double time_block(F&& step, int block) {
-  auto t0 = clk::now();
-  for (int i = 0; i < block; ++i) step();
-  return std::chrono::duration<double>(clk::now() - t0).count() / block;
-}
-
 void row(const std::string& what, double n, double t) {
   if (t > 0) {
     std::printf("| %-40s | %9.1f us | %9.1f us | %5.2f |\n", what.c_str(), n * 1e6, t * 1e6, n / t);
@@ -223,19 +212,11 @@ void bench_set(const char* set_name, const Shapes& shapes, const Options& o) {
   }
 }
 
-void set_threads(int n) {
-  nabla::set_num_threads(n);
-  if (torch::get_num_threads() != n) torch::set_num_threads(n);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
-  try {
-    at::set_num_interop_threads(1);
-  } catch (...) {
-  }
+  bench::set_interop_threads();
   std::printf("nabla optimizer step vs LibTorch %s (MLP %lld params, CNN %lld params), f32, per-step medians\n",
               TORCH_VERSION, (long long)count(kMlp), (long long)count(kCnn));
   set_threads(o.threads.empty() ? 1 : o.threads[0]);

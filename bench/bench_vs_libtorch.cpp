@@ -34,42 +34,16 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.h"
 #include "nabla/nabla.h"
 
 namespace {
 
-using clk = std::chrono::steady_clock;
-
-template <typename T>
-inline void escape(T* p) {
-  asm volatile("" : : "g"(p) : "memory");
-}
-
-struct Summary {
-  double median = 0, q1 = 0, q3 = 0, min = 0, max = 0;
-  size_t n = 0;
-};
-
-double quantile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  double pos = q * double(sorted.size() - 1);
-  size_t lo = size_t(pos);
-  size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - double(lo)) * (sorted[hi] - sorted[lo]);
-}
-
-Summary summarize(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  Summary s;
-  s.n = v.size();
-  if (v.empty()) return s;
-  s.median = quantile(v, 0.5);
-  s.q1 = quantile(v, 0.25);
-  s.q3 = quantile(v, 0.75);
-  s.min = v.front();
-  s.max = v.back();
-  return s;
-}
+using bench::clk;
+using bench::escape;
+using bench::set_threads;
+using bench::summarize;
+using bench::Summary;
 
 struct Options {
   int rounds = 20;        // interleaved rounds per measurement
@@ -138,17 +112,6 @@ Options parse(int argc, char** argv) {
     }
   }
   return o;
-}
-
-// Sets both libraries to `n` threads, once per configuration and never inside a timed loop.
-// They share one libgomp pool (and OpenBLAS follows omp_get_max_threads in its OpenMP build),
-// so both setters agree. torch::set_num_threads must not be called per step: with
-// USE_PTHREADPOOL (Debian's build) it also resizes caffe2's pthreadpool, which tears down and
-// re-spawns its worker threads on every call (measured: a 2-thread forward went from 1.7 ms
-// to 26 ms median when it was called before every step). Inter-op threads are set once in main.
-void set_threads(int n) {
-  nabla::set_num_threads(n);
-  if (torch::get_num_threads() != n) torch::set_num_threads(n);
 }
 
 void print_row(const char* what, const char* unit, double scale, const Summary& n, const Summary& t) {
@@ -502,12 +465,7 @@ std::string torch_blas_line() {
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
-  // Must precede any inter-op work; this benchmark runs no inter-op parallel work at all.
-  try {
-    at::set_num_interop_threads(1);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "note: set_num_interop_threads failed: %s\n", e.what());
-  }
+  bench::set_interop_threads();  // this benchmark runs no inter-op parallel work at all
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   std::printf("nabla vs LibTorch %s (one process)\n", TORCH_VERSION);
   std::printf("  OpenBLAS core: %s   config: %s   OPENBLAS_CORETYPE=%s\n", openblas_get_corename(),

@@ -3,8 +3,9 @@
 # Usage: scripts/setup.sh [--bench]   (--bench also installs LibTorch for comparisons)
 set -euo pipefail
 
-packages=(cmake ninja-build g++ libopenblas-openmp-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libstb-dev
-          dataset-fashion-mnist)
+# libdnnl-dev: oneDNN, the f32 convolutions (NABLA_CONV_ONEDNN, on by default; bench/README.md).
+packages=(cmake ninja-build g++ libopenblas-openmp-dev libdnnl-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
+          libstb-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libtorch-dev)
 fi

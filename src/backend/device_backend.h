@@ -90,8 +90,17 @@ class Backend {
   virtual void conv2d_weight_grad(DType, const ConvGeom&, const void*, const void*, void*) {
     missing("conv2d_weight_grad");
   }
+  /// gb[o] = sum of gout[n][o][...] over n and the output positions (conv2d's bias gradient).
+  virtual void conv2d_bias_grad(DType, const ConvGeom&, const void* /*gout*/, void* /*gb*/) {
+    missing("conv2d_bias_grad");
+  }
   virtual void max_pool2d_forward(DType, const PoolGeom&, const void*, void*, int64_t* /*indices*/) {
     missing("max_pool2d_forward");
+  }
+  /// gx (overwritten) = max_pool2d's input gradient, routed through the forward's indices.
+  virtual void max_pool2d_backward(DType, const PoolGeom&, const void* /*gout*/, const int64_t* /*indices*/,
+                                   void* /*gx*/) {
+    missing("max_pool2d_backward");
   }
   virtual void avg_pool2d_forward(DType, const PoolGeom&, const void*, void*) { missing("avg_pool2d_forward"); }
   virtual void avg_pool2d_backward(DType, const PoolGeom&, const void*, void*) { missing("avg_pool2d_backward"); }

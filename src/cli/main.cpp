@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -106,6 +107,14 @@ train::TrainConfig config_from(const Args& a) {
   if (c.epochs < 0 || c.batch_size < 1 || c.threads < 1 || c.workers < 0 || c.patience < 0 || c.lr < 0)
     throw UsageError("epochs, batch size, threads, workers, patience and lr must be non-negative (batch size and threads >= 1)");
   return c;
+}
+
+/// Decided by the extension, not by substrings: a folder named "idx" must not turn a PNG into IDX.
+bool looks_like_image_file(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif" || ext == ".tga" ||
+         ext == ".pgm" || ext == ".ppm" || ext == ".pnm" || ext == ".psd" || ext == ".hdr";
 }
 
 bool wants_help(int argc, char** argv) {
@@ -236,7 +245,7 @@ int cmd_predict(int argc, char** argv) {
   const int64_t H = lm.spec.input_shape[1], W = lm.spec.input_shape[2];
   std::vector<std::pair<std::string, Tensor>> images;  // name, f32 [1, H, W] in [0, 1]
   for (const std::string& path : a.positional()) {
-    if (path.find("idx") != std::string::npos) {
+    if (!looks_like_image_file(path)) {  // IDX (e.g. t10k-images-idx3-ubyte[.gz]); read_idx says if not
       Tensor t = data::read_idx(path);
       if (t.dim() != 3) throw Error("[predict] " + path + ": expected an IDX images file [N, H, W], got " + shape_str(t.shape()));
       for (int64_t i = 0; i < std::min(t.size(0), limit); ++i)

@@ -39,8 +39,6 @@ std::vector<Planned> plan(const TensorMap& tensors, const std::string& path) {
              "': \"__metadata__\" is reserved and cannot name a tensor");
     NB_CHECK(is_valid_utf8(name), "[save_safetensors] '", path, "': tensor name is not valid UTF-8");
     NB_CHECK(t.defined(), "[save_safetensors] '", path, "': tensor ", detail::show(name), " is undefined");
-    NB_CHECK(t.device().is_cpu(), "[save_safetensors] '", path, "': tensor ", detail::show(name), " is on ",
-             t.device(), "; move it to the CPU first");
     out.push_back({&name, &t, uint64_t(t.numel()) * dtype_size(t.dtype())});
   }
   std::stable_sort(out.begin(), out.end(), [](const Planned& a, const Planned& b) {

@@ -67,7 +67,19 @@ ConvTranspose2dOptions to_transpose_options(const ConvParams& p, Size2 output_pa
           .groups = p.groups};
 }
 
-Tensor bias_grad(const Tensor& g) { return sum(g, {0, 2, 3}); }
+Tensor bias_grad(const Tensor& g) {
+  // First-order backward (no graph being built): one kernel pass over the NCHW gradient, where
+  // sum(g, {0, 2, 3}) would first copy g into reduction order. With create_graph, the sum records.
+  if (!is_grad_enabled() && g.dim() == 4) {
+    Tensor gc = ops::contiguous_data(g);
+    ConvGeom geo{};
+    geo.N = g.size(0), geo.O = g.size(1), geo.Ho = g.size(2), geo.Wo = g.size(3);
+    Tensor gb = empty({g.size(1)}, {.dtype = g.dtype(), .device = g.device()});
+    backend::get(g.device()).conv2d_bias_grad(g.dtype(), geo, gc.raw_data(), gb.raw_data());
+    return gb;
+  }
+  return sum(g, {0, 2, 3});
+}
 
 Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const ConvParams& p) {
   check_conv_tensors(x0, w0, bias, w0.dim() == 4 ? w0.size(0) : 0, "conv2d");

@@ -40,6 +40,24 @@ std::vector<double> flat_outputs(const TensorList& outs) {
 }  // namespace
 
 bool gradcheck(const DiffFn& f, const TensorList& inputs, const GradcheckOptions& opts) {
+  // GPU inputs: perturb f64 host leaves and move them to their device inside f (the move is
+  // differentiable), so f and its backward still run on the GPU.
+  bool on_device = false;
+  for (const Tensor& t : inputs) on_device = on_device || (t.defined() && !t.device().is_cpu());
+  if (on_device) {
+    TensorList host;
+    std::vector<Device> where;
+    for (const Tensor& t : inputs) {
+      where.push_back(t.defined() ? t.device() : Device::cpu());
+      host.push_back(t.defined() ? t.detach().to(Device::cpu()).contiguous().requires_grad_(t.requires_grad()) : t);
+    }
+    DiffFn moved = [&](const TensorList& in) {
+      TensorList dev;
+      for (size_t i = 0; i < in.size(); ++i) dev.push_back(in[i].defined() ? in[i].to(where[i]) : in[i]);
+      return f(dev);
+    };
+    return gradcheck(moved, host, opts);
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].defined() && inputs[i].requires_grad())
       NB_CHECK(inputs[i].dtype() == DType::f64, "[gradcheck] input ", i, " has dtype ", inputs[i].dtype(),
@@ -76,8 +94,9 @@ bool gradcheck(const DiffFn& f, const TensorList& inputs, const GradcheckOptions
         std::vector<double> analytic(size_t(x.numel()), 0.0);
         if (outs[o].requires_grad()) {
           TensorList gos;
-          for (size_t q = 0; q < outs.size(); ++q) gos.push_back(zeros(outs[q].shape(), {.dtype = outs[q].dtype(), .device = outs[q].device()}));
-          static_cast<double*>(gos[o].raw_data())[k] = 1.0;
+          for (size_t q = 0; q < outs.size(); ++q) gos.push_back(zeros(outs[q].shape(), {.dtype = outs[q].dtype()}));
+          static_cast<double*>(gos[o].raw_data())[k] = 1.0;  // written on the host, then moved
+          for (size_t q = 0; q < outs.size(); ++q) gos[q] = gos[q].to(outs[q].device());
           TensorList req_outs, req_gos;
           for (size_t q = 0; q < outs.size(); ++q)
             if (outs[q].requires_grad()) req_outs.push_back(outs[q]), req_gos.push_back(gos[q]);

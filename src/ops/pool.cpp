@@ -63,7 +63,15 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x0, const Pool2d
   if (out.numel() > 0) backend::get(x.device()).max_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data(), static_cast<int64_t*>(idx.raw_data()));
   if (auto node = autograd::record("max_pool2d", {x0}, {out})) {
     node->backward_fn = [idx, in_shape = x0.shape(), g](const TensorList& gr) {
-      // Route each output gradient to its argmax: a scatter_add over flattened planes.
+      if (!is_grad_enabled()) {  // first-order backward: one kernel, no zeros + copy + scatter_add
+        Tensor go = ops::contiguous_data(gr[0]);
+        Tensor gx = empty(in_shape, {.dtype = go.dtype(), .device = go.device()});
+        backend::get(go.device()).max_pool2d_backward(go.dtype(), g, go.raw_data(), ops::index_ptr(idx),
+                                                     gx.raw_data());
+        return TensorList{gx};
+      }
+      // Differentiable form (create_graph): route each output gradient to its argmax with a
+      // scatter_add over flattened planes.
       Shape flat{in_shape[0], in_shape[1], g.H * g.W};
       Shape oflat{in_shape[0], in_shape[1], g.Ho * g.Wo};
       Tensor z = zeros(flat, {.dtype = gr[0].dtype(), .device = gr[0].device()});

@@ -154,6 +154,7 @@ void Trainer::setup() {
   set_num_threads(cfg_.threads);
   manual_seed(cfg_.seed);
   device_ = Device::parse(cfg_.device);
+  if (!device_.is_cpu()) (void)empty({1}, {.device = device_});  // an unavailable device fails now, before data loads
   bool is_file = cfg_.model.find(".json") != std::string::npos || cfg_.model.find('/') != std::string::npos;
   spec_ = is_file ? load_model_spec(cfg_.model) : preset_spec(cfg_.model);
   if (cfg_.epochs <= 0) {

@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "nabla/device.h"
 #include "nabla/io/json.h"
 #include "nabla/io/safetensors.h"
 #include "train/train_test_util.h"
@@ -255,6 +256,8 @@ TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
       {{"predict", "--checkpoint", "x", "--limit", "-3", "a.png"}, {"--limit"}},
       {{"summary", "--model"}, {"--model needs a value"}},
       {{"summary", "extra"}, {"unexpected argument 'extra'"}},
+      {{"train", "--device", "gpu"}, {"--device", "cannot parse device \"gpu\"", "cpu, cuda or cuda:N"}},
+      {{"train", "--device", "cuda:x"}, {"--device", "cuda:N"}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args[0] + (c.args.size() > 1 ? " " + c.args[1] : ""));
@@ -263,6 +266,12 @@ TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
   Cli none = nabla_cli({});
   EXPECT_EQ(none.code, 2);
   EXPECT_EQ(none.out.rfind("usage: nabla <command>", 0), 0u) << none.describe();
+}
+
+TEST(CliTrain, UnavailableDeviceFailsWithCode1AndSaysWhy) {
+  if (nabla::cuda::device_count() > 7) GTEST_SKIP() << "this machine has a cuda:7";
+  Cli r = nabla_cli({"train", "--device", "cuda:7", "--epochs", "1", "--out", ::testing::TempDir() + "/nodev"});
+  expect_failure(r, 1, {"cuda:7 is not available"});
 }
 
 TEST(CliUsage, HelpForEveryCommandExitsZeroAndPrintsUsage) {

@@ -10,6 +10,7 @@
 #include "../../src/backend/block_cache.h"
 #include "../../src/backend/device_backend.h"
 #include "common/expect_error.h"
+#include "nabla/io/safetensors.h"
 #include "nabla/nabla.h"
 #include "nabla/nn.h"
 #include "nabla/optim.h"
@@ -129,6 +130,12 @@ class FakeDevice : public be::Backend {
   void conv2d_weight_grad(DType dt, const be::ConvGeom& g, const void* x, const void* go, void* gw) override {
     cpu.conv2d_weight_grad(dt, g, x, go, gw);
   }
+  void conv2d_bias_grad(DType dt, const be::ConvGeom& g, const void* go, void* gb) override {
+    cpu.conv2d_bias_grad(dt, g, go, gb);
+  }
+  void max_pool2d_backward(DType dt, const be::PoolGeom& g, const void* go, const int64_t* idx, void* gx) override {
+    cpu.max_pool2d_backward(dt, g, go, idx, gx);
+  }
   void max_pool2d_forward(DType dt, const be::PoolGeom& g, const void* x, void* o, int64_t* idx) override {
     cpu.max_pool2d_forward(dt, g, x, o, idx);
   }
@@ -235,6 +242,20 @@ TEST_F(FakeDeviceTest, ToDeviceAndBackRoundTripsValues) {
   Tensor x = vec({1, 2, 3, 4, 5, 6}, {2, 3});
   EXPECT_EQ(x.t().to(kDev).to_vector(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
   EXPECT_EQ(x.to(kDev).t().cpu().to_vector(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST_F(FakeDeviceTest, CheckpointsOfDeviceTensorsAreWrittenFromTheirHostCopy) {
+  Tensor w = vec({1, 2, 3, 4, 5, 6}, {2, 3}).to(kDev);
+  const std::string path = ::testing::TempDir() + "/fake_device.safetensors";
+  io::save_safetensors({{"w", w}, {"wt", w.t()}}, path);
+  io::SafetensorsFile f = io::load_safetensors(path);
+  EXPECT_EQ(f.tensors.at("w").to_vector(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(f.tensors.at("wt").to_vector(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST_F(FakeDeviceTest, GradcheckAcceptsDeviceInputs) {
+  Tensor x = vec({0.3, -0.7, 1.1}, {3}, kF64).to(kDev).requires_grad_(true);
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return sum(exp(in[0]) * in[0]); }, {x}));
 }
 
 TEST_F(FakeDeviceTest, ItemToVectorAndPrintingWorkOnDeviceTensors) {

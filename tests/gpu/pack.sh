@@ -4,12 +4,12 @@
 # libraries they need that a CUDA image lacks (OpenBLAS and its Fortran runtime, oneDNN when
 # linked; never CUDA, cuDNN or glibc), and the Fashion-MNIST files for the training run.
 #
-#   tests/gpu/pack.sh BUILD_DIR DEST_DIR      # here, after building test_gpu train_cnn_gpu bench_gpu_step
+#   tests/gpu/pack.sh BUILD_DIR DEST_DIR      # here, after building test_gpu bench_gpu_step nabla_cli bench_loader
 #   # on the GPU machine, from the repository root (DEST_DIR carried):
 #   mkdir -p /tmp/g && tar -xJf DEST_DIR/gpu_bundle.tar.xz -C /tmp/g && tests/gpu/run.sh /tmp/g/build "$OUT"
 #
-# The bundle holds build/{tests/gpu,bench/gpu}/..., devlibs/ and data/fashion-mnist/, the
-# layout run.sh looks for (BUILD_DIR/../devlibs, BUILD_DIR/../data/fashion-mnist).
+# The bundle holds build/{tests/gpu,bench/gpu}/... (and build/nabla when built), devlibs/ and
+# data/fashion-mnist/: the layout run.sh looks for (BUILD_DIR/../devlibs, ../data/fashion-mnist).
 # NO_DATA=1 leaves the data out. NABLA_DATA names another Fashion-MNIST folder.
 set -euo pipefail
 if [ $# -ne 2 ]; then
@@ -22,7 +22,9 @@ DEST=$(cd "$2" && pwd)
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 
-BINS=(tests/gpu/test_gpu tests/gpu/train_cnn_gpu bench/gpu/bench_gpu_step)
+BINS=(tests/gpu/test_gpu bench/gpu/bench_gpu_step nabla bench/bench_loader)
+# The `nabla` command too, when built: run.sh smoke-tests `nabla train --device cuda` with it.
+[ -x "$BUILD/nabla" ] && BINS+=(nabla)
 for b in "${BINS[@]}"; do
   [ -x "$BUILD/$b" ] || { echo "pack.sh: $BUILD/$b is missing; build it first" >&2; exit 1; }
   mkdir -p "$STAGE/build/$(dirname "$b")"

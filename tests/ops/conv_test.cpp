@@ -132,6 +132,43 @@ TEST_P(ConvGrid, WeightGradMatchesReference) {
                1e-12, c.name + " via backward");
 }
 
+// f32 forward, input gradient and weight gradient against the f64 references: f32 may run on
+// another implementation than f64 (oneDNN primitives in NABLA_CONV_ONEDNN builds).
+void expect_f32_passes_match(const ConvCase& c, uint64_t seed, double tol) {
+  std::array<int64_t, 4> p = c.ref_padding();
+  if (p[0] != p[1] || p[2] != p[3]) GTEST_SKIP() << "asymmetric 'same' padding has no explicit-padding equivalent";
+  ConvInputs in = conv_inputs(c, seed);
+  Ref out = conv_reference(c, in);
+  Ref gout = random_ref(out.shape, seed + 5);
+  const nb::DType f32 = nb::DType::f32;
+  Tensor x = tensor_of(in.x, true, f32), w = tensor_of(in.w, true, f32);
+  Tensor b = c.bias ? tensor_of(in.b, false, f32) : Tensor();
+  Tensor y = nb::conv2d(x, w, b, c.options());
+  expect_close(y, out, tol, tol, c.name + " f32 forward");
+  TensorList g = nb::grad({y}, {x, w}, {tensor_of(gout, false, f32)});
+  // The output_padding that gives the transposed convolution the input's size back.
+  I2 op;
+  for (int d = 0; d < 2; ++d)
+    op[d] = c.x[2 + d] - ((out.shape[2 + d] - 1) * c.stride[d] - 2 * p[2 * d] +
+                          c.dilation[d] * (c.kernel[d] - 1) + 1);
+  expect_close(g[0], conv_transpose2d(gout, in.w, {}, c.stride, {p[0], p[2]}, op, c.dilation, c.groups), tol, tol,
+               c.name + " f32 input gradient");
+  expect_close(g[1], conv2d_weight_grad(in.x, gout, c.kernel, c.stride, {p[0], p[2]}, c.dilation, c.groups), tol,
+               tol, c.name + " f32 weight gradient");
+}
+
+TEST_P(ConvGrid, F32GradientsMatchReference) { expect_f32_passes_match(GetParam(), 41, 1e-4); }
+
+TEST(ConvTestConv2d, F32BenchCnnShapes) {
+  // The bench CNN's two convolutions (batch 3): the cases oneDNN builds send to oneDNN.
+  expect_f32_passes_match({.name = "cnn_conv1", .x = {3, 1, 28, 28}, .out_channels = 32, .kernel = {3, 3},
+                           .padding = {1, 1}},
+                          51, 1e-4);
+  expect_f32_passes_match({.name = "cnn_conv2", .x = {3, 32, 14, 14}, .out_channels = 64, .kernel = {3, 3},
+                           .padding = {1, 1}},
+                          61, 5e-4);
+}
+
 INSTANTIATE_TEST_SUITE_P(ConvTest, ConvGrid, ::testing::ValuesIn(kConvCases),
                          [](const ::testing::TestParamInfo<ConvCase>& i) { return i.param.name; });
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "../device_backend.h"
+#include "conv_impl.h"
 
 namespace nabla::backend {
 namespace {
@@ -83,8 +84,14 @@ class CpuBackend final : public Backend {
   void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* go, void* gw) override {
     cpu::conv2d_weight_grad(dt, g, x, go, gw);
   }
+  void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* go, void* gb) override {
+    cpu::conv2d_bias_grad(dt, g, go, gb);
+  }
   void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* idx) override {
     cpu::max_pool2d_forward(dt, g, x, out, idx);
+  }
+  void max_pool2d_backward(DType dt, const PoolGeom& g, const void* go, const int64_t* idx, void* gx) override {
+    cpu::max_pool2d_backward(dt, g, go, idx, gx);
   }
   void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out) override {
     cpu::avg_pool2d_forward(dt, g, x, out);

@@ -92,8 +92,14 @@ class CudaBackend final : public Backend {
   void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* go, void* gw) override {
     cuda::conv2d_weight_grad(dt, g, x, go, gw);
   }
+  void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* go, void* gb) override {
+    cuda::conv2d_bias_grad(dt, g, go, gb);
+  }
   void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* idx) override {
     cuda::max_pool2d_forward(dt, g, x, out, idx);
+  }
+  void max_pool2d_backward(DType dt, const PoolGeom& g, const void* go, const int64_t* idx, void* gx) override {
+    cuda::max_pool2d_backward(dt, g, go, idx, gx);
   }
   void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out) override {
     cuda::avg_pool2d_forward(dt, g, x, out);

@@ -45,9 +45,12 @@ void gemm(DType dt, const GemmArgs& args);
 void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out);
 void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx);
 void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw);
+// pool.cu (with the pooling kernels: one pass over NCHW planes)
+void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb);
 
 // pool.cu
 void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* indices);
+void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const int64_t* indices, void* gx);
 void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out);
 void avg_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, void* gx);
 void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,

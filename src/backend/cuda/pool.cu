@@ -137,6 +137,37 @@ __global__ void adaptive_avg_backward_kernel(int64_t H, int64_t W, int64_t Ho, i
   }
 }
 
+/// One thread per output cell adds its gradient at the input position the forward chose.
+/// Overlapping windows can send two cells to one input: atomics keep that correct.
+template <typename T>
+__global__ void max_pool_backward_kernel(PoolGeom g, const T* __restrict gout, const int64_t* __restrict idx,
+                                         T* __restrict gx, int64_t total) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t plane = i / (g.Ho * g.Wo);
+    atomicAdd(gx + plane * g.H * g.W + idx[i], gout[i]);
+  }
+}
+
+/// One block per output channel: the sum over the batch and the Ho*Wo positions, in double,
+/// in a fixed order (deterministic).
+template <typename T>
+__global__ void conv_bias_grad_kernel(ConvGeom g, const T* __restrict gout, T* __restrict gb) {
+  __shared__ double part[kThreads];
+  const int64_t o = blockIdx.x, S = g.Ho * g.Wo;
+  double acc = 0;
+  for (int64_t n = 0; n < g.N; ++n) {
+    const T* p = gout + (n * g.O + o) * S;
+    for (int64_t s = threadIdx.x; s < S; s += blockDim.x) acc += double(p[s]);
+  }
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w /= 2) {
+    if (int(threadIdx.x) < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) gb[o] = T(part[0]);
+}
+
 template <typename F>
 void dispatch_float(DType dt, const char* op, F&& f) {
   if (dt == DType::f32) {
@@ -162,6 +193,29 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, i
     max_pool_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
         g, two_by_two, static_cast<const T*>(x), static_cast<T*>(out), indices, total);
     check_launch("max_pool2d");
+  });
+}
+
+void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const int64_t* indices, void* gx) {
+  dispatch_float(dt, "max_pool2d_backward", [&](auto zero) {
+    using T = decltype(zero);
+    if (g.planes * g.H * g.W == 0) return;
+    NB_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(g.planes * g.H * g.W) * sizeof(T), compute_stream()));
+    const int64_t total = g.planes * g.Ho * g.Wo;
+    if (total == 0) return;
+    max_pool_backward_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
+        g, static_cast<const T*>(gout), indices, static_cast<T*>(gx), total);
+    check_launch("max_pool2d_backward");
+  });
+}
+
+void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb) {
+  dispatch_float(dt, "conv2d_bias_grad", [&](auto zero) {
+    using T = decltype(zero);
+    if (g.O == 0) return;
+    conv_bias_grad_kernel<T><<<unsigned(g.O), kThreads, 0, compute_stream()>>>(g, static_cast<const T*>(gout),
+                                                                                  static_cast<T*>(gb));
+    check_launch("conv2d_bias_grad");
   });
 }
 

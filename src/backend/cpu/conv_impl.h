@@ -1,0 +1,43 @@
+// Internal to the CPU backend (and bench_cnn): which convolution implementation runs.
+// conv.cpp picks per case from measurements (bench/README.md); benchmarks may force one.
+#pragma once
+#include "../conv_kernels.h"
+
+namespace nabla::backend::cpu {
+
+enum class ConvImpl {
+  Auto,    ///< the measured choice per case (default)
+  Im2col,  ///< im2col/col2im + BLAS GEMM, parallel over the batch
+  OneDnn,  ///< oneDNN primitives, blocked layouts with cached reorders (NABLA_CONV_ONEDNN builds only)
+};
+
+/// Forces an implementation for f32 convolutions (benchmarks only; not thread-safe). A forced
+/// OneDnn that oneDNN cannot run (or a build without it) falls back to Im2col.
+void set_conv_impl(ConvImpl impl);
+ConvImpl get_conv_impl();
+/// Whether this build has the oneDNN path.
+bool conv_onednn_built();
+
+// ---- kernels ready for the op layer (not yet called by src/ops; see bench/README.md) --------------
+
+/// out = relu(conv(x, w) + bias): conv2d_forward with the ReLU fused (a oneDNN post-op for f32, so
+/// the activation costs no extra pass over the output; otherwise one in-place pass).
+void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out);
+/// gb[o] = sum of gout[n][o][..] over n and the Ho*Wo positions: conv2d's bias gradient straight
+/// from the NCHW gradient (sum(g, {0, 2, 3}) first copies g into [O, N*Ho*Wo] order). f64
+/// accumulation in 8 lanes, as `sum`; the order depends on the shape only, not the threads.
+void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb);
+/// gx = max_pool2d's input gradient from gout and the forward's `indices` (gx is overwritten).
+/// Zero + scatter per plane, in cache: replaces the op's zeros + copy + bounds check + scatter_add.
+void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const int64_t* indices, void* gx);
+
+namespace onednn {
+/// f32 only, NCHW. Each returns false (and does nothing) when oneDNN cannot take the case, so the
+/// caller falls back to im2col. Primitives, reorders and intermediate buffers are cached per
+/// geometry and thread count (per calling thread), so a steady training step allocates nothing.
+bool forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out, bool relu = false);
+bool input_grad(const ConvGeom& g, const float* gout, const float* w, float* gx);
+bool weight_grad(const ConvGeom& g, const float* x, const float* gout, float* gw);
+}  // namespace onednn
+
+}  // namespace nabla::backend::cpu
