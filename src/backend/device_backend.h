@@ -111,13 +111,13 @@ class Backend {
                                             void*) {
     missing("adaptive_avg_pool2d_backward");
   }
-  /// mean/var: host arrays of C doubles.
-  virtual void channel_moments(DType, int64_t, int64_t, int64_t, const void*, double* /*host*/, double* /*host*/) {
+  /// mean/var: C doubles (f64 arrays in the device's memory).
+  virtual void channel_moments(DType, int64_t, int64_t, int64_t, const void*, double* /*mean*/, double* /*var*/) {
     missing("channel_moments");
   }
-  /// scale/shift: host arrays of C doubles.
-  virtual void channel_affine(DType, int64_t, int64_t, int64_t, const void*, const double* /*host*/,
-                              const double* /*host*/, void*) {
+  /// scale/shift: C doubles (f64 arrays in the device's memory).
+  virtual void channel_affine(DType, int64_t, int64_t, int64_t, const void*, const double* /*scale*/,
+                              const double* /*shift*/, void*) {
     missing("channel_affine");
   }
   virtual void layer_norm_forward(DType, int64_t, int64_t, const void*, const void*, const void*, double, void*,

@@ -60,34 +60,32 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
   NB_CHECK(N * S > 1, "[batch_norm] training needs more than one value per channel, got input ", x.shape());
   Tensor xc = ops::contiguous_data(x);
-  const size_t nc = static_cast<size_t>(C);
-  std::vector<double> mean_v(nc), var_v(nc), scale(nc), shift(nc);
-  backend::get(x.device()).channel_moments(x.dtype(), N, C, S, xc.raw_data(), mean_v.data(), var_v.data());
-  std::vector<double> wv = weight.defined() ? weight.to_double_vector() : std::vector<double>(size_t(C), 1.0);
-  std::vector<double> bv = bias.defined() ? bias.to_double_vector() : std::vector<double>(size_t(C), 0.0);
-  // The per-channel statistics are C numbers: computed on the host, moved once.
-  Tensor mean_t = empty(bshape, {.dtype = x.dtype()}), rstd_t = empty(bshape, {.dtype = x.dtype()});
-  NB_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
-    scalar_t* mp = mean_t.data_ptr<scalar_t>();
-    scalar_t* rp = rstd_t.data_ptr<scalar_t>();
-    for (int64_t c = 0; c < C; ++c) {
-      double rs = 1.0 / std::sqrt(var_v[size_t(c)] + eps);
-      mp[c] = scalar_t(mean_v[size_t(c)]);
-      rp[c] = scalar_t(rs);
-      scale[size_t(c)] = wv[size_t(c)] * rs;
-      shift[size_t(c)] = bv[size_t(c)] - mean_v[size_t(c)] * scale[size_t(c)];
-    }
-  });
-  mean_t = mean_t.to(x.device());
-  rstd_t = rstd_t.to(x.device());
-  Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  backend::get(x.device()).channel_affine(x.dtype(), N, C, S, xc.raw_data(), scale.data(), shift.data(), y.raw_data());
+  backend::Backend& be = backend::get(x.device());
+  // Per-channel statistics stay on x's device (f64, C values), so a GPU never waits for the host.
+  // The scale/shift arithmetic is in f64 as in the textbook formula: y = x * w/sqrt(var+eps) +
+  // (b - mean * w/sqrt(var+eps)); the VJP below is written with nabla ops.
+  Tensor mean_d = empty({C}, {.dtype = DType::f64, .device = x.device()});
+  Tensor var_d = empty({C}, {.dtype = DType::f64, .device = x.device()});
+  be.channel_moments(x.dtype(), N, C, S, xc.raw_data(), static_cast<double*>(mean_d.raw_data()),
+                     static_cast<double*>(var_d.raw_data()));
+  Tensor mean_t, rstd_t, y;
+  {
+    NoGradGuard ng;
+    Tensor rs = rsqrt(var_d + eps);
+    Tensor scale = weight.defined() ? weight.detach().to(DType::f64) * rs : rs;
+    Tensor shift = (bias.defined() ? bias.detach().to(DType::f64) : zeros_like(scale)) - mean_d * scale;
+    scale = ops::contiguous_data(scale), shift = ops::contiguous_data(shift);
+    mean_t = mean_d.to(x.dtype()).reshape(bshape);
+    rstd_t = rs.to(x.dtype()).reshape(bshape);
+    y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+    be.channel_affine(x.dtype(), N, C, S, xc.raw_data(), static_cast<const double*>(scale.raw_data()),
+                      static_cast<const double*>(shift.raw_data()), y.raw_data());
+  }
   if (running_mean.defined() || running_var.defined()) {
     // Running statistics: exponential average, variance unbiased (n / (n - 1)), as PyTorch.
     NoGradGuard ng;
     const double n = double(N * S);
-    Tensor bm = from_vector(mean_v, {C}).to(x.dtype()).to(x.device()),
-           bvv = (from_vector(var_v, {C}) * (n / (n - 1))).to(x.dtype()).to(x.device());
+    Tensor bm = mean_d.to(x.dtype()), bvv = (var_d * (n / (n - 1))).to(x.dtype());
     if (running_mean.defined()) {
       Tensor rm = running_mean;
       rm.mul_(1.0 - momentum).add_(bm.to(rm.dtype()), momentum);

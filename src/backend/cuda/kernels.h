@@ -58,7 +58,7 @@ void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W,
 void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                   const void* gout, void* gx);
 
-// norm.cu (mean/var, scale/shift: host arrays of C doubles)
+// norm.cu (mean/var, scale/shift: f64 device arrays of C values)
 void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* mean, double* var);
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);

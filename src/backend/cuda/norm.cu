@@ -95,6 +95,22 @@ __global__ void channel_affine_kernel(int64_t C, int64_t S, int64_t total, const
   }
 }
 
+// One thread per channel adds its slices' partial sums in slice order (as the host did, so the
+// mean equals the one channel_sq_dev_kernel used) into the f64 device outputs.
+__global__ void channel_finish_kernel(int64_t C, int64_t splits, const double* __restrict sum_part,
+                                      const double* __restrict sq_part, double count, double* __restrict mean,
+                                      double* __restrict var) {
+  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
+    double s = 0, ss = 0;
+    for (int64_t k = 0; k < splits; ++k) {
+      s += sum_part[c * splits + k];
+      ss += sq_part[c * splits + k];
+    }
+    mean[c] = s / count;
+    var[c] = ss / count;
+  }
+}
+
 // One warp per row: mean, then the sum of squared deviations (both in f64), then y.
 template <typename T>
 __global__ void layer_norm_kernel(int64_t rows, int64_t D, const T* __restrict x, const T* __restrict w,
@@ -137,7 +153,8 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, d
     if (C <= 0) return;
     const int64_t M = N * S;
     if (M <= 0) {  // as the CPU: an empty channel has mean 0 and variance 0
-      for (int64_t c = 0; c < C; ++c) mean[c] = var[c] = 0.0;
+      NB_CUDA_CHECK(cudaMemsetAsync(mean, 0, size_t(C) * sizeof(double), compute_stream()));
+      NB_CUDA_CHECK(cudaMemsetAsync(var, 0, size_t(C) * sizeof(double), compute_stream()));
       return;
     }
     // Enough blocks to fill the GPU (about 1024 in all) but no slice shorter than 2048 elements.
@@ -155,18 +172,10 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, d
     check_launch("batch_norm");
     channel_sq_dev_kernel<T><<<unsigned(blocks), kThreads, 0, compute_stream()>>>(g, xt, sum_part, sq_part, count);
     check_launch("batch_norm");
-    thread_local std::vector<double> host;
-    host.resize(size_t(2 * blocks));
-    copy_to_host(host.data(), sum_part, size_t(2 * blocks) * sizeof(double), current_device());
-    for (int64_t c = 0; c < C; ++c) {
-      double s = 0, ss = 0;
-      for (int64_t k = 0; k < g.splits; ++k) {  // the kernel's order, so the mean matches its own
-        s += host[size_t(c * g.splits + k)];
-        ss += host[size_t(blocks + c * g.splits + k)];
-      }
-      mean[c] = s / count;
-      var[c] = ss / count;
-    }
+    // Finished on the device: no host round trip, so batch norm never stalls the stream.
+    channel_finish_kernel<<<grid_for(C), kThreads, 0, compute_stream()>>>(C, g.splits, sum_part, sq_part, count,
+                                                                           mean, var);
+    check_launch("batch_norm");
   });
 }
 
@@ -176,14 +185,8 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, co
     using T = decltype(zero);
     const int64_t total = N * C * S;
     if (total <= 0) return;
-    // scale and shift are host arrays: one upload of both into a cached device buffer.
-    thread_local std::vector<double> staged;
-    staged.assign(scale, scale + C);
-    staged.insert(staged.end(), shift, shift + C);
-    thread_local GrowBuffer params;
-    const double* d = static_cast<const double*>(params.upload(staged.data(), staged.size() * sizeof(double)));
     channel_affine_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
-        C, S, total, static_cast<const T*>(x), d, d + C, static_cast<T*>(y));
+        C, S, total, static_cast<const T*>(x), scale, shift, static_cast<T*>(y));
     check_launch("batch_norm");
   });
 }
