@@ -23,6 +23,7 @@ STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 
 BINS=(tests/gpu/test_gpu bench/gpu/bench_gpu_step nabla bench/bench_loader)
+[ -x "$BUILD/lecture_08_gpu_params" ] && BINS+=(lecture_08_gpu_params)  # docs/lecture.md, experiment 8
 # The `nabla` command too, when built: run.sh smoke-tests `nabla train --device cuda` with it.
 [ -x "$BUILD/nabla" ] && BINS+=(nabla)
 for b in "${BINS[@]}"; do

@@ -34,7 +34,7 @@ fi
 BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no build directory $1" >&2; exit 2; }
 mkdir -p "$2" && OUT=$(cd "$2" && pwd) || { echo "run.sh: cannot create $2" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PARTS=${PARTS:-"tests train bench torch compare"}
+PARTS=${PARTS:-"tests train lecture bench torch compare"}
 PYTHON=${PYTHON:-python3}
 TEST_TIMEOUT=${TEST_TIMEOUT:-240}
 TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-240}
@@ -174,6 +174,13 @@ except Exception as e:
   else
     fail "train: SKIPPED no Fashion-MNIST data (set NABLA_DATA, or copy it to BUILD_DIR/../data/fashion-mnist)"
   fi
+fi
+
+# ---- lecture experiment 8 (parameters resident vs copied, uploads overlapped vs not) -------------
+if wants lecture && have_bin "$BUILD/lecture_08_gpu_params" lecture; then
+  run_timed 120 "$OUT/lecture_08.log" "$BUILD/lecture_08_gpu_params" --out "$OUT/lecture_08"
+  if [ "$RC" -eq 0 ]; then note "lecture 08: ok ($(tr '\n' ';' <"$OUT/lecture_08.log" | cut -c1-400))"
+  else fail "lecture 08: FAIL [$(rc_word $RC)] $(tail -2 "$OUT/lecture_08.log" | tr '\n' ' ' | cut -c1-250)"; fi
 fi
 
 # ---- benchmarks --------------------------------------------------------------------------------

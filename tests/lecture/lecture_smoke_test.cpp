@@ -234,3 +234,14 @@ TEST(LectureSmoke, TransferFreezesTheBackbone) {
   EXPECT_EQ(num(find(rows, {{"run", "fine-tuned, all layers"}}), "frozen_parameters"), 0.0);
   for (const Row& r : rows) EXPECT_GT(num(r, "test_accuracy"), 0.2) << r.at("run");
 }
+
+// Experiment 8 needs a GPU: without one it must say so and succeed; with one, parameters kept on
+// the device must beat shipping them every step.
+TEST(LectureSmoke, GpuParameterManagement) {
+  SmokeRun run("08_gpu_params");
+  if (!fs::exists(run.str() + "/steps.csv")) GTEST_SKIP() << "no CUDA device: experiment 8 printed its skip reason";
+  std::map<std::string, double> ms;
+  for (const Row& r : read_csv(run.str() + "/steps.csv")) ms[r.at("model") + "/" + r.at("regime")] = std::stod(r.at("median_ms"));
+  for (const char* m : {"mlp", "cnn"})
+    EXPECT_LT(ms[std::string(m) + "/resident, no transfer"], ms[std::string(m) + "/parameters copied"]) << m;
+}
