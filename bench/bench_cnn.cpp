@@ -42,11 +42,8 @@ constexpr int64_t kBatch = 64;
 constexpr double kLr = 0.01;
 constexpr double kDropout = 0.5;
 
-struct Options {
-  int rounds = 15;
-  int block = 5;
-  int warmup = 10;
-  std::vector<int> threads{1, 2};
+struct Options : bench::TimingOptions {
+  Options() { rounds = 15, block = 5, warmup = 10; }
   bool layers = true;
   bool step = true;
   bool kernels = false;
@@ -56,26 +53,12 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "missing value after %s\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--rounds") {
-      o.rounds = std::atoi(next());
-    } else if (a == "--block") {
-      o.block = std::atoi(next());
-    } else if (a == "--warmup") {
-      o.warmup = std::atoi(next());
-    } else if (a == "--threads") {
-      o.threads.clear();
-      std::stringstream ss(next());
-      std::string t;
-      while (std::getline(ss, t, ',')) o.threads.push_back(std::atoi(t.c_str()));
+  bench::ArgWalker args(argc, argv);
+  while (args.next()) {
+    const std::string& a = args.flag();
+    auto next = [&] { return args.value(); };
+    if (args.timing(o)) {
+      continue;
     } else if (a == "--skip-layers") {
       o.layers = false;
     } else if (a == "--skip-step") {
@@ -99,7 +82,7 @@ Options parse(int argc, char** argv) {
                    "          [--kernels] [--only-kernels]\n"
                    "       %s --profile nabla|torch [--steps N] [--threads T]\n",
                    argv[0], argv[0]);
-      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+      std::exit(args.usage_status());
     }
   }
   bool bad = o.rounds < 1 || o.block < 1 || o.warmup < 0 || o.profile_steps < 1 || o.threads.empty();

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,57 @@ namespace bench {
 using clk = std::chrono::steady_clock;
 
 inline double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+
+/// The flags every side-by-side benchmark takes; each program's Options derives from it and
+/// sets its own defaults.
+struct TimingOptions {
+  int rounds = 15;                 ///< --rounds: interleaved rounds per measurement
+  int block = 10;                  ///< --block: steps per library per round
+  int warmup = 10;                 ///< --warmup: warm-up steps per library per configuration
+  std::vector<int> threads{1, 2};  ///< --threads 1,2
+};
+
+/// Walks argv one flag at a time: `value()` takes the flag's argument (exit 2 naming the flag
+/// when it is missing) and `timing()` consumes the TimingOptions flags.
+class ArgWalker {
+ public:
+  ArgWalker(int argc, char** argv) : argc_(argc), argv_(argv) {}
+  bool next() {
+    if (++i_ >= argc_) return false;
+    flag_ = argv_[i_];
+    return true;
+  }
+  const std::string& flag() const { return flag_; }
+  const char* value() {
+    if (i_ + 1 >= argc_) {
+      std::fprintf(stderr, "missing value after %s\n", flag_.c_str());
+      std::exit(2);
+    }
+    return argv_[++i_];
+  }
+  int int_value() { return std::atoi(value()); }
+  bool timing(TimingOptions& t) {
+    if (flag_ == "--rounds") t.rounds = int_value();
+    else if (flag_ == "--block") t.block = int_value();
+    else if (flag_ == "--warmup") t.warmup = int_value();
+    else if (flag_ == "--threads") {
+      t.threads.clear();
+      std::stringstream ss(value());
+      for (std::string n; std::getline(ss, n, ',');) t.threads.push_back(std::atoi(n.c_str()));
+    } else {
+      return false;
+    }
+    return true;
+  }
+  /// Exit status for an unknown flag: 0 for --help / -h, 2 otherwise.
+  int usage_status() const { return flag_ == "--help" || flag_ == "-h" ? 0 : 2; }
+
+ private:
+  int argc_;
+  char** argv_;
+  int i_ = 0;
+  std::string flag_;
+};
 
 /// Keeps the compiler from dropping a computation whose result is otherwise unused.
 template <typename T>

@@ -36,38 +36,24 @@ using bench::set_threads;
 using bench::time_block;
 namespace no = nabla::optim;
 
-struct Options {
-  int rounds = 15;  // interleaved rounds per measurement
-  int block = 20;   // steps per library per round
-  std::vector<int> threads{1, 2};
+struct Options : bench::TimingOptions {
+  Options() { rounds = 15, block = 20; }
   std::string only;  // run only optimizers whose name contains this
 };
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "missing value after %s\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--rounds") {
-      o.rounds = std::atoi(next());
-    } else if (a == "--block") {
-      o.block = std::atoi(next());
-    } else if (a == "--threads") {
-      o.threads.clear();
-      std::stringstream ss(next());
-      std::string t;
-      while (std::getline(ss, t, ',')) o.threads.push_back(std::atoi(t.c_str()));
+  bench::ArgWalker args(argc, argv);
+  while (args.next()) {
+    const std::string& a = args.flag();
+    auto next = [&] { return args.value(); };
+    if (args.timing(o)) {
+      continue;
     } else if (a == "--only") {
       o.only = next();
     } else {
       std::fprintf(stderr, "usage: %s [--rounds R] [--block K] [--threads 1,2] [--only NAME]\n", argv[0]);
-      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+      std::exit(args.usage_status());
     }
   }
   return o;

@@ -45,12 +45,9 @@ using bench::set_threads;
 using bench::summarize;
 using bench::Summary;
 
-struct Options {
-  int rounds = 20;        // interleaved rounds per measurement
-  int block = 10;         // MLP steps per library per round
-  int warmup = 20;        // MLP warm-up steps per library per thread count
+struct Options : bench::TimingOptions {
+  Options() { rounds = 20, block = 10, warmup = 20; }  // block: MLP steps per library per round
   int overhead_ops = 20000;  // adds per round in (a)
-  std::vector<int> threads{1, 2};
   bool overhead = true;
   bool phases = true;     // also print the forward/backward/update split of the MLP step
   std::string profile;    // "nabla" or "torch": only run that library's MLP steps (for perf/callgrind)
@@ -59,28 +56,14 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "missing value after %s\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--rounds") {
-      o.rounds = std::atoi(next());
-    } else if (a == "--block") {
-      o.block = std::atoi(next());
-    } else if (a == "--warmup") {
-      o.warmup = std::atoi(next());
+  bench::ArgWalker args(argc, argv);
+  while (args.next()) {
+    const std::string& a = args.flag();
+    auto next = [&] { return args.value(); };
+    if (args.timing(o)) {
+      continue;
     } else if (a == "--ops") {
       o.overhead_ops = std::atoi(next());
-    } else if (a == "--threads") {
-      o.threads.clear();
-      std::stringstream ss(next());
-      std::string t;
-      while (std::getline(ss, t, ',')) o.threads.push_back(std::atoi(t.c_str()));
     } else if (a == "--skip-overhead") {
       o.overhead = false;
     } else if (a == "--skip-phases") {
@@ -98,7 +81,7 @@ Options parse(int argc, char** argv) {
                    "usage: %s [--rounds R] [--block K] [--warmup W] [--ops N] [--threads 1,2] [--skip-overhead]\n"
                    "          [--skip-phases] [--profile nabla|torch [--steps N]]\n",
                    argv[0]);
-      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+      std::exit(args.usage_status());
     }
   }
   if (o.rounds < 1 || o.block < 1 || o.warmup < 0 || o.overhead_ops < 1 || o.profile_steps < 1 || o.threads.empty()) {
