@@ -129,11 +129,13 @@ Weights make_weights() {
 }
 
 const nabla::Conv2dOptions kConvN{.padding = {1, 1}};
+// conv + bias + ReLU as one op: what nn::Sequential(Conv2d, ReLU, ...) runs (and so `nabla train`).
+const nabla::Conv2dOptions kConvReluN{.padding = {1, 1}, .fuse_relu = true};
 const nabla::Pool2dOptions kPoolN{.kernel = {2, 2}};
 
 nabla::Tensor nabla_forward(const std::vector<nabla::Tensor>& p, const nabla::Tensor& x, bool training) {
-  nabla::Tensor h = nabla::max_pool2d(nabla::relu(nabla::conv2d(x, p[0], p[1], kConvN)), kPoolN);
-  h = nabla::max_pool2d(nabla::relu(nabla::conv2d(h, p[2], p[3], kConvN)), kPoolN);
+  nabla::Tensor h = nabla::max_pool2d(nabla::conv2d(x, p[0], p[1], kConvReluN), kPoolN);
+  h = nabla::max_pool2d(nabla::conv2d(h, p[2], p[3], kConvReluN), kPoolN);
   h = nabla::relu(nabla::linear(h.flatten(1), p[4], p[5]));
   h = nabla::dropout(h, kDropout, training);
   return nabla::linear(h, p[6], p[7]);

@@ -168,6 +168,8 @@ struct Conv2dOptions {
   bool padding_same = false;  ///< pad so the output has the input's size (stride 1 only), like padding='same'
   Size2 dilation{1, 1};
   int64_t groups = 1;
+  /// relu(conv2d(...)) in the same kernel: the activation costs no extra pass over the output.
+  bool fuse_relu = false;
 };
 /// 2-D convolution (cross-correlation) of x [N, C, H, W] with weight [O, C/groups, kH, kW] and
 /// optional bias [O]. Output [N, O, (H + 2p - d(k-1) - 1)/s + 1, ...].
@@ -234,7 +236,7 @@ Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 enum class Reduction { None, Mean, Sum };
 
 struct CrossEntropyOptions {
-  Tensor weight;                ///< per-class weights [C] (optional)
+  Tensor weight = {};           ///< per-class weights [C] (optional)
   int64_t ignore_index = -100;  ///< targets equal to this contribute nothing
   double label_smoothing = 0.0;
   Reduction reduction = Reduction::Mean;

@@ -57,6 +57,8 @@ void axpy(DType dt, int64_t n, double alpha, const void* x, void* y);
 void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int64_t r, int64_t inner);
 /// Index (i64) of the max/min along the middle axis of [outer, r, inner]; first on ties.
 void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t outer, int64_t r, int64_t inner);
+/// out[r, :] = log_softmax(in[r, :]) for `rows` contiguous rows of `n` elements.
+void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n);
 /// True when every element is finite (float types).
 bool all_finite(DType dt, const void* in, int64_t n);
 

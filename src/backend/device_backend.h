@@ -59,6 +59,10 @@ class Backend {
     missing("arg_reduce");
   }
   virtual bool all_finite(DType, const void*, int64_t) { return missing("all_finite"), false; }
+  /// Row-wise log-softmax of `rows` contiguous rows of n elements. Optional: ops compose it
+  /// from element-wise kernels when a backend does not have it (has_log_softmax() false).
+  virtual bool has_log_softmax() const { return false; }
+  virtual void log_softmax(DType, const void*, void*, int64_t /*rows*/, int64_t /*n*/) { missing("log_softmax"); }
 
   // ---- linear algebra, random numbers, indexing -------------------------------------------------
   virtual void gemm(DType, const GemmArgs&) { missing("gemm"); }
@@ -83,6 +87,14 @@ class Backend {
   // ---- convolution, pooling, normalization (conv_kernels.h) ----------------------------------
   virtual void conv2d_forward(DType, const ConvGeom&, const void*, const void*, const void* /*bias*/, void*) {
     missing("conv2d_forward");
+  }
+  /// out = relu(conv(x, w) + bias). This default runs the convolution and then ReLU in place;
+  /// a backend overrides it where the activation can ride along (a oneDNN post-op on the CPU).
+  virtual void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias,
+                                   void* out) {
+    conv2d_forward(dt, g, x, w, bias, out);
+    const int64_t n = g.N * g.O * g.Ho * g.Wo, one = 1;
+    unary(UnaryOp::Relu, dt, Geometry{1, &n}, Operand{out, &one}, Operand{out, &one}, 0, 0);
   }
   virtual void conv2d_input_grad(DType, const ConvGeom&, const void*, const void*, void*) {
     missing("conv2d_input_grad");

@@ -63,7 +63,19 @@ Conv2d::Conv2d(const Conv2dOptions& o) : Module("Conv2d"), options(o) {
 
 void Conv2d::reset_parameters() { reset_conv(weight, bias); }
 
-Tensor Conv2d::forward(const Tensor& x) {
+Tensor Conv2d::forward(const Tensor& x) { return run(x, fuse_relu_next_call_); }
+
+Tensor Conv2d::forward_relu(const Tensor& x) {
+  // Through operator() so errors still name this layer and summaries/recorders still see it.
+  fuse_relu_next_call_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{fuse_relu_next_call_};
+  return (*this)(x);
+}
+
+Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {
   check_channels(*this, x, options.in_channels(), weight);
   check_input_dtype(x, weight);
   nabla::Conv2dOptions f;
@@ -72,6 +84,7 @@ Tensor Conv2d::forward(const Tensor& x) {
   f.padding_same = options.padding_same();
   f.dilation = options.dilation();
   f.groups = options.groups();
+  f.fuse_relu = fuse_relu;
   if (options.padding_mode() == PaddingMode::Zeros) return conv2d(x, weight, bias, f);
   // Reflect / replicate: pad explicitly, then convolve without padding.
   int64_t lo[2], hi[2];

@@ -81,23 +81,33 @@ Tensor bias_grad(const Tensor& g) {
   return sum(g, {0, 2, 3});
 }
 
-Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const ConvParams& p) {
+/// conv2d, or relu(conv2d) in one kernel when `fuse_relu` (the activation rides along with the
+/// convolution instead of costing another pass over the output; its VJP masks the gradient with
+/// the saved output, as relu's does, before conv2d's own VJP).
+Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const ConvParams& p,
+                   bool fuse_relu = false) {
   check_conv_tensors(x0, w0, bias, w0.dim() == 4 ? w0.size(0) : 0, "conv2d");
   ConvGeom g = make_geom(x0.shape(), w0.shape(), p, "conv2d");
   Tensor x = ops::contiguous_data(x0), w = ops::contiguous_data(w0);
   Tensor b = bias.defined() ? ops::contiguous_data(bias) : Tensor();
   Tensor out = empty({g.N, g.O, g.Ho, g.Wo}, {.dtype = x.dtype(), .device = x.device()});
-  if (out.numel() > 0)
-    backend::get(x.device()).conv2d_forward(x.dtype(), g, x.raw_data(), w.raw_data(), b.defined() ? b.raw_data() : nullptr,
-                                 out.raw_data());
-  if (auto node = autograd::record("conv2d", {x0, w0, bias}, {out})) {
+  if (out.numel() > 0) {
+    backend::Backend& be = backend::get(x.device());
+    const void* bp = b.defined() ? b.raw_data() : nullptr;
+    if (fuse_relu) be.conv2d_forward_relu(x.dtype(), g, x.raw_data(), w.raw_data(), bp, out.raw_data());
+    else be.conv2d_forward(x.dtype(), g, x.raw_data(), w.raw_data(), bp, out.raw_data());
+  }
+  if (auto node = autograd::record(fuse_relu ? "conv2d_relu" : "conv2d", {x0, w0, bias}, {out})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
     node->backward_fn = [sx = nw ? node->save(x0) : autograd::SavedTensor(),
-                         sw = nx ? node->save(w0) : autograd::SavedTensor(), p, g, nx, nw, nb](const TensorList& gr) {
-      Tensor gx = nx ? conv_transpose2d(gr[0], sw.get(), Tensor(), to_transpose_options(p, output_padding_for(g)))
+                         sw = nx ? node->save(w0) : autograd::SavedTensor(),
+                         so = fuse_relu ? node->save(out) : autograd::SavedTensor(), p, g, nx, nw,
+                         nb](const TensorList& gr) {
+      Tensor go = so.defined() ? threshold_backward(gr[0], so.get()) : gr[0];
+      Tensor gx = nx ? conv_transpose2d(go, sw.get(), Tensor(), to_transpose_options(p, output_padding_for(g)))
                      : Tensor();
-      Tensor gw = nw ? conv2d_weight_grad(sx.get(), gr[0], {g.kh, g.kw}, to_conv_options(p)) : Tensor();
-      return TensorList{gx, gw, nb ? bias_grad(gr[0]) : Tensor()};
+      Tensor gw = nw ? conv2d_weight_grad(sx.get(), go, {g.kh, g.kw}, to_conv_options(p)) : Tensor();
+      return TensorList{gx, gw, nb ? bias_grad(go) : Tensor()};
     };
   }
   return out;
@@ -109,7 +119,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   NB_CHECK(x.dim() == 3 || x.dim() == 4, "[conv2d] expected input [N, C, H, W] or [C, H, W], got shape ", x.shape());
   if (x.dim() == 3) return conv2d(x.unsqueeze(0), weight, bias, o).squeeze(0);
   ConvParams p{o.stride, o.padding, o.dilation, o.groups};
-  if (!o.padding_same) return conv2d_impl(x, weight, bias, p);
+  if (!o.padding_same) return conv2d_impl(x, weight, bias, p, o.fuse_relu);
   NB_CHECK(o.stride[0] == 1 && o.stride[1] == 1, "[conv2d] padding='same' needs stride 1, got stride (", o.stride[0],
            ", ", o.stride[1], ")");
   NB_CHECK(weight.dim() == 4, "[conv2d] expected a 4-D weight, got shape ", weight.shape());
@@ -117,11 +127,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   int64_t th = o.dilation[0] * (weight.size(2) - 1), tw = o.dilation[1] * (weight.size(3) - 1);
   if (th % 2 == 0 && tw % 2 == 0) {
     p.padding = {th / 2, tw / 2};
-    return conv2d_impl(x, weight, bias, p);
+    return conv2d_impl(x, weight, bias, p, o.fuse_relu);
   }
   p.padding = {0, 0};
   Tensor xp = pad(x, {tw / 2, tw - tw / 2, th / 2, th - th / 2});
-  return conv2d_impl(xp, weight, bias, p);
+  return conv2d_impl(xp, weight, bias, p, o.fuse_relu);
 }
 
 Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, const ConvTranspose2dOptions& o) {

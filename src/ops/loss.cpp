@@ -33,13 +33,46 @@ void check_targets(const Tensor& logits, const Tensor& target, const char* op) {
            logits.shape(), ": expected target ", want, " (class indices) for ", logits.size(cdim), " classes");
 }
 
-void check_class_range(const Tensor& t, int64_t C, int64_t ignore_index, const char* op, const Shape& input_shape) {
+/// Validates class targets; returns whether any equals ignore_index.
+bool check_class_range(const Tensor& t, int64_t C, int64_t ignore_index, const char* op, const Shape& input_shape) {
   Tensor c = ops::contiguous_data(t.to(Device::cpu()));  // validated on the host
   const int64_t* p = c.data_ptr<int64_t>();
-  for (int64_t i = 0; i < c.numel(); ++i)
+  bool ignored = false;
+  for (int64_t i = 0; i < c.numel(); ++i) {
     NB_CHECK((p[i] >= 0 && p[i] < C) || p[i] == ignore_index, "[", op, "] target ", p[i], " at position ", i,
              " is out of range for input of shape ", input_shape, ": expected a class index in [0, ", C,
              ") or ignore_index ", ignore_index);
+    ignored = ignored || p[i] == ignore_index;
+  }
+  return ignored;
+}
+
+/// The common classifier case on the CPU, -mean_i log_softmax(x)[i, t_i] for logits [N, C] and
+/// targets that are all valid classes, as one graph node: the sum is read straight from the
+/// log-probabilities, and the VJP (softmax(x) - one_hot(t)) * g / N is written with nabla ops,
+/// so it is differentiable again. Saves the dozen mask/weight ops of the general path.
+Tensor mean_class_nll(const Tensor& logits, const Tensor& t) {
+  Tensor lp;
+  {
+    NoGradGuard ng;
+    lp = ops::contiguous_data(log_softmax(logits, 1));
+  }
+  const int64_t N = lp.size(0), C = lp.size(1);
+  Tensor tc = ops::contiguous_data(t);
+  const int64_t* ti = tc.data_ptr<int64_t>();
+  double acc = 0;
+  NB_DISPATCH_FLOAT(lp.dtype(), "cross_entropy", [&] {
+    const scalar_t* p = static_cast<const scalar_t*>(lp.raw_data());
+    for (int64_t i = 0; i < N; ++i) acc += double(p[i * C + ti[i]]);
+  });
+  Tensor loss = full({}, N > 0 ? -acc / double(N) : std::nan(""), {.dtype = logits.dtype()});
+  if (auto node = autograd::record("cross_entropy", {logits}, {loss})) {
+    node->backward_fn = [sx = node->save(logits), tc, N, C](const TensorList& g) {
+      Tensor x = sx.get();
+      return TensorList{(softmax(x, 1) - one_hot(tc, C, x.dtype())) * (g[0] / double(N))};
+    };
+  }
+  return loss;
 }
 
 struct PickedLoss {
@@ -87,6 +120,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   ops::check_floating(logits, "cross_entropy");
   NB_CHECK(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0, "[cross_entropy] label_smoothing must be in [0, 1], got ",
            o.label_smoothing);
+  if (logits.dim() == 2 && logits.device().is_cpu() && target.dtype() == DType::i64 && !o.weight.defined() &&
+      o.label_smoothing == 0 && o.reduction == Reduction::Mean) {
+    check_targets(logits, target, "cross_entropy");
+    if (!check_class_range(target, logits.size(1), o.ignore_index, "cross_entropy", logits.shape()))
+      return mean_class_nll(logits, target);
+  }
   int64_t cdim = logits.dim() == 1 ? 0 : 1;
   Tensor logp = log_softmax(logits, cdim);
   int64_t C = logits.size(cdim);

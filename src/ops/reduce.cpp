@@ -152,7 +152,19 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   ops::check_floating(x, "log_softmax");
   dim = wrap_dim(dim, x.dim(), "log_softmax");
   if (x.dim() == 0) return x - x;
-  return x - logsumexp(x, {dim}, true);
+  backend::Backend& be = backend::get(x.device());
+  if (dim != x.dim() - 1 || !x.is_contiguous() || x.numel() == 0 || !be.has_log_softmax())
+    return x - logsumexp(x, {dim}, true);
+  // One kernel over the rows; the VJP g - softmax * sum(g) uses the saved output, so it is
+  // itself differentiable (grad-of-grad).
+  Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  be.log_softmax(x.dtype(), x.raw_data(), out.raw_data(), x.numel() / x.size(-1), x.size(-1));
+  if (auto node = autograd::record("log_softmax", {x}, {out})) {
+    node->backward_fn = [so = node->save(out), dim](const TensorList& g) {
+      return TensorList{g[0] - exp(so.get()) * sum(g[0], {dim}, true)};
+    };
+  }
+  return out;
 }
 
 Tensor softmax(const Tensor& x, int64_t dim) {

@@ -325,6 +325,30 @@ TEST(Module, SummaryOfModulesCalledThroughForward) {
   EXPECT_EQ(s.rows[0].output_shape, (Shape{1, 2}));
 }
 
+// Sequential runs a Conv2d directly followed by a ReLU as one fused op: same values and
+// gradients as the two layers apart, and summary() still lists both.
+TEST(Container, SequentialFusesConv2dAndRelu) {
+  manual_seed(9);
+  nn::Sequential seq(nn::Conv2d(nn::Conv2dOptions(2, 3, 3).padding(1)), nn::ReLU(), nn::Flatten());
+  auto conv = seq.at<nn::Conv2d>(0);
+  Tensor x = randn({2, 2, 5, 5}, {.requires_grad = true});
+  Tensor y = seq(x);
+  ASSERT_NE(y.grad_fn(), nullptr);
+  Tensor manual = relu(conv2d(x, conv->weight, conv->bias, {.padding = {1, 1}})).flatten(1);
+  EXPECT_EQ(y.to_vector(), manual.to_vector());
+  Tensor g = randn(y.shape());
+  TensorList fused = grad({y}, {x, conv->weight, conv->bias}, {g});
+  TensorList apart = grad({manual}, {x, conv->weight, conv->bias}, {g});
+  for (size_t i = 0; i < 3; ++i) {
+    auto a = fused[i].to_vector(), b = apart[i].to_vector();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 1e-5) << i << " " << k;
+  }
+  auto s = seq.summary({1, 2, 5, 5}, nn::SummaryOptions{.input_dtype = std::nullopt, .print = false, .out = nullptr});
+  ASSERT_EQ(s.rows.size(), 3u);
+  EXPECT_EQ(s.rows[1].type, "ReLU");
+}
+
 TEST(Container, SequentialAndModuleList) {
   manual_seed(5);
   auto lin = std::make_shared<nn::Linear>(4, 4);

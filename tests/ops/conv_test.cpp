@@ -202,6 +202,36 @@ TEST(ConvTestConv2d, GradGradcheck) {
   }
 }
 
+// conv2d with fuse_relu is relu(conv2d): values (f32, where oneDNN fuses the activation, and
+// f64), first and second derivatives.
+TEST(ConvTestConv2d, FusedReluEqualsConvThenRelu) {
+  const ConvCase cases[] = {
+      {.name = "cnn_conv2", .x = {2, 32, 14, 14}, .out_channels = 64, .kernel = {3, 3}, .padding = {1, 1}},
+      {.name = "combined", .x = {1, 2, 5, 4}, .out_channels = 2, .kernel = {2, 3}, .stride = {2, 1},
+       .padding = {1, 1}, .dilation = {1, 2}, .groups = 2},
+      {.name = "same_even", .x = {2, 1, 3, 4}, .out_channels = 2, .kernel = {2, 2}, .bias = false, .same = true},
+  };
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    ConvInputs in = conv_inputs(c, 71);
+    auto o = c.options();
+    auto fused = o;
+    fused.fuse_relu = true;
+    for (nb::DType dt : {nb::DType::f32, nb::DType::f64}) {
+      Tensor x = tensor_of(in.x).to(dt), w = tensor_of(in.w).to(dt), b = c.bias ? tensor_of(in.b).to(dt) : Tensor();
+      std::vector<double> want = nb::relu(nb::conv2d(x, w, b, o)).to_vector();
+      std::vector<double> got = nb::conv2d(x, w, b, fused).to_vector();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], dt == nb::DType::f32 ? 1e-4 : 1e-12) << i;
+    }
+    if (c.x[1] > 4) continue;  // finite differences on the small cases only
+    TensorList args{tensor_of(in.x), tensor_of(in.w), c.bias ? tensor_of(in.b) : Tensor()};
+    auto f = [&](const TensorList& a) { return nb::conv2d(a[0], a[1], a[2], fused); };
+    EXPECT_TRUE(nb::gradcheck(f, args, kGradOpts));
+    EXPECT_TRUE(nb::gradgradcheck(f, args, kGradOpts));
+  }
+}
+
 TEST(ConvTestConv2d, UnbatchedInputMatchesBatched) {
   const ConvCase c{.name = "unbatched", .x = {1, 2, 5, 4}, .out_channels = 3, .kernel = {3, 2}, .stride = {2, 1},
                    .padding = {1, 1}};

@@ -47,6 +47,10 @@ class CpuBackend final : public Backend {
     cpu::arg_reduce(mx, dt, in, out, o, r, i);
   }
   bool all_finite(DType dt, const void* in, int64_t n) override { return cpu::all_finite(dt, in, n); }
+  bool has_log_softmax() const override { return true; }
+  void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n) override {
+    cpu::log_softmax(dt, in, out, rows, n);
+  }
 
   void gemm(DType dt, const GemmArgs& a) override { cpu::gemm(dt, a); }
   void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t off, double lo, double hi) override {
@@ -77,6 +81,10 @@ class CpuBackend final : public Backend {
 
   void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* b, void* out) override {
     cpu::conv2d_forward(dt, g, x, w, b, out);
+  }
+  void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* b,
+                           void* out) override {
+    cpu::conv2d_forward_relu(dt, g, x, w, b, out);
   }
   void conv2d_input_grad(DType dt, const ConvGeom& g, const void* go, const void* w, void* gx) override {
     cpu::conv2d_input_grad(dt, g, go, w, gx);
