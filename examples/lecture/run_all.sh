@@ -8,6 +8,8 @@ set -euo pipefail
 BUILD=${1:-build/release}
 OUT=${2:-docs/lecture}
 shift $(( $# > 2 ? 2 : $# ))
+# 08_gpu_params needs a CUDA GPU (without one it only says so): name it on a machine that has one;
+# its committed results came from `tests/gpu/run.sh` on an H100.
 ALL=(01_autodiff 02_momentum 03_optimizers 04_lr_decay 05_init 06_generalization 07_transfer)
 RUN=("${@:-${ALL[@]}}")
 for exp in "${RUN[@]}"; do
