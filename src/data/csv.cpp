@@ -95,7 +95,8 @@ bool parse_number(const std::string& raw, double& v) {
 
 CsvData read_csv(const std::string& path, const CsvOptions& opts) {
   std::vector<uint8_t> bytes = internal::read_file_bytes(path, "read_csv");
-  NB_CHECK(std::memchr(bytes.data(), 0, bytes.size()) == nullptr, "[read_csv] ", path,
+  // (An empty file has no data pointer, and memchr must not see a null one.)
+  NB_CHECK(bytes.empty() || std::memchr(bytes.data(), 0, bytes.size()) == nullptr, "[read_csv] ", path,
            ": contains NUL bytes: not a text CSV file");
   const char* b = reinterpret_cast<const char*>(bytes.data());
   const char* e = b + bytes.size();
