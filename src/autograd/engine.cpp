@@ -170,6 +170,12 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
       Tensor& g = input_grads[i];
       const OutputMeta& meta = e.fn->outputs[e.input_nr];
       if (g.defined()) {
+        // A 0-d CPU scalar may combine with a tensor on any device (see ops' device check); its
+        // gradient is computed where the op ran and goes back to the scalar's device here, as
+        // PyTorch's validate_outputs does.
+        if (g.device() != meta.device && meta.shape.empty()) g = engine_ops().to_device(g, meta.device);
+        NB_CHECK(g.device() == meta.device, "[", node->name(), "] backward returned a gradient on ", g.device(),
+                 " for input ", i, " on ", meta.device);
         NB_CHECK(g.shape() == meta.shape, "[", node->name(), "] backward returned a gradient of shape ",
                  g.shape(), " for input ", i, " of shape ", meta.shape);
         add_grad(e, std::move(g));

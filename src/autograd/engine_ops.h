@@ -12,6 +12,7 @@ struct EngineOps {
   bool (*all_finite)(const Tensor&) = nullptr;
   Tensor (*contiguous_clone)(const Tensor&) = nullptr;
   void (*add_inplace)(Tensor&, const Tensor&) = nullptr;  // no-grad, for .grad accumulation
+  Tensor (*to_device)(const Tensor&, Device) = nullptr;    // differentiable copy, as Tensor::to
 };
 
 void install_engine_ops(const EngineOps& ops);

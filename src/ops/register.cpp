@@ -22,6 +22,7 @@ const bool installed = [] {
     NoGradGuard ng;
     acc.add_(g);
   };
+  e.to_device = [](const Tensor& t, Device dev) { return t.to(dev); };
   autograd::install_engine_ops(e);
 #ifdef NABLA_HAS_CUDA
   backend::cuda::install();  // only when a GPU is visible; else cuda:N stays unavailable

@@ -295,6 +295,24 @@ TEST_F(FakeDeviceTest, ZeroDimCpuScalarCombinesWithADeviceTensor) {
   EXPECT_EQ(r2.to_vector(), (std::vector<double>{3, 4, 5}));
 }
 
+TEST_F(FakeDeviceTest, ZeroDimCpuScalarGetsItsGradientOnTheCpu) {
+  Tensor dev = vec({1, 2, 3}, {3}, kF64).to(kDev).requires_grad_();
+  Tensor s = scalar_tensor(2.0, kF64).requires_grad_();
+  Tensor loss = (mul(s, dev) + s).sum();
+  loss.backward();
+  ASSERT_TRUE(s.grad().defined());
+  EXPECT_TRUE(s.grad().device().is_cpu());
+  EXPECT_EQ(s.grad().shape(), Shape{});
+  EXPECT_EQ(s.grad().item<double>(), 1 + 2 + 3 + 3);
+  EXPECT_EQ(dev.grad().device(), kDev);
+  EXPECT_EQ(dev.grad().to_vector(), (std::vector<double>{2, 2, 2}));
+  // grad() (not only backward()) and a second use that accumulates.
+  Tensor l2 = (mul(dev, s) * s).sum();
+  TensorList g = nabla::grad({l2}, {s});
+  EXPECT_TRUE(g[0].device().is_cpu());
+  EXPECT_EQ(g[0].item<double>(), 2 * 2 * (1 + 2 + 3));
+}
+
 TEST_F(FakeDeviceTest, GradientFlowsBackThroughTo) {
   // CPU leaf -> device compute: the gradient lands on the CPU.
   Tensor x = vec({1, -2, 3}, {3}, kF64).requires_grad_();
@@ -316,6 +334,7 @@ TEST_F(FakeDeviceTest, GradientFlowsBackThroughTo) {
 
 TEST_F(FakeDeviceTest, MemoryStatsAreTheDevicesOwn) {
   empty_cache(kDev);
+  reset_peak_memory_stats(kDev);  // earlier tests' peaks are not this test's
   MemoryStats cpu0 = memory_stats(Device::cpu());
   MemoryStats d0 = memory_stats(kDev);
   EXPECT_EQ(d0.allocated, 0);
