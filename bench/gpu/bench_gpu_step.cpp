@@ -127,6 +127,7 @@ struct Options {
   std::vector<int64_t> batches{64, 128, 512};
   int steps = 50, warmup = 10;
   bool overlap = true, tf32 = false;
+  bool cudnn_benchmark = false, deterministic = true;  // nabla's defaults (include/nabla/device.h)
   std::string out;
 };
 
@@ -288,6 +289,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--warmup") o.warmup = std::max(0, std::atoi(v.c_str()));
     else if (a == "--overlap") o.overlap = v != "0";
     else if (a == "--tf32") o.tf32 = v != "0";
+    else if (a == "--cudnn-benchmark") o.cudnn_benchmark = v != "0";
+    else if (a == "--deterministic") o.deterministic = v != "0";
     else if (a == "--out") o.out = v;
     else {
       std::fprintf(stderr, "bench_gpu_step: unknown option %s\n", a.c_str());
@@ -317,6 +320,8 @@ int main(int argc, char** argv) {
   }
   Device dev = Device::cuda();
   nb::set_allow_tf32(o.tf32);
+  nb::set_cudnn_benchmark(o.cudnn_benchmark);
+  nb::use_deterministic_algorithms(o.deterministic);
   int failures = 0;
   for (const std::string& model : o.models) {
     for (int64_t batch : o.batches) {

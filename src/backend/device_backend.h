@@ -132,6 +132,15 @@ class Backend {
                               const double* /*shift*/, void*) {
     missing("channel_affine");
   }
+  /// batch_norm's first-order backward from the forward's batch statistics (mean, rstd: C
+  /// doubles in the device's memory; weight: C doubles or null for 1). With xhat = (x - mean) * rstd:
+  /// gb = sum(g), gw = sum(g * xhat) (C doubles each, either may be null), and, when gx is not
+  /// null, gx = rstd * w * (g - gb / M - xhat * gw / M), M = N * S. Sums are in f64.
+  virtual void batch_norm_backward(DType, int64_t /*N*/, int64_t /*C*/, int64_t /*S*/, const void* /*x*/,
+                                   const void* /*gout*/, const double* /*mean*/, const double* /*rstd*/,
+                                   const double* /*weight*/, void* /*gx*/, double* /*gw*/, double* /*gb*/) {
+    missing("batch_norm_backward");
+  }
   virtual void layer_norm_forward(DType, int64_t, int64_t, const void*, const void*, const void*, double, void*,
                                   void*, void*) {
     missing("layer_norm_forward");
@@ -172,6 +181,8 @@ class Backend {
   }
   /// TF32 tensor-core math for f32 GEMM/convolution (off by default: full f32 precision).
   virtual void set_allow_tf32(bool /*on*/) {}
+  /// Convolution algorithm choice: time the candidates (benchmark) and/or deterministic ones only.
+  virtual void set_conv_algorithm_search(bool /*benchmark*/, bool /*deterministic*/) {}
 
  protected:
   [[noreturn]] void missing(const char* kernel) const;

@@ -13,6 +13,12 @@ namespace {
 backend::Backend* gpu_backend() { return backend::find_device_backend(DeviceType::cuda); }
 
 std::atomic<bool> g_allow_tf32{false};
+std::atomic<bool> g_cudnn_benchmark{false};
+std::atomic<bool> g_deterministic{true};
+
+void push_conv_options() {
+  if (backend::Backend* b = gpu_backend()) b->set_conv_algorithm_search(g_cudnn_benchmark.load(), g_deterministic.load());
+}
 
 // The TensorImpl of a fresh contiguous tensor over `storage`.
 Tensor wrap(std::shared_ptr<Storage> storage, const Tensor& like) {
@@ -108,5 +114,19 @@ void set_allow_tf32(bool on) {
 }
 
 bool allow_tf32() { return g_allow_tf32.load(); }
+
+void set_cudnn_benchmark(bool on) {
+  g_cudnn_benchmark.store(on);
+  push_conv_options();
+}
+
+bool cudnn_benchmark() { return g_cudnn_benchmark.load(); }
+
+void use_deterministic_algorithms(bool on) {
+  g_deterministic.store(on);
+  push_conv_options();
+}
+
+bool are_deterministic_algorithms_enabled() { return g_deterministic.load(); }
 
 }  // namespace nabla

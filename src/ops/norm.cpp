@@ -27,6 +27,24 @@ TensorList norm_vjp(const Tensor& g, const Tensor& x, const Tensor& mean_saved, 
   return {gx, xhat};
 }
 
+/// First-order batch_norm backward in one backend kernel (two passes over x and g instead of
+/// the dozen element-wise ops and reductions of norm_vjp), from the forward's f64 statistics.
+TensorList batch_norm_backward_fused(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& mean_d,
+                                     const Tensor& rstd_d, bool nx, bool nw, bool nb) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(N * C, 1);
+  const TensorOptions f64{.dtype = DType::f64, .device = x.device()};
+  Tensor xc = ops::contiguous_data(x), gc = ops::contiguous_data(g.to(x.dtype()));
+  Tensor wd = w.defined() ? ops::contiguous_data(w.to(DType::f64)) : Tensor();
+  Tensor gx = nx ? empty(x.shape(), {.dtype = x.dtype(), .device = x.device()}) : Tensor();
+  Tensor gw = nw ? empty({C}, f64) : Tensor(), gb = nb ? empty({C}, f64) : Tensor();
+  auto f64_ptr = [](const Tensor& t) { return t.defined() ? static_cast<double*>(t.raw_data()) : nullptr; };
+  backend::get(x.device())
+      .batch_norm_backward(x.dtype(), N, C, S, xc.raw_data(), gc.raw_data(), f64_ptr(mean_d), f64_ptr(rstd_d),
+                           f64_ptr(wd), nx ? gx.raw_data() : nullptr, f64_ptr(gw), f64_ptr(gb));
+  // Parameter gradients in x's dtype, as norm_vjp's sums give them.
+  return {gx, nw ? gw.to(x.dtype()) : Tensor(), nb ? gb.to(x.dtype()) : Tensor()};
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -68,10 +86,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor var_d = empty({C}, {.dtype = DType::f64, .device = x.device()});
   be.channel_moments(x.dtype(), N, C, S, xc.raw_data(), static_cast<double*>(mean_d.raw_data()),
                      static_cast<double*>(var_d.raw_data()));
-  Tensor mean_t, rstd_t, y;
+  Tensor mean_t, rstd_t, rstd_d, y;
   {
     NoGradGuard ng;
-    Tensor rs = rsqrt(var_d + eps);
+    Tensor rs = rstd_d = ops::contiguous_data(rsqrt(var_d + eps));
     Tensor scale = weight.defined() ? weight.detach().to(DType::f64) * rs : rs;
     Tensor shift = (bias.defined() ? bias.detach().to(DType::f64) : zeros_like(scale)) - mean_d * scale;
     scale = ops::contiguous_data(scale), shift = ops::contiguous_data(shift);
@@ -97,9 +115,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   }
   if (auto node = autograd::record("batch_norm", {x, weight, bias}, {y})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
-    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, bshape, dims, eps, nx, nw,
-                         nb](const TensorList& g) {
+    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, mean_d, rstd_d, bshape, dims,
+                         eps, nx, nw, nb](const TensorList& g) {
       Tensor w = sw.get();
+      if (!is_grad_enabled()) return batch_norm_backward_fused(g[0], sx.get(), w, mean_d, rstd_d, nx, nw, nb);
       Tensor wb = w.defined() ? w.reshape(bshape) : Tensor();
       TensorList r = norm_vjp(g[0], sx.get(), mean_t, rstd_t, wb, dims, eps, nx);
       return TensorList{r[0], nw ? sum(g[0] * r[1], dims) : Tensor(), nb ? sum(g[0], dims) : Tensor()};

@@ -43,7 +43,7 @@ class FakeDevice : public be::Backend {
   be::BlockCache cache{raw, events, "cuda:0"};
   be::BlockCache pinned{raw, events, "pinned host memory"};
   int uploads = 0, downloads = 0, async_uploads = 0;
-  bool tf32 = false;
+  bool tf32 = false, conv_benchmark = false, conv_deterministic = true;
   be::Backend& cpu = be::cpu_backend();
 
   DeviceType type() const override { return DeviceType::cuda; }
@@ -72,6 +72,7 @@ class FakeDevice : public be::Backend {
     return Backend::upload_async(src, n, index);
   }
   void set_allow_tf32(bool on) override { tf32 = on; }
+  void set_conv_algorithm_search(bool b, bool d) override { conv_benchmark = b, conv_deterministic = d; }
 
   // ---- kernels: the CPU ones (device memory is host memory here) ----
   void unary(be::UnaryOp op, DType dt, be::Geometry g, be::Operand o, be::Operand i, double a, double b) override {
@@ -152,6 +153,10 @@ class FakeDevice : public be::Backend {
   void adaptive_avg_pool2d_backward(DType dt, int64_t p, int64_t h, int64_t w, int64_t ho, int64_t wo, const void* go,
                                     void* gx) override {
     cpu.adaptive_avg_pool2d_backward(dt, p, h, w, ho, wo, go, gx);
+  }
+  void batch_norm_backward(DType dt, int64_t n, int64_t c, int64_t s, const void* x, const void* go, const double* m,
+                           const double* rs, const double* w, void* gx, double* gw, double* gb) override {
+    cpu.batch_norm_backward(dt, n, c, s, x, go, m, rs, w, gx, gw, gb);
   }
   void channel_moments(DType dt, int64_t n, int64_t c, int64_t s, const void* x, double* m, double* v) override {
     cpu.channel_moments(dt, n, c, s, x, m, v);
@@ -434,6 +439,23 @@ TEST_F(FakeDeviceTest, AllowTf32ReachesTheBackend) {
   EXPECT_TRUE(fake().tf32);
   set_allow_tf32(false);
   EXPECT_FALSE(fake().tf32);
+}
+
+TEST_F(FakeDeviceTest, ConvolutionAlgorithmOptionsReachTheBackend) {
+  EXPECT_FALSE(cudnn_benchmark());
+  EXPECT_TRUE(are_deterministic_algorithms_enabled());
+  set_cudnn_benchmark(true);
+  EXPECT_TRUE(cudnn_benchmark());
+  EXPECT_TRUE(fake().conv_benchmark);
+  EXPECT_TRUE(fake().conv_deterministic);
+  use_deterministic_algorithms(false);
+  EXPECT_FALSE(are_deterministic_algorithms_enabled());
+  EXPECT_FALSE(fake().conv_deterministic);
+  EXPECT_TRUE(fake().conv_benchmark) << "one option does not reset the other";
+  set_cudnn_benchmark(false);
+  use_deterministic_algorithms(true);
+  EXPECT_FALSE(fake().conv_benchmark);
+  EXPECT_TRUE(fake().conv_deterministic);
 }
 
 TEST(NoKernelDevice, MissingKernelsNameThemselves) {

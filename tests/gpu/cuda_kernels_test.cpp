@@ -152,6 +152,56 @@ TEST(CudaKernels, BatchAndLayerNorm) {
   }
 }
 
+// batch_norm's fused backward kernel (three passes, slices per channel, division-free index
+// walkers) against the CPU's, on shapes where one channel spans several blocks and where the
+// grid stride is not a multiple of the channel or row length; with a large mean, f32 and f64.
+TEST(CudaKernels, BatchNormBackward) {
+  NB_REQUIRE_CUDA();
+  manual_seed(8);
+  for (DType dt : {DType::f32, DType::f64}) {
+    const double tol = dt == DType::f64 ? 1e-11 : 2e-4;
+    for (const Shape& s : {Shape{64, 64, 16, 16}, Shape{3, 5, 7, 9}, Shape{130, 7}, Shape{2, 3, 1, 1}}) {
+      Tensor x = randn(s, {.dtype = dt}) * 3.0 + 500.0, go = randn(s, {.dtype = dt});
+      Tensor w = randn({s[1]}, {.dtype = dt}), b = randn({s[1]}, {.dtype = dt});
+      Tensor xg = x.cuda().requires_grad_(), wg = w.cuda().requires_grad_(), bg = b.cuda().requires_grad_();
+      Tensor xc = x.clone().requires_grad_(), wc = w.clone().requires_grad_(), bc = b.clone().requires_grad_();
+      (batch_norm(xg, Tensor(), Tensor(), wg, bg, true) * go.cuda()).sum().backward();
+      (batch_norm(xc, Tensor(), Tensor(), wc, bc, true) * go).sum().backward();
+      expect_same(xg.grad(), xc.grad(), tol, tol, "batch_norm input grad " + shape_str(s));
+      expect_same(wg.grad(), wc.grad(), tol, tol, "batch_norm weight grad " + shape_str(s));
+      expect_same(bg.grad(), bc.grad(), tol, tol, "batch_norm bias grad " + shape_str(s));
+    }
+  }
+}
+
+// The algorithm options (timed on first use; non-deterministic algorithms allowed) change
+// only which cuDNN algorithm runs: results still match the CPU, and repeat calls reuse the plan.
+TEST(CudaKernels, ConvUnderBenchmarkAndNonDeterministicAlgorithms) {
+  NB_REQUIRE_CUDA();
+  manual_seed(9);
+  set_cudnn_benchmark(true);
+  use_deterministic_algorithms(false);
+  for (int rep = 0; rep < 2; ++rep) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      const double tol = dt == DType::f64 ? 1e-11 : 1e-3;
+      Tensor x = randn({16, 32, 16, 16}, {.dtype = dt}), w = randn({64, 32, 3, 3}, {.dtype = dt});
+      Tensor b = randn({64}, {.dtype = dt});
+      Conv2dOptions o{.stride = {1, 1}, .padding = {1, 1}};
+      Tensor xg = x.cuda().requires_grad_(), wg = w.cuda().requires_grad_();
+      Tensor xc = x.clone().requires_grad_(), wc = w.clone().requires_grad_();
+      Tensor yg = conv2d(xg, wg, b.cuda(), o), yc = conv2d(xc, wc, b, o);
+      expect_same(yg, yc, tol, tol, "conv2d forward, benchmark mode");
+      Tensor go = randn(yc.shape(), {.dtype = dt});
+      (yg * go.cuda()).sum().backward();
+      (yc * go).sum().backward();
+      expect_same(xg.grad(), xc.grad(), tol, tol, "conv2d input grad, benchmark mode");
+      expect_same(wg.grad(), wc.grad(), tol * 10, tol, "conv2d weight grad, benchmark mode");
+    }
+  }
+  set_cudnn_benchmark(false);
+  use_deterministic_algorithms(true);
+}
+
 // Runs three steps of `algo` on the CPU and on CUDA from the same start; every parameter and
 // state must agree bit for bit.
 void check_optim(OptimAlgo algo, OptimHyper h, std::array<double, 4> c, int n_state, DType dt, const char* what) {

@@ -13,6 +13,9 @@
 #   bench    bench_gpu_step: nabla step times (MLP, CNN, ResNet-18 at batch 64/128/512), peak
 #            memory, transfer/compute overlap
 #   torch    bench/gpu/torch_step.py: the same in PyTorch eager (skips without torch)
+#   algo     bench_gpu_step for CNN and ResNet-18 with cuDNN's algorithms timed on first use and
+#            non-deterministic ones allowed (PyTorch's defaults allow them too), compared with
+#            bench_torch.jsonl into compare_algo.md
 #   compare  bench/gpu/compare.py: the side-by-side table with ratios and targets
 # Top-level output: summary.txt, test_gpu.json, train_cnn.log, bench_nabla.jsonl,
 # bench_torch.jsonl, compare.md and logs.tar.gz (every other log; see COMPACT below).
@@ -34,7 +37,7 @@ fi
 BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no build directory $1" >&2; exit 2; }
 mkdir -p "$2" && OUT=$(cd "$2" && pwd) || { echo "run.sh: cannot create $2" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PARTS=${PARTS:-"tests train lecture bench torch compare"}
+PARTS=${PARTS:-"tests train lecture bench torch algo compare"}
 PYTHON=${PYTHON:-python3}
 TEST_TIMEOUT=${TEST_TIMEOUT:-240}
 TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-240}
@@ -204,6 +207,20 @@ if wants torch; then
   elif [ "$RC" -eq 0 ]; then note "bench torch: ok ($(grep -c '"kind": "step"' "$OUT/bench_torch.jsonl") configurations, ${SECS}s)"
   else fail "bench torch: FAIL [$(rc_word $RC)] ${SECS}s; see bench_torch.log"; fi
 fi
+COMPARE_ALGO=""
+if wants algo && have_bin "$BUILD/bench/gpu/bench_gpu_step" algo; then
+  rm -f "$OUT/bench_nabla_algo.jsonl"
+  run_timed "$BENCH_TIMEOUT" "$OUT/bench_nabla_algo.log" "$BUILD/bench/gpu/bench_gpu_step" --steps "$BENCH_STEPS" \
+    --warmup "$BENCH_WARMUP" --models cnn,resnet18 --batches 64,512 --overlap 0 --cudnn-benchmark 1 \
+    --deterministic 0 --out "$OUT/bench_nabla_algo.jsonl"
+  if [ "$RC" -eq 0 ]; then note "bench nabla (cudnn benchmark, non-deterministic allowed): ok (${SECS}s)"
+  else fail "bench nabla algo: FAIL [$(rc_word $RC)] ${SECS}s; see bench_nabla_algo.log"; fi
+  if [ -s "$OUT/bench_nabla_algo.jsonl" ] && [ -s "$OUT/bench_torch.jsonl" ] &&
+    "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/bench_nabla_algo.jsonl" "$OUT/bench_torch.jsonl" \
+      --md "$OUT/compare_algo.md" >"$OUT/compare_algo.log" 2>&1; then
+    COMPARE_ALGO=$(cat "$OUT/compare_algo.md")
+  fi
+fi
 COMPARE=""
 if wants compare; then
   if [ -s "$OUT/bench_nabla.jsonl" ] || [ -s "$OUT/bench_torch.jsonl" ]; then
@@ -222,6 +239,11 @@ fi
   if [ -n "$COMPARE" ]; then
     echo
     echo "$COMPARE"
+  fi
+  if [ -n "$COMPARE_ALGO" ]; then
+    echo
+    echo "With set_cudnn_benchmark(true), use_deterministic_algorithms(false):"
+    echo "$COMPARE_ALGO"
   fi
   echo "==== $([ $FAILED -eq 0 ] && echo 'ALL PARTS PASSED' || echo 'SOME PARTS FAILED') (details in $OUT) ===="
 } | tee "$OUT/summary.txt"

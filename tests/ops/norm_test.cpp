@@ -134,6 +134,37 @@ TEST(NormTestBatchNorm, GradGradcheck) {
   }
 }
 
+// A first-order backward runs batch_norm's fused backend kernel; a recorded one (create_graph)
+// runs the composed VJP. Both must give the same gradients, for every subset of inputs that
+// needs them, in f64 and in f32 with a mean far from zero (where folding constants could cancel).
+TEST(NormTestBatchNorm, FusedBackwardMatchesTheComposedVjp) {
+  for (nb::DType dt : {nb::DType::f64, nb::DType::f32}) {
+    for (int mask = 1; mask < 8; ++mask) {
+      const bool nx = mask & 1, nw = mask & 2, nb_ = mask & 4;
+      SCOPED_TRACE(std::string(dt == nb::DType::f64 ? "f64" : "f32") + " x " + std::to_string(nx) + " w " +
+                   std::to_string(nw) + " b " + std::to_string(nb_));
+      Tensor x = (tensor_of(random_ref({4, 3, 5, 2}, 381, -2, 2), false) + 100.0).to(dt).requires_grad_(nx);
+      Tensor w = tensor_of(random_values(3, 382, 0.5, 1.5), false).to(dt).requires_grad_(nw);
+      Tensor b = tensor_of(random_values(3, 383), false).to(dt).requires_grad_(nb_);
+      Tensor go = tensor_of(random_ref({4, 3, 5, 2}, 384, -1, 1), false).to(dt);
+      TensorList inputs;
+      for (const Tensor& t : {x, w, b})
+        if (t.requires_grad()) inputs.push_back(t);
+      Tensor y = nb::batch_norm(x, Tensor(), Tensor(), w, b, true, 0.1, 1e-5);
+      TensorList fused = nb::grad({y}, inputs, {go}, /*retain_graph=*/true, /*create_graph=*/false);
+      TensorList composed = nb::grad({y}, inputs, {go}, true, /*create_graph=*/true);
+      const double tol = dt == nb::DType::f64 ? 1e-12 : 2e-4;
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        ASSERT_EQ(fused[i].dtype(), dt);
+        std::vector<double> f = fused[i].to_double_vector(), c = composed[i].to_double_vector();
+        ASSERT_EQ(f.size(), c.size());
+        for (size_t k = 0; k < f.size(); ++k)
+          ASSERT_NEAR(f[k], c[k], tol * std::max(1.0, std::abs(c[k]))) << "gradient " << i << " element " << k;
+      }
+    }
+  }
+}
+
 TEST(NormTestBatchNorm, NonContiguousInput) {
   Ref x = random_ref({3, 2, 2, 3}, 371);
   Tensor xt = noncontiguous_of(x, 0, 2);

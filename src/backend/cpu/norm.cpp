@@ -51,6 +51,47 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, c
   });
 }
 
+void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, const void* gv,
+                         const double* mean, const double* rstd, const double* weight, void* gxv, double* gw,
+                         double* gb) {
+  NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
+    const scalar_t* x = static_cast<const scalar_t*>(xv);
+    const scalar_t* g = static_cast<const scalar_t*>(gv);
+    scalar_t* gx = static_cast<scalar_t*>(gxv);
+    const double count = double(N * S);
+    // One channel per task, so every sum has one order whatever the thread count.
+    parallel_for(C, std::max<int64_t>(1, kGrain / std::max<int64_t>(N * S, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        const double m = mean[c], rs = rstd[c];
+        double sg = 0, sgc = 0;  // sum(g), sum(g * (x - mean))
+        for (int64_t n = 0; n < N; ++n) {
+          const scalar_t* xp = x + (n * C + c) * S;
+          const scalar_t* gp = g + (n * C + c) * S;
+          for (int64_t i = 0; i < S; ++i) {
+            sg += double(gp[i]);
+            sgc += double(gp[i]) * (double(xp[i]) - m);
+          }
+        }
+        const double sgx = sgc * rs;  // sum(g * xhat)
+        if (gb) gb[c] = sg;
+        if (gw) gw[c] = sgx;
+        if (!gx || count <= 0) continue;
+        // gx = a * g + b * (x - mean) + k, with the per-channel constants folded once (x - mean
+        // stays a difference, so a large mean does not cancel digits away in f32).
+        const double w = weight ? weight[c] : 1.0, a = rs * w;
+        const scalar_t at = scalar_t(a), bt = scalar_t(-a * rs * sgx / count), kt = scalar_t(-a * sg / count);
+        const scalar_t mt = scalar_t(m);
+        for (int64_t n = 0; n < N; ++n) {
+          const scalar_t* xp = x + (n * C + c) * S;
+          const scalar_t* gp = g + (n * C + c) * S;
+          scalar_t* q = gx + (n * C + c) * S;
+          for (int64_t i = 0; i < S; ++i) q[i] = at * gp[i] + bt * (xp[i] - mt) + kt;
+        }
+      }
+    });
+  });
+}
+
 void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* xv, const void* wv, const void* bv, double eps,
                         void* yv, void* meanv, void* rstdv) {
   NB_DISPATCH_FLOAT(dt, "layer_norm", [&] {

@@ -4,12 +4,16 @@
 // does no descriptor work and allocates nothing (the workspace buffer only grows).
 // Numerics: f32 runs with CUDNN_FMA_MATH unless allow_tf32() (options.h), because
 // CUDNN_DEFAULT_MATH lets cuDNN use TF32 tensor cores for f32 on Ampere and later.
-// Deterministic algorithms are preferred, so a run repeats bit for bit as on the CPU.
+// Algorithms: cuDNN's heuristic ranking, restricted to deterministic ones while
+// deterministic_algorithms() is on (the default, so a run repeats bit for bit as on the CPU);
+// with the benchmark option the first call for a geometry times the candidates and keeps the
+// fastest, as PyTorch's cudnn.benchmark.
 #include <cudnn.h>
 
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <limits>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -65,11 +69,21 @@ struct Plan {
   std::array<size_t, 3> pick{};
 };
 
-using Key = std::array<int64_t, 18>;
+// The algorithm policy in force when a plan was made: a change makes new plans.
+struct Policy {
+  bool tf32, benchmark, deterministic;
+};
 
-Key make_key(DType dt, const ConvGeom& g, bool tf32) {
-  return {g.N,  g.C,  g.H,  g.W,  g.O,  g.kh,     g.kw,        g.Ho,         g.Wo,
-          g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, int64_t(dt), int64_t(tf32)};
+Policy current_policy(DType dt) {
+  return {dt == DType::f32 && allow_tf32(), conv_benchmark(), conv_deterministic()};
+}
+
+using Key = std::array<int64_t, 20>;
+
+Key make_key(DType dt, const ConvGeom& g, const Policy& pol) {
+  return {g.N,  g.C,  g.H,      g.W,         g.O,          g.kh,   g.kw,
+          g.Ho, g.Wo, g.sh,     g.sw,        g.ph,         g.pw,   g.dh,
+          g.dw, g.groups, int64_t(dt), int64_t(pol.tf32), int64_t(pol.benchmark), int64_t(pol.deterministic)};
 }
 
 struct DeviceState {
@@ -107,8 +121,9 @@ cudnnMathType_t base_math(DType dt, bool tf32) {
   return dt == DType::f32 && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
-Plan& plan_for(DeviceState& s, DType dt, const ConvGeom& g, bool tf32, const char* op) {
-  const Key key = make_key(dt, g, tf32);
+Plan& plan_for(DeviceState& s, DType dt, const ConvGeom& g, const Policy& pol, const char* op) {
+  const bool tf32 = pol.tf32;
+  const Key key = make_key(dt, g, pol);
   auto it = s.plans.find(key);
   if (it != s.plans.end()) return it->second;
   Plan p;
@@ -147,13 +162,14 @@ Plan& plan_for(DeviceState& s, DType dt, const ConvGeom& g, bool tf32, const cha
 // for gigabytes).
 constexpr size_t kWorkspaceCap = size_t(1) << 30;
 
-// Ranks cuDNN's heuristic list: supported entries only, then deterministic before
-// non-deterministic and within the cap before above it (stable: cuDNN's own order decides
-// within each class). Without TF32 every candidate runs with CUDNN_FMA_MATH, since an entry
-// reported as CUDNN_DEFAULT_MATH may still use TF32 for f32; tensor-op entries are dropped.
+// Ranks cuDNN's heuristic list: supported entries only (deterministic ones only when
+// `deterministic`), those within the workspace cap before those above it (stable: cuDNN's own
+// order decides within each class). Without TF32 every candidate runs with CUDNN_FMA_MATH,
+// since an entry reported as CUDNN_DEFAULT_MATH may still use TF32 for f32; tensor-op entries
+// are dropped. Should the deterministic filter leave nothing, the others follow as a last resort.
 template <typename Perf, typename WsQuery>
 std::vector<Candidate> rank(const Perf* perf, int count, cudnnConvolutionDescriptor_t conv, bool no_tensor_ops,
-                            WsQuery&& ws_query) {
+                            bool deterministic, WsQuery&& ws_query) {
   struct Ranked {
     Candidate c;
     int cls;
@@ -168,7 +184,8 @@ std::vector<Candidate> rank(const Perf* perf, int count, cudnnConvolutionDescrip
     if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) continue;
     size_t ws = 0;
     if (ws_query(perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS) continue;
-    const int cls = (perf[i].determinism == CUDNN_DETERMINISTIC ? 0 : 2) + (ws <= kWorkspaceCap ? 0 : 1);
+    const bool nondeterministic = deterministic && perf[i].determinism != CUDNN_DETERMINISTIC;
+    const int cls = (nondeterministic ? 2 : 0) + (ws <= kWorkspaceCap ? 0 : 1);
     out.push_back({{int(perf[i].algo), math, ws}, cls});
   }
   std::stable_sort(out.begin(), out.end(), [](const Ranked& a, const Ranked& b) { return a.cls < b.cls; });
@@ -177,8 +194,9 @@ std::vector<Candidate> rank(const Perf* perf, int count, cudnnConvolutionDescrip
   return result;
 }
 
-void search(DeviceState& s, Plan& p, Dir d, DType dt, bool tf32, const ConvGeom& g) {
+void search(DeviceState& s, Plan& p, Dir d, DType dt, const Policy& pol, const ConvGeom& g) {
   const char* op = direction_name(d);
+  const bool tf32 = pol.tf32, det = pol.deterministic;
   const bool no_tensor_ops = dt == DType::f32 && !tf32;
   NB_CUDNN(op, g, cudnnSetConvolutionMathType(p.conv, base_math(dt, tf32)));
   int max_count = 0, returned = 0;
@@ -187,7 +205,7 @@ void search(DeviceState& s, Plan& p, Dir d, DType dt, bool tf32, const ConvGeom&
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
     NB_CUDNN(op, g,
              cudnnGetConvolutionForwardAlgorithm_v7(s.handle, p.x, p.w, p.conv, p.y, max_count, &returned, perf.data()));
-    p.candidates[d] = rank(perf.data(), returned, p.conv, no_tensor_ops, [&](cudnnConvolutionFwdAlgo_t a, size_t* ws) {
+    p.candidates[d] = rank(perf.data(), returned, p.conv, no_tensor_ops, det, [&](cudnnConvolutionFwdAlgo_t a, size_t* ws) {
       return cudnnGetConvolutionForwardWorkspaceSize(s.handle, p.x, p.w, p.conv, p.y, a, ws);
     });
   } else if (d == kInputGrad) {
@@ -197,7 +215,7 @@ void search(DeviceState& s, Plan& p, Dir d, DType dt, bool tf32, const ConvGeom&
              cudnnGetConvolutionBackwardDataAlgorithm_v7(s.handle, p.w, p.y, p.conv, p.x, max_count, &returned,
                                                          perf.data()));
     p.candidates[d] =
-        rank(perf.data(), returned, p.conv, no_tensor_ops, [&](cudnnConvolutionBwdDataAlgo_t a, size_t* ws) {
+        rank(perf.data(), returned, p.conv, no_tensor_ops, det, [&](cudnnConvolutionBwdDataAlgo_t a, size_t* ws) {
           return cudnnGetConvolutionBackwardDataWorkspaceSize(s.handle, p.w, p.y, p.conv, p.x, a, ws);
         });
   } else {
@@ -207,7 +225,7 @@ void search(DeviceState& s, Plan& p, Dir d, DType dt, bool tf32, const ConvGeom&
              cudnnGetConvolutionBackwardFilterAlgorithm_v7(s.handle, p.x, p.y, p.conv, p.w, max_count, &returned,
                                                            perf.data()));
     p.candidates[d] =
-        rank(perf.data(), returned, p.conv, no_tensor_ops, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* ws) {
+        rank(perf.data(), returned, p.conv, no_tensor_ops, det, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* ws) {
           return cudnnGetConvolutionBackwardFilterWorkspaceSize(s.handle, p.x, p.y, p.conv, p.w, a, ws);
         });
   }
@@ -221,16 +239,58 @@ GrowBuffer& workspace_buffer() {
   return workspace;
 }
 
+// The benchmark option: runs each candidate (once to warm up, then timed with events on the
+// compute stream) on the call's own buffers, which the final run overwrites, and reorders the
+// candidates fastest first. Candidates that fail with a "try another" status go last; the
+// deterministic-only filter was already applied by rank(). One host synchronization per
+// geometry and direction.
+template <typename Exec>
+void time_candidates(DeviceState& s, Plan& p, Dir d, const ConvGeom& g, GrowBuffer& workspace, Exec&& exec) {
+  const char* op = direction_name(d);
+  std::vector<Candidate>& cands = p.candidates[d];
+  std::vector<float> ms(cands.size(), std::numeric_limits<float>::infinity());
+  cudaEvent_t start = nullptr, stop = nullptr;
+  NB_CUDA_CHECK(cudaEventCreate(&start));
+  NB_CUDA_CHECK(cudaEventCreate(&stop));
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const Candidate& c = cands[i];
+    if (c.workspace > kWorkspaceCap) continue;  // timed only if nothing else runs (left in order)
+    NB_CUDNN(op, g, cudnnSetConvolutionMathType(p.conv, c.math));
+    void* ws = c.workspace > 0 ? workspace.get(c.workspace) : nullptr;
+    cudnnStatus_t st = exec(s.handle, p, c.algo, ws, c.workspace);
+    if (st != CUDNN_STATUS_SUCCESS) {
+      if (!try_next(st)) fail_cudnn(op, "convolution (timing an algorithm)", st, g);
+      continue;
+    }
+    NB_CUDA_CHECK(cudaEventRecord(start, s.stream));
+    st = exec(s.handle, p, c.algo, ws, c.workspace);
+    NB_CUDA_CHECK(cudaEventRecord(stop, s.stream));
+    NB_CUDA_CHECK(cudaEventSynchronize(stop));
+    if (st == CUDNN_STATUS_SUCCESS) NB_CUDA_CHECK(cudaEventElapsedTime(&ms[i], start, stop));
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::vector<size_t> order(cands.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] < ms[b]; });
+  std::vector<Candidate> sorted;
+  for (size_t i : order) sorted.push_back(cands[i]);
+  cands = std::move(sorted);
+}
+
 // Runs direction d with the plan's current algorithm; an algorithm that turns out not to
 // support the geometry is dropped for good and the next one is tried.
 template <typename Exec>
 void run(DType dt, const ConvGeom& g, Dir d, Exec&& exec) {
   const char* op = direction_name(d);
-  const bool tf32 = dt == DType::f32 && allow_tf32();
+  const Policy pol = current_policy(dt);
   DeviceState& s = device_state(op, g);
-  Plan& p = plan_for(s, dt, g, tf32, op);
-  if (!p.searched[d]) search(s, p, d, dt, tf32, g);
+  Plan& p = plan_for(s, dt, g, pol, op);
   GrowBuffer& workspace = workspace_buffer();
+  if (!p.searched[d]) {
+    search(s, p, d, dt, pol, g);
+    if (pol.benchmark && p.candidates[d].size() > 1) time_candidates(s, p, d, g, workspace, exec);
+  }
   cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
   for (; p.pick[d] < p.candidates[d].size(); ++p.pick[d]) {
     const Candidate& c = p.candidates[d][p.pick[d]];
@@ -260,7 +320,7 @@ constexpr Scale kZero{0.0f, 0.0};
 void add_bias(DType dt, const ConvGeom& g, const void* bias, void* out) {
   const char* op = direction_name(kForward);
   DeviceState& s = device_state(op, g);
-  Plan& p = plan_for(s, dt, g, dt == DType::f32 && allow_tf32(), op);
+  Plan& p = plan_for(s, dt, g, current_policy(dt), op);
   NB_CUDNN(op, g, cudnnAddTensor(s.handle, kOne.get(dt), p.bias, bias, kOne.get(dt), p.y, out));
 }
 

@@ -31,6 +31,9 @@ class CudaBackend final : public Backend {
   MemoryStats pinned_memory_stats() const override { return cuda::pinned_memory_stats(); }
   void* upload_async(const void* src, size_t n, int index) override { return cuda::upload_async(src, n, index); }
   void set_allow_tf32(bool on) override { cuda::set_allow_tf32(on); }
+  void set_conv_algorithm_search(bool benchmark, bool deterministic) override {
+    cuda::set_conv_algorithm_search(benchmark, deterministic);
+  }
 
   void unary(UnaryOp op, DType dt, Geometry g, Operand out, Operand in, double a, double b) override {
     cuda::unary(op, dt, g, out, in, a, b);
@@ -117,6 +120,10 @@ class CudaBackend final : public Backend {
   }
   void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* m, double* v) override {
     cuda::channel_moments(dt, N, C, S, x, m, v);
+  }
+  void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* go, const double* m,
+                           const double* rs, const double* w, void* gx, double* gw, double* gb) override {
+    cuda::batch_norm_backward(dt, N, C, S, x, go, m, rs, w, gx, gw, gb);
   }
   void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* sc, const double* sh,
                       void* y) override {

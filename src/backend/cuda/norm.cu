@@ -3,6 +3,7 @@
 // formulas (../cpu/norm.cpp); only the order of the parallel sums differs from the CPU.
 #include <vector>
 
+#include "index_walk.h"
 #include "kernels.h"
 #include "memory.h"
 #include "runtime.h"
@@ -50,12 +51,23 @@ struct MomentsGeom {
   int64_t C, S, M, splits, chunk;  // M = N*S elements per channel, chunk = slice length
 };
 
+// Enough blocks to fill the GPU (about 1024 in all) but no slice shorter than 2048 elements.
+MomentsGeom moments_geom(int64_t N, int64_t C, int64_t S) {
+  const int64_t M = N * S;
+  MomentsGeom g{C, S, M, 1, M};
+  const int64_t by_size = (M + 2047) / 2048, by_grid = 1024 / C > 1 ? 1024 / C : 1;
+  g.splits = by_size < by_grid ? by_size : by_grid;
+  g.chunk = (M + g.splits - 1) / g.splits;
+  return g;
+}
+
 template <typename T>
 __global__ void channel_sum_kernel(MomentsGeom g, const T* __restrict x, double* __restrict part) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
   const int64_t lo = k * g.chunk, hi = lo + g.chunk < g.M ? lo + g.chunk : g.M;
   double s = 0;
-  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) s += double(x[(j / g.S * g.C + c) * g.S + j % g.S]);
+  SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x, w.advance()) s += double(x[w.offset()]);
   s = block_sum(s);
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
@@ -76,8 +88,9 @@ __global__ void channel_sq_dev_kernel(MomentsGeom g, const T* __restrict x, cons
   const double m = mean_s;
   const int64_t lo = k * g.chunk, hi = lo + g.chunk < g.M ? lo + g.chunk : g.M;
   double ss = 0;
-  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-    const double d = double(x[(j / g.S * g.C + c) * g.S + j % g.S]) - m;
+  SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x, w.advance()) {
+    const double d = double(x[w.offset()]) - m;
     ss = strict::add(ss, strict::mul(d, d));
   }
   ss = block_sum(ss);
@@ -88,8 +101,10 @@ template <typename T>
 __global__ void channel_affine_kernel(int64_t C, int64_t S, int64_t total, const T* __restrict x,
                                       const double* __restrict scale, const double* __restrict shift,
                                       T* __restrict y) {
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c = (e / S) % C;
+  const int64_t start = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  ChannelWalk w(start, step, S, C);
+  for (int64_t e = start; e < total; e += step, w.advance()) {
+    const int64_t c = w.c;
     // y = x * a + s in T, rounded twice as on the CPU (no fused multiply-add).
     y[e] = strict::add(strict::mul(x[e], T(scale[c])), T(shift[c]));
   }
@@ -108,6 +123,66 @@ __global__ void channel_finish_kernel(int64_t C, int64_t splits, const double* _
     }
     mean[c] = s / count;
     var[c] = ss / count;
+  }
+}
+
+// batch_norm backward, pass 1: per block, the slice's sum(g) and sum(g * (x - mean)).
+template <typename T>
+__global__ void bn_backward_sum_kernel(MomentsGeom g, const T* __restrict x, const T* __restrict gout,
+                                       const double* __restrict mean, double* __restrict sg_part,
+                                       double* __restrict sgc_part) {
+  const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
+  const int64_t lo = k * g.chunk, hi = lo + g.chunk < g.M ? lo + g.chunk : g.M;
+  const double m = mean[c];
+  double sg = 0, sgc = 0;
+  SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x, w.advance()) {
+    const int64_t o = w.offset();
+    const double gv = double(gout[o]);
+    sg += gv;
+    sgc = strict::add(sgc, strict::mul(gv, double(x[o]) - m));
+  }
+  sg = block_sum(sg);
+  sgc = block_sum(sgc);
+  if (threadIdx.x == 0) {
+    sg_part[blockIdx.x] = sg;
+    sgc_part[blockIdx.x] = sgc;
+  }
+}
+
+// Pass 2, one thread per channel: the slices' partials in slice order, the parameter gradients
+// and the per-channel constants of gx = a * g + b * (x - mean) + k (the CPU's formula).
+__global__ void bn_backward_finish_kernel(int64_t C, int64_t splits, const double* __restrict sg_part,
+                                          const double* __restrict sgc_part, const double* __restrict rstd,
+                                          const double* __restrict weight, double count, double* __restrict gw,
+                                          double* __restrict gb, double* __restrict coef) {
+  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
+    double sg = 0, sgc = 0;
+    for (int64_t k = 0; k < splits; ++k) {
+      sg += sg_part[c * splits + k];
+      sgc += sgc_part[c * splits + k];
+    }
+    const double rs = rstd[c], sgx = strict::mul(sgc, rs);
+    if (gb) gb[c] = sg;
+    if (gw) gw[c] = sgx;
+    const double a = strict::mul(rs, weight ? weight[c] : 1.0);
+    coef[c] = a;
+    coef[C + c] = strict::div(strict::mul(strict::mul(-a, rs), sgx), count);
+    coef[2 * C + c] = strict::div(strict::mul(-a, sg), count);
+  }
+}
+
+// Pass 3: the input gradient, element-wise.
+template <typename T>
+__global__ void bn_backward_input_kernel(int64_t C, int64_t S, int64_t total, const T* __restrict x,
+                                         const T* __restrict gout, const double* __restrict mean,
+                                         const double* __restrict coef, T* __restrict gx) {
+  const int64_t start = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  ChannelWalk w(start, step, S, C);
+  for (int64_t e = start; e < total; e += step, w.advance()) {
+    const int64_t c = w.c;
+    const T a = T(coef[c]), b = T(coef[C + c]), k = T(coef[2 * C + c]), m = T(mean[c]);
+    gx[e] = strict::add(strict::add(strict::mul(a, gout[e]), strict::mul(b, strict::sub(x[e], m))), k);
   }
 }
 
@@ -157,11 +232,7 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, d
       NB_CUDA_CHECK(cudaMemsetAsync(var, 0, size_t(C) * sizeof(double), compute_stream()));
       return;
     }
-    // Enough blocks to fill the GPU (about 1024 in all) but no slice shorter than 2048 elements.
-    MomentsGeom g{C, S, M, 1, M};
-    const int64_t by_size = (M + 2047) / 2048, by_grid = 1024 / C > 1 ? 1024 / C : 1;
-    g.splits = by_size < by_grid ? by_size : by_grid;
-    g.chunk = (M + g.splits - 1) / g.splits;
+    const MomentsGeom g = moments_geom(N, C, S);
     const int64_t blocks = C * g.splits;
     thread_local GrowBuffer partials;
     double* sum_part = static_cast<double*>(partials.get(size_t(2 * blocks) * sizeof(double)));
@@ -188,6 +259,34 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, co
     channel_affine_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
         C, S, total, static_cast<const T*>(x), scale, shift, static_cast<T*>(y));
     check_launch("batch_norm");
+  });
+}
+
+void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
+                         const double* mean, const double* rstd, const double* weight, void* gx, double* gw,
+                         double* gb) {
+  dispatch_float(dt, "batch_norm", [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t M = N * S;
+    if (C <= 0 || M <= 0) return;  // training batch norm rejects these before the forward
+    const MomentsGeom g = moments_geom(N, C, S);
+    const int64_t blocks = C * g.splits;
+    thread_local GrowBuffer scratch;
+    double* sg_part = static_cast<double*>(scratch.get(size_t(2 * blocks + 3 * C) * sizeof(double)));
+    double* sgc_part = sg_part + blocks;
+    double* coef = sgc_part + blocks;
+    const T* xt = static_cast<const T*>(x);
+    const T* gt = static_cast<const T*>(gout);
+    bn_backward_sum_kernel<T><<<unsigned(blocks), kThreads, 0, compute_stream()>>>(g, xt, gt, mean, sg_part, sgc_part);
+    check_launch("batch_norm backward");
+    bn_backward_finish_kernel<<<grid_for(C), kThreads, 0, compute_stream()>>>(C, g.splits, sg_part, sgc_part, rstd,
+                                                                               weight, double(M), gw, gb, coef);
+    check_launch("batch_norm backward");
+    if (gx == nullptr) return;
+    const int64_t total = N * C * S;
+    bn_backward_input_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(C, S, total, xt, gt, mean, coef,
+                                                                                     static_cast<T*>(gx));
+    check_launch("batch_norm backward");
   });
 }
 
