@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../conv_kernels.h"
+#include "lane_sum.h"
 #include "nabla/error.h"
 #include "parallel.h"
 
@@ -16,17 +17,14 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, 
     parallel_for(C, std::max<int64_t>(1, kGrain / std::max<int64_t>(N * S, 1)), [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         double s = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const scalar_t* p = x + (n * C + c) * S;
-          for (int64_t i = 0; i < S; ++i) s += double(p[i]);
-        }
+        for (int64_t n = 0; n < N; ++n) s += sum_contiguous<double>(x + (n * C + c) * S, S);
         double m = count > 0 ? s / count : 0.0, ss = 0;
         for (int64_t n = 0; n < N; ++n) {  // second pass: no cancellation
           const scalar_t* p = x + (n * C + c) * S;
-          for (int64_t i = 0; i < S; ++i) {
-            double d = double(p[i]) - m;
-            ss += d * d;
-          }
+          ss += lane_sum<double>(S, [p, m](int64_t i) {
+            const double d = double(p[i]) - m;
+            return d * d;
+          });
         }
         mean[c] = m;
         var[c] = count > 0 ? ss / count : 0.0;
@@ -67,10 +65,8 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
         for (int64_t n = 0; n < N; ++n) {
           const scalar_t* xp = x + (n * C + c) * S;
           const scalar_t* gp = g + (n * C + c) * S;
-          for (int64_t i = 0; i < S; ++i) {
-            sg += double(gp[i]);
-            sgc += double(gp[i]) * (double(xp[i]) - m);
-          }
+          sg += sum_contiguous<double>(gp, S);
+          sgc += lane_sum<double>(S, [xp, gp, m](int64_t i) { return double(gp[i]) * (double(xp[i]) - m); });
         }
         const double sgx = sgc * rs;  // sum(g * xhat)
         if (gb) gb[c] = sg;
@@ -105,10 +101,9 @@ void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* xv, const
     parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(D, 1)), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const T* p = x + r * D;
-        double s = 0;
-        for (int64_t i = 0; i < D; ++i) s += double(p[i]);
-        double m = D > 0 ? s / double(D) : 0.0, ss = 0;
-        for (int64_t i = 0; i < D; ++i) ss += (double(p[i]) - m) * (double(p[i]) - m);
+        const double s = sum_contiguous<double>(p, D);
+        const double m = D > 0 ? s / double(D) : 0.0;
+        const double ss = lane_sum<double>(D, [p, m](int64_t i) { return (double(p[i]) - m) * (double(p[i]) - m); });
         double rs = 1.0 / std::sqrt((D > 0 ? ss / double(D) : 0.0) + eps);
         mean[r] = T(m);
         rstd[r] = T(rs);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../backend.h"
+#include "lane_sum.h"
 #include "parallel.h"
 
 namespace nabla::backend::cpu {
@@ -13,20 +14,6 @@ namespace {
 template <typename T> struct Acc { using type = T; };
 template <> struct Acc<float> { using type = double; };
 template <> struct Acc<uint8_t> { using type = int64_t; };
-
-// Sum of n contiguous values in precision A over 8 independent partial sums: the adds no longer
-// wait on one another (a single running sum is bound by add latency, ~1 element per 2 cycles) and
-// the lanes vectorize. The order depends on n alone, so results do not depend on the thread count.
-template <typename A, typename T>
-inline A sum_contiguous(const T* p, int64_t n) {
-  A lane[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) lane[k] += A(p[i + k]);
-  A tail = A(0);
-  for (; i < n; ++i) tail += A(p[i]);
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
-}
 
 template <typename T>
 void reduce_typed(ReduceOp op, const T* in, T* out, int64_t outer, int64_t r, int64_t inner) {
