@@ -5,7 +5,12 @@
 // every step. Inputs stay on the GPU; transfers are measured separately (--overlap).
 //
 //   bench_gpu_step [--models mlp,cnn,resnet18] [--batches 64,128,512] [--steps 50] [--warmup 10]
-//                  [--overlap 1] [--tf32 0] [--out FILE]
+//                  [--overlap 1] [--tf32 0] [--cudnn-benchmark 0] [--deterministic 1]
+//                  [--layers 0] [--device cuda] [--out FILE]
+//
+// --layers 1 times ResNet-18's distinct layers alone instead (forward, and backward to the input
+// and parameters), at each batch size: torch_step.py --layers 1 times the same list, so
+// compare.py can say which layer kinds make up the step-time gap.
 //
 // Prints one JSON object per line (and appends them to --out): the format torch_step.py prints,
 // which compare.py joins.
@@ -14,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -128,6 +134,8 @@ struct Options {
   int steps = 50, warmup = 10;
   bool overlap = true, tf32 = false;
   bool cudnn_benchmark = false, deterministic = true;  // nabla's defaults (include/nabla/device.h)
+  bool layers = false;
+  std::string device = "cuda";  // "cpu" runs the same harness on the CPU (to test it without a GPU)
   std::string out;
 };
 
@@ -146,9 +154,11 @@ void emit(const Options& o, const std::string& line) {
   if (!o.out.empty()) std::ofstream(o.out, std::ios::app) << line << "\n";
 }
 
-std::string device_name() {
-  // No device-name query in the public API; the runner records nvidia-smi output beside this.
-  return "cuda:0";
+std::string device_name(Device dev) {
+  // No GPU-model query in the public API; the runner records nvidia-smi output beside this.
+  std::ostringstream s;
+  s << dev;
+  return s.str();
 }
 
 struct Stepper {
@@ -199,8 +209,87 @@ void bench_step(const Options& o, const std::string& model, int64_t batch, Devic
                 "\"median_ms\": %.4f, \"p25_ms\": %.4f, \"p75_ms\": %.4f, \"iqr_ms\": %.4f, \"mean_ms\": %.4f, "
                 "\"peak_mem_mb\": %.2f, \"tf32\": %s, \"device\": \"%s\"}",
                 model.c_str(), (long long)batch, o.steps, p50, p25, p75, p75 - p25, mean,
-                double(m.peak_allocated) / (1024.0 * 1024.0), o.tf32 ? "true" : "false", device_name().c_str());
+                double(m.peak_allocated) / (1024.0 * 1024.0), o.tf32 ? "true" : "false", device_name(dev).c_str());
   emit(o, buf);
+}
+
+// ---- per layer (--layers 1) -------------------------------------------------------------------
+
+/// One of ResNet-18's distinct layers: its input shape and a forward that owns its parameters.
+/// Names and shapes match torch_step.py's LAYERS.
+struct Layer {
+  std::string name;
+  nb::Shape in;
+  std::function<Tensor(const Tensor&)> forward;
+  nb::TensorList params;
+};
+
+Layer module_layer(std::string name, nb::Shape in, std::shared_ptr<nn::Module> m, Device dev) {
+  m->to(dev);
+  m->train();
+  return {std::move(name), std::move(in), [m](const Tensor& x) { return (*m)(x); }, m->parameters()};
+}
+
+std::vector<Layer> resnet_layers(int64_t B, Device dev) {
+  auto conv = [&](int64_t cin, int64_t cout, int64_t k, int64_t s, int64_t hw) {
+    std::string name = "conv" + std::to_string(k) + "x" + std::to_string(k) + " " + std::to_string(cin) + "-" +
+                       std::to_string(cout) + " s" + std::to_string(s) + " " + std::to_string(hw) + "x" +
+                       std::to_string(hw);
+    return module_layer(name, {B, cin, hw, hw},
+                        std::make_shared<nn::Conv2d>(nn::Conv2dOptions(cin, cout, k).stride(s).padding(k / 2).bias(false)),
+                        dev);
+  };
+  auto bn = [&](int64_t c, int64_t hw) {
+    return module_layer("batchnorm " + std::to_string(c) + " " + std::to_string(hw) + "x" + std::to_string(hw),
+                        {B, c, hw, hw}, std::make_shared<nn::BatchNorm2d>(c), dev);
+  };
+  std::vector<Layer> L = {conv(3, 64, 3, 1, 32),   conv(64, 64, 3, 1, 32),   conv(64, 128, 3, 2, 32),
+                          conv(64, 128, 1, 2, 32), conv(128, 128, 3, 1, 16), conv(128, 256, 3, 2, 16),
+                          conv(256, 256, 3, 1, 8), conv(256, 512, 3, 2, 8),  conv(512, 512, 3, 1, 4),
+                          bn(64, 32),              bn(128, 16),              bn(256, 8),
+                          bn(512, 4)};
+  L.push_back({"relu 64 32x32", {B, 64, 32, 32}, [](const Tensor& x) { return nb::relu(x); }, {}});
+  Tensor other = nb::randn({B, 64, 32, 32}, {.device = dev});
+  L.push_back({"add 64 32x32", {B, 64, 32, 32}, [other](const Tensor& x) { return nb::add(x, other); }, {}});
+  auto fc = std::make_shared<nn::Linear>(nn::LinearOptions(512, 10));
+  fc->to(dev);
+  L.push_back({"avgpool+fc 512 4x4", {B, 512, 4, 4},
+               [fc](const Tensor& x) { return (*fc)(nb::global_avg_pool2d(x)); }, fc->parameters()});
+  Tensor target = nb::randint(0, 10, {B}, dev);
+  L.push_back({"cross_entropy 10", {B, 10}, [target](const Tensor& x) { return nb::cross_entropy(x, target); }, {}});
+  return L;
+}
+
+/// Forward alone (recording, as in training) and backward alone (nabla::grad to the input and
+/// the parameters, so nothing accumulates between repeats), each bracketed by synchronize.
+void bench_layers(const Options& o, int64_t batch, Device dev) {
+  nb::manual_seed(0);
+  for (Layer& l : resnet_layers(batch, dev)) {
+    Tensor x = nb::randn(l.in, {.device = dev}).requires_grad_();
+    nb::TensorList wrt{x};
+    for (const Tensor& p : l.params) wrt.push_back(p);
+    Tensor go = nb::randn(l.forward(x).shape(), {.device = dev});
+    for (int i = 0; i < o.warmup; ++i) (void)nb::grad({l.forward(x)}, wrt, {go});
+    nb::synchronize(dev);
+    std::vector<double> fwd, bwd;
+    for (int i = 0; i < o.steps; ++i) {
+      auto t = clk::now();
+      Tensor y = l.forward(x);
+      nb::synchronize(dev);
+      fwd.push_back(ms_since(t));
+      t = clk::now();
+      (void)nb::grad({y}, wrt, {go});
+      nb::synchronize(dev);
+      bwd.push_back(ms_since(t));
+    }
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "{\"framework\": \"nabla\", \"kind\": \"layer\", \"layer\": \"%s\", \"batch\": %lld, "
+                  "\"fwd_ms\": %.4f, \"fwd_iqr_ms\": %.4f, \"bwd_ms\": %.4f, \"bwd_iqr_ms\": %.4f}",
+                  l.name.c_str(), (long long)batch, quantile(fwd, 0.5), quantile(fwd, 0.75) - quantile(fwd, 0.25),
+                  quantile(bwd, 0.5), quantile(bwd, 0.75) - quantile(bwd, 0.25));
+    emit(o, buf);
+  }
 }
 
 /// Transfer/compute overlap: median step time with the batch uploaded synchronously before the
@@ -265,7 +354,7 @@ void bench_overlap(const Options& o, const std::string& model, int64_t batch, De
                 "\"device\": \"%s\"}",
                 model.c_str(), (long long)batch, double(host[0].numel()) * 4.0 / (1024.0 * 1024.0), compute,
                 copy_pageable, copy_pinned, sequential, overlapped, std::clamp(hidden, -1.0, 1.0), params_copied,
-                device_name().c_str());
+                device_name(dev).c_str());
   emit(o, buf);
 }
 
@@ -291,6 +380,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--tf32") o.tf32 = v != "0";
     else if (a == "--cudnn-benchmark") o.cudnn_benchmark = v != "0";
     else if (a == "--deterministic") o.deterministic = v != "0";
+    else if (a == "--layers") o.layers = v != "0";
+    else if (a == "--device") o.device = v;
     else if (a == "--out") o.out = v;
     else {
       std::fprintf(stderr, "bench_gpu_step: unknown option %s\n", a.c_str());
@@ -314,15 +405,27 @@ std::string json_escape(std::string s) {
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
-  if (!nb::cuda::is_available()) {
+  const Device dev = Device::parse(o.device);
+  if (dev.is_cuda() && !nb::cuda::is_available()) {
     emit(o, "{\"framework\": \"nabla\", \"kind\": \"skipped\", \"reason\": \"no CUDA device available\"}");
     return 0;
   }
-  Device dev = Device::cuda();
   nb::set_allow_tf32(o.tf32);
   nb::set_cudnn_benchmark(o.cudnn_benchmark);
   nb::use_deterministic_algorithms(o.deterministic);
   int failures = 0;
+  if (o.layers) {
+    for (int64_t batch : o.batches) {
+      try {
+        bench_layers(o, batch, dev);
+      } catch (const std::exception& e) {
+        ++failures;
+        emit(o, "{\"framework\": \"nabla\", \"kind\": \"error\", \"model\": \"layers\", \"batch\": " +
+                    std::to_string(batch) + ", \"error\": \"" + json_escape(e.what()) + "\"}");
+      }
+    }
+    return failures ? 1 : 0;
+  }
   for (const std::string& model : o.models) {
     for (int64_t batch : o.batches) {
       try {

@@ -77,6 +77,31 @@ def main():
         out.append("")
         out.append(f"GPU (from PyTorch): {dev}; torch {next((r.get('torch') for r in th if r.get('torch')), '?')}")
 
+    def layers(rows):
+        return {(r["layer"], int(r["batch"])): r for r in rows if r.get("kind") == "layer"}
+
+    nl, tl = layers(nb), layers(th)
+    if nl or tl:
+        out.append("")
+        out.append("Per layer (ResNet-18's distinct layers alone; medians, ms; ratio = nabla / PyTorch):")
+        out.append("")
+        out.append("| layer | batch | nabla fwd | PyTorch fwd | fwd ratio | nabla bwd | PyTorch bwd | bwd ratio |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        order = {}
+        for r in nb + th:
+            if r.get("kind") == "layer":
+                order.setdefault(r["layer"], len(order))
+        for k in sorted(set(nl) | set(tl), key=lambda k: (k[1], order.get(k[0], 99))):
+            n, t = nl.get(k), tl.get(k)
+
+            def cell(r, f):
+                return f"{r[f]:.3f}" if r else "—"
+
+            def ratio(f):
+                return f"{n[f] / t[f]:.2f}" if n and t and t[f] > 0 else "—"
+            out.append(f"| {k[0]} | {k[1]} | {cell(n, 'fwd_ms')} | {cell(t, 'fwd_ms')} | {ratio('fwd_ms')} | "
+                       f"{cell(n, 'bwd_ms')} | {cell(t, 'bwd_ms')} | {ratio('bwd_ms')} |")
+
     ov = [r for r in nb if r.get("kind") == "overlap"]
     if ov:
         out.append("")

@@ -75,6 +75,61 @@ def input_shape(model, batch):
     return {"mlp": (batch, 784), "cnn": (batch, 1, 28, 28)}.get(model, (batch, 3, 32, 32))
 
 
+def resnet_layers(torch, nn, B, dev):
+    """ResNet-18's distinct layers, as bench_gpu_step.cpp's resnet_layers (same names and shapes):
+    (name, input shape, forward, parameters)."""
+    F = nn.functional
+    out = []
+
+    def module(name, shape, m):
+        m = m.to(dev).train()
+        out.append((name, shape, m, list(m.parameters())))
+
+    for cin, cout, k, s, hw in [(3, 64, 3, 1, 32), (64, 64, 3, 1, 32), (64, 128, 3, 2, 32), (64, 128, 1, 2, 32),
+                                (128, 128, 3, 1, 16), (128, 256, 3, 2, 16), (256, 256, 3, 1, 8), (256, 512, 3, 2, 8),
+                                (512, 512, 3, 1, 4)]:
+        module(f"conv{k}x{k} {cin}-{cout} s{s} {hw}x{hw}", (B, cin, hw, hw),
+               nn.Conv2d(cin, cout, k, stride=s, padding=k // 2, bias=False))
+    for c, hw in [(64, 32), (128, 16), (256, 8), (512, 4)]:
+        module(f"batchnorm {c} {hw}x{hw}", (B, c, hw, hw), nn.BatchNorm2d(c))
+    out.append(("relu 64 32x32", (B, 64, 32, 32), F.relu, []))
+    other = torch.randn(B, 64, 32, 32, device=dev)
+    out.append(("add 64 32x32", (B, 64, 32, 32), lambda x: x + other, []))
+    fc = nn.Linear(512, 10).to(dev)
+    out.append(("avgpool+fc 512 4x4", (B, 512, 4, 4), lambda x: fc(F.adaptive_avg_pool2d(x, 1).flatten(1)),
+                list(fc.parameters())))
+    target = torch.randint(0, 10, (B,), device=dev)
+    out.append(("cross_entropy 10", (B, 10), lambda x: F.cross_entropy(x, target), []))
+    return out
+
+
+def bench_layers(torch, nn, a, batch, dev, out):
+    """Forward alone and backward alone (autograd.grad to the input and parameters), each
+    bracketed by synchronize, as bench_gpu_step --layers 1."""
+    torch.manual_seed(0)
+    for name, shape, fwd, params in resnet_layers(torch, nn, batch, dev):
+        x = torch.randn(shape, device=dev, requires_grad=True)
+        wrt = [x] + params
+        go = torch.randn_like(fwd(x))
+        for _ in range(a.warmup):
+            torch.autograd.grad(fwd(x), wrt, go)
+        torch.cuda.synchronize()
+        tf, tb = [], []
+        for _ in range(a.steps):
+            t0 = time.perf_counter()
+            y = fwd(x)
+            torch.cuda.synchronize()
+            tf.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            torch.autograd.grad(y, wrt, go)
+            torch.cuda.synchronize()
+            tb.append((time.perf_counter() - t0) * 1e3)
+        emit({"framework": "pytorch", "kind": "layer", "layer": name, "batch": batch,
+              "fwd_ms": round(quantile(tf, 0.5), 4), "fwd_iqr_ms": round(quantile(tf, 0.75) - quantile(tf, 0.25), 4),
+              "bwd_ms": round(quantile(tb, 0.5), 4), "bwd_iqr_ms": round(quantile(tb, 0.75) - quantile(tb, 0.25), 4)},
+             out)
+
+
 def quantile(v, q):
     v = sorted(v)
     pos = q * (len(v) - 1)
@@ -90,6 +145,8 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--tf32", type=int, default=0)
+    ap.add_argument("--layers", type=int, default=0)
+    ap.add_argument("--cudnn-benchmark", type=int, default=0)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     try:
@@ -103,7 +160,18 @@ def main():
         return 0
     torch.backends.cuda.matmul.allow_tf32 = bool(a.tf32)
     torch.backends.cudnn.allow_tf32 = bool(a.tf32)
+    torch.backends.cudnn.benchmark = bool(a.cudnn_benchmark)
     dev = torch.device("cuda")
+    if a.layers:
+        failures = 0
+        for batch in [int(b) for b in a.batches.split(",")]:
+            try:
+                bench_layers(torch, nn, a, batch, dev, a.out)
+            except Exception as e:  # keep going with the next batch size
+                failures += 1
+                emit({"framework": "pytorch", "kind": "error", "model": "layers", "batch": batch, "error": str(e)},
+                     a.out)
+        return 1 if failures else 0
     models = build_models(nn)
     name = torch.cuda.get_device_name(0)
     failures = 0

@@ -16,6 +16,9 @@
 #   algo     bench_gpu_step for CNN and ResNet-18 with cuDNN's algorithms timed on first use and
 #            non-deterministic ones allowed (PyTorch's defaults allow them too), compared with
 #            bench_torch.jsonl into compare_algo.md
+#   layers   ResNet-18's distinct layers alone, forward and backward, nabla (bench_gpu_step
+#            --layers 1) and PyTorch (torch_step.py --layers 1) at batch 64 and 512, joined into
+#            compare_layers.md: which layer kinds make up the step-time gap
 #   compare  bench/gpu/compare.py: the side-by-side table with ratios and targets
 # Top-level output: summary.txt, test_gpu.json, train_cnn.log, bench_nabla.jsonl,
 # bench_torch.jsonl, compare.md and logs.tar.gz (every other log; see COMPACT below).
@@ -37,7 +40,7 @@ fi
 BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no build directory $1" >&2; exit 2; }
 mkdir -p "$2" && OUT=$(cd "$2" && pwd) || { echo "run.sh: cannot create $2" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PARTS=${PARTS:-"tests train lecture bench torch algo compare"}
+PARTS=${PARTS:-"tests train lecture bench torch algo layers compare"}
 PYTHON=${PYTHON:-python3}
 TEST_TIMEOUT=${TEST_TIMEOUT:-240}
 TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-240}
@@ -221,6 +224,23 @@ if wants algo && have_bin "$BUILD/bench/gpu/bench_gpu_step" algo; then
     COMPARE_ALGO=$(cat "$OUT/compare_algo.md")
   fi
 fi
+COMPARE_LAYERS=""
+if wants layers && have_bin "$BUILD/bench/gpu/bench_gpu_step" layers; then
+  rm -f "$OUT/layers_nabla.jsonl" "$OUT/layers_torch.jsonl"
+  run_timed "$BENCH_TIMEOUT" "$OUT/layers_nabla.log" "$BUILD/bench/gpu/bench_gpu_step" --layers 1 --batches 64,512 \
+    --steps "$BENCH_STEPS" --warmup "$BENCH_WARMUP" --out "$OUT/layers_nabla.jsonl"
+  if [ "$RC" -eq 0 ]; then note "layers nabla: ok (${SECS}s)"
+  else fail "layers nabla: FAIL [$(rc_word $RC)] ${SECS}s; see layers_nabla.log"; fi
+  run_timed "$TORCH_TIMEOUT" "$OUT/layers_torch.log" "$PYTHON" "$ROOT/bench/gpu/torch_step.py" --layers 1 \
+    --batches 64,512 --steps "$BENCH_STEPS" --warmup "$BENCH_WARMUP" --out "$OUT/layers_torch.jsonl"
+  if [ "$RC" -eq 0 ]; then note "layers torch: ok (${SECS}s)"
+  else fail "layers torch: FAIL [$(rc_word $RC)] ${SECS}s; see layers_torch.log"; fi
+  if [ -s "$OUT/layers_nabla.jsonl" ] &&
+    "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/layers_nabla.jsonl" "$OUT/layers_torch.jsonl" \
+      --md "$OUT/compare_layers.md" >"$OUT/compare_layers.log" 2>&1; then
+    COMPARE_LAYERS=$(awk '/^Per layer/{f=1} /^Transfer/{f=0} f' "$OUT/compare_layers.md")
+  fi
+fi
 COMPARE=""
 if wants compare; then
   if [ -s "$OUT/bench_nabla.jsonl" ] || [ -s "$OUT/bench_torch.jsonl" ]; then
@@ -239,6 +259,10 @@ fi
   if [ -n "$COMPARE" ]; then
     echo
     echo "$COMPARE"
+  fi
+  if [ -n "$COMPARE_LAYERS" ]; then
+    echo
+    echo "$COMPARE_LAYERS"
   fi
   if [ -n "$COMPARE_ALGO" ]; then
     echo
