@@ -2,9 +2,17 @@
 //   (a) per-op overhead of a 1-element add whose inputs require grad (a graph node is recorded),
 //       plus the same add with inputs that need no grad, for context;
 //   (b) an MLP 784-512-256-10 (ReLU), cross-entropy, batch 128: forward + backward + SGD step
-//       (lr 0.01), at 1 and 2 threads, with the same initial weights and data in both libraries;
+//       (lr 0.01), at 1 and 2 threads, with the same initial weights and data in both libraries,
+//       and, interleaved with them, nabla's floor: the step's 8 GEMMs alone through nabla's GEMM
+//       kernel, and the same followed by the SGD update of the weights (ratios against LibTorch's
+//       step: how far below LibTorch nabla could go with zero other work);
 //   (c) that step split into forward / backward / update, next to the time of its 8 GEMMs issued
-//       straight to cblas_sgemm (the floor both libraries share).
+//       straight to cblas_sgemm (the floor LibTorch has, on OpenBLAS) and through nabla's GEMM
+//       kernel (oneDNN matmul primitives where built: nabla's floor).
+// nabla's MLP runs each Linear->ReLU pair as linear_relu (what nn::Sequential does for a Linear
+// directly followed by a ReLU); --unfused runs linear then relu instead. --gemm blas|onednn forces
+// the implementation of nabla's f32 GEMM (default: the measured choice, src/backend/cpu/gemm.cpp);
+// --also-blas adds, interleaved in the same run, nabla's step with its f32 GEMM on OpenBLAS.
 // Rounds of the two libraries are interleaved (ABBA order) so drift and noisy neighbours hit both
 // alike. Every number is a per-op or per-step time: median, IQR and min/max over all samples, and
 // the ratio of medians nabla/LibTorch (< 1 means nabla is faster).
@@ -13,7 +21,8 @@
 // libblas.so.3, so one process is safe; the header printed first says what was loaded.
 //
 // Usage: bench_vs_libtorch [--rounds R] [--block K] [--warmup W] [--ops N] [--threads 1,2]
-//                          [--skip-overhead] [--skip-phases]
+//                          [--skip-overhead] [--skip-phases] [--unfused] [--gemm auto|blas|onednn]
+//                          [--also-blas]
 //        bench_vs_libtorch --profile nabla|torch [--steps N] [--threads T]
 //          runs only that library's MLP steps (at the first thread count), for perf or callgrind.
 #include <ATen/Parallel.h>
@@ -34,6 +43,8 @@
 #include <thread>
 #include <vector>
 
+#include "../src/backend/cpu/gemm_impl.h"
+#include "../src/backend/device_backend.h"
 #include "bench_common.h"
 #include "nabla/nabla.h"
 
@@ -52,6 +63,9 @@ struct Options : bench::TimingOptions {
   bool phases = true;     // also print the forward/backward/update split of the MLP step
   std::string profile;    // "nabla" or "torch": only run that library's MLP steps (for perf/callgrind)
   int profile_steps = 200;
+  bool fuse = true;  // nabla: linear_relu for each Linear->ReLU pair
+  bool also_blas = false;  // MLP table: also nabla with its f32 GEMM forced to OpenBLAS, same run
+  nabla::backend::cpu::GemmImpl gemm = nabla::backend::cpu::GemmImpl::Auto;
 };
 
 Options parse(int argc, char** argv) {
@@ -76,10 +90,28 @@ Options parse(int argc, char** argv) {
       }
     } else if (a == "--steps") {
       o.profile_steps = std::atoi(next());
+    } else if (a == "--unfused") {
+      o.fuse = false;
+    } else if (a == "--also-blas") {
+      o.also_blas = true;
+    } else if (a == "--gemm") {
+      const std::string v = next();
+      using nabla::backend::cpu::GemmImpl;
+      if (v == "auto") {
+        o.gemm = GemmImpl::Auto;
+      } else if (v == "blas") {
+        o.gemm = GemmImpl::Blas;
+      } else if (v == "onednn") {
+        o.gemm = GemmImpl::OneDnn;
+      } else {
+        std::fprintf(stderr, "--gemm takes auto, blas or onednn\n");
+        std::exit(2);
+      }
     } else {
       std::fprintf(stderr,
                    "usage: %s [--rounds R] [--block K] [--warmup W] [--ops N] [--threads 1,2] [--skip-overhead]\n"
-                   "          [--skip-phases] [--profile nabla|torch [--steps N]]\n",
+                   "          [--skip-phases] [--unfused] [--gemm auto|blas|onednn] [--also-blas]\n"
+                   "          [--profile nabla|torch [--steps N]]\n",
                    argv[0]);
       std::exit(args.usage_status());
     }
@@ -224,14 +256,21 @@ struct TorchMLP {
   }
 };
 
+bool g_fuse = true;  // --unfused clears it
+
 struct NablaMLP {
   std::vector<nabla::Tensor> params;
   nabla::Tensor x, y;
+  bool fuse = g_fuse;
 
   double step(Phases* phases = nullptr) {
     PhaseClock pc(phases);
     nabla::Tensor h = x;
     for (size_t l = 0; l < 3; ++l) {
+      if (l < 2 && fuse) {
+        h = nabla::linear_relu(h, params[2 * l], params[2 * l + 1]);  // = nn::Sequential(Linear, ReLU)
+        continue;
+      }
       h = nabla::linear(h, params[2 * l], params[2 * l + 1]);
       if (l < 2) h = nabla::relu(h);
     }
@@ -255,17 +294,50 @@ struct NablaMLP {
 // nabla's linear uses (forward: x·Wᵀ with bias pre-filled, beta 1; backward: dW = gᵀ·h for each
 // layer and dx = g·W for layers 2 and 3). Its time is the floor both libraries share.
 struct GemmFloor {
-  std::vector<std::vector<float>> w, act, out, g, dw, dx;
+  std::vector<std::vector<float>> w, bias, act, out, g, dw, dx;
   GemmFloor() {
     for (size_t l = 0; l + 1 < kSizes.size(); ++l) {
       int64_t in = kSizes[l], of = kSizes[l + 1];
       w.emplace_back(size_t(of * in), 0.01f);
+      bias.emplace_back(size_t(of), 0.01f);
       act.emplace_back(size_t(kBatch * in), 0.5f);
       out.emplace_back(size_t(kBatch * of), 0.0f);
       g.emplace_back(size_t(kBatch * of), 0.1f);
       dw.emplace_back(size_t(of * in), 0.0f);
       dx.emplace_back(size_t(kBatch * in), 0.0f);
     }
+  }
+  // The same 8 GEMMs through nabla's CPU GEMM kernel (whatever implementation it picks), issued
+  // as nabla's step issues them: the forward as linear's GEMM with bias (and ReLU for the first
+  // two layers, as linear_relu) and beta 0.
+  void step_nabla() {
+    namespace cpu = nabla::backend::cpu;
+    const int64_t n = kBatch;
+    auto gemm = [](bool ta, bool tb, int64_t m, int64_t nn, int64_t k, const float* a, int64_t lda, const float* b,
+                   int64_t ldb, float beta, float* c, int64_t ldc) {
+      cpu::gemm(nabla::DType::f32, {.trans_a = ta, .trans_b = tb, .m = m, .n = nn, .k = k, .alpha = 1, .beta = beta,
+                                    .a = a, .lda = lda, .stride_a = 0, .b = b, .ldb = ldb, .stride_b = 0, .c = c,
+                                    .ldc = ldc, .stride_c = 0, .batch = 1});
+    };
+    for (size_t l = 0; l < w.size(); ++l) {
+      int64_t in = kSizes[l], of = kSizes[l + 1];
+      nabla::backend::cpu_backend().gemm_bias_relu(nabla::DType::f32,
+                          {.trans_a = false, .trans_b = true, .m = n, .n = of, .k = in, .alpha = 1, .beta = 0,
+                           .a = act[l].data(), .lda = in, .stride_a = 0, .b = w[l].data(), .ldb = in, .stride_b = 0,
+                           .c = out[l].data(), .ldc = of, .stride_c = 0, .batch = 1},
+                          bias[l].data(), g_fuse && l + 1 < w.size());
+    }
+    for (size_t l = w.size(); l-- > 0;) {
+      int64_t in = kSizes[l], of = kSizes[l + 1];
+      gemm(true, false, of, in, n, g[l].data(), of, act[l].data(), in, 0.f, dw[l].data(), in);
+      if (l > 0) gemm(false, false, n, in, of, g[l].data(), of, w[l].data(), in, 0.f, dx[l].data(), in);
+    }
+    escape(dx[1].data());
+  }
+  // w += alpha * dw for the three weight matrices (the biases are 0.2% of the parameters).
+  void update(double alpha) {
+    for (size_t l = 0; l < w.size(); ++l)
+      nabla::backend::cpu::axpy(nabla::DType::f32, int64_t(w[l].size()), alpha, dw[l].data(), w[l].data());
   }
   void step() {
     const int n = int(kBatch);
@@ -332,13 +404,21 @@ void run_mlp(const Options& o) {
   TorchMLP tm;
   NablaMLP nm;
   make_models(tm, nm);
+  GemmFloor floor;
   for (int threads : o.threads) {
     set_threads(threads);
     for (int w = 0; w < o.warmup; ++w) {
       timed_step(nm);
       timed_step(tm);
+      floor.step_nabla();
+      if (o.also_blas) {
+        nabla::backend::cpu::set_gemm_impl(nabla::backend::cpu::GemmImpl::Blas);
+        timed_step(nm);
+        nabla::backend::cpu::set_gemm_impl(o.gemm);
+      }
     }
-    std::vector<double> tn, tt;
+    std::vector<double> tn, tt, tf, tfu, tb;
+    double sign = 1;
     for (int r = 0; r < o.rounds; ++r) {
       auto nabla_block = [&] {
         for (int s = 0; s < o.block; ++s) tn.push_back(timed_step(nm));
@@ -346,16 +426,44 @@ void run_mlp(const Options& o) {
       auto torch_block = [&] {
         for (int s = 0; s < o.block; ++s) tt.push_back(timed_step(tm));
       };
+      // nabla's floor: the step's 8 GEMMs through its GEMM kernel, alone and followed by the SGD
+      // update of the weights with the gradients they just produced (nabla's axpy kernel, what
+      // p.add_(g, -lr) runs; the sign alternates so the weights do not drift).
+      auto floor_block = [&] {
+        for (int s = 0; s < o.block; ++s) {
+          auto t0 = clk::now();
+          floor.step_nabla();
+          auto t1 = clk::now();
+          floor.update(sign * kLr);
+          sign = -sign;
+          auto t2 = clk::now();
+          tf.push_back(std::chrono::duration<double>(t1 - t0).count());
+          tfu.push_back(std::chrono::duration<double>(t2 - t0).count());
+        }
+      };
+      auto blas_block = [&] {
+        if (!o.also_blas) return;
+        nabla::backend::cpu::set_gemm_impl(nabla::backend::cpu::GemmImpl::Blas);
+        for (int s = 0; s < o.block; ++s) tb.push_back(timed_step(nm));
+        nabla::backend::cpu::set_gemm_impl(o.gemm);
+      };
       if (r % 2 == 0) {
         nabla_block();
         torch_block();
+        floor_block();
+        blas_block();
       } else {
+        blas_block();
+        floor_block();
         torch_block();
         nabla_block();
       }
     }
-    std::string label = "MLP step, " + std::to_string(threads) + " thread" + (threads > 1 ? "s" : "") + " (ms)";
-    print_row(label.c_str(), "ms", 1e3, summarize(tn), summarize(tt));
+    const std::string th = std::to_string(threads) + " thread" + (threads > 1 ? "s" : "");
+    print_row(("MLP step, " + th + " (ms)").c_str(), "ms", 1e3, summarize(tn), summarize(tt));
+    print_row(("  floor: 8 GEMMs, " + th).c_str(), "ms", 1e3, summarize(tf), summarize(tt));
+    print_row(("  floor: 8 GEMMs + SGD update, " + th).c_str(), "ms", 1e3, summarize(tfu), summarize(tt));
+    if (o.also_blas) print_row(("  nabla on OpenBLAS GEMM, " + th).c_str(), "ms", 1e3, summarize(tb), summarize(tt));
   }
 }
 
@@ -368,11 +476,12 @@ void run_phases(const Options& o) {
   std::printf("\nMLP step split (medians over %d steps per library, interleaved; ms):\n", o.rounds * o.block);
   std::printf("| threads | library  | forward | backward | update | total |\n|---|---|---|---|---|---|\n");
   for (int threads : o.threads) {
-    std::vector<double> n[3], t[3], fl;
+    std::vector<double> n[3], t[3], fl, fn;
     set_threads(threads);
     for (int w = 0; w < o.warmup / 2; ++w) {
       nm.step();
       floor.step();
+      floor.step_nabla();
       tm.step();
     }
     for (int r = 0; r < o.rounds; ++r) {
@@ -383,6 +492,9 @@ void run_phases(const Options& o) {
         auto t0 = clk::now();
         floor.step();
         fl.push_back(std::chrono::duration<double>(clk::now() - t0).count());
+        t0 = clk::now();
+        floor.step_nabla();
+        fn.push_back(std::chrono::duration<double>(clk::now() - t0).count());
         tm.step(&p);
         for (int i = 0; i < 3; ++i) t[i].push_back(p[size_t(i)]);
       }
@@ -398,6 +510,9 @@ void run_phases(const Options& o) {
     double gf = summarize(fl).median * 1e3;
     std::printf("| %d | raw cblas_sgemm, the step's 8 GEMMs only | | | | %.2f (%.0f%% of LibTorch's step) |\n",
                 threads, gf, 100.0 * gf / total[1]);
+    double gn = summarize(fn).median * 1e3;
+    std::printf("| %d | nabla's GEMM kernel, the step's 8 GEMMs only | | | | %.2f (%.0f%% of LibTorch's step) |\n",
+                threads, gn, 100.0 * gn / total[1]);
   }
 }
 
@@ -454,8 +569,21 @@ int main(int argc, char** argv) {
   std::printf("  OpenBLAS core: %s   config: %s   OPENBLAS_CORETYPE=%s\n", openblas_get_corename(),
               openblas_get_config(), coretype ? coretype : "(unset)");
   std::printf("  LibTorch build config (BLAS/OpenMP lines):\n%s", torch_blas_line().c_str());
-  std::printf("  hardware threads: %u; rounds %d x block %d MLP steps per library, warm-up %d\n\n",
+  std::printf("  hardware threads: %u; rounds %d x block %d MLP steps per library, warm-up %d\n",
               std::thread::hardware_concurrency(), o.rounds, o.block, o.warmup);
+
+  g_fuse = o.fuse;
+  nabla::backend::cpu::set_gemm_impl(o.gemm);
+  {
+    using nabla::backend::cpu::GemmImpl;
+    const bool dnn = nabla::backend::cpu::gemm_onednn_built();
+    std::printf("  nabla f32 GEMM: %s%s; MLP: %s\n\n",
+                o.gemm == GemmImpl::Blas || !dnn ? "OpenBLAS (cblas_sgemm)"
+                : o.gemm == GemmImpl::OneDnn   ? "oneDNN matmul primitives (forced for every call)"
+                                               : "auto (oneDNN matmul primitives for >= 2^18 FMAs, else OpenBLAS)",
+                dnn ? "" : " (built without NABLA_GEMM_ONEDNN)",
+                o.fuse ? "linear_relu for Linear->ReLU (as nn::Sequential)" : "linear, then relu (--unfused)");
+  }
 
   if (!o.profile.empty()) return run_profile(o);
 

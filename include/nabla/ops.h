@@ -133,6 +133,9 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// x · weightᵀ + bias; x [..., in], weight [out, in], bias [out] (optional).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+/// relu(linear(x, weight, bias)) as one op: on the CPU (f32) the bias and the ReLU ride along with
+/// the GEMM, saving two passes over the output. Same values and gradients as the composition.
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- shape and indexing (ops/shape.cpp, ops/index.cpp) -------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);

@@ -63,6 +63,10 @@ void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n);
 bool all_finite(DType dt, const void* in, int64_t n);
 
 void gemm(DType dt, const GemmArgs& args);
+/// linear's forward as one oneDNN matmul with bias and ReLU post-op: C = relu?(op(A)·op(B) + bias).
+/// Runs only for f32, batch 1, beta 0 and sizes where oneDNN is picked; returns false (C untouched)
+/// otherwise, and the caller composes it (Backend::gemm_bias_relu's default).
+bool gemm_bias_relu_fused(DType dt, const GemmArgs& args, const void* bias, bool relu);
 
 /// Uniform [lo, hi) / normal(mean, std) from Philox blocks starting at `offset` under `seed`.
 void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi);

@@ -66,6 +66,20 @@ class Backend {
 
   // ---- linear algebra, random numbers, indexing -------------------------------------------------
   virtual void gemm(DType, const GemmArgs&) { missing("gemm"); }
+  /// linear's forward: C = op(A)·op(B) + bias (n values added to every row; null for none), then
+  /// relu(C) when `relu`; batch 1, alpha 1, beta 0. This default composes it from copy, GEMM
+  /// (beta 1) and ReLU in place; a backend overrides it where bias and ReLU ride along with the
+  /// GEMM (a oneDNN matmul with bias and post-op on the CPU).
+  virtual void gemm_bias_relu(DType dt, const GemmArgs& g, const void* bias, bool relu) {
+    const int64_t shape[2] = {g.m, g.n}, cs[2] = {g.ldc, 1}, bs[2] = {0, 1};
+    GemmArgs a = g;
+    if (bias) {
+      copy(dt, dt, Geometry{2, shape}, Operand{g.c, cs}, Operand{const_cast<void*>(bias), bs});
+      a.beta = 1;
+    }
+    gemm(dt, a);
+    if (relu) unary(UnaryOp::Relu, dt, Geometry{2, shape}, Operand{g.c, cs}, Operand{g.c, cs}, 0, 0);
+  }
   virtual void rand_uniform(DType, void*, int64_t, uint64_t /*seed*/, uint64_t /*offset*/, double, double) {
     missing("rand_uniform");
   }
@@ -105,6 +119,16 @@ class Backend {
   /// gb[o] = sum of gout[n][o][...] over n and the output positions (conv2d's bias gradient).
   virtual void conv2d_bias_grad(DType, const ConvGeom&, const void* /*gout*/, void* /*gb*/) {
     missing("conv2d_bias_grad");
+  }
+  /// conv2d's first-order backward in one call: the input, weight and bias gradients, each
+  /// skipped when its pointer is null (x is read only for gw, w only for gx). This default runs the
+  /// three kernels; a backend overrides it where they share work (on the CPU: one layout
+  /// conversion of gout for both oneDNN passes, one pass over gout for weight and bias).
+  virtual void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx,
+                               void* gw, void* gb) {
+    if (gx) conv2d_input_grad(dt, g, gout, w, gx);
+    if (gw) conv2d_weight_grad(dt, g, x, gout, gw);
+    if (gb) conv2d_bias_grad(dt, g, gout, gb);
   }
   virtual void max_pool2d_forward(DType, const PoolGeom&, const void*, void*, int64_t* /*indices*/) {
     missing("max_pool2d_forward");

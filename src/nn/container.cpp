@@ -4,6 +4,7 @@
 #include "call_recorder.h"
 #include "nabla/nn/activation.h"
 #include "nabla/nn/conv.h"
+#include "nabla/nn/linear.h"
 
 namespace nabla::nn {
 
@@ -35,12 +36,17 @@ Tensor Sequential::forward(const Tensor& x) {
   const size_t n = size();
   for (size_t i = 0; i < n; ++i) {
     Module& m = *(*this)[int64_t(i)];
-    // Conv2d directly followed by ReLU: one fused op (the activation rides with the convolution's
-    // kernel). Not while a summary records the calls, so its table still lists both layers.
-    if (i + 1 < n && !detail::active_recorder()) {
-      auto* conv = dynamic_cast<Conv2d*>(&m);
-      if (conv && dynamic_cast<ReLU*>((*this)[int64_t(i + 1)].get())) {
+    // Conv2d or Linear directly followed by ReLU: one fused op (the activation rides with the
+    // convolution's / GEMM's kernel). Not while a summary records the calls, so its table still
+    // lists both layers.
+    if (i + 1 < n && !detail::active_recorder() && dynamic_cast<ReLU*>((*this)[int64_t(i + 1)].get())) {
+      if (auto* conv = dynamic_cast<Conv2d*>(&m)) {
         y = conv->forward_relu(y);
+        ++i;
+        continue;
+      }
+      if (auto* lin = dynamic_cast<Linear*>(&m)) {
+        y = lin->forward_relu(y);
         ++i;
         continue;
       }

@@ -66,13 +66,7 @@ void Conv2d::reset_parameters() { reset_conv(weight, bias); }
 Tensor Conv2d::forward(const Tensor& x) { return run(x, fuse_relu_next_call_); }
 
 Tensor Conv2d::forward_relu(const Tensor& x) {
-  // Through operator() so errors still name this layer and summaries/recorders still see it.
-  fuse_relu_next_call_ = true;
-  struct Reset {
-    bool& flag;
-    ~Reset() { flag = false; }
-  } reset{fuse_relu_next_call_};
-  return (*this)(x);
+  return call_with_flag(fuse_relu_next_call_, x);
 }
 
 Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {

@@ -166,6 +166,15 @@ void Module::check_input_dtype(const Tensor& x, const Tensor& param) const {
          x.shape(), "; convert the input, or the module with .to(", x.dtype(), ")");
 }
 
+Tensor Module::call_with_flag(bool& flag, const Tensor& x) {
+  flag = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{flag};
+  return (*this)(x);
+}
+
 // ---- registration ------------------------------------------------------------------------------
 
 void Module::check_new_name(const std::string& name, const char* what) const {

@@ -104,6 +104,21 @@ Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const
                          so = fuse_relu ? node->save(out) : autograd::SavedTensor(), p, g, nx, nw,
                          nb](const TensorList& gr) {
       Tensor go = so.defined() ? threshold_backward(gr[0], so.get()) : gr[0];
+      if (!is_grad_enabled() && int(nx) + int(nw) + int(nb) >= 2 && g.N * g.Ho * g.Wo > 0 && g.C * g.H * g.W > 0) {
+        // First order, two or three gradients: one backend call, which shares work between them
+        // (what conv_transpose2d, conv2d_weight_grad and bias_grad below compute, in one go).
+        Tensor gc = ops::contiguous_data(go);
+        Tensor xc = nw ? ops::contiguous_data(sx.get()) : Tensor(), wc = nx ? ops::contiguous_data(sw.get()) : Tensor();
+        const TensorOptions to{.dtype = gc.dtype(), .device = gc.device()};
+        Tensor gx = nx ? empty({g.N, g.C, g.H, g.W}, to) : Tensor();
+        Tensor gw = nw ? empty({g.O, g.C / g.groups, g.kh, g.kw}, to) : Tensor();
+        Tensor gb = nb ? empty({g.O}, to) : Tensor();
+        auto ptr = [](Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
+        backend::get(gc.device())
+            .conv2d_backward(gc.dtype(), g, nw ? xc.raw_data() : nullptr, nx ? wc.raw_data() : nullptr, gc.raw_data(),
+                             ptr(gx), ptr(gw), ptr(gb));
+        return TensorList{gx, gw, gb};
+      }
       Tensor gx = nx ? conv_transpose2d(go, sw.get(), Tensor(), to_transpose_options(p, output_padding_for(g)))
                      : Tensor();
       Tensor gw = nw ? conv2d_weight_grad(sx.get(), go, {g.kh, g.kw}, to_conv_options(p)) : Tensor();

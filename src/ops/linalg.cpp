@@ -125,45 +125,72 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  NB_CHECK(weight.dim() == 2, "[linear] weight must be 2-D [out_features, in_features], got shape ", weight.shape());
-  NB_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "[linear] input shape ", x.shape(),
+namespace {
+
+/// linear, or relu(linear) when `fuse_relu`: for a 2-D input of the weight's dtype one backend
+/// call (on the CPU, f32: one oneDNN matmul with the bias and the ReLU riding along), otherwise
+/// composed from matmul, add and relu. The fused VJP masks the gradient with the saved output, as
+/// relu's does, then takes linear's.
+Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bool fuse_relu, const char* name) {
+  NB_CHECK(weight.dim() == 2, "[", name, "] weight must be 2-D [out_features, in_features], got shape ",
+           weight.shape());
+  NB_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "[", name, "] input shape ", x.shape(),
            " does not match weight shape ", weight.shape(), ": expected input [..., ", weight.size(1), "]");
   if (bias.defined())
-    NB_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "[linear] bias must have shape [",
+    NB_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "[", name, "] bias must have shape [",
              weight.size(0), "], got ", bias.shape());
-  bool fused = bias.defined() && x.dim() == 2 && x.dtype() == weight.dtype() && bias.dtype() == weight.dtype() &&
+  bool fused = x.dim() == 2 && x.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == weight.dtype()) &&
                x.is_floating_point();
   if (!fused) {
     Tensor y = matmul(x, weight.t());
-    return bias.defined() ? y + bias : y;
+    if (bias.defined()) y = y + bias;
+    return fuse_relu ? relu(y) : y;
   }
-  // Fused: bias is broadcast into the output, then GEMM accumulates onto it (beta = 1).
-  ops::check_same_device(x, weight, "linear");
-  ops::check_same_device(x, bias, "linear");
+  ops::check_same_device(x, weight, name);
+  if (bias.defined()) ops::check_same_device(x, bias, name);
   int64_t n = x.size(0), in = x.size(1), out_f = weight.size(0);
   Tensor out = empty({n, out_f}, {.dtype = x.dtype(), .device = x.device()});
-  {
+  if (out.numel() > 0) {
     NoGradGuard ng;
-    ops::copy_into(out, bias);
-    if (in > 0 && n > 0) {
+    backend::Backend& be = backend::get(x.device());
+    Tensor b = bias.defined() ? ops::contiguous_data(bias) : Tensor();
+    if (in == 0) {
+      // No products: the output is the bias rows (or zeros), then the activation.
+      if (b.defined()) ops::copy_into(out, b);
+      else be.fill(out.dtype(), out.raw_data(), out.numel(), 0.0);
+      if (fuse_relu) out = relu(out);
+    } else {
       Tensor xw = x.unsqueeze(0), ww = weight.t().unsqueeze(0);
       MatOperand X = as_gemm_operand(xw), W = as_gemm_operand(ww);
-      backend::get(x.device()).gemm(x.dtype(), {.trans_a = X.trans, .trans_b = W.trans, .m = n, .n = out_f, .k = in, .alpha = 1,
-                                     .beta = 1, .a = X.data.raw_data(), .lda = X.ld, .stride_a = 0,
-                                     .b = W.data.raw_data(), .ldb = W.ld, .stride_b = 0, .c = out.raw_data(),
-                                     .ldc = out_f, .stride_c = 0, .batch = 1});
+      be.gemm_bias_relu(x.dtype(),
+                        {.trans_a = X.trans, .trans_b = W.trans, .m = n, .n = out_f, .k = in, .alpha = 1, .beta = 0,
+                         .a = X.data.raw_data(), .lda = X.ld, .stride_a = 0, .b = W.data.raw_data(), .ldb = W.ld,
+                         .stride_b = 0, .c = out.raw_data(), .ldc = out_f, .stride_c = 0, .batch = 1},
+                        b.defined() ? b.raw_data() : nullptr, fuse_relu);
     }
   }
-  if (auto node = autograd::record("linear", {x, weight, bias}, {out})) {
+  if (auto node = autograd::record(name, {x, weight, bias}, {out})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nbias = node->needs_input_grad(2);
     node->backward_fn = [sx = nw ? node->save(x) : autograd::SavedTensor(),
-                         sw = nx ? node->save(weight) : autograd::SavedTensor(), nx, nw, nbias](const TensorList& g) {
-      return TensorList{nx ? matmul(g[0], sw.get()) : Tensor(), nw ? matmul(g[0].t(), sx.get()) : Tensor(),
-                        nbias ? sum(g[0], {0}) : Tensor()};
+                         sw = nx ? node->save(weight) : autograd::SavedTensor(),
+                         so = fuse_relu ? node->save(out) : autograd::SavedTensor(), nx, nw,
+                         nbias](const TensorList& g) {
+      Tensor go = so.defined() ? threshold_backward(g[0], so.get()) : g[0];
+      return TensorList{nx ? matmul(go, sw.get()) : Tensor(), nw ? matmul(go.t(), sx.get()) : Tensor(),
+                        nbias ? sum(go, {0}) : Tensor()};
     };
   }
   return out;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_impl(x, weight, bias, false, "linear");
+}
+
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_impl(x, weight, bias, true, "linear_relu");
 }
 
 }  // namespace nabla

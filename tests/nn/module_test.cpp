@@ -349,6 +349,35 @@ TEST(Container, SequentialFusesConv2dAndRelu) {
   EXPECT_EQ(s.rows[1].type, "ReLU");
 }
 
+// Same for a Linear directly followed by a ReLU (linear_relu: on the CPU the bias and the ReLU
+// ride along with the GEMM); a Linear not followed by a ReLU stays a plain linear.
+TEST(Container, SequentialFusesLinearAndRelu) {
+  manual_seed(10);
+  // 128 x 96 x 64 is large enough for the oneDNN GEMM path in f32 builds that have it.
+  nn::Sequential seq(nn::Linear(64, 96), nn::ReLU(), nn::Linear(96, 5));
+  auto l1 = seq.at<nn::Linear>(0), l2 = seq.at<nn::Linear>(2);
+  Tensor x = randn({128, 64}, {.requires_grad = true});
+  Tensor y = seq(x);
+  ASSERT_NE(y.grad_fn(), nullptr);
+  Tensor h = relu(linear(x, l1->weight, l1->bias));
+  Tensor manual = linear(h, l2->weight, l2->bias);
+  auto yv = y.to_vector(), mv = manual.to_vector();
+  ASSERT_EQ(yv.size(), mv.size());
+  for (size_t k = 0; k < yv.size(); ++k) EXPECT_NEAR(yv[k], mv[k], 1e-5) << k;
+  Tensor g = randn(y.shape());
+  TensorList params{x, l1->weight, l1->bias, l2->weight, l2->bias};
+  TensorList fused = grad({y}, params, {g});
+  TensorList apart = grad({manual}, params, {g});
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto a = fused[i].to_vector(), b = apart[i].to_vector();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 1e-4) << i << " " << k;
+  }
+  auto s = seq.summary({1, 64}, nn::SummaryOptions{.input_dtype = std::nullopt, .print = false, .out = nullptr});
+  ASSERT_EQ(s.rows.size(), 3u);
+  EXPECT_EQ(s.rows[1].type, "ReLU");
+}
+
 TEST(Container, SequentialAndModuleList) {
   manual_seed(5);
   auto lin = std::make_shared<nn::Linear>(4, 4);

@@ -4,6 +4,7 @@
 // gradgradcheck on small cases, unbatched input, non-contiguous inputs and error messages.
 #include <gtest/gtest.h>
 
+#include "../../src/backend/cpu/conv_impl.h"
 #include "ops/reference_conv.h"
 
 namespace convref {
@@ -167,6 +168,88 @@ TEST(ConvTestConv2d, F32BenchCnnShapes) {
   expect_f32_passes_match({.name = "cnn_conv2", .x = {3, 32, 14, 14}, .out_channels = 64, .kernel = {3, 3},
                            .padding = {1, 1}},
                           61, 5e-4);
+}
+
+// One input channel per group (a network's first layer, depthwise convolutions): f32 weight
+// gradients may come from the direct kernel (AVX2 CPUs), which also sums the bias gradient in the
+// same pass. Its code paths: 3x3 with unit stride/dilation (four output rows at a time, the last
+// Ho % 4 one by one), other 3x3 (stride/dilation), any other kernel; rows with and without a
+// partial vector; and width stride 2 (not taken: im2col). Backward through conv2d, with and
+// without the input gradient, against the nested-loop f64 references.
+TEST(ConvTestConv2d, F32OneInputChannelWeightAndBiasGrads) {
+  const std::vector<ConvCase> cases = {
+      {.name = "c1_k3_pad1_rows4", .x = {3, 1, 28, 28}, .out_channels = 5, .kernel = {3, 3}, .padding = {1, 1}},
+      {.name = "c1_k3_pad1_rem_rows_full_vectors", .x = {2, 1, 7, 16}, .out_channels = 3, .kernel = {3, 3},
+       .padding = {1, 1}},
+      {.name = "c1_k3_nopad_narrow", .x = {2, 1, 9, 5}, .out_channels = 2, .kernel = {3, 3}},
+      {.name = "c1_k3_pad0x2_wide", .x = {1, 1, 6, 21}, .out_channels = 2, .kernel = {3, 3}, .padding = {0, 2}},
+      {.name = "c1_k3_stride2x1_pad1", .x = {2, 1, 11, 13}, .out_channels = 3, .kernel = {3, 3}, .stride = {2, 1},
+       .padding = {1, 1}},
+      {.name = "c1_k3_dil2_pad2", .x = {2, 1, 10, 12}, .out_channels = 2, .kernel = {3, 3}, .padding = {2, 2},
+       .dilation = {2, 2}},
+      {.name = "c1_k3_dil1x3_pad1x3", .x = {1, 1, 8, 19}, .out_channels = 2, .kernel = {3, 3}, .padding = {1, 3},
+       .dilation = {1, 3}},
+      {.name = "c1_k5_pad2", .x = {2, 1, 12, 10}, .out_channels = 3, .kernel = {5, 5}, .padding = {2, 2}},
+      {.name = "c1_k2x4_stride3x1_dil2x1", .x = {2, 1, 13, 17}, .out_channels = 2, .kernel = {2, 4},
+       .stride = {3, 1}, .padding = {1, 0}, .dilation = {2, 1}},
+      {.name = "c1_k3_stride2_im2col", .x = {2, 1, 9, 9}, .out_channels = 2, .kernel = {3, 3}, .stride = {2, 2},
+       .padding = {1, 1}},
+      {.name = "depthwise2_mult2_k3_pad1", .x = {2, 2, 9, 11}, .out_channels = 4, .kernel = {3, 3},
+       .padding = {1, 1}, .groups = 2},
+      {.name = "depthwise3_k1x3", .x = {2, 3, 5, 9}, .out_channels = 3, .kernel = {1, 3}, .padding = {0, 1},
+       .groups = 3},
+  };
+  const nb::DType f32 = nb::DType::f32;
+  for (const ConvCase& c : cases) {
+    ConvInputs in = conv_inputs(c, 71);
+    Ref out = conv_reference(c, in);
+    Ref gout = random_ref(out.shape, 73);
+    const std::array<int64_t, 4> p = c.ref_padding();
+    Ref gw_ref = conv2d_weight_grad(in.x, gout, c.kernel, c.stride, {p[0], p[2]}, c.dilation, c.groups);
+    Ref gb_ref({c.out_channels});
+    for (int64_t n = 0; n < out.size(0); ++n)
+      for (int64_t o = 0; o < out.size(1); ++o)
+        for (int64_t y = 0; y < out.size(2); ++y)
+          for (int64_t x = 0; x < out.size(3); ++x) gb_ref(o) += gout(n, o, y, x);
+    for (bool input_grad : {false, true}) {
+      const std::string what = c.name + (input_grad ? " (with input gradient)" : "");
+      Tensor x = tensor_of(in.x, input_grad, f32), w = tensor_of(in.w, true, f32), b = tensor_of(in.b, true, f32);
+      Tensor y = nb::conv2d(x, w, b, c.options());
+      std::vector<Tensor> wrt{w, b};
+      if (input_grad) wrt.push_back(x);
+      TensorList g = nb::grad({y}, wrt, {tensor_of(gout, false, f32)});
+      expect_close(g[0], gw_ref, 1e-4, 1e-4, what + " f32 weight gradient");
+      expect_close(g[1], gb_ref, 1e-4, 1e-4, what + " f32 bias gradient");
+      if (input_grad) {
+        I2 op;
+        for (int d = 0; d < 2; ++d)
+          op[d] = c.x[2 + d] - ((out.shape[2 + d] - 1) * c.stride[d] - 2 * p[2 * d] +
+                                c.dilation[d] * (c.kernel[d] - 1) + 1);
+        expect_close(g[2], conv_transpose2d(gout, in.w, {}, c.stride, {p[0], p[2]}, op, c.dilation, c.groups), 1e-4,
+                     1e-4, what + " f32 input gradient");
+      }
+    }
+  }
+}
+
+// The weight and bias gradients of a one-input-channel f32 convolution (the direct kernel on
+// AVX2 CPUs: each output channel summed by one thread in a fixed order) do not depend on the
+// thread count.
+TEST(ConvTestConv2d, F32OneInputChannelGradsIndependentOfThreads) {
+  const int before = nb::get_num_threads();
+  nb::manual_seed(5);
+  Tensor x = nb::randn({8, 1, 28, 28}), w = nb::randn({32, 1, 3, 3}).requires_grad_(true);
+  Tensor b = nb::randn({32}).requires_grad_(true), gout = nb::randn({8, 32, 28, 28});
+  std::vector<std::vector<float>> got;
+  for (int t : {1, 2, 3}) {
+    nb::set_num_threads(t);
+    TensorList g = nb::grad({nb::conv2d(x, w, b, {.padding = {1, 1}})}, {w, b}, {gout});
+    got.push_back(g[0].to_vector<float>());
+    got.push_back(g[1].to_vector<float>());
+  }
+  nb::set_num_threads(before);
+  if (!nb::backend::cpu::conv_direct_available()) GTEST_SKIP() << "no AVX2/FMA: im2col + GEMM ran";
+  for (size_t i = 2; i < got.size(); ++i) EXPECT_EQ(got[i], got[i % 2]) << "thread count changed the gradient";
 }
 
 INSTANTIATE_TEST_SUITE_P(ConvTest, ConvGrid, ::testing::ValuesIn(kConvCases),

@@ -1,4 +1,4 @@
-// Op-table rows: matmul (1-D, 2-D, batched, broadcast batch dims) and linear.
+// Op-table rows: matmul (1-D, 2-D, batched, broadcast batch dims), linear and linear_relu.
 #include "ops/op_table.h"
 
 namespace optest {
@@ -85,6 +85,23 @@ std::vector<OpRow> linalg_rows() {
   nob.extra_cases = {{{2, 3, 4}, {2, 4}}};
   nob.gradgrad = true;
   rows.push_back(nob);
+
+  // relu(linear) as one op: the fused kernel (2-D input) and the composed fallback (3-D input).
+  OpRow lr = lin;
+  lr.name = "linear_relu_bias";
+  lr.fn = [](const TensorList& x) { return nb::linear_relu(x[0], x[1], x[2]); };
+  lr.ref = [](const std::vector<Arr>& a) {
+    return ew1(ref_linear(a[0], a[1], &a[2]), [](double v) { return v > 0 ? v : 0.0; });
+  };
+  rows.push_back(lr);
+
+  OpRow lrn = nob;
+  lrn.name = "linear_relu_no_bias";
+  lrn.fn = [](const TensorList& x) { return nb::linear_relu(x[0], x[1]); };
+  lrn.ref = [](const std::vector<Arr>& a) {
+    return ew1(ref_linear(a[0], a[1], nullptr), [](double v) { return v > 0 ? v : 0.0; });
+  };
+  rows.push_back(lrn);
 
   OpRow frozen = lin;  // only the input needs grad (a frozen layer)
   frozen.name = "linear_frozen_weight";

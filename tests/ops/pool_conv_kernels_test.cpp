@@ -84,4 +84,32 @@ TEST(PoolConvKernels, ConvBiasGradIsChannelSum) {
   }
 }
 
+TEST(PoolConvKernels, ConvBiasGradIsTheDocumentedLaneSum) {
+  // f64 accumulation in 8 lanes plus a tail, in this order whatever the CPU (an AVX2 build of the
+  // loop does the same additions) and however the planes are walked (blocks of 64 channels):
+  // the same bits as this plain loop.
+  nb::manual_seed(12);
+  const int64_t N = 3, O = 67, S = 7 * 9;
+  nb::Tensor gout = nb::randn({N, O, 7, 9});
+  std::vector<float> gv = gout.to_vector<float>();
+  ConvGeom g{};
+  g.N = N, g.O = O, g.Ho = 7, g.Wo = 9;
+  nb::Tensor gb = nb::empty({O});
+  conv2d_bias_grad(nb::DType::f32, g, gout.raw_data(), gb.raw_data());
+  std::vector<float> got = gb.to_vector<float>();
+  for (int64_t o = 0; o < O; ++o) {
+    double lane[8] = {}, tail = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = gv.data() + (n * O + o) * S;
+      int64_t i = 0;
+      for (; i + 8 <= S; i += 8)
+        for (int k = 0; k < 8; ++k) lane[k] += double(p[i + k]);
+      for (; i < S; ++i) tail += double(p[i]);
+    }
+    const float want =
+        float(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail);
+    EXPECT_EQ(got[size_t(o)], want) << "channel " << o;
+  }
+}
+
 }  // namespace

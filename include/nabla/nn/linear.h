@@ -33,6 +33,14 @@ class Linear : public Module {
   LinearOptions options;
   Tensor weight;
   Tensor bias;  ///< undefined when options.bias() is false
+
+  /// Runs this layer followed by ReLU as one fused op (Sequential does this for a Linear directly
+  /// followed by a ReLU): same result and gradients; on the CPU the bias and the ReLU ride along
+  /// with the GEMM.
+  Tensor forward_relu(const Tensor& x);
+
+ private:
+  bool fuse_relu_next_call_ = false;
 };
 
 struct FlattenOptions {

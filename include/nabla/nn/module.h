@@ -244,6 +244,10 @@ class Module {
  protected:
   /// Checks that `x` has a floating dtype equal to `param`'s, naming this module otherwise.
   void check_input_dtype(const Tensor& x, const Tensor& param) const;
+  /// operator()(x) with `flag` set for this one call and cleared afterwards, even when it throws:
+  /// how a layer's fused variant (forward_relu) still goes through operator(), so errors name the
+  /// layer and summaries and recorders still see the call.
+  Tensor call_with_flag(bool& flag, const Tensor& x);
 
  private:
   void register_module_impl(const std::string& name, const std::shared_ptr<Module>& module);

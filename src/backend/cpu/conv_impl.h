@@ -27,9 +27,30 @@ void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void*
 /// from the NCHW gradient (sum(g, {0, 2, 3}) first copies g into [O, N*Ho*Wo] order). f64
 /// accumulation in 8 lanes, as `sum`; the order depends on the shape only, not the threads.
 void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb);
+/// conv2d's first-order backward (Backend::conv2d_backward): gx, gw, gb, each skipped when null.
+/// Weight and bias in one pass over gout where the direct kernel takes the case (one input
+/// channel per group); input and weight gradients through oneDNN share one reorder of gout.
+void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx, void* gw,
+                     void* gb);
 /// gx = max_pool2d's input gradient from gout and the forward's `indices` (gx is overwritten).
 /// Zero + scatter per plane, in cache: replaces the op's zeros + copy + bounds check + scatter_add.
 void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const int64_t* indices, void* gx);
+
+/// Direct AVX2/FMA kernels (conv_direct.cpp). Available when the CPU has AVX2 and FMA (and
+/// NABLA_CPU_BASELINE is not set).
+bool conv_direct_available();
+/// Whether the direct weight-gradient kernel takes this geometry: one input channel per group,
+/// unit width stride, a padded input plane of at most 16384 floats.
+bool conv_direct_weight_grad_fits(const ConvGeom& g);
+/// gw = conv2d's weight gradient by the direct kernel (f32; the caller checked the two above),
+/// and gb = the bias gradient in the same pass when gb is not null (f32 sums per plane and lane,
+/// f64 over the batch). Parallel over output channels, each summed in a fixed order: the result
+/// does not depend on the thread count.
+void conv_direct_weight_grad(const ConvGeom& g, const float* x, const float* gout, float* gw, float* gb = nullptr);
+
+/// conv2d_bias_grad's inner loop for one f32 plane of S values (lane[k] += p[i + k] per group of 8,
+/// *tail += the rest), in AVX2: the same additions in the same order as the portable loop.
+void bias_lanes_avx2(const float* p, int64_t S, double* lane, double* tail);
 
 namespace onednn {
 /// f32 only, NCHW. Each returns false (and does nothing) when oneDNN cannot take the case, so the
@@ -38,6 +59,8 @@ namespace onednn {
 bool forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out, bool relu = false);
 bool input_grad(const ConvGeom& g, const float* gout, const float* w, float* gx);
 bool weight_grad(const ConvGeom& g, const float* x, const float* gout, float* gw);
+/// input_grad and weight_grad together, converting gout to the primitives' layout once.
+bool input_weight_grad(const ConvGeom& g, const float* x, const float* w, const float* gout, float* gx, float* gw);
 }  // namespace onednn
 
 }  // namespace nabla::backend::cpu

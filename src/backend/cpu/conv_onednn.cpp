@@ -24,6 +24,7 @@ namespace nabla::backend::cpu::onednn {
 bool forward(const ConvGeom&, const float*, const float*, const float*, float*, bool) { return false; }
 bool input_grad(const ConvGeom&, const float*, const float*, float*) { return false; }
 bool weight_grad(const ConvGeom&, const float*, const float*, float*) { return false; }
+bool input_weight_grad(const ConvGeom&, const float*, const float*, const float*, float*, float*) { return false; }
 
 #else
 
@@ -206,14 +207,25 @@ void check(dnnl_status_t st) {
   if (st != dnnl_success) fail("[conv2d] oneDNN primitive execution failed (status ", int(st), ")");
 }
 
-// Runs a cached entry on the caller's buffers (in the order of Entry::ops).
-void run(Entry& e, std::initializer_list<const void*> ptrs) {
+// Runs a cached entry on the caller's buffers (in the order of Entry::ops). With `shared_arg`,
+// that input is not converted: the primitive reads `shared` (already in its layout) instead.
+void run(Entry& e, std::initializer_list<const void*> ptrs, int shared_arg = -1, dnnl_memory_t shared = nullptr) {
   Cache& c = cache();
   size_t i = 0;
   for (const void* p : ptrs) e.ops[i++].user.set_data_handle(const_cast<void*>(p));
   for (Operand& op : e.ops)
-    if (!op.output && op.inner) check(dnnl_primitive_execute(op.reorder.get(), c.stream.get(), 2, op.rargs));
-  check(dnnl_primitive_execute(e.prim.get(), c.stream.get(), int(e.args.size()), e.args.data()));
+    if (!op.output && op.inner && op.arg != shared_arg)
+      check(dnnl_primitive_execute(op.reorder.get(), c.stream.get(), 2, op.rargs));
+  if (shared_arg < 0) {
+    check(dnnl_primitive_execute(e.prim.get(), c.stream.get(), int(e.args.size()), e.args.data()));
+  } else {
+    dnnl_exec_arg_t args[8];
+    const int n = int(e.args.size());
+    if (n > 8) fail("[conv2d] internal: too many oneDNN arguments");
+    for (int k = 0; k < n; ++k) args[k] = e.args[size_t(k)].arg == shared_arg ? dnnl_exec_arg_t{shared_arg, shared}
+                                                                           : e.args[size_t(k)];
+    check(dnnl_primitive_execute(e.prim.get(), c.stream.get(), n, args));
+  }
   for (Operand& op : e.ops)
     if (op.output && op.inner) check(dnnl_primitive_execute(op.reorder.get(), c.stream.get(), 2, op.rargs));
   check(dnnl_stream_wait(c.stream.get()));
@@ -243,6 +255,24 @@ bool weight_grad(const ConvGeom& g, const float* x, const float* gout, float* gw
   Entry* e = lookup(g, kWeightGrad);
   if (!e) return false;
   run(*e, {x, gout, gw});
+  return true;
+}
+
+bool input_weight_grad(const ConvGeom& g, const float* x, const float* w, const float* gout, float* gx, float* gw) {
+  // A new entry evicts the oldest, which may be the other one: look the first up again once both
+  // exist (a hit evicts nothing; a rebuild evicts the oldest, never the entry just made).
+  if (!lookup(g, kWeightGrad) || !lookup(g, kInputGrad)) return false;
+  Entry* ew = lookup(g, kWeightGrad);
+  Entry* ei = ew ? lookup(g, kInputGrad) : nullptr;
+  if (!ei) return false;
+  const Operand& di = ei->ops[0];  // DIFF_DST of the input-gradient pass
+  const Operand& dw = ew->ops[1];  // DIFF_DST of the weight-gradient pass
+  run(*ei, {gout, w, gx});
+  if (di.inner && dw.inner && di.inner.get_desc() == dw.inner.get_desc()) {
+    run(*ew, {x, gout, gw}, DNNL_ARG_DIFF_DST, di.inner.get());  // gout converted once, for both
+  } else {
+    run(*ew, {x, gout, gw});
+  }
   return true;
 }
 

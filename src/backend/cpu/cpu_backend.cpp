@@ -53,6 +53,9 @@ class CpuBackend final : public Backend {
   }
 
   void gemm(DType dt, const GemmArgs& a) override { cpu::gemm(dt, a); }
+  void gemm_bias_relu(DType dt, const GemmArgs& a, const void* bias, bool relu) override {
+    if (!cpu::gemm_bias_relu_fused(dt, a, bias, relu)) Backend::gemm_bias_relu(dt, a, bias, relu);
+  }
   void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t off, double lo, double hi) override {
     cpu::rand_uniform(dt, out, n, seed, off, lo, hi);
   }
@@ -94,6 +97,10 @@ class CpuBackend final : public Backend {
   }
   void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* go, void* gb) override {
     cpu::conv2d_bias_grad(dt, g, go, gb);
+  }
+  void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* go, void* gx, void* gw,
+                       void* gb) override {
+    cpu::conv2d_backward(dt, g, x, w, go, gx, gw, gb);
   }
   void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* idx) override {
     cpu::max_pool2d_forward(dt, g, x, out, idx);
