@@ -4,7 +4,9 @@
 //   - f32 matmul at 256/512/1024 against raw cblas_sgemm on the same buffers, in GFLOP/s, plus an
 //     interleaved pair that reports the ratio directly;
 //   - element-wise add/mul/exp on 1M floats and sum over 1M/10M floats;
-//   - the SGD update of the vs-LibTorch MLP's parameters, fused add_(g, alpha) vs two passes.
+//   - the SGD update of the vs-LibTorch MLP's parameters, fused add_(g, alpha) vs two passes;
+//   - batch_norm forward + backward, fused kernel vs composed VJP;
+//   - conv2d forward + backward (3x3, pad 1) with oneDNN's Winograd kernels on and off.
 // The second argument of the sized benchmarks is the thread count (nabla::set_num_threads).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -15,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/backend/cpu/conv_impl.h"
 #include "nabla/nabla.h"
 
 namespace {
@@ -260,6 +263,39 @@ BENCHMARK(BM_BatchNormBackward)
     ->Args({0, 2})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+
+// conv2d forward + backward (input, weight and bias gradients), 3x3, stride 1, padding 1, f32,
+// with oneDNN's Winograd kernels allowed (wino = 1, the default where they apply) or not (0): the
+// per-geometry choice in src/backend/cpu/conv_onednn.cpp. Shapes: the bench CNN's conv2 and
+// ResNet-style layers (batch, in, out channels, spatial size).
+void BM_Conv3x3Train(benchmark::State& state) {
+  const int64_t n = state.range(0), c = state.range(1), o = state.range(2), hw = state.range(3);
+  nabla::backend::cpu::onednn::set_winograd(state.range(4) != 0);
+  nabla::set_num_threads(int(state.range(5)));
+  nabla::manual_seed(0);
+  Tensor x = nabla::randn({n, c, hw, hw}).requires_grad_();
+  Tensor w = (nabla::randn({o, c, 3, 3}) * 0.05).requires_grad_(), b = nabla::randn({o}).requires_grad_();
+  Tensor go = nabla::randn({n, o, hw, hw});
+  nabla::Conv2dOptions opts;
+  opts.padding = {1, 1};
+  auto step = [&] {
+    Tensor y = nabla::conv2d(x, w, b, opts);
+    nabla::TensorList g = nabla::grad({y}, {x, w, b}, {go});
+    benchmark::DoNotOptimize(g[0].raw_data());
+  };
+  for (int i = 0; i < 2; ++i) step();  // primitive creation (Winograd's takes long) is not timed
+  for (auto _ : state) step();
+  nabla::backend::cpu::onednn::set_winograd(true);
+  state.SetItemsProcessed(state.iterations() * 3 * n * o * c * 9 * hw * hw);  // multiply-adds
+}
+void Conv3x3Args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "c", "o", "hw", "wino", "threads"});
+  for (int threads : {1, 2})
+    for (auto shape : std::vector<std::vector<int64_t>>{{64, 32, 64, 14}, {64, 64, 64, 32}, {64, 128, 128, 16},
+                                                        {64, 256, 256, 8}, {64, 512, 512, 4}, {64, 16, 16, 28}})
+      for (int wino : {1, 0}) b->Args({shape[0], shape[1], shape[2], shape[3], wino, threads});
+}
+BENCHMARK(BM_Conv3x3Train)->Apply(Conv3x3Args)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 // gradgradcheck on small cases, unbatched input, non-contiguous inputs and error messages.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "../../src/backend/cpu/conv_impl.h"
 #include "ops/reference_conv.h"
 
@@ -168,6 +170,76 @@ TEST(ConvTestConv2d, F32BenchCnnShapes) {
   expect_f32_passes_match({.name = "cnn_conv2", .x = {3, 32, 14, 14}, .out_channels = 64, .kernel = {3, 3},
                            .padding = {1, 1}},
                           61, 5e-4);
+}
+
+// 3x3 stride-1 convolutions with channels in multiples of 16 run oneDNN's Winograd kernels where
+// the CPU has them (oneDNN 2.x: AVX-512): forward, input and weight gradients against the f64
+// references, with Winograd allowed and not. Its transforms round differently from the direct
+// kernels; the tolerance is the one stated in src/backend/cpu/conv_onednn.cpp.
+constexpr double kWinogradTolerance = 5e-5;  // the direct kernels stay within 1e-5 on these cases
+
+TEST(ConvTestConv2d, F32WinogradAgainstReference) {
+  namespace onednn = nabla::backend::cpu::onednn;
+  if (!nabla::backend::cpu::conv_onednn_built()) GTEST_SKIP() << "built without oneDNN convolutions";
+  struct Restore {
+    ~Restore() { onednn::set_winograd(true); }
+  } restore;
+  const std::vector<ConvCase> cases = {
+      {.name = "wino_32_to_64", .x = {3, 32, 14, 14}, .out_channels = 64, .kernel = {3, 3}, .padding = {1, 1}},
+      {.name = "wino_16_to_32_odd_size", .x = {2, 16, 9, 11}, .out_channels = 32, .kernel = {3, 3},
+       .padding = {1, 1}},
+      {.name = "wino_64_to_16_no_pad_no_bias", .x = {2, 64, 8, 7}, .out_channels = 16, .kernel = {3, 3},
+       .bias = false},
+  };
+  for (bool allowed : {true, false}) {
+    onednn::set_winograd(allowed);
+    const int before = onednn::winograd_primitives();
+    for (const ConvCase& c : cases) expect_f32_passes_match(c, 71, allowed ? kWinogradTolerance : 1e-5);
+    const int built = onednn::winograd_primitives() - before;
+    if (allowed) {
+      // Not every CPU has the kernels (then the direct ones ran and the check above still holds).
+      if (built == 0) std::cout << "[   NOTE   ] no Winograd kernels on this CPU: the direct ones ran\n";
+    } else {
+      EXPECT_EQ(built, 0) << "Winograd primitives built while disallowed";
+    }
+  }
+}
+
+// nabla's promise that a seed's results do not depend on the thread count, for the bench CNN's
+// convolutions through whichever kernels this build picks (oneDNN direct or Winograd, the direct
+// weight gradient, im2col): forward, input, weight and bias gradients, bit for bit.
+TEST(ConvTestConv2d, F32ResultsIndependentOfThreadCount) {
+  namespace onednn = nabla::backend::cpu::onednn;
+  struct Restore {
+    int threads = nb::get_num_threads();
+    ~Restore() {
+      onednn::set_winograd(true);
+      nb::set_num_threads(threads);
+    }
+  } restore;
+  const std::vector<ConvCase> cases = {
+      {.name = "conv1", .x = {8, 1, 28, 28}, .out_channels = 32, .kernel = {3, 3}, .padding = {1, 1}},
+      {.name = "conv2", .x = {8, 32, 14, 14}, .out_channels = 64, .kernel = {3, 3}, .padding = {1, 1}},
+  };
+  for (bool winograd : {true, false}) {
+    onednn::set_winograd(winograd);
+    for (const ConvCase& c : cases) {
+      std::vector<Tensor> results[2];
+      for (int threads : {1, 2}) {
+        nb::set_num_threads(threads);
+        nb::manual_seed(3);
+        Tensor x = nb::randn(c.x).requires_grad_(), w = (nb::randn(c.weight_shape()) * 0.1).requires_grad_();
+        Tensor b = nb::randn({c.out_channels}).requires_grad_();
+        Tensor y = nb::conv2d(x, w, b, c.options());
+        TensorList g = nb::grad({y}, {x, w, b}, {nb::randn(y.shape())});
+        results[threads - 1] = {y, g[0], g[1], g[2]};
+      }
+      const char* what[] = {"forward", "input gradient", "weight gradient", "bias gradient"};
+      for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(nb::max(nb::abs(results[0][i] - results[1][i])).item<double>(), 0.0)
+            << c.name << " " << what[i] << " differs between 1 and 2 threads (winograd allowed: " << winograd << ")";
+    }
+  }
 }
 
 // One input channel per group (a network's first layer, depthwise convolutions): f32 weight

@@ -18,7 +18,7 @@ ConvImpl get_conv_impl();
 /// Whether this build has the oneDNN path.
 bool conv_onednn_built();
 
-// ---- kernels ready for the op layer (not yet called by src/ops; see bench/README.md) --------------
+// ---- fused kernels the op layer calls (see bench/README.md) ----------------------------------------
 
 /// out = relu(conv(x, w) + bias): conv2d_forward with the ReLU fused (a oneDNN post-op for f32, so
 /// the activation costs no extra pass over the output; otherwise one in-place pass).
@@ -61,6 +61,13 @@ bool input_grad(const ConvGeom& g, const float* gout, const float* w, float* gx)
 bool weight_grad(const ConvGeom& g, const float* x, const float* gout, float* gw);
 /// input_grad and weight_grad together, converting gout to the primitives' layout once.
 bool input_weight_grad(const ConvGeom& g, const float* x, const float* w, const float* gout, float* gx, float* gw);
+/// Whether 3x3 stride-1 convolutions with channels in multiples of 16 may run oneDNN's Winograd
+/// kernels (measured faster there; on by default, off with NABLA_CONV_WINOGRAD=0 in the
+/// environment). Benchmarks and tests switch it to compare; not thread-safe.
+void set_winograd(bool on);
+bool winograd();
+/// How many of the calling thread's cached primitives run Winograd (tests: that it was taken).
+int winograd_primitives();
 }  // namespace onednn
 
 }  // namespace nabla::backend::cpu
