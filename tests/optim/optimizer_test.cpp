@@ -1,7 +1,10 @@
 // Optimizer API: option defaults and validation (errors name the option), parameter checks,
 // zero_grad, closures, state_dict round trips, and allocation-free steps.
+#include <malloc.h>
+
 #include <cstring>
 
+#include "nabla/nn.h"
 #include "optim_test_util.h"
 
 using namespace nabla;
@@ -305,6 +308,40 @@ TEST(OptimMemory, TrainingLoopDoesNotGrowOsAllocations) {
     opt.step();
   }
   EXPECT_EQ(memory_stats().os_allocations, os);
+}
+
+// A CNN training step (convolutions through oneDNN incl. Winograd, batch norm, pooling, dropout,
+// fused Linear->ReLU, SGD with momentum) after warm-up: nothing from the OS through nabla's
+// allocator, no growth of nabla's allocated bytes, and no growth of the C heap either, so the
+// oneDNN primitives, reorders and scratchpads are cached rather than made per step.
+TEST(OptimMemory, CnnTrainingStepAllocatesNothingAfterWarmUp) {
+  manual_seed(4);
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1)), nn::BatchNorm2d(16), nn::ReLU(),
+                     nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1)), nn::ReLU(),
+                     nn::MaxPool2d(2), nn::Flatten(), nn::Linear(32 * 7 * 7, 64), nn::ReLU(), nn::Dropout(0.5),
+                     nn::Linear(64, 10));
+  SGD opt(net.parameters(), SGDOptions(0.05).momentum(0.9));
+  Tensor x = randn({16, 1, 28, 28}), y = randint(0, 10, {16});
+  auto step = [&] {
+    opt.zero_grad();
+    Tensor loss = cross_entropy(net(x), y);
+    loss.backward();
+    opt.step();
+    return loss.item();
+  };
+  const double first = step();
+  for (int i = 0; i < 3; ++i) step();
+  const MemoryStats before = memory_stats();
+  const size_t heap_before = mallinfo2().uordblks;
+  double last = 0;
+  for (int i = 0; i < 5; ++i) {
+    last = step();
+    const MemoryStats now = memory_stats();
+    EXPECT_EQ(now.os_allocations, before.os_allocations) << "step " << i << " asked the OS for memory";
+    EXPECT_EQ(now.allocated, before.allocated) << "step " << i << " kept memory";
+    EXPECT_EQ(mallinfo2().uordblks, heap_before) << "step " << i << " grew the C heap";
+  }
+  EXPECT_LT(last, first);  // and it trains
 }
 
 // The update writes in place: the parameter keeps its storage, and its version moves.
