@@ -1,6 +1,8 @@
 // ModuleList and Sequential.
 #include "nabla/nn/container.h"
 
+#include <typeinfo>
+
 #include "call_recorder.h"
 #include "nabla/nn/activation.h"
 #include "nabla/nn/conv.h"
@@ -37,16 +39,16 @@ Tensor Sequential::forward(const Tensor& x) {
   for (size_t i = 0; i < n; ++i) {
     Module& m = *(*this)[int64_t(i)];
     // Conv2d or Linear directly followed by ReLU: one fused op (the activation rides with the
-    // convolution's / GEMM's kernel). Not while a summary records the calls, so its table still
-    // lists both layers.
-    if (i + 1 < n && !detail::active_recorder() && dynamic_cast<ReLU*>((*this)[int64_t(i + 1)].get())) {
-      if (auto* conv = dynamic_cast<Conv2d*>(&m)) {
-        y = conv->forward_relu(y);
+    // convolution's / GEMM's kernel). Exact types only: a subclass may override forward. Not while
+    // a summary records the calls, so its table still lists both layers.
+    if (i + 1 < n && !detail::active_recorder() && typeid(*(*this)[int64_t(i + 1)]) == typeid(ReLU)) {
+      if (typeid(m) == typeid(Conv2d)) {
+        y = static_cast<Conv2d&>(m).forward_relu(y);
         ++i;
         continue;
       }
-      if (auto* lin = dynamic_cast<Linear*>(&m)) {
-        y = lin->forward_relu(y);
+      if (typeid(m) == typeid(Linear)) {
+        y = static_cast<Linear&>(m).forward_relu(y);
         ++i;
         continue;
       }

@@ -378,6 +378,27 @@ TEST(Container, SequentialFusesLinearAndRelu) {
   EXPECT_EQ(s.rows[1].type, "ReLU");
 }
 
+// Only the exact types fuse: a Linear subclass that overrides forward, or a ReLU subclass, runs
+// its own forward.
+TEST(Container, SequentialDoesNotFuseSubclasses) {
+  struct NegatedLinear : nn::Linear {
+    using nn::Linear::Linear;
+    Tensor forward(const Tensor& x) override { return -nn::Linear::forward(x); }
+  };
+  struct ShiftedRelu : nn::ReLU {
+    Tensor forward(const Tensor& x) override { return relu(x) + 1.0; }
+  };
+  manual_seed(11);
+  auto lin = std::make_shared<NegatedLinear>(nn::LinearOptions(8, 6));
+  Tensor x = randn({4, 8});
+  Tensor expected = relu(-linear(x, lin->weight, lin->bias));
+  nn::Sequential seq(lin, nn::ReLU());
+  EXPECT_TRUE(allclose(seq(x), expected, 1e-6, 1e-6)) << "relu(-(x W^T + b)) expected";
+  auto plain = std::make_shared<nn::Linear>(8, 6);
+  nn::Sequential seq2(plain, std::make_shared<ShiftedRelu>());
+  EXPECT_TRUE(allclose(seq2(x), relu(linear(x, plain->weight, plain->bias)) + 1.0, 1e-6, 1e-6));
+}
+
 TEST(Container, SequentialAndModuleList) {
   manual_seed(5);
   auto lin = std::make_shared<nn::Linear>(4, 4);

@@ -14,20 +14,10 @@
 #include "nabla/allocator.h"
 #include "nabla/error.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace nabla::backend::cpu {
 namespace {
-
-// Scratch from the caching allocator (so steady-state steps allocate nothing from the OS).
-template <typename T>
-struct Scratch {
-  explicit Scratch(size_t n) : n_(n), p_(static_cast<T*>(nabla::detail::cpu_alloc(n * sizeof(T)))) {}
-  ~Scratch() { nabla::detail::cpu_free(p_, n_ * sizeof(T)); }
-  Scratch(const Scratch&) = delete;
-  T* get() { return p_; }
-  size_t n_;
-  T* p_;
-};
 
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
@@ -118,16 +108,17 @@ template <typename T>
 void forward_typed(const ConvGeom& g, const T* x, const T* w, const T* bias, T* out) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
   const bool pointwise = is_pointwise(g);
+  PerThreadScratch<T> cols_per_thread(pointwise ? 1 : size_t(K * S));
   parallel_for(g.N, sample_grain(g), [&](int64_t b, int64_t e) {
-    Scratch<T> col(pointwise ? 1 : size_t(K * S));
+    T* col = cols_per_thread.get();
     for (int64_t n = b; n < e; ++n) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const T* xin = x + (n * g.C + grp * Cg) * g.H * g.W;
         T* o = out + (n * g.O + grp * Og) * S;
         const T* cols = xin;
         if (!pointwise) {
-          im2col(g, Cg, xin, col.get());
-          cols = col.get();
+          im2col(g, Cg, xin, col);
+          cols = col;
         }
         T beta = T(0);
         if (bias) {
@@ -144,8 +135,9 @@ template <typename T>
 void input_grad_typed(const ConvGeom& g, const T* gout, const T* w, T* gx) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
   const bool pointwise = is_pointwise(g);
+  PerThreadScratch<T> cols_per_thread(pointwise ? 1 : size_t(K * S));
   parallel_for(g.N, sample_grain(g), [&](int64_t b, int64_t e) {
-    Scratch<T> col(pointwise ? 1 : size_t(K * S));
+    T* col = cols_per_thread.get();
     for (int64_t n = b; n < e; ++n) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         T* xg = gx + (n * g.C + grp * Cg) * g.H * g.W;
@@ -154,9 +146,9 @@ void input_grad_typed(const ConvGeom& g, const T* gout, const T* w, T* gx) {
           gemm<T>(true, false, K, S, Og, T(1), w + grp * Og * K, K, go, S, T(0), xg, S);
           continue;
         }
-        gemm<T>(true, false, K, S, Og, T(1), w + grp * Og * K, K, go, S, T(0), col.get(), S);
+        gemm<T>(true, false, K, S, Og, T(1), w + grp * Og * K, K, go, S, T(0), col, S);
         std::memset(xg, 0, size_t(Cg * g.H * g.W) * sizeof(T));
-        col2im(g, Cg, col.get(), xg);
+        col2im(g, Cg, col, xg);
       }
     }
   });
@@ -170,25 +162,28 @@ void weight_grad_typed(const ConvGeom& g, const T* x, const T* gout, T* gw) {
   // Each thread sums its samples into its own buffer; buffers are added in a fixed order.
   const int64_t chunks = (g.N + sample_grain(g) - 1) / sample_grain(g);
   int nt = omp_in_parallel() ? 1 : std::max(1, int(std::min<int64_t>(omp_get_max_threads(), chunks)));
-  std::vector<T> partial(size_t(nt) * size_t(wsize), T(0));
+  Scratch<T> partial_buf(size_t(nt) * size_t(wsize));
+  T* partial = partial_buf.get();
+  std::memset(partial, 0, size_t(nt) * size_t(wsize) * sizeof(T));
+  PerThreadScratch<T> cols_per_thread(pointwise ? 1 : size_t(K * S));
 #pragma omp parallel num_threads(nt)
   {
     int t = omp_get_thread_num();
     int64_t per = (g.N + nt - 1) / nt, b = t * per, e = std::min(g.N, b + per);
-    Scratch<T> col(pointwise ? 1 : size_t(K * S));
-    T* acc = partial.data() + size_t(t) * size_t(wsize);
+    T* col = cols_per_thread.get();
+    T* acc = partial + size_t(t) * size_t(wsize);
     for (int64_t n = b; n < e; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const T* xin = x + (n * g.C + grp * Cg) * g.H * g.W;
         const T* cols = xin;
         if (!pointwise) {
-          im2col(g, Cg, xin, col.get());
-          cols = col.get();
+          im2col(g, Cg, xin, col);
+          cols = col;
         }
         gemm<T>(false, true, Og, K, S, T(1), gout + (n * g.O + grp * Og) * S, S, cols, S, T(1), acc + grp * Og * K, K);
       }
   }
-  std::memcpy(gw, partial.data(), size_t(wsize) * sizeof(T));
+  std::memcpy(gw, partial, size_t(wsize) * sizeof(T));
   for (int t = 1; t < nt; ++t)
     for (int64_t i = 0; i < wsize; ++i) gw[i] += partial[size_t(t) * size_t(wsize) + size_t(i)];
 }

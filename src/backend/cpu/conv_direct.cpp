@@ -19,6 +19,7 @@
 
 #include "nabla/allocator.h"
 #include "parallel.h"
+#include "scratch.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NB_CONV_DIRECT_AVX2 1
@@ -246,16 +247,20 @@ void conv_direct_weight_grad(const ConvGeom& g, const float* x, const float* gou
   const int64_t Hp = (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh + 1, Wp = g.Wo + (g.kw - 1) * g.dw;
   const int64_t macs_per_o = g.N * S * taps;
   const bool rows4 = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.dh == 1 && g.dw == 1, tail = g.Wo % 8 != 0;
+  // Per output channel: taps x 8 float accumulators plus 8 float lanes of the plane's bias sum, and
+  // 8 double lanes that sum those over the batch; per thread, the zero-padded input plane. All taken
+  // here, before the threads start (scratch.h says why).
+  const size_t xn = size_t(Hp * Wp), an = size_t(taps + 1) * 8;
+  PerThreadScratch<float> planes(xn);
+  Scratch<float> acc_all(size_t(g.O) * an);
+  Scratch<double> bacc_all(size_t(g.O) * 8);
   parallel_for(g.O, std::max<int64_t>(1, kGrain / std::max<int64_t>(macs_per_o, 1)), [&](int64_t ob, int64_t oe) {
-    // Per output channel: taps x 8 float accumulators, 8 float lanes of the plane's bias sum and
-    // 8 double lanes that sum those over the batch.
-    const size_t xbytes = size_t(Hp * Wp) * sizeof(float), abytes = size_t((oe - ob) * (taps + 1) * 8) * sizeof(float),
-                 dbytes = size_t((oe - ob) * 8) * sizeof(double);
-    float* xp = static_cast<float*>(nabla::detail::cpu_alloc(xbytes));
-    float* acc = static_cast<float*>(nabla::detail::cpu_alloc(abytes));
-    double* bacc = static_cast<double*>(nabla::detail::cpu_alloc(dbytes));
-    std::memset(acc, 0, abytes);
-    std::memset(bacc, 0, dbytes);
+    float* xp = planes.get();
+    float* acc = acc_all.get() + size_t(ob) * an;
+    double* bacc = bacc_all.get() + size_t(ob) * 8;
+    const size_t xbytes = xn * sizeof(float);
+    std::memset(acc, 0, size_t(oe - ob) * an * sizeof(float));
+    std::memset(bacc, 0, size_t(oe - ob) * 8 * sizeof(double));
     int64_t have = -1;  // which (n, c) plane xp holds
     for (int64_t n = 0; n < g.N; ++n)
       for (int64_t o = ob; o < oe; ++o) {
@@ -301,9 +306,6 @@ void conv_direct_weight_grad(const ConvGeom& g, const float* x, const float* gou
       for (int64_t t = 0; t < taps; ++t) gw[o * taps + t] = hsum8(acc + ((o - ob) * (taps + 1) + t) * 8);
       if (gb) gb[o] = float(hsum8(bacc + (o - ob) * 8));
     }
-    nabla::detail::cpu_free(bacc, dbytes);
-    nabla::detail::cpu_free(acc, abytes);
-    nabla::detail::cpu_free(xp, xbytes);
   });
 }
 

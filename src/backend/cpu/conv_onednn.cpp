@@ -8,6 +8,7 @@
 #ifdef NABLA_CONV_ONEDNN
 #include <omp.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -33,7 +34,7 @@ int winograd_primitives() { return 0; }
 #else
 
 namespace {
-bool g_winograd = [] {
+std::atomic<bool> g_winograd = [] {
   const char* v = std::getenv("NABLA_CONV_WINOGRAD");
   return v == nullptr || std::strcmp(v, "0") != 0;
 }();

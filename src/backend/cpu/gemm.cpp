@@ -5,8 +5,13 @@
 // smaller ones stay on BLAS, whose call overhead is lower (crossover between 96^3 and 128^3).
 #include <cblas.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "../backend.h"
 #include "gemm_impl.h"
+#include "parallel.h"
+#include "scratch.h"
 
 namespace nabla::backend::cpu {
 
@@ -30,6 +35,42 @@ void blas_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
               int(g.n), int(g.k), float(g.alpha), a, int(g.lda), b, int(g.ldb), float(g.beta), c, int(g.ldc));
 }
 
+// A long k sum into a small output (a weight gradient over a large batch: 8192x10 · 8192x64) is
+// where GEMM libraries split k across threads, so the rounding of the sum follows the thread
+// count (oneDNN's matmul did, tests/ops/gemm_test.cpp). Those calls are cut here into k-chunks
+// whose size depends on k alone, each a single-threaded BLAS GEMM into its own partial (inside the
+// parallel region, or at one thread, OpenBLAS runs on the calling thread), and the partials are
+// added in chunk order: the same bits at any thread count. Larger outputs are split over m and n.
+constexpr int64_t kLongKChunk = 1024, kLongKMaxOutput = int64_t(1) << 16, kLongKMaxChunks = 64;
+
+bool long_k(const GemmArgs& g) { return g.k >= 2 * kLongKChunk && g.m * g.n <= kLongKMaxOutput; }
+
+void long_k_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
+  const int64_t step = std::max(kLongKChunk, (g.k + kLongKMaxChunks - 1) / kLongKMaxChunks);
+  const int64_t chunks = (g.k + step - 1) / step, mn = g.m * g.n;
+  Scratch<float> partial_buf(size_t(chunks * mn));
+  float* partial = partial_buf.get();
+  parallel_for(chunks, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t j = cb; j < ce; ++j) {
+      const int64_t k0 = j * step, kn = std::min(step, g.k - k0);
+      // op(A)[:, k0:k0+kn] and op(B)[k0:k0+kn, :] as plain sub-matrices of the stored ones.
+      const float* aj = a + (g.trans_a ? k0 * g.lda : k0);
+      const float* bj = b + (g.trans_b ? k0 : k0 * g.ldb);
+      cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
+                  int(g.m), int(g.n), int(kn), 1.0f, aj, int(g.lda), bj, int(g.ldb), 0.0f, partial + j * mn,
+                  int(g.n));
+    }
+  });
+  const float alpha = float(g.alpha), beta = float(g.beta);
+  for (int64_t i = 0; i < g.m; ++i)
+    for (int64_t jn = 0; jn < g.n; ++jn) {
+      float sum = partial[i * g.n + jn];
+      for (int64_t j = 1; j < chunks; ++j) sum += partial[j * mn + i * g.n + jn];
+      float& out = c[i * g.ldc + jn];
+      out = beta == 0 ? alpha * sum : alpha * sum + beta * out;  // beta 0: c's old values (NaN too) unread
+    }
+}
+
 }  // namespace
 
 void set_gemm_impl(GemmImpl impl) { g_impl = impl; }
@@ -51,7 +92,11 @@ void gemm(DType dt, const GemmArgs& g) {
       const float* a = static_cast<const float*>(g.a) + i * g.stride_a;
       const float* b = static_cast<const float*>(g.b) + i * g.stride_b;
       float* c = static_cast<float*>(g.c) + i * g.stride_c;
-      if (!dnn || !onednn::sgemm(g, a, b, c, nullptr, false)) blas_sgemm(g, a, b, c);
+      if (long_k(g)) {
+        long_k_sgemm(g, a, b, c);
+      } else if (!dnn || !onednn::sgemm(g, a, b, c, nullptr, false)) {
+        blas_sgemm(g, a, b, c);
+      }
     }
   } else if (dt == DType::f64) {
     for (int64_t i = 0; i < g.batch; ++i)
@@ -65,7 +110,7 @@ void gemm(DType dt, const GemmArgs& g) {
 }
 
 bool gemm_bias_relu_fused(DType dt, const GemmArgs& g, const void* bias, bool relu) {
-  return dt == DType::f32 && g.batch == 1 && g.beta == 0 && want_onednn(g) &&
+  return dt == DType::f32 && g.batch == 1 && g.beta == 0 && want_onednn(g) && !long_k(g) &&
          onednn::sgemm(g, static_cast<const float*>(g.a), static_cast<const float*>(g.b), static_cast<float*>(g.c),
                        static_cast<const float*>(bias), relu);
 }
