@@ -63,10 +63,10 @@ Conv2d::Conv2d(const Conv2dOptions& o) : Module("Conv2d"), options(o) {
 
 void Conv2d::reset_parameters() { reset_conv(weight, bias); }
 
-Tensor Conv2d::forward(const Tensor& x) { return run(x, fuse_relu_next_call_); }
+Tensor Conv2d::forward(const Tensor& x) { return run(x, fused_call()); }
 
 Tensor Conv2d::forward_relu(const Tensor& x) {
-  return call_with_flag(fuse_relu_next_call_, x);
+  return call_fused(x);
 }
 
 Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {

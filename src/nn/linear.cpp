@@ -37,11 +37,11 @@ Tensor Linear::forward(const Tensor& x) {
   if (x.dim() < 1 || x.size(-1) != in)
     fail("expected input [..., ", in, "] (", in, " features), got shape ", x.shape(), "; weight is ", weight.shape());
   check_input_dtype(x, weight);
-  return fuse_relu_next_call_ ? linear_relu(x, weight, bias) : linear(x, weight, bias);
+  return fused_call() ? linear_relu(x, weight, bias) : linear(x, weight, bias);
 }
 
 Tensor Linear::forward_relu(const Tensor& x) {
-  return call_with_flag(fuse_relu_next_call_, x);
+  return call_fused(x);
 }
 
 // ---- Flatten ---------------------------------------------------------------------------------

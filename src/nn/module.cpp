@@ -166,14 +166,21 @@ void Module::check_input_dtype(const Tensor& x, const Tensor& param) const {
          x.shape(), "; convert the input, or the module with .to(", x.dtype(), ")");
 }
 
-Tensor Module::call_with_flag(bool& flag, const Tensor& x) {
-  flag = true;
-  struct Reset {
-    bool& flag;
-    ~Reset() { flag = false; }
-  } reset{flag};
+namespace {
+// The module whose forward() runs as a fused call on this thread (call_fused), or null.
+thread_local const Module* t_fused_call = nullptr;
+}  // namespace
+
+Tensor Module::call_fused(const Tensor& x) {
+  struct Mark {
+    const Module* saved;
+    explicit Mark(const Module* m) : saved(t_fused_call) { t_fused_call = m; }
+    ~Mark() { t_fused_call = saved; }
+  } mark(this);
   return (*this)(x);
 }
+
+bool Module::fused_call() const { return t_fused_call == this; }
 
 // ---- registration ------------------------------------------------------------------------------
 

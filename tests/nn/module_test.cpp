@@ -1,6 +1,8 @@
 // nn::Module mechanics: registration and dotted names, traversal, train/eval, to(dtype),
 // freeze/unfreeze, zero_grad, apply, state dicts, summary, and the containers.
+#include <atomic>
 #include <sstream>
+#include <thread>
 
 #include "helpers.h"
 
@@ -397,6 +399,35 @@ TEST(Container, SequentialDoesNotFuseSubclasses) {
   auto plain = std::make_shared<nn::Linear>(8, 6);
   nn::Sequential seq2(plain, std::make_shared<ShiftedRelu>());
   EXPECT_TRUE(allclose(seq2(x), relu(linear(x, plain->weight, plain->bias)) + 1.0, 1e-6, 1e-6));
+}
+
+// The fused-call mark is per thread: one thread running a shared Linear through a Sequential
+// (fused with the next ReLU) while another calls it directly never gives the direct caller a
+// ReLU'd result.
+TEST(Container, FusedCallOfASharedLayerIsPerThread) {
+  manual_seed(12);
+  auto lin = std::make_shared<nn::Linear>(16, 32);
+  nn::Sequential seq(lin, nn::ReLU());
+  Tensor x = randn({8, 16});
+  Tensor plain, fused;
+  {
+    NoGradGuard ng;
+    plain = linear(x, lin->weight, lin->bias);
+    fused = relu(plain);
+  }
+  std::atomic<int> wrong_direct{0}, wrong_fused{0};
+  std::thread a([&] {
+    NoGradGuard ng;
+    for (int i = 0; i < 300; ++i) wrong_fused += !allclose(seq(x), fused, 1e-5, 1e-6);
+  });
+  std::thread b([&] {
+    NoGradGuard ng;
+    for (int i = 0; i < 300; ++i) wrong_direct += !allclose((*lin)(x), plain, 1e-5, 1e-6);
+  });
+  a.join();
+  b.join();
+  EXPECT_EQ(wrong_direct.load(), 0);
+  EXPECT_EQ(wrong_fused.load(), 0);
 }
 
 TEST(Container, SequentialAndModuleList) {

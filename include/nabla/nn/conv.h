@@ -45,7 +45,6 @@ class Conv2d : public Module {
 
  private:
   Tensor run(const Tensor& x, bool fuse_relu);
-  bool fuse_relu_next_call_ = false;
 };
 
 struct ConvTranspose2dOptions {

@@ -38,9 +38,6 @@ class Linear : public Module {
   /// followed by a ReLU): same result and gradients; on the CPU the bias and the ReLU ride along
   /// with the GEMM.
   Tensor forward_relu(const Tensor& x);
-
- private:
-  bool fuse_relu_next_call_ = false;
 };
 
 struct FlattenOptions {

@@ -244,10 +244,13 @@ class Module {
  protected:
   /// Checks that `x` has a floating dtype equal to `param`'s, naming this module otherwise.
   void check_input_dtype(const Tensor& x, const Tensor& param) const;
-  /// operator()(x) with `flag` set for this one call and cleared afterwards, even when it throws:
-  /// how a layer's fused variant (forward_relu) still goes through operator(), so errors name the
-  /// layer and summaries and recorders still see the call.
-  Tensor call_with_flag(bool& flag, const Tensor& x);
+  /// operator()(x), marked as a call of this module's fused variant (forward_relu): forward() asks
+  /// fused_call() to tell. Going through operator() keeps errors naming the layer and summaries and
+  /// recorders seeing the call. The mark is per thread, so a module shared between threads that
+  /// call it differently is safe.
+  Tensor call_fused(const Tensor& x);
+  /// Inside forward(): whether this call came through call_fused.
+  bool fused_call() const;
 
  private:
   void register_module_impl(const std::string& name, const std::shared_ptr<Module>& module);
