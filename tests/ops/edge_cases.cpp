@@ -271,6 +271,9 @@ TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {
   EXPECT_NABLA_ERROR(nb::cat({a23, a4}, 0), "[cat]", "[2, 3]", "[4]");
   EXPECT_NABLA_ERROR(nb::stack({a23, a32}), "[stack]", "[2, 3]", "[3, 2]");
   EXPECT_NABLA_ERROR(nb::linear(a23, a45), "[linear]", "[2, 3]", "[4, 5]");
+  EXPECT_NABLA_ERROR(nb::linear_relu(a23, a45), "[linear_relu]", "[2, 3]", "[4, 5]");
+  EXPECT_NABLA_ERROR(nb::linear_relu(a23, a32.t(), a4), "[linear_relu]", "bias", "[2]", "[4]");
+  EXPECT_NABLA_ERROR(nb::linear_relu(a23, a4), "[linear_relu]", "2-D", "[4]");
   EXPECT_NABLA_ERROR(nb::reshape(a23, {5}), "[reshape]", "[5]", "6");
   EXPECT_NABLA_ERROR(a23.t().view({6}), "[view]", "[3, 2]", "[6]");
   EXPECT_NABLA_ERROR(nb::expand(a23, {4, 3}), "[expand]", "[2, 3]", "[4, 3]");
