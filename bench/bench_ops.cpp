@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../src/backend/cpu/conv_impl.h"
+#include "../src/backend/cpu/gemm_impl.h"
 #include "nabla/nabla.h"
 
 namespace {
@@ -296,6 +297,29 @@ void Conv3x3Args(benchmark::internal::Benchmark* b) {
       for (int wino : {1, 0}) b->Args({shape[0], shape[1], shape[2], shape[3], wino, threads});
 }
 BENCHMARK(BM_Conv3x3Train)->Apply(Conv3x3Args)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A long k into a small output (a weight gradient over a large batch: matmul(g.t(), x) with g
+// [k, m], x [k, n]): the default, fixed k-chunks summed in order (thread-count independent), against
+// the oneDNN matmul primitive forced (impl = 1), which splits k by thread count.
+void BM_MatmulLongK(benchmark::State& state) {
+  namespace cpu = nabla::backend::cpu;
+  const int64_t k = state.range(0), m = state.range(1), n = state.range(2);
+  cpu::set_gemm_impl(state.range(3) ? cpu::GemmImpl::OneDnn : cpu::GemmImpl::Auto);
+  nabla::set_num_threads(int(state.range(4)));
+  nabla::manual_seed(0);
+  Tensor g = nabla::randn({k, m}), x = nabla::randn({k, n});
+  for (int i = 0; i < 2; ++i) benchmark::DoNotOptimize(nabla::matmul(g.t(), x).raw_data());
+  for (auto _ : state) benchmark::DoNotOptimize(nabla::matmul(g.t(), x).raw_data());
+  cpu::set_gemm_impl(cpu::GemmImpl::Auto);
+  state.SetItemsProcessed(state.iterations() * k * m * n);  // multiply-adds
+}
+void MatmulLongKArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"k", "m", "n", "onednn", "threads"});
+  for (int threads : {1, 2})
+    for (auto shape : std::vector<std::vector<int64_t>>{{8192, 10, 64}, {4096, 128, 128}, {60000, 10, 128}})
+      for (int impl : {0, 1}) b->Args({shape[0], shape[1], shape[2], impl, threads});
+}
+BENCHMARK(BM_MatmulLongK)->Apply(MatmulLongKArgs)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 

@@ -43,7 +43,9 @@ void blas_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
 // added in chunk order: the same bits at any thread count. Larger outputs are split over m and n.
 constexpr int64_t kLongKChunk = 1024, kLongKMaxOutput = int64_t(1) << 16, kLongKMaxChunks = 64;
 
-bool long_k(const GemmArgs& g) { return g.k >= 2 * kLongKChunk && g.m * g.n <= kLongKMaxOutput; }
+bool long_k(const GemmArgs& g) {
+  return g_impl == GemmImpl::Auto && g.k >= 2 * kLongKChunk && g.m * g.n > 0 && g.m * g.n <= kLongKMaxOutput;
+}
 
 void long_k_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
   const int64_t step = std::max(kLongKChunk, (g.k + kLongKMaxChunks - 1) / kLongKMaxChunks);

@@ -6,7 +6,8 @@
 namespace nabla::backend::cpu {
 
 enum class GemmImpl {
-  Auto,    ///< the measured choice (default): oneDNN matmul primitives for f32 GEMMs of >= 2^18 FMAs
+  Auto,    ///< the measured choice (default): oneDNN matmul primitives for f32 GEMMs of >= 2^18 FMAs,
+           ///< long-k GEMMs into small outputs in fixed k-chunks (thread-count independent)
   Blas,    ///< CBLAS (OpenBLAS) for every call
   OneDnn,  ///< oneDNN matmul primitives for every f32 call they can take (NABLA_GEMM_ONEDNN builds only)
 };
