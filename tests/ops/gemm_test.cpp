@@ -140,30 +140,32 @@ TEST(Gemm, MlpResultsIndependentOfThreadCount) {
   for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_EQ(runs[0][i], runs[1][i]) << "result " << i;
 }
 
-// Long-k GEMMs into small outputs run as fixed k-chunks (gemm.cpp): values against f64 for each
-// transpose combination, with linear's bias (beta = 1 in the composed form) and a fused ReLU.
+// Long-k GEMMs with A read transposed into few columns run as fixed k-chunks (gemm.cpp): values
+// against f64 with B plain and transposed, and through linear with a transposed input view (bias
+// in the composed form: GEMM with beta = 1) and a fused ReLU.
 TEST(Gemm, LongKChunksMatchF64) {
   nb::manual_seed(9);
   const auto f64 = nb::DType::f64;
   Tensor g = nb::randn({5000, 10}), x = nb::randn({5000, 33});
   expect_close(nb::matmul(g.t(), x), nb::matmul(g.to(f64).t(), x.to(f64)), 2e-4, "A^T B, k 5000");
-  Tensor a = nb::randn({7, 4100}), bt = nb::randn({9, 4100});
-  expect_close(nb::matmul(a, bt.t()), nb::matmul(a.to(f64), bt.to(f64).t()), 2e-4, "A B^T, k 4100");
   Tensor ct = nb::randn({9, 5000});
   expect_close(nb::matmul(g.t(), ct.t()), nb::matmul(g.to(f64).t(), ct.to(f64).t()), 2e-4, "A^T B^T");
-  Tensor w = nb::randn({12, 4100}) * 0.02, b = nb::randn({12});
+  Tensor at = nb::randn({4100, 7}), w = nb::randn({12, 4100}) * 0.02, b = nb::randn({12});
+  Tensor a = at.t();  // [7, 4100], read transposed by the GEMM
   expect_close(nb::linear(a, w, b), nb::linear(a.to(f64), w.to(f64), b.to(f64)), 2e-4, "linear + bias");
   expect_close(nb::linear_relu(a, w, b), nb::relu(nb::linear(a.to(f64), w.to(f64), b.to(f64))), 2e-4,
                "linear_relu + bias");
 }
 
-// Shapes where a GEMM library is tempted to split the k sum across threads (small m and n, long
-// k: a weight gradient over a large batch), and a square one: same bits at 1 and 2 threads.
+// Shapes where oneDNN splits the k sum across threads (A read transposed, long k, few columns: a
+// weight gradient over a large batch, up to a wide m), next to ones it does not: same bits at 1 and
+// 2 threads.
 TEST(Gemm, LongKResultsIndependentOfThreadCount) {
   if (!nabla::backend::cpu::gemm_onednn_built()) GTEST_SKIP() << "built without the oneDNN GEMM";
   ThreadGuard tg;
   nb::manual_seed(8);
   Tensor g = nb::randn({8192, 10}), x = nb::randn({8192, 64}), a = nb::randn({64, 4096}), b = nb::randn({4096, 96});
+  Tensor wide = nb::randn({2048, 1024});
   Tensor sq = nb::randn({256, 256}), p = nb::randn({3000, 300}), q = nb::randn({300, 3000});
   std::vector<std::vector<float>> runs[2];
   for (int t = 1; t <= 2; ++t) {
@@ -174,6 +176,7 @@ TEST(Gemm, LongKResultsIndependentOfThreadCount) {
     r.push_back(nb::matmul(sq, sq).to_vector<float>());
     r.push_back(nb::matmul(p.t(), q.t()).to_vector<float>());  // both transposed, k 3000, 300x300 output
     r.push_back(nb::matmul(g.t(), x.narrow(1, 0, 63)).to_vector<float>());  // k 8192, odd n
+    r.push_back(nb::matmul(wide.t(), x.narrow(0, 0, 2048)).to_vector<float>());  // m 1024: m·n 65536
   }
   for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_EQ(runs[0][i], runs[1][i]) << "result " << i;
 }

@@ -35,20 +35,32 @@ void blas_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
               int(g.n), int(g.k), float(g.alpha), a, int(g.lda), b, int(g.ldb), float(g.beta), c, int(g.ldc));
 }
 
-// A long k sum into a small output (a weight gradient over a large batch: 8192x10 · 8192x64) is
-// where GEMM libraries split k across threads, so the rounding of the sum follows the thread
-// count (oneDNN's matmul did, tests/ops/gemm_test.cpp). Those calls are cut here into k-chunks
-// whose size depends on k alone, each a single-threaded BLAS GEMM into its own partial (inside the
-// parallel region, or at one thread, OpenBLAS runs on the calling thread), and the partials are
-// added in chunk order: the same bits at any thread count. Larger outputs are split over m and n.
-constexpr int64_t kLongKChunk = 1024, kLongKMaxOutput = int64_t(1) << 16, kLongKMaxChunks = 64;
+// oneDNN's matmul splits the k sum across threads when A is read transposed (k-major: a weight
+// gradient gᵀ·x over a batch) and the output has few columns, so the rounding follows the thread
+// count. Probed over k 128-30000, m 10-1024, n 10-1024 and all transposes: results differed
+// between 1, 2 and 4 threads exactly when trans_a, k >= 2048 and n <= 128. Those calls (n <= 256,
+// for margin) are cut here into k-chunks whose size depends on the shape alone, each a
+// single-threaded BLAS GEMM into its own partial (inside the parallel region, or at one thread,
+// OpenBLAS runs on the calling thread), and the partials are added in chunk order: the same bits
+// at any thread count (tests/ops/gemm_test.cpp). Partials are capped at 2^24 floats.
+constexpr int64_t kLongKMinK = 2048, kLongKMaxN = 256, kLongKChunk = 1024, kLongKMaxChunks = 64;
+constexpr int64_t kLongKMaxPartialFloats = int64_t(1) << 24;
+
+// The k-chunk width for g: at least kLongKChunk, and wide enough to keep the chunk count within
+// kLongKMaxChunks and the partials within kLongKMaxPartialFloats.
+int64_t long_k_step(const GemmArgs& g) {
+  const int64_t max_chunks = std::clamp<int64_t>(kLongKMaxPartialFloats / std::max<int64_t>(g.m * g.n, 1), 1,
+                                                 kLongKMaxChunks);
+  return std::max(kLongKChunk, (g.k + max_chunks - 1) / max_chunks);
+}
 
 bool long_k(const GemmArgs& g) {
-  return g_impl == GemmImpl::Auto && g.k >= 2 * kLongKChunk && g.m * g.n > 0 && g.m * g.n <= kLongKMaxOutput;
+  return g_impl == GemmImpl::Auto && g.trans_a && g.k >= kLongKMinK && g.n <= kLongKMaxN && g.m * g.n > 0 &&
+         long_k_step(g) < g.k;
 }
 
 void long_k_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
-  const int64_t step = std::max(kLongKChunk, (g.k + kLongKMaxChunks - 1) / kLongKMaxChunks);
+  const int64_t step = long_k_step(g);
   const int64_t chunks = (g.k + step - 1) / step, mn = g.m * g.n;
   Scratch<float> partial_buf(size_t(chunks * mn));
   float* partial = partial_buf.get();
