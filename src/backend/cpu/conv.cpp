@@ -13,6 +13,7 @@
 #include "conv_impl.h"
 #include "nabla/allocator.h"
 #include "nabla/error.h"
+#include "lane_sum.h"
 #include "parallel.h"
 #include "scratch.h"
 
@@ -283,7 +284,7 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gv, void* gbv) {
           }
         for (int64_t o = ob; o < oe; ++o) {
           const double* l = lane[o - ob];
-          gb[o] = scalar_t(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])) + tail[o - ob]);
+          gb[o] = scalar_t(lanes_total(l, tail[o - ob]));
         }
       }
     });

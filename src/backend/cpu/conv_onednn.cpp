@@ -195,8 +195,9 @@ void build_with(Cache& c, Entry& e, const ConvGeom& g, Pass pass, dnnl::algorith
 }
 
 // Winograd F(4x4, 3x3) where oneDNN 2.x has it (3x3, stride 1, no dilation, one group, channels
-// in multiples of 16) for the forward and input-gradient passes: 1.2-2.7x faster than the direct
-// kernels on 3x3 layers from 16 to 512 channels (bench_ops BM_Conv3x3Train, bench/README.md).
+// in multiples of 16) for the forward and input-gradient passes: a layer's forward + backward ran
+// 1.2-1.7x faster than on the direct kernels from 32 to 512 channels, and at par with 16
+// (bench_ops BM_Conv3x3Train, bench/README.md).
 // Not with few channels, where the transforms dominate (the CNN's conv1, 1->32: forward 0.7 ->
 // 3.1 ms), and not for the weight gradient, whose Winograd kernel sums over the batch in an order
 // that depends on the thread count (tests/ops/conv_test.cpp), which nabla promises it does not.

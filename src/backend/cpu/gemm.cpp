@@ -68,11 +68,12 @@ void long_k_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
     for (int64_t j = cb; j < ce; ++j) {
       const int64_t k0 = j * step, kn = std::min(step, g.k - k0);
       // op(A)[:, k0:k0+kn] and op(B)[k0:k0+kn, :] as plain sub-matrices of the stored ones.
-      const float* aj = a + (g.trans_a ? k0 * g.lda : k0);
-      const float* bj = b + (g.trans_b ? k0 : k0 * g.ldb);
-      cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
-                  int(g.m), int(g.n), int(kn), 1.0f, aj, int(g.lda), bj, int(g.ldb), 0.0f, partial + j * mn,
-                  int(g.n));
+      GemmArgs part = g;
+      part.k = kn;
+      part.alpha = 1;
+      part.beta = 0;
+      part.ldc = g.n;
+      blas_sgemm(part, a + (g.trans_a ? k0 * g.lda : k0), b + (g.trans_b ? k0 : k0 * g.ldb), partial + j * mn);
     }
   });
   const float alpha = float(g.alpha), beta = float(g.beta);

@@ -7,6 +7,12 @@
 
 namespace nabla::backend::cpu {
 
+/// The lanes' total, in the fixed pairwise order every lane sum here ends with.
+template <typename A>
+inline A lanes_total(const A* lane, A tail) {
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
+}
+
 /// Sum of f(0) .. f(n - 1) in precision A, f inlined.
 template <typename A, typename F>
 inline A lane_sum(int64_t n, F&& f) {
@@ -16,7 +22,7 @@ inline A lane_sum(int64_t n, F&& f) {
     for (int k = 0; k < 8; ++k) lane[k] += f(i + k);
   A tail = A(0);
   for (; i < n; ++i) tail += f(i);
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
+  return lanes_total(lane, tail);
 }
 
 /// Sum of n contiguous values in precision A.
