@@ -5,7 +5,7 @@
 // every step. Inputs stay on the GPU; transfers are measured separately (--overlap).
 //
 //   bench_gpu_step [--models mlp,cnn,resnet18] [--batches 64,128,512] [--steps 50] [--warmup 10]
-//                  [--overlap 1] [--tf32 0] [--cudnn-benchmark 0] [--deterministic 1]
+//                  [--overlap 1] [--tf32 0] [--cudnn-benchmark 1] [--deterministic 1]
 //                  [--layers 0] [--device cuda] [--out FILE]
 //
 // --layers 1 times ResNet-18's distinct layers alone instead (forward, and backward to the input
@@ -133,7 +133,7 @@ struct Options {
   std::vector<int64_t> batches{64, 128, 512};
   int steps = 50, warmup = 10;
   bool overlap = true, tf32 = false;
-  bool cudnn_benchmark = false, deterministic = true;  // nabla's defaults (include/nabla/device.h)
+  bool cudnn_benchmark = true, deterministic = true;  // nabla's defaults (include/nabla/device.h)
   bool layers = false;
   std::string device = "cuda";  // "cpu" runs the same harness on the CPU (to test it without a GPU)
   std::string out;

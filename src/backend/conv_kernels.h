@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "batch_norm_coef.h"
 #include "nabla/dtype.h"
 
 namespace nabla::backend {
@@ -44,6 +45,8 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, d
 /// y = (x - mean[c]) * scale[c] + shift[c] over x [N, C, S]; the affine part folded into scale/shift.
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);
+/// batch_norm's per-channel coefficients (see Backend::batch_norm_coefficients).
+void batch_norm_coefficients(DType dt, const BatchNormCoef& a);
 /// batch_norm's first-order backward (see Backend::batch_norm_backward).
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
                          const double* mean, const double* rstd, const double* weight, void* gx, double* gw,

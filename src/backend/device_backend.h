@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "backend.h"
+#include "batch_norm_coef.h"
 #include "conv_kernels.h"
 #include "nabla/allocator.h"
 #include "nabla/dtype.h"
@@ -156,6 +157,9 @@ class Backend {
                               const double* /*shift*/, void*) {
     missing("channel_affine");
   }
+  /// batch_norm's per-channel rstd, scale and shift, and the running-average updates, from the
+  /// batch statistics (see BatchNormCoef; dt is the type of weight, bias and running values).
+  virtual void batch_norm_coefficients(DType, const BatchNormCoef&) { missing("batch_norm_coefficients"); }
   /// batch_norm's first-order backward from the forward's batch statistics (mean, rstd: C
   /// doubles in the device's memory; weight: C doubles or null for 1). With xhat = (x - mean) * rstd:
   /// gb = sum(g), gw = sum(g * xhat) (C doubles each, either may be null), and, when gx is not

@@ -13,7 +13,7 @@ namespace {
 backend::Backend* gpu_backend() { return backend::find_device_backend(DeviceType::cuda); }
 
 std::atomic<bool> g_allow_tf32{false};
-std::atomic<bool> g_cudnn_benchmark{false};
+std::atomic<bool> g_cudnn_benchmark{true};
 std::atomic<bool> g_deterministic{true};
 
 void push_conv_options() {

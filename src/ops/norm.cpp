@@ -77,50 +77,59 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   }
 
   NB_CHECK(N * S > 1, "[batch_norm] training needs more than one value per channel, got input ", x.shape());
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+    if (t->defined()) ops::check_same_device(x, *t, "batch_norm");
   Tensor xc = ops::contiguous_data(x);
   backend::Backend& be = backend::get(x.device());
   // Per-channel statistics stay on x's device (f64, C values), so a GPU never waits for the host.
-  // The scale/shift arithmetic is in f64 as in the textbook formula: y = x * w/sqrt(var+eps) +
-  // (b - mean * w/sqrt(var+eps)); the VJP below is written with nabla ops.
-  Tensor mean_d = empty({C}, {.dtype = DType::f64, .device = x.device()});
-  Tensor var_d = empty({C}, {.dtype = DType::f64, .device = x.device()});
+  // One backend call then forms y = x * scale + shift with scale = w / sqrt(var + eps) and
+  // shift = b - mean * scale (f64, the textbook formula) and updates the running averages; the
+  // VJP below is written with nabla ops.
+  const TensorOptions f64_here{.dtype = DType::f64, .device = x.device()};
+  Tensor mean_d = empty({C}, f64_here), var_d = empty({C}, f64_here), rstd_d = empty({C}, f64_here);
   be.channel_moments(x.dtype(), N, C, S, xc.raw_data(), static_cast<double*>(mean_d.raw_data()),
                      static_cast<double*>(var_d.raw_data()));
-  Tensor mean_t, rstd_t, rstd_d, y;
+  Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   {
     NoGradGuard ng;
-    Tensor rs = rstd_d = ops::contiguous_data(rsqrt(var_d + eps));
-    Tensor scale = weight.defined() ? weight.detach().to(DType::f64) * rs : rs;
-    Tensor shift = (bias.defined() ? bias.detach().to(DType::f64) : zeros_like(scale)) - mean_d * scale;
-    scale = ops::contiguous_data(scale), shift = ops::contiguous_data(shift);
-    mean_t = mean_d.to(x.dtype()).reshape(bshape);
-    rstd_t = rs.to(x.dtype()).reshape(bshape);
-    y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+    // Parameters and running averages in x's dtype and contiguous, as the kernel reads them;
+    // running averages that are not get updated through a copy, written back below.
+    auto as_x = [&](const Tensor& t) { return t.defined() ? ops::contiguous_data(t.detach().to(x.dtype())) : Tensor(); };
+    Tensor w = as_x(weight), b = as_x(bias), rm = as_x(running_mean), rv = as_x(running_var);
+    Tensor scale = empty({C}, f64_here), shift = empty({C}, f64_here);
+    backend::BatchNormCoef coef;
+    coef.C = C;
+    coef.mean = static_cast<const double*>(mean_d.raw_data());
+    coef.var = static_cast<const double*>(var_d.raw_data());
+    coef.weight = w.defined() ? w.raw_data() : nullptr;
+    coef.bias = b.defined() ? b.raw_data() : nullptr;
+    coef.running_mean = rm.defined() ? rm.raw_data() : nullptr;
+    coef.running_var = rv.defined() ? rv.raw_data() : nullptr;
+    coef.eps = eps;
+    coef.momentum = momentum;
+    coef.count = double(N * S);
+    coef.rstd = static_cast<double*>(rstd_d.raw_data());
+    coef.scale = static_cast<double*>(scale.raw_data());
+    coef.shift = static_cast<double*>(shift.raw_data());
+    be.batch_norm_coefficients(x.dtype(), coef);
+    for (auto [work, running] : {std::pair{rm, running_mean}, std::pair{rv, running_var}}) {
+      if (!running.defined()) continue;
+      if (work.raw_data() != running.raw_data()) running.copy_(work);
+      else ops::bump_version(running, "batch_norm");  // updated in place, as by add_
+    }
     be.channel_affine(x.dtype(), N, C, S, xc.raw_data(), static_cast<const double*>(scale.raw_data()),
                       static_cast<const double*>(shift.raw_data()), y.raw_data());
   }
-  if (running_mean.defined() || running_var.defined()) {
-    // Running statistics: exponential average, variance unbiased (n / (n - 1)), as PyTorch.
-    NoGradGuard ng;
-    const double n = double(N * S);
-    Tensor bm = mean_d.to(x.dtype()), bvv = (var_d * (n / (n - 1))).to(x.dtype());
-    if (running_mean.defined()) {
-      Tensor rm = running_mean;
-      rm.mul_(1.0 - momentum).add_(bm.to(rm.dtype()), momentum);
-    }
-    if (running_var.defined()) {
-      Tensor rv = running_var;
-      rv.mul_(1.0 - momentum).add_(bvv.to(rv.dtype()), momentum);
-    }
-  }
   if (auto node = autograd::record("batch_norm", {x, weight, bias}, {y})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
-    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, mean_d, rstd_d, bshape, dims,
-                         eps, nx, nw, nb](const TensorList& g) {
-      Tensor w = sw.get();
-      if (!is_grad_enabled()) return batch_norm_backward_fused(g[0], sx.get(), w, mean_d, rstd_d, nx, nw, nb);
+    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_d, rstd_d, bshape, dims, eps, nx, nw,
+                         nb](const TensorList& g) {
+      Tensor w = sw.get(), xs = sx.get();
+      if (!is_grad_enabled()) return batch_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, nx, nw, nb);
+      // Double backward: the composed VJP, with the statistics as constants of x's dtype.
+      const Tensor mean_t = mean_d.to(xs.dtype()).reshape(bshape), rstd_t = rstd_d.to(xs.dtype()).reshape(bshape);
       Tensor wb = w.defined() ? w.reshape(bshape) : Tensor();
-      TensorList r = norm_vjp(g[0], sx.get(), mean_t, rstd_t, wb, dims, eps, nx);
+      TensorList r = norm_vjp(g[0], xs, mean_t, rstd_t, wb, dims, eps, nx);
       return TensorList{r[0], nw ? sum(g[0] * r[1], dims) : Tensor(), nb ? sum(g[0], dims) : Tensor()};
     };
   }

@@ -43,7 +43,7 @@ class FakeDevice : public be::Backend {
   be::BlockCache cache{raw, events, "cuda:0"};
   be::BlockCache pinned{raw, events, "pinned host memory"};
   int uploads = 0, downloads = 0, async_uploads = 0;
-  bool tf32 = false, conv_benchmark = false, conv_deterministic = true;
+  bool tf32 = false, conv_benchmark = true, conv_deterministic = true;
   be::Backend& cpu = be::cpu_backend();
 
   DeviceType type() const override { return DeviceType::cuda; }
@@ -158,6 +158,7 @@ class FakeDevice : public be::Backend {
                            const double* rs, const double* w, void* gx, double* gw, double* gb) override {
     cpu.batch_norm_backward(dt, n, c, s, x, go, m, rs, w, gx, gw, gb);
   }
+  void batch_norm_coefficients(DType dt, const be::BatchNormCoef& a) override { cpu.batch_norm_coefficients(dt, a); }
   void channel_moments(DType dt, int64_t n, int64_t c, int64_t s, const void* x, double* m, double* v) override {
     cpu.channel_moments(dt, n, c, s, x, m, v);
   }
@@ -442,19 +443,19 @@ TEST_F(FakeDeviceTest, AllowTf32ReachesTheBackend) {
 }
 
 TEST_F(FakeDeviceTest, ConvolutionAlgorithmOptionsReachTheBackend) {
-  EXPECT_FALSE(cudnn_benchmark());
+  EXPECT_TRUE(cudnn_benchmark()) << "algorithms are timed on first use by default";
   EXPECT_TRUE(are_deterministic_algorithms_enabled());
-  set_cudnn_benchmark(true);
-  EXPECT_TRUE(cudnn_benchmark());
-  EXPECT_TRUE(fake().conv_benchmark);
+  set_cudnn_benchmark(false);
+  EXPECT_FALSE(cudnn_benchmark());
+  EXPECT_FALSE(fake().conv_benchmark);
   EXPECT_TRUE(fake().conv_deterministic);
   use_deterministic_algorithms(false);
   EXPECT_FALSE(are_deterministic_algorithms_enabled());
   EXPECT_FALSE(fake().conv_deterministic);
-  EXPECT_TRUE(fake().conv_benchmark) << "one option does not reset the other";
-  set_cudnn_benchmark(false);
+  EXPECT_FALSE(fake().conv_benchmark) << "one option does not reset the other";
+  set_cudnn_benchmark(true);
   use_deterministic_algorithms(true);
-  EXPECT_FALSE(fake().conv_benchmark);
+  EXPECT_TRUE(fake().conv_benchmark);
   EXPECT_TRUE(fake().conv_deterministic);
 }
 

@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "gpu_test_util.h"
@@ -174,31 +176,38 @@ TEST(CudaKernels, BatchNormBackward) {
   }
 }
 
-// The algorithm options (timed on first use; non-deterministic algorithms allowed) change
-// only which cuDNN algorithm runs: results still match the CPU, and repeat calls reuse the plan.
-TEST(CudaKernels, ConvUnderBenchmarkAndNonDeterministicAlgorithms) {
+// The algorithm options (timed on first use or cuDNN's heuristic pick; non-deterministic
+// algorithms allowed or not) change only which cuDNN algorithm runs: results still match the
+// CPU, and repeat calls reuse the plan. The defaults (timed, deterministic) run in every other test.
+TEST(CudaKernels, ConvUnderEachAlgorithmPolicy) {
   NB_REQUIRE_CUDA();
   manual_seed(9);
-  set_cudnn_benchmark(true);
-  use_deterministic_algorithms(false);
-  for (int rep = 0; rep < 2; ++rep) {
-    for (DType dt : {DType::f32, DType::f64}) {
-      const double tol = dt == DType::f64 ? 1e-11 : 1e-3;
-      Tensor x = randn({16, 32, 16, 16}, {.dtype = dt}), w = randn({64, 32, 3, 3}, {.dtype = dt});
-      Tensor b = randn({64}, {.dtype = dt});
-      Conv2dOptions o{.stride = {1, 1}, .padding = {1, 1}};
-      Tensor xg = x.cuda().requires_grad_(), wg = w.cuda().requires_grad_();
-      Tensor xc = x.clone().requires_grad_(), wc = w.clone().requires_grad_();
-      Tensor yg = conv2d(xg, wg, b.cuda(), o), yc = conv2d(xc, wc, b, o);
-      expect_same(yg, yc, tol, tol, "conv2d forward, benchmark mode");
-      Tensor go = randn(yc.shape(), {.dtype = dt});
-      (yg * go.cuda()).sum().backward();
-      (yc * go).sum().backward();
-      expect_same(xg.grad(), xc.grad(), tol, tol, "conv2d input grad, benchmark mode");
-      expect_same(wg.grad(), wc.grad(), tol * 10, tol, "conv2d weight grad, benchmark mode");
+  for (auto [bench, det] : {std::pair{true, false}, std::pair{false, true}, std::pair{false, false}}) {
+    SCOPED_TRACE(std::string("cudnn_benchmark ") + (bench ? "on" : "off") + ", deterministic " + (det ? "on" : "off"));
+    set_cudnn_benchmark(bench);
+    use_deterministic_algorithms(det);
+    for (int rep = 0; rep < 2; ++rep) {
+      for (DType dt : {DType::f32, DType::f64}) {
+        const double tol = dt == DType::f64 ? 1e-11 : 1e-3;
+        Tensor x = randn({16, 32, 16, 16}, {.dtype = dt}), w = randn({64, 32, 3, 3}, {.dtype = dt});
+        Tensor b = randn({64}, {.dtype = dt});
+        Conv2dOptions o{.stride = {1, 1}, .padding = {1, 1}};
+        Tensor xg = x.cuda().requires_grad_(), wg = w.cuda().requires_grad_();
+        Tensor xc = x.clone().requires_grad_(), wc = w.clone().requires_grad_();
+        Tensor bg = b.cuda().requires_grad_(), bc = b.clone().requires_grad_();
+        Tensor yg = conv2d(xg, wg, bg, o), yc = conv2d(xc, wc, bc, o);
+        expect_same(yg, yc, tol, tol, "conv2d forward");
+        Tensor go = randn(yc.shape(), {.dtype = dt});
+        (yg * go.cuda()).sum().backward();
+        (yc * go).sum().backward();
+        expect_same(xg.grad(), xc.grad(), tol, tol, "conv2d input grad");
+        expect_same(wg.grad(), wc.grad(), tol * 10, tol, "conv2d weight grad");
+        // 4096 values per channel: the bias gradient's sum runs in two slices per channel.
+        expect_same(bg.grad(), bc.grad(), tol * 10, tol, "conv2d bias grad");
+      }
     }
   }
-  set_cudnn_benchmark(false);
+  set_cudnn_benchmark(true);
   use_deterministic_algorithms(true);
 }
 

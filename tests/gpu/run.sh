@@ -4,18 +4,20 @@
 #
 #   tests/gpu/run.sh BUILD_DIR OUT_DIR
 #
-# Parts, in order (PARTS="tests train bench torch compare" by default; pass a subset to split a
+# Parts, in order (PARTS="tests train lecture bench torch algo layers compare" by default; pass a subset to split a
 # run across calls, e.g. PARTS="bench torch compare"):
 #   tests    test_gpu (gtest; JSON report OUT_DIR/test_gpu.json): every op-table row on CUDA vs
 #            CPU, f64 gradcheck on the GPU, Philox parity, allocator stats, device errors
 #   train    `nabla train --device cuda` with the cnn preset (CPU reference: 92.05% test accuracy
 #            after 12 epochs) and cnn-bn-aug (target >= 93.5%); TRAIN_MODELS picks others
 #   bench    bench_gpu_step: nabla step times (MLP, CNN, ResNet-18 at batch 64/128/512), peak
-#            memory, transfer/compute overlap
-#   torch    bench/gpu/torch_step.py: the same in PyTorch eager (skips without torch)
-#   algo     bench_gpu_step for CNN and ResNet-18 with cuDNN's algorithms timed on first use and
-#            non-deterministic ones allowed (PyTorch's defaults allow them too), compared with
-#            bench_torch.jsonl into compare_algo.md
+#            memory, transfer/compute overlap; nabla's defaults (cuDNN algorithms timed on first
+#            use, deterministic ones only)
+#   torch    bench/gpu/torch_step.py: the same in PyTorch eager (skips without torch), with its
+#            defaults (bench_torch.jsonl) and with cudnn.benchmark on (bench_torch_b1.jsonl)
+#   algo     bench_gpu_step for CNN and ResNet-18 with cuDNN's heuristic pick instead of timing
+#            (set_cudnn_benchmark(false), PyTorch's default), compared with bench_torch.jsonl
+#            into compare_algo.md
 #   layers   ResNet-18's distinct layers alone, forward and backward, nabla (bench_gpu_step
 #            --layers 1) and PyTorch (torch_step.py --layers 1) at batch 64 and 512, joined into
 #            compare_layers.md: which layer kinds make up the step-time gap
@@ -202,21 +204,24 @@ if wants bench && have_bin "$BUILD/bench/gpu/bench_gpu_step" bench; then
   else fail "bench nabla: FAIL [$(rc_word $RC)] (${NLINES:-0} configurations, ${NERR:-0} errors, ${SECS}s); see bench_nabla.log"; fi
 fi
 if wants torch; then
-  rm -f "$OUT/bench_torch.jsonl"
-  run_timed "$TORCH_TIMEOUT" "$OUT/bench_torch.log" "$PYTHON" "$ROOT/bench/gpu/torch_step.py" --steps "$BENCH_STEPS" \
-    --warmup "$BENCH_WARMUP" --out "$OUT/bench_torch.jsonl"
-  if grep -q '"kind": "skipped"' "$OUT/bench_torch.jsonl" 2>/dev/null; then
-    fail "bench torch: SKIPPED $(grep -o '"reason": "[^"]*"' "$OUT/bench_torch.jsonl" | head -1)"
-  elif [ "$RC" -eq 0 ]; then note "bench torch: ok ($(grep -c '"kind": "step"' "$OUT/bench_torch.jsonl") configurations, ${SECS}s)"
-  else fail "bench torch: FAIL [$(rc_word $RC)] ${SECS}s; see bench_torch.log"; fi
+  # PyTorch's defaults (cudnn.benchmark off), then with cudnn.benchmark on, as nabla's default.
+  for B1 in "" _b1; do
+    rm -f "$OUT/bench_torch$B1.jsonl"
+    run_timed "$TORCH_TIMEOUT" "$OUT/bench_torch$B1.log" "$PYTHON" "$ROOT/bench/gpu/torch_step.py" --steps "$BENCH_STEPS" \
+      --warmup "$BENCH_WARMUP" --cudnn-benchmark "$([ -n "$B1" ] && echo 1 || echo 0)" --out "$OUT/bench_torch$B1.jsonl"
+    if grep -q '"kind": "skipped"' "$OUT/bench_torch$B1.jsonl" 2>/dev/null; then
+      fail "bench torch$B1: SKIPPED $(grep -o '"reason": "[^"]*"' "$OUT/bench_torch$B1.jsonl" | head -1)"
+    elif [ "$RC" -eq 0 ]; then note "bench torch$B1: ok ($(grep -c '"kind": "step"' "$OUT/bench_torch$B1.jsonl") configurations, ${SECS}s)"
+    else fail "bench torch$B1: FAIL [$(rc_word $RC)] ${SECS}s; see bench_torch$B1.log"; fi
+  done
 fi
 COMPARE_ALGO=""
 if wants algo && have_bin "$BUILD/bench/gpu/bench_gpu_step" algo; then
   rm -f "$OUT/bench_nabla_algo.jsonl"
   run_timed "$BENCH_TIMEOUT" "$OUT/bench_nabla_algo.log" "$BUILD/bench/gpu/bench_gpu_step" --steps "$BENCH_STEPS" \
-    --warmup "$BENCH_WARMUP" --models cnn,resnet18 --batches 64,512 --overlap 0 --cudnn-benchmark 1 \
-    --deterministic 0 --out "$OUT/bench_nabla_algo.jsonl"
-  if [ "$RC" -eq 0 ]; then note "bench nabla (cudnn benchmark, non-deterministic allowed): ok (${SECS}s)"
+    --warmup "$BENCH_WARMUP" --models cnn,resnet18 --batches 64,512 --overlap 0 --cudnn-benchmark 0 \
+    --out "$OUT/bench_nabla_algo.jsonl"
+  if [ "$RC" -eq 0 ]; then note "bench nabla (cuDNN heuristic pick, nothing timed): ok (${SECS}s)"
   else fail "bench nabla algo: FAIL [$(rc_word $RC)] ${SECS}s; see bench_nabla_algo.log"; fi
   if [ -s "$OUT/bench_nabla_algo.jsonl" ] && [ -s "$OUT/bench_torch.jsonl" ] &&
     "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/bench_nabla_algo.jsonl" "$OUT/bench_torch.jsonl" \
@@ -242,7 +247,13 @@ if wants layers && have_bin "$BUILD/bench/gpu/bench_gpu_step" layers; then
   fi
 fi
 COMPARE=""
+COMPARE_B1=""
 if wants compare; then
+  if [ -s "$OUT/bench_nabla.jsonl" ] && [ -s "$OUT/bench_torch_b1.jsonl" ] &&
+    "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/bench_nabla.jsonl" "$OUT/bench_torch_b1.jsonl" \
+      --md "$OUT/compare_b1.md" >"$OUT/compare_b1.log" 2>&1; then
+    COMPARE_B1=$(awk '/^\| model/{f=1} f && !/^\|/{exit} f' "$OUT/compare_b1.md")
+  fi
   if [ -s "$OUT/bench_nabla.jsonl" ] || [ -s "$OUT/bench_torch.jsonl" ]; then
     "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/bench_nabla.jsonl" "$OUT/bench_torch.jsonl" \
       --md "$OUT/compare.md" --json "$OUT/compare.json" >"$OUT/compare.log" 2>&1
@@ -260,13 +271,18 @@ fi
     echo
     echo "$COMPARE"
   fi
+  if [ -n "$COMPARE_B1" ]; then
+    echo
+    echo "The same nabla run against PyTorch with torch.backends.cudnn.benchmark = True:"
+    echo "$COMPARE_B1"
+  fi
   if [ -n "$COMPARE_LAYERS" ]; then
     echo
     echo "$COMPARE_LAYERS"
   fi
   if [ -n "$COMPARE_ALGO" ]; then
     echo
-    echo "With set_cudnn_benchmark(true), use_deterministic_algorithms(false):"
+    echo "nabla with set_cudnn_benchmark(false) (cuDNN's heuristic pick), against PyTorch's defaults:"
     echo "$COMPARE_ALGO"
   fi
   echo "==== $([ $FAILED -eq 0 ] && echo 'ALL PARTS PASSED' || echo 'SOME PARTS FAILED') (details in $OUT) ===="

@@ -49,6 +49,12 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, c
   });
 }
 
+void batch_norm_coefficients(DType dt, const BatchNormCoef& a) {
+  NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
+    for (int64_t c = 0; c < a.C; ++c) batch_norm_coef_channel<scalar_t>(a, c);
+  });
+}
+
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, const void* gv,
                          const double* mean, const double* rstd, const double* weight, void* gxv, double* gw,
                          double* gb) {

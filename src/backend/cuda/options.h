@@ -8,7 +8,7 @@ namespace nabla::backend::cuda {
 
 namespace detail {
 inline std::atomic<bool> g_allow_tf32{false};
-inline std::atomic<bool> g_conv_benchmark{false};
+inline std::atomic<bool> g_conv_benchmark{true};
 inline std::atomic<bool> g_conv_deterministic{true};
 }  // namespace detail
 
@@ -17,7 +17,7 @@ inline void set_allow_tf32(bool allow) { detail::g_allow_tf32.store(allow, std::
 inline bool allow_tf32() { return detail::g_allow_tf32.load(std::memory_order_relaxed); }
 
 /// cuDNN convolution algorithm choice (conv.cpp): time the candidates on first use
-/// (benchmark, default false) and allow only deterministic ones (default true).
+/// (benchmark, default true; nabla::set_cudnn_benchmark) and allow only deterministic ones (default true).
 inline void set_conv_algorithm_search(bool benchmark, bool deterministic) {
   detail::g_conv_benchmark.store(benchmark, std::memory_order_relaxed);
   detail::g_conv_deterministic.store(deterministic, std::memory_order_relaxed);

@@ -148,26 +148,6 @@ __global__ void max_pool_backward_kernel(PoolGeom g, const T* __restrict gout, c
   }
 }
 
-/// One block per output channel: the sum over the batch and the Ho*Wo positions, in double,
-/// in a fixed order (deterministic).
-template <typename T>
-__global__ void conv_bias_grad_kernel(ConvGeom g, const T* __restrict gout, T* __restrict gb) {
-  __shared__ double part[kThreads];
-  const int64_t o = blockIdx.x, S = g.Ho * g.Wo;
-  double acc = 0;
-  for (int64_t n = 0; n < g.N; ++n) {
-    const T* p = gout + (n * g.O + o) * S;
-    for (int64_t s = threadIdx.x; s < S; s += blockDim.x) acc += double(p[s]);
-  }
-  part[threadIdx.x] = acc;
-  __syncthreads();
-  for (int w = blockDim.x / 2; w > 0; w /= 2) {
-    if (int(threadIdx.x) < w) part[threadIdx.x] += part[threadIdx.x + w];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) gb[o] = T(part[0]);
-}
-
 template <typename F>
 void dispatch_float(DType dt, const char* op, F&& f) {
   if (dt == DType::f32) {
@@ -206,16 +186,6 @@ void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const in
     max_pool_backward_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
         g, static_cast<const T*>(gout), indices, static_cast<T*>(gx), total);
     check_launch("max_pool2d_backward");
-  });
-}
-
-void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb) {
-  dispatch_float(dt, "conv2d_bias_grad", [&](auto zero) {
-    using T = decltype(zero);
-    if (g.O == 0) return;
-    conv_bias_grad_kernel<T><<<unsigned(g.O), kThreads, 0, compute_stream()>>>(g, static_cast<const T*>(gout),
-                                                                                  static_cast<T*>(gb));
-    check_launch("conv2d_bias_grad");
   });
 }
 
