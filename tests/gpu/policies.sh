@@ -31,14 +31,14 @@ timeout 200 "$PYTHON" "$ROOT/bench/gpu/torch_step.py" --layers 1 --batches 64,51
   for bench in 0 1; do
     for det in 1 0; do
       echo "## nabla cudnn_benchmark=$bench deterministic=$det vs PyTorch cudnn.benchmark=$bench"
-      "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/nabla_b${bench}_d${det}.jsonl" "$OUT/torch_b${bench}.jsonl" --md /dev/stdout 2>&1 |
-        grep -E '^\| (model|---|cnn|resnet18)' | grep -v '| — |' | awk '!seen[$0]++'
+      "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/nabla_b${bench}_d${det}.jsonl" "$OUT/torch_b${bench}.jsonl" 2>&1 |
+        grep -E '^\|( model|---| cnn| resnet18)' | grep -v '| — |'
       echo
     done
   done
   for pol in b0_d0 b1_d1; do
     echo "## per layer, nabla $pol vs PyTorch default"
-    "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/layers_$pol.jsonl" "$OUT/layers_torch.jsonl" --md /dev/stdout 2>&1 |
+    "$PYTHON" "$ROOT/bench/gpu/compare.py" "$OUT/layers_$pol.jsonl" "$OUT/layers_torch.jsonl" 2>&1 |
       awk '/^Per layer/{f=1} /^Transfer/{f=0} f'
     echo
   done
