@@ -6,7 +6,7 @@
 //
 //   bench_gpu_step [--models mlp,cnn,resnet18] [--batches 64,128,512] [--steps 50] [--warmup 10]
 //                  [--overlap 1] [--tf32 0] [--cudnn-benchmark 1] [--deterministic 1]
-//                  [--layers 0] [--device cuda] [--out FILE]
+//                  [--layers 0] [--profile 0] [--device cuda] [--out FILE]
 //
 // --layers 1 times ResNet-18's distinct layers alone instead (forward, and backward to the input
 // and parameters), at each batch size: torch_step.py --layers 1 times the same list, so
@@ -135,6 +135,7 @@ struct Options {
   bool overlap = true, tf32 = false;
   bool cudnn_benchmark = true, deterministic = true;  // nabla's defaults (include/nabla/device.h)
   bool layers = false;
+  bool profile = false;  // --profile 1: cuda::profiler_start/stop around the timed steps only
   std::string device = "cuda";  // "cpu" runs the same harness on the CPU (to test it without a GPU)
   std::string out;
 };
@@ -192,12 +193,14 @@ void bench_step(const Options& o, const std::string& model, int64_t batch, Devic
     Tensor y = nb::randint(0, 10, {batch}, dev);
     for (int i = 0; i < o.warmup; ++i) s.step(x, y);
     nb::synchronize(dev);
+    if (o.profile) nb::cuda::profiler_start();
     for (int i = 0; i < o.steps; ++i) {
       auto t = clk::now();
       s.step(x, y);
       nb::synchronize(dev);
       times.push_back(ms_since(t));
     }
+    if (o.profile) nb::cuda::profiler_stop();
   }
   nb::MemoryStats m = nb::memory_stats(dev);
   double p25 = quantile(times, 0.25), p50 = quantile(times, 0.5), p75 = quantile(times, 0.75);
@@ -381,6 +384,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--cudnn-benchmark") o.cudnn_benchmark = v != "0";
     else if (a == "--deterministic") o.deterministic = v != "0";
     else if (a == "--layers") o.layers = v != "0";
+    else if (a == "--profile") o.profile = v != "0";
     else if (a == "--device") o.device = v;
     else if (a == "--out") o.out = v;
     else {

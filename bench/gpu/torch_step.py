@@ -8,7 +8,7 @@ autotuning (benchmark mode) stays at PyTorch's default (off). Peak memory is
 torch.cuda.max_memory_allocated() from an empty cache, model construction included.
 
 usage: torch_step.py [--models mlp,cnn,resnet18] [--batches 64,128,512] [--steps 50]
-                     [--warmup 10] [--tf32 0] [--out FILE]
+                     [--warmup 10] [--tf32 0] [--cudnn-benchmark 0] [--layers 0] [--profile 0] [--out FILE]
 """
 import argparse
 import json
@@ -147,6 +147,8 @@ def main():
     ap.add_argument("--tf32", type=int, default=0)
     ap.add_argument("--layers", type=int, default=0)
     ap.add_argument("--cudnn-benchmark", type=int, default=0)
+    ap.add_argument("--profile", type=int, default=0,
+                    help="torch.cuda.profiler.start/stop around the timed steps (ncu --profile-from-start off)")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     try:
@@ -196,11 +198,15 @@ def main():
                     step()
                 torch.cuda.synchronize()
                 times = []
+                if a.profile:
+                    torch.cuda.profiler.start()
                 for _ in range(a.steps):
                     t0 = time.perf_counter()
                     step()
                     torch.cuda.synchronize()
                     times.append((time.perf_counter() - t0) * 1e3)
+                if a.profile:
+                    torch.cuda.profiler.stop()
                 p25, p50, p75 = quantile(times, 0.25), quantile(times, 0.5), quantile(times, 0.75)
                 emit({"framework": "pytorch", "kind": "step", "model": model, "batch": batch, "steps": a.steps,
                       "median_ms": round(p50, 4), "p25_ms": round(p25, 4), "p75_ms": round(p75, 4),

@@ -19,6 +19,11 @@ namespace cuda {
 bool is_available();
 /// Number of visible GPUs (0 without the backend or a driver).
 int device_count();
+/// Start and stop collection for a profiler that was told to wait for them (Nsight Compute's or
+/// Nsight Systems' `--profile-from-start off`), as PyTorch's torch.cuda.profiler.start()/stop():
+/// profile the steady steps, not the warm-up. No-ops without the backend or a profiler.
+void profiler_start();
+void profiler_stop();
 }  // namespace cuda
 
 /// Statistics of `device`'s caching allocator (the CPU one for Device::cpu()).

@@ -211,6 +211,8 @@ class Backend {
   virtual void set_allow_tf32(bool /*on*/) {}
   /// Convolution algorithm choice: time the candidates (benchmark) and/or deterministic ones only.
   virtual void set_conv_algorithm_search(bool /*benchmark*/, bool /*deterministic*/) {}
+  /// Starts (true) or stops collection of an attached profiler (nabla::cuda::profiler_start).
+  virtual void set_profiler_collecting(bool /*on*/) {}
 
  protected:
   [[noreturn]] void missing(const char* kernel) const;

@@ -38,6 +38,12 @@ int device_count() {
   backend::Backend* b = gpu_backend();
   return b ? b->device_count() : 0;
 }
+void profiler_start() {
+  if (is_available()) gpu_backend()->set_profiler_collecting(true);
+}
+void profiler_stop() {
+  if (is_available()) gpu_backend()->set_profiler_collecting(false);
+}
 }  // namespace cuda
 
 MemoryStats memory_stats(Device device) {

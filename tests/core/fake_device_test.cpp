@@ -43,7 +43,7 @@ class FakeDevice : public be::Backend {
   be::BlockCache cache{raw, events, "cuda:0"};
   be::BlockCache pinned{raw, events, "pinned host memory"};
   int uploads = 0, downloads = 0, async_uploads = 0;
-  bool tf32 = false, conv_benchmark = true, conv_deterministic = true;
+  bool tf32 = false, conv_benchmark = true, conv_deterministic = true, profiling = false;
   be::Backend& cpu = be::cpu_backend();
 
   DeviceType type() const override { return DeviceType::cuda; }
@@ -72,6 +72,7 @@ class FakeDevice : public be::Backend {
     return Backend::upload_async(src, n, index);
   }
   void set_allow_tf32(bool on) override { tf32 = on; }
+  void set_profiler_collecting(bool on) override { profiling = on; }
   void set_conv_algorithm_search(bool b, bool d) override { conv_benchmark = b, conv_deterministic = d; }
 
   // ---- kernels: the CPU ones (device memory is host memory here) ----
@@ -440,6 +441,14 @@ TEST_F(FakeDeviceTest, AllowTf32ReachesTheBackend) {
   EXPECT_TRUE(fake().tf32);
   set_allow_tf32(false);
   EXPECT_FALSE(fake().tf32);
+}
+
+TEST_F(FakeDeviceTest, ProfilerRangeReachesTheBackend) {
+  EXPECT_FALSE(fake().profiling);
+  cuda::profiler_start();
+  EXPECT_TRUE(fake().profiling);
+  cuda::profiler_stop();
+  EXPECT_FALSE(fake().profiling);
 }
 
 TEST_F(FakeDeviceTest, ConvolutionAlgorithmOptionsReachTheBackend) {

@@ -24,6 +24,7 @@ class CudaBackend final : public Backend {
   }
   void copy_to_host(void* dst, const void* src, size_t n, int index) override { cuda::copy_to_host(dst, src, n, index); }
   void synchronize(int index) override { cuda::synchronize(index); }
+  void set_profiler_collecting(bool on) override { cuda::set_profiler_collecting(on); }
 
   void* allocate_pinned(size_t nbytes) override { return cuda::pinned_alloc(nbytes); }
   void free_pinned(void* p, size_t) override { cuda::pinned_free(p); }

@@ -3,6 +3,8 @@
 // reuse, plus blocking copies and the asynchronous upload the trainer overlaps with compute.
 #include "memory.h"
 
+#include <cuda_profiler_api.h>
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -171,6 +173,8 @@ void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index) {
   NB_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
   NB_CUDA_CHECK(cudaStreamSynchronize(s));
 }
+
+void set_profiler_collecting(bool on) { NB_CUDA_CHECK(on ? cudaProfilerStart() : cudaProfilerStop()); }
 
 void synchronize(int index) {
   DeviceGuard g(index);

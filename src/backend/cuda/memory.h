@@ -19,6 +19,8 @@ void device_reset_peak(int index);
 void copy_from_host(void* dst, const void* host_src, size_t nbytes, int index);
 void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index);
 void synchronize(int index);
+/// cudaProfilerStart / cudaProfilerStop (no-ops unless a profiler waits for them).
+void set_profiler_collecting(bool on);
 
 /// Pinned (page-locked) host memory from a cache over cudaHostAlloc: a freed buffer whose upload
 /// is still queued is reused only after that upload has completed.
