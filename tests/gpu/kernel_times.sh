@@ -4,7 +4,9 @@
 #
 #   tests/gpu/kernel_times.sh BUILD_DIR OUT_DIR [MODEL BATCH]     # default: cnn 512
 # Writes OUT_DIR/kernels_{nabla,torch}_MODEL_BATCH.csv (ncu --print-summary per-kernel) and
-# OUT_DIR/kernels_MODEL_BATCH.md (the kernels by total time, both frameworks).
+# OUT_DIR/kernels_MODEL_BATCH.md (the kernels by total time, both frameworks). STEPS (5) steady
+# steps are profiled; NCU_CACHE=none keeps ncu from flushing the caches before each kernel (its
+# default, "all", makes the sums exceed the wall-clock step).
 set -u
 BUILD=$(cd "$1" && pwd) && mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,7 +17,7 @@ NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/
 [ -n "$NCU" ] || { echo "kernel_times.sh: ncu not found" >&2; exit 1; }
 # Only the timed steps are profiled (--profile 1 brackets them with profiler start/stop), so the
 # warm-up, where every convolution geometry times its candidate algorithms, stays out.
-PROF=("$NCU" --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel --csv)
+PROF=("$NCU" --profile-from-start off --clock-control none --cache-control ${NCU_CACHE:-all} --metrics gpu__time_duration.sum --print-summary per-kernel --csv)
 TAG=${MODEL}_${BATCH}
 timeout 240 "${PROF[@]}" "$BUILD/bench/gpu/bench_gpu_step" --models "$MODEL" --batches "$BATCH" --steps "$STEPS" \
   --warmup 3 --overlap 0 --profile 1 ${NABLA_ARGS:-} >"$OUT/kernels_nabla_$TAG.csv" 2>"$OUT/kernels_nabla_$TAG.err"
