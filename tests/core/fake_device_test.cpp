@@ -443,6 +443,18 @@ TEST_F(FakeDeviceTest, AllowTf32ReachesTheBackend) {
   EXPECT_FALSE(fake().tf32);
 }
 
+TEST_F(FakeDeviceTest, BatchNormRejectsStatisticsOnAnotherDevice) {
+  Tensor x = randn({4, 3, 2, 2}).to(kDev);
+  EXPECT_ERROR(batch_norm(x, zeros({3}), ones({3}).to(kDev), Tensor(), Tensor(), true), "[batch_norm]",
+               "one device", "cpu", "[3]");
+  EXPECT_ERROR(batch_norm(x, Tensor(), Tensor(), ones({3}), Tensor(), true), "[batch_norm]", "one device");
+  Tensor rm = zeros({3}).to(kDev), rv = ones({3}).to(kDev);
+  Tensor y = batch_norm(x, rm, rv, ones({3}).to(kDev), zeros({3}).to(kDev), true);
+  Tensor y_cpu = batch_norm(x.cpu(), zeros({3}), ones({3}), ones({3}), zeros({3}), true);
+  EXPECT_TRUE(allclose(y.cpu(), y_cpu, 1e-6, 1e-6));
+  EXPECT_NE(rm.cpu().to_double_vector(), std::vector<double>(3, 0.0)) << "running mean updated on the device";
+}
+
 TEST_F(FakeDeviceTest, ProfilerRangeReachesTheBackend) {
   EXPECT_FALSE(fake().profiling);
   cuda::profiler_start();

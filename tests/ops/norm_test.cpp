@@ -74,6 +74,34 @@ TEST(NormTestBatchNorm, DefaultMomentumAndF32) {
   expect_vec_near(rv, ev, 1e-6, "running_var (momentum 0.1)");
 }
 
+// Running averages in another dtype than x, or a strided view, are updated through a copy;
+// every update bumps the version counter as an in-place op does.
+TEST(NormTestBatchNorm, RunningStatsOfOtherDtypeOrStridedAreUpdated) {
+  Ref x = random_ref({4, 3, 2, 2}, 370);
+  BatchNormRef ref = batch_norm_train(x, {}, {}, 1e-5);
+  std::vector<double> em, ev;
+  for (size_t c = 0; c < 3; ++c) {
+    em.push_back(0.5 * ref.mean[c]);
+    ev.push_back(0.5 + 0.5 * ref.var_unbiased[c]);
+  }
+  Tensor rm = nb::zeros({3}, {.dtype = nb::DType::f64});            // f64 stats, f32 input
+  Tensor rv_store = nb::ones({3, 2}, {.dtype = nb::DType::f32});
+  Tensor rv = rv_store.select(1, 0);                                 // strided view [3], stride 2
+  const uint64_t v_m = rm.version(), v_v = rv.version();
+  nb::batch_norm(tensor_of(x, false, nb::DType::f32), rm, rv, Tensor(), Tensor(), true, 0.5, 1e-5);
+  EXPECT_EQ(rm.dtype(), nb::DType::f64);
+  expect_vec_near(rm, em, 1e-6, "f64 running_mean from an f32 input");
+  expect_vec_near(rv, ev, 1e-6, "strided running_var");
+  expect_vec_near(rv_store.select(1, 1), {1, 1, 1}, 0, "the other column of the strided storage");
+  EXPECT_GT(rm.version(), v_m);
+  EXPECT_GT(rv.version(), v_v);
+  Tensor rm64 = nb::zeros({3}, {.dtype = nb::DType::f64});  // same dtype: updated in place
+  const uint64_t v64 = rm64.version();
+  nb::batch_norm(tensor_of(x, false), rm64, Tensor(), Tensor(), Tensor(), true, 0.5, 1e-5);
+  expect_vec_near(rm64, em, 1e-13, "in-place running_mean");
+  EXPECT_GT(rm64.version(), v64);
+}
+
 TEST(NormTestBatchNorm, EvalUsesRunningStatsAndLeavesThemAlone) {
   for (const Shape& xs : kBatchNormShapes) {
     for (bool affine : {true, false}) {
