@@ -276,8 +276,8 @@ void batch_norm_coefficients(DType dt, const BatchNormCoef& a) {
 }
 
 // The convolution bias gradient is the per-channel sum of gout over the batch and positions:
-// channel_sum_kernel's slices keep the whole GPU busy (one block per channel, as before, left
-// most SMs idle: 1.1 of the 2.6 ms of a batch-512 CNN step).
+// channel_sum_kernel's slices keep the whole GPU busy (the former one-block-per-channel kernel
+// left most SMs idle and took 1.1 of the 2.6 ms of a batch-512 CNN step on an H100).
 void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb) {
   dispatch_float(dt, "conv2d_bias_grad", [&](auto zero) {
     using T = decltype(zero);
