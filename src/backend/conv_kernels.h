@@ -49,8 +49,8 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, co
 void batch_norm_coefficients(DType dt, const BatchNormCoef& a);
 /// batch_norm's first-order backward (see Backend::batch_norm_backward).
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
-                         const double* mean, const double* rstd, const double* weight, void* gx, double* gw,
-                         double* gb);
+                         const double* mean, const double* rstd, const void* weight, void* gx, void* gw,
+                         void* gb);
 /// Layer norm over rows of length D: y = (x - mean) * rstd * w + b (w, b may be null);
 /// writes per-row mean and rstd.
 void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,

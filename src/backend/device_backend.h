@@ -161,12 +161,13 @@ class Backend {
   /// batch statistics (see BatchNormCoef; dt is the type of weight, bias and running values).
   virtual void batch_norm_coefficients(DType, const BatchNormCoef&) { missing("batch_norm_coefficients"); }
   /// batch_norm's first-order backward from the forward's batch statistics (mean, rstd: C
-  /// doubles in the device's memory; weight: C doubles or null for 1). With xhat = (x - mean) * rstd:
-  /// gb = sum(g), gw = sum(g * xhat) (C doubles each, either may be null), and, when gx is not
-  /// null, gx = rstd * w * (g - gb / M - xhat * gw / M), M = N * S. Sums are in f64.
+  /// doubles in the device's memory; weight: C values of the dtype, or null for 1). With
+  /// xhat = (x - mean) * rstd: gb = sum(g), gw = sum(g * xhat) (C values of the dtype each,
+  /// either may be null), and, when gx is not null, gx = rstd * w * (g - gb / M - xhat * gw / M),
+  /// M = N * S. Sums are in f64; parameters in the dtype spare a cast kernel each way per layer.
   virtual void batch_norm_backward(DType, int64_t /*N*/, int64_t /*C*/, int64_t /*S*/, const void* /*x*/,
                                    const void* /*gout*/, const double* /*mean*/, const double* /*rstd*/,
-                                   const double* /*weight*/, void* /*gx*/, double* /*gw*/, double* /*gb*/) {
+                                   const void* /*weight*/, void* /*gx*/, void* /*gw*/, void* /*gb*/) {
     missing("batch_norm_backward");
   }
   virtual void layer_norm_forward(DType, int64_t, int64_t, const void*, const void*, const void*, double, void*,

@@ -32,17 +32,17 @@ TensorList norm_vjp(const Tensor& g, const Tensor& x, const Tensor& mean_saved, 
 TensorList batch_norm_backward_fused(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& mean_d,
                                      const Tensor& rstd_d, bool nx, bool nw, bool nb) {
   const int64_t N = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(N * C, 1);
-  const TensorOptions f64{.dtype = DType::f64, .device = x.device()};
+  const TensorOptions like_x{.dtype = x.dtype(), .device = x.device()};
   Tensor xc = ops::contiguous_data(x), gc = ops::contiguous_data(g.to(x.dtype()));
-  Tensor wd = w.defined() ? ops::contiguous_data(w.to(DType::f64)) : Tensor();
-  Tensor gx = nx ? empty(x.shape(), {.dtype = x.dtype(), .device = x.device()}) : Tensor();
-  Tensor gw = nw ? empty({C}, f64) : Tensor(), gb = nb ? empty({C}, f64) : Tensor();
-  auto f64_ptr = [](const Tensor& t) { return t.defined() ? static_cast<double*>(t.raw_data()) : nullptr; };
+  // The weight and the parameter gradients in x's dtype, as norm_vjp's sums give them.
+  Tensor wx = w.defined() ? ops::contiguous_data(w.to(x.dtype())) : Tensor();
+  Tensor gx = nx ? empty(x.shape(), like_x) : Tensor();
+  Tensor gw = nw ? empty({C}, like_x) : Tensor(), gb = nb ? empty({C}, like_x) : Tensor();
+  auto ptr = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
   backend::get(x.device())
-      .batch_norm_backward(x.dtype(), N, C, S, xc.raw_data(), gc.raw_data(), f64_ptr(mean_d), f64_ptr(rstd_d),
-                           f64_ptr(wd), nx ? gx.raw_data() : nullptr, f64_ptr(gw), f64_ptr(gb));
-  // Parameter gradients in x's dtype, as norm_vjp's sums give them.
-  return {gx, nw ? gw.to(x.dtype()) : Tensor(), nb ? gb.to(x.dtype()) : Tensor()};
+      .batch_norm_backward(x.dtype(), N, C, S, xc.raw_data(), gc.raw_data(), static_cast<const double*>(mean_d.raw_data()),
+                           static_cast<const double*>(rstd_d.raw_data()), ptr(wx), ptr(gx), ptr(gw), ptr(gb));
+  return {gx, gw, gb};
 }
 
 }  // namespace

@@ -156,7 +156,7 @@ class FakeDevice : public be::Backend {
     cpu.adaptive_avg_pool2d_backward(dt, p, h, w, ho, wo, go, gx);
   }
   void batch_norm_backward(DType dt, int64_t n, int64_t c, int64_t s, const void* x, const void* go, const double* m,
-                           const double* rs, const double* w, void* gx, double* gw, double* gb) override {
+                           const double* rs, const void* w, void* gx, void* gw, void* gb) override {
     cpu.batch_norm_backward(dt, n, c, s, x, go, m, rs, w, gx, gw, gb);
   }
   void batch_norm_coefficients(DType dt, const be::BatchNormCoef& a) override { cpu.batch_norm_coefficients(dt, a); }

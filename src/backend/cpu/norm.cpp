@@ -56,12 +56,15 @@ void batch_norm_coefficients(DType dt, const BatchNormCoef& a) {
 }
 
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, const void* gv,
-                         const double* mean, const double* rstd, const double* weight, void* gxv, double* gw,
-                         double* gb) {
+                         const double* mean, const double* rstd, const void* weightv, void* gxv, void* gwv,
+                         void* gbv) {
   NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
     const scalar_t* x = static_cast<const scalar_t*>(xv);
     const scalar_t* g = static_cast<const scalar_t*>(gv);
     scalar_t* gx = static_cast<scalar_t*>(gxv);
+    const scalar_t* weight = static_cast<const scalar_t*>(weightv);
+    scalar_t* gw = static_cast<scalar_t*>(gwv);
+    scalar_t* gb = static_cast<scalar_t*>(gbv);
     const double count = double(N * S);
     // One channel per task, so every sum has one order whatever the thread count.
     parallel_for(C, std::max<int64_t>(1, kGrain / std::max<int64_t>(N * S, 1)), [&](int64_t b, int64_t e) {
@@ -75,12 +78,12 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
           sgc += lane_sum<double>(S, [xp, gp, m](int64_t i) { return double(gp[i]) * (double(xp[i]) - m); });
         }
         const double sgx = sgc * rs;  // sum(g * xhat)
-        if (gb) gb[c] = sg;
-        if (gw) gw[c] = sgx;
+        if (gb) gb[c] = scalar_t(sg);
+        if (gw) gw[c] = scalar_t(sgx);
         if (!gx || count <= 0) continue;
         // gx = a * g + b * (x - mean) + k, with the per-channel constants folded once (x - mean
         // stays a difference, so a large mean does not cancel digits away in f32).
-        const double w = weight ? weight[c] : 1.0, a = rs * w;
+        const double w = weight ? double(weight[c]) : 1.0, a = rs * w;
         const scalar_t at = scalar_t(a), bt = scalar_t(-a * rs * sgx / count), kt = scalar_t(-a * sg / count);
         const scalar_t mt = scalar_t(m);
         for (int64_t n = 0; n < N; ++n) {

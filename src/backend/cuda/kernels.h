@@ -62,8 +62,8 @@ void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W
 void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* mean, double* var);
 void batch_norm_coefficients(DType dt, const BatchNormCoef& a);
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
-                         const double* mean, const double* rstd, const double* weight, void* gx, double* gw,
-                         double* gb);
+                         const double* mean, const double* rstd, const void* weight, void* gx, void* gw,
+                         void* gb);
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);
 void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,

@@ -168,10 +168,11 @@ __global__ void bn_backward_sum_kernel(MomentsGeom g, const T* __restrict x, con
 
 // Pass 2, one thread per channel: the slices' partials in slice order, the parameter gradients
 // and the per-channel constants of gx = a * g + b * (x - mean) + k (the CPU's formula).
+template <typename T>
 __global__ void bn_backward_finish_kernel(int64_t C, int64_t splits, const double* __restrict sg_part,
                                           const double* __restrict sgc_part, const double* __restrict rstd,
-                                          const double* __restrict weight, double count, double* __restrict gw,
-                                          double* __restrict gb, double* __restrict coef) {
+                                          const T* __restrict weight, double count, T* __restrict gw,
+                                          T* __restrict gb, double* __restrict coef) {
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
     double sg = 0, sgc = 0;
     for (int64_t k = 0; k < splits; ++k) {
@@ -179,9 +180,9 @@ __global__ void bn_backward_finish_kernel(int64_t C, int64_t splits, const doubl
       sgc += sgc_part[c * splits + k];
     }
     const double rs = rstd[c], sgx = strict::mul(sgc, rs);
-    if (gb) gb[c] = sg;
-    if (gw) gw[c] = sgx;
-    const double a = strict::mul(rs, weight ? weight[c] : 1.0);
+    if (gb) gb[c] = T(sg);
+    if (gw) gw[c] = T(sgx);
+    const double a = strict::mul(rs, weight ? double(weight[c]) : 1.0);
     coef[c] = a;
     coef[C + c] = strict::div(strict::mul(strict::mul(-a, rs), sgx), count);
     coef[2 * C + c] = strict::div(strict::mul(-a, sg), count);
@@ -311,8 +312,8 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, co
 }
 
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
-                         const double* mean, const double* rstd, const double* weight, void* gx, double* gw,
-                         double* gb) {
+                         const double* mean, const double* rstd, const void* weight, void* gx, void* gw,
+                         void* gb) {
   dispatch_float(dt, "batch_norm", [&](auto zero) {
     using T = decltype(zero);
     const int64_t M = N * S;
@@ -327,8 +328,9 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
     const T* gt = static_cast<const T*>(gout);
     bn_backward_sum_kernel<T><<<unsigned(blocks), kThreads, 0, compute_stream()>>>(g, xt, gt, mean, sg_part, sgc_part);
     check_launch("batch_norm backward");
-    bn_backward_finish_kernel<<<grid_for(C), kThreads, 0, compute_stream()>>>(C, g.splits, sg_part, sgc_part, rstd,
-                                                                               weight, double(M), gw, gb, coef);
+    bn_backward_finish_kernel<T><<<grid_for(C), kThreads, 0, compute_stream()>>>(
+        C, g.splits, sg_part, sgc_part, rstd, static_cast<const T*>(weight), double(M), static_cast<T*>(gw),
+        static_cast<T*>(gb), coef);
     check_launch("batch_norm backward");
     if (gx == nullptr) return;
     const int64_t total = N * C * S;
