@@ -46,7 +46,7 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, d
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);
 /// batch_norm's per-channel coefficients (see Backend::batch_norm_coefficients).
-void batch_norm_coefficients(DType dt, const BatchNormCoef& a);
+void batch_norm_coefficients(const BatchNormCoef& a);
 /// batch_norm's first-order backward (see Backend::batch_norm_backward).
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
                          const double* mean, const double* rstd, const void* weight, void* gx, void* gw,

@@ -158,8 +158,8 @@ class Backend {
     missing("channel_affine");
   }
   /// batch_norm's per-channel rstd, scale and shift, and the running-average updates, from the
-  /// batch statistics (see BatchNormCoef; dt is the type of weight, bias and running values).
-  virtual void batch_norm_coefficients(DType, const BatchNormCoef&) { missing("batch_norm_coefficients"); }
+  /// batch statistics (see BatchNormCoef).
+  virtual void batch_norm_coefficients(const BatchNormCoef&) { missing("batch_norm_coefficients"); }
   /// batch_norm's first-order backward from the forward's batch statistics (mean, rstd: C
   /// doubles in the device's memory; weight: C values of the dtype, or null for 1). With
   /// xhat = (x - mean) * rstd: gb = sum(g), gw = sum(g * xhat) (C values of the dtype each,

@@ -92,13 +92,22 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   {
     NoGradGuard ng;
-    // Parameters and running averages in x's dtype and contiguous, as the kernel reads them;
-    // running averages that are not get updated through a copy, written back below.
-    auto as_x = [&](const Tensor& t) { return t.defined() ? ops::contiguous_data(t.detach().to(x.dtype())) : Tensor(); };
-    Tensor w = as_x(weight), b = as_x(bias), rm = as_x(running_mean), rv = as_x(running_var);
+    // Parameters and running averages contiguous and f32 or f64 (each pair in one dtype), as
+    // the kernel reads them; running averages that are not get updated through a copy, written
+    // back below. Their own dtype is kept where it is floating, so f64 running averages of an
+    // f32 model accumulate in f64.
+    auto pair_dtype = [&](const Tensor& a, const Tensor& b) {
+      const Tensor& t = a.defined() ? a : b;
+      return t.defined() && t.is_floating_point() ? t.dtype() : x.dtype();
+    };
+    const DType pdt = pair_dtype(weight, bias), rdt = pair_dtype(running_mean, running_var);
+    auto as = [](const Tensor& t, DType d) { return t.defined() ? ops::contiguous_data(t.detach().to(d)) : Tensor(); };
+    Tensor w = as(weight, pdt), b = as(bias, pdt), rm = as(running_mean, rdt), rv = as(running_var, rdt);
     Tensor scale = empty({C}, f64_here), shift = empty({C}, f64_here);
     backend::BatchNormCoef coef;
     coef.C = C;
+    coef.param_dtype = pdt;
+    coef.running_dtype = rdt;
     coef.mean = static_cast<const double*>(mean_d.raw_data());
     coef.var = static_cast<const double*>(var_d.raw_data());
     coef.weight = w.defined() ? w.raw_data() : nullptr;
@@ -111,7 +120,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     coef.rstd = static_cast<double*>(rstd_d.raw_data());
     coef.scale = static_cast<double*>(scale.raw_data());
     coef.shift = static_cast<double*>(shift.raw_data());
-    be.batch_norm_coefficients(x.dtype(), coef);
+    be.batch_norm_coefficients(coef);
     for (auto [work, running] : {std::pair{rm, running_mean}, std::pair{rv, running_var}}) {
       if (!running.defined()) continue;
       if (work.raw_data() != running.raw_data()) running.copy_(work);
@@ -126,10 +135,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                          nb](const TensorList& g) {
       Tensor w = sw.get(), xs = sx.get();
       if (!is_grad_enabled()) return batch_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, nx, nw, nb);
-      // Double backward: the composed VJP, with the statistics as constants of x's dtype.
-      const Tensor mean_t = mean_d.to(xs.dtype()).reshape(bshape), rstd_t = rstd_d.to(xs.dtype()).reshape(bshape);
+      // Recorded backward (double backward): the composed VJP, which recomputes the statistics
+      // from x so that they are differentiated too.
       Tensor wb = w.defined() ? w.reshape(bshape) : Tensor();
-      TensorList r = norm_vjp(g[0], xs, mean_t, rstd_t, wb, dims, eps, nx);
+      TensorList r = norm_vjp(g[0], xs, Tensor(), Tensor(), wb, dims, eps, nx);
       return TensorList{r[0], nw ? sum(g[0] * r[1], dims) : Tensor(), nb ? sum(g[0], dims) : Tensor()};
     };
   }

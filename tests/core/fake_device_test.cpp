@@ -159,7 +159,7 @@ class FakeDevice : public be::Backend {
                            const double* rs, const void* w, void* gx, void* gw, void* gb) override {
     cpu.batch_norm_backward(dt, n, c, s, x, go, m, rs, w, gx, gw, gb);
   }
-  void batch_norm_coefficients(DType dt, const be::BatchNormCoef& a) override { cpu.batch_norm_coefficients(dt, a); }
+  void batch_norm_coefficients(const be::BatchNormCoef& a) override { cpu.batch_norm_coefficients(a); }
   void channel_moments(DType dt, int64_t n, int64_t c, int64_t s, const void* x, double* m, double* v) override {
     cpu.channel_moments(dt, n, c, s, x, m, v);
   }

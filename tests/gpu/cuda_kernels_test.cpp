@@ -145,6 +145,16 @@ TEST(CudaKernels, BatchAndLayerNorm) {
                 "batch_norm training");
     expect_same(rmg, rm, tol, tol, "running_mean");
     expect_same(rvg, rv, tol, tol, "running_var");
+    // Running averages in the other float dtype (f64 ones for an f32 input, say) and strided.
+    const DType other = dt == DType::f32 ? DType::f64 : DType::f32;
+    Tensor rm2 = zeros({5}, {.dtype = other}), rv2 = ones({5, 2}, {.dtype = other}).select(1, 0);
+    Tensor rm2g = rm2.cuda(), rv2g = ones({5, 2}, {.dtype = other}).cuda().select(1, 0);
+    batch_norm(x.cuda(), rm2g, rv2g, w.cuda(), b.cuda(), true);
+    batch_norm(x, rm2, rv2, w, b, true);
+    EXPECT_EQ(rm2g.dtype(), other);
+    const double tol2 = other == DType::f64 ? 1e-12 : 1e-6;  // the sums' order differs; f32 rounds it once
+    expect_same(rm2g, rm2, tol2, tol2, "running_mean in the other dtype");
+    expect_same(rv2g, rv2, tol2, tol2, "strided running_var in the other dtype");
     Tensor x2 = randn({3, 1, 4}, {.dtype = dt});  // S = 1, C = 4 as BatchNorm1d on [N, C]
     expect_same(batch_norm(x2.reshape({3, 4}).cuda(), Tensor(), Tensor(), Tensor(), Tensor(), true),
                 batch_norm(x2.reshape({3, 4}), Tensor(), Tensor(), Tensor(), Tensor(), true), tol, tol, "batch_norm 1d");
@@ -182,6 +192,13 @@ TEST(CudaKernels, BatchNormBackward) {
 TEST(CudaKernels, ConvUnderEachAlgorithmPolicy) {
   NB_REQUIRE_CUDA();
   manual_seed(9);
+  // Puts the defaults back however the test ends, so later tests run under them.
+  struct RestoreDefaults {
+    ~RestoreDefaults() {
+      set_cudnn_benchmark(true);
+      use_deterministic_algorithms(true);
+    }
+  } restore;
   for (auto [bench, det] : {std::pair{true, false}, std::pair{false, true}, std::pair{false, false}}) {
     SCOPED_TRACE(std::string("cudnn_benchmark ") + (bench ? "on" : "off") + ", deterministic " + (det ? "on" : "off"));
     set_cudnn_benchmark(bench);
@@ -207,8 +224,6 @@ TEST(CudaKernels, ConvUnderEachAlgorithmPolicy) {
       }
     }
   }
-  set_cudnn_benchmark(true);
-  use_deterministic_algorithms(true);
 }
 
 // Runs three steps of `algo` on the CPU and on CUDA from the same start; every parameter and

@@ -8,6 +8,10 @@
 # steps are profiled; NCU_CACHE=none keeps ncu from flushing the caches before each kernel (its
 # default, "all", makes the sums exceed the wall-clock step).
 set -u
+if [ $# -lt 2 ]; then
+  echo "usage: $0 BUILD_DIR OUT_DIR [MODEL BATCH]" >&2
+  exit 2
+fi
 BUILD=$(cd "$1" && pwd) && mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 MODEL=${3:-cnn} BATCH=${4:-512} STEPS=${STEPS:-5}
@@ -36,7 +40,7 @@ def load(path):
         if r.get("Metric Name") != "gpu__time_duration.sum":
             continue
         try:
-            inv = int(r["Invocations"]); avg = float(r["Average"].replace(",", ""))
+            inv = int(r["Invocations"].replace(",", "")); avg = float(r["Average"].replace(",", ""))
         except (KeyError, ValueError):
             continue
         unit = r.get("Metric Unit", "nsecond")

@@ -88,9 +88,15 @@ TEST(NormTestBatchNorm, RunningStatsOfOtherDtypeOrStridedAreUpdated) {
   Tensor rv_store = nb::ones({3, 2}, {.dtype = nb::DType::f32});
   Tensor rv = rv_store.select(1, 0);                                 // strided view [3], stride 2
   const uint64_t v_m = rm.version(), v_v = rv.version();
-  nb::batch_norm(tensor_of(x, false, nb::DType::f32), rm, rv, Tensor(), Tensor(), true, 0.5, 1e-5);
+  Tensor x32 = tensor_of(x, false, nb::DType::f32);
+  nb::batch_norm(x32, rm, rv, Tensor(), Tensor(), true, 0.5, 1e-5);
   EXPECT_EQ(rm.dtype(), nb::DType::f64);
   expect_vec_near(rm, em, 1e-6, "f64 running_mean from an f32 input");
+  // The f64 average is not rounded to f32 on the way: it equals the one an f64 input of the
+  // same (f32-representable) values gives, to the last bits.
+  Tensor rm_ref = nb::zeros({3}, {.dtype = nb::DType::f64});
+  nb::batch_norm(x32.to(nb::DType::f64), rm_ref, Tensor(), Tensor(), Tensor(), true, 0.5, 1e-5);
+  expect_close(rm, Ref({3}, rm_ref.to_double_vector()), 1e-15, 1e-15, "f64 running_mean keeps f64 precision");
   expect_vec_near(rv, ev, 1e-6, "strided running_var");
   expect_vec_near(rv_store.select(1, 1), {1, 1, 1}, 0, "the other column of the strided storage");
   EXPECT_GT(rm.version(), v_m);
@@ -100,6 +106,7 @@ TEST(NormTestBatchNorm, RunningStatsOfOtherDtypeOrStridedAreUpdated) {
   nb::batch_norm(tensor_of(x, false), rm64, Tensor(), Tensor(), Tensor(), true, 0.5, 1e-5);
   expect_vec_near(rm64, em, 1e-13, "in-place running_mean");
   EXPECT_GT(rm64.version(), v64);
+  EXPECT_STREQ(rm64.storage()->last_writer, "batch_norm") << "updated in place, not through a copy_";
 }
 
 TEST(NormTestBatchNorm, EvalUsesRunningStatsAndLeavesThemAlone) {

@@ -49,9 +49,9 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, c
   });
 }
 
-void batch_norm_coefficients(DType dt, const BatchNormCoef& a) {
-  NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
-    for (int64_t c = 0; c < a.C; ++c) batch_norm_coef_channel<scalar_t>(a, c);
+void batch_norm_coefficients(const BatchNormCoef& a) {
+  dispatch_coef_types(a, [&](auto p, auto r) {
+    for (int64_t c = 0; c < a.C; ++c) batch_norm_coef_channel<decltype(p), decltype(r)>(a, c);
   });
 }
 

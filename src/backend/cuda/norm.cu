@@ -126,10 +126,10 @@ __global__ void channel_finish_kernel(int64_t C, int64_t splits, const double* _
   }
 }
 
-template <typename T>
+template <typename P, typename R>
 __global__ void batch_norm_coef_kernel(BatchNormCoef a) {
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < a.C; c += int64_t(gridDim.x) * blockDim.x)
-    batch_norm_coef_channel<T>(a, c);
+    batch_norm_coef_channel<P, R>(a, c);
 }
 
 // The per-channel total of channel_sum_kernel's partials, in slice order, rounded to T.
@@ -267,11 +267,10 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, d
   });
 }
 
-void batch_norm_coefficients(DType dt, const BatchNormCoef& a) {
-  dispatch_float(dt, "batch_norm", [&](auto zero) {
-    using T = decltype(zero);
-    if (a.C <= 0) return;
-    batch_norm_coef_kernel<T><<<grid_for(a.C), kThreads, 0, compute_stream()>>>(a);
+void batch_norm_coefficients(const BatchNormCoef& a) {
+  if (a.C <= 0) return;
+  dispatch_coef_types(a, [&](auto p, auto r) {
+    batch_norm_coef_kernel<decltype(p), decltype(r)><<<grid_for(a.C), kThreads, 0, compute_stream()>>>(a);
     check_launch("batch_norm");
   });
 }
