@@ -58,7 +58,7 @@ bool allow_tf32();
 /// On (the default here, as TensorFlow and XLA autotune; PyTorch's default is off): the first
 /// call for each geometry times the candidates on the real data and keeps the fastest, one
 /// synchronizing search per geometry and direction. On an H100 that made the ResNet-18 (32x32)
-/// training step 1.7-2.0x faster than cuDNN's heuristic pick (docs/gpu/README.md). Off:
+/// training step 1.6-2.0x faster than cuDNN's heuristic pick (docs/gpu/README.md). Off:
 /// cuDNN's heuristic ranking picks one per geometry without running anything. The timings can
 /// pick different algorithms in two processes, so a seeded GPU run repeats bit for bit across
 /// processes only with this off (and deterministic algorithms on, the default).
@@ -66,7 +66,8 @@ void set_cudnn_benchmark(bool on);
 bool cudnn_benchmark();
 
 /// Deterministic GPU algorithms only (default on, unlike PyTorch: a seeded GPU run then repeats
-/// bit for bit within a process, and across processes with set_cudnn_benchmark(false)). Off lets cuDNN pick algorithms whose summation order varies from run to run,
+/// bit for bit within a process, and across processes with set_cudnn_benchmark(false)). Off
+/// lets cuDNN pick algorithms whose summation order varies from run to run,
 /// as PyTorch does unless `torch.use_deterministic_algorithms(True)`; they can be faster.
 void use_deterministic_algorithms(bool on);
 bool are_deterministic_algorithms_enabled();

@@ -10,6 +10,9 @@ namespace nabla {
 
 namespace {
 
+/// A tensor's data for a kernel argument that may be absent.
+void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
 /// Normalized input and the VJP of y = xhat * w + b through the normalization, for
 /// statistics taken over `dims` (each of `count` elements).
 TensorList norm_vjp(const Tensor& g, const Tensor& x, const Tensor& mean_saved, const Tensor& rstd_saved,
@@ -34,14 +37,15 @@ TensorList batch_norm_backward_fused(const Tensor& g, const Tensor& x, const Ten
   const int64_t N = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(N * C, 1);
   const TensorOptions like_x{.dtype = x.dtype(), .device = x.device()};
   Tensor xc = ops::contiguous_data(x), gc = ops::contiguous_data(g.to(x.dtype()));
-  // The weight and the parameter gradients in x's dtype, as norm_vjp's sums give them.
+  // The weight and the parameter gradients in x's dtype, as norm_vjp's sums give them (a weight
+  // of a wider dtype than x is rounded to x's for the input gradient).
   Tensor wx = w.defined() ? ops::contiguous_data(w.to(x.dtype())) : Tensor();
   Tensor gx = nx ? empty(x.shape(), like_x) : Tensor();
   Tensor gw = nw ? empty({C}, like_x) : Tensor(), gb = nb ? empty({C}, like_x) : Tensor();
-  auto ptr = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
   backend::get(x.device())
       .batch_norm_backward(x.dtype(), N, C, S, xc.raw_data(), gc.raw_data(), static_cast<const double*>(mean_d.raw_data()),
-                           static_cast<const double*>(rstd_d.raw_data()), ptr(wx), ptr(gx), ptr(gw), ptr(gb));
+                           static_cast<const double*>(rstd_d.raw_data()), data_or_null(wx), data_or_null(gx),
+                           data_or_null(gw), data_or_null(gb));
   return {gx, gw, gb};
 }
 
@@ -110,10 +114,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     coef.running_dtype = rdt;
     coef.mean = static_cast<const double*>(mean_d.raw_data());
     coef.var = static_cast<const double*>(var_d.raw_data());
-    coef.weight = w.defined() ? w.raw_data() : nullptr;
-    coef.bias = b.defined() ? b.raw_data() : nullptr;
-    coef.running_mean = rm.defined() ? rm.raw_data() : nullptr;
-    coef.running_var = rv.defined() ? rv.raw_data() : nullptr;
+    coef.weight = data_or_null(w);
+    coef.bias = data_or_null(b);
+    coef.running_mean = data_or_null(rm);
+    coef.running_var = data_or_null(rv);
     coef.eps = eps;
     coef.momentum = momentum;
     coef.count = double(N * S);

@@ -61,6 +61,15 @@ MomentsGeom moments_geom(int64_t N, int64_t C, int64_t S) {
   return g;
 }
 
+// Channel c's total of per-slice partials (part[c * splits + k]), added in slice order: every
+// finishing kernel below forms its sums this one way, so the mean that channel_sq_dev_kernel
+// uses is bit for bit the one channel_finish_kernel writes.
+__device__ __forceinline__ double slice_total(const double* __restrict part, int64_t c, int64_t splits) {
+  double s = 0;
+  for (int64_t k = 0; k < splits; ++k) s += part[c * splits + k];
+  return s;
+}
+
 template <typename T>
 __global__ void channel_sum_kernel(MomentsGeom g, const T* __restrict x, double* __restrict part) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
@@ -79,11 +88,7 @@ __global__ void channel_sq_dev_kernel(MomentsGeom g, const T* __restrict x, cons
                                       double* __restrict sq_part, double count) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
   __shared__ double mean_s;
-  if (threadIdx.x == 0) {
-    double s = 0;
-    for (int64_t q = 0; q < g.splits; ++q) s += sum_part[c * g.splits + q];
-    mean_s = s / count;
-  }
+  if (threadIdx.x == 0) mean_s = slice_total(sum_part, c, g.splits) / count;
   __syncthreads();
   const double m = mean_s;
   const int64_t lo = k * g.chunk, hi = lo + g.chunk < g.M ? lo + g.chunk : g.M;
@@ -110,19 +115,13 @@ __global__ void channel_affine_kernel(int64_t C, int64_t S, int64_t total, const
   }
 }
 
-// One thread per channel adds its slices' partial sums in slice order (as the host did, so the
-// mean equals the one channel_sq_dev_kernel used) into the f64 device outputs.
+// One thread per channel adds its slices' partial sums (slice_total) into the f64 device outputs.
 __global__ void channel_finish_kernel(int64_t C, int64_t splits, const double* __restrict sum_part,
                                       const double* __restrict sq_part, double count, double* __restrict mean,
                                       double* __restrict var) {
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
-    double s = 0, ss = 0;
-    for (int64_t k = 0; k < splits; ++k) {
-      s += sum_part[c * splits + k];
-      ss += sq_part[c * splits + k];
-    }
-    mean[c] = s / count;
-    var[c] = ss / count;
+    mean[c] = slice_total(sum_part, c, splits) / count;
+    var[c] = slice_total(sq_part, c, splits) / count;
   }
 }
 
@@ -132,14 +131,11 @@ __global__ void batch_norm_coef_kernel(BatchNormCoef a) {
     batch_norm_coef_channel<P, R>(a, c);
 }
 
-// The per-channel total of channel_sum_kernel's partials, in slice order, rounded to T.
+// The per-channel total of channel_sum_kernel's partials, rounded to T.
 template <typename T>
 __global__ void channel_total_kernel(int64_t C, int64_t splits, const double* __restrict part, T* __restrict out) {
-  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
-    double s = 0;
-    for (int64_t k = 0; k < splits; ++k) s += part[c * splits + k];
-    out[c] = T(s);
-  }
+  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x)
+    out[c] = T(slice_total(part, c, splits));
 }
 
 // batch_norm backward, pass 1: per block, the slice's sum(g) and sum(g * (x - mean)).
@@ -174,11 +170,7 @@ __global__ void bn_backward_finish_kernel(int64_t C, int64_t splits, const doubl
                                           const T* __restrict weight, double count, T* __restrict gw,
                                           T* __restrict gb, double* __restrict coef) {
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
-    double sg = 0, sgc = 0;
-    for (int64_t k = 0; k < splits; ++k) {
-      sg += sg_part[c * splits + k];
-      sgc += sgc_part[c * splits + k];
-    }
+    const double sg = slice_total(sg_part, c, splits), sgc = slice_total(sgc_part, c, splits);
     const double rs = rstd[c], sgx = strict::mul(sgc, rs);
     if (gb) gb[c] = T(sg);
     if (gw) gw[c] = T(sgx);
