@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "nabla/reduction.h"
 #include "nabla/tensor.h"
 
 namespace nabla {
@@ -236,8 +237,6 @@ Tensor embedding(const Tensor& weight, const Tensor& indices);
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
 // ---- losses (ops/loss.cpp). Numerically stable (log-sum-exp). --------------------------------
-enum class Reduction { None, Mean, Sum };
-
 struct CrossEntropyOptions {
   Tensor weight = {};           ///< per-class weights [C] (optional)
   int64_t ignore_index = -100;  ///< targets equal to this contribute nothing

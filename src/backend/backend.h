@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "class_nll.h"
 #include "kernels/elementwise_ops.h"
 #include "nabla/dtype.h"
 
@@ -59,6 +60,9 @@ void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int
 void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t outer, int64_t r, int64_t inner);
 /// out[r, :] = log_softmax(in[r, :]) for `rows` contiguous rows of `n` elements.
 void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n);
+/// cross_entropy / nll_loss over class targets (class_nll.h; Backend::class_nll).
+void class_nll(const ClassNll& a, void* out, void* kept);
+void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx);
 /// True when every element is finite (float types).
 bool all_finite(DType dt, const void* in, int64_t n);
 

@@ -13,7 +13,9 @@
 
 #include "backend.h"
 #include "batch_norm_coef.h"
+#include "class_nll.h"
 #include "conv_kernels.h"
+#include "index_checks.h"
 #include "nabla/allocator.h"
 #include "nabla/dtype.h"
 #include "optim_kernels.h"
@@ -86,6 +88,13 @@ class Backend {
   }
   virtual void rand_normal(DType, void*, int64_t, uint64_t, uint64_t, double, double) { missing("rand_normal"); }
   virtual void rand_int(int64_t*, int64_t, uint64_t, uint64_t, int64_t, int64_t) { missing("rand_int"); }
+  /// Checks that the n indices at `index` (memory of device `device` of this type) lie in `range`, and throws
+  /// nabla::Error with message(position, value) for the first that does not. This default reads
+  /// them back to the host; a device with a queue of kernels checks them there and reports at its
+  /// next synchronizing call (index_checks.h). Either way the index kernels below skip indices
+  /// out of range (gathers write 0 there), so a bad index never reads or writes out of bounds.
+  virtual void check_indices(const int64_t* index, int64_t n, const IndexRange& range,
+                             const IndexErrorMessage& message, int device);
   virtual void index_select(DType, const void*, void*, const int64_t*, int64_t, int64_t, int64_t, int64_t) {
     missing("index_select");
   }
@@ -97,6 +106,16 @@ class Backend {
   }
   virtual void scatter_add(DType, void*, const void*, const int64_t*, int64_t, int64_t, int64_t, int64_t) {
     missing("scatter_add");
+  }
+
+  // ---- class-target losses (class_nll.h: cross_entropy and nll_loss without class weights) ------
+  /// Writes `out` (rows losses for Reduction::None, else one value) and, unless null, `kept` (one
+  /// value: how many rows were not ignored), both of a.dtype.
+  virtual void class_nll(const ClassNll& /*a*/, void* /*out*/, void* /*kept*/) { missing("class_nll"); }
+  /// gx [rows, classes] = the loss's gradient with respect to the logits, from g (rows values for
+  /// Reduction::None, else one) and, for Mean, `kept` as class_nll wrote it.
+  virtual void class_nll_backward(const ClassNll& /*a*/, const void* /*g*/, const void* /*kept*/, void* /*gx*/) {
+    missing("class_nll_backward");
   }
 
   // ---- convolution, pooling, normalization (conv_kernels.h) ----------------------------------

@@ -5,13 +5,16 @@ namespace nabla {
 
 namespace {
 
-void check_index(const Tensor& index, int64_t limit, const char* op, int64_t dim, const Shape& shape) {
+/// `index` contiguous, once its values are known to address dimension `dim` (size `limit`) of
+/// `shape` (checked where the index lives; see ops::check_indices).
+Tensor checked_index(const Tensor& index, int64_t limit, const char* op, int64_t dim, const Shape& shape) {
   NB_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i64, got ", index.dtype());
-  Tensor c = ops::contiguous_data(index.to(Device::cpu()));  // validated on the host
-  const int64_t* p = c.data_ptr<int64_t>();
-  for (int64_t i = 0, n = c.numel(); i < n; ++i)
-    NB_CHECK(p[i] >= 0 && p[i] < limit, "[", op, "] index ", p[i], " is out of range for dimension ", dim,
-             " of size ", limit, " (shape ", shape, ")");
+  Tensor c = ops::contiguous_data(index);
+  ops::check_indices(c, {.limit = limit, .also = std::nullopt}, [op = std::string(op), limit, dim, shape](int64_t, int64_t v) {
+    return detail::concat("[", op, "] index ", v, " is out of range for dimension ", dim, " of size ", limit,
+                          " (shape ", shape, ")");
+  });
+  return c;
 }
 
 struct Split {
@@ -36,8 +39,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t d = 0; d < x.dim(); ++d)
     NB_CHECK(d == dim || index.size(d) == x.size(d), "[gather] index shape ", index.shape(), " must match input shape ",
              x.shape(), " except in dimension ", dim);
-  check_index(index, x.size(dim), "gather", dim, x.shape());
-  Tensor src = ops::contiguous_data(x), idx = ops::contiguous_data(index);
+  Tensor idx = checked_index(index, x.size(dim), "gather", dim, x.shape());
+  Tensor src = ops::contiguous_data(x);
   Tensor out = empty(index.shape(), {.dtype = x.dtype(), .device = x.device()});
   Split s = split_at(x.shape(), dim);
   backend::get(x.device()).gather(x.dtype(), src.raw_data(), out.raw_data(), ops::index_ptr(idx), s.outer, x.size(dim),
@@ -59,10 +62,10 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   for (int64_t d = 0; d < x.dim(); ++d)
     NB_CHECK(d == dim || index.size(d) == x.size(d), "[scatter_add] index shape ", index.shape(),
              " must match input shape ", x.shape(), " except in dimension ", dim);
-  check_index(index, x.size(dim), "scatter_add", dim, x.shape());
+  Tensor idx = checked_index(index, x.size(dim), "scatter_add", dim, x.shape());
   Tensor src = src0.to(x.dtype());
   Tensor out = ops::copy_kernel(x, x.dtype());
-  Tensor s = ops::contiguous_data(src), idx = ops::contiguous_data(index);
+  Tensor s = ops::contiguous_data(src);
   Split sp = split_at(x.shape(), dim);
   backend::get(x.device()).scatter_add(x.dtype(), out.raw_data(), s.raw_data(), ops::index_ptr(idx), sp.outer, x.size(dim),
                             index.size(dim), sp.inner);
@@ -77,8 +80,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   NB_CHECK(index.dim() <= 1, "[index_select] index must be 1-D, got shape ", index.shape());
   dim = wrap_dim(dim, x.dim(), "index_select");
   int64_t n_in = x.dim() == 0 ? 1 : x.size(dim);
-  check_index(index, n_in, "index_select", dim, x.shape());
-  Tensor src = ops::contiguous_data(x), idx = ops::contiguous_data(index.reshape({-1}));
+  Tensor idx = checked_index(index.reshape({-1}), n_in, "index_select", dim, x.shape());
+  Tensor src = ops::contiguous_data(x);
   Shape sh = x.shape();
   if (!sh.empty()) sh[size_t(dim)] = idx.numel();
   Tensor out = empty(sh, {.dtype = x.dtype(), .device = x.device()});
@@ -97,13 +100,14 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   ops::check_same_device(x, index, "index_add");
   NB_CHECK(index.dim() <= 1, "[index_add] index must be 1-D, got shape ", index.shape());
   dim = wrap_dim(dim, x.dim(), "index_add");
+  NB_CHECK(index.dtype() == DType::i64, "[index_add] index must be i64, got ", index.dtype());
   Tensor idx = ops::contiguous_data(index.reshape({-1}));
   Shape want = x.shape();
   if (!want.empty()) want[size_t(dim)] = idx.numel();
   NB_CHECK(src0.shape() == want, "[index_add] src shape ", src0.shape(), " must be ", want, " for input ",
            x.shape(), " and ", idx.numel(), " indices");
   int64_t n_out = x.dim() == 0 ? 1 : x.size(dim);
-  check_index(idx, n_out, "index_add", dim, x.shape());
+  idx = checked_index(idx, n_out, "index_add", dim, x.shape());
   Tensor src = src0.to(x.dtype());
   Tensor out = ops::copy_kernel(x, x.dtype());
   Tensor s = ops::contiguous_data(src);
@@ -119,11 +123,11 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
   NB_CHECK(labels.dtype() == DType::i64, "[one_hot] labels must be i64, got ", labels.dtype());
   NB_CHECK(num_classes > 0, "[one_hot] num_classes must be positive, got ", num_classes);
-  check_index(labels, num_classes, "one_hot", -1, {num_classes});
+  // Built on the host: the labels come back to it anyway, so they are checked there at once.
+  Tensor l = checked_index(labels.to(Device::cpu()), num_classes, "one_hot", -1, {num_classes});
   Shape sh = labels.shape();
   sh.push_back(num_classes);
   Tensor out = zeros(sh, {.dtype = dtype});
-  Tensor l = ops::contiguous_data(labels.to(Device::cpu()));
   const int64_t* p = l.data_ptr<int64_t>();
   NB_DISPATCH_ALL(dtype, "one_hot", [&] {
     scalar_t* o = out.data_ptr<scalar_t>();

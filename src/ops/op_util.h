@@ -35,6 +35,13 @@ Tensor contiguous_data(const Tensor& x);
 /// Device pointer to the elements of a contiguous i64 index tensor (for kernels).
 inline const int64_t* index_ptr(const Tensor& idx) { return static_cast<const int64_t*>(idx.raw_data()); }
 
+/// Checks a contiguous i64 index tensor against `range` where it lives (Backend::check_indices: on
+/// a GPU without waiting for the queued work; a bad index is then reported at the next
+/// synchronization, with `message`).
+inline void check_indices(const Tensor& idx, const backend::IndexRange& range, const backend::IndexErrorMessage& message) {
+  backend::get(idx.device()).check_indices(index_ptr(idx), idx.numel(), range, message, idx.device().index);
+}
+
 /// A 0-d tensor of `like`'s dtype holding `v` (for scalar operands).
 Tensor scalar_like(double v, const Tensor& like);
 

@@ -35,14 +35,19 @@ class DoneEvents final : public be::EventSource {
   void release(be::EventHandle) override {}
 };
 
-// Memory and transfers of its own; every kernel forwarded to the CPU backend.
+// Memory and transfers of its own; every kernel forwarded to the CPU backend. With
+// defer_index_checks it checks indices as the CUDA backend does: a "kernel" fills a slot of a
+// DeferredIndexChecks, reported at the next synchronize or download.
 class FakeDevice : public be::Backend {
  public:
   HostRaw raw;
   DoneEvents events;
   be::BlockCache cache{raw, events, "cuda:0"};
   be::BlockCache pinned{raw, events, "pinned host memory"};
-  int uploads = 0, downloads = 0, async_uploads = 0;
+  be::IndexCheckSlot slots[4];
+  be::DeferredIndexChecks deferred{slots, 4};
+  bool defer_index_checks = false;
+  int uploads = 0, downloads = 0, async_uploads = 0, syncs = 0;
   bool tf32 = false, conv_benchmark = true, conv_deterministic = true, profiling = false;
   be::Backend& cpu = be::cpu_backend();
 
@@ -62,6 +67,21 @@ class FakeDevice : public be::Backend {
     EXPECT_TRUE(cache.owns(src)) << "download from memory that is not the device's";
     ++downloads;
     std::memcpy(dst, src, n);
+    deferred.settle();
+  }
+  void synchronize(int) override {
+    ++syncs;
+    deferred.settle();
+  }
+  void check_indices(const int64_t* idx, int64_t n, const be::IndexRange& r, const be::IndexErrorMessage& m,
+                     int device) override {
+    if (!defer_index_checks) return Backend::check_indices(idx, n, r, m, device);
+    int slot = deferred.begin(m);
+    if (slot < 0) {  // every slot pending: synchronize (reporting what they found), then queue
+      synchronize(device);
+      slot = deferred.begin(m);
+    }
+    if (int64_t at = be::first_bad_index(idx, n, r); at >= 0) slots[slot] = {at, idx[at]};  // the "kernel"
   }
   void* allocate_pinned(size_t n) override { return pinned.allocate(n, nullptr); }
   void free_pinned(void* p, size_t) override { pinned.free(p); }
@@ -98,6 +118,14 @@ class FakeDevice : public be::Backend {
     cpu.arg_reduce(mx, dt, i, o, a, r, b);
   }
   bool all_finite(DType dt, const void* i, int64_t n) override { return cpu.all_finite(dt, i, n); }
+  bool has_log_softmax() const override { return true; }
+  void log_softmax(DType dt, const void* i, void* o, int64_t rows, int64_t n) override {
+    cpu.log_softmax(dt, i, o, rows, n);
+  }
+  void class_nll(const be::ClassNll& a, void* out, void* kept) override { cpu.class_nll(a, out, kept); }
+  void class_nll_backward(const be::ClassNll& a, const void* g, const void* kept, void* gx) override {
+    cpu.class_nll_backward(a, g, kept, gx);
+  }
   void gemm(DType dt, const be::GemmArgs& a) override { cpu.gemm(dt, a); }
   void rand_uniform(DType dt, void* o, int64_t n, uint64_t s, uint64_t off, double lo, double hi) override {
     cpu.rand_uniform(dt, o, n, s, off, lo, hi);
@@ -213,6 +241,8 @@ class FakeDeviceTest : public ::testing::Test {
   }
   void SetUp() override { previous_ = be::register_device_backend(&fake(), DeviceType::cuda); }
   void TearDown() override {
+    fake().defer_index_checks = false;
+    EXPECT_EQ(fake().deferred.pending(), 0) << "an index check was left unreported";
     EXPECT_EQ(fake().cache.stats().allocated, 0) << "a device tensor outlived its test";
     be::register_device_backend(previous_, DeviceType::cuda);
   }
@@ -478,6 +508,87 @@ TEST_F(FakeDeviceTest, ConvolutionAlgorithmOptionsReachTheBackend) {
   use_deterministic_algorithms(true);
   EXPECT_TRUE(fake().conv_benchmark);
   EXPECT_TRUE(fake().conv_deterministic);
+}
+
+// ---- index checks on the device (src/backend/index_checks.h) ----
+
+TEST_F(FakeDeviceTest, BadIndexIsReportedAtTheNextDownloadAndNothingIsLost) {
+  fake().defer_index_checks = true;
+  Tensor x = vec({1, 2, 3, 4, 5, 6}, {2, 3}).to(kDev);
+  Tensor idx = from_vector<int64_t>({0, 2, 7, 1}, {2, 2}).to(kDev);
+  Tensor y;
+  ASSERT_NO_THROW(y = gather(x, 1, idx)) << "the check must not wait for the device";
+  EXPECT_EQ(fake().deferred.pending(), 1);
+  EXPECT_ERROR(y.to_vector(),
+               "[gather] index 7 is out of range for dimension 1 of size 3 (shape [2, 3]) (checked on the device");
+  EXPECT_EQ(fake().deferred.pending(), 0);
+  // The kernel skipped the bad index (0 there) and the device stays usable.
+  EXPECT_EQ(y.to_vector(), (std::vector<double>{1, 3, 0, 5}));
+  Tensor ok = from_vector<int64_t>({1, 0, 2, 2}, {2, 2}).to(kDev);
+  EXPECT_EQ(gather(x, 1, ok).to_vector(), (std::vector<double>{2, 1, 6, 6}));
+}
+
+TEST_F(FakeDeviceTest, CrossEntropyTargetsAreCheckedWithoutADownload) {
+  fake().defer_index_checks = true;
+  manual_seed(3);
+  Tensor logits = randn({3, 10}).to(kDev).requires_grad_(true);
+  Tensor good = from_vector<int64_t>({1, 9, 0}, {3}).to(kDev);
+  const int downloads = fake().downloads;
+  Tensor loss = cross_entropy(logits, good);
+  loss.backward();
+  EXPECT_EQ(fake().downloads, downloads) << "forward and backward must not read anything back";
+  EXPECT_NEAR(loss.item(), cross_entropy(logits.detach().cpu(), good.cpu()).item(), 1e-6);
+
+  Tensor bad = from_vector<int64_t>({1, 12, -100}, {3}).to(kDev);  // -100 is the default ignore_index
+  Tensor l2 = cross_entropy(logits.detach(), bad);
+  EXPECT_ERROR(l2.item(), "[cross_entropy] target 12 at position 1 is out of range for input of shape [3, 10]");
+  Tensor ignored = from_vector<int64_t>({1, -100, -100}, {3}).to(kDev);
+  EXPECT_NEAR(cross_entropy(logits.detach(), ignored).item(),
+              cross_entropy(logits.detach().cpu(), ignored.cpu()).item(), 1e-6);
+}
+
+TEST_F(FakeDeviceTest, FullCheckSlotsSynchronizeAndTheFirstFailureIsReported) {
+  fake().defer_index_checks = true;
+  Tensor x = vec({1, 2, 3}, {3}).to(kDev);
+  Tensor good = from_vector<int64_t>({2}, {1}).to(kDev);
+  const int syncs = fake().syncs;
+  for (int i = 0; i < 4; ++i) (void)index_select(x, 0, good);
+  EXPECT_EQ(fake().syncs, syncs) << "four slots: four checks queue without waiting";
+  (void)index_select(x, 0, good);
+  EXPECT_EQ(fake().syncs, syncs + 1) << "the fifth waits for the first four";
+  EXPECT_EQ(fake().deferred.pending(), 1);
+  synchronize(kDev);
+
+  Tensor bad3 = from_vector<int64_t>({3}, {1}).to(kDev), bad5 = from_vector<int64_t>({0, 5}, {2}).to(kDev);
+  (void)index_select(x, 0, bad3);
+  (void)index_select(x, 0, good);
+  (void)gather(x, 0, bad5);
+  EXPECT_ERROR(synchronize(kDev), "[index_select] index 3 is out of range for dimension 0 of size 3");
+  EXPECT_EQ(fake().deferred.pending(), 0) << "the later failure is dropped with the rest";
+  EXPECT_NO_THROW(synchronize(kDev));
+}
+
+TEST(DeferredIndexChecks, SlotsFillInOrderAndSettleForgetsThemAll) {
+  be::IndexCheckSlot slots[2] = {{5, 5}, {5, 5}};
+  be::DeferredIndexChecks checks(slots, 2);
+  auto msg = [](const char* op) {
+    return [op](int64_t at, int64_t v) { return std::string(op) + " " + std::to_string(at) + ":" + std::to_string(v); };
+  };
+  EXPECT_EQ(checks.begin(msg("a")), 0);
+  EXPECT_EQ(slots[0].position, -1) << "begin marks the slot clean before the kernel runs";
+  EXPECT_EQ(checks.begin(msg("b")), 1);
+  EXPECT_EQ(checks.begin(msg("c")), -1) << "full";
+  EXPECT_NO_THROW(checks.settle());
+  EXPECT_EQ(checks.pending(), 0);
+  EXPECT_EQ(checks.begin(msg("d")), 0);
+  slots[0] = {4, -3};
+  EXPECT_ERROR(checks.settle(), "d 4:-3");
+  EXPECT_EQ(checks.pending(), 0);
+  EXPECT_ERROR(be::DeferredIndexChecks(slots, 0), "[index check] needs at least one slot");
+  const be::IndexRange r{.limit = 3, .also = -100};
+  const int64_t idx[] = {0, 2, -100, 3};
+  EXPECT_EQ(be::first_bad_index(idx, 3, r), -1);
+  EXPECT_EQ(be::first_bad_index(idx, 4, r), 3);
 }
 
 TEST(NoKernelDevice, MissingKernelsNameThemselves) {

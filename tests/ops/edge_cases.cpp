@@ -188,6 +188,12 @@ TEST(ZeroSize, ElementwiseAndLosses) {
   nb::CrossEntropyOptions sum;
   sum.reduction = nb::Reduction::Sum;
   EXPECT_EQ(nb::cross_entropy(logits, nb::zeros({0}, {.dtype = DType::i64}), sum).item<double>(), 0.0);
+  // Every target ignored: the mean is 0 / 0 (NaN, as in PyTorch) and the gradient is zero.
+  Tensor x = nb::ones({2, 3}, {.dtype = DType::f64, .requires_grad = true});
+  Tensor all_ignored = nb::cross_entropy(x, nb::full({2}, -100, {.dtype = DType::i64}));
+  EXPECT_TRUE(std::isnan(all_ignored.item<double>()));
+  all_ignored.backward();
+  EXPECT_EQ(x.grad().to_vector(), std::vector<double>(6, 0.0));
   EXPECT_EQ(nb::index_select(nb::ones({3, 2}), 0, nb::zeros({0}, {.dtype = DType::i64})).shape(), (Shape{0, 2}));
   EXPECT_EQ(nb::gather(nb::ones({3, 2}), 1, nb::zeros({3, 0}, {.dtype = DType::i64})).shape(), (Shape{3, 0}));
 }

@@ -223,6 +223,14 @@ std::vector<OpRow> cross_entropy_rows() {
         },
         red == Reduction::Mean));
   }
+  // ignore_index with smoothing and no weights (the fused kernels; grad-of-grad through their
+  // composed VJP), every reduction.
+  for (Reduction red : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    rows.push_back(loss_row(
+        std::string("cross_entropy_ignore_index_smoothing_") + red_name(red), {F({5, 3}, -3, 3), X({5}, {1, -100, 2, 1, 0})},
+        [red](const TensorList& x) { return nb::cross_entropy(x[0], x[1], ce(red, nb::Tensor(), -100, 0.2)); },
+        [red](const Ins& a) { return ref_cross_entropy(a[0], a[1], rce(red, nullptr, -100, 0.2)); }, true));
+  }
   // Probability targets (differentiable in the target too).
   for (Reduction red : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
     rows.push_back(loss_row(

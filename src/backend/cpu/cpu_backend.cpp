@@ -47,6 +47,10 @@ class CpuBackend final : public Backend {
     cpu::arg_reduce(mx, dt, in, out, o, r, i);
   }
   bool all_finite(DType dt, const void* in, int64_t n) override { return cpu::all_finite(dt, in, n); }
+  void class_nll(const ClassNll& a, void* out, void* kept) override { cpu::class_nll(a, out, kept); }
+  void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx) override {
+    cpu::class_nll_backward(a, g, kept, gx);
+  }
   bool has_log_softmax() const override { return true; }
   void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n) override {
     cpu::log_softmax(dt, in, out, rows, n);

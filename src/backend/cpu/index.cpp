@@ -1,4 +1,6 @@
-// Index kernels over contiguous [outer, n, inner] layouts. Bounds were checked by ops/.
+// Index kernels over contiguous [outer, n, inner] layouts. ops/ has checked the indices
+// (Backend::check_indices); an index out of range is still skipped (gathers write 0 there), as on
+// a device that reports bad indices only later, so these never touch memory out of bounds.
 #include <cstring>
 
 #include "../backend.h"
@@ -14,7 +16,8 @@ void index_select(DType dt, const void* in, void* out, const int64_t* index, int
   parallel_for(outer * n_index, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
       int64_t o = k / n_index, j = k % n_index;
-      std::memcpy(dst + size_t(k * inner) * es, src + size_t((o * n_in + index[j]) * inner) * es, size_t(inner) * es);
+      if (index[j] < 0 || index[j] >= n_in) std::memset(dst + size_t(k * inner) * es, 0, size_t(inner) * es);
+      else std::memcpy(dst + size_t(k * inner) * es, src + size_t((o * n_in + index[j]) * inner) * es, size_t(inner) * es);
     }
   });
 }
@@ -30,6 +33,7 @@ void index_add(DType dt, void* out, const void* src, const int64_t* index, int64
     parallel_for(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(n_index * inner, 1)), [&](int64_t b, int64_t e) {
       for (int64_t oi = b; oi < e; ++oi)
         for (int64_t j = 0; j < n_index; ++j) {
+          if (index[j] < 0 || index[j] >= n_out) continue;
           scalar_t* d = o + (oi * n_out + index[j]) * inner;
           const scalar_t* x = s + (oi * n_index + j) * inner;
           for (int64_t i = 0; i < inner; ++i) d[i] += x[i];
@@ -46,7 +50,7 @@ void gather(DType dt, const void* in, void* out, const int64_t* index, int64_t o
     parallel_for(outer * n_idx * inner, kGrain, [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
         int64_t i = k % inner, oi = k / (n_idx * inner);
-        o[k] = x[(oi * n_in + index[k]) * inner + i];
+        o[k] = index[k] < 0 || index[k] >= n_in ? scalar_t(0) : x[(oi * n_in + index[k]) * inner + i];
       }
     });
   });
@@ -63,6 +67,7 @@ void scatter_add(DType dt, void* out, const void* src, const int64_t* index, int
         for (int64_t j = 0; j < n_idx; ++j)
           for (int64_t i = 0; i < inner; ++i) {
             int64_t k = (oi * n_idx + j) * inner + i;
+            if (index[k] < 0 || index[k] >= n_out) continue;
             o[(oi * n_out + index[k]) * inner + i] += s[k];
           }
     });

@@ -59,6 +59,10 @@ class CudaBackend final : public Backend {
     cuda::arg_reduce(mx, dt, in, out, o, r, i);
   }
   bool all_finite(DType dt, const void* in, int64_t n) override { return cuda::all_finite(dt, in, n); }
+  bool has_log_softmax() const override { return true; }
+  void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n) override {
+    cuda::log_softmax(dt, in, out, rows, n);
+  }
 
   void gemm(DType dt, const GemmArgs& a) override { cuda::gemm(dt, a); }
   void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t off, double lo, double hi) override {
@@ -69,6 +73,14 @@ class CudaBackend final : public Backend {
   }
   void rand_int(int64_t* out, int64_t n, uint64_t seed, uint64_t off, int64_t lo, int64_t hi) override {
     cuda::rand_int(out, n, seed, off, lo, hi);
+  }
+  void check_indices(const int64_t* idx, int64_t n, const IndexRange& r, const IndexErrorMessage& m,
+                     int device) override {
+    cuda::check_indices(idx, n, r, m, device);
+  }
+  void class_nll(const ClassNll& a, void* out, void* kept) override { cuda::class_nll(a, out, kept); }
+  void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx) override {
+    cuda::class_nll_backward(a, g, kept, gx);
   }
   void index_select(DType dt, const void* in, void* out, const int64_t* idx, int64_t ni, int64_t o, int64_t n,
                     int64_t i) override {

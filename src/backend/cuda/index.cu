@@ -1,5 +1,7 @@
 // Index kernels over contiguous [outer, n, inner] layouts, with the semantics of
-// ../cpu/index.cpp; bounds were checked by ops/. One thread per element moved. The adds
+// ../cpu/index.cpp. ops/ has queued a check of the indices (index_check.cu) that reports a bad
+// one only at the next synchronization, so these skip an index out of range (gathers write 0):
+// never a read or write out of bounds, which would end the CUDA context. One thread per element moved. The adds
 // (index_add, scatter_add) use atomics because indices may repeat: duplicates accumulate, as in
 // the CPU's sequential loop, though floating sums may come out in a different order.
 #include <cstdint>
@@ -43,7 +45,7 @@ __global__ void __launch_bounds__(kThreads) index_select_kernel(const W* in, W* 
   NB_GRID_STRIDE(k, outer * n_index * inner) {
     const int64_t i = k % inner, t = k / inner;
     const int64_t j = t % n_index, o = t / n_index;
-    out[k] = in[(o * n_in + index[j]) * inner + i];
+    out[k] = index[j] < 0 || index[j] >= n_in ? W{} : in[(o * n_in + index[j]) * inner + i];
   }
 }
 
@@ -54,7 +56,7 @@ __global__ void __launch_bounds__(kThreads) index_add_kernel(T* out, const T* sr
   NB_GRID_STRIDE(k, outer * n_index * inner) {
     const int64_t i = k % inner, t = k / inner;
     const int64_t j = t % n_index, o = t / n_index;
-    atomic_add(out + (o * n_out + index[j]) * inner + i, src[k]);
+    if (index[j] >= 0 && index[j] < n_out) atomic_add(out + (o * n_out + index[j]) * inner + i, src[k]);
   }
 }
 
@@ -63,7 +65,7 @@ __global__ void __launch_bounds__(kThreads) gather_kernel(const T* in, T* out, c
                                                           int64_t n_in, int64_t n_idx, int64_t inner) {
   NB_GRID_STRIDE(k, outer * n_idx * inner) {
     const int64_t i = k % inner, o = k / (n_idx * inner);
-    out[k] = in[(o * n_in + index[k]) * inner + i];
+    out[k] = index[k] < 0 || index[k] >= n_in ? T(0) : in[(o * n_in + index[k]) * inner + i];
   }
 }
 
@@ -73,7 +75,7 @@ __global__ void __launch_bounds__(kThreads) scatter_add_kernel(T* out, const T* 
                                                                int64_t inner) {
   NB_GRID_STRIDE(k, outer * n_idx * inner) {
     const int64_t i = k % inner, o = k / (n_idx * inner);
-    atomic_add(out + (o * n_out + index[k]) * inner + i, src[k]);
+    if (index[k] >= 0 && index[k] < n_out) atomic_add(out + (o * n_out + index[k]) * inner + i, src[k]);
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include "../backend.h"
 #include "../conv_kernels.h"
+#include "../index_checks.h"
 #include "../optim_kernels.h"
 
 namespace nabla::backend::cuda {
@@ -23,12 +24,23 @@ void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int
 void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t outer, int64_t r, int64_t inner);
 bool all_finite(DType dt, const void* in, int64_t n);
 
+// softmax.cu
+void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n);
+
+// loss.cu (../class_nll.h)
+void class_nll(const ClassNll& a, void* out, void* kept);
+void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx);
+
+// index_check.cu: index ranges checked on the device, reported by settle_index_checks (memory.h).
+void check_indices(const int64_t* index, int64_t n, const IndexRange& range, const IndexErrorMessage& message,
+                   int device);
+
 // random.cu: the same Philox4x32-10 numbers as the CPU kernels for a (seed, offset).
 void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi);
 void rand_normal(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
 void rand_int(int64_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t lo, int64_t hi);
 
-// index.cu
+// index.cu (an index out of range, reported by check_indices, is skipped: gathers write 0)
 void index_select(DType dt, const void* in, void* out, const int64_t* index, int64_t n_index, int64_t outer,
                   int64_t n_in, int64_t inner);
 void index_add(DType dt, void* out, const void* src, const int64_t* index, int64_t n_index, int64_t outer,

@@ -172,6 +172,7 @@ void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index) {
   cudaStream_t s = compute_stream(index);
   NB_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
   NB_CUDA_CHECK(cudaStreamSynchronize(s));
+  settle_index_checks(index);  // the queue has drained: report a bad index found on the way
 }
 
 void set_profiler_collecting(bool on) { NB_CUDA_CHECK(on ? cudaProfilerStart() : cudaProfilerStop()); }
@@ -179,6 +180,7 @@ void set_profiler_collecting(bool on) { NB_CUDA_CHECK(on ? cudaProfilerStart() :
 void synchronize(int index) {
   DeviceGuard g(index);
   NB_CUDA_CHECK(cudaDeviceSynchronize());
+  settle_index_checks(index);
 }
 
 void* pinned_alloc(size_t nbytes) { return state().pinned.allocate(nbytes, nullptr); }

@@ -19,6 +19,9 @@ void device_reset_peak(int index);
 void copy_from_host(void* dst, const void* host_src, size_t nbytes, int index);
 void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index);
 void synchronize(int index);
+/// Reports the index checks queued on device `index` (index_check.cu) once its compute stream has
+/// drained: throws the first failure's nabla::Error. synchronize and copy_to_host call it.
+void settle_index_checks(int index);
 /// cudaProfilerStart / cudaProfilerStop (no-ops unless a profiler waits for them).
 void set_profiler_collecting(bool on);
 
