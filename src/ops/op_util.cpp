@@ -1,5 +1,7 @@
 #include "op_util.h"
 
+#include <cmath>
+
 namespace nabla::ops {
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
@@ -36,7 +38,16 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
 
 Tensor scalar_to_device(const Tensor& t, Device d) {
   if (t.device() == d || t.dim() != 0 || !t.device().is_cpu()) return t;
-  return t.to(d);
+  // A value the host holds becomes a fill kernel's argument, as PyTorch passes CPU scalars to
+  // its kernels: an upload would make the host wait for the device's queue (one stall per
+  // BatchNorm layer per step from num_batches_tracked += 1). Integers beyond 2^53, which a double
+  // cannot hold, and scalars that need a gradient (a differentiable transfer) are copied.
+  const double v = t.item();
+  const bool exact = t.dtype() != DType::i64 || std::abs(v) <= 9007199254740992.0;
+  if (t.requires_grad() || !exact) return t.to(d);
+  Tensor out = empty({}, {.dtype = t.dtype(), .device = d});
+  backend::get(d).fill(t.dtype(), out.raw_data(), 1, v);
+  return out;
 }
 
 void check_floating(const Tensor& t, const char* op) {

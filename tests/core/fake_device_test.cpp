@@ -4,6 +4,7 @@
 // devices and missing kernels, per-device memory statistics, pinned uploads, optimizer state.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -508,6 +509,44 @@ TEST_F(FakeDeviceTest, ConvolutionAlgorithmOptionsReachTheBackend) {
   use_deterministic_algorithms(true);
   EXPECT_TRUE(fake().conv_benchmark);
   EXPECT_TRUE(fake().conv_deterministic);
+}
+
+// A step that never waits for the device lets the host queue the next kernels while the GPU
+// runs: no upload (a blocking copy), no download, no synchronize between reading the batch and
+// reading the loss. Counted on the fake device for the bench's models' layers and the optimizers.
+TEST_F(FakeDeviceTest, SteadyTrainingStepNeitherUploadsNorDownloads) {
+  fake().defer_index_checks = true;  // as on CUDA
+  manual_seed(5);
+  auto model = std::make_shared<nn::Sequential>(
+      nn::Conv2d(nn::Conv2dOptions(3, 8, 3).padding(1).bias(false)), nn::BatchNorm2d(8), nn::ReLU(),
+      nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(8, 8, 3).padding(1)), nn::ReLU(), nn::Flatten(),
+      nn::Dropout(0.25), nn::Linear(nn::LinearOptions(8 * 4 * 4, 10)));
+  model->to(kDev);
+  model->train();
+  Tensor x = randn({6, 3, 8, 8}).to(kDev), y = randint(0, 10, {6}).to(kDev);
+  optim::SGD sgd(model->parameters(), optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+  optim::AdamW adamw(model->parameters(), optim::AdamWOptions(1e-3));
+  for (optim::Optimizer* opt : std::vector<optim::Optimizer*>{&sgd, &adamw}) {
+    SCOPED_TRACE(opt->name());
+    Tensor loss_sum = zeros({}, {.device = kDev});
+    auto step = [&] {
+      opt->zero_grad();
+      Tensor loss = cross_entropy((*model)(x), y, {.label_smoothing = 0.1});
+      loss.backward();
+      opt->step();
+      NoGradGuard ng;
+      loss_sum.add_(loss.detach());
+    };
+    step();
+    step();
+    synchronize(kDev);  // the fake has four index-check slots; CUDA has 256
+    const int up = fake().uploads, down = fake().downloads, sync = fake().syncs;
+    for (int i = 0; i < 3; ++i) step();
+    EXPECT_EQ(fake().uploads - up, 0) << "blocking uploads in 3 steady steps";
+    EXPECT_EQ(fake().downloads - down, 0) << "downloads in 3 steady steps";
+    EXPECT_EQ(fake().syncs - sync, 0) << "synchronizations in 3 steady steps";
+    EXPECT_TRUE(std::isfinite(loss_sum.item()));
+  }
 }
 
 // ---- index checks on the device (src/backend/index_checks.h) ----
