@@ -68,10 +68,10 @@ Tensor class_cross_entropy(const Tensor& x, const Tensor& t, const CrossEntropyO
   backend::get(x.device()).class_nll(a, loss.raw_data(), kept.raw_data());
   if (auto node = autograd::record("cross_entropy", {x}, {loss})) {
     node->backward_fn = [sx = node->save(x), lp, t, kept, a](const TensorList& g) {
-      const double s = a.smoothing, C = double(a.classes);
-      Tensor scale = a.reduction == Reduction::None ? g[0].unsqueeze(1) : g[0];
-      if (a.reduction == Reduction::Mean) scale = scale / kept;
       if (is_grad_enabled()) {
+        const double s = a.smoothing, C = double(a.classes);
+        Tensor scale = a.reduction == Reduction::None ? g[0].unsqueeze(1) : g[0];
+        if (a.reduction == Reduction::Mean) scale = scale / kept;
         Tensor xs = sx.get();
         Tensor valid = ne(t, scalar_tensor(double(a.ignore_index), DType::i64));
         Tensor safe_t = where(valid, t, zeros_like(t));
