@@ -226,6 +226,35 @@ TEST(CudaKernels, ConvUnderEachAlgorithmPolicy) {
   }
 }
 
+// The defaults (algorithms timed on first use, deterministic ones only) repeat bit for bit: a
+// ResNet-sized layer's forward, input gradient and weight gradient, three times from the same
+// inputs. The timing used to let non-deterministic algorithms compete (cuDNN's weight-gradient
+// ALGO_0 adds with atomics) and could pick one.
+TEST(CudaKernels, DefaultConvolutionAlgorithmsRepeatBitForBit) {
+  NB_REQUIRE_CUDA();
+  ASSERT_TRUE(cudnn_benchmark());
+  ASSERT_TRUE(are_deterministic_algorithms_enabled());
+  manual_seed(10);
+  for (auto [c, hw] : {std::pair<int64_t, int64_t>{64, 32}, {256, 8}, {512, 4}}) {
+    SCOPED_TRACE(std::to_string(c) + " channels, " + std::to_string(hw) + "x" + std::to_string(hw));
+    Tensor x = randn({64, c, hw, hw}).cuda(), w = (randn({c, c, 3, 3}) * 0.05).cuda();
+    Tensor go = randn({64, c, hw, hw}).cuda();
+    std::vector<std::vector<float>> first;
+    for (int rep = 0; rep < 3; ++rep) {
+      Tensor xr = x.detach().requires_grad_(), wr = w.detach().requires_grad_();
+      Tensor y = conv2d(xr, wr, Tensor(), {.stride = {1, 1}, .padding = {1, 1}});
+      (y * go).sum().backward();
+      std::vector<std::vector<float>> now = {y.to_vector<float>(), xr.grad().to_vector<float>(),
+                                             wr.grad().to_vector<float>()};
+      if (rep == 0) first = now;
+      else
+        for (size_t k = 0; k < now.size(); ++k)
+          EXPECT_TRUE(now[k] == first[k]) << (k == 0 ? "forward" : k == 1 ? "input grad" : "weight grad")
+                                          << " differs in repeat " << rep;
+    }
+  }
+}
+
 // Runs three steps of `algo` on the CPU and on CUDA from the same start; every parameter and
 // state must agree bit for bit.
 void check_optim(OptimAlgo algo, OptimHyper h, std::array<double, 4> c, int n_state, DType dt, const char* what) {

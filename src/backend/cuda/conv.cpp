@@ -57,6 +57,7 @@ struct Candidate {
   int algo;
   cudnnMathType_t math;
   size_t workspace;
+  bool deterministic;  // as cuDNN reports it for this algorithm and geometry
 };
 
 // Everything cuDNN needs for one (geometry, dtype, TF32 setting): never destroyed, see scratch.h.
@@ -186,7 +187,7 @@ std::vector<Candidate> rank(const Perf* perf, int count, cudnnConvolutionDescrip
     if (ws_query(perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS) continue;
     const bool nondeterministic = deterministic && perf[i].determinism != CUDNN_DETERMINISTIC;
     const int cls = (nondeterministic ? 2 : 0) + (ws <= kWorkspaceCap ? 0 : 1);
-    out.push_back({{int(perf[i].algo), math, ws}, cls});
+    out.push_back({{int(perf[i].algo), math, ws, perf[i].determinism == CUDNN_DETERMINISTIC}, cls});
   }
   std::stable_sort(out.begin(), out.end(), [](const Ranked& a, const Ranked& b) { return a.cls < b.cls; });
   std::vector<Candidate> result;
@@ -239,15 +240,25 @@ GrowBuffer& workspace_buffer() {
   return workspace;
 }
 
-// The benchmark option: runs each candidate (once to warm up, then timed with events on the
-// compute stream) on the call's own buffers, which the final run overwrites, and reorders the
-// candidates fastest first. Candidates that fail with a "try another" status go last; the
-// deterministic-only filter was already applied by rank(). One host synchronization per
-// geometry and direction.
+// The benchmark option: runs each eligible candidate (once to warm up, then kTimedRuns times
+// between two events on the compute stream) on the call's own buffers, which the final run
+// overwrites, and moves the eligible ones to the front, fastest first; the others keep their
+// rank order behind them. Eligible: within the workspace cap and, under deterministic
+// algorithms, deterministic (unless none is: rank()'s last resort). Timing only the deterministic
+// ones matters: a faster non-deterministic algorithm (cuDNN's weight-gradient ALGO_0 adds with
+// atomics) would otherwise win the timing and break the bit-for-bit promise. Candidates that
+// fail with a "try another" status go last. One host synchronization per candidate, geometry
+// and direction, on first use only.
+constexpr int kTimedRuns = 3;  // one run alone is noisy at the ~0.1 ms of a batch-64 layer
+
 template <typename Exec>
-void time_candidates(DeviceState& s, Plan& p, Dir d, const ConvGeom& g, GrowBuffer& workspace, Exec&& exec) {
+void time_candidates(DeviceState& s, Plan& p, Dir d, const ConvGeom& g, bool deterministic_only,
+                     GrowBuffer& workspace, Exec&& exec) {
   const char* op = direction_name(d);
   std::vector<Candidate>& cands = p.candidates[d];
+  const bool any_deterministic =
+      std::any_of(cands.begin(), cands.end(), [](const Candidate& c) { return c.deterministic; });
+  const bool skip_nondeterministic = deterministic_only && any_deterministic;
   std::vector<float> ms(cands.size(), std::numeric_limits<float>::infinity());
   cudaEvent_t start = nullptr, stop = nullptr;
   NB_CUDA_CHECK(cudaEventCreate(&start));
@@ -255,6 +266,7 @@ void time_candidates(DeviceState& s, Plan& p, Dir d, const ConvGeom& g, GrowBuff
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
     if (c.workspace > kWorkspaceCap) continue;  // timed only if nothing else runs (left in order)
+    if (skip_nondeterministic && !c.deterministic) continue;
     NB_CUDNN(op, g, cudnnSetConvolutionMathType(p.conv, c.math));
     void* ws = c.workspace > 0 ? workspace.get(c.workspace) : nullptr;
     cudnnStatus_t st = exec(s.handle, p, c.algo, ws, c.workspace);
@@ -263,7 +275,7 @@ void time_candidates(DeviceState& s, Plan& p, Dir d, const ConvGeom& g, GrowBuff
       continue;
     }
     NB_CUDA_CHECK(cudaEventRecord(start, s.stream));
-    st = exec(s.handle, p, c.algo, ws, c.workspace);
+    for (int r = 0; r < kTimedRuns && st == CUDNN_STATUS_SUCCESS; ++r) st = exec(s.handle, p, c.algo, ws, c.workspace);
     NB_CUDA_CHECK(cudaEventRecord(stop, s.stream));
     NB_CUDA_CHECK(cudaEventSynchronize(stop));
     if (st == CUDNN_STATUS_SUCCESS) NB_CUDA_CHECK(cudaEventElapsedTime(&ms[i], start, stop));
@@ -289,7 +301,8 @@ void run(DType dt, const ConvGeom& g, Dir d, Exec&& exec) {
   GrowBuffer& workspace = workspace_buffer();
   if (!p.searched[d]) {
     search(s, p, d, dt, pol, g);
-    if (pol.benchmark && p.candidates[d].size() > 1) time_candidates(s, p, d, g, workspace, exec);
+    if (pol.benchmark && p.candidates[d].size() > 1)
+      time_candidates(s, p, d, g, pol.deterministic, workspace, exec);
   }
   cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
   for (; p.pick[d] < p.candidates[d].size(); ++p.pick[d]) {
