@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "../../src/backend/block_cache.h"
+#include "../../src/backend/host_memory_source.h"
 #include "../../src/backend/device_backend.h"
 #include "models.h"
 #include "nabla/optim.h"
@@ -34,27 +34,13 @@ using clk = std::chrono::steady_clock;
 
 namespace {
 
-class HostRaw final : public be::RawMemory {
- public:
-  void* raw_alloc(size_t n) override { return std::aligned_alloc(256, (n + 255) & ~size_t(255)); }
-  void raw_free(void* p, size_t) override { std::free(p); }
-};
-
-class DoneEvents final : public be::EventSource {
- public:
-  be::EventHandle record(be::StreamHandle) override { return nullptr; }
-  bool query(be::EventHandle) override { return true; }
-  void wait(be::EventHandle) override {}
-  void release(be::EventHandle) override {}
-};
-
 #define NB_NULL_KERNEL(name, ...) \
   void name(__VA_ARGS__) override { ++calls[#name]; }
 
 class NullDevice final : public be::Backend {
  public:
-  HostRaw raw;
-  DoneEvents events;
+  be::HostMemorySource raw;
+  be::CompletedEvents events;
   be::BlockCache cache{raw, events, "null cuda:0"};
   std::map<std::string, int64_t> calls;
   int64_t syncs = 0, uploads = 0, downloads = 0;

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <set>
 
-#include "../../src/backend/block_cache.h"
+#include "../../src/backend/host_memory_source.h"
 #include "../../src/backend/device_backend.h"
 #include "common/expect_error.h"
 #include "nabla/io/safetensors.h"
@@ -21,28 +21,13 @@ namespace be = nabla::backend;
 
 namespace {
 
-class HostRaw final : public be::RawMemory {
- public:
-  void* raw_alloc(size_t n) override { return std::aligned_alloc(64, n); }
-  void raw_free(void* p, size_t) override { std::free(p); }
-};
-
-// Every event is complete at once: the fake device runs its "kernels" synchronously.
-class DoneEvents final : public be::EventSource {
- public:
-  be::EventHandle record(be::StreamHandle) override { return nullptr; }
-  bool query(be::EventHandle) override { return true; }
-  void wait(be::EventHandle) override {}
-  void release(be::EventHandle) override {}
-};
-
 // Memory and transfers of its own; every kernel forwarded to the CPU backend. With
 // defer_index_checks it checks indices as the CUDA backend does: a "kernel" fills a slot of a
 // DeferredIndexChecks, reported at the next synchronize or download.
 class FakeDevice : public be::Backend {
  public:
-  HostRaw raw;
-  DoneEvents events;
+  be::HostMemorySource raw;
+  be::CompletedEvents events;
   be::BlockCache cache{raw, events, "cuda:0"};
   be::BlockCache pinned{raw, events, "pinned host memory"};
   be::IndexCheckSlot slots[4];
@@ -217,8 +202,8 @@ class FakeDevice : public be::Backend {
 // Memory only: every kernel keeps the Backend default, which must name itself.
 class NoKernelDevice final : public be::Backend {
  public:
-  HostRaw raw;
-  DoneEvents events;
+  be::HostMemorySource raw;
+  be::CompletedEvents events;
   be::BlockCache cache{raw, events, "cuda:0"};
   DeviceType type() const override { return DeviceType::cuda; }
   void* allocate(size_t n, int) override { return cache.allocate(n, nullptr); }
