@@ -31,7 +31,10 @@ double seconds_since(clk::time_point t) { return std::chrono::duration<double>(c
 
 std::string join_doubles(const std::vector<double>& v) {
   std::string s;
-  for (double x : v) s += (s.empty() ? "" : ",") + optim::detail::format_double(x);
+  for (double x : v) {
+    if (!s.empty()) s += ',';  // appended in two steps: GCC 12 misreads `"," + string&&` (-Wrestrict)
+    s += optim::detail::format_double(x);
+  }
   return s;
 }
 std::vector<double> split_doubles(const std::string& s) {

@@ -84,7 +84,9 @@ TEST(Serialize, RoundTripEveryLayerBitwise) {
   expect_round_trip("Flatten", factory<nn::Flatten>(), img);
   expect_round_trip("Dropout", factory<nn::Dropout>(0.3), vec);
   expect_round_trip("BatchNorm1d", factory<nn::BatchNorm1d>(12), vec);
-  expect_round_trip("BatchNorm1d[N,C,L]", factory<nn::BatchNorm1d>(nn::BatchNormOptions(6).momentum(std::nullopt)), seq);
+  nn::BatchNormOptions cumulative(6);  // momentum None: a cumulative average
+  cumulative.momentum().reset();         // (GCC 12 warns, wrongly, on .momentum(std::nullopt))
+  expect_round_trip("BatchNorm1d[N,C,L]", factory<nn::BatchNorm1d>(cumulative), seq);
   expect_round_trip("BatchNorm2d", factory<nn::BatchNorm2d>(6), img);
   expect_round_trip("BatchNorm2d(affine=false)", factory<nn::BatchNorm2d>(nn::BatchNormOptions(6).affine(false)), img);
   expect_round_trip("LayerNorm", factory<nn::LayerNorm>(Shape{6, 10}), seq);
