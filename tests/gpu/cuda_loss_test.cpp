@@ -108,6 +108,21 @@ TEST(CudaIndexChecks, BadIndexIsReportedAtTheNextSynchronization) {
   EXPECT_EQ(z.to_vector(), (std::vector<double>{0, 0, 0})) << "the add was skipped";
 }
 
+TEST(CudaIndexChecks, LargeIndexTensorsReportTheFirstBadPosition) {
+  NB_REQUIRE_CUDA();
+  // 200000 indices: the multi-block check (more than 65536), bad at 70001 and 150000.
+  std::vector<int64_t> idx(200000);
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = int64_t(i % 5);
+  idx[150000] = 9;
+  idx[70001] = -3;
+  Tensor x = arange(0, 5, 1, DType::f32).cuda();
+  Tensor y = index_select(x, 0, from_vector<int64_t>(idx, {200000}).cuda());
+  EXPECT_ERROR(synchronize(gpu()), "[index_select] index -3 is out of range for dimension 0 of size 5");
+  Tensor ok = index_select(x, 0, from_vector<int64_t>(std::vector<int64_t>(100000, 4), {100000}).cuda());
+  EXPECT_NO_THROW(synchronize(gpu()));
+  EXPECT_EQ(sum(ok).item(), 400000.0);
+}
+
 TEST(CudaIndexChecks, ManyChecksWithoutASynchronizationStayCorrect) {
   NB_REQUIRE_CUDA();
   Tensor x = arange(0, 5, 1, DType::f32).cuda();
