@@ -53,7 +53,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
   double factor = 0.0;
   if (training && options.track_running_stats()) {
     NoGradGuard ng;
-    num_batches_tracked.add_(scalar_tensor(1.0, DType::i64));
+    num_batches_tracked.add_(1.0);  // one kernel in place, on the buffer's device
     factor = options.momentum() ? *options.momentum() : 1.0 / double(num_batches_tracked.item<int64_t>());
   }
   // Batch statistics in training, or always when no running statistics are kept; the

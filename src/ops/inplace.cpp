@@ -2,6 +2,8 @@
 // was overwritten) and, when recording, rebase the tensor's history onto a new node.
 #include "op_util.h"
 
+#include <cmath>
+
 namespace nabla {
 
 namespace {
@@ -29,6 +31,22 @@ Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
     self.impl().output_nr = result.output_nr();
   }
   return self;
+}
+
+/// self = op(self, v) as one kernel straight into self when nothing is recorded and the result
+/// keeps self's dtype: the counters of optimizers and BatchNorm (`num_batches_tracked.add_(1)`),
+/// where the general path costs a fill, a kernel and a copy (three launches on a GPU). The
+/// kernel is the one `self + v` / `self * v` runs, so the bits are the same.
+bool scalar_inplace(Tensor& self, backend::UnaryOp op, double v, const char* name) {
+  if (is_grad_enabled() && self.requires_grad()) return false;
+  if (!self.is_floating_point() && std::floor(v) != v) return false;  // promotes, then truncates
+  ops::check_tensor(self, name);
+  const Shape& shape = self.shape();
+  const Shape& strides = self.strides();
+  backend::get(self.device()).unary(op, self.dtype(), {int(shape.size()), shape.data()},
+                                    {self.raw_data(), strides.data()}, {self.raw_data(), strides.data()}, v, 0);
+  ops::bump_version(self, name);
+  return true;
 }
 
 template <typename F>
@@ -74,9 +92,11 @@ Tensor& Tensor::div_(const Tensor& o) {
   return inplace(*this, "div_", [&] { return div(*this, o).to(dtype()); });
 }
 Tensor& Tensor::add_(double v) {
+  if (scalar_inplace(*this, backend::UnaryOp::AddScalar, v, "add_")) return *this;
   return inplace(*this, "add_", [&] { return (*this + v).to(dtype()); });
 }
 Tensor& Tensor::mul_(double v) {
+  if (scalar_inplace(*this, backend::UnaryOp::MulScalar, v, "mul_")) return *this;
   return inplace(*this, "mul_", [&] { return (*this * v).to(dtype()); });
 }
 Tensor& Tensor::zero_() { return fill_(0.0); }

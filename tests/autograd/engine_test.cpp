@@ -257,6 +257,29 @@ TEST(InPlace, LeafRequiringGradRejectsInPlaceUnderGrad) {
   EXPECT_TRUE(w.requires_grad());
 }
 
+// add_(double) / mul_(double) on a tensor that records nothing run as one kernel in place
+// (scalar_inplace): same values as the general path, a version bump, strided views respected,
+// and integer tensors with a fractional scalar still promote and truncate.
+TEST(InPlace, ScalarUpdatesWithoutHistory) {
+  Tensor c = zeros({3}, {.dtype = DType::i64});
+  const uint64_t v0 = c.version();
+  c.add_(2.0).mul_(3.0);
+  EXPECT_EQ(c.to_vector<int64_t>(), (std::vector<int64_t>{6, 6, 6}));
+  EXPECT_EQ(c.version(), v0 + 2);
+  c.add_(0.75);  // f32 sum 6.75, truncated back to i64, as before
+  EXPECT_EQ(c.to_vector<int64_t>(), (std::vector<int64_t>{6, 6, 6}));
+  Tensor m = f64({1, 2, 3, 4, 5, 6}).reshape({2, 3});
+  m.select(1, 1).mul_(10.0);  // a strided column
+  expect_values(m, {1, 20, 3, 4, 50, 6});
+  Tensor x = param({1.5});
+  {
+    NoGradGuard ng;
+    x.add_(1.0);  // a leaf that requires grad may be updated without recording
+  }
+  expect_values(x, {2.5});
+  EXPECT_TRUE(x.is_leaf());
+}
+
 TEST(GradMode, NoGradGuardStopsRecording) {
   Tensor x = param({1, 2});
   EXPECT_TRUE(is_grad_enabled());
