@@ -1,5 +1,6 @@
 #include "index_checks.h"
 
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -30,32 +31,28 @@ int64_t first_bad_index(const int64_t* index, int64_t n, const IndexRange& range
 
 DeferredIndexChecks::DeferredIndexChecks(IndexCheckSlot* slots, int capacity) : slots_(slots), capacity_(capacity) {
   NB_CHECK(slots != nullptr && capacity > 0, "[index check] needs at least one slot, got ", capacity);
-  pending_.reserve(size_t(capacity));
 }
 
-int DeferredIndexChecks::begin(IndexErrorMessage message) {
+uint64_t DeferredIndexChecks::mark() const {
   std::lock_guard<std::mutex> lock(mu_);
-  const int slot = int(pending_.size());
-  if (slot == capacity_) return -1;
-  slots_[slot] = {-1, 0};  // before the launch: the kernel writes only when it finds a bad index
-  pending_.push_back(std::move(message));
-  return slot;
+  return next_seq_;
 }
 
-void DeferredIndexChecks::settle() {
-  std::vector<IndexErrorMessage> done;
+void DeferredIndexChecks::settle(uint64_t mark) {
   std::optional<IndexCheckSlot> bad;
-  size_t bad_at = 0;
+  IndexErrorMessage message;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < pending_.size() && !bad; ++i)
-      if (slots_[i].position >= 0) bad = slots_[i], bad_at = i;
-    done.swap(pending_);
-    pending_.reserve(size_t(capacity_));
+    while (!pending_.empty() && pending_.front().seq < mark) {
+      Pending& p = pending_.front();
+      if (!bad && slots_[p.slot].position >= 0) bad = slots_[p.slot], message = std::move(p.message);
+      pending_.pop_front();
+      first_slot_ = (first_slot_ + 1) % size_t(capacity_);
+    }
   }
-  // Thrown outside the lock, and after forgetting every check: the device stays usable.
+  // Thrown outside the lock, and after forgetting the settled checks: the device stays usable.
   if (bad)
-    fail(done[bad_at](bad->position, bad->value),
+    fail(message(bad->position, bad->value),
          " (checked on the device; reported at the next synchronization after the op was queued)");
 }
 

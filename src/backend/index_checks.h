@@ -12,11 +12,12 @@
 // keeps one per device (src/backend/cuda/index_check.cu).
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
+#include <utility>
 
 namespace nabla::backend {
 
@@ -47,21 +48,42 @@ class DeferredIndexChecks {
   /// (mapped pinned memory for CUDA).
   DeferredIndexChecks(IndexCheckSlot* slots, int capacity);
 
-  /// Registers a check that is about to be queued and returns the slot its kernel writes (marked
-  /// "nothing found" here), or -1 when every slot holds a pending check: the caller then
-  /// synchronizes the device, calls settle() and asks again.
-  int begin(IndexErrorMessage message);
-  /// With every queued check complete (the device synchronized): forgets them all and, when any
-  /// found a bad index, throws the error of the first one queued.
-  void settle();
+  /// Registers a check and queues its kernel: marks a free slot "nothing found" and calls
+  /// launch(slot), which queues the kernel that writes that slot. Both happen under the lock, so
+  /// a mark() taken on another thread comes before both or after both. Returns false, queuing
+  /// nothing, when every slot holds a pending check: the caller then synchronizes the device
+  /// (which settles them) and tries again.
+  template <typename Launch>
+  bool enqueue(IndexErrorMessage message, Launch&& launch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (int(pending_.size()) == capacity_) return false;
+    const int slot = int((first_slot_ + pending_.size()) % size_t(capacity_));
+    slots_[slot] = {-1, 0};  // before the launch: the kernel writes only when it finds a bad index
+    launch(slot);
+    pending_.push_back({next_seq_++, slot, std::move(message)});
+    return true;
+  }
+  /// The checks queued so far. Take it before synchronizing the device; settle(mark) afterwards.
+  uint64_t mark() const;
+  /// With every check queued before `mark` complete (the device synchronized after mark() was
+  /// taken): forgets those and, when any found a bad index, throws the error of the first one
+  /// queued. Checks queued after `mark` stay pending: their kernels may not have run yet.
+  void settle(uint64_t mark);
   int pending() const;
   int capacity() const { return capacity_; }
 
  private:
+  struct Pending {
+    uint64_t seq;
+    int slot;
+    IndexErrorMessage message;
+  };
   mutable std::mutex mu_;
   IndexCheckSlot* slots_;
   int capacity_;
-  std::vector<IndexErrorMessage> pending_;  // pending_[i] is the check writing slots_[i]
+  size_t first_slot_ = 0;  // the slot of pending_.front(); slots are handed out as a ring
+  uint64_t next_seq_ = 0;
+  std::deque<Pending> pending_;
 };
 
 }  // namespace nabla::backend

@@ -33,13 +33,23 @@ Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
   return self;
 }
 
-/// self = op(self, v) as one kernel straight into self when nothing is recorded and the result
-/// keeps self's dtype: the counters of optimizers and BatchNorm (`num_batches_tracked.add_(1)`),
-/// where the general path costs a fill, a kernel and a copy (three launches on a GPU). The
-/// kernel is the one `self + v` / `self * v` runs, so the bits are the same.
+/// Whether v converts to the integer dtype exactly (the fast path below converts it on the
+/// device, where an out-of-range conversion need not match the host's).
+bool exact_in(DType dt, double v) {
+  if (std::floor(v) != v) return false;  // the general path promotes, then truncates
+  if (dt == DType::u8) return v >= 0 && v <= 255;
+  return std::abs(v) <= 9007199254740992.0;  // i64: doubles are exact up to 2^53
+}
+
+/// self = op(self, v) as one kernel straight into a contiguous self when nothing is recorded
+/// and the result keeps self's dtype: the counters of optimizers and BatchNorm
+/// (`num_batches_tracked.add_(1)`), where the general path costs a fill, a kernel and a copy
+/// (three launches on a GPU). The kernel is the one `self + v` / `self * v` runs, so the bits
+/// are the same. Views (an expanded one may alias elements) take the general path.
 bool scalar_inplace(Tensor& self, backend::UnaryOp op, double v, const char* name) {
   if (is_grad_enabled() && self.requires_grad()) return false;
-  if (!self.is_floating_point() && std::floor(v) != v) return false;  // promotes, then truncates
+  if (!self.is_contiguous()) return false;
+  if (!self.is_floating_point() && !exact_in(self.dtype(), v)) return false;
   ops::check_tensor(self, name);
   const Shape& shape = self.shape();
   const Shape& strides = self.strides();

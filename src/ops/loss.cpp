@@ -71,7 +71,8 @@ Tensor class_cross_entropy(const Tensor& x, const Tensor& t, const CrossEntropyO
       if (is_grad_enabled()) {
         const double s = a.smoothing, C = double(a.classes);
         Tensor scale = a.reduction == Reduction::None ? g[0].unsqueeze(1) : g[0];
-        if (a.reduction == Reduction::Mean) scale = scale / kept;
+        // Every row ignored (kept 0): every row is masked below, so divide by 1, not 0 (NaN).
+        if (a.reduction == Reduction::Mean) scale = scale / where(kept > 0.0, kept, ones_like(kept));
         Tensor xs = sx.get();
         Tensor valid = ne(t, scalar_tensor(double(a.ignore_index), DType::i64));
         Tensor safe_t = where(valid, t, zeros_like(t));
@@ -114,6 +115,7 @@ void check_weight(const Tensor& weight, int64_t C, const char* op) {
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOptions& o) {
   ops::check_floating(log_probs, "nll_loss");
+  ops::check_same_device(log_probs, target, "nll_loss");
   NB_CHECK(target.dtype() == DType::i64, "[nll_loss] target must hold i64 class indices, got ", target.dtype());
   check_targets(log_probs, target, "nll_loss");
   Tensor lp = log_probs.dim() == 1 ? log_probs.unsqueeze(0) : classes_last(log_probs);
@@ -131,6 +133,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& o) {
   ops::check_floating(logits, "cross_entropy");
+  ops::check_same_device(logits, target, "cross_entropy");  // the kernels read both
   NB_CHECK(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0, "[cross_entropy] label_smoothing must be in [0, 1], got ",
            o.label_smoothing);
   int64_t cdim = logits.dim() == 1 ? 0 : 1;

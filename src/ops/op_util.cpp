@@ -43,7 +43,7 @@ Tensor scalar_to_device(const Tensor& t, Device d) {
   // BatchNorm layer per step from num_batches_tracked += 1). Integers beyond 2^53, which a double
   // cannot hold, and scalars that need a gradient (a differentiable transfer) are copied.
   const double v = t.item();
-  const bool exact = t.dtype() != DType::i64 || std::abs(v) <= 9007199254740992.0;
+  const bool exact = t.dtype() != DType::i64 || std::abs(*t.data_ptr<int64_t>()) <= (int64_t(1) << 53);
   if (t.requires_grad() || !exact) return t.to(d);
   Tensor out = empty({}, {.dtype = t.dtype(), .device = d});
   backend::get(d).fill(t.dtype(), out.raw_data(), 1, v);

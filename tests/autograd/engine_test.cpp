@@ -271,6 +271,9 @@ TEST(InPlace, ScalarUpdatesWithoutHistory) {
   Tensor m = f64({1, 2, 3, 4, 5, 6}).reshape({2, 3});
   m.select(1, 1).mul_(10.0);  // a strided column
   expect_values(m, {1, 20, 3, 4, 50, 6});
+  Tensor b = zeros({1}, {.dtype = kF64});
+  b.expand({4}).add_(1.0);  // an expanded view aliases one element: written once, as before
+  expect_values(b, {1});
   Tensor x = param({1.5});
   {
     NoGradGuard ng;

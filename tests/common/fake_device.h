@@ -51,23 +51,23 @@ class FakeDevice : public be::Backend {
   }
   void copy_to_host(void* dst, const void* src, size_t n, int) override {
     EXPECT_TRUE(cache.owns(src)) << "download from memory that is not the device's";
+    const uint64_t checks = deferred.mark();
     ++downloads;
     std::memcpy(dst, src, n);
-    deferred.settle();
+    deferred.settle(checks);
   }
   void synchronize(int) override {
+    const uint64_t checks = deferred.mark();
     ++syncs;
-    deferred.settle();
+    deferred.settle(checks);
   }
   void check_indices(const int64_t* idx, int64_t n, const be::IndexRange& r, const be::IndexErrorMessage& m,
                      int device) override {
     if (!defer_index_checks) return Backend::check_indices(idx, n, r, m, device);
-    int slot = deferred.begin(m);
-    if (slot < 0) {  // every slot pending: synchronize (reporting what they found), then queue
-      synchronize(device);
-      slot = deferred.begin(m);
-    }
-    if (int64_t at = be::first_bad_index(idx, n, r); at >= 0) slots[slot] = {at, idx[at]};  // the "kernel"
+    auto kernel = [&](int slot) {  // the fake's "kernel" runs at once
+      if (int64_t at = be::first_bad_index(idx, n, r); at >= 0) slots[size_t(slot)] = {at, idx[at]};
+    };
+    while (!deferred.enqueue(m, kernel)) synchronize(device);  // every slot pending: as CUDA does
   }
   void* allocate_pinned(size_t n) override { return pinned.allocate(n, nullptr); }
   void free_pinned(void* p, size_t) override { pinned.free(p); }

@@ -394,6 +394,21 @@ TEST_F(FakeDeviceTest, CrossEntropyTargetsAreCheckedWithoutADownload) {
               cross_entropy(logits.detach().cpu(), ignored.cpu()).item(), 1e-6);
 }
 
+TEST_F(FakeDeviceTest, LossesRejectTargetsOnAnotherDevice) {
+  Tensor logits = zeros({2, 3}).to(kDev), targets = from_vector<int64_t>({0, 2}, {2});
+  EXPECT_ERROR(cross_entropy(logits, targets), "[cross_entropy]", "cuda:0", "cpu");
+  EXPECT_ERROR(cross_entropy(logits.cpu(), targets.to(kDev)), "[cross_entropy]", "cuda:0", "cpu");
+  EXPECT_ERROR(nll_loss(logits, targets), "[nll_loss]", "cuda:0", "cpu");
+}
+
+TEST_F(FakeDeviceTest, IntegerScalarsReachTheDeviceExactly) {
+  const int64_t big = (int64_t(1) << 53) + 1;  // not a double: copied, not passed as a fill value
+  Tensor sum = zeros({1}, {.dtype = DType::i64}).to(kDev) + from_vector<int64_t>({big}, {});
+  EXPECT_EQ(*sum.cpu().data_ptr<int64_t>(), big);
+  Tensor small = zeros({1}, {.dtype = DType::i64}).to(kDev) + from_vector<int64_t>({-7}, {});
+  EXPECT_EQ(*small.cpu().data_ptr<int64_t>(), -7);
+}
+
 TEST_F(FakeDeviceTest, FullCheckSlotsSynchronizeAndTheFirstFailureIsReported) {
   fake().defer_index_checks = true;
   Tensor x = vec({1, 2, 3}, {3}).to(kDev);
@@ -415,22 +430,38 @@ TEST_F(FakeDeviceTest, FullCheckSlotsSynchronizeAndTheFirstFailureIsReported) {
   EXPECT_NO_THROW(synchronize(kDev));
 }
 
-TEST(DeferredIndexChecks, SlotsFillInOrderAndSettleForgetsThemAll) {
+TEST(DeferredIndexChecks, SlotsFormARingAndSettleRetiresWhatCameBeforeTheMark) {
   be::IndexCheckSlot slots[2] = {{5, 5}, {5, 5}};
   be::DeferredIndexChecks checks(slots, 2);
   auto msg = [](const char* op) {
     return [op](int64_t at, int64_t v) { return std::string(op) + " " + std::to_string(at) + ":" + std::to_string(v); };
   };
-  EXPECT_EQ(checks.begin(msg("a")), 0);
-  EXPECT_EQ(slots[0].position, -1) << "begin marks the slot clean before the kernel runs";
-  EXPECT_EQ(checks.begin(msg("b")), 1);
-  EXPECT_EQ(checks.begin(msg("c")), -1) << "full";
-  EXPECT_NO_THROW(checks.settle());
+  std::vector<int> launched;
+  auto launch = [&](int slot) {
+    EXPECT_EQ(slots[slot].position, -1) << "the slot is marked clean before the kernel is queued";
+    launched.push_back(slot);
+  };
+  EXPECT_TRUE(checks.enqueue(msg("a"), launch));
+  EXPECT_TRUE(checks.enqueue(msg("b"), launch));
+  EXPECT_FALSE(checks.enqueue(msg("c"), launch)) << "full: nothing queued";
+  EXPECT_EQ(launched, (std::vector<int>{0, 1}));
+  const uint64_t m = checks.mark();
+  EXPECT_NO_THROW(checks.settle(m));
   EXPECT_EQ(checks.pending(), 0);
-  EXPECT_EQ(checks.begin(msg("d")), 0);
-  slots[0] = {4, -3};
-  EXPECT_ERROR(checks.settle(), "d 4:-3");
-  EXPECT_EQ(checks.pending(), 0);
+
+  // A check queued after the mark stays pending: its kernel may not have run when the
+  // synchronization that took the mark returns (another thread queued it meanwhile).
+  EXPECT_TRUE(checks.enqueue(msg("d"), launch));  // the ring continues: slot 0
+  const uint64_t m2 = checks.mark();
+  EXPECT_TRUE(checks.enqueue(msg("e"), launch));  // slot 1
+  slots[1] = {7, 70};                             // e's kernel found a bad index
+  EXPECT_NO_THROW(checks.settle(m2)) << "e came after the mark";
+  EXPECT_EQ(checks.pending(), 1);
+  EXPECT_TRUE(checks.enqueue(msg("f"), launch));  // slot 0 again
+  slots[0] = {4, -3};                             // f found one too
+  EXPECT_ERROR(checks.settle(checks.mark()), "e 7:70");  // the first queued failure
+  EXPECT_EQ(checks.pending(), 0) << "and every settled check is forgotten";
+  EXPECT_EQ(launched, (std::vector<int>{0, 1, 0, 1, 0}));
   EXPECT_ERROR(be::DeferredIndexChecks(slots, 0), "[index check] needs at least one slot");
   const be::IndexRange r{.limit = 3, .also = -100};
   const int64_t idx[] = {0, 2, -100, 3};

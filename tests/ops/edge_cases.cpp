@@ -192,6 +192,8 @@ TEST(ZeroSize, ElementwiseAndLosses) {
   Tensor x = nb::ones({2, 3}, {.dtype = DType::f64, .requires_grad = true});
   Tensor all_ignored = nb::cross_entropy(x, nb::full({2}, -100, {.dtype = DType::i64}));
   EXPECT_TRUE(std::isnan(all_ignored.item<double>()));
+  Tensor g2 = nb::grad({all_ignored}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+  EXPECT_EQ(g2.to_vector(), std::vector<double>(6, 0.0)) << "the composed VJP (create_graph) too";
   all_ignored.backward();
   EXPECT_EQ(x.grad().to_vector(), std::vector<double>(6, 0.0));
   EXPECT_EQ(nb::index_select(nb::ones({3, 2}), 0, nb::zeros({0}, {.dtype = DType::i64})).shape(), (Shape{0, 2}));

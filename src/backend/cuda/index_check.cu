@@ -98,28 +98,33 @@ void check_indices(const int64_t* index, int64_t n, const IndexRange& range, con
   NB_CHECK(device >= 0 && device < device_count(), "[index check] device cuda:", device, " is not available");
   DeviceChecks& d = checks_of(device);
   DeviceGuard g(device);
-  int slot = d.checks->begin(message);
-  if (slot < 0) {  // every slot pending: wait for the queue (which reports what they found)
-    synchronize(device);
-    slot = d.checks->begin(message);
-  }
   cudaStream_t s = compute_stream(device);
   const bool has_also = range.also.has_value();
   const int64_t also = range.also.value_or(0);
-  if (n <= kOneBlock) {
-    check_indices_kernel<<<1, kCheckThreads, 0, s>>>(index, n, range.limit, has_also, also, d.dev + slot);
-  } else {
-    unsigned long long* first = d.first + slot;
-    NB_CUDA_CHECK(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), s));  // kNone
-    find_first_bad_kernel<<<grid_for(n), kThreads, 0, s>>>(index, n, range.limit, has_also, also, first);
-    report_first_bad_kernel<<<1, 1, 0, s>>>(index, first, d.dev + slot);
-  }
-  check_launch("index check");
+  auto launch = [&](int slot) {
+    if (n <= kOneBlock) {
+      check_indices_kernel<<<1, kCheckThreads, 0, s>>>(index, n, range.limit, has_also, also, d.dev + slot);
+    } else {
+      unsigned long long* first = d.first + slot;
+      NB_CUDA_CHECK(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), s));  // kNone
+      find_first_bad_kernel<<<grid_for(n), kThreads, 0, s>>>(index, n, range.limit, has_also, also, first);
+      report_first_bad_kernel<<<1, 1, 0, s>>>(index, first, d.dev + slot);
+    }
+    check_launch("index check");
+  };
+  // Every slot pending: wait for the queue (which reports what those checks found) and retry;
+  // another thread may have taken the freed slots in between.
+  while (!d.checks->enqueue(message, launch)) synchronize(device);
 }
 
-void settle_index_checks(int device) {
+uint64_t index_check_mark(int device) {
+  if (device < 0 || device >= device_count()) return 0;
+  return checks_of(device).checks->mark();
+}
+
+void settle_index_checks(int device, uint64_t mark) {
   if (device < 0 || device >= device_count()) return;
-  checks_of(device).checks->settle();
+  checks_of(device).checks->settle(mark);
 }
 
 }  // namespace nabla::backend::cuda

@@ -170,17 +170,19 @@ void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index) {
   if (nbytes == 0) return;
   DeviceGuard g(index);
   cudaStream_t s = compute_stream(index);
+  const uint64_t checks = index_check_mark(index);
   NB_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
   NB_CUDA_CHECK(cudaStreamSynchronize(s));
-  settle_index_checks(index);  // the queue has drained: report a bad index found on the way
+  settle_index_checks(index, checks);  // the queue has drained: report a bad index found on the way
 }
 
 void set_profiler_collecting(bool on) { NB_CUDA_CHECK(on ? cudaProfilerStart() : cudaProfilerStop()); }
 
 void synchronize(int index) {
   DeviceGuard g(index);
+  const uint64_t checks = index_check_mark(index);
   NB_CUDA_CHECK(cudaDeviceSynchronize());
-  settle_index_checks(index);
+  settle_index_checks(index, checks);
 }
 
 void* pinned_alloc(size_t nbytes) { return state().pinned.allocate(nbytes, nullptr); }

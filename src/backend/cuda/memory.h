@@ -4,6 +4,7 @@
 // unit-tested on the CPU.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "nabla/allocator.h"
 
@@ -19,9 +20,11 @@ void device_reset_peak(int index);
 void copy_from_host(void* dst, const void* host_src, size_t nbytes, int index);
 void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index);
 void synchronize(int index);
-/// Reports the index checks queued on device `index` (index_check.cu) once its compute stream has
-/// drained: throws the first failure's nabla::Error. synchronize and copy_to_host call it.
-void settle_index_checks(int index);
+/// The index checks queued on device `index` so far (index_check.cu): taken before draining the
+/// compute stream, then settle_index_checks(index, mark) once it has drained reports what those
+/// checks found (the first failure's nabla::Error). synchronize and copy_to_host do both.
+uint64_t index_check_mark(int index);
+void settle_index_checks(int index, uint64_t mark);
 /// cudaProfilerStart / cudaProfilerStop (no-ops unless a profiler waits for them).
 void set_profiler_collecting(bool on);
 
