@@ -5,11 +5,25 @@ namespace nabla {
 
 namespace {
 
+// Set while a VJP applies the index tensor its forward already checked (gather and scatter_add,
+// index_select and index_add are each other's VJPs): one check per index tensor, not one per use
+// (on a GPU each check is a kernel and one of the pending-check slots).
+thread_local bool t_index_checked = false;
+
+struct ReusingCheckedIndex {
+  bool saved = t_index_checked;
+  ReusingCheckedIndex() { t_index_checked = true; }
+  ~ReusingCheckedIndex() { t_index_checked = saved; }
+  ReusingCheckedIndex(const ReusingCheckedIndex&) = delete;
+  ReusingCheckedIndex& operator=(const ReusingCheckedIndex&) = delete;
+};
+
 /// `index` contiguous, once its values are known to address dimension `dim` (size `limit`) of
 /// `shape` (checked where the index lives; see ops::check_indices).
 Tensor checked_index(const Tensor& index, int64_t limit, const char* op, int64_t dim, const Shape& shape) {
   NB_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i64, got ", index.dtype());
   Tensor c = ops::contiguous_data(index);
+  if (t_index_checked) return c;
   ops::check_indices(c, {.limit = limit, .also = std::nullopt}, [op = std::string(op), limit, dim, shape](int64_t, int64_t v) {
     return detail::concat("[", op, "] index ", v, " is out of range for dimension ", dim, " of size ", limit,
                           " (shape ", shape, ")");
@@ -47,6 +61,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                        index.size(dim), s.inner);
   if (auto node = autograd::record("gather", {x}, {out})) {
     node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
+      ReusingCheckedIndex checked;
       return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), dim, idx, g[0])};
     };
   }
@@ -70,7 +85,10 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   backend::get(x.device()).scatter_add(x.dtype(), out.raw_data(), s.raw_data(), ops::index_ptr(idx), sp.outer, x.size(dim),
                             index.size(dim), sp.inner);
   if (auto node = autograd::record("scatter_add", {x, src}, {out})) {
-    node->backward_fn = [idx, dim](const TensorList& g) { return TensorList{g[0], gather(g[0], dim, idx)}; };
+    node->backward_fn = [idx, dim](const TensorList& g) {
+      ReusingCheckedIndex checked;
+      return TensorList{g[0], gather(g[0], dim, idx)};
+    };
   }
   return out;
 }
@@ -90,6 +108,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                              n_in, s.inner);
   if (auto node = autograd::record("index_select", {x}, {out})) {
     node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
+      ReusingCheckedIndex checked;
       return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), dim, idx, g[0])};
     };
   }
@@ -100,7 +119,6 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   ops::check_same_device(x, index, "index_add");
   NB_CHECK(index.dim() <= 1, "[index_add] index must be 1-D, got shape ", index.shape());
   dim = wrap_dim(dim, x.dim(), "index_add");
-  NB_CHECK(index.dtype() == DType::i64, "[index_add] index must be i64, got ", index.dtype());
   Tensor idx = ops::contiguous_data(index.reshape({-1}));
   Shape want = x.shape();
   if (!want.empty()) want[size_t(dim)] = idx.numel();
@@ -115,7 +133,10 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   backend::get(x.device()).index_add(x.dtype(), out.raw_data(), s.raw_data(), ops::index_ptr(idx), idx.numel(), sp.outer,
                           n_out, sp.inner);
   if (auto node = autograd::record("index_add", {x, src}, {out})) {
-    node->backward_fn = [idx, dim](const TensorList& g) { return TensorList{g[0], index_select(g[0], dim, idx)}; };
+    node->backward_fn = [idx, dim](const TensorList& g) {
+      ReusingCheckedIndex checked;
+      return TensorList{g[0], index_select(g[0], dim, idx)};
+    };
   }
   return out;
 }

@@ -394,6 +394,22 @@ TEST_F(FakeDeviceTest, CrossEntropyTargetsAreCheckedWithoutADownload) {
               cross_entropy(logits.detach().cpu(), ignored.cpu()).item(), 1e-6);
 }
 
+TEST_F(FakeDeviceTest, AVjpReusesItsForwardsIndexCheck) {
+  fake().defer_index_checks = true;
+  synchronize(kDev);
+  Tensor x = zeros({2, 3}).to(kDev).requires_grad_(true);
+  Tensor idx = from_vector<int64_t>({0, 2, 1, 1}, {2, 2}).to(kDev);
+  Tensor y = gather(x, 1, idx);
+  EXPECT_EQ(fake().deferred.pending(), 1);
+  y.sum().backward();
+  EXPECT_EQ(fake().deferred.pending(), 1) << "the VJP's scatter_add reuses the checked index";
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{1, 0, 1, 0, 2, 0}));
+  Tensor w = zeros({4, 2}).to(kDev).requires_grad_(true);
+  index_select(w, 0, from_vector<int64_t>({3, 3, 0}, {3}).to(kDev)).sum().backward();
+  EXPECT_EQ(fake().deferred.pending(), 1) << "and index_select's index_add";
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{1, 1, 0, 0, 0, 0, 2, 2}));
+}
+
 TEST_F(FakeDeviceTest, LossesRejectTargetsOnAnotherDevice) {
   Tensor logits = zeros({2, 3}).to(kDev), targets = from_vector<int64_t>({0, 2}, {2});
   EXPECT_ERROR(cross_entropy(logits, targets), "[cross_entropy]", "cuda:0", "cpu");
