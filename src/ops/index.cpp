@@ -5,25 +5,12 @@ namespace nabla {
 
 namespace {
 
-// Set while a VJP applies the index tensor its forward already checked (gather and scatter_add,
-// index_select and index_add are each other's VJPs): one check per index tensor, not one per use
-// (on a GPU each check is a kernel and one of the pending-check slots).
-thread_local bool t_index_checked = false;
-
-struct ReusingCheckedIndex {
-  bool saved = t_index_checked;
-  ReusingCheckedIndex() { t_index_checked = true; }
-  ~ReusingCheckedIndex() { t_index_checked = saved; }
-  ReusingCheckedIndex(const ReusingCheckedIndex&) = delete;
-  ReusingCheckedIndex& operator=(const ReusingCheckedIndex&) = delete;
-};
-
 /// `index` contiguous, once its values are known to address dimension `dim` (size `limit`) of
 /// `shape` (checked where the index lives; see ops::check_indices).
 Tensor checked_index(const Tensor& index, int64_t limit, const char* op, int64_t dim, const Shape& shape) {
   NB_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i64, got ", index.dtype());
   Tensor c = ops::contiguous_data(index);
-  if (t_index_checked) return c;
+  if (ops::ReusingCheckedIndex::active()) return c;
   ops::check_indices(c, {.limit = limit, .also = std::nullopt}, [op = std::string(op), limit, dim, shape](int64_t, int64_t v) {
     return detail::concat("[", op, "] index ", v, " is out of range for dimension ", dim, " of size ", limit,
                           " (shape ", shape, ")");
@@ -61,7 +48,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                        index.size(dim), s.inner);
   if (auto node = autograd::record("gather", {x}, {out})) {
     node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
-      ReusingCheckedIndex checked;
+      ops::ReusingCheckedIndex checked;
       return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), dim, idx, g[0])};
     };
   }
@@ -86,7 +73,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
                             index.size(dim), sp.inner);
   if (auto node = autograd::record("scatter_add", {x, src}, {out})) {
     node->backward_fn = [idx, dim](const TensorList& g) {
-      ReusingCheckedIndex checked;
+      ops::ReusingCheckedIndex checked;
       return TensorList{g[0], gather(g[0], dim, idx)};
     };
   }
@@ -108,7 +95,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                              n_in, s.inner);
   if (auto node = autograd::record("index_select", {x}, {out})) {
     node->backward_fn = [idx, dim, xs = x.shape()](const TensorList& g) {
-      ReusingCheckedIndex checked;
+      ops::ReusingCheckedIndex checked;
       return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), dim, idx, g[0])};
     };
   }
@@ -134,7 +121,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
                           n_out, sp.inner);
   if (auto node = autograd::record("index_add", {x, src}, {out})) {
     node->backward_fn = [idx, dim](const TensorList& g) {
-      ReusingCheckedIndex checked;
+      ops::ReusingCheckedIndex checked;
       return TensorList{g[0], index_select(g[0], dim, idx)};
     };
   }

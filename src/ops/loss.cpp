@@ -95,10 +95,11 @@ struct PickedLoss {
   Tensor weights;  // per sample: w[t] (0 where ignored)
 };
 
-/// Shared by nll_loss and cross_entropy: logp [M, C], target [M].
+/// Shared by nll_loss and cross_entropy: logp [M, C], target [M], already through checked_targets.
 PickedLoss pick(const Tensor& logp, const Tensor& target, const Tensor& weight, int64_t ignore_index) {
   Tensor valid = ne(target, scalar_tensor(double(ignore_index), DType::i64));
   Tensor safe_t = where(valid, target, zeros_like(target));
+  ops::ReusingCheckedIndex checked;  // the caller checked the targets (checked_targets)
   Tensor picked = gather(logp, 1, safe_t.unsqueeze(1)).squeeze(1);
   Tensor w = weight.defined() ? index_select(weight.to(logp.dtype()), 0, safe_t) : ones(picked.shape(), {.dtype = logp.dtype(), .device = logp.device()});
   w = where(valid, w, zeros_like(w));

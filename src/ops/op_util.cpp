@@ -45,9 +45,7 @@ Tensor scalar_to_device(const Tensor& t, Device d) {
   const double v = t.item();
   const bool exact = t.dtype() != DType::i64 || std::abs(*t.data_ptr<int64_t>()) <= (int64_t(1) << 53);
   if (t.requires_grad() || !exact) return t.to(d);
-  Tensor out = empty({}, {.dtype = t.dtype(), .device = d});
-  backend::get(d).fill(t.dtype(), out.raw_data(), 1, v);
-  return out;
+  return scalar_on(v, t.dtype(), d);
 }
 
 void check_floating(const Tensor& t, const char* op) {
@@ -140,10 +138,12 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 
 Tensor contiguous_data(const Tensor& x) { return x.is_contiguous() ? x : copy_kernel(x, x.dtype()); }
 
-Tensor scalar_like(double v, const Tensor& like) {
-  Tensor t = empty({}, {.dtype = like.dtype(), .device = like.device()});
-  backend::get(like.device()).fill(like.dtype(), t.raw_data(), 1, v);
+Tensor scalar_on(double v, DType dtype, Device device) {
+  Tensor t = empty({}, {.dtype = dtype, .device = device});
+  backend::get(device).fill(dtype, t.raw_data(), 1, v);
   return t;
 }
+
+Tensor scalar_like(double v, const Tensor& like) { return scalar_on(v, like.dtype(), like.device()); }
 
 }  // namespace nabla::ops

@@ -42,8 +42,30 @@ inline void check_indices(const Tensor& idx, const backend::IndexRange& range, c
   backend::get(idx.device()).check_indices(index_ptr(idx), idx.numel(), range, message, idx.device().index);
 }
 
+/// While alive, index ops skip the range check of their index (they still make it contiguous):
+/// for an index that was checked already, as a VJP reapplying its forward's index (gather and
+/// scatter_add, index_select and index_add are each other's VJPs) or a loss gathering targets it
+/// checked. On a GPU each check costs a kernel and one of the pending-check slots.
+class ReusingCheckedIndex {
+ public:
+  ReusingCheckedIndex() : saved_(flag()) { flag() = true; }
+  ~ReusingCheckedIndex() { flag() = saved_; }
+  ReusingCheckedIndex(const ReusingCheckedIndex&) = delete;
+  ReusingCheckedIndex& operator=(const ReusingCheckedIndex&) = delete;
+  static bool active() { return flag(); }
+
+ private:
+  static bool& flag() {
+    thread_local bool on = false;
+    return on;
+  }
+  bool saved_;
+};
+
 /// A 0-d tensor of `like`'s dtype holding `v` (for scalar operands).
 Tensor scalar_like(double v, const Tensor& like);
+/// A 0-d tensor of `dtype` on `device` holding `v`, written by a fill kernel (no upload).
+Tensor scalar_on(double v, DType dtype, Device device);
 
 /// Marks an in-place write: bumps the version counter and remembers the op's name.
 inline void bump_version(const Tensor& t, const char* op) {

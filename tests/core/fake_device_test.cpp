@@ -408,6 +408,12 @@ TEST_F(FakeDeviceTest, AVjpReusesItsForwardsIndexCheck) {
   index_select(w, 0, from_vector<int64_t>({3, 3, 0}, {3}).to(kDev)).sum().backward();
   EXPECT_EQ(fake().deferred.pending(), 1) << "and index_select's index_add";
   EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{1, 1, 0, 0, 0, 0, 2, 2}));
+  // A weighted cross-entropy checks its targets once, not again in its gather and index_select.
+  Tensor logits = zeros({3, 4}).to(kDev).requires_grad_(true);
+  Tensor targets = from_vector<int64_t>({0, 3, -100}, {3}).to(kDev);
+  cross_entropy(logits, targets, {.weight = ones({4}).to(kDev)}).backward();
+  EXPECT_EQ(fake().deferred.pending(), 1) << "weighted cross_entropy, forward and backward";
+  synchronize(kDev);
 }
 
 TEST_F(FakeDeviceTest, LossesRejectTargetsOnAnotherDevice) {
