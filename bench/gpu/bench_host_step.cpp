@@ -8,8 +8,8 @@
 // count themselves, with the CUDA backend's set of kernels (so composite fallbacks run as they
 // do there). It then times bench_gpu_step's training step (forward, cross-entropy, backward,
 // SGD with momentum) for each model and batch, and prints per step: the host time (median and
-// quartiles), the backend calls by kind (a call is one kernel launch, except channel_moments
-// and batch_norm_backward, three each in norm.cu, and cuDNN calls, which may launch more), and
+// quartiles), the backend calls by kind (a call is one kernel launch, except
+// batch_norm_backward, two in norm.cu, and cuDNN calls, which may launch more), and
 // the synchronizations, blocking uploads and downloads, which should all be zero.
 //
 //   bench_host_step [--models mlp,cnn,resnet18] [--batches 64,512] [--steps 30] [--warmup 5]
@@ -97,9 +97,8 @@ class NullDevice final : public be::Backend {
   NB_NULL_KERNEL(adaptive_avg_pool2d_forward, DType, int64_t, int64_t, int64_t, int64_t, int64_t, const void*, void*)
   NB_NULL_KERNEL(adaptive_avg_pool2d_backward, DType, int64_t, int64_t, int64_t, int64_t, int64_t, const void*,
                  void*)
-  NB_NULL_KERNEL(channel_moments, DType, int64_t, int64_t, int64_t, const void*, double*, double*)
   NB_NULL_KERNEL(channel_affine, DType, int64_t, int64_t, int64_t, const void*, const double*, const double*, void*)
-  NB_NULL_KERNEL(batch_norm_coefficients, const be::BatchNormCoef&)
+  NB_NULL_KERNEL(batch_norm_stats, const be::BatchNormStats&)
   NB_NULL_KERNEL(batch_norm_backward, DType, int64_t, int64_t, int64_t, const void*, const void*, const double*,
                  const double*, const void*, void*, void*, void*)
   NB_NULL_KERNEL(layer_norm_forward, DType, int64_t, int64_t, const void*, const void*, const void*, double, void*,

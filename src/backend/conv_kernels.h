@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "batch_norm_coef.h"
+#include "batch_norm_stats.h"
 #include "nabla/dtype.h"
 
 namespace nabla::backend {
@@ -40,13 +40,11 @@ void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W,
 void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                   const void* gout, void* gx);
 
-/// Per-channel mean and biased variance of x [N, C, S] (computed in f64).
-void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* mean, double* var);
 /// y = (x - mean[c]) * scale[c] + shift[c] over x [N, C, S]; the affine part folded into scale/shift.
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);
-/// batch_norm's per-channel coefficients (see Backend::batch_norm_coefficients).
-void batch_norm_coefficients(const BatchNormCoef& a);
+/// batch_norm's training statistics and coefficients (see Backend::batch_norm_stats).
+void batch_norm_stats(const BatchNormStats& a);
 /// batch_norm's first-order backward (see Backend::batch_norm_backward).
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
                          const double* mean, const double* rstd, const void* weight, void* gx, void* gw,

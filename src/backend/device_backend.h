@@ -12,7 +12,7 @@
 #include <cstdlib>
 
 #include "backend.h"
-#include "batch_norm_coef.h"
+#include "batch_norm_stats.h"
 #include "class_nll.h"
 #include "conv_kernels.h"
 #include "index_checks.h"
@@ -167,18 +167,14 @@ class Backend {
                                             void*) {
     missing("adaptive_avg_pool2d_backward");
   }
-  /// mean/var: C doubles (f64 arrays in the device's memory).
-  virtual void channel_moments(DType, int64_t, int64_t, int64_t, const void*, double* /*mean*/, double* /*var*/) {
-    missing("channel_moments");
-  }
   /// scale/shift: C doubles (f64 arrays in the device's memory).
   virtual void channel_affine(DType, int64_t, int64_t, int64_t, const void*, const double* /*scale*/,
                               const double* /*shift*/, void*) {
     missing("channel_affine");
   }
-  /// batch_norm's per-channel rstd, scale and shift, and the running-average updates, from the
-  /// batch statistics (see BatchNormCoef).
-  virtual void batch_norm_coefficients(const BatchNormCoef&) { missing("batch_norm_coefficients"); }
+  /// batch_norm's batch statistics (mean, biased variance) of x, the per-channel rstd, scale
+  /// and shift, and the running-average updates, in one call (see BatchNormStats).
+  virtual void batch_norm_stats(const BatchNormStats&) { missing("batch_norm_stats"); }
   /// batch_norm's first-order backward from the forward's batch statistics (mean, rstd: C
   /// doubles in the device's memory; weight: C values of the dtype, or null for 1). With
   /// xhat = (x - mean) * rstd: gb = sum(g), gw = sum(g * xhat) (C values of the dtype each,

@@ -86,13 +86,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor xc = ops::contiguous_data(x);
   backend::Backend& be = backend::get(x.device());
   // Per-channel statistics stay on x's device (f64, C values), so a GPU never waits for the host.
-  // One backend call then forms y = x * scale + shift with scale = w / sqrt(var + eps) and
-  // shift = b - mean * scale (f64, the textbook formula) and updates the running averages; the
-  // VJP below is written with nabla ops.
+  // One backend call forms them, then y = x * scale + shift with scale = w / sqrt(var + eps) and
+  // shift = b - mean * scale (f64, the textbook formula), and updates the running averages; the
+  // VJP below is written with nabla ops. The five per-channel rows share one allocation.
   const TensorOptions f64_here{.dtype = DType::f64, .device = x.device()};
-  Tensor mean_d = empty({C}, f64_here), var_d = empty({C}, f64_here), rstd_d = empty({C}, f64_here);
-  be.channel_moments(x.dtype(), N, C, S, xc.raw_data(), static_cast<double*>(mean_d.raw_data()),
-                     static_cast<double*>(var_d.raw_data()));
+  Tensor stats = empty({5, C}, f64_here);
+  Tensor mean_d = stats.select(0, 0), rstd_d = stats.select(0, 2);
+  auto row = [&](int64_t i) { return static_cast<double*>(stats.raw_data()) + i * C; };
   Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   {
     NoGradGuard ng;
@@ -107,31 +107,32 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const DType pdt = pair_dtype(weight, bias), rdt = pair_dtype(running_mean, running_var);
     auto as = [](const Tensor& t, DType d) { return t.defined() ? ops::contiguous_data(t.detach().to(d)) : Tensor(); };
     Tensor w = as(weight, pdt), b = as(bias, pdt), rm = as(running_mean, rdt), rv = as(running_var, rdt);
-    Tensor scale = empty({C}, f64_here), shift = empty({C}, f64_here);
-    backend::BatchNormCoef coef;
+    backend::BatchNormStats coef;
+    coef.dtype = x.dtype();
+    coef.N = N;
     coef.C = C;
+    coef.S = S;
+    coef.x = xc.raw_data();
     coef.param_dtype = pdt;
     coef.running_dtype = rdt;
-    coef.mean = static_cast<const double*>(mean_d.raw_data());
-    coef.var = static_cast<const double*>(var_d.raw_data());
     coef.weight = data_or_null(w);
     coef.bias = data_or_null(b);
     coef.running_mean = data_or_null(rm);
     coef.running_var = data_or_null(rv);
     coef.eps = eps;
     coef.momentum = momentum;
-    coef.count = double(N * S);
-    coef.rstd = static_cast<double*>(rstd_d.raw_data());
-    coef.scale = static_cast<double*>(scale.raw_data());
-    coef.shift = static_cast<double*>(shift.raw_data());
-    be.batch_norm_coefficients(coef);
+    coef.mean = row(0);
+    coef.var = row(1);
+    coef.rstd = row(2);
+    coef.scale = row(3);
+    coef.shift = row(4);
+    be.batch_norm_stats(coef);
     for (auto [work, running] : {std::pair{rm, running_mean}, std::pair{rv, running_var}}) {
       if (!running.defined()) continue;
       if (work.raw_data() != running.raw_data()) running.copy_(work);
       else ops::bump_version(running, "batch_norm");  // updated in place, as by add_
     }
-    be.channel_affine(x.dtype(), N, C, S, xc.raw_data(), static_cast<const double*>(scale.raw_data()),
-                      static_cast<const double*>(shift.raw_data()), y.raw_data());
+    be.channel_affine(x.dtype(), N, C, S, xc.raw_data(), coef.scale, coef.shift, y.raw_data());
   }
   if (auto node = autograd::record("batch_norm", {x, weight, bias}, {y})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);

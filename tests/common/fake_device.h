@@ -173,10 +173,7 @@ class FakeDevice : public be::Backend {
                            const double* rs, const void* w, void* gx, void* gw, void* gb) override {
     cpu.batch_norm_backward(dt, n, c, s, x, go, m, rs, w, gx, gw, gb);
   }
-  void batch_norm_coefficients(const be::BatchNormCoef& a) override { cpu.batch_norm_coefficients(a); }
-  void channel_moments(DType dt, int64_t n, int64_t c, int64_t s, const void* x, double* m, double* v) override {
-    cpu.channel_moments(dt, n, c, s, x, m, v);
-  }
+  void batch_norm_stats(const be::BatchNormStats& a) override { cpu.batch_norm_stats(a); }
   void channel_affine(DType dt, int64_t n, int64_t c, int64_t s, const void* x, const double* sc, const double* sh,
                       void* y) override {
     cpu.channel_affine(dt, n, c, s, x, sc, sh, y);

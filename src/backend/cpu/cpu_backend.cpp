@@ -126,10 +126,7 @@ class CpuBackend final : public Backend {
                                     const void* go, void* gx) override {
     cpu::adaptive_avg_pool2d_backward(dt, p, H, W, Ho, Wo, go, gx);
   }
-  void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* m, double* v) override {
-    cpu::channel_moments(dt, N, C, S, x, m, v);
-  }
-  void batch_norm_coefficients(const BatchNormCoef& a) override { cpu::batch_norm_coefficients(a); }
+  void batch_norm_stats(const BatchNormStats& a) override { cpu::batch_norm_stats(a); }
   void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* go, const double* m,
                            const double* rs, const void* w, void* gx, void* gw, void* gb) override {
     cpu::batch_norm_backward(dt, N, C, S, x, go, m, rs, w, gx, gw, gb);

@@ -9,7 +9,9 @@
 #include "parallel.h"
 
 namespace nabla::backend::cpu {
+namespace {
 
+// Per-channel mean and biased variance of x [N, C, S], two passes in f64.
 void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, double* mean, double* var) {
   NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
     const scalar_t* x = static_cast<const scalar_t*>(xv);
@@ -33,6 +35,8 @@ void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, 
   });
 }
 
+}  // namespace
+
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, const double* scale,
                     const double* shift, void* yv) {
   NB_DISPATCH_FLOAT(dt, "batch_norm", [&] {
@@ -49,7 +53,8 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, c
   });
 }
 
-void batch_norm_coefficients(const BatchNormCoef& a) {
+void batch_norm_stats(const BatchNormStats& a) {
+  channel_moments(a.dtype, a.N, a.C, a.S, a.x, a.mean, a.var);
   dispatch_coef_types(a, [&](auto p, auto r) {
     for (int64_t c = 0; c < a.C; ++c) batch_norm_coef_channel<decltype(p), decltype(r)>(a, c);
   });

@@ -71,8 +71,7 @@ void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W
                                   const void* gout, void* gx);
 
 // norm.cu (mean/var, scale/shift: f64 device arrays of C values)
-void channel_moments(DType dt, int64_t N, int64_t C, int64_t S, const void* x, double* mean, double* var);
-void batch_norm_coefficients(const BatchNormCoef& a);
+void batch_norm_stats(const BatchNormStats& a);
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
                          const double* mean, const double* rstd, const void* weight, void* gx, void* gw,
                          void* gb);

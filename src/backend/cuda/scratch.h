@@ -27,20 +27,16 @@ inline int current_device() {
 /// already be gone when thread_local destructors of the main thread run.
 class GrowBuffer {
  public:
-  void* get(size_t nbytes) {
-    const int dev = current_device();
-    if (dev >= int(slots_.size())) slots_.resize(size_t(dev) + 1);
-    Slot& s = slots_[size_t(dev)];
-    if (s.bytes < nbytes || s.ptr == nullptr) {
-      // The old block goes back to the caching allocator; work queued on the compute stream
-      // that still reads it runs before any later use of the block on the same stream.
-      if (s.ptr != nullptr) device_free(s.ptr, s.bytes, dev);
-      s.ptr = nullptr;
-      const size_t want = nbytes > 2 * s.bytes ? nbytes : 2 * s.bytes;
-      s.ptr = device_alloc(want > 0 ? want : 256, dev);
-      s.bytes = want > 0 ? want : 256;
-    }
-    return s.ptr;
+  void* get(size_t nbytes) { return get(nbytes, nullptr); }
+
+  /// As get, but a block the call allocates is zero-filled (on the compute stream) first. For
+  /// state kept zero between uses, as the arrival counters of norm.cu's kernels that finish a
+  /// reduction in the block that arrives last.
+  void* get_zeroed(size_t nbytes) {
+    bool fresh = false;
+    void* p = get(nbytes, &fresh);
+    if (fresh) NB_CUDA_CHECK(cudaMemsetAsync(p, 0, slots_[size_t(current_device())].bytes, compute_stream()));
+    return p;
   }
 
   /// Copies nbytes from host memory into the buffer on the compute stream and returns the
@@ -53,6 +49,23 @@ class GrowBuffer {
   }
 
  private:
+  void* get(size_t nbytes, bool* fresh) {
+    const int dev = current_device();
+    if (dev >= int(slots_.size())) slots_.resize(size_t(dev) + 1);
+    Slot& s = slots_[size_t(dev)];
+    if (s.bytes < nbytes || s.ptr == nullptr) {
+      if (fresh) *fresh = true;
+      // The old block goes back to the caching allocator; work queued on the compute stream
+      // that still reads it runs before any later use of the block on the same stream.
+      if (s.ptr != nullptr) device_free(s.ptr, s.bytes, dev);
+      s.ptr = nullptr;
+      const size_t want = nbytes > 2 * s.bytes ? nbytes : 2 * s.bytes;
+      s.ptr = device_alloc(want > 0 ? want : 256, dev);
+      s.bytes = want > 0 ? want : 256;
+    }
+    return s.ptr;
+  }
+
   struct Slot {
     void* ptr = nullptr;
     size_t bytes = 0;
