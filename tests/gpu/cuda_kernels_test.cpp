@@ -166,7 +166,7 @@ TEST(CudaKernels, BatchAndLayerNorm) {
 
 // batch_norm's statistics kernel (slices of each channel, finished by the channel's last block,
 // which must leave its arrival counters at zero for the next call) against the CPU, on shapes
-// with 1 to 16 slices per channel, each run three times in a row, in both directions of
+// with 1 to 256 slices per channel, each run three times in a row, in both directions of
 // size change, with a large mean and the running averages: f32 and f64.
 TEST(CudaKernels, BatchNormStatisticsAcrossSlicesAndRepeats) {
   NB_REQUIRE_CUDA();
