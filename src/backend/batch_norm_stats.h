@@ -1,13 +1,14 @@
-// batch_norm's training statistics in one formula for every backend: the per-channel batch mean
-// and variance, then the coefficients of y = x * scale + shift and the running-average updates.
-// The forward used to build the coefficients from a dozen tiny tensor ops per layer (casts,
-// rsqrt, products, the running-average updates); on a GPU each was a kernel launch of a few
-// microseconds over C values (Nsight Compute counted 90 f32->f64 cast launches per ResNet-18
-// step). Now one backend call does it: the CPU as two passes per channel and a loop over
-// batch_norm_coef_channel below; CUDA as one kernel (slices of each channel, finished by the
-// slice that arrives last with merge_slice_moments below). The formulas are written with
-// explicitly rounded operations so CPU and GPU give the same bits where their sums agree (nvcc
-// would otherwise fuse a*b + c into one fma).
+// batch_norm's training statistics for every backend: the per-channel batch mean and variance,
+// then the coefficients of y = x * scale + shift and the running-average updates. The forward
+// used to build the coefficients from a dozen tiny tensor ops per layer (casts, rsqrt, products,
+// the running-average updates); on a GPU each was a kernel launch of a few microseconds over C
+// values (Nsight Compute counted 90 f32->f64 cast launches per ResNet-18 step). Now one backend
+// call does it: the CPU as two passes per channel and a loop over batch_norm_coef_channel below;
+// CUDA as one kernel (slices of each channel, merged by the slice that arrives last with
+// slice_merge_term below, then batch_norm_coef_channel). The mean and variance differ between
+// the two in rounding only (two passes against a shifted merge: about 1e-14 relative in f64);
+// batch_norm_coef_channel is written with explicitly rounded operations so that from the same
+// statistics CPU and GPU give the same bits (nvcc would otherwise fuse a*b + c into one fma).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -89,14 +90,22 @@ NB_BN_HOST_DEVICE void batch_norm_coef_channel(const BatchNormStats& a, int64_t 
   }
 }
 
-/// One channel's mean and biased variance from per-slice partials of the shifted values
-/// u = x - shift (shift: any value of the channel, so the sums stay small whatever the mean):
-/// slice k holds n_k values with sum s_k of u and q_k = sum((u - s_k / n_k)^2), the squared
-/// deviations from the slice's own mean. The mean is shift + sum(s_k) / n, the sum formed in
-/// slice order; the variance is Chan et al.'s pairwise merge,
-/// (sum(q_k) + sum(n_k * (s_k / n_k - sum(s_k) / n)^2)) / n, exact in real arithmetic and, like
-/// the CPU's two passes, free of the cancellation of sum(x^2) - n * mean^2.
-/// part(k, n_k, s_k, q_k) reads slice k (a callable, so a kernel can read around its L1 cache).
+/// Chan et al.'s merge of per-slice moments. The slices' values are shifted, u = x - shift
+/// (shift: any value of the channel, so the sums stay small whatever the mean); slice k holds
+/// n_k values with sum s_k of u and q_k = sum((u - s_k / n_k)^2), the squared deviations from the
+/// slice's own mean. With m = sum(s_k) / n, the channel's mean is shift + m and its biased
+/// variance sum(slice_merge_term(n_k, s_k, q_k, m)) / n: exact in real arithmetic and, like the
+/// CPU's two passes, free of the cancellation of sum(x^2) - n * mean^2. The CUDA kernel adds the
+/// terms in a fixed tree over its block; merge_slice_moments below adds them in slice order,
+/// as the CPU tests of the formula do.
+NB_BN_HOST_DEVICE double slice_merge_term(double nk, double sk, double qk, double m) {
+  using namespace bn_detail;
+  if (nk <= 0) return 0.0;
+  const double d = sub(div(sk, nk), m);
+  return add(qk, mul(nk, mul(d, d)));
+}
+
+/// The merge above over `slices` slices in order; part(k, n_k, s_k, q_k) reads slice k.
 template <typename Part>
 NB_BN_HOST_DEVICE void merge_slice_moments(int64_t slices, double n, double shift, Part part, double* mean,
                                            double* var) {
@@ -112,9 +121,7 @@ NB_BN_HOST_DEVICE void merge_slice_moments(int64_t slices, double n, double shif
   for (int64_t k = 0; k < slices; ++k) {
     double nk, sk, qk;
     part(k, nk, sk, qk);
-    if (nk <= 0) continue;
-    const double d = sub(div(sk, nk), m);
-    q = add(q, add(qk, mul(nk, mul(d, d))));
+    q = add(q, slice_merge_term(nk, sk, qk, m));
   }
   *mean = add(shift, m);
   *var = div(q, n);

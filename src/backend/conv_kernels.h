@@ -40,7 +40,7 @@ void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W,
 void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                   const void* gout, void* gx);
 
-/// y = (x - mean[c]) * scale[c] + shift[c] over x [N, C, S]; the affine part folded into scale/shift.
+/// y = x * scale[c] + shift[c] over x [N, C, S] (batch norm folds the mean and the affine part into them).
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);
 /// batch_norm's training statistics and coefficients (see Backend::batch_norm_stats).

@@ -166,22 +166,23 @@ TEST(CudaKernels, BatchAndLayerNorm) {
 
 // batch_norm's statistics kernel (slices of each channel, finished by the channel's last block,
 // which must leave its arrival counters at zero for the next call) against the CPU, on shapes
-// with 1 to 256 slices per channel, each run three times in a row, in both directions of
-// size change, with a large mean and the running averages: f32 and f64.
+// with 1 to 1024 slices per channel (54 with a shorter last slice), each run three times in a
+// row with different values (a finish that read stale partials would show), in both directions
+// of size change, with a large mean and the running averages: f32 and f64.
 TEST(CudaKernels, BatchNormStatisticsAcrossSlicesAndRepeats) {
   NB_REQUIRE_CUDA();
   manual_seed(12);
   for (DType dt : {DType::f32, DType::f64}) {
     const double tol = dt == DType::f64 ? 1e-11 : 2e-4;
-    for (const Shape& s : {Shape{64, 64, 16, 16}, Shape{3, 5, 7, 9}, Shape{512, 3, 32, 32}, Shape{130, 7},
-                           Shape{64, 512, 4, 4}, Shape{64, 64, 16, 16}}) {
-      Tensor x = randn(s, {.dtype = dt}) * 3.0 + 500.0;
+    for (const Shape& s : {Shape{64, 64, 16, 16}, Shape{3, 5, 7, 9}, Shape{512, 3, 32, 32}, Shape{100, 3, 33, 33},
+                           Shape{2048, 1, 32, 32}, Shape{130, 7}, Shape{64, 512, 4, 4}, Shape{64, 64, 16, 16}}) {
       Tensor w = randn({s[1]}, {.dtype = dt}), b = randn({s[1]}, {.dtype = dt});
       Tensor rm = zeros({s[1]}, {.dtype = dt}), rv = ones({s[1]}, {.dtype = dt});
-      Tensor rmg = rm.cuda(), rvg = rv.cuda(), xg = x.cuda(), wg = w.cuda(), bg = b.cuda();
+      Tensor rmg = rm.cuda(), rvg = rv.cuda(), wg = w.cuda(), bg = b.cuda();
       for (int rep = 0; rep < 3; ++rep) {
+        Tensor x = randn(s, {.dtype = dt}) * (3.0 + rep) + 500.0 * (rep + 1);
         const std::string what = "batch_norm " + shape_str(s) + " call " + std::to_string(rep + 1);
-        expect_same(batch_norm(xg, rmg, rvg, wg, bg, true), batch_norm(x, rm, rv, w, b, true), tol, tol, what);
+        expect_same(batch_norm(x.cuda(), rmg, rvg, wg, bg, true), batch_norm(x, rm, rv, w, b, true), tol, tol, what);
         expect_same(rmg, rm, tol, tol, what + " running_mean");
         expect_same(rvg, rv, tol, tol, what + " running_var");
       }
@@ -189,15 +190,18 @@ TEST(CudaKernels, BatchNormStatisticsAcrossSlicesAndRepeats) {
   }
 }
 
-// batch_norm's fused backward kernel (three passes, slices per channel, division-free index
-// walkers) against the CPU's, on shapes where one channel spans several blocks and where the
-// grid stride is not a multiple of the channel or row length; with a large mean, f32 and f64.
+// batch_norm's fused backward kernels (slices per channel finished by the last block, then the
+// input gradient; division-free index walkers) against the CPU's, on shapes where one channel
+// spans several blocks (8, and 54 with a shorter last slice; each seen twice, with new values,
+// so the arrival counters are reused) and where the grid stride is not a multiple of the channel
+// or row length; with a large mean, f32 and f64.
 TEST(CudaKernels, BatchNormBackward) {
   NB_REQUIRE_CUDA();
   manual_seed(8);
   for (DType dt : {DType::f32, DType::f64}) {
     const double tol = dt == DType::f64 ? 1e-11 : 2e-4;
-    for (const Shape& s : {Shape{64, 64, 16, 16}, Shape{3, 5, 7, 9}, Shape{130, 7}, Shape{2, 3, 1, 1}}) {
+    for (const Shape& s : {Shape{64, 64, 16, 16}, Shape{3, 5, 7, 9}, Shape{100, 3, 33, 33}, Shape{130, 7},
+                           Shape{2, 3, 1, 1}, Shape{100, 3, 33, 33}, Shape{64, 64, 16, 16}}) {
       Tensor x = randn(s, {.dtype = dt}) * 3.0 + 500.0, go = randn(s, {.dtype = dt});
       Tensor w = randn({s[1]}, {.dtype = dt}), b = randn({s[1]}, {.dtype = dt});
       Tensor xg = x.cuda().requires_grad_(), wg = w.cuda().requires_grad_(), bg = b.cuda().requires_grad_();

@@ -58,7 +58,8 @@ struct MomentsGeom {
   int64_t C, S, M, splits, chunk;  // M = N*S elements per channel, chunk = slice length
 };
 
-// Enough blocks to fill the GPU (about 1024 in all) but no slice shorter than 2048 elements.
+// Enough blocks to fill the GPU (about 1024 in all), with slices of about 2048 elements or more
+// (M = 2049 gives 1025 and 1024); no slice is empty, since (splits - 1) * chunk < M.
 MomentsGeom moments_geom(int64_t N, int64_t C, int64_t S) {
   const int64_t M = N * S;
   MomentsGeom g{C, S, M, 1, M};
@@ -68,30 +69,29 @@ MomentsGeom moments_geom(int64_t N, int64_t C, int64_t S) {
   return g;
 }
 
-// Channel c's total of per-slice partials (part[c * splits + k]), added in slice order. The
-// partials come from other blocks of the same launch: __ldcg reads them from L2, past this
-// SM's L1.
-__device__ __forceinline__ double slice_total(const double* part, int64_t c, int64_t splits) {
+// Channel c's total of per-slice partials (part[c * splits + k]), valid in thread 0; called by
+// every thread of the block. Each thread adds a fixed set of slices and block_sum adds those in a
+// fixed tree, so the result does not depend on which block finished last. The partials come
+// from other blocks of the same launch: __ldcg reads them from L2, past this SM's L1.
+__device__ double slice_total(const double* part, int64_t c, int64_t splits) {
   double s = 0;
-  for (int64_t k = 0; k < splits; ++k) s += __ldcg(part + c * splits + k);
-  return s;
+  for (int64_t k = threadIdx.x; k < splits; k += blockDim.x) s += __ldcg(part + c * splits + k);
+  return block_sum(s);
 }
 
 // Called by every thread of a block after its thread 0 wrote the block's partials: true in the
-// block of channel c's `splits` slice blocks that arrives last, which then finishes the channel.
-// arrivals[c] counts the blocks that are done and is 0 again when the launch ends (the caller
+// block of channel c's `splits` slice blocks that arrives last, which then finishes the channel
+// with all its threads (so callers test this before anything lets a thread leave: the finish's
+// block_sum calls would otherwise wait forever). arrivals[c] counts the blocks that are done;
+// atomicInc wraps it back to 0 on the last arrival, ready for the next launch (the caller
 // allocates it zeroed: GrowBuffer::get_zeroed).
 __device__ bool last_slice_of_channel(unsigned* arrivals, int64_t c, int64_t splits) {
   if (splits == 1) return true;
   __shared__ bool last;
   if (threadIdx.x == 0) {
     __threadfence();  // this block's partials are visible device-wide before it counts itself
-    const unsigned done = atomicAdd(arrivals + c, 1u) + 1;
-    last = done == unsigned(splits);
-    if (last) {
-      arrivals[c] = 0;  // every other block of the channel has counted itself already
-      __threadfence();  // the others' partials are read after their counts
-    }
+    last = atomicInc(arrivals + c, unsigned(splits - 1)) == unsigned(splits - 1);
+    if (last) __threadfence();  // the others' partials are read after their counts
   }
   __syncthreads();
   return last;
@@ -102,17 +102,17 @@ __device__ __forceinline__ int64_t slice_end(const MomentsGeom& g, int64_t lo) {
 }
 
 // Batch norm's statistics in one launch: block (c, k) sums its slice (less the channel's first
-// value), then the squared deviations from the slice's own mean (a second read of the slice,
-// mostly from L2); the channel's last
-// block merges the slices (merge_slice_moments, whose formula the CPU tests check) and writes
-// the mean, variance, coefficients and running averages (batch_norm_coef_channel, the CPU's).
+// value), then the squared deviations from the slice's own mean (a second read of the slice:
+// from L2 when x fits there, as the two kernels this replaced read it); the channel's last block
+// merges the slices (slice_merge_term, whose formula the CPU tests check) and writes the mean,
+// variance, coefficients and running averages (batch_norm_coef_channel, the CPU's).
 template <typename T, typename P, typename R>
 __global__ void batch_norm_stats_kernel(MomentsGeom g, BatchNormStats a, double* __restrict part,
                                         unsigned* __restrict arrivals) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
   const int64_t lo = k * g.chunk, hi = slice_end(g, lo);
   const T* __restrict x = static_cast<const T*>(a.x);
-  const double shift = double(x[c * g.S]);  // the channel's first value (merge_slice_moments)
+  const double shift = double(x[c * g.S]);  // the channel's first value (see slice_merge_term)
   double s = 0;
   {
     SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
@@ -138,14 +138,22 @@ __global__ void batch_norm_stats_kernel(MomentsGeom g, BatchNormStats a, double*
     sum_part[blockIdx.x] = s;
     sq_part[blockIdx.x] = q;
   }
-  if (!last_slice_of_channel(arrivals, c, g.splits) || threadIdx.x != 0) return;
-  auto slice = [&](int64_t kk, double& n, double& sk, double& qk) {
+  if (!last_slice_of_channel(arrivals, c, g.splits)) return;
+  const double count = double(g.M);
+  __shared__ double channel_mean;  // of x - shift
+  const double total = slice_total(sum_part, c, g.splits);
+  if (threadIdx.x == 0) channel_mean = total / count;
+  __syncthreads();
+  double terms = 0;
+  for (int64_t kk = threadIdx.x; kk < g.splits; kk += blockDim.x) {
     const int64_t l = kk * g.chunk, h = slice_end(g, l);
-    n = h > l ? double(h - l) : 0.0;
-    sk = __ldcg(sum_part + c * g.splits + kk);
-    qk = __ldcg(sq_part + c * g.splits + kk);
-  };
-  merge_slice_moments(g.splits, double(g.M), shift, slice, a.mean + c, a.var + c);
+    const int64_t i = c * g.splits + kk;
+    terms += slice_merge_term(double(h - l), __ldcg(sum_part + i), __ldcg(sq_part + i), channel_mean);
+  }
+  terms = block_sum(terms);
+  if (threadIdx.x != 0) return;
+  a.mean[c] = shift + channel_mean;
+  a.var[c] = terms / count;
   batch_norm_coef_channel<P, R>(a, c);
 }
 
@@ -174,8 +182,9 @@ __global__ void channel_total_kernel(MomentsGeom g, const T* __restrict x, doubl
   for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x, w.advance()) s += double(x[w.offset()]);
   s = block_sum(s);
   if (threadIdx.x == 0) part[blockIdx.x] = s;
-  if (!last_slice_of_channel(arrivals, c, g.splits) || threadIdx.x != 0) return;
-  out[c] = T(slice_total(part, c, g.splits));
+  if (!last_slice_of_channel(arrivals, c, g.splits)) return;
+  const double total = slice_total(part, c, g.splits);
+  if (threadIdx.x == 0) out[c] = T(total);
 }
 
 // Batch norm backward, pass 1: per block, the slice's sum(g) and sum(g * (x - mean)); the
@@ -206,10 +215,11 @@ __global__ void bn_backward_sum_kernel(MomentsGeom g, const T* __restrict x, con
     sg_part[blockIdx.x] = sg;
     sgc_part[blockIdx.x] = sgc;
   }
-  if (!last_slice_of_channel(arrivals, c, g.splits) || threadIdx.x != 0) return;
+  if (!last_slice_of_channel(arrivals, c, g.splits)) return;
+  const double tg = slice_total(sg_part, c, g.splits), tgc = slice_total(sgc_part, c, g.splits);
+  if (threadIdx.x != 0) return;
   const int64_t C = g.C;
   const double count = double(g.M);
-  const double tg = slice_total(sg_part, c, g.splits), tgc = slice_total(sgc_part, c, g.splits);
   const double rs = rstd[c], sgx = strict::mul(tgc, rs);
   if (gb) gb[c] = T(tg);
   if (gw) gw[c] = T(sgx);
@@ -267,14 +277,14 @@ __global__ void layer_norm_kernel(int64_t rows, int64_t D, const T* __restrict x
   }
 }
 
-// Partials (two doubles per block) and zeroed arrival counters (one per channel) for the
-// reductions above; one pair per purpose, as GrowBuffer asks.
+// Partials (per_block doubles per block) and zeroed arrival counters (one per channel) for the
+// reductions above; one pair of buffers per purpose, as GrowBuffer asks.
 struct SliceScratch {
   double* part;
   unsigned* arrivals;
 };
-SliceScratch slice_scratch(GrowBuffer& part, GrowBuffer& arrivals, int64_t blocks, int64_t C) {
-  return {static_cast<double*>(part.get(size_t(2 * blocks) * sizeof(double))),
+SliceScratch slice_scratch(GrowBuffer& part, GrowBuffer& arrivals, int64_t blocks, int64_t per_block, int64_t C) {
+  return {static_cast<double*>(part.get(size_t(per_block * blocks) * sizeof(double))),
           static_cast<unsigned*>(arrivals.get_zeroed(size_t(C) * sizeof(unsigned)))};
 }
 
@@ -289,7 +299,7 @@ void batch_norm_stats(const BatchNormStats& a) {
       using T = decltype(zero);
       const MomentsGeom g = moments_geom(a.N, a.C, a.S);
       const int64_t blocks = a.C * g.splits;
-      const SliceScratch sc = slice_scratch(part, arrivals, blocks, a.C);
+      const SliceScratch sc = slice_scratch(part, arrivals, blocks, 2, a.C);
       // Finished on the device: no host round trip, so batch norm never stalls the stream.
       batch_norm_stats_kernel<T, decltype(p), decltype(r)>
           <<<unsigned(blocks), kThreads, 0, compute_stream()>>>(g, a, sc.part, sc.arrivals);
@@ -313,7 +323,7 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb) {
     }
     const MomentsGeom mg = moments_geom(g.N, C, S);
     const int64_t blocks = C * mg.splits;
-    const SliceScratch sc = slice_scratch(part, arrivals, blocks, C);
+    const SliceScratch sc = slice_scratch(part, arrivals, blocks, 1, C);
     channel_total_kernel<T><<<unsigned(blocks), kThreads, 0, compute_stream()>>>(
         mg, static_cast<const T*>(gout), sc.part, sc.arrivals, static_cast<T*>(gb));
     check_launch("conv2d_bias_grad");
@@ -342,7 +352,7 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
     if (C <= 0 || M <= 0) return;  // training batch norm rejects these before the forward
     const MomentsGeom g = moments_geom(N, C, S);
     const int64_t blocks = C * g.splits;
-    const SliceScratch sc = slice_scratch(part, arrivals, blocks, C);
+    const SliceScratch sc = slice_scratch(part, arrivals, blocks, 2, C);
     double* coef = static_cast<double*>(coef_buf.get(size_t(3 * C) * sizeof(double)));
     const T* xt = static_cast<const T*>(x);
     const T* gt = static_cast<const T*>(gout);

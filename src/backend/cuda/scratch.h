@@ -27,17 +27,12 @@ inline int current_device() {
 /// already be gone when thread_local destructors of the main thread run.
 class GrowBuffer {
  public:
-  void* get(size_t nbytes) { return get(nbytes, nullptr); }
+  void* get(size_t nbytes) { return get(nbytes, false); }
 
-  /// As get, but a block the call allocates is zero-filled (on the compute stream) first. For
-  /// state kept zero between uses, as the arrival counters of norm.cu's kernels that finish a
-  /// reduction in the block that arrives last.
-  void* get_zeroed(size_t nbytes) {
-    bool fresh = false;
-    void* p = get(nbytes, &fresh);
-    if (fresh) NB_CUDA_CHECK(cudaMemsetAsync(p, 0, slots_[size_t(current_device())].bytes, compute_stream()));
-    return p;
-  }
+  /// As get, but a block the call allocates is zero-filled (on the compute stream) before it is
+  /// kept. For state kept zero between uses, as the arrival counters of norm.cu's reductions
+  /// that finish in the block arriving last; such a buffer is only ever used through get_zeroed.
+  void* get_zeroed(size_t nbytes) { return get(nbytes, true); }
 
   /// Copies nbytes from host memory into the buffer on the compute stream and returns the
   /// device copy. The host source may be reused as soon as this returns (a pageable source is
@@ -49,19 +44,28 @@ class GrowBuffer {
   }
 
  private:
-  void* get(size_t nbytes, bool* fresh) {
+  void* get(size_t nbytes, bool zeroed) {
     const int dev = current_device();
     if (dev >= int(slots_.size())) slots_.resize(size_t(dev) + 1);
     Slot& s = slots_[size_t(dev)];
     if (s.bytes < nbytes || s.ptr == nullptr) {
-      if (fresh) *fresh = true;
       // The old block goes back to the caching allocator; work queued on the compute stream
       // that still reads it runs before any later use of the block on the same stream.
       if (s.ptr != nullptr) device_free(s.ptr, s.bytes, dev);
       s.ptr = nullptr;
       const size_t want = nbytes > 2 * s.bytes ? nbytes : 2 * s.bytes;
-      s.ptr = device_alloc(want > 0 ? want : 256, dev);
-      s.bytes = want > 0 ? want : 256;
+      const size_t bytes = want > 0 ? want : 256;
+      void* p = device_alloc(bytes, dev);
+      if (zeroed) {
+        try {
+          NB_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, compute_stream()));
+        } catch (...) {
+          device_free(p, bytes, dev);  // never keep a block that is not known to be zero
+          throw;
+        }
+      }
+      s.ptr = p;
+      s.bytes = bytes;
     }
     return s.ptr;
   }
