@@ -46,4 +46,24 @@ struct SliceWalk {
   }
 };
 
+/// Per-channel reductions (norm.cu) run as `splits` blocks per channel: block b = c * splits + k
+/// owns slice k of channel c's M = N * S values, positions [begin(k), end(k)) (walked with
+/// SliceWalk), and the channel's last block to finish adds the slices' partials.
+struct MomentsGeom {
+  int64_t C, S, M, splits, chunk;  // chunk: slice length (the last slice may be shorter)
+  NB_HOST_DEVICE int64_t begin(int64_t k) const { return k * chunk; }
+  NB_HOST_DEVICE int64_t end(int64_t k) const { return (k + 1) * chunk < M ? (k + 1) * chunk : M; }
+};
+
+/// Enough blocks to fill the GPU (about 1024 in all), with slices of about 2048 values or more
+/// (M = 2049 gives 1025 and 1024). No slice is empty, since (splits - 1) * chunk < M. M > 0.
+inline MomentsGeom moments_geom(int64_t N, int64_t C, int64_t S) {
+  const int64_t M = N * S;
+  MomentsGeom g{C, S, M, 1, M};
+  const int64_t by_size = (M + 2047) / 2048, by_grid = 1024 / C > 1 ? 1024 / C : 1;
+  g.splits = by_size < by_grid ? by_size : by_grid;
+  g.chunk = (M + g.splits - 1) / g.splits;
+  return g;
+}
+
 }  // namespace nabla::backend::cuda

@@ -52,23 +52,6 @@ __device__ double block_sum(double v) {
   return s;
 }
 
-// Channel moments run as `splits` blocks per channel, block b = c * splits + k owning the
-// k-th slice of the channel's N*S elements (element j is x[(j / S * C + c) * S + j % S]).
-struct MomentsGeom {
-  int64_t C, S, M, splits, chunk;  // M = N*S elements per channel, chunk = slice length
-};
-
-// Enough blocks to fill the GPU (about 1024 in all), with slices of about 2048 elements or more
-// (M = 2049 gives 1025 and 1024); no slice is empty, since (splits - 1) * chunk < M.
-MomentsGeom moments_geom(int64_t N, int64_t C, int64_t S) {
-  const int64_t M = N * S;
-  MomentsGeom g{C, S, M, 1, M};
-  const int64_t by_size = (M + 2047) / 2048, by_grid = 1024 / C > 1 ? 1024 / C : 1;
-  g.splits = by_size < by_grid ? by_size : by_grid;
-  g.chunk = (M + g.splits - 1) / g.splits;
-  return g;
-}
-
 // Channel c's total of per-slice partials (part[c * splits + k]), valid in thread 0; called by
 // every thread of the block. Each thread adds a fixed set of slices and block_sum adds those in a
 // fixed tree, so the result does not depend on which block finished last. The partials come
@@ -97,9 +80,6 @@ __device__ bool last_slice_of_channel(unsigned* arrivals, int64_t c, int64_t spl
   return last;
 }
 
-__device__ __forceinline__ int64_t slice_end(const MomentsGeom& g, int64_t lo) {
-  return lo + g.chunk < g.M ? lo + g.chunk : g.M;
-}
 
 // Batch norm's statistics in one launch: block (c, k) sums its slice (less the channel's first
 // value), then the squared deviations from the slice's own mean (a second read of the slice:
@@ -110,7 +90,7 @@ template <typename T, typename P, typename R>
 __global__ void batch_norm_stats_kernel(MomentsGeom g, BatchNormStats a, double* __restrict part,
                                         unsigned* __restrict arrivals) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
-  const int64_t lo = k * g.chunk, hi = slice_end(g, lo);
+  const int64_t lo = g.begin(k), hi = g.end(k);
   const T* __restrict x = static_cast<const T*>(a.x);
   const double shift = double(x[c * g.S]);  // the channel's first value (see slice_merge_term)
   double s = 0;
@@ -146,7 +126,7 @@ __global__ void batch_norm_stats_kernel(MomentsGeom g, BatchNormStats a, double*
   __syncthreads();
   double terms = 0;
   for (int64_t kk = threadIdx.x; kk < g.splits; kk += blockDim.x) {
-    const int64_t l = kk * g.chunk, h = slice_end(g, l);
+    const int64_t l = g.begin(kk), h = g.end(kk);
     const int64_t i = c * g.splits + kk;
     terms += slice_merge_term(double(h - l), __ldcg(sum_part + i), __ldcg(sq_part + i), channel_mean);
   }
@@ -176,7 +156,7 @@ template <typename T>
 __global__ void channel_total_kernel(MomentsGeom g, const T* __restrict x, double* __restrict part,
                                      unsigned* __restrict arrivals, T* __restrict out) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
-  const int64_t lo = k * g.chunk, hi = slice_end(g, lo);
+  const int64_t lo = g.begin(k), hi = g.end(k);
   double s = 0;
   SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
   for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x, w.advance()) s += double(x[w.offset()]);
@@ -197,7 +177,7 @@ __global__ void bn_backward_sum_kernel(MomentsGeom g, const T* __restrict x, con
                                        unsigned* __restrict arrivals, T* __restrict gw, T* __restrict gb,
                                        double* __restrict coef) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
-  const int64_t lo = k * g.chunk, hi = slice_end(g, lo);
+  const int64_t lo = g.begin(k), hi = g.end(k);
   const double m = mean[c];
   double sg = 0, sgc = 0;
   SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
