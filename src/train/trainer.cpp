@@ -209,14 +209,24 @@ void Trainer::setup() {
   // Data: split, normalization from the training split, augmentation on training batches only.
   auto full = data::TensorDataset::images(d.train_images, d.train_labels);
   auto split = data::train_val_split(full, cfg_.val_fraction, cfg_.seed);
+  // An empty split would train nothing, or score every epoch 0 and keep epoch 1 as the best.
+  NB_CHECK(split.train->size() > 0 && split.val->size() > 0, "[train] ", full->size(),
+           " training images split with val_fraction ", cfg_.val_fraction, " leave ", split.train->size(),
+           " for training and ", split.val->size(), " for validation; both need at least one (use more images, ",
+           "e.g. a larger --per-class or --train-limit, or another --val-fraction)");
   data::ChannelStats stats = data::channel_stats(*split.train);
   norm_mean_ = stats.mean;
   norm_std_ = stats.std;
   data::Transform norm = data::normalize(norm_mean_, norm_std_);
   data::Transform aug = detail::make_augmentation(cfg_.augment);
   data::Transform train_tf = aug ? data::compose({aug, norm}) : norm;
+  // Full batches only (every step sees batch_size examples, and batch norm never gets a batch of
+  // one), except when the training split is smaller than one batch: then its one short batch.
+  // Dropping it would leave an epoch without a single step (train loss 0, nothing learnt), which
+  // is what 40 images at the default batch of 64 did before.
+  const bool full_batches = split.train->size() >= cfg_.batch_size;
   train_loader_ = std::make_unique<data::DataLoader>(
-      split.train, data::DataLoaderOptions{.batch_size = cfg_.batch_size, .shuffle = true, .drop_last = true,
+      split.train, data::DataLoaderOptions{.batch_size = cfg_.batch_size, .shuffle = true, .drop_last = full_batches,
                                            .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = train_tf,
                                            .pin_memory = !device_.is_cpu()});
   auto eval_opts = data::DataLoaderOptions{.batch_size = 500, .shuffle = false, .drop_last = false,
@@ -390,6 +400,12 @@ void Trainer::load_last(const std::string& path) {
                           std::stoll(f.metadata.at("early.wait")));
     // The best weights live in best.safetensors; restore-best reads them from there.
   }
+}
+
+nn::Sequential& Trainer::model() {
+  NB_CHECK(model_ != nullptr, "[train] Trainer::model(): the model of run ", cfg_.out,
+           " is built by fit(); call it after fit() starts (from a callback, say) or after it returns");
+  return *model_;
 }
 
 RunResult Trainer::fit() {

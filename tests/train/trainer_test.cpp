@@ -149,6 +149,67 @@ TEST(TrainerResume, ErrorsNameTheFolder) {
   }
 }
 
+// Records the flattened weights at each epoch's end.
+class WeightsPerEpoch : public train::Callback {
+ public:
+  std::vector<std::vector<double>> weights;
+  void on_epoch_end(Trainer& t, const EpochRecord&) override {
+    std::vector<double> w;
+    for (const auto& [k, p] : t.model().state_dict())
+      for (double x : p.to_double_vector()) w.push_back(x);
+    weights.push_back(std::move(w));
+  }
+};
+
+// A training split smaller than one batch still trains: one short batch per epoch, not an
+// epoch of no steps (36 images against the default batch of 64 used to give train loss 0 and
+// untouched weights).
+TEST(Trainer, TrainsOnASplitSmallerThanOneBatch) {
+  TempDir dir("tiny_split");
+  TrainConfig c = small_config(dir.file("run"));
+  c.train_limit = 40;  // 36 for training, 4 for validation
+  c.epochs = 3;
+  c.batch_size = 64;
+  Trainer t(c);
+  auto seen = std::make_shared<WeightsPerEpoch>();
+  t.add_callback(seen);
+  train::RunResult r = t.fit();
+  EXPECT_EQ(r.epochs_run, 3);
+  auto rows = lines_of(read_text(c.out + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), 4u);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_GT(std::stod(split(rows[i], ',')[1]), 0.0) << rows[i];
+  ASSERT_EQ(seen->weights.size(), 3u);
+  EXPECT_NE(seen->weights[0], seen->weights[2]) << "no training step ran after the first epoch";
+}
+
+// Trainer::model() before fit() has built the model is a clear error, not a null dereference.
+TEST(Trainer, ModelBeforeFitIsAnError) {
+  TempDir dir("model_before_fit");
+  Trainer t(small_config(dir.file("run")));
+  try {
+    t.model();
+    FAIL() << "expected nabla::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fit()"), std::string::npos) << e.what();
+  }
+}
+
+// Too few images for a validation split: a clear error before training, not epochs scored 0.
+TEST(Trainer, EmptyValidationSplitIsAnError) {
+  TempDir dir("empty_val");
+  TrainConfig c = small_config(dir.file("run"));
+  c.train_limit = 4;  // 10% of 4 rounds to no validation image
+  Trainer t(c);
+  try {
+    t.fit();
+    FAIL() << "expected nabla::Error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("0 for validation"), std::string::npos) << m;
+    EXPECT_NE(m.find("val_fraction 0.1"), std::string::npos) << m;
+  }
+}
+
 // ---- early stopping -------------------------------------------------------------------------
 
 // The callback on its own, with synthetic epoch records on a trainer's (tiny) model.

@@ -114,7 +114,8 @@ class Trainer {
   static RunResult resume(const std::string& run_dir, std::optional<int64_t> epochs = std::nullopt);
 
   void add_callback(std::shared_ptr<Callback> cb) { callbacks_.push_back(std::move(cb)); }
-  nn::Sequential& model() { return *model_; }
+  /// The model being trained; built by fit() (or resume), so calling this before is an error.
+  nn::Sequential& model();
   const TrainConfig& config() const { return cfg_; }
   const ModelSpec& spec() const { return spec_; }
 
