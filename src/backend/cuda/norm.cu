@@ -80,6 +80,17 @@ __device__ bool last_slice_of_channel(unsigned* arrivals, int64_t c, int64_t spl
   return last;
 }
 
+// Thread 0 stores the block's partials (block_sum results, valid in thread 0): a at
+// part[blockIdx.x] and, when `two`, b at part[gridDim.x + blockIdx.x]. Then, in every thread,
+// whether this block is its channel's last (last_slice_of_channel).
+__device__ bool store_partials_and_arrive(double* part, double a, double b, bool two, unsigned* arrivals, int64_t c,
+                                          int64_t splits) {
+  if (threadIdx.x == 0) {
+    part[blockIdx.x] = a;
+    if (two) part[gridDim.x + blockIdx.x] = b;
+  }
+  return last_slice_of_channel(arrivals, c, splits);
+}
 
 // Batch norm's statistics in one launch: block (c, k) sums its slice (less the channel's first
 // value), then the squared deviations from the slice's own mean (a second read of the slice:
@@ -112,13 +123,9 @@ __global__ void batch_norm_stats_kernel(MomentsGeom g, BatchNormStats a, double*
     }
   }
   q = block_sum(q);
-  double* sum_part = part;
-  double* sq_part = part + gridDim.x;
-  if (threadIdx.x == 0) {
-    sum_part[blockIdx.x] = s;
-    sq_part[blockIdx.x] = q;
-  }
-  if (!last_slice_of_channel(arrivals, c, g.splits)) return;
+  if (!store_partials_and_arrive(part, s, q, true, arrivals, c, g.splits)) return;
+  const double* sum_part = part;
+  const double* sq_part = part + gridDim.x;
   const double count = double(g.M);
   __shared__ double channel_mean;  // of x - shift
   const double total = slice_total(sum_part, c, g.splits);
@@ -161,8 +168,7 @@ __global__ void channel_total_kernel(MomentsGeom g, const T* __restrict x, doubl
   SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
   for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x, w.advance()) s += double(x[w.offset()]);
   s = block_sum(s);
-  if (threadIdx.x == 0) part[blockIdx.x] = s;
-  if (!last_slice_of_channel(arrivals, c, g.splits)) return;
+  if (!store_partials_and_arrive(part, s, 0.0, false, arrivals, c, g.splits)) return;
   const double total = slice_total(part, c, g.splits);
   if (threadIdx.x == 0) out[c] = T(total);
 }
@@ -189,13 +195,9 @@ __global__ void bn_backward_sum_kernel(MomentsGeom g, const T* __restrict x, con
   }
   sg = block_sum(sg);
   sgc = block_sum(sgc);
-  double* sg_part = part;
-  double* sgc_part = part + gridDim.x;
-  if (threadIdx.x == 0) {
-    sg_part[blockIdx.x] = sg;
-    sgc_part[blockIdx.x] = sgc;
-  }
-  if (!last_slice_of_channel(arrivals, c, g.splits)) return;
+  if (!store_partials_and_arrive(part, sg, sgc, true, arrivals, c, g.splits)) return;
+  const double* sg_part = part;
+  const double* sgc_part = part + gridDim.x;
   const double tg = slice_total(sg_part, c, g.splits), tgc = slice_total(sgc_part, c, g.splits);
   if (threadIdx.x != 0) return;
   const int64_t C = g.C;
