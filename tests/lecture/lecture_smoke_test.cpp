@@ -225,14 +225,29 @@ TEST(LectureSmoke, RegularizationNarrowsTheGap) {
 TEST(LectureSmoke, TransferFreezesTheBackbone) {
   const SmokeRun run("07_transfer");
   const std::string out = run.str();
-  expect_files(out, {"results.csv", "curves.csv", "accuracy.svg", "val_curves.svg"});
+  expect_files(out, {"results.csv", "summary.csv", "pretrain.csv", "accuracy_0-4_to_5-9.svg",
+                     "accuracy_01257_to_34689.svg"});
+  ASSERT_EQ(read_csv(out + "/pretrain.csv").size(), 2u);
   auto rows = read_csv(out + "/results.csv");
-  ASSERT_EQ(rows.size(), 4u);
-  const Row frozen = find(rows, {{"run", "fine-tuned, frozen backbone"}});
-  EXPECT_EQ(num(frozen, "trainable_parameters"), 128.0 * 5 + 5);
-  EXPECT_GT(num(frozen, "frozen_parameters"), 100000.0);
-  EXPECT_EQ(num(find(rows, {{"run", "fine-tuned, all layers"}}), "frozen_parameters"), 0.0);
-  for (const Row& r : rows) EXPECT_GT(num(r, "test_accuracy"), 0.2) << r.at("run");
+  ASSERT_EQ(rows.size(), 6u);  // 2 class pairs x 3 modes, one size and one seed in smoke mode
+  for (const std::string pair : {"0-4 -> 5-9", "0,1,2,5,7 -> 3,4,6,8,9"}) {
+    const Row frozen = find(rows, {{"pair", pair}, {"mode", "frozen backbone"}});
+    EXPECT_EQ(num(frozen, "trainable_parameters"), 128.0 * 5 + 5);
+    EXPECT_GT(num(frozen, "frozen_parameters"), 100000.0);
+    EXPECT_EQ(num(find(rows, {{"pair", pair}, {"mode", "fine-tuned"}}), "frozen_parameters"), 0.0);
+    EXPECT_EQ(num(find(rows, {{"pair", pair}, {"mode", "from scratch"}}), "frozen_parameters"), 0.0);
+  }
+  for (const Row& r : rows) {
+    EXPECT_GT(num(r, "test_accuracy"), 0.2) << r.at("pair") << " " << r.at("mode");
+    EXPECT_EQ(num(r, "train_images") + num(r, "val_images"), 100.0);  // 20 per class, 5 classes
+  }
+  auto summary = read_csv(out + "/summary.csv");
+  ASSERT_EQ(summary.size(), 6u);
+  for (const Row& r : summary) {
+    if (r.at("mode") == "from scratch") {
+      EXPECT_EQ(num(r, "mean_minus_from_scratch"), 0.0);
+    }
+  }
 }
 
 // Experiment 8 needs a GPU: without one it must say so and succeed; with one, parameters kept on
