@@ -72,6 +72,12 @@ const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "
                                              "train-limit", "per-class", "classes", "seed", "threads", "workers",
                                              "device"};
 
+std::string format_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
 train::TrainConfig config_from(const Args& a) {
   train::TrainConfig c;
   c.model = a.str("model", c.model);
@@ -104,8 +110,25 @@ train::TrainConfig config_from(const Args& a) {
   } catch (const Error& e) {
     throw UsageError(std::string("--device: ") + e.what());
   }
-  if (c.epochs < 0 || c.batch_size < 1 || c.threads < 1 || c.workers < 0 || c.patience < 0 || c.lr < 0)
-    throw UsageError("epochs, batch size, threads, workers, patience and lr must be non-negative (batch size and threads >= 1)");
+  // Each bad value named with its flag; the trainer checks the same fields again for library users.
+  auto at_least = [](const char* flag, double v, double lo) {
+    if (!(v >= lo) || !std::isfinite(v))
+      throw UsageError(std::string("--") + flag + " must be a finite number >= " + format_number(lo) + ", got " +
+                       format_number(v));
+  };
+  at_least("epochs", double(c.epochs), 0);
+  at_least("batch-size", double(c.batch_size), 1);
+  at_least("threads", c.threads, 1);
+  at_least("workers", c.workers, 0);
+  at_least("patience", double(c.patience), 0);
+  at_least("warmup-epochs", double(c.warmup_epochs), 0);
+  at_least("train-limit", double(c.train_limit), 0);
+  at_least("per-class", double(c.per_class_limit), 0);
+  at_least("lr", c.lr, 0);
+  at_least("momentum", c.momentum, 0);
+  at_least("weight-decay", c.weight_decay, 0);
+  at_least("clip-grad-norm", c.clip_grad_norm, 0);
+  at_least("label-smoothing", c.label_smoothing, 0);
   return c;
 }
 

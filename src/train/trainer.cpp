@@ -148,8 +148,26 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
   NB_CHECK(cfg_.batch_size >= 1, "[train] batch size must be positive, got ", cfg_.batch_size);
   NB_CHECK(cfg_.val_fraction > 0 && cfg_.val_fraction < 1, "[train] val_fraction must be in (0, 1), got ",
            cfg_.val_fraction);
-  NB_CHECK(cfg_.threads >= 1 && cfg_.workers >= 0, "[train] threads must be >= 1 and workers >= 0");
+  NB_CHECK(cfg_.threads >= 1 && cfg_.workers >= 0, "[train] threads must be >= 1 and workers >= 0, got threads ",
+           cfg_.threads, " and workers ", cfg_.workers);
   NB_CHECK(cfg_.dropout < 1.0, "[train] dropout must be below 1, got ", cfg_.dropout);
+  // Counts and rates that are 0 for "off" or "the default": negative or non-finite values would
+  // otherwise pass silently (a negative clip norm switched clipping off; a NaN lr reached the
+  // optimizer).
+  for (auto [name, v] : {std::pair{"epochs", cfg_.epochs}, std::pair{"warmup_epochs", cfg_.warmup_epochs},
+                         std::pair{"patience", cfg_.patience}, std::pair{"train_limit", cfg_.train_limit},
+                         std::pair{"per_class_limit", cfg_.per_class_limit}})
+    NB_CHECK(v >= 0, "[train] ", name, " must be >= 0 (0: the default or off), got ", v);
+  for (auto [name, v] : {std::pair{"lr", cfg_.lr}, std::pair{"momentum", cfg_.momentum},
+                         std::pair{"weight_decay", cfg_.weight_decay}, std::pair{"clip_grad_norm", cfg_.clip_grad_norm},
+                         std::pair{"label_smoothing", cfg_.label_smoothing}})
+    NB_CHECK(std::isfinite(v) && v >= 0, "[train] ", name, " must be a finite number >= 0, got ", v);
+  for (size_t i = 0; i < cfg_.classes.size(); ++i) {
+    NB_CHECK(cfg_.classes[i] >= 0, "[train] classes: labels are >= 0, got ", cfg_.classes[i]);
+    for (size_t j = 0; j < i; ++j)
+      NB_CHECK(cfg_.classes[j] != cfg_.classes[i], "[train] classes: label ", cfg_.classes[i],
+               " is listed twice (each becomes one output of the model)");
+  }
   if (cfg_.out.empty()) cfg_.out = "runs/" + std::filesystem::path(cfg_.model).stem().string() + "-seed" + std::to_string(cfg_.seed);
 }
 

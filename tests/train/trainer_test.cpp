@@ -2,6 +2,8 @@
 // stops after `patience` bad epochs and restores the best epoch's weights, configs round-trip.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
 #include <stdexcept>
 
 #include "nabla/autograd.h"
@@ -207,6 +209,45 @@ TEST(Trainer, EmptyValidationSplitIsAnError) {
     const std::string m = e.what();
     EXPECT_NE(m.find("0 for validation"), std::string::npos) << m;
     EXPECT_NE(m.find("val_fraction 0.1"), std::string::npos) << m;
+  }
+}
+
+// Bad settings are refused by the Trainer itself (library users do not pass through the CLI's
+// checks), each naming the field and the value.
+TEST(Trainer, RejectsBadSettingsNamingTheField) {
+  TempDir dir("bad_settings");
+  struct Case {
+    std::function<void(TrainConfig&)> set;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {[](TrainConfig& c) { c.lr = std::nan(""); }, "lr must be a finite number >= 0, got nan"},
+      {[](TrainConfig& c) { c.clip_grad_norm = -1; }, "clip_grad_norm must be a finite number >= 0, got -1"},
+      {[](TrainConfig& c) { c.momentum = -0.1; }, "momentum must be a finite number >= 0"},
+      {[](TrainConfig& c) { c.per_class_limit = -3; }, "per_class_limit must be >= 0"},
+      {[](TrainConfig& c) { c.epochs = -1; }, "epochs must be >= 0"},
+      {[](TrainConfig& c) { c.classes = {1, 4, 1}; }, "label 1 is listed twice"},
+      {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
+  };
+  for (const Case& k : cases) {
+    TrainConfig c = small_config(dir.file("run"));
+    k.set(c);
+    try {
+      Trainer t(c);
+      FAIL() << "expected nabla::Error containing: " << k.expect;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(k.expect), std::string::npos) << e.what();
+    }
+  }
+  // A class with no training images is found when the data is read.
+  TrainConfig c = small_config(dir.file("run"));
+  c.classes = {0, 12};
+  Trainer t(c);
+  try {
+    t.fit();
+    FAIL() << "expected nabla::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label 12 has no training images"), std::string::npos) << e.what();
   }
 }
 
