@@ -158,7 +158,8 @@ int cmd_train(int argc, char** argv, bool finetune) {
   if (wants_help(argc, argv)) {
     std::cout << (finetune ? "usage: nabla finetune --checkpoint PATH [--freeze-backbone] [train options]\n"
                              "  starts from the checkpoint's weights except the last layer (the head), which starts fresh\n"
-                             "  with one output per class (--classes); --freeze-backbone trains only that head.\n\n"
+                             "  with one output per class (--classes); --freeze-backbone trains only that head. The\n"
+                             "  architecture is the checkpoint's (--model does not apply).\n\n"
                            : "")
               << kTrainHelp;
     return 0;
@@ -170,6 +171,8 @@ int cmd_train(int argc, char** argv, bool finetune) {
   train::TrainConfig c = config_from(a);
   if (finetune) {
     if (!a.has("checkpoint")) throw UsageError("finetune needs --checkpoint PATH");
+    // The architecture comes from the checkpoint; a --model would be ignored without a word.
+    if (a.has("model")) throw UsageError("finetune takes its model from --checkpoint; drop --model");
     c.init_from = a.str("checkpoint", "");
     c.freeze_backbone = a.flag("freeze-backbone");
     if (!a.has("out")) c.out = "runs/finetune-seed" + std::to_string(c.seed);

@@ -243,6 +243,7 @@ TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
       {{"train", "--per-class", "-2"}, {"--per-class", "got -2"}},
       {{"train", "stray"}, {"unexpected argument 'stray'"}},
       {{"finetune", "--epochs", "1"}, {"finetune needs --checkpoint"}},
+      {{"finetune", "--checkpoint", "x", "--model", "cnn"}, {"finetune takes its model from --checkpoint"}},
       {{"train", "--checkpoint", "x"}, {"unknown option --checkpoint"}},
       {{"resume"}, {"resume needs exactly one RUN_DIR"}},
       {{"resume", "a", "b"}, {"resume needs exactly one RUN_DIR"}},
