@@ -202,6 +202,15 @@ int cmd_resume(int argc, char** argv) {
   return 0;
 }
 
+/// The data set labels a model trained with --classes was trained on (output k is label
+/// classes[k]); empty when it was trained on every label (output k is label k).
+std::vector<int64_t> model_classes(const train::LoadedModel& lm) {
+  std::vector<int64_t> classes;
+  if (const Json* c = lm.config.find("classes"); c && c->is_array())
+    for (const Json& e : c->as_array()) classes.push_back(e.as_int());
+  return classes;
+}
+
 int cmd_eval(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     std::cout << "usage: nabla eval --checkpoint PATH [--data DIR] [--split test|train] [--threads N]\n";
@@ -216,9 +225,7 @@ int cmd_eval(int argc, char** argv) {
   train::LoadedModel lm = train::load_trained_model(a.str("checkpoint", ""));
   // A model trained on a subset of the labels (--classes) is evaluated on those images, with
   // the labels renumbered as in training.
-  std::vector<int64_t> classes;
-  if (const Json* c = lm.config.find("classes"); c && c->is_array())
-    for (const Json& e : c->as_array()) classes.push_back(e.as_int());
+  const std::vector<int64_t> classes = model_classes(lm);
   auto ds = data::load_mnist(a.str("data", data::kFashionMnistDir), split == "train",
                              classes.empty() ? lm.spec.num_classes : 10);
   if (!classes.empty()) {
@@ -258,7 +265,8 @@ int cmd_predict(int argc, char** argv) {
     std::cout << "usage: nabla predict --checkpoint PATH [--limit N] IMAGE...\n"
                  "  IMAGE: PNG/JPEG files (converted to gray, resized to the model's input) or an IDX images\n"
                  "  file (e.g. t10k-images-idx3-ubyte.gz; --limit caps how many are classified).\n"
-                 "  Prints one JSON line per image, then the summary line.\n";
+                 "  Prints one JSON line per image, then the summary line. \"label\" is the data set's label (for a\n"
+                 "  model trained with --classes, \"output\" is the model's output index).\n";
     return 0;
   }
   Args a(argc, argv, 2, {"checkpoint", "limit", "threads"}, {});
@@ -284,17 +292,27 @@ int cmd_predict(int argc, char** argv) {
   }
   NoGradGuard ng;
   const auto& names = train::fashion_mnist_classes();
+  // "label" is the data set's label: for a model trained with --classes, output k is label
+  // classes[k] ("output" gives k, the index into "probabilities"). Class names are Fashion-MNIST's
+  // for a 10-class model, or for a subset trained on the Fashion-MNIST files.
+  const std::vector<int64_t> classes = model_classes(lm);
+  const Json* data_dir = lm.config.find("data");
+  const bool fashion_names = classes.empty() ? lm.spec.num_classes == 10
+                                             : data_dir && data_dir->is_string() &&
+                                                   data_dir->as_string() == data::kFashionMnistDir;
   Json preds = Json::array();
   for (auto& [name, img] : images) {
     Tensor x = data::normalize(img, lm.mean, lm.std).unsqueeze(0);
     Tensor p = softmax((*lm.model)(x), 1).squeeze(0);
-    int64_t k = argmax(p).item<int64_t>();
+    const int64_t k = argmax(p).item<int64_t>();
+    const int64_t label = classes.empty() ? k : classes[size_t(k)];
     Json probs = Json::array();
     for (double v : p.to_double_vector()) probs.push_back(v);
-    Json j = Json::object({{"image", name}, {"label", k}, {"probability", p.select(0, k).item()}, {"probabilities", probs}});
-    if (lm.spec.num_classes == 10) j.set("class_name", names[size_t(k)]);
+    Json j = Json::object({{"image", name}, {"label", label}, {"probability", p.select(0, k).item()}, {"probabilities", probs}});
+    if (!classes.empty()) j.set("output", k);
+    if (fashion_names && label >= 0 && label < int64_t(names.size())) j.set("class_name", names[size_t(label)]);
     std::cout << j.dump() << "\n";
-    preds.push_back(k);
+    preds.push_back(label);
   }
   print_json(Json::object({{"command", "predict"}, {"images", int64_t(images.size())}, {"labels", preds}}));
   return 0;

@@ -555,6 +555,29 @@ TEST(CliPredict, IdxFileWithLimit) {
   EXPECT_GE(right, 3);
 }
 
+// A model trained on a subset of the labels (--classes 7,3) reports the data set's labels, not
+// its output indices: output k is label classes[k].
+TEST(CliPredict, ClassSubsetReportsDataSetLabels) {
+  TempDir dir("predict_subset");
+  Cli t = nabla_cli(train_args(dir.file("run"), 2, {"--classes", "7,3"}));
+  ASSERT_EQ(t.code, 0) << t.describe();
+  const std::string images = data_dir() + "/t10k-images-idx3-ubyte";
+  Cli r = nabla_cli({"predict", "--checkpoint", dir.file("run") + "/best.safetensors", images, "--limit", "6"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 7u) << r.describe();
+  const std::vector<int64_t> classes = {7, 3};
+  for (int i = 0; i < 6; ++i) {
+    Json p = Json::parse(lines[size_t(i)]);
+    ASSERT_EQ(p.at("probabilities").size(), 2u);
+    const int64_t k = p.at("output").as_int(), label = p.at("label").as_int();
+    ASSERT_TRUE(k == 0 || k == 1) << lines[size_t(i)];
+    EXPECT_EQ(label, classes[size_t(k)]) << lines[size_t(i)];
+    EXPECT_EQ(p.find("class_name"), nullptr) << "the synthetic data is not Fashion-MNIST: " << lines[size_t(i)];
+    EXPECT_EQ(Json::parse(lines[6]).at("labels").at(size_t(i)).as_int(), label);
+  }
+}
+
 TEST(CliFinetune, FreezeBackboneChangesOnlyTheHead) {
   const BaseRun& b = base();
   ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
