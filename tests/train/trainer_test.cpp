@@ -33,6 +33,16 @@ TrainConfig small_config(const std::string& out) {
   return c;
 }
 
+// Runs f, which must throw a nabla::Error whose message contains `part`.
+void expect_error_containing(const std::function<void()>& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "expected nabla::Error containing: " << part;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
 struct Interrupted : std::runtime_error {
   Interrupted() : std::runtime_error("interrupted") {}
 };
@@ -188,12 +198,7 @@ TEST(Trainer, TrainsOnASplitSmallerThanOneBatch) {
 TEST(Trainer, ModelBeforeFitIsAnError) {
   TempDir dir("model_before_fit");
   Trainer t(small_config(dir.file("run")));
-  try {
-    t.model();
-    FAIL() << "expected nabla::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("fit()"), std::string::npos) << e.what();
-  }
+  expect_error_containing([&] { t.model(); }, "fit()");
 }
 
 // Too few images for a validation split: a clear error before training, not epochs scored 0.
@@ -202,14 +207,8 @@ TEST(Trainer, EmptyValidationSplitIsAnError) {
   TrainConfig c = small_config(dir.file("run"));
   c.train_limit = 4;  // 10% of 4 rounds to no validation image
   Trainer t(c);
-  try {
-    t.fit();
-    FAIL() << "expected nabla::Error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("0 for validation"), std::string::npos) << m;
-    EXPECT_NE(m.find("val_fraction 0.1"), std::string::npos) << m;
-  }
+  expect_error_containing([&] { t.fit(); }, "0 for validation");
+  expect_error_containing([&] { t.fit(); }, "val_fraction 0.1");
 }
 
 // Bad settings are refused by the Trainer itself (library users do not pass through the CLI's
@@ -232,23 +231,13 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
   for (const Case& k : cases) {
     TrainConfig c = small_config(dir.file("run"));
     k.set(c);
-    try {
-      Trainer t(c);
-      FAIL() << "expected nabla::Error containing: " << k.expect;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(k.expect), std::string::npos) << e.what();
-    }
+    expect_error_containing([&] { Trainer t(c); }, k.expect);
   }
   // A class with no training images is found when the data is read.
   TrainConfig c = small_config(dir.file("run"));
   c.classes = {0, 12};
   Trainer t(c);
-  try {
-    t.fit();
-    FAIL() << "expected nabla::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("label 12 has no training images"), std::string::npos) << e.what();
-  }
+  expect_error_containing([&] { t.fit(); }, "label 12 has no training images");
 }
 
 // ---- early stopping -------------------------------------------------------------------------
