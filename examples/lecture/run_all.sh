@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full runs of the lecture gallery, as committed under docs/lecture/ (docs/lecture.md holds
 # the measured figures). One thread each, one after the other, at low priority; about 25 minutes
-# in all on a 2-core machine (experiment 7, 72 CNN trainings, is 11 of them).
+# in all on a 2-core machine (experiment 7, 74 CNN trainings, is 11 of them).
 #   examples/lecture/run_all.sh [BUILD_DIR] [OUT_DIR] [EXPERIMENT...]
 #   examples/lecture/run_all.sh build/release docs/lecture 02_momentum 05_init
 set -euo pipefail

@@ -73,6 +73,7 @@ const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "
                                              "device"};
 
 std::string format_number(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(int64_t(v));
   std::ostringstream s;
   s << v;
   return s.str();
@@ -305,6 +306,8 @@ int cmd_predict(int argc, char** argv) {
     Tensor x = data::normalize(img, lm.mean, lm.std).unsqueeze(0);
     Tensor p = softmax((*lm.model)(x), 1).squeeze(0);
     const int64_t k = argmax(p).item<int64_t>();
+    NB_CHECK(classes.empty() || k < int64_t(classes.size()), "[predict] ", a.str("checkpoint", ""), ": the model has ",
+             p.size(0), " outputs but its config lists ", classes.size(), " classes");
     const int64_t label = classes.empty() ? k : classes[size_t(k)];
     Json probs = Json::array();
     for (double v : p.to_double_vector()) probs.push_back(v);

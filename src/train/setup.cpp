@@ -74,7 +74,7 @@ RunData load_data(const TrainConfig& c, int64_t* num_classes) {
   d.test_labels = test.labels;
   if (!c.classes.empty()) {
     // Keep only the chosen classes, relabelled 0..k-1 in the order given.
-    auto keep = [&](Tensor& images, Tensor& labels, const char* which, bool every_class) {
+    auto keep = [&](Tensor& images, Tensor& labels, const char* which) {
       std::vector<int64_t> rows, relabel;
       std::vector<double> l = labels.to_double_vector();
       for (size_t i = 0; i < l.size(); ++i) {
@@ -82,19 +82,12 @@ RunData load_data(const TrainConfig& c, int64_t* num_classes) {
         if (it != c.classes.end()) rows.push_back(int64_t(i)), relabel.push_back(int64_t(it - c.classes.begin()));
       }
       NB_CHECK(!rows.empty(), "[train] no ", which, " images of the requested classes in ", c.data);
-      // A class without training images would be an output that never trains; the test split may
-      // lack classes (their accuracy is reported as null).
-      std::vector<int64_t> count(c.classes.size(), 0);
-      for (int64_t r : relabel) ++count[size_t(r)];
-      for (size_t k = 0; k < count.size() && every_class; ++k)
-        NB_CHECK(count[k] > 0, "[train] classes: label ", c.classes[k], " has no training images in ", c.data,
-                 " (its output would never train)");
       Tensor idx = from_vector(rows, {int64_t(rows.size())});
       images = index_select(images, 0, idx);
       labels = from_vector(relabel, {int64_t(relabel.size())});
     };
-    keep(d.train_images, d.train_labels, "training", true);
-    keep(d.test_images, d.test_labels, "test", false);
+    keep(d.train_images, d.train_labels, "training");
+    keep(d.test_images, d.test_labels, "test");
     *num_classes = int64_t(c.classes.size());
   }
   if (c.per_class_limit > 0) {

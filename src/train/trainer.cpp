@@ -162,6 +162,7 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
                          std::pair{"weight_decay", cfg_.weight_decay}, std::pair{"clip_grad_norm", cfg_.clip_grad_norm},
                          std::pair{"label_smoothing", cfg_.label_smoothing}})
     NB_CHECK(std::isfinite(v) && v >= 0, "[train] ", name, " must be a finite number >= 0, got ", v);
+  NB_CHECK(cfg_.label_smoothing <= 1, "[train] label_smoothing must be in [0, 1], got ", cfg_.label_smoothing);
   for (size_t i = 0; i < cfg_.classes.size(); ++i) {
     NB_CHECK(cfg_.classes[i] >= 0, "[train] classes: labels are >= 0, got ", cfg_.classes[i]);
     for (size_t j = 0; j < i; ++j)
@@ -176,8 +177,17 @@ void Trainer::setup() {
   manual_seed(cfg_.seed);
   device_ = Device::parse(cfg_.device);
   if (!device_.is_cpu()) (void)empty({1}, {.device = device_});  // an unavailable device fails now, before data loads
-  bool is_file = cfg_.model.find(".json") != std::string::npos || cfg_.model.find('/') != std::string::npos;
-  spec_ = is_file ? load_model_spec(cfg_.model) : preset_spec(cfg_.model);
+  // Fine-tuning takes the architecture, and so the recommended epochs and augmentation, from
+  // the checkpoint (its last Linear is resized to the new class count below).
+  nn::StateDict pretrained;
+  if (!cfg_.init_from.empty()) {
+    LoadedModel lm = load_trained_model(cfg_.init_from);
+    spec_ = lm.spec;
+    pretrained = lm.model->state_dict();
+  } else {
+    bool is_file = cfg_.model.find(".json") != std::string::npos || cfg_.model.find('/') != std::string::npos;
+    spec_ = is_file ? load_model_spec(cfg_.model) : preset_spec(cfg_.model);
+  }
   if (cfg_.epochs <= 0) {
     const Json* e = spec_.recommended.is_object() ? spec_.recommended.find("epochs") : nullptr;
     cfg_.epochs = e && e->is_int() ? e->as_int() : 10;
@@ -186,16 +196,11 @@ void Trainer::setup() {
     const Json* a = spec_.recommended.is_object() ? spec_.recommended.find("augment") : nullptr;
     cfg_.augment = a && a->is_string() ? a->as_string() : "none";
   }
-  int64_t num_classes = spec_.num_classes;
+  // A fine-tuned model gets one output per class of the new data: the MNIST files' 10 labels
+  // (load_mnist's default), or the --classes chosen (load_data sets that count).
+  int64_t num_classes = cfg_.init_from.empty() ? spec_.num_classes : 10;
   detail::RunData d = detail::load_data(cfg_, &num_classes);
 
-  // Fine-tuning: the pretrained spec, with the last Linear resized to the new class count.
-  nn::StateDict pretrained;
-  if (!cfg_.init_from.empty()) {
-    LoadedModel lm = load_trained_model(cfg_.init_from);
-    spec_ = lm.spec;
-    pretrained = lm.model->state_dict();
-  }
   if (num_classes != spec_.num_classes) {
     Json& last = spec_.layers.as_array().back();
     NB_CHECK(last.find("type") && last.at("type").as_string() == "Linear", "[train] cannot change the class count: ",
@@ -232,6 +237,18 @@ void Trainer::setup() {
            " training images split with val_fraction ", cfg_.val_fraction, " leave ", split.train->size(),
            " for training and ", split.val->size(), " for validation; both need at least one (use more images, ",
            "e.g. a larger --per-class or --train-limit, or another --val-fraction)");
+  // Every requested class must reach the training split (after --per-class, --train-limit and the
+  // validation split): a class without examples is an output that never trains. The test split
+  // may lack classes; their accuracy is reported as null.
+  if (!cfg_.classes.empty()) {
+    std::vector<int64_t> count(cfg_.classes.size(), 0);
+    const std::vector<double> labels = d.train_labels.to_double_vector();
+    for (int64_t i : split.train->indices()) ++count[size_t(labels[size_t(i)])];
+    for (size_t k = 0; k < count.size(); ++k)
+      NB_CHECK(count[k] > 0, "[train] classes: label ", cfg_.classes[k], " has no images in the training split (",
+               split.train->size(), " images after --per-class, --train-limit and the validation split); its ",
+               "output would never train");
+  }
   data::ChannelStats stats = data::channel_stats(*split.train);
   norm_mean_ = stats.mean;
   norm_std_ = stats.std;
@@ -239,7 +256,8 @@ void Trainer::setup() {
   data::Transform aug = detail::make_augmentation(cfg_.augment);
   data::Transform train_tf = aug ? data::compose({aug, norm}) : norm;
   // Full batches only (every step sees batch_size examples, and batch norm never gets a batch of
-  // one), except when the training split is smaller than one batch: then its one short batch.
+  // one), except when the training split is smaller than one batch: then its one short batch (a
+  // one-image split then reaches batch norm as a batch of one, and its error says so).
   // Dropping it would leave an epoch without a single step (train loss 0, nothing learnt), which
   // is what 40 images at the default batch of 64 did before.
   const bool full_batches = split.train->size() >= cfg_.batch_size;
@@ -525,7 +543,13 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
   NB_CHECK(!epochs || *epochs >= done, "[resume] ", run_dir, " has already trained ", done,
            " epochs; the total number of epochs (--epochs) cannot be lower, got ", *epochs);
   if (epochs) cfg.epochs = *epochs;
-  Trainer t(cfg);
+  std::optional<Trainer> made;
+  try {
+    made.emplace(cfg);
+  } catch (const Error& e) {  // a setting this version refuses (older versions accepted some)
+    fail("[resume] ", cfg_path, ": ", e.what(), " (edit that field of config.json to resume)");
+  }
+  Trainer& t = *made;
   t.setup();
   t.load_last(last);
   if (epochs) io::write_file_atomic(cfg_path, t.cfg_.to_json().dump(2) + "\n");

@@ -1,7 +1,10 @@
-// merge_slice_moments (src/backend/batch_norm_stats.h) is how the CUDA batch-norm kernel turns
-// per-slice partials into a channel's mean and variance. It is plain arithmetic, shared by host
-// and device, so its formula is checked here on the CPU: slices cut as the kernel cuts them,
-// each with its own two-pass partials, against a long-double two-pass reference.
+// slice_merge_term (src/backend/batch_norm_stats.h) is the formula the CUDA batch-norm kernel
+// uses to merge per-slice partials into a channel's variance (the kernel adds the terms in a
+// tree; merge_slice_moments, tested here, adds them in order). Plain arithmetic, shared by host
+// and device, so the formula is checked here on the CPU: slices of ceil(M / splits) values as the
+// kernel cuts them, each with its own two-pass partials of x - x[0], against a long-double
+// two-pass reference (extended precision on x86-64; elsewhere long double may be double). The
+// kernel's own indexing is not covered here (IndexWalk.* covers its slice geometry).
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -219,6 +219,13 @@ TEST(LectureSmoke, RegularizationNarrowsTheGap) {
   auto bn = read_csv(out + "/bottleneck.csv");
   ASSERT_EQ(bn.size(), 2u);
   EXPECT_LT(num(find(bn, {{"bottleneck_width", "8"}}), "parameters"), num(find(bn, {{"bottleneck_width", "0"}}), "parameters"));
+  // The strength sweep: none, one strength of each regularizer, one seed in smoke mode.
+  expect_files(out, {"sweep.csv", "sweep_summary.csv", "sweep.svg"});
+  ASSERT_EQ(read_csv(out + "/sweep.csv").size(), 4u);
+  auto sweep = read_csv(out + "/sweep_summary.csv");
+  ASSERT_EQ(sweep.size(), 4u);
+  EXPECT_EQ(num(find(sweep, {{"regularizer", "none"}}), "mean_minus_none"), 0.0);
+  for (const Row& r : sweep) EXPECT_GT(num(r, "mean_test_accuracy"), 0.5) << r.at("regularizer");
 }
 
 // Transfer: the frozen fine-tune trains only the new 5-class head (128*5 + 5 parameters).
@@ -237,17 +244,8 @@ TEST(LectureSmoke, TransferFreezesTheBackbone) {
     EXPECT_EQ(num(find(rows, {{"pair", pair}, {"mode", "fine-tuned"}}), "frozen_parameters"), 0.0);
     EXPECT_EQ(num(find(rows, {{"pair", pair}, {"mode", "from scratch"}}), "frozen_parameters"), 0.0);
   }
-  for (const Row& r : rows) {
-    EXPECT_GT(num(r, "test_accuracy"), 0.2) << r.at("pair") << " " << r.at("mode");
-    EXPECT_EQ(num(r, "train_images") + num(r, "val_images"), 100.0);  // 20 per class, 5 classes
-  }
-  auto summary = read_csv(out + "/summary.csv");
-  ASSERT_EQ(summary.size(), 6u);
-  for (const Row& r : summary) {
-    if (r.at("mode") == "from scratch") {
-      EXPECT_EQ(num(r, "mean_minus_from_scratch"), 0.0);
-    }
-  }
+  for (const Row& r : rows) EXPECT_GT(num(r, "test_accuracy"), 0.2) << r.at("pair") << " " << r.at("mode");
+  ASSERT_EQ(read_csv(out + "/summary.csv").size(), 6u);
 }
 
 // Experiment 8 needs a GPU: without one it must say so and succeed; with one, parameters kept on

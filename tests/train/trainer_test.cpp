@@ -159,6 +159,18 @@ TEST(TrainerResume, ErrorsNameTheFolder) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("no config.json"), std::string::npos) << e.what();
   }
+  // A run whose config.json holds a setting this version refuses (older versions wrote some):
+  // the error names the file and the field.
+  TrainConfig c = small_config(dir.file("run"));
+  c.epochs = 1;
+  Trainer(c).fit();
+  const std::string cfg = c.out + "/config.json";
+  std::string text = read_text(cfg);
+  const std::string key = "\"clip_grad_norm\": 0";
+  ASSERT_NE(text.find(key), std::string::npos) << text;
+  text.replace(text.find(key), key.size(), "\"clip_grad_norm\": -1");
+  write_text(cfg, text);
+  expect_error_containing([&] { Trainer::resume(c.out, 2); }, cfg + ": [train] clip_grad_norm must be");
 }
 
 // Records the flattened weights at each epoch's end.
@@ -227,17 +239,27 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.epochs = -1; }, "epochs must be >= 0"},
       {[](TrainConfig& c) { c.classes = {1, 4, 1}; }, "label 1 is listed twice"},
       {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
+      {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
+      {[](TrainConfig& c) { c.weight_decay = INFINITY; }, "weight_decay must be a finite number >= 0, got inf"},
   };
   for (const Case& k : cases) {
     TrainConfig c = small_config(dir.file("run"));
     k.set(c);
     expect_error_containing([&] { Trainer t(c); }, k.expect);
   }
-  // A class with no training images is found when the data is read.
+  // A class with no images in the training split is found once the data is read and split: one
+  // absent from the files, and one that --per-class and the validation split leave out.
   TrainConfig c = small_config(dir.file("run"));
   c.classes = {0, 12};
   Trainer t(c);
-  expect_error_containing([&] { t.fit(); }, "label 12 has no training images");
+  expect_error_containing([&] { t.fit(); }, "label 12 has no images in the training split");
+  TrainConfig c2 = small_config(dir.file("run2"));
+  c2.classes = {0, 1};
+  c2.per_class_limit = 1;
+  c2.train_limit = 0;
+  c2.val_fraction = 0.5;  // 2 images: one for training, one for validation
+  Trainer t2(c2);
+  expect_error_containing([&] { t2.fit(); }, "has no images in the training split (1 images");
 }
 
 // ---- early stopping -------------------------------------------------------------------------

@@ -55,8 +55,8 @@ struct MomentsGeom {
   NB_HOST_DEVICE int64_t end(int64_t k) const { return (k + 1) * chunk < M ? (k + 1) * chunk : M; }
 };
 
-/// Enough blocks to fill the GPU (about 1024 in all), with slices of about 2048 values or more
-/// (M = 2049 gives 1025 and 1024). No slice is empty, since (splits - 1) * chunk < M. M > 0.
+/// Enough blocks to fill the GPU (about 1024 in all), with slices of at least 1024 values (or M):
+/// about 2048 or more where M allows (M = 2049 gives 1025 and 1024). No slice is empty, since (splits - 1) * chunk < M. M > 0.
 inline MomentsGeom moments_geom(int64_t N, int64_t C, int64_t S) {
   const int64_t M = N * S;
   MomentsGeom g{C, S, M, 1, M};
