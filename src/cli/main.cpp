@@ -94,6 +94,8 @@ train::TrainConfig config_from(const Args& a) {
   c.warmup_epochs = a.integer("warmup-epochs", 0);
   c.augment = a.str("augment", "");
   c.dropout = a.number("dropout", -1);
+  if (a.has("dropout") && !(c.dropout >= 0 && c.dropout < 1))
+    throw UsageError("--dropout must be in [0, 1), got " + format_number(c.dropout));
   c.label_smoothing = a.number("label-smoothing", 0);
   c.clip_grad_norm = a.number("clip-grad-norm", 0);
   c.patience = a.integer("patience", 0);
@@ -298,9 +300,12 @@ int cmd_predict(int argc, char** argv) {
   // for a 10-class model, or for a subset trained on the Fashion-MNIST files.
   const std::vector<int64_t> classes = model_classes(lm);
   const Json* data_dir = lm.config.find("data");
+  auto same_dir = [](const std::string& a, const std::string& b) {  // "dir" and "dir/" alike
+    return std::filesystem::path(a + "/").lexically_normal() == std::filesystem::path(b + "/").lexically_normal();
+  };
   const bool fashion_names = classes.empty() ? lm.spec.num_classes == 10
                                              : data_dir && data_dir->is_string() &&
-                                                   data_dir->as_string() == data::kFashionMnistDir;
+                                                   same_dir(data_dir->as_string(), data::kFashionMnistDir);
   Json preds = Json::array();
   for (auto& [name, img] : images) {
     Tensor x = data::normalize(img, lm.mean, lm.std).unsqueeze(0);

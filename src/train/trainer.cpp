@@ -150,7 +150,8 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
            cfg_.val_fraction);
   NB_CHECK(cfg_.threads >= 1 && cfg_.workers >= 0, "[train] threads must be >= 1 and workers >= 0, got threads ",
            cfg_.threads, " and workers ", cfg_.workers);
-  NB_CHECK(cfg_.dropout < 1.0, "[train] dropout must be below 1, got ", cfg_.dropout);
+  NB_CHECK(cfg_.dropout == -1 || (cfg_.dropout >= 0 && cfg_.dropout < 1.0),
+           "[train] dropout must be in [0, 1) (or -1: keep the model's own), got ", cfg_.dropout);
   // Counts and rates that are 0 for "off" or "the default": negative or non-finite values would
   // otherwise pass silently (a negative clip norm switched clipping off; a NaN lr reached the
   // optimizer).
@@ -256,11 +257,15 @@ void Trainer::setup() {
   data::Transform aug = detail::make_augmentation(cfg_.augment);
   data::Transform train_tf = aug ? data::compose({aug, norm}) : norm;
   // Full batches only (every step sees batch_size examples, and batch norm never gets a batch of
-  // one), except when the training split is smaller than one batch: then its one short batch (a
-  // one-image split then reaches batch norm as a batch of one, and its error says so).
+  // one), except when the training split is smaller than one batch: then its one short batch.
   // Dropping it would leave an epoch without a single step (train loss 0, nothing learnt), which
   // is what 40 images at the default batch of 64 did before.
   const bool full_batches = split.train->size() >= cfg_.batch_size;
+  if (split.train->size() == 1)
+    for (nn::Module* m : model_->modules())
+      NB_CHECK(!m->as<nn::BatchNorm>(), "[train] the training split has 1 image, and the model's batch norm needs ",
+               "batches of 2 or more in training (use more images, e.g. a larger --per-class or --train-limit, or ",
+               "a smaller --val-fraction)");
   train_loader_ = std::make_unique<data::DataLoader>(
       split.train, data::DataLoaderOptions{.batch_size = cfg_.batch_size, .shuffle = true, .drop_last = full_batches,
                                            .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = train_tf,

@@ -3,6 +3,8 @@
 // (exit 1 with a one-line reason) and the guarantee that a failing command leaves existing
 // outputs alone.
 #include <gtest/gtest.h>
+
+#include <map>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -241,6 +243,7 @@ TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
       {{"train", "--lr", "nan"}, {"--lr must be a finite number >= 0, got nan"}},
       {{"train", "--clip-grad-norm", "-1"}, {"--clip-grad-norm", "got -1"}},
       {{"train", "--per-class", "-2"}, {"--per-class", "got -2"}},
+      {{"train", "--dropout", "-0.5"}, {"--dropout must be in [0, 1), got -0.5"}},
       {{"train", "stray"}, {"unexpected argument 'stray'"}},
       {{"finetune", "--epochs", "1"}, {"finetune needs --checkpoint"}},
       {{"finetune", "--checkpoint", "x", "--model", "cnn"}, {"finetune takes its model from --checkpoint"}},
@@ -575,6 +578,29 @@ TEST(CliPredict, ClassSubsetReportsDataSetLabels) {
     EXPECT_EQ(label, classes[size_t(k)]) << lines[size_t(i)];
     EXPECT_EQ(p.find("class_name"), nullptr) << "the synthetic data is not Fashion-MNIST: " << lines[size_t(i)];
     EXPECT_EQ(Json::parse(lines[6]).at("labels").at(size_t(i)).as_int(), label);
+  }
+}
+
+// On the Fashion-MNIST files, a class subset's predictions carry the name of the data set's
+// label (names[label], not names[output]).
+TEST(CliPredict, ClassSubsetOfFashionMnistNamesTheLabel) {
+  const std::string fashion = "/usr/share/datasets/fashion-mnist";
+  if (!fs::exists(fashion + "/t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir("predict_fashion_subset");
+  Cli t = nabla_cli({"train", "--model", "mlp", "--classes", "9,5", "--per-class", "50", "--epochs", "2", "--data",
+                     fashion + "/", "--out", dir.file("run"), "--threads", "1", "--no-progress"});
+  ASSERT_EQ(t.code, 0) << t.describe();
+  Cli r = nabla_cli({"predict", "--checkpoint", dir.file("run") + "/best.safetensors",
+                     fashion + "/t10k-images-idx3-ubyte.gz", "--limit", "4"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 5u) << r.describe();
+  const std::map<int64_t, std::string> names = {{9, "Ankle boot"}, {5, "Sandal"}};
+  for (int i = 0; i < 4; ++i) {
+    Json p = Json::parse(lines[size_t(i)]);
+    const int64_t label = p.at("label").as_int();
+    ASSERT_TRUE(label == 9 || label == 5) << lines[size_t(i)];
+    EXPECT_EQ(p.at("class_name").as_string(), names.at(label)) << lines[size_t(i)];
   }
 }
 

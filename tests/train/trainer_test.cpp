@@ -241,6 +241,7 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
       {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
       {[](TrainConfig& c) { c.weight_decay = INFINITY; }, "weight_decay must be a finite number >= 0, got inf"},
+      {[](TrainConfig& c) { c.dropout = -0.5; }, "dropout must be in [0, 1) (or -1: keep the model's own), got -0.5"},
   };
   for (const Case& k : cases) {
     TrainConfig c = small_config(dir.file("run"));
@@ -260,6 +261,13 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
   c2.val_fraction = 0.5;  // 2 images: one for training, one for validation
   Trainer t2(c2);
   expect_error_containing([&] { t2.fit(); }, "has no images in the training split (1 images");
+  // One training image and a model with batch norm: the split is named as the cause.
+  TrainConfig c3 = small_config(dir.file("run3"));
+  c3.model = "cnn-bn-aug";
+  c3.train_limit = 2;
+  c3.val_fraction = 0.5;
+  Trainer t3(c3);
+  expect_error_containing([&] { t3.fit(); }, "the training split has 1 image, and the model's batch norm");
 }
 
 // ---- early stopping -------------------------------------------------------------------------
