@@ -7,9 +7,13 @@
 //   cosine     lr = base (1 + cos(pi t/T)) / 2 (optim::CosineAnnealingLR)
 // Same initial weights and batch order for all. The lecture: with stochastic gradients a
 // decaying lr lets the iterates settle (lower final loss) where a constant one keeps bouncing.
-// Writes curves.csv (lr and smoothed loss per step), loss_curves.svg, lr_curves.svg, results.csv.
+// Writes curves.csv (lr and smoothed loss per step), loss_curves.svg, lr_curves.svg, results.csv;
+// then the four schedules again for two more seeds (initial weights and batch order), so the
+// differences can be read against the seeds' spread: seeds.csv, seeds_summary.csv.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "common.h"
 #include "plot.h"
@@ -35,8 +39,12 @@ int main(int argc, char** argv) try {
                        {"schedule", "final_lr", "last_epoch_train_loss", "train_loss_full_pass", "train_accuracy",
                         "val_accuracy", "test_accuracy", "test_loss"});
   std::vector<lecture::Series> loss_plot, lr_plot;
-  for (std::string schedule : {"constant", "1/sqrt(t)", "step", "cosine"}) {
-    manual_seed(args.seed);
+  struct Final {
+    double train_loss, test_accuracy;
+  };
+  // Trains one schedule from seed `seed`; the curves and results of the first seed are recorded.
+  auto run = [&](const std::string& schedule, uint64_t seed, bool record) -> Final {
+    manual_seed(seed);
     auto model = lecture::make_mlp(widths);
     optim::SGD opt(model->parameters(), optim::SGDOptions(base_lr).momentum(0.9));
     std::unique_ptr<optim::LRScheduler> sched;
@@ -54,6 +62,8 @@ int main(int argc, char** argv) try {
         lrs.push_back(opt.param_groups()[0].options().get_lr());  // the lr this step used
         if (sched) sched->step();
       });
+    const auto tr = lecture::evaluate(*model, train_probe), te = lecture::evaluate(*model, d.test);
+    if (!record) return Final{tr.loss, te.accuracy};
     lecture::Series ls{schedule}, lr{schedule};
     for (size_t s = size_t(smooth); s <= losses.size(); s += size_t(smooth)) {
       double m = 0;
@@ -64,19 +74,49 @@ int main(int argc, char** argv) try {
       ls.x.push_back(ep), ls.y.push_back(m), lr.x.push_back(ep), lr.y.push_back(lrs[s - 1]);
     }
     loss_plot.push_back(ls), lr_plot.push_back(lr);
-    const auto tr = lecture::evaluate(*model, train_probe), val = lecture::evaluate(*model, d.val),
-               te = lecture::evaluate(*model, d.test);
+    const auto val = lecture::evaluate(*model, d.val);
     const double last_epoch = lecture::tail_mean(losses, size_t(steps_per_epoch));
     results.row({schedule, lrs.back(), last_epoch, tr.loss, tr.accuracy, val.accuracy, te.accuracy, te.loss});
     std::printf("%-10s final lr %.2e  last-epoch loss %.4f  train loss %.4f (acc %.4f)  val acc %.4f  test acc %.4f\n",
                 schedule.c_str(), lrs.back(), last_epoch, tr.loss, tr.accuracy, val.accuracy, te.accuracy);
+    return Final{tr.loss, te.accuracy};
+  };
+  const std::vector<std::string> schedules = {"constant", "1/sqrt(t)", "step", "cosine"};
+  const int seeds = smoke ? 1 : 3;
+  lecture::Csv seeds_csv(lecture::join(args.out, "seeds.csv"), {"schedule", "seed", "train_loss_full_pass", "test_accuracy"});
+  std::map<std::string, std::vector<double>> acc, loss;
+  for (int k = 0; k < seeds; ++k)
+    for (const std::string& schedule : schedules) {
+      const uint64_t seed = args.seed + uint64_t(k);
+      const Final f = run(schedule, seed, k == 0);
+      seeds_csv.row({schedule, int64_t(seed), f.train_loss, f.test_accuracy});
+      acc[schedule].push_back(f.test_accuracy), loss[schedule].push_back(f.train_loss);
+    }
+  lecture::Csv summary(lecture::join(args.out, "seeds_summary.csv"),
+                       {"schedule", "runs", "mean_test_accuracy", "min", "max", "mean_minus_constant",
+                        "mean_train_loss_full_pass", "test_ahead_of_constant_in_seeds"});
+  auto mean = [](const std::vector<double>& v) {
+    double m = 0;
+    for (double x : v) m += x / double(v.size());
+    return m;
+  };
+  for (const std::string& schedule : schedules) {
+    const std::vector<double>& a = acc[schedule];
+    int64_t ahead = 0;
+    for (size_t k = 0; k < a.size(); ++k) ahead += a[k] > acc["constant"][k];
+    summary.row({schedule, int64_t(a.size()), mean(a), *std::min_element(a.begin(), a.end()),
+                 *std::max_element(a.begin(), a.end()), mean(a) - mean(acc["constant"]), mean(loss[schedule]), ahead});
+    std::printf("%-10s over %d seeds: test acc mean %.4f (min %.4f, max %.4f)  train loss %.4f\n", schedule.c_str(),
+                seeds, mean(a), *std::min_element(a.begin(), a.end()), *std::max_element(a.begin(), a.end()),
+                mean(loss[schedule]));
   }
   lecture::write_line_plot(lecture::join(args.out, "loss_curves.svg"), loss_plot,
                            {"SGD+momentum, base lr 0.05: training loss (mean of " + std::to_string(smooth) + " steps)",
                             "epoch", "cross-entropy", false, true});
   lecture::write_line_plot(lecture::join(args.out, "lr_curves.svg"), lr_plot,
                            {"The four schedules", "epoch", "learning rate", false, true});
-  std::printf("wrote %s/{curves.csv,loss_curves.svg,lr_curves.svg,results.csv}\n", args.out.c_str());
+  std::printf("wrote %s/{curves.csv,loss_curves.svg,lr_curves.svg,results.csv,seeds.csv,seeds_summary.csv}\n",
+              args.out.c_str());
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "04_lr_decay: %s\n", e.what());

@@ -183,6 +183,12 @@ TEST(LectureSmoke, SchedulesReachTheirFinalLearningRates) {
   EXPECT_LT(num(find(rows, {{"schedule", "cosine"}}), "final_lr"), 0.05 * 1e-3);
   EXPECT_LT(num(find(rows, {{"schedule", "1/sqrt(t)"}}), "final_lr"), 0.05 / 3);
   for (const Row& r : rows) EXPECT_LT(num(r, "train_loss_full_pass"), 1.5) << r.at("schedule");
+  // The seed repeats: one seed in smoke mode, the same run as results.csv.
+  auto seeds = read_csv(out + "/seeds.csv");
+  ASSERT_EQ(seeds.size(), 4u);
+  for (const Row& r : rows)
+    EXPECT_DOUBLE_EQ(num(find(seeds, {{"schedule", r.at("schedule")}}), "test_accuracy"), num(r, "test_accuracy"));
+  ASSERT_EQ(read_csv(out + "/seeds_summary.csv").size(), 4u);
 }
 
 // Initialization: Xavier keeps tanh gradients within a bounded ratio across 20 layers where N(0,1)
