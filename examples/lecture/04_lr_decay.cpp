@@ -95,20 +95,16 @@ int main(int argc, char** argv) try {
   lecture::Csv summary(lecture::join(args.out, "seeds_summary.csv"),
                        {"schedule", "runs", "mean_test_accuracy", "min", "max", "mean_minus_constant",
                         "mean_train_loss_full_pass", "test_ahead_of_constant_in_seeds"});
-  auto mean = [](const std::vector<double>& v) {
-    double m = 0;
-    for (double x : v) m += x / double(v.size());
-    return m;
-  };
+  const double constant_mean = lecture::spread(acc["constant"]).mean;
   for (const std::string& schedule : schedules) {
     const std::vector<double>& a = acc[schedule];
     int64_t ahead = 0;
     for (size_t k = 0; k < a.size(); ++k) ahead += a[k] > acc["constant"][k];
-    summary.row({schedule, int64_t(a.size()), mean(a), *std::min_element(a.begin(), a.end()),
-                 *std::max_element(a.begin(), a.end()), mean(a) - mean(acc["constant"]), mean(loss[schedule]), ahead});
+    const lecture::Spread s = lecture::spread(a);
+    const double train_loss = lecture::spread(loss[schedule]).mean;
+    summary.row({schedule, int64_t(a.size()), s.mean, s.min, s.max, s.mean - constant_mean, train_loss, ahead});
     std::printf("%-10s over %d seeds: test acc mean %.4f (min %.4f, max %.4f)  train loss %.4f\n", schedule.c_str(),
-                seeds, mean(a), *std::min_element(a.begin(), a.end()), *std::max_element(a.begin(), a.end()),
-                mean(loss[schedule]));
+                seeds, s.mean, s.min, s.max, train_loss);
   }
   lecture::write_line_plot(lecture::join(args.out, "loss_curves.svg"), loss_plot,
                            {"SGD+momentum, base lr 0.05: training loss (mean of " + std::to_string(smooth) + " steps)",

@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
 
 #include "common.h"
 #include "plot.h"
@@ -202,22 +201,22 @@ int main(int argc, char** argv) try {
   std::vector<std::string> sw_names;
   lecture::Series sw_test{"mean test accuracy"};
   for (const Strength& st : sweep) {
-    double sum = 0, gap = 0, lo = 1, hi = 0;
+    std::vector<double> test, gap;
     for (int k = 0; k < seeds; ++k) {
       const uint64_t seed = args.seed + uint64_t(k);
       manual_seed(seed);
       Outcome o = fit(lecture::make_mlp(widths, st.config.dropout), st.config, d, setup);
       sw.row({st.regularizer, st.strength, int64_t(seed), o.train_acc, o.test_acc, o.train_acc - o.test_acc});
-      sum += o.test_acc, gap += o.train_acc - o.test_acc;
-      lo = std::min(lo, o.test_acc), hi = std::max(hi, o.test_acc);
+      test.push_back(o.test_acc), gap.push_back(o.train_acc - o.test_acc);
     }
-    const double mean = sum / seeds;
-    if (st.regularizer == "none") none_mean = mean;
-    sws.row({st.regularizer, st.strength, int64_t(seeds), mean, lo, hi, gap / seeds, mean - none_mean});
+    const lecture::Spread t = lecture::spread(test);
+    const double mean_gap = lecture::spread(gap).mean;
+    if (st.regularizer == "none") none_mean = t.mean;
+    sws.row({st.regularizer, st.strength, int64_t(seeds), t.mean, t.min, t.max, mean_gap, t.mean - none_mean});
     std::printf("sweep %-13s %-16s test acc mean %.4f (min %.4f, max %.4f)  gap %.4f\n", st.regularizer.c_str(),
-                st.strength.c_str(), mean, lo, hi, gap / seeds);
+                st.strength.c_str(), t.mean, t.min, t.max, mean_gap);
     sw_names.push_back(st.regularizer == "none" ? "none" : st.regularizer + " " + st.strength);
-    sw_test.y.push_back(mean);
+    sw_test.y.push_back(t.mean);
   }
   lecture::write_bar_plot(lecture::join(args.out, "sweep.svg"), sw_names, {sw_test},
                           {"Each regularizer alone, mean test accuracy over " + std::to_string(seeds) + " seeds", "",

@@ -56,19 +56,6 @@ int64_t epochs_for(int64_t n_train, int64_t batch) {
   return std::max<int64_t>(30, (kStepBudget + steps_per_epoch - 1) / steps_per_epoch);
 }
 
-struct Stats {
-  double mean = 0, min = 1, max = 0;
-};
-Stats stats_of(const std::vector<double>& v) {
-  Stats s;
-  for (double x : v) {
-    s.mean += x / double(v.size());
-    s.min = std::min(s.min, x);
-    s.max = std::max(s.max, x);
-  }
-  return s;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -147,9 +134,9 @@ int main(int argc, char** argv) try {
                        all - trainable, r.best_epoch, r.test.accuracy, r.seconds});
           acc[m.tag].push_back(r.test.accuracy);
         }
-      const Stats scratch = stats_of(acc["scratch"]);
+      const lecture::Spread scratch = lecture::spread(acc["scratch"]);
       for (const Mode& m : modes) {
-        const Stats s = stats_of(acc[m.tag]);
+        const lecture::Spread s = lecture::spread(acc[m.tag]);
         summary.row({pair.name, per_class, m.name, int64_t(acc[m.tag].size()), s.mean, s.min, s.max,
                      s.mean - scratch.mean});
         curve[m.tag].x.push_back(double(per_class));

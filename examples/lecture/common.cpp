@@ -189,4 +189,10 @@ double tail_mean(const std::vector<double>& v, size_t window) {
   return std::accumulate(v.end() - std::ptrdiff_t(k), v.end(), 0.0) / double(k);
 }
 
+Spread spread(const std::vector<double>& v) {
+  if (v.empty()) return {std::nan(""), std::nan(""), std::nan("")};
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return {std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()), *lo, *hi};
+}
+
 }  // namespace lecture

@@ -97,4 +97,10 @@ Eval evaluate(nabla::nn::Module& model, const Split& data);
 /// Mean of the last `window` values of v (all of them when fewer).
 double tail_mean(const std::vector<double>& v, size_t window);
 
+/// Mean, min and max of repeated runs (the seeds of one setting); all NaN when v is empty.
+struct Spread {
+  double mean, min, max;
+};
+Spread spread(const std::vector<double>& v);
+
 }  // namespace lecture

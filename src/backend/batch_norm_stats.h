@@ -96,35 +96,12 @@ NB_BN_HOST_DEVICE void batch_norm_coef_channel(const BatchNormStats& a, int64_t 
 /// slice's own mean. With m = sum(s_k) / n, the channel's mean is shift + m and its biased
 /// variance sum(slice_merge_term(n_k, s_k, q_k, m)) / n: exact in real arithmetic and, like the
 /// CPU's two passes, free of the cancellation of sum(x^2) - n * mean^2. The CUDA kernel adds the
-/// terms in a fixed tree over its block; merge_slice_moments below adds them in slice order,
-/// as the CPU tests of the formula do.
+/// terms in a fixed tree over its block (tests/core/slice_moments_test.cpp adds them in order).
 NB_BN_HOST_DEVICE double slice_merge_term(double nk, double sk, double qk, double m) {
   using namespace bn_detail;
   if (nk <= 0) return 0.0;
   const double d = sub(div(sk, nk), m);
   return add(qk, mul(nk, mul(d, d)));
-}
-
-/// The merge above over `slices` slices in order; part(k, n_k, s_k, q_k) reads slice k.
-template <typename Part>
-NB_BN_HOST_DEVICE void merge_slice_moments(int64_t slices, double n, double shift, Part part, double* mean,
-                                           double* var) {
-  using namespace bn_detail;
-  double total = 0;
-  for (int64_t k = 0; k < slices; ++k) {
-    double nk, sk, qk;
-    part(k, nk, sk, qk);
-    total = add(total, sk);
-  }
-  const double m = div(total, n);
-  double q = 0;
-  for (int64_t k = 0; k < slices; ++k) {
-    double nk, sk, qk;
-    part(k, nk, sk, qk);
-    q = add(q, slice_merge_term(nk, sk, qk, m));
-  }
-  *mean = add(shift, m);
-  *var = div(q, n);
 }
 
 /// Calls f(P{}, R{}) with the C++ types of a.param_dtype and a.running_dtype (f32 or f64; the

@@ -1,6 +1,6 @@
 // slice_merge_term (src/backend/batch_norm_stats.h) is the formula the CUDA batch-norm kernel
 // uses to merge per-slice partials into a channel's variance (the kernel adds the terms in a
-// tree; merge_slice_moments, tested here, adds them in order). Plain arithmetic, shared by host
+// tree; merge_slice_moments below adds them in order). Plain arithmetic, shared by host
 // and device, so the formula is checked here on the CPU: slices of ceil(M / splits) values as the
 // kernel cuts them, each with its own two-pass partials of x - x[0], against a long-double
 // two-pass reference (extended precision on x86-64; elsewhere long double may be double). The
@@ -15,7 +15,28 @@
 
 namespace {
 
-using nabla::backend::merge_slice_moments;
+using nabla::backend::slice_merge_term;
+
+// The kernel's merge, sequentially: mean = shift + sum(s_k) / n, variance =
+// sum(slice_merge_term(n_k, s_k, q_k, sum(s_k) / n)) / n. part(k, n_k, s_k, q_k) reads slice k.
+template <typename Part>
+void merge_slice_moments(int64_t slices, double n, double shift, Part part, double* mean, double* var) {
+  double total = 0;
+  for (int64_t k = 0; k < slices; ++k) {
+    double nk, sk, qk;
+    part(k, nk, sk, qk);
+    total += sk;
+  }
+  const double m = total / n;
+  double q = 0;
+  for (int64_t k = 0; k < slices; ++k) {
+    double nk, sk, qk;
+    part(k, nk, sk, qk);
+    q += slice_merge_term(nk, sk, qk, m);
+  }
+  *mean = shift + m;
+  *var = q / n;
+}
 
 struct Moments {
   double mean, var;
