@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "nabla/autograd.h"
+#include "nabla/io/safetensors.h"
 #include "nabla/train/trainer.h"
 #include "train/train_test_util.h"
 
@@ -185,6 +186,11 @@ class WeightsPerEpoch : public train::Callback {
   }
 };
 
+// The optimizer's step count for the first parameter, from the run's last checkpoint.
+int64_t optimizer_steps(const std::string& run_dir) {
+  return std::stoll(io::load_safetensors(run_dir + "/last.safetensors").metadata.at("optim.state.0.step"));
+}
+
 // A training split smaller than one batch still trains: one short batch per epoch, not an
 // epoch of no steps (36 images against the default batch of 64 used to give train loss 0 and
 // untouched weights).
@@ -204,6 +210,20 @@ TEST(Trainer, TrainsOnASplitSmallerThanOneBatch) {
   for (size_t i = 1; i < rows.size(); ++i) EXPECT_GT(std::stod(split(rows[i], ',')[1]), 0.0) << rows[i];
   ASSERT_EQ(seen->weights.size(), 3u);
   EXPECT_NE(seen->weights[0], seen->weights[2]) << "no training step ran after the first epoch";
+  EXPECT_EQ(optimizer_steps(c.out), 3) << "one short batch per epoch";
+}
+
+// From one full batch up, the short last batch is dropped as before (every step sees
+// batch_size examples): 99 training images at batch 64 make one step per epoch, not two.
+TEST(Trainer, DropsTheShortLastBatchOnceASplitHoldsAFullBatch) {
+  TempDir dir("short_batch");
+  TrainConfig c = small_config(dir.file("run"));
+  c.optimizer = "adam";
+  c.train_limit = 110;  // 99 for training, 11 for validation
+  c.epochs = 2;
+  c.batch_size = 64;
+  Trainer(c).fit();
+  EXPECT_EQ(optimizer_steps(c.out), 2);
 }
 
 // Trainer::model() before fit() has built the model is a clear error, not a null dereference.
@@ -237,6 +257,9 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.momentum = -0.1; }, "momentum must be a finite number >= 0"},
       {[](TrainConfig& c) { c.per_class_limit = -3; }, "per_class_limit must be >= 0"},
       {[](TrainConfig& c) { c.epochs = -1; }, "epochs must be >= 0"},
+      {[](TrainConfig& c) { c.warmup_epochs = -2; }, "warmup_epochs must be >= 0 (0: the default or off), got -2"},
+      {[](TrainConfig& c) { c.patience = -1; }, "patience must be >= 0 (0: the default or off), got -1"},
+      {[](TrainConfig& c) { c.train_limit = -5; }, "train_limit must be >= 0 (0: the default or off), got -5"},
       {[](TrainConfig& c) { c.classes = {1, 4, 1}; }, "label 1 is listed twice"},
       {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
       {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
