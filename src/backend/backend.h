@@ -67,7 +67,7 @@ void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void
 bool all_finite(DType dt, const void* in, int64_t n);
 
 void gemm(DType dt, const GemmArgs& args);
-/// linear's forward as one oneDNN matmul with bias and ReLU post-op: C = relu?(op(A)·op(B) + bias).
+/// linear's forward as one oneDNN matmul with bias, then ReLU: C = relu?(op(A)·op(B) + bias).
 /// Runs only for f32, batch 1, beta 0 and sizes where oneDNN is picked; returns false (C untouched)
 /// otherwise, and the caller composes it (Backend::gemm_bias_relu's default).
 bool gemm_bias_relu_fused(DType dt, const GemmArgs& args, const void* bias, bool relu);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iomanip>
+#include <limits>
 #include <ostream>
 #include <sstream>
 
@@ -67,7 +68,7 @@ int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) {
     NB_CHECK(s >= 0, "[shape] negative dimension in ", shape);
-    n *= s;
+    NB_CHECK(!__builtin_mul_overflow(n, s, &n), "[shape] ", shape, " has more than 2^63 elements");
   }
   return n;
 }
@@ -92,6 +93,8 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
 Tensor empty(const Shape& shape, TensorOptions opts) {
   auto impl = std::make_shared<TensorImpl>();
   int64_t n = shape_numel(shape);
+  NB_CHECK(n <= std::numeric_limits<int64_t>::max() / int64_t(dtype_size(opts.dtype)), "[empty] shape ", shape,
+           " of dtype ", opts.dtype, " needs more than 2^63 bytes");
   impl->storage = Storage::allocate(size_t(n) * dtype_size(opts.dtype), opts.device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
@@ -113,8 +116,16 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset)
   return Tensor(std::move(impl));
 }
 
-int64_t Tensor::size(int64_t d) const { return impl().shape[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return impl().strides[wrap_dim(d, dim(), "stride")]; }
+// Unlike reductions, which accept dim 0 of a 0-d tensor (as PyTorch does), size and stride
+// name an existing dimension: a scalar has none.
+int64_t Tensor::size(int64_t d) const {
+  NB_CHECK(dim() > 0, "[size] dimension ", d, " asked of a 0-d tensor, which has no dimensions");
+  return impl().shape[size_t(wrap_dim(d, dim(), "size"))];
+}
+int64_t Tensor::stride(int64_t d) const {
+  NB_CHECK(dim() > 0, "[stride] dimension ", d, " asked of a 0-d tensor, which has no dimensions");
+  return impl().strides[size_t(wrap_dim(d, dim(), "stride"))];
+}
 int64_t Tensor::numel() const {
   int64_t n = 1;
   for (int64_t s : impl().shape) n *= s;

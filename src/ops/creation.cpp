@@ -7,7 +7,8 @@
 namespace nabla {
 
 namespace {
-Tensor filled(const Shape& shape, double value, TensorOptions opts) {
+Tensor filled(const Shape& shape, double value, TensorOptions opts, const char* op = "full") {
+  ops::check_fill_value(opts.dtype, value, op);
   Tensor t = empty(shape, {.dtype = opts.dtype, .device = opts.device});
   backend::get(opts.device).fill(opts.dtype, t.raw_data(), t.numel(), value);
   if (opts.requires_grad) t.requires_grad_(true);
@@ -20,8 +21,10 @@ Tensor ones(const Shape& shape, TensorOptions opts) { return filled(shape, 1.0, 
 Tensor full(const Shape& shape, double value, TensorOptions opts) { return filled(shape, value, opts); }
 Tensor zeros_like(const Tensor& t) { return filled(t.shape(), 0.0, {.dtype = t.dtype(), .device = t.device()}); }
 Tensor ones_like(const Tensor& t) { return filled(t.shape(), 1.0, {.dtype = t.dtype(), .device = t.device()}); }
-Tensor full_like(const Tensor& t, double v) { return filled(t.shape(), v, {.dtype = t.dtype(), .device = t.device()}); }
-Tensor scalar_tensor(double value, DType dtype) { return filled({}, value, {.dtype = dtype}); }
+Tensor full_like(const Tensor& t, double v) {
+  return filled(t.shape(), v, {.dtype = t.dtype(), .device = t.device()}, "full_like");
+}
+Tensor scalar_tensor(double value, DType dtype) { return filled({}, value, {.dtype = dtype}, "scalar_tensor"); }
 
 Tensor arange(double start, double end, double step, std::optional<DType> dtype) {
   NB_CHECK(step != 0, "[arange] step must be non-zero");
@@ -31,7 +34,10 @@ Tensor arange(double start, double end, double step, std::optional<DType> dtype)
            ", end ", end);
   bool integral = start == std::floor(start) && end == std::floor(end) && step == std::floor(step);
   DType dt = dtype.value_or(integral ? DType::i64 : DType::f32);
-  int64_t n = int64_t(std::ceil((end - start) / step));
+  const double count = std::ceil((end - start) / step);
+  NB_CHECK(count < 0x1p62, "[arange] ", start, " to ", end, " by ", step, " has ", count,
+           " elements, more than a tensor can hold");
+  int64_t n = int64_t(count);
   Tensor t = empty({std::max<int64_t>(n, 0)}, {.dtype = dt});
   NB_DISPATCH_ALL(dt, "arange", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();

@@ -112,6 +112,7 @@ Tensor& Tensor::mul_(double v) {
 Tensor& Tensor::zero_() { return fill_(0.0); }
 Tensor& Tensor::fill_(double v) {
   check_inplace_allowed(*this, "fill_");
+  ops::check_fill_value(dtype(), v, "fill_");
   NB_CHECK(!impl().is_view || !requires_grad() || !is_grad_enabled(), "[fill_] in-place on a view of a tensor that requires grad is not supported");
   if (is_contiguous()) {
     backend::get(device()).fill(dtype(), raw_data(), numel(), v);

@@ -53,6 +53,13 @@ void check_floating(const Tensor& t, const char* op) {
            " with shape ", t.shape());
 }
 
+void check_fill_value(DType dt, double v, const char* op) {
+  if (is_floating(dt)) return;
+  // The half-open bounds are the ones a truncating conversion stays defined on.
+  const bool fits = dt == DType::u8 ? (v > -1.0 && v < 256.0) : (v >= -0x1p63 && v < 0x1p63);
+  NB_CHECK(fits, "[", op, "] value ", v, " cannot be converted to dtype ", dt, " without overflow");
+}
+
 namespace {
 backend::Operand operand(const Tensor& t, const Shape& st) { return {t.raw_data(), st.data()}; }
 }  // namespace

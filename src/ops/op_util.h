@@ -20,6 +20,9 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 /// `t` moved to `d` when it is a 0-d CPU tensor (a scalar operand); else `t` unchanged.
 Tensor scalar_to_device(const Tensor& t, Device d);
 void check_floating(const Tensor& t, const char* op);
+/// Checks that a fill value lands in an integer dtype without overflow (fractions truncate, as
+/// in PyTorch; NaN, infinities and out-of-range values are errors, not wrapped bits).
+void check_fill_value(DType dt, double v, const char* op);
 
 /// Kernel launchers (no autograd): allocate a contiguous output and run the kernel.
 Tensor unary_kernel(backend::UnaryOp op, const Tensor& x, double a = 0, double b = 0);

@@ -1,6 +1,8 @@
 // pad, interpolate and embedding, composed from slicing and index_select so their
 // gradients (and gradients of gradients) come from those ops.
 #include <cmath>
+#include <new>
+#include <stdexcept>
 
 #include "op_util.h"
 
@@ -96,7 +98,13 @@ Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode) {
   ops::check_floating(x, "interpolate");
   NB_CHECK(size[0] >= 1 && size[1] >= 1, "[interpolate] output size (", size[0], ", ", size[1], ") must be positive");
   NB_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "[interpolate] input ", x.shape(), " has an empty spatial dim");
-  return resize_dim(resize_dim(x, 2, size[0], mode), 3, size[1], mode);
+  shape_numel({x.size(0), x.size(1), size[0], size[1]});  // an output too large to count is an error, not a wrap
+  try {
+    return resize_dim(resize_dim(x, 2, size[0], mode), 3, size[1], mode);
+  } catch (const std::exception& e) {  // the per-row weight tables are host vectors of the output's size
+    if (!dynamic_cast<const std::bad_alloc*>(&e) && !dynamic_cast<const std::length_error*>(&e)) throw;
+    fail("[interpolate] out of memory for output size (", size[0], ", ", size[1], ") from input ", x.shape());
+  }
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {

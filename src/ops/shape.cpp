@@ -141,6 +141,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  NB_CHECK(dim() > 0, "[narrow] cannot narrow a 0-d tensor");
   d = wrap_dim(d, dim(), "narrow");
   int64_t n = size(d);
   if (start < 0) start += n;
@@ -150,6 +151,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  NB_CHECK(dim() > 0, "[select] cannot select from a 0-d tensor");
   d = wrap_dim(d, dim(), "select");
   int64_t n = size(d);
   NB_CHECK(index >= -n && index < n, "[select] index ", index, " is out of range for dimension ", d, " of size ",
@@ -187,11 +189,13 @@ Tensor Tensor::expand(const Shape& shape0) const {
     }
     int64_t have = shape()[i - off];
     if (want == -1) want = have;
+    NB_CHECK(want >= 0, "[expand] negative size ", want, " for dimension ", i, " in ", shape0);
     NB_CHECK(have == want || have == 1, "[expand] cannot expand shape ", shape(), " to ", shape0, ": dimension ", i,
              " has size ", have, " (only size-1 dimensions can grow)");
     sh[i] = want;
     st[i] = have == want ? strides()[i - off] : 0;
   }
+  shape_numel(sh);  // rejects a size whose element count overflows
   Shape in_shape = shape();
   return view_op(*this, "expand", sh, st, offset(), [in_shape](const Tensor& g) { return sum_to(g, in_shape); });
 }

@@ -225,4 +225,23 @@ TEST(Creation, Randperm) {
 
 TEST(Creation, NegativeShapeIsAnError) {
   EXPECT_ERROR(zeros({2, -1}), "negative dimension", "[2, -1]");
+  // Counts that overflow are errors, not a wrapped numel with nothing allocated behind it.
+  EXPECT_ERROR(zeros({int64_t(1) << 62, 4}), "[shape]", "more than 2^63 elements");
+  EXPECT_ERROR(zeros({int64_t(1) << 32, int64_t(1) << 32}), "[shape]", "more than 2^63 elements");
+  EXPECT_ERROR(zeros({int64_t(1) << 61}, {.dtype = kF64}), "[empty]", "more than 2^63 bytes");
+  EXPECT_ERROR(arange(0, 1e30, 1), "[arange]", "more than a tensor can hold");
+}
+
+// A fill value must fit an integer dtype (PyTorch: "cannot be converted ... without overflow");
+// fractions truncate, as there.
+TEST(Creation, FillValuesMustFitIntegerDtypes) {
+  EXPECT_ERROR(full({2}, 300, {.dtype = kU8}), "[full]", "300", "u8", "overflow");
+  EXPECT_ERROR(full({2}, -1, {.dtype = kU8}), "[full]", "overflow");
+  EXPECT_ERROR(full({2}, std::nan(""), {.dtype = kI64}), "[full]", "nan", "overflow");
+  EXPECT_ERROR(full({2}, 1e19, {.dtype = kI64}), "[full]", "overflow");
+  EXPECT_ERROR(zeros({2}, {.dtype = kU8}).fill_(256), "[fill_]", "overflow");
+  EXPECT_ERROR(full_like(zeros({1}, {.dtype = kI64}), INFINITY), "[full_like]", "overflow");
+  EXPECT_EQ(full({2}, 2.5, {.dtype = kU8}).to_vector<int64_t>(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(full({1}, 255, {.dtype = kU8}).to_vector<int64_t>(), (std::vector<int64_t>{255}));
+  EXPECT_EQ(full({1}, -9.2e18, {.dtype = kI64}).to_vector<int64_t>(), (std::vector<int64_t>{-9200000000000000000}));
 }

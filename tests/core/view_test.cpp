@@ -107,6 +107,17 @@ TEST(Views, Select) {
   EXPECT_ERROR(x.select(0, 3), "[select]", "index 3 is out of range", "size 3");
 }
 
+// A 0-d tensor has no dimension to index: size, stride, select and narrow say so (they used to
+// read past the end of the empty shape). Reductions still take dim 0 of a scalar, as in PyTorch.
+TEST(Views, ZeroDimTensorHasNoDimensionsToIndex) {
+  Tensor s = scalar_tensor(1.0);
+  EXPECT_ERROR(s.size(0), "[size]", "0-d tensor");
+  EXPECT_ERROR(s.stride(-1), "[stride]", "0-d tensor");
+  EXPECT_ERROR(s.select(0, 0), "[select]", "0-d tensor");
+  EXPECT_ERROR(s.narrow(0, 0, 1), "[narrow]", "0-d tensor");
+  EXPECT_DOUBLE_EQ(sum(s, {0}).item(), 1.0);
+}
+
 TEST(Views, ExpandSharesStorageWithZeroStrides) {
   Tensor x = from_vector<double>({1, 2, 3}, {3, 1});
   Tensor e = x.expand({3, 4});
@@ -120,6 +131,8 @@ TEST(Views, ExpandSharesStorageWithZeroStrides) {
   EXPECT_EQ(v(e.select(0, 0)), std::vector<double>(4, 9.0));  // the view sees the write
   EXPECT_ERROR(x.expand({3, 4}).expand({2, 4}), "[expand]", "only size-1 dimensions can grow");
   EXPECT_ERROR(x.expand({4}), "[expand]", "fewer dimensions");
+  EXPECT_ERROR(x.expand({-5, 1}), "[expand]", "negative size -5");
+  EXPECT_ERROR(x.expand({int64_t(1) << 62, 3, 4}), "[shape]", "more than 2^63 elements");
 }
 
 TEST(Views, SqueezeUnsqueeze) {

@@ -115,6 +115,37 @@ TEST(MinusInfinity, SoftmaxRowWithMinusInf) {
   expect_values(nb::logsumexp(all, {1}), {-inf}, 0, "logsumexp of -inf row");
 }
 
+// ---- NaN propagation -----------------------------------------------------------------------
+
+// relu keeps NaN (PyTorch does): `x > 0 ? x : 0` turned it into 0, which hid a NaN input (a
+// checkpoint with std 0, a NaN bias) behind plausible-looking outputs. The fused paths (GEMM
+// with bias and ReLU, convolution with ReLU) agree with the unfused op.
+TEST(NanPropagation, ReluAndItsFusedFormsKeepNaN) {
+  const double nan = std::nan("");
+  for (nb::DType dt : {nb::kF32, nb::kF64}) {
+    Tensor r = nb::relu(nb::from_vector<double>({nan, -1, 2}, {3}).to(dt));
+    const auto v = r.to_vector<double>();
+    EXPECT_TRUE(std::isnan(v[0])) << dt;
+    EXPECT_EQ(v[1], 0.0);
+    EXPECT_EQ(v[2], 2.0);
+  }
+  for (nb::DType dt : {nb::kF32, nb::kF64}) {
+    Tensor x = nb::ones({4, 8}, {.dtype = dt});
+    x.select(0, 1).fill_(nan);  // row 1 is NaN, the others not
+    Tensor w = nb::full({16, 8}, -1.0, {.dtype = dt}), b = nb::zeros({16}, {.dtype = dt});
+    const auto y = nb::linear_relu(x, w, b).to_vector<double>();
+    for (int64_t i = 0; i < 4 * 16; ++i)
+      EXPECT_EQ(std::isnan(y[size_t(i)]), i / 16 == 1) << dt << " linear_relu element " << i << " = " << y[size_t(i)];
+    Tensor img = nb::ones({2, 3, 6, 6}, {.dtype = dt});
+    img.select(0, 1).fill_(nan);
+    Tensor k = nb::full({4, 3, 3, 3}, -1.0, {.dtype = dt});
+    const auto c = nb::conv2d(img, k, nb::zeros({4}, {.dtype = dt}), {.fuse_relu = true}).to_vector<double>();
+    const size_t per_image = c.size() / 2;
+    for (size_t i = 0; i < c.size(); ++i)
+      EXPECT_EQ(std::isnan(c[i]), i >= per_image) << dt << " conv2d+relu element " << i << " = " << c[i];
+  }
+}
+
 // ---- zero-size dimensions ------------------------------------------------------------------
 
 TEST(ZeroSize, Reductions) {

@@ -136,6 +136,12 @@ TEST(ResampleTestInterpolate, Gradcheck) {
 
 TEST(ResampleTestInterpolate, ErrorsNameOpAndShapes) {
   expect_error([&] { nb::interpolate(nb::zeros({2, 3, 4}), {2, 2}); }, {"[interpolate]", "[2, 3, 4]"}, "3-D input");
+  // Too large to count, or to allocate: an error naming the op and the size, not a wrap or a
+  // bare std::bad_alloc.
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), {int64_t(1) << 40, int64_t(1) << 40}); },
+               {"[shape]", "more than 2^63 elements"}, "uncountable output");
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), {int64_t(1) << 61, 1}); },
+               {"[interpolate]", "out of memory", "2305843009213693952"}, "unallocatable output");
   expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), {0, 2}); }, {"[interpolate]", "output size"},
                "zero output size");
   expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}, {.dtype = nb::DType::i64}), {2, 2}); },

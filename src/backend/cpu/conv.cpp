@@ -14,6 +14,7 @@
 #include "nabla/allocator.h"
 #include "nabla/error.h"
 #include "lane_sum.h"
+#include "../kernels/elementwise_ops.h"
 #include "parallel.h"
 #include "scratch.h"
 
@@ -235,15 +236,11 @@ void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, c
 }
 
 void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
-  if (dt == DType::f32 && want_onednn(g, ConvPass::Forward) &&
-      onednn::forward(g, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
-                      static_cast<float*>(out), /*relu=*/true))
-    return;
   conv2d_forward(dt, g, x, w, bias, out);
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
     parallel_for(g.N * g.O * g.Ho * g.Wo, kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) o[i] = o[i] > scalar_t(0) ? o[i] : scalar_t(0);
+      for (int64_t i = b; i < e; ++i) o[i] = relu_of(o[i]);
     });
   });
 }

@@ -20,8 +20,9 @@ bool conv_onednn_built();
 
 // ---- fused kernels the op layer calls (see bench/README.md) ----------------------------------------
 
-/// out = relu(conv(x, w) + bias): conv2d_forward with the ReLU fused (a oneDNN post-op for f32, so
-/// the activation costs no extra pass over the output; otherwise one in-place pass).
+/// out = relu(conv(x, w) + bias): conv2d_forward, then one in-place ReLU pass. (oneDNN's ReLU
+/// post-op would save the pass, but its zero-slope form maps NaN to 0, which PyTorch's relu does
+/// not; a NaN must reach the loss.)
 void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out);
 /// gb[o] = sum of gout[n][o][..] over n and the Ho*Wo positions: conv2d's bias gradient straight
 /// from the NCHW gradient (sum(g, {0, 2, 3}) first copies g into [O, N*Ho*Wo] order). f64
@@ -56,7 +57,7 @@ namespace onednn {
 /// f32 only, NCHW. Each returns false (and does nothing) when oneDNN cannot take the case, so the
 /// caller falls back to im2col. Primitives, reorders and intermediate buffers are cached per
 /// geometry and thread count (per calling thread), so a steady training step allocates nothing.
-bool forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out, bool relu = false);
+bool forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out);
 bool input_grad(const ConvGeom& g, const float* gout, const float* w, float* gx);
 bool weight_grad(const ConvGeom& g, const float* x, const float* gout, float* gw);
 /// input_grad and weight_grad together, converting gout to the primitives' layout once.

@@ -48,7 +48,7 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 
-enum Pass { kForward = 0, kForwardBias, kInputGrad, kWeightGrad, kForwardRelu, kForwardBiasRelu };
+enum Pass { kForward = 0, kForwardBias, kInputGrad, kWeightGrad };
 
 struct Key {
   int64_t v[19];
@@ -144,13 +144,8 @@ void build_with(Cache& c, Entry& e, const ConvGeom& g, Pass pass, dnnl::algorith
   using dnnl::algorithm;
   using dnnl::prop_kind;
   memory::desc scratch_md;
-  if (pass == kForward || pass == kForwardBias || pass == kForwardRelu || pass == kForwardBiasRelu) {
-    const bool with_bias = pass == kForwardBias || pass == kForwardBiasRelu;
-    if (pass == kForwardRelu || pass == kForwardBiasRelu) {
-      dnnl::post_ops po;
-      po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-      attr.set_post_ops(po);
-    }
+  if (pass == kForward || pass == kForwardBias) {
+    const bool with_bias = pass == kForwardBias;
     auto d = with_bias
                  ? dnnl::convolution_forward::desc(prop_kind::forward_training, algo, src_a,
                                                    wei_a, bias_u, dst_a, st, dl, pl, pr)
@@ -290,8 +285,8 @@ void run(Entry& e, std::initializer_list<const void*> ptrs, int shared_arg = -1,
 
 }  // namespace
 
-bool forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
-  Entry* e = lookup(g, relu ? (bias ? kForwardBiasRelu : kForwardRelu) : (bias ? kForwardBias : kForward));
+bool forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out) {
+  Entry* e = lookup(g, bias ? kForwardBias : kForward);
   if (!e) return false;
   if (bias) {
     run(*e, {x, w, bias, out});

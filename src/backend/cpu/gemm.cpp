@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "../backend.h"
+#include "../kernels/elementwise_ops.h"
 #include "gemm_impl.h"
 #include "parallel.h"
 #include "scratch.h"
@@ -109,7 +110,7 @@ void gemm(DType dt, const GemmArgs& g) {
       float* c = static_cast<float*>(g.c) + i * g.stride_c;
       if (long_k(g)) {
         long_k_sgemm(g, a, b, c);
-      } else if (!dnn || !onednn::sgemm(g, a, b, c, nullptr, false)) {
+      } else if (!dnn || !onednn::sgemm(g, a, b, c, nullptr)) {
         blas_sgemm(g, a, b, c);
       }
     }
@@ -125,9 +126,19 @@ void gemm(DType dt, const GemmArgs& g) {
 }
 
 bool gemm_bias_relu_fused(DType dt, const GemmArgs& g, const void* bias, bool relu) {
-  return dt == DType::f32 && g.batch == 1 && g.beta == 0 && want_onednn(g) && !long_k(g) &&
-         onednn::sgemm(g, static_cast<const float*>(g.a), static_cast<const float*>(g.b), static_cast<float*>(g.c),
-                       static_cast<const float*>(bias), relu);
+  if (!(dt == DType::f32 && g.batch == 1 && g.beta == 0 && want_onednn(g) && !long_k(g) &&
+        onednn::sgemm(g, static_cast<const float*>(g.a), static_cast<const float*>(g.b), static_cast<float*>(g.c),
+                      static_cast<const float*>(bias))))
+    return false;
+  // Our own pass, not oneDNN's ReLU post-op, whose zero-slope form maps NaN to 0.
+  if (relu) {
+    float* c = static_cast<float*>(g.c);
+    parallel_for(g.m, 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        for (int64_t j = 0; j < g.n; ++j) c[i * g.ldc + j] = relu_of(c[i * g.ldc + j]);
+    });
+  }
+  return true;
 }
 
 }  // namespace nabla::backend::cpu

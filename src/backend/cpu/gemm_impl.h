@@ -19,13 +19,13 @@ GemmImpl get_gemm_impl();
 bool gemm_onednn_built();
 
 namespace onednn {
-/// C = op(A)·op(B) (+ C when beta == 1) (+ bias[j] on every row) (then relu) for one f32 matrix
+/// C = op(A)·op(B) (+ C when beta == 1) (+ bias[j] on every row) for one f32 matrix
 /// (batch element `i` of `g`, pointers already offset). Returns false and does nothing when the
 /// primitive cannot take the case (alpha != 1, beta not 0/1, inside an OpenMP parallel region,
 /// build without oneDNN); the caller then uses BLAS. Primitives are cached per shape, transposes,
 /// leading dimensions, epilogue and thread count (per calling thread): a steady training step
 /// only sets data pointers and executes.
-bool sgemm(const GemmArgs& g, const float* a, const float* b, float* c, const float* bias, bool relu);
+bool sgemm(const GemmArgs& g, const float* a, const float* b, float* c, const float* bias);
 }  // namespace onednn
 
 }  // namespace nabla::backend::cpu

@@ -30,7 +30,7 @@ namespace {
 using dnnl::memory;
 
 struct Key {
-  int64_t v[12];
+  int64_t v[11];
   bool operator==(const Key& o) const { return std::memcmp(v, o.v, sizeof v) == 0; }
 };
 
@@ -74,7 +74,7 @@ Cache& cache() {
   return c;
 }
 
-void build(Cache& c, Entry& e, const GemmArgs& g, bool bias, bool relu) {
+void build(Cache& c, Entry& e, const GemmArgs& g, bool bias) {
   // A is [m, k], B is [k, n], C is [m, n]; a transposed operand is the same matrix read with
   // swapped strides (what CBLAS's trans flag means for row-major storage).
   const memory::dims sa = g.trans_a ? memory::dims{1, g.lda} : memory::dims{g.lda, 1};
@@ -86,7 +86,6 @@ void build(Cache& c, Entry& e, const GemmArgs& g, bool bias, bool relu) {
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::post_ops po;
   if (g.beta == 1) po.append_sum(1.f);
-  if (relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   if (po.len() > 0) attr.set_post_ops(po);
   auto pd = bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(ad, bd, biasd, cd), attr, c.eng)
                  : dnnl::matmul::primitive_desc(dnnl::matmul::desc(ad, bd, cd), attr, c.eng);
@@ -112,10 +111,10 @@ void build(Cache& c, Entry& e, const GemmArgs& g, bool bias, bool relu) {
 
 constexpr size_t kMaxEntries = 128;
 
-Entry* lookup(const GemmArgs& g, bool bias, bool relu) {
+Entry* lookup(const GemmArgs& g, bool bias) {
   Cache& c = cache();
   const Key k{{int64_t(g.trans_a), int64_t(g.trans_b), g.m, g.n, g.k, g.lda, g.ldb, g.ldc, int64_t(g.beta != 0),
-               int64_t(bias), int64_t(relu), int64_t(omp_get_max_threads())}};
+               int64_t(bias), int64_t(omp_get_max_threads())}};
   // Newest first: a training step reuses the few shapes it created last.
   for (size_t i = c.entries.size(); i-- > 0;)
     if (c.entries[i]->key == k) return c.entries[i]->ok ? c.entries[i].get() : nullptr;
@@ -123,7 +122,7 @@ Entry* lookup(const GemmArgs& g, bool bias, bool relu) {
   auto e = std::make_unique<Entry>();
   e->key = k;
   try {
-    build(c, *e, g, bias, relu);
+    build(c, *e, g, bias);
   } catch (const dnnl::error&) {
     *e = Entry{};  // remembered: this case stays on BLAS
     e->key = k;
@@ -140,9 +139,9 @@ void check(dnnl_status_t st, const GemmArgs& g) {
 
 }  // namespace
 
-bool sgemm(const GemmArgs& g, const float* a, const float* b, float* c, const float* bias, bool relu) {
+bool sgemm(const GemmArgs& g, const float* a, const float* b, float* c, const float* bias) {
   if (g.alpha != 1 || (g.beta != 0 && g.beta != 1) || omp_in_parallel()) return false;
-  Entry* e = lookup(g, bias != nullptr, relu);
+  Entry* e = lookup(g, bias != nullptr);
   if (!e) return false;
   e->a.set_data_handle(const_cast<float*>(a));
   e->b.set_data_handle(const_cast<float*>(b));

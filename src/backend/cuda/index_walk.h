@@ -5,11 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define NB_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define NB_HOST_DEVICE inline
-#endif
+#include "../host_device.h"
 
 namespace nabla::backend::cuda {
 

@@ -5,9 +5,20 @@
 #pragma once
 #include <cmath>
 
+#include "../host_device.h"
+
 #ifndef NB_HD
 #define NB_HD
 #endif
+
+namespace nabla::backend {
+/// max(x, 0) that keeps NaN (as PyTorch's relu does); shared by the ReLU row and the fused
+/// epilogues, so every path agrees.
+template <typename T>
+NB_HOST_DEVICE T relu_of(T x) {
+  return (x > T(0) || x != x) ? x : T(0);
+}
+}  // namespace nabla::backend
 
 #define NB_UNARY_OPS(X)                                         \
   X(Neg, -x)                                                    \
@@ -21,7 +32,7 @@
   X(Sign, T((x > T(0)) - (x < T(0))))                           \
   X(Tanh, std::tanh(x))                                         \
   X(Sigmoid, T(1) / (T(1) + std::exp(-x)))                      \
-  X(Relu, x > T(0) ? x : T(0))                                  \
+  X(Relu, relu_of(x))                                           \
   X(Erf, std::erf(x))                                           \
   X(Sin, std::sin(x))                                           \
   X(Cos, std::cos(x))                                           \
