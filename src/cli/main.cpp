@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "args.h"
@@ -79,6 +80,16 @@ std::string format_number(double v) {
   return s.str();
 }
 
+/// An option kept in an `int`: a value outside its range is refused, not truncated (4294967297
+/// threads used to become 1, and 4294967296 workers 0).
+int int_option(const Args& a, const std::string& key, int64_t def) {
+  const int64_t v = a.integer(key, def);
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    throw UsageError("--" + key + " must be at most " + std::to_string(std::numeric_limits<int>::max()) + ", got " +
+                     std::to_string(v));
+  return int(v);
+}
+
 train::TrainConfig config_from(const Args& a) {
   train::TrainConfig c;
   c.model = a.str("model", c.model);
@@ -104,8 +115,8 @@ train::TrainConfig config_from(const Args& a) {
   c.per_class_limit = a.integer("per-class", 0);
   c.classes = a.int_list("classes");
   c.seed = uint64_t(a.integer("seed", 0));
-  c.threads = int(a.integer("threads", 2));
-  c.workers = int(a.integer("workers", 1));
+  c.threads = int_option(a, "threads", 2);
+  c.workers = int_option(a, "workers", 1);
   c.device = a.str("device", c.device);
   c.progress = !a.flag("no-progress");
   try {
@@ -152,9 +163,9 @@ bool wants_help(int argc, char** argv) {
 void print_json(const Json& j) { std::cout << j.dump() << std::endl; }
 
 int threads_option(const Args& a) {
-  int64_t n = a.integer("threads", 2);
+  int n = int_option(a, "threads", 2);
   if (n < 1) throw UsageError("--threads must be at least 1, got " + std::to_string(n));
-  return int(n);
+  return n;
 }
 
 int cmd_train(int argc, char** argv, bool finetune) {
