@@ -1,9 +1,25 @@
 #include "args.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <sstream>
 
 namespace nabla::cli {
+
+namespace {
+
+/// `text` as a base-10 integer; "" for success, else why not (not a number / out of range).
+std::string parse_integer(const std::string& text, int64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end) return "expects an integer";
+  if (errno == ERANGE) return "is out of the 64-bit integer range";
+  *out = v;
+  return "";
+}
+
+}  // namespace
 
 Args::Args(int argc, char** argv, int first, const std::set<std::string>& valued, const std::set<std::string>& flags) {
   for (int i = first; i < argc; ++i) {
@@ -39,9 +55,9 @@ std::string Args::str(const std::string& key, const std::string& def) const {
 int64_t Args::integer(const std::string& key, int64_t def) const {
   auto it = values_.find(key);
   if (it == values_.end()) return def;
-  char* end = nullptr;
-  long long v = std::strtoll(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end) throw UsageError("option --" + key + " expects an integer, got '" + it->second + "'");
+  int64_t v = 0;
+  std::string why = parse_integer(it->second, &v);
+  if (!why.empty()) throw UsageError("option --" + key + " " + why + ", got '" + it->second + "'");
   return v;
 }
 
@@ -61,9 +77,10 @@ std::vector<int64_t> Args::int_list(const std::string& key) const {
   std::stringstream ss(it->second);
   std::string part;
   while (std::getline(ss, part, ',')) {
-    char* end = nullptr;
-    long long v = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end) throw UsageError("option --" + key + " expects a comma-separated list of integers");
+    int64_t v = 0;
+    std::string why = parse_integer(part, &v);
+    if (why == "expects an integer") throw UsageError("option --" + key + " expects a comma-separated list of integers");
+    if (!why.empty()) throw UsageError("option --" + key + ": '" + part + "' " + why);
     out.push_back(v);
   }
   return out;

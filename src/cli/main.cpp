@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "args.h"
@@ -79,6 +80,16 @@ std::string format_number(double v) {
   return s.str();
 }
 
+/// An option kept in an `int`: a value outside its range is refused, not truncated (4294967297
+/// threads used to become 1, and 4294967296 workers 0).
+int int_option(const Args& a, const std::string& key, int64_t def) {
+  const int64_t v = a.integer(key, def);
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    throw UsageError("--" + key + " must be at most " + std::to_string(std::numeric_limits<int>::max()) + ", got " +
+                     std::to_string(v));
+  return int(v);
+}
+
 train::TrainConfig config_from(const Args& a) {
   train::TrainConfig c;
   c.model = a.str("model", c.model);
@@ -104,8 +115,8 @@ train::TrainConfig config_from(const Args& a) {
   c.per_class_limit = a.integer("per-class", 0);
   c.classes = a.int_list("classes");
   c.seed = uint64_t(a.integer("seed", 0));
-  c.threads = int(a.integer("threads", 2));
-  c.workers = int(a.integer("workers", 1));
+  c.threads = int_option(a, "threads", 2);
+  c.workers = int_option(a, "workers", 1);
   c.device = a.str("device", c.device);
   c.progress = !a.flag("no-progress");
   try {
@@ -152,9 +163,9 @@ bool wants_help(int argc, char** argv) {
 void print_json(const Json& j) { std::cout << j.dump() << std::endl; }
 
 int threads_option(const Args& a) {
-  int64_t n = a.integer("threads", 2);
+  int n = int_option(a, "threads", 2);
   if (n < 1) throw UsageError("--threads must be at least 1, got " + std::to_string(n));
-  return int(n);
+  return n;
 }
 
 int cmd_train(int argc, char** argv, bool finetune) {
@@ -205,15 +216,6 @@ int cmd_resume(int argc, char** argv) {
   return 0;
 }
 
-/// The data set labels a model trained with --classes was trained on (output k is label
-/// classes[k]); empty when it was trained on every label (output k is label k).
-std::vector<int64_t> model_classes(const train::LoadedModel& lm) {
-  std::vector<int64_t> classes;
-  if (const Json* c = lm.config.find("classes"); c && c->is_array())
-    for (const Json& e : c->as_array()) classes.push_back(e.as_int());
-  return classes;
-}
-
 int cmd_eval(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     std::cout << "usage: nabla eval --checkpoint PATH [--data DIR] [--split test|train] [--threads N]\n";
@@ -228,9 +230,12 @@ int cmd_eval(int argc, char** argv) {
   train::LoadedModel lm = train::load_trained_model(a.str("checkpoint", ""));
   // A model trained on a subset of the labels (--classes) is evaluated on those images, with
   // the labels renumbered as in training.
-  const std::vector<int64_t> classes = model_classes(lm);
-  auto ds = data::load_mnist(a.str("data", data::kFashionMnistDir), split == "train",
-                             classes.empty() ? lm.spec.num_classes : 10);
+  const std::vector<int64_t>& classes = lm.classes;
+  const std::string data_dir = a.str("data", data::kFashionMnistDir);
+  auto ds = data::load_mnist(data_dir, split == "train", classes.empty() ? lm.spec.num_classes : 10);
+  // Scores of no images would read as accuracy 0 and loss 0.
+  NB_CHECK(ds.images.size(0) > 0, "[eval] ", data_dir, ": the ", split, " split has no images");
+  train::check_input_shape(lm.spec, {1, ds.images.size(1), ds.images.size(2)}, "eval", data_dir);
   if (!classes.empty()) {
     std::vector<int64_t> rows, relabel;
     std::vector<double> labels = ds.labels.to_double_vector();
@@ -238,7 +243,7 @@ int cmd_eval(int argc, char** argv) {
       auto it = std::find(classes.begin(), classes.end(), int64_t(labels[i]));
       if (it != classes.end()) rows.push_back(int64_t(i)), relabel.push_back(int64_t(it - classes.begin()));
     }
-    if (rows.empty()) throw Error("[eval] no images of the model's classes in " + a.str("data", data::kFashionMnistDir));
+    if (rows.empty()) throw Error("[eval] no images of the model's classes in " + data_dir);
     ds.images = index_select(ds.images, 0, from_vector(rows, {int64_t(rows.size())}));
     ds.labels = from_vector(relabel, {int64_t(relabel.size())});
   }
@@ -279,12 +284,17 @@ int cmd_predict(int argc, char** argv) {
   if (limit < 1) throw UsageError("--limit must be at least 1, got " + std::to_string(limit));
   set_num_threads(threads_option(a));
   train::LoadedModel lm = train::load_trained_model(a.str("checkpoint", ""));
-  const int64_t H = lm.spec.input_shape[1], W = lm.spec.input_shape[2];
+  const std::string checkpoint = a.str("checkpoint", "");
+  const Shape in = train::image_input_shape(lm.spec, "predict", checkpoint);
+  const int64_t H = in[1], W = in[2];
+  // Images are read as gray: one channel.
+  train::check_input_shape(lm.spec, {1, H, W}, "predict", "gray images");
   std::vector<std::pair<std::string, Tensor>> images;  // name, f32 [1, H, W] in [0, 1]
   for (const std::string& path : a.positional()) {
     if (!looks_like_image_file(path)) {  // IDX (e.g. t10k-images-idx3-ubyte[.gz]); read_idx says if not
       Tensor t = data::read_idx(path);
       if (t.dim() != 3) throw Error("[predict] " + path + ": expected an IDX images file [N, H, W], got " + shape_str(t.shape()));
+      train::check_input_shape(lm.spec, {1, t.size(1), t.size(2)}, "predict", path);  // not resized: must fit
       for (int64_t i = 0; i < std::min(t.size(0), limit); ++i)
         images.push_back({path + "#" + std::to_string(i), t.select(0, i).to(kF32).unsqueeze(0) / 255.0});
     } else {
@@ -298,7 +308,7 @@ int cmd_predict(int argc, char** argv) {
   // "label" is the data set's label: for a model trained with --classes, output k is label
   // classes[k] ("output" gives k, the index into "probabilities"). Class names are Fashion-MNIST's
   // for a 10-class model, or for a subset trained on the Fashion-MNIST files.
-  const std::vector<int64_t> classes = model_classes(lm);
+  const std::vector<int64_t>& classes = lm.classes;
   const Json* data_dir = lm.config.find("data");
   auto same_dir = [](const std::string& a, const std::string& b) {  // "dir" and "dir/" alike
     return std::filesystem::path(a + "/").lexically_normal() == std::filesystem::path(b + "/").lexically_normal();
@@ -311,8 +321,6 @@ int cmd_predict(int argc, char** argv) {
     Tensor x = data::normalize(img, lm.mean, lm.std).unsqueeze(0);
     Tensor p = softmax((*lm.model)(x), 1).squeeze(0);
     const int64_t k = argmax(p).item<int64_t>();
-    NB_CHECK(classes.empty() || k < int64_t(classes.size()), "[predict] ", a.str("checkpoint", ""), ": the model has ",
-             p.size(0), " outputs but its config lists ", classes.size(), " classes");
     const int64_t label = classes.empty() ? k : classes[size_t(k)];
     Json probs = Json::array();
     for (double v : p.to_double_vector()) probs.push_back(v);

@@ -43,7 +43,7 @@ struct DataLoader::State {
   std::vector<std::thread> workers;
 
   Batch build(int64_t k, const std::vector<int64_t>& ord, int64_t ep) const {
-    int64_t start = k * opts.batch_size, end = std::min(start + opts.batch_size, n);
+    const int64_t start = k * opts.batch_size, end = start + std::min(opts.batch_size, n - start);
     std::vector<Example> examples;
     examples.reserve(size_t(end - start));
     for (int64_t pos = start; pos < end; ++pos) {
@@ -103,7 +103,8 @@ DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions opts) : s_(std::mak
   s.opts = std::move(opts);
   s.n = s.ds->size();
   NB_CHECK(s.n >= 0, "[DataLoader] data set reports a negative size ", s.n);
-  s.nb = s.opts.drop_last ? s.n / s.opts.batch_size : (s.n + s.opts.batch_size - 1) / s.opts.batch_size;
+  // Not (n + batch - 1) / batch: that overflows for a batch near INT64_MAX and gave 0 batches.
+  s.nb = s.n / s.opts.batch_size + (!s.opts.drop_last && s.n % s.opts.batch_size != 0);
   s.prefetch = s.opts.prefetch > 0 ? s.opts.prefetch : std::max(1, 2 * s.opts.num_workers);
   if (s.opts.seed) {
     s.seed = *s.opts.seed;

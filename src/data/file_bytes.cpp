@@ -2,17 +2,15 @@
 
 #include <zlib.h>
 
-#include <filesystem>
 #include <memory>
 
 #include "nabla/error.h"
+#include "nabla/file.h"
 
 namespace nabla::data::internal {
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, const char* op) {
-  std::error_code ec;
-  NB_CHECK(std::filesystem::exists(path, ec), "[", op, "] ", path, ": file not found");
-  NB_CHECK(!std::filesystem::is_directory(path, ec), "[", op, "] ", path, ": is a directory, expected a file");
+  check_regular_file(path, op);
   gzFile f = gzopen(path.c_str(), "rb");
   NB_CHECK(f != nullptr, "[", op, "] ", path, ": cannot open");
   std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "nabla/data/transforms.h"
+#include "nabla/file.h"
 
 namespace fs = std::filesystem;
 
@@ -25,8 +26,7 @@ std::string lower(std::string s) {
 Tensor decode(const std::string& path, int channels, const char* op) {
   std::vector<uint8_t> bytes;
   {
-    std::error_code ec;
-    NB_CHECK(fs::exists(path, ec), "[", op, "] ", path, ": file not found");
+    check_regular_file(path, op);
     // Plain read (no gzip): images are not compressed again.
     FILE* f = std::fopen(path.c_str(), "rb");
     NB_CHECK(f != nullptr, "[", op, "] ", path, ": cannot open");

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "nabla/error.h"
+#include "nabla/file.h"
 
 namespace nabla::io {
 namespace {
@@ -64,6 +65,11 @@ AtomicFile::AtomicFile(std::string path, std::string op) : path_(std::move(path)
   NB_CHECK(!path_.empty(), "[", op_, "] empty file path");
   std::string dir = folder_of(path_), name = name_of(path_);
   NB_CHECK(!name.empty() && name != "." && name != "..", "[", op_, "] '", path_, "' names a folder, not a file");
+  // The rename at commit would replace whatever is at `path` (a device node such as /dev/full,
+  // a FIFO): only a regular file, or nothing, may be replaced.
+  const std::string kind = non_regular_kind(path_);
+  NB_CHECK(kind.empty(), "[", op_, "] cannot save '", path_, "': it is ", kind,
+           ", not a regular file; nothing was written");
   remove_stale_temps(dir, name);
   fault_ = g_fault_kind.exchange(0);
   fault_after_ = g_fault_after.load();

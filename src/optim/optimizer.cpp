@@ -229,6 +229,19 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
   NB_CHECK(parse_int(*ng, "param_groups") == int64_t(groups_.size()), "[", n, "] load_state_dict: the state has ",
            *ng, " parameter groups, this optimizer has ", groups_.size());
   const auto names = state_names();
+  size_t total = 0;
+  for (const auto& g : groups_) total += g.params().size();
+  // Per-parameter entries name a parameter by its flat index: one past the last is corrupt.
+  auto check_state_key = [&](const std::string& key) {
+    if (key.rfind("state.", 0) != 0) return;
+    const std::string rest = key.substr(6);
+    const std::string index = rest.substr(0, rest.find('.'));
+    NB_CHECK(parse_int(index, key.c_str()) >= 0 && size_t(parse_int(index, key.c_str())) < total, "[", n,
+             "] load_state_dict: entry ", key, " is for parameter ", index, ", but the optimizer has ", total,
+             " parameters");
+  };
+  for (const auto& [k, v] : m) check_state_key(k);
+  for (const auto& [k, v] : d.tensors) check_state_key(k);
 
   // Validate everything before changing anything, so a bad state leaves the optimizer intact.
   std::vector<std::unique_ptr<OptimizerOptions>> new_options;
@@ -242,6 +255,16 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
     size_t count = idx->empty() ? 0 : size_t(std::count(idx->begin(), idx->end(), ',')) + 1;
     NB_CHECK(count == groups_[g].params().size(), "[", n, "] load_state_dict: parameter group ", g, " has ", count,
              " parameters in the state, ", groups_[g].params().size(), " in this optimizer");
+    {  // the flat indices, in order (what state_dict writes): anything else misassigns the state
+      size_t k = 0, b = 0;
+      for (size_t e = 0; e <= idx->size() && count > 0; ++e) {
+        if (e < idx->size() && (*idx)[e] != ',') continue;
+        const std::string one = idx->substr(b, e - b);
+        NB_CHECK(parse_int(one, (pre + "params").c_str()) == int64_t(flat + k), "[", n, "] load_state_dict: ", pre,
+                 "params lists parameter ", one, " at position ", k, ", expected ", flat + k);
+        ++k, b = e + 1;
+      }
+    }
     auto opts = groups_[g].options().clone();
     for (const auto& [key, value] : opts->values()) {
       (void)value;

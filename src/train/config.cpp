@@ -1,5 +1,6 @@
 // TrainConfig <-> JSON (config.json), strict: unknown keys and wrong types are errors.
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "nabla/train/trainer.h"
@@ -55,6 +56,13 @@ TrainConfig TrainConfig::from_json(const Json& j) {
       NB_CHECK(v.is_int(), "[config] '", k, "' must be an integer, got ", v.dump());
       dst = v.as_int();
     };
+    auto int32 = [&](int& dst) {  // kept in an int: out of range is an error, not a truncation
+      int64_t w = 0;
+      integer(w);
+      NB_CHECK(w >= std::numeric_limits<int>::min() && w <= std::numeric_limits<int>::max(), "[config] '", k,
+               "' is out of range, got ", w);
+      dst = int(w);
+    };
     int64_t tmp = 0;
     if (k == "model") str(c.model);
     else if (k == "data") str(c.data);
@@ -76,8 +84,8 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     else if (k == "train_limit") integer(c.train_limit);
     else if (k == "per_class_limit") integer(c.per_class_limit);
     else if (k == "seed") integer(tmp), c.seed = uint64_t(tmp);
-    else if (k == "threads") integer(tmp), c.threads = int(tmp);
-    else if (k == "workers") integer(tmp), c.workers = int(tmp);
+    else if (k == "threads") int32(c.threads);
+    else if (k == "workers") int32(c.workers);
     else if (k == "device") str(c.device), Device::parse(c.device);
     else if (k == "init_from") str(c.init_from);
     else if (k == "freeze_backbone") {

@@ -1,10 +1,8 @@
 #include "nabla/train/model_spec.h"
 
-#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "nabla/autograd.h"
 #include "nabla/nn.h"
@@ -205,12 +203,7 @@ Json ModelSpec::to_json() const {
 }
 
 ModelSpec parse_model_spec(const std::string& text, const std::string& source) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Error& e) {
-    fail("[model spec] ", source, ": invalid JSON: ", e.what());
-  }
+  Json j = io::parse_json_text(text, "model spec", source);
   NB_CHECK(j.is_object(), "[model spec] ", source, ": expected a JSON object at the top level");
   for (const auto& [k, v] : j.as_object()) {
     static const std::set<std::string> known = {"name", "input_shape", "num_classes", "layers", "recommended"};
@@ -233,12 +226,18 @@ ModelSpec parse_model_spec(const std::string& text, const std::string& source) {
   return s;
 }
 
-ModelSpec load_model_spec(const std::string& path) {
-  std::ifstream in(path);
-  NB_CHECK(in.good(), "[model spec] ", path, ": cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_model_spec(ss.str(), path);
+ModelSpec load_model_spec(const std::string& path) { return parse_model_spec(io::read_text_file(path, "model spec"), path); }
+
+Shape image_input_shape(const ModelSpec& spec, const std::string& op, const std::string& source) {
+  NB_CHECK(spec.input_shape.size() == 3, "[", op, "] ", source, ": spec '", spec.name, "' has input_shape ",
+           spec.input_shape, "; images need [channels, height, width]");
+  return spec.input_shape;
+}
+
+void check_input_shape(const ModelSpec& spec, const Shape& image, const std::string& op, const std::string& source) {
+  NB_CHECK(spec.input_shape == image, "[", op, "] spec '", spec.name, "' input_shape ", spec.input_shape,
+           " vs images ", image, " of ", source, ": the model takes input_shape (one image, [channels, height, ",
+           "width]); use a spec that matches the data");
 }
 
 std::vector<std::string> preset_names() { return {"mlp", "cnn", "cnn-bn-aug", "bottleneck-mlp"}; }
@@ -306,9 +305,7 @@ std::shared_ptr<nn::Sequential> build_model(const ModelSpec& spec) {
     std::shared_ptr<nn::Module> m;
     try {
       m = it->second(reader);
-    } catch (const nn::ModuleError&) {
-      throw;
-    } catch (const Error& e) {
+    } catch (const Error& e) {  // a layer's own check (Dropout p, BatchNorm eps, ...) named with its place
       std::string msg = e.what();
       if (msg.rfind("[model spec]", 0) == 0) throw;
       fail("[model spec] ", spec.name, ": ", where, " (", type->as_string(), "): ", msg);

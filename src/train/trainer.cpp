@@ -2,14 +2,16 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "nabla/autograd.h"
+#include "nabla/file.h"
 #include "nabla/data/split.h"
 #include "nabla/io/atomic_file.h"
 #include "nabla/io/safetensors.h"
@@ -37,18 +39,75 @@ std::string join_doubles(const std::vector<double>& v) {
   }
   return s;
 }
-std::vector<double> split_doubles(const std::string& s) {
-  std::vector<double> v;
-  std::stringstream ss(s);
-  std::string part;
-  while (std::getline(ss, part, ',')) v.push_back(optim::detail::parse_double(part, "checkpoint metadata"));
-  return v;
+io::TensorMap prefixed(const nn::StateDict& sd, const std::string& prefix) {
+  io::TensorMap m;
+  for (const auto& [k, v] : sd) m[prefix + k] = v;
+  return m;
+}
+nn::StateDict unprefixed(const io::TensorMap& m, const std::string& prefix) {
+  nn::StateDict sd;
+  for (const auto& [k, v] : m)
+    if (k.rfind(prefix, 0) == 0) sd.insert(k.substr(prefix.size()), v);
+  return sd;
 }
 
 const std::string& meta(const io::Metadata& m, const std::string& key, const std::string& file) {
   auto it = m.find(key);
   NB_CHECK(it != m.end(), "[checkpoint] ", file, ": metadata key '", key, "' is missing; not a nabla training checkpoint");
   return it->second;
+}
+
+// Strict readers of checkpoint metadata: the whole text must be the value, and every error
+// names the file and the key.
+template <typename T>
+T meta_int(const io::Metadata& m, const std::string& key, const std::string& file, T lo = std::numeric_limits<T>::min(),
+           T hi = std::numeric_limits<T>::max()) {
+  const std::string& s = meta(m, key, file);
+  T v{};
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  NB_CHECK(!s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size(), "[checkpoint] ", file, ": metadata '",
+           key, "' must be an integer, got \"", s, "\"");
+  NB_CHECK(v >= lo && v <= hi, "[checkpoint] ", file, ": metadata '", key, "' is ", v, ", expected ",
+           hi == std::numeric_limits<T>::max() ? "at least " + std::to_string(lo)
+                                               : std::to_string(lo) + " to " + std::to_string(hi));
+  return v;
+}
+double parse_meta_double(const std::string& s, const std::string& key, const std::string& file) {
+  double v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  NB_CHECK(!s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size(), "[checkpoint] ", file, ": metadata '",
+           key, "' must hold numbers, got \"", s, "\"");
+  return v;
+}
+double meta_double(const io::Metadata& m, const std::string& key, const std::string& file) {
+  return parse_meta_double(meta(m, key, file), key, file);
+}
+Json meta_json(const io::Metadata& m, const std::string& key, const std::string& file) {
+  return io::parse_json_text(meta(m, key, file), "checkpoint", file + ": metadata '" + key + "'");
+}
+
+/// norm.mean / norm.std: one finite value per input channel (std > 0: it divides).
+std::vector<double> meta_norm(const io::Metadata& m, const std::string& key, const std::string& file, size_t channels,
+                              bool positive) {
+  std::vector<double> v;
+  std::stringstream ss(meta(m, key, file));
+  std::string part;
+  while (std::getline(ss, part, ',')) v.push_back(parse_meta_double(part, key, file));
+  NB_CHECK(v.size() == channels, "[checkpoint] ", file, ": metadata '", key, "' has ", v.size(),
+           " values, the model's input has ", channels, " channel", channels == 1 ? "" : "s");
+  for (double x : v)
+    NB_CHECK(std::isfinite(x) && (!positive || x > 0), "[checkpoint] ", file, ": metadata '", key, "' holds ", x,
+             ", expected finite numbers", positive ? " > 0" : "");
+  return v;
+}
+
+/// The checkpoint's "model." tensors into `model`, which they must fit exactly.
+void load_weights(nn::Module& model, const io::TensorMap& tensors, const std::string& file) {
+  try {
+    model.load_state_dict(unprefixed(tensors, "model."), /*strict=*/true);
+  } catch (const Error& e) {
+    fail("[checkpoint] ", file, ": weights do not match the model: ", e.what());
+  }
 }
 
 Json history_json(const std::vector<EpochRecord>& h) {
@@ -63,12 +122,17 @@ Json history_json(const std::vector<EpochRecord>& h) {
                               {"seconds", r.seconds}}));
   return a;
 }
-std::vector<EpochRecord> history_from(const Json& a) {
+std::vector<EpochRecord> history_from(const io::Metadata& m, const std::string& file) {
+  const Json a = meta_json(m, "history", file);
   std::vector<EpochRecord> h;
-  for (const Json& e : a.as_array())
-    h.push_back({e.at("epoch").as_int(), e.at("train_loss").as_double(), e.at("train_accuracy").as_double(),
-                 e.at("val_loss").as_double(), e.at("val_accuracy").as_double(), e.at("lr").as_double(),
-                 e.at("seconds").as_double()});
+  try {
+    for (const Json& e : a.as_array())
+      h.push_back({e.at("epoch").as_int(), e.at("train_loss").as_double(), e.at("train_accuracy").as_double(),
+                   e.at("val_loss").as_double(), e.at("val_accuracy").as_double(), e.at("lr").as_double(),
+                   e.at("seconds").as_double()});
+  } catch (const Error& e) {
+    fail("[checkpoint] ", file, ": metadata 'history': ", e.what());
+  }
   return h;
 }
 
@@ -99,18 +163,6 @@ class Progress {
   bool on_;
   int64_t total_, epoch_;
 };
-
-io::TensorMap prefixed(const nn::StateDict& sd, const std::string& prefix) {
-  io::TensorMap m;
-  for (const auto& [k, v] : sd) m[prefix + k] = v;
-  return m;
-}
-nn::StateDict unprefixed(const io::TensorMap& m, const std::string& prefix) {
-  nn::StateDict sd;
-  for (const auto& [k, v] : m)
-    if (k.rfind(prefix, 0) == 0) sd.insert(k.substr(prefix.size()), v);
-  return sd;
-}
 
 }  // namespace
 
@@ -164,6 +216,8 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
                          std::pair{"label_smoothing", cfg_.label_smoothing}})
     NB_CHECK(std::isfinite(v) && v >= 0, "[train] ", name, " must be a finite number >= 0, got ", v);
   NB_CHECK(cfg_.label_smoothing <= 1, "[train] label_smoothing must be in [0, 1], got ", cfg_.label_smoothing);
+  NB_CHECK(cfg_.classes.size() != 1, "[train] classes: a classifier needs at least 2 classes, got only ",
+           cfg_.classes.empty() ? 0 : cfg_.classes[0], " (one output: loss 0 and accuracy 1 whatever it learns)");
   for (size_t i = 0; i < cfg_.classes.size(); ++i) {
     NB_CHECK(cfg_.classes[i] >= 0, "[train] classes: labels are >= 0, got ", cfg_.classes[i]);
     for (size_t j = 0; j < i; ++j)
@@ -201,6 +255,12 @@ void Trainer::setup() {
   // (load_mnist's default), or the --classes chosen (load_data sets that count).
   int64_t num_classes = cfg_.init_from.empty() ? spec_.num_classes : 10;
   detail::RunData d = detail::load_data(cfg_, &num_classes);
+  // The spec's input_shape is what the model was sized for; images of another size used to train
+  // silently (a Flatten saw the same count) or fail deep inside a Linear.
+  check_input_shape(spec_, {1, d.train_images.size(1), d.train_images.size(2)}, "train", cfg_.data + " (training set)");
+  check_input_shape(spec_, {1, d.test_images.size(1), d.test_images.size(2)}, "train", cfg_.data + " (test set)");
+  NB_CHECK(d.test_images.size(0) > 0, "[train] ", cfg_.data, ": the test set has no images (its accuracy and loss ",
+           "would read 0)");
 
   if (num_classes != spec_.num_classes) {
     Json& last = spec_.layers.as_array().back();
@@ -416,11 +476,10 @@ void Trainer::save_last(int64_t epoch) {
   io::save_safetensors(t, cfg_.out + "/last.safetensors", md);
 }
 
-void Trainer::load_last(const std::string& path) {
+void Trainer::load_last(const std::string& path, int64_t epoch) {
   io::SafetensorsFile f = io::load_safetensors(path);
   NB_CHECK(meta(f.metadata, "format", path) == "nabla-run", "[resume] ", path, " is not a last.safetensors run checkpoint");
-  nn::LoadStateDictResult r = model_->load_state_dict(unprefixed(f.tensors, "model."), true);
-  (void)r;
+  load_weights(*model_, f.tensors, path);
   optim::OptimizerStateDict osd;
   for (const auto& [k, v] : f.tensors)
     if (k.rfind("optim.", 0) == 0) osd.tensors[k.substr(6)] = v;
@@ -429,18 +488,41 @@ void Trainer::load_last(const std::string& path) {
     if (k.rfind("optim.", 0) == 0) osd.metadata[k.substr(6)] = v;
     if (k.rfind("scheduler.", 0) == 0) sched[k.substr(10)] = v;
   }
-  optimizer_->load_state_dict(osd);
-  scheduler_->load_state_dict(sched);
-  history_ = history_from(Json::parse(meta(f.metadata, "history", path)));
-  best_val_ = optim::detail::parse_double(meta(f.metadata, "best_val", path), "best_val");
-  best_epoch_ = std::stoll(meta(f.metadata, "best_epoch", path));
-  set_rng_state({std::stoull(meta(f.metadata, "rng.seed", path)), std::stoull(meta(f.metadata, "rng.offset", path))});
+  try {
+    optimizer_->load_state_dict(osd);
+    scheduler_->load_state_dict(sched);
+  } catch (const Error& e) {
+    fail("[resume] ", path, ": ", e.what());
+  }
+  history_ = history_from(f.metadata, path);
+  NB_CHECK(int64_t(history_.size()) == epoch, "[checkpoint] ", path, ": metadata 'history' has ", history_.size(),
+           " epochs, 'epoch' says ", epoch);
+  best_val_ = meta_double(f.metadata, "best_val", path);
+  best_epoch_ = meta_int<int64_t>(f.metadata, "best_epoch", path, 1, epoch);
+  set_rng_state({meta_int<uint64_t>(f.metadata, "rng.seed", path), meta_int<uint64_t>(f.metadata, "rng.offset", path)});
   if (early_ && f.metadata.count("early.best")) {
-    early_->restore_state(std::stoll(f.metadata.at("early.best_epoch")),
-                          optim::detail::parse_double(f.metadata.at("early.best"), "early.best"),
-                          std::stoll(f.metadata.at("early.wait")));
+    early_->restore_state(meta_int<int64_t>(f.metadata, "early.best_epoch", path, 0, epoch),
+                          meta_double(f.metadata, "early.best", path),
+                          meta_int<int64_t>(f.metadata, "early.wait", path, 0, epoch));
     // The best weights live in best.safetensors; restore-best reads them from there.
   }
+}
+
+void Trainer::check_best(const std::string& path) const {
+  // run() tests best.safetensors' weights and reports best_epoch_ as the best epoch: without
+  // that file (or with another epoch's) the summary would describe a checkpoint that is not there.
+  NB_CHECK(std::filesystem::exists(path), "[resume] ", path, " is missing, but last.safetensors records epoch ",
+           best_epoch_, " as the best; restore that file (or train the run again) to resume");
+  io::SafetensorsFile best = io::load_safetensors(path);
+  const int64_t e = meta_int<int64_t>(best.metadata, "epoch", path, 1);
+  NB_CHECK(e == best_epoch_, "[resume] ", path, " holds epoch ", e, ", but last.safetensors records epoch ", best_epoch_,
+           " as the best; the run folder mixes two runs");
+  // The weights must fit the architecture; tried on a fresh model (model_ holds last's), whose
+  // initialization must not move the random stream that last.safetensors restored.
+  const GeneratorState rng = get_rng_state();
+  std::shared_ptr<nn::Sequential> fresh = build_model(spec_);
+  set_rng_state(rng);
+  load_weights(*fresh, best.tensors, path);
 }
 
 nn::Sequential& Trainer::model() {
@@ -451,7 +533,10 @@ nn::Sequential& Trainer::model() {
 
 RunResult Trainer::fit() {
   setup();
-  std::filesystem::create_directories(cfg_.out);
+  std::error_code ec;
+  std::filesystem::create_directories(cfg_.out, ec);
+  NB_CHECK(!ec && std::filesystem::is_directory(cfg_.out), "[train] cannot create the run folder ", cfg_.out, ": ",
+           ec ? ec.message() : "a file of that name exists");
   io::write_file_atomic(cfg_.out + "/config.json", cfg_.to_json().dump(2) + "\n");
   return run(1);
 }
@@ -496,10 +581,8 @@ RunResult Trainer::run(int64_t first_epoch) {
   // The test metrics (and the report) describe the best epoch's weights, the model the run
   // hands on as best.safetensors; this is also restore-best for early stopping (after a
   // resume too).
-  if (std::filesystem::exists(cfg_.out + "/best.safetensors")) {
-    io::SafetensorsFile best = io::load_safetensors(cfg_.out + "/best.safetensors");
-    model_->load_state_dict(unprefixed(best.tensors, "model."));
-  }
+  if (const std::string best_path = cfg_.out + "/best.safetensors"; std::filesystem::exists(best_path))
+    load_weights(*model_, io::load_safetensors(best_path).tensors, best_path);
   RunResult res;
   std::vector<ImageSample> mis;
   res.test = evaluate(*test_loader_, &mis);
@@ -539,12 +622,15 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
   std::string cfg_path = run_dir + "/config.json", last = run_dir + "/last.safetensors";
   NB_CHECK(std::filesystem::exists(cfg_path), "[resume] ", run_dir, " has no config.json: not a run folder");
   NB_CHECK(std::filesystem::exists(last), "[resume] ", run_dir, " has no last.safetensors: nothing to resume");
-  std::ifstream in(cfg_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  TrainConfig cfg = TrainConfig::from_json(Json::parse(ss.str()));
+  const Json cfg_json = io::parse_json_text(io::read_text_file(cfg_path, "resume"), "resume", cfg_path);
+  TrainConfig cfg;
+  try {
+    cfg = TrainConfig::from_json(cfg_json);
+  } catch (const Error& e) {
+    fail("[resume] ", cfg_path, ": ", e.what());
+  }
   cfg.out = run_dir;
-  const int64_t done = std::stoll(meta(io::load_safetensors(last).metadata, "epoch", last));
+  const int64_t done = meta_int<int64_t>(io::load_safetensors(last).metadata, "epoch", last, 1);
   NB_CHECK(!epochs || *epochs >= done, "[resume] ", run_dir, " has already trained ", done,
            " epochs; the total number of epochs (--epochs) cannot be lower, got ", *epochs);
   if (epochs) cfg.epochs = *epochs;
@@ -556,23 +642,39 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
   }
   Trainer& t = *made;
   t.setup();
-  t.load_last(last);
+  t.load_last(last, done);
+  t.check_best(run_dir + "/best.safetensors");
   if (epochs) io::write_file_atomic(cfg_path, t.cfg_.to_json().dump(2) + "\n");
   return t.run(done + 1);
 }
 
 LoadedModel load_trained_model(const std::string& path) {
-  NB_CHECK(std::filesystem::exists(path), "[checkpoint] ", path, ": file not found");
+  check_regular_file(path, "checkpoint");
   io::SafetensorsFile f = io::load_safetensors(path);
   LoadedModel lm;
   lm.spec = parse_model_spec(meta(f.metadata, "spec", path), path + " (spec)");
   lm.model = build_model(lm.spec);
-  nn::StateDict sd = unprefixed(f.tensors, "model.");
-  nn::LoadStateDictResult r = lm.model->load_state_dict(sd, false);
-  NB_CHECK(r.ok(), "[checkpoint] ", path, ": weights do not match the stored spec: ", r.to_string());
-  lm.mean = split_doubles(meta(f.metadata, "norm.mean", path));
-  lm.std = split_doubles(meta(f.metadata, "norm.std", path));
-  lm.config = Json::parse(meta(f.metadata, "config", path));
+  load_weights(*lm.model, f.tensors, path);
+  // One value per input channel ([C, H, W] specs; the trainer's images have one channel).
+  const size_t channels = lm.spec.input_shape.size() == 3 ? size_t(lm.spec.input_shape[0]) : 1;
+  lm.mean = meta_norm(f.metadata, "norm.mean", path, channels, false);
+  lm.std = meta_norm(f.metadata, "norm.std", path, channels, true);
+  lm.config = meta_json(f.metadata, "config", path);
+  NB_CHECK(lm.config.is_object(), "[checkpoint] ", path, ": metadata 'config' must be a JSON object, got ",
+           lm.config.dump());
+  // A model trained with --classes: output k is data set label classes[k].
+  if (const Json* c = lm.config.find("classes"); c && !c->is_null()) {
+    NB_CHECK(c->is_array(), "[checkpoint] ", path, ": metadata 'config' key 'classes' must be a list of integers, got ",
+             c->dump());
+    for (const Json& e : c->as_array()) {
+      NB_CHECK(e.is_int() && e.as_int() >= 0, "[checkpoint] ", path,
+               ": metadata 'config' key 'classes' must hold integers >= 0, got ", c->dump());
+      lm.classes.push_back(e.as_int());
+    }
+    NB_CHECK(lm.classes.empty() || int64_t(lm.classes.size()) == lm.spec.num_classes, "[checkpoint] ", path,
+             ": metadata 'config' key 'classes' lists ", lm.classes.size(), " classes, but the model has ",
+             lm.spec.num_classes, " outputs");
+  }
   lm.model->eval();
   return lm;
 }

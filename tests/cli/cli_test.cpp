@@ -258,6 +258,14 @@ TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
       {{"eval", "--checkpoint", "x", "--threads", "0"}, {"--threads must be at least 1"}},
       {{"predict", "--checkpoint", "x", "--threads", "-1", "a.png"}, {"--threads must be at least 1"}},
       {{"train", "--threads", "0"}, {"--threads must be a finite number >= 1, got 0"}},
+      // Out of range: refused, not wrapped (strtoll saturated, int() truncated 4294967297 to 1).
+      {{"train", "--epochs", "99999999999999999999"}, {"--epochs", "out of the 64-bit integer range", "99999999999999999999"}},
+      {{"train", "--batch-size", "-99999999999999999999"}, {"--batch-size", "out of the 64-bit integer range"}},
+      {{"train", "--threads", "4294967297"}, {"--threads must be at most 2147483647, got 4294967297"}},
+      {{"train", "--workers", "4294967296"}, {"--workers must be at most 2147483647, got 4294967296"}},
+      {{"eval", "--checkpoint", "x", "--threads", "4294967297"}, {"--threads", "4294967297"}},
+      {{"train", "--classes", "1,99999999999999999999"}, {"--classes", "99999999999999999999", "out of"}},
+      {{"resume", "a", "--epochs", "99999999999999999999"}, {"--epochs", "out of"}},
       {{"predict", "--checkpoint", "x"}, {"predict needs at least one image"}},
       {{"predict", "img.png"}, {"predict needs --checkpoint"}},
       {{"predict", "--checkpoint", "x", "--limit", "-3", "a.png"}, {"--limit"}},
@@ -338,6 +346,20 @@ TEST(CliBadFiles, MissingCorruptAndForeignCheckpoints) {
   io::save_safetensors({{"w", zeros({2, 2})}}, foreign);
   expect_failure(nabla_cli({"eval", "--checkpoint", foreign, "--data", data_dir()}), 1,
                  {foreign, "not a nabla training checkpoint"});
+  // Not regular files: refused before the open (a FIFO blocked eval and predict forever, and
+  // /dev/zero as an IDX file was read until memory ran out).
+  const std::string fifo = dir.file("pipe.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_failure(nabla_cli({"eval", "--checkpoint", fifo, "--data", data_dir()}), 1, {"nabla eval:", fifo, "FIFO"});
+  expect_failure(nabla_cli({"summary", "--checkpoint", fifo}), 1, {fifo, "FIFO"});
+  expect_failure(nabla_cli({"predict", "--checkpoint", b.run + "/best.safetensors", fifo}), 1, {fifo, "FIFO"});
+  expect_failure(nabla_cli({"predict", "--checkpoint", b.run + "/best.safetensors", "/dev/zero"}), 1,
+                 {"/dev/zero", "character device"});
+  expect_failure(nabla_cli({"predict", "--checkpoint", b.run + "/best.safetensors", dir.str() + "/x.png"}), 1,
+                 {"x.png", "not found"});
+  fs::create_directories(dir.file("folder.png"));
+  expect_failure(nabla_cli({"predict", "--checkpoint", b.run + "/best.safetensors", dir.file("folder.png")}), 1,
+                 {"folder.png", "is a directory"});
   // last.safetensors is a checkpoint too (the model part is used).
   Cli last = nabla_cli({"eval", "--checkpoint", b.run + "/last.safetensors", "--data", data_dir()});
   EXPECT_EQ(last.code, 0) << last.describe();
@@ -372,7 +394,7 @@ TEST(CliBadFiles, BadModelSpecsNameTheLayerAndLeaveTheRunFolderAlone) {
       {spec("chain.json", R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 64},
                                {"type": "ReLU"}, {"type": "Linear", "in_features": 32, "out_features": 10}])"),
        {"layers[3]"}},
-      {dir.file("missing.json"), {"missing.json", "cannot open"}},
+      {dir.file("missing.json"), {"missing.json", "file not found"}},
   };
   write_text(dir.file("invalid.json"), "{\"layers\": [");
   for (const auto& c : cases) {
@@ -519,6 +541,63 @@ TEST(CliEval, ReproducesTheTestAccuracyOfTheTrainRun) {
   ASSERT_EQ(tr.code, 0) << tr.describe();
   EXPECT_EQ(tr.json().at("images").as_int(), 1000);
   EXPECT_GT(tr.json().at("accuracy").as_double(), 0.6);
+}
+
+// A checkpoint or data that does not fit the model is refused by eval and predict alike, with
+// the file and the key or shapes, before any image is scored.
+TEST(CliBadFiles, CheckpointAndDataMustFitTheModel) {
+  const BaseRun& b = base();
+  ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
+  TempDir dir("fit");
+  const std::string best = b.run + "/best.safetensors", images = data_dir() + "/t10k-images-idx3-ubyte";
+  auto variant = [&](const std::string& name, const std::string& key, const std::string& value) {
+    io::SafetensorsFile f = io::load_safetensors(best);
+    f.metadata[key] = value;
+    const std::string path = dir.file(name);
+    io::save_safetensors(f.tensors, path, f.metadata);
+    return path;
+  };
+  // Normalization: a 2-value std failed inside a Linear in eval; std 0 and NaN gave garbage.
+  for (const auto& [file, parts] :
+       std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {variant("std2.safetensors", "norm.std", "0.3,0.3"), {"'norm.std' has 2 values", "1 channel"}},
+           {variant("std0.safetensors", "norm.std", "0"), {"'norm.std' holds 0", "> 0"}},
+           {variant("nan.safetensors", "norm.mean", "nan"), {"'norm.mean' holds nan"}},
+           {variant("abc.safetensors", "norm.std", "abc"), {"[checkpoint]", "'norm.std' must hold numbers"}},
+           {variant("cfg.safetensors", "config", "not json"), {"'config'", "invalid JSON"}},
+           {variant("cls.safetensors", "config", R"({"classes": [0, 1, 2]})"), {"lists 3 classes", "10 outputs"}},
+       }) {
+    SCOPED_TRACE(file);
+    expect_failure(nabla_cli({"eval", "--checkpoint", file, "--data", data_dir()}), 1, parts);
+    expect_failure(nabla_cli({"predict", "--checkpoint", file, images}), 1, parts);
+  }
+  // input_shape [784] (a Flatten-first MLP builds with it): predict indexed it as [C, H, W].
+  std::string spec = io::load_safetensors(best).metadata.at("spec");
+  spec.replace(spec.find("[1,28,28]"), 9, "[784]");
+  const std::string flat = variant("flat.safetensors", "spec", spec);
+  expect_failure(nabla_cli({"predict", "--checkpoint", flat, images}), 1, {flat, "input_shape [784]"});
+  expect_failure(nabla_cli({"eval", "--checkpoint", flat, "--data", data_dir()}), 1,
+                 {"input_shape [784] vs images [1, 28, 28]"});
+  // Images of another size in an IDX file are not resized: refused, naming both shapes.
+  const std::string wide = dir.file("wide-images-idx3-ubyte");
+  write_plain(wide, idx_bytes({2, 14, 56}, std::vector<uint8_t>(2 * 14 * 56, 7)));
+  expect_failure(nabla_cli({"predict", "--checkpoint", best, wide}), 1,
+                 {"input_shape [1, 28, 28] vs images [1, 14, 56]", wide});
+  // An empty split scored accuracy 0 and loss 0 with exit code 0.
+  const std::string empty = dir.file("empty");
+  fs::create_directories(empty);
+  write_plain(empty + "/train-images-idx3-ubyte", idx_bytes({0, 28, 28}, {}));
+  write_plain(empty + "/train-labels-idx1-ubyte", idx_bytes({0}, {}));
+  expect_failure(nabla_cli({"eval", "--checkpoint", best, "--data", empty, "--split", "train"}), 1,
+                 {empty, "the train split has no images"});
+  // One class trained a 1-output model with loss 0 and accuracy 1.
+  expect_failure(nabla_cli(train_args(dir.file("one"), 1, {"--classes", "3"})), 1, {"at least 2 classes"});
+  // An --out that cannot be made is named, with [train].
+  expect_failure(nabla_cli(train_args("/proc/nope/run", 1)), 1, {"[train] cannot create the run folder /proc/nope/run"});
+  // A huge --batch-size is one batch of the whole split (it overflowed to zero steps).
+  Cli huge = nabla_cli(train_args(dir.file("huge"), 1, {"--batch-size", "9223372036854775807", "--train-limit", "50"}));
+  ASSERT_EQ(huge.code, 0) << huge.describe();
+  EXPECT_EQ(io::load_safetensors(dir.file("huge") + "/last.safetensors").metadata.at("optim.state.0.step"), "1");
 }
 
 TEST(CliPredict, IdxFileWithLimit) {

@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -82,6 +83,19 @@ TEST(DataLoader, BatchCountsAndDropLast) {
   EXPECT_EQ(b.num_batches(), 4);
   EXPECT_EQ(epoch_batches(b, 0).size(), 4u);
   EXPECT_FALSE(b.next().has_value());
+
+  // A batch larger than the data set is one batch (the ceil-divide used to overflow to 0
+  // batches for a batch size near INT64_MAX); dropping it leaves none.
+  for (int64_t huge : {int64_t(1000), std::numeric_limits<int64_t>::max() - 1, std::numeric_limits<int64_t>::max()}) {
+    SCOPED_TRACE(huge);
+    DataLoader c(ds, {.batch_size = huge, .shuffle = true, .seed = 1});
+    EXPECT_EQ(c.num_batches(), 1);
+    auto one = epoch_batches(c, 0);
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_EQ(one[0].inputs.shape(), (Shape{37, 1, 10, 10}));
+    DataLoader d(ds, {.batch_size = huge, .drop_last = true, .seed = 1});
+    EXPECT_EQ(d.num_batches(), 0);
+  }
 }
 
 TEST(DataLoader, ShuffleIsAPermutationPerEpochAndFixedBySeed) {

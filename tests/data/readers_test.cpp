@@ -1,6 +1,7 @@
 // Readers (IDX, CSV, image folders) on small files made here, good and bad: every bad file
 // gives an error that names the file and what is wrong.
 #include <stb/stb_image_write.h>
+#include <sys/stat.h>
 
 #include "data_test_util.h"
 
@@ -32,6 +33,17 @@ TEST(IdxReader, BadFiles) {
   TempDir dir;
   std::string missing = dir.file("nope.idx");
   EXPECT_ERROR(read_idx(missing), missing, "file not found");
+  EXPECT_ERROR(read_idx(dir.path().string()), "is a directory");
+
+  // Not regular files: refused before the open (a FIFO would block it until a writer came,
+  // /dev/zero would be read until memory ran out).
+  std::string fifo = dir.file("pipe.idx");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  data_test::within(std::chrono::seconds(30), [&] {
+    EXPECT_ERROR(read_idx(fifo), "[read_idx]", fifo, "FIFO", "not a regular file");
+    EXPECT_ERROR(read_idx("/dev/zero"), "[read_idx]", "/dev/zero", "character device");
+    EXPECT_ERROR(read_csv(fifo), "[read_csv]", fifo, "FIFO");
+  });
 
   std::string magic = dir.file("magic.idx");
   std::vector<uint8_t> b = idx_bytes({2}, {1, 2});
@@ -268,6 +280,14 @@ TEST(ImageFolder, CorruptAndTruncatedImages) {
   EXPECT_ERROR(f.get(3), cut, "cannot decode image");
   EXPECT_ERROR(f.get(4), empty_png, "file is empty");
   EXPECT_ERROR(load_image(junk), "[load_image]", junk);
+  // A folder or a device is named as such (a folder used to read as "file is empty").
+  EXPECT_ERROR(load_image(root), "[load_image]", root, "is a directory");
+  std::string fifo = dir.file("pipe.png");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  data_test::within(std::chrono::seconds(30), [&] {
+    EXPECT_ERROR(load_image(fifo), "[load_image]", fifo, "FIFO");
+    EXPECT_ERROR(load_image("/dev/zero"), "[load_image]", "/dev/zero", "character device");
+  });
   // The same error reaches a training loop through worker threads, naming the file.
   DataLoader l(std::make_shared<ImageFolder>(root), {.batch_size = 2, .shuffle = false, .seed = 1, .num_workers = 2});
   data_test::within(std::chrono::seconds(30), [&] {

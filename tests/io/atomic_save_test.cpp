@@ -123,10 +123,28 @@ TEST(AtomicSave, ReadOnlyFolderIsAnErrorAndKeepsThePreviousFile) {
 TEST(AtomicSave, PathThatIsAFolderIsAnError) {
   ScratchDir dir;
   std::filesystem::create_directory(dir.path() / "sub");
-  expect_contains(error_of([&] { save_safetensors(small_a(), dir.file("sub")); }), {dir.file("sub"), "rename failed"});
+  expect_contains(error_of([&] { save_safetensors(small_a(), dir.file("sub")); }),
+                  {dir.file("sub"), "is a directory, not a regular file"});
   expect_contains(error_of([&] { save_safetensors(small_a(), dir.path().string() + "/"); }), {"names a folder"});
   EXPECT_TRUE(std::filesystem::is_directory(dir.path() / "sub"));
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"sub"});
+}
+
+// The final rename would replace a FIFO or a device node (such as /dev/full) with the file:
+// a target that exists and is not a regular file is refused before anything is written.
+TEST(AtomicSave, PathThatIsNotARegularFileIsRefusedAndLeftAlone) {
+  ScratchDir dir;
+  std::string fifo = dir.file("pipe.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_contains(error_of([&] { save_safetensors(small_a(), fifo); }), {fifo, "FIFO", "not a regular file"});
+  expect_contains(error_of([&] { nabla::io::write_file_atomic(fifo, "text"); }), {fifo, "FIFO"});
+  struct stat st {};
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"pipe.safetensors"});  // no temp file left
+  // A device, named the same way (only the check runs: nothing is created next to it).
+  if (::access("/dev/full", F_OK) == 0)
+    expect_contains(error_of([&] { AtomicFile f("/dev/full", "save"); }), {"/dev/full", "character device"});
 }
 
 TEST(AtomicSave, StaleTempsOfDeadProcessesAreRemoved) {

@@ -2,6 +2,7 @@
 // names the file, the tensor where there is one, and what is wrong; never a crash. Every case
 // runs twice: through parse_safetensors (memory) and load_safetensors (a real file).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "io_test_util.h"
 #include "nabla/io/safetensors.h"
@@ -176,8 +177,13 @@ TEST(SafetensorsMalformed, ValidBaseFileLoads) {
 TEST(SafetensorsMalformed, MissingOrUnreadableFile) {
   ScratchDir dir;
   std::string missing = dir.file("nope.safetensors");
-  expect_contains(error_of([&] { load_safetensors(missing); }), {missing, "cannot open", "No such file"});
-  expect_contains(error_of([&] { load_safetensors(dir.path().string()); }), {"not a regular file"});
+  expect_contains(error_of([&] { load_safetensors(missing); }), {missing, "file not found"});
+  expect_contains(error_of([&] { load_safetensors(dir.path().string()); }), {"is a directory", "not a regular file"});
+  // Checked before the open, which would block on a FIFO until a writer came (forever).
+  std::string fifo = dir.file("pipe.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_contains(error_of([&] { load_safetensors(fifo); }), {fifo, "FIFO", "not a regular file"});
+  expect_contains(error_of([&] { load_safetensors("/dev/zero"); }), {"/dev/zero", "character device"});
 }
 
 TEST(SafetensorsMalformed, EveryTruncationIsRefused) {

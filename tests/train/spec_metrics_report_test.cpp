@@ -1,6 +1,7 @@
 // Model specs (presets, strict validation naming the layer), the metric accumulator and the
 // HTML report (structure always; rendering in headless Chromium when it is installed).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include "nabla/train/metrics.h"
 #include "nabla/train/model_spec.h"
 #include "nabla/train/report.h"
+#include "nabla/train/trainer.h"
 #include "train/train_test_util.h"
 
 using namespace nabla;
@@ -85,6 +87,13 @@ TEST(ModelSpec, LayerErrorsNameTheLayer) {
   expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": [3, 3, 3]}])"),
              {"layers[0]", "kernel_size"});
   expect_has(spec_error(R"([{"type": "Flatten"}, "Linear"])"), {"layers[1]", "must be an object"});
+  // A layer's own option checks are named with its place too.
+  expect_has(spec_error(R"([{"type": "Dropout", "p": 1.5}, {"type": "Flatten"},
+                            {"type": "Linear", "in_features": 784, "out_features": 10}])"),
+             {"layers[0] (Dropout)", "p must be in [0, 1], got 1.5"});
+  expect_has(spec_error(R"([{"type": "BatchNorm2d", "num_features": 1, "eps": -1}, {"type": "Flatten"},
+                            {"type": "Linear", "in_features": 784, "out_features": 10}])"),
+             {"layers[0] (BatchNorm2d)", "eps must be positive, got -1"});
   expect_has(spec_error(R"([{"kind": "Flatten"}])"), {"layers[0]", "no \"type\""});
   // Shapes that do not chain: the dry run names the layer that failed.
   expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 100},
@@ -112,11 +121,27 @@ TEST(ModelSpec, TopLevelErrors) {
   expect_has(top_error(R"({"input_shape": [1, 0, 28], "num_classes": 10, "layers": [{"type": "Flatten"}]})"),
              {"input_shape"});
   TempDir dir("spec");
+  auto load_error = [](const std::string& path) {
+    try {
+      train::load_model_spec(path);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  expect_has(load_error(dir.file("missing.json")), {"[model spec]", "missing.json", "file not found"});
+  expect_has(load_error(dir.str()), {"[model spec]", dir.str(), "is a directory"});
+  // Refused before the open, which would wait for a writer on a FIFO forever.
+  const std::string fifo = dir.file("pipe.json");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_has(load_error(fifo), {"[model spec]", fifo, "FIFO", "not a regular file"});
+  expect_has(load_error("/dev/zero"), {"[model spec]", "/dev/zero", "character device"});
+  // So is a checkpoint.
   try {
-    train::load_model_spec(dir.file("missing.json"));
-    ADD_FAILURE() << "missing spec file accepted";
+    train::load_trained_model(fifo);
+    ADD_FAILURE() << "FIFO checkpoint accepted";
   } catch (const Error& e) {
-    expect_has(e.what(), {"missing.json", "cannot open"});
+    expect_has(e.what(), {"[checkpoint]", fifo, "FIFO"});
   }
 }
 

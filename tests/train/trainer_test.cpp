@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 
 #include "nabla/autograd.h"
@@ -174,6 +175,156 @@ TEST(TrainerResume, ErrorsNameTheFolder) {
   expect_error_containing([&] { Trainer::resume(c.out, 2); }, cfg + ": [train] clip_grad_norm must be");
 }
 
+namespace {
+// Rewrites a safetensors file with `edit` applied to its tensors and metadata.
+void edit_checkpoint(const std::string& path, const std::function<void(io::SafetensorsFile&)>& edit) {
+  io::SafetensorsFile f = io::load_safetensors(path);
+  edit(f);
+  io::save_safetensors(f.tensors, path, f.metadata);
+}
+std::function<void(io::SafetensorsFile&)> set_meta(const std::string& key, const std::string& value) {
+  return [=](io::SafetensorsFile& f) { f.metadata[key] = value; };
+}
+}  // namespace
+
+// Every piece of a run folder that resume reads is checked, and a bad one named with its file
+// and key (a bare "stoll" before; some were accepted: epoch 0, params past the model's, ...).
+TEST(TrainerResume, CorruptRunFilesAreRefusedNamingTheFileAndKey) {
+  TempDir dir("resume_corrupt");
+  TrainConfig c = small_config(dir.file("base"));
+  c.epochs = 2;
+  c.patience = 5;  // writes early.* too
+  Trainer(c).fit();
+  struct Case {
+    std::string name, file;  // file in the run folder to edit
+    std::function<void(io::SafetensorsFile&)> edit;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Case> cases = {
+      {"epoch0", "last", set_meta("epoch", "0"), {"last.safetensors", "'epoch' is 0, expected at least 1"}},
+      {"epoch1x", "last", set_meta("epoch", "1x"), {"last.safetensors", "'epoch' must be an integer, got \"1x\""}},
+      {"best_epoch_past", "last", set_meta("best_epoch", "3"), {"last.safetensors", "'best_epoch' is 3, expected 1 to 2"}},
+      {"best_epoch_text", "last", set_meta("best_epoch", "one"), {"last.safetensors", "'best_epoch' must be an integer"}},
+      {"rng_seed", "last", set_meta("rng.seed", "-1"), {"last.safetensors", "'rng.seed'"}},
+      {"rng_offset", "last", set_meta("rng.offset", "12z"), {"last.safetensors", "'rng.offset'"}},
+      {"early_wait", "last", set_meta("early.wait", "x"), {"last.safetensors", "'early.wait'"}},
+      {"early_best_epoch", "last", set_meta("early.best_epoch", "9"), {"last.safetensors", "'early.best_epoch' is 9"}},
+      {"best_val", "last", set_meta("best_val", "high"), {"last.safetensors", "'best_val' must hold numbers"}},
+      {"history_key", "last", set_meta("history", R"([{"epoch": 1}, {"epoch": 2}])"),
+       {"last.safetensors", "'history'", "train_loss"}},
+      {"history_json", "last", set_meta("history", "[{"), {"last.safetensors", "'history'", "invalid JSON"}},
+      {"params_past", "last", set_meta("optim.param_groups.0.params", "0,1,2,3,4,99"),
+       {"last.safetensors", "params lists parameter 99 at position 5, expected 5"}},
+      {"state_past", "last", set_meta("optim.state.99.step", "1"),
+       {"last.safetensors", "entry state.99.step is for parameter 99, but the optimizer has 6 parameters"}},
+      {"best_other_epoch", "best", set_meta("epoch", "7"), {"best.safetensors", "holds epoch 7"}},
+      {"best_other_model", "best",
+       [](io::SafetensorsFile& f) { f.tensors.erase("model.7.bias"); },
+       {"best.safetensors", "weights do not match the model", "model"}},
+      {"last_other_model", "last",
+       [](io::SafetensorsFile& f) { f.tensors["model.9.weight"] = zeros({2}); },
+       {"last.safetensors", "weights do not match the model", "9.weight"}},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    const std::string run = dir.file(k.name);
+    fs::copy(c.out, run);
+    // The best epoch of the base run, so that "best_other_epoch" differs from it.
+    edit_checkpoint(run + "/" + k.file + ".safetensors", k.edit);
+    try {
+      Trainer::resume(run, 3);
+      ADD_FAILURE() << "resume accepted " << k.name;
+    } catch (const Error& e) {
+      for (const auto& p : k.parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+    }
+  }
+  // best.safetensors gone: no summary naming a checkpoint that is not there.
+  const std::string no_best = dir.file("no_best");
+  fs::copy(c.out, no_best);
+  fs::remove(no_best + "/best.safetensors");
+  expect_error_containing([&] { Trainer::resume(no_best, 3); }, no_best + "/best.safetensors is missing");
+  // config.json unreadable: the file is named.
+  for (const std::string& text : {std::string(""), std::string("garbage"), std::string("[1, 2]")}) {
+    const std::string run = dir.file("cfg" + std::to_string(text.size()));
+    fs::copy(c.out, run);
+    write_text(run + "/config.json", text);
+    expect_error_containing([&] { Trainer::resume(run, 3); }, run + "/config.json");
+  }
+  const std::string cfg_dir = dir.file("cfgdir");
+  fs::copy(c.out, cfg_dir);
+  fs::remove(cfg_dir + "/config.json");
+  fs::create_directory(cfg_dir + "/config.json");
+  expect_error_containing([&] { Trainer::resume(cfg_dir, 3); }, "config.json: is a directory");
+  // The untouched copy still resumes.
+  const std::string good = dir.file("good");
+  fs::copy(c.out, good);
+  EXPECT_EQ(Trainer::resume(good, 3).epochs_run, 3);
+}
+
+// load_trained_model (eval, predict, summary, finetune) checks the metadata it uses.
+TEST(TrainedModel, CheckpointMetadataIsCheckedNamingTheFileAndKey) {
+  TempDir dir("ckpt_meta");
+  TrainConfig c = small_config(dir.file("base"));
+  c.epochs = 1;
+  Trainer(c).fit();
+  const std::string best = c.out + "/best.safetensors";
+  struct Case {
+    std::string name;
+    std::function<void(io::SafetensorsFile&)> edit;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Case> cases = {
+      {"std0", set_meta("norm.std", "0"), {"'norm.std' holds 0, expected finite numbers > 0"}},
+      {"std_neg", set_meta("norm.std", "-0.5"), {"'norm.std' holds -0.5"}},
+      {"mean_nan", set_meta("norm.mean", "nan"), {"'norm.mean' holds nan, expected finite numbers"}},
+      {"std_inf", set_meta("norm.std", "inf"), {"'norm.std' holds inf"}},
+      {"std_two", set_meta("norm.std", "0.3,0.3"), {"'norm.std' has 2 values, the model's input has 1 channel"}},
+      {"std_text", set_meta("norm.std", "abc"), {"[checkpoint]", "'norm.std' must hold numbers, got \"abc\""}},
+      {"config_json", set_meta("config", "{oops"), {"'config'", "invalid JSON"}},
+      {"config_array", set_meta("config", "[1]"), {"'config' must be a JSON object"}},
+      {"classes_text", set_meta("config", R"({"classes": ["a", "b"]})"), {"'classes' must hold integers"}},
+      {"classes_count", set_meta("config", R"({"classes": [0, 1, 2]})"), {"lists 3 classes", "has 10 outputs"}},
+      {"other_model", [](io::SafetensorsFile& f) { f.tensors.erase("model.1.weight"); },
+       {"weights do not match the model", "1.weight"}},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    const std::string path = dir.file(k.name + ".safetensors");
+    fs::copy_file(best, path);
+    edit_checkpoint(path, k.edit);
+    try {
+      train::load_trained_model(path);
+      ADD_FAILURE() << "accepted " << k.name;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      for (const auto& p : k.parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(train::load_trained_model(best).std.size(), 1u);
+}
+
+// The spec's input_shape must be the images': other sizes used to train silently (a Flatten
+// saw the same pixel count) or fail deep inside a Linear layer.
+TEST(Trainer, SpecInputShapeMustMatchTheImages) {
+  TempDir dir("spec_shape");
+  auto spec = [&](const std::string& name, const std::string& shape, int64_t in) {
+    const std::string path = dir.file(name + ".json");
+    write_text(path, R"({"name": ")" + name + R"(", "input_shape": )" + shape +
+                         R"(, "num_classes": 10, "layers": [{"type": "Flatten"},
+                         {"type": "Linear", "in_features": )" + std::to_string(in) + R"(, "out_features": 10}]})");
+    return path;
+  };
+  for (const auto& [file, shape] : {std::pair{spec("s32", "[1, 32, 32]", 1024), std::string("[1, 32, 32]")},
+                                    std::pair{spec("wide", "[1, 14, 56]", 784), std::string("[1, 14, 56]")},
+                                    std::pair{spec("flat", "[784]", 784), std::string("[784]")}}) {
+    TrainConfig c = small_config(dir.file("run"));
+    c.model = file;
+    Trainer t(c);
+    expect_error_containing([&] { t.fit(); }, "input_shape " + shape + " vs images [1, 28, 28] of " + c.data);
+    EXPECT_FALSE(fs::exists(c.out)) << "nothing is written before the check";
+  }
+}
+
 // Records the flattened weights at each epoch's end.
 class WeightsPerEpoch : public train::Callback {
  public:
@@ -211,6 +362,21 @@ TEST(Trainer, TrainsOnASplitSmallerThanOneBatch) {
   ASSERT_EQ(seen->weights.size(), 3u);
   EXPECT_NE(seen->weights[0], seen->weights[2]) << "no training step ran after the first epoch";
   EXPECT_EQ(optimizer_steps(c.out), 3) << "one short batch per epoch";
+}
+
+// A batch size past any data set (INT64_MAX) is one batch of the whole split: the loader's
+// batch count used to overflow to 0, and the run reported loss 0 after no step at all.
+TEST(Trainer, HugeBatchSizeIsOneBatchOfTheWholeSplit) {
+  TempDir dir("huge_batch");
+  TrainConfig c = small_config(dir.file("run"));
+  c.train_limit = 40;
+  c.epochs = 2;
+  c.batch_size = std::numeric_limits<int64_t>::max();
+  Trainer(c).fit();
+  EXPECT_EQ(optimizer_steps(c.out), 2) << "one step per epoch";
+  auto rows = lines_of(read_text(c.out + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), 3u);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_GT(std::stod(split(rows[i], ',')[1]), 0.0) << rows[i];
 }
 
 // From one full batch up, the short last batch is dropped as before (every step sees
@@ -262,6 +428,7 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.train_limit = -5; }, "train_limit must be >= 0 (0: the default or off), got -5"},
       {[](TrainConfig& c) { c.classes = {1, 4, 1}; }, "label 1 is listed twice"},
       {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
+      {[](TrainConfig& c) { c.classes = {3}; }, "classes: a classifier needs at least 2 classes, got only 3"},
       {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
       {[](TrainConfig& c) { c.weight_decay = INFINITY; }, "weight_decay must be a finite number >= 0, got inf"},
       {[](TrainConfig& c) { c.dropout = -0.5; }, "dropout must be in [0, 1) (or -1: keep the model's own), got -0.5"},

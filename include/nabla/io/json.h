@@ -127,4 +127,11 @@ bool is_valid_utf8(std::string_view s);
 /// control characters; everything else, including non-ASCII UTF-8, verbatim).
 std::string json_quote(std::string_view s);
 
+/// The whole text of the file `path`, which must be a regular file (checked before it is
+/// opened); errors read "[op] path: ...".
+std::string read_text_file(const std::string& path, const std::string& op);
+/// Json::parse, with a parse error reported as "[op] source: invalid JSON: ..." (source: the
+/// file, or the file and the key the text came from).
+Json parse_json_text(std::string_view text, const std::string& op, const std::string& source);
+
 }  // namespace nabla::io

@@ -34,6 +34,14 @@ ModelSpec load_model_spec(const std::string& path);
 ModelSpec preset_spec(const std::string& name);
 std::vector<std::string> preset_names();
 
+/// The spec's input_shape read as one image [C, H, W]; another rank is an error that names
+/// `op`, the spec and `source` (the file it came from).
+Shape image_input_shape(const ModelSpec& spec, const std::string& op, const std::string& source);
+/// Checks that images of shape `image` (one example, [C, H, W]) are what the spec takes; the
+/// error names `op`, both shapes and `source` (the data): "spec input_shape [1, 28, 28] vs
+/// images [1, 14, 56] of data/train-images-idx3-ubyte".
+void check_input_shape(const ModelSpec& spec, const Shape& image, const std::string& op, const std::string& source);
+
 /// Builds the model and checks with a dry run that the layers chain from input_shape to
 /// [num_classes] logits.
 std::shared_ptr<nn::Sequential> build_model(const ModelSpec& spec);

@@ -127,7 +127,8 @@ class Trainer {
   EpochRecord train_epoch(int64_t epoch);
   void save_last(int64_t epoch);
   void save_best(int64_t epoch, double val_accuracy);
-  void load_last(const std::string& path);
+  void load_last(const std::string& path, int64_t epoch);
+  void check_best(const std::string& path) const;
 
   TrainConfig cfg_;
   ModelSpec spec_;
@@ -153,6 +154,9 @@ struct LoadedModel {
   ModelSpec spec;
   std::vector<double> mean, std;
   io::Json config;
+  /// The data set labels of its outputs for a model trained with --classes (output k is label
+  /// classes[k]); empty when output k is label k. Checked against the model's output count.
+  std::vector<int64_t> classes;
 };
 LoadedModel load_trained_model(const std::string& checkpoint_path);
 
