@@ -89,6 +89,11 @@ void LRScheduler::step() {
   last_lr_ = std::move(lrs);
 }
 
+void LRScheduler::reapply() {
+  --last_epoch_;
+  step();
+}
+
 io::Metadata LRScheduler::state_dict() const {
   io::Metadata m = Scheduler::state_dict();
   m["base_lrs"] = join(base_lrs_);

@@ -630,6 +630,7 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
     fail("[resume] ", cfg_path, ": ", e.what());
   }
   cfg.out = run_dir;
+  const int64_t saved_epochs = cfg.epochs;
   const int64_t done = meta_int<int64_t>(io::load_safetensors(last).metadata, "epoch", last, 1);
   NB_CHECK(!epochs || *epochs >= done, "[resume] ", run_dir, " has already trained ", done,
            " epochs; the total number of epochs (--epochs) cannot be lower, got ", *epochs);
@@ -643,6 +644,10 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
   Trainer& t = *made;
   t.setup();
   t.load_last(last, done);
+  // More epochs than the run was made for: the schedule was rebuilt over the new length, so the
+  // next epoch takes the new curve's lr, not the old one's (0 once a cosine run has finished).
+  if (cfg.epochs != saved_epochs)
+    if (auto* s = dynamic_cast<optim::LRScheduler*>(t.scheduler_.get())) s->reapply();
   t.check_best(run_dir + "/best.safetensors");
   if (epochs) io::write_file_atomic(cfg_path, t.cfg_.to_json().dump(2) + "\n");
   return t.run(done + 1);

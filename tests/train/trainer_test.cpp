@@ -153,6 +153,27 @@ INSTANTIATE_TEST_SUITE_P(
                       ResumeCase{"rmsprop_plateau", "rmsprop", "plateau", "none", 0, 0, 0, 0}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// A finished cosine run resumed for more epochs continues on the new, longer curve: its next
+// epoch takes the lr a run made for that many epochs has there, not the old curve's final 0.
+TEST(TrainerResume, MoreEpochsAfterAFinishedScheduleFollowTheNewCurve) {
+  TempDir dir("resume_longer");
+  auto lr_of_epoch = [](const std::string& run, size_t epoch) {
+    return std::stod(split(lines_of(read_text(run + "/metrics.csv")).at(epoch), ',').at(5));
+  };
+  TrainConfig fresh = small_config(dir.file("fresh"));
+  fresh.schedule = "cosine";
+  fresh.epochs = 4;
+  Trainer(fresh).fit();
+  TrainConfig c = fresh;
+  c.out = dir.file("short");
+  c.epochs = 2;
+  Trainer(c).fit();
+  Trainer::resume(c.out, 4);
+  EXPECT_GT(lr_of_epoch(c.out, 3), 0.0);
+  EXPECT_DOUBLE_EQ(lr_of_epoch(c.out, 3), lr_of_epoch(fresh.out, 3));
+  EXPECT_DOUBLE_EQ(lr_of_epoch(c.out, 4), lr_of_epoch(fresh.out, 4));
+}
+
 TEST(TrainerResume, ErrorsNameTheFolder) {
   TempDir dir("resume_err");
   try {

@@ -44,6 +44,10 @@ class LRScheduler : public Scheduler {
   virtual void step();
   /// The schedule's lr for group `group` at `epoch` (does not change anything).
   virtual double lr_at(int64_t epoch, size_t group) const = 0;
+  /// Writes lr_at(last_epoch) into every group again: after a schedule whose length changed
+  /// (a finished run resumed for more epochs) restores its state, the optimizer still holds the
+  /// old schedule's lr for the current epoch (0 at the end of a cosine run).
+  void reapply();
   /// Each group's initial lr, the value the schedule scales.
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   io::Metadata state_dict() const override;
