@@ -298,6 +298,28 @@ void Conv3x3Args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Conv3x3Train)->Apply(Conv3x3Args)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// conv2d forward alone, without and with the ReLU (relu = 0 / 1), on the bench CNN's two layers
+// (batch 64): what the in-place ReLU pass after the convolution costs. (oneDNN's ReLU post-op
+// would be free but maps NaN to 0; see conv2d_forward_relu.)
+void BM_Conv2dForwardRelu(benchmark::State& state) {
+  const int64_t n = 64, c = state.range(0), o = state.range(1), hw = state.range(2);
+  nabla::set_num_threads(int(state.range(4)));
+  nabla::manual_seed(0);
+  Tensor x = nabla::randn({n, c, hw, hw}), w = nabla::randn({o, c, 3, 3}) * 0.05, b = nabla::randn({o});
+  nabla::Conv2dOptions opts;
+  opts.padding = {1, 1};
+  opts.fuse_relu = state.range(3) != 0;
+  nabla::NoGradGuard no_grad;
+  for (int i = 0; i < 2; ++i) nabla::conv2d(x, w, b, opts);  // primitive creation is not timed
+  for (auto _ : state) benchmark::DoNotOptimize(nabla::conv2d(x, w, b, opts).raw_data());
+}
+BENCHMARK(BM_Conv2dForwardRelu)
+    ->ArgNames({"c", "o", "hw", "relu", "threads"})
+    ->ArgsProduct({{1}, {32}, {28}, {0, 1}, {1, 2}})
+    ->ArgsProduct({{32}, {64}, {14}, {0, 1}, {1, 2}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 // A long k into a small output (a weight gradient over a large batch: matmul(g.t(), x) with g
 // [k, m], x [k, n]): the default, fixed k-chunks summed in order (thread-count independent), against
 // the oneDNN matmul primitive forced (impl = 1), which splits k by thread count.
