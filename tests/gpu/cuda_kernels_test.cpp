@@ -39,6 +39,19 @@ TEST(CudaKernels, MatmulBatchedAndBroadcastF64) {
   expect_same(matmul(a.cuda(), v.cuda()), matmul(a, v), 1e-12, 1e-12, "matrix-vector");
 }
 
+// relu keeps NaN on the GPU as on the CPU (the shared relu_of), in both float dtypes.
+TEST(CudaKernels, ReluKeepsNaN) {
+  NB_REQUIRE_CUDA();
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = from_vector<double>({kNaN, -1, 0, 2}, {4}).to(dt);
+    const auto got = relu(x.cuda()).cpu().to_vector<double>();
+    EXPECT_TRUE(std::isnan(got[0])) << dt;
+    EXPECT_EQ(got[1], 0.0) << dt;
+    EXPECT_EQ(got[2], 0.0) << dt;
+    EXPECT_EQ(got[3], 2.0) << dt;
+  }
+}
+
 TEST(CudaKernels, MatmulF32WithoutTf32) {
   NB_REQUIRE_CUDA();
   manual_seed(2);
