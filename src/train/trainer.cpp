@@ -216,8 +216,8 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
                          std::pair{"label_smoothing", cfg_.label_smoothing}})
     NB_CHECK(std::isfinite(v) && v >= 0, "[train] ", name, " must be a finite number >= 0, got ", v);
   NB_CHECK(cfg_.label_smoothing <= 1, "[train] label_smoothing must be in [0, 1], got ", cfg_.label_smoothing);
-  NB_CHECK(cfg_.classes.size() != 1, "[train] classes: a classifier needs at least 2 classes, got only ",
-           cfg_.classes.empty() ? 0 : cfg_.classes[0], " (one output: loss 0 and accuracy 1 whatever it learns)");
+  NB_CHECK(cfg_.classes.size() != 1, "[train] classes: a classifier needs at least 2 classes, got only label ",
+           cfg_.classes[0], " (one output: loss 0 and accuracy 1 whatever it learns)");
   for (size_t i = 0; i < cfg_.classes.size(); ++i) {
     NB_CHECK(cfg_.classes[i] >= 0, "[train] classes: labels are >= 0, got ", cfg_.classes[i]);
     for (size_t j = 0; j < i; ++j)

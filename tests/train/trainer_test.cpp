@@ -449,7 +449,7 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.train_limit = -5; }, "train_limit must be >= 0 (0: the default or off), got -5"},
       {[](TrainConfig& c) { c.classes = {1, 4, 1}; }, "label 1 is listed twice"},
       {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
-      {[](TrainConfig& c) { c.classes = {3}; }, "classes: a classifier needs at least 2 classes, got only 3"},
+      {[](TrainConfig& c) { c.classes = {3}; }, "classes: a classifier needs at least 2 classes, got only label 3"},
       {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
       {[](TrainConfig& c) { c.weight_decay = INFINITY; }, "weight_decay must be a finite number >= 0, got inf"},
       {[](TrainConfig& c) { c.dropout = -0.5; }, "dropout must be in [0, 1) (or -1: keep the model's own), got -0.5"},
