@@ -130,7 +130,9 @@ train::TrainConfig config_from(const Args& a) {
       throw UsageError(std::string("--") + flag + " must be a finite number >= " + format_number(lo) + ", got " +
                        format_number(v));
   };
-  at_least("epochs", double(c.epochs), 0);
+  // 0 is the config's "use the default"; typed on the command line it would silently mean that.
+  at_least("epochs", double(c.epochs), a.has("epochs") ? 1 : 0);
+  if (a.has("lr") && c.lr == 0) throw UsageError("--lr must be > 0 (leave it out for the optimizer's default), got 0");
   at_least("batch-size", double(c.batch_size), 1);
   at_least("threads", c.threads, 1);
   at_least("workers", c.workers, 0);
