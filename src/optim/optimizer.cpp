@@ -300,10 +300,6 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
         copy.copy_(t);  // fresh storage: the optimizer never aliases the dict's tensors
         s.buffers[j] = copy;
       }
-      for (size_t j = 0; j < names.size(); ++j)
-        NB_CHECK(s.step == 0 || s.buffers[j].defined() || !buffer_in_use(j, *new_options.back()), "[", n,
-                 "] load_state_dict: ", sp, names[j], " is missing, but parameter ", flat, " has taken ", s.step,
-                 " steps with these options; it would restart from zero");
     }
   }
   for (size_t g = 0; g < groups_.size(); ++g) {

@@ -259,38 +259,6 @@ TEST(OptimStateDict, MismatchesAreClearErrors) {
   EXPECT_ERROR(c.load_state_dict(bad), "expected a number", "abc");
 }
 
-// A buffer the options call for, dropped from a state that has taken steps, is refused (it
-// would silently restart from zero); one the options do not use may be absent.
-TEST(OptimStateDict, MissingBuffersOfSteppedParametersAreRefused) {
-  auto stepped = [](Optimizer& o, Tensor p) {
-    p.set_grad(ones({2}));
-    o.step();
-    return o.state_dict();
-  };
-  Tensor p = param({2});
-  SGD momentum({p}, SGDOptions(0.1).momentum(0.9));
-  auto d = stepped(momentum, p);
-  d.tensors.erase("state.0.momentum_buffer");
-  SGD again({param({2})}, SGDOptions(0.1).momentum(0.9));
-  EXPECT_ERROR(again.load_state_dict(d), "[SGD] load_state_dict", "state.0.momentum_buffer is missing", "1 steps");
-  Tensor q = param({2});
-  SGD plain({q}, SGDOptions(0.1));
-  SGD plain_again({param({2})}, SGDOptions(0.1));
-  plain_again.load_state_dict(stepped(plain, q));  // no momentum: no buffer to miss
-  Tensor r = param({2});
-  Adam ams({r}, AdamOptions(1e-3).amsgrad(true));
-  auto da = stepped(ams, r);
-  da.tensors.erase("state.0.max_exp_avg_sq");
-  Adam ams_again({param({2})}, AdamOptions(1e-3).amsgrad(true));
-  EXPECT_ERROR(ams_again.load_state_dict(da), "[Adam] load_state_dict", "state.0.max_exp_avg_sq is missing");
-  Tensor t = param({2});
-  RMSprop centered({t}, RMSpropOptions(1e-3).centered(true));
-  auto dr = stepped(centered, t);
-  dr.tensors.erase("state.0.grad_avg");
-  RMSprop centered_again({param({2})}, RMSpropOptions(1e-3).centered(true));
-  EXPECT_ERROR(centered_again.load_state_dict(dr), "[RMSprop] load_state_dict", "state.0.grad_avg is missing");
-}
-
 // ---- no allocation per step ------------------------------------------------------------------
 template <typename Opt, typename Options>
 void check_no_allocation(Options o) {

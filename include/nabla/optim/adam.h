@@ -37,9 +37,6 @@ class Adam : public Optimizer {
   explicit Adam(std::vector<Tensor> params, AdamOptions defaults = {});
   const char* name() const override { return "Adam"; }
   std::array<const char*, 3> state_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
-  bool buffer_in_use(size_t j, const OptimizerOptions& o) const override {
-    return j < 2 || static_cast<const AdamOptions&>(o).amsgrad();
-  }
 
  protected:
   void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;

@@ -35,9 +35,6 @@ class AdamW : public Optimizer {
   explicit AdamW(std::vector<Tensor> params, AdamWOptions defaults = {});
   const char* name() const override { return "AdamW"; }
   std::array<const char*, 3> state_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
-  bool buffer_in_use(size_t j, const OptimizerOptions& o) const override {
-    return j < 2 || static_cast<const AdamWOptions&>(o).amsgrad();
-  }
 
  protected:
   void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;

@@ -161,13 +161,6 @@ class Optimizer {
   virtual const char* name() const = 0;
   /// Names of the state buffers, in ParamState::buffers order ("" = unused).
   virtual std::array<const char*, 3> state_names() const = 0;
-  /// Whether a parameter that has taken a step holds buffer j under group options `o` (SGD's
-  /// momentum buffer only with momentum, Adam's max_exp_avg_sq only with amsgrad, ...), so that
-  /// load_state_dict can refuse a state that lost one instead of silently restarting it.
-  virtual bool buffer_in_use(size_t j, const OptimizerOptions& o) const {
-    (void)o;
-    return state_names()[j][0] != '\0';
-  }
 
   /// State of `param` (throws if it is not in this optimizer).
   const ParamState& state(const Tensor& param) const;

@@ -33,10 +33,6 @@ class RMSprop : public Optimizer {
   explicit RMSprop(std::vector<Tensor> params, RMSpropOptions defaults = {});
   const char* name() const override { return "RMSprop"; }
   std::array<const char*, 3> state_names() const override { return {"square_avg", "momentum_buffer", "grad_avg"}; }
-  bool buffer_in_use(size_t j, const OptimizerOptions& o) const override {
-    const auto& r = static_cast<const RMSpropOptions&>(o);
-    return j == 0 || (j == 1 && r.momentum() > 0) || (j == 2 && r.centered());
-  }
 
  protected:
   void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;

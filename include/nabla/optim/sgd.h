@@ -34,9 +34,6 @@ class SGD : public Optimizer {
   explicit SGD(std::vector<Tensor> params, SGDOptions defaults = {});
   const char* name() const override { return "SGD"; }
   std::array<const char*, 3> state_names() const override { return {"momentum_buffer", "", ""}; }
-  bool buffer_in_use(size_t j, const OptimizerOptions& o) const override {
-    return j == 0 && static_cast<const SGDOptions&>(o).momentum() != 0;
-  }
 
  protected:
   void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;
