@@ -210,11 +210,12 @@ std::vector<Edge> root_edges(const TensorList& outputs, const TensorList& grad_o
     } else {
       NB_CHECK(g.shape() == out.shape(), "[", api, "] grad_output ", i, " has shape ", g.shape(),
                " but the output has shape ", out.shape());
-      // A gradient in another dtype would flow on in that dtype (an f32 parameter getting an
-      // f64 gradient), one on another device would fail deep inside a backward.
-      NB_CHECK(g.dtype() == out.dtype() && g.device() == out.device(), "[", api, "] grad_output ", i, " is ",
-               g.dtype(), " on ", g.device(), " but the output is ", out.dtype(), " on ", out.device(),
-               "; pass a grad_output of the output's dtype and device");
+      // One on another device would fail deep inside a backward: refused, as in PyTorch. One in
+      // another dtype is cast to the output's (PyTorch does too), so an f32 parameter does not
+      // get an f64 gradient.
+      NB_CHECK(g.device() == out.device(), "[", api, "] grad_output ", i, " is on ", g.device(),
+               " but the output is on ", out.device(), "; pass a grad_output on the output's device");
+      if (g.dtype() != out.dtype()) g = engine_ops().to_dtype(g, out.dtype());
     }
     roots.push_back(gradient_edge(out));
     root_grads.push_back(g);

@@ -13,6 +13,7 @@ struct EngineOps {
   Tensor (*contiguous_clone)(const Tensor&) = nullptr;
   void (*add_inplace)(Tensor&, const Tensor&) = nullptr;  // no-grad, for .grad accumulation
   Tensor (*to_device)(const Tensor&, Device) = nullptr;    // differentiable copy, as Tensor::to
+  Tensor (*to_dtype)(const Tensor&, DType) = nullptr;      // differentiable cast, as Tensor::to
 };
 
 void install_engine_ops(const EngineOps& ops);

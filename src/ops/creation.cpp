@@ -38,6 +38,10 @@ Tensor arange(double start, double end, double step, std::optional<DType> dtype)
   NB_CHECK(count < 0x1p62, "[arange] ", start, " to ", end, " by ", step, " has ", count,
            " elements, more than a tensor can hold");
   int64_t n = int64_t(count);
+  if (n > 0) {  // the first and last values must fit an integer dtype, as a fill value must
+    ops::check_fill_value(dt, start, "arange");
+    ops::check_fill_value(dt, start + double(n - 1) * step, "arange");
+  }
   Tensor t = empty({std::max<int64_t>(n, 0)}, {.dtype = dt});
   NB_DISPATCH_ALL(dt, "arange", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();

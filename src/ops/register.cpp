@@ -23,6 +23,7 @@ const bool installed = [] {
     acc.add_(g);
   };
   e.to_device = [](const Tensor& t, Device dev) { return t.to(dev); };
+  e.to_dtype = [](const Tensor& t, DType dt) { return t.to(dt); };
   autograd::install_engine_ops(e);
 #ifdef NABLA_HAS_CUDA
   backend::cuda::install();  // only when a GPU is visible; else cuda:N stays unavailable

@@ -508,15 +508,17 @@ void Trainer::load_last(const std::string& path, int64_t epoch) {
   }
 }
 
-void Trainer::check_best(const std::string& path) const {
+void Trainer::check_best(const std::string& path, int64_t done) const {
   // run() tests best.safetensors' weights and reports best_epoch_ as the best epoch: without
   // that file (or with another epoch's) the summary would describe a checkpoint that is not there.
   NB_CHECK(std::filesystem::exists(path), "[resume] ", path, " is missing, but last.safetensors records epoch ",
            best_epoch_, " as the best; restore that file (or train the run again) to resume");
   io::SafetensorsFile best = io::load_safetensors(path);
   const int64_t e = meta_int<int64_t>(best.metadata, "epoch", path, 1);
-  NB_CHECK(e == best_epoch_, "[resume] ", path, " holds epoch ", e, ", but last.safetensors records epoch ", best_epoch_,
-           " as the best; the run folder mixes two runs");
+  // run() saves best before last: a run stopped between the two has best one epoch ahead, and
+  // resuming retrains that epoch (bit for bit) and writes best again.
+  NB_CHECK(e == best_epoch_ || e == done + 1, "[resume] ", path, " holds epoch ", e, ", but last.safetensors records epoch ",
+           best_epoch_, " as the best (and ", done, " as the last); the run folder mixes two runs");
   // The weights must fit the architecture; tried on a fresh model (model_ holds last's), whose
   // initialization must not move the random stream that last.safetensors restored.
   const GeneratorState rng = get_rng_state();
@@ -648,7 +650,7 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
   // next epoch takes the new curve's lr, not the old one's (0 once a cosine run has finished).
   if (cfg.epochs != saved_epochs)
     if (auto* s = dynamic_cast<optim::LRScheduler*>(t.scheduler_.get())) s->reapply();
-  t.check_best(run_dir + "/best.safetensors");
+  t.check_best(run_dir + "/best.safetensors", done);
   if (epochs) io::write_file_atomic(cfg_path, t.cfg_.to_json().dump(2) + "\n");
   return t.run(done + 1);
 }

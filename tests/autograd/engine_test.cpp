@@ -174,9 +174,12 @@ TEST(GradApi, MultipleOutputsAndGradOutputs) {
   TensorList g = grad({a, b}, {x}, {f64({1, 0, 2}), f64({1}).reshape({})});
   expect_values(g[0], {2 * 1 + 4, 0 + 4, 2 * 2 * 3 + 4});
   EXPECT_ERROR(grad({a, b}, {x}, {f64({1, 1, 1})}), "[grad]", "1 grad_outputs for 2 outputs");
-  // A grad_output in another dtype would give x an f64 gradient of an f32 parameter's graph.
+  // A grad_output in another dtype is cast to the output's, as in PyTorch: an f32 parameter
+  // gets an f32 gradient (it used to get an f64 one).
   Tensor x32 = ones({3}, {.requires_grad = true});
-  EXPECT_ERROR(grad({x32 * 2.0}, {x32}, {f64({1, 1, 1})}), "[grad]", "grad_output 0 is f64", "output is f32");
+  Tensor g32 = grad({x32 * 2.0}, {x32}, {f64({1, 2, 3})})[0];
+  EXPECT_EQ(g32.dtype(), kF32);
+  EXPECT_EQ(g32.to_vector<double>(), (std::vector<double>{2, 4, 6}));
 }
 
 TEST(GradApi, InputThatDoesNotRequireGradIsAnError) {

@@ -230,6 +230,8 @@ TEST(Creation, NegativeShapeIsAnError) {
   EXPECT_ERROR(zeros({int64_t(1) << 32, int64_t(1) << 32}), "[shape]", "more than 2^63 elements");
   EXPECT_ERROR(zeros({int64_t(1) << 61}, {.dtype = kF64}), "[empty]", "more than 2^63 bytes");
   EXPECT_ERROR(arange(0, 1e30, 1), "[arange]", "more than a tensor can hold");
+  EXPECT_ERROR(arange(0, 300, 1, kU8), "[arange]", "299", "overflow");
+  EXPECT_ERROR(arange(0, 1e30, 1e29, kI64), "[arange]", "overflow");
 }
 
 // A fill value must fit an integer dtype (PyTorch: "cannot be converted ... without overflow");

@@ -174,6 +174,53 @@ TEST(TrainerResume, MoreEpochsAfterAFinishedScheduleFollowTheNewCurve) {
   EXPECT_DOUBLE_EQ(lr_of_epoch(c.out, 4), lr_of_epoch(fresh.out, 4));
 }
 
+// Stopped between the two saves of an epoch (best.safetensors written, last.safetensors not
+// yet): resume retrains that epoch and ends as the uninterrupted run does.
+class StopAtEpoch : public train::Callback {
+ public:
+  explicit StopAtEpoch(int64_t e) : epoch_(e) {}
+  void on_epoch_end(Trainer&, const EpochRecord& r) override {
+    if (r.epoch == epoch_) throw std::runtime_error("stopped");
+  }
+
+ private:
+  int64_t epoch_;
+};
+
+TEST(TrainerResume, RunStoppedBetweenBestAndLastSavesResumes) {
+  TempDir dir("resume_between_saves");
+  TrainConfig c = small_config(dir.file("stopped"));
+  c.epochs = 4;
+  c.train_limit = 1000;  // 100 validation images: enough for the accuracy to move
+  c.lr = 0.01;
+  TrainConfig whole = c;
+  whole.out = dir.file("whole");
+  train::RunResult want = Trainer(whole).fit();
+  // Stop at the first epoch after the first that improved the validation accuracy (so it saved
+  // best.safetensors), as the uninterrupted run shows.
+  const auto rows = lines_of(read_text(whole.out + "/metrics.csv"));
+  int64_t stop = 0;
+  double best = std::stod(split(rows.at(1), ',').at(4));
+  for (size_t e = 2; e < rows.size() && stop == 0; ++e) {
+    const double acc = std::stod(split(rows[e], ',').at(4));
+    if (acc > best) stop = int64_t(e);
+    best = std::max(best, acc);
+  }
+  ASSERT_GT(stop, 0) << "no epoch after the first improved the validation accuracy";
+  Trainer t(c);
+  t.add_callback(std::make_shared<StopAtEpoch>(stop));
+  EXPECT_THROW(t.fit(), std::runtime_error);
+  const auto epoch_of = [&](const std::string& file) {
+    return std::stoll(io::load_safetensors(c.out + "/" + file).metadata.at("epoch"));
+  };
+  ASSERT_EQ(epoch_of("last.safetensors"), stop - 1);
+  ASSERT_EQ(epoch_of("best.safetensors"), stop);
+  train::RunResult got = Trainer::resume(c.out);
+  EXPECT_EQ(got.best_epoch, want.best_epoch);
+  EXPECT_EQ(got.test.accuracy, want.test.accuracy);
+  EXPECT_EQ(metrics_rows_without_seconds(c.out + "/metrics.csv"), metrics_rows_without_seconds(whole.out + "/metrics.csv"));
+}
+
 TEST(TrainerResume, ErrorsNameTheFolder) {
   TempDir dir("resume_err");
   try {
@@ -325,7 +372,8 @@ TEST(TrainedModel, CheckpointMetadataIsCheckedNamingTheFileAndKey) {
 }
 
 // The spec's input_shape must be the images': other sizes used to train silently (a Flatten
-// saw the same pixel count) or fail deep inside a Linear layer.
+// saw the same pixel count) or fail deep inside a Linear layer. A flat input_shape of as many
+// pixels ([784]) still trains: specs written that way trained before the check existed.
 TEST(Trainer, SpecInputShapeMustMatchTheImages) {
   TempDir dir("spec_shape");
   auto spec = [&](const std::string& name, const std::string& shape, int64_t in) {
@@ -337,13 +385,17 @@ TEST(Trainer, SpecInputShapeMustMatchTheImages) {
   };
   for (const auto& [file, shape] : {std::pair{spec("s32", "[1, 32, 32]", 1024), std::string("[1, 32, 32]")},
                                     std::pair{spec("wide", "[1, 14, 56]", 784), std::string("[1, 14, 56]")},
-                                    std::pair{spec("flat", "[784]", 784), std::string("[784]")}}) {
+                                    std::pair{spec("flat10", "[10]", 10), std::string("[10]")}}) {
     TrainConfig c = small_config(dir.file("run"));
     c.model = file;
     Trainer t(c);
     expect_error_containing([&] { t.fit(); }, "input_shape " + shape + " vs images [1, 28, 28] of " + c.data);
     EXPECT_FALSE(fs::exists(c.out)) << "nothing is written before the check";
   }
+  TrainConfig flat = small_config(dir.file("flat_run"));
+  flat.model = spec("flat", "[784]", 784);
+  flat.epochs = 1;
+  EXPECT_EQ(Trainer(flat).fit().epochs_run, 1);
 }
 
 // Records the flattened weights at each epoch's end.

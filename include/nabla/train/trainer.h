@@ -128,7 +128,7 @@ class Trainer {
   void save_last(int64_t epoch);
   void save_best(int64_t epoch, double val_accuracy);
   void load_last(const std::string& path, int64_t epoch);
-  void check_best(const std::string& path) const;
+  void check_best(const std::string& path, int64_t done) const;
 
   TrainConfig cfg_;
   ModelSpec spec_;
