@@ -174,18 +174,21 @@ TEST(TrainerResume, MoreEpochsAfterAFinishedScheduleFollowTheNewCurve) {
   EXPECT_DOUBLE_EQ(lr_of_epoch(c.out, 4), lr_of_epoch(fresh.out, 4));
 }
 
-// Stopped between the two saves of an epoch (best.safetensors written, last.safetensors not
-// yet): resume retrains that epoch and ends as the uninterrupted run does.
-class StopAtEpoch : public train::Callback {
+// Runs `f` at the end of epoch `epoch` (after best.safetensors, before last.safetensors).
+class AtEpochEnd : public train::Callback {
  public:
-  explicit StopAtEpoch(int64_t e) : epoch_(e) {}
-  void on_epoch_end(Trainer&, const EpochRecord& r) override {
-    if (r.epoch == epoch_) throw std::runtime_error("stopped");
+  AtEpochEnd(int64_t epoch, std::function<void(Trainer&)> f) : epoch_(epoch), f_(std::move(f)) {}
+  void on_epoch_end(Trainer& t, const EpochRecord& r) override {
+    if (r.epoch == epoch_) f_(t);
   }
 
  private:
   int64_t epoch_;
+  std::function<void(Trainer&)> f_;
 };
+
+// Stopped between the two saves of an epoch (best.safetensors written, last.safetensors not
+// yet): resume retrains that epoch and ends as the uninterrupted run does.
 
 TEST(TrainerResume, RunStoppedBetweenBestAndLastSavesResumes) {
   TempDir dir("resume_between_saves");
@@ -208,7 +211,7 @@ TEST(TrainerResume, RunStoppedBetweenBestAndLastSavesResumes) {
   }
   ASSERT_GT(stop, 0) << "no epoch after the first improved the validation accuracy";
   Trainer t(c);
-  t.add_callback(std::make_shared<StopAtEpoch>(stop));
+  t.add_callback(std::make_shared<AtEpochEnd>(stop, [](Trainer&) { throw std::runtime_error("stopped"); }));
   EXPECT_THROW(t.fit(), std::runtime_error);
   const auto epoch_of = [&](const std::string& file) {
     return std::stoll(io::load_safetensors(c.out + "/" + file).metadata.at("epoch"));
@@ -617,18 +620,6 @@ TEST(EarlyStopping, MinDeltaLossMonitoringAndNoRestore) {
   EXPECT_THROW(EarlyStopping(0), Error);
 }
 
-// Zeroes the model at the end of epoch `at`: with plain SGD (no momentum) a zero MLP cannot
-// recover, so validation accuracy peaks at or before `at` and then collapses.
-class ZeroWeightsAt : public train::Callback {
- public:
-  explicit ZeroWeightsAt(int64_t at) : at_(at) {}
-  void on_epoch_end(Trainer& t, const EpochRecord& r) override {
-    if (r.epoch == at_) set_all_weights(t.model(), 0.0);
-  }
-
- private:
-  int64_t at_;
-};
 
 TEST(EarlyStopping, TrainerStopsAndEvaluatesTheBestEpoch) {
   TempDir dir("early_fit");
@@ -640,7 +631,9 @@ TEST(EarlyStopping, TrainerStopsAndEvaluatesTheBestEpoch) {
   c.lr = 0.1;
   c.schedule = "constant";
   Trainer t(c);
-  t.add_callback(std::make_shared<ZeroWeightsAt>(2));
+  // Zeroes the model at the end of epoch 2: with plain SGD (no momentum) a zero MLP cannot
+  // recover, so validation accuracy peaks at or before epoch 2 and then collapses.
+  t.add_callback(std::make_shared<AtEpochEnd>(2, [](Trainer& tr) { set_all_weights(tr.model(), 0.0); }));
   train::RunResult r = t.fit();
   EXPECT_LE(r.best_epoch, 2);
   EXPECT_EQ(r.epochs_run, r.best_epoch + 2) << "should stop after 2 epochs without improvement";
