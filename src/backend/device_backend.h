@@ -71,8 +71,8 @@ class Backend {
   virtual void gemm(DType, const GemmArgs&) { missing("gemm"); }
   /// linear's forward: C = op(A)·op(B) + bias (n values added to every row; null for none), then
   /// relu(C) when `relu`; batch 1, alpha 1, beta 0. This default composes it from copy, GEMM
-  /// (beta 1) and ReLU in place; a backend overrides it where bias and ReLU ride along with the
-  /// GEMM (a oneDNN matmul with bias and post-op on the CPU).
+  /// (beta 1) and ReLU in place; a backend overrides it where the bias rides along with the
+  /// GEMM (a oneDNN matmul with bias on the CPU, then its own ReLU pass).
   virtual void gemm_bias_relu(DType dt, const GemmArgs& g, const void* bias, bool relu) {
     const int64_t shape[2] = {g.m, g.n}, cs[2] = {g.ldc, 1}, bs[2] = {0, 1};
     GemmArgs a = g;
@@ -123,7 +123,7 @@ class Backend {
     missing("conv2d_forward");
   }
   /// out = relu(conv(x, w) + bias). This default runs the convolution and then ReLU in place;
-  /// a backend overrides it where the activation can ride along (a oneDNN post-op on the CPU).
+  /// a backend may override it where the activation can ride along without mapping NaN to 0.
   virtual void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias,
                                    void* out) {
     conv2d_forward(dt, g, x, w, bias, out);

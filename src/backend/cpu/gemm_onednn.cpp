@@ -1,7 +1,7 @@
 // f32 GEMM through oneDNN matmul primitives (built with NABLA_GEMM_ONEDNN). Transposes and
 // leading dimensions become the strides of plain memory descriptors, so no operand is copied or
-// reordered; beta = 1 is a sum post-op, linear's bias is the primitive's bias and a following ReLU
-// an eltwise post-op. Everything but the data pointers is cached per call shape and thread count:
+// reordered; beta = 1 is a sum post-op and linear's bias is the primitive's bias (a following ReLU
+// is our own pass: oneDNN's zero-slope ReLU post-op maps NaN to 0). Everything but the data pointers is cached per call shape and thread count:
 // a steady training step only sets three or four handles and executes (no JIT, no dispatch).
 #include "gemm_impl.h"
 
