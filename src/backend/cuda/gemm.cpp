@@ -3,12 +3,11 @@
 // Cᵀ = op(B)ᵀ op(A)ᵀ: the operands swap places and m, n swap, the flags and leading
 // dimensions carry over unchanged. One strided-batched call covers every batch (stride 0
 // broadcasts an operand). f32 uses TF32 tensor cores only when allow_tf32() (options.h).
-#include <cublas_v2.h>
-
 #include <algorithm>
 #include <type_traits>
 #include <vector>
 
+#include "cublas_api.h"
 #include "kernels.h"
 #include "options.h"
 #include "runtime.h"
@@ -18,7 +17,7 @@ namespace {
 
 void check(cublasStatus_t st, const char* call, const GemmArgs& g) {
   if (st != CUBLAS_STATUS_SUCCESS) [[unlikely]]
-    fail("[matmul] cuBLAS ", call, " failed: ", cublasGetStatusString(st), " (m=", g.m, " n=", g.n, " k=", g.k,
+    fail("[matmul] cuBLAS ", call, " failed: ", cublas().status_string(st), " (m=", g.m, " n=", g.n, " k=", g.k,
          " lda=", g.lda, " ldb=", g.ldb, " ldc=", g.ldc, " batch=", g.batch, ")");
 }
 
@@ -38,18 +37,18 @@ cublasHandle_t handle_for(DType dt, const GemmArgs& g) {
   if (dev >= int(states.size())) states.resize(size_t(dev) + 1);
   HandleState& s = states[size_t(dev)];
   if (s.handle == nullptr) {
-    check(cublasCreate(&s.handle), "cublasCreate", g);
-    check(cublasSetMathMode(s.handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode", g);
+    check(cublas().create(&s.handle), "cublasCreate", g);
+    check(cublas().set_math_mode(s.handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode", g);
   }
   cudaStream_t stream = compute_stream();
   if (s.stream != stream) {
-    check(cublasSetStream(s.handle, stream), "cublasSetStream", g);
+    check(cublas().set_stream(s.handle, stream), "cublasSetStream", g);
     s.stream = stream;
   }
   // CUBLAS_DEFAULT_MATH keeps f32 in f32 (no TF32); f64 is unaffected by the mode.
   const cublasMath_t math = dt == DType::f32 && allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
   if (s.math != math) {
-    check(cublasSetMathMode(s.handle, math), "cublasSetMathMode", g);
+    check(cublas().set_math_mode(s.handle, math), "cublasSetMathMode", g);
     s.math = math;
   }
   return s.handle;
@@ -74,11 +73,11 @@ void gemm_typed(cublasHandle_t h, const GemmArgs& g, int64_t batch, int64_t off_
   const T* b = static_cast<const T*>(g.b) + off_b;
   T* c = static_cast<T*>(g.c) + off_c;
   if constexpr (std::is_same_v<T, float>) {
-    check(cublasSgemmStridedBatched_64(h, op_b, op_a, g.n, g.m, g.k, &alpha, b, ldb, g.stride_b, a, lda, g.stride_a,
+    check(cublas().sgemm_strided_batched(h, op_b, op_a, g.n, g.m, g.k, &alpha, b, ldb, g.stride_b, a, lda, g.stride_a,
                                        &beta, c, ldc, g.stride_c, batch),
           "cublasSgemmStridedBatched_64", g);
   } else {
-    check(cublasDgemmStridedBatched_64(h, op_b, op_a, g.n, g.m, g.k, &alpha, b, ldb, g.stride_b, a, lda, g.stride_a,
+    check(cublas().dgemm_strided_batched(h, op_b, op_a, g.n, g.m, g.k, &alpha, b, ldb, g.stride_b, a, lda, g.stride_a,
                                        &beta, c, ldc, g.stride_c, batch),
           "cublasDgemmStridedBatched_64", g);
   }
