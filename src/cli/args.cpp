@@ -1,8 +1,9 @@
 #include "args.h"
 
-#include <cerrno>
-#include <cstdlib>
+#include <optional>
 #include <sstream>
+
+#include "nabla/parse_number.h"
 
 namespace nabla::cli {
 
@@ -10,12 +11,11 @@ namespace {
 
 /// `text` as a base-10 integer; "" for success, else why not (not a number / out of range).
 std::string parse_integer(const std::string& text, int64_t* out) {
-  char* end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end) return "expects an integer";
-  if (errno == ERANGE) return "is out of the 64-bit integer range";
-  *out = v;
+  bool out_of_range = false;
+  const std::optional<int64_t> v = parse_number<int64_t>(text, &out_of_range);
+  if (out_of_range) return "is out of the 64-bit integer range";
+  if (!v) return "expects an integer";
+  *out = *v;
   return "";
 }
 
@@ -64,10 +64,9 @@ int64_t Args::integer(const std::string& key, int64_t def) const {
 double Args::number(const std::string& key, double def) const {
   auto it = values_.find(key);
   if (it == values_.end()) return def;
-  char* end = nullptr;
-  double v = std::strtod(it->second.c_str(), &end);
-  if (it->second.empty() || *end) throw UsageError("option --" + key + " expects a number, got '" + it->second + "'");
-  return v;
+  const std::optional<double> v = parse_number<double>(it->second);
+  if (!v) throw UsageError("option --" + key + " expects a number, got '" + it->second + "'");
+  return *v;
 }
 
 std::vector<int64_t> Args::int_list(const std::string& key) const {

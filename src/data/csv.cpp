@@ -1,10 +1,10 @@
 #include "nabla/data/csv.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstring>
 
 #include "file_bytes.h"
+#include "nabla/parse_number.h"
 
 namespace nabla::data {
 
@@ -82,14 +82,8 @@ std::string trim(const std::string& s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-bool parse_number(const std::string& raw, double& v) {
-  std::string s = trim(raw);
-  if (s.empty()) return false;
-  const char* b = s.data();
-  if (*b == '+') ++b;
-  auto [p, ec] = std::from_chars(b, s.data() + s.size(), v);
-  return ec == std::errc() && p == s.data() + s.size();
-}
+/// A cell's number: blanks around it allowed, as spreadsheets write them.
+std::optional<double> cell_number(const std::string& raw) { return parse_number<double>(trim(raw)); }
 
 }  // namespace
 
@@ -111,8 +105,7 @@ CsvData read_csv(const std::string& path, const CsvOptions& opts) {
     header = *opts.header;
   } else {
     header = false;
-    double v;
-    for (const std::string& c : first.cells) header = header || !parse_number(c, v);
+    for (const std::string& c : first.cells) header = header || !cell_number(c);
   }
   NB_CHECK(ncols >= 2, "[read_csv] ", path, ": line ", first.line, " has ", ncols,
            " column(s); expected a label column and at least one feature column (delimiter '", opts.delimiter, "')");
@@ -146,12 +139,13 @@ CsvData read_csv(const std::string& path, const CsvOptions& opts) {
     NB_CHECK(r.cells.size() == ncols, "[read_csv] ", path, ": line ", r.line, " has ", r.cells.size(),
              " fields, expected ", ncols, " (as line ", first.line, "): ragged rows");
     for (size_t j = 0; j < ncols; ++j) {
-      double v;
       const std::string& cell = r.cells[j];
       NB_CHECK(!trim(cell).empty(), "[read_csv] ", path, ": line ", r.line, ", column ", j + 1, " (", names[j],
                "): empty cell (missing value)");
-      NB_CHECK(parse_number(cell, v), "[read_csv] ", path, ": line ", r.line, ", column ", j + 1, " (", names[j],
-               "): '", trim(cell), "' is not a number");
+      const std::optional<double> number = cell_number(cell);
+      NB_CHECK(number.has_value(), "[read_csv] ", path, ": line ", r.line, ", column ", j + 1, " (", names[j], "): '",
+               trim(cell), "' is not a number");
+      const double v = *number;
       NB_CHECK(std::isfinite(v), "[read_csv] ", path, ": line ", r.line, ", column ", j + 1, " (", names[j], "): '",
                trim(cell), "' is not a finite number");
       if (int64_t(j) == label_col) {

@@ -8,6 +8,7 @@
 
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
+#include "nabla/parse_number.h"
 
 namespace nabla::optim {
 
@@ -33,13 +34,9 @@ std::string format_double(double v) {
 }
 
 double parse_double(const std::string& s, const char* what) {
-  double v = 0;
-  const char* b = s.data();
-  const char* e = b + s.size();
-  // from_chars does not take a leading '+'; everything written by format_double parses.
-  auto r = std::from_chars(b, e, v);
-  NB_CHECK(r.ec == std::errc() && r.ptr == e, "[optim] ", what, ": expected a number, got \"", s, "\"");
-  return v;
+  const std::optional<double> v = parse_number<double>(s);  // everything format_double writes parses
+  NB_CHECK(v.has_value(), "[optim] ", what, ": expected a number, got \"", s, "\"");
+  return *v;
 }
 
 }  // namespace detail
@@ -47,11 +44,9 @@ double parse_double(const std::string& s, const char* what) {
 namespace {
 
 int64_t parse_int(const std::string& s, const char* what) {
-  int64_t v = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  NB_CHECK(r.ec == std::errc() && r.ptr == s.data() + s.size(), "[optim] ", what, ": expected an integer, got \"", s,
-           "\"");
-  return v;
+  const std::optional<int64_t> v = parse_number<int64_t>(s);
+  NB_CHECK(v.has_value(), "[optim] ", what, ": expected an integer, got \"", s, "\"");
+  return *v;
 }
 
 const std::string* find(const io::Metadata& m, const std::string& key) {

@@ -3,9 +3,10 @@
 #include "nabla/optim/scheduler.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <numbers>
+
+#include "nabla/parse_number.h"
 
 namespace nabla::optim {
 
@@ -41,11 +42,9 @@ const std::string& get(const io::Metadata& m, const std::string& key, const char
 
 int64_t get_int(const io::Metadata& m, const std::string& key, const char* sched) {
   const std::string& s = get(m, key, sched);
-  int64_t v = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  NB_CHECK(r.ec == std::errc() && r.ptr == s.data() + s.size(), "[", sched, "] load_state_dict: ", key,
-           ": expected an integer, got \"", s, "\"");
-  return v;
+  const std::optional<int64_t> v = parse_number<int64_t>(s);
+  NB_CHECK(v.has_value(), "[", sched, "] load_state_dict: ", key, ": expected an integer, got \"", s, "\"");
+  return *v;
 }
 
 double cosine(double start, double end, double pct) {

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +16,7 @@
 #include "nabla/io/safetensors.h"
 #include "nabla/nn.h"
 #include "nabla/optim.h"
+#include "nabla/parse_number.h"
 #include "nabla/random.h"
 #include "nabla/threads.h"
 #include "device_feed.h"
@@ -63,21 +63,18 @@ template <typename T>
 T meta_int(const io::Metadata& m, const std::string& key, const std::string& file, T lo = std::numeric_limits<T>::min(),
            T hi = std::numeric_limits<T>::max()) {
   const std::string& s = meta(m, key, file);
-  T v{};
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  NB_CHECK(!s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size(), "[checkpoint] ", file, ": metadata '",
-           key, "' must be an integer, got \"", s, "\"");
+  const std::optional<T> parsed = parse_number<T>(s);
+  NB_CHECK(parsed.has_value(), "[checkpoint] ", file, ": metadata '", key, "' must be an integer, got \"", s, "\"");
+  const T v = *parsed;
   NB_CHECK(v >= lo && v <= hi, "[checkpoint] ", file, ": metadata '", key, "' is ", v, ", expected ",
            hi == std::numeric_limits<T>::max() ? "at least " + std::to_string(lo)
                                                : std::to_string(lo) + " to " + std::to_string(hi));
   return v;
 }
 double parse_meta_double(const std::string& s, const std::string& key, const std::string& file) {
-  double v = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  NB_CHECK(!s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size(), "[checkpoint] ", file, ": metadata '",
-           key, "' must hold numbers, got \"", s, "\"");
-  return v;
+  const std::optional<double> v = parse_number<double>(s);
+  NB_CHECK(v.has_value(), "[checkpoint] ", file, ": metadata '", key, "' must hold numbers, got \"", s, "\"");
+  return *v;
 }
 double meta_double(const io::Metadata& m, const std::string& key, const std::string& file) {
   return parse_meta_double(meta(m, key, file), key, file);

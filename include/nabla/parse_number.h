@@ -1,0 +1,30 @@
+// One strict reading of numbers for all text the library takes back in: checkpoint metadata,
+// optimizer and scheduler state, command-line flags, CSV cells. The whole text must be the
+// number: no blanks, no trailing characters, no silent wrap-around or truncation, and no
+// dependence on the C locale (std::from_chars). A single leading '+' is accepted, as by
+// Python's int() and float().
+#pragma once
+#include <charconv>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace nabla {
+
+/// `text` as a T (an integer type, float or double) when it is exactly one number that T holds;
+/// nullopt otherwise. `out_of_range`, when given, is set to whether the text was a well-formed
+/// number outside T's range (so a caller can say which of the two went wrong).
+template <typename T>
+std::optional<T> parse_number(std::string_view text, bool* out_of_range = nullptr) {
+  if (out_of_range != nullptr) *out_of_range = false;
+  if (text.size() > 1 && text[0] == '+' && text[1] != '-' && text[1] != '+') text.remove_prefix(1);
+  const char* end = text.data() + text.size();
+  T v{};
+  const auto r = std::from_chars(text.data(), end, v);
+  if (r.ptr != end || text.empty()) return std::nullopt;
+  if (r.ec == std::errc::result_out_of_range && out_of_range != nullptr) *out_of_range = true;
+  if (r.ec != std::errc()) return std::nullopt;
+  return v;
+}
+
+}  // namespace nabla
