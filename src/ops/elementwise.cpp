@@ -231,13 +231,31 @@ Tensor elu(const Tensor& x, double alpha) {
 }
 
 // ---- scalar operands: one fused kernel, no broadcast tensor ------------------------------------
+namespace {
+// An integer tensor's scalar operand. C++ cannot tell `x + 2` from `x + 2.0`, so a whole number
+// keeps the tensor's dtype (and must fit it: u8 + 300 is an error, as in PyTorch) and any other
+// value (a fraction, inf, NaN) makes the result f32, as PyTorch's float scalars do.
+Tensor integer_scalar_operand(const Tensor& a, double b, const char* op) {
+  if (!std::isfinite(b) || std::floor(b) != b) return scalar_tensor(b, DType::f32);
+  ops::check_fill_value(a.dtype(), b, op);
+  return scalar_tensor(b, a.dtype());
+}
+// A comparison with a scalar runs in the tensor's dtype when that holds the scalar exactly, else
+// in f64: converting 2.5 to an i64 makes [2] < 2.5 false, and 1e30 or NaN cannot be converted.
+Tensor compare_scalar(CompareOp op, const Tensor& a, double b, const char* name) {
+  if (a.is_floating_point() || (std::floor(b) == b && ops::converts_without_overflow(a.dtype(), b)))
+    return ops::compare_kernel(op, a, scalar_like(b, a), name);
+  return ops::compare_kernel(op, a.to(DType::f64), ops::scalar_on(b, DType::f64, a.device()), name);
+}
+}  // namespace
+
 Tensor operator+(const Tensor& a, double b) {
-  if (!a.is_floating_point()) return add(a, scalar_tensor(b, std::floor(b) == b ? a.dtype() : DType::f32));
+  if (!a.is_floating_point()) return add(a, integer_scalar_operand(a, b, "add"));
   return unary_op(
       UnaryOp::AddScalar, "add", a, false, false, [](const Tensor& g, const auto&, const auto&) { return g; }, b);
 }
 Tensor operator*(const Tensor& a, double b) {
-  if (!a.is_floating_point()) return mul(a, scalar_tensor(b, std::floor(b) == b ? a.dtype() : DType::f32));
+  if (!a.is_floating_point()) return mul(a, integer_scalar_operand(a, b, "mul"));
   return unary_op(
       UnaryOp::MulScalar, "mul", a, false, false, [b](const Tensor& g, const auto&, const auto&) { return g * b; }, b);
 }
@@ -260,8 +278,8 @@ Tensor ge(const Tensor& a, const Tensor& b) { return ops::compare_kernel(Compare
 Tensor le(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Le, a, b, "le"); }
 Tensor eq(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Eq, a, b, "eq"); }
 Tensor ne(const Tensor& a, const Tensor& b) { return ops::compare_kernel(CompareOp::Ne, a, b, "ne"); }
-Tensor operator>(const Tensor& a, double b) { return gt(a, scalar_like(b, a)); }
-Tensor operator<(const Tensor& a, double b) { return lt(a, scalar_like(b, a)); }
+Tensor operator>(const Tensor& a, double b) { return compare_scalar(CompareOp::Gt, a, b, "gt"); }
+Tensor operator<(const Tensor& a, double b) { return compare_scalar(CompareOp::Lt, a, b, "lt"); }
 Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor isfinite(const Tensor& x) {

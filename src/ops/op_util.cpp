@@ -53,11 +53,15 @@ void check_floating(const Tensor& t, const char* op) {
            " with shape ", t.shape());
 }
 
+bool converts_without_overflow(DType dt, double v) {
+  if (is_floating(dt)) return true;
+  // The half-open bounds are the ones a truncating conversion stays defined on (NaN fails both).
+  return dt == DType::u8 ? (v > -1.0 && v < 256.0) : (v >= -0x1p63 && v < 0x1p63);
+}
+
 void check_fill_value(DType dt, double v, const char* op) {
-  if (is_floating(dt)) return;
-  // The half-open bounds are the ones a truncating conversion stays defined on.
-  const bool fits = dt == DType::u8 ? (v > -1.0 && v < 256.0) : (v >= -0x1p63 && v < 0x1p63);
-  NB_CHECK(fits, "[", op, "] value ", v, " cannot be converted to dtype ", dt, " without overflow");
+  NB_CHECK(converts_without_overflow(dt, v), "[", op, "] value ", v, " cannot be converted to dtype ", dt,
+           " without overflow");
 }
 
 namespace {

@@ -22,6 +22,8 @@ Tensor scalar_to_device(const Tensor& t, Device d);
 void check_floating(const Tensor& t, const char* op);
 /// Checks that a fill value lands in an integer dtype without overflow (fractions truncate, as
 /// in PyTorch; NaN, infinities and out-of-range values are errors, not wrapped bits).
+/// Whether converting `v` to `dt` is defined (fractions truncate): always for floating dtypes.
+bool converts_without_overflow(DType dt, double v);
 void check_fill_value(DType dt, double v, const char* op);
 
 /// Kernel launchers (no autograd): allocate a contiguous output and run the kernel.

@@ -1,6 +1,7 @@
 // Edge cases outside the op table: extreme logits, -inf in softmax, zero-size dimensions,
 // long f32 reductions, integer inputs, the error messages users see, and checks that the
 // gradcheck harness itself catches wrong gradients.
+#include "common/expect_error.h"
 #include "ops/op_table.h"
 
 namespace optest {
@@ -292,6 +293,38 @@ TEST(IntegerInputs, PromoteLikePyTorch) {
   Tensor mixed = nb::mul(a, nb::from_vector(std::vector<double>{0.5, 0.5, 0.5}, {3}));
   EXPECT_EQ(mixed.dtype(), DType::f64);
   expect_values(mixed, {0.5, 1, 1.5}, 0, "i64 * f64");
+}
+
+// C++ cannot tell x < 2 from x < 2.5: a scalar an integer tensor's dtype cannot hold exactly is
+// compared in f64 (before, 2.5 became 2 and [2] < 2.5 was false; 1e30 into i64 was undefined).
+TEST(IntegerInputs, ScalarComparisonsAreExact) {
+  Tensor a = i64({1, 2, 3}, {3});
+  auto bools = [](const Tensor& t) { return t.to_vector<int64_t>(); };
+  EXPECT_EQ(bools(a < 2.5), (std::vector<int64_t>{1, 1, 0}));
+  EXPECT_EQ(bools(a > 2.5), (std::vector<int64_t>{0, 0, 1}));
+  EXPECT_EQ(bools(a < 2.0), (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_EQ(bools(a < 1e30), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(bools(a > -1e30), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(bools(a < std::nan("")), (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(bools(a > -INFINITY), (std::vector<int64_t>{1, 1, 1}));
+  Tensor u = nb::from_vector(std::vector<uint8_t>{0, 200, 255}, {3});
+  EXPECT_EQ(bools(u < 300), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(bools(u > -1), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(bools(u > 199.5), (std::vector<int64_t>{0, 1, 1}));
+  // Beyond 2^53, whole scalars stay exact in i64: 2^60 + 1 > 2^60 even though f64 cannot tell them apart.
+  Tensor big = i64({(int64_t(1) << 60) + 1}, {1});
+  EXPECT_EQ(bools(big > double(int64_t(1) << 60)), (std::vector<int64_t>{1}));
+}
+
+TEST(IntegerInputs, ScalarArithmeticKeepsWholeNumbersAndRefusesOverflow) {
+  Tensor a = i64({1, 2, 3}, {3});
+  EXPECT_EQ((a + 2.0).dtype(), DType::i64);
+  EXPECT_EQ((a * 2.5).dtype(), DType::f32);
+  expect_values(a * 2.5, {2.5, 5, 7.5}, 0, "i64 * 2.5");
+  EXPECT_EQ((a + INFINITY).dtype(), DType::f32);  // was an overflow error: inf is not a whole number
+  Tensor u = nb::from_vector(std::vector<uint8_t>{1}, {1});
+  EXPECT_ERROR(u + 300, "[add]", "300", "u8", "overflow");
+  EXPECT_ERROR(a * 1e30, "[mul]", "overflow");
 }
 
 // ---- error messages ------------------------------------------------------------------------
