@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "args.h"
@@ -16,6 +17,7 @@
 #include "nabla/data/image_folder.h"
 #include "nabla/data/transforms.h"
 #include "nabla/nn.h"
+#include "nabla/parse_number.h"
 #include "nabla/threads.h"
 #include "nabla/train/trainer.h"
 
@@ -90,6 +92,15 @@ int int_option(const Args& a, const std::string& key, int64_t def) {
   return int(v);
 }
 
+/// --seed takes any 64-bit pattern, as torch.manual_seed does: 0 to 2^64 - 1, or a negative
+/// number, which stands for its two's-complement bits (-1 is 2^64 - 1).
+uint64_t seed_option(const Args& a) {
+  const std::string text = a.str("seed", "0");
+  if (const std::optional<uint64_t> u = parse_number<uint64_t>(text)) return *u;
+  if (const std::optional<int64_t> s = parse_number<int64_t>(text)) return uint64_t(*s);
+  throw UsageError("option --seed expects an integer from -2^63 to 2^64 - 1, got '" + text + "'");
+}
+
 train::TrainConfig config_from(const Args& a) {
   train::TrainConfig c;
   c.model = a.str("model", c.model);
@@ -114,7 +125,7 @@ train::TrainConfig config_from(const Args& a) {
   c.train_limit = a.integer("train-limit", 0);
   c.per_class_limit = a.integer("per-class", 0);
   c.classes = a.int_list("classes");
-  c.seed = uint64_t(a.integer("seed", 0));
+  c.seed = seed_option(a);
   c.threads = int_option(a, "threads", 2);
   c.workers = int_option(a, "workers", 1);
   c.device = a.str("device", c.device);

@@ -184,8 +184,10 @@ TEST(CliTrain, ShortRunLearnsTheSyntheticClassesAndWritesTheRunFolder) {
 TEST(CliResume, ExtendingARunEqualsTrainingItUninterrupted) {
   TempDir dir("resume");
   // A constant schedule: the run's length does not shape its learning rates, so 2 epochs
-  // extended to 4 must equal 4 epochs in one go.
-  const std::vector<std::string> opts = {"--schedule", "constant", "--train-limit", "500", "--seed", "7"};
+  // extended to 4 must equal 4 epochs in one go. The seed is above 2^63 - 1: the whole 64-bit
+  // range is a seed (as for torch.manual_seed), and it must survive config.json to the resume.
+  const std::vector<std::string> opts = {"--schedule", "constant", "--train-limit", "500", "--seed",
+                                         "18446744073709551615"};
   const std::string a = dir.file("a"), b = dir.file("b");
   Cli ra = nabla_cli(train_args(a, 4, opts));
   ASSERT_EQ(ra.code, 0) << ra.describe();
@@ -264,6 +266,8 @@ TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
       {{"train", "--epochs", "99999999999999999999"}, {"--epochs", "out of the 64-bit integer range", "99999999999999999999"}},
       {{"train", "--batch-size", "-99999999999999999999"}, {"--batch-size", "out of the 64-bit integer range"}},
       {{"train", "--threads", "4294967297"}, {"--threads must be at most 2147483647, got 4294967297"}},
+      {{"train", "--seed", "18446744073709551616"}, {"--seed expects an integer from -2^63 to 2^64 - 1", "18446744073709551616"}},
+      {{"train", "--seed", "0x10"}, {"--seed expects an integer", "'0x10'"}},
       {{"train", "--workers", "4294967296"}, {"--workers must be at most 2147483647, got 4294967296"}},
       {{"eval", "--checkpoint", "x", "--threads", "4294967297"}, {"--threads", "4294967297"}},
       {{"train", "--classes", "1,99999999999999999999"}, {"--classes", "99999999999999999999", "out of"}},
