@@ -90,7 +90,12 @@ void LRScheduler::step() {
 
 void LRScheduler::reapply() {
   --last_epoch_;
-  step();
+  try {
+    step();
+  } catch (...) {
+    ++last_epoch_;  // step() changed nothing else: leave the scheduler as it was
+    throw;
+  }
 }
 
 io::Metadata LRScheduler::state_dict() const {

@@ -199,6 +199,32 @@ TEST(Schedulers, ActOnEachGroupFromItsInitialLr) {
   EXPECT_EQ(s.base_lrs(), (std::vector<double>{0.1, 0.5}));
 }
 
+// reapply() writes the current epoch's lr again (a resumed run whose schedule got longer); when
+// the schedule throws, the scheduler is left as it was, so a retry gives the same lr.
+TEST(Schedulers, ReapplyRewritesTheCurrentLrAndSurvivesAThrowingSchedule) {
+  Fixture f;
+  bool broken = false;
+  LambdaLR s(f.opt, [&broken](int64_t e) {
+    if (broken) nabla::fail("[test] factor unavailable at epoch ", e);
+    return 1.0 / double(e + 1);
+  });
+  s.step();
+  s.step();
+  ASSERT_EQ(s.last_epoch(), 2);
+  f.opt.param_groups()[0].options().set_lr(0.0);  // as a finished cosine run leaves it
+  s.reapply();
+  EXPECT_EQ(s.last_epoch(), 2);
+  EXPECT_DOUBLE_EQ(f.lr(), 0.1 / 3);
+  broken = true;
+  EXPECT_ERROR(s.reapply(), "factor unavailable at epoch 2");
+  EXPECT_EQ(s.last_epoch(), 2);
+  EXPECT_DOUBLE_EQ(f.lr(), 0.1 / 3);
+  broken = false;
+  s.reapply();
+  EXPECT_EQ(s.last_epoch(), 2);
+  EXPECT_DOUBLE_EQ(f.lr(), 0.1 / 3);
+}
+
 TEST(Schedulers, StateDictRoundTrip) {
   Fixture f, g;
   auto make = [](Optimizer& o) {
