@@ -1,13 +1,14 @@
 // One strict reading of numbers for all text the library takes back in: checkpoint metadata,
 // optimizer and scheduler state, command-line flags, CSV cells. The whole text must be the
 // number: no blanks, no trailing characters, no silent wrap-around or truncation, and no
-// dependence on the C locale (std::from_chars). A single leading '+' is accepted, as by
-// Python's int() and float().
+// dependence on the C locale (std::from_chars). A single leading '+' is accepted, and a
+// floating value too small for T reads as zero (1e-400 is 0.0), as by Python's int() and float().
 #pragma once
 #include <charconv>
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 namespace nabla {
 
@@ -22,6 +23,14 @@ std::optional<T> parse_number(std::string_view text, bool* out_of_range = nullpt
   T v{};
   const auto r = std::from_chars(text.data(), end, v);
   if (r.ptr != end || text.empty()) return std::nullopt;
+  if constexpr (std::is_floating_point_v<T>) {
+    if (r.ec == std::errc::result_out_of_range) {
+      // from_chars reports underflow and overflow alike; the wider long double tells them apart.
+      long double wide = 0;
+      const auto w = std::from_chars(text.data(), end, wide);
+      if (w.ec == std::errc() && w.ptr == end && wide > -1 && wide < 1) return T(wide);  // a signed zero
+    }
+  }
   if (r.ec == std::errc::result_out_of_range && out_of_range != nullptr) *out_of_range = true;
   if (r.ec != std::errc()) return std::nullopt;
   return v;

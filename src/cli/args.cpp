@@ -64,7 +64,9 @@ int64_t Args::integer(const std::string& key, int64_t def) const {
 double Args::number(const std::string& key, double def) const {
   auto it = values_.find(key);
   if (it == values_.end()) return def;
-  const std::optional<double> v = parse_number<double>(it->second);
+  bool out_of_range = false;
+  const std::optional<double> v = parse_number<double>(it->second, &out_of_range);
+  if (out_of_range) throw UsageError("option --" + key + " is beyond the largest double, got '" + it->second + "'");
   if (!v) throw UsageError("option --" + key + " expects a number, got '" + it->second + "'");
   return *v;
 }
@@ -76,6 +78,9 @@ std::vector<int64_t> Args::int_list(const std::string& key) const {
   std::stringstream ss(it->second);
   std::string part;
   while (std::getline(ss, part, ',')) {
+    // Blanks around an item are allowed: --classes "0, 6" is how people write a list.
+    const size_t b = part.find_first_not_of(" \t"), e = part.find_last_not_of(" \t");
+    part = b == std::string::npos ? std::string() : part.substr(b, e - b + 1);
     int64_t v = 0;
     std::string why = parse_integer(part, &v);
     if (why == "expects an integer") throw UsageError("option --" + key + " expects a comma-separated list of integers");

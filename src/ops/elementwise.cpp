@@ -240,12 +240,18 @@ Tensor integer_scalar_operand(const Tensor& a, double b, const char* op) {
   ops::check_fill_value(a.dtype(), b, op);
   return scalar_tensor(b, a.dtype());
 }
-// A comparison with a scalar runs in the tensor's dtype when that holds the scalar exactly, else
-// in f64: converting 2.5 to an i64 makes [2] < 2.5 false, and 1e30 or NaN cannot be converted.
+// A comparison with a scalar runs in the tensor's dtype. Converting the scalar would be wrong for
+// an integer tensor ([2] < 2.5 false, 2.5 having become 2) or undefined (1e30, NaN), so a
+// fraction is replaced by the whole number with the same answers (x < 2.5 is x < 3, x > 2.5 is
+// x > 2), and a scalar beyond the dtype's range, or NaN, answers alike for every element.
 Tensor compare_scalar(CompareOp op, const Tensor& a, double b, const char* name) {
-  if (a.is_floating_point() || (std::floor(b) == b && ops::converts_without_overflow(a.dtype(), b)))
-    return ops::compare_kernel(op, a, scalar_like(b, a), name);
-  return ops::compare_kernel(op, a.to(DType::f64), ops::scalar_on(b, DType::f64, a.device()), name);
+  if (a.is_floating_point()) return ops::compare_kernel(op, a, scalar_like(b, a), name);
+  const bool less = op == CompareOp::Lt;
+  auto everywhere = [&](bool v) { return full(a.shape(), v ? 1.0 : 0.0, {.dtype = DType::u8, .device = a.device()}); };
+  if (std::isnan(b)) return everywhere(false);
+  const double whole = less ? std::ceil(b) : std::floor(b);
+  if (!ops::converts_without_overflow(a.dtype(), whole)) return everywhere(less == (whole > 0));
+  return ops::compare_kernel(op, a, scalar_like(whole, a), name);
 }
 }  // namespace
 
@@ -259,7 +265,10 @@ Tensor operator*(const Tensor& a, double b) {
   return unary_op(
       UnaryOp::MulScalar, "mul", a, false, false, [b](const Tensor& g, const auto&, const auto&) { return g * b; }, b);
 }
-Tensor operator-(const Tensor& a, double b) { return a + (-b); }
+Tensor operator-(const Tensor& a, double b) {
+  if (!a.is_floating_point()) return sub(a, integer_scalar_operand(a, b, "sub"));
+  return a + (-b);
+}
 Tensor operator/(const Tensor& a, double b) { return as_float(a) * (1.0 / b); }
 Tensor operator+(double a, const Tensor& b) { return b + a; }
 Tensor operator-(double a, const Tensor& b) { return neg(b) + a; }

@@ -211,6 +211,21 @@ TEST(CliResume, ExtendingARunEqualsTrainingItUninterrupted) {
   EXPECT_EQ(Json::parse(read_text(b + "/config.json")).at("epochs").as_int(), 4);
 }
 
+// --seed -1 is the same 64-bit seed as 2^64 - 1 (torch.manual_seed's convention), and the seed
+// reaches the run: seed 0 trains other weights.
+TEST(CliTrain, NegativeSeedIsItsTwosComplement) {
+  TempDir dir("seed_bits");
+  auto run = [&](const std::string& name, const std::string& seed) {
+    Cli c = nabla_cli(train_args(dir.file(name), 1, {"--train-limit", "300", "--seed", seed}));
+    EXPECT_EQ(c.code, 0) << c.describe();
+    return io::load_safetensors(dir.file(name) + "/last.safetensors").tensors;
+  };
+  const io::TensorMap minus_one = run("minus_one", "-1"), top = run("top", "18446744073709551615"),
+                      zero = run("zero", "0");
+  EXPECT_EQ(differing_tensors(minus_one, top, "model."), std::vector<std::string>{});
+  EXPECT_FALSE(differing_tensors(minus_one, zero, "model.").empty());
+}
+
 TEST(CliResume, FewerEpochsThanDoneIsRefusedWithoutTouchingTheRun) {
   const BaseRun& b = base();
   ASSERT_EQ(b.cli.code, 0) << b.cli.describe();
@@ -267,7 +282,8 @@ TEST(CliUsage, MistakesExitWithCode2AndAOneLineReason) {
       {{"train", "--batch-size", "-99999999999999999999"}, {"--batch-size", "out of the 64-bit integer range"}},
       {{"train", "--threads", "4294967297"}, {"--threads must be at most 2147483647, got 4294967297"}},
       {{"train", "--seed", "18446744073709551616"}, {"--seed expects an integer from -2^63 to 2^64 - 1", "18446744073709551616"}},
-      {{"train", "--seed", "0x10"}, {"--seed expects an integer", "'0x10'"}},
+      {{"train", "--seed", "-9223372036854775809"}, {"--seed expects an integer from -2^63"}},
+      {{"train", "--lr", "1e999"}, {"--lr is beyond the largest double", "1e999"}},
       {{"train", "--workers", "4294967296"}, {"--workers must be at most 2147483647, got 4294967296"}},
       {{"eval", "--checkpoint", "x", "--threads", "4294967297"}, {"--threads", "4294967297"}},
       {{"train", "--classes", "1,99999999999999999999"}, {"--classes", "99999999999999999999", "out of"}},
@@ -645,11 +661,11 @@ TEST(CliPredict, IdxFileWithLimit) {
   EXPECT_GE(right, 3);
 }
 
-// A model trained on a subset of the labels (--classes 7,3) reports the data set's labels, not
-// its output indices: output k is label classes[k].
+// A model trained on a subset of the labels (--classes "7, 3": blanks after commas allowed)
+// reports the data set's labels, not its output indices: output k is label classes[k].
 TEST(CliPredict, ClassSubsetReportsDataSetLabels) {
   TempDir dir("predict_subset");
-  Cli t = nabla_cli(train_args(dir.file("run"), 2, {"--classes", "7,3"}));
+  Cli t = nabla_cli(train_args(dir.file("run"), 2, {"--classes", "7, 3"}));
   ASSERT_EQ(t.code, 0) << t.describe();
   const std::string images = data_dir() + "/t10k-images-idx3-ubyte";
   Cli r = nabla_cli({"predict", "--checkpoint", dir.file("run") + "/best.safetensors", images, "--limit", "6"});

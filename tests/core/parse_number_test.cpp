@@ -35,6 +35,17 @@ TEST(ParseNumber, RefusesAnythingElse) {
   EXPECT_FALSE(parse_number<uint8_t>("256").has_value());
 }
 
+// Too small for the type is zero, as in Python (float("1e-400") == 0.0), not an error.
+TEST(ParseNumber, UnderflowReadsAsZeroAndSubnormalsKeepTheirValue) {
+  EXPECT_EQ(parse_number<double>("1e-400"), 0.0);
+  const std::optional<double> neg = parse_number<double>("-1e-400");
+  ASSERT_TRUE(neg.has_value());
+  EXPECT_EQ(*neg, 0.0);
+  EXPECT_TRUE(std::signbit(*neg));
+  EXPECT_EQ(parse_number<float>("1e-50"), 0.0f);
+  EXPECT_EQ(parse_number<double>("4.9406564584124654e-324"), std::numeric_limits<double>::denorm_min());
+}
+
 TEST(ParseNumber, SaysWhenAWellFormedNumberIsOutOfRange) {
   bool out_of_range = false;
   EXPECT_FALSE(parse_number<int64_t>("9223372036854775808", &out_of_range).has_value());
@@ -42,6 +53,10 @@ TEST(ParseNumber, SaysWhenAWellFormedNumberIsOutOfRange) {
   EXPECT_FALSE(parse_number<int64_t>("-99999999999999999999", &out_of_range).has_value());
   EXPECT_TRUE(out_of_range);
   EXPECT_FALSE(parse_number<double>("1e999", &out_of_range).has_value());
+  EXPECT_TRUE(out_of_range);
+  EXPECT_FALSE(parse_number<double>("-1e999", &out_of_range).has_value());
+  EXPECT_TRUE(out_of_range);
+  EXPECT_FALSE(parse_number<float>("1e39", &out_of_range).has_value());
   EXPECT_TRUE(out_of_range);
   EXPECT_FALSE(parse_number<int64_t>("12a", &out_of_range).has_value());
   EXPECT_FALSE(out_of_range);

@@ -30,9 +30,9 @@ TEST(CudaCublasLoader, MissingLibraryNamesItAndTheSearchPath) {
 }
 
 TEST(CudaCublasLoader, LibraryWithoutTheEntryPointsNamesTheFirstMissing) {
-  // zlib is linked into every nabla program, so it opens; it has no cuBLAS symbols. The name
-  // is the one cublas_v2.h maps cublasCreate to.
-  EXPECT_ERROR(load_cublas("libz.so.1"), "libz.so.1 has no entry point cublasCreate_v2", "nabla was built with");
+  // The C math library is on every Linux system and has no cuBLAS symbols. The name is the one
+  // cublas_v2.h maps cublasCreate to.
+  EXPECT_ERROR(load_cublas("libm.so.6"), "libm.so.6 has no entry point cublasCreate_v2", "nabla was built with");
 }
 
 }  // namespace

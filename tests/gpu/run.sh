@@ -62,19 +62,13 @@ PROBE=""
 for b in tests/gpu/test_gpu bench/gpu/bench_gpu_step nabla; do
   [ -x "$BUILD/$b" ] && PROBE="$BUILD/$b" && break
 done
-# cuBLAS is opened at run time (src/backend/cuda/cublas_api.cpp), so ldd does not list it: look
-# where dlopen would (LD_LIBRARY_PATH, the toolkit's folders, the loader cache) for the soname
-# the binary holds.
+# cuBLAS is opened at run time (src/backend/cuda/cublas_api.cpp), so ldd does not list it: ask
+# test_gpu's loader test, which opens it as the library does (same RUNPATH; no GPU needed).
 cublas_missing() {
-  local so d
-  so=$(grep -a -o -m1 'libcublas\.so\.[0-9][0-9]*' "$1" | head -1)
-  [ -n "$so" ] || return 1
-  for d in ${LD_LIBRARY_PATH//:/ } /usr/local/cuda/lib /usr/local/cuda/lib64; do
-    [ -e "$d/$so" ] && return 1
-  done
-  ! ldconfig -p 2>/dev/null | grep -q "$so"
+  [ -x "$BUILD/tests/gpu/test_gpu" ] || return 1
+  ! "$BUILD/tests/gpu/test_gpu" --gtest_filter='CudaCublasLoader.Opens*' >/dev/null 2>&1
 }
-if [ -n "$PROBE" ] && { ldd "$PROBE" 2>/dev/null | grep -E "libcudnn" | grep -q "not found" || cublas_missing "$PROBE"; }; then
+if [ -n "$PROBE" ] && { ldd "$PROBE" 2>/dev/null | grep -E "libcudnn" | grep -q "not found" || cublas_missing; }; then
   NVLIBS=$("$PYTHON" -c "
 import os, nvidia
 for p in nvidia.__path__:

@@ -295,8 +295,8 @@ TEST(IntegerInputs, PromoteLikePyTorch) {
   expect_values(mixed, {0.5, 1, 1.5}, 0, "i64 * f64");
 }
 
-// C++ cannot tell x < 2 from x < 2.5: a scalar an integer tensor's dtype cannot hold exactly is
-// compared in f64 (before, 2.5 became 2 and [2] < 2.5 was false; 1e30 into i64 was undefined).
+// C++ cannot tell x < 2 from x < 2.5: an integer tensor compares exactly with any scalar (before,
+// 2.5 became 2 and [2] < 2.5 was false; 1e30 into i64 was undefined).
 TEST(IntegerInputs, ScalarComparisonsAreExact) {
   Tensor a = i64({1, 2, 3}, {3});
   auto bools = [](const Tensor& t) { return t.to_vector<int64_t>(); };
@@ -311,6 +311,18 @@ TEST(IntegerInputs, ScalarComparisonsAreExact) {
   EXPECT_EQ(bools(u < 300), (std::vector<int64_t>{1, 1, 1}));
   EXPECT_EQ(bools(u > -1), (std::vector<int64_t>{1, 1, 1}));
   EXPECT_EQ(bools(u > 199.5), (std::vector<int64_t>{0, 1, 1}));
+  EXPECT_EQ(bools(u < 199.5), (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_EQ(bools(u < -0.5), (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(bools(u > 254.5), (std::vector<int64_t>{0, 0, 1}));
+  EXPECT_EQ(bools(u < INFINITY), (std::vector<int64_t>{1, 1, 1}));
+  // The ends of i64, where an f64 comparison would be wrong (INT64_MAX rounds to 2^63).
+  const int64_t max = std::numeric_limits<int64_t>::max(), min = std::numeric_limits<int64_t>::min();
+  Tensor ends = i64({min, -1, max}, {3});
+  EXPECT_EQ(bools(ends < 0x1p63), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(bools(ends > 0x1p63), (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(bools(ends > -0x1p63), (std::vector<int64_t>{0, 1, 1}));
+  EXPECT_EQ(bools(ends < -0x1p63), (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(bools(ends > 9.2233720368547748e18), (std::vector<int64_t>{0, 0, 1}));  // 2^63 - 1024
   // Beyond 2^53, whole scalars stay exact in i64: 2^60 + 1 > 2^60 even though f64 cannot tell them apart.
   Tensor big = i64({(int64_t(1) << 60) + 1}, {1});
   EXPECT_EQ(bools(big > double(int64_t(1) << 60)), (std::vector<int64_t>{1}));
@@ -324,6 +336,9 @@ TEST(IntegerInputs, ScalarArithmeticKeepsWholeNumbersAndRefusesOverflow) {
   EXPECT_EQ((a + INFINITY).dtype(), DType::f32);  // was an overflow error: inf is not a whole number
   Tensor u = nb::from_vector(std::vector<uint8_t>{1}, {1});
   EXPECT_ERROR(u + 300, "[add]", "300", "u8", "overflow");
+  EXPECT_ERROR(u - 300, "[sub]", "300", "u8", "overflow");
+  EXPECT_EQ((a - 1.0).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ((a - 0.5).dtype(), DType::f32);
   EXPECT_ERROR(a * 1e30, "[mul]", "overflow");
 }
 

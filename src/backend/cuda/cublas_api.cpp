@@ -32,10 +32,7 @@ void look_up(void* handle, const std::string& library, const char* symbol, Fn& o
 
 }  // namespace
 
-// Kept whole in the binary (`used`: the compiler would otherwise fold it into instructions), so
-// tests/gpu/run.sh can read which soname to look for.
-[[gnu::used]] constexpr char kCublasSoname[] = "libcublas.so." NB_EXPANDED_NAME(CUBLAS_VER_MAJOR);
-std::string cublas_library_name() { return kCublasSoname; }
+std::string cublas_library_name() { return "libcublas.so." NB_EXPANDED_NAME(CUBLAS_VER_MAJOR); }
 
 CublasApi load_cublas(const std::string& library) {
   // RTLD_LOCAL: our lookups go through the handle, nothing else needs its symbols.
