@@ -6,6 +6,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nabla/dtype.h"
@@ -95,17 +96,33 @@ class Tensor {
              "; host code can read it after .to(Device::cpu())");
     return static_cast<T*>(raw_data());
   }
-  /// Value of a one-element tensor, converted to T.
+  /// Value of a one-element tensor, converted to T. An integer T reads i64 and u8 tensors
+  /// exactly (not through a double, which holds integers only up to 2^53); a floating value
+  /// read as an integer truncates and must fit int64.
   template <typename T = double>
-  T item() const { return static_cast<T>(item_double()); }
+  T item() const {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      return static_cast<T>(item_int64());
+    } else {
+      return static_cast<T>(item_double());
+    }
+  }
   double item_double() const;
-  /// All elements in row-major order, converted to T (works for any strides).
+  int64_t item_int64() const;
+  /// All elements in row-major order, converted to T (works for any strides), exactly for an
+  /// integer T as item().
   template <typename T = double>
   std::vector<T> to_vector() const {
-    std::vector<double> v = to_double_vector();
-    return std::vector<T>(v.begin(), v.end());
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      std::vector<int64_t> v = to_int64_vector();
+      return std::vector<T>(v.begin(), v.end());
+    } else {
+      std::vector<double> v = to_double_vector();
+      return std::vector<T>(v.begin(), v.end());
+    }
   }
   std::vector<double> to_double_vector() const;
+  std::vector<int64_t> to_int64_vector() const;
 
   // ---- autograd -----------------------------------------------------------------------
   bool requires_grad() const;

@@ -160,6 +160,16 @@ double load_as_double(const void* base, DType dt, int64_t idx) {
   return 0;
 }
 
+// Integers exactly; a floating value truncated, when int64 can hold it (the conversion is
+// undefined otherwise).
+int64_t load_as_int64(const void* base, DType dt, int64_t idx, const char* op) {
+  if (dt == DType::i64) return static_cast<const int64_t*>(base)[idx];
+  if (dt == DType::u8) return static_cast<const uint8_t*>(base)[idx];
+  const double v = load_as_double(base, dt, idx);
+  NB_CHECK(v >= -0x1p63 && v < 0x1p63, "[", op, "] value ", v, " (dtype ", dt, ") does not fit an int64");
+  return int64_t(v);
+}
+
 // Visits element offsets of a strided view in row-major order.
 template <typename F>
 void for_each_offset(const Shape& shape, const Shape& strides, F&& f) {
@@ -185,6 +195,21 @@ double Tensor::item_double() const {
   NB_CHECK(numel() == 1, "[item] expected a tensor with one element, got shape ", shape());
   if (!device().is_cpu()) return to(Device::cpu()).item_double();
   return load_as_double(raw_data(), dtype(), 0);
+}
+
+int64_t Tensor::item_int64() const {
+  NB_CHECK(numel() == 1, "[item] expected a tensor with one element, got shape ", shape());
+  if (!device().is_cpu()) return to(Device::cpu()).item_int64();
+  return load_as_int64(raw_data(), dtype(), 0, "item");
+}
+
+std::vector<int64_t> Tensor::to_int64_vector() const {
+  if (!device().is_cpu()) return to(Device::cpu()).to_int64_vector();
+  std::vector<int64_t> out;
+  out.reserve(size_t(numel()));
+  const void* base = raw_data();
+  for_each_offset(shape(), strides(), [&](int64_t off) { out.push_back(load_as_int64(base, dtype(), off, "to_vector")); });
+  return out;
 }
 
 std::vector<double> Tensor::to_double_vector() const {

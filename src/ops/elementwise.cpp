@@ -206,9 +206,40 @@ Tensor pow(const Tensor& x, double p) {
       UnaryOp::PowScalar, "pow", as_float(x), true, false,
       [p](const Tensor& g, const Tensor& x, const auto&) { return g * p * pow(x, p - 1.0); }, p);
 }
+namespace {
+// An integer tensor's clamp, exact in its dtype (the float kernel would convert the bounds:
+// an absent bound, +-inf, became INT64_MIN, and u8 clamped to [-5, 300] gave 251). A bound
+// beyond the dtype's range limits nothing on its side; one every element would have to take
+// (u8 clamped to at least 300) cannot be held and is an error.
+Tensor clamp_integer(const Tensor& x, double a, double b) {
+  Tensor out = x;
+  bool limited = false;
+  if (ops::converts_without_overflow(x.dtype(), a)) {
+    out = where(out < a, ops::scalar_on(a, x.dtype(), x.device()), out);
+    limited = true;
+  } else {
+    NB_CHECK(a < 0, "[clamp] min ", a, " is beyond what dtype ", x.dtype(), " holds");
+  }
+  if (ops::converts_without_overflow(x.dtype(), b)) {
+    out = where(out > b, ops::scalar_on(b, x.dtype(), x.device()), out);
+    limited = true;
+  } else {
+    NB_CHECK(b > 0, "[clamp] max ", b, " is beyond what dtype ", x.dtype(), " holds");
+  }
+  return limited ? out : x.clone();  // a new tensor either way, as in PyTorch
+}
+}  // namespace
+
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
   double a = lo.value_or(-INFINITY), b = hi.value_or(INFINITY);
   NB_CHECK(!(a > b), "[clamp] min ", a, " is greater than max ", b);
+  if (!x.is_floating_point()) {
+    NB_CHECK(!std::isnan(a) && !std::isnan(b), "[clamp] a NaN bound for an integer tensor (dtype ", x.dtype(), ")");
+    // As for add and mul: whole bounds keep the dtype, a fraction makes the result f32.
+    auto whole = [](double v) { return std::isinf(v) || std::floor(v) == v; };
+    if (!whole(a) || !whole(b)) return clamp(x.to(DType::f32), lo, hi);
+    return clamp_integer(x, a, b);
+  }
   return unary_op(
       UnaryOp::Clamp, "clamp", x, true, false,
       [a, b](const Tensor& g, const Tensor& x, const auto&) {

@@ -124,3 +124,23 @@ TEST(Tensor, ErrorIsARuntimeError) {
     EXPECT_NE(std::string(e.what()).find("[item]"), std::string::npos);
   }
 }
+
+// Reading integers back: exact for i64 beyond 2^53 (a double in between rounded 2^53 + 1 to 2^53
+// and turned INT64_MAX into INT64_MIN), truncating for floating values that fit, an error for
+// ones that do not.
+TEST(TensorData, IntegerReadsAreExact) {
+  const int64_t max = std::numeric_limits<int64_t>::max(), min = std::numeric_limits<int64_t>::min();
+  const std::vector<int64_t> values = {(int64_t(1) << 53) + 1, max, min, -3};
+  Tensor t = nabla::from_vector(values, {4});
+  EXPECT_EQ(t.to_vector<int64_t>(), values);
+  EXPECT_EQ(t.select(0, 1).item<int64_t>(), max);
+  EXPECT_EQ(t.select(0, 0).item<int64_t>(), (int64_t(1) << 53) + 1);
+  EXPECT_EQ(t.slice(0, 0, 4, 2).to_vector<int64_t>(), (std::vector<int64_t>{values[0], min}));  // strided
+  EXPECT_EQ(nabla::from_vector(std::vector<uint8_t>{0, 255}, {2}).to_vector<int>(), (std::vector<int>{0, 255}));
+  EXPECT_EQ(nabla::scalar_tensor(2.7, nabla::kF32).item<int64_t>(), 2);
+  EXPECT_EQ(nabla::scalar_tensor(-2.7, nabla::kF64).item<int>(), -2);
+  EXPECT_ERROR(nabla::scalar_tensor(1e30, nabla::kF64).item<int64_t>(), "[item]", "1e+30", "does not fit an int64");
+  EXPECT_ERROR(nabla::scalar_tensor(NAN, nabla::kF32).item<int64_t>(), "[item]", "nan");
+  EXPECT_ERROR(nabla::from_vector(std::vector<float>{1, INFINITY}, {2}).to_vector<int64_t>(), "[to_vector]", "inf");
+  EXPECT_EQ(nabla::scalar_tensor(2.5, nabla::kF64).item<double>(), 2.5);
+}

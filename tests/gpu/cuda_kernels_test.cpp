@@ -203,6 +203,24 @@ TEST(CudaKernels, BatchNormStatisticsAcrossSlicesAndRepeats) {
   }
 }
 
+// A channel whose first value is inf: the kernel's shift (that first value) must not turn the
+// CPU's inf mean into NaN. Channel 1 starts finite and holds a -inf further in.
+TEST(CudaKernels, BatchNormWithAnInfiniteFirstValueMatchesTheCpu) {
+  NB_REQUIRE_CUDA();
+  manual_seed(13);
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = randn({8, 3, 5, 5}, {.dtype = dt});
+    x.select(1, 0).select(0, 0).select(0, 0).select(0, 0).fill_(INFINITY);
+    x.select(1, 1).select(0, 3).select(0, 2).select(0, 2).fill_(-INFINITY);
+    Tensor rm = zeros({3}, {.dtype = dt}), rv = ones({3}, {.dtype = dt});
+    Tensor rmg = rm.cuda(), rvg = rv.cuda();
+    expect_same(batch_norm(x.cuda(), rmg, rvg, Tensor(), Tensor(), true), batch_norm(x, rm, rv, Tensor(), Tensor(), true),
+                1e-5, 1e-5, "batch_norm with inf");
+    expect_same(rmg, rm, 1e-5, 1e-5, "running_mean with inf");
+    EXPECT_TRUE(std::isinf(rm.to_vector<double>()[0])) << "the CPU reference itself";
+  }
+}
+
 // batch_norm's fused backward kernels (slices per channel finished by the last block, then the
 // input gradient; division-free index walkers) against the CPU's, on shapes where one channel
 // spans several blocks (8, and 54 with a shorter last slice; each seen twice, with new values,

@@ -328,6 +328,33 @@ TEST(IntegerInputs, ScalarComparisonsAreExact) {
   EXPECT_EQ(bools(big > double(int64_t(1) << 60)), (std::vector<int64_t>{1}));
 }
 
+// clamp of an integer tensor is exact in its dtype: before, an absent bound (+-inf) converted to
+// INT64_MIN, and u8 clamped to [-5, 300] gave 251.
+TEST(IntegerInputs, ClampIsExactInTheDtype) {
+  const int64_t max = std::numeric_limits<int64_t>::max(), min = std::numeric_limits<int64_t>::min();
+  Tensor a = i64({min, 1, 2, 3, max}, {5});
+  auto ints = [](const Tensor& t) { return t.to_vector<int64_t>(); };
+  EXPECT_EQ(nb::clamp(a, 2.0, std::nullopt).dtype(), DType::i64);
+  EXPECT_EQ(ints(nb::clamp(a, 2.0, std::nullopt)), (std::vector<int64_t>{2, 2, 2, 3, max}));
+  EXPECT_EQ(ints(nb::clamp(a, std::nullopt, 2.0)), (std::vector<int64_t>{min, 1, 2, 2, 2}));
+  EXPECT_EQ(ints(nb::clamp(a, 1.0, 2.0)), (std::vector<int64_t>{1, 1, 2, 2, 2}));
+  EXPECT_EQ(ints(nb::clamp(a, -1e30, 1e30)), (std::vector<int64_t>{min, 1, 2, 3, max}));
+  Tensor same = nb::clamp(a, std::nullopt, std::nullopt);
+  EXPECT_EQ(ints(same), ints(a));
+  EXPECT_NE(same.raw_data(), a.raw_data()) << "a new tensor, as PyTorch's clamp";
+  Tensor u = nb::from_vector(std::vector<uint8_t>{1, 200}, {2});
+  EXPECT_EQ(u.dtype(), DType::u8);
+  EXPECT_EQ(ints(nb::clamp(u, -5.0, 300.0)), (std::vector<int64_t>{1, 200}));
+  EXPECT_EQ(ints(nb::clamp(u, 5.0, 100.0)), (std::vector<int64_t>{5, 100}));
+  // A fractional bound makes the result f32, as a float scalar does in PyTorch.
+  Tensor f = nb::clamp(i64({1, 2, 3}, {3}), 1.5, 2.5);
+  EXPECT_EQ(f.dtype(), DType::f32);
+  expect_values(f, {1.5, 2, 2.5}, 0, "clamp(i64, 1.5, 2.5)");
+  EXPECT_ERROR(nb::clamp(u, 300.0, 400.0), "[clamp]", "min 300", "u8");
+  EXPECT_ERROR(nb::clamp(u, std::nullopt, -1.0), "[clamp]", "max -1", "u8");
+  EXPECT_ERROR(nb::clamp(a, std::nan(""), 1.0), "[clamp]", "NaN", "i64");
+}
+
 TEST(IntegerInputs, ScalarArithmeticKeepsWholeNumbersAndRefusesOverflow) {
   Tensor a = i64({1, 2, 3}, {3});
   EXPECT_EQ((a + 2.0).dtype(), DType::i64);

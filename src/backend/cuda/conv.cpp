@@ -260,9 +260,17 @@ void time_candidates(DeviceState& s, Plan& p, Dir d, const ConvGeom& g, bool det
       std::any_of(cands.begin(), cands.end(), [](const Candidate& c) { return c.deterministic; });
   const bool skip_nondeterministic = deterministic_only && any_deterministic;
   std::vector<float> ms(cands.size(), std::numeric_limits<float>::infinity());
-  cudaEvent_t start = nullptr, stop = nullptr;
-  NB_CUDA_CHECK(cudaEventCreate(&start));
-  NB_CUDA_CHECK(cudaEventCreate(&stop));
+  // Destroyed on every way out: a failing candidate throws from inside the loop.
+  struct Events {
+    cudaEvent_t start = nullptr, stop = nullptr;
+    ~Events() {
+      if (start != nullptr) cudaEventDestroy(start);
+      if (stop != nullptr) cudaEventDestroy(stop);
+    }
+  } ev;
+  NB_CUDA_CHECK(cudaEventCreate(&ev.start));
+  NB_CUDA_CHECK(cudaEventCreate(&ev.stop));
+  cudaEvent_t start = ev.start, stop = ev.stop;
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
     if (c.workspace > kWorkspaceCap) continue;  // timed only if nothing else runs (left in order)
@@ -280,8 +288,6 @@ void time_candidates(DeviceState& s, Plan& p, Dir d, const ConvGeom& g, bool det
     NB_CUDA_CHECK(cudaEventSynchronize(stop));
     if (st == CUDNN_STATUS_SUCCESS) NB_CUDA_CHECK(cudaEventElapsedTime(&ms[i], start, stop));
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   std::vector<size_t> order(cands.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] < ms[b]; });

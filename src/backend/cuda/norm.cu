@@ -103,7 +103,10 @@ __global__ void batch_norm_stats_kernel(MomentsGeom g, BatchNormStats a, double*
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
   const int64_t lo = g.begin(k), hi = g.end(k);
   const T* __restrict x = static_cast<const T*>(a.x);
-  const double shift = double(x[c * g.S]);  // the channel's first value (see slice_merge_term)
+  // The channel's first value (see slice_merge_term), unless it is inf or NaN: x - inf would turn
+  // a mean the CPU reports as +-inf into NaN. Every block of the channel makes the same choice.
+  const double first = double(x[c * g.S]);
+  const double shift = isfinite(first) ? first : 0.0;
   double s = 0;
   {
     SliceWalk w(lo + threadIdx.x, blockDim.x, g.S, g.C, c);
