@@ -252,7 +252,9 @@ Tensor Tensor::detach() const {
 
 // ---- printing ------------------------------------------------------------------------
 namespace {
-void print_values(std::ostream& os, const Tensor& t, const std::vector<double>& v) {
+/// `v`: the values as doubles (for the layout decisions); `ints`: an integer tensor's values,
+/// printed exactly (a double holds integers only up to 2^53).
+void print_values(std::ostream& os, const Tensor& t, const std::vector<double>& v, const std::vector<int64_t>& ints) {
   const int64_t kEdge = 3, kMaxFull = 1000;
   bool summarize = t.numel() > kMaxFull;
   bool fp = t.is_floating_point();
@@ -265,10 +267,11 @@ void print_values(std::ostream& os, const Tensor& t, const std::vector<double>& 
     }
   }
   bool sci = fp && (maxabs >= 1e8 || (maxabs > 0 && maxabs < 1e-4));
-  auto fmt = [&](double x) {
+  auto fmt = [&](size_t i) {
+    const double x = v[i];
     std::ostringstream s;
     if (!fp) {
-      s << int64_t(x);
+      s << ints[i];
     } else if (!std::isfinite(x)) {
       s << (std::isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf"));
     } else if (sci) {
@@ -282,7 +285,7 @@ void print_values(std::ostream& os, const Tensor& t, const std::vector<double>& 
   };
   const Shape& sh = t.shape();
   if (sh.empty()) {
-    os << fmt(v[0]);
+    os << fmt(0);
     return;
   }
   Shape st = contiguous_strides(sh);
@@ -298,7 +301,7 @@ void print_values(std::ostream& os, const Tensor& t, const std::vector<double>& 
         continue;
       }
       if (d + 1 == sh.size()) {
-        os << fmt(v[size_t(base + i * st[d])]);
+        os << fmt(size_t(base + i * st[d]));
       } else {
         rec(d + 1, base + i * st[d], indent + 1);
       }
@@ -315,7 +318,7 @@ std::string Tensor::to_string() const {
   if (!defined()) return "tensor(undefined)";
   os << "tensor(";
   if (device().is_cpu()) {
-    print_values(os, *this, to_double_vector());
+    print_values(os, *this, to_double_vector(), is_floating_point() ? std::vector<int64_t>() : to_int64_vector());
   } else {
     os << "<on " << device() << ">";
   }

@@ -45,7 +45,14 @@ Tensor arange(double start, double end, double step, std::optional<DType> dtype)
   Tensor t = empty({std::max<int64_t>(n, 0)}, {.dtype = dt});
   NB_DISPATCH_ALL(dt, "arange", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) p[i] = scalar_t(start + double(i) * step);
+    if (integral && !is_floating(dt)) {
+      // In integers: start + i * step in doubles repeats values beyond 2^53. Every value lies
+      // between the first and the last, which fit (checked above).
+      const int64_t first = int64_t(start), by = int64_t(step);
+      for (int64_t i = 0; i < n; ++i) p[i] = scalar_t(first + i * by);
+    } else {
+      for (int64_t i = 0; i < n; ++i) p[i] = scalar_t(start + double(i) * step);
+    }
   });
   return t;
 }
@@ -53,6 +60,10 @@ Tensor arange(double end) { return arange(0, end, 1); }
 
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
   NB_CHECK(steps >= 0, "[linspace] steps must be non-negative, got ", steps);
+  if (steps > 0) {  // every value lies between the two ends, which must fit an integer dtype
+    ops::check_fill_value(opts.dtype, start, "linspace");
+    ops::check_fill_value(opts.dtype, end, "linspace");
+  }
   Tensor t = empty({steps}, {.dtype = opts.dtype});
   NB_DISPATCH_ALL(opts.dtype, "linspace", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();

@@ -16,6 +16,14 @@ namespace {
 // Math functions of integer tensors compute in f32, like PyTorch.
 Tensor as_float(const Tensor& x) { return x.is_floating_point() ? x : x.to(DType::f32); }
 
+/// The operands of an op whose result is floating (div, pow): an integer operand takes the other
+/// operand's floating dtype (i64 / f64 is exact in f64, not rounded to f32 first), f32 when
+/// both are integers.
+std::pair<Tensor, Tensor> as_float_pair(const Tensor& a, const Tensor& b) {
+  const DType dt = a.is_floating_point() ? a.dtype() : b.is_floating_point() ? b.dtype() : DType::f32;
+  return {a.is_floating_point() ? a : a.to(dt), b.is_floating_point() ? b : b.to(dt)};
+}
+
 /// Runs a unary kernel and records `vjp(grad, x, out)`; saves only what the VJP reads.
 template <typename Vjp>
 Tensor unary_op(UnaryOp k, const char* name, const Tensor& x, bool save_x, bool save_out, Vjp vjp, double a = 0,
@@ -81,7 +89,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a0, const Tensor& b0) {
-  Tensor a = as_float(a0), b = as_float(b0);
+  auto [a, b] = as_float_pair(a0, b0);
   return binary_op(BinaryOp::Div, "div", a, b, true, true,
                    [](const Tensor& g, const Tensor&, const Tensor& y, const Tensor& out, bool na, bool nb) {
                      Tensor ga = na || nb ? g / y : Tensor();
@@ -90,7 +98,7 @@ Tensor div(const Tensor& a0, const Tensor& b0) {
 }
 
 Tensor pow(const Tensor& a0, const Tensor& b0) {
-  Tensor a = as_float(a0), b = as_float(b0);
+  auto [a, b] = as_float_pair(a0, b0);
   return binary_op(BinaryOp::Pow, "pow", a, b, true, true,
                    [](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& out, bool na, bool nb) {
                      Tensor ga = na ? g * y * pow(x, y - 1.0) : Tensor();
@@ -265,9 +273,11 @@ Tensor elu(const Tensor& x, double alpha) {
 namespace {
 // An integer tensor's scalar operand. C++ cannot tell `x + 2` from `x + 2.0`, so a whole number
 // keeps the tensor's dtype (and must fit it: u8 + 300 is an error, as in PyTorch) and any other
-// value (a fraction, inf, NaN) makes the result f32, as PyTorch's float scalars do.
+// value (a fraction, inf, NaN) makes the result f32, as PyTorch's float scalars do. For u8, as
+// there, -255..-1 wrap (x - 1 is x + 255 modulo 256; x * -1 is the negation modulo 256).
 Tensor integer_scalar_operand(const Tensor& a, double b, const char* op) {
   if (!std::isfinite(b) || std::floor(b) != b) return scalar_tensor(b, DType::f32);
+  if (a.dtype() == DType::u8 && b < 0 && b >= -255) b += 256;
   ops::check_fill_value(a.dtype(), b, op);
   return scalar_tensor(b, a.dtype());
 }
@@ -300,7 +310,13 @@ Tensor operator-(const Tensor& a, double b) {
   if (!a.is_floating_point()) return sub(a, integer_scalar_operand(a, b, "sub"));
   return a + (-b);
 }
-Tensor operator/(const Tensor& a, double b) { return as_float(a) * (1.0 / b); }
+// A true division, as PyTorch: multiplying by 1/b is off by an ulp for most b (mean of 49 ones
+// was 0.99999999999999989).
+Tensor operator/(const Tensor& a, double b) {
+  return unary_op(
+      UnaryOp::DivScalar, "div", as_float(a), false, false,
+      [b](const Tensor& g, const auto&, const auto&) { return g / b; }, b);
+}
 Tensor operator+(double a, const Tensor& b) { return b + a; }
 Tensor operator-(double a, const Tensor& b) { return neg(b) + a; }
 Tensor operator*(double a, const Tensor& b) { return b * a; }
@@ -331,7 +347,14 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   NoGradGuard ng;
   Tensor x = a.to(DType::f64), y = b.to(DType::f64);
   ops::broadcast_shapes(x.shape(), y.shape(), "allclose");
-  Tensor ok = le(abs(x - y), abs(y) * rtol + atol);
+  // Equal values first, as PyTorch's isclose: exact for integers beyond 2^53 (which f64 rounds
+  // together) and true for equal infinities (whose difference is NaN).
+  // Two integer tensors subtract in i64, so a difference of 1 beyond 2^53 is not rounded away.
+  const bool integers = !a.is_floating_point() && !b.is_floating_point();
+  Tensor diff = integers ? abs(a.to(DType::i64) - b.to(DType::i64)) : abs(x - y);
+  Tensor ok = where(eq(a, b), ones(ops::broadcast_shapes(a.shape(), b.shape(), "allclose"), {.dtype = DType::u8,
+                                                                                         .device = a.device()}),
+                    le(diff, abs(y) * rtol + atol));
   return sum(ok.to(DType::i64)).item<int64_t>() == shape_numel(ok.shape());
 }
 

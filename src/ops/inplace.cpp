@@ -15,6 +15,13 @@ void check_inplace_allowed(const Tensor& self, const char* op) {
            "(as optimizers do) or clone() it first");
 }
 
+/// As PyTorch: a floating result is not truncated into an integer tensor (i64.mul_(1.5),
+/// i64.div_(x)); the out-of-place op gives the floating result.
+void check_result_dtype(const Tensor& self, DType result, const char* op) {
+  NB_CHECK(self.is_floating_point() || !is_floating(result), "[", op, "] the result has dtype ", result,
+           ", which cannot be written in place into a tensor of dtype ", self.dtype(), "; use the out-of-place op");
+}
+
 /// Writes `result` into `self` and, when recording, makes `self`'s history the
 /// out-of-place op that produced `result`.
 Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
@@ -23,6 +30,7 @@ Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
            "] in-place on a view of a tensor that requires grad is not supported; use the out-of-place op");
   NB_CHECK(result.shape() == self.shape(), "[", op, "] result of shape ", result.shape(),
            " cannot be written in place into a tensor of shape ", self.shape());
+  check_result_dtype(self, result.dtype(), op);
   ops::copy_into(self, result);
   ops::bump_version(self, op);
   if (track) {
@@ -82,8 +90,12 @@ Tensor& Tensor::add_(const Tensor& o0, double alpha) {
       ops::bump_version(*this, "add_");
       return *this;
     }
-    Tensor src = alpha == 1.0 ? o : o * alpha;
-    if (src.dtype() != dtype()) src = src.to(dtype());
+    check_result_dtype(*this, promote(dtype(), o.dtype()), "add_");
+    NB_CHECK(is_floating_point() || std::floor(alpha) == alpha, "[add_] alpha ", alpha,
+             " is not a whole number, for a tensor of integer dtype ", dtype());
+    // Converted first, then scaled: f32 - u8 must negate in f32, not wrap in u8.
+    Tensor src = o.dtype() == dtype() ? o : o.to(dtype());
+    if (alpha != 1.0) src = src * alpha;
     NB_CHECK(ops::broadcast_shapes(shape(), src.shape(), "add_") == shape(), "[add_] cannot add shape ", src.shape(),
              " in place into shape ", shape());
     Shape sa = ops::broadcast_strides(src, shape());
@@ -92,22 +104,28 @@ Tensor& Tensor::add_(const Tensor& o0, double alpha) {
     ops::bump_version(*this, "add_");
     return *this;
   }
-  return inplace(*this, "add_", [&] { return alpha == 1.0 ? add(*this, o0) : add(*this, o0 * alpha); });
+  return inplace(*this, "add_", [&] {
+    if (alpha == 1.0) return add(*this, o0);
+    // An integer operand is scaled in self's floating dtype (x.sub_(u8) must not wrap).
+    return add(*this, (is_floating_point() && !o0.is_floating_point() ? o0.to(dtype()) : o0) * alpha);
+  });
 }
 Tensor& Tensor::sub_(const Tensor& o) { return add_(o, -1.0); }
+// The results are cast to self's dtype by commit() (f64 into f32 as PyTorch does), which refuses
+// a floating result for an integer tensor.
 Tensor& Tensor::mul_(const Tensor& o) {
-  return inplace(*this, "mul_", [&] { return mul(*this, o).to(dtype()); });
+  return inplace(*this, "mul_", [&] { return mul(*this, o); });
 }
 Tensor& Tensor::div_(const Tensor& o) {
-  return inplace(*this, "div_", [&] { return div(*this, o).to(dtype()); });
+  return inplace(*this, "div_", [&] { return div(*this, o); });
 }
 Tensor& Tensor::add_(double v) {
   if (scalar_inplace(*this, backend::UnaryOp::AddScalar, v, "add_")) return *this;
-  return inplace(*this, "add_", [&] { return (*this + v).to(dtype()); });
+  return inplace(*this, "add_", [&] { return *this + v; });
 }
 Tensor& Tensor::mul_(double v) {
   if (scalar_inplace(*this, backend::UnaryOp::MulScalar, v, "mul_")) return *this;
-  return inplace(*this, "mul_", [&] { return (*this * v).to(dtype()); });
+  return inplace(*this, "mul_", [&] { return *this * v; });
 }
 Tensor& Tensor::zero_() { return fill_(0.0); }
 Tensor& Tensor::fill_(double v) {

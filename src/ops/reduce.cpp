@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <type_traits>
 
 #include "op_util.h"
 
@@ -119,7 +120,7 @@ Tensor Tensor::mean(const Shape& dims, bool keepdim) const { return nabla::mean(
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   ops::check_floating(x, "mean");
   ReducePlan p = plan_reduce(x, dims, keepdim, "mean");
-  return sum(x, dims, keepdim) * (1.0 / double(p.count));
+  return sum(x, dims, keepdim) / double(p.count);
 }
 
 Tensor var(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction) {
@@ -214,28 +215,37 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   NB_CHECK(k >= 0 && k <= n, "[topk] k = ", k, " is out of range for dimension ", dim, " of size ", n, " (shape ",
            x.shape(), ")");
   // Rows along `dim` last, then a partial sort of indices per row (on the host: topk serves
-  // metrics, so a GPU tensor's values make one round trip).
-  Tensor rows = ops::copy_kernel(x.detach().to(Device::cpu()).transpose(dim, -1), DType::f64);
+  // metrics, so a GPU tensor's values make one round trip). Integers are sorted as i64: as
+  // f64, values beyond 2^53 would tie.
+  const DType row_dtype = x.is_floating_point() ? DType::f64 : DType::i64;
+  Tensor rows = ops::copy_kernel(x.detach().to(Device::cpu()).transpose(dim, -1), row_dtype);
   int64_t nrows = n == 0 ? 0 : rows.numel() / n;
   Shape idx_shape = rows.shape();
   idx_shape.back() = k;
   Tensor idx = empty(idx_shape, {.dtype = DType::i64});
-  const double* v = rows.data_ptr<double>();
   int64_t* out = idx.data_ptr<int64_t>();
   std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t r = 0; r < nrows; ++r) {
-    const double* row = v + r * n;
-    std::iota(order.begin(), order.end(), 0);
-    // NaN sorts as the largest, as in PyTorch; ties keep the lower index first.
-    auto before = [&](int64_t a, int64_t b) {
-      double x1 = row[a], x2 = row[b];
-      bool n1 = x1 != x1, n2 = x2 != x2;
-      if (n1 || n2) return largest ? (n1 && !n2) : (!n1 && n2);
-      if (x1 != x2) return largest ? x1 > x2 : x1 < x2;
-      return a < b;
-    };
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
-    std::copy(order.begin(), order.begin() + k, out + r * k);
+  auto sort_rows = [&](const auto* v) {
+    for (int64_t r = 0; r < nrows; ++r) {
+      const auto* row = v + r * n;
+      std::iota(order.begin(), order.end(), 0);
+      // NaN sorts as the largest, as in PyTorch; ties keep the lower index first.
+      auto before = [&](int64_t a, int64_t b) {
+        const auto x1 = row[a], x2 = row[b];
+        bool n1 = false, n2 = false;
+        if constexpr (std::is_floating_point_v<std::remove_cvref_t<decltype(x1)>>) n1 = x1 != x1, n2 = x2 != x2;
+        if (n1 || n2) return largest ? (n1 && !n2) : (!n1 && n2);
+        if (x1 != x2) return largest ? x1 > x2 : x1 < x2;
+        return a < b;
+      };
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+      std::copy(order.begin(), order.begin() + k, out + r * k);
+    }
+  };
+  if (row_dtype == DType::f64) {
+    sort_rows(rows.data_ptr<double>());
+  } else {
+    sort_rows(rows.data_ptr<int64_t>());
   }
   Tensor indices = idx.transpose(dim, -1).contiguous().to(x.device());
   return {gather(x, dim, indices), indices};

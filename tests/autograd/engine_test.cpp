@@ -272,8 +272,13 @@ TEST(InPlace, ScalarUpdatesWithoutHistory) {
   c.add_(2.0).mul_(3.0);
   EXPECT_EQ(c.to_vector<int64_t>(), (std::vector<int64_t>{6, 6, 6}));
   EXPECT_EQ(c.version(), v0 + 2);
-  c.add_(0.75);  // f32 sum 6.75, truncated back to i64, as before
+  // An f32 result is not truncated into an i64 tensor (PyTorch: "result type Float can't be cast
+  // to the desired output type Long"); the tensor is left as it was.
+  EXPECT_ERROR(c.add_(0.75), "[add_]", "dtype f32", "dtype i64");
+  EXPECT_ERROR(c.mul_(f64({0.5, 0.5, 0.5})), "[mul_]", "dtype f64", "dtype i64");
+  EXPECT_ERROR(c.div_(c), "[div_]", "dtype f32");
   EXPECT_EQ(c.to_vector<int64_t>(), (std::vector<int64_t>{6, 6, 6}));
+  EXPECT_EQ(c.version(), v0 + 2);
   Tensor m = f64({1, 2, 3, 4, 5, 6}).reshape({2, 3});
   m.select(1, 1).mul_(10.0);  // a strided column
   expect_values(m, {1, 20, 3, 4, 50, 6});

@@ -143,4 +143,6 @@ TEST(TensorData, IntegerReadsAreExact) {
   EXPECT_ERROR(nabla::scalar_tensor(NAN, nabla::kF32).item<int64_t>(), "[item]", "nan");
   EXPECT_ERROR(nabla::from_vector(std::vector<float>{1, INFINITY}, {2}).to_vector<int64_t>(), "[to_vector]", "inf");
   EXPECT_EQ(nabla::scalar_tensor(2.5, nabla::kF64).item<double>(), 2.5);
+  EXPECT_EQ(t.to_string(),
+            "tensor([9007199254740993, 9223372036854775807, -9223372036854775808, -3], shape=[4], dtype=i64)");
 }

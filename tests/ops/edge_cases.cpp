@@ -369,6 +369,61 @@ TEST(IntegerInputs, ScalarArithmeticKeepsWholeNumbersAndRefusesOverflow) {
   EXPECT_ERROR(a * 1e30, "[mul]", "overflow");
 }
 
+// In-place subtraction of an integer tensor, and u8 with negative whole scalars, wrap as in
+// PyTorch (u8.sub_(u8) threw "[mul] value -1 cannot be converted", and f32.sub_(u8) with it).
+TEST(IntegerInputs, SubtractionInPlaceAndNegativeU8Scalars) {
+  auto u8 = [](std::vector<uint8_t> v) { return nb::from_vector(v, {int64_t(v.size())}); };
+  auto ints = [](const Tensor& t) { return t.to_vector<int64_t>(); };
+  Tensor a = u8({5, 3});
+  a.sub_(u8({3, 5}));
+  EXPECT_EQ(ints(a), (std::vector<int64_t>{2, 254}));
+  Tensor f = nb::from_vector(std::vector<float>{10, 10}, {2});
+  f.sub_(u8({3, 250}));
+  expect_values(f, {7, -240}, 0, "f32.sub_(u8) subtracts in f32");
+  Tensor l = i64({10, 10}, {2});
+  l.sub_(u8({3, 250}));
+  EXPECT_EQ(ints(l), (std::vector<int64_t>{7, -240}));
+  EXPECT_EQ(ints(u8({5, 0}) + (-1.0)), (std::vector<int64_t>{4, 255}));
+  EXPECT_EQ(ints(u8({5, 1}) * (-1.0)), (std::vector<int64_t>{251, 255}));
+  EXPECT_EQ(ints(u8({5, 1}) - 255.0), (std::vector<int64_t>{6, 2}));
+  EXPECT_ERROR(u8({1}) + (-256.0), "[add]", "-256", "u8");
+  EXPECT_ERROR(l.add_(nb::from_vector(std::vector<float>{1, 1}, {2}), 1.0), "[add_]", "dtype f32", "dtype i64");
+  EXPECT_ERROR(l.add_(l, 0.5), "[add_]", "alpha 0.5");
+}
+
+// Division is a true division (multiplying by 1/b was an ulp off), and an integer operand takes
+// the other operand's floating dtype (i64 / f64 went through f32).
+TEST(IntegerInputs, DivisionIsExact) {
+  EXPECT_EQ(nb::mean(nb::ones({49}, {.dtype = DType::f64})).item<double>(), 1.0);
+  EXPECT_EQ(nb::mean(nb::full({3, 7}, 0.7, {.dtype = DType::f64})).item<double>(), 0.7);
+  EXPECT_EQ((i64({41}, {1}) / 41.0).item<double>(), 1.0);
+  EXPECT_EQ((nb::full({2}, 0.3, {.dtype = DType::f64}) / 3.0).to_vector<double>()[0], 0.3 / 3.0);
+  Tensor big = i64({16777217}, {1}), one = nb::from_vector(std::vector<double>{1.0}, {1});
+  Tensor q = nb::div(big, one);
+  EXPECT_EQ(q.dtype(), DType::f64);
+  EXPECT_EQ(q.item<double>(), 16777217.0);
+  EXPECT_EQ(nb::pow(big, one).item<double>(), 16777217.0);
+  EXPECT_EQ(nb::div(i64({7}, {1}), i64({2}, {1})).dtype(), DType::f32);
+}
+
+// Integers beyond 2^53, where a double in between would round: arange, topk and allclose.
+TEST(IntegerInputs, ExactBeyondTwoToThe53) {
+  const int64_t b = int64_t(1) << 53;
+  EXPECT_EQ(nb::arange(double(b), double(b) + 4).to_vector<int64_t>(), (std::vector<int64_t>{b, b + 1, b + 2, b + 3}));
+  EXPECT_EQ(nb::arange(double(b) + 6, double(b), -2).to_vector<int64_t>(), (std::vector<int64_t>{b + 6, b + 4, b + 2}));
+  auto [values, indices] = nb::topk(i64({b, b + 1, b - 1}, {3}), 2);
+  EXPECT_EQ(values.to_vector<int64_t>(), (std::vector<int64_t>{b + 1, b}));
+  EXPECT_EQ(indices.to_vector<int64_t>(), (std::vector<int64_t>{1, 0}));
+  EXPECT_FALSE(nb::allclose(i64({b}, {1}), i64({b + 1}, {1}), 0, 0));
+  EXPECT_TRUE(nb::allclose(i64({b}, {1}), i64({b}, {1}), 0, 0));
+  Tensor inf = nb::from_vector(std::vector<double>{INFINITY, -INFINITY, 1.0}, {3});
+  EXPECT_TRUE(nb::allclose(inf, inf));  // equal infinities are close, as in PyTorch
+  EXPECT_FALSE(nb::allclose(nb::scalar_tensor(NAN, DType::f64), nb::scalar_tensor(NAN, DType::f64)));
+  EXPECT_ERROR(nb::linspace(-10, 300, 5, {.dtype = DType::u8}), "[linspace]", "-10", "u8");
+  EXPECT_ERROR(nb::linspace(0, NAN, 5, {.dtype = DType::i64}), "[linspace]", "nan");
+  EXPECT_EQ(nb::linspace(0, 250, 3, {.dtype = DType::u8}).to_vector<int64_t>(), (std::vector<int64_t>{0, 125, 250}));
+}
+
 // ---- error messages ------------------------------------------------------------------------
 
 TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {

@@ -43,6 +43,7 @@ NB_HOST_DEVICE T relu_of(T x) {
   X(Elu, x > T(0) ? x : T(a) * std::expm1(x))                   \
   X(AddScalar, x + T(a))                                        \
   X(MulScalar, x * T(a))                                        \
+  X(DivScalar, x / T(a))                                        \
   X(IsFinite, T(std::isfinite(double(x)) ? 1 : 0))
 
 #define NB_BINARY_OPS(X)                        \
