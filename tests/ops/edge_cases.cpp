@@ -424,6 +424,27 @@ TEST(IntegerInputs, ExactBeyondTwoToThe53) {
   EXPECT_EQ(nb::linspace(0, 250, 3, {.dtype = DType::u8}).to_vector<int64_t>(), (std::vector<int64_t>{0, 125, 250}));
 }
 
+// i64 arithmetic wraps modulo 2^64 as PyTorch's does (signed overflow was undefined behaviour in
+// the kernels; the sanitizer preset aborts on it).
+TEST(IntegerInputs, OverflowWraps) {
+  const int64_t max = std::numeric_limits<int64_t>::max(), min = std::numeric_limits<int64_t>::min();
+  auto ints = [](const Tensor& t) { return t.to_vector<int64_t>(); };
+  Tensor top = i64({max, min}, {2});
+  EXPECT_EQ(ints(top + 1.0), (std::vector<int64_t>{min, min + 1}));
+  EXPECT_EQ(ints(nb::add(top, i64({1, -1}, {2}))), (std::vector<int64_t>{min, max}));
+  EXPECT_EQ(ints(nb::sub(top, i64({-1, 1}, {2}))), (std::vector<int64_t>{min, max}));
+  EXPECT_EQ(ints(nb::mul(top, i64({2, 2}, {2}))), (std::vector<int64_t>{-2, 0}));
+  EXPECT_EQ(ints(top * 2.0), (std::vector<int64_t>{-2, 0}));
+  EXPECT_EQ(ints(-top), (std::vector<int64_t>{min + 1, min}));
+  EXPECT_EQ(ints(nb::abs(top)), (std::vector<int64_t>{max, min}));
+  EXPECT_EQ(nb::sum(i64({max, 1}, {2})).item<int64_t>(), min);
+  EXPECT_EQ(nb::sum(nb::full({64}, double(int64_t(1) << 58), {.dtype = DType::i64})).item<int64_t>(), 0);  // 2^64
+  EXPECT_EQ(nb::sum(i64({max, max, 2}, {3, 1}), {0}).item<int64_t>(), 0);  // the strided path
+  Tensor r = nb::randint(min, max, {1000});
+  EXPECT_EQ(r.dtype(), DType::i64);
+  EXPECT_LT(nb::max(r).item<int64_t>(), max);
+}
+
 // ---- error messages ------------------------------------------------------------------------
 
 TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {

@@ -4,6 +4,7 @@
 // n alone, so a result never depends on the thread count.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 namespace nabla::backend::cpu {
 
@@ -13,16 +14,18 @@ inline A lanes_total(const A* lane, A tail) {
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
 }
 
-/// Sum of f(0) .. f(n - 1) in precision A, f inlined.
+/// Sum of f(0) .. f(n - 1) in precision A, f inlined. i64 sums add in uint64, so an overflow
+/// wraps (as PyTorch's) instead of being undefined.
 template <typename A, typename F>
 inline A lane_sum(int64_t n, F&& f) {
-  A lane[8] = {};
+  using L = std::conditional_t<std::is_same_v<A, int64_t>, uint64_t, A>;
+  L lane[8] = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) lane[k] += f(i + k);
-  A tail = A(0);
-  for (; i < n; ++i) tail += f(i);
-  return lanes_total(lane, tail);
+    for (int k = 0; k < 8; ++k) lane[k] += L(f(i + k));
+  L tail = L(0);
+  for (; i < n; ++i) tail += L(f(i));
+  return A(lanes_total(lane, tail));
 }
 
 /// Sum of n contiguous values in precision A.

@@ -51,14 +51,14 @@ void rand_normal(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset,
 }
 
 void rand_int(int64_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t lo, int64_t hi) {
-  const uint64_t range = uint64_t(hi - lo);
+  const uint64_t range = uint64_t(hi) - uint64_t(lo);  // unsigned: hi - lo may exceed INT64_MAX
   parallel_for((n + 1) / 2, kGrain / 2, [&](int64_t b, int64_t e) {
     for (int64_t blk = b; blk < e; ++blk) {
       auto r = philox(seed, offset + uint64_t(blk));
       // 64 random bits per value; modulo bias is below 2^-40 for ranges under 2^24.
       for (int j = 0; j < 2 && blk * 2 + j < n; ++j) {
         uint64_t v = (uint64_t(r[2 * j]) << 32) | r[2 * j + 1];
-        out[blk * 2 + j] = lo + int64_t(v % range);
+        out[blk * 2 + j] = int64_t(uint64_t(lo) + v % range);
       }
     }
   });

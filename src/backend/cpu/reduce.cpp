@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../backend.h"
+#include "../kernels/wrapping.h"
 #include "lane_sum.h"
 #include "parallel.h"
 
@@ -29,8 +30,8 @@ void reduce_typed(ReduceOp op, const T* in, T* out, int64_t outer, int64_t r, in
   };
   auto combine = [op](A acc, A v) -> A {
     switch (op) {
-      case ReduceOp::Sum: return acc + v;
-      case ReduceOp::Prod: return acc * v;
+      case ReduceOp::Sum: return wrap_add(acc, v);  // i64 sums and products wrap as in PyTorch
+      case ReduceOp::Prod: return wrap_mul(acc, v);
       case ReduceOp::Max: return (v > acc || v != v) ? v : acc;  // NaN propagates
       case ReduceOp::Min: return (v < acc || v != v) ? v : acc;
     }
@@ -49,7 +50,7 @@ void reduce_typed(ReduceOp op, const T* in, T* out, int64_t outer, int64_t r, in
         }
       });
       A s = 0;
-      for (A p : partial) s += p;
+      for (A p : partial) s = wrap_add(s, p);
       out[0] = T(s);
       return;
     }
@@ -76,7 +77,7 @@ void reduce_typed(ReduceOp op, const T* in, T* out, int64_t outer, int64_t r, in
       for (int64_t j = 0; j < r; ++j) {
         const T* row = in + (o * r + j) * inner;
         if (op == ReduceOp::Sum) {
-          for (int64_t i = i0; i < i1; ++i) acc[size_t(i - i0)] += A(row[i]);
+          for (int64_t i = i0; i < i1; ++i) acc[size_t(i - i0)] = wrap_add(acc[size_t(i - i0)], A(row[i]));
         } else {
           for (int64_t i = i0; i < i1; ++i) acc[size_t(i - i0)] = combine(acc[size_t(i - i0)], A(row[i]));
         }

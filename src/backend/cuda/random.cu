@@ -81,8 +81,8 @@ __global__ void __launch_bounds__(kThreads) normal_kernel(T* o, int64_t n, uint6
   }
 }
 
-// 64 random bits per value, two values per block; lo + v % range in unsigned arithmetic, which
-// is what the CPU's signed expression computes whenever it is defined.
+// 64 random bits per value, two values per block; lo + v % range in unsigned arithmetic, as on
+// the CPU (src/backend/cpu/random.cpp).
 __global__ void __launch_bounds__(kThreads) int_kernel(int64_t* o, int64_t n, uint64_t seed, uint64_t offset,
                                                        int64_t lo, uint64_t range) {
   const int64_t blocks = (n + 1) / 2;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "../kernels/wrapping.h"
 #include "kernels.h"
 #include "memory.h"
 #include "runtime.h"
@@ -29,8 +30,8 @@ template <> struct Acc<uint8_t> { using type = int64_t; };
 #pragma nv_diag_suppress 186
 template <ReduceOp OP, typename A>
 __device__ __forceinline__ A combine(A acc, A v) {
-  if constexpr (OP == ReduceOp::Sum) return acc + v;
-  else if constexpr (OP == ReduceOp::Prod) return acc * v;
+  if constexpr (OP == ReduceOp::Sum) return wrap_add(acc, v);  // i64 wraps as on the CPU
+  else if constexpr (OP == ReduceOp::Prod) return wrap_mul(acc, v);
   else if constexpr (OP == ReduceOp::Max) return (v > acc || v != v) ? v : acc;  // NaN propagates
   else return (v < acc || v != v) ? v : acc;
 }

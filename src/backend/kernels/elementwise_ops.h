@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../host_device.h"
+#include "wrapping.h"
 
 #ifndef NB_HD
 #define NB_HD
@@ -21,14 +22,14 @@ NB_HOST_DEVICE T relu_of(T x) {
 }  // namespace nabla::backend
 
 #define NB_UNARY_OPS(X)                                         \
-  X(Neg, -x)                                                    \
+  X(Neg, wrap_neg(x))                                           \
   X(Exp, std::exp(x))                                           \
   X(Log, std::log(x))                                           \
   X(Log1p, std::log1p(x))                                       \
   X(Expm1, std::expm1(x))                                       \
   X(Sqrt, std::sqrt(x))                                         \
   X(Rsqrt, T(1) / std::sqrt(x))                                 \
-  X(Abs, std::abs(x))                                           \
+  X(Abs, abs_of(x))                                             \
   X(Sign, T((x > T(0)) - (x < T(0))))                           \
   X(Tanh, std::tanh(x))                                         \
   X(Sigmoid, T(1) / (T(1) + std::exp(-x)))                      \
@@ -41,15 +42,15 @@ NB_HOST_DEVICE T relu_of(T x) {
   X(Clamp, x < T(a) ? T(a) : (x > T(b) ? T(b) : x))             \
   X(LeakyRelu, x > T(0) ? x : T(a) * x)                         \
   X(Elu, x > T(0) ? x : T(a) * std::expm1(x))                   \
-  X(AddScalar, x + T(a))                                        \
-  X(MulScalar, x * T(a))                                        \
+  X(AddScalar, wrap_add(x, T(a)))                               \
+  X(MulScalar, wrap_mul(x, T(a)))                               \
   X(DivScalar, x / T(a))                                        \
   X(IsFinite, T(std::isfinite(double(x)) ? 1 : 0))
 
 #define NB_BINARY_OPS(X)                        \
-  X(Add, x + y)                                 \
-  X(Sub, x - y)                                 \
-  X(Mul, x * y)                                 \
+  X(Add, wrap_add(x, y))                        \
+  X(Sub, wrap_sub(x, y))                        \
+  X(Mul, wrap_mul(x, y))                        \
   X(Div, x / y)                                 \
   X(Pow, std::pow(x, y))                        \
   X(Maximum, (x > y || x != x) ? x : y)         \

@@ -1,0 +1,54 @@
+// Integer arithmetic that wraps modulo 2^64, as PyTorch's integer tensors do (INT64_MAX + 1 is
+// INT64_MIN). Signed overflow is undefined behaviour in C++, so i64 goes through uint64 (whose
+// conversion back is modular since C++20); every other type is left to its own operators (u8
+// promotes to int, and the kernel's cast back to u8 wraps). Shared by the CPU and CUDA kernels.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "../host_device.h"
+
+namespace nabla::backend {
+
+template <typename T>
+NB_HOST_DEVICE T wrap_add(T x, T y) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    return T(uint64_t(x) + uint64_t(y));
+  } else {
+    return T(x + y);
+  }
+}
+template <typename T>
+NB_HOST_DEVICE T wrap_sub(T x, T y) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    return T(uint64_t(x) - uint64_t(y));
+  } else {
+    return T(x - y);
+  }
+}
+template <typename T>
+NB_HOST_DEVICE T wrap_mul(T x, T y) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    return T(uint64_t(x) * uint64_t(y));
+  } else {
+    return T(x * y);
+  }
+}
+template <typename T>
+NB_HOST_DEVICE T wrap_neg(T x) {
+  return wrap_sub(T(0), x);
+}
+/// |x|; |INT64_MIN| wraps to INT64_MIN, as in PyTorch.
+template <typename T>
+NB_HOST_DEVICE T abs_of(T x) {
+  if constexpr (std::is_unsigned_v<T>) {
+    return x;
+  } else if constexpr (std::is_integral_v<T>) {
+    return x < T(0) ? wrap_neg(x) : x;
+  } else {
+    return std::abs(x);
+  }
+}
+
+}  // namespace nabla::backend
