@@ -12,6 +12,7 @@ using backend::UnaryOp;
 using ops::scalar_like;
 
 namespace {
+Tensor integer_scalar_operand(const Tensor& a, double b, const char* op);  // below, with the scalar ops
 
 // Math functions of integer tensors compute in f32, like PyTorch.
 Tensor as_float(const Tensor& x) { return x.is_floating_point() ? x : x.to(DType::f32); }
@@ -98,6 +99,14 @@ Tensor div(const Tensor& a0, const Tensor& b0) {
 }
 
 Tensor pow(const Tensor& a0, const Tensor& b0) {
+  if (!a0.is_floating_point() && !b0.is_floating_point()) {
+    // Integers stay integers (exact, wrapping like their products), as in PyTorch, which also
+    // refuses negative exponents: their results are not integers.
+    NB_CHECK(b0.dtype() == DType::u8 || sum(b0 < 0.0).item<int64_t>() == 0, "[pow] integers to negative integer powers are not allowed "
+             "(exponent dtype ", b0.dtype(), "); use a floating base or exponent");
+    return binary_op(BinaryOp::Pow, "pow", a0, b0, false, false,
+                     [](const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, bool) { return Grads2{}; });
+  }
   auto [a, b] = as_float_pair(a0, b0);
   return binary_op(BinaryOp::Pow, "pow", a, b, true, true,
                    [](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& out, bool na, bool nb) {
@@ -210,6 +219,11 @@ Tensor relu(const Tensor& x) {
 Tensor pow(const Tensor& x, double p) {
   if (p == 1.0) return x * 1.0;
   if (p == 2.0) return mul(x, x);
+  if (!x.is_floating_point() && std::isfinite(p) && std::floor(p) == p) {  // a whole exponent keeps the dtype
+    NB_CHECK(p >= 0, "[pow] integers to negative integer powers are not allowed (exponent ", p, ", dtype ", x.dtype(),
+             "); use a floating tensor");
+    return pow(x, integer_scalar_operand(x, p, "pow"));
+  }
   return unary_op(
       UnaryOp::PowScalar, "pow", as_float(x), true, false,
       [p](const Tensor& g, const Tensor& x, const auto&) { return g * p * pow(x, p - 1.0); }, p);

@@ -445,6 +445,27 @@ TEST(IntegerInputs, OverflowWraps) {
   EXPECT_LT(nb::max(r).item<int64_t>(), max);
 }
 
+// pow of integers stays integer (exact, wrapping like products), as PyTorch's; a whole scalar
+// exponent keeps the dtype as for add and mul. Before, pow(i64, i64) was f32 and pow(i64, 3.0)
+// f32 while pow(i64, 2.0) was i64.
+TEST(IntegerInputs, PowKeepsIntegers) {
+  auto ints = [](const Tensor& t) { return t.to_vector<int64_t>(); };
+  Tensor x = i64({2, 3, -2}, {3});
+  EXPECT_EQ(nb::pow(x, 3.0).dtype(), DType::i64);
+  EXPECT_EQ(ints(nb::pow(x, 3.0)), (std::vector<int64_t>{8, 27, -8}));
+  EXPECT_EQ(ints(nb::pow(x, 0.0)), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(ints(nb::pow(i64({3, 2, 7}, {3}), i64({39, 64, 0}, {3}))),
+            (std::vector<int64_t>{4052555153018976267, 0, 1}));  // 3^39 exact; 2^64 wraps to 0
+  Tensor u = nb::from_vector(std::vector<uint8_t>{2, 3}, {2});
+  EXPECT_EQ(nb::pow(u, 5.0).dtype(), DType::u8);
+  EXPECT_EQ(ints(nb::pow(u, 5.0)), (std::vector<int64_t>{32, 243}));
+  EXPECT_EQ(ints(nb::pow(u, 8.0)), (std::vector<int64_t>{0, 161}));  // modulo 256
+  EXPECT_EQ(nb::pow(x, 0.5).dtype(), DType::f32);
+  EXPECT_EQ(nb::pow(x, nb::from_vector(std::vector<double>{2}, {1})).dtype(), DType::f64);
+  EXPECT_ERROR(nb::pow(x, -1.0), "[pow]", "negative integer powers", "-1");
+  EXPECT_ERROR(nb::pow(x, i64({1, -2, 1}, {3})), "[pow]", "negative integer powers");
+}
+
 // ---- error messages ------------------------------------------------------------------------
 
 TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {

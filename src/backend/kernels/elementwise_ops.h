@@ -52,7 +52,7 @@ NB_HOST_DEVICE T relu_of(T x) {
   X(Sub, wrap_sub(x, y))                        \
   X(Mul, wrap_mul(x, y))                        \
   X(Div, x / y)                                 \
-  X(Pow, std::pow(x, y))                        \
+  X(Pow, pow_of(x, y))                          \
   X(Maximum, (x > y || x != x) ? x : y)         \
   X(Minimum, (x < y || x != x) ? x : y)         \
   X(ThresholdGrad, y > T(0) ? x : T(0))         \

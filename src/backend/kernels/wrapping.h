@@ -39,6 +39,25 @@ template <typename T>
 NB_HOST_DEVICE T wrap_neg(T x) {
   return wrap_sub(T(0), x);
 }
+/// x^y: by squaring for integers, wrapping as their products do (a negative exponent gives 0;
+/// ops/ refuses one before the kernel, as PyTorch does); std::pow otherwise.
+template <typename T>
+NB_HOST_DEVICE T pow_of(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    if constexpr (std::is_signed_v<T>) {
+      if (y < T(0)) return T(0);
+    }
+    T r = T(1);
+    for (; y != T(0); y = T(y >> 1)) {
+      if (y & T(1)) r = wrap_mul(r, x);
+      x = wrap_mul(x, x);
+    }
+    return r;
+  } else {
+    return std::pow(x, y);
+  }
+}
+
 /// |x|; |INT64_MIN| wraps to INT64_MIN, as in PyTorch.
 template <typename T>
 NB_HOST_DEVICE T abs_of(T x) {
