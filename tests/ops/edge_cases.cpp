@@ -466,6 +466,17 @@ TEST(IntegerInputs, PowKeepsIntegers) {
   EXPECT_ERROR(nb::pow(x, i64({1, -2, 1}, {3})), "[pow]", "negative integer powers");
 }
 
+// Floating -> integer conversion is defined for every value (C++ leaves NaN and out-of-range
+// undefined): truncation, and x86-64's "integer indefinite" otherwise, on both backends
+// (kernels/wrapping.h cpu_cast), which is what PyTorch gives on x86.
+TEST(IntegerInputs, FloatToIntegerConversionIsDefined) {
+  const int64_t min = std::numeric_limits<int64_t>::min();
+  Tensor f = nb::from_vector(std::vector<double>{NAN, INFINITY, -INFINITY, 1e30, -2.7, 2.7}, {6});
+  EXPECT_EQ(f.to(DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{min, min, min, min, -2, 2}));
+  Tensor g = nb::from_vector(std::vector<float>{-1.0f, 300.0f, NAN, -2.5f, 255.9f}, {5});
+  EXPECT_EQ(g.to(DType::u8).to_vector<int64_t>(), (std::vector<int64_t>{255, 44, 0, 254, 255}));
+}
+
 // ---- error messages ------------------------------------------------------------------------
 
 TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "../kernels/wrapping.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -16,28 +17,6 @@ namespace nabla::backend::cuda {
 namespace {
 
 constexpr int kMaxDims = 16;
-
-// --- conversions ------------------------------------------------------------------------
-
-// Floating -> integer conversion as the CPU build does it (x86-64 cvtts*2si): truncation, and
-// values out of range or NaN become the "integer indefinite" 0x80..0. An 8-bit result is the
-// low byte of a 32-bit conversion. C++ leaves these cases undefined; the GPU's own conversion
-// saturates instead, so without this a cast of -1.0 to u8 would give 0 on the GPU and 255 on
-// the CPU.
-template <typename D, typename S>
-__device__ __forceinline__ D cpu_cast(S v) {
-  if constexpr (std::is_floating_point_v<S> && std::is_same_v<D, uint8_t>) {
-    const double d = double(v);
-    const int32_t i = (d > -2147483649.0 && d < 2147483648.0) ? int32_t(d) : std::numeric_limits<int32_t>::min();
-    return uint8_t(i);
-  } else if constexpr (std::is_floating_point_v<S> && std::is_same_v<D, int64_t>) {
-    const double d = double(v);
-    return (d >= -9223372036854775808.0 && d < 9223372036854775808.0) ? int64_t(d)
-                                                                        : std::numeric_limits<int64_t>::min();
-  } else {
-    return static_cast<D>(v);
-  }
-}
 
 // --- functors from the X-macro lists ----------------------------------------------------
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "../host_device.h"
@@ -67,6 +68,26 @@ NB_HOST_DEVICE T abs_of(T x) {
     return x < T(0) ? wrap_neg(x) : x;
   } else {
     return std::abs(x);
+  }
+}
+
+/// A conversion between dtypes, defined for every input: floating -> integer as x86-64's
+/// cvtts*2si does it (what the CPU build computed when C++ left it undefined): truncation, and
+/// values out of range or NaN become the "integer indefinite" 0x80..0; an 8-bit result is the
+/// low byte of a 32-bit conversion. The GPU's own conversion saturates instead (-1.0 to u8
+/// would give 0 there and 255 on the CPU), so both backends use this.
+template <typename D, typename S>
+NB_HOST_DEVICE D cpu_cast(S v) {
+  if constexpr (std::is_floating_point_v<S> && std::is_same_v<D, uint8_t>) {
+    const double d = double(v);
+    const int32_t i = (d > -2147483649.0 && d < 2147483648.0) ? int32_t(d) : std::numeric_limits<int32_t>::min();
+    return uint8_t(i);
+  } else if constexpr (std::is_floating_point_v<S> && std::is_same_v<D, int64_t>) {
+    const double d = double(v);
+    return (d >= -9223372036854775808.0 && d < 9223372036854775808.0) ? int64_t(d)
+                                                                        : std::numeric_limits<int64_t>::min();
+  } else {
+    return static_cast<D>(v);
   }
 }
 
