@@ -1,6 +1,14 @@
 // Every differentiable op. Broadcasting follows NumPy; binary ops promote dtypes
 // (u8 < i64 < f32 < f64). Each op's VJP is written with these same ops, so gradients
 // are differentiable again (grad-of-grad). Errors name the op and the shapes involved.
+//
+// Integer tensors behave as PyTorch's. C++ cannot tell `x + 2` from `x + 2.0`, so a whole
+// scalar keeps the integer dtype (it must fit: u8 + 300 is an error; u8 takes -255..-1 by
+// wrapping) and a fraction, inf or NaN gives f32. i64 arithmetic (+, -, *, pow, sum) wraps
+// modulo 2^64. Comparisons and clamp with a scalar are exact whatever the scalar. Division and
+// math functions give f32 (f64 when the other operand is f64). An in-place op whose result is
+// floating is refused for an integer tensor. Floating -> integer conversion truncates, and NaN
+// or out-of-range values become the x86 "integer indefinite" (INT64_MIN; 0 for u8).
 #pragma once
 #include <array>
 #include <optional>
