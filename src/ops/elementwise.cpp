@@ -334,7 +334,11 @@ Tensor operator/(const Tensor& a, double b) {
 Tensor operator+(double a, const Tensor& b) { return b + a; }
 Tensor operator-(double a, const Tensor& b) { return neg(b) + a; }
 Tensor operator*(double a, const Tensor& b) { return b * a; }
-Tensor operator/(double a, const Tensor& b) { return reciprocal(b) * a; }
+Tensor operator/(double a, const Tensor& b) {
+  if (a == 1.0) return reciprocal(as_float(b));
+  const Tensor x = as_float(b);  // a true division, as tensor / scalar: (1 / b) * a can be an ulp off
+  return div(ops::scalar_on(a, x.dtype(), x.device()), x);
+}
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

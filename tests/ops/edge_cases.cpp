@@ -404,6 +404,15 @@ TEST(IntegerInputs, DivisionIsExact) {
   EXPECT_EQ(q.item<double>(), 16777217.0);
   EXPECT_EQ(nb::pow(big, one).item<double>(), 16777217.0);
   EXPECT_EQ(nb::div(i64({7}, {1}), i64({2}, {1})).dtype(), DType::f32);
+  // scalar / tensor too: every quotient is the correctly rounded one.
+  std::vector<double> den;
+  for (int i = 1; i <= 60; ++i) den.push_back(i * 0.37);
+  const Tensor d = nb::from_vector(den, {60});
+  for (double num : {0.7, 1.0, 3.0, -2.9}) {
+    const std::vector<double> q = (num / d).to_vector<double>();
+    for (size_t i = 0; i < den.size(); ++i) ASSERT_EQ(q[i], num / den[i]) << num << " / " << den[i];
+  }
+  EXPECT_EQ((2.0 / i64({4}, {1})).dtype(), DType::f32);
 }
 
 // Integers beyond 2^53, where a double in between would round: arange, topk and allclose.
