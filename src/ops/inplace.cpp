@@ -93,9 +93,11 @@ Tensor& Tensor::add_(const Tensor& o0, double alpha) {
     check_result_dtype(*this, promote(dtype(), o.dtype()), "add_");
     NB_CHECK(is_floating_point() || std::floor(alpha) == alpha, "[add_] alpha ", alpha,
              " is not a whole number, for a tensor of integer dtype ", dtype());
-    // Converted first, then scaled: f32 - u8 must negate in f32, not wrap in u8.
-    Tensor src = o.dtype() == dtype() ? o : o.to(dtype());
+    // An integer operand is converted first, then scaled: f32 - u8 and i64 - u8 must negate in
+    // self's dtype, not wrap in u8. A floating one is scaled in its own dtype, then converted.
+    Tensor src = o.is_floating_point() || o.dtype() == dtype() ? o : o.to(dtype());
     if (alpha != 1.0) src = src * alpha;
+    if (src.dtype() != dtype()) src = src.to(dtype());
     NB_CHECK(ops::broadcast_shapes(shape(), src.shape(), "add_") == shape(), "[add_] cannot add shape ", src.shape(),
              " in place into shape ", shape());
     Shape sa = ops::broadcast_strides(src, shape());
