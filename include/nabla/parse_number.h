@@ -12,6 +12,13 @@
 
 namespace nabla {
 
+/// `text` without the spaces and tabs around it: list items and CSV cells are written "1, 2".
+inline std::string_view trim_blanks(std::string_view text) {
+  const size_t b = text.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  return text.substr(b, text.find_last_not_of(" \t") - b + 1);
+}
+
 /// `text` as a T (an integer type, float or double) when it is exactly one number that T holds;
 /// nullopt otherwise. `out_of_range`, when given, is set to whether the text was a well-formed
 /// number outside T's range (so a caller can say which of the two went wrong).

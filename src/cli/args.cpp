@@ -79,8 +79,7 @@ std::vector<int64_t> Args::int_list(const std::string& key) const {
   std::string part;
   while (std::getline(ss, part, ',')) {
     // Blanks around an item are allowed: --classes "0, 6" is how people write a list.
-    const size_t b = part.find_first_not_of(" \t"), e = part.find_last_not_of(" \t");
-    part = b == std::string::npos ? std::string() : part.substr(b, e - b + 1);
+    part = std::string(trim_blanks(part));
     int64_t v = 0;
     std::string why = parse_integer(part, &v);
     if (why == "expects an integer") throw UsageError("option --" + key + " expects a comma-separated list of integers");

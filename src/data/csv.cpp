@@ -77,10 +77,7 @@ class RecordReader {
   int64_t line_ = 1;
 };
 
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
+std::string trim(const std::string& s) { return std::string(trim_blanks(s)); }
 
 /// A cell's number: blanks around it allowed, as spreadsheets write them.
 std::optional<double> cell_number(const std::string& raw) { return parse_number<double>(trim(raw)); }

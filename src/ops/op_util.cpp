@@ -43,8 +43,9 @@ Tensor scalar_to_device(const Tensor& t, Device d) {
   // BatchNorm layer per step from num_batches_tracked += 1). Integers beyond 2^53, which a double
   // cannot hold, and scalars that need a gradient (a differentiable transfer) are copied.
   const double v = t.item();
-  const int64_t limit = int64_t(1) << 53;  // (std::abs(INT64_MIN) would be undefined)
-  const bool exact = t.dtype() != DType::i64 || (*t.data_ptr<int64_t>() >= -limit && *t.data_ptr<int64_t>() <= limit);
+  const int64_t limit = int64_t(1) << 53;  // a range check, not std::abs (undefined for INT64_MIN)
+  const int64_t i = t.dtype() == DType::i64 ? *t.data_ptr<int64_t>() : 0;
+  const bool exact = i >= -limit && i <= limit;
   if (t.requires_grad() || !exact) return t.to(d);
   return scalar_on(v, t.dtype(), d);
 }

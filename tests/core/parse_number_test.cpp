@@ -35,6 +35,13 @@ TEST(ParseNumber, RefusesAnythingElse) {
   EXPECT_FALSE(parse_number<uint8_t>("256").has_value());
 }
 
+TEST(ParseNumber, TrimBlanksRemovesOnlySurroundingSpacesAndTabs) {
+  EXPECT_EQ(nabla::trim_blanks(" \t1, 2 \t"), "1, 2");
+  EXPECT_EQ(nabla::trim_blanks("x"), "x");
+  EXPECT_EQ(nabla::trim_blanks(" \t "), "");
+  EXPECT_EQ(nabla::trim_blanks(""), "");
+}
+
 // Too small for the type is zero, as in Python (float("1e-400") == 0.0), not an error.
 TEST(ParseNumber, UnderflowReadsAsZeroAndSubnormalsKeepTheirValue) {
   EXPECT_EQ(parse_number<double>("1e-400"), 0.0);
