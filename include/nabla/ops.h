@@ -4,8 +4,8 @@
 //
 // Integer tensors behave as PyTorch's. C++ cannot tell `x + 2` from `x + 2.0`, so a whole
 // scalar keeps the integer dtype (it must fit: u8 + 300 is an error; u8 takes -255..-1 by
-// wrapping) and a fraction, inf or NaN gives f32. i64 arithmetic (+, -, *, pow, sum) wraps
-// modulo 2^64. Comparisons and clamp with a scalar are exact whatever the scalar. Division and
+// wrapping) and a fraction, inf or NaN gives f32. i64 arithmetic (+, -, *, pow, sum, matmul)
+// wraps modulo 2^64; integer matmul runs on the CPU only (cuBLAS has none, PyTorch refuses too). Comparisons and clamp with a scalar are exact whatever the scalar. Division and
 // math functions give f32 (f64 when the other operand is f64). An in-place op whose result is
 // floating is refused for an integer tensor. Floating -> integer conversion truncates, and NaN
 // or out-of-range values become the x86 "integer indefinite" (INT64_MIN; 0 for u8).
@@ -138,7 +138,7 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, boo
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
 // ---- linear algebra (ops/linalg.cpp) ------------------------------------------------------
-/// NumPy matmul: 1-D·1-D dot, 2-D·2-D, batched with broadcast batch dims.
+/// NumPy matmul: 1-D·1-D dot, 2-D·2-D, batched with broadcast batch dims. Integer operands: CPU.
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// x · weightᵀ + bias; x [..., in], weight [out, in], bias [out] (optional).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());

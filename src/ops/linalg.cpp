@@ -49,9 +49,11 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   ops::check_same_device(a0, b0, "matmul");
   NB_CHECK(a0.dim() >= 1 && b0.dim() >= 1, "[matmul] both arguments need at least 1 dimension, got shapes ",
            a0.shape(), " and ", b0.shape());
-  NB_CHECK(a0.is_floating_point() && b0.is_floating_point(), "[matmul] expected floating tensors, got ", a0.dtype(),
-           " and ", b0.dtype());
   DType dt = promote(a0.dtype(), b0.dtype());
+  // As in PyTorch: integer matrices multiply (wrapping) on the CPU; cuBLAS has no integer GEMM.
+  NB_CHECK(is_floating(dt) || a0.device().is_cpu(), "[matmul] integer operands (", a0.dtype(), " and ",
+           b0.dtype(), ") multiply on the CPU only, got them on ", a0.device(),
+           "; convert them with .to(DType::f32) or move them to the CPU");
   Tensor a = a0.to(dt), b = b0.to(dt);
   // 1-D operands become matrices and the added dimension is dropped at the end.
   Tensor A = a.dim() == 1 ? a.unsqueeze(0) : a;

@@ -131,6 +131,14 @@ TEST_F(FakeDeviceTest, MixingDevicesIsAnErrorNamingTheOpAndBothDevices) {
   EXPECT_ERROR(matmul(cpu, dev), "[matmul]", "cpu", "cuda:0");
 }
 
+// cuBLAS has no integer GEMM, and PyTorch refuses integer matmul on CUDA too: a clear error before
+// any kernel, where the CPU multiplies them.
+TEST_F(FakeDeviceTest, IntegerMatmulIsRefusedOnTheDeviceWithTheWayOut) {
+  Tensor a = ones({2, 2}, {.dtype = DType::i64});
+  EXPECT_EQ(matmul(a, a).to_vector(), (std::vector<double>{2, 2, 2, 2}));
+  EXPECT_ERROR(matmul(a.to(kDev), a.to(kDev)), "[matmul]", "i64", "cuda:0", "CPU only", ".to(DType::f32)");
+}
+
 TEST_F(FakeDeviceTest, ZeroDimCpuScalarCombinesWithADeviceTensor) {
   Tensor dev = vec({1, 2, 3}, {3}).to(kDev);
   Tensor s = scalar_tensor(2.0);

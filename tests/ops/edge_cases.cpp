@@ -486,6 +486,46 @@ TEST(IntegerInputs, FloatToIntegerConversionIsDefined) {
   EXPECT_EQ(g.to(DType::u8).to_vector<int64_t>(), (std::vector<int64_t>{255, 44, 0, 254, 255}));
 }
 
+// Integer matrices multiply on the CPU as in PyTorch (before: refused), exactly and wrapping in
+// the dtype; compared with a plain C++ triple loop in uint64 (the same residues).
+TEST(IntegerInputs, MatmulIsExactAndWraps) {
+  const int64_t m = 5, k = 7, n = 3;
+  std::vector<int64_t> av(m * k), bv(k * n);
+  for (size_t i = 0; i < av.size(); ++i) av[i] = int64_t(i * 2654435761u % 2001) - 1000;
+  for (size_t i = 0; i < bv.size(); ++i) bv[i] = int64_t(i * 40503u % 301) - 150;
+  av[3] = int64_t(1) << 60;  // its products pass 2^63: they must wrap, not saturate or go through a double
+  const std::vector<int64_t> want = [&] {
+    std::vector<int64_t> c(m * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        uint64_t acc = 0;
+        for (int64_t p = 0; p < k; ++p) acc += uint64_t(av[size_t(i * k + p)]) * uint64_t(bv[size_t(p * n + j)]);
+        c[size_t(i * n + j)] = int64_t(acc);
+      }
+    return c;
+  }();
+  Tensor a = i64(av, {m, k}), b = i64(bv, {k, n});
+  Tensor c = nb::matmul(a, b);
+  EXPECT_EQ(c.dtype(), DType::i64);
+  EXPECT_EQ(c.to_vector<int64_t>(), want);
+  // A transposed view (column-major to GEMM) and a broadcast batch give the same products.
+  Tensor at = i64(av, {m, k}).t().contiguous().t();
+  EXPECT_EQ(nb::matmul(at, b).to_vector<int64_t>(), want);
+  Tensor batched = nb::matmul(nb::stack({a, a}), b);
+  EXPECT_EQ(batched.shape(), (Shape{2, m, n}));
+  EXPECT_EQ(batched.select(0, 1).to_vector<int64_t>(), want);
+  EXPECT_EQ(nb::matmul(i64({1, 2, 3}, {3}), i64({4, 5, 6}, {3})).item<int64_t>(), 32);
+  // u8 wraps modulo 256: 200 * 2 + 100 * 3 = 700 = 188 (mod 256), as torch.uint8 gives.
+  Tensor u = nb::matmul(nb::from_vector(std::vector<uint8_t>{200, 100}, {1, 2}),
+                        nb::from_vector(std::vector<uint8_t>{2, 3}, {2, 1}));
+  EXPECT_EQ(u.dtype(), DType::u8);
+  EXPECT_EQ(u.item<int64_t>(), 188);
+  // An integer and a floating operand promote, as elsewhere.
+  Tensor mixed = nb::matmul(i64({1, 2}, {1, 2}), nb::from_vector(std::vector<double>{0.5, 0.25}, {2, 1}));
+  EXPECT_EQ(mixed.dtype(), DType::f64);
+  EXPECT_EQ(mixed.item<double>(), 1.0);
+}
+
 // ---- error messages ------------------------------------------------------------------------
 
 TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {

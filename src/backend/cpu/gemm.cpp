@@ -6,7 +6,9 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "../backend.h"
 #include "../kernels/elementwise_ops.h"
@@ -87,6 +89,44 @@ void long_k_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
     }
 }
 
+// Integer GEMM (PyTorch multiplies integer matrices on the CPU; BLAS has no integer routine).
+// Products and sums run in uint64, so they wrap modulo 2^64 without signed overflow, and the
+// cast back to T keeps the residue (mod 2^64 for i64, mod 256 for u8): the result the dtype's
+// own wrapping arithmetic gives. Loop order i-p-j reads B and writes C along rows.
+template <typename T>
+void integer_gemm(const GemmArgs& g, const T* a, const T* b, T* c) {
+  const auto to_integer = [](double v, const char* what) {
+    NB_CHECK(v == std::nearbyint(v) && std::abs(v) < 0x1p63, "[matmul] an integer GEMM needs a whole ", what,
+             ", got ", v);
+    return uint64_t(int64_t(v));
+  };
+  const uint64_t alpha = to_integer(g.alpha, "alpha"), beta = to_integer(g.beta, "beta");
+  const auto a_at = [&](int64_t i, int64_t p) { return uint64_t(g.trans_a ? a[p * g.lda + i] : a[i * g.lda + p]); };
+  const auto b_at = [&](int64_t p, int64_t j) { return uint64_t(g.trans_b ? b[j * g.ldb + p] : b[p * g.ldb + j]); };
+  parallel_for(g.m, std::max<int64_t>(1, 4096 / std::max<int64_t>(g.n * g.k, 1)), [&](int64_t ib, int64_t ie) {
+    std::vector<uint64_t> row(size_t(g.n));
+    for (int64_t i = ib; i < ie; ++i) {
+      std::fill(row.begin(), row.end(), uint64_t(0));
+      for (int64_t p = 0; p < g.k; ++p) {
+        const uint64_t x = a_at(i, p);
+        for (int64_t j = 0; j < g.n; ++j) row[size_t(j)] += x * b_at(p, j);
+      }
+      for (int64_t j = 0; j < g.n; ++j) {
+        T& out = c[i * g.ldc + j];
+        // beta 0: C's old values are not read, as in BLAS.
+        out = T(beta == 0 ? alpha * row[size_t(j)] : alpha * row[size_t(j)] + beta * uint64_t(out));
+      }
+    }
+  });
+}
+
+template <typename T>
+void integer_gemm_batched(const GemmArgs& g) {
+  for (int64_t i = 0; i < g.batch; ++i)
+    integer_gemm(g, static_cast<const T*>(g.a) + i * g.stride_a, static_cast<const T*>(g.b) + i * g.stride_b,
+                 static_cast<T*>(g.c) + i * g.stride_c);
+}
+
 }  // namespace
 
 void set_gemm_impl(GemmImpl impl) { g_impl = impl; }
@@ -120,8 +160,12 @@ void gemm(DType dt, const GemmArgs& g) {
                   static_cast<const double*>(g.a) + i * g.stride_a, int(g.lda),
                   static_cast<const double*>(g.b) + i * g.stride_b, int(g.ldb), g.beta,
                   static_cast<double*>(g.c) + i * g.stride_c, int(g.ldc));
+  } else if (dt == DType::i64) {
+    integer_gemm_batched<int64_t>(g);
+  } else if (dt == DType::u8) {
+    integer_gemm_batched<uint8_t>(g);
   } else {
-    fail("[matmul] expected f32 or f64 operands, got ", dt);
+    fail("[matmul] unsupported dtype ", dt);
   }
 }
 
