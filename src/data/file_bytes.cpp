@@ -10,9 +10,10 @@
 namespace nabla::data::internal {
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, const char* op) {
-  check_regular_file(path, op);
-  gzFile f = gzopen(path.c_str(), "rb");
+  FileHandle file = open_regular_file(path, op);
+  gzFile f = gzdopen(file.get(), "rb");
   NB_CHECK(f != nullptr, "[", op, "] ", path, ": cannot open");
+  file.release();  // gzclose closes it now
   std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
   std::vector<uint8_t> out;
   std::vector<uint8_t> buf(1 << 16);

@@ -26,10 +26,11 @@ std::string lower(std::string s) {
 Tensor decode(const std::string& path, int channels, const char* op) {
   std::vector<uint8_t> bytes;
   {
-    check_regular_file(path, op);
     // Plain read (no gzip): images are not compressed again.
-    FILE* f = std::fopen(path.c_str(), "rb");
+    FileHandle file = open_regular_file(path, op);
+    FILE* f = ::fdopen(file.get(), "rb");
     NB_CHECK(f != nullptr, "[", op, "] ", path, ": cannot open");
+    file.release();  // fclose closes it now
     std::unique_ptr<FILE, int (*)(FILE*)> guard(f, std::fclose);
     uint8_t buf[1 << 16];
     size_t n;

@@ -26,9 +26,7 @@ Tensor make_tensor(const detail::TensorEntry& e) { return empty(e.shape, {.dtype
 class File {
  public:
   explicit File(const std::string& path) : path_(path) {
-    check_regular_file(path, "safetensors");  // before open(): a FIFO would block it
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    NB_CHECK(fd_ >= 0, detail::where(path), "cannot open: ", std::strerror(errno));
+    fd_ = open_regular_file(path, "safetensors").release();
   }
   ~File() { ::close(fd_); }
   File(const File&) = delete;

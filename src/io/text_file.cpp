@@ -1,7 +1,7 @@
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "nabla/file.h"
 #include "nabla/io/json.h"
@@ -9,13 +9,16 @@
 namespace nabla::io {
 
 std::string read_text_file(const std::string& path, const std::string& op) {
-  check_regular_file(path, op);
-  std::ifstream in(path, std::ios::binary);
-  NB_CHECK(in.good(), "[", op, "] ", path, ": cannot open: ", std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  NB_CHECK(!in.bad(), "[", op, "] ", path, ": read failed");
-  return ss.str();
+  FileHandle file = open_regular_file(path, op);
+  std::string text;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(file.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    NB_CHECK(n >= 0, "[", op, "] ", path, ": read failed: ", std::strerror(errno));
+    if (n == 0) return text;
+    text.append(buf, size_t(n));
+  }
 }
 
 Json parse_json_text(std::string_view text, const std::string& op, const std::string& source) {

@@ -20,6 +20,8 @@
 
 #include "nabla/data.h"
 #include "common/expect_error.h"
+#include "common/temp_dir.h"
+#include "common/within.h"
 #include "nabla/nabla.h"
 
 namespace data_test {
@@ -27,26 +29,7 @@ namespace data_test {
 using nabla_test::error_of;
 using nabla_test::expect_contains;
 
-/// A fresh folder under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("nabla_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using nabla_test::TempDir;
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
@@ -78,19 +61,10 @@ inline std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const s
   return b;
 }
 
-/// Runs `f` on another thread; if it is not done within `limit`, the process exits with a
-/// message (a hang must fail loudly, not block the test suite). Exceptions from f propagate.
+/// nabla_test::within for data loader calls.
 template <typename F>
 void within(std::chrono::seconds limit, F f) {
-  auto task = std::make_shared<std::packaged_task<void()>>(std::move(f));
-  std::future<void> fut = task->get_future();
-  std::thread([task] { (*task)(); }).detach();
-  if (fut.wait_for(limit) != std::future_status::ready) {
-    std::fprintf(stderr, "data test: timed out after %lld s: the data loader hung\n", (long long)limit.count());
-    std::fflush(stderr);
-    std::_Exit(3);
-  }
-  fut.get();
+  nabla_test::within(limit, "the data loader", std::move(f));
 }
 
 /// Raw bytes of a contiguous tensor, for bit-exact comparisons.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/expect_error.h"
+#include "common/temp_dir.h"
 #include "nabla/nabla.h"
 
 namespace io_test {
@@ -21,35 +22,7 @@ namespace io_test {
 using nabla_test::error_of;
 using nabla_test::expect_contains;
 
-/// A fresh folder under the system temp dir, removed with its contents at scope exit.
-class ScratchDir {
- public:
-  ScratchDir() {
-    auto base = std::filesystem::temp_directory_path();
-    static int counter = 0;
-    for (;;) {
-      path_ = base / ("nabla_io_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-      if (std::filesystem::create_directory(path_)) break;
-    }
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-  /// Names of all entries (including hidden temp files).
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = nabla_test::TempDir;
 
 using Bytes = std::vector<uint8_t>;
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/expect_error.h"
+#include "common/temp_dir.h"
 #include "nabla/nabla.h"
 #include "nabla/nn.h"
 
@@ -49,27 +50,7 @@ inline Moments moments(const Tensor& t) {
   return m;
 }
 
-/// A fresh path in a per-process temp folder (removed with the folder at exit of the test).
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("nabla_nn_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-  std::filesystem::path path_;
-};
+using nabla_test::TempDir;
 
 }  // namespace nn_test
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "nabla/io/safetensors.h"
 #include "nabla/nabla.h"
 
@@ -23,28 +24,7 @@ namespace train_test {
 
 namespace fs = std::filesystem;
 
-/// A fresh folder under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag = "t") {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("nabla_train_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using nabla_test::TempDir;
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
