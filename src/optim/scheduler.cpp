@@ -125,8 +125,8 @@ double StepLR::lr_at(int64_t epoch, size_t g) const {
 
 MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
     : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
-  NB_CHECK(std::is_sorted(milestones_.begin(), milestones_.end()),
-           "[MultiStepLR] invalid milestones: must be increasing");
+  // In any order, and a repeated milestone decays twice: PyTorch keeps them in a Counter.
+  std::sort(milestones_.begin(), milestones_.end());
   NB_CHECK(gamma >= 0, "[MultiStepLR] invalid gamma: ", gamma, " (must be >= 0)");
   initial_step();
 }
@@ -276,6 +276,11 @@ std::pair<const OneCycleLR::Phase*, double> OneCycleLR::locate(int64_t epoch) co
   for (size_t i = 0; i < phases_.size(); ++i) {
     const Phase& ph = phases_[i];
     if (double(epoch) <= ph.end_step || i + 1 == phases_.size()) {
+      // A phase of zero length has no position to interpolate (0 / 0 gave a NaN lr); PyTorch
+      // raises ZeroDivisionError here too.
+      NB_CHECK(ph.end_step != start, "[OneCycleLR] phase ", i + 1, " of the schedule has zero length at step ", epoch,
+               " (pct_start ", o_.pct_start, " x total_steps ", o_.total_steps,
+               "): choose them so that every phase spans at least one step");
       return {&ph, (double(epoch) - start) / (ph.end_step - start)};
     }
     start = ph.end_step;

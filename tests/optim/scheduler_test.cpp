@@ -41,7 +41,11 @@ TEST(Schedulers, MultiStepLR) {
   MultiStepLR s(f.opt, {2, 5}, 0.1);
   auto lrs = run(f, s, 7);
   optim_test::expect_near_rel(lrs, {0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001}, 1e-14, 0, "MultiStepLR");
-  EXPECT_ERROR(MultiStepLR(f.opt, {5, 2}), "[MultiStepLR]", "milestones");
+  // Milestones in any order; a repeated one decays twice (PyTorch counts them).
+  Fixture f2;
+  MultiStepLR unsorted(f2.opt, {5, 2, 5}, 0.1);
+  optim_test::expect_near_rel(run(f2, unsorted, 7), {0.1, 0.1, 0.01, 0.01, 0.01, 0.0001, 0.0001}, 1e-14, 0,
+                              "MultiStepLR, unsorted milestones");
 }
 
 TEST(Schedulers, ExponentialLR) {
@@ -149,6 +153,17 @@ TEST(Schedulers, OneCycleFollowsPyTorchsPhases) {
   EXPECT_EQ(std::get<0>(static_cast<const AdamOptions&>(adam.param_groups()[0].options()).betas()), 0.95);
   Adagrad ada({q});
   EXPECT_ERROR(OneCycleLR(ada, 0.1, {.total_steps = 5}), "[OneCycleLR]", "cycle_momentum");
+
+  // pct_start x total_steps = 1 makes the warm-up a phase of zero length: an error naming them at
+  // construction (PyTorch: ZeroDivisionError there), where the lr used to become NaN.
+  for (auto [steps, pct] : {std::pair{10, 0.1}, {2, 0.5}, {4, 0.25}, {1, 1.0}}) {
+    Fixture g;
+    EXPECT_ERROR(OneCycleLR(g.opt, 1.0, {.total_steps = steps, .pct_start = pct}), "[OneCycleLR]", "zero length",
+                 "pct_start");
+    EXPECT_ERROR(OneCycleLR(g.opt, 1.0, {.total_steps = steps, .pct_start = pct, .three_phase = true}),
+                 "[OneCycleLR]", "zero length");
+    EXPECT_FALSE(std::isnan(g.lr())) << steps << " " << pct;
+  }
 }
 
 TEST(Schedulers, ReduceLROnPlateau) {

@@ -73,7 +73,8 @@ class StepLR : public LRScheduler {
   double gamma_;
 };
 
-/// lr = base · gamma^(number of milestones <= epoch).
+/// lr = base · gamma^(number of milestones <= epoch); milestones in any order, and a repeated
+/// one counts as often as it appears (as PyTorch's Counter).
 class MultiStepLR : public LRScheduler {
  public:
   MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1);
