@@ -168,6 +168,8 @@ class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("AccumulateGrad"), leaf(leaf) {}
   TensorList apply(const TensorList& grad_outputs) override;
+  /// `g` after the leaf's hooks (register_hook), in registration order.
+  Tensor run_hooks(Tensor g) const;
   std::weak_ptr<TensorImpl> leaf;
   bool create_graph = false;  // set by the engine for the current pass
 };

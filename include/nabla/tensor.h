@@ -27,6 +27,9 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   uint64_t version = 0;
+  /// Bumped when an in-place op gives a tensor on this storage a new history (grad_fn): views
+  /// made before then re-derive theirs from their base on next use (ViewOrigin).
+  uint64_t history = 0;
   const char* last_writer = "";  ///< name of the last in-place op, for error messages
   std::function<void(void*)> deleter;  ///< set for external memory; else the caching allocator
 
@@ -37,6 +40,25 @@ struct Storage {
 class Tensor;
 using TensorList = std::vector<Tensor>;
 using GradHook = std::function<Tensor(const Tensor&)>;
+struct TensorImpl;
+
+/// How a differentiable view was made, so that its history can be made again when its base
+/// gets a new one in place (y = f(x); v = y.narrow(..); y.mul_(3): v's gradient must flow through
+/// the mul_, as in PyTorch). Set by the view ops while grad mode is on.
+struct ViewOrigin {
+  std::weak_ptr<TensorImpl> root;  ///< the first ancestor that is not such a view
+  uint64_t history = 0;            ///< the storage's history when this history was made
+  /// The view this one was made from (null: the root). Mutable only for the destructor.
+  mutable std::shared_ptr<const ViewOrigin> parent;
+  /// The view op, recorded, applied to (a fresh copy of) the parent.
+  std::function<Tensor(const Tensor& parent)> remake;
+
+  ViewOrigin() = default;
+  ViewOrigin(const ViewOrigin&) = delete;
+  ViewOrigin& operator=(const ViewOrigin&) = delete;
+  /// Unlinks the parent chain iteratively: a chain of 100k views must not recurse 100k deep.
+  ~ViewOrigin();
+};
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
@@ -52,6 +74,7 @@ struct TensorImpl {
   std::weak_ptr<autograd::Node> grad_accumulator;
   std::shared_ptr<TensorImpl> grad;
   std::vector<GradHook> hooks;
+  std::shared_ptr<const ViewOrigin> view_origin;
 };
 
 /// Options for creation functions: `zeros({2, 3}, {.dtype = kF64, .requires_grad = true})`.
@@ -128,9 +151,21 @@ class Tensor {
   bool requires_grad() const;
   /// Marks a leaf as a parameter (true) or freezes it (false). Errors on non-leaves.
   Tensor& requires_grad_(bool on = true);
-  bool is_leaf() const { return impl().grad_fn == nullptr; }
-  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl().grad_fn; }
-  uint32_t output_nr() const { return impl().output_nr; }
+  bool is_leaf() const { return grad_fn() == nullptr; }
+  const std::shared_ptr<autograd::Node>& grad_fn() const {
+    refresh_view_history();
+    return impl().grad_fn;
+  }
+  uint32_t output_nr() const {
+    refresh_view_history();
+    return impl().output_nr;
+  }
+  /// For a view whose base got a new history in place since the view's was made: remakes the
+  /// view's history from the base (ViewOrigin). The autograd accessors call it.
+  void refresh_view_history() const {
+    const TensorImpl& i = impl();
+    if (i.view_origin && i.view_origin->history != i.storage->history) remake_view_history();
+  }
   /// Accumulated gradient (undefined until a backward reaches this tensor).
   Tensor grad() const;
   void set_grad(const Tensor& g);
@@ -188,6 +223,7 @@ class Tensor {
   std::string to_string() const;
 
  private:
+  void remake_view_history() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -126,6 +126,10 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
     TensorList grads = std::move(pending[node.get()].grads);
     pending.erase(node.get());
     if (grads.empty()) grads.resize(node->outputs.size());
+    auto* leaf_sink = dynamic_cast<AccumulateGrad*>(node.get());
+    // A leaf whose every incoming gradient was undefined (a custom Function's "no gradient")
+    // keeps .grad undefined, as in PyTorch: a zero .grad would still move it under weight decay.
+    if (leaf_sink && !grads[0].defined()) continue;
     // Outputs that received no gradient get zeros (only multi-output nodes can have them).
     for (size_t i = 0; i < grads.size(); ++i) {
       if (!grads[i].defined()) grads[i] = ops.full(node->outputs[i].shape, node->outputs[i].dtype, node->outputs[i].device, 0.0);
@@ -136,6 +140,9 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
       if (r.defined()) g = r;
     }
     if (!accumulate && targets.count(node.get())) {
+      // grad() runs a leaf input's own hooks on what it returns, as backward() does before
+      // accumulating (and as torch.autograd.grad does).
+      if (leaf_sink) grads[0] = leaf_sink->run_hooks(grads[0]);
       for (const Capture& c : captures) {
         if (c.node == node.get()) {
           Tensor g = grads[c.output_nr];
@@ -143,10 +150,10 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
         }
       }
     }
-    bool is_leaf_sink = dynamic_cast<AccumulateGrad*>(node.get()) != nullptr;
+    const bool is_leaf_sink = leaf_sink != nullptr;
     if (is_leaf_sink && !accumulate) continue;
     if (!accumulate && !needed.count(node.get())) continue;
-    if (is_leaf_sink) static_cast<AccumulateGrad*>(node.get())->create_graph = create_graph;
+    if (is_leaf_sink) leaf_sink->create_graph = create_graph;
 
     TensorList input_grads;
     try {
@@ -273,8 +280,11 @@ void Tensor::retain_grad() const {
   if (is_leaf() || impl().retains_grad) return;
   impl().retains_grad = true;
   std::weak_ptr<TensorImpl> weak = impl_ptr();
-  register_hook([weak](const Tensor& g) {
-    if (auto self = weak.lock()) {
+  const autograd::Node* fn = grad_fn().get();
+  register_hook([weak, fn](const Tensor& g) {
+    // After an in-place op the tensor holds a new value with a new grad_fn (and a hook of its
+    // own): the gradient reaching the old node is the old value's, which .grad must not get.
+    if (auto self = weak.lock(); self && self->grad_fn.get() == fn) {
       Tensor t(self);
       t.set_grad(t.grad().defined() ? autograd::engine_ops().add(t.grad(), g) : g.detach());
     }

@@ -136,15 +136,21 @@ TensorList FunctionNode::apply(const TensorList& grad_outputs) {
   return backward_fn(grad_outputs);
 }
 
+Tensor AccumulateGrad::run_hooks(Tensor g) const {
+  if (std::shared_ptr<TensorImpl> impl = leaf.lock()) {
+    for (const auto& hook : impl->hooks) {
+      Tensor r = hook(g);
+      if (r.defined()) g = r;
+    }
+  }
+  return g;
+}
+
 TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   std::shared_ptr<TensorImpl> impl = leaf.lock();
   if (!impl) return {};  // the leaf is gone: nobody can read its gradient
-  Tensor g = grad_outputs[0];
+  Tensor g = run_hooks(grad_outputs[0]);
   Tensor var(impl);
-  for (const auto& hook : impl->hooks) {
-    Tensor r = hook(g);
-    if (r.defined()) g = r;
-  }
   const auto& ops = engine_ops();
   if (create_graph) {
     // The accumulated gradient must stay differentiable: out of place.

@@ -221,7 +221,36 @@ std::vector<double> Tensor::to_double_vector() const {
   return out;
 }
 
-bool Tensor::requires_grad() const { return impl().requires_grad || impl().grad_fn != nullptr; }
+bool Tensor::requires_grad() const { return impl().requires_grad || grad_fn() != nullptr; }
+
+ViewOrigin::~ViewOrigin() {
+  std::shared_ptr<const ViewOrigin> p = std::move(parent);
+  // Only the last owner unlinks; each origin freed here has no parent left to free recursively.
+  while (p && p.use_count() == 1) p = std::move(p->parent);
+}
+
+namespace {
+/// The view ops from the root down to `o`, applied to `root` (a loop: chains can be long).
+Tensor replay_view(const ViewOrigin& o, const Tensor& root) {
+  std::vector<const ViewOrigin*> chain;
+  for (const ViewOrigin* v = &o; v != nullptr; v = v->parent.get()) chain.push_back(v);
+  Tensor t = root;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) t = (*it)->remake(t);
+  return t;
+}
+}  // namespace
+
+void Tensor::remake_view_history() const {
+  TensorImpl& i = impl();
+  std::shared_ptr<TensorImpl> root = i.view_origin->root.lock();
+  NB_CHECK(root != nullptr, "[autograd] a view of shape ", i.shape, " is used after its base was modified in place ",
+           "(by ", i.storage->last_writer, ") and then freed, so its gradient history cannot be brought up to date; ",
+           "keep the base alive or take the view after the in-place op");
+  Tensor fresh = replay_view(*i.view_origin, Tensor(root));
+  i.grad_fn = fresh.impl().grad_fn;
+  i.output_nr = fresh.impl().output_nr;
+  i.view_origin = fresh.impl().view_origin;
+}
 
 Tensor& Tensor::requires_grad_(bool on) {
   NB_CHECK(is_leaf(), "[requires_grad_] can only change requires_grad of a leaf tensor; "

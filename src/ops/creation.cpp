@@ -89,6 +89,7 @@ Tensor eye(int64_t n, TensorOptions opts) {
 
 void uniform_(Tensor& t, double low, double high) {
   ops::check_floating(t, "uniform_");
+  ops::check_no_internal_overlap(t, "uniform_");
   NB_CHECK(low <= high, "[uniform_] low ", low, " is greater than high ", high);
   Tensor dst = t.is_contiguous() ? t : empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
   auto st = detail::reserve_blocks(uint64_t(dst.numel() + 3) / 4);
@@ -99,6 +100,7 @@ void uniform_(Tensor& t, double low, double high) {
 
 void normal_(Tensor& t, double mean, double std) {
   ops::check_floating(t, "normal_");
+  ops::check_no_internal_overlap(t, "normal_");
   NB_CHECK(std >= 0, "[normal_] std must be non-negative, got ", std);
   Tensor dst = t.is_contiguous() ? t : empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
   auto st = detail::reserve_blocks(uint64_t(dst.numel() + 3) / 4);

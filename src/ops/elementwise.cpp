@@ -110,7 +110,8 @@ Tensor pow(const Tensor& a0, const Tensor& b0) {
   auto [a, b] = as_float_pair(a0, b0);
   return binary_op(BinaryOp::Pow, "pow", a, b, true, true,
                    [](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& out, bool na, bool nb) {
-                     Tensor ga = na ? g * y * pow(x, y - 1.0) : Tensor();
+                     // Zero where y == 0 (PyTorch's mask): y * x^(y-1) is 0 * inf there at x = 0.
+                     Tensor ga = na ? where(eq(y, scalar_like(0, y)), zeros_like(out), g * y * pow(x, y - 1.0)) : Tensor();
                      // d/dy x^y = x^y log x; taken as 0 where x == 0 (limit for y > 0).
                      Tensor gb = nb ? where(eq(x, scalar_like(0, x)), zeros_like(out), g * out * log(x)) : Tensor();
                      return Grads2{ga, gb};
@@ -226,7 +227,11 @@ Tensor pow(const Tensor& x, double p) {
   }
   return unary_op(
       UnaryOp::PowScalar, "pow", as_float(x), true, false,
-      [p](const Tensor& g, const Tensor& x, const auto&) { return g * p * pow(x, p - 1.0); }, p);
+      [p](const Tensor& g, const Tensor& x, const auto&) {
+        // x^0 is constant: its gradient is 0, not 0 * x^-1 (NaN at x = 0), as in PyTorch.
+        return p == 0 ? zeros_like(g) : g * p * pow(x, p - 1.0);
+      },
+      p);
 }
 namespace {
 // An integer tensor's clamp, exact in its dtype (the float kernel would convert the bounds:

@@ -9,10 +9,18 @@ namespace nabla {
 namespace {
 
 void check_inplace_allowed(const Tensor& self, const char* op) {
+  ops::check_no_internal_overlap(self, op);
   if (!is_grad_enabled()) return;
   NB_CHECK(!(self.is_leaf() && self.requires_grad()), "[", op,
            "] a leaf tensor that requires grad is used in an in-place operation; wrap the update in NoGradGuard "
            "(as optimizers do) or clone() it first");
+}
+
+/// In-place writes into a view of a tensor that requires grad are not supported (PyTorch rebases
+/// the base's history; we refuse rather than give the base a wrong gradient).
+void check_not_a_view_of_grad_tensor(const Tensor& self, const char* op) {
+  NB_CHECK(!is_grad_enabled() || !self.impl().is_view || !self.requires_grad(), "[", op,
+           "] in-place on a view of a tensor that requires grad is not supported; use the out-of-place op");
 }
 
 /// As PyTorch: a floating result is not truncated into an integer tensor (i64.mul_(1.5),
@@ -20,6 +28,20 @@ void check_inplace_allowed(const Tensor& self, const char* op) {
 void check_result_dtype(const Tensor& self, DType result, const char* op) {
   NB_CHECK(self.is_floating_point() || !is_floating(result), "[", op, "] the result has dtype ", result,
            ", which cannot be written in place into a tensor of dtype ", self.dtype(), "; use the out-of-place op");
+}
+
+/// Gives `self` a new history after an in-place write: views made earlier re-derive theirs on
+/// next use (storage history), and retain_grad() follows the new value, as in PyTorch.
+void set_history(Tensor& self, std::shared_ptr<autograd::Node> fn, uint32_t output_nr) {
+  // `fn` is a fresh result's node, so it saved nothing of self's storage after this write.
+  TensorImpl& i = self.impl();
+  i.grad_fn = std::move(fn);
+  i.output_nr = output_nr;
+  self.storage()->history++;
+  if (i.retains_grad && i.grad_fn) {
+    i.retains_grad = false;  // the old hook skips: it sees a grad_fn that is no longer self's
+    self.retain_grad();
+  }
 }
 
 /// Writes `result` into `self` and, when recording, makes `self`'s history the
@@ -33,11 +55,7 @@ Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
   check_result_dtype(self, result.dtype(), op);
   ops::copy_into(self, result);
   ops::bump_version(self, op);
-  if (track) {
-    // `result` is fresh memory, so its node saved nothing of self's storage after this write.
-    self.impl().grad_fn = result.grad_fn();
-    self.impl().output_nr = result.output_nr();
-  }
+  if (track) set_history(self, result.grad_fn(), result.output_nr());
   return self;
 }
 
@@ -67,6 +85,18 @@ bool scalar_inplace(Tensor& self, backend::UnaryOp op, double v, const char* nam
   return true;
 }
 
+/// mul and div keep their operands for the VJP, and writing the result into self would then
+/// overwrite a kept operand (backward failed with "modified by an in-place operation" for
+/// y.mul_(w) with w requiring grad, and for y.mul_(y)). When recording, an operand that lives in
+/// self's memory is replaced by a clone (differentiable, so the gradient still reaches self's
+/// history), as PyTorch keeps the original self.
+std::pair<Tensor, Tensor> operands_kept_for_backward(const Tensor& self, const Tensor& o) {
+  if (!is_grad_enabled() || !(self.requires_grad() || o.requires_grad())) return {self, o};
+  Tensor a = o.requires_grad() ? self.clone() : self;
+  if (o.impl_ptr() == self.impl_ptr()) return {a, a};  // y.mul_(y): a is a clone here (o requires grad)
+  return {a, self.requires_grad() && o.shares_storage(self) ? o.clone() : o};
+}
+
 template <typename F>
 Tensor& inplace(Tensor& self, const char* op, F compute) {
   check_inplace_allowed(self, op);
@@ -79,6 +109,7 @@ Tensor& inplace(Tensor& self, const char* op, F compute) {
 Tensor& Tensor::add_(const Tensor& o0, double alpha) {
   if (!is_grad_enabled() || !(requires_grad() || o0.requires_grad())) {
     // Fast path (optimizers, gradient accumulation): one kernel straight into self.
+    ops::check_no_internal_overlap(*this, "add_");
     NoGradGuard ng;
     const Tensor o = ops::scalar_to_device(o0, device());
     ops::check_same_device(*this, o, "add_");
@@ -116,10 +147,16 @@ Tensor& Tensor::sub_(const Tensor& o) { return add_(o, -1.0); }
 // The results are cast to self's dtype by commit() (f64 into f32 as PyTorch does), which refuses
 // a floating result for an integer tensor.
 Tensor& Tensor::mul_(const Tensor& o) {
-  return inplace(*this, "mul_", [&] { return mul(*this, o); });
+  return inplace(*this, "mul_", [&] {
+    auto [a, b] = operands_kept_for_backward(*this, o);
+    return mul(a, b);
+  });
 }
 Tensor& Tensor::div_(const Tensor& o) {
-  return inplace(*this, "div_", [&] { return div(*this, o); });
+  return inplace(*this, "div_", [&] {
+    auto [a, b] = operands_kept_for_backward(*this, o);
+    return div(a, b);
+  });
 }
 Tensor& Tensor::add_(double v) {
   if (scalar_inplace(*this, backend::UnaryOp::AddScalar, v, "add_")) return *this;
@@ -133,22 +170,23 @@ Tensor& Tensor::zero_() { return fill_(0.0); }
 Tensor& Tensor::fill_(double v) {
   check_inplace_allowed(*this, "fill_");
   ops::check_fill_value(dtype(), v, "fill_");
-  NB_CHECK(!impl().is_view || !requires_grad() || !is_grad_enabled(), "[fill_] in-place on a view of a tensor that requires grad is not supported");
+  check_not_a_view_of_grad_tensor(*this, "fill_");
   if (is_contiguous()) {
     backend::get(device()).fill(dtype(), raw_data(), numel(), v);
   } else {
     ops::copy_into(*this, ops::scalar_like(v, *this));
   }
   ops::bump_version(*this, "fill_");
-  if (is_grad_enabled() && !is_leaf()) impl().grad_fn = nullptr;  // constant now: no history
+  if (is_grad_enabled() && !is_leaf()) set_history(*this, nullptr, 0);  // constant now: no history
   return *this;
 }
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace_allowed(*this, "copy_");
   if (!is_grad_enabled() || !src.requires_grad()) {
+    check_not_a_view_of_grad_tensor(*this, "copy_");
     ops::copy_into(*this, src);
     ops::bump_version(*this, "copy_");
-    if (is_grad_enabled() && !is_leaf()) impl().grad_fn = nullptr;
+    if (is_grad_enabled() && !is_leaf()) set_history(*this, nullptr, 0);  // constant now: no history
     return *this;
   }
   return commit(*this, src.expand(shape()).to(dtype()) * 1.0, "copy_");

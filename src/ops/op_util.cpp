@@ -159,4 +159,13 @@ Tensor scalar_on(double v, DType dtype, Device device) {
 
 Tensor scalar_like(double v, const Tensor& like) { return scalar_on(v, like.dtype(), like.device()); }
 
+void check_no_internal_overlap(const Tensor& t, const char* op) {
+  if (t.numel() == 0) return;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    NB_CHECK(t.stride(d) != 0 || t.size(d) <= 1, "[", op, "] cannot write in place into a tensor of shape ", t.shape(),
+             " and strides ", t.strides(), ": dimension ", d,
+             " has stride 0, so several elements are one memory location (an expanded view); clone() it first");
+  }
+}
+
 }  // namespace nabla::ops

@@ -72,6 +72,11 @@ Tensor scalar_like(double v, const Tensor& like);
 /// A 0-d tensor of `dtype` on `device` holding `v`, written by a fill kernel (no upload).
 Tensor scalar_on(double v, DType dtype, Device device);
 
+/// Refuses an in-place write into a tensor whose elements share memory (an expanded view:
+/// a stride of 0 over more than one element), where the result would depend on the write order;
+/// PyTorch refuses it too. Call before writing.
+void check_no_internal_overlap(const Tensor& t, const char* op);
+
 /// Marks an in-place write: bumps the version counter and remembers the op's name.
 inline void bump_version(const Tensor& t, const char* op) {
   t.storage()->version++;

@@ -10,11 +10,27 @@ namespace nabla {
 namespace {
 
 /// Records a view of `x` with the given geometry; `vjp(g)` returns the input's gradient.
+/// Under grad mode the view also remembers how it was made (ViewOrigin), so its history can be
+/// made again if its base gets a new one in place.
 template <typename Vjp>
-Tensor view_op(const Tensor& x, const char* name, Shape shape, Shape strides, int64_t offset, Vjp vjp) {
-  Tensor out = make_view(x, std::move(shape), std::move(strides), offset);
+Tensor view_op(const Tensor& x, const char* name, const Shape& shape, const Shape& strides, int64_t offset,
+               Vjp vjp) {
+  Tensor out = make_view(x, shape, strides, offset);
   if (auto node = autograd::record(name, {x}, {out})) {
     node->backward_fn = [vjp](const TensorList& g) { return TensorList{vjp(g[0])}; };
+  }
+  if (is_grad_enabled()) {
+    auto origin = std::make_shared<ViewOrigin>();
+    const auto& parent = x.impl().view_origin;
+    origin->root = parent ? parent->root : x.impl_ptr();
+    origin->history = x.storage()->history;
+    origin->parent = parent;
+    // The geometry is in storage elements, so it holds for a fresh copy of the parent too.
+    origin->remake = [name, shape, strides, offset, vjp](const Tensor& p) {
+      EnableGradGuard with_grad;
+      return view_op(p, name, shape, strides, offset, vjp);
+    };
+    out.impl().view_origin = std::move(origin);
   }
   return out;
 }

@@ -283,8 +283,8 @@ TEST(InPlace, ScalarUpdatesWithoutHistory) {
   m.select(1, 1).mul_(10.0);  // a strided column
   expect_values(m, {1, 20, 3, 4, 50, 6});
   Tensor b = zeros({1}, {.dtype = kF64});
-  b.expand({4}).add_(1.0);  // an expanded view aliases one element: written once, as before
-  expect_values(b, {1});
+  EXPECT_ERROR(b.expand({4}).add_(1.0), "[add_]", "stride 0");  // one element four times: refused, as PyTorch
+  expect_values(b, {0});
   Tensor x = param({1.5});
   {
     NoGradGuard ng;

@@ -526,6 +526,20 @@ TEST(IntegerInputs, MatmulIsExactAndWraps) {
   EXPECT_EQ(mixed.item<double>(), 1.0);
 }
 
+// d/dx x^0 is 0 everywhere, as PyTorch masks it; before, 0 * x^-1 made it NaN at x = 0, for a
+// scalar and for a tensor exponent alike.
+TEST(SingularPoints, PowWithExponentZeroHasZeroGradient) {
+  Tensor x = t64({0.0, 2.0}, {2}, true);
+  Tensor y = nb::pow(x, 0.0) + nb::pow(x, 1.0) + nb::pow(x, 2.0);
+  nb::sum(y).backward();
+  expect_values(x.grad(), {1, 5}, 0, "d/dx (x^0 + x + x^2)");
+  Tensor x2 = t64({0.0, 2.0}, {2}, true);
+  Tensor p = t64({0.0, 0.0}, {2}, true);
+  nb::sum(nb::pow(x2, p)).backward();
+  expect_values(x2.grad(), {0, 0}, 0, "d/dx x^p at p = 0");
+  expect_values(p.grad(), {0, std::log(2.0)}, 1e-15, "d/dp x^p at p = 0");
+}
+
 // ---- error messages ------------------------------------------------------------------------
 
 TEST(Errors, ShapeMismatchesNameTheOpAndShapes) {

@@ -1,0 +1,193 @@
+// In-place ops and the histories around them, each against PyTorch's result: views taken before
+// their base changed in place, refused writes (views of tensors that require grad, expanded
+// views), retain_grad after an in-place op, mul_/div_ with an operand that requires grad,
+// leaves that receive no gradient, and grad() running a leaf's hooks.
+#include <gtest/gtest.h>
+
+#include "autograd/helpers.h"
+#include "nabla/nabla.h"
+
+using namespace nabla;
+
+namespace {
+
+Tensor f64(std::vector<double> v) {
+  Shape s{int64_t(v.size())};
+  return from_vector<double>(v, s);
+}
+Tensor param(std::vector<double> v) { return f64(std::move(v)).requires_grad_(); }
+
+void expect_values(const Tensor& t, const std::vector<double>& want, double tol = 1e-12) {
+  ASSERT_TRUE(t.defined());
+  auto got = t.to_double_vector();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+}
+
+}  // namespace
+
+// Before: the view kept the history it was made with, so x.grad was [1, 1, 0, 0] although v read
+// [3, 6]; PyTorch gives [3, 3, 0, 0].
+TEST(ViewHistory, BaseChangedInPlaceAfterTheViewWasTaken) {
+  Tensor x = param({1, 2, 3, 4});
+  Tensor y = x * 1.0;
+  Tensor v = y.narrow(0, 0, 2);
+  y.mul_(3.0);
+  expect_values(v, {3, 6});
+  sum(v).backward();
+  expect_values(x.grad(), {3, 3, 0, 0});
+
+  // A view of a view (transpose, then select), and a base changed twice.
+  Tensor x2 = param({1, 2, 3, 4});
+  Tensor m = x2.reshape({2, 2}) * 1.0;
+  Tensor col = m.t().select(0, 0);  // m[:, 0] = x2[0], x2[2]
+  m.mul_(2.0);
+  m.add_(x2.reshape({2, 2}));  // m = 3 * x2 as a matrix
+  sum(col * col).backward();    // d/dx of (3 x0)^2 + (3 x2)^2
+  expect_values(x2.grad(), {18 * 1, 0, 18 * 3, 0});
+}
+
+TEST(ViewHistory, BaseThatGainsAHistoryInPlaceGivesItToItsViews) {
+  // y needs no grad when the view is taken; add_ with w makes it depend on w.
+  Tensor w = param({1, 2, 3, 4});
+  Tensor y = zeros({4}, {.dtype = kF64});
+  Tensor v = y.narrow(0, 1, 2);
+  EXPECT_FALSE(v.requires_grad());
+  y.add_(w);
+  EXPECT_TRUE(v.requires_grad());
+  sum(v * v).backward();
+  expect_values(w.grad(), {0, 4, 6, 0});
+}
+
+TEST(ViewHistory, BaseThatBecomesAConstantMakesItsViewsConstant) {
+  Tensor x = param({1, 2, 3});
+  Tensor y = x * 2.0;
+  Tensor v = y.narrow(0, 0, 2);
+  y.zero_();  // a constant from here: no history (PyTorch keeps one that gives zeros)
+  EXPECT_FALSE(v.requires_grad());
+  expect_values(v, {0, 0});
+}
+
+TEST(ViewHistory, AViewWhoseChangedBaseIsGoneIsAClearError) {
+  Tensor x = param({1, 2});
+  Tensor v;
+  {
+    Tensor y = x * 1.0;
+    v = y.narrow(0, 0, 1);
+    y.mul_(2.0);
+  }
+  EXPECT_ERROR(sum(v).backward(), "[autograd]", "modified in place", "mul_", "freed");
+}
+
+TEST(ViewHistory, ViewsOfLeavesAndUnchangedBasesKeepTheirHistory) {
+  Tensor w = param({1, 2, 3, 4});
+  Tensor wt = w.reshape({2, 2}).t();
+  const autograd::Node* fn = wt.grad_fn().get();
+  {
+    NoGradGuard ng;
+    w.add_(1.0);  // an optimizer step: a new version, the same history
+  }
+  EXPECT_NE(fn, nullptr);
+  EXPECT_EQ(wt.grad_fn().get(), fn);
+  sum(wt * 2.0).backward();
+  expect_values(w.grad(), {2, 2, 2, 2});
+}
+
+// copy_ of a constant into a view of a tensor that requires grad took a fast path without the
+// check the other in-place ops make (x.grad came out [1, 1, 1, 1]; a leaf parameter's view was
+// overwritten silently). Refused, as for add_/mul_/fill_; fine without grad mode.
+TEST(InPlaceRefusals, CopyIntoAViewOfATensorThatRequiresGrad) {
+  Tensor x = param({1, 2, 3, 4});
+  Tensor y = x * 1.0;
+  EXPECT_ERROR(y.narrow(0, 0, 2).copy_(zeros({2}, {.dtype = kF64})), "[copy_]", "view", "requires grad");
+  EXPECT_ERROR(x.narrow(0, 0, 1).copy_(zeros({1}, {.dtype = kF64})), "[copy_]");
+  expect_values(x, {1, 2, 3, 4});
+  {
+    NoGradGuard ng;
+    x.narrow(0, 0, 1).copy_(zeros({1}, {.dtype = kF64}));
+  }
+  expect_values(x, {0, 2, 3, 4});
+}
+
+// Before: zeros(1).expand(3).add_(ones(3)) left 3 and ones(1).expand(3).mul_([2, 3, 4]) left 4,
+// whatever the write order happened to be. PyTorch refuses such writes; so do we, changing nothing.
+TEST(InPlaceRefusals, ExpandedViewsAreNotWrittenInPlace) {
+  Tensor b = ones({1}, {.dtype = kF64});
+  Tensor e = b.expand({3});
+  EXPECT_ERROR(e.add_(ones({3}, {.dtype = kF64})), "[add_]", "[3]", "stride 0", "clone()");
+  EXPECT_ERROR(e.mul_(f64({2, 3, 4})), "[mul_]", "stride 0");
+  EXPECT_ERROR(e.add_(1.0), "[add_]", "stride 0");
+  EXPECT_ERROR(e.fill_(2.0), "[fill_]", "stride 0");
+  EXPECT_ERROR(e.copy_(f64({2, 3, 4})), "[copy_]", "stride 0");
+  EXPECT_ERROR(uniform_(e, 0, 1), "[uniform_]", "stride 0");
+  expect_values(b, {1});
+  // One element along the expanded dim, or none at all, is no overlap.
+  Tensor one = b.expand({1});
+  one.add_(1.0);
+  expect_values(b, {2});
+  zeros({0, 1}, {.dtype = kF64}).expand({0, 5}).fill_(1.0);
+}
+
+// retain_grad() follows the tensor's current value (PyTorch moves its hook); before, y.grad was
+// the gradient of the value before mul_ (15 instead of 5).
+TEST(InPlaceHistory, RetainGradFollowsAnInPlaceOp) {
+  Tensor x = ones({2}, {.dtype = kF64, .requires_grad = true});
+  Tensor y = x * 1.0;
+  y.retain_grad();
+  y.mul_(3.0);
+  sum(y * 5.0).backward();
+  expect_values(y.grad(), {5, 5});
+  expect_values(x.grad(), {15, 15});
+}
+
+// mul_/div_ keep their operands for backward; with an operand that requires grad the write used
+// to overwrite one of them, so every backward failed. PyTorch keeps the original self.
+TEST(InPlaceHistory, MulAndDivInPlaceByATensorThatRequiresGrad) {
+  Tensor w = param({4, 5});
+  Tensor y = full({2}, 2.0, {.dtype = kF64});
+  y.mul_(w);
+  expect_values(y, {8, 10});
+  sum(y).backward();
+  expect_values(w.grad(), {2, 2});
+
+  Tensor d = param({4, 5});
+  Tensor q = full({2}, 2.0, {.dtype = kF64});
+  q.div_(d);
+  sum(q).backward();
+  expect_values(d.grad(), {-2.0 / 16, -2.0 / 25});
+
+  Tensor x = param({3, -1});
+  Tensor s = x * 1.0;
+  s.mul_(s);  // x^2
+  sum(s).backward();
+  expect_values(x.grad(), {6, -2});
+}
+
+// A leaf that receives only undefined gradients (a custom Function's "none") keeps .grad
+// undefined, as in PyTorch; a zero .grad made SGD with weight decay move it (3 -> 2.7).
+TEST(InPlaceHistory, LeafWithNoGradientKeepsGradUndefined) {
+  struct MulFirstOnly : Function<MulFirstOnly> {
+    static Tensor forward(AutogradContext* ctx, const Tensor& a, const Tensor& b) {
+      ctx->save_for_backward({a, b});
+      return a * b;
+    }
+    static TensorList backward(AutogradContext* ctx, const TensorList& g) {
+      return {g[0] * ctx->get_saved()[1], Tensor()};
+    }
+  };
+  Tensor a = ones({1}, {.dtype = kF64, .requires_grad = true});
+  Tensor b = full({1}, 3.0, {.dtype = kF64}).requires_grad_();
+  sum(MulFirstOnly::apply(a, b)).backward();
+  expect_values(a.grad(), {3});
+  EXPECT_FALSE(b.grad().defined());  // so an optimizer skips b, as PyTorch's do
+}
+
+// grad() runs a leaf input's hooks on the gradient it returns, as backward() does before
+// accumulating (before: [2, 4] from grad() against [20, 40] in .grad).
+TEST(Hooks, GradRunsTheHooksOfLeafInputs) {
+  Tensor x = param({1, 2});
+  x.register_hook([](const Tensor& g) { return g * 10.0; });
+  expect_values(grad({sum(x * x)}, {x})[0], {20, 40});
+  sum(x * x).backward();
+  expect_values(x.grad(), {20, 40});
+}
