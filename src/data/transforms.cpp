@@ -284,11 +284,22 @@ Tensor erase(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t 
   return out;
 }
 
+namespace {
+/// One mean and std per channel (or one for all), std positive, both finite: a zero std made
+/// every pixel inf or NaN (torchvision refuses it too).
+void check_mean_std(const std::vector<double>& mean, const std::vector<double>& sd) {
+  NB_CHECK(!mean.empty() && mean.size() == sd.size(), "[normalize] mean has ", mean.size(), " values and std ",
+           sd.size(), ": expected one per channel (or one for all)");
+  for (size_t i = 0; i < sd.size(); ++i)
+    NB_CHECK(sd[i] > 0 && std::isfinite(sd[i]) && std::isfinite(mean[i]), "[normalize] std[", i, "] = ", sd[i],
+             " (mean ", mean[i], "): std must be positive and finite");
+}
+}  // namespace
+
 Tensor normalize(const Tensor& input, const std::vector<double>& mean, const std::vector<double>& sd) {
   NB_CHECK(input.defined() && input.dtype() == DType::f32 && input.dim() >= 1, "[normalize] expected an f32 tensor, got ",
            input.defined() ? dtype_name(input.dtype()) : "undefined", " ", input.defined() ? input.shape() : Shape{});
-  NB_CHECK(!mean.empty() && mean.size() == sd.size(), "[normalize] mean has ", mean.size(), " values and std ",
-           sd.size(), ": expected one per channel (or one for all)");
+  check_mean_std(mean, sd);
   int64_t c = input.dim() == 1 ? input.size(0) : input.dim() == 2 ? 1 : input.size(0);
   int64_t inner = c ? input.numel() / c : 0;
   NB_CHECK(mean.size() == 1 || int64_t(mean.size()) == c, "[normalize] ", mean.size(), " means for ", c,
@@ -444,11 +455,7 @@ Transform random_erasing(const RandomErasingOptions& o) {
 }
 
 Transform normalize(std::vector<double> mean, std::vector<double> sd) {
-  NB_CHECK(!mean.empty() && mean.size() == sd.size(), "[normalize] mean has ", mean.size(), " values and std ",
-           sd.size(), ": expected one per channel (or one for all)");
-  for (size_t i = 0; i < sd.size(); ++i)
-    NB_CHECK(sd[i] > 0 && std::isfinite(sd[i]) && std::isfinite(mean[i]), "[normalize] std[", i, "] = ", sd[i],
-             " (mean ", mean[i], "): std must be positive and finite");
+  check_mean_std(mean, sd);
   return Transform("normalize", [mean = std::move(mean), sd = std::move(sd)](const Tensor& img, Rng&) {
     return normalize(img, mean, sd);
   });

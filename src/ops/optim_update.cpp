@@ -72,6 +72,9 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
   static const char* kStateNames[3] = {"state[0]", "state[1]", "state[2]"};
   thread_local std::vector<backend::OptimSlot> ks;
   thread_local std::vector<Tensor> keep;  // contiguous copies of non-contiguous gradients
+  // Non-contiguous parameters (a transposed leaf, as PyTorch accepts) are updated in a contiguous
+  // copy that is written back after the kernel.
+  thread_local std::vector<std::pair<Tensor, Tensor>> write_back;
   for (size_t i = 0; i < slots.size(); ++i) {
     NB_CHECK(slots[i].param.defined(), "[", op, "] parameter ", i, " is undefined");
     NB_CHECK(is_floating(slots[i].param.dtype()), "[", op, "] parameter ", i, " has dtype ", slots[i].param.dtype(),
@@ -85,13 +88,18 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
   for (DType dt : {DType::f32, DType::f64}) {
     ks.clear();
     keep.clear();
+    write_back.clear();
     for (size_t i = 0; i < slots.size(); ++i) {
       const OptimSlot& s = slots[i];
       if (s.param.dtype() != dt || s.param.device() != dev) continue;
       ops::check_tensor(s.param, op);
-      NB_CHECK(s.param.is_contiguous(), "[", op, "] parameter ", i, " of shape ", s.param.shape(),
-               " must be contiguous");
+      ops::check_no_internal_overlap(s.param, op);
       NB_CHECK(s.grad.defined(), "[", op, "] parameter ", i, " has no gradient");
+      Tensor p = s.param;
+      if (!p.is_contiguous()) {
+        write_back.emplace_back(s.param, ops::contiguous_data(s.param));
+        p = write_back.back().second;
+      }
       Tensor g = s.grad;
       if (!g.is_contiguous() && g.shape() == s.param.shape()) {
         keep.push_back(ops::contiguous_data(g));
@@ -99,7 +107,7 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
       }
       check_buffer(g, s.param, "gradient", i, op);
       backend::OptimSlot k{};
-      k.param = s.param.raw_data();
+      k.param = p.raw_data();
       k.grad = g.raw_data();
       for (int j = 0; j < 3; ++j) {
         if (!used[j]) continue;
@@ -114,8 +122,10 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
     backend::OptimHyper kh{h.lr,    h.momentum,     h.dampening, h.alpha,    h.beta1,    h.beta2,   h.eps,
                                 h.weight_decay, h.decay, h.nesterov,  h.centered, h.amsgrad, h.maximize};
     backend::get(dev).optim_update(backend::OptimAlgo(algo), dt, ks.data(), int64_t(ks.size()), kh);
+    for (auto& [param, copy] : write_back) ops::copy_into(param, copy);
   }
   keep.clear();
+  write_back.clear();
   for (const OptimSlot& s : slots) {
     ops::bump_version(s.param, "optim_update_");
     for (int j = 0; j < 3; ++j)

@@ -138,11 +138,20 @@ Tensor std(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction)
 Tensor max(const Tensor& x, const Shape& dims, bool keepdim) { return extreme(ReduceOp::Max, "max", x, dims, keepdim); }
 Tensor min(const Tensor& x, const Shape& dims, bool keepdim) { return extreme(ReduceOp::Min, "min", x, dims, keepdim); }
 
+namespace {
+/// What exp() is shifted by to stay in range: the max over `dims` (kept), as a constant; 0 for a
+/// row that is all -inf, and for an empty tensor, where max has no value (PyTorch gives an empty
+/// softmax and a logsumexp of -inf over an empty dim; max used to refuse them).
+Tensor exp_shift(const Tensor& x, const Shape& dims) {
+  if (x.numel() == 0) return zeros_like(sum(x.detach(), dims, true));
+  Tensor m = max(x.detach(), dims, true);
+  return where(isfinite(m), m, zeros_like(m));
+}
+}  // namespace
+
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
   ops::check_floating(x, "logsumexp");
-  // Shift by the (constant) max for stability; rows that are all -inf shift by 0.
-  Tensor m = max(x.detach(), dims, true);
-  m = where(isfinite(m), m, zeros_like(m));
+  Tensor m = exp_shift(x, dims);
   Tensor out = log(sum(exp(x - m), dims, true)) + m;
   if (keepdim) return out;
   ReducePlan p = plan_reduce(x, dims, keepdim, "logsumexp");
@@ -172,9 +181,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   ops::check_floating(x, "softmax");
   dim = wrap_dim(dim, x.dim(), "softmax");
   if (x.dim() == 0) return ones_like(x) + x * 0.0;
-  Tensor m = max(x.detach(), {dim}, true);
-  m = where(isfinite(m), m, zeros_like(m));
-  Tensor e = exp(x - m);
+  Tensor e = exp(x - exp_shift(x, {dim}));
   return e / sum(e, {dim}, true);
 }
 

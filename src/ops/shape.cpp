@@ -300,6 +300,16 @@ Tensor Tensor::to(Device device) const {
 
 Tensor cat(const TensorList& tensors, int64_t dim) {
   NB_CHECK(!tensors.empty(), "[cat] expected at least one tensor");
+  // PyTorch's legacy rule: a 1-D empty tensor (shape [0], an "empty" accumulator) is skipped
+  // whatever the others' shapes (cat({empty, x}) as a loop's start).
+  const auto legacy_empty = [](const Tensor& t) { return t.dim() == 1 && t.size(0) == 0; };
+  if (std::any_of(tensors.begin(), tensors.end(), legacy_empty) &&
+      !std::all_of(tensors.begin(), tensors.end(), legacy_empty)) {
+    TensorList kept;
+    for (const Tensor& t : tensors)
+      if (!legacy_empty(t)) kept.push_back(t);
+    return cat(kept, dim);
+  }
   const Tensor& first = tensors[0];
   NB_CHECK(first.dim() > 0, "[cat] cannot concatenate 0-d tensors; use stack");
   dim = wrap_dim(dim, first.dim(), "cat");

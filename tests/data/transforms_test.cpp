@@ -233,6 +233,8 @@ TEST(Transforms, NormalizeAndCompose) {
   Tensor n = normalize(img, {1.0, 100.0}, {2.0, 10.0});
   EXPECT_EQ(n.to_vector<float>(), (std::vector<float>{-0.5, 0, 4.5, 5, 0, 0.1f, 1, 1.1f}));
   EXPECT_ERROR(normalize({1.0, 2.0}, {1.0, 0.0}), "std must be positive");
+  // The function form checks the same (before: a zero std gave inf and NaN pixels silently).
+  EXPECT_ERROR(normalize(img, {1.0, 2.0}, {1.0, 0.0}), "[normalize]", "std[1] = 0", "std must be positive");
   EXPECT_ERROR(normalize(img, {1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}), "3 means for 2 channels");
   // Feature vectors: every element is a channel.
   Tensor f = from_vector<float>({1, 2, 3}, {3});

@@ -169,6 +169,15 @@ TEST(ZeroSize, Reductions) {
   EXPECT_NABLA_ERROR(nb::argmax(x), "[argmax]", "[0, 3]");
   EXPECT_EQ(nb::softmax(x, 1).shape(), (Shape{0, 3}));
   EXPECT_EQ(nb::logsumexp(x, {1}).shape(), Shape{0});
+  // Over the empty dim itself, as PyTorch: softmax is empty, logsumexp is log(0) = -inf (before:
+  // "[max] ... empty"); the gradient is empty too.
+  EXPECT_EQ(nb::softmax(x, 0).shape(), (Shape{0, 3}));
+  EXPECT_EQ(nb::log_softmax(x, 0).shape(), (Shape{0, 3}));
+  Tensor lse = nb::logsumexp(x, {0});
+  EXPECT_EQ(lse.to_vector<double>(), (std::vector<double>(3, -INFINITY)));
+  Tensor x2 = nb::zeros({0, 3}, {.dtype = DType::f64, .requires_grad = true});
+  nb::sum(nb::softmax(x2, 0)).backward();
+  EXPECT_EQ(x2.grad().shape(), (Shape{0, 3}));
 }
 
 TEST(ZeroSize, MatmulWithEmptyInnerDimension) {
@@ -206,6 +215,12 @@ TEST(ZeroSize, CatWithEmptyParts) {
   EXPECT_EQ(r1.to_vector<double>(), a.to_vector<double>());
   EXPECT_EQ(nb::cat({e1, e1}, 1).shape(), (Shape{2, 0}));
   EXPECT_EQ(nb::stack({e1, e1}, 0).shape(), (Shape{2, 2, 0}));
+  // A 1-D empty tensor is skipped whatever the others' rank, as PyTorch's legacy rule (before:
+  // "ranks differ"); all of them empty give one.
+  Tensor legacy = nb::zeros({0}, {.dtype = DType::f64});
+  EXPECT_EQ(nb::cat({legacy, a.detach(), legacy}, 1).to_vector<double>(), a.to_vector<double>());
+  EXPECT_EQ(nb::cat({legacy, legacy}, 0).shape(), Shape{0});
+  EXPECT_NABLA_ERROR(nb::cat({nb::zeros({0, 3}), nb::zeros({2})}, 0), "[cat]", "ranks differ");
 }
 
 TEST(ZeroSize, ElementwiseAndLosses) {

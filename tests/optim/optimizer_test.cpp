@@ -139,6 +139,32 @@ TEST(OptimBasics, StepRunsWithoutGradMode) {
   EXPECT_TRUE(is_grad_enabled());
 }
 
+// A transposed (non-contiguous) leaf is a parameter as any other, as in PyTorch (before: "must be
+// contiguous"): three Adam steps give it the same values as a contiguous copy gets; an expanded
+// one (elements sharing memory) is refused.
+TEST(OptimBasics, NonContiguousParametersStepLikeContiguousOnes) {
+  Tensor base = from_vector<double>({1, -2, 3, 0.5, -1, 2}, {2, 3});
+  Tensor strided = base.clone().t().requires_grad_();  // [3, 2], strides {1, 3}
+  Tensor plain = base.clone().t().contiguous().requires_grad_();
+  ASSERT_FALSE(strided.is_contiguous());
+  Adam a({strided}, AdamOptions(0.1).weight_decay(0.01)), b({plain}, AdamOptions(0.1).weight_decay(0.01));
+  const Tensor w = from_vector<double>({1, 2, 3, 4, 5, 6}, {3, 2});
+  for (int i = 0; i < 3; ++i) {
+    a.zero_grad();
+    b.zero_grad();
+    (strided * strided * w).sum().backward();
+    (plain * plain * w).sum().backward();
+    a.step();
+    b.step();
+  }
+  EXPECT_EQ(strided.to_vector<double>(), plain.to_vector<double>());
+  EXPECT_FALSE(strided.is_contiguous());
+  Tensor e = zeros({1}, {.dtype = kF64}).expand({3}).requires_grad_();
+  SGD sgd({e}, SGDOptions(0.1));
+  (e * 2.0).sum().backward();
+  EXPECT_ERROR(sgd.step(), "[SGD]", "stride 0");
+}
+
 // ---- state_dict ------------------------------------------------------------------------------
 struct Net {
   std::vector<Tensor> params;
