@@ -13,6 +13,7 @@
 #include "nabla/file.h"
 #include "nabla/data/split.h"
 #include "nabla/io/atomic_file.h"
+#include "nabla/io/key_prefix.h"
 #include "nabla/io/safetensors.h"
 #include "nabla/nn.h"
 #include "nabla/optim.h"
@@ -40,15 +41,10 @@ std::string join_doubles(const std::vector<double>& v) {
   return s;
 }
 io::TensorMap prefixed(const nn::StateDict& sd, const std::string& prefix) {
-  io::TensorMap m;
-  for (const auto& [k, v] : sd) m[prefix + k] = v;
-  return m;
+  return io::with_key_prefix<io::TensorMap>(sd, prefix);
 }
 nn::StateDict unprefixed(const io::TensorMap& m, const std::string& prefix) {
-  nn::StateDict sd;
-  for (const auto& [k, v] : m)
-    if (k.rfind(prefix, 0) == 0) sd.insert(k.substr(prefix.size()), v);
-  return sd;
+  return io::strip_key_prefix<nn::StateDict>(m, prefix);
 }
 
 const std::string& meta(const io::Metadata& m, const std::string& key, const std::string& file) {
