@@ -492,7 +492,7 @@ TEST(IntegerInputs, PowKeepsIntegers) {
 
 // Floating -> integer conversion is defined for every value (C++ leaves NaN and out-of-range
 // undefined): truncation, and x86-64's "integer indefinite" otherwise, on both backends
-// (kernels/wrapping.h cpu_cast), which is what PyTorch gives on x86.
+// (kernels/wrapping.h x86_cast), which is what PyTorch gives on x86.
 TEST(IntegerInputs, FloatToIntegerConversionIsDefined) {
   const int64_t min = std::numeric_limits<int64_t>::min();
   Tensor f = nb::from_vector(std::vector<double>{NAN, INFINITY, -INFINITY, 1e30, -2.7, 2.7}, {6});

@@ -85,9 +85,9 @@ void copy_run(Geometry g, Operand out, Operand in) {
       }
     }
     if (s[0] == ED && s[1] == ES) {
-      for (int64_t i = 0; i < n; ++i) o[i] = cpu_cast<D>(x[i]);
+      for (int64_t i = 0; i < n; ++i) o[i] = x86_cast<D>(x[i]);
     } else {
-      for (int64_t i = 0; i < n; ++i) o[i * s[0] / ED] = cpu_cast<D>(x[i * s[1] / ES]);
+      for (int64_t i = 0; i < n; ++i) o[i * s[0] / ED] = x86_cast<D>(x[i * s[1] / ES]);
     }
   });
 }

@@ -30,7 +30,7 @@ template <typename T, UnaryOp OP> struct UnaryF;
     __device__ static __forceinline__ T f(T x, double a, double b) {  \
       (void)a;                                                        \
       (void)b;                                                        \
-      return cpu_cast<T>(expr);                                       \
+      return x86_cast<T>(expr);                                       \
     }                                                                 \
   };
 NB_UNARY_OPS(NB_UNARY_FUNCTOR)
@@ -39,7 +39,7 @@ NB_UNARY_OPS(NB_UNARY_FUNCTOR)
 template <typename T, BinaryOp OP> struct BinaryF;
 #define NB_BINARY_FUNCTOR(name, expr)                                                    \
   template <typename T> struct BinaryF<T, BinaryOp::name> {                              \
-    __device__ static __forceinline__ T f(T x, T y) { return cpu_cast<T>(expr); }        \
+    __device__ static __forceinline__ T f(T x, T y) { return x86_cast<T>(expr); }        \
   };
 NB_BINARY_OPS(NB_BINARY_FUNCTOR)
 #undef NB_BINARY_FUNCTOR
@@ -75,7 +75,7 @@ template <typename T> struct WhereBody {
 template <typename D, typename S> struct CopyBody {
   D* out;
   const S* in;
-  __device__ void operator()(const int64_t* off) const { out[off[0]] = cpu_cast<D>(in[off[1]]); }
+  __device__ void operator()(const int64_t* off) const { out[off[0]] = x86_cast<D>(in[off[1]]); }
 };
 
 // --- launch machinery -------------------------------------------------------------------

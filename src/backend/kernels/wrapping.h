@@ -75,9 +75,10 @@ NB_HOST_DEVICE T abs_of(T x) {
 /// cvtts*2si does it (what the CPU build computed when C++ left it undefined): truncation, and
 /// values out of range or NaN become the "integer indefinite" 0x80..0; an 8-bit result is the
 /// low byte of a 32-bit conversion. The GPU's own conversion saturates instead (-1.0 to u8
-/// would give 0 there and 255 on the CPU), so both backends use this.
+/// would give 0 there and 255 on the CPU), so both backends use this (named for the semantics,
+/// not the device).
 template <typename D, typename S>
-NB_HOST_DEVICE D cpu_cast(S v) {
+NB_HOST_DEVICE D x86_cast(S v) {
   if constexpr (std::is_floating_point_v<S> && std::is_same_v<D, uint8_t>) {
     const double d = double(v);
     const int32_t i = (d > -2147483649.0 && d < 2147483648.0) ? int32_t(d) : std::numeric_limits<int32_t>::min();
