@@ -1,6 +1,7 @@
 // Tensor: a cheap shared handle to a strided view of reference-counted storage, with the
 // autograd fields (requires_grad, grad, grad_fn, version counter) that ops read and write.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -52,6 +53,9 @@ struct ViewOrigin {
   mutable std::shared_ptr<const ViewOrigin> parent;
   /// The view op, recorded, applied to (a fresh copy of) the parent.
   std::function<Tensor(const Tensor& parent)> remake;
+  /// Gives `view` the history of `fresh` (the remade view): set by the view ops, which can reach
+  /// autograd (retain_grad must follow), where this struct's layer cannot.
+  void (*adopt)(const Tensor& view, const Tensor& fresh) = nullptr;
 
   ViewOrigin() = default;
   ViewOrigin(const ViewOrigin&) = delete;
@@ -75,6 +79,10 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;
   std::vector<GradHook> hooks;
   std::shared_ptr<const ViewOrigin> view_origin;
+  /// view_origin->history (kNoViewOrigin: none), read without a lock by every autograd accessor;
+  /// view_origin and grad_fn change only under the remake lock, before this is stored.
+  std::atomic<uint64_t> view_history{kNoViewOrigin};
+  static constexpr uint64_t kNoViewOrigin = ~uint64_t(0);
 };
 
 /// Options for creation functions: `zeros({2, 3}, {.dtype = kF64, .requires_grad = true})`.
@@ -161,10 +169,13 @@ class Tensor {
     return impl().output_nr;
   }
   /// For a view whose base got a new history in place since the view's was made: remakes the
-  /// view's history from the base (ViewOrigin). The autograd accessors call it.
-  void refresh_view_history() const {
+  /// view's history from the base (ViewOrigin). The autograd accessors call it; a base that is
+  /// gone leaves the history as it was, except with `or_throw` (graph building), where that is
+  /// an error.
+  void refresh_view_history(bool or_throw = false) const {
     const TensorImpl& i = impl();
-    if (i.view_origin && i.view_origin->history != i.storage->history) remake_view_history();
+    const uint64_t h = i.view_history.load(std::memory_order_acquire);
+    if (h != TensorImpl::kNoViewOrigin && h != i.storage->history) remake_view_history(or_throw);
   }
   /// Accumulated gradient (undefined until a backward reaches this tensor).
   Tensor grad() const;
@@ -223,7 +234,7 @@ class Tensor {
   std::string to_string() const;
 
  private:
-  void remake_view_history() const;
+  void remake_view_history(bool or_throw) const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

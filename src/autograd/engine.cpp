@@ -1,5 +1,6 @@
 // The backward engine: an iterative walk (no recursion, so 100k-op chains work) in
 // dependency order, summing the gradients that reach each node before running it.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <unordered_map>
@@ -127,9 +128,19 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
     pending.erase(node.get());
     if (grads.empty()) grads.resize(node->outputs.size());
     auto* leaf_sink = dynamic_cast<AccumulateGrad*>(node.get());
-    // A leaf whose every incoming gradient was undefined (a custom Function's "no gradient")
-    // keeps .grad undefined, as in PyTorch: a zero .grad would still move it under weight decay.
-    if (leaf_sink && !grads[0].defined()) continue;
+    // A node whose every incoming gradient is undefined (a custom Function's "no gradient") passes
+    // none on, as in PyTorch: the leaves behind it keep .grad undefined (a zero .grad would still
+    // move them under weight decay).
+    if (std::none_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); })) {
+      for (const Edge& e : node->next_edges) {
+        if (!e.fn) continue;
+        if (int& d = deps[e.fn.get()]; --d == 0) {
+          d = -1;
+          ready.push_back(e.fn);
+        }
+      }
+      continue;
+    }
     // Outputs that received no gradient get zeros (only multi-output nodes can have them).
     for (size_t i = 0; i < grads.size(); ++i) {
       if (!grads[i].defined()) grads[i] = ops.full(node->outputs[i].shape, node->outputs[i].dtype, node->outputs[i].device, 0.0);

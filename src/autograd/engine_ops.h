@@ -11,6 +11,7 @@ struct EngineOps {
   Tensor (*full)(const Shape&, DType, Device, double) = nullptr;
   bool (*all_finite)(const Tensor&) = nullptr;
   Tensor (*contiguous_clone)(const Tensor&) = nullptr;
+  Tensor (*clone)(const Tensor&) = nullptr;  // recorded, as Tensor::clone (contiguous result)
   void (*add_inplace)(Tensor&, const Tensor&) = nullptr;  // no-grad, for .grad accumulation
   Tensor (*to_device)(const Tensor&, Device) = nullptr;    // differentiable copy, as Tensor::to
   Tensor (*to_dtype)(const Tensor&, DType) = nullptr;      // differentiable cast, as Tensor::to

@@ -86,6 +86,7 @@ Tensor SavedTensor::get() const {
 }
 
 Edge gradient_edge(const Tensor& t) {
+  t.refresh_view_history(/*or_throw=*/true);  // a view in any input position, not only the first
   auto& impl = t.impl();
   if (impl.grad_fn) return {impl.grad_fn, impl.output_nr};
   if (!impl.requires_grad) return {};
@@ -152,17 +153,20 @@ TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   Tensor g = run_hooks(grad_outputs[0]);
   Tensor var(impl);
   const auto& ops = engine_ops();
+  // g may be kept as .grad only when nobody else can see its memory and it is plainly laid out:
+  // a later in-place accumulation must not write into another tensor or into a stride-0 view
+  // (sum's gradient is an expanded scalar).
+  const bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous();
   if (create_graph) {
-    // The accumulated gradient must stay differentiable: out of place.
-    var.set_grad(impl->grad ? ops.add(Tensor(impl->grad), g) : g);
+    // The accumulated gradient must stay differentiable: out of place, copies recorded.
+    var.set_grad(impl->grad ? ops.add(Tensor(impl->grad), g) : exclusive ? g : ops.clone(g));
   } else if (!impl->grad) {
-    // Steal the buffer when nobody else can see it; else copy, so a later in-place
-    // accumulation cannot write into another tensor.
-    bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous() &&
-                     !g.requires_grad();
-    var.set_grad(exclusive ? g : ops.contiguous_clone(g));
+    var.set_grad(exclusive && !g.requires_grad() ? g : ops.contiguous_clone(g));
+  } else if (Tensor acc(impl->grad); acc.requires_grad() || !acc.is_contiguous()) {
+    // A .grad left by a create_graph backward (part of a graph) or set by the user with any
+    // layout: added out of place, as PyTorch does for a .grad it cannot write into.
+    var.set_grad(ops.add(acc, g));
   } else {
-    Tensor acc(impl->grad);
     ops.add_inplace(acc, g);
   }
   return {};

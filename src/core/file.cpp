@@ -52,11 +52,13 @@ void check_regular_file(const std::string& path, const std::string& op) {
 }
 
 FileHandle open_regular_file(const std::string& path, const std::string& op) {
-  NB_CHECK(!path.empty(), "[", op, "] empty file path");
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. The kind is then
-  // checked on the open descriptor, so the file cannot be swapped between check and open.
+  // A first look without opening: devices are never opened (a tty could become the controlling
+  // terminal, a watchdog would start). O_NONBLOCK: a FIFO swapped in since would otherwise wait
+  // for a writer; the kind is checked again on the open descriptor, so nothing swapped in between
+  // the look and the open is read.
+  check_regular_file(path, op);
   int fd;
-  do fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  do fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) fail_to_reach(path, op, errno);
   FileHandle file(fd);

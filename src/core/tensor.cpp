@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iomanip>
 #include <limits>
+#include <mutex>
 #include <ostream>
 #include <sstream>
 
@@ -240,16 +241,23 @@ Tensor replay_view(const ViewOrigin& o, const Tensor& root) {
 }
 }  // namespace
 
-void Tensor::remake_view_history() const {
+void Tensor::remake_view_history(bool or_throw) const {
+  // One remake at a time: the accessors are const and may be called from several threads.
+  static std::mutex remake_lock;
+  std::lock_guard<std::mutex> lock(remake_lock);
   TensorImpl& i = impl();
+  const uint64_t h = i.view_history.load(std::memory_order_acquire);
+  if (h == TensorImpl::kNoViewOrigin || h == i.storage->history) return;  // another thread did it
   std::shared_ptr<TensorImpl> root = i.view_origin->root.lock();
-  NB_CHECK(root != nullptr, "[autograd] a view of shape ", i.shape, " is used after its base was modified in place ",
-           "(by ", i.storage->last_writer, ") and then freed, so its gradient history cannot be brought up to date; ",
-           "keep the base alive or take the view after the in-place op");
+  if (root == nullptr) {
+    NB_CHECK(!or_throw, "[autograd] a view of shape ", i.shape, " is used after memory it shares was modified in place ",
+             "(by ", i.storage->last_writer, ") and the tensor it was taken from was freed, so its gradient history ",
+             "cannot be brought up to date; keep that tensor alive, take the view after the in-place op, or use ",
+             "detach() for a view without history");
+    return;
+  }
   Tensor fresh = replay_view(*i.view_origin, Tensor(root));
-  i.grad_fn = fresh.impl().grad_fn;
-  i.output_nr = fresh.impl().output_nr;
-  i.view_origin = fresh.impl().view_origin;
+  i.view_origin->adopt(*this, fresh);
 }
 
 Tensor& Tensor::requires_grad_(bool on) {

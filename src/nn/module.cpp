@@ -59,6 +59,8 @@ void convert_in_place(const Tensor& t, Convert convert) {
   im.strides = c.strides();
   im.dtype = c.dtype();
   im.is_view = false;
+  im.view_origin = nullptr;  // new memory: nothing to remake from
+  im.view_history.store(TensorImpl::kNoViewOrigin);
   if (im.grad) im.grad = convert(Tensor(im.grad).detach()).contiguous().impl_ptr();
 }
 

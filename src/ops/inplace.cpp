@@ -38,10 +38,7 @@ void set_history(Tensor& self, std::shared_ptr<autograd::Node> fn, uint32_t outp
   i.grad_fn = std::move(fn);
   i.output_nr = output_nr;
   self.storage()->history++;
-  if (i.retains_grad && i.grad_fn) {
-    i.retains_grad = false;  // the old hook skips: it sees a grad_fn that is no longer self's
-    self.retain_grad();
-  }
+  ops::move_retained_grad(self);
 }
 
 /// Writes `result` into `self` and, when recording, makes `self`'s history the
@@ -127,6 +124,10 @@ Tensor& Tensor::add_(const Tensor& o0, double alpha) {
     // An integer operand is converted first, then scaled: f32 - u8 and i64 - u8 must negate in
     // self's dtype, not wrap in u8. A floating one is scaled in its own dtype, then converted.
     Tensor src = o.is_floating_point() || o.dtype() == dtype() ? o : o.to(dtype());
+    // An operand in self's memory laid out differently (y[1:].add_(y[:-1])) would be read after
+    // parts of it were overwritten: read it from a copy, so the result is the out-of-place sum.
+    if (src.shares_storage(*this) && !(src.offset() == offset() && src.strides() == strides()))
+      src = ops::copy_kernel(src, src.dtype());
     if (alpha != 1.0) src = src * alpha;
     if (src.dtype() != dtype()) src = src.to(dtype());
     NB_CHECK(ops::broadcast_shapes(shape(), src.shape(), "add_") == shape(), "[add_] cannot add shape ", src.shape(),

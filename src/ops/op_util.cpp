@@ -168,4 +168,11 @@ void check_no_internal_overlap(const Tensor& t, const char* op) {
   }
 }
 
+void move_retained_grad(const Tensor& t) {
+  TensorImpl& i = t.impl();
+  if (!i.retains_grad || !i.grad_fn) return;
+  i.retains_grad = false;
+  t.retain_grad();
+}
+
 }  // namespace nabla::ops

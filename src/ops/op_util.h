@@ -77,6 +77,10 @@ Tensor scalar_on(double v, DType dtype, Device device);
 /// PyTorch refuses it too. Call before writing.
 void check_no_internal_overlap(const Tensor& t, const char* op);
 
+/// After `t` got a new grad_fn (an in-place op, a view's remade history): retain_grad() moves to
+/// it, as in PyTorch. The old hook skips from now on: it sees a grad_fn that is no longer t's.
+void move_retained_grad(const Tensor& t);
+
 /// Marks an in-place write: bumps the version counter and remembers the op's name.
 inline void bump_version(const Tensor& t, const char* op) {
   t.storage()->version++;

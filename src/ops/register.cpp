@@ -18,6 +18,7 @@ const bool installed = [] {
     return backend::get(c.device()).all_finite(c.dtype(), c.raw_data(), c.numel());
   };
   e.contiguous_clone = [](const Tensor& t) { return copy_kernel(t, t.dtype()); };
+  e.clone = [](const Tensor& t) { return t.clone(); };
   e.add_inplace = [](Tensor& acc, const Tensor& g) {
     NoGradGuard ng;
     acc.add_(g);

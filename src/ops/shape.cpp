@@ -9,6 +9,17 @@ namespace nabla {
 
 namespace {
 
+/// ViewOrigin::adopt: `view` takes the remade view's history, and retain_grad() follows it.
+void adopt_view_history(const Tensor& view, const Tensor& fresh) {
+  TensorImpl& i = view.impl();
+  const TensorImpl& f = fresh.impl();
+  i.grad_fn = f.grad_fn;
+  i.output_nr = f.output_nr;
+  i.view_origin = f.view_origin;
+  i.view_history.store(f.view_history.load(std::memory_order_acquire), std::memory_order_release);
+  ops::move_retained_grad(view);
+}
+
 /// Records a view of `x` with the given geometry; `vjp(g)` returns the input's gradient.
 /// Under grad mode the view also remembers how it was made (ViewOrigin), so its history can be
 /// made again if its base gets a new one in place.
@@ -30,6 +41,8 @@ Tensor view_op(const Tensor& x, const char* name, const Shape& shape, const Shap
       EnableGradGuard with_grad;
       return view_op(p, name, shape, strides, offset, vjp);
     };
+    origin->adopt = adopt_view_history;
+    out.impl().view_history.store(origin->history, std::memory_order_release);
     out.impl().view_origin = std::move(origin);
   }
   return out;

@@ -267,6 +267,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, std::vector<double> max_lr, OneCycl
     NB_CHECK(!momentum_key_.empty(), "[OneCycleLR] invalid cycle_momentum: ", optimizer.name(),
              " has neither momentum nor betas; pass cycle_momentum = false");
   }
+  locate(o.total_steps);  // the last allowed step (a last phase of zero length fails here, not then)
   initial_step();
 }
 

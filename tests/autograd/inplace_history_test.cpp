@@ -4,6 +4,9 @@
 // leaves that receive no gradient, and grad() running a leaf's hooks.
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <thread>
+
 #include "autograd/helpers.h"
 #include "nabla/nabla.h"
 
@@ -77,6 +80,72 @@ TEST(ViewHistory, AViewWhoseChangedBaseIsGoneIsAClearError) {
     y.mul_(2.0);
   }
   EXPECT_ERROR(sum(v).backward(), "[autograd]", "modified in place", "mul_", "freed");
+}
+
+// Found by review: the refresh ran only for inputs up to the first that required grad, so a
+// stale view in a later position kept its old history (x.grad [10, 20, 0, 0] and [1, 1, 0, 0]).
+TEST(ViewHistory, AStaleViewInAnyInputPosition) {
+  Tensor x = param({1, 2, 3, 4});
+  Tensor y = x * 1.0;
+  Tensor v = y.narrow(0, 0, 2);
+  y.mul_(3.0);
+  Tensor w = param({10, 20});
+  sum(w * v).backward();
+  expect_values(x.grad(), {30, 60, 0, 0});
+  expect_values(w.grad(), {3, 6});
+  Tensor x2 = param({1, 2, 3, 4});
+  Tensor y2 = x2 * 1.0;
+  Tensor v2 = y2.narrow(0, 0, 2);
+  y2.mul_(3.0);
+  sum(cat({param({5}), v2}, 0)).backward();
+  expect_values(x2.grad(), {3, 3, 0, 0});
+}
+
+TEST(ViewHistory, RetainGradOnAViewFollowsItsRemadeHistory) {
+  Tensor x = param({1, 2, 3});
+  Tensor y = x * 1.0;
+  Tensor v = y.narrow(0, 0, 2);
+  v.retain_grad();
+  y.mul_(3.0);
+  sum(v * v).backward();
+  expect_values(v.grad(), {6, 12});
+  expect_values(x.grad(), {18, 36, 0});
+}
+
+// Accessors are const: two threads reading a stale view's history remake it once, safely.
+TEST(ViewHistory, ConcurrentReadsOfAStaleView) {
+  for (int round = 0; round < 20; ++round) {
+    Tensor x = param({1, 2, 3, 4});
+    Tensor y = x * 1.0;
+    Tensor v = y.narrow(0, 1, 2);
+    y.mul_(2.0);
+    const autograd::Node* seen[2] = {nullptr, nullptr};
+    std::thread a([&] { seen[0] = v.grad_fn().get(); });
+    std::thread b([&] { seen[1] = v.grad_fn().get(); });
+    a.join();
+    b.join();
+    ASSERT_NE(seen[0], nullptr);
+    EXPECT_EQ(seen[0], seen[1]);
+    sum(v).backward();
+    expect_values(x.grad(), {0, 2, 2, 0});
+  }
+}
+
+// A view whose changed base is gone can still be printed and asked about; only building a graph
+// from it is an error.
+TEST(ViewHistory, AViewWhoseChangedBaseIsGoneCanStillBeInspected) {
+  Tensor x = param({1, 2});
+  Tensor v;
+  {
+    Tensor y = x * 1.0;
+    v = y.narrow(0, 0, 1);
+    y.mul_(2.0);
+  }
+  std::ostringstream os;
+  os << v;
+  EXPECT_NE(os.str().find("2"), std::string::npos);
+  EXPECT_FALSE(v.is_leaf());
+  EXPECT_ERROR(v * 2.0, "[autograd]", "freed", "detach()");
 }
 
 TEST(ViewHistory, ViewsOfLeavesAndUnchangedBasesKeepTheirHistory) {
@@ -180,6 +249,42 @@ TEST(InPlaceHistory, LeafWithNoGradientKeepsGradUndefined) {
   sum(MulFirstOnly::apply(a, b)).backward();
   expect_values(a.grad(), {3});
   EXPECT_FALSE(b.grad().defined());  // so an optimizer skips b, as PyTorch's do
+}
+
+// Found by review: the rule above held only for leaves fed directly; behind another op (x * 2, a
+// view) the zeros came back. A node whose incoming gradients are all undefined passes none on.
+TEST(InPlaceHistory, NoGradientPassesThroughIntermediateOps) {
+  struct FirstOnly : Function<FirstOnly> {
+    static Tensor forward(AutogradContext*, const Tensor& a, const Tensor& b) { return a * b.detach(); }
+    static TensorList backward(AutogradContext*, const TensorList& g) { return {g[0], Tensor()}; }
+  };
+  Tensor a = ones({2}, {.dtype = kF64, .requires_grad = true});
+  Tensor x = param({1, 2, 3});
+  sum(FirstOnly::apply(a, (x * 2.0).narrow(0, 0, 2))).backward();
+  expect_values(a.grad(), {1, 1});
+  EXPECT_FALSE(x.grad().defined());
+}
+
+// After backward(create_graph) stored sum's expanded (stride 0) gradient as .grad, the next
+// backward added into it in place ([4, 4, 4] before the overlap check, an error after it).
+TEST(InPlaceHistory, BackwardAfterACreateGraphBackwardAccumulates) {
+  Tensor x = param({1, 2, 3});
+  sum(x).backward(Tensor(), false, true);
+  sum(x).backward();
+  expect_values(x.grad(), {2, 2, 2});
+  x.grad().zero_();
+  expect_values(x.grad(), {0, 0, 0});
+}
+
+// y[1:] += y[:-1] reads memory it is writing: the operand is read from a copy, so the result is
+// the out-of-place sum (before: [1, 3, 6, 10], and order-dependent on large tensors).
+TEST(InPlaceRefusals, PartlyOverlappingOperandIsReadBeforeTheWrite) {
+  Tensor y = f64({1, 2, 3, 4});
+  y.narrow(0, 1, 3).add_(y.narrow(0, 0, 3));
+  expect_values(y, {1, 3, 5, 7});
+  Tensor z = f64({1, 2, 3, 4});
+  z.add_(z);  // the same elements: fine in place
+  expect_values(z, {2, 4, 6, 8});
 }
 
 // grad() runs a leaf input's hooks on the gradient it returns, as backward() does before
