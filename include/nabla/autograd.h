@@ -128,6 +128,10 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<std::function<Tensor(const Tensor&)>> pre_hooks;  ///< per-output hooks (retain_grad, hooks)
   std::vector<uint32_t> pre_hook_output;
   uint64_t sequence_nr = 0;
+  /// Run even when every incoming gradient is undefined, with zeros in their place (custom
+  /// Functions, as PyTorch's materialize_grads: their backward need not be linear in g). Other
+  /// nodes then pass no gradient on.
+  bool materialize_grads = false;
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].fn != nullptr; }
 
  private:

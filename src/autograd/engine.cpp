@@ -131,7 +131,9 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
     // A node whose every incoming gradient is undefined (a custom Function's "no gradient") passes
     // none on, as in PyTorch: the leaves behind it keep .grad undefined (a zero .grad would still
     // move them under weight decay).
-    if (std::none_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); })) {
+    if (!node->materialize_grads &&
+        std::none_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); })) {
+      if (!retain_graph && !create_graph) node->release();  // as if it had run
       for (const Edge& e : node->next_edges) {
         if (!e.fn) continue;
         if (int& d = deps[e.fn.get()]; --d == 0) {

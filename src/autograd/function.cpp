@@ -30,6 +30,7 @@ TensorList FunctionBridge::apply(const char* name, const TensorList& inputs,
   auto node = autograd::record(name, inputs, outputs);
   if (!node) return outputs;
   ctx->owner_ = node.get();
+  node->materialize_grads = true;
   for (const Tensor& t : ctx->pending_) ctx->saved_.push_back(node->save(t));
   ctx->pending_.clear();
   std::string op = name;

@@ -242,9 +242,18 @@ Tensor replay_view(const ViewOrigin& o, const Tensor& root) {
 }  // namespace
 
 void Tensor::remake_view_history(bool or_throw) const {
+  // A remake runs view ops and adopt() runs retain_grad, which read these accessors again: on
+  // this thread they see the history as it was until the remake is done (no re-entry into the
+  // lock below).
+  thread_local bool remaking = false;
+  if (remaking) return;
   // One remake at a time: the accessors are const and may be called from several threads.
   static std::mutex remake_lock;
   std::lock_guard<std::mutex> lock(remake_lock);
+  remaking = true;
+  struct Reset {
+    ~Reset() { remaking = false; }
+  } reset;
   TensorImpl& i = impl();
   const uint64_t h = i.view_history.load(std::memory_order_acquire);
   if (h == TensorImpl::kNoViewOrigin || h == i.storage->history) return;  // another thread did it
@@ -254,6 +263,13 @@ void Tensor::remake_view_history(bool or_throw) const {
              "(by ", i.storage->last_writer, ") and the tensor it was taken from was freed, so its gradient history ",
              "cannot be brought up to date; keep that tensor alive, take the view after the in-place op, or use ",
              "detach() for a view without history");
+    return;
+  }
+  if (root->storage != i.storage) {
+    // The root was moved to new memory (Module::to) and this view still reads the old one: the
+    // root's history is no longer this memory's. Keep the history the view has and stop checking.
+    i.view_origin = nullptr;
+    i.view_history.store(TensorImpl::kNoViewOrigin, std::memory_order_release);
     return;
   }
   Tensor fresh = replay_view(*i.view_origin, Tensor(root));

@@ -124,9 +124,11 @@ Tensor& Tensor::add_(const Tensor& o0, double alpha) {
     // An integer operand is converted first, then scaled: f32 - u8 and i64 - u8 must negate in
     // self's dtype, not wrap in u8. A floating one is scaled in its own dtype, then converted.
     Tensor src = o.is_floating_point() || o.dtype() == dtype() ? o : o.to(dtype());
-    // An operand in self's memory laid out differently (y[1:].add_(y[:-1])) would be read after
+    // An operand in self's memory laid out differently (y[1:].add_(y[:-1]), or a broadcast row of
+    // self: y.add_(y.narrow(0, 0, 1))) would be read after
     // parts of it were overwritten: read it from a copy, so the result is the out-of-place sum.
-    if (src.shares_storage(*this) && !(src.offset() == offset() && src.strides() == strides()))
+    if (src.shares_storage(*this) &&
+        !(src.shape() == shape() && src.offset() == offset() && src.strides() == strides()))
       src = ops::copy_kernel(src, src.dtype());
     if (alpha != 1.0) src = src * alpha;
     if (src.dtype() != dtype()) src = src.to(dtype());

@@ -16,8 +16,10 @@ void adopt_view_history(const Tensor& view, const Tensor& fresh) {
   i.grad_fn = f.grad_fn;
   i.output_nr = f.output_nr;
   i.view_origin = f.view_origin;
-  i.view_history.store(f.view_history.load(std::memory_order_acquire), std::memory_order_release);
   ops::move_retained_grad(view);
+  // Last: another thread that sees the new history skips the lock, so everything above (the
+  // retain_grad hook on the new node included) must be written by then.
+  i.view_history.store(f.view_history.load(std::memory_order_acquire), std::memory_order_release);
 }
 
 /// Records a view of `x` with the given geometry; `vjp(g)` returns the input's gradient.

@@ -322,7 +322,6 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOpti
   NB_CHECK(o_.threshold >= 0, "[ReduceLROnPlateau] invalid threshold: ", o_.threshold, " (must be >= 0)");
   NB_CHECK(o_.min_lr.size() == 1 || o_.min_lr.size() == ng, "[ReduceLROnPlateau] invalid min_lr: ",
            o_.min_lr.size(), " values for ", ng, " parameter groups");
-  if (o_.min_lr.size() == 1) o_.min_lr.assign(ng, o_.min_lr[0]);
   best_ = o_.mode == ReduceLROnPlateauOptions::Min ? INFINITY : -INFINITY;
   last_epoch_ = 0;
   for (auto& g : optimizer.param_groups()) last_lr_.push_back(g.options().get_lr());
@@ -347,10 +346,16 @@ void ReduceLROnPlateau::step(double metric) {
     num_bad_epochs_ = 0;  // bad epochs in cooldown do not count
   }
   auto& groups = optimizer_->param_groups();
+  // One min_lr serves every group, also groups added since (as PyTorch repeats a scalar); a list
+  // must still have one value per group (it used to be read past its end after add_param_group).
+  NB_CHECK(o_.min_lr.size() == 1 || o_.min_lr.size() == groups.size(), "[ReduceLROnPlateau] min_lr has ",
+           o_.min_lr.size(), " values, but the optimizer has ", groups.size(),
+           " parameter groups now; give one value for all groups or one per group");
   if (num_bad_epochs_ > o_.patience) {
     for (size_t g = 0; g < groups.size(); ++g) {
       const double old_lr = groups[g].options().get_lr();
-      const double new_lr = std::max(old_lr * o_.factor, o_.min_lr[g]);
+      const double floor = o_.min_lr[o_.min_lr.size() == 1 ? 0 : g];
+      const double new_lr = std::max(old_lr * o_.factor, floor);
       if (old_lr - new_lr > o_.eps) groups[g].options().set_lr(new_lr);
     }
     cooldown_counter_ = o_.cooldown;

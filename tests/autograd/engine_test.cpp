@@ -12,18 +12,9 @@ using namespace nabla;
 
 namespace {
 
-Tensor f64(std::vector<double> v) {
-  Shape s{int64_t(v.size())};
-  return from_vector<double>(v, s);
-}
-Tensor param(std::vector<double> v) { return f64(std::move(v)).requires_grad_(); }
-
-void expect_values(const Tensor& t, const std::vector<double>& want, double tol = 1e-12) {
-  ASSERT_TRUE(t.defined());
-  auto got = t.to_double_vector();
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
+using ag_test::expect_values;
+using ag_test::f64;
+using ag_test::param;
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/within.h"
 #include "helpers.h"
 
 using namespace nabla;
@@ -107,6 +108,25 @@ TEST(Module, TrainEvalReachesEveryDescendant) {
   net.features->eval();
   EXPECT_TRUE(net.is_training());
   EXPECT_FALSE((*net.features)[1]->is_training());
+}
+
+// A view of a parameter taken before to() still reads the old memory; a later in-place write
+// there (through a detached alias) must not remake the view from the moved parameter's history.
+// With retain_grad on the view this deadlocked (the remake re-entered its own lock).
+TEST(Module, ViewsOfAMovedParameterKeepTheirHistory) {
+  nn::Linear lin(2, 2);
+  Tensor w = lin.weight;
+  Tensor d = w.detach();
+  Tensor v = w.narrow(0, 0, 1);
+  v.retain_grad();
+  const auto* fn = v.grad_fn().get();
+  lin.to(kF64);
+  d.add_(ones({2, 2}, {.requires_grad = true}));
+  nabla_test::within(std::chrono::seconds(30), "reading a stale view's history", [&] {
+    EXPECT_TRUE(v.requires_grad());
+    EXPECT_EQ(v.grad_fn().get(), fn);
+    EXPECT_EQ(v.dtype(), kF32);
+  });
 }
 
 TEST(Module, ToDtypeConvertsInPlaceKeepingHandles) {

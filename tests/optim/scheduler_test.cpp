@@ -186,6 +186,23 @@ TEST(Schedulers, ReduceLROnPlateau) {
   EXPECT_EQ(s.get_last_lr()[0], 0.02);
   EXPECT_ERROR(ReduceLROnPlateau(f.opt, {.factor = 1.5}), "[ReduceLROnPlateau] invalid factor");
 
+  // A group added after the scheduler was made: a single min_lr is its floor too (min_lr[1] used to
+  // be read past the end of the vector); a per-group list no longer fits and says so.
+  Fixture h;
+  ReduceLROnPlateau one(h.opt, {.factor = 0.1, .patience = 0, .min_lr = {0.05}});
+  Tensor q = zeros({2}, {.requires_grad = true});
+  h.opt.add_param_group(OptimizerParamGroup({q}, std::make_unique<SGDOptions>(0.2)));
+  one.step(1.0);
+  one.step(1.0);  // bad: both groups drop, to their floor 0.05
+  EXPECT_EQ(one.get_last_lr(), (std::vector<double>{0.05, 0.05}));
+  Fixture k;
+  Tensor r1 = zeros({2}, {.requires_grad = true}), r2 = zeros({2}, {.requires_grad = true});
+  k.opt.add_param_group(OptimizerParamGroup({r1}, std::make_unique<SGDOptions>(0.2)));
+  ReduceLROnPlateau listed(k.opt, {.min_lr = {0.01, 0.02}});
+  listed.step(1.0);
+  k.opt.add_param_group(OptimizerParamGroup({r2}, std::make_unique<SGDOptions>(0.2)));
+  EXPECT_ERROR(listed.step(1.0), "[ReduceLROnPlateau]", "min_lr has 2 values", "3 parameter groups");
+
   Fixture g;  // mode max with an absolute threshold
   ReduceLROnPlateau sm(g.opt, {.mode = ReduceLROnPlateauOptions::Max, .patience = 0,
                                .threshold = 0.1, .threshold_mode = ReduceLROnPlateauOptions::Abs});
