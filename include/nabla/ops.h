@@ -236,8 +236,9 @@ enum class InterpolateMode { Nearest, Bilinear };
 /// Resizes x [N, C, H, W] to `size` (align_corners=false semantics, as PyTorch's default).
 Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode = InterpolateMode::Nearest);
 
-/// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim].
-Tensor embedding(const Tensor& weight, const Tensor& indices);
+/// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim]. Lookups of
+/// `padding_idx` (negative counts from the end) pass no gradient to that row, as PyTorch's.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
 
 // ---- regularization (ops/dropout.cpp) ------------------------------------------------------
 /// Zeroes each element with probability p (mask from the global RNG) and scales the rest by

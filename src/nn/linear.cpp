@@ -66,14 +66,6 @@ Embedding::Embedding(const EmbeddingOptions& o) : Module("Embedding"), options(o
   }
   weight = register_parameter("weight", empty({n, d}));
   reset_parameters();
-  if (options.padding_idx()) {
-    // The padding row is a constant: its gradient is dropped before it reaches .grad().
-    weight.register_hook([p = *options.padding_idx()](const Tensor& g) {
-      std::vector<double> keep(size_t(g.size(0)), 1.0);
-      keep[size_t(p)] = 0.0;
-      return g * from_vector(keep, {g.size(0), 1}).to(g.dtype());
-    });
-  }
 }
 
 void Embedding::reset_parameters() {
@@ -88,7 +80,7 @@ Tensor Embedding::forward(const Tensor& indices) {
   if (indices.dtype() != DType::i64)
     fail("expected i64 indices, got ", indices.dtype(), " input of shape ", indices.shape(), "; weight is ",
          weight.shape());
-  return embedding(weight, indices);
+  return embedding(weight, indices, options.padding_idx());
 }
 
 // ---- printing -------------------------------------------------------------------------------

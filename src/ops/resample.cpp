@@ -2,6 +2,7 @@
 // gradients (and gradients of gradients) come from those ops.
 #include <cmath>
 #include <new>
+#include <optional>
 #include <stdexcept>
 
 #include "op_util.h"
@@ -107,12 +108,24 @@ Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode) {
   }
 }
 
-Tensor embedding(const Tensor& weight, const Tensor& indices) {
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
   NB_CHECK(weight.dim() == 2, "[embedding] weight must be [num_embeddings, dim], got ", weight.shape());
   NB_CHECK(indices.dtype() == DType::i64, "[embedding] indices must be i64, got ", indices.dtype());
   Shape out = indices.shape();
   out.push_back(weight.size(1));
-  return index_select(weight, 0, indices.reshape({-1})).reshape(out);
+  const Tensor flat = indices.reshape({-1});
+  Tensor rows = index_select(weight, 0, flat);
+  if (padding_idx) {
+    const int64_t n = weight.size(0), p = *padding_idx;
+    NB_CHECK(p >= -n && p < n, "[embedding] padding_idx ", p, " is out of range for weight ", weight.shape());
+    if (rows.requires_grad()) {
+      // Lookups of the padding row pass no gradient back (PyTorch's padding_idx); the row's
+      // other uses (a tied output layer, a penalty on the weight) still reach it.
+      const Tensor pad = full({}, double(p < 0 ? p + n : p), {.dtype = DType::i64, .device = indices.device()});
+      rows = where(ne(flat, pad).unsqueeze(1), rows, rows.detach());
+    }
+  }
+  return rows.reshape(out);
 }
 
 }  // namespace nabla

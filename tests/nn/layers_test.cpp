@@ -115,6 +115,27 @@ TEST(Layers, EmbeddingPaddingRowGetsNoGradient) {
   EXPECT_ERROR(nn::Embedding(nn::EmbeddingOptions(5, 3).padding_idx(5)), "padding_idx 5 is out of range");
 }
 
+// Only the lookups of the padding row lose their gradient: a tied output layer (logits = h W^T)
+// or a penalty on the weight still reaches that row, as in PyTorch.
+TEST(Layers, EmbeddingPaddingRowKeepsTheGradientOfItsOtherUses) {
+  manual_seed(8);
+  nn::Embedding emb(nn::EmbeddingOptions(4, 2).padding_idx(0));
+  {
+    NoGradGuard ng;
+    emb.weight.select(0, 0).fill_(1.0);  // a padding row the user set: its value is still looked up
+  }
+  Tensor h = emb(from_vector<int64_t>({0, 1, 2}, {3}));
+  EXPECT_EQ(h.select(0, 0).to_double_vector(), (std::vector<double>{1.0, 1.0}));
+  matmul(h, emb.weight.t()).sum().backward();
+  // d/dW[0] of sum(h W^T) through the tied side is h.sum(0); the lookup side adds nothing.
+  const std::vector<double> expected = h.detach().sum({0}).to_double_vector();
+  const std::vector<double> got = emb.weight.grad().select(0, 0).to_double_vector();
+  for (size_t j = 0; j < 2; ++j) EXPECT_NEAR(got[j], expected[j], 1e-6);
+  emb.weight.set_grad(Tensor());
+  (emb.weight * emb.weight).sum().backward();
+  EXPECT_EQ(emb.weight.grad().select(0, 0).to_double_vector(), (std::vector<double>{2.0, 2.0}));
+}
+
 TEST(Layers, DropoutOnlyInTraining) {
   manual_seed(9);
   nn::Dropout drop(0.25);

@@ -172,6 +172,31 @@ TEST(ResampleTestEmbedding, ForwardAndGradcheck) {
                                 {tensor_of(random_ref({2, 2}, 702))}, kGradOpts));
 }
 
+TEST(ResampleTestEmbedding, PaddingIndexLookupsPassNoGradient) {
+  Ref w = random_ref({4, 2}, 703);
+  Tensor indices = nb::from_vector(std::vector<int64_t>{3, 1, 3, 0}, {2, 2});
+  for (int64_t pad : {3, -1}) {
+    SCOPED_TRACE(pad);
+    Tensor weight = tensor_of(w);
+    Tensor out = nb::embedding(weight, indices, pad);
+    EXPECT_EQ(out.to_double_vector(), nb::embedding(tensor_of(w, false), indices).to_double_vector());
+    out.sum().backward();
+    const std::vector<double> g = weight.grad().to_double_vector();
+    const std::vector<double> expected = {1, 1, 1, 1, 0, 0, 0, 0};  // rows 0 and 1 once, row 2 unused, row 3 padding
+    EXPECT_EQ(g, expected);
+  }
+  // The other rows keep exact gradients (and gradients of gradients); the padding row is held
+  // fixed here, since a numerical gradient would see its value.
+  Tensor pad_row = tensor_of(random_ref({1, 2}, 704), false);
+  auto with_pad = [&](const Tensor& rows) { return nb::embedding(nb::cat({rows, pad_row}, 0), indices, 3); };
+  EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return with_pad(a[0]); }, {tensor_of(random_ref({3, 2}, 705))},
+                            kGradOpts));
+  EXPECT_TRUE(nb::gradgradcheck([&](const TensorList& a) { return with_pad(a[0]) * a[0].sum(); },
+                                {tensor_of(random_ref({3, 2}, 706))}, kGradOpts));
+  expect_error([&] { nb::embedding(tensor_of(w), indices, 4); }, {"[embedding]", "padding_idx 4", "[4, 2]"},
+               "padding_idx out of range");
+}
+
 TEST(ResampleTestEmbedding, ErrorsNameOpAndShapes) {
   Tensor w = nb::zeros({5, 3}, {.dtype = nb::DType::f64});
   expect_error([&] { nb::embedding(nb::zeros({5}), nb::from_vector(std::vector<int64_t>{0}, {1})); },
