@@ -70,6 +70,10 @@ const OptimizerOptions& OptimizerParamGroup::options() const {
 Optimizer::Optimizer(std::vector<OptimizerParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults)
     : defaults_(std::move(defaults)) {
   defaults_->validate();
+  size_t count = 0;
+  for (const auto& g : groups) count += g.params().size();
+  NB_CHECK(count > 0, "[", defaults_->optimizer_name(), "] got an empty parameter list (",
+           groups.size(), " parameter groups, no tensors); pass the model's parameters(), e.g. after unfreezing some");
   for (auto& g : groups) add_param_group(g);
 }
 
@@ -94,16 +98,51 @@ void Optimizer::add_param_group(const OptimizerParamGroup& group) {
   }
   g.set_initial_lr(group.initial_lr());
   g.options().validate();
-  std::unordered_set<const TensorImpl*> seen;
-  for (const auto& og : groups_)
-    for (const Tensor& p : og.params()) seen.insert(p.impl_ptr().get());
+  check_groups_if_edited();  // the existing groups first, so an error names the right group
+  std::unordered_set<const TensorImpl*> seen(checked_params_.begin(), checked_params_.end());
   for (const Tensor& p : g.params()) {
     check_param(p, groups_.size());
-    NB_CHECK(seen.insert(p.impl_ptr().get()).second, "[", n,
-             "] some parameters appear in more than one parameter group (or twice in one)");
+    NB_CHECK(seen.insert(p.impl_ptr().get()).second, "[", n, "] the tensor of shape ", p.shape(),
+             " appears in more than one parameter group (or twice in one)");
   }
-  state_.emplace_back(g.params().size());
   groups_.push_back(std::move(g));
+  for (const Tensor& p : groups_.back().params()) checked_params_.push_back(p.impl_ptr().get());
+}
+
+void Optimizer::check_groups_if_edited() {
+  size_t k = 0;
+  bool same = true;
+  for (const auto& g : groups_)
+    for (const Tensor& p : g.params()) same = same && k < checked_params_.size() && checked_params_[k++] == p.impl_ptr().get();
+  if (same && k == checked_params_.size()) return;
+  const char* n = defaults_->optimizer_name();
+  std::vector<const TensorImpl*> now;
+  std::unordered_set<const TensorImpl*> seen;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    NB_CHECK(groups_[g].has_options(), "[", n, "] parameter group ", g,
+             " has no options: add groups with add_param_group, which fills in the defaults");
+    for (const Tensor& p : groups_[g].params()) {
+      check_param(p, g);
+      NB_CHECK(seen.insert(p.impl_ptr().get()).second, "[", n, "] the tensor of shape ", p.shape(),
+               " appears in more than one parameter group (or twice in one); param_groups() was edited to hold it ",
+               "twice (parameter group ", g, ")");
+      now.push_back(p.impl_ptr().get());
+    }
+  }
+  checked_params_ = std::move(now);
+}
+
+bool Optimizer::is_param(const Tensor& param) const {
+  for (const auto& g : groups_)
+    for (const Tensor& p : g.params())
+      if (p.impl_ptr() == param.impl_ptr()) return true;
+  return false;
+}
+
+ParamState& Optimizer::state_of(const Tensor& param) {
+  auto [it, added] = state_.try_emplace(param.impl_ptr().get());
+  if (added) it->second.param = param;
+  return it->second.state;
 }
 
 Tensor Optimizer::step(const LossClosure& closure) {
@@ -113,11 +152,11 @@ Tensor Optimizer::step(const LossClosure& closure) {
     loss = closure();
   }
   NoGradGuard ng;
-  state_.resize(groups_.size());
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    // Parameters may have been appended to a group's list since the last step.
-    if (state_[g].size() != groups_[g].params().size()) state_[g].resize(groups_[g].params().size());
-    update(groups_[g], state_[g]);
+  check_groups_if_edited();
+  for (auto& group : groups_) {
+    group_states_.clear();
+    for (const Tensor& p : group.params()) group_states_.push_back(&state_of(p));
+    update(group, group_states_);
     slots_.clear();  // drops the references to grads and state; keeps the capacity
   }
   return loss;
@@ -151,18 +190,12 @@ size_t Optimizer::size() const {
   return n;
 }
 
-std::pair<size_t, size_t> Optimizer::locate(const Tensor& param) const {
-  for (size_t g = 0; g < groups_.size(); ++g)
-    for (size_t i = 0; i < groups_[g].params().size(); ++i)
-      if (groups_[g].params()[i].impl_ptr() == param.impl_ptr()) return {g, i};
-  fail("[", name(), "] the tensor of shape ", param.shape(), " is not a parameter of this optimizer");
-}
-
 const ParamState& Optimizer::state(const Tensor& param) const {
-  auto [g, i] = locate(param);
+  NB_CHECK(is_param(param), "[", name(), "] the tensor of shape ", param.shape(),
+           " is not a parameter of this optimizer");
   static const ParamState kEmpty;
-  if (g >= state_.size() || i >= state_[g].size()) return kEmpty;
-  return state_[g][i];
+  auto it = state_.find(param.impl_ptr().get());
+  return it == state_.end() ? kEmpty : it->second.state;
 }
 
 Tensor Optimizer::state_tensor(const Tensor& param, const std::string& buffer) const {
@@ -194,8 +227,9 @@ OptimizerStateDict Optimizer::state_dict() const {
     for (size_t i = 0; i < groups_[g].params().size(); ++i) {
       if (i) idx += ',';
       idx += std::to_string(flat);
-      if (g < state_.size() && i < state_[g].size()) {
-        const ParamState& s = state_[g][i];
+      auto it = state_.find(groups_[g].params()[i].impl_ptr().get());
+      if (it != state_.end()) {
+        const ParamState& s = it->second.state;
         if (s.initialized) {
           const std::string sp = "state." + std::to_string(flat) + ".";
           m[sp + "step"] = std::to_string(s.step);
@@ -215,6 +249,7 @@ OptimizerStateDict Optimizer::state_dict() const {
 
 void Optimizer::load_state_dict(const OptimizerStateDict& d) {
   const char* n = name();
+  check_groups_if_edited();  // a parameter listed twice would get two states
   const auto& m = d.metadata;
   const std::string* saved = find(m, "optimizer");
   NB_CHECK(saved != nullptr, "[", n, "] load_state_dict: no \"optimizer\" entry; this is not an optimizer state");
@@ -241,7 +276,7 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
   // Validate everything before changing anything, so a bad state leaves the optimizer intact.
   std::vector<std::unique_ptr<OptimizerOptions>> new_options;
   std::vector<double> new_initial_lr;
-  std::vector<std::vector<ParamState>> new_state(groups_.size());
+  std::unordered_map<const TensorImpl*, StateEntry> new_state;
   size_t flat = 0;
   for (size_t g = 0; g < groups_.size(); ++g) {
     const std::string pre = "param_groups." + std::to_string(g) + ".";
@@ -269,11 +304,12 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
     new_options.push_back(std::move(opts));
     const std::string* il = find(m, pre + "initial_lr");
     new_initial_lr.push_back(il ? detail::parse_double(*il, "initial_lr") : -1.0);
-    new_state[g].resize(groups_[g].params().size());
     for (size_t i = 0; i < groups_[g].params().size(); ++i, ++flat) {
       const Tensor& p = groups_[g].params()[i];
       const std::string sp = "state." + std::to_string(flat) + ".";
-      ParamState& s = new_state[g][i];
+      StateEntry& entry = new_state[p.impl_ptr().get()];
+      entry.param = p;
+      ParamState& s = entry.state;
       if (const std::string* st = find(m, sp + "step")) {
         s.step = parse_int(*st, (sp + "step").c_str());
         NB_CHECK(s.step >= 0, "[", n, "] load_state_dict: ", sp, "step is negative");

@@ -23,7 +23,7 @@ namespace {
 /// Appends a slot for every parameter of `group` that has a gradient and lets `f` fill its
 /// state and scalars: f(param, state, slot).
 template <typename F>
-void for_each_with_grad(OptimizerParamGroup& group, std::vector<ParamState>& states, std::vector<OptimSlot>& slots,
+void for_each_with_grad(OptimizerParamGroup& group, const std::vector<ParamState*>& states, std::vector<OptimSlot>& slots,
                         F&& f) {
   auto& params = group.params();
   for (size_t i = 0; i < params.size(); ++i) {
@@ -33,7 +33,7 @@ void for_each_with_grad(OptimizerParamGroup& group, std::vector<ParamState>& sta
     OptimSlot& s = slots.back();
     s.param = params[i];
     s.grad = Tensor(impl.grad);
-    ParamState& st = states[i];
+    ParamState& st = *states[i];
     st.initialized = true;
     f(params[i], st, s);
   }
@@ -76,7 +76,7 @@ SGD::SGD(std::vector<OptimizerParamGroup> groups, SGDOptions defaults)
 SGD::SGD(std::vector<Tensor> params, SGDOptions defaults)
     : SGD(one_group<SGDOptions>(std::move(params)), std::move(defaults)) {}
 
-void SGD::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void SGD::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<SGDOptions>(group);
   OptimHyper h;
   h.lr = o.lr();
@@ -109,7 +109,7 @@ Adagrad::Adagrad(std::vector<OptimizerParamGroup> groups, AdagradOptions default
 Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions defaults)
     : Adagrad(one_group<AdagradOptions>(std::move(params)), std::move(defaults)) {}
 
-void Adagrad::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void Adagrad::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<AdagradOptions>(group);
   OptimHyper h;
   h.lr = o.lr();
@@ -139,7 +139,7 @@ RMSprop::RMSprop(std::vector<OptimizerParamGroup> groups, RMSpropOptions default
 RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions defaults)
     : RMSprop(one_group<RMSpropOptions>(std::move(params)), std::move(defaults)) {}
 
-void RMSprop::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void RMSprop::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<RMSpropOptions>(group);
   OptimHyper h;
   h.lr = o.lr();
@@ -178,7 +178,7 @@ Adadelta::Adadelta(std::vector<OptimizerParamGroup> groups, AdadeltaOptions defa
 Adadelta::Adadelta(std::vector<Tensor> params, AdadeltaOptions defaults)
     : Adadelta(one_group<AdadeltaOptions>(std::move(params)), std::move(defaults)) {}
 
-void Adadelta::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void Adadelta::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<AdadeltaOptions>(group);
   OptimHyper h;
   h.lr = o.lr();
@@ -200,7 +200,7 @@ void Adadelta::update(OptimizerParamGroup& group, std::vector<ParamState>& state
 namespace {
 
 template <typename Options>
-void adam_like_update(const Options& o, bool decoupled, OptimizerParamGroup& group, std::vector<ParamState>& states,
+void adam_like_update(const Options& o, bool decoupled, OptimizerParamGroup& group, const std::vector<ParamState*>& states,
                       std::vector<OptimSlot>& slots) {
   OptimHyper h;
   h.lr = o.lr();
@@ -243,7 +243,7 @@ Adam::Adam(std::vector<OptimizerParamGroup> groups, AdamOptions defaults)
 Adam::Adam(std::vector<Tensor> params, AdamOptions defaults)
     : Adam(one_group<AdamOptions>(std::move(params)), std::move(defaults)) {}
 
-void Adam::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void Adam::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   adam_like_update(group_options<AdamOptions>(group), false, group, states, slots_);
 }
 
@@ -259,7 +259,7 @@ AdamW::AdamW(std::vector<OptimizerParamGroup> groups, AdamWOptions defaults)
 AdamW::AdamW(std::vector<Tensor> params, AdamWOptions defaults)
     : AdamW(one_group<AdamWOptions>(std::move(params)), std::move(defaults)) {}
 
-void AdamW::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void AdamW::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   adam_like_update(group_options<AdamWOptions>(group), true, group, states, slots_);
 }
 
@@ -277,7 +277,7 @@ NAdam::NAdam(std::vector<OptimizerParamGroup> groups, NAdamOptions defaults)
 NAdam::NAdam(std::vector<Tensor> params, NAdamOptions defaults)
     : NAdam(one_group<NAdamOptions>(std::move(params)), std::move(defaults)) {}
 
-void NAdam::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void NAdam::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<NAdamOptions>(group);
   const bool decoupled = o.decoupled_weight_decay();
   OptimHyper h;
@@ -319,7 +319,7 @@ RAdam::RAdam(std::vector<OptimizerParamGroup> groups, RAdamOptions defaults)
 RAdam::RAdam(std::vector<Tensor> params, RAdamOptions defaults)
     : RAdam(one_group<RAdamOptions>(std::move(params)), std::move(defaults)) {}
 
-void RAdam::update(OptimizerParamGroup& group, std::vector<ParamState>& states) {
+void RAdam::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<RAdamOptions>(group);
   const bool decoupled = o.decoupled_weight_decay();
   OptimHyper h;

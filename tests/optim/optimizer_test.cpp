@@ -100,6 +100,61 @@ TEST(OptimOptions, BadParametersAreRejected) {
   EXPECT_ERROR(SGD(std::move(groups)), "[SGD]", "options of Adam");
   EXPECT_ERROR(opt.state_tensor(a, "exp_avg"), "[SGD]", "no state named \"exp_avg\"", "momentum_buffer");
   EXPECT_ERROR(opt.state(param({2})), "[SGD]", "not a parameter");
+  EXPECT_ERROR(SGD(std::vector<Tensor>{}), "[SGD] got an empty parameter list");
+  EXPECT_ERROR(Adam(std::vector<OptimizerParamGroup>{}), "[Adam] got an empty parameter list");
+}
+
+// State belongs to the parameter, not to its position (PyTorch keys optimizer.state by tensor):
+// inserting, erasing or reordering entries of param_groups() keeps each one's state with it.
+TEST(OptimBasics, EditedParamGroupsKeepEachParametersState) {
+  Tensor a = param({2}, 1.0, kF64), b = param({2}, 1.0, kF64);
+  SGD opt({a}, SGDOptions(0.1).momentum(0.9));
+  a.set_grad(full({2}, 10.0, {.dtype = kF64}));
+  opt.step();  // a = 1 - 0.1 * 10 = 0, momentum buffer 10
+  auto& ps = opt.param_groups()[0].params();
+  ps.insert(ps.begin(), b);
+  EXPECT_FALSE(opt.state(b).initialized);
+  a.set_grad(zeros({2}, {.dtype = kF64}));
+  b.set_grad(zeros({2}, {.dtype = kF64}));
+  opt.step();  // a keeps its momentum: a -= 0.1 * 0.9 * 10; b has none
+  EXPECT_EQ(a.to_vector(), (std::vector<double>{-0.9, -0.9}));
+  EXPECT_EQ(b.to_vector(), (std::vector<double>{1.0, 1.0}));
+  EXPECT_EQ(opt.state(a).step, 2);
+  EXPECT_EQ(opt.state(b).step, 1);
+
+  Tensor p = param({2}, 1.0, kF64), q = param({2}, 1.0, kF64);
+  std::vector<OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<Tensor>{p});
+  groups.emplace_back(std::vector<Tensor>{q});
+  Adam adam(std::move(groups), AdamOptions(0.1));
+  p.set_grad(full({2}, 100.0, {.dtype = kF64}));
+  q.set_grad(full({2}, 1e-3, {.dtype = kF64}));
+  adam.step();
+  adam.param_groups().erase(adam.param_groups().begin());
+  EXPECT_NEAR(adam.state_tensor(q, "exp_avg").to_vector()[0], 1e-4, 1e-18);  // q's own, not p's (10)
+  // state_dict counts over the groups as they are now: q is parameter 0.
+  OptimizerStateDict d = adam.state_dict();
+  EXPECT_EQ(d.metadata.at("param_groups"), "1");
+  EXPECT_NEAR(d.tensors.at("state.0.exp_avg").to_vector()[0], 1e-4, 1e-18);
+}
+
+// Pushing a tensor into param_groups() twice bypasses add_param_group's check; step finds it.
+TEST(OptimBasics, EditedParamGroupsAreCheckedAtTheNextStep) {
+  Tensor c = param({2}, 1.0, kF64);
+  SGD opt({c}, SGDOptions(0.1));
+  opt.param_groups()[0].params().push_back(c);
+  c.set_grad(ones({2}, {.dtype = kF64}));
+  EXPECT_ERROR(opt.step(), "[SGD]", "shape [2]", "appears in more than one parameter group", "edited");
+  EXPECT_EQ(c.to_vector(), (std::vector<double>{1.0, 1.0}));  // nothing was updated
+  opt.param_groups()[0].params().pop_back();
+  opt.param_groups()[0].params().push_back(c * 2.0);
+  EXPECT_ERROR(opt.step(), "[SGD]", "non-leaf");
+  opt.param_groups()[0].params().pop_back();
+  opt.param_groups().emplace_back(std::vector<Tensor>{param({1})});
+  EXPECT_ERROR(opt.step(), "[SGD] parameter group 1 has no options", "add_param_group");
+  opt.param_groups().pop_back();
+  opt.step();
+  EXPECT_EQ(c.to_vector(), (std::vector<double>{0.9, 0.9}));
 }
 
 // ---- zero_grad, closures ---------------------------------------------------------------------

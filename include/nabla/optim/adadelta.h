@@ -31,7 +31,7 @@ class Adadelta : public Optimizer {
   std::array<const char*, 3> state_names() const override { return {"square_avg", "acc_delta", ""}; }
 
  protected:
-  void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;
+  void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) override;
 };
 
 }  // namespace nabla::optim

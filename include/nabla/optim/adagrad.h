@@ -34,7 +34,7 @@ class Adagrad : public Optimizer {
   std::array<const char*, 3> state_names() const override { return {"sum", "", ""}; }
 
  protected:
-  void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;
+  void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) override;
 };
 
 }  // namespace nabla::optim

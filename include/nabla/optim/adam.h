@@ -39,7 +39,7 @@ class Adam : public Optimizer {
   std::array<const char*, 3> state_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
 
  protected:
-  void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;
+  void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) override;
 };
 
 }  // namespace nabla::optim

@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -177,9 +178,9 @@ class Optimizer {
 
  protected:
   Optimizer(std::vector<OptimizerParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults);
-  /// Updates the parameters of `group` that have a gradient. `states[i]` belongs to
+  /// Updates the parameters of `group` that have a gradient. `*states[i]` belongs to
   /// group.params()[i]. Runs under NoGradGuard.
-  virtual void update(OptimizerParamGroup& group, std::vector<ParamState>& states) = 0;
+  virtual void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) = 0;
   /// Options of group `g` as the concrete type.
   template <typename Options>
   const Options& group_options(const OptimizerParamGroup& group) const {
@@ -190,11 +191,26 @@ class Optimizer {
 
  private:
   void check_param(const Tensor& p, size_t group) const;
-  std::pair<size_t, size_t> locate(const Tensor& param) const;
+  /// Re-checks the groups when param_groups() was edited since the last step (a tensor added
+  /// twice, a non-leaf, a group without options); a cheap pointer compare otherwise.
+  void check_groups_if_edited();
+  bool is_param(const Tensor& param) const;
+  ParamState& state_of(const Tensor& param);
+
+  /// A parameter's state, holding the parameter so its key stays valid (PyTorch's
+  /// optimizer.state keeps its keys alive too).
+  struct StateEntry {
+    Tensor param;
+    ParamState state;
+  };
 
   std::unique_ptr<OptimizerOptions> defaults_;
   std::vector<OptimizerParamGroup> groups_;
-  std::vector<std::vector<ParamState>> state_;  // [group][param]
+  /// Keyed by the parameter, not its position, so inserting, removing or reordering entries of
+  /// param_groups() keeps every parameter's state with it.
+  std::unordered_map<const TensorImpl*, StateEntry> state_;
+  std::vector<const TensorImpl*> checked_params_;  ///< the groups' parameters as last checked
+  std::vector<ParamState*> group_states_;          ///< reused per step: state of each param of a group
 };
 
 /// Error helpers for options validation: "[SGD] invalid lr: -1 (must be >= 0)".

@@ -35,7 +35,7 @@ class RMSprop : public Optimizer {
   std::array<const char*, 3> state_names() const override { return {"square_avg", "momentum_buffer", "grad_avg"}; }
 
  protected:
-  void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;
+  void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) override;
 };
 
 }  // namespace nabla::optim

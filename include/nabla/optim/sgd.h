@@ -36,7 +36,7 @@ class SGD : public Optimizer {
   std::array<const char*, 3> state_names() const override { return {"momentum_buffer", "", ""}; }
 
  protected:
-  void update(OptimizerParamGroup& group, std::vector<ParamState>& states) override;
+  void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) override;
 };
 
 }  // namespace nabla::optim
