@@ -333,7 +333,9 @@ Module& Module::to(Device device) {
 
 void Module::set_requires_grad(const std::string& prefix, bool on, const char* op) {
   bool any = false;
-  for (auto& [n, p] : named_parameters()) {
+  std::vector<NamedTensor> every_name;  // a shared module's parameters under each of its names
+  collect("", &every_name, nullptr, false, true);
+  for (auto& [n, p] : every_name) {
     if (!prefix.empty() && !matches_prefix(n, prefix)) continue;
     p.requires_grad_(on);
     any = true;

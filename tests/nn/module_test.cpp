@@ -200,6 +200,13 @@ TEST(Module, FreezeStopsGradientsAndUpdates) {
   // Prefixes match whole name components only.
   EXPECT_ERROR(model.freeze("0.w"), "no parameter is named \"0.w\"", "0.weight");
   EXPECT_ERROR(model.freeze("3"), "[Sequential] freeze(\"3\")");
+  // A module registered twice answers to both names (named_parameters lists it once, as "0.*").
+  auto shared = std::make_shared<nn::Linear>(3, 3);
+  nn::Sequential twice(shared, nn::ReLU(), shared);
+  twice.freeze("2");
+  EXPECT_FALSE(shared->weight.requires_grad());
+  twice.unfreeze("2.bias");
+  EXPECT_TRUE(shared->bias.requires_grad());
 }
 
 TEST(Module, ZeroGradAndApply) {
