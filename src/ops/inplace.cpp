@@ -94,6 +94,23 @@ std::pair<Tensor, Tensor> operands_kept_for_backward(const Tensor& self, const T
   return {a, self.requires_grad() && o.shares_storage(self) ? o.clone() : o};
 }
 
+/// Overwriting a tensor with history by a constant (fill_, zero_, copy_ from a tensor without
+/// grad) keeps it differentiable, as PyTorch's FillBackward: the result still requires grad, and
+/// the old history gets a zero gradient, so its leaves end with a zero .grad rather than none.
+/// Returns the node to adopt after the write (undefined when nothing is recorded). sign() is
+/// used for its VJP, which is exactly zeros.
+Tensor constant_history(const Tensor& self) {
+  if (!is_grad_enabled() || !self.requires_grad()) return Tensor();
+  return sign(self);
+}
+
+/// Adopts `history` (from constant_history) after the write; without one, a tensor that had
+/// history becomes a constant.
+void adopt_constant_history(Tensor& self, const Tensor& history) {
+  if (history.defined()) set_history(self, history.grad_fn(), history.output_nr());
+  else if (is_grad_enabled() && !self.is_leaf()) set_history(self, nullptr, 0);
+}
+
 template <typename F>
 Tensor& inplace(Tensor& self, const char* op, F compute) {
   check_inplace_allowed(self, op);
@@ -174,22 +191,24 @@ Tensor& Tensor::fill_(double v) {
   check_inplace_allowed(*this, "fill_");
   ops::check_fill_value(dtype(), v, "fill_");
   check_not_a_view_of_grad_tensor(*this, "fill_");
+  const Tensor history = constant_history(*this);
   if (is_contiguous()) {
     backend::get(device()).fill(dtype(), raw_data(), numel(), v);
   } else {
     ops::copy_into(*this, ops::scalar_like(v, *this));
   }
   ops::bump_version(*this, "fill_");
-  if (is_grad_enabled() && !is_leaf()) set_history(*this, nullptr, 0);  // constant now: no history
+  adopt_constant_history(*this, history);
   return *this;
 }
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace_allowed(*this, "copy_");
   if (!is_grad_enabled() || !src.requires_grad()) {
     check_not_a_view_of_grad_tensor(*this, "copy_");
+    const Tensor history = constant_history(*this);
     ops::copy_into(*this, src);
     ops::bump_version(*this, "copy_");
-    if (is_grad_enabled() && !is_leaf()) set_history(*this, nullptr, 0);  // constant now: no history
+    adopt_constant_history(*this, history);
     return *this;
   }
   return commit(*this, src.expand(shape()).to(dtype()) * 1.0, "copy_");

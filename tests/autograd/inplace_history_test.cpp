@@ -53,15 +53,36 @@ TEST(ViewHistory, BaseThatGainsAHistoryInPlaceGivesItToItsViews) {
   expect_values(w.grad(), {0, 4, 6, 0});
 }
 
-TEST(ViewHistory, BaseThatBecomesAConstantMakesItsViewsConstant) {
+// Overwriting with a constant keeps a history that passes zeros (PyTorch's FillBackward):
+// the tensor and its views still require grad, and the leaves get a zero gradient, not none.
+TEST(ViewHistory, BaseOverwrittenByAConstantPassesZeros) {
   Tensor x = param({1, 2, 3});
   Tensor y = x * 2.0;
   Tensor v = y.narrow(0, 0, 2);
-  y.zero_();  // a constant from here: no history (PyTorch keeps one that gives zeros)
-  EXPECT_FALSE(v.requires_grad());
+  y.zero_();
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_TRUE(v.requires_grad());
   expect_values(v, {0, 0});
-}
+  sum(v * 5.0).backward();
+  expect_values(x.grad(), {0, 0, 0});
 
+  Tensor a = param({2, 2});
+  Tensor z = a * 3.0;
+  z.copy_(full({2}, 7.0, {.dtype = kF64}));  // a source without grad: a constant as well
+  sum(z * a).backward();
+  expect_values(a.grad(), {7, 7});  // through the product only; z's old history passes zeros
+
+  Tensor b = param({1, 1});
+  Tensor w = b * 3.0;
+  w.fill_(4.0);
+  sum(w).backward();
+  expect_values(b.grad(), {0, 0});
+  {
+    NoGradGuard ng;  // without grad mode nothing is recorded
+    Tensor c = param({1}) * 1.0;
+    c.fill_(2.0);
+  }
+}
 
 // Found by review: the refresh ran only for inputs up to the first that required grad, so a
 // stale view in a later position kept its old history (x.grad [10, 20, 0, 0] and [1, 1, 0, 0]).
