@@ -112,20 +112,25 @@ Tensor pow(const Tensor& a0, const Tensor& b0) {
                    [](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& out, bool na, bool nb) {
                      // Zero where y == 0 (PyTorch's mask): y * x^(y-1) is 0 * inf there at x = 0.
                      Tensor ga = na ? where(eq(y, scalar_like(0, y)), zeros_like(out), g * y * pow(x, y - 1.0)) : Tensor();
-                     // d/dy x^y = x^y log x; taken as 0 where x == 0 (limit for y > 0).
-                     Tensor gb = nb ? where(eq(x, scalar_like(0, x)), zeros_like(out), g * out * log(x)) : Tensor();
+                     // d/dy x^y = x^y log x; taken as 0 where x == 0 and y >= 0 (the limit), as PyTorch;
+                     // for y < 0 it is infinite there.
+                     Tensor gb = nb ? where(mul(eq(x, scalar_like(0, x)), ge(y, scalar_like(0, y))), zeros_like(out),
+                                            g * out * log(x))
+                                    : Tensor();
                      return Grads2{ga, gb};
                    });
 }
 
 namespace {
-// Gradient of max/min-like selection: all to the winner, split evenly on ties.
+// Gradient of max/min-like selection: all to the winner, split evenly on ties. As PyTorch, a
+// side gets nothing only when it lost, so a NaN operand (neither wins) passes g to both sides.
 Grads2 select_grads(const Tensor& g, const Tensor& x, const Tensor& y, bool x_wins_gt) {
-  Tensor win = x_wins_gt ? gt(x, y) : lt(x, y);
+  Tensor x_lost = x_wins_gt ? lt(x, y) : gt(x, y);
+  Tensor y_lost = x_wins_gt ? gt(x, y) : lt(x, y);
   Tensor tie = eq(x, y);
   Tensor zero = zeros_like(g), half = g * 0.5;
-  Tensor ga = where(win, g, where(tie, half, zero));
-  Tensor gb = g - ga;  // the loser's share
+  Tensor ga = where(tie, half, where(x_lost, zero, g));
+  Tensor gb = where(tie, half, where(y_lost, zero, g));
   return {ga, gb};
 }
 }  // namespace
@@ -259,22 +264,23 @@ Tensor clamp_integer(const Tensor& x, double a, double b) {
 
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
   double a = lo.value_or(-INFINITY), b = hi.value_or(INFINITY);
-  NB_CHECK(!(a > b), "[clamp] min ", a, " is greater than max ", b);
+  // As PyTorch (min first, then max): min > max gives max everywhere.
+  const double kernel_lo = a > b ? b : a;
   if (!x.is_floating_point()) {
     NB_CHECK(!std::isnan(a) && !std::isnan(b), "[clamp] a NaN bound for an integer tensor (dtype ", x.dtype(), ")");
     // As for add and mul: whole bounds keep the dtype, a fraction makes the result f32.
     auto whole = [](double v) { return std::isinf(v) || std::floor(v) == v; };
     if (!whole(a) || !whole(b)) return clamp(x.to(DType::f32), lo, hi);
-    return clamp_integer(x, a, b);
+    return clamp_integer(x, kernel_lo, b);
   }
+  if (std::isnan(a) || std::isnan(b)) return x * 0.0 + NAN;  // a NaN bound makes every element NaN, as PyTorch
   return unary_op(
       UnaryOp::Clamp, "clamp", x, true, false,
       [a, b](const Tensor& g, const Tensor& x, const auto&) {
-        // Gradient flows where the input was inside [min, max].
-        Tensor inside = where(lt(x, scalar_like(a, x)), zeros_like(g), where(gt(x, scalar_like(b, x)), zeros_like(g), g));
-        return inside;
+        // Gradient flows where min <= x <= max (PyTorch's mask): none at a NaN input, none when min > max.
+        return where(mul(ge(x, scalar_like(a, x)), le(x, scalar_like(b, x))), g, zeros_like(g));
       },
-      a, b);
+      kernel_lo, b);
 }
 Tensor leaky_relu(const Tensor& x, double slope) {
   return unary_op(
@@ -284,7 +290,10 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 Tensor elu(const Tensor& x, double alpha) {
   return unary_op(
       UnaryOp::Elu, "elu", as_float(x), true, true,
-      [alpha](const Tensor& g, const Tensor& x, const Tensor& out) { return where(x > 0.0, g, g * (out + alpha)); },
+      [alpha](const Tensor& g, const Tensor& x, const Tensor& out) {
+        // x <= 0 picks the exponential side, so a NaN input passes g on (as PyTorch) rather than NaN.
+        return where(le(x, scalar_like(0, x)), g * (out + alpha), g);
+      },
       alpha);
 }
 
@@ -337,7 +346,12 @@ Tensor operator/(const Tensor& a, double b) {
       [b](const Tensor& g, const auto&, const auto&) { return g / b; }, b);
 }
 Tensor operator+(double a, const Tensor& b) { return b + a; }
-Tensor operator-(double a, const Tensor& b) { return neg(b) + a; }
+Tensor operator-(double a, const Tensor& b) {
+  // A fraction makes the result floating: promote before negating, or -u8 wraps (2.5 - u8(3)
+  // was 255.5). A whole a keeps the integer dtype, wrapping as PyTorch does.
+  if (!b.is_floating_point() && std::floor(a) != a) return neg(b.to(DType::f32)) + a;
+  return neg(b) + a;
+}
 Tensor operator*(double a, const Tensor& b) { return b * a; }
 Tensor operator/(double a, const Tensor& b) {
   if (a == 1.0) return reciprocal(as_float(b));
@@ -377,7 +391,8 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   Tensor diff = integers ? abs(a.to(DType::i64) - b.to(DType::i64)) : abs(x - y);
   Tensor ok = where(eq(a, b), ones(ops::broadcast_shapes(a.shape(), b.shape(), "allclose"), {.dtype = DType::u8,
                                                                                          .device = a.device()}),
-                    le(diff, abs(y) * rtol + atol));
+                    // An infinite difference is never close, though the tolerance of an infinite y is infinite too.
+                    mul(le(diff, abs(y) * rtol + atol), isfinite(diff)));
   return sum(ok.to(DType::i64)).item<int64_t>() == shape_numel(ok.shape());
 }
 

@@ -37,9 +37,12 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   dim = wrap_dim(dim, x.dim(), "gather");
   NB_CHECK(index.dim() == x.dim(), "[gather] index rank ", index.dim(), " (shape ", index.shape(),
            ") must equal input rank ", x.dim(), " (shape ", x.shape(), ")");
+  if (x.dim() == 0) return gather(x.reshape({1}), 0, index.reshape({1})).reshape({});
   for (int64_t d = 0; d < x.dim(); ++d)
-    NB_CHECK(d == dim || index.size(d) == x.size(d), "[gather] index shape ", index.shape(), " must match input shape ",
-             x.shape(), " except in dimension ", dim);
+    NB_CHECK(d == dim || index.size(d) <= x.size(d), "[gather] index shape ", index.shape(),
+             " must not be larger than input shape ", x.shape(), " except in dimension ", dim);
+  for (int64_t d = 0; d < x.dim(); ++d)  // as PyTorch, a smaller index reads the leading part of x
+    if (d != dim && index.size(d) < x.size(d)) return gather(x.narrow(d, 0, index.size(d)), dim, index);
   Tensor idx = checked_index(index, x.size(dim), "gather", dim, x.shape());
   Tensor src = ops::contiguous_data(x);
   Tensor out = empty(index.shape(), {.dtype = x.dtype(), .device = x.device()});
@@ -58,9 +61,13 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src0) {
   ops::check_same_device(x, index, "scatter_add");
   dim = wrap_dim(dim, x.dim(), "scatter_add");
-  NB_CHECK(index.shape() == src0.shape(), "[scatter_add] index shape ", index.shape(), " must equal src shape ",
-           src0.shape());
-  NB_CHECK(index.dim() == x.dim(), "[scatter_add] index rank ", index.dim(), " must equal input rank ", x.dim());
+  NB_CHECK(index.dim() == x.dim() && src0.dim() == x.dim(), "[scatter_add] index rank ", index.dim(), " and src rank ",
+           src0.dim(), " must equal input rank ", x.dim());
+  for (int64_t d = 0; d < x.dim(); ++d)
+    NB_CHECK(index.size(d) <= src0.size(d), "[scatter_add] index shape ", index.shape(),
+             " must not be larger than src shape ", src0.shape());
+  for (int64_t d = 0; d < x.dim(); ++d)  // as PyTorch, only src's leading part of the index's shape is added
+    if (index.size(d) < src0.size(d)) return scatter_add(x, dim, index, src0.narrow(d, 0, index.size(d)));
   for (int64_t d = 0; d < x.dim(); ++d)
     NB_CHECK(d == dim || index.size(d) == x.size(d), "[scatter_add] index shape ", index.shape(),
              " must match input shape ", x.shape(), " except in dimension ", dim);

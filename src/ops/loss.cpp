@@ -106,6 +106,16 @@ PickedLoss pick(const Tensor& logp, const Tensor& target, const Tensor& weight, 
   return {-picked * w, w};
 }
 
+/// total / sum(weights), PyTorch's weighted mean. When every target is ignored the loss is NaN,
+/// as in PyTorch, but its gradient is zero (x / 0 would pass 0 * inf = NaN into every weight at
+/// the next step).
+Tensor weighted_mean(const Tensor& total, const Tensor& weights) {
+  const Tensor w = sum(weights);
+  const Tensor none = eq(w, ops::scalar_like(0, w));
+  const Tensor nan_if_none = where(none, ops::scalar_like(NAN, w), ops::scalar_like(0, w));  // a constant
+  return total / where(none, ones_like(w), w) + nan_if_none;
+}
+
 void check_weight(const Tensor& weight, int64_t C, const char* op) {
   if (!weight.defined()) return;
   NB_CHECK(weight.dim() == 1 && weight.size(0) == C, "[", op, "] class weight must have shape [", C, "], got ",
@@ -127,7 +137,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
   switch (o.reduction) {
     case Reduction::None: return p.nll.reshape(target.shape());
     case Reduction::Sum: return sum(p.nll);
-    case Reduction::Mean: return sum(p.nll) / sum(p.weights);  // weighted mean, as PyTorch
+    case Reduction::Mean: return weighted_mean(sum(p.nll), p.weights);
   }
   return p.nll;
 }
@@ -178,7 +188,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   switch (o.reduction) {
     case Reduction::None: return loss.reshape(target.shape());
     case Reduction::Sum: return sum(loss);
-    case Reduction::Mean: return sum(loss) / sum(p.weights);
+    case Reduction::Mean: return weighted_mean(sum(loss), p.weights);
   }
   return loss;
 }

@@ -145,8 +145,16 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
   if (dst.device() != src.device()) return copy_across_devices(dst, src);
   Shape st = broadcast_strides(src, dst.shape());
-  backend::get(dst.device()).copy(dst.dtype(), src.dtype(), {int(dst.dim()), dst.shape().data()}, operand(dst, dst.strides()),
-                     operand(src, st));
+  Tensor from = src;
+  if (src.shares_storage(dst)) {
+    if (src.raw_data() == dst.raw_data() && st == dst.strides() && src.dtype() == dst.dtype()) return;  // x.copy_(x)
+    // Partly overlapping (y.copy_(y.t()), y[1:].copy_(y[:-1])): elements would be read after they
+    // were overwritten, so read from a copy (PyTorch refuses these).
+    from = copy_kernel(src, src.dtype());
+    st = broadcast_strides(from, dst.shape());
+  }
+  backend::get(dst.device()).copy(dst.dtype(), from.dtype(), {int(dst.dim()), dst.shape().data()},
+                                  operand(dst, dst.strides()), operand(from, st));
 }
 
 Tensor contiguous_data(const Tensor& x) { return x.is_contiguous() ? x : copy_kernel(x, x.dtype()); }

@@ -132,7 +132,11 @@ Tensor var(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction)
 }
 
 Tensor std(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction) {
-  return sqrt(var(x, dims, keepdim, correction));
+  const Tensor v = var(x, dims, keepdim, correction);
+  // Where the deviation is 0 its gradient is 0, as PyTorch's std_backward, not sqrt's 0 * inf =
+  // NaN: one constant feature would put NaN into every gradient upstream.
+  const Tensor is_zero = eq(v, ops::scalar_like(0, v));
+  return where(is_zero, zeros_like(v), sqrt(where(is_zero, ones_like(v), v)));
 }
 
 Tensor max(const Tensor& x, const Shape& dims, bool keepdim) { return extreme(ReduceOp::Max, "max", x, dims, keepdim); }
@@ -189,7 +193,8 @@ namespace {
 Tensor arg_extreme(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   const char* name = is_max ? "argmax" : "argmin";
   ops::check_tensor(x, name);
-  NB_CHECK(x.numel() > 0, "[", name, "] cannot take the ", name, " of an empty tensor (shape ", x.shape(), ")");
+  NB_CHECK(x.numel() > 0 || (dim && x.size(wrap_dim(*dim, x.dim(), name)) > 0), "[", name, "] cannot take the ",
+           name, " of an empty tensor (shape ", x.shape(), ")", dim ? " over an empty dimension" : "");
   Tensor src = ops::contiguous_data(x);
   if (!dim) {
     Tensor out = empty({}, {.dtype = DType::i64, .device = x.device()});
@@ -205,6 +210,7 @@ Tensor arg_extreme(bool is_max, const Tensor& x, std::optional<int64_t> dim, boo
   Shape ks = x.shape();
   ks[size_t(d)] = 1;
   Tensor out = empty(ks, {.dtype = DType::i64, .device = x.device()});
+  if (out.numel() == 0) return keepdim ? out : out.squeeze(d);  // [0, 3] over dim 1: an empty result, as PyTorch
   backend::get(x.device()).arg_reduce(is_max, x.dtype(), src.raw_data(), static_cast<int64_t*>(out.raw_data()), outer,
                                       x.size(d), inner);
   return keepdim ? out : out.squeeze(d);

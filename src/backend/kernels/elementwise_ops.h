@@ -55,7 +55,7 @@ NB_HOST_DEVICE T relu_of(T x) {
   X(Pow, pow_of(x, y))                          \
   X(Maximum, (x > y || x != x) ? x : y)         \
   X(Minimum, (x < y || x != x) ? x : y)         \
-  X(ThresholdGrad, y > T(0) ? x : T(0))         \
+  X(ThresholdGrad, y <= T(0) ? T(0) : x)        \
   X(Atan2, std::atan2(x, y))
 
 #define NB_COMPARE_OPS(X) \
