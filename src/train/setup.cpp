@@ -90,6 +90,14 @@ RunData load_data(const TrainConfig& c, int64_t* num_classes) {
     keep(d.test_images, d.test_labels, "test");
     *num_classes = int64_t(c.classes.size());
   }
+  // Labels past the model's classes would fail at the first step, inside cross_entropy, without
+  // naming the mismatch (and --per-class counted them past the end of its table).
+  for (const auto& [labels, which] : {std::pair{d.train_labels, "training"}, std::pair{d.test_labels, "test"}}) {
+    const int64_t top = labels.numel() ? max(labels).item<int64_t>() : -1;
+    NB_CHECK(top < *num_classes, "[train] the ", which, " labels in ", c.data, " go up to ", top, ", but the model has ",
+             *num_classes, " classes (num_classes of '", c.model, "'); pick ", *num_classes,
+             " classes with --classes, or use a model with num_classes ", top + 1);
+  }
   if (c.per_class_limit > 0) {
     // The first N images of each class (the few-labels setting of transfer learning).
     std::vector<int64_t> rows, seen(size_t(*num_classes), 0);

@@ -534,6 +534,18 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
   c3.val_fraction = 0.5;
   Trainer t3(c3);
   expect_error_containing([&] { t3.fit(); }, "the training split has 1 image, and the model's batch norm");
+  // A model with fewer classes than the data's labels is named at setup (with --per-class it
+  // used to count past the end of a table: an ASan heap overflow).
+  for (int64_t per_class : {0, 30}) {
+    TrainConfig c4 = small_config(dir.file("run4"));
+    const std::string spec = dir.file("five.json");
+    write_text(spec, R"({"name": "five", "input_shape": [1, 28, 28], "num_classes": 5,
+      "layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 5}]})");
+    c4.model = spec;
+    c4.per_class_limit = per_class;
+    Trainer t4(c4);
+    expect_error_containing([&] { t4.fit(); }, "go up to 9, but the model has 5 classes");
+  }
 }
 
 // ---- early stopping -------------------------------------------------------------------------
