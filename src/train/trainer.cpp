@@ -79,6 +79,22 @@ Json meta_json(const io::Metadata& m, const std::string& key, const std::string&
   return io::parse_json_text(meta(m, key, file), "checkpoint", file + ": metadata '" + key + "'");
 }
 
+/// A resumed run must split and select its images as it did: config.json's fields that decide
+/// which images train and validate must equal those recorded in last.safetensors (an edited
+/// seed moved training images into validation mid-run). Hyper-parameters may change.
+void check_same_data_settings(const Json& now, const Json& recorded, const std::string& cfg_path,
+                              const std::string& last) {
+  NB_CHECK(recorded.is_object(), "[checkpoint] ", last, ": metadata 'config' is not a JSON object");
+  for (const char* key : {"seed", "classes", "per_class_limit", "train_limit", "val_fraction"}) {
+    const Json* a = now.find(key);
+    const Json* b = recorded.find(key);
+    const std::string va = a ? a->dump() : "(absent)", vb = b ? b->dump() : "(absent)";
+    NB_CHECK(va == vb, "[resume] ", cfg_path, ": '", key, "' is ", va, ", but the run was trained with ", vb,
+             " (recorded in ", last, "); it decides which images train and validate, so a resumed run keeps it. ",
+             "Restore it, or start a new run");
+  }
+}
+
 /// norm.mean / norm.std: one finite value per input channel (std > 0: it divides).
 std::vector<double> meta_norm(const io::Metadata& m, const std::string& key, const std::string& file, size_t channels,
                               bool positive) {
@@ -228,7 +244,9 @@ void Trainer::setup() {
   // Fine-tuning takes the architecture, and so the recommended epochs and augmentation, from
   // the checkpoint (its last Linear is resized to the new class count below).
   nn::StateDict pretrained;
-  if (!cfg_.init_from.empty()) {
+  if (resume_spec_) {
+    spec_ = *resume_spec_;  // the weights come from last.safetensors next
+  } else if (!cfg_.init_from.empty()) {
     LoadedModel lm = load_trained_model(cfg_.init_from);
     spec_ = lm.spec;
     pretrained = lm.model->state_dict();
@@ -626,7 +644,9 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
   }
   cfg.out = run_dir;
   const int64_t saved_epochs = cfg.epochs;
-  const int64_t done = meta_int<int64_t>(io::load_safetensors(last).metadata, "epoch", last, 1);
+  const io::Metadata saved = io::load_safetensors(last).metadata;
+  const int64_t done = meta_int<int64_t>(saved, "epoch", last, 1);
+  check_same_data_settings(cfg_json, meta_json(saved, "config", last), cfg_path, last);
   NB_CHECK(!epochs || *epochs >= done, "[resume] ", run_dir, " has already trained ", done,
            " epochs; the total number of epochs (--epochs) cannot be lower, got ", *epochs);
   if (epochs) cfg.epochs = *epochs;
@@ -637,6 +657,7 @@ RunResult Trainer::resume(const std::string& run_dir, std::optional<int64_t> epo
     fail("[resume] ", cfg_path, ": ", e.what(), " (edit that field of config.json to resume)");
   }
   Trainer& t = *made;
+  t.resume_spec_ = parse_model_spec(meta(saved, "spec", last), last + " (spec)");
   t.setup();
   t.load_last(last, done);
   // More epochs than the run was made for: the schedule was rebuilt over the new length, so the

@@ -246,6 +246,38 @@ TEST(TrainerResume, ErrorsNameTheFolder) {
   expect_error_containing([&] { Trainer::resume(c.out, 2); }, cfg + ": [train] clip_grad_norm must be");
 }
 
+// A run resumes as it was trained: the model from the spec recorded in last.safetensors (the
+// spec file may be gone or edited), and an edited seed or data selection is refused (it would
+// move training images into validation mid-run). Found by helper-36.
+TEST(TrainerResume, ContinuesFromTheRecordedSpecAndDataSettings) {
+  TempDir dir("resume_recorded");
+  TrainConfig c = small_config(dir.file("run"));
+  c.model = tiny_spec_file(dir);
+  c.epochs = 2;
+  {
+    Trainer t(c);
+    t.add_callback(std::make_shared<InterruptAt>(2));
+    EXPECT_THROW(t.fit(), Interrupted);
+  }
+  const std::string cfg = c.out + "/config.json";
+  const std::string original = read_text(cfg);
+  // The seed edited: refused, naming both values.
+  std::string text = original;
+  const std::string key = "\"seed\": 3";
+  ASSERT_NE(text.find(key), std::string::npos) << text;
+  text.replace(text.find(key), key.size(), "\"seed\": 4");
+  write_text(cfg, text);
+  expect_error_containing([&] { Trainer::resume(c.out); }, "'seed' is 4, but the run was trained with 3");
+  write_text(cfg, original);
+  // The spec file replaced by another architecture: the recorded one is used.
+  write_text(c.model, R"({"name": "other", "input_shape": [1, 28, 28], "num_classes": 10,
+    "layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 7},
+               {"type": "ReLU"}, {"type": "Linear", "in_features": 7, "out_features": 10}]})");
+  train::RunResult r = Trainer::resume(c.out);
+  EXPECT_EQ(r.epochs_run, 2);
+  EXPECT_EQ(count_prefixed(io::load_safetensors(c.out + "/last.safetensors").tensors, "model."), 2u);
+}
+
 namespace {
 // Rewrites a safetensors file with `edit` applied to its tensors and metadata.
 void edit_checkpoint(const std::string& path, const std::function<void(io::SafetensorsFile&)>& edit) {

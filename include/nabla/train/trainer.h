@@ -132,6 +132,9 @@ class Trainer {
 
   TrainConfig cfg_;
   ModelSpec spec_;
+  /// Set by resume(): the spec stored in last.safetensors, which setup() builds the model from
+  /// (not the spec file or fine-tuning checkpoint the run started from: they may have changed).
+  std::optional<ModelSpec> resume_spec_;
   std::shared_ptr<nn::Sequential> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::unique_ptr<optim::Scheduler> scheduler_;
