@@ -41,8 +41,10 @@ Tensor read_idx(const std::string& path) {
   for (int d = 0; d < ndim; ++d) {
     uint32_t s = be32(&bytes[4 + 4 * size_t(d)]);
     shape.push_back(int64_t(s));
+    // Checked before multiplying: [2^20, 2^20, 2^24] wrapped to 0 and failed later without the path.
+    constexpr uint64_t kLimit = uint64_t(1) << 40;
+    NB_CHECK(s == 0 || count <= kLimit / s, "[read_idx] ", path, ": header sizes ", shape, " are implausibly large");
     count *= s;
-    NB_CHECK(count <= (uint64_t(1) << 40), "[read_idx] ", path, ": header sizes ", shape, " are implausibly large");
   }
   size_t have = bytes.size() - header;
   NB_CHECK(have >= count, "[read_idx] ", path, ": truncated data: header ", shape, " needs ", count, " bytes, file has ",

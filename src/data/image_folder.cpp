@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "nabla/data/transforms.h"
+#include "image_completeness.h"
 #include "nabla/file.h"
 
 namespace fs = std::filesystem;
@@ -38,6 +39,7 @@ Tensor decode(const std::string& path, int channels, const char* op) {
   }
   NB_CHECK(!bytes.empty(), "[", op, "] ", path, ": file is empty");
   NB_CHECK(bytes.size() < (size_t(1) << 31), "[", op, "] ", path, ": file is too large (", bytes.size(), " bytes)");
+  internal::check_image_complete(bytes, path, op);
   int w = 0, h = 0, c = 0;
   uint8_t* px = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &c, channels);
   if (px == nullptr) {
@@ -46,6 +48,7 @@ Tensor decode(const std::string& path, int channels, const char* op) {
          "): corrupt, truncated or not a PNG/JPEG/BMP/GIF/TGA/PNM file");
   }
   std::unique_ptr<uint8_t, void (*)(void*)> guard(px, stbi_image_free);
+  NB_CHECK(w > 0 && h > 0, "[", op, "] ", path, ": the image is ", w, "x", h, " pixels; expected at least 1x1");
   int cc = channels ? channels : c;
   Tensor out = empty({cc, h, w}, {.dtype = DType::f32});
   float* dst = out.data_ptr<float>();

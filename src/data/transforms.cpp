@@ -206,6 +206,7 @@ Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w
 Tensor resize(const Tensor& image, int64_t h, int64_t w) {
   Img im = check_image(image, "resize");
   NB_CHECK(h > 0 && w > 0, "[resize] target size must be positive, got ", h, " x ", w);
+  NB_CHECK(im.h > 0 && im.w > 0, "[resize] the image is ", im.h, " x ", im.w, " pixels; nothing to resize");
   if (h == im.h && w == im.w) return copy_f32(im.t);
   Tensor out = make_out(image, im.c, h, w);
   float* dst = out.data_ptr<float>();

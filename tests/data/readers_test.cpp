@@ -65,6 +65,11 @@ TEST(IdxReader, BadFiles) {
   write_bytes(header, {0, 0, 8, 3, 0, 0});
   EXPECT_ERROR(read_idx(header), header, "truncated header");
 
+  // Sizes whose product wraps a 64-bit count (2^64 here) are refused naming the file.
+  std::string huge = dir.file("huge.idx");
+  write_bytes(huge, {0, 0, 8, 3, 0, 0x10, 0, 0, 0, 0x10, 0, 0, 1, 0, 0, 0});
+  EXPECT_ERROR(read_idx(huge), huge, "implausibly large");
+
   std::string trailing = dir.file("trailing.idx");
   write_bytes(trailing, idx_bytes({2}, {1, 2, 3}));
   EXPECT_ERROR(read_idx(trailing), trailing, "trailing data");
@@ -288,6 +293,45 @@ TEST(ImageFolder, CorruptAndTruncatedImages) {
     EXPECT_ERROR(load_image(fifo), "[load_image]", fifo, "FIFO");
     EXPECT_ERROR(load_image("/dev/zero"), "[load_image]", "/dev/zero", "character device");
   });
+  // Formats stb decodes without noticing a cut (PNM from uninitialized memory, BMP as zeros, GIF
+  // as a whole image; found by helper-36) are measured against their headers; 0-pixel images
+  // are refused.
+  auto bytes_of = [](const std::string& text) { return std::vector<uint8_t>(text.begin(), text.end()); };
+  std::vector<uint8_t> pgm = bytes_of("P5\n# a comment\n3 2\n255\n");
+  for (uint8_t v : {0, 50, 100, 150, 200, 250}) pgm.push_back(v);
+  const std::string pgm_ok = dir.file("ok.pgm"), pgm_cut = dir.file("cut.pgm");
+  write_bytes(pgm_ok, pgm);
+  pgm.resize(pgm.size() - 3);
+  write_bytes(pgm_cut, pgm);
+  EXPECT_EQ(load_image(pgm_ok).shape(), (Shape{1, 2, 3}));
+  EXPECT_NEAR(load_image(pgm_ok).to_vector<double>()[5], 250.0 / 255, 1e-6);
+  EXPECT_ERROR(load_image(pgm_cut), "[load_image]", pgm_cut, "truncated PNM image (26 bytes, its header needs 29)");
+  std::vector<uint8_t> wide = bytes_of("P5 2 1 65535\n");  // two bytes a sample
+  for (uint8_t v : {0, 1, 255, 255}) wide.push_back(v);
+  const std::string pgm16 = dir.file("wide.pgm");
+  write_bytes(pgm16, wide);
+  EXPECT_EQ(load_image(pgm16).shape(), (Shape{1, 1, 2}));
+  const std::string bmp_ok = dir.file("ok.bmp"), bmp_cut = dir.file("cut.bmp");
+  std::vector<uint8_t> rgb(5 * 3 * 3, 7);
+  ASSERT_NE(stbi_write_bmp(bmp_ok.c_str(), 5, 3, 3, rgb.data()), 0);
+  std::vector<uint8_t> bmp = read_bytes(bmp_ok);
+  bmp.resize(bmp.size() - 10);
+  write_bytes(bmp_cut, bmp);
+  EXPECT_EQ(load_image(bmp_ok).shape(), (Shape{3, 3, 5}));
+  EXPECT_ERROR(load_image(bmp_cut), "[load_image]", bmp_cut, "truncated BMP image");
+  // The classic 1x1 GIF, whole and cut before its trailer.
+  std::vector<uint8_t> gif = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xFF, 0xFF,
+                              0xFF, 0x00, 0x00, 0x00, 0x21, 0xF9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2C, 0x00, 0x00,
+                              0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3B};
+  const std::string gif_ok = dir.file("ok.gif"), gif_cut = dir.file("cut.gif");
+  write_bytes(gif_ok, gif);
+  gif.resize(gif.size() - 4);
+  write_bytes(gif_cut, gif);
+  EXPECT_EQ(load_image(gif_ok).shape(), (Shape{4, 1, 1}));  // stb decodes GIFs as RGBA
+  EXPECT_ERROR(load_image(gif_cut), "[load_image]", gif_cut, "truncated GIF image");
+  const std::string zero = dir.file("zero.pgm");
+  write_bytes(zero, bytes_of("P5 0 3 255\n"));
+  EXPECT_ERROR(load_image(zero), "[load_image]", zero);
   // The same error reaches a training loop through worker threads, naming the file.
   DataLoader l(std::make_shared<ImageFolder>(root), {.batch_size = 2, .shuffle = false, .seed = 1, .num_workers = 2});
   data_test::within(std::chrono::seconds(30), [&] {
