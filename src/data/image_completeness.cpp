@@ -49,7 +49,41 @@ uint64_t bmp_expected_size(const std::vector<uint8_t>& b) {
   const uint64_t w = uint64_t(width < 0 ? -width : width), h = uint64_t(height < 0 ? -height : height);
   if (w > (uint64_t(1) << 24) || h > (uint64_t(1) << 24)) return 0;
   const uint64_t row = (bits * w + 31) / 32 * 4;
-  return offset + row * h;
+  if (h == 0) return offset;
+  return offset + row * (h - 1) + (bits * w + 7) / 8;  // the last row's padding may be missing (stb reads it)
+}
+
+/// Whether a GIF holds its first image whole: walks the blocks (colour tables, extensions, the
+/// image descriptor and its data sub-blocks) up to the end of the first image's data, which is
+/// all stb decodes. Bytes after it (the trailer, padding, appended data) do not matter.
+bool gif_first_image_complete(const std::vector<uint8_t>& b) {
+  auto table = [](uint8_t packed) { return (packed & 0x80) ? size_t(3) << ((packed & 7) + 1) : 0; };
+  size_t pos = 13;  // "GIF89a" + logical screen descriptor
+  if (b.size() < pos) return false;
+  pos += table(b[10]);
+  auto skip_sub_blocks = [&]() {  // size byte, data, ..., a zero size byte
+    while (pos < b.size()) {
+      const size_t n = b[pos++];
+      if (n == 0) return true;
+      pos += n;
+    }
+    return false;
+  };
+  while (pos < b.size()) {
+    const uint8_t kind = b[pos++];
+    if (kind == 0x21) {  // extension: a label, then sub-blocks
+      if (++pos > b.size() || !skip_sub_blocks()) return false;
+    } else if (kind == 0x2C) {  // image descriptor: 9 bytes, a local table, the LZW code size, data
+      if (pos + 9 > b.size()) return false;
+      pos += 9;
+      pos += table(b[pos - 1]);
+      if (++pos > b.size()) return false;
+      return skip_sub_blocks();
+    } else {
+      return true;  // the trailer before any image, or an unknown block: stb judges
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -64,9 +98,8 @@ void check_image_complete(const std::vector<uint8_t>& b, const std::string& path
     NB_CHECK(want == 0 || b.size() >= want, "[", op, "] ", path, ": truncated BMP image (", b.size(),
              " bytes, its header needs ", want, ")");
   } else if (b.size() >= 6 && std::memcmp(b.data(), "GIF8", 4) == 0) {
-    // Every GIF ends with the trailer byte 0x3B; stb decodes a cut one as a whole image.
-    NB_CHECK(b.back() == 0x3B, "[", op, "] ", path, ": truncated GIF image (no trailer byte at its end, ", b.size(),
-             " bytes)");
+    NB_CHECK(gif_first_image_complete(b), "[", op, "] ", path, ": truncated GIF image (", b.size(),
+             " bytes end inside its first image)");
   }
 }
 

@@ -69,8 +69,18 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   for (int64_t d = 0; d < x.dim(); ++d)  // as PyTorch, only src's leading part of the index's shape is added
     if (index.size(d) < src0.size(d)) return scatter_add(x, dim, index, src0.narrow(d, 0, index.size(d)));
   for (int64_t d = 0; d < x.dim(); ++d)
-    NB_CHECK(d == dim || index.size(d) == x.size(d), "[scatter_add] index shape ", index.shape(),
-             " must match input shape ", x.shape(), " except in dimension ", dim);
+    NB_CHECK(d == dim || index.size(d) <= x.size(d), "[scatter_add] index shape ", index.shape(),
+             " must not be larger than input shape ", x.shape(), " except in dimension ", dim);
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d == dim || index.size(d) == x.size(d)) continue;
+    // An index smaller than x outside dim (allowed by PyTorch): extend index and src to x's size
+    // there with index 0 and src 0, which add nothing; src's gradient is cut back by the cat.
+    Shape extra = index.shape();
+    extra[size_t(d)] = x.size(d) - index.size(d);
+    const Tensor more_index = zeros(extra, {.dtype = DType::i64, .device = index.device()});
+    const Tensor more_src = zeros(extra, {.dtype = src0.dtype(), .device = src0.device()});
+    return scatter_add(x, dim, cat({index, more_index}, d), cat({src0, more_src}, d));
+  }
   Tensor idx = checked_index(index, x.size(dim), "scatter_add", dim, x.shape());
   Tensor src = src0.to(x.dtype());
   Tensor out = ops::copy_kernel(x, x.dtype());

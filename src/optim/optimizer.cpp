@@ -70,10 +70,10 @@ const OptimizerOptions& OptimizerParamGroup::options() const {
 Optimizer::Optimizer(std::vector<OptimizerParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults)
     : defaults_(std::move(defaults)) {
   defaults_->validate();
-  size_t count = 0;
-  for (const auto& g : groups) count += g.params().size();
-  NB_CHECK(count > 0, "[", defaults_->optimizer_name(), "] got an empty parameter list (",
-           groups.size(), " parameter groups, no tensors); pass the model's parameters(), e.g. after unfreezing some");
+  // As PyTorch: no groups at all is an error (an empty list of tensors makes none, see
+  // one_group); an empty group is fine, add_param_group can fill the optimizer later.
+  NB_CHECK(!groups.empty(), "[", defaults_->optimizer_name(),
+           "] got an empty parameter list; pass the model's parameters()");
   for (auto& g : groups) add_param_group(g);
 }
 

@@ -54,7 +54,7 @@ void check_betas(const char* opt, const std::tuple<double, double>& betas) {
 template <typename Options>
 std::vector<OptimizerParamGroup> one_group(std::vector<Tensor> params) {
   std::vector<OptimizerParamGroup> g;
-  g.emplace_back(std::move(params));
+  if (!params.empty()) g.emplace_back(std::move(params));  // none: the base refuses an empty list
   return g;
 }
 

@@ -319,6 +319,10 @@ TEST(ImageFolder, CorruptAndTruncatedImages) {
   write_bytes(bmp_cut, bmp);
   EXPECT_EQ(load_image(bmp_ok).shape(), (Shape{3, 3, 5}));
   EXPECT_ERROR(load_image(bmp_cut), "[load_image]", bmp_cut, "truncated BMP image");
+  bmp = read_bytes(bmp_ok);
+  bmp.pop_back();  // only the last row's padding missing: every pixel is there (stb reads it)
+  write_bytes(bmp_cut, bmp);
+  EXPECT_EQ(load_image(bmp_cut).shape(), (Shape{3, 3, 5}));
   // The classic 1x1 GIF, whole and cut before its trailer.
   std::vector<uint8_t> gif = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xFF, 0xFF,
                               0xFF, 0x00, 0x00, 0x00, 0x21, 0xF9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2C, 0x00, 0x00,
@@ -329,6 +333,14 @@ TEST(ImageFolder, CorruptAndTruncatedImages) {
   write_bytes(gif_cut, gif);
   EXPECT_EQ(load_image(gif_ok).shape(), (Shape{4, 1, 1}));  // stb decodes GIFs as RGBA
   EXPECT_ERROR(load_image(gif_cut), "[load_image]", gif_cut, "truncated GIF image");
+  gif.resize(gif.size() + 3);  // whole again, without the trailer byte, and then padding after it
+  gif[39] = 0x44, gif[40] = 0x01, gif[41] = 0x00;
+  write_bytes(gif_cut, gif);
+  EXPECT_EQ(load_image(gif_cut).shape(), (Shape{4, 1, 1}));
+  gif.push_back(0x3B);
+  for (int i = 0; i < 16; ++i) gif.push_back(i == 0 ? '\n' : 0);
+  write_bytes(gif_cut, gif);
+  EXPECT_EQ(load_image(gif_cut).shape(), (Shape{4, 1, 1}));
   const std::string zero = dir.file("zero.pgm");
   write_bytes(zero, bytes_of("P5 0 3 255\n"));
   EXPECT_ERROR(load_image(zero), "[load_image]", zero);

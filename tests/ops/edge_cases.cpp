@@ -663,6 +663,11 @@ TEST(PyTorchEdgeSemantics, GatherAndScatterAddTakeTheLeadingPart) {
   expect_values(out, {2, 0, 1}, 0, "scatter_add, larger src");
   nb::sum(out * t64({1, 2, 3}, {1, 3})).backward();
   expect_values(src.grad(), {3, 1, 0, 0, 0, 0}, 0, "scatter_add src grad");
+  Tensor src2 = t64({1, 2}, {1, 2}, true);  // an index smaller than x outside dim (1 of 2 rows)
+  Tensor out2 = nb::scatter_add(t64({10, 10, 10, 10, 10, 10}, {2, 3}), 1, i64({2, 2}, {1, 2}), src2);
+  expect_values(out2, {10, 10, 13, 10, 10, 10}, 0, "scatter_add, smaller index");
+  nb::sum(out2 * t64({1, 2, 3, 4, 5, 6}, {2, 3})).backward();
+  expect_values(src2.grad(), {3, 3}, 0, "scatter_add src grad, smaller index");
 }
 
 TEST(PyTorchEdgeSemantics, ArgmaxOverANonEmptyDimOfAnEmptyTensor) {

@@ -102,6 +102,15 @@ TEST(OptimOptions, BadParametersAreRejected) {
   EXPECT_ERROR(opt.state(param({2})), "[SGD]", "not a parameter");
   EXPECT_ERROR(SGD(std::vector<Tensor>{}), "[SGD] got an empty parameter list");
   EXPECT_ERROR(Adam(std::vector<OptimizerParamGroup>{}), "[Adam] got an empty parameter list");
+  // An empty group is fine (PyTorch too): parameters can come later.
+  std::vector<OptimizerParamGroup> one_empty;
+  one_empty.emplace_back(std::vector<Tensor>{});
+  SGD later(std::move(one_empty), SGDOptions(0.5));
+  Tensor p = param({1}, 1.0, kF64);
+  later.add_param_group(OptimizerParamGroup({p}));
+  p.set_grad(ones({1}, {.dtype = kF64}));
+  later.step();
+  EXPECT_EQ(p.to_vector(), (std::vector<double>{0.5}));
 }
 
 // State belongs to the parameter, not to its position (PyTorch keys optimizer.state by tensor):
