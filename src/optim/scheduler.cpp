@@ -75,23 +75,35 @@ LRScheduler::LRScheduler(Optimizer& optimizer) : Scheduler(optimizer) {
   }
 }
 
-void LRScheduler::step() {
+void LRScheduler::step() { advance(/*chain=*/true); }
+
+void LRScheduler::advance(bool chain) {
   auto& groups = optimizer_->param_groups();
   NB_CHECK(groups.size() == base_lrs_.size(), "[", name(), "] the optimizer has ", groups.size(),
            " parameter groups, the scheduler was made for ", base_lrs_.size());
   // Compute every lr before changing anything, so a throwing schedule leaves no half-step.
   const int64_t epoch = last_epoch_ + 1;
   std::vector<double> lrs(groups.size());
-  for (size_t g = 0; g < groups.size(); ++g) lrs[g] = lr_at(epoch, g);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    // Alone, a schedule writes its closed form (exact, and the same after a resume). When the
+    // lr is not the closed form's previous value, something else has changed it (a second
+    // scheduler stepped on the same optimizer, ReduceLROnPlateau, the user), and the schedules
+    // chain as PyTorch's do: the current lr is scaled by this schedule's own factor for the step.
+    const double now = lr_at(epoch, g);
+    const double current = groups[g].options().get_lr();
+    const double previous = !chain ? 0.0 : epoch == 0 ? base_lrs_[g] : lr_at(epoch - 1, g);
+    lrs[g] = previous != 0 && current != previous ? current * (now / previous) : now;
+  }
   for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lrs[g]);
   last_epoch_ = epoch;
   last_lr_ = std::move(lrs);
+  apply_side_values(epoch);
 }
 
 void LRScheduler::reapply() {
   --last_epoch_;
   try {
-    step();
+    advance(/*chain=*/false);  // the closed form, whatever the optimizer holds now
   } catch (...) {
     ++last_epoch_;  // step() changed nothing else: leave the scheduler as it was
     throw;
@@ -200,7 +212,16 @@ LinearWarmup::LinearWarmup(Optimizer& optimizer, int64_t warmup_steps, double st
            " (must be in (0, 1])");
   NB_CHECK(!after_ || &after_->optimizer() == &optimizer,
            "[LinearWarmup] invalid after: the wrapped scheduler is attached to another optimizer");
+  // The wrapped schedule wrote its epoch 0 when it was made; the lr is this scheduler's now
+  // (its closed form includes the wrapped one), so that write is not another scheduler's.
+  if (after_)
+    for (size_t g = 0; g < base_lrs_.size(); ++g) optimizer.param_groups()[g].options().set_lr(base_lrs_[g]);
   initial_step();
+}
+
+void LinearWarmup::apply_side_values(int64_t epoch) {
+  if (!after_) return;
+  after_->apply_side_values(mode_ == WarmupMode::Multiply ? epoch : std::max<int64_t>(0, epoch - warmup_steps_));
 }
 
 double LinearWarmup::lr_at(int64_t epoch, size_t g) const {
@@ -256,6 +277,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, std::vector<double> max_lr, OneCycl
     const double initial = mx / o.div_factor;
     lrs_.push_back({initial, mx, initial / o.final_div_factor});
     groups[g].set_initial_lr(initial);
+    groups[g].options().set_lr(initial);  // the cycle starts here: not another scheduler's change
     base_lrs_[g] = initial;
   }
   if (o.cycle_momentum) {
@@ -304,10 +326,9 @@ double OneCycleLR::momentum_at(int64_t epoch) const {
                 ph->end_max_m ? o_.max_momentum : o_.base_momentum, pct);
 }
 
-void OneCycleLR::step() {
-  LRScheduler::step();
+void OneCycleLR::apply_side_values(int64_t epoch) {
   if (momentum_key_.empty()) return;
-  const double m = momentum_at(last_epoch_);
+  const double m = momentum_at(epoch);
   for (auto& g : optimizer_->param_groups()) g.options().set_value(momentum_key_, m);
 }
 

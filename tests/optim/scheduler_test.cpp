@@ -124,6 +124,48 @@ TEST(Schedulers, LinearWarmupComposesWithAnySchedule) {
   }
 }
 
+// Two schedulers stepped on one optimizer chain, as PyTorch's documented example: before, the
+// last one stepped wrote its closed form and the exponential decay was lost (helper-37).
+TEST(Schedulers, SchedulersSteppedTogetherChain) {
+  Fixture f;
+  ExponentialLR exp(f.opt, 0.9);
+  MultiStepLR steps(f.opt, {3, 6}, 0.1);
+  for (int e = 0; e < 9; ++e) {
+    const double want = 0.1 * std::pow(0.9, e) * std::pow(0.1, (e >= 3) + (e >= 6));
+    EXPECT_NEAR(f.lr(), want, 1e-15 * want) << e;
+    exp.step();
+    steps.step();
+  }
+  // ReduceLROnPlateau next to a warm-up: its cuts stay after the warm-up (they were undone).
+  Fixture g;
+  LinearWarmup warm(g.opt, 3, 0.25);
+  ReduceLROnPlateau plateau(g.opt, {.factor = 0.5, .patience = 0});
+  std::vector<double> lrs;
+  for (int e = 0; e < 6; ++e) {
+    plateau.step(1.0);  // a constant metric: a cut every epoch after the first
+    warm.step();
+    lrs.push_back(g.lr());
+  }
+  // Epoch 1: warm-up 0.25 -> 0.5 of 0.1 (no cut yet); then each epoch halves it, with the warm-up's
+  // own factor (0.5 -> 0.75 -> 1) applied on top until it ends.
+  optim_test::expect_near_rel(lrs, {0.05, 0.0375, 0.025, 0.0125, 0.00625, 0.003125}, 1e-14, 0, "warm-up + plateau");
+}
+
+// LinearWarmup around OneCycleLR cycles momentum on the wrapped schedule's clock (it stayed at
+// max_momentum: only OneCycleLR's own step() wrote it, and a wrapped scheduler is not stepped).
+TEST(Schedulers, WarmupAroundOneCycleCyclesMomentum) {
+  Fixture f, g;
+  LinearWarmup warm(f.opt, 2, 0.5, std::make_unique<OneCycleLR>(f.opt, 1.0, OneCycleLROptions{.total_steps = 10}));
+  OneCycleLR alone(g.opt, 1.0, {.total_steps = 10});
+  auto momentum = [](Fixture& x) { return static_cast<const SGDOptions&>(x.opt.param_groups()[0].options()).momentum(); };
+  for (int e = 0; e < 8; ++e) {
+    EXPECT_EQ(momentum(f), momentum(g)) << e;
+    warm.step();
+    alone.step();
+  }
+  EXPECT_LT(momentum(f), 0.95);
+}
+
 TEST(Schedulers, OneCycleFollowsPyTorchsPhases) {
   Fixture f;
   OneCycleLR s(f.opt, 1.0, {.total_steps = 10, .pct_start = 0.3});

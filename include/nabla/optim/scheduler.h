@@ -4,6 +4,7 @@
 // lrs it set with get_last_lr(). Each schedule is a closed form of the epoch and the group's
 // base lr (its `initial_lr`, recorded by the first scheduler attached), so schedules compose
 // (LinearWarmup wraps any other) and a resumed run follows the same values bit for bit.
+// Schedulers stepped together on one optimizer chain (each scales the lr the others left).
 #pragma once
 #include <functional>
 #include <memory>
@@ -40,8 +41,13 @@ class Scheduler {
 /// Base of the closed-form schedules: lr of group g at epoch e = lr_at(e, g).
 class LRScheduler : public Scheduler {
  public:
-  /// Advances one epoch and writes lr_at(last_epoch) into every group.
+  /// Advances one epoch and writes lr_at(last_epoch) into every group. When a group's lr is not
+  /// lr_at(e - 1) (something else changed it: another scheduler stepped on the same optimizer,
+  /// ReduceLROnPlateau), it is scaled by lr_at(e) / lr_at(e - 1) instead: schedules stepped
+  /// together chain, as PyTorch's.
   virtual void step();
+  /// Writes what the schedule sets besides the lr for `epoch` (OneCycleLR's momentum or beta1).
+  virtual void apply_side_values(int64_t /*epoch*/) {}
   /// The schedule's lr for group `group` at `epoch` (does not change anything).
   virtual double lr_at(int64_t epoch, size_t group) const = 0;
   /// Writes lr_at(last_epoch) into every group again: after a schedule whose length changed
@@ -59,6 +65,10 @@ class LRScheduler : public Scheduler {
   explicit LRScheduler(Optimizer& optimizer);
   void initial_step() { step(); }
   std::vector<double> base_lrs_;
+
+ private:
+  /// One epoch forward; `chain`: scale an lr changed elsewhere rather than overwrite it.
+  void advance(bool chain);
 };
 
 /// lr = base · gamma^⌊epoch / step_size⌋.
@@ -162,6 +172,8 @@ class LinearWarmup : public LRScheduler {
                std::unique_ptr<LRScheduler> after = nullptr, WarmupMode mode = WarmupMode::Multiply);
   const char* name() const override { return "LinearWarmup"; }
   double lr_at(int64_t epoch, size_t group) const override;
+  /// The wrapped schedule's (OneCycleLR's momentum follows its own clock).
+  void apply_side_values(int64_t epoch) override;
   io::Metadata state_dict() const override;
   void load_state_dict(const io::Metadata& state) override;
   LRScheduler* after() const { return after_.get(); }
@@ -196,7 +208,7 @@ class OneCycleLR : public LRScheduler {
   OneCycleLR(Optimizer& optimizer, std::vector<double> max_lr, OneCycleLROptions options);
   OneCycleLR(Optimizer& optimizer, double max_lr, OneCycleLROptions options);
   const char* name() const override { return "OneCycleLR"; }
-  void step() override;
+  void apply_side_values(int64_t epoch) override;
   double lr_at(int64_t epoch, size_t group) const override;
   double momentum_at(int64_t epoch) const;
 
