@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -176,6 +177,11 @@ class AccumulateGrad : public Node {
   Tensor run_hooks(Tensor g) const;
   std::weak_ptr<TensorImpl> leaf;
   bool create_graph = false;  // set by the engine for the current pass
+
+ private:
+  /// Threads running backward into the same leaf (a shared weight) take turns: the read of
+  /// .grad and the write of the sum are one step (PyTorch locks here too).
+  std::mutex mutex_;
 };
 
 /// The edge a gradient for `t` must be sent along (its grad_fn, or its leaf accumulator).

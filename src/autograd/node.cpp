@@ -1,5 +1,6 @@
 // Nodes, saved tensors and recording: how a forward op attaches itself to the graph.
 #include <atomic>
+#include <mutex>
 
 #include "engine_ops.h"
 #include "nabla/autograd.h"
@@ -90,6 +91,10 @@ Edge gradient_edge(const Tensor& t) {
   auto& impl = t.impl();
   if (impl.grad_fn) return {impl.grad_fn, impl.output_nr};
   if (!impl.requires_grad) return {};
+  // One accumulator per leaf even when threads record ops on a shared leaf at once (two would
+  // each hold their own lock in AccumulateGrad::apply).
+  static std::mutex creating;
+  std::lock_guard<std::mutex> lock(creating);
   auto acc = impl.grad_accumulator.lock();
   if (!acc) {
     acc = make_node<AccumulateGrad>(t.impl_ptr());
@@ -150,6 +155,7 @@ Tensor AccumulateGrad::run_hooks(Tensor g) const {
 TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   std::shared_ptr<TensorImpl> impl = leaf.lock();
   if (!impl) return {};  // the leaf is gone: nobody can read its gradient
+  std::lock_guard<std::mutex> lock(mutex_);
   Tensor g = run_hooks(grad_outputs[0]);
   Tensor var(impl);
   const auto& ops = engine_ops();
