@@ -277,6 +277,7 @@ void Tensor::remake_view_history(bool or_throw) const {
 }
 
 Tensor& Tensor::requires_grad_(bool on) {
+  if (on && !is_leaf()) return *this;  // a computed tensor requires grad already (PyTorch: a no-op)
   NB_CHECK(is_leaf(), "[requires_grad_] can only change requires_grad of a leaf tensor; "
                       "use detach() to get a leaf from a computed tensor");
   NB_CHECK(!on || is_floating(dtype()), "[requires_grad_] only floating tensors can require grad, got dtype ",

@@ -110,6 +110,9 @@ TEST(Tensor, UserErrorsNameTheOpAndShapes) {
   Tensor p = ones({2}, {.requires_grad = true});
   Tensor y = p * 2.0;
   EXPECT_ERROR(y.requires_grad_(false), "[requires_grad_]", "leaf", "detach()");
+  y.requires_grad_(true);  // it requires grad already: a no-op, as in PyTorch
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_FALSE(y.is_leaf());
   EXPECT_ERROR(p.set_grad(zeros({3})), "[set_grad]", "[3]", "[2]");
   EXPECT_ERROR(p.set_grad(zeros({2}, {.dtype = kF64})), "[set_grad]", "f64", "f32");
   EXPECT_ERROR(set_num_threads(0), "[set_num_threads]", "positive", "0");
