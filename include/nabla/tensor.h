@@ -47,7 +47,10 @@ struct TensorImpl;
 /// gets a new one in place (y = f(x); v = y.narrow(..); y.mul_(3): v's gradient must flow through
 /// the mul_, as in PyTorch). Set by the view ops while grad mode is on.
 struct ViewOrigin {
-  std::weak_ptr<TensorImpl> root;  ///< the first ancestor that is not such a view
+  /// The first ancestor that is not such a view, kept alive as PyTorch's view._base: an
+  /// in-place write through the view rebases its history, and a view of a temporary
+  /// ((x * w).reshape(..)) can be written into or outlive the base changing in place.
+  std::shared_ptr<TensorImpl> root;
   uint64_t history = 0;            ///< the storage's history when this history was made
   /// The view this one was made from (null: the root). Mutable only for the destructor.
   mutable std::shared_ptr<const ViewOrigin> parent;
@@ -169,13 +172,12 @@ class Tensor {
     return impl().output_nr;
   }
   /// For a view whose base got a new history in place since the view's was made: remakes the
-  /// view's history from the base (ViewOrigin). The autograd accessors call it; a base that is
-  /// gone leaves the history as it was, except with `or_throw` (graph building), where that is
-  /// an error.
-  void refresh_view_history(bool or_throw = false) const {
+  /// view's history from the base (ViewOrigin, which keeps the base alive). The autograd
+  /// accessors call it.
+  void refresh_view_history() const {
     const TensorImpl& i = impl();
     const uint64_t h = i.view_history.load(std::memory_order_acquire);
-    if (h != TensorImpl::kNoViewOrigin && h != i.storage->history) remake_view_history(or_throw);
+    if (h != TensorImpl::kNoViewOrigin && h != i.storage->history) remake_view_history();
   }
   /// Accumulated gradient (undefined until a backward reaches this tensor).
   Tensor grad() const;
@@ -234,7 +236,7 @@ class Tensor {
   std::string to_string() const;
 
  private:
-  void remake_view_history(bool or_throw) const;
+  void remake_view_history() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -250,5 +252,8 @@ Shape contiguous_strides(const Shape& shape);
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 /// A view of `base`'s storage with the given geometry (no autograd bookkeeping).
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+/// The view ops recorded in `origin` (from its root down), applied to `root` or to a fresh
+/// tensor laid out as the root (contiguous, offset 0).
+Tensor replay_view(const ViewOrigin& origin, const Tensor& root);
 
 }  // namespace nabla

@@ -87,7 +87,7 @@ Tensor SavedTensor::get() const {
 }
 
 Edge gradient_edge(const Tensor& t) {
-  t.refresh_view_history(/*or_throw=*/true);  // a view in any input position, not only the first
+  t.refresh_view_history();  // a view in any input position, not only the first
   auto& impl = t.impl();
   if (impl.grad_fn) return {impl.grad_fn, impl.output_nr};
   if (!impl.requires_grad) return {};

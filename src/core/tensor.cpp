@@ -230,7 +230,6 @@ ViewOrigin::~ViewOrigin() {
   while (p && p.use_count() == 1) p = std::move(p->parent);
 }
 
-namespace {
 /// The view ops from the root down to `o`, applied to `root` (a loop: chains can be long).
 Tensor replay_view(const ViewOrigin& o, const Tensor& root) {
   std::vector<const ViewOrigin*> chain;
@@ -239,9 +238,8 @@ Tensor replay_view(const ViewOrigin& o, const Tensor& root) {
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) t = (*it)->remake(t);
   return t;
 }
-}  // namespace
 
-void Tensor::remake_view_history(bool or_throw) const {
+void Tensor::remake_view_history() const {
   // A remake runs view ops and adopt() runs retain_grad, which read these accessors again: on
   // this thread they see the history as it was until the remake is done (no re-entry into the
   // lock below).
@@ -257,14 +255,7 @@ void Tensor::remake_view_history(bool or_throw) const {
   TensorImpl& i = impl();
   const uint64_t h = i.view_history.load(std::memory_order_acquire);
   if (h == TensorImpl::kNoViewOrigin || h == i.storage->history) return;  // another thread did it
-  std::shared_ptr<TensorImpl> root = i.view_origin->root.lock();
-  if (root == nullptr) {
-    NB_CHECK(!or_throw, "[autograd] a view of shape ", i.shape, " is used after memory it shares was modified in place ",
-             "(by ", i.storage->last_writer, ") and the tensor it was taken from was freed, so its gradient history ",
-             "cannot be brought up to date; keep that tensor alive, take the view after the in-place op, or use ",
-             "detach() for a view without history");
-    return;
-  }
+  const std::shared_ptr<TensorImpl>& root = i.view_origin->root;
   if (root->storage != i.storage) {
     // The root was moved to new memory (Module::to) and this view still reads the old one: the
     // root's history is no longer this memory's. Keep the history the view has and stop checking.

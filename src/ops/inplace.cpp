@@ -16,11 +16,9 @@ void check_inplace_allowed(const Tensor& self, const char* op) {
            "(as optimizers do) or clone() it first");
 }
 
-/// In-place writes into a view of a tensor that requires grad are not supported (PyTorch rebases
-/// the base's history; we refuse rather than give the base a wrong gradient).
-void check_not_a_view_of_grad_tensor(const Tensor& self, const char* op) {
-  NB_CHECK(!is_grad_enabled() || !self.impl().is_view || !self.requires_grad(), "[", op,
-           "] in-place on a view of a tensor that requires grad is not supported; use the out-of-place op");
+/// Whether an in-place write into `self` must be recorded as a write into its root's region.
+bool records_into_a_view(const Tensor& self, bool value_requires_grad) {
+  return is_grad_enabled() && self.impl().is_view && (value_requires_grad || self.requires_grad());
 }
 
 /// As PyTorch: a floating result is not truncated into an integer tensor (i64.mul_(1.5),
@@ -41,15 +39,36 @@ void set_history(Tensor& self, std::shared_ptr<autograd::Node> fn, uint32_t outp
   ops::move_retained_grad(self);
 }
 
+/// A recorded in-place write of `value` into the view `self` (y.select(1, 2).fill_(0),
+/// buf.select(0, i).copy_(x)): the view's root takes the history of "root with the view's region
+/// replaced by value" (ops::view_scatter, PyTorch's CopySlices), and the view and the root's
+/// other views remake theirs from it on next use (ViewOrigin).
+Tensor& commit_to_view(Tensor& self, const Tensor& value, const char* op) {
+  const std::shared_ptr<const ViewOrigin> origin = self.impl().view_origin;
+  NB_CHECK(origin != nullptr, "[", op, "] in-place on a view made without grad mode, of a tensor that requires grad ",
+           "(or with a value that does): take the view under grad mode, or use the out-of-place op");
+  Tensor root(origin->root);
+  NB_CHECK(root.storage() == self.storage(), "[", op, "] in-place on a view of a tensor that was moved to other ",
+           "memory (Module::to): take the view again");
+  NB_CHECK(!(root.is_leaf() && root.requires_grad()), "[", op, "] a view of a leaf tensor that requires grad (shape ",
+           root.shape(), ") is used in an in-place operation; wrap it in NoGradGuard or clone() the leaf first");
+  NB_CHECK(root.is_contiguous() && root.offset() == 0, "[", op, "] in-place on a view of a tensor of shape ",
+           root.shape(), " laid out with strides ", root.strides(), ": use the out-of-place op");
+  const Tensor replaced = ops::view_scatter(root, value.to(self.dtype()), origin);
+  ops::copy_into(self, value);
+  ops::bump_version(self, op);
+  set_history(root, replaced.grad_fn(), replaced.output_nr());
+  return self;
+}
+
 /// Writes `result` into `self` and, when recording, makes `self`'s history the
 /// out-of-place op that produced `result`.
 Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
   bool track = is_grad_enabled() && result.requires_grad();
-  NB_CHECK(!track || !self.impl().is_view, "[", op,
-           "] in-place on a view of a tensor that requires grad is not supported; use the out-of-place op");
   NB_CHECK(result.shape() == self.shape(), "[", op, "] result of shape ", result.shape(),
            " cannot be written in place into a tensor of shape ", self.shape());
   check_result_dtype(self, result.dtype(), op);
+  if (track && self.impl().is_view) return commit_to_view(self, result, op);
   ops::copy_into(self, result);
   ops::bump_version(self, op);
   if (track) set_history(self, result.grad_fn(), result.output_nr());
@@ -190,7 +209,7 @@ Tensor& Tensor::zero_() { return fill_(0.0); }
 Tensor& Tensor::fill_(double v) {
   check_inplace_allowed(*this, "fill_");
   ops::check_fill_value(dtype(), v, "fill_");
-  check_not_a_view_of_grad_tensor(*this, "fill_");
+  if (records_into_a_view(*this, false)) return commit_to_view(*this, full(shape(), v, {.dtype = dtype(), .device = device()}), "fill_");
   const Tensor history = constant_history(*this);
   if (is_contiguous()) {
     backend::get(device()).fill(dtype(), raw_data(), numel(), v);
@@ -204,7 +223,7 @@ Tensor& Tensor::fill_(double v) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace_allowed(*this, "copy_");
   if (!is_grad_enabled() || !src.requires_grad()) {
-    check_not_a_view_of_grad_tensor(*this, "copy_");
+    if (records_into_a_view(*this, false)) return commit_to_view(*this, src.expand(shape()).to(dtype()), "copy_");
     const Tensor history = constant_history(*this);
     ops::copy_into(*this, src);
     ops::bump_version(*this, "copy_");

@@ -81,6 +81,11 @@ void check_no_internal_overlap(const Tensor& t, const char* op);
 /// it, as in PyTorch. The old hook skips from now on: it sees a grad_fn that is no longer t's.
 void move_retained_grad(const Tensor& t);
 
+/// `base` (a contiguous root) with the region that `origin`'s view picks replaced by `src`, as a
+/// new tensor, differentiable in both (PyTorch's CopySlices): base's gradient is the incoming one
+/// with that region zeroed, src's is that region of it.
+Tensor view_scatter(const Tensor& base, const Tensor& src, const std::shared_ptr<const ViewOrigin>& origin);
+
 /// Marks an in-place write: bumps the version counter and remembers the op's name.
 inline void bump_version(const Tensor& t, const char* op) {
   t.storage()->version++;

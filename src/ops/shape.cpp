@@ -50,6 +50,31 @@ Tensor view_op(const Tensor& x, const char* name, const Shape& shape, const Shap
   return out;
 }
 
+/// `t` itself when laid out as a root (contiguous from offset 0), else a fresh copy that is.
+Tensor as_root_layout(const Tensor& t) { return t.is_contiguous() && t.offset() == 0 ? t : t.clone(); }
+
+}  // namespace
+
+namespace ops {
+Tensor view_scatter(const Tensor& base, const Tensor& src, const std::shared_ptr<const ViewOrigin>& origin) {
+  Tensor out;
+  {
+    NoGradGuard ng;
+    out = base.clone();
+    copy_into(replay_view(*origin, out), src);
+  }
+  if (auto node = autograd::record("view_scatter", {base, src}, {out})) {
+    node->backward_fn = [origin](const TensorList& g) {
+      const Tensor gc = as_root_layout(g[0]);
+      return TensorList{view_scatter(gc, zeros_like(replay_view(*origin, gc)), origin), replay_view(*origin, gc)};
+    };
+  }
+  return out;
+}
+}  // namespace ops
+
+namespace {
+
 Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
   Shape out = shape;
   int64_t known = 1, infer = -1;
