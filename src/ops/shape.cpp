@@ -56,20 +56,40 @@ Tensor as_root_layout(const Tensor& t) { return t.is_contiguous() && t.offset() 
 }  // namespace
 
 namespace ops {
-Tensor view_scatter(const Tensor& base, const Tensor& src, const std::shared_ptr<const ViewOrigin>& origin) {
+namespace {
+/// The view ops of a ViewOrigin chain, root first, without the root itself: a node of the root's
+/// own history that held the chain (and so the root) would keep the root alive forever.
+using ViewSteps = std::vector<std::function<Tensor(const Tensor&)>>;
+ViewSteps steps_of(const ViewOrigin& origin) {
+  ViewSteps steps;
+  for (const ViewOrigin* v = &origin; v != nullptr; v = v->parent.get()) steps.push_back(v->remake);
+  std::reverse(steps.begin(), steps.end());
+  return steps;
+}
+Tensor replay(const ViewSteps& steps, const Tensor& root) {
+  Tensor t = root;
+  for (const auto& step : steps) t = step(t);
+  return t;
+}
+Tensor scatter_into_view(const Tensor& base, const Tensor& src, std::shared_ptr<const ViewSteps> steps) {
   Tensor out;
   {
     NoGradGuard ng;
     out = base.clone();
-    copy_into(replay_view(*origin, out), src);
+    copy_into(replay(*steps, out), src);
   }
   if (auto node = autograd::record("view_scatter", {base, src}, {out})) {
-    node->backward_fn = [origin](const TensorList& g) {
+    node->backward_fn = [steps](const TensorList& g) {
       const Tensor gc = as_root_layout(g[0]);
-      return TensorList{view_scatter(gc, zeros_like(replay_view(*origin, gc)), origin), replay_view(*origin, gc)};
+      return TensorList{scatter_into_view(gc, zeros_like(replay(*steps, gc)), steps), replay(*steps, gc)};
     };
   }
   return out;
+}
+}  // namespace
+
+Tensor view_scatter(const Tensor& base, const Tensor& src, const std::shared_ptr<const ViewOrigin>& origin) {
+  return scatter_into_view(base, src, std::make_shared<const ViewSteps>(steps_of(*origin)));
 }
 }  // namespace ops
 
