@@ -77,11 +77,15 @@ TEST(ViewHistory, BaseOverwrittenByAConstantPassesZeros) {
   w.fill_(4.0);
   sum(w).backward();
   expect_values(b.grad(), {0, 0});
+  // Without grad mode nothing is recorded: a tensor with history keeps the history it had.
+  Tensor c = param({1}) * 1.0;
+  const autograd::Node* before = c.grad_fn().get();
   {
-    NoGradGuard ng;  // without grad mode nothing is recorded
-    Tensor c = param({1}) * 1.0;
+    NoGradGuard ng;
     c.fill_(2.0);
   }
+  EXPECT_EQ(c.grad_fn().get(), before);
+  expect_values(c, {2});
 }
 
 // Found by review: the refresh ran only for inputs up to the first that required grad, so a
