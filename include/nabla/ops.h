@@ -114,6 +114,16 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 /// log(1 + exp(beta x)) / beta, linear above `threshold` for stability.
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+/// x sigmoid(x) (SiLU, also called swish).
+Tensor silu(const Tensor& x);
+/// x tanh(softplus(x)).
+Tensor mish(const Tensor& x);
+/// clamp(x/6 + 1/2, 0, 1); gradient 1/6 strictly inside (-3, 3), 0 outside, as PyTorch.
+Tensor hardsigmoid(const Tensor& x);
+/// x hardsigmoid(x), with PyTorch's gradient (x/3 + 1/2 on [-3, 3]).
+Tensor hardswish(const Tensor& x);
+/// x for x > 0, weight x otherwise; `weight` holds 1 value or one per channel (dim 1 of x).
+Tensor prelu(const Tensor& x, const Tensor& weight);
 /// grad where `x` > 0, else 0 (relu's VJP; differentiable in grad).
 Tensor threshold_backward(const Tensor& grad, const Tensor& x);
 
@@ -227,6 +237,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
 
+/// Group normalization of x [N, C, ...]: the C channels split into `num_groups` groups, each
+/// group of each sample normalized over its channels and spatial positions (biased variance),
+/// then weight/bias [C] (optional) per channel.
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  double eps = 1e-5);
+
 enum class PadMode { Constant, Reflect, Replicate };
 /// Pads trailing dims; `pads` = {left, right, top, bottom, ...} starting from the last dim, as PyTorch.
 /// Negative pads crop. Reflect needs pad < size of the dim.
@@ -271,5 +287,29 @@ struct BCEWithLogitsOptions {
 };
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
                                         const BCEWithLogitsOptions& opts = {});
+/// Binary cross-entropy of probabilities `input` (each in [0, 1]) against `target` of its shape;
+/// each log is clamped at -100 as in PyTorch, so input 0 or 1 gives a finite loss.
+struct BCEOptions {
+  Tensor weight;  ///< broadcast to the input
+  Reduction reduction = Reduction::Mean;
+};
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCEOptions& opts = {});
+/// mean |input - target| (or sum / none); the gradient at a zero difference is 0.
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta 0 is l1_loss.
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                      double beta = 1.0);
+/// 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): smooth_l1_loss times delta.
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                  double delta = 1.0);
+struct KLDivOptions {
+  /// Reduction::BatchMean (the sum over the batch size) is the true KL divergence per sample;
+  /// Mean divides by every element, as PyTorch's default.
+  Reduction reduction = Reduction::Mean;
+  bool log_target = false;  ///< target given as log-probabilities
+};
+/// KL(target || exp(input)) pointwise: target (log target - input), 0 where target is 0;
+/// `input` holds log-probabilities.
+Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& opts = {});
 
 }  // namespace nabla

@@ -4,6 +4,7 @@
 
 namespace nabla {
 
-enum class Reduction { None, Mean, Sum };
+/// BatchMean: the sum divided by the batch size (dim 0); only kl_div accepts it, as in PyTorch.
+enum class Reduction { None, Mean, Sum, BatchMean };
 
 }  // namespace nabla

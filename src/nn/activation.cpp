@@ -2,6 +2,7 @@
 #include "nabla/nn/activation.h"
 
 #include "nabla/nn/dropout.h"
+#include "nabla/nn/init.h"
 #include "nabla/ops.h"
 #include "repr.h"
 
@@ -16,6 +17,24 @@ GELU::GELU(const GELUOptions& o) : Module("GELU"), options(o) {
     fail("approximate must be \"none\" or \"tanh\", got \"", o.approximate(), "\"");
 }
 Tensor GELU::forward(const Tensor& x) { return gelu(x, options.approximate() == "tanh"); }
+
+Tensor SiLU::forward(const Tensor& x) { return silu(x); }
+Tensor Mish::forward(const Tensor& x) { return mish(x); }
+Tensor Hardsigmoid::forward(const Tensor& x) { return hardsigmoid(x); }
+Tensor Hardswish::forward(const Tensor& x) { return hardswish(x); }
+
+Softplus::Softplus(const SoftplusOptions& o) : Module("Softplus"), options(o) {
+  if (!(o.beta() > 0)) fail("beta must be positive, got ", o.beta());
+}
+Tensor Softplus::forward(const Tensor& x) { return softplus(x, options.beta(), options.threshold()); }
+
+PReLU::PReLU(const PReLUOptions& o) : Module("PReLU"), options(o) {
+  if (o.num_parameters() <= 0) fail("num_parameters must be positive, got ", o.num_parameters());
+  weight = register_parameter("weight", empty({o.num_parameters()}));
+  reset_parameters();
+}
+void PReLU::reset_parameters() { init::constant_(weight, options.init()); }
+Tensor PReLU::forward(const Tensor& x) { return prelu(x, weight); }
 
 Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
@@ -34,6 +53,10 @@ std::string ELU::extra_repr() const { return "alpha=" + detail::num_str(options.
 std::string GELU::extra_repr() const {
   return options.approximate() == "none" ? "" : "approximate='" + options.approximate() + "'";
 }
+std::string Softplus::extra_repr() const {
+  return "beta=" + detail::num_str(options.beta()) + ", threshold=" + detail::num_str(options.threshold());
+}
+std::string PReLU::extra_repr() const { return "num_parameters=" + std::to_string(options.num_parameters()); }
 std::string Softmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
 std::string LogSoftmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
 std::string Dropout::extra_repr() const { return "p=" + detail::num_str(options.p()); }

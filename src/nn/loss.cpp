@@ -32,10 +32,30 @@ Tensor NLLLoss::forward(const Tensor& input, const Tensor& target) {
                   {.weight = weight, .ignore_index = options.ignore_index(), .reduction = options.reduction()});
 }
 
-Tensor MSELoss::forward(const Tensor& input, const Tensor& target) {
-  if (input.shape() != target.shape())
-    fail("input shape ", input.shape(), " and target shape ", target.shape(), " differ");
-  return mse_loss(input, target, options.reduction());
+Tensor MSELoss::forward(const Tensor& input, const Tensor& target) { return mse_loss(input, target, options.reduction()); }
+Tensor L1Loss::forward(const Tensor& input, const Tensor& target) { return l1_loss(input, target, options.reduction()); }
+
+SmoothL1Loss::SmoothL1Loss(const SmoothL1LossOptions& o) : Loss("SmoothL1Loss"), options(o) {
+  if (!(o.beta() >= 0)) fail("beta must be non-negative, got ", o.beta());
+}
+Tensor SmoothL1Loss::forward(const Tensor& input, const Tensor& target) {
+  return smooth_l1_loss(input, target, options.reduction(), options.beta());
+}
+
+HuberLoss::HuberLoss(const HuberLossOptions& o) : Loss("HuberLoss"), options(o) {
+  if (!(o.delta() > 0)) fail("delta must be positive, got ", o.delta());
+}
+Tensor HuberLoss::forward(const Tensor& input, const Tensor& target) {
+  return huber_loss(input, target, options.reduction(), options.delta());
+}
+
+Tensor KLDivLoss::forward(const Tensor& input, const Tensor& target) {
+  return kl_div(input, target, {.reduction = options.reduction(), .log_target = options.log_target()});
+}
+
+BCELoss::BCELoss(const BCELossOptions& o) : Loss("BCELoss"), options(o) { weight = register_buffer("weight", o.weight()); }
+Tensor BCELoss::forward(const Tensor& input, const Tensor& target) {
+  return binary_cross_entropy(input, target, {.weight = weight, .reduction = options.reduction()});
 }
 
 BCEWithLogitsLoss::BCEWithLogitsLoss(const BCEWithLogitsLossOptions& o) : Loss("BCEWithLogitsLoss"), options(o) {

@@ -1,4 +1,4 @@
-// BatchNorm1d/2d and LayerNorm over the functional batch_norm / layer_norm.
+// BatchNorm1d/2d, LayerNorm and GroupNorm over the functional batch_norm / layer_norm / group_norm.
 #include "nabla/nn/norm.h"
 
 #include "nabla/autograd.h"
@@ -123,6 +123,36 @@ std::string LayerNorm::extra_repr() const {
   for (size_t i = 0; i < options.normalized_shape().size(); ++i) os << (i ? ", " : "") << options.normalized_shape()[i];
   os << "), eps=" << options.eps() << ", elementwise_affine=" << detail::bool_str(options.elementwise_affine());
   return os.str();
+}
+
+// ---- GroupNorm ---------------------------------------------------------------------------------
+
+GroupNorm::GroupNorm(const GroupNormOptions& o) : Module("GroupNorm"), options(o) {
+  const int64_t g = o.num_groups(), c = o.num_channels();
+  if (g <= 0 || c <= 0 || c % g != 0)
+    fail("num_groups ", g, " must be positive and divide num_channels ", c);
+  if (!(o.eps() > 0)) fail("eps must be positive, got ", o.eps());
+  if (o.affine()) {
+    weight = register_parameter("weight", empty({c}));
+    bias = register_parameter("bias", empty({c}));
+  }
+  reset_parameters();
+}
+
+void GroupNorm::reset_parameters() {
+  if (weight.defined()) init::ones_(weight);
+  if (bias.defined()) init::zeros_(bias);
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+  if (x.dim() < 2 || x.size(1) != options.num_channels())
+    fail("expected input [N, ", options.num_channels(), ", ...], got ", x.shape());
+  return group_norm(x, options.num_groups(), weight, bias, options.eps());
+}
+
+std::string GroupNorm::extra_repr() const {
+  return std::to_string(options.num_groups()) + ", " + std::to_string(options.num_channels()) +
+         ", eps=" + detail::num_str(options.eps()) + ", affine=" + detail::bool_str(options.affine());
 }
 
 }  // namespace nabla::nn

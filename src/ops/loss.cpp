@@ -7,13 +7,24 @@ namespace nabla {
 
 namespace {
 
-Tensor reduce_loss(const Tensor& per_elem, Reduction r) {
-  switch (r) {
-    case Reduction::None: return per_elem;
-    case Reduction::Sum: return sum(per_elem);
-    case Reduction::Mean: return mean(per_elem);
-  }
+void check_not_batchmean(Reduction r, const char* op) {
+  NB_CHECK(r != Reduction::BatchMean, "[", op,
+           "] reduction BatchMean is only defined for kl_div; use None, Mean or Sum");
+}
+
+Tensor reduce_loss(const Tensor& per_elem, Reduction r, const char* op) {
+  check_not_batchmean(r, op);
+  if (r == Reduction::Sum) return sum(per_elem);
+  if (r == Reduction::Mean) return mean(per_elem);
   return per_elem;
+}
+
+/// The element-wise losses compare tensors of one shape (broadcasting here is usually a bug).
+void check_pair(const Tensor& input, const Tensor& target, const char* op) {
+  ops::check_floating(input, op);
+  ops::check_same_device(input, target, op);
+  NB_CHECK(input.shape() == target.shape(), "[", op, "] input shape ", input.shape(), " and target shape ",
+           target.shape(), " differ; they must match (broadcasting here is usually a bug)");
 }
 
 /// Moves the class dim last and flattens: [N, C, d...] -> [N*d..., C]; targets [N, d...] -> [N*d...].
@@ -126,6 +137,7 @@ void check_weight(const Tensor& weight, int64_t C, const char* op) {
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOptions& o) {
   ops::check_floating(log_probs, "nll_loss");
+  check_not_batchmean(o.reduction, "nll_loss");
   ops::check_same_device(log_probs, target, "nll_loss");
   NB_CHECK(target.dtype() == DType::i64, "[nll_loss] target must hold i64 class indices, got ", target.dtype());
   check_targets(log_probs, target, "nll_loss");
@@ -134,16 +146,14 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
   check_weight(o.weight, C, "nll_loss");
   Tensor t = checked_targets(target, C, o.ignore_index, "nll_loss", log_probs.shape());
   PickedLoss p = pick(lp, t, o.weight, o.ignore_index);
-  switch (o.reduction) {
-    case Reduction::None: return p.nll.reshape(target.shape());
-    case Reduction::Sum: return sum(p.nll);
-    case Reduction::Mean: return weighted_mean(sum(p.nll), p.weights);
-  }
-  return p.nll;
+  if (o.reduction == Reduction::Sum) return sum(p.nll);
+  if (o.reduction == Reduction::Mean) return weighted_mean(sum(p.nll), p.weights);
+  return p.nll.reshape(target.shape());
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& o) {
   ops::check_floating(logits, "cross_entropy");
+  check_not_batchmean(o.reduction, "cross_entropy");
   ops::check_same_device(logits, target, "cross_entropy");  // the kernels read both
   NB_CHECK(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0, "[cross_entropy] label_smoothing must be in [0, 1], got ",
            o.label_smoothing);
@@ -185,20 +195,79 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
     Tensor s = -sum(lp * w_row, {1});
     loss = loss * (1.0 - o.label_smoothing) + where(valid, s, zeros_like(s)) * (o.label_smoothing / double(C));
   }
-  switch (o.reduction) {
-    case Reduction::None: return loss.reshape(target.shape());
-    case Reduction::Sum: return sum(loss);
-    case Reduction::Mean: return weighted_mean(sum(loss), p.weights);
-  }
-  return loss;
+  if (o.reduction == Reduction::Sum) return sum(loss);
+  if (o.reduction == Reduction::Mean) return weighted_mean(sum(loss), p.weights);
+  return loss.reshape(target.shape());
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  ops::check_floating(input, "mse_loss");
-  NB_CHECK(input.shape() == target.shape(), "[mse_loss] input shape ", input.shape(), " and target shape ",
-           target.shape(), " differ; they must match (broadcasting here is usually a bug)");
+  check_pair(input, target, "mse_loss");
   Tensor d = input - target;
-  return reduce_loss(d * d, reduction);
+  return reduce_loss(d * d, reduction, "mse_loss");
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_pair(input, target, "l1_loss");
+  return reduce_loss(abs(input - target), reduction, "l1_loss");
+}
+
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_pair(input, target, "smooth_l1_loss");
+  NB_CHECK(beta >= 0, "[smooth_l1_loss] beta must be non-negative, got ", beta);
+  Tensor d = input - target, ad = abs(d);
+  Tensor per = beta == 0 ? ad : where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta);
+  return reduce_loss(per, reduction, "smooth_l1_loss");
+}
+
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  check_pair(input, target, "huber_loss");
+  NB_CHECK(delta > 0, "[huber_loss] delta must be positive, got ", delta);
+  Tensor d = input - target, ad = abs(d);
+  return reduce_loss(where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta), reduction, "huber_loss");
+}
+
+Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) {
+  check_pair(input, target, "kl_div");
+  Tensor t = target.to(input.dtype());
+  Tensor per;
+  if (o.log_target) {
+    per = exp(t) * (t - input);
+  } else {
+    // t log t is 0 at t = 0 (PyTorch's xlogy); log of 1 there keeps the unused branch finite.
+    Tensor positive = t > 0.0;
+    per = where(positive, t * log(where(positive, t, ones_like(t))), zeros_like(t)) - t * input;
+  }
+  if (o.reduction != Reduction::BatchMean) return reduce_loss(per, o.reduction, "kl_div");
+  return sum(per) / double(input.dim() == 0 ? 1 : input.size(0));
+}
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCEOptions& o) {
+  check_pair(input, target, "binary_cross_entropy");
+  check_not_batchmean(o.reduction, "binary_cross_entropy");
+  Tensor t = target.to(input.dtype());
+  Tensor per;
+  {
+    NoGradGuard ng;
+    if (input.numel() > 0) {
+      // One host read of both bounds; NaN fails both comparisons.
+      const double lo = min(input).item(), hi = max(input).item();
+      NB_CHECK(lo >= 0.0 && hi <= 1.0, "[binary_cross_entropy] every input must be a probability in [0, 1], got values in [",
+               lo, ", ", hi, "] (for logits use binary_cross_entropy_with_logits)");
+    }
+    per = -(t * clamp(log(input), -100.0, std::nullopt) + (1.0 - t) * clamp(log1p(-input), -100.0, std::nullopt));
+  }
+  if (auto node = autograd::record("binary_cross_entropy", {input, t}, {per})) {
+    const bool need_t = node->needs_input_grad(1);
+    node->backward_fn = [sx = node->save(input), st = node->save(t), need_t](const TensorList& g) {
+      Tensor x = sx.get(), tv = st.get();
+      // PyTorch's gradients: (x - t) / max(x (1 - x), 1e-12) and the clamped log-odds.
+      Tensor gx = g[0] * (x - tv) / clamp(x * (1.0 - x), 1e-12, std::nullopt);
+      if (!need_t) return TensorList{gx, Tensor()};
+      return TensorList{gx, g[0] * (clamp(log1p(-x), -100.0, std::nullopt) - clamp(log(x), -100.0, std::nullopt))};
+    };
+  }
+  if (o.weight.defined()) per = per * o.weight.to(input.dtype());
+  return reduce_loss(per, o.reduction, "binary_cross_entropy");
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& target, const BCEWithLogitsOptions& o) {
@@ -211,7 +280,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& target, c
   Tensor loss = o.pos_weight.defined() ? (1.0 - t) * x + ((o.pos_weight.to(x.dtype()) - 1.0) * t + 1.0) * sp
                                        : (1.0 - t) * x + sp;
   if (o.weight.defined()) loss = loss * o.weight.to(x.dtype());
-  return reduce_loss(loss, o.reduction);
+  return reduce_loss(loss, o.reduction, "binary_cross_entropy_with_logits");
 }
 
 }  // namespace nabla

@@ -1,4 +1,4 @@
-// batch_norm and layer_norm: fused forward kernels, VJPs written with nabla ops. In a
+// batch_norm and layer_norm (group_norm is layer_norm over regrouped channels): fused forward kernels, VJPs written with nabla ops. In a
 // first-order backward the VJP reuses the saved statistics; when the backward is itself
 // recorded (create_graph) it recomputes them from x so second derivatives are exact.
 #include <cmath>
@@ -187,6 +187,30 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
       return TensorList{r[0], nw ? lead_sum(g[0] * r[1]) : Tensor(), nb ? lead_sum(g[0]) : Tensor()};
     };
   }
+  return y;
+}
+
+/// Each group of each sample is one row of layer_norm: [N, C, ...] -> [N, G, C/G * spatial],
+/// so the fused kernel and its (twice differentiable) VJP serve group_norm too.
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  ops::check_floating(x, "group_norm");
+  NB_CHECK(x.dim() >= 2, "[group_norm] input must be [N, C, ...], got ", x.shape());
+  const int64_t N = x.size(0), C = x.size(1);
+  NB_CHECK(num_groups > 0 && C % num_groups == 0, "[group_norm] num_groups ", num_groups,
+           " must be positive and divide the ", C, " channels of input ", x.shape());
+  NB_CHECK(eps > 0, "[group_norm] eps must be positive, got ", eps);
+  for (const Tensor* p : {&weight, &bias})
+    if (p->defined())
+      NB_CHECK(p->dim() == 1 && p->size(0) == C, "[group_norm] ", p == &weight ? "weight" : "bias", " shape ",
+               p->shape(), " must be [", C, "] for input ", x.shape());
+  const int64_t per_group = N * C > 0 ? x.numel() / (N * num_groups) : 0;
+  Tensor y = x.numel() == 0 ? x * 1.0
+                            : layer_norm(x.reshape({N, num_groups, per_group}), {per_group}, Tensor(), Tensor(), eps)
+                                  .reshape(x.shape());
+  Shape per_channel(size_t(x.dim()), 1);
+  per_channel[1] = C;
+  if (weight.defined()) y = y * weight.to(x.dtype()).reshape(per_channel);
+  if (bias.defined()) y = y + bias.to(x.dtype()).reshape(per_channel);
   return y;
 }
 

@@ -140,6 +140,12 @@ const std::map<std::string, Builder>& builders() {
        [](LayerReader& r) {
          return std::make_shared<nn::LayerNorm>(nn::LayerNormOptions(r.shape("normalized_shape")).eps(r.number("eps", 1e-5)));
        }},
+      {"GroupNorm",
+       [](LayerReader& r) {
+         return std::make_shared<nn::GroupNorm>(nn::GroupNormOptions(r.integer("num_groups"), r.integer("num_channels"))
+                                                    .eps(r.number("eps", 1e-5))
+                                                    .affine(r.boolean("affine", true)));
+       }},
       {"Flatten", [](LayerReader&) { return std::make_shared<nn::Flatten>(); }},
       {"Dropout", [](LayerReader& r) { return std::make_shared<nn::Dropout>(nn::DropoutOptions(r.number("p", 0.5))); }},
       {"ReLU", [](LayerReader&) { return std::make_shared<nn::ReLU>(); }},
@@ -150,6 +156,20 @@ const std::map<std::string, Builder>& builders() {
       {"ELU", [](LayerReader& r) { return std::make_shared<nn::ELU>(nn::ELUOptions().alpha(r.number("alpha", 1.0))); }},
       {"GELU", [](LayerReader& r) {
          return std::make_shared<nn::GELU>(nn::GELUOptions().approximate(r.string("approximate", "none")));
+       }},
+      {"SiLU", [](LayerReader&) { return std::make_shared<nn::SiLU>(); }},
+      {"Mish", [](LayerReader&) { return std::make_shared<nn::Mish>(); }},
+      {"Hardsigmoid", [](LayerReader&) { return std::make_shared<nn::Hardsigmoid>(); }},
+      {"Hardswish", [](LayerReader&) { return std::make_shared<nn::Hardswish>(); }},
+      {"Softplus",
+       [](LayerReader& r) {
+         return std::make_shared<nn::Softplus>(
+             nn::SoftplusOptions().beta(r.number("beta", 1.0)).threshold(r.number("threshold", 20.0)));
+       }},
+      {"PReLU",
+       [](LayerReader& r) {
+         return std::make_shared<nn::PReLU>(
+             nn::PReLUOptions().num_parameters(r.integer("num_parameters", 1)).init(r.number("init", 0.25)));
        }},
       {"Tanh", [](LayerReader&) { return std::make_shared<nn::Tanh>(); }},
       {"Sigmoid", [](LayerReader&) { return std::make_shared<nn::Sigmoid>(); }},

@@ -263,7 +263,7 @@ TEST(LayerErrors, EveryLayerChecksItsInput) {
   nn::CrossEntropyLoss ce;
   EXPECT_ERROR(ce(randn({4, 3}), from_vector<int64_t>({0, 1}, {2})), "[CrossEntropyLoss] [cross_entropy]");
   nn::MSELoss mse;
-  EXPECT_ERROR(mse(randn({4, 3}), randn({4})), "[MSELoss] input shape [4, 3] and target shape [4] differ");
+  EXPECT_ERROR(mse(randn({4, 3}), randn({4})), "[MSELoss] [mse_loss] input shape [4, 3] and target shape [4] differ");
   // Bad options are caught at construction.
   EXPECT_ERROR(nn::Conv2d(nn::Conv2dOptions(3, 8, 3).groups(2)), "[Conv2d] groups = 2 must be positive and divide");
   EXPECT_ERROR(nn::Conv2d(nn::Conv2dOptions(3, 8, 0)), "[Conv2d] kernel_size, stride and dilation must be positive");

@@ -126,6 +126,30 @@ std::vector<OpRow> activation_rows() {
   rows.push_back(unary_row("softplus_very_negative", F({}, -40, -25), [](auto& x) { return nb::softplus(x); },
                            [](double x) { return std::log1p(std::exp(x)); }));
   rows.back().rtol32 = 1e-4;
+  rows.push_back(unary_row("silu", F({}, -4, 4), [](auto& x) { return nb::silu(x); },
+                           [](double x) { return x / (1.0 + std::exp(-x)); }, gg));
+  rows.push_back(unary_row("mish", F({}, -4, 4), [](auto& x) { return nb::mish(x); },
+                           [](double x) { return x * std::tanh(std::log1p(std::exp(x))); }, gg));
+  // [-5, 5] covers both flat parts and the slope; the kinks at +-3 are measure zero for gradcheck.
+  rows.push_back(unary_row("hardsigmoid", F({}, -5, 5), [](auto& x) { return nb::hardsigmoid(x); },
+                           [](double x) { return std::min(std::max(x / 6.0 + 0.5, 0.0), 1.0); }, gg));
+  rows.push_back(unary_row("hardswish", F({}, -5, 5), [](auto& x) { return nb::hardswish(x); },
+                           [](double x) { return x * std::min(std::max(x + 3.0, 0.0), 6.0) / 6.0; }, gg));
+  // prelu: one slope per channel (dim 1), and one shared slope.
+  auto prelu_ref = [](const std::vector<Arr>& a) {
+    return make_arr(a[0].shape, [&](const Shape& i) {
+      double x = a[0].at(i), w = a[1].v[a[1].numel() == 1 ? 0 : size_t(i[1])];
+      return x > 0 ? x : w * x;
+    });
+  };
+  OpRow prelu;
+  prelu.name = "prelu";
+  prelu.inputs = {M({2, 3, 4}), F({3}, 0.05, 0.5)};
+  prelu.fn = [](const TensorList& x) { return nb::prelu(x[0], x[1]); };
+  prelu.ref = prelu_ref;
+  prelu.gradgrad = true;
+  prelu.extra_cases = {{Shape{2, 3, 4}, Shape{1}}, {Shape{5, 3}, Shape{3}}};
+  rows.push_back(prelu);
   return rows;
 }
 

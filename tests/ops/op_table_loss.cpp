@@ -1,4 +1,5 @@
-// Op-table rows: cross_entropy, nll_loss, mse_loss, binary_cross_entropy_with_logits.
+// Op-table rows: cross_entropy, nll_loss, mse_loss, binary_cross_entropy(_with_logits), l1_loss,
+// smooth_l1_loss, huber_loss, kl_div.
 // References follow PyTorch's documented formulas, written out in f64 loops.
 #include "ops/op_table.h"
 
@@ -14,6 +15,7 @@ const char* red_name(Reduction r) {
     case Reduction::None: return "none";
     case Reduction::Mean: return "mean";
     case Reduction::Sum: return "sum";
+    case Reduction::BatchMean: return "batchmean";
   }
   return "?";
 }
@@ -47,6 +49,7 @@ std::vector<double> ref_logp(const Arr& logits, const ClassGeom& g) {
 
 Arr reduce_losses(const std::vector<double>& per, const Shape& none_shape, Reduction red, double mean_denominator) {
   if (red == Reduction::None) return {none_shape, per};
+  if (red == Reduction::BatchMean) mean_denominator = double(none_shape.empty() ? 1 : none_shape[0]);
   double s = 0;
   for (double x : per) s += x;
   return {{}, {red == Reduction::Sum ? s : s / mean_denominator}};
@@ -323,9 +326,103 @@ std::vector<OpRow> other_loss_rows() {
   return rows;
 }
 
+/// Element-wise loss row over inputs of one shape: per(x, t) reduced.
+template <typename Per>
+OpRow pointwise_loss_row(std::string name, std::vector<In> inputs, OpFn fn, Per per_elem, Reduction red,
+                         bool gradgrad = false) {
+  return loss_row(
+      std::move(name), std::move(inputs), std::move(fn),
+      [per_elem, red](const Ins& a) {
+        std::vector<double> per;
+        for (size_t i = 0; i < a[0].v.size(); ++i)
+          per.push_back(per_elem(a[0].v[i], a[1].v[i]) * (a.size() > 2 ? bget(a[2], unravel(a[0].shape, int64_t(i))) : 1.0));
+        return reduce_losses(per, a[0].shape, red, double(per.size()));
+      },
+      gradgrad);
+}
+
+double ref_smooth_l1(double d, double beta) {
+  double ad = std::fabs(d);
+  return ad < beta ? 0.5 * d * d / beta : ad - 0.5 * beta;
+}
+double ref_huber(double d, double delta) {
+  double ad = std::fabs(d);
+  return ad < delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
+}
+/// PyTorch's BCELoss: -(t log x + (1 - t) log(1 - x)), each log clamped at -100.
+double ref_bce_prob(double x, double t) {
+  return -(t * std::max(std::log(x), -100.0) + (1 - t) * std::max(std::log1p(-x), -100.0));
+}
+
+std::vector<OpRow> regression_loss_rows() {
+  std::vector<OpRow> rows;
+  const Shape L{4, 3};
+  const auto R3 = {Reduction::Mean, Reduction::Sum, Reduction::None};
+  for (Reduction red : R3) {
+    const bool gg = red == Reduction::Mean;
+    rows.push_back(pointwise_loss_row(
+        std::string("l1_loss_") + red_name(red), {F(L), F(L)},
+        [red](const TensorList& x) { return nb::l1_loss(x[0], x[1], red); },
+        [](double x, double t) { return std::fabs(x - t); }, red, gg));
+    rows.push_back(pointwise_loss_row(
+        std::string("smooth_l1_loss_") + red_name(red), {F(L), F(L)},
+        [red](const TensorList& x) { return nb::smooth_l1_loss(x[0], x[1], red); },
+        [](double x, double t) { return ref_smooth_l1(x - t, 1.0); }, red, gg));
+    rows.push_back(pointwise_loss_row(
+        std::string("huber_loss_") + red_name(red), {F(L), F(L)},
+        [red](const TensorList& x) { return nb::huber_loss(x[0], x[1], red); },
+        [](double x, double t) { return ref_huber(x - t, 1.0); }, red, gg));
+    rows.push_back(pointwise_loss_row(
+        std::string("bce_") + red_name(red), {F(L, 0.05, 0.95), F(L, 0, 1)},
+        [red](const TensorList& x) { return nb::binary_cross_entropy(x[0], x[1], {.weight = {}, .reduction = red}); },
+        ref_bce_prob, red, gg));
+  }
+  rows.push_back(pointwise_loss_row(
+      "smooth_l1_loss_beta_0_5", {F(L), F(L)},
+      [](const TensorList& x) { return nb::smooth_l1_loss(x[0], x[1], Reduction::Mean, 0.5); },
+      [](double x, double t) { return ref_smooth_l1(x - t, 0.5); }, Reduction::Mean));
+  rows.push_back(pointwise_loss_row(
+      "smooth_l1_loss_beta_0", {F(L), F(L)},
+      [](const TensorList& x) { return nb::smooth_l1_loss(x[0], x[1], Reduction::Sum, 0.0); },
+      [](double x, double t) { return std::fabs(x - t); }, Reduction::Sum));
+  rows.push_back(pointwise_loss_row(
+      "huber_loss_delta_2_5", {F(L, -4, 4), F(L)},
+      [](const TensorList& x) { return nb::huber_loss(x[0], x[1], Reduction::Mean, 2.5); },
+      [](double x, double t) { return ref_huber(x - t, 2.5); }, Reduction::Mean, true));
+  rows.push_back(pointwise_loss_row(
+      "bce_weight_sum", {F(L, 0.05, 0.95), C(L, 0, 1), C({3}, 0.5, 2)},
+      [](const TensorList& x) { return nb::binary_cross_entropy(x[0], x[1], {.weight = x[2], .reduction = Reduction::Sum}); },
+      ref_bce_prob, Reduction::Sum));
+  // Probabilities of exactly 0 and 1: the clamped logs keep the loss finite (100 per wrong one).
+  rows.push_back(pointwise_loss_row(
+      "bce_saturated_none", {X({4}, {0, 1, 0, 1}, DType::f64), X({4}, {0, 1, 1, 0}, DType::f64)},
+      [](const TensorList& x) { return nb::binary_cross_entropy(x[0], x[1], {.weight = {}, .reduction = Reduction::None}); },
+      ref_bce_prob, Reduction::None));
+  rows.back().differentiable = false;
+  for (Reduction red : {Reduction::Mean, Reduction::Sum, Reduction::None, Reduction::BatchMean}) {
+    const bool gg = red == Reduction::BatchMean;
+    rows.push_back(pointwise_loss_row(
+        std::string("kl_div_") + red_name(red), {F(L, -3, -0.1), F(L, 0.05, 1)},
+        [red](const TensorList& x) { return nb::kl_div(x[0], x[1], {.reduction = red}); },
+        [](double x, double t) { return t * (std::log(t) - x); }, red, gg));
+    rows.push_back(pointwise_loss_row(
+        std::string("kl_div_log_target_") + red_name(red), {F(L, -3, -0.1), F(L, -3, -0.1)},
+        [red](const TensorList& x) { return nb::kl_div(x[0], x[1], {.reduction = red, .log_target = true}); },
+        [](double x, double t) { return std::exp(t) * (t - x); }, red, gg));
+  }
+  // A zero target contributes 0 (t log t -> 0), not NaN.
+  rows.push_back(pointwise_loss_row(
+      "kl_div_zero_target", {F({4}, -3, -0.1), X({4}, {0, 0.5, 0, 0.5}, DType::f64)},
+      [](const TensorList& x) { return nb::kl_div(x[0], x[1], {.reduction = Reduction::Sum}); },
+      [](double x, double t) { return t == 0 ? 0.0 : t * (std::log(t) - x); }, Reduction::Sum));
+  rows.back().inputs[1].grad = false;  // d/dt of t log t is -inf at 0
+  return rows;
+}
+
 }  // namespace
 
 NB_OP_TABLE(CrossEntropy, cross_entropy_rows());
+NB_OP_TABLE(RegressionLoss, regression_loss_rows());
 NB_OP_TABLE(Loss, other_loss_rows());
 
 }  // namespace optest

@@ -203,8 +203,53 @@ std::vector<OpRow> arg_rows() {
   return rows;
 }
 
+/// group_norm reference: per sample and group, (x - mean) / sqrt(biased var + eps), then the
+/// per-channel weight and bias.
+Arr ref_group_norm(const std::vector<Arr>& a, int64_t groups, double eps) {
+  const Arr& x = a[0];
+  const int64_t N = x.shape[0], C = x.shape[1], S = x.numel() / (N * C), per = C / groups * S;
+  Arr out = x;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g) {
+      const size_t base = size_t((n * C + g * (C / groups)) * S);
+      std::vector<double> v(x.v.begin() + long(base), x.v.begin() + long(base) + per);
+      const double m = ref_mean(v), rstd = 1.0 / std::sqrt(ref_var(v, 0) + eps);
+      for (int64_t j = 0; j < per; ++j) {
+        const int64_t c = g * (C / groups) + j / S;
+        double y = (v[size_t(j)] - m) * rstd;
+        if (a.size() > 1) y = y * a[1].v[size_t(c)] + a[2].v[size_t(c)];
+        out.v[base + size_t(j)] = y;
+      }
+    }
+  return out;
+}
+
+std::vector<OpRow> group_norm_rows() {
+  std::vector<OpRow> rows;
+  auto row = [&](std::string name, int64_t groups, bool affine, std::vector<Shape> extra) {
+    OpRow r;
+    r.name = std::move(name);
+    r.inputs = {F({2, 4, 3, 2})};
+    if (affine) r.inputs.insert(r.inputs.end(), {F({4}, 0.5, 2), F({4})});
+    r.fn = [=](const TensorList& x) {
+      return affine ? nb::group_norm(x[0], groups, x[1], x[2]) : nb::group_norm(x[0], groups);
+    };
+    r.ref = [=](const std::vector<Arr>& a) { return ref_group_norm(a, groups, 1e-5); };
+    r.gradgrad = true;
+    if (!extra.empty()) r.extra_cases = {extra};
+    r.atol = 1e-10;
+    r.atol32 = 1e-4;
+    rows.push_back(r);
+  };
+  row("group_norm_2_groups_affine", 2, true, {Shape{3, 4, 5}, Shape{4}, Shape{4}});
+  row("group_norm_1_group", 1, false, {Shape{3, 4}});
+  row("group_norm_per_channel_affine", 4, true, {Shape{1, 4, 2, 2, 2}, Shape{4}, Shape{4}});
+  return rows;
+}
+
 }  // namespace
 
+NB_OP_TABLE(GroupNorm, group_norm_rows());
 NB_OP_TABLE(Reduce, reduce_rows());
 NB_OP_TABLE(Softmax, softmax_rows());
 NB_OP_TABLE(ArgTopk, arg_rows());

@@ -109,6 +109,31 @@ TEST(ModelSpec, LayerErrorsNameTheLayer) {
             "no error");
 }
 
+TEST(ModelSpec, ModernLayersBuildFromJson) {
+  // A small CNN with GroupNorm, PReLU and the smooth activations builds, dry-runs and prints.
+  const std::string text = R"({"name": "modern", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [
+    {"type": "Conv2d", "in_channels": 1, "out_channels": 8, "kernel_size": 3, "padding": 1},
+    {"type": "GroupNorm", "num_groups": 2, "num_channels": 8, "eps": 1e-4},
+    {"type": "PReLU", "num_parameters": 8, "init": 0.1},
+    {"type": "MaxPool2d", "kernel_size": 4},
+    {"type": "Hardswish"}, {"type": "Hardsigmoid"}, {"type": "Mish"},
+    {"type": "Flatten"},
+    {"type": "Linear", "in_features": 392, "out_features": 32},
+    {"type": "SiLU"}, {"type": "Softplus", "beta": 2, "threshold": 10},
+    {"type": "Linear", "in_features": 32, "out_features": 10}]})";
+  auto model = train::build_model(train::parse_model_spec(text, "modern.json"));
+  // conv 80 + GroupNorm 16 + PReLU 8 + linear 392*32+32 + 32*10+10
+  EXPECT_EQ(model->num_parameters(), 80 + 16 + 8 + 12576 + 330);
+  EXPECT_EQ((*model)(randn({2, 1, 28, 28})).shape(), (Shape{2, 10}));
+  expect_has(model->to_string(), {"GroupNorm(2, 8, eps=0.0001, affine=true)", "PReLU(num_parameters=8)",
+                             "Softplus(beta=2, threshold=10)", "SiLU()", "Mish()", "Hardswish()"});
+  expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 1, "out_channels": 6, "kernel_size": 3},
+                            {"type": "GroupNorm", "num_groups": 4, "num_channels": 6}])"),
+             {"layers[1] (GroupNorm)", "num_groups 4 must be positive and divide num_channels 6"});
+  expect_has(spec_error(R"([{"type": "GroupNorm", "num_channels": 6}])"),
+             {"layers[0]", "missing required option 'num_groups'"});
+}
+
 TEST(ModelSpec, TopLevelErrors) {
   expect_has(top_error("{not json"), {"t.json", "invalid JSON"});
   expect_has(top_error("[]"), {"expected a JSON object"});

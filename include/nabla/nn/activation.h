@@ -62,6 +62,63 @@ class Sigmoid : public Module {
   Tensor forward(const Tensor& x) override;
 };
 
+/// x sigmoid(x) (also called swish).
+class SiLU : public Module {
+ public:
+  SiLU() : Module("SiLU") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+/// x tanh(softplus(x)).
+class Mish : public Module {
+ public:
+  Mish() : Module("Mish") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+/// clamp(x/6 + 1/2, 0, 1).
+class Hardsigmoid : public Module {
+ public:
+  Hardsigmoid() : Module("Hardsigmoid") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+/// x hardsigmoid(x) (MobileNetV3's activation).
+class Hardswish : public Module {
+ public:
+  Hardswish() : Module("Hardswish") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+struct SoftplusOptions {
+  NB_ARG(double, beta) = 1.0;
+  NB_ARG(double, threshold) = 20.0;  ///< linear where beta x exceeds it
+};
+/// log(1 + exp(beta x)) / beta.
+class Softplus : public Module {
+ public:
+  explicit Softplus(const SoftplusOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  SoftplusOptions options;
+};
+
+struct PReLUOptions {
+  /// 1 (one slope shared by every channel) or the number of channels (dim 1 of the input).
+  NB_ARG(int64_t, num_parameters) = 1;
+  NB_ARG(double, init) = 0.25;
+};
+/// x for x > 0, a x otherwise, with the slope `a` learned (parameter `weight`).
+class PReLU : public Module {
+ public:
+  explicit PReLU(const PReLUOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+  PReLUOptions options;
+  Tensor weight;
+};
+
 struct SoftmaxOptions {
   SoftmaxOptions(int64_t dim) : dim_(dim) {}  // NOLINT: `Softmax(1)`
   NB_ARG(int64_t, dim);

@@ -73,4 +73,68 @@ class BCEWithLogitsLoss : public Loss {
   Tensor weight, pos_weight;
 };
 
+struct BCELossOptions {
+  NB_ARG(Tensor, weight);  ///< broadcast to the input
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// Binary cross-entropy of probabilities in [0, 1] (after a Sigmoid); each log is clamped at
+/// -100. BCEWithLogitsLoss on the logits is the stable choice.
+class BCELoss : public Loss {
+ public:
+  explicit BCELoss(const BCELossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  BCELossOptions options;
+  Tensor weight;
+};
+
+struct L1LossOptions {
+  L1LossOptions(Reduction reduction = Reduction::Mean) : reduction_(reduction) {}  // NOLINT
+  NB_ARG(Reduction, reduction);
+};
+/// |input - target|, reduced.
+class L1Loss : public Loss {
+ public:
+  explicit L1Loss(const L1LossOptions& options = {}) : Loss("L1Loss"), options(options) {}
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  L1LossOptions options;
+};
+
+struct SmoothL1LossOptions {
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+  NB_ARG(double, beta) = 1.0;  ///< quadratic below |d| = beta; 0 gives L1Loss
+};
+/// 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Fast R-CNN's box loss).
+class SmoothL1Loss : public Loss {
+ public:
+  explicit SmoothL1Loss(const SmoothL1LossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  SmoothL1LossOptions options;
+};
+
+struct HuberLossOptions {
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+  NB_ARG(double, delta) = 1.0;  ///< quadratic below |d| = delta, linear (slope delta) above
+};
+/// 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): robust regression.
+class HuberLoss : public Loss {
+ public:
+  explicit HuberLoss(const HuberLossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  HuberLossOptions options;
+};
+
+struct KLDivLossOptions {
+  /// BatchMean gives the KL divergence per sample; Mean (PyTorch's default) divides by every element.
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+  NB_ARG(bool, log_target) = false;
+};
+/// KL(target || p) for log-probabilities `input` (log p) and probabilities `target`
+/// (log-probabilities if log_target): target (log target - input).
+class KLDivLoss : public Loss {
+ public:
+  explicit KLDivLoss(const KLDivLossOptions& options = {}) : Loss("KLDivLoss"), options(options) {}
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  KLDivLossOptions options;
+};
+
 }  // namespace nabla::nn

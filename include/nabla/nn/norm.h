@@ -81,4 +81,27 @@ class LayerNorm : public Module {
   Tensor weight, bias;
 };
 
+struct GroupNormOptions {
+  GroupNormOptions(int64_t num_groups, int64_t num_channels) : num_groups_(num_groups), num_channels_(num_channels) {}
+  NB_ARG(int64_t, num_groups);
+  NB_ARG(int64_t, num_channels);
+  NB_ARG(double, eps) = 1e-5;
+  /// Learnable per-channel weight and bias [num_channels].
+  NB_ARG(bool, affine) = true;
+};
+
+/// Normalizes each group of channels of each sample over its channels and positions, the same
+/// in training and evaluation (no running statistics, so it works at any batch size):
+/// y = (x - mean) / sqrt(var + eps) * weight + bias. Default init: weight ones, bias zeros.
+class GroupNorm : public Module {
+ public:
+  explicit GroupNorm(const GroupNormOptions& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  GroupNormOptions options;
+  Tensor weight, bias;
+};
+
 }  // namespace nabla::nn
