@@ -196,13 +196,24 @@ void Module::check_new_name(const std::string& name, const char* what) const {
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
-  check_new_name(name, "parameter");
-  if (!t.defined()) return t;
+  auto existing = std::find_if(params_.begin(), params_.end(), [&](const auto& p) { return p.first == name; });
+  if (existing == params_.end()) check_new_name(name, "parameter");
+  if (!t.defined()) {
+    if (existing != params_.end()) fail("cannot replace parameter '", name, "' by an undefined tensor");
+    return t;
+  }
+  if (existing != params_.end() && existing->second.shape() != t.shape())
+    fail("cannot replace parameter '", name, "' of shape ", existing->second.shape(), " by a tensor of shape ",
+         t.shape(), ": the layer's options describe the old shape (make a new layer instead)");
   if (!t.is_leaf()) t = t.detach();
   if (requires_grad && !t.is_floating_point())
     fail("parameter '", name, "' has dtype ", t.dtype(), "; only floating tensors can require grad");
   t.requires_grad_(requires_grad);
-  params_.emplace_back(name, t);
+  if (existing != params_.end()) {
+    existing->second = t;  // in place: the parameter keeps its position (state_dict order)
+  } else {
+    params_.emplace_back(name, t);
+  }
   return t;
 }
 

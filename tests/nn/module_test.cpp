@@ -72,7 +72,9 @@ TEST(Module, DottedNamesAndTags) {
 
 TEST(Module, RegistrationErrors) {
   MyBlock b;
-  EXPECT_ERROR(b.register_parameter("scale", ones({2})), "[MyBlock]", "'scale'", "already used");
+  EXPECT_ERROR(b.register_parameter("scale", ones({2})), "[MyBlock] cannot replace parameter 'scale' of shape [3]",
+               "by a tensor of shape [2]");
+  EXPECT_ERROR(b.register_parameter("scale", Tensor()), "cannot replace parameter 'scale' by an undefined tensor");
   EXPECT_ERROR(b.register_buffer("a.b", ones({2})), "must be non-empty and contain no '.'");
   EXPECT_ERROR(b.register_parameter("idx", zeros({2}, {.dtype = kI64})), "only floating tensors can require grad");
   auto self_loop = std::make_shared<nn::Sequential>();
@@ -87,6 +89,58 @@ TEST(Module, RegistrationErrors) {
   // An integer buffer is fine; buffers never require grad.
   Tensor buf = b.register_buffer("count", zeros({}, {.dtype = kI64}));
   EXPECT_FALSE(buf.requires_grad());
+  // Only a parameter can be replaced by a parameter.
+  EXPECT_ERROR(b.register_parameter("count", ones({})), "cannot register parameter 'count': the name is already used");
+}
+
+// A language model's output layer tied to its embedding (PyTorch: `head.weight = emb.weight`).
+struct TiedLm : nn::Module {
+  std::shared_ptr<nn::Embedding> emb;
+  std::shared_ptr<nn::Linear> head;
+  TiedLm() : Module("TiedLm") {
+    emb = register_module("emb", std::make_shared<nn::Embedding>(7, 4));
+    head = register_module("head", std::make_shared<nn::Linear>(nn::LinearOptions(4, 7).bias(false)));
+    head->weight = head->register_parameter("weight", emb->weight);
+  }
+  Tensor forward(const Tensor& tokens) override { return (*head)(tanh((*emb)(tokens))); }
+};
+
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  return a.storage() == b.storage() && a.offset() == b.offset() && a.shape() == b.shape();
+}
+
+TEST(Module, TiedWeightsAreOneParameter) {
+  manual_seed(4);
+  TiedLm lm;
+  EXPECT_TRUE(same_tensor(lm.head->weight, lm.emb->weight));
+  EXPECT_EQ(lm.parameters().size(), 1u);
+  EXPECT_EQ(lm.num_parameters(), 28);
+  EXPECT_EQ(lm.state_dict().keys(), (std::vector<std::string>{"emb.weight", "head.weight"}));
+  // The gradient sums both uses: compare with the same computation on an untied copy.
+  Tensor tokens = from_vector<int64_t>({1, 5, 5, 0}, {4});
+  Tensor target = from_vector<int64_t>({2, 6, 0, 5}, {4});
+  Tensor w_emb = lm.emb->weight.detach().clone().requires_grad_(true);
+  Tensor w_head = lm.emb->weight.detach().clone().requires_grad_(true);
+  cross_entropy(linear(tanh(embedding(w_emb, tokens)), w_head), target).backward();
+  cross_entropy(lm(tokens), target).backward();
+  EXPECT_TRUE(allclose(lm.emb->weight.grad(), w_emb.grad() + w_head.grad(), 1e-6, 1e-7));
+  EXPECT_TRUE(same_tensor(lm.head->weight.grad(), lm.emb->weight.grad()));  // one grad, not two
+  // One update (what an optimizer does to parameters()) moves the tensor both layers read.
+  Tensor before = lm.emb->weight.detach().clone();
+  {
+    NoGradGuard ng;
+    for (Tensor p : lm.parameters()) p.sub_(p.grad() * 0.5);
+  }
+  EXPECT_TRUE(allclose(lm.head->weight, before - 0.5 * (w_emb.grad() + w_head.grad()), 1e-6, 1e-7));
+  // Loading a state dict keeps the tie (both names load into the same tensor).
+  TiedLm other;
+  other.load_state_dict(lm.state_dict());
+  EXPECT_TRUE(bitwise_equal(other.emb->weight, lm.emb->weight));
+  EXPECT_TRUE(same_tensor(other.head->weight, other.emb->weight));
+  // A tied module moves once: to(dtype) converts the shared tensor in place for both.
+  other.to(kF64);
+  EXPECT_EQ(other.head->weight.dtype(), kF64);
+  EXPECT_TRUE(same_tensor(other.head->weight, other.emb->weight));
 }
 
 TEST(Module, SharedTensorsCountOnce) {

@@ -163,6 +163,11 @@ class Module {
   // ---- registration -------------------------------------------------------------------------
   /// Adds a parameter (made a leaf; requires grad unless `requires_grad` is false) and returns
   /// a handle sharing it. An undefined tensor registers nothing (e.g. bias=false).
+  /// Registering an existing parameter's name replaces it (same shape), as PyTorch's
+  /// assignment does; that is how weights are tied, e.g. a language model's output layer and
+  /// its embedding: `head->weight = head->register_parameter("weight", emb->weight);` (assign
+  /// the layer's member too: forward() reads it). The tied tensor is then one parameter:
+  /// parameters() lists it once, its gradient sums both uses, state_dict() names it twice.
   Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
   /// Adds a buffer; persistent buffers are part of state_dict().
   Tensor register_buffer(const std::string& name, Tensor t, bool persistent = true);
