@@ -225,6 +225,9 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dO
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opts = {});
 /// Average pooling to a fixed output size (windows floor(i*H/out) .. ceil((i+1)*H/out)).
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size);
+/// Max pooling to a fixed output size, over the windows of adaptive_avg_pool2d. The gradient goes
+/// to the maximum of each window (split evenly between exact ties).
+Tensor adaptive_max_pool2d(const Tensor& x, Size2 output_size);
 /// Mean over the spatial dims: [N, C, H, W] -> [N, C].
 Tensor global_avg_pool2d(const Tensor& x);
 

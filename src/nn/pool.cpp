@@ -42,6 +42,11 @@ Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
   return pool_4d(*this, x, [&](const Tensor& t) { return adaptive_avg_pool2d(t, size); });
 }
 
+Tensor AdaptiveMaxPool2d::forward(const Tensor& x) {
+  Size2 size = options.output_size();
+  return pool_4d(*this, x, [&](const Tensor& t) { return adaptive_max_pool2d(t, size); });
+}
+
 // ---- printing -------------------------------------------------------------------------------
 
 std::string MaxPool2d::extra_repr() const {
@@ -59,5 +64,6 @@ std::string AvgPool2d::extra_repr() const {
 }
 
 std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + detail::pair_str(options.output_size()); }
+std::string AdaptiveMaxPool2d::extra_repr() const { return "output_size=" + detail::pair_str(options.output_size()); }
 
 }  // namespace nabla::nn

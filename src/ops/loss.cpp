@@ -19,6 +19,13 @@ Tensor reduce_loss(const Tensor& per_elem, Reduction r, const char* op) {
   return per_elem;
 }
 
+/// An element weight must broadcast to the input's shape, not widen the loss beyond it.
+void check_loss_weight(const Tensor& weight, const Tensor& input, const char* op) {
+  if (!weight.defined()) return;
+  NB_CHECK(ops::broadcast_shapes(weight.shape(), input.shape(), op) == input.shape(), "[", op, "] weight shape ",
+           weight.shape(), " does not broadcast to the input shape ", input.shape());
+}
+
 /// The element-wise losses compare tensors of one shape (broadcasting here is usually a bug).
 void check_pair(const Tensor& input, const Tensor& target, const char* op) {
   ops::check_floating(input, op);
@@ -211,19 +218,28 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   return reduce_loss(abs(input - target), reduction, "l1_loss");
 }
 
+/// d where |d| < limit, else 0: the quadratic branch of smooth_l1/huber reads this, so the zero
+/// gradient `where` sends into the branch it did not pick never meets an infinite d (0 * inf).
+Tensor quadratic_part(const Tensor& d, const Tensor& ad, double limit) {
+  return where(ad < limit, d, zeros_like(d));
+}
+
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
   check_pair(input, target, "smooth_l1_loss");
   NB_CHECK(beta >= 0, "[smooth_l1_loss] beta must be non-negative, got ", beta);
   Tensor d = input - target, ad = abs(d);
-  Tensor per = beta == 0 ? ad : where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta);
-  return reduce_loss(per, reduction, "smooth_l1_loss");
+  if (beta == 0) return reduce_loss(ad, reduction, "smooth_l1_loss");
+  Tensor q = quadratic_part(d, ad, beta);
+  return reduce_loss(where(ad < beta, q * q * (0.5 / beta), ad - 0.5 * beta), reduction, "smooth_l1_loss");
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
   check_pair(input, target, "huber_loss");
   NB_CHECK(delta > 0, "[huber_loss] delta must be positive, got ", delta);
   Tensor d = input - target, ad = abs(d);
-  return reduce_loss(where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta), reduction, "huber_loss");
+  if (std::isinf(delta)) return reduce_loss(d * d * 0.5, reduction, "huber_loss");  // no linear part (inf * 0)
+  Tensor q = quadratic_part(d, ad, delta);
+  return reduce_loss(where(ad < delta, q * q * 0.5, (ad - 0.5 * delta) * delta), reduction, "huber_loss");
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) {
@@ -233,9 +249,10 @@ Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) 
   if (o.log_target) {
     per = exp(t) * (t - input);
   } else {
-    // t log t is 0 at t = 0 (PyTorch's xlogy); log of 1 there keeps the unused branch finite.
-    Tensor positive = t > 0.0;
-    per = where(positive, t * log(where(positive, t, ones_like(t))), zeros_like(t)) - t * input;
+    // t log t is 0 at t = 0 (PyTorch's xlogy; NaN for a negative t, as there); log of 1 at 0
+    // keeps the unused branch finite. d/dt at t = 0 is -inf; this gives -input there.
+    Tensor zero = eq(t, ops::scalar_like(0, t));
+    per = where(zero, zeros_like(t), t * log(where(zero, ones_like(t), t))) - t * input;
   }
   if (o.reduction != Reduction::BatchMean) return reduce_loss(per, o.reduction, "kl_div");
   return sum(per) / double(input.dim() == 0 ? 1 : input.size(0));
@@ -244,6 +261,7 @@ Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCEOptions& o) {
   check_pair(input, target, "binary_cross_entropy");
   check_not_batchmean(o.reduction, "binary_cross_entropy");
+  check_loss_weight(o.weight, input, "binary_cross_entropy");
   Tensor t = target.to(input.dtype());
   Tensor per;
   {
@@ -274,6 +292,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& target, c
   ops::check_floating(x, "binary_cross_entropy_with_logits");
   NB_CHECK(x.shape() == target.shape(), "[binary_cross_entropy_with_logits] input shape ", x.shape(),
            " and target shape ", target.shape(), " differ");
+  check_loss_weight(o.weight, x, "binary_cross_entropy_with_logits");
   Tensor t = target.to(x.dtype());
   // loss = (1 - t) x + (1 + (pw - 1) t) softplus(-x), with softplus stable for any x.
   Tensor sp = softplus(-x);

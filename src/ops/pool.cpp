@@ -137,6 +137,35 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 size) {
   return adaptive_forward(x, size);
 }
 
+namespace {
+/// Max over the adaptive windows [floor(i L / out), ceil((i + 1) L / out)) of `dim`, one narrow
+/// and max per output position (the windows of adaptive pooling overlap and differ in size).
+Tensor adaptive_max_along(const Tensor& x, int64_t dim, int64_t out) {
+  const int64_t L = x.size(dim);
+  if (out == 1) return max(x, {dim}, true);
+  TensorList parts;
+  for (int64_t i = 0; i < out; ++i) {
+    const int64_t start = i * L / out, end = ((i + 1) * L + out - 1) / out;
+    parts.push_back(max(x.narrow(dim, start, end - start), {dim}, true));
+  }
+  return cat(parts, dim);
+}
+}  // namespace
+
+Tensor adaptive_max_pool2d(const Tensor& x, Size2 size) {
+  NB_CHECK(x.dim() == 4, "[adaptive_max_pool2d] expected input [N, C, H, W], got shape ", x.shape());
+  ops::check_floating(x, "adaptive_max_pool2d");
+  NB_CHECK(size[0] >= 1 && size[1] >= 1, "[adaptive_max_pool2d] output size (", size[0], ", ", size[1],
+           ") must be positive");
+  NB_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "[adaptive_max_pool2d] input ", x.shape(), " has an empty spatial dim");
+  const int64_t H = x.size(2), W = x.size(3);
+  // Equal windows that tile the input are plain max pooling (one kernel each way).
+  if (H % size[0] == 0 && W % size[1] == 0)
+    return max_pool2d(x, {.kernel = {H / size[0], W / size[1]}, .stride = {H / size[0], W / size[1]}});
+  // A max over a rectangle is the max over its columns of the max over its rows.
+  return adaptive_max_along(adaptive_max_along(x, 2, size[0]), 3, size[1]);
+}
+
 Tensor global_avg_pool2d(const Tensor& x) {
   NB_CHECK(x.dim() == 4, "[global_avg_pool2d] expected input [N, C, H, W], got shape ", x.shape());
   return mean(x, {2, 3});

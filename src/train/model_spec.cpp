@@ -124,6 +124,8 @@ const std::map<std::string, Builder>& builders() {
        }},
       {"AdaptiveAvgPool2d",
        [](LayerReader& r) { return std::make_shared<nn::AdaptiveAvgPool2d>(r.pair("output_size")); }},
+      {"AdaptiveMaxPool2d",
+       [](LayerReader& r) { return std::make_shared<nn::AdaptiveMaxPool2d>(r.pair("output_size")); }},
       {"BatchNorm1d",
        [](LayerReader& r) {
          return std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(r.integer("num_features"))

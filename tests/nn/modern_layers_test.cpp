@@ -76,6 +76,17 @@ TEST(ModernLayers, GroupNormNormalizesEachGroupAtAnyBatchSize) {
   EXPECT_ERROR(group_norm(randn({2, 6}), 2, ones({5})), "[group_norm] weight shape [5] must be [6]");
 }
 
+TEST(ModernLayers, AdaptiveMaxPool2dWrapsItsOp) {
+  manual_seed(8);
+  Tensor x = randn({2, 3, 7, 5});
+  nn::AdaptiveMaxPool2d pool({3, 2});
+  EXPECT_TRUE(bitwise_equal(pool(x), adaptive_max_pool2d(x, {3, 2})));
+  EXPECT_EQ(pool(x.select(0, 0)).shape(), (Shape{3, 3, 2}));  // unbatched
+  EXPECT_TRUE(bitwise_equal(nn::AdaptiveMaxPool2d(1)(x).flatten(1), max(x, {2, 3})));
+  EXPECT_EQ(pool.extra_repr(), "output_size=(3, 2)");
+  EXPECT_ERROR(pool(randn({4})), "[AdaptiveMaxPool2d]", "[4]");
+}
+
 TEST(ModernLosses, WrapTheFunctionalLosses) {
   manual_seed(13);
   Tensor a = randn({6, 4}), b = randn({6, 4});
@@ -126,4 +137,39 @@ TEST(ModernLosses, BinaryCrossEntropyRefusesNonProbabilitiesAndClampsItsLogs) {
   loss.sum().backward();
   for (double g : x.grad().to_vector<double>()) EXPECT_TRUE(std::isfinite(g));
   EXPECT_DOUBLE_EQ(x.grad().to_vector<double>()[2], -2.0);  // (x - t) / (x (1 - x))
+}
+
+// Found by comparing with LibTorch: a `where` branch that was not picked must not turn its zero
+// gradient into NaN (0 * inf) for infinite inputs or parameters.
+TEST(ModernLosses, InfiniteValuesInTheUnpickedBranchGiveNoNaNGradient) {
+  auto grad_of = [](const std::function<Tensor(const Tensor&)>& f, std::vector<double> v) {
+    Tensor x = from_vector<double>(v, {int64_t(v.size())}).requires_grad_(true);
+    f(x).sum().backward();
+    return x.grad().to_vector<double>();
+  };
+  const Tensor zero3 = zeros({3}, {.dtype = kF64});
+  EXPECT_EQ(grad_of([&](const Tensor& x) { return huber_loss(x, zero3, Reduction::Sum, INFINITY); }, {0.5, 3, -2}),
+            (std::vector<double>{0.5, 3, -2}));
+  EXPECT_EQ(grad_of([&](const Tensor& x) { return huber_loss(x, zero3, Reduction::Sum); }, {INFINITY, 0.5, 3}),
+            (std::vector<double>{1, 0.5, 1}));
+  EXPECT_EQ(grad_of([&](const Tensor& x) { return smooth_l1_loss(x, zero3, Reduction::Sum); }, {-INFINITY, 0.5, 3}),
+            (std::vector<double>{-1, 0.5, 1}));
+  // prelu: an infinite positive input gives the slope no NaN; a NaN slope leaves positive inputs alone.
+  Tensor w = from_vector<double>({0.25}, {1}).requires_grad_(true);
+  prelu(from_vector<double>({INFINITY, -1, 2}, {3}), w).sum().backward();
+  EXPECT_EQ(w.grad().item<double>(), -1.0);
+  EXPECT_EQ(grad_of([](const Tensor& x) { return prelu(x, from_vector<double>({NAN}, {1})); }, {2, 3})[0], 1.0);
+  EXPECT_ERROR(prelu(randn({2, 3}), ones({1, 1})), "[prelu] weight [1, 1] must hold 1 value or one per channel");
+}
+
+TEST(ModernLosses, InvalidTargetsAndWeightsAsPyTorch) {
+  // A negative "probability" target is NaN (PyTorch's xlogy), not a finite number.
+  Tensor in = from_vector<double>({-1, -1}, {2});
+  EXPECT_TRUE(std::isnan(kl_div(in, from_vector<double>({-0.5, 0.5}, {2}), {.reduction = Reduction::Sum}).item()));
+  // An element weight may broadcast to the input but not widen the loss beyond it.
+  Tensor p = from_vector<double>({0.3, 0.6}, {2});
+  EXPECT_ERROR(binary_cross_entropy(p, p, {.weight = ones({2, 2}), .reduction = Reduction::Mean}),
+               "[binary_cross_entropy] weight shape [2, 2] does not broadcast to the input shape [2]");
+  EXPECT_ERROR(binary_cross_entropy_with_logits(p, p, {.weight = ones({3, 2}), .pos_weight = {}, .reduction = Reduction::Mean}),
+               "[binary_cross_entropy_with_logits] weight shape [3, 2]");
 }

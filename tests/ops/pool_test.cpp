@@ -164,6 +164,30 @@ TEST(PoolTestAdaptive, ForwardAndGradcheck) {
                                 {tensor_of(random_ref({1, 1, 3, 5}, 274))}, kGradOpts));
 }
 
+TEST(PoolTestAdaptiveMax, ForwardAndGradcheck) {
+  const Shape xs{2, 2, 5, 7};
+  // Tiling (max_pool2d), non-divisible (overlapping windows), global, and larger than the input.
+  const I2 sizes[] = {{5, 7}, {2, 3}, {3, 3}, {1, 1}, {4, 6}, {5, 1}, {7, 9}};
+  Ref x = random_ref(xs, 291);
+  for (I2 s : sizes) {
+    SCOPED_TRACE(::testing::Message() << "output size (" << s[0] << ", " << s[1] << ")");
+    Ref ref = adaptive_max_pool2d(x, s);
+    expect_close(nb::adaptive_max_pool2d(tensor_of(x, false), s), ref, 0, 0, "f64");
+    expect_close(nb::adaptive_max_pool2d(tensor_of(x, false, nb::DType::f32), s), ref, 1e-6, 1e-6, "f32");
+    EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::adaptive_max_pool2d(a[0], s); },
+                              {tensor_of(random_ref({1, 2, 5, 7}, 292))}, kGradOpts));
+  }
+  Ref tiled = random_ref({1, 3, 4, 6}, 293);
+  expect_close(nb::adaptive_max_pool2d(tensor_of(tiled, false), {2, 2}),
+               max_pool2d(tiled, {2, 3}, {2, 3}, {0, 0}, false).out, 0, 0, "tiling = max_pool2d");
+  EXPECT_TRUE(nb::gradgradcheck([&](const TensorList& a) { return nb::adaptive_max_pool2d(a[0], {2, 3}); },
+                                {tensor_of(random_ref({1, 1, 3, 5}, 294))}, kGradOpts));
+  expect_error([&] { nb::adaptive_max_pool2d(tensor_of(x, false), {0, 2}); }, {"[adaptive_max_pool2d]", "output size"},
+               "zero output size");
+  expect_error([&] { nb::adaptive_max_pool2d(nb::zeros({2, 3}), {1, 1}); }, {"[adaptive_max_pool2d]", "[2, 3]"},
+               "2-d input");
+}
+
 TEST(PoolTestGlobalAvg, ForwardAndGradcheck) {
   Ref x = random_ref({2, 3, 3, 5}, 281);
   Ref ref({2, 3});

@@ -228,7 +228,8 @@ inline Ref avg_pool2d(const Ref& x, I2 k, I2 s, I2 p, bool ceil_mode, bool count
 }
 
 /// adaptive_avg_pool2d: output cell i averages rows floor(i*H/Ho) .. ceil((i+1)*H/Ho) - 1.
-inline Ref adaptive_avg_pool2d(const Ref& x, I2 size) {
+/// Adaptive pooling over windows floor(i in / out) .. ceil((i+1) in / out): the average or the max.
+inline Ref adaptive_pool2d(const Ref& x, I2 size, bool take_max) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Ref out({N, C, size[0], size[1]});
   auto lo = [](int64_t i, int64_t in, int64_t o) { return int64_t(std::floor(double(i * in) / double(o))); };
@@ -237,14 +238,17 @@ inline Ref adaptive_avg_pool2d(const Ref& x, I2 size) {
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < size[0]; ++i)
         for (int64_t j = 0; j < size[1]; ++j) {
-          double s = 0;
+          double s = 0, m = -INFINITY;
           int64_t cnt = 0;
           for (int64_t h = lo(i, H, size[0]); h < hi(i, H, size[0]); ++h)
-            for (int64_t w = lo(j, W, size[1]); w < hi(j, W, size[1]); ++w) s += x(n, c, h, w), ++cnt;
-          out(n, c, i, j) = s / double(cnt);
+            for (int64_t w = lo(j, W, size[1]); w < hi(j, W, size[1]); ++w)
+              s += x(n, c, h, w), m = std::max(m, x(n, c, h, w)), ++cnt;
+          out(n, c, i, j) = take_max ? m : s / double(cnt);
         }
   return out;
 }
+inline Ref adaptive_avg_pool2d(const Ref& x, I2 size) { return adaptive_pool2d(x, size, false); }
+inline Ref adaptive_max_pool2d(const Ref& x, I2 size) { return adaptive_pool2d(x, size, true); }
 
 // ---- normalization --------------------------------------------------------------------------
 

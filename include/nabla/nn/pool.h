@@ -61,4 +61,15 @@ class AdaptiveAvgPool2d : public Module {
   AdaptiveAvgPool2dOptions options;
 };
 
+/// Max to a fixed output size, over the same windows as AdaptiveAvgPool2d.
+class AdaptiveMaxPool2d : public Module {
+ public:
+  explicit AdaptiveMaxPool2d(const AdaptiveAvgPool2dOptions& options)
+      : Module("AdaptiveMaxPool2d"), options(options) {}
+  explicit AdaptiveMaxPool2d(IntPair output_size) : AdaptiveMaxPool2d(AdaptiveAvgPool2dOptions(output_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  AdaptiveAvgPool2dOptions options;
+};
+
 }  // namespace nabla::nn
