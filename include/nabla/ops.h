@@ -246,12 +246,23 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   double eps = 1e-5);
 
-enum class PadMode { Constant, Reflect, Replicate };
+enum class PadMode { Constant, Reflect, Replicate, Circular };
 /// Pads trailing dims; `pads` = {left, right, top, bottom, ...} starting from the last dim, as PyTorch.
-/// Negative pads crop. Reflect needs pad < size of the dim.
+/// Negative pads crop. Reflect needs pad < size of the dim, circular (wrap around) pad <= size.
 Tensor pad(const Tensor& x, const Shape& pads, PadMode mode = PadMode::Constant, double value = 0.0);
 
 enum class InterpolateMode { Nearest, Bilinear };
+struct InterpolateOptions {
+  std::optional<Size2> size;                          ///< the output size, or
+  std::optional<std::array<double, 2>> scale_factor;  ///< output = floor(input * scale_factor)
+  InterpolateMode mode = InterpolateMode::Nearest;
+  /// Bilinear only: map the corner pixels' centres onto each other (PyTorch's align_corners=True)
+  /// instead of the corners of the images.
+  bool align_corners = false;
+};
+/// Resizes x [N, C, H, W], with PyTorch's source-pixel formulas; a given scale_factor is used in
+/// them as PyTorch does (1 / scale_factor, not input / output size).
+Tensor interpolate(const Tensor& x, const InterpolateOptions& opts);
 /// Resizes x [N, C, H, W] to `size` (align_corners=false semantics, as PyTorch's default).
 Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode = InterpolateMode::Nearest);
 

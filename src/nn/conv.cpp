@@ -80,7 +80,7 @@ Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {
   f.groups = options.groups();
   f.fuse_relu = fuse_relu;
   if (options.padding_mode() == PaddingMode::Zeros) return conv2d(x, weight, bias, f);
-  // Reflect / replicate: pad explicitly, then convolve without padding.
+  // Reflect / replicate / circular: pad explicitly, then convolve without padding.
   int64_t lo[2], hi[2];
   for (size_t i = 0; i < 2; ++i) {
     if (options.padding_same()) {
@@ -91,7 +91,10 @@ Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {
       lo[i] = hi[i] = options.padding()[i];
     }
   }
-  PadMode mode = options.padding_mode() == PaddingMode::Reflect ? PadMode::Reflect : PadMode::Replicate;
+  const PaddingMode m = options.padding_mode();
+  const PadMode mode = m == PaddingMode::Reflect     ? PadMode::Reflect
+                       : m == PaddingMode::Replicate ? PadMode::Replicate
+                                                     : PadMode::Circular;
   Tensor xp = pad(x, {lo[1], hi[1], lo[0], hi[0]}, mode);
   f.padding = {0, 0};
   f.padding_same = false;
@@ -147,6 +150,7 @@ std::string Conv2d::extra_repr() const {
   if (options.padding_same()) s += ", padding='same'";
   if (options.padding_mode() == PaddingMode::Reflect) s += ", padding_mode='reflect'";
   if (options.padding_mode() == PaddingMode::Replicate) s += ", padding_mode='replicate'";
+  if (options.padding_mode() == PaddingMode::Circular) s += ", padding_mode='circular'";
   return s;
 }
 

@@ -1,5 +1,7 @@
-// Pooling layers; unbatched [C, H, W] inputs get a batch dim for the op and lose it after.
+// Pooling layers (unbatched [C, H, W] inputs get a batch dim for the op and lose it after) and Upsample.
 #include "nabla/nn/pool.h"
+
+#include <cmath>
 
 #include "nabla/ops.h"
 #include "repr.h"
@@ -47,6 +49,27 @@ Tensor AdaptiveMaxPool2d::forward(const Tensor& x) {
   return pool_4d(*this, x, [&](const Tensor& t) { return adaptive_max_pool2d(t, size); });
 }
 
+Upsample::Upsample(const UpsampleOptions& o) : Module("Upsample"), options(o) {
+  if (o.size().has_value() == o.scale_factor().has_value()) fail("give exactly one of size and scale_factor");
+  if (o.size() && ((*o.size())[0] < 1 || (*o.size())[1] < 1))
+    fail("size (", (*o.size())[0], ", ", (*o.size())[1], ") must be positive");
+  if (o.scale_factor())
+    for (double f : o.scale_factor()->v)
+      if (!(f > 0) || !std::isfinite(f)) fail("scale_factor ", f, " must be positive and finite");
+  if (o.align_corners() && o.mode() == InterpolateMode::Nearest)
+    fail("align_corners only applies to bilinear mode, not nearest");
+}
+
+Tensor Upsample::forward(const Tensor& x) {
+  if (x.dim() != 4) fail("expected input [N, C, H, W], got shape ", x.shape());
+  InterpolateOptions o;
+  o.mode = options.mode();
+  o.align_corners = options.align_corners();
+  if (options.size()) o.size = Size2(*options.size());
+  if (options.scale_factor()) o.scale_factor = options.scale_factor()->v;
+  return interpolate(x, o);
+}
+
 // ---- printing -------------------------------------------------------------------------------
 
 std::string MaxPool2d::extra_repr() const {
@@ -65,5 +88,14 @@ std::string AvgPool2d::extra_repr() const {
 
 std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + detail::pair_str(options.output_size()); }
 std::string AdaptiveMaxPool2d::extra_repr() const { return "output_size=" + detail::pair_str(options.output_size()); }
+
+std::string Upsample::extra_repr() const {
+  std::string s = options.size() ? "size=" + detail::pair_str(*options.size())
+                                 : "scale_factor=(" + detail::num_str(options.scale_factor()->v[0]) + ", " +
+                                       detail::num_str(options.scale_factor()->v[1]) + ")";
+  s += options.mode() == InterpolateMode::Nearest ? ", mode='nearest'" : ", mode='bilinear'";
+  if (options.align_corners()) s += ", align_corners=true";
+  return s;
+}
 
 }  // namespace nabla::nn

@@ -63,6 +63,31 @@ class LayerReader {
     NB_CHECK(v->is_string(), "[model spec] ", where_, ": option '", key, "' must be a string, got ", v->dump());
     return v->as_string();
   }
+  bool has(const char* key) {
+    asked_.insert(key);
+    return obj_.find(key) != nullptr;
+  }
+  /// A number, or a pair [h, w] of numbers.
+  nn::ScalePair scale_pair(const char* key) {
+    const Json* v = get(key);
+    if (v && v->is_number()) return nn::ScalePair(v->as_double());
+    NB_CHECK(v && v->is_array() && v->size() == 2 && v->at(size_t(0)).is_number() && v->at(size_t(1)).is_number(),
+             "[model spec] ", where_, ": option '", key, "' must be a number or a pair [h, w], got ",
+             v ? v->dump() : "nothing");
+    return nn::ScalePair(v->at(size_t(0)).as_double(), v->at(size_t(1)).as_double());
+  }
+  /// One of the named values of an option given as a string.
+  template <typename E>
+  E choice(const char* key, E def, std::initializer_list<std::pair<const char*, E>> names) {
+    const std::string s = string(key, "");
+    if (s.empty() && !obj_.find(key)) return def;
+    std::string known;
+    for (const auto& [n, e] : names) {
+      if (s == n) return e;
+      known += (known.empty() ? "\"" : ", \"") + std::string(n) + "\"";
+    }
+    fail("[model spec] ", where_, ": option '", key, "' must be one of ", known, ", got \"", s, "\"");
+  }
   /// After building: every key of the object must have been read.
   void finish() const {
     for (const auto& [k, v] : obj_.as_object()) {
@@ -106,7 +131,12 @@ const std::map<std::string, Builder>& builders() {
                  .padding(r.pair("padding", 0))
                  .dilation(r.pair("dilation", 1))
                  .groups(r.integer("groups", 1))
-                 .bias(r.boolean("bias", true)));
+                 .bias(r.boolean("bias", true))
+                 .padding_mode(r.choice<nn::PaddingMode>("padding_mode", nn::PaddingMode::Zeros,
+                                                         {{"zeros", nn::PaddingMode::Zeros},
+                                                          {"reflect", nn::PaddingMode::Reflect},
+                                                          {"replicate", nn::PaddingMode::Replicate},
+                                                          {"circular", nn::PaddingMode::Circular}})));
        }},
       {"MaxPool2d",
        [](LayerReader& r) {
@@ -124,6 +154,16 @@ const std::map<std::string, Builder>& builders() {
        }},
       {"AdaptiveAvgPool2d",
        [](LayerReader& r) { return std::make_shared<nn::AdaptiveAvgPool2d>(r.pair("output_size")); }},
+      {"Upsample",
+       [](LayerReader& r) {
+         nn::UpsampleOptions o;
+         if (r.has("size")) o.size(r.pair("size"));
+         if (r.has("scale_factor")) o.scale_factor(r.scale_pair("scale_factor"));
+         o.mode(r.choice<InterpolateMode>("mode", InterpolateMode::Nearest,
+                                          {{"nearest", InterpolateMode::Nearest}, {"bilinear", InterpolateMode::Bilinear}}));
+         o.align_corners(r.boolean("align_corners", false));
+         return std::make_shared<nn::Upsample>(o);
+       }},
       {"AdaptiveMaxPool2d",
        [](LayerReader& r) { return std::make_shared<nn::AdaptiveMaxPool2d>(r.pair("output_size")); }},
       {"BatchNorm1d",

@@ -87,6 +87,35 @@ TEST(ModernLayers, AdaptiveMaxPool2dWrapsItsOp) {
   EXPECT_ERROR(pool(randn({4})), "[AdaptiveMaxPool2d]", "[4]");
 }
 
+TEST(ModernLayers, UpsampleAndCircularConvolution) {
+  manual_seed(9);
+  Tensor x = randn({2, 3, 4, 5});
+  nn::Upsample up2(nn::UpsampleOptions().scale_factor(2));
+  EXPECT_TRUE(bitwise_equal(up2(x), interpolate(x, {8, 10})));
+  EXPECT_EQ(up2.extra_repr(), "scale_factor=(2, 2), mode='nearest'");
+  nn::Upsample bil(nn::UpsampleOptions().size(nn::IntPair(6, 7)).mode(InterpolateMode::Bilinear).align_corners(true));
+  InterpolateOptions o;
+  o.size = Size2{6, 7};
+  o.mode = InterpolateMode::Bilinear;
+  o.align_corners = true;
+  EXPECT_TRUE(bitwise_equal(bil(x), interpolate(x, o)));
+  EXPECT_EQ(bil.extra_repr(), "size=(6, 7), mode='bilinear', align_corners=true");
+  EXPECT_ERROR(nn::Upsample(nn::UpsampleOptions()), "[Upsample] give exactly one of size and scale_factor");
+  EXPECT_ERROR(nn::Upsample(nn::UpsampleOptions().scale_factor(2).align_corners(true)),
+               "[Upsample] align_corners only applies to bilinear");
+  EXPECT_ERROR(nn::Upsample(nn::UpsampleOptions().scale_factor(nn::ScalePair(2, 0))), "[Upsample] scale_factor 0 must be positive");
+  EXPECT_ERROR(up2(randn({3, 4, 5})), "[Upsample] expected input [N, C, H, W], got shape [3, 4, 5]");
+
+  // Circular padding: the convolution sees the image wrapped around (a torus).
+  nn::Conv2d circ(nn::Conv2dOptions(3, 2, 3).padding(1).padding_mode(nn::PaddingMode::Circular));
+  EXPECT_TRUE(bitwise_equal(circ(x), conv2d(pad(x, {1, 1, 1, 1}, PadMode::Circular), circ.weight, circ.bias)));
+  EXPECT_NE(circ.extra_repr().find("padding_mode='circular'"), std::string::npos);
+  // Rolling the input by one column rolls the output by one column.
+  Tensor rolled = cat({x.narrow(3, 4, 1), x.narrow(3, 0, 4)}, 3);
+  Tensor y = circ(x);
+  EXPECT_TRUE(allclose(circ(rolled), cat({y.narrow(3, 4, 1), y.narrow(3, 0, 4)}, 3), 1e-5, 1e-6));
+}
+
 TEST(ModernLosses, WrapTheFunctionalLosses) {
   manual_seed(13);
   Tensor a = randn({6, 4}), b = randn({6, 4});

@@ -324,7 +324,7 @@ inline Ref layer_norm(const Ref& x, int64_t D, const std::vector<double>& weight
 
 // ---- resampling -----------------------------------------------------------------------------
 
-enum class PadKind { Constant, Reflect, Replicate };
+enum class PadKind { Constant, Reflect, Replicate, Circular };
 
 /// Pads (or, for negative constant pads, crops) the trailing dims of x; pads = {last_lo,
 /// last_hi, prev_lo, prev_hi, ...} as torch.nn.functional.pad.
@@ -352,6 +352,8 @@ inline Ref pad(const Ref& x, const std::vector<int64_t>& pads, PadKind mode, dou
         if (j > n - 1) j = 2 * (n - 1) - j;
       } else if (mode == PadKind::Replicate) {
         j = std::min(std::max<int64_t>(j, 0), n - 1);
+      } else if (mode == PadKind::Circular) {
+        j = j < 0 ? j + n : j >= n ? j - n : j;  // at most one wrap (pad <= size)
       } else if (j < 0 || j >= n) {
         inside = false;
       }
@@ -364,32 +366,40 @@ inline Ref pad(const Ref& x, const std::vector<int64_t>& pads, PadKind mode, dou
 
 /// PyTorch's legacy 'nearest' (upsample_nearest2d): src = min(floor(dst * (float)(in/out)), in - 1),
 /// the scale computed in float as ATen does.
-inline int64_t nearest_source(int64_t dst, int64_t in, int64_t out) {
+/// With a scale_factor `sf` PyTorch uses 1/sf (as a float) for the scale, not in/out.
+inline int64_t nearest_source(int64_t dst, int64_t in, int64_t out, double sf = 0) {
   if (in == out) return dst;
   if (out == 2 * in) return dst >> 1;
-  const float scale = float(in) / float(out);
+  const float scale = sf > 0 ? float(1.0 / sf) : float(in) / float(out);
   return std::min<int64_t>(int64_t(std::floor(float(dst) * scale)), in - 1);
 }
 
-inline Ref interpolate_nearest(const Ref& x, I2 size) {
+/// Optional scale factors (0 = none) of interpolate's reference.
+struct Scales {
+  double h = 0, w = 0;
+};
+
+inline Ref interpolate_nearest(const Ref& x, I2 size, Scales sf = {}) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Ref out({N, C, size[0], size[1]});
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < size[0]; ++i)
         for (int64_t j = 0; j < size[1]; ++j)
-          out(n, c, i, j) = x(n, c, nearest_source(i, H, size[0]), nearest_source(j, W, size[1]));
+          out(n, c, i, j) = x(n, c, nearest_source(i, H, size[0], sf.h), nearest_source(j, W, size[1], sf.w));
   return out;
 }
 
-/// PyTorch's upsample_bilinear2d with align_corners=False: source coordinate
-/// max(0, (dst + 0.5) * in/out - 0.5), lower index its floor, the upper one clamped to in-1.
-inline Ref interpolate_bilinear(const Ref& x, I2 size) {
+/// PyTorch's upsample_bilinear2d: source coordinate max(0, (dst + 0.5) * scale - 0.5) with scale
+/// in/out (1/scale_factor when given), or dst * (in-1)/(out-1) with align_corners; lower index
+/// its floor, the upper one clamped to in-1.
+inline Ref interpolate_bilinear(const Ref& x, I2 size, bool align_corners = false, Scales sf = {}) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Ref out({N, C, size[0], size[1]});
-  auto source = [](int64_t dst, int64_t in, int64_t o, int64_t& i0, int64_t& step, double& lambda) {
-    const double scale = double(in) / double(o);
-    const double r = std::max(scale * (double(dst) + 0.5) - 0.5, 0.0);
+  auto source = [&](int64_t dst, int64_t in, int64_t o, double f, int64_t& i0, int64_t& step, double& lambda) {
+    double scale = f > 0 ? 1.0 / f : double(in) / double(o);
+    if (align_corners) scale = o > 1 ? double(in - 1) / double(o - 1) : 0.0;
+    const double r = align_corners ? scale * double(dst) : std::max(scale * (double(dst) + 0.5) - 0.5, 0.0);
     i0 = int64_t(r);
     step = i0 < in - 1 ? 1 : 0;
     lambda = r - double(i0);
@@ -397,11 +407,11 @@ inline Ref interpolate_bilinear(const Ref& x, I2 size) {
   for (int64_t i = 0; i < size[0]; ++i) {
     int64_t h0, hp;
     double hl;
-    source(i, H, size[0], h0, hp, hl);
+    source(i, H, size[0], sf.h, h0, hp, hl);
     for (int64_t j = 0; j < size[1]; ++j) {
       int64_t w0, wp;
       double wl;
-      source(j, W, size[1], w0, wp, wl);
+      source(j, W, size[1], sf.w, w0, wp, wl);
       for (int64_t n = 0; n < N; ++n)
         for (int64_t c = 0; c < C; ++c)
           out(n, c, i, j) = (1 - hl) * ((1 - wl) * x(n, c, h0, w0) + wl * x(n, c, h0, w0 + wp)) +

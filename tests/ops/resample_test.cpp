@@ -27,6 +27,7 @@ nb::PadMode to_mode(PadKind k) {
     case PadKind::Constant: return nb::PadMode::Constant;
     case PadKind::Reflect: return nb::PadMode::Reflect;
     case PadKind::Replicate: return nb::PadMode::Replicate;
+    case PadKind::Circular: return nb::PadMode::Circular;
   }
   return nb::PadMode::Constant;
 }
@@ -43,6 +44,9 @@ const std::vector<PadCase> kPadCases = {
     {"reflect_3d", {2, 3, 5}, {4, 1}, PadKind::Reflect},
     {"replicate_4d", {1, 2, 3, 4}, {3, 1, 0, 2}, PadKind::Replicate},
     {"replicate_beyond_size", {2, 3}, {5, 6}, PadKind::Replicate},
+    {"circular_4d", {1, 2, 3, 4}, {2, 1, 1, 2}, PadKind::Circular},
+    {"circular_whole_size", {1, 2, 3, 4}, {4, 4, 3, 0}, PadKind::Circular},
+    {"circular_3d", {2, 3, 5}, {0, 3}, PadKind::Circular},
 };
 
 TEST(ResampleTestPad, ForwardAndGradcheck) {
@@ -62,7 +66,7 @@ TEST(ResampleTestPad, NonContiguousAndGradGrad) {
   Ref x = random_ref({2, 3, 4}, 511);
   Tensor xt = noncontiguous_of(x, 0, 2);
   ASSERT_FALSE(xt.is_contiguous());
-  for (PadKind k : {PadKind::Constant, PadKind::Reflect, PadKind::Replicate}) {
+  for (PadKind k : {PadKind::Constant, PadKind::Reflect, PadKind::Replicate, PadKind::Circular}) {
     SCOPED_TRACE(int(k));
     const Shape pads{2, 1, 1, 2};
     expect_close(nb::pad(xt, pads, to_mode(k), 0.25), pad(x, {2, 1, 1, 2}, k, 0.25), 0, 0, "non-contiguous");
@@ -79,6 +83,9 @@ TEST(ResampleTestPad, ErrorsNameOpAndShapes) {
                "reflect pad >= size");
   expect_error([&] { nb::pad(x, {-1, 0}, nb::PadMode::Replicate); }, {"[pad]", "non-negative"},
                "negative replicate pad");
+  expect_error([&] { nb::pad(x, {5, 0}, nb::PadMode::Circular); },
+               {"[pad] circular padding (5, 0) must not exceed the size 4", "wrap around more than once"},
+               "circular pad > size");
   expect_error([&] { nb::pad(x, {1, 1, 1}); }, {"[pad]", "pairs"}, "odd pads length");
   expect_error([&] { nb::pad(x, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}); }, {"[pad]", "[1, 2, 3, 4]"}, "too many dims");
   expect_error([&] { nb::pad(x, {-3, -2}); }, {"[pad]", "negative size"}, "crop below zero");
@@ -132,6 +139,61 @@ TEST(ResampleTestInterpolate, Gradcheck) {
   EXPECT_TRUE(nb::gradgradcheck(
       [&](const TensorList& a) { return nb::interpolate(a[0], {3, 5}, nb::InterpolateMode::Bilinear); },
       {tensor_of(random_ref({1, 1, 2, 3}, 613))}, kGradOpts));
+}
+
+TEST(ResampleTestInterpolate, AlignCornersAndScaleFactorMatchPyTorchFormulas) {
+  for (const InterpCase& c : kInterpCases) {
+    SCOPED_TRACE(interp_name(c, true) + " align_corners");
+    Ref x = random_ref(c.x, 621);
+    nb::InterpolateOptions o;
+    o.size = c.size;
+    o.mode = nb::InterpolateMode::Bilinear;
+    o.align_corners = true;
+    expect_close(nb::interpolate(tensor_of(x, false), o), interpolate_bilinear(x, c.size, true), 1e-14, 1e-12, "f64");
+    EXPECT_TRUE(nb::gradcheck([&](const TensorList& a) { return nb::interpolate(a[0], o); }, {tensor_of(x)}, kGradOpts));
+  }
+  // A scale factor enters the source formula as 1/scale_factor (PyTorch), which differs from
+  // in/out when the output size was rounded down: 5 * 1.5 -> 7 rows, scale 2/3 rather than 5/7.
+  Ref x = random_ref({1, 2, 5, 4}, 622);
+  for (auto mode : {nb::InterpolateMode::Nearest, nb::InterpolateMode::Bilinear}) {
+    for (std::array<double, 2> f : {std::array<double, 2>{1.5, 2.0}, {0.7, 1.3}, {2.0, 2.0}, {1.0, 3.4}}) {
+      SCOPED_TRACE(::testing::Message() << "scale_factor (" << f[0] << ", " << f[1] << ") mode " << int(mode));
+      nb::InterpolateOptions o;
+      o.scale_factor = f;
+      o.mode = mode;
+      const I2 size{int64_t(std::floor(5 * f[0])), int64_t(std::floor(4 * f[1]))};
+      const Scales sf{f[0], f[1]};
+      Ref ref = mode == nb::InterpolateMode::Nearest ? interpolate_nearest(x, size, sf)
+                                                     : interpolate_bilinear(x, size, false, sf);
+      expect_close(nb::interpolate(tensor_of(x, false), o), ref, 1e-14, 1e-12, "f64");
+    }
+  }
+  // LibTorch 1.13's values: bilinear 2x2 -> 3x3 with align_corners, and 1x5 -> 1x7 by scale 1.5.
+  Tensor corners = nb::interpolate(nb::from_vector<double>({1, 2, 3, 4}, {1, 1, 2, 2}),
+                                   {.size = nb::Size2{3, 3}, .scale_factor = std::nullopt,
+                                    .mode = nb::InterpolateMode::Bilinear, .align_corners = true});
+  EXPECT_EQ(corners.to_vector<double>(), (std::vector<double>{1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4}));
+  Tensor scaled = nb::interpolate(nb::from_vector<double>({0, 1, 2, 3, 4}, {1, 1, 1, 5}),
+                                  {.size = std::nullopt, .scale_factor = std::array<double, 2>{1.0, 1.5},
+                                   .mode = nb::InterpolateMode::Bilinear, .align_corners = false});
+  const std::vector<double> torch_scaled{0, 0.5, 1 + 1.0 / 6, 1 + 5.0 / 6, 2.5, 3 + 1.0 / 6, 3 + 5.0 / 6};
+  std::vector<double> got = scaled.to_vector<double>();
+  ASSERT_EQ(got.size(), torch_scaled.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], torch_scaled[i], 1e-12) << i;
+  nb::InterpolateOptions bad;
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), bad); }, {"[interpolate] give exactly one of size and scale_factor"},
+               "neither size nor scale");
+  bad.size = nb::Size2{2, 2};
+  bad.align_corners = true;
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), bad); }, {"[interpolate] align_corners only applies to bilinear"},
+               "align_corners with nearest");
+  bad = {};
+  bad.scale_factor = std::array<double, 2>{0.1, 1.0};
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), bad); }, {"[interpolate] output size (0, 4) must be positive",
+               "scale_factor"}, "scale rounds to 0 rows");
+  bad.scale_factor = std::array<double, 2>{-1.0, 1.0};
+  expect_error([&] { nb::interpolate(nb::zeros({1, 1, 3, 4}), bad); }, {"[interpolate] scale_factor (-1, 1) must be positive"},
+               "negative scale");
 }
 
 TEST(ResampleTestInterpolate, ErrorsNameOpAndShapes) {

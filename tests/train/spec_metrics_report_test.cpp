@@ -132,6 +132,25 @@ TEST(ModelSpec, ModernLayersBuildFromJson) {
              {"layers[1] (GroupNorm)", "num_groups 4 must be positive and divide num_channels 6"});
   expect_has(spec_error(R"([{"type": "GroupNorm", "num_channels": 6}])"),
              {"layers[0]", "missing required option 'num_groups'"});
+  // Upsample and circular padding: a tiny encoder-decoder that ends in logits.
+  const std::string ed = R"({"name": "ed", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [
+    {"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3, "padding": 1, "padding_mode": "circular"},
+    {"type": "AdaptiveMaxPool2d", "output_size": 7},
+    {"type": "Upsample", "scale_factor": [2, 2], "mode": "bilinear", "align_corners": true},
+    {"type": "Upsample", "size": 7},
+    {"type": "Flatten"}, {"type": "Linear", "in_features": 196, "out_features": 10}]})";
+  auto m2 = train::build_model(train::parse_model_spec(ed, "ed.json"));
+  EXPECT_EQ((*m2)(randn({2, 1, 28, 28})).shape(), (Shape{2, 10}));
+  expect_has(m2->to_string(), {"padding_mode='circular'", "AdaptiveMaxPool2d(output_size=(7, 7))",
+                               "Upsample(scale_factor=(2, 2), mode='bilinear', align_corners=true)",
+                               "Upsample(size=(7, 7), mode='nearest')"});
+  expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3,
+                            "padding_mode": "wrap"}])"),
+             {"layers[0]", "'padding_mode' must be one of \"zeros\", \"reflect\", \"replicate\", \"circular\", got \"wrap\""});
+  expect_has(spec_error(R"([{"type": "Upsample", "scale_factor": "2"}])"),
+             {"layers[0]", "'scale_factor' must be a number or a pair [h, w]"});
+  expect_has(spec_error(R"([{"type": "Upsample", "size": 4, "scale_factor": 2}])"),
+             {"layers[0] (Upsample)", "give exactly one of size and scale_factor"});
 }
 
 TEST(ModelSpec, TopLevelErrors) {

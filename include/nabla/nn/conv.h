@@ -5,7 +5,7 @@
 namespace nabla::nn {
 
 /// How Conv2d pads its input: zeros (the default) or by mirroring / repeating the border.
-enum class PaddingMode { Zeros, Reflect, Replicate };
+enum class PaddingMode { Zeros, Reflect, Replicate, Circular };
 
 struct Conv2dOptions {
   Conv2dOptions(int64_t in_channels, int64_t out_channels, IntPair kernel_size)

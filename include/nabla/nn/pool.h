@@ -1,6 +1,10 @@
-// Pooling layers over x [N, C, H, W] (or unbatched [C, H, W]).
+// Pooling layers over x [N, C, H, W] (or unbatched [C, H, W]), and Upsample.
 #pragma once
+#include <array>
+#include <optional>
+
 #include "nabla/nn/module.h"
+#include "nabla/ops.h"
 
 namespace nabla::nn {
 
@@ -70,6 +74,31 @@ class AdaptiveMaxPool2d : public Module {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   AdaptiveAvgPool2dOptions options;
+};
+
+/// Upsample's scale: one factor for both spatial dims, or (h, w).
+struct ScalePair {
+  ScalePair(double s) : v{s, s} {}  // NOLINT: implicit by design, `scale_factor(2)`
+  ScalePair(double h, double w) : v{h, w} {}
+  std::array<double, 2> v;
+};
+
+struct UpsampleOptions {
+  /// The output size, or
+  NB_ARG(std::optional<IntPair>, size);
+  /// the factor the input size is multiplied by (rounded down). Give exactly one.
+  NB_ARG(std::optional<ScalePair>, scale_factor);
+  NB_ARG(InterpolateMode, mode) = InterpolateMode::Nearest;
+  /// Bilinear only: corner pixels' centres map onto each other.
+  NB_ARG(bool, align_corners) = false;
+};
+/// Resizes [N, C, H, W] inputs with interpolate() (a decoder's or U-Net's upsampling step).
+class Upsample : public Module {
+ public:
+  explicit Upsample(const UpsampleOptions& options);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  UpsampleOptions options;
 };
 
 }  // namespace nabla::nn
