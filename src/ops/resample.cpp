@@ -12,7 +12,7 @@ namespace nabla {
 namespace {
 
 // Source indices along one dim of size n padded by (lo, hi) in reflect/replicate/circular mode.
-Tensor pad_indices(int64_t n, int64_t lo, int64_t hi, PadMode mode) {
+Tensor pad_indices(int64_t n, int64_t lo, int64_t hi, PadMode mode, Device device) {
   std::vector<int64_t> idx;
   for (int64_t i = -lo; i < n + hi; ++i) {
     int64_t j = i;
@@ -26,7 +26,7 @@ Tensor pad_indices(int64_t n, int64_t lo, int64_t hi, PadMode mode) {
     }
     idx.push_back(j);
   }
-  return from_vector(idx, {int64_t(idx.size())});
+  return from_vector(idx, {int64_t(idx.size())}).to(device);  // index_select reads it where x lives
 }
 
 }  // namespace
@@ -64,7 +64,7 @@ Tensor pad(const Tensor& x, const Shape& pads, PadMode mode, double value) {
         NB_CHECK(lo <= n && hi <= n, "[pad] circular padding (", lo, ", ", hi, ") must not exceed the size ", n,
                  " of dim ", d, " (input ", x.shape(), "): it would wrap around more than once");
       NB_CHECK(n > 0, "[pad] cannot reflect, replicate or wrap an empty dim ", d, " of ", x.shape());
-      out = index_select(out, d, pad_indices(n, lo, hi, mode));
+      out = index_select(out, d, pad_indices(n, lo, hi, mode, x.device()));
     }
   }
   return out;
@@ -90,7 +90,7 @@ Tensor resize_dim(const Tensor& x, int64_t dim, int64_t out, std::optional<doubl
       else if (out == 2 * in) idx[size_t(i)] = i >> 1;
       else idx[size_t(i)] = std::min<int64_t>(int64_t(std::floor(float(i) * fscale)), in - 1);
     }
-    return index_select(x, dim, from_vector(idx, {out}));
+    return index_select(x, dim, from_vector(idx, {out}).to(x.device()));
   }
   std::vector<int64_t> i0(static_cast<size_t>(out)), i1(static_cast<size_t>(out));
   std::vector<double> frac(static_cast<size_t>(out));
@@ -103,8 +103,11 @@ Tensor resize_dim(const Tensor& x, int64_t dim, int64_t out, std::optional<doubl
   }
   Shape wshape(size_t(x.dim()), 1);
   wshape[size_t(dim)] = out;
-  Tensor w1 = from_vector(frac, wshape).to(x.dtype());
-  Tensor a = index_select(x, dim, from_vector(i0, {out})), b = index_select(x, dim, from_vector(i1, {out}));
+  // The tables are built on the host and uploaded once each (index_select and the blend run
+  // where x lives).
+  Tensor w1 = from_vector(frac, wshape).to(x.dtype()).to(x.device());
+  Tensor a = index_select(x, dim, from_vector(i0, {out}).to(x.device()));
+  Tensor b = index_select(x, dim, from_vector(i1, {out}).to(x.device()));
   return a + (b - a) * w1;
 }
 
