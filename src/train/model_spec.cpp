@@ -138,6 +138,17 @@ const std::map<std::string, Builder>& builders() {
                                                           {"replicate", nn::PaddingMode::Replicate},
                                                           {"circular", nn::PaddingMode::Circular}})));
        }},
+      {"ConvTranspose2d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::ConvTranspose2d>(
+             nn::ConvTranspose2dOptions(r.integer("in_channels"), r.integer("out_channels"), r.pair("kernel_size"))
+                 .stride(r.pair("stride", 1))
+                 .padding(r.pair("padding", 0))
+                 .output_padding(r.pair("output_padding", 0))
+                 .dilation(r.pair("dilation", 1))
+                 .groups(r.integer("groups", 1))
+                 .bias(r.boolean("bias", true)));
+       }},
       {"MaxPool2d",
        [](LayerReader& r) {
          return std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions(r.pair("kernel_size"))

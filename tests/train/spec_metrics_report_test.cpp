@@ -138,10 +138,13 @@ TEST(ModelSpec, ModernLayersBuildFromJson) {
     {"type": "AdaptiveMaxPool2d", "output_size": 7},
     {"type": "Upsample", "scale_factor": [2, 2], "mode": "bilinear", "align_corners": true},
     {"type": "Upsample", "size": 7},
+    {"type": "ConvTranspose2d", "in_channels": 4, "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1,
+     "output_padding": 1},
+    {"type": "MaxPool2d", "kernel_size": 2},
     {"type": "Flatten"}, {"type": "Linear", "in_features": 196, "out_features": 10}]})";
   auto m2 = train::build_model(train::parse_model_spec(ed, "ed.json"));
   EXPECT_EQ((*m2)(randn({2, 1, 28, 28})).shape(), (Shape{2, 10}));
-  expect_has(m2->to_string(), {"padding_mode='circular'", "AdaptiveMaxPool2d(output_size=(7, 7))",
+  expect_has(m2->to_string(), {"padding_mode='circular'", "ConvTranspose2d(4, 4", "AdaptiveMaxPool2d(output_size=(7, 7))",
                                "Upsample(scale_factor=(2, 2), mode='bilinear', align_corners=true)",
                                "Upsample(size=(7, 7), mode='nearest')"});
   expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3,
