@@ -1,6 +1,6 @@
 // Activations composed from other ops (gradients come from the composition), plus softplus,
-// hardsigmoid and hardswish, whose composed forms would differ from PyTorch's derivative at the
-// kinks (0 for softplus's threshold, +-3 for the hard ones).
+// whose composed form would give the wrong derivative at its threshold. The kernel-backed ones
+// (relu, sigmoid, tanh, silu, mish, hardsigmoid, hardswish) live in elementwise.cpp.
 #include <cmath>
 
 #include "op_util.h"
@@ -32,49 +32,6 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
       Tensor xv = sx.get();
       Tensor bx = xv * beta;
       return TensorList{where(bx > threshold, g[0], g[0] * sigmoid(bx))};
-    };
-  }
-  return out;
-}
-
-Tensor silu(const Tensor& x) {
-  ops::check_floating(x, "silu");
-  return x * sigmoid(x);
-}
-
-Tensor mish(const Tensor& x) {
-  ops::check_floating(x, "mish");
-  return x * tanh(softplus(x));
-}
-
-Tensor hardsigmoid(const Tensor& x) {
-  ops::check_floating(x, "hardsigmoid");
-  Tensor out;
-  {
-    NoGradGuard ng;
-    out = clamp(x / 6.0 + 0.5, 0.0, 1.0);
-  }
-  if (auto node = autograd::record("hardsigmoid", {x}, {out})) {
-    node->backward_fn = [sx = node->save(x)](const TensorList& g) {
-      Tensor xv = sx.get();
-      return TensorList{where(abs(xv) < 3.0, g[0] / 6.0, zeros_like(g[0]))};  // open interval, as PyTorch
-    };
-  }
-  return out;
-}
-
-Tensor hardswish(const Tensor& x) {
-  ops::check_floating(x, "hardswish");
-  Tensor out;
-  {
-    NoGradGuard ng;
-    out = x * clamp(x + 3.0, 0.0, 6.0) / 6.0;
-  }
-  if (auto node = autograd::record("hardswish", {x}, {out})) {
-    node->backward_fn = [sx = node->save(x)](const TensorList& g) {
-      Tensor xv = sx.get();
-      Tensor inside = g[0] * (xv / 3.0 + 0.5);  // closed interval [-3, 3], as PyTorch
-      return TensorList{where(xv < -3.0, zeros_like(g[0]), where(xv > 3.0, g[0], inside))};
     };
   }
   return out;

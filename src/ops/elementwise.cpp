@@ -222,6 +222,70 @@ Tensor relu(const Tensor& x) {
   return unary_op(UnaryOp::Relu, "relu", x, false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return threshold_backward(g, out); });
 }
+namespace {
+// Backward kernels of the smooth activations: grad * f'(x) in one pass. Each is differentiable in
+// both operands (its VJP is written with nabla ops), so grad-of-grad works through them.
+Tensor silu_backward(const Tensor& grad, const Tensor& x) {
+  return binary_op(BinaryOp::SiluGrad, "silu_backward", grad, x, true, false,
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool, bool need_x) {
+                     Tensor d2;
+                     if (need_x) {
+                       const Tensor s = sigmoid(x);
+                       d2 = gg * g * s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
+                     }
+                     return Grads2{silu_backward(gg, x), d2};
+                   });
+}
+Tensor mish_backward(const Tensor& grad, const Tensor& x) {
+  return binary_op(BinaryOp::MishGrad, "mish_backward", grad, x, true, false,
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool, bool need_x) {
+                     Tensor d2;
+                     if (need_x) {  // (1 - t^2) s (2 + x (1 - s) - 2 x s t), t = tanh(softplus(x)), s = sigmoid(x)
+                       const Tensor s = sigmoid(x), t = tanh(softplus(x));
+                       d2 = gg * g * (1.0 - t * t) * s * (2.0 + x * (1.0 - s) - 2.0 * x * s * t);
+                     }
+                     return Grads2{mish_backward(gg, x), d2};
+                   });
+}
+Tensor hardsigmoid_backward(const Tensor& grad, const Tensor& x) {
+  return binary_op(BinaryOp::HardsigmoidGrad, "hardsigmoid_backward", grad, x, true, false,
+                   [](const Tensor& gg, const auto&, const Tensor& x, const auto&, bool, bool need_x) {
+                     return Grads2{hardsigmoid_backward(gg, x), need_x ? zeros_like(x) : Tensor()};  // piecewise linear
+                   });
+}
+Tensor hardswish_backward(const Tensor& grad, const Tensor& x) {
+  return binary_op(BinaryOp::HardswishGrad, "hardswish_backward", grad, x, true, false,
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool, bool need_x) {
+                     // f'' is 1/3 on [-3, 3] (the closed interval of f's middle piece), 0 outside.
+                     Tensor d2 = need_x ? where(le(abs(x), ops::scalar_like(3.0, x)), gg * g / 3.0, zeros_like(x)) : Tensor();
+                     return Grads2{hardswish_backward(gg, x), d2};
+                   });
+}
+}  // namespace
+
+// PyTorch's forward and backward formulas, one kernel each way (composed, SiLU cost two passes
+// forward and about five backward).
+Tensor silu(const Tensor& x) {
+  ops::check_floating(x, "silu");
+  return unary_op(UnaryOp::Silu, "silu", x, true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return silu_backward(g, x); });
+}
+Tensor mish(const Tensor& x) {
+  ops::check_floating(x, "mish");
+  return unary_op(UnaryOp::Mish, "mish", x, true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return mish_backward(g, x); });
+}
+Tensor hardsigmoid(const Tensor& x) {
+  ops::check_floating(x, "hardsigmoid");
+  return unary_op(UnaryOp::Hardsigmoid, "hardsigmoid", x, true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return hardsigmoid_backward(g, x); });
+}
+Tensor hardswish(const Tensor& x) {
+  ops::check_floating(x, "hardswish");
+  return unary_op(UnaryOp::Hardswish, "hardswish", x, true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return hardswish_backward(g, x); });
+}
+
 Tensor pow(const Tensor& x, double p) {
   if (p == 1.0) return x * 1.0;
   if (p == 2.0) return mul(x, x);

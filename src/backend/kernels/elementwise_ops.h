@@ -1,7 +1,8 @@
 // The element-wise math, written once. Each X-macro row generates the op enum value, its
 // name, and (here for the CPU, later with NB_HD for CUDA) the kernel functor.
 // In unary rows `x` is the input, `a`/`b` are op parameters (slope, bounds, exponent).
-// In binary rows `x`, `y` are the operands.
+// In binary rows `x`, `y` are the operands; in the *Grad rows `x` is the incoming gradient and
+// `y` the forward input.
 #pragma once
 #include <cmath>
 
@@ -19,6 +20,18 @@ template <typename T>
 NB_HOST_DEVICE T relu_of(T x) {
   return (x > T(0) || x != x) ? x : T(0);
 }
+/// d/dx of x sigmoid(x): s (1 + x (1 - s)), PyTorch's silu_backward formula.
+template <typename T>
+NB_HOST_DEVICE T silu_grad_of(T x) {
+  const T s = T(1) / (T(1) + std::exp(-x));
+  return s * (T(1) + x * (T(1) - s));
+}
+/// d/dx of x tanh(softplus(x)): t + x s (1 - t^2), PyTorch's mish_backward formula.
+template <typename T>
+NB_HOST_DEVICE T mish_grad_of(T x) {
+  const T t = std::tanh(std::log1p(std::exp(x))), s = T(1) / (T(1) + std::exp(-x));
+  return t + x * s * (T(1) - t * t);
+}
 }  // namespace nabla::backend
 
 #define NB_UNARY_OPS(X)                                         \
@@ -34,6 +47,10 @@ NB_HOST_DEVICE T relu_of(T x) {
   X(Tanh, std::tanh(x))                                         \
   X(Sigmoid, T(1) / (T(1) + std::exp(-x)))                      \
   X(Relu, relu_of(x))                                           \
+  X(Silu, x / (T(1) + std::exp(-x)))                            \
+  X(Mish, x * std::tanh(std::log1p(std::exp(x))))               \
+  X(Hardsigmoid, x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(6) + T(0.5))) \
+  X(Hardswish, x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6)))  \
   X(Erf, std::erf(x))                                           \
   X(Sin, std::sin(x))                                           \
   X(Cos, std::cos(x))                                           \
@@ -56,6 +73,10 @@ NB_HOST_DEVICE T relu_of(T x) {
   X(Maximum, (x > y || x != x) ? x : y)         \
   X(Minimum, (x < y || x != x) ? x : y)         \
   X(ThresholdGrad, y <= T(0) ? T(0) : x)        \
+  X(SiluGrad, x * silu_grad_of(y))              \
+  X(MishGrad, x * mish_grad_of(y))              \
+  X(HardsigmoidGrad, (y > T(-3) && y < T(3)) ? x / T(6) : T(0))                  \
+  X(HardswishGrad, y < T(-3) ? T(0) : (y <= T(3) ? x * (y / T(3) + T(0.5)) : x)) \
   X(Atan2, std::atan2(x, y))
 
 #define NB_COMPARE_OPS(X) \
