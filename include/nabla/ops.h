@@ -120,7 +120,7 @@ Tensor silu(const Tensor& x);
 Tensor mish(const Tensor& x);
 /// clamp(x/6 + 1/2, 0, 1); gradient 1/6 strictly inside (-3, 3), 0 outside, as PyTorch.
 Tensor hardsigmoid(const Tensor& x);
-/// x hardsigmoid(x), with PyTorch's gradient (x/3 + 1/2 on [-3, 3]).
+/// x hardsigmoid(x), with PyTorch's gradient (x/3 + 1/2 on [-3, 3]); 0 at -inf (PyTorch: NaN).
 Tensor hardswish(const Tensor& x);
 /// x for x > 0, weight x otherwise; `weight` holds 1 value or one per channel (dim 1 of x).
 Tensor prelu(const Tensor& x, const Tensor& weight);
@@ -226,7 +226,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opts = {});
 /// Average pooling to a fixed output size (windows floor(i*H/out) .. ceil((i+1)*H/out)).
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size);
 /// Max pooling to a fixed output size, over the windows of adaptive_avg_pool2d. The gradient goes
-/// to the maximum of each window (split evenly between exact ties).
+/// to the first maximum of each window in row-major order (PyTorch's choice among ties).
 Tensor adaptive_max_pool2d(const Tensor& x, Size2 output_size);
 /// Mean over the spatial dims: [N, C, H, W] -> [N, C].
 Tensor global_avg_pool2d(const Tensor& x);

@@ -227,38 +227,40 @@ namespace {
 // both operands (its VJP is written with nabla ops), so grad-of-grad works through them.
 Tensor silu_backward(const Tensor& grad, const Tensor& x) {
   return binary_op(BinaryOp::SiluGrad, "silu_backward", grad, x, true, false,
-                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool, bool need_x) {
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool need_g, bool need_x) {
                      Tensor d2;
                      if (need_x) {
                        const Tensor s = sigmoid(x);
                        d2 = gg * g * s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
                      }
-                     return Grads2{silu_backward(gg, x), d2};
+                     return Grads2{need_g ? silu_backward(gg, x) : Tensor(), d2};
                    });
 }
 Tensor mish_backward(const Tensor& grad, const Tensor& x) {
   return binary_op(BinaryOp::MishGrad, "mish_backward", grad, x, true, false,
-                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool, bool need_x) {
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool need_g, bool need_x) {
                      Tensor d2;
                      if (need_x) {  // (1 - t^2) s (2 + x (1 - s) - 2 x s t), t = tanh(softplus(x)), s = sigmoid(x)
                        const Tensor s = sigmoid(x), t = tanh(softplus(x));
                        d2 = gg * g * (1.0 - t * t) * s * (2.0 + x * (1.0 - s) - 2.0 * x * s * t);
                      }
-                     return Grads2{mish_backward(gg, x), d2};
+                     return Grads2{need_g ? mish_backward(gg, x) : Tensor(), d2};
                    });
 }
 Tensor hardsigmoid_backward(const Tensor& grad, const Tensor& x) {
   return binary_op(BinaryOp::HardsigmoidGrad, "hardsigmoid_backward", grad, x, true, false,
-                   [](const Tensor& gg, const auto&, const Tensor& x, const auto&, bool, bool need_x) {
-                     return Grads2{hardsigmoid_backward(gg, x), need_x ? zeros_like(x) : Tensor()};  // piecewise linear
+                   [](const Tensor& gg, const auto&, const Tensor& x, const auto&, bool need_g, bool need_x) {
+                     return Grads2{need_g ? hardsigmoid_backward(gg, x) : Tensor(),
+                                   need_x ? zeros_like(x) : Tensor()};  // piecewise linear
                    });
 }
 Tensor hardswish_backward(const Tensor& grad, const Tensor& x) {
   return binary_op(BinaryOp::HardswishGrad, "hardswish_backward", grad, x, true, false,
-                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool, bool need_x) {
-                     // f'' is 1/3 on [-3, 3] (the closed interval of f's middle piece), 0 outside.
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool need_g, bool need_x) {
+                     // f'' is 1/3 on the closed [-3, 3], where the first derivative is x/3 + 1/2
+                     // (PyTorch's double backward uses the open interval: 0 at exactly +-3).
                      Tensor d2 = need_x ? where(le(abs(x), ops::scalar_like(3.0, x)), gg * g / 3.0, zeros_like(x)) : Tensor();
-                     return Grads2{hardswish_backward(gg, x), d2};
+                     return Grads2{need_g ? hardswish_backward(gg, x) : Tensor(), d2};
                    });
 }
 }  // namespace

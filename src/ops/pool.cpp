@@ -139,16 +139,17 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 size) {
 
 namespace {
 /// Max over the adaptive windows [floor(i L / out), ceil((i + 1) L / out)) of `dim`, one narrow
-/// and max per output position (the windows of adaptive pooling overlap and differ in size).
+/// per output position (the windows of adaptive pooling overlap and differ in size). argmax and
+/// gather, not max: the gradient goes to the first maximum only, as max pooling's does.
 Tensor adaptive_max_along(const Tensor& x, int64_t dim, int64_t out) {
   const int64_t L = x.size(dim);
-  if (out == 1) return max(x, {dim}, true);
   TensorList parts;
   for (int64_t i = 0; i < out; ++i) {
     const int64_t start = i * L / out, end = ((i + 1) * L + out - 1) / out;
-    parts.push_back(max(x.narrow(dim, start, end - start), {dim}, true));
+    const Tensor window = x.narrow(dim, start, end - start);
+    parts.push_back(gather(window, dim, argmax(window, dim, true)));
   }
-  return cat(parts, dim);
+  return out == 1 ? parts[0] : cat(parts, dim);
 }
 }  // namespace
 
@@ -162,8 +163,10 @@ Tensor adaptive_max_pool2d(const Tensor& x, Size2 size) {
   // Equal windows that tile the input are plain max pooling (one kernel each way).
   if (H % size[0] == 0 && W % size[1] == 0)
     return max_pool2d(x, {.kernel = {H / size[0], W / size[1]}, .stride = {H / size[0], W / size[1]}});
-  // A max over a rectangle is the max over its columns of the max over its rows.
-  return adaptive_max_along(adaptive_max_along(x, 2, size[0]), 3, size[1]);
+  // A max over a rectangle is the max over its rows of each row's max: along W first, then H, so
+  // the element picked is the first maximum in row-major order (first row holding the maximum,
+  // first column in it), the one max_pool2d picks.
+  return adaptive_max_along(adaptive_max_along(x, 3, size[1]), 2, size[0]);
 }
 
 Tensor global_avg_pool2d(const Tensor& x) {

@@ -33,7 +33,8 @@ inline Tol family_tolerance(const std::string& family) {
   if (family == "Arithmetic" || family == "Activation") return {1e-5, 1e-4};  // element-wise
   if (family == "View" || family == "Join" || family == "Index") return {1e-6, 1e-6};  // copies, scatter-adds
   if (family == "Reduce" || family == "Softmax" || family == "ArgTopk") return {1e-5, 1e-4};
-  if (family == "CrossEntropy" || family == "Loss") return {1e-5, 1e-4};
+  if (family == "CrossEntropy" || family == "Loss" || family == "RegressionLoss") return {1e-5, 1e-4};
+  if (family == "GroupNorm") return {1e-4, 1e-4};  // layer_norm's kernel: reduction order differs
   if (family == "Linalg") return {1e-4, 1e-4};  // GEMM blocking differs (TF32 is off by default)
   return {1e-4, 1e-4};                          // Nn: convolution, pooling, normalization
 }

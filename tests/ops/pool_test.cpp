@@ -182,6 +182,14 @@ TEST(PoolTestAdaptiveMax, ForwardAndGradcheck) {
                max_pool2d(tiled, {2, 3}, {2, 3}, {0, 0}, false).out, 0, 0, "tiling = max_pool2d");
   EXPECT_TRUE(nb::gradgradcheck([&](const TensorList& a) { return nb::adaptive_max_pool2d(a[0], {2, 3}); },
                                 {tensor_of(random_ref({1, 1, 3, 5}, 294))}, kGradOpts));
+  // Ties (zeros after a ReLU): the gradient goes to the first maximum in row-major order, as
+  // max_pool2d's. Windows of 5 -> 4 are 2 wide with stride 1, so max_pool2d(2, 1) is the reference.
+  std::vector<double> ties(2 * 25);
+  for (size_t i = 0; i < ties.size(); ++i) ties[i] = double((i * 7 + i / 3) % 3 == 0);  // 0s and 1s
+  Tensor tx = nb::from_vector(ties, {1, 2, 5, 5}).requires_grad_(true), mx = tx.detach().requires_grad_(true);
+  nb::adaptive_max_pool2d(tx, {4, 4}).sum().backward();
+  nb::max_pool2d(mx, {.kernel = {2, 2}, .stride = {1, 1}}).sum().backward();
+  EXPECT_EQ(tx.grad().to_vector<double>(), mx.grad().to_vector<double>());
   expect_error([&] { nb::adaptive_max_pool2d(tensor_of(x, false), {0, 2}); }, {"[adaptive_max_pool2d]", "output size"},
                "zero output size");
   expect_error([&] { nb::adaptive_max_pool2d(nb::zeros({2, 3}), {1, 1}); }, {"[adaptive_max_pool2d]", "[2, 3]"},

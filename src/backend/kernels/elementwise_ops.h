@@ -5,6 +5,7 @@
 // `y` the forward input.
 #pragma once
 #include <cmath>
+#include <type_traits>
 
 #include "../host_device.h"
 #include "wrapping.h"
@@ -20,17 +21,81 @@ template <typename T>
 NB_HOST_DEVICE T relu_of(T x) {
   return (x > T(0) || x != x) ? x : T(0);
 }
+// The activation rows below are instantiated for every dtype with the others, but the ops
+// reach them with floating tensors only (they check); for integers they return 0 rather than
+// compute with wrapped constants (u8's T(-3) is 253) or overflow.
+/// x sigmoid(x).
+template <typename T>
+NB_HOST_DEVICE T silu_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return x / (T(1) + std::exp(-x));
+}
+/// x tanh(softplus(x)), PyTorch's formula.
+template <typename T>
+NB_HOST_DEVICE T mish_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return x * std::tanh(std::log1p(std::exp(x)));
+}
 /// d/dx of x sigmoid(x): s (1 + x (1 - s)), PyTorch's silu_backward formula.
 template <typename T>
 NB_HOST_DEVICE T silu_grad_of(T x) {
-  const T s = T(1) / (T(1) + std::exp(-x));
-  return s * (T(1) + x * (T(1) - s));
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T s = T(1) / (T(1) + std::exp(-x));
+    return s * (T(1) + x * (T(1) - s));
+  }
 }
 /// d/dx of x tanh(softplus(x)): t + x s (1 - t^2), PyTorch's mish_backward formula.
 template <typename T>
 NB_HOST_DEVICE T mish_grad_of(T x) {
-  const T t = std::tanh(std::log1p(std::exp(x))), s = T(1) / (T(1) + std::exp(-x));
-  return t + x * s * (T(1) - t * t);
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T t = std::tanh(std::log1p(std::exp(x))), s = T(1) / (T(1) + std::exp(-x));
+    return t + x * s * (T(1) - t * t);
+  }
+}
+// The hard activations compute their middle piece first and then select, with no control flow
+// a vectorizer must keep (PyTorch's formulas; NaN takes the middle piece and stays NaN).
+template <typename T>
+NB_HOST_DEVICE T hardsigmoid_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T mid = x / T(6) + T(0.5);
+    return x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : mid);
+  }
+}
+/// 0 at -inf (PyTorch's x * clamp(...) gives -inf * 0 = NaN there).
+template <typename T>
+NB_HOST_DEVICE T hardswish_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T mid = x * (x + T(3)) / T(6);
+    return x <= T(-3) ? T(0) : (x >= T(3) ? x : mid);
+  }
+}
+/// g/6 strictly inside (-3, 3), else 0.
+template <typename T>
+NB_HOST_DEVICE T hardsigmoid_grad_of(T g, T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T mid = g / T(6);
+    return ((x > T(-3)) & (x < T(3))) ? mid : T(0);
+  }
+}
+/// 0 below -3, g (x/3 + 1/2) on [-3, 3], g above.
+template <typename T>
+NB_HOST_DEVICE T hardswish_grad_of(T g, T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T mid = g * (x / T(3) + T(0.5));
+    return x < T(-3) ? T(0) : (x <= T(3) ? mid : g);
+  }
 }
 }  // namespace nabla::backend
 
@@ -47,10 +112,10 @@ NB_HOST_DEVICE T mish_grad_of(T x) {
   X(Tanh, std::tanh(x))                                         \
   X(Sigmoid, T(1) / (T(1) + std::exp(-x)))                      \
   X(Relu, relu_of(x))                                           \
-  X(Silu, x / (T(1) + std::exp(-x)))                            \
-  X(Mish, x * std::tanh(std::log1p(std::exp(x))))               \
-  X(Hardsigmoid, x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(6) + T(0.5))) \
-  X(Hardswish, x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6)))  \
+  X(Silu, silu_of(x))                                           \
+  X(Mish, mish_of(x))                                           \
+  X(Hardsigmoid, hardsigmoid_of(x))                             \
+  X(Hardswish, hardswish_of(x))                                 \
   X(Erf, std::erf(x))                                           \
   X(Sin, std::sin(x))                                           \
   X(Cos, std::cos(x))                                           \
@@ -75,8 +140,8 @@ NB_HOST_DEVICE T mish_grad_of(T x) {
   X(ThresholdGrad, y <= T(0) ? T(0) : x)        \
   X(SiluGrad, x * silu_grad_of(y))              \
   X(MishGrad, x * mish_grad_of(y))              \
-  X(HardsigmoidGrad, (y > T(-3) && y < T(3)) ? x / T(6) : T(0))                  \
-  X(HardswishGrad, y < T(-3) ? T(0) : (y <= T(3) ? x * (y / T(3) + T(0.5)) : x)) \
+  X(HardsigmoidGrad, hardsigmoid_grad_of(x, y)) \
+  X(HardswishGrad, hardswish_grad_of(x, y))     \
   X(Atan2, std::atan2(x, y))
 
 #define NB_COMPARE_OPS(X) \
