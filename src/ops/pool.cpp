@@ -126,14 +126,18 @@ Tensor adaptive_backward(const Tensor& gout0, const Shape& in_shape) {
   }
   return gx;
 }
+
+/// The input and output size checks of adaptive pooling, naming `op`.
+void check_adaptive(const Tensor& x, Size2 size, const char* op) {
+  NB_CHECK(x.dim() == 4, "[", op, "] expected input [N, C, H, W], got shape ", x.shape());
+  ops::check_floating(x, op);
+  NB_CHECK(size[0] >= 1 && size[1] >= 1, "[", op, "] output size (", size[0], ", ", size[1], ") must be positive");
+  NB_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "[", op, "] input ", x.shape(), " has an empty spatial dim");
+}
 }  // namespace
 
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 size) {
-  NB_CHECK(x.dim() == 4, "[adaptive_avg_pool2d] expected input [N, C, H, W], got shape ", x.shape());
-  ops::check_floating(x, "adaptive_avg_pool2d");
-  NB_CHECK(size[0] >= 1 && size[1] >= 1, "[adaptive_avg_pool2d] output size (", size[0], ", ", size[1],
-           ") must be positive");
-  NB_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "[adaptive_avg_pool2d] input ", x.shape(), " has an empty spatial dim");
+  check_adaptive(x, size, "adaptive_avg_pool2d");
   return adaptive_forward(x, size);
 }
 
@@ -154,11 +158,7 @@ Tensor adaptive_max_along(const Tensor& x, int64_t dim, int64_t out) {
 }  // namespace
 
 Tensor adaptive_max_pool2d(const Tensor& x, Size2 size) {
-  NB_CHECK(x.dim() == 4, "[adaptive_max_pool2d] expected input [N, C, H, W], got shape ", x.shape());
-  ops::check_floating(x, "adaptive_max_pool2d");
-  NB_CHECK(size[0] >= 1 && size[1] >= 1, "[adaptive_max_pool2d] output size (", size[0], ", ", size[1],
-           ") must be positive");
-  NB_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "[adaptive_max_pool2d] input ", x.shape(), " has an empty spatial dim");
+  check_adaptive(x, size, "adaptive_max_pool2d");
   const int64_t H = x.size(2), W = x.size(3);
   // Equal windows that tile the input are plain max pooling (one kernel each way).
   if (H % size[0] == 0 && W % size[1] == 0)

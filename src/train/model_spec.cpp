@@ -116,6 +116,15 @@ class LayerReader {
 
 using Builder = std::function<std::shared_ptr<nn::Module>(LayerReader&)>;
 
+/// The options Conv2d and ConvTranspose2d share, read with PyTorch's names and defaults.
+template <typename Options>
+Options conv_options(LayerReader& r) {
+  Options o(r.integer("in_channels"), r.integer("out_channels"), r.pair("kernel_size"));
+  o.stride(r.pair("stride", 1)).padding(r.pair("padding", 0)).dilation(r.pair("dilation", 1));
+  o.groups(r.integer("groups", 1)).bias(r.boolean("bias", true));
+  return o;
+}
+
 const std::map<std::string, Builder>& builders() {
   static const std::map<std::string, Builder> b = {
       {"Linear",
@@ -126,28 +135,17 @@ const std::map<std::string, Builder>& builders() {
       {"Conv2d",
        [](LayerReader& r) {
          return std::make_shared<nn::Conv2d>(
-             nn::Conv2dOptions(r.integer("in_channels"), r.integer("out_channels"), r.pair("kernel_size"))
-                 .stride(r.pair("stride", 1))
-                 .padding(r.pair("padding", 0))
-                 .dilation(r.pair("dilation", 1))
-                 .groups(r.integer("groups", 1))
-                 .bias(r.boolean("bias", true))
-                 .padding_mode(r.choice<nn::PaddingMode>("padding_mode", nn::PaddingMode::Zeros,
-                                                         {{"zeros", nn::PaddingMode::Zeros},
-                                                          {"reflect", nn::PaddingMode::Reflect},
-                                                          {"replicate", nn::PaddingMode::Replicate},
-                                                          {"circular", nn::PaddingMode::Circular}})));
+             conv_options<nn::Conv2dOptions>(r).padding_mode(r.choice<nn::PaddingMode>(
+                 "padding_mode", nn::PaddingMode::Zeros,
+                 {{"zeros", nn::PaddingMode::Zeros},
+                  {"reflect", nn::PaddingMode::Reflect},
+                  {"replicate", nn::PaddingMode::Replicate},
+                  {"circular", nn::PaddingMode::Circular}})));
        }},
       {"ConvTranspose2d",
        [](LayerReader& r) {
          return std::make_shared<nn::ConvTranspose2d>(
-             nn::ConvTranspose2dOptions(r.integer("in_channels"), r.integer("out_channels"), r.pair("kernel_size"))
-                 .stride(r.pair("stride", 1))
-                 .padding(r.pair("padding", 0))
-                 .output_padding(r.pair("output_padding", 0))
-                 .dilation(r.pair("dilation", 1))
-                 .groups(r.integer("groups", 1))
-                 .bias(r.boolean("bias", true)));
+             conv_options<nn::ConvTranspose2dOptions>(r).output_padding(r.pair("output_padding", 0)));
        }},
       {"MaxPool2d",
        [](LayerReader& r) {
