@@ -218,10 +218,13 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   return reduce_loss(abs(input - target), reduction, "l1_loss");
 }
 
-/// d where |d| < limit, else 0: the quadratic branch of smooth_l1/huber reads this, so the zero
-/// gradient `where` sends into the branch it did not pick never meets an infinite d (0 * inf).
-Tensor quadratic_part(const Tensor& d, const Tensor& ad, double limit) {
-  return where(ad < limit, d, zeros_like(d));
+/// scale d^2 where |d| < limit, else `linear`: the quadratic piece of smooth_l1 and huber. The
+/// mask is made once, and the quadratic branch reads d zeroed outside it, so the zero gradient
+/// `where` sends into the branch it did not pick never meets an infinite d (0 * inf = NaN).
+Tensor quadratic_below(const Tensor& d, const Tensor& ad, double limit, double scale, const Tensor& linear) {
+  const Tensor inside = ad < limit;
+  const Tensor q = where(inside, d, zeros_like(d));
+  return where(inside, q * q * scale, linear);
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
@@ -229,8 +232,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   NB_CHECK(beta >= 0, "[smooth_l1_loss] beta must be non-negative, got ", beta);
   Tensor d = input - target, ad = abs(d);
   if (beta == 0) return reduce_loss(ad, reduction, "smooth_l1_loss");
-  Tensor q = quadratic_part(d, ad, beta);
-  return reduce_loss(where(ad < beta, q * q * (0.5 / beta), ad - 0.5 * beta), reduction, "smooth_l1_loss");
+  return reduce_loss(quadratic_below(d, ad, beta, 0.5 / beta, ad - 0.5 * beta), reduction, "smooth_l1_loss");
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
@@ -238,8 +240,7 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
   NB_CHECK(delta > 0, "[huber_loss] delta must be positive, got ", delta);
   Tensor d = input - target, ad = abs(d);
   if (std::isinf(delta)) return reduce_loss(d * d * 0.5, reduction, "huber_loss");  // no linear part (inf * 0)
-  Tensor q = quadratic_part(d, ad, delta);
-  return reduce_loss(where(ad < delta, q * q * 0.5, (ad - 0.5 * delta) * delta), reduction, "huber_loss");
+  return reduce_loss(quadratic_below(d, ad, delta, 0.5, (ad - 0.5 * delta) * delta), reduction, "huber_loss");
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) {
