@@ -263,6 +263,27 @@ Tensor hardswish_backward(const Tensor& grad, const Tensor& x) {
                      return Grads2{need_g ? hardswish_backward(gg, x) : Tensor(), d2};
                    });
 }
+Tensor gelu_backward(const Tensor& grad, const Tensor& x) {
+  return binary_op(BinaryOp::GeluGrad, "gelu_backward", grad, x, true, false,
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool need_g, bool need_x) {
+                     // d/dx (Phi + x phi) = phi (2 - x^2)
+                     Tensor d2 = need_x ? gg * g * exp(x * x * -0.5) * (0.3989422804014327 * (2.0 - x * x)) : Tensor();
+                     return Grads2{need_g ? gelu_backward(gg, x) : Tensor(), d2};
+                   });
+}
+Tensor gelu_tanh_backward(const Tensor& grad, const Tensor& x) {
+  return binary_op(BinaryOp::GeluTanhGrad, "gelu_backward", grad, x, true, false,
+                   [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool need_g, bool need_x) {
+                     Tensor d2;
+                     if (need_x) {  // (1 - t^2) (u' - x t u'^2 + x u'' / 2), u'' = 6 beta kappa x
+                       const double beta = backend::kGeluTanhBeta, kappa = backend::kGeluTanhKappa;
+                       const Tensor x2 = x * x;
+                       const Tensor t = tanh((x + x2 * x * kappa) * beta), du = (x2 * (3.0 * kappa) + 1.0) * beta;
+                       d2 = gg * g * (1.0 - t * t) * (du - x * t * du * du + x2 * (3.0 * beta * kappa));
+                     }
+                     return Grads2{need_g ? gelu_tanh_backward(gg, x) : Tensor(), d2};
+                   });
+}
 }  // namespace
 
 // PyTorch's forward and backward formulas, one kernel each way (composed, SiLU cost two passes
@@ -276,6 +297,28 @@ Tensor mish(const Tensor& x) {
   ops::check_floating(x, "mish");
   return unary_op(UnaryOp::Mish, "mish", x, true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return mish_backward(g, x); });
+}
+Tensor gelu(const Tensor& x, bool tanh_approximation) {
+  ops::check_floating(x, "gelu");
+  if (tanh_approximation) {
+    return unary_op(UnaryOp::GeluTanh, "gelu", x, true, false,
+                    [](const Tensor& g, const Tensor& x, const auto&) { return gelu_tanh_backward(g, x); });
+  }
+  return unary_op(UnaryOp::Gelu, "gelu", x, true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return gelu_backward(g, x); });
+}
+// One kernel forward. The backward is composed: its derivative is exactly 1 above the threshold,
+// where the smooth formula would differ from PyTorch by e^{-threshold}.
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  ops::check_floating(x, "softplus");
+  NB_CHECK(beta > 0, "[softplus] beta must be positive, got ", beta);
+  return unary_op(
+      UnaryOp::Softplus, "softplus", x, true, false,
+      [beta, threshold](const Tensor& g, const Tensor& x, const auto&) {
+        Tensor bx = x * beta;
+        return where(bx > threshold, g, g * sigmoid(bx));
+      },
+      beta, threshold);
 }
 Tensor hardsigmoid(const Tensor& x) {
   ops::check_floating(x, "hardsigmoid");

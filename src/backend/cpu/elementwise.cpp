@@ -4,6 +4,7 @@
 #include "../backend.h"
 #include "../kernels/wrapping.h"
 #include "strided_loop.h"
+#include "vec_math.h"
 
 namespace nabla::backend::cpu {
 namespace {
@@ -36,13 +37,27 @@ template <typename T, CompareOp OP> struct CompareF;
 NB_COMPARE_OPS(NB_COMPARE_FUNCTOR)
 #undef NB_COMPARE_FUNCTOR
 
+/// Whether contiguous f32 runs of `op` go to the AVX2 kernels of vec_math.h.
+template <typename T, typename Op>
+bool use_vector(Op op) {
+  if constexpr (std::is_same_v<T, float>) {
+    if constexpr (std::is_same_v<Op, UnaryOp>) return vec::has_unary_f32(op) && vec::available();
+    else return vec::has_binary_f32(op) && vec::available();
+  }
+  return false;
+}
+
 template <typename T, typename F>
-void unary_run(Geometry g, Operand out, Operand in, double a, double b) {
+void unary_run(UnaryOp op, Geometry g, Operand out, Operand in, double a, double b) {
   constexpr int64_t E = sizeof(T);
-  strided_loop<2>(g, {out, in}, {E, E}, [a, b](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+  const bool vector = use_vector<T>(op);
+  strided_loop<2>(g, {out, in}, {E, E}, [=](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
     T* o = reinterpret_cast<T*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     if (s[0] == E && s[1] == E) {
+      if constexpr (std::is_same_v<T, float>) {
+        if (vector) return vec::unary_f32(op, x, o, n, a, b);
+      }
       for (int64_t i = 0; i < n; ++i) o[i] = F::f(x[i], a, b);
     } else {
       for (int64_t i = 0; i < n; ++i) o[i * s[0] / E] = F::f(x[i * s[1] / E], a, b);
@@ -51,14 +66,18 @@ void unary_run(Geometry g, Operand out, Operand in, double a, double b) {
 }
 
 // Contiguous, scalar-broadcast and generic inner loops; the first two vectorize.
+// `vector_op`: the op's AVX2 kernel takes contiguous f32 rows (see use_vector).
 template <typename T, typename R, typename F>
-void binary_run(Geometry g, Operand out, Operand x, Operand y) {
+void binary_run(Geometry g, Operand out, Operand x, Operand y, const BinaryOp* vector_op = nullptr) {
   constexpr int64_t E = sizeof(T), ER = sizeof(R);
-  strided_loop<3>(g, {out, x, y}, {ER, E, E}, [](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
+  strided_loop<3>(g, {out, x, y}, {ER, E, E}, [=](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
     R* o = reinterpret_cast<R*>(p[0]);
     const T* a = reinterpret_cast<const T*>(p[1]);
     const T* b = reinterpret_cast<const T*>(p[2]);
     if (s[0] == ER && s[1] == E && s[2] == E) {
+      if constexpr (std::is_same_v<T, float> && std::is_same_v<R, float>) {
+        if (vector_op) return vec::binary_f32(*vector_op, a, b, o, n);
+      }
       for (int64_t i = 0; i < n; ++i) o[i] = F::f(a[i], b[i]);
     } else if (s[0] == ER && s[1] == E && s[2] == 0) {
       const T bv = b[0];
@@ -96,7 +115,7 @@ template <typename T>
 void unary_typed(UnaryOp op, Geometry g, Operand out, Operand in, double a, double b) {
   switch (op) {
 #define NB_CASE(name, expr) \
-  case UnaryOp::name: return unary_run<T, UnaryF<T, UnaryOp::name>>(g, out, in, a, b);
+  case UnaryOp::name: return unary_run<T, UnaryF<T, UnaryOp::name>>(op, g, out, in, a, b);
     NB_UNARY_OPS(NB_CASE)
 #undef NB_CASE
   }
@@ -104,9 +123,10 @@ void unary_typed(UnaryOp op, Geometry g, Operand out, Operand in, double a, doub
 
 template <typename T>
 void binary_typed(BinaryOp op, Geometry g, Operand out, Operand x, Operand y) {
+  const BinaryOp* vector_op = use_vector<T>(op) ? &op : nullptr;
   switch (op) {
 #define NB_CASE(name, expr) \
-  case BinaryOp::name: return binary_run<T, T, BinaryF<T, BinaryOp::name>>(g, out, x, y);
+  case BinaryOp::name: return binary_run<T, T, BinaryF<T, BinaryOp::name>>(g, out, x, y, vector_op);
     NB_BINARY_OPS(NB_CASE)
 #undef NB_CASE
   }

@@ -97,6 +97,60 @@ NB_HOST_DEVICE T hardswish_grad_of(T g, T x) {
     return x < T(-3) ? T(0) : (x <= T(3) ? mid : g);
   }
 }
+constexpr double kSqrtHalf = 0.7071067811865476;  // 1 / sqrt(2)
+/// x Phi(x) with Phi the standard normal CDF, PyTorch's formula x (1 + erf(x / sqrt 2)) / 2.
+template <typename T>
+NB_HOST_DEVICE T gelu_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return x * T(0.5) * (T(1) + std::erf(x * T(kSqrtHalf)));
+}
+/// d/dx of x Phi(x): Phi(x) + x phi(x), PyTorch's gelu_backward formula.
+template <typename T>
+NB_HOST_DEVICE T gelu_grad_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T cdf = T(0.5) * (T(1) + std::erf(x * T(kSqrtHalf)));
+    const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);  // 1 / sqrt(2 pi)
+    return cdf + x * pdf;
+  }
+}
+// The tanh approximation x (1 + tanh(u)) / 2, u = sqrt(2/pi) (x + 0.044715 x^3) (PyTorch's
+// approximate="tanh"); u' = sqrt(2/pi) (1 + 3 0.044715 x^2).
+constexpr double kGeluTanhBeta = 0.7978845608028654;  // sqrt(2 / pi)
+constexpr double kGeluTanhKappa = 0.044715;
+template <typename T>
+NB_HOST_DEVICE T gelu_tanh_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T u = T(kGeluTanhBeta) * (x + T(kGeluTanhKappa) * x * x * x);
+    return T(0.5) * x * (T(1) + std::tanh(u));
+  }
+}
+/// (1 + t) / 2 + x (1 - t^2) u' / 2, PyTorch's gelu_backward formula for approximate="tanh".
+template <typename T>
+NB_HOST_DEVICE T gelu_tanh_grad_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T t = std::tanh(T(kGeluTanhBeta) * (x + T(kGeluTanhKappa) * x * x * x));
+    const T du = T(kGeluTanhBeta) * (T(1) + T(3 * kGeluTanhKappa) * x * x);
+    return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
+  }
+}
+/// log(1 + e^{beta x}) / beta, or x where beta x > threshold (PyTorch's softplus). Written as
+/// max(bx, 0) + log1p(e^{-|bx|}) so no threshold is needed to avoid overflow; NaN stays NaN.
+template <typename T>
+NB_HOST_DEVICE T softplus_of(T x, double beta, double threshold) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T bx = x * T(beta);
+    const T soft = ((bx > T(0) ? bx : T(0)) + std::log1p(std::exp(-(bx < T(0) ? -bx : bx)))) / T(beta);
+    return bx > T(threshold) ? x : soft;
+  }
+}
 }  // namespace nabla::backend
 
 #define NB_UNARY_OPS(X)                                         \
@@ -116,6 +170,9 @@ NB_HOST_DEVICE T hardswish_grad_of(T g, T x) {
   X(Mish, mish_of(x))                                           \
   X(Hardsigmoid, hardsigmoid_of(x))                             \
   X(Hardswish, hardswish_of(x))                                 \
+  X(Gelu, gelu_of(x))                                           \
+  X(GeluTanh, gelu_tanh_of(x))                                  \
+  X(Softplus, softplus_of(x, a, b))                             \
   X(Erf, std::erf(x))                                           \
   X(Sin, std::sin(x))                                           \
   X(Cos, std::cos(x))                                           \
@@ -142,6 +199,8 @@ NB_HOST_DEVICE T hardswish_grad_of(T g, T x) {
   X(MishGrad, x * mish_grad_of(y))              \
   X(HardsigmoidGrad, hardsigmoid_grad_of(x, y)) \
   X(HardswishGrad, hardswish_grad_of(x, y))     \
+  X(GeluGrad, x * gelu_grad_of(y))              \
+  X(GeluTanhGrad, x * gelu_tanh_grad_of(y))     \
   X(Atan2, std::atan2(x, y))
 
 #define NB_COMPARE_OPS(X) \

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Fits the two polynomials of the vectorized f32 erf (src/backend/cpu/vec_math_avx2.cpp).
+
+  small: erf(x) = x + x P(x^2) on [0, 0.875], P of degree 5 in x^2;
+  mid:   erfc(a) = exp(-R(a - 2.4375)) on [0.875, 4], R of degree 9.
+
+Lawson-weighted least squares (converging to the minimax fit) in 40-digit arithmetic, then each
+coefficient, lowest order first, is rounded to f32 and the remaining ones are refitted, so the
+rounding of one is absorbed by the others. Needs python3-mpmath (Debian). Prints C++ literals,
+highest order first (the Horner order of the kernel). Takes about 20 s.
+"""
+import struct
+
+import mpmath as mp
+
+mp.mp.dps = 40
+
+
+def f32(v):
+    return struct.unpack("f", struct.pack("f", float(v)))[0]
+
+
+def fit(xs, ys, basis, deg, fixed, iters):
+    """Coefficients c[0..deg] minimizing max |sum c_j basis(x, j) - y| with c[:len(fixed)] given."""
+    k, n = len(fixed), len(xs)
+    w = [mp.mpf(1)] * n
+    best = None
+    for _ in range(iters):
+        A = mp.matrix(n, deg + 1 - k)
+        b = mp.matrix(n, 1)
+        for i, x in enumerate(xs):
+            sw = mp.sqrt(w[i])
+            for j in range(k, deg + 1):
+                A[i, j - k] = sw * basis(x, j)
+            b[i] = sw * (ys[i] - sum(fixed[j] * basis(x, j) for j in range(k)))
+        c = mp.lu_solve(A.T * A, A.T * b)
+        full = list(fixed) + [c[j] for j in range(deg + 1 - k)]
+        errs = [sum(full[j] * basis(x, j) for j in range(deg + 1)) - ys[i] for i, x in enumerate(xs)]
+        worst = max(abs(e) for e in errs)
+        if best is None or worst < best[0]:
+            best = (worst, full)
+        total = sum(w[i] * abs(errs[i]) for i in range(n))
+        w = [w[i] * abs(errs[i]) / total for i in range(n)]
+    return best
+
+
+def fit_rounded(xs, ys, basis, deg):
+    fixed = []
+    worst = None
+    for j in range(deg + 1):
+        worst, full = fit(xs, ys, basis, deg, fixed, 12 if j < deg else 1)
+        fixed.append(mp.mpf(f32(full[j])))
+    return worst, [float(v) for v in fixed]
+
+
+def chebyshev_nodes(lo, hi, n):
+    return [(lo + hi) / 2 + (hi - lo) / 2 * mp.cos(mp.pi * (i + 0.5) / n) for i in range(n)]
+
+
+def literal(v):
+    mantissa, exponent = v.hex().split("p")
+    return mantissa.rstrip("0").rstrip(".") + "p" + exponent + "f"
+
+
+def main():
+    lo, hi = mp.mpf(0), mp.mpf("0.875")
+    xs = chebyshev_nodes(lo, hi, 300)
+    xs = [x for x in xs if x > 0]
+    ys = [(mp.erf(x) - x) / x for x in xs]
+    err, small = fit_rounded(xs, ys, lambda x, j: x ** (2 * j), 5)
+    print("// small: max |P error| %s" % mp.nstr(err, 4))
+    print(", ".join(literal(v) for v in reversed(small)))
+    center = mp.mpf("2.4375")
+    xs = chebyshev_nodes(mp.mpf("0.875"), mp.mpf(4), 300)
+    ys = [-mp.log(mp.erfc(x)) for x in xs]
+    err, mid = fit_rounded(xs, ys, lambda x, j: (x - center) ** j, 9)
+    print("// mid: max |R error| %s" % mp.nstr(err, 4))
+    print(", ".join(literal(v) for v in reversed(mid)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+// Vectorized f32 kernels of the transcendental element-wise rows (exp, tanh, sigmoid, erf and
+// the activations built on them), compiled for AVX2+FMA in vec_math_avx2.cpp and used at run
+// time when the CPU has both. glibc's expf/tanhf/erff are scalar calls, so these rows ran one
+// element at a time (silu 4x, gelu 8-9x LibTorch's time); with 8 lanes and our own exp they
+// vectorize. Accuracy: a few ulp of the correctly rounded value (vec_math_test.cpp sweeps
+// every op against double-precision references); NaN, +-inf, +-0 and overflow/underflow give
+// what the scalar rows give.
+#pragma once
+#include <cstdint>
+
+#include "../kernels/elementwise_ops.h"
+
+namespace nabla::backend::cpu::vec {
+
+/// True when this CPU runs the AVX2+FMA kernels and NABLA_CPU_BASELINE is unset.
+bool available();
+
+/// Whether `op` has a vector kernel (callers test this before taking the contiguous path).
+bool has_unary_f32(UnaryOp op);
+bool has_binary_f32(BinaryOp op);
+
+/// out[i] = op(x[i]; a, b) for i < n, for an op with has_unary_f32; `out` may equal `x`.
+/// Only call when available().
+void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, double b);
+/// out[i] = op(x[i], y[i]) for i < n, for an op with has_binary_f32.
+void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t n);
+
+}  // namespace nabla::backend::cpu::vec

@@ -1,0 +1,318 @@
+// AVX2+FMA builds of the vec_math.h kernels. Every include comes before the target region, and
+// nothing inside it calls library code: an inline library function instantiated in the region
+// would be compiled for AVX2 and could be the copy the linker keeps for callers on any CPU.
+//
+// The functions are written from their standard reductions:
+// - exp: e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2, ln 2 split in two parts (Cody
+//   and Waite) so r is exact; e^r by the degree-7 minimax polynomial of Cephes' expf; 2^n applied
+//   in two halves so results down to the smallest subnormal and up to overflow come out right.
+// - log1p on [0, 1] (softplus): 2 atanh(s), s = u / (2 + u) <= 1/3, by its odd series (8 terms,
+//   truncation < 2e-9 relative).
+// - tanh: x + x^3 P(x^2) for |x| < 0.625 (Cephes' tanhf polynomial), else 1 - 2 / (e^{2|x|} + 1).
+// - erf: x + x P(x^2) for |x| < 0.875, else 1 - e^{-r(|x|)} with r = -log erfc a polynomial
+//   (the split of Arm's optimized-routines erff; our own coefficients from
+//   scripts/dev/fit_erf_polys.py), +-1 from |x| >= 4. The same e^{-r} gives 1 + erf(z) for
+//   negative z without cancellation (gelu).
+#include <immintrin.h>
+
+#include <cstdlib>
+
+#include "vec_math.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NB_VEC_MATH_AVX2 1
+#endif
+
+namespace nabla::backend::cpu::vec {
+
+bool has_unary_f32(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Exp:
+    case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Erf:
+    case UnaryOp::Silu:
+    case UnaryOp::Mish:
+    case UnaryOp::Gelu:
+    case UnaryOp::GeluTanh:
+    case UnaryOp::Softplus:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool has_binary_f32(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::SiluGrad:
+    case BinaryOp::MishGrad:
+    case BinaryOp::GeluGrad:
+    case BinaryOp::GeluTanhGrad:
+      return true;
+    default:
+      return false;
+  }
+}
+
+#ifdef NB_VEC_MATH_AVX2
+
+bool available() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          std::getenv("NABLA_CPU_BASELINE") == nullptr;
+  return yes;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace {
+
+using V = __m256;
+inline V k(float v) { return _mm256_set1_ps(v); }
+inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vabs(V x) { return _mm256_andnot_ps(k(-0.0f), x); }
+/// mask ? yes : no, lane by lane (mask lanes all ones or all zeros).
+inline V pick(V mask, V yes, V no) { return _mm256_blendv_ps(no, yes, mask); }
+inline V lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+inline V gt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+inline V is_nan(V x) { return _mm256_cmp_ps(x, x, _CMP_UNORD_Q); }
+/// |mag| with the sign of sgn.
+inline V with_sign(V mag, V sgn) { return _mm256_or_ps(vabs(mag), _mm256_and_ps(k(-0.0f), sgn)); }
+/// max(x, 0); NaN gives 0 (callers add a term that carries the NaN).
+inline V max0(V x) { return _mm256_max_ps(x, k(0.0f)); }
+
+inline V pow2i(__m256i n) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23)); }
+
+V vexp(V x) {
+  // Outside [-104, 89] e^x is 0 or inf in f32; clamping keeps n's exponent fields in range.
+  const V xc = _mm256_min_ps(_mm256_max_ps(x, k(-104.0f)), k(89.0f));
+  const V n = _mm256_round_ps(xc * k(1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  V r = fma(n, k(-0.693359375f), xc);
+  r = fma(n, k(2.12194440e-4f), r);
+  V p = k(1.9875691500e-4f);
+  p = fma(p, r, k(1.3981999507e-3f));
+  p = fma(p, r, k(8.3334519073e-3f));
+  p = fma(p, r, k(4.1665795894e-2f));
+  p = fma(p, r, k(1.6666665459e-1f));
+  p = fma(p, r, k(5.0000001201e-1f));
+  p = fma(p, r * r, r) + k(1.0f);
+  // 2^n as 2^(n/2) 2^(n - n/2): each factor is a normal float for n in [-150, 128].
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1);
+  const V result = p * pow2i(n1) * pow2i(_mm256_sub_epi32(ni, n1));
+  return pick(is_nan(x), x, result);
+}
+
+/// log(1 + u) for u in [0, 1] (or NaN).
+V vlog1p_unit(V u) {
+  const V s = u / (k(2.0f) + u), s2 = s * s;
+  V p = k(1.0f / 15);
+  p = fma(p, s2, k(1.0f / 13));
+  p = fma(p, s2, k(1.0f / 11));
+  p = fma(p, s2, k(1.0f / 9));
+  p = fma(p, s2, k(1.0f / 7));
+  p = fma(p, s2, k(1.0f / 5));
+  p = fma(p, s2, k(1.0f / 3));
+  p = fma(p, s2, k(1.0f));
+  return k(2.0f) * s * p;
+}
+
+V vtanh(V x) {
+  const V a = vabs(x), x2 = x * x;
+  V p = k(-5.70498872745e-3f);
+  p = fma(p, x2, k(2.06390887954e-2f));
+  p = fma(p, x2, k(-5.37397155531e-2f));
+  p = fma(p, x2, k(1.33314422036e-1f));
+  p = fma(p, x2, k(-3.33332819422e-1f));
+  const V small = fma(p * x2, x, x);
+  const V large = with_sign(k(1.0f) - k(2.0f) / (vexp(a + a) + k(1.0f)), x);
+  return pick(lt(a, k(0.625f)), small, large);  // NaN takes `large`, which is NaN
+}
+
+/// sigmoid(x) and 1 - sigmoid(x), both to full relative accuracy: with e = e^{-|x|} <= 1 they
+/// are 1 / (1 + e) and e / (1 + e), swapped for x < 0 (1 / (1 + e^{-x}) would overflow e^{-x}
+/// below x = -88 and lose 1 - s to cancellation above x = 9).
+struct SigmoidPair {
+  V s, one_minus_s;
+};
+SigmoidPair sigmoid_pair(V x) {
+  const V e = vexp(-vabs(x));
+  const V big = k(1.0f) / (k(1.0f) + e), small = e * big;
+  const V neg = lt(x, k(0.0f));
+  return {pick(neg, small, big), pick(neg, big, small)};
+}
+V vsigmoid(V x) { return sigmoid_pair(x).s; }
+
+/// (erf(x) - x) / x = P(x^2) for |x| <= 0.875 (fit by scripts/dev/fit_erf_polys.py).
+V erf_small_poly(V x2) {
+  V p = k(-0x1.47d55ep-11f);
+  p = fma(p, x2, k(0x1.4a72d6p-8f));
+  p = fma(p, x2, k(-0x1.b7123cp-6f));
+  p = fma(p, x2, k(0x1.ce2382p-4f));
+  p = fma(p, x2, k(-0x1.81271ep-2f));
+  return fma(p, x2, k(0x1.06eba8p-3f));
+}
+/// erfc(a) = e^{-r(a)} for a in [0.875, 4]: r(a) = -log erfc(a) as a degree-9 polynomial in
+/// a - 2.4375 (fit by scripts/dev/fit_erf_polys.py: near-minimax, each coefficient rounded to
+/// f32 in turn and the rest refitted; max error of r 2.1e-7).
+V erfc_mid(V a) {
+  const V t = a - k(2.4375f);
+  V q = k(-0x1.ad5406p-25f);
+  q = fma(q, t, k(-0x1.34bf10p-19f));
+  q = fma(q, t, k(0x1.e41356p-17f));
+  q = fma(q, t, k(-0x1.4f7a16p-14f));
+  q = fma(q, t, k(0x1.d77378p-12f));
+  q = fma(q, t, k(-0x1.2e4f32p-9f));
+  q = fma(q, t, k(0x1.761e36p-7f));
+  q = fma(q, t, k(0x1.e234bcp-1f));
+  q = fma(q, t, k(0x1.4f0758p+2f));
+  q = fma(q, t, k(0x1.de7614p+2f));
+  return vexp(-q);
+}
+
+V verf(V x) {
+  const V a = vabs(x);
+  const V small = fma(erf_small_poly(x * x), x, x);
+  V big = k(1.0f) - erfc_mid(_mm256_min_ps(a, k(4.0f)));
+  big = with_sign(pick(lt(a, k(4.0f)), big, k(1.0f)), x);
+  return pick(is_nan(x), x, pick(lt(a, k(0.875f)), small, big));
+}
+
+/// 1 + erf(z), without the cancellation of 1 + (-1 + tiny) for negative z.
+V one_plus_erf(V z) {
+  const V a = vabs(z);
+  const V small = k(1.0f) + fma(erf_small_poly(z * z), z, z);
+  const V tail = pick(lt(a, k(4.0f)), erfc_mid(_mm256_min_ps(a, k(4.0f))), k(0.0f));  // erfc(|z|)
+  const V big = pick(lt(z, k(0.0f)), tail, k(2.0f) - tail);
+  return pick(is_nan(z), z, pick(lt(a, k(0.875f)), small, big));
+}
+
+constexpr float kInvSqrt2Pi = 0.398942280401432678f;
+constexpr float kSqrtHalfF = 0.707106781186547524f;
+constexpr float kBeta = float(kGeluTanhBeta), kKappa = float(kGeluTanhKappa);
+
+V gelu(V x) { return x * k(0.5f) * one_plus_erf(x * k(kSqrtHalfF)); }
+V gelu_grad(V x) {
+  const V cdf = k(0.5f) * one_plus_erf(x * k(kSqrtHalfF));
+  const V pdf = vexp(k(-0.5f) * x * x) * k(kInvSqrt2Pi);
+  return fma(x, pdf, cdf);
+}
+/// sigmoid(2u) = (1 + tanh(u)) / 2 for the tanh form's u.
+SigmoidPair gelu_tanh_sigmoid(V x) {
+  const V u = k(kBeta) * x * fma(k(kKappa) * x, x, k(1.0f));
+  return sigmoid_pair(u + u);
+}
+V gelu_tanh(V x) { return x * gelu_tanh_sigmoid(x).s; }
+/// s + 2 x s (1 - s) u', since (1 + t) / 2 = s and 1 - t^2 = 4 s (1 - s).
+V gelu_tanh_grad(V x) {
+  const auto [s, one_minus_s] = gelu_tanh_sigmoid(x);
+  const V du = k(kBeta) * fma(k(3 * kKappa) * x, x, k(1.0f));
+  return fma(k(2.0f) * x * s * one_minus_s, du, s);
+}
+
+V silu(V x) { return x * vsigmoid(x); }
+V silu_grad(V x) {
+  const auto [s, one_minus_s] = sigmoid_pair(x);
+  return s * fma(x, one_minus_s, k(1.0f));
+}
+
+// tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2); above x = 20 it is 1 in f32 (and n
+// would overflow from x = 44).
+struct MishParts {
+  V t, e, n;
+};
+MishParts mish_parts(V x) {
+  const V e = vexp(x), n = e * (e + k(2.0f));
+  return {pick(gt(x, k(20.0f)), k(1.0f), n / (n + k(2.0f))), e, n};
+}
+V mish(V x) { return x * mish_parts(x).t; }
+/// t + x s (1 - t^2), with 1 - t^2 = 4 (n + 1) / (n + 2)^2 and s = e / (1 + e).
+V mish_grad(V x) {
+  const auto [t, e, n] = mish_parts(x);
+  const V big = gt(x, k(20.0f));
+  const V s = pick(big, k(1.0f), e / (k(1.0f) + e));
+  const V n2 = n + k(2.0f);
+  const V one_minus_t2 = pick(big, k(0.0f), k(4.0f) * (n + k(1.0f)) / (n2 * n2));
+  return fma(x * s, one_minus_t2, t);
+}
+
+V softplus(V x, float beta, float threshold) {
+  const V bx = x * k(beta);
+  const V soft = (max0(bx) + vlog1p_unit(vexp(-vabs(bx)))) / k(beta);
+  return pick(gt(bx, k(threshold)), x, soft);
+}
+
+// Function objects for the loops below (a lambda's pointer conversion would be compiled
+// without the target and warn about the AVX ABI).
+template <V (*F)(V)>
+struct Fn {
+  V operator()(V x) const { return F(x); }
+};
+struct Softplus {
+  float beta, threshold;
+  V operator()(V x) const { return softplus(x, beta, threshold); }
+};
+
+/// Lanes [0, rem) set, for the masked tail of a row.
+inline __m256i tail_mask(int64_t rem) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <typename F>
+void map1(const float* x, float* out, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, f(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(out + i, m, f(_mm256_maskload_ps(x + i, m)));
+  }
+}
+/// out = g * f'(x): the backward rows multiply the incoming gradient x by the derivative at y.
+template <typename F>
+void map_grad(const float* g, const float* x, float* out, int64_t n, F df) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_loadu_ps(g + i) * df(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(out + i, m, _mm256_maskload_ps(g + i, m) * df(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+}  // namespace
+
+void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, double b) {
+  switch (op) {
+    case UnaryOp::Exp: return map1(x, out, n, Fn<vexp>{});
+    case UnaryOp::Tanh: return map1(x, out, n, Fn<vtanh>{});
+    case UnaryOp::Sigmoid: return map1(x, out, n, Fn<vsigmoid>{});
+    case UnaryOp::Erf: return map1(x, out, n, Fn<verf>{});
+    case UnaryOp::Silu: return map1(x, out, n, Fn<silu>{});
+    case UnaryOp::Mish: return map1(x, out, n, Fn<mish>{});
+    case UnaryOp::Gelu: return map1(x, out, n, Fn<gelu>{});
+    case UnaryOp::GeluTanh: return map1(x, out, n, Fn<gelu_tanh>{});
+    case UnaryOp::Softplus: {
+      return map1(x, out, n, Softplus{float(a), float(b)});
+    }
+    default: return;  // has_unary_f32 is false: callers never get here
+  }
+}
+
+void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t n) {
+  switch (op) {
+    case BinaryOp::SiluGrad: return map_grad(x, y, out, n, Fn<silu_grad>{});
+    case BinaryOp::MishGrad: return map_grad(x, y, out, n, Fn<mish_grad>{});
+    case BinaryOp::GeluGrad: return map_grad(x, y, out, n, Fn<gelu_grad>{});
+    case BinaryOp::GeluTanhGrad: return map_grad(x, y, out, n, Fn<gelu_tanh_grad>{});
+    default: return;
+  }
+}
+#pragma GCC pop_options
+
+#else  // no AVX2 build: the scalar rows run everywhere
+
+bool available() { return false; }
+void unary_f32(UnaryOp, const float*, float*, int64_t, double, double) {}
+void binary_f32(BinaryOp, const float*, const float*, float*, int64_t) {}
+
+#endif
+
+}  // namespace nabla::backend::cpu::vec
