@@ -342,7 +342,9 @@ TEST_F(FakeDeviceTest, SteadyTrainingStepNeitherUploadsNorDownloads) {
   Tensor x = randn({6, 3, 8, 8}).to(kDev), y = randint(0, 10, {6}).to(kDev);
   optim::SGD sgd(model->parameters(), optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   optim::AdamW adamw(model->parameters(), optim::AdamWOptions(1e-3));
-  for (optim::Optimizer* opt : std::vector<optim::Optimizer*>{&sgd, &adamw}) {
+  optim::Adamax adamax(model->parameters(), optim::AdamaxOptions(1e-3));
+  optim::Rprop rprop(model->parameters(), optim::RpropOptions(1e-3));
+  for (optim::Optimizer* opt : std::vector<optim::Optimizer*>{&sgd, &adamw, &adamax, &rprop}) {
     SCOPED_TRACE(opt->name());
     Tensor loss_sum = zeros({}, {.device = kDev});
     auto step = [&] {
