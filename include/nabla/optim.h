@@ -8,6 +8,7 @@
 #include "nabla/optim/adamw.h"
 #include "nabla/optim/checkpoint.h"
 #include "nabla/optim/clip.h"
+#include "nabla/optim/lbfgs.h"
 #include "nabla/optim/nadam.h"
 #include "nabla/optim/optimizer.h"
 #include "nabla/optim/radam.h"

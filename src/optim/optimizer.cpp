@@ -27,6 +27,13 @@ void check_unit_interval(const char* optimizer, const char* option, double v, bo
   }
 }
 
+int64_t to_int64(const char* optimizer, const char* option, double value) {
+  // 2^63 is the first double beyond int64; NaN fails the first comparison.
+  NB_CHECK(value >= -9223372036854775808.0 && value < 9223372036854775808.0 && value == std::trunc(value), "[",
+           optimizer, "] invalid ", option, ": ", value, " (must be an integer)");
+  return int64_t(value);
+}
+
 std::string format_double(double v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);  // shortest text that parses back to v
@@ -242,8 +249,11 @@ OptimizerStateDict Optimizer::state_dict() const {
     }
     m[pre + "params"] = idx;
     for (const auto& [key, value] : groups_[g].options().values()) m[pre + key] = detail::format_double(value);
+    for (const auto& [key, value] : groups_[g].options().string_values())
+      if (value) m[pre + key] = *value;
     if (groups_[g].initial_lr() >= 0) m[pre + "initial_lr"] = detail::format_double(groups_[g].initial_lr());
   }
+  save_extra_state(d);
   return d;
 }
 
@@ -300,6 +310,11 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
       (void)value;
       if (const std::string* v = find(m, pre + key)) opts->set_value(key, detail::parse_double(*v, (pre + key).c_str()));
     }
+    for (const auto& [key, value] : opts->string_values()) {
+      (void)value;
+      const std::string* v = find(m, pre + key);  // absent: unset, as state_dict writes it
+      opts->set_string_value(key, v ? std::optional<std::string>(*v) : std::nullopt);
+    }
     opts->validate();
     new_options.push_back(std::move(opts));
     const std::string* il = find(m, pre + "initial_lr");
@@ -333,6 +348,7 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
       }
     }
   }
+  load_extra_state(d);  // validates, then restores its own part; nothing below can fail
   for (size_t g = 0; g < groups_.size(); ++g) {
     groups_[g].set_options(std::move(new_options[g]));
     groups_[g].set_initial_lr(new_initial_lr[g]);
