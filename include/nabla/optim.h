@@ -6,6 +6,7 @@
 #include "nabla/optim/adam.h"
 #include "nabla/optim/adamax.h"
 #include "nabla/optim/adamw.h"
+#include "nabla/optim/asgd.h"
 #include "nabla/optim/checkpoint.h"
 #include "nabla/optim/clip.h"
 #include "nabla/optim/lbfgs.h"

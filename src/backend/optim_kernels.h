@@ -10,7 +10,7 @@
 
 namespace nabla::backend {
 
-enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam, Adamax, Rprop };
+enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam, Adamax, Rprop, ASGD };
 
 /// Hyper-parameters shared by all parameters of one call. `weight_decay` is the coupled
 /// (L2, added to the gradient) decay; `decay` multiplies the parameter first (1 - lr*wd for

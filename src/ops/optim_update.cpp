@@ -23,6 +23,7 @@ const char* algo_name(OptimAlgo a) {
     case OptimAlgo::RAdam: return "RAdam";
     case OptimAlgo::Adamax: return "Adamax";
     case OptimAlgo::Rprop: return "Rprop";
+    case OptimAlgo::ASGD: return "ASGD";
   }
   return "?";
 }
@@ -31,7 +32,8 @@ const char* algo_name(OptimAlgo a) {
 std::array<bool, 3> states_used(OptimAlgo algo, const OptimHyper& h) {
   switch (algo) {
     case OptimAlgo::SGD: return {h.momentum != 0, false, false};
-    case OptimAlgo::Adagrad: return {true, false, false};
+    case OptimAlgo::Adagrad:
+    case OptimAlgo::ASGD: return {true, false, false};
     case OptimAlgo::RMSprop: return {true, h.momentum > 0, h.centered};
     case OptimAlgo::Adadelta: return {true, true, false};
     case OptimAlgo::Adam: return {true, true, h.amsgrad};

@@ -219,7 +219,7 @@ Tensor Optimizer::state_tensor(const Tensor& param, const std::string& buffer) c
 // Layout (flat parameter index i counts over all groups in order, as PyTorch's state_dict):
 //   metadata  optimizer=<name>, param_groups=<count>, param_groups.<g>.params=<i,i,...>,
 //             param_groups.<g>.<option>=<value>, param_groups.<g>.initial_lr (if set),
-//             state.<i>.step, state.<i>.mu_product (NAdam)
+//             state.<i>.step, state.<i>.mu_product (NAdam), state.<i>.eta and .mu (ASGD)
 //   tensors   state.<i>.<buffer> (momentum_buffer, exp_avg, ...)
 OptimizerStateDict Optimizer::state_dict() const {
   OptimizerStateDict d;
@@ -241,6 +241,8 @@ OptimizerStateDict Optimizer::state_dict() const {
           const std::string sp = "state." + std::to_string(flat) + ".";
           m[sp + "step"] = std::to_string(s.step);
           if (s.mu_product != 1.0) m[sp + "mu_product"] = detail::format_double(s.mu_product);
+          if (s.eta != 0.0) m[sp + "eta"] = detail::format_double(s.eta);
+          if (s.mu != 1.0) m[sp + "mu"] = detail::format_double(s.mu);
           for (size_t j = 0; j < names.size(); ++j)
             if (names[j][0] != '\0' && s.buffers[j].defined()) d.tensors[sp + names[j]] = s.buffers[j];
         }
@@ -331,6 +333,8 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
         s.initialized = true;
       }
       if (const std::string* mu = find(m, sp + "mu_product")) s.mu_product = detail::parse_double(*mu, "mu_product");
+      if (const std::string* eta = find(m, sp + "eta")) s.eta = detail::parse_double(*eta, "eta");
+      if (const std::string* mu = find(m, sp + "mu")) s.mu = detail::parse_double(*mu, "mu");
       for (size_t j = 0; j < names.size(); ++j) {
         if (names[j][0] == '\0') continue;
         auto it = d.tensors.find(sp + names[j]);

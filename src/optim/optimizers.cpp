@@ -1,6 +1,7 @@
 // The optimizers: options validation and, per step, the per-parameter scalars (bias
 // corrections, schedules) in double; the element math runs in one fused kernel per group
 // (nabla/ops/optim_update.h), in place.
+#include <algorithm>
 #include <cmath>
 
 #include "nabla/ops.h"
@@ -9,6 +10,7 @@
 #include "nabla/optim/adam.h"
 #include "nabla/optim/adamax.h"
 #include "nabla/optim/adamw.h"
+#include "nabla/optim/asgd.h"
 #include "nabla/optim/nadam.h"
 #include "nabla/optim/radam.h"
 #include "nabla/optim/rmsprop.h"
@@ -422,6 +424,41 @@ void Rprop::update(OptimizerParamGroup& group, const std::vector<ParamState*>& s
     st.step += 1;
   });
   optim_update_(OptimAlgo::Rprop, h, slots_);
+}
+
+// ---- ASGD --------------------------------------------------------------------------------
+void ASGDOptions::validate() const {
+  check_non_negative("ASGD", "lr", lr());
+  check_non_negative("ASGD", "lambd", lambd());
+  check_non_negative("ASGD", "alpha", alpha());
+  check_non_negative("ASGD", "t0", t0());
+  check_non_negative("ASGD", "weight_decay", weight_decay());
+}
+
+ASGD::ASGD(std::vector<OptimizerParamGroup> groups, ASGDOptions defaults)
+    : Optimizer(std::move(groups), std::make_unique<ASGDOptions>(defaults)) {}
+ASGD::ASGD(std::vector<Tensor> params, ASGDOptions defaults)
+    : ASGD(one_group<ASGDOptions>(std::move(params)), std::move(defaults)) {}
+
+void ASGD::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
+  const auto& o = group_options<ASGDOptions>(group);
+  OptimHyper h;
+  h.lr = o.lr();
+  h.weight_decay = o.weight_decay();
+  h.maximize = o.maximize();
+  for_each_with_grad(group, states, slots_, [&](const Tensor& p, ParamState& st, OptimSlot& s) {
+    if (ensure(st, 0, p)) st.eta = o.lr(), st.mu = 1.0;  // PyTorch: eta = lr, mu = 1 at the first step
+    s.state[0] = st.buffers[0];
+    st.step += 1;
+    s.c[0] = st.eta;
+    s.c[1] = st.mu;
+    s.c[2] = 1.0 - o.lambd() * st.eta;
+    // This step's η and μ are in the slot; the next step's come from this step's lr and count.
+    const double t = double(st.step);
+    st.eta = o.lr() / std::pow(1.0 + o.lambd() * o.lr() * t, o.alpha());
+    st.mu = 1.0 / std::max(1.0, t - o.t0());
+  });
+  optim_update_(OptimAlgo::ASGD, h, slots_);
 }
 
 }  // namespace nabla::optim

@@ -29,14 +29,18 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const Ten
   if (n == "adamax")
     return std::make_unique<optim::Adamax>(params, optim::AdamaxOptions(lr(2e-3)).weight_decay(c.weight_decay));
   if (n == "rprop") {
-    NB_CHECK(c.weight_decay == 0, "[train] optimizer 'rprop' has no weight decay (as PyTorch's Rprop); drop --weight-decay");
+    NB_CHECK(c.weight_decay == 0,
+             "[train] optimizer 'rprop' has no weight decay (as PyTorch's Rprop); drop --weight-decay");
     return std::make_unique<optim::Rprop>(params, optim::RpropOptions(lr(1e-2)));
   }
+  if (n == "asgd")
+    return std::make_unique<optim::ASGD>(params, optim::ASGDOptions(lr(1e-2)).weight_decay(c.weight_decay));
   // LBFGS re-evaluates the loss several times per step, through a closure; the minibatch loop
   // makes one forward and backward per step.
   NB_CHECK(n != "lbfgs", "[train] optimizer 'lbfgs' is not available in the trainer: it needs a closure that ",
            "re-evaluates the loss (use optim::LBFGS with step(closure) in C++)");
-  fail("[train] unknown optimizer '", n, "' (known: sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop)");
+  fail("[train] unknown optimizer '", n,
+       "' (known: sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop, asgd)");
 }
 
 std::unique_ptr<optim::Scheduler> make_scheduler(const TrainConfig& c, optim::Optimizer& opt, int64_t epochs) {

@@ -383,7 +383,8 @@ TEST_F(FakeDeviceTest, SteadyTrainingStepNeitherUploadsNorDownloads) {
   optim::AdamW adamw(model->parameters(), optim::AdamWOptions(1e-3));
   optim::Adamax adamax(model->parameters(), optim::AdamaxOptions(1e-3));
   optim::Rprop rprop(model->parameters(), optim::RpropOptions(1e-3));
-  for (optim::Optimizer* opt : std::vector<optim::Optimizer*>{&sgd, &adamw, &adamax, &rprop}) {
+  optim::ASGD asgd(model->parameters(), optim::ASGDOptions(1e-3).t0(1));
+  for (optim::Optimizer* opt : std::vector<optim::Optimizer*>{&sgd, &adamw, &adamax, &rprop, &asgd}) {
     SCOPED_TRACE(opt->name());
     Tensor loss_sum = zeros({}, {.device = kDev});
     auto step = [&] {

@@ -376,6 +376,8 @@ TEST(CudaKernels, OptimizerUpdatesBitExact) {
     check_optim(OptimAlgo::Rprop,
                 {.etaminus = 0.3, .etaplus = 1.5, .step_size_min = 0.2, .step_size_max = 0.6, .maximize = true}, {},
                 2, dt, "rprop clamped maximize");
+    check_optim(OptimAlgo::ASGD, {.weight_decay = 0.01}, {0.01, 1, 1 - 1e-4 * 0.01, 0}, 1, dt, "asgd copy");
+    check_optim(OptimAlgo::ASGD, {.maximize = true}, {0.02, 0.25, 1 - 1e-2 * 0.02, 0}, 1, dt, "asgd average");
   }
 }
 

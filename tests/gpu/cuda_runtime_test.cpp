@@ -223,6 +223,7 @@ TEST(CudaOptim, EveryOptimizerMatchesTheCpu) {
       {"radam", [](nb::TensorList p) { return std::make_unique<o::RAdam>(p, o::RAdamOptions(0.01)); }},
       {"adamax", [](nb::TensorList p) { return std::make_unique<o::Adamax>(p, o::AdamaxOptions(0.01).weight_decay(0.01)); }},
       {"rprop", [](nb::TensorList p) { return std::make_unique<o::Rprop>(p, o::RpropOptions(0.01)); }},
+      {"asgd", [](nb::TensorList p) { return std::make_unique<o::ASGD>(p, o::ASGDOptions(0.01).t0(2)); }},
   };
   for (const auto& [name, make] : kinds) {
     SCOPED_TRACE(name);

@@ -47,6 +47,12 @@ TEST(OptimOptions, DefaultsArePyTorchs) {
   EXPECT_EQ(std::get<0>(RpropOptions().step_sizes()), 1e-6);
   EXPECT_EQ(std::get<1>(RpropOptions().step_sizes()), 50.0);
   EXPECT_FALSE(RpropOptions().maximize());
+  EXPECT_EQ(ASGDOptions().lr(), 1e-2);
+  EXPECT_EQ(ASGDOptions().lambd(), 1e-4);
+  EXPECT_EQ(ASGDOptions().alpha(), 0.75);
+  EXPECT_EQ(ASGDOptions().t0(), 1e6);
+  EXPECT_EQ(ASGDOptions().weight_decay(), 0.0);
+  EXPECT_FALSE(ASGDOptions().maximize());
 }
 
 // Rprop's pair options are named by their halves in values() and state_dict.
@@ -121,6 +127,11 @@ TEST(OptimOptions, BadOptionsNameTheOption) {
   EXPECT_ERROR(Rprop(p, RpropOptions().step_sizes({1.0, 0.5})),
                "[Rprop] invalid step_sizes: (1, 0.5) (must satisfy 0 <= step_size_min <= step_size_max)");
   EXPECT_ERROR(Rprop(p, RpropOptions().step_sizes({-1.0, 0.5})), "[Rprop] invalid step_sizes: (-1, 0.5)");
+  EXPECT_ERROR(ASGD(p, ASGDOptions(-0.01)), "[ASGD] invalid lr: -0.01 (must be >= 0)");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().lambd(-1)), "[ASGD] invalid lambd: -1 (must be >= 0)");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().alpha(-0.5)), "[ASGD] invalid alpha: -0.5");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().t0(-1)), "[ASGD] invalid t0: -1");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().weight_decay(-1)), "[ASGD] invalid weight_decay: -1");
   // A group's own options are validated too.
   std::vector<OptimizerParamGroup> groups;
   groups.emplace_back(p, std::make_unique<SGDOptions>(SGDOptions(-3)));
@@ -340,6 +351,7 @@ TEST(OptimStateDict, InMemoryRoundTripContinuesBitForBit) {
   check_state_dict_round_trip<RAdam>(RAdamOptions(0.01));
   check_state_dict_round_trip<Adamax>(AdamaxOptions(0.01).weight_decay(0.01));
   check_state_dict_round_trip<Rprop>(RpropOptions(0.01).etas({0.4, 1.3}).step_sizes({1e-5, 0.5}));
+  check_state_dict_round_trip<ASGD>(ASGDOptions(0.05).lambd(0.01).t0(3));  // η and μ travel as metadata
 }
 
 TEST(OptimStateDict, HyperParametersAndGroupsComeBack) {
@@ -443,6 +455,7 @@ TEST(OptimMemory, StepAllocatesNothingAfterWarmUp) {
   check_no_allocation<RAdam>(RAdamOptions());
   check_no_allocation<Adamax>(AdamaxOptions().weight_decay(1e-4));
   check_no_allocation<Rprop>(RpropOptions().maximize(true));
+  check_no_allocation<ASGD>(ASGDOptions().t0(2).weight_decay(1e-4));
 }
 
 TEST(OptimMemory, TrainingLoopDoesNotGrowOsAllocations) {

@@ -250,6 +250,24 @@ RefStep ref_rprop(RpropH h) {
   };
 }
 
+// ASGD: η_t = lr / (1 + λ·lr·(t-1))^α (η_1 = lr), μ_t = 1 / max(1, t-1-t0) (μ_1 = 1);
+// w ← w(1 - λη_t) - η_t g;  ax ← w while μ_t = 1, else ax + μ_t (w - ax).
+struct AsgdH { double lr = 1e-2, lambd = 1e-4, alpha = 0.75, t0 = 1e6, wd = 0; bool maximize = false; };
+RefStep ref_asgd(AsgdH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& ax = s.get("ax", w.size());
+    const double eta = h.lr / std::pow(1 + h.lambd * h.lr * (s.t - 1), h.alpha);
+    const double mu = s.t == 1 ? 1.0 : 1.0 / std::max(1.0, s.t - 1 - h.t0);
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.maximize) g[i] = -g[i];
+      g[i] += h.wd * w[i];
+      w[i] = w[i] * (1 - h.lambd * eta) - eta * g[i];
+      ax[i] = mu == 1 ? w[i] : ax[i] + mu * (w[i] - ax[i]);
+    }
+  };
+}
+
 // ---- the cases --------------------------------------------------------------------------------
 using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 struct Case {
@@ -321,6 +339,12 @@ std::vector<Case> cases() {
        ref_rprop({.lr = 0.05, .eta_minus = 0.3, .eta_plus = 1.5, .min = 0.01, .max = 0.12}), {"prev", "step_size"}},
       {"Rprop_maximize", make<Rprop>(RpropOptions(0.02).maximize(true)), ref_rprop({.lr = 0.02, .maximize = true}),
        {"prev", "step_size"}},
+      // t0 = 3: the average starts within the 10 steps (μ = 1, 1, 1, 1, 1, 1/2, 1/3, ...).
+      {"ASGD_averaging", make<ASGD>(ASGDOptions(0.05).lambd(0.05).alpha(0.6).t0(3)),
+       ref_asgd({.lr = 0.05, .lambd = 0.05, .alpha = 0.6, .t0 = 3}), {"ax"}},
+      {"ASGD_defaults_wd", make<ASGD>(ASGDOptions().weight_decay(0.1)), ref_asgd({.wd = 0.1}), {"ax"}},
+      {"ASGD_maximize", make<ASGD>(ASGDOptions(0.02).t0(0).maximize(true)),
+       ref_asgd({.lr = 0.02, .t0 = 0, .maximize = true}), {"ax"}},
   };
 }
 

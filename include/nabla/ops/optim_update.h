@@ -10,7 +10,7 @@
 
 namespace nabla {
 
-enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam, Adamax, Rprop };
+enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam, Adamax, Rprop, ASGD };
 
 /// Hyper-parameters shared by every parameter of one `optim_update_` call.
 struct OptimHyper {
@@ -59,6 +59,8 @@ struct OptimSlot {
 ///   Rprop    state {prev, step_size}; no weight decay.  f = etaplus if g·prev > 0, etaminus if
 ///            g·prev < 0, else 1;  step_size <- clamp(step_size·f, step_size_min, step_size_max);
 ///            g <- 0 where g·prev < 0;  p <- p - sign(g)·step_size;  prev <- g
+///   ASGD     state {ax}; c0 = eta, c1 = mu, c2 = 1 - lambd·eta.  p <- c2 p - c0 g;
+///            ax <- c1 != 1 ? ax + (p - ax) c1 : p
 void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimSlot>& slots);
 
 /// (Σ over all tensors and elements of |x|^p)^(1/p), accumulated in double; p = inf gives

@@ -155,6 +155,8 @@ class OptimizerParamGroup {
 struct ParamState {
   int64_t step = 0;
   double mu_product = 1.0;  ///< NAdam: product of the momentum coefficients so far
+  double eta = 0.0;         ///< ASGD: the step size of the next step (0: not started)
+  double mu = 1.0;          ///< ASGD: the averaging weight of the next step
   std::array<Tensor, 3> buffers;
   bool initialized = false;
 };

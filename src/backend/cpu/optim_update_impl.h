@@ -232,6 +232,27 @@ void rprop_range(const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) 
   });
 }
 
+// ASGD. state[0] = ax; c[0] = eta, c[1] = mu, c[2] = 1 - lambd * eta (formed in double, as
+// PyTorch's param.mul_(1 - lambd * eta)). Averaging copies the parameter while mu is 1.
+template <typename T, bool Average>
+void asgd_range(const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
+  Ptrs<T> a(s);
+  const T sign = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay), eta = T(s.c[0]), mu = T(s.c[1]),
+          decay = T(s.c[2]);
+  simd_loop<T>(b, e, [&]<typename V>(int64_t i) {
+    const V p0 = ld<V>(a.p + i);
+    const V g = sign * ld<V>(a.g + i) + wd * p0;
+    const V p = decay * p0 - eta * g;
+    st(p, a.p + i);
+    if constexpr (Average) {
+      const V ax = ld<V>(a.s0 + i);
+      st(V(ax + (p - ax) * mu), a.s0 + i);
+    } else {
+      st(p, a.s0 + i);
+    }
+  });
+}
+
 template <typename T>
 void update_range(OptimAlgo algo, const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
   switch (algo) {
@@ -263,5 +284,6 @@ void update_range(OptimAlgo algo, const OptimSlot& s, const OptimHyper& h, int64
       return s.c[1] != 0 ? radam_range<T, true>(s, h, b, e) : radam_range<T, false>(s, h, b, e);
     case OptimAlgo::Adamax: return adamax_range<T>(s, h, b, e);
     case OptimAlgo::Rprop: return rprop_range<T>(s, h, b, e);
+    case OptimAlgo::ASGD: return s.c[1] != 1 ? asgd_range<T, true>(s, h, b, e) : asgd_range<T, false>(s, h, b, e);
   }
 }

@@ -230,6 +230,18 @@ __device__ __forceinline__ void update_one(const OptimSlot& s, const Consts<T>& 
     S1[i] = ss;
     S0[i] = g;
     P[i] = (V(P[i]) - V(dir) * V(ss)).v;
+  } else if constexpr (A == OptimAlgo::ASGD) {
+    const V eta = T(s.c[0]), mu = T(s.c[1]), decay = T(s.c[2]);
+    const V p0 = P[i];
+    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p0;
+    const V p = decay * p0 - eta * g;
+    P[i] = p.v;
+    if (s.c[1] != 1) {
+      const V ax = S0[i];
+      S0[i] = (ax + (p - ax) * mu).v;
+    } else {
+      S0[i] = p.v;
+    }
   } else {  // RAdam
     const V c = T(s.c[0]);
     const bool rectified = s.c[1] != 0;
@@ -360,6 +372,7 @@ void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t coun
       case OptimAlgo::RAdam: return launch_update<T, OptimAlgo::RAdam>(tt, count, h);
       case OptimAlgo::Adamax: return launch_update<T, OptimAlgo::Adamax>(tt, count, h);
       case OptimAlgo::Rprop: return launch_update<T, OptimAlgo::Rprop>(tt, count, h);
+      case OptimAlgo::ASGD: return launch_update<T, OptimAlgo::ASGD>(tt, count, h);
     }
     fail("[optim_update] unknown algorithm ", int(algo));
   });
