@@ -10,13 +10,14 @@
 
 namespace nabla::backend {
 
-enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam };
+enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam, Adamax, Rprop, ASGD };
 
 /// Hyper-parameters shared by all parameters of one call. `weight_decay` is the coupled
 /// (L2, added to the gradient) decay; `decay` multiplies the parameter first (1 - lr*wd for
-/// decoupled decay, exactly 1 otherwise).
+/// decoupled decay, exactly 1 otherwise). Rprop reads etaminus/etaplus and the step-size bounds.
 struct OptimHyper {
   double lr = 0, momentum = 0, dampening = 0, alpha = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, decay = 1;
+  double etaminus = 0, etaplus = 0, step_size_min = 0, step_size_max = 0;
   bool nesterov = false, centered = false, amsgrad = false, maximize = false;
 };
 

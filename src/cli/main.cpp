@@ -47,11 +47,14 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --out DIR                run folder [runs/<model>-seed<seed>]
   --epochs N               [preset's recommendation]
   --batch-size N           [64]
-  --optimizer NAME         sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam [sgd]
-  --lr X                   [sgd 0.05, adam-family 1e-3]
+  --optimizer NAME         sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop,
+                           asgd [sgd]
+  --lr X                   [sgd 0.05; adam, adamw, rmsprop, radam 1e-3; nadam, adamax 2e-3;
+                           adagrad, rprop, asgd 1e-2; adadelta 1]
   --momentum X             [0.9]
   --weight-decay X         [0]
-  --schedule NAME          constant, step, exponential, cosine, invsqrt, onecycle, plateau [cosine]
+  --schedule NAME          constant, step, exponential, cosine, invsqrt, polynomial, cyclic, onecycle,
+                           plateau [cosine]
   --warmup-epochs N        linear warm-up before the schedule [0]
   --augment NAME           none, standard, strong [preset's recommendation]
   --dropout P              override every Dropout layer's probability

@@ -21,6 +21,9 @@ const char* algo_name(OptimAlgo a) {
     case OptimAlgo::Adam: return "Adam";
     case OptimAlgo::NAdam: return "NAdam";
     case OptimAlgo::RAdam: return "RAdam";
+    case OptimAlgo::Adamax: return "Adamax";
+    case OptimAlgo::Rprop: return "Rprop";
+    case OptimAlgo::ASGD: return "ASGD";
   }
   return "?";
 }
@@ -29,12 +32,15 @@ const char* algo_name(OptimAlgo a) {
 std::array<bool, 3> states_used(OptimAlgo algo, const OptimHyper& h) {
   switch (algo) {
     case OptimAlgo::SGD: return {h.momentum != 0, false, false};
-    case OptimAlgo::Adagrad: return {true, false, false};
+    case OptimAlgo::Adagrad:
+    case OptimAlgo::ASGD: return {true, false, false};
     case OptimAlgo::RMSprop: return {true, h.momentum > 0, h.centered};
     case OptimAlgo::Adadelta: return {true, true, false};
     case OptimAlgo::Adam: return {true, true, h.amsgrad};
     case OptimAlgo::NAdam:
-    case OptimAlgo::RAdam: return {true, true, false};
+    case OptimAlgo::RAdam:
+    case OptimAlgo::Adamax:
+    case OptimAlgo::Rprop: return {true, true, false};
   }
   return {false, false, false};
 }
@@ -119,8 +125,12 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
       ks.push_back(k);
     }
     if (ks.empty()) continue;
-    backend::OptimHyper kh{h.lr,    h.momentum,     h.dampening, h.alpha,    h.beta1,    h.beta2,   h.eps,
-                                h.weight_decay, h.decay, h.nesterov,  h.centered, h.amsgrad, h.maximize};
+    backend::OptimHyper kh;
+    kh.lr = h.lr, kh.momentum = h.momentum, kh.dampening = h.dampening, kh.alpha = h.alpha;
+    kh.beta1 = h.beta1, kh.beta2 = h.beta2, kh.eps = h.eps, kh.weight_decay = h.weight_decay, kh.decay = h.decay;
+    kh.etaminus = h.etaminus, kh.etaplus = h.etaplus;
+    kh.step_size_min = h.step_size_min, kh.step_size_max = h.step_size_max;
+    kh.nesterov = h.nesterov, kh.centered = h.centered, kh.amsgrad = h.amsgrad, kh.maximize = h.maximize;
     backend::get(dev).optim_update(backend::OptimAlgo(algo), dt, ks.data(), int64_t(ks.size()), kh);
     for (auto& [param, copy] : write_back) ops::copy_into(param, copy);
   }

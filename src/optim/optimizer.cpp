@@ -27,6 +27,13 @@ void check_unit_interval(const char* optimizer, const char* option, double v, bo
   }
 }
 
+int64_t to_int64(const char* optimizer, const char* option, double value) {
+  // 2^63 is the first double beyond int64; NaN fails the first comparison.
+  NB_CHECK(value >= -9223372036854775808.0 && value < 9223372036854775808.0 && value == std::trunc(value), "[",
+           optimizer, "] invalid ", option, ": ", value, " (must be an integer)");
+  return int64_t(value);
+}
+
 std::string format_double(double v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);  // shortest text that parses back to v
@@ -212,7 +219,7 @@ Tensor Optimizer::state_tensor(const Tensor& param, const std::string& buffer) c
 // Layout (flat parameter index i counts over all groups in order, as PyTorch's state_dict):
 //   metadata  optimizer=<name>, param_groups=<count>, param_groups.<g>.params=<i,i,...>,
 //             param_groups.<g>.<option>=<value>, param_groups.<g>.initial_lr (if set),
-//             state.<i>.step, state.<i>.mu_product (NAdam)
+//             state.<i>.step, state.<i>.mu_product (NAdam), state.<i>.eta and .mu (ASGD)
 //   tensors   state.<i>.<buffer> (momentum_buffer, exp_avg, ...)
 OptimizerStateDict Optimizer::state_dict() const {
   OptimizerStateDict d;
@@ -234,6 +241,8 @@ OptimizerStateDict Optimizer::state_dict() const {
           const std::string sp = "state." + std::to_string(flat) + ".";
           m[sp + "step"] = std::to_string(s.step);
           if (s.mu_product != 1.0) m[sp + "mu_product"] = detail::format_double(s.mu_product);
+          if (s.eta != 0.0) m[sp + "eta"] = detail::format_double(s.eta);
+          if (s.mu != 1.0) m[sp + "mu"] = detail::format_double(s.mu);
           for (size_t j = 0; j < names.size(); ++j)
             if (names[j][0] != '\0' && s.buffers[j].defined()) d.tensors[sp + names[j]] = s.buffers[j];
         }
@@ -242,8 +251,11 @@ OptimizerStateDict Optimizer::state_dict() const {
     }
     m[pre + "params"] = idx;
     for (const auto& [key, value] : groups_[g].options().values()) m[pre + key] = detail::format_double(value);
+    for (const auto& [key, value] : groups_[g].options().string_values())
+      if (value) m[pre + key] = *value;
     if (groups_[g].initial_lr() >= 0) m[pre + "initial_lr"] = detail::format_double(groups_[g].initial_lr());
   }
+  save_extra_state(d);
   return d;
 }
 
@@ -300,6 +312,11 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
       (void)value;
       if (const std::string* v = find(m, pre + key)) opts->set_value(key, detail::parse_double(*v, (pre + key).c_str()));
     }
+    for (const auto& [key, value] : opts->string_values()) {
+      (void)value;
+      const std::string* v = find(m, pre + key);  // absent: unset, as state_dict writes it
+      opts->set_string_value(key, v ? std::optional<std::string>(*v) : std::nullopt);
+    }
     opts->validate();
     new_options.push_back(std::move(opts));
     const std::string* il = find(m, pre + "initial_lr");
@@ -316,6 +333,8 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
         s.initialized = true;
       }
       if (const std::string* mu = find(m, sp + "mu_product")) s.mu_product = detail::parse_double(*mu, "mu_product");
+      if (const std::string* eta = find(m, sp + "eta")) s.eta = detail::parse_double(*eta, "eta");
+      if (const std::string* mu = find(m, sp + "mu")) s.mu = detail::parse_double(*mu, "mu");
       for (size_t j = 0; j < names.size(); ++j) {
         if (names[j][0] == '\0') continue;
         auto it = d.tensors.find(sp + names[j]);
@@ -333,6 +352,7 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
       }
     }
   }
+  load_extra_state(d);  // validates, then restores its own part; nothing below can fail
   for (size_t g = 0; g < groups_.size(); ++g) {
     groups_[g].set_options(std::move(new_options[g]));
     groups_[g].set_initial_lr(new_initial_lr[g]);

@@ -1,16 +1,20 @@
 // The optimizers: options validation and, per step, the per-parameter scalars (bias
 // corrections, schedules) in double; the element math runs in one fused kernel per group
 // (nabla/ops/optim_update.h), in place.
+#include <algorithm>
 #include <cmath>
 
 #include "nabla/ops.h"
 #include "nabla/optim/adadelta.h"
 #include "nabla/optim/adagrad.h"
 #include "nabla/optim/adam.h"
+#include "nabla/optim/adamax.h"
 #include "nabla/optim/adamw.h"
+#include "nabla/optim/asgd.h"
 #include "nabla/optim/nadam.h"
 #include "nabla/optim/radam.h"
 #include "nabla/optim/rmsprop.h"
+#include "nabla/optim/rprop.h"
 #include "nabla/optim/sgd.h"
 
 namespace nabla::optim {
@@ -352,6 +356,109 @@ void RAdam::update(OptimizerParamGroup& group, const std::vector<ParamState*>& s
     }
   });
   optim_update_(OptimAlgo::RAdam, h, slots_);
+}
+
+// ---- Adamax -------------------------------------------------------------------------------
+void AdamaxOptions::validate() const {
+  check_non_negative("Adamax", "lr", lr());
+  check_non_negative("Adamax", "eps", eps());
+  check_betas("Adamax", betas());
+  check_non_negative("Adamax", "weight_decay", weight_decay());
+}
+
+Adamax::Adamax(std::vector<OptimizerParamGroup> groups, AdamaxOptions defaults)
+    : Optimizer(std::move(groups), std::make_unique<AdamaxOptions>(defaults)) {}
+Adamax::Adamax(std::vector<Tensor> params, AdamaxOptions defaults)
+    : Adamax(one_group<AdamaxOptions>(std::move(params)), std::move(defaults)) {}
+
+void Adamax::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
+  const auto& o = group_options<AdamaxOptions>(group);
+  OptimHyper h;
+  h.lr = o.lr();
+  h.beta1 = std::get<0>(o.betas());
+  h.beta2 = std::get<1>(o.betas());
+  h.eps = o.eps();
+  h.weight_decay = o.weight_decay();
+  h.maximize = o.maximize();
+  for_each_with_grad(group, states, slots_, [&](const Tensor& p, ParamState& st, OptimSlot& s) {
+    ensure(st, 0, p);
+    ensure(st, 1, p);
+    s.state[0] = st.buffers[0];
+    s.state[1] = st.buffers[1];
+    st.step += 1;
+    s.c[0] = h.lr / (1.0 - std::pow(h.beta1, double(st.step)));
+  });
+  optim_update_(OptimAlgo::Adamax, h, slots_);
+}
+
+// ---- Rprop --------------------------------------------------------------------------------
+void RpropOptions::validate() const {
+  check_non_negative("Rprop", "lr", lr());
+  const auto [minus, plus] = etas();
+  NB_CHECK(0 < minus && minus < 1 && 1 < plus, "[Rprop] invalid etas: (", minus, ", ", plus,
+           ") (must satisfy 0 < etaminus < 1 < etaplus)");
+  const auto [lo, hi] = step_sizes();
+  NB_CHECK(lo >= 0 && hi >= lo, "[Rprop] invalid step_sizes: (", lo, ", ", hi,
+           ") (must satisfy 0 <= step_size_min <= step_size_max)");
+}
+
+Rprop::Rprop(std::vector<OptimizerParamGroup> groups, RpropOptions defaults)
+    : Optimizer(std::move(groups), std::make_unique<RpropOptions>(defaults)) {}
+Rprop::Rprop(std::vector<Tensor> params, RpropOptions defaults)
+    : Rprop(one_group<RpropOptions>(std::move(params)), std::move(defaults)) {}
+
+void Rprop::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
+  const auto& o = group_options<RpropOptions>(group);
+  OptimHyper h;
+  h.lr = o.lr();
+  h.etaminus = std::get<0>(o.etas());
+  h.etaplus = std::get<1>(o.etas());
+  h.step_size_min = std::get<0>(o.step_sizes());
+  h.step_size_max = std::get<1>(o.step_sizes());
+  h.maximize = o.maximize();
+  for_each_with_grad(group, states, slots_, [&](const Tensor& p, ParamState& st, OptimSlot& s) {
+    ensure(st, 0, p);
+    ensure(st, 1, p, o.lr());  // PyTorch: step_size = full_like(grad, lr) on the first step only
+    s.state[0] = st.buffers[0];
+    s.state[1] = st.buffers[1];
+    st.step += 1;
+  });
+  optim_update_(OptimAlgo::Rprop, h, slots_);
+}
+
+// ---- ASGD --------------------------------------------------------------------------------
+void ASGDOptions::validate() const {
+  check_non_negative("ASGD", "lr", lr());
+  check_non_negative("ASGD", "lambd", lambd());
+  check_non_negative("ASGD", "alpha", alpha());
+  check_non_negative("ASGD", "t0", t0());
+  check_non_negative("ASGD", "weight_decay", weight_decay());
+}
+
+ASGD::ASGD(std::vector<OptimizerParamGroup> groups, ASGDOptions defaults)
+    : Optimizer(std::move(groups), std::make_unique<ASGDOptions>(defaults)) {}
+ASGD::ASGD(std::vector<Tensor> params, ASGDOptions defaults)
+    : ASGD(one_group<ASGDOptions>(std::move(params)), std::move(defaults)) {}
+
+void ASGD::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
+  const auto& o = group_options<ASGDOptions>(group);
+  OptimHyper h;
+  h.lr = o.lr();
+  h.weight_decay = o.weight_decay();
+  h.maximize = o.maximize();
+  for_each_with_grad(group, states, slots_, [&](const Tensor& p, ParamState& st, OptimSlot& s) {
+    if (ensure(st, 0, p)) st.eta = o.lr(), st.mu = 1.0;  // PyTorch: eta = lr, mu = 1 at the first step
+    s.state[0] = st.buffers[0];
+    st.step += 1;
+    s.c[0] = st.eta;
+    s.c[1] = st.mu;
+    s.c[2] = 1.0 - o.lambd() * st.eta;
+    // This step's η and μ are in the slot; the next step's come from this step's lr and count.
+    const double t = double(st.step);
+    st.eta = o.lr() / std::pow(1.0 + o.lambd() * o.lr() * t, o.alpha());
+    st.mu = 1.0 / std::max(1.0, t - o.t0());
+  });
+  optim_update_(OptimAlgo::ASGD, h, slots_);
 }
 
 }  // namespace nabla::optim

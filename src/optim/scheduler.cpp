@@ -47,6 +47,27 @@ int64_t get_int(const io::Metadata& m, const std::string& key, const char* sched
   return *v;
 }
 
+/// The option a momentum-cycling schedule writes: "beta1" (Adam family, as PyTorch's use of
+/// betas[0]) or "momentum" (SGD, RMSprop); "" when the optimizer has neither.
+std::string momentum_key(const Optimizer& optimizer) {
+  std::string key;
+  const auto& groups = optimizer.param_groups();
+  for (const auto& [k, v] : groups.empty() ? optimizer.defaults().values() : groups[0].options().values()) {
+    (void)v;
+    if (k == "beta1") key = k;
+    if (k == "momentum" && key.empty()) key = k;
+  }
+  return key;
+}
+
+/// One value per group from a list of one (for all) or of one per group, as PyTorch's
+/// _format_param; `what` names the option in the error.
+std::vector<double> per_group(const std::vector<double>& v, size_t groups, const char* sched, const char* what) {
+  NB_CHECK(v.size() == 1 || v.size() == groups, "[", sched, "] invalid ", what, ": ", v.size(), " values for ", groups,
+           " parameter groups (give one for all groups or one per group)");
+  return v.size() == 1 ? std::vector<double>(groups, v[0]) : v;
+}
+
 double cosine(double start, double end, double pct) {
   return end + (start - end) / 2.0 * (std::cos(std::numbers::pi * pct) + 1.0);
 }
@@ -249,6 +270,178 @@ void LinearWarmup::load_state_dict(const io::Metadata& m) {
   LRScheduler::load_state_dict(m);
 }
 
+// ---- LinearLR, ConstantLR, PolynomialLR (PyTorch's _get_closed_form_lr, same order of operations) ----
+LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, int64_t total_iters)
+    : LRScheduler(optimizer), start_factor_(start_factor), end_factor_(end_factor), total_iters_(total_iters) {
+  NB_CHECK(start_factor > 0 && start_factor <= 1, "[LinearLR] invalid start_factor: ", start_factor,
+           " (must be in (0, 1])");
+  NB_CHECK(end_factor >= 0 && end_factor <= 1, "[LinearLR] invalid end_factor: ", end_factor, " (must be in [0, 1])");
+  NB_CHECK(total_iters > 0, "[LinearLR] invalid total_iters: ", total_iters, " (must be > 0)");
+  initial_step();
+}
+double LinearLR::lr_at(int64_t epoch, size_t g) const {
+  const double done = double(std::min(total_iters_, std::max<int64_t>(epoch, 0)));
+  return base_lrs_[g] * (start_factor_ + (end_factor_ - start_factor_) * done / double(total_iters_));
+}
+
+ConstantLR::ConstantLR(Optimizer& optimizer, double factor, int64_t total_iters)
+    : LRScheduler(optimizer), factor_(factor), total_iters_(total_iters) {
+  NB_CHECK(factor >= 0 && factor <= 1, "[ConstantLR] invalid factor: ", factor, " (must be in [0, 1])");
+  NB_CHECK(total_iters >= 0, "[ConstantLR] invalid total_iters: ", total_iters, " (must be >= 0)");
+  initial_step();
+}
+double ConstantLR::lr_at(int64_t epoch, size_t g) const {
+  return base_lrs_[g] * (factor_ + double(epoch >= total_iters_) * (1.0 - factor_));
+}
+
+PolynomialLR::PolynomialLR(Optimizer& optimizer, int64_t total_iters, double power)
+    : LRScheduler(optimizer), total_iters_(total_iters), power_(power) {
+  NB_CHECK(total_iters > 0, "[PolynomialLR] invalid total_iters: ", total_iters, " (must be > 0)");
+  NB_CHECK(power >= 0, "[PolynomialLR] invalid power: ", power, " (must be >= 0)");
+  initial_step();
+}
+double PolynomialLR::lr_at(int64_t epoch, size_t g) const {
+  const double done = double(std::min(total_iters_, std::max<int64_t>(epoch, 0)));
+  return base_lrs_[g] * std::pow(1.0 - done / double(total_iters_), power_);
+}
+
+// ---- CyclicLR -------------------------------------------------------------------------------------
+namespace {
+
+/// Validates CyclicLR's arguments and sets each group's lr to its base_lr before the scheduler
+/// base records initial_lr (PyTorch sets group["lr"] before LRScheduler.__init__'s setdefault).
+Optimizer& cyclic_prepare(Optimizer& optimizer, const std::vector<double>& base_lr, const std::vector<double>& max_lr,
+                          const CyclicLROptions& o) {
+  const size_t ng = optimizer.param_groups().size();
+  const auto base = per_group(base_lr, ng, "CyclicLR", "base_lr");
+  const auto mx = per_group(max_lr, ng, "CyclicLR", "max_lr");
+  for (double v : base) NB_CHECK(v >= 0, "[CyclicLR] invalid base_lr: ", v, " (must be >= 0)");
+  for (double v : mx) NB_CHECK(v >= 0, "[CyclicLR] invalid max_lr: ", v, " (must be >= 0)");
+  NB_CHECK(o.step_size_up > 0, "[CyclicLR] invalid step_size_up: ", o.step_size_up, " (must be > 0)");
+  NB_CHECK(!o.step_size_down || *o.step_size_down >= 0, "[CyclicLR] invalid step_size_down: ",
+           o.step_size_down.value_or(0), " (must be >= 0, or unset for step_size_up)");
+  NB_CHECK(o.gamma > 0, "[CyclicLR] invalid gamma: ", o.gamma, " (must be > 0)");
+  if (o.cycle_momentum) {
+    NB_CHECK(!momentum_key(optimizer).empty(), "[CyclicLR] invalid cycle_momentum: ", optimizer.name(),
+             " has neither momentum nor betas; pass cycle_momentum = false");
+    for (double v : per_group(o.base_momentum, ng, "CyclicLR", "base_momentum"))
+      NB_CHECK(v >= 0, "[CyclicLR] invalid base_momentum: ", v, " (must be >= 0)");
+    for (double v : per_group(o.max_momentum, ng, "CyclicLR", "max_momentum"))
+      NB_CHECK(v >= 0, "[CyclicLR] invalid max_momentum: ", v, " (must be >= 0)");
+  }
+  for (size_t g = 0; g < ng; ++g) optimizer.param_groups()[g].options().set_lr(base[g]);
+  return optimizer;
+}
+
+}  // namespace
+
+CyclicLR::CyclicLR(Optimizer& optimizer, double base_lr, double max_lr, CyclicLROptions options)
+    : CyclicLR(optimizer, std::vector<double>{base_lr}, std::vector<double>{max_lr}, std::move(options)) {}
+
+CyclicLR::CyclicLR(Optimizer& optimizer, std::vector<double> base_lr, std::vector<double> max_lr, CyclicLROptions o)
+    : LRScheduler(cyclic_prepare(optimizer, base_lr, max_lr, o)), o_(std::move(o)) {
+  const size_t ng = optimizer.param_groups().size();
+  base_lrs_ = per_group(base_lr, ng, name(), "base_lr");
+  max_lrs_ = per_group(max_lr, ng, name(), "max_lr");
+  const double up = o_.step_size_up, down = o_.step_size_down.value_or(up);
+  total_size_ = up + down;
+  step_ratio_ = up / total_size_;
+  if (o_.cycle_momentum) {
+    momentum_key_ = momentum_key(optimizer);
+    base_momentums_ = per_group(o_.base_momentum, ng, name(), "base_momentum");
+    max_momentums_ = per_group(o_.max_momentum, ng, name(), "max_momentum");
+  }
+  initial_step();
+}
+
+std::pair<double, double> CyclicLR::position(int64_t epoch) const {
+  const double e = double(epoch);
+  const double cycle = std::floor(1.0 + e / total_size_);
+  const double x = 1.0 + e / total_size_ - cycle;
+  const double s = x <= step_ratio_ ? x / step_ratio_ : (x - 1.0) / (step_ratio_ - 1.0);
+  double scale = 1.0;
+  if (o_.scale_fn) {
+    scale = o_.scale_fn(o_.scale_mode == CyclicScaleMode::Cycle ? cycle : e);
+  } else if (o_.mode == CyclicMode::Triangular2) {
+    scale = 1.0 / std::pow(2.0, cycle - 1.0);
+  } else if (o_.mode == CyclicMode::ExpRange) {
+    scale = std::pow(o_.gamma, e);
+  }
+  return {s, scale};
+}
+
+double CyclicLR::lr_at(int64_t epoch, size_t g) const {
+  const auto [s, scale] = position(epoch);
+  return base_lrs_[g] + (max_lrs_[g] - base_lrs_[g]) * s * scale;
+}
+
+double CyclicLR::momentum_at(int64_t epoch, size_t g) const {
+  NB_CHECK(o_.cycle_momentum, "[CyclicLR] momentum_at: cycle_momentum is off");
+  const auto [s, scale] = position(epoch);
+  return max_momentums_[g] - (max_momentums_[g] - base_momentums_[g]) * s * scale;
+}
+
+void CyclicLR::apply_side_values(int64_t epoch) {
+  if (momentum_key_.empty()) return;
+  auto& groups = optimizer_->param_groups();
+  for (size_t g = 0; g < groups.size() && g < max_momentums_.size(); ++g)
+    groups[g].options().set_value(momentum_key_, momentum_at(epoch, g));
+}
+
+// ---- SequentialLR ---------------------------------------------------------------------------------
+SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::unique_ptr<LRScheduler>> schedulers,
+                           std::vector<int64_t> milestones)
+    : LRScheduler(optimizer), schedulers_(std::move(schedulers)), milestones_(std::move(milestones)) {
+  NB_CHECK(!schedulers_.empty(), "[SequentialLR] invalid schedulers: none given (expected at least one)");
+  for (size_t i = 0; i < schedulers_.size(); ++i) {
+    NB_CHECK(schedulers_[i] != nullptr, "[SequentialLR] invalid schedulers: scheduler ", i, " is null");
+    NB_CHECK(&schedulers_[i]->optimizer() == &optimizer, "[SequentialLR] invalid schedulers: scheduler ", i, " (",
+             schedulers_[i]->name(), ") is attached to another optimizer");
+  }
+  NB_CHECK(milestones_.size() + 1 == schedulers_.size(), "[SequentialLR] invalid milestones: ", milestones_.size(),
+           " milestones for ", schedulers_.size(), " schedulers (expected one fewer milestone than schedulers)");
+  for (size_t i = 0; i < milestones_.size(); ++i)
+    NB_CHECK(milestones_[i] > (i ? milestones_[i - 1] : 0), "[SequentialLR] invalid milestones: milestone ", i, " is ",
+             milestones_[i], " (milestones must be > 0 and increasing)");
+  // Each scheduler wrote its epoch 0 when it was made; as PyTorch, start again from the
+  // initial lr, so those writes are not taken for another scheduler's change.
+  for (size_t g = 0; g < base_lrs_.size(); ++g) optimizer.param_groups()[g].options().set_lr(base_lrs_[g]);
+  initial_step();
+}
+
+std::pair<LRScheduler*, int64_t> SequentialLR::locate(int64_t epoch) const {
+  const size_t i = size_t(std::upper_bound(milestones_.begin(), milestones_.end(), epoch) - milestones_.begin());
+  return {schedulers_[i].get(), i == 0 ? epoch : epoch - milestones_[i - 1]};
+}
+
+double SequentialLR::lr_at(int64_t epoch, size_t g) const {
+  const auto [s, e] = locate(epoch);
+  return s->lr_at(e, g);
+}
+
+void SequentialLR::apply_side_values(int64_t epoch) {
+  const auto [s, e] = locate(epoch);
+  s->apply_side_values(e);
+}
+
+io::Metadata SequentialLR::state_dict() const {
+  io::Metadata m = LRScheduler::state_dict();
+  for (size_t i = 0; i < schedulers_.size(); ++i)
+    for (const auto& [k, v] : schedulers_[i]->state_dict()) m["schedulers." + std::to_string(i) + "." + k] = v;
+  return m;
+}
+
+void SequentialLR::load_state_dict(const io::Metadata& m) {
+  for (size_t i = 0; i < schedulers_.size(); ++i) {
+    const std::string pre = "schedulers." + std::to_string(i) + ".";
+    io::Metadata inner;
+    for (const auto& [k, v] : m)
+      if (k.rfind(pre, 0) == 0) inner[k.substr(pre.size())] = v;
+    schedulers_[i]->load_state_dict(inner);
+  }
+  LRScheduler::load_state_dict(m);
+}
+
 // ---- OneCycleLR ---------------------------------------------------------------------------------
 OneCycleLR::OneCycleLR(Optimizer& optimizer, double max_lr, OneCycleLROptions options)
     : OneCycleLR(optimizer, std::vector<double>{max_lr}, options) {}
@@ -281,11 +474,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, std::vector<double> max_lr, OneCycl
     base_lrs_[g] = initial;
   }
   if (o.cycle_momentum) {
-    for (const auto& [k, v] : groups.empty() ? optimizer.defaults().values() : groups[0].options().values()) {
-      (void)v;
-      if (k == "beta1") momentum_key_ = k;
-      if (k == "momentum" && momentum_key_.empty()) momentum_key_ = k;
-    }
+    momentum_key_ = momentum_key(optimizer);
     NB_CHECK(!momentum_key_.empty(), "[OneCycleLR] invalid cycle_momentum: ", optimizer.name(),
              " has neither momentum nor betas; pass cycle_momentum = false");
   }

@@ -26,7 +26,21 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const Ten
     return std::make_unique<optim::Adadelta>(params, optim::AdadeltaOptions(lr(1.0)).weight_decay(c.weight_decay));
   if (n == "nadam") return std::make_unique<optim::NAdam>(params, optim::NAdamOptions(lr(2e-3)).weight_decay(c.weight_decay));
   if (n == "radam") return std::make_unique<optim::RAdam>(params, optim::RAdamOptions(lr(1e-3)).weight_decay(c.weight_decay));
-  fail("[train] unknown optimizer '", n, "' (known: sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam)");
+  if (n == "adamax")
+    return std::make_unique<optim::Adamax>(params, optim::AdamaxOptions(lr(2e-3)).weight_decay(c.weight_decay));
+  if (n == "rprop") {
+    NB_CHECK(c.weight_decay == 0,
+             "[train] optimizer 'rprop' has no weight decay (as PyTorch's Rprop); drop --weight-decay");
+    return std::make_unique<optim::Rprop>(params, optim::RpropOptions(lr(1e-2)));
+  }
+  if (n == "asgd")
+    return std::make_unique<optim::ASGD>(params, optim::ASGDOptions(lr(1e-2)).weight_decay(c.weight_decay));
+  // LBFGS re-evaluates the loss several times per step, through a closure; the minibatch loop
+  // makes one forward and backward per step.
+  NB_CHECK(n != "lbfgs", "[train] optimizer 'lbfgs' is not available in the trainer: it needs a closure that ",
+           "re-evaluates the loss (use optim::LBFGS with step(closure) in C++)");
+  fail("[train] unknown optimizer '", n,
+       "' (known: sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop, asgd)");
 }
 
 std::unique_ptr<optim::Scheduler> make_scheduler(const TrainConfig& c, optim::Optimizer& opt, int64_t epochs) {
@@ -38,6 +52,7 @@ std::unique_ptr<optim::Scheduler> make_scheduler(const TrainConfig& c, optim::Op
   else if (s == "exponential") base = std::make_unique<optim::ExponentialLR>(opt, 0.9);
   else if (s == "cosine") base = std::make_unique<optim::CosineAnnealingLR>(opt, after_warmup);
   else if (s == "invsqrt") base = std::make_unique<optim::InverseSqrtLR>(opt);
+  else if (s == "polynomial") base = std::make_unique<optim::PolynomialLR>(opt, after_warmup, 1.0);
   else if (s == "plateau") {
     NB_CHECK(c.warmup_epochs == 0, "[train] schedule 'plateau' cannot be combined with warm-up");
     return std::make_unique<optim::ReduceLROnPlateau>(opt, optim::ReduceLROnPlateauOptions{.patience = 2});
@@ -46,8 +61,19 @@ std::unique_ptr<optim::Scheduler> make_scheduler(const TrainConfig& c, optim::Op
     optim::OneCycleLROptions o;
     o.total_steps = std::max<int64_t>(epochs, 2);
     return std::make_unique<optim::OneCycleLR>(opt, opt.param_groups()[0].options().get_lr(), o);
+  } else if (s == "cyclic") {
+    // Triangle waves between lr/10 and lr, two cycles over the run, the amplitude halved each
+    // cycle; momentum is left as configured.
+    NB_CHECK(c.warmup_epochs == 0, "[train] schedule 'cyclic' starts low and rises by itself; drop --warmup-epochs");
+    const double top = opt.param_groups()[0].options().get_lr();
+    optim::CyclicLROptions o;
+    o.step_size_up = double(std::max<int64_t>(1, epochs / 4));
+    o.mode = optim::CyclicMode::Triangular2;
+    o.cycle_momentum = false;
+    return std::make_unique<optim::CyclicLR>(opt, top / 10, top, o);
   } else {
-    fail("[train] unknown schedule '", s, "' (known: constant, step, exponential, cosine, invsqrt, onecycle, plateau)");
+    fail("[train] unknown schedule '", s,
+         "' (known: constant, step, exponential, cosine, invsqrt, polynomial, cyclic, onecycle, plateau)");
   }
   if (c.warmup_epochs <= 0) return base;
   return std::make_unique<optim::LinearWarmup>(opt, c.warmup_epochs, 0.1, std::move(base), optim::WarmupMode::Sequential);

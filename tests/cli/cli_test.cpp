@@ -431,6 +431,8 @@ TEST(CliBadFiles, BadModelSpecsNameTheLayerAndLeaveTheRunFolderAlone) {
   // Other failures before training starts.
   expect_failure(nabla_cli(train_args(run, 1, {"--optimizer", "sgdd"})), 1, {"unknown optimizer 'sgdd'"});
   expect_failure(nabla_cli(train_args(run, 1, {"--schedule", "linear"})), 1, {"unknown schedule 'linear'"});
+  expect_failure(nabla_cli(train_args(run, 1, {"--optimizer", "lbfgs"})), 1,
+                 {"optimizer 'lbfgs' is not available in the trainer", "closure"});
   // A fine-tune from a missing or corrupt checkpoint fails before writing into --out.
   expect_failure(nabla_cli({"finetune", "--checkpoint", dir.file("none.safetensors"), "--data", data_dir(), "--out",
                             run, "--no-progress"}),

@@ -327,6 +327,45 @@ TEST_F(FakeDeviceTest, ConvolutionAlgorithmOptionsReachTheBackend) {
   EXPECT_TRUE(fake().conv_deterministic);
 }
 
+// LBFGS works on flattened parameters with ordinary ops: on a device every vector it builds (the
+// flat gradient, a zero gradient for a parameter without one, the history, a loaded state) is
+// on the parameters' device, and the fake's CPU kernels give the CPU's bits.
+TEST_F(FakeDeviceTest, LBFGSKeepsItsVectorsOnTheDeviceAndMatchesTheCpu) {
+  manual_seed(11);
+  Tensor x = randn({12, 4}, {.dtype = kF64}), y = randn({12, 3}, {.dtype = kF64});
+  Tensor w0 = randn({3, 4}, {.dtype = kF64}), b0 = randn({3}, {.dtype = kF64});
+  std::vector<std::vector<double>> result;
+  for (Device d : {Device::cpu(), kDev}) {
+    Tensor w = w0.to(d).clone().detach().requires_grad_(), b = b0.to(d).clone().detach().requires_grad_();
+    Tensor unused = zeros({2}, {.dtype = kF64, .device = d, .requires_grad = true});  // never gets a gradient
+    Tensor xd = x.to(d), yd = y.to(d);
+    optim::LBFGS opt({w, b, unused}, optim::LBFGSOptions().max_iter(5).line_search_fn("strong_wolfe"));
+    auto closure = [&] {
+      opt.zero_grad();
+      Tensor l = square(matmul(xd, w.t()) + b - yd).mean();
+      l.backward();
+      return l;
+    };
+    opt.step(closure);
+    // Round trip of the state onto the same device, then one more step from it.
+    optim::LBFGS again({w, b, unused}, optim::LBFGSOptions().max_iter(5).line_search_fn("strong_wolfe"));
+    again.load_state_dict(opt.state_dict());
+    EXPECT_EQ(again.lbfgs_state().d.device(), d);
+    EXPECT_EQ(again.lbfgs_state().old_dirs.at(0).device(), d);
+    again.step([&] {
+      again.zero_grad();
+      Tensor l = square(matmul(xd, w.t()) + b - yd).mean();
+      l.backward();
+      return l;
+    });
+    auto v = w.to_vector();
+    auto vb = b.to_vector();
+    v.insert(v.end(), vb.begin(), vb.end());
+    result.push_back(v);
+  }
+  EXPECT_EQ(result[0], result[1]);
+}
+
 // A step that never waits for the device lets the host queue the next kernels while the GPU
 // runs: no upload (a blocking copy), no download, no synchronize between reading the batch and
 // reading the loss. Counted on the fake device for the bench's models' layers and the optimizers.
@@ -342,7 +381,10 @@ TEST_F(FakeDeviceTest, SteadyTrainingStepNeitherUploadsNorDownloads) {
   Tensor x = randn({6, 3, 8, 8}).to(kDev), y = randint(0, 10, {6}).to(kDev);
   optim::SGD sgd(model->parameters(), optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   optim::AdamW adamw(model->parameters(), optim::AdamWOptions(1e-3));
-  for (optim::Optimizer* opt : std::vector<optim::Optimizer*>{&sgd, &adamw}) {
+  optim::Adamax adamax(model->parameters(), optim::AdamaxOptions(1e-3));
+  optim::Rprop rprop(model->parameters(), optim::RpropOptions(1e-3));
+  optim::ASGD asgd(model->parameters(), optim::ASGDOptions(1e-3).t0(1));
+  for (optim::Optimizer* opt : std::vector<optim::Optimizer*>{&sgd, &adamw, &adamax, &rprop, &asgd}) {
     SCOPED_TRACE(opt->name());
     Tensor loss_sum = zeros({}, {.device = kDev});
     auto step = [&] {

@@ -366,6 +366,18 @@ TEST(CudaKernels, OptimizerUpdatesBitExact) {
     check_optim(OptimAlgo::NAdam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}, {0.002, 0.003, 0.001, 0}, 2, dt, "nadam");
     check_optim(OptimAlgo::RAdam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}, {0.01, 1, 0, 0}, 2, dt, "radam rect");
     check_optim(OptimAlgo::RAdam, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}, {0.01, 0, 0, 0}, 2, dt, "radam plain");
+    check_optim(OptimAlgo::Adamax, {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01},
+                {0.02, 0, 0, 0}, 2, dt, "adamax");
+    check_optim(OptimAlgo::Adamax, {.beta1 = 0.8, .beta2 = 0.9, .eps = 1e-3, .maximize = true}, {0.01, 0, 0, 0}, 2,
+                dt, "adamax maximize");
+    // prev >= 0 (rand) and a randn gradient: kept signs, flips and (in later steps) zeros all occur.
+    check_optim(OptimAlgo::Rprop, {.etaminus = 0.5, .etaplus = 1.2, .step_size_min = 1e-6, .step_size_max = 50}, {}, 2,
+                dt, "rprop");
+    check_optim(OptimAlgo::Rprop,
+                {.etaminus = 0.3, .etaplus = 1.5, .step_size_min = 0.2, .step_size_max = 0.6, .maximize = true}, {},
+                2, dt, "rprop clamped maximize");
+    check_optim(OptimAlgo::ASGD, {.weight_decay = 0.01}, {0.01, 1, 1 - 1e-4 * 0.01, 0}, 1, dt, "asgd copy");
+    check_optim(OptimAlgo::ASGD, {.maximize = true}, {0.02, 0.25, 1 - 1e-2 * 0.02, 0}, 1, dt, "asgd average");
   }
 }
 

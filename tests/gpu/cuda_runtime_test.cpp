@@ -221,6 +221,9 @@ TEST(CudaOptim, EveryOptimizerMatchesTheCpu) {
       {"adadelta", [](nb::TensorList p) { return std::make_unique<o::Adadelta>(p, o::AdadeltaOptions(1.0)); }},
       {"nadam", [](nb::TensorList p) { return std::make_unique<o::NAdam>(p, o::NAdamOptions(0.01)); }},
       {"radam", [](nb::TensorList p) { return std::make_unique<o::RAdam>(p, o::RAdamOptions(0.01)); }},
+      {"adamax", [](nb::TensorList p) { return std::make_unique<o::Adamax>(p, o::AdamaxOptions(0.01).weight_decay(0.01)); }},
+      {"rprop", [](nb::TensorList p) { return std::make_unique<o::Rprop>(p, o::RpropOptions(0.01)); }},
+      {"asgd", [](nb::TensorList p) { return std::make_unique<o::ASGD>(p, o::ASGDOptions(0.01).t0(2)); }},
   };
   for (const auto& [name, make] : kinds) {
     SCOPED_TRACE(name);
@@ -243,6 +246,35 @@ TEST(CudaOptim, EveryOptimizerMatchesTheCpu) {
     expect_same(result[1][0], result[0][0], 1e-5, 1e-4, name + " weight");
     expect_same(result[1][1], result[0][1], 1e-5, 1e-4, name + " bias");
   }
+}
+
+// LBFGS is built from ordinary ops (cat, sum, max, narrow, add_), so on CUDA it runs their
+// kernels; the reductions sum in another order than the CPU's, so the trajectory agrees to
+// rounding, not bit for bit (two steps of five iterations on a small least-squares problem).
+TEST(CudaOptim, LBFGSMatchesTheCpu) {
+  NB_REQUIRE_CUDA();
+  nb::manual_seed(3);
+  Tensor x = nb::randn({12, 4}, {.dtype = nb::kF64}), y = nb::randn({12, 3}, {.dtype = nb::kF64});
+  Tensor w0 = nb::randn({3, 4}, {.dtype = nb::kF64}), b0 = nb::randn({3}, {.dtype = nb::kF64});
+  nb::TensorList result[2];
+  for (int dev = 0; dev < 2; ++dev) {
+    Device d = dev ? gpu() : Device::cpu();
+    Tensor w = w0.to(d).clone().detach().requires_grad_(true), b = b0.to(d).clone().detach().requires_grad_(true);
+    Tensor xd = x.to(d), yd = y.to(d);
+    nb::optim::LBFGS opt({w, b}, nb::optim::LBFGSOptions().max_iter(5).line_search_fn("strong_wolfe"));
+    for (int s = 0; s < 2; ++s) {
+      opt.step([&] {
+        opt.zero_grad();
+        Tensor loss = nb::square(nb::matmul(xd, w.t()) + b - yd).mean();
+        loss.backward();
+        return loss;
+      });
+    }
+    EXPECT_EQ(opt.lbfgs_state().d.device(), d);
+    result[dev] = {w.detach().cpu(), b.detach().cpu()};
+  }
+  expect_same(result[1][0], result[0][0], 1e-9, 1e-10, "lbfgs weight");
+  expect_same(result[1][1], result[0][1], 1e-9, 1e-10, "lbfgs bias");
 }
 
 // ---- allocator -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // zero_grad, closures, state_dict round trips, and allocation-free steps.
 
 #include <cstring>
+#include <map>
 
 #include "nabla/nn.h"
 #include "nabla/threads.h"
@@ -34,6 +35,39 @@ TEST(OptimOptions, DefaultsArePyTorchs) {
   EXPECT_EQ(NAdamOptions().lr(), 2e-3);
   EXPECT_EQ(NAdamOptions().momentum_decay(), 4e-3);
   EXPECT_EQ(RAdamOptions().lr(), 1e-3);
+  EXPECT_EQ(AdamaxOptions().lr(), 2e-3);
+  EXPECT_EQ(std::get<0>(AdamaxOptions().betas()), 0.9);
+  EXPECT_EQ(std::get<1>(AdamaxOptions().betas()), 0.999);
+  EXPECT_EQ(AdamaxOptions().eps(), 1e-8);
+  EXPECT_EQ(AdamaxOptions().weight_decay(), 0.0);
+  EXPECT_FALSE(AdamaxOptions().maximize());
+  EXPECT_EQ(RpropOptions().lr(), 1e-2);
+  EXPECT_EQ(std::get<0>(RpropOptions().etas()), 0.5);
+  EXPECT_EQ(std::get<1>(RpropOptions().etas()), 1.2);
+  EXPECT_EQ(std::get<0>(RpropOptions().step_sizes()), 1e-6);
+  EXPECT_EQ(std::get<1>(RpropOptions().step_sizes()), 50.0);
+  EXPECT_FALSE(RpropOptions().maximize());
+  EXPECT_EQ(ASGDOptions().lr(), 1e-2);
+  EXPECT_EQ(ASGDOptions().lambd(), 1e-4);
+  EXPECT_EQ(ASGDOptions().alpha(), 0.75);
+  EXPECT_EQ(ASGDOptions().t0(), 1e6);
+  EXPECT_EQ(ASGDOptions().weight_decay(), 0.0);
+  EXPECT_FALSE(ASGDOptions().maximize());
+}
+
+// Rprop's pair options are named by their halves in values() and state_dict.
+TEST(OptimOptions, RpropPairOptionsHaveNamedHalves) {
+  auto o = RpropOptions(0.1).etas({0.4, 1.3}).step_sizes({1e-4, 2.0});
+  const auto values = o.values();
+  std::map<std::string, double> v(values.begin(), values.end());
+  EXPECT_EQ(v.at("etaminus"), 0.4);
+  EXPECT_EQ(v.at("etaplus"), 1.3);
+  EXPECT_EQ(v.at("step_size_min"), 1e-4);
+  EXPECT_EQ(v.at("step_size_max"), 2.0);
+  EXPECT_TRUE(o.set_value("etaplus", 1.5));
+  EXPECT_EQ(std::get<1>(o.etas()), 1.5);
+  EXPECT_TRUE(o.set_value("step_size_min", 0.0));
+  EXPECT_EQ(std::get<0>(o.step_sizes()), 0.0);
 }
 
 TEST(OptimOptions, ChainedSettersAndNamedValues) {
@@ -81,6 +115,23 @@ TEST(OptimOptions, BadOptionsNameTheOption) {
   EXPECT_ERROR(RMSprop(p, RMSpropOptions().momentum(-1)), "[RMSprop]", "momentum");
   EXPECT_ERROR(Adadelta(p, AdadeltaOptions().rho(1.1)), "[Adadelta]", "rho");
   EXPECT_ERROR(Adadelta(p, AdadeltaOptions(-2)), "[Adadelta]", "lr");
+  EXPECT_ERROR(Adamax(p, AdamaxOptions(-1)), "[Adamax] invalid lr: -1 (must be >= 0)");
+  EXPECT_ERROR(Adamax(p, AdamaxOptions().betas({0.9, 1.0})), "[Adamax]", "betas[1]", "[0, 1)");
+  EXPECT_ERROR(Adamax(p, AdamaxOptions().eps(-1)), "[Adamax]", "eps");
+  EXPECT_ERROR(Adamax(p, AdamaxOptions().weight_decay(-0.1)), "[Adamax]", "weight_decay", "-0.1");
+  EXPECT_ERROR(Rprop(p, RpropOptions(-0.5)), "[Rprop] invalid lr: -0.5 (must be >= 0)");
+  EXPECT_ERROR(Rprop(p, RpropOptions().etas({1.5, 1.2})),
+               "[Rprop] invalid etas: (1.5, 1.2) (must satisfy 0 < etaminus < 1 < etaplus)");
+  EXPECT_ERROR(Rprop(p, RpropOptions().etas({0.5, 0.9})), "[Rprop] invalid etas: (0.5, 0.9)");
+  EXPECT_ERROR(Rprop(p, RpropOptions().etas({0.0, 1.2})), "[Rprop] invalid etas: (0, 1.2)");
+  EXPECT_ERROR(Rprop(p, RpropOptions().step_sizes({1.0, 0.5})),
+               "[Rprop] invalid step_sizes: (1, 0.5) (must satisfy 0 <= step_size_min <= step_size_max)");
+  EXPECT_ERROR(Rprop(p, RpropOptions().step_sizes({-1.0, 0.5})), "[Rprop] invalid step_sizes: (-1, 0.5)");
+  EXPECT_ERROR(ASGD(p, ASGDOptions(-0.01)), "[ASGD] invalid lr: -0.01 (must be >= 0)");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().lambd(-1)), "[ASGD] invalid lambd: -1 (must be >= 0)");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().alpha(-0.5)), "[ASGD] invalid alpha: -0.5");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().t0(-1)), "[ASGD] invalid t0: -1");
+  EXPECT_ERROR(ASGD(p, ASGDOptions().weight_decay(-1)), "[ASGD] invalid weight_decay: -1");
   // A group's own options are validated too.
   std::vector<OptimizerParamGroup> groups;
   groups.emplace_back(p, std::make_unique<SGDOptions>(SGDOptions(-3)));
@@ -298,6 +349,9 @@ TEST(OptimStateDict, InMemoryRoundTripContinuesBitForBit) {
   check_state_dict_round_trip<AdamW>(AdamWOptions(0.01));
   check_state_dict_round_trip<NAdam>(NAdamOptions(0.01));
   check_state_dict_round_trip<RAdam>(RAdamOptions(0.01));
+  check_state_dict_round_trip<Adamax>(AdamaxOptions(0.01).weight_decay(0.01));
+  check_state_dict_round_trip<Rprop>(RpropOptions(0.01).etas({0.4, 1.3}).step_sizes({1e-5, 0.5}));
+  check_state_dict_round_trip<ASGD>(ASGDOptions(0.05).lambd(0.01).t0(3));  // η and μ travel as metadata
 }
 
 TEST(OptimStateDict, HyperParametersAndGroupsComeBack) {
@@ -323,6 +377,24 @@ TEST(OptimStateDict, HyperParametersAndGroupsComeBack) {
   EXPECT_EQ(std::get<0>(o1.betas()), 0.5);
   EXPECT_EQ(std::get<1>(o1.betas()), 0.75);
   EXPECT_TRUE(static_cast<const AdamOptions&>(b.param_groups()[0].options()).amsgrad());
+}
+
+TEST(OptimStateDict, RpropOptionsComeBackByName) {
+  Tensor p = param({2});
+  Rprop a({p}, RpropOptions(0.02).etas({0.25, 1.75}).step_sizes({1e-3, 0.25}).maximize(true));
+  auto d = a.state_dict();
+  EXPECT_EQ(d.metadata.at("param_groups.0.etaminus"), "0.25");
+  EXPECT_EQ(d.metadata.at("param_groups.0.step_size_max"), "0.25");
+  Rprop b({param({2})});
+  b.load_state_dict(d);
+  const auto& o = static_cast<const RpropOptions&>(b.param_groups()[0].options());
+  EXPECT_EQ(o.lr(), 0.02);
+  EXPECT_EQ(o.etas(), std::make_tuple(0.25, 1.75));
+  EXPECT_EQ(o.step_sizes(), std::make_tuple(1e-3, 0.25));
+  EXPECT_TRUE(o.maximize());
+  d.metadata["param_groups.0.etaplus"] = "0.75";  // validated on load, the optimizer left intact
+  EXPECT_ERROR(b.load_state_dict(d), "[Rprop] invalid etas: (0.25, 0.75)");
+  EXPECT_EQ(std::get<1>(static_cast<const RpropOptions&>(b.param_groups()[0].options()).etas()), 1.75);
 }
 
 TEST(OptimStateDict, MismatchesAreClearErrors) {
@@ -381,6 +453,9 @@ TEST(OptimMemory, StepAllocatesNothingAfterWarmUp) {
   check_no_allocation<AdamW>(AdamWOptions());
   check_no_allocation<NAdam>(NAdamOptions().decoupled_weight_decay(true).weight_decay(0.1));
   check_no_allocation<RAdam>(RAdamOptions());
+  check_no_allocation<Adamax>(AdamaxOptions().weight_decay(1e-4));
+  check_no_allocation<Rprop>(RpropOptions().maximize(true));
+  check_no_allocation<ASGD>(ASGDOptions().t0(2).weight_decay(1e-4));
 }
 
 TEST(OptimMemory, TrainingLoopDoesNotGrowOsAllocations) {

@@ -108,6 +108,28 @@ std::vector<std::pair<std::string, Factory>> configs() {
     r.sched = std::make_unique<LinearWarmup>(*r.opt, 20, 0.05);
     return r;
   });
+  c.emplace_back("Adamax_cyclic_beta1", [](std::vector<Tensor> p) {
+    TrainRun r;
+    r.opt = std::make_unique<Adamax>(p, AdamaxOptions(0.002).weight_decay(1e-3));
+    r.sched = std::make_unique<CyclicLR>(*r.opt, 1e-3, 5e-3,
+                                         CyclicLROptions{.step_size_up = 15, .mode = CyclicMode::Triangular2});
+    return r;
+  });
+  c.emplace_back("Rprop_sequential_linear_polynomial", [](std::vector<Tensor> p) {
+    TrainRun r;
+    r.opt = std::make_unique<Rprop>(p, RpropOptions(0.005).etas({0.4, 1.3}).step_sizes({1e-5, 0.1}));
+    std::vector<std::unique_ptr<LRScheduler>> s;
+    s.push_back(std::make_unique<LinearLR>(*r.opt, 0.5, 1.0, 10));
+    s.push_back(std::make_unique<PolynomialLR>(*r.opt, 90, 2.0));
+    r.sched = std::make_unique<SequentialLR>(*r.opt, std::move(s), std::vector<int64_t>{10});
+    return r;
+  });
+  c.emplace_back("ASGD_averaging_exponential", [](std::vector<Tensor> p) {
+    TrainRun r;
+    r.opt = std::make_unique<ASGD>(p, ASGDOptions(0.05).lambd(1e-3).t0(20).weight_decay(1e-4));
+    r.sched = std::make_unique<ExponentialLR>(*r.opt, 0.99);
+    return r;
+  });
   return c;
 }
 

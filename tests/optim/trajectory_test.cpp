@@ -211,6 +211,63 @@ RefStep ref_radam(RAdamH h) {
   };
 }
 
+// Adamax: m as Adam's; u = max(β2 u, |g| + ε) (no bias correction); θ -= lr/(1-β1ᵗ) · m/u.
+struct AdamaxH { double lr = 2e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0; bool maximize = false; };
+RefStep ref_adamax(AdamaxH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& m = s.get("exp_avg", w.size());
+    auto& u = s.get("exp_inf", w.size());
+    const double clr = h.lr / (1 - std::pow(h.b1, s.t));
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.maximize) g[i] = -g[i];
+      g[i] += h.wd * w[i];
+      m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+      u[i] = std::max(h.b2 * u[i], std::abs(g[i]) + h.eps);
+      w[i] -= clr * m[i] / u[i];
+    }
+  };
+}
+
+// Rprop: step sizes start at lr and grow by η+ while g keeps its sign, shrink by η- on a flip
+// (where the step is then skipped and the remembered gradient is 0), within [min, max].
+struct RpropH { double lr = 1e-2, eta_minus = 0.5, eta_plus = 1.2, min = 1e-6, max = 50; bool maximize = false; };
+RefStep ref_rprop(RpropH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& prev = s.get("prev", w.size());
+    auto& step = s.get("step_size", w.size(), h.lr);
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.maximize) g[i] = -g[i];
+      const double sgn = g[i] * prev[i];
+      if (sgn > 0) step[i] *= h.eta_plus;
+      if (sgn < 0) step[i] *= h.eta_minus;
+      step[i] = std::min(std::max(step[i], h.min), h.max);
+      if (sgn < 0) g[i] = 0;
+      w[i] -= (g[i] > 0 ? 1.0 : g[i] < 0 ? -1.0 : 0.0) * step[i];
+      prev[i] = g[i];
+    }
+  };
+}
+
+// ASGD: η_t = lr / (1 + λ·lr·(t-1))^α (η_1 = lr), μ_t = 1 / max(1, t-1-t0) (μ_1 = 1);
+// w ← w(1 - λη_t) - η_t g;  ax ← w while μ_t = 1, else ax + μ_t (w - ax).
+struct AsgdH { double lr = 1e-2, lambd = 1e-4, alpha = 0.75, t0 = 1e6, wd = 0; bool maximize = false; };
+RefStep ref_asgd(AsgdH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    auto& ax = s.get("ax", w.size());
+    const double eta = h.lr / std::pow(1 + h.lambd * h.lr * (s.t - 1), h.alpha);
+    const double mu = s.t == 1 ? 1.0 : 1.0 / std::max(1.0, s.t - 1 - h.t0);
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (h.maximize) g[i] = -g[i];
+      g[i] += h.wd * w[i];
+      w[i] = w[i] * (1 - h.lambd * eta) - eta * g[i];
+      ax[i] = mu == 1 ? w[i] : ax[i] + mu * (w[i] - ax[i]);
+    }
+  };
+}
+
 // ---- the cases --------------------------------------------------------------------------------
 using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 struct Case {
@@ -270,6 +327,24 @@ std::vector<Case> cases() {
        {"exp_avg", "exp_avg_sq"}},
       {"RAdam_decoupled", make<RAdam>(RAdamOptions(0.01).weight_decay(0.1).decoupled_weight_decay(true)),
        ref_radam({.lr = 0.01, .wd = 0.1, .decoupled = true}), {"exp_avg", "exp_avg_sq"}},
+      {"Adamax", make<Adamax>(AdamaxOptions(0.02)), ref_adamax({.lr = 0.02}), {"exp_avg", "exp_inf"}},
+      {"Adamax_betas_eps_wd", make<Adamax>(AdamaxOptions(0.05).betas({0.8, 0.95}).eps(1e-3).weight_decay(0.05)),
+       ref_adamax({.lr = 0.05, .b1 = 0.8, .b2 = 0.95, .eps = 1e-3, .wd = 0.05}), {"exp_avg", "exp_inf"}},
+      {"Adamax_maximize", make<Adamax>(AdamaxOptions(0.01).maximize(true)),
+       ref_adamax({.lr = 0.01, .maximize = true}), {"exp_avg", "exp_inf"}},
+      // lr 0.1 growing by 1.2 overshoots the minima within the 10 steps: sign flips happen.
+      {"Rprop", make<Rprop>(RpropOptions(0.1)), ref_rprop({.lr = 0.1}), {"prev", "step_size"}},
+      {"Rprop_etas_step_sizes",
+       make<Rprop>(RpropOptions(0.05).etas({0.3, 1.5}).step_sizes({0.01, 0.12})),
+       ref_rprop({.lr = 0.05, .eta_minus = 0.3, .eta_plus = 1.5, .min = 0.01, .max = 0.12}), {"prev", "step_size"}},
+      {"Rprop_maximize", make<Rprop>(RpropOptions(0.02).maximize(true)), ref_rprop({.lr = 0.02, .maximize = true}),
+       {"prev", "step_size"}},
+      // t0 = 3: the average starts within the 10 steps (μ = 1, 1, 1, 1, 1, 1/2, 1/3, ...).
+      {"ASGD_averaging", make<ASGD>(ASGDOptions(0.05).lambd(0.05).alpha(0.6).t0(3)),
+       ref_asgd({.lr = 0.05, .lambd = 0.05, .alpha = 0.6, .t0 = 3}), {"ax"}},
+      {"ASGD_defaults_wd", make<ASGD>(ASGDOptions().weight_decay(0.1)), ref_asgd({.wd = 0.1}), {"ax"}},
+      {"ASGD_maximize", make<ASGD>(ASGDOptions(0.02).t0(0).maximize(true)),
+       ref_asgd({.lr = 0.02, .t0 = 0, .maximize = true}), {"ax"}},
   };
 }
 
@@ -389,6 +464,89 @@ TEST(OptimGroups, ParametersWithoutGradAreSkipped) {
   EXPECT_EQ(q.to_vector()[0], 1.0);
   EXPECT_EQ(opt.state(q).step, 0);
   EXPECT_FALSE(opt.state_tensor(q, "exp_avg").defined());
+}
+
+}  // namespace
+
+namespace {
+
+// Two groups with their own Adamax / Rprop options follow their own reference trajectories.
+template <typename Opt, typename Options>
+void check_two_groups(Options defaults, Options second, RefStep r0, RefStep r1) {
+  const int64_t n0 = 15, n1 = 7;
+  std::vector<double> w0 = init_w(0, n0), w1 = init_w(1, n1);
+  Tensor p0 = from_vector(w0, kShapes[0], kF64).requires_grad_();
+  Tensor p1 = from_vector(w1, kShapes[1], kF64).requires_grad_();
+  Tensor a0 = from_vector(curv(0, n0), kShapes[0], kF64), c0 = from_vector(target(0, n0), kShapes[0], kF64);
+  Tensor a1 = from_vector(curv(1, n1), kShapes[1], kF64), c1 = from_vector(target(1, n1), kShapes[1], kF64);
+  std::vector<optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<Tensor>{p0});
+  groups.emplace_back(std::vector<Tensor>{p1}, std::make_unique<Options>(second));
+  Opt opt(std::move(groups), defaults);
+  RefState s0, s1;
+  for (int step = 0; step < 10; ++step) {
+    opt.zero_grad();
+    Tensor loss = sum(a0 * square(p0 - c0)) + sum(sin(p0)) + sum(a1 * square(p1 - c1)) + sum(sin(p1));
+    loss.backward();
+    opt.step();
+    r0(w0, ref_grad(0, w0), s0);
+    r1(w1, ref_grad(1, w1), s1);
+  }
+  expect_near_rel(p0.to_vector(), w0, 1e-6, 1e-12, std::string(opt.name()) + " group 0");
+  expect_near_rel(p1.to_vector(), w1, 1e-6, 1e-12, std::string(opt.name()) + " group 1");
+}
+
+TEST(OptimGroups, AdamaxAndRpropGroupsUseTheirOwnOptions) {
+  using namespace optim;
+  check_two_groups<Adamax>(AdamaxOptions(0.02), AdamaxOptions(0.05).betas({0.5, 0.9}).weight_decay(0.1),
+                           ref_adamax({.lr = 0.02}), ref_adamax({.lr = 0.05, .b1 = 0.5, .b2 = 0.9, .wd = 0.1}));
+  check_two_groups<Rprop>(RpropOptions(0.1), RpropOptions(0.03).etas({0.2, 1.1}).maximize(true),
+                          ref_rprop({.lr = 0.1}),
+                          ref_rprop({.lr = 0.03, .eta_minus = 0.2, .eta_plus = 1.1, .maximize = true}));
+}
+
+// f(w) = (w - 1)², w0 = 0, lr 0.3, by hand: the step grows 0.3, 0.36, 0.432 while g < 0; at
+// w = 1.092 the gradient changes sign, so the step shrinks to 0.216 and that move is skipped
+// (prev becomes 0); the next step keeps 0.216 (factor 1) and moves back to 0.876.
+TEST(OptimRprop, ShrinksTheStepOnASignFlipAndSkipsThatMove) {
+  Tensor w = zeros({1}, {.dtype = kF64, .requires_grad = true});
+  optim::Rprop opt({w}, optim::RpropOptions(0.3));
+  const std::vector<double> want_w = {0.3, 0.66, 1.092, 1.092, 0.876};
+  const std::vector<double> want_step = {0.3, 0.36, 0.432, 0.216, 0.216};
+  const std::vector<double> want_prev = {-2.0, -1.4, -0.68, 0.0, 0.184};
+  for (size_t k = 0; k < want_w.size(); ++k) {
+    opt.zero_grad();
+    square(w - 1.0).sum().backward();
+    opt.step();
+    EXPECT_NEAR(w.item(), want_w[k], 1e-12) << "step " << k + 1;
+    EXPECT_NEAR(opt.state_tensor(w, "step_size").item(), want_step[k], 1e-12) << "step " << k + 1;
+    EXPECT_NEAR(opt.state_tensor(w, "prev").item(), want_prev[k], 1e-12) << "step " << k + 1;
+  }
+}
+
+// As PyTorch: the step sizes are set from lr once, on the first step; a scheduler's later lr
+// changes do not reach them (Rprop's steps are in parameter units, not scaled by lr).
+TEST(OptimRprop, LrChangesAfterTheFirstStepDoNotReachTheStepSizes) {
+  Tensor w = zeros({2}, {.dtype = kF64, .requires_grad = true});
+  optim::Rprop opt({w}, optim::RpropOptions(0.1));
+  w.set_grad(full({2}, -1.0, {.dtype = kF64}));
+  opt.step();
+  opt.param_groups()[0].options().set_lr(1e-4);
+  opt.step();
+  EXPECT_NEAR(w.to_vector()[0], 0.1 + 0.12, 1e-12);
+}
+
+// Adamax's first step: m̂ = g and u = |g| (eps 0), so the step is lr·sign(g) whatever the
+// gradient's scale.
+TEST(OptimAdamax, FirstStepIsLrTimesTheGradientSign) {
+  for (double g : {1e-3, 1.0, 1e3}) {
+    Tensor w = zeros({2}, {.dtype = kF64, .requires_grad = true});
+    optim::Adamax opt({w}, optim::AdamaxOptions(0.01).eps(0));
+    w.set_grad(from_vector(std::vector<double>{g, -g}, {2}, kF64));
+    opt.step();
+    EXPECT_NEAR(w.to_vector()[0], -0.01, 1e-15) << g;
+    EXPECT_NEAR(w.to_vector()[1], 0.01, 1e-15) << g;
+  }
 }
 
 }  // namespace

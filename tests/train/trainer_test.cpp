@@ -749,6 +749,48 @@ TEST(TrainConfig, TrainerRejectsBadSettings) {
   EXPECT_EQ(Trainer(c).config().out, "runs/cnn-seed5");
 }
 
+// adamax/rprop/asgd and the polynomial/cyclic schedules by name: the lr column of metrics.csv is the
+// schedule's value at each epoch (polynomial over 4 epochs: 1, 3/4, 1/2, 1/4 of the lr; cyclic:
+// triangle waves between lr/10 and lr with half-cycles of epochs/4 = 1 epoch, the second cycle at
+// half amplitude). LBFGS, which needs a closure, is refused with the reason.
+TEST(TrainConfig, NewOptimizersAndSchedulesByName) {
+  TempDir dir("new_optim_names");
+  auto lrs_of = [](const std::string& run) {
+    std::vector<double> out;
+    auto lines = lines_of(read_text(run + "/metrics.csv"));
+    for (size_t i = 1; i < lines.size(); ++i) out.push_back(std::stod(split(lines[i], ',').at(5)));
+    return out;
+  };
+  struct Case {
+    const char* optimizer;
+    const char* schedule;
+    std::vector<double> lrs;
+  };
+  for (const Case& k : {Case{"rprop", "polynomial", {0.01, 0.0075, 0.005, 0.0025}},
+                        Case{"adamax", "cyclic", {2e-4, 2e-3, 2e-4, 1.1e-3}},
+                        Case{"asgd", "step", {1e-2, 1e-3, 1e-4, 1e-5}}}) {
+    SCOPED_TRACE(std::string(k.optimizer) + " " + k.schedule);
+    TrainConfig c = small_config(dir.file(std::string(k.optimizer) + "_" + k.schedule));
+    c.optimizer = k.optimizer;
+    c.schedule = k.schedule;
+    train::RunResult r = Trainer(c).fit();
+    EXPECT_EQ(r.epochs_run, 4);
+    auto lrs = lrs_of(c.out);
+    ASSERT_EQ(lrs.size(), k.lrs.size());
+    for (size_t e = 0; e < lrs.size(); ++e) EXPECT_NEAR(lrs[e], k.lrs[e], 1e-9 * k.lrs[e]) << "epoch " << e + 1;
+  }
+  TrainConfig c = small_config(dir.file("lbfgs"));
+  c.optimizer = "lbfgs";
+  expect_error_containing([&] { Trainer(c).fit(); }, "optimizer 'lbfgs' is not available in the trainer");
+  c.optimizer = "rprop";
+  c.weight_decay = 1e-4;
+  expect_error_containing([&] { Trainer(c).fit(); }, "optimizer 'rprop' has no weight decay");
+  c.weight_decay = 0;
+  c.schedule = "cyclic";
+  c.warmup_epochs = 1;
+  expect_error_containing([&] { Trainer(c).fit(); }, "schedule 'cyclic' starts low");
+}
+
 TEST(TrainConfig, UnknownOptimizerScheduleAugmentFailBeforeWritingTheRunFolder) {
   TempDir dir("badcfg");
   for (auto set : std::vector<void (*)(TrainConfig&)>{[](TrainConfig& c) { c.optimizer = "sgdd"; },

@@ -10,7 +10,7 @@
 
 namespace nabla {
 
-enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam };
+enum class OptimAlgo : uint8_t { SGD, Adagrad, RMSprop, Adadelta, Adam, NAdam, RAdam, Adamax, Rprop, ASGD };
 
 /// Hyper-parameters shared by every parameter of one `optim_update_` call.
 struct OptimHyper {
@@ -22,6 +22,8 @@ struct OptimHyper {
   double eps = 0;
   double weight_decay = 0;  ///< coupled (L2) decay: g <- g + weight_decay * p
   double decay = 1;         ///< decoupled decay factor applied first: p <- decay * p (1 - lr wd)
+  double etaminus = 0, etaplus = 0;            ///< Rprop: step-size factors on a sign flip / a kept sign
+  double step_size_min = 0, step_size_max = 0;  ///< Rprop: bounds of the per-element step sizes
   bool nesterov = false, centered = false, amsgrad = false, maximize = false;
 };
 
@@ -52,6 +54,13 @@ struct OptimSlot {
 ///            c2 = 1-β2ᵗ.  m, v as Adam;  d = √(v/c2) + eps;  p <- p - c0 g/d - c1 m/d
 ///   RAdam    state {exp_avg, exp_avg_sq}; m, v as Adam; c1 != 0 (rectified): p <- p - c0 m/(√v + eps)
 ///            with c0 = lr rₜ √(1-β2ᵗ)/(1-β1ᵗ); else p <- p - c0 m with c0 = lr/(1-β1ᵗ).
+///   Adamax   state {exp_avg, exp_inf}; c0 = lr/(1-β1ᵗ).  m <- β1 m + (1-β1) g;
+///            u <- max(β2 u, |g| + eps);  p <- p - c0 m/u
+///   Rprop    state {prev, step_size}; no weight decay.  f = etaplus if g·prev > 0, etaminus if
+///            g·prev < 0, else 1;  step_size <- clamp(step_size·f, step_size_min, step_size_max);
+///            g <- 0 where g·prev < 0;  p <- p - sign(g)·step_size;  prev <- g
+///   ASGD     state {ax}; c0 = eta, c1 = mu, c2 = 1 - lambd·eta.  p <- c2 p - c0 g;
+///            ax <- c1 != 1 ? ax + (p - ax) c1 : p
 void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimSlot>& slots);
 
 /// (Σ over all tensors and elements of |x|^p)^(1/p), accumulated in double; p = inf gives

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -21,6 +22,12 @@
 #include "nabla/tensor.h"
 
 namespace nabla::optim {
+
+namespace detail {
+/// `value` as an integer option's value; throws "[<optimizer>] invalid <option>: 2.5 (must be an
+/// integer)" for a fraction, a NaN or a value beyond int64.
+int64_t to_int64(const char* optimizer, const char* option, double value);
+}  // namespace detail
 
 /// Options of one parameter group. Concrete options (SGDOptions, AdamOptions, ...) derive
 /// from OptimizerCloneableOptions; this interface is what schedulers and state_dict use.
@@ -36,12 +43,20 @@ class OptimizerOptions {
   virtual std::vector<std::pair<std::string, double>> values() const = 0;
   /// Sets a hyper-parameter by name; false when this optimizer has no such option.
   virtual bool set_value(const std::string& name, double value) = 0;
+  /// Options whose value is text (LBFGS's line_search_fn), every one, set or not.
+  virtual std::vector<std::pair<std::string, std::optional<std::string>>> string_values() const { return {}; }
+  /// Sets a text option by name (nullopt unsets it); false when there is no such option.
+  virtual bool set_string_value(const std::string& /*name*/, const std::optional<std::string>& /*value*/) {
+    return false;
+  }
   /// Throws nabla::Error naming the first invalid option: "[SGD] invalid lr: -1 (must be >= 0)".
   virtual void validate() const = 0;
 };
 
 /// CRTP helper: Derived lists its fields once in `template <class F> void fields(F&& f)`
-/// (calling f(name, field&) for double, bool and std::tuple<double, double> fields).
+/// (calling f(name, field&) for double, bool, int64_t, std::optional<int64_t> (listed in
+/// values() when set), std::tuple<double, double> (betas: beta1/beta2) and
+/// std::optional<std::string> fields (string_values()).
 template <typename Derived>
 class OptimizerCloneableOptions : public OptimizerOptions {
  public:
@@ -57,7 +72,9 @@ class OptimizerCloneableOptions : public OptimizerOptions {
       if constexpr (std::is_same_v<V, std::tuple<double, double>>) {
         out.emplace_back("beta1", std::get<0>(v));
         out.emplace_back("beta2", std::get<1>(v));
-      } else {
+      } else if constexpr (std::is_same_v<V, std::optional<int64_t>>) {
+        if (v) out.emplace_back(name, double(*v));
+      } else if constexpr (!std::is_same_v<V, std::optional<std::string>>) {
         out.emplace_back(name, double(v));
       }
     });
@@ -65,16 +82,34 @@ class OptimizerCloneableOptions : public OptimizerOptions {
   }
   bool set_value(const std::string& key, double value) override {
     bool found = false;
-    static_cast<Derived&>(*this).fields([&](const char* name, auto& v) {
+    Derived& self = static_cast<Derived&>(*this);
+    self.fields([&](const char* name, auto& v) {
       using V = std::decay_t<decltype(v)>;
       if constexpr (std::is_same_v<V, std::tuple<double, double>>) {
         if (key == "beta1") std::get<0>(v) = value, found = true;
         if (key == "beta2") std::get<1>(v) = value, found = true;
       } else if constexpr (std::is_same_v<V, bool>) {
         if (key == name) v = value != 0, found = true;
-      } else {
+      } else if constexpr (std::is_same_v<V, int64_t> || std::is_same_v<V, std::optional<int64_t>>) {
+        if (key == name) v = detail::to_int64(self.optimizer_name(), name, value), found = true;
+      } else if constexpr (!std::is_same_v<V, std::optional<std::string>>) {
         if (key == name) v = V(value), found = true;
       }
+    });
+    return found;
+  }
+  std::vector<std::pair<std::string, std::optional<std::string>>> string_values() const override {
+    std::vector<std::pair<std::string, std::optional<std::string>>> out;
+    const_cast<Derived&>(static_cast<const Derived&>(*this)).fields([&](const char* name, auto& v) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::optional<std::string>>) out.emplace_back(name, v);
+    });
+    return out;
+  }
+  bool set_string_value(const std::string& key, const std::optional<std::string>& value) override {
+    bool found = false;
+    static_cast<Derived&>(*this).fields([&](const char* name, auto& v) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::optional<std::string>>)
+        if (key == name) v = value, found = true;
     });
     return found;
   }
@@ -120,6 +155,8 @@ class OptimizerParamGroup {
 struct ParamState {
   int64_t step = 0;
   double mu_product = 1.0;  ///< NAdam: product of the momentum coefficients so far
+  double eta = 0.0;         ///< ASGD: the step size of the next step (0: not started)
+  double mu = 1.0;          ///< ASGD: the averaging weight of the next step
   std::array<Tensor, 3> buffers;
   bool initialized = false;
 };
@@ -142,7 +179,8 @@ class Optimizer {
 
   /// One update of every parameter that has a gradient. With a closure, first re-evaluates
   /// the loss under grad mode (the closure zeroes grads and calls backward) and returns it.
-  Tensor step(const LossClosure& closure = nullptr);
+  /// LBFGS overrides it: its step needs the closure and calls it several times.
+  virtual Tensor step(const LossClosure& closure = nullptr);
   /// Clears gradients: drops them (set_to_none, the default) or fills them with zeros.
   void zero_grad(bool set_to_none = true);
   /// Adds a group; its options default to the optimizer's defaults. Parameters must be
@@ -181,6 +219,12 @@ class Optimizer {
   /// Updates the parameters of `group` that have a gradient. `*states[i]` belongs to
   /// group.params()[i]. Runs under NoGradGuard.
   virtual void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) = 0;
+  /// For optimizers with state beyond the per-parameter buffers (LBFGS): state_dict() calls
+  /// save_extra_state last; load_state_dict() calls load_extra_state after validating its own
+  /// part and before changing anything, and then commits its part, which cannot fail. So
+  /// load_extra_state must validate everything before it changes anything itself.
+  virtual void save_extra_state(OptimizerStateDict& /*dict*/) const {}
+  virtual void load_extra_state(const OptimizerStateDict& /*dict*/) {}
   /// Options of group `g` as the concrete type.
   template <typename Options>
   const Options& group_options(const OptimizerParamGroup& group) const {

@@ -8,6 +8,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -183,6 +184,115 @@ class LinearWarmup : public LRScheduler {
   double start_factor_;
   std::unique_ptr<LRScheduler> after_;
   WarmupMode mode_;
+};
+
+/// PyTorch's LinearLR: the factor moves linearly from start_factor to end_factor over
+/// total_iters epochs, then stays: lr = base · (start + (end - start)·min(epoch, total_iters)/total_iters).
+class LinearLR : public LRScheduler {
+ public:
+  explicit LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3.0, double end_factor = 1.0,
+                    int64_t total_iters = 5);
+  const char* name() const override { return "LinearLR"; }
+  double lr_at(int64_t epoch, size_t group) const override;
+
+ private:
+  double start_factor_, end_factor_;
+  int64_t total_iters_;
+};
+
+/// PyTorch's ConstantLR: lr = base · factor for epoch < total_iters, then base.
+class ConstantLR : public LRScheduler {
+ public:
+  explicit ConstantLR(Optimizer& optimizer, double factor = 1.0 / 3.0, int64_t total_iters = 5);
+  const char* name() const override { return "ConstantLR"; }
+  double lr_at(int64_t epoch, size_t group) const override;
+
+ private:
+  double factor_;
+  int64_t total_iters_;
+};
+
+/// PyTorch's PolynomialLR: lr = base · (1 - min(epoch, total_iters)/total_iters)^power, 0 from
+/// total_iters on.
+class PolynomialLR : public LRScheduler {
+ public:
+  explicit PolynomialLR(Optimizer& optimizer, int64_t total_iters = 5, double power = 1.0);
+  const char* name() const override { return "PolynomialLR"; }
+  double lr_at(int64_t epoch, size_t group) const override;
+
+ private:
+  int64_t total_iters_;
+  double power_;
+};
+
+/// CyclicLR's built-in amplitude policies (Smith, "Cyclical Learning Rates").
+enum class CyclicMode {
+  Triangular,   ///< constant amplitude
+  Triangular2,  ///< amplitude halved every cycle: scale 1/2^(cycle-1)
+  ExpRange      ///< amplitude scaled by gamma^iteration
+};
+/// What a custom scale_fn is called with: the cycle number (from 1) or the iteration.
+enum class CyclicScaleMode { Cycle, Iterations };
+
+struct CyclicLROptions {
+  double step_size_up = 2000;                ///< iterations of the increasing half of a cycle
+  std::optional<double> step_size_down = std::nullopt;  ///< of the decreasing half; unset: step_size_up
+  CyclicMode mode = CyclicMode::Triangular;
+  double gamma = 1.0;                        ///< ExpRange's base
+  std::function<double(double)> scale_fn = nullptr;  ///< replaces mode's policy when set (not saved by state_dict)
+  CyclicScaleMode scale_mode = CyclicScaleMode::Cycle;  ///< scale_fn's argument
+  bool cycle_momentum = true;                ///< cycle momentum (SGD, RMSprop) or beta1 (Adam family) inversely
+  std::vector<double> base_momentum{0.8};    ///< per group, or one value for all
+  std::vector<double> max_momentum{0.9};     ///< per group, or one value for all
+};
+
+/// PyTorch's CyclicLR, stepped once per batch: the lr goes from base_lr up to max_lr over
+/// step_size_up iterations and back over step_size_down, the amplitude (max_lr - base_lr)
+/// scaled by the policy; with cycle_momentum, momentum (or beta1) moves from max_momentum down
+/// to base_momentum and back, inversely. With T = up + down, cycle = ⌊1 + e/T⌋,
+/// x = 1 + e/T - cycle:  s = x/(up/T) while x <= up/T, else (x - 1)/(up/T - 1);
+///   lr = base + (max - base)·s·scale,  momentum = max_m - (max_m - base_m)·s·scale.
+/// Construction sets each group's lr to base_lr (its initial_lr too when no scheduler set one).
+class CyclicLR : public LRScheduler {
+ public:
+  /// `base_lr` and `max_lr`: per group, or one value for all groups.
+  CyclicLR(Optimizer& optimizer, std::vector<double> base_lr, std::vector<double> max_lr, CyclicLROptions options = {});
+  CyclicLR(Optimizer& optimizer, double base_lr, double max_lr, CyclicLROptions options = {});
+  const char* name() const override { return "CyclicLR"; }
+  double lr_at(int64_t epoch, size_t group) const override;
+  void apply_side_values(int64_t epoch) override;
+  double momentum_at(int64_t epoch, size_t group) const;
+
+ private:
+  /// (scale factor s within the cycle, the policy's scale) at `epoch`.
+  std::pair<double, double> position(int64_t epoch) const;
+  std::vector<double> max_lrs_, base_momentums_, max_momentums_;
+  CyclicLROptions o_;
+  double total_size_, step_ratio_;
+  std::string momentum_key_;  // "momentum", "beta1", or "" when not cycling
+};
+
+/// PyTorch's SequentialLR: runs `schedulers[0]` until milestones[0], then schedulers[1] from its
+/// own epoch 0, and so on: lr(e) = schedulers[i].lr_at(e - milestones[i-1]) for
+/// milestones[i-1] <= e < milestones[i]. The schedulers must be attached to the same optimizer;
+/// their own step() is then never called. Construction returns every group's lr to its
+/// initial_lr and applies schedulers[0]'s epoch 0, as PyTorch's does.
+class SequentialLR : public LRScheduler {
+ public:
+  SequentialLR(Optimizer& optimizer, std::vector<std::unique_ptr<LRScheduler>> schedulers,
+               std::vector<int64_t> milestones);
+  const char* name() const override { return "SequentialLR"; }
+  double lr_at(int64_t epoch, size_t group) const override;
+  void apply_side_values(int64_t epoch) override;
+  io::Metadata state_dict() const override;
+  void load_state_dict(const io::Metadata& state) override;
+  const std::vector<std::unique_ptr<LRScheduler>>& schedulers() const { return schedulers_; }
+
+ private:
+  /// The scheduler in charge at `epoch` and that scheduler's own epoch.
+  std::pair<LRScheduler*, int64_t> locate(int64_t epoch) const;
+  std::vector<std::unique_ptr<LRScheduler>> schedulers_;
+  std::vector<int64_t> milestones_;
 };
 
 enum class AnnealStrategy { Cos, Linear };

@@ -85,6 +85,22 @@ inline stdx::simd<T, A> vmax(const stdx::simd<T, A>& a, const stdx::simd<T, A>& 
   return r;
 }
 
+// Lane-wise (a > b ? x : y) and (a < b ? x : y); b, x and y may be scalars (broadcast).
+template <typename T, typename A, typename B, typename X, typename Y>
+inline stdx::simd<T, A> select_gt(const stdx::simd<T, A>& a, const B& b, const X& x, const Y& y) {
+  using V = stdx::simd<T, A>;
+  V r = V(y);
+  stdx::where(a > V(b), r) = V(x);
+  return r;
+}
+template <typename T, typename A, typename B, typename X, typename Y>
+inline stdx::simd<T, A> select_lt(const stdx::simd<T, A>& a, const B& b, const X& x, const Y& y) {
+  using V = stdx::simd<T, A>;
+  V r = V(y);
+  stdx::where(a < V(b), r) = V(x);
+  return r;
+}
+
 #include "optim_update_impl.h"
 
 // Σ x² (or Σ |x| when Abs) over x[lo, hi), in double: SIMD loads widened to double, two

@@ -52,6 +52,25 @@ inline V vmax(V a, V b) {
   return a > b ? a : b;
 }
 
+// x as a V: a vector or a scalar broadcast (x - 0 keeps every value, -0 and NaN included).
+template <typename V, typename X>
+inline V as_vec(X x) {
+  if constexpr (__is_same(V, X)) {
+    return x;
+  } else {
+    return x - V{};
+  }
+}
+// Lane-wise (a > b ? x : y) and (a < b ? x : y); b, x and y may be scalars (broadcast).
+template <typename V, typename B, typename X, typename Y>
+inline V select_gt(V a, B b, X x, Y y) {
+  return a > as_vec<V>(b) ? as_vec<V>(x) : as_vec<V>(y);
+}
+template <typename V, typename B, typename X, typename Y>
+inline V select_lt(V a, B b, X x, Y y) {
+  return a < as_vec<V>(b) ? as_vec<V>(x) : as_vec<V>(y);
+}
+
 #include "optim_update_impl.h"
 
 // Σ x² or Σ |x| over x[lo, hi) in double: 4 lanes widened to double, two accumulators.

@@ -6,6 +6,8 @@
 //   simd_loop<T>(b, e, body)   calls body.template operator()<V>(i) over [b, e) (vectors, then tail)
 //   ld<V>(const T*), st(V, T*) unaligned load/store
 //   vsqrt(V), vmax(a, b)       element-wise sqrt and (a > b ? a : b)
+//   select_gt(a, b, x, y)      lane-wise (a > b ? x : y); select_lt likewise with a < b. `a` is a V,
+//                              the others a V or a T (broadcast); NaN compares false
 // Only IEEE-exact operations are used (+, -, *, /, sqrt; no FMA contraction: neither includer
 // enables FMA), so both widths and the scalar tail give bit-identical results.
 // The update rules follow PyTorch's documentation operation by operation (same order of the
@@ -187,6 +189,70 @@ void radam_range(const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) 
   });
 }
 
+// Adamax. state[0] = exp_avg, state[1] = exp_inf; c[0] = lr / (1 - beta1^t).
+// |g| + eps is vmax's second operand, so a NaN gradient reaches exp_inf (a NaN compare picks it).
+template <typename T>
+void adamax_range(const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
+  Ptrs<T> a(s);
+  const T sign = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay), w1 = T(1 - h.beta1), b2 = T(h.beta2),
+          eps = T(h.eps), clr = T(s.c[0]);
+  simd_loop<T>(b, e, [&]<typename V>(int64_t i) {
+    const V p = ld<V>(a.p + i);
+    const V g = sign * ld<V>(a.g + i) + wd * p;
+    const V m0 = ld<V>(a.s0 + i);
+    const V m = m0 + w1 * (g - m0);  // lerp(exp_avg, g, 1 - beta1)
+    const V abs_g = select_lt(g, T(0), V(-g), g);
+    const V u = vmax(V(b2 * ld<V>(a.s1 + i)), V(abs_g + eps));
+    st(m, a.s0 + i);
+    st(u, a.s1 + i);
+    st(V(p - clr * (m / u)), a.p + i);
+  });
+}
+
+// Rprop. state[0] = prev, state[1] = step_size; h.etaminus/etaplus, h.step_size_min/max.
+// As PyTorch: the step-size factor follows the sign of g·prev (etaplus, etaminus, or 1 for 0 and
+// NaN); where the sign flipped the gradient is zeroed (no move, and prev = 0 makes the next
+// factor 1); the move is sign(g)·step_size, sign(0) = sign(NaN) = 0.
+template <typename T>
+void rprop_range(const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
+  Ptrs<T> a(s);
+  const T sign = h.maximize ? T(-1) : T(1), up = T(h.etaplus), down = T(h.etaminus), lo = T(h.step_size_min),
+          hi = T(h.step_size_max);
+  simd_loop<T>(b, e, [&]<typename V>(int64_t i) {
+    const V g0 = sign * ld<V>(a.g + i);
+    const V prod = g0 * ld<V>(a.s0 + i);
+    const V f = select_gt(prod, T(0), up, V(select_lt(prod, T(0), down, T(1))));
+    V ss = ld<V>(a.s1 + i) * f;
+    ss = select_lt(ss, lo, lo, V(select_gt(ss, hi, hi, ss)));  // clamp; NaN stays NaN
+    const V g = select_lt(prod, T(0), T(0), g0);
+    const V dir = select_gt(g, T(0), T(1), V(select_lt(g, T(0), T(-1), T(0))));
+    st(ss, a.s1 + i);
+    st(g, a.s0 + i);
+    st(V(ld<V>(a.p + i) - dir * ss), a.p + i);
+  });
+}
+
+// ASGD. state[0] = ax; c[0] = eta, c[1] = mu, c[2] = 1 - lambd * eta (formed in double, as
+// PyTorch's param.mul_(1 - lambd * eta)). Averaging copies the parameter while mu is 1.
+template <typename T, bool Average>
+void asgd_range(const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
+  Ptrs<T> a(s);
+  const T sign = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay), eta = T(s.c[0]), mu = T(s.c[1]),
+          decay = T(s.c[2]);
+  simd_loop<T>(b, e, [&]<typename V>(int64_t i) {
+    const V p0 = ld<V>(a.p + i);
+    const V g = sign * ld<V>(a.g + i) + wd * p0;
+    const V p = decay * p0 - eta * g;
+    st(p, a.p + i);
+    if constexpr (Average) {
+      const V ax = ld<V>(a.s0 + i);
+      st(V(ax + (p - ax) * mu), a.s0 + i);
+    } else {
+      st(p, a.s0 + i);
+    }
+  });
+}
+
 template <typename T>
 void update_range(OptimAlgo algo, const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
   switch (algo) {
@@ -216,5 +282,8 @@ void update_range(OptimAlgo algo, const OptimSlot& s, const OptimHyper& h, int64
     case OptimAlgo::NAdam: return nadam_range<T>(s, h, b, e);
     case OptimAlgo::RAdam:
       return s.c[1] != 0 ? radam_range<T, true>(s, h, b, e) : radam_range<T, false>(s, h, b, e);
+    case OptimAlgo::Adamax: return adamax_range<T>(s, h, b, e);
+    case OptimAlgo::Rprop: return rprop_range<T>(s, h, b, e);
+    case OptimAlgo::ASGD: return s.c[1] != 1 ? asgd_range<T, true>(s, h, b, e) : asgd_range<T, false>(s, h, b, e);
   }
 }

@@ -88,7 +88,7 @@ Table<Entry> upload_table(const Entry* host_entries, int64_t count, SizeOf size_
 // Per-call constants in the parameter dtype, formed exactly as the CPU forms them.
 template <typename T>
 struct Consts {
-  T sign, wd, lr, mu, damp, alpha, one_m_alpha, eps, decay, w1, b2, w2;
+  T sign, wd, lr, mu, damp, alpha, one_m_alpha, eps, decay, w1, b2, w2, eta_up, eta_down, ss_lo, ss_hi;
   bool momentum_nz, momentum_pos, nesterov, plain, centered, amsgrad;
 };
 
@@ -107,6 +107,10 @@ Consts<T> make_consts(const OptimHyper& h) {
   k.w1 = T(1 - h.beta1);
   k.b2 = T(h.beta2);
   k.w2 = T(1 - h.beta2);
+  k.eta_up = T(h.etaplus);
+  k.eta_down = T(h.etaminus);
+  k.ss_lo = T(h.step_size_min);
+  k.ss_hi = T(h.step_size_max);
   k.momentum_nz = h.momentum != 0;  // SGD tests momentum != 0, RMSprop momentum > 0
   k.momentum_pos = h.momentum > 0;
   k.nesterov = h.nesterov;
@@ -203,6 +207,41 @@ __device__ __forceinline__ void update_one(const OptimSlot& s, const Consts<T>& 
     S1[i] = v.v;
     const V denom = vsqrt(v / bc2) + V(k.eps);
     P[i] = ((p - cg * (g / denom)) - cm * (m / denom)).v;
+  } else if constexpr (A == OptimAlgo::Adamax) {
+    const V clr = T(s.c[0]);
+    const V p = P[i];
+    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
+    const V m0 = S0[i];
+    const V m = m0 + V(k.w1) * (g - m0);  // lerp(exp_avg, g, 1 - beta1)
+    const V abs_g = g.v < T(0) ? V(-g.v) : g;
+    const V u = vmax(V(k.b2) * V(S1[i]), abs_g + V(k.eps));
+    S0[i] = m.v;
+    S1[i] = u.v;
+    P[i] = (p - clr * (m / u)).v;
+  } else if constexpr (A == OptimAlgo::Rprop) {
+    // rprop_range: factor from the sign of g·prev, clamp, zero the gradient on a flip, move by sign.
+    const T g0 = (V(k.sign) * V(G[i])).v;
+    const T prod = (V(g0) * V(S0[i])).v;
+    const T f = prod > T(0) ? k.eta_up : (prod < T(0) ? k.eta_down : T(1));
+    T ss = (V(S1[i]) * V(f)).v;
+    ss = ss < k.ss_lo ? k.ss_lo : (ss > k.ss_hi ? k.ss_hi : ss);  // NaN stays NaN
+    const T g = prod < T(0) ? T(0) : g0;
+    const T dir = g > T(0) ? T(1) : (g < T(0) ? T(-1) : T(0));
+    S1[i] = ss;
+    S0[i] = g;
+    P[i] = (V(P[i]) - V(dir) * V(ss)).v;
+  } else if constexpr (A == OptimAlgo::ASGD) {
+    const V eta = T(s.c[0]), mu = T(s.c[1]), decay = T(s.c[2]);
+    const V p0 = P[i];
+    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p0;
+    const V p = decay * p0 - eta * g;
+    P[i] = p.v;
+    if (s.c[1] != 1) {
+      const V ax = S0[i];
+      S0[i] = (ax + (p - ax) * mu).v;
+    } else {
+      S0[i] = p.v;
+    }
   } else {  // RAdam
     const V c = T(s.c[0]);
     const bool rectified = s.c[1] != 0;
@@ -331,6 +370,9 @@ void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t coun
       case OptimAlgo::Adam: return launch_update<T, OptimAlgo::Adam>(tt, count, h);
       case OptimAlgo::NAdam: return launch_update<T, OptimAlgo::NAdam>(tt, count, h);
       case OptimAlgo::RAdam: return launch_update<T, OptimAlgo::RAdam>(tt, count, h);
+      case OptimAlgo::Adamax: return launch_update<T, OptimAlgo::Adamax>(tt, count, h);
+      case OptimAlgo::Rprop: return launch_update<T, OptimAlgo::Rprop>(tt, count, h);
+      case OptimAlgo::ASGD: return launch_update<T, OptimAlgo::ASGD>(tt, count, h);
     }
     fail("[optim_update] unknown algorithm ", int(algo));
   });
