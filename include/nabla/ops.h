@@ -197,6 +197,17 @@ struct Conv2dOptions {
 /// optional bias [O]. Output [N, O, (H + 2p - d(k-1) - 1)/s + 1, ...].
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& opts = {});
 
+struct Conv1dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  bool padding_same = false;  ///< pad so the output has the input's length (stride 1 only)
+  int64_t dilation = 1;
+  int64_t groups = 1;
+};
+/// 1-D convolution (cross-correlation) of x [N, C, L] (or [C, L]) with weight [O, C/groups, K]
+/// and optional bias [O]: conv2d over [N, C, 1, L]. Output [N, O, (L + 2p - d(K-1) - 1)/s + 1].
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv1dOptions& opts = {});
+
 struct ConvTranspose2dOptions {
   Size2 stride{1, 1};
   Size2 padding{0, 0};
@@ -245,6 +256,21 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 /// then weight/bias [C] (optional) per channel.
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   double eps = 1e-5);
+
+struct InstanceNormOptions {
+  Tensor running_mean, running_var;  ///< [C], optional (both or neither)
+  Tensor weight, bias;               ///< [C], optional
+  /// Normalize with each sample's own statistics (and update the running ones, if given);
+  /// false: with running_mean/var (an InstanceNorm with track_running_stats in eval mode).
+  bool use_input_stats = true;
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+/// Instance normalization of x [N, C, *] (at least one spatial dim): each channel of each sample
+/// normalized over its positions (biased variance), then weight/bias per channel; running
+/// averages, when given, take the mean over the batch of the per-sample statistics (variance
+/// unbiased), as PyTorch's F.instance_norm.
+Tensor instance_norm(const Tensor& x, const InstanceNormOptions& opts = {});
 
 enum class PadMode { Constant, Reflect, Replicate, Circular };
 /// Pads trailing dims; `pads` = {left, right, top, bottom, ...} starting from the last dim, as PyTorch.

@@ -1,7 +1,10 @@
-// Conv2d and ConvTranspose2d over the functional conv2d / conv_transpose2d.
+// Conv1d, Conv2d and ConvTranspose2d over the functional conv1d / conv2d / conv_transpose2d.
 #include "nabla/nn/conv.h"
 
 #include <cmath>
+#include <string>
+#include <tuple>
+#include <utility>
 
 #include "nabla/nn/init.h"
 #include "nabla/ops.h"
@@ -47,7 +50,80 @@ void check_channels(const Module& m, const Tensor& x, int64_t channels, const Te
            c, " channels; weight is ", weight.shape());
 }
 
+/// ", padding_mode='reflect'" etc., empty for zeros.
+std::string padding_mode_repr(PaddingMode m) {
+  switch (m) {
+    case PaddingMode::Zeros: return "";
+    case PaddingMode::Reflect: return ", padding_mode='reflect'";
+    case PaddingMode::Replicate: return ", padding_mode='replicate'";
+    case PaddingMode::Circular: return ", padding_mode='circular'";
+  }
+  return "";
+}
+
+/// The pad() mode of a non-zeros padding_mode.
+PadMode pad_mode(PaddingMode m) {
+  return m == PaddingMode::Reflect ? PadMode::Reflect : m == PaddingMode::Replicate ? PadMode::Replicate : PadMode::Circular;
+}
+
+/// Left and right padding of padding='same': d (k - 1) in total, the odd one at the end (PyTorch).
+std::pair<int64_t, int64_t> same_padding(int64_t kernel, int64_t dilation) {
+  const int64_t total = dilation * (kernel - 1);
+  return {total / 2, total - total / 2};
+}
+
 }  // namespace
+
+// ---- Conv1d -------------------------------------------------------------------------------------
+
+Conv1d::Conv1d(const Conv1dOptions& o) : Module("Conv1d"), options(o) {
+  if (o.in_channels() <= 0 || o.out_channels() <= 0)
+    fail("in_channels and out_channels must be positive, got ", o.in_channels(), " and ", o.out_channels());
+  if (o.groups() <= 0 || o.in_channels() % o.groups() != 0 || o.out_channels() % o.groups() != 0)
+    fail("groups = ", o.groups(), " must be positive and divide in_channels ", o.in_channels(), " and out_channels ",
+         o.out_channels());
+  if (o.kernel_size() <= 0 || o.stride() <= 0 || o.dilation() <= 0 || o.padding() < 0)
+    fail("kernel_size, stride and dilation must be positive and padding non-negative, got kernel_size ",
+         o.kernel_size(), ", stride ", o.stride(), ", dilation ", o.dilation(), ", padding ", o.padding());
+  if (o.padding_same() && o.stride() != 1) fail("padding_same needs stride 1, got stride ", o.stride());
+  weight = register_parameter("weight", empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size()}));
+  if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));
+  reset_parameters();
+}
+
+void Conv1d::reset_parameters() { reset_conv(weight, bias); }
+
+Tensor Conv1d::forward(const Tensor& x) {
+  const int64_t c = options.in_channels();
+  if ((x.dim() != 2 && x.dim() != 3) || x.size(x.dim() - 2) != c)
+    fail("expected input [N, ", c, ", L] or [", c, ", L], got shape ", x.shape(), "; weight is ", weight.shape());
+  check_input_dtype(x, weight);
+  nabla::Conv1dOptions f;
+  f.stride = options.stride();
+  f.padding = options.padding();
+  f.padding_same = options.padding_same();
+  f.dilation = options.dilation();
+  f.groups = options.groups();
+  if (options.padding_mode() == PaddingMode::Zeros) return conv1d(x, weight, bias, f);
+  // Reflect / replicate / circular: pad explicitly, then convolve without padding.
+  const auto [lo, hi] = options.padding_same() ? same_padding(options.kernel_size(), options.dilation())
+                                               : std::pair{options.padding(), options.padding()};
+  f.padding = 0;
+  f.padding_same = false;
+  return conv1d(pad(x, {lo, hi}, pad_mode(options.padding_mode())), weight, bias, f);
+}
+
+std::string Conv1d::extra_repr() const {
+  const Conv1dOptions& o = options;
+  std::string s = std::to_string(o.in_channels()) + ", " + std::to_string(o.out_channels()) +
+                  ", kernel_size=(" + std::to_string(o.kernel_size()) + ",), stride=(" + std::to_string(o.stride()) + ",)";
+  if (o.padding() != 0) s += ", padding=(" + std::to_string(o.padding()) + ",)";
+  if (o.padding_same()) s += ", padding='same'";
+  if (o.dilation() != 1) s += ", dilation=(" + std::to_string(o.dilation()) + ",)";
+  if (o.groups() != 1) s += ", groups=" + std::to_string(o.groups());
+  if (!o.bias()) s += ", bias=false";
+  return s + padding_mode_repr(o.padding_mode());
+}
 
 // ---- Conv2d -------------------------------------------------------------------------------------
 
@@ -84,18 +160,12 @@ Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {
   int64_t lo[2], hi[2];
   for (size_t i = 0; i < 2; ++i) {
     if (options.padding_same()) {
-      int64_t total = options.dilation()[i] * (options.kernel_size()[i] - 1);
-      lo[i] = total / 2;
-      hi[i] = total - lo[i];
+      std::tie(lo[i], hi[i]) = same_padding(options.kernel_size()[i], options.dilation()[i]);
     } else {
       lo[i] = hi[i] = options.padding()[i];
     }
   }
-  const PaddingMode m = options.padding_mode();
-  const PadMode mode = m == PaddingMode::Reflect     ? PadMode::Reflect
-                       : m == PaddingMode::Replicate ? PadMode::Replicate
-                                                     : PadMode::Circular;
-  Tensor xp = pad(x, {lo[1], hi[1], lo[0], hi[0]}, mode);
+  Tensor xp = pad(x, {lo[1], hi[1], lo[0], hi[0]}, pad_mode(options.padding_mode()));
   f.padding = {0, 0};
   f.padding_same = false;
   return conv2d(xp, weight, bias, f);
@@ -148,10 +218,7 @@ std::string conv_repr(const Opts& o) {
 std::string Conv2d::extra_repr() const {
   std::string s = conv_repr(options);
   if (options.padding_same()) s += ", padding='same'";
-  if (options.padding_mode() == PaddingMode::Reflect) s += ", padding_mode='reflect'";
-  if (options.padding_mode() == PaddingMode::Replicate) s += ", padding_mode='replicate'";
-  if (options.padding_mode() == PaddingMode::Circular) s += ", padding_mode='circular'";
-  return s;
+  return s + padding_mode_repr(options.padding_mode());
 }
 
 std::string ConvTranspose2d::extra_repr() const {

@@ -1,4 +1,5 @@
-// BatchNorm1d/2d, LayerNorm and GroupNorm over the functional batch_norm / layer_norm / group_norm.
+// BatchNorm1d/2d, LayerNorm, GroupNorm and InstanceNorm1d/2d over the functional batch_norm /
+// layer_norm / group_norm / instance_norm.
 #include "nabla/nn/norm.h"
 
 #include "nabla/autograd.h"
@@ -153,6 +154,64 @@ Tensor GroupNorm::forward(const Tensor& x) {
 std::string GroupNorm::extra_repr() const {
   return std::to_string(options.num_groups()) + ", " + std::to_string(options.num_channels()) +
          ", eps=" + detail::num_str(options.eps()) + ", affine=" + detail::bool_str(options.affine());
+}
+
+// ---- InstanceNorm --------------------------------------------------------------------------
+
+InstanceNorm::InstanceNorm(const char* type, int spatial_dims, const InstanceNormOptions& o)
+    : Module(type), options(o), spatial_dims_(spatial_dims) {
+  const int64_t c = o.num_features();
+  if (c <= 0) fail("num_features must be positive, got ", c);
+  if (!(o.eps() > 0)) fail("eps must be positive, got ", o.eps());
+  if (!(o.momentum() >= 0 && o.momentum() <= 1)) fail("momentum must be in [0, 1], got ", o.momentum());
+  if (o.affine()) {
+    weight = register_parameter("weight", empty({c}));
+    bias = register_parameter("bias", empty({c}));
+  }
+  if (o.track_running_stats()) {
+    running_mean = register_buffer("running_mean", empty({c}));
+    running_var = register_buffer("running_var", empty({c}));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64}));
+  }
+  reset_parameters();
+}
+
+void InstanceNorm::reset_running_stats() {
+  if (!options.track_running_stats()) return;
+  NoGradGuard ng;
+  running_mean.zero_();
+  running_var.fill_(1.0);
+  num_batches_tracked.zero_();
+}
+
+void InstanceNorm::reset_parameters() {
+  reset_running_stats();
+  if (weight.defined()) init::ones_(weight);
+  if (bias.defined()) init::zeros_(bias);
+}
+
+Tensor InstanceNorm::forward(const Tensor& x) {
+  const int64_t c = options.num_features();
+  const int64_t rank = x.dim();
+  const bool batched = rank == spatial_dims_ + 2;
+  if ((!batched && rank != spatial_dims_ + 1) || x.size(batched ? 1 : 0) != c)
+    fail("expected input [N, ", c, spatial_dims_ == 1 ? ", L]" : ", H, W]", " or unbatched [", c,
+         spatial_dims_ == 1 ? ", L]" : ", H, W]", ", got ", x.shape());
+  if (!batched) return forward(x.unsqueeze(0)).squeeze(0);
+  nabla::InstanceNormOptions f;
+  if (options.track_running_stats()) f.running_mean = running_mean, f.running_var = running_var;
+  f.weight = weight;
+  f.bias = bias;
+  f.use_input_stats = is_training() || !options.track_running_stats();
+  f.momentum = options.momentum();
+  f.eps = options.eps();
+  return instance_norm(x, f);
+}
+
+std::string InstanceNorm::extra_repr() const {
+  return std::to_string(options.num_features()) + ", eps=" + detail::num_str(options.eps()) +
+         ", momentum=" + detail::num_str(options.momentum()) + ", affine=" + detail::bool_str(options.affine()) +
+         ", track_running_stats=" + detail::bool_str(options.track_running_stats());
 }
 
 }  // namespace nabla::nn

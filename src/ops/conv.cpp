@@ -149,6 +149,21 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   return conv2d_impl(xp, weight, bias, p, o.fuse_relu);
 }
 
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dOptions& o) {
+  NB_CHECK(x.dim() == 2 || x.dim() == 3, "[conv1d] expected input [N, C, L] or [C, L], got shape ", x.shape());
+  NB_CHECK(weight.dim() == 3, "[conv1d] expected weight [C_out, C_in/groups, K], got shape ", weight.shape());
+  if (x.dim() == 2) return conv1d(x.unsqueeze(0), weight, bias, o).squeeze(0);
+  NB_CHECK(o.stride > 0 && o.dilation > 0 && o.padding >= 0, "[conv1d] stride ", o.stride, " and dilation ",
+           o.dilation, " must be positive and padding ", o.padding, " non-negative");
+  Conv2dOptions o2;
+  o2.stride = {1, o.stride};
+  o2.padding = {0, o.padding};
+  o2.padding_same = o.padding_same;
+  o2.dilation = {1, o.dilation};
+  o2.groups = o.groups;
+  return conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, o2).squeeze(2);
+}
+
 Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, const ConvTranspose2dOptions& o) {
   NB_CHECK(x0.dim() == 3 || x0.dim() == 4, "[conv_transpose2d] expected input [N, C, H, W] or [C, H, W], got shape ",
            x0.shape());

@@ -125,6 +125,14 @@ Options conv_options(LayerReader& r) {
   return o;
 }
 
+nn::PaddingMode padding_mode(LayerReader& r) {
+  return r.choice<nn::PaddingMode>("padding_mode", nn::PaddingMode::Zeros,
+                                   {{"zeros", nn::PaddingMode::Zeros},
+                                    {"reflect", nn::PaddingMode::Reflect},
+                                    {"replicate", nn::PaddingMode::Replicate},
+                                    {"circular", nn::PaddingMode::Circular}});
+}
+
 const std::map<std::string, Builder>& builders() {
   static const std::map<std::string, Builder> b = {
       {"Linear",
@@ -134,13 +142,7 @@ const std::map<std::string, Builder>& builders() {
        }},
       {"Conv2d",
        [](LayerReader& r) {
-         return std::make_shared<nn::Conv2d>(
-             conv_options<nn::Conv2dOptions>(r).padding_mode(r.choice<nn::PaddingMode>(
-                 "padding_mode", nn::PaddingMode::Zeros,
-                 {{"zeros", nn::PaddingMode::Zeros},
-                  {"reflect", nn::PaddingMode::Reflect},
-                  {"replicate", nn::PaddingMode::Replicate},
-                  {"circular", nn::PaddingMode::Circular}})));
+         return std::make_shared<nn::Conv2d>(conv_options<nn::Conv2dOptions>(r).padding_mode(padding_mode(r)));
        }},
       {"ConvTranspose2d",
        [](LayerReader& r) {
@@ -196,6 +198,14 @@ const std::map<std::string, Builder>& builders() {
          return std::make_shared<nn::GroupNorm>(nn::GroupNormOptions(r.integer("num_groups"), r.integer("num_channels"))
                                                     .eps(r.number("eps", 1e-5))
                                                     .affine(r.boolean("affine", true)));
+       }},
+      {"InstanceNorm2d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::InstanceNorm2d>(nn::InstanceNormOptions(r.integer("num_features"))
+                                                         .eps(r.number("eps", 1e-5))
+                                                         .momentum(r.number("momentum", 0.1))
+                                                         .affine(r.boolean("affine", false))
+                                                         .track_running_stats(r.boolean("track_running_stats", false)));
        }},
       {"Flatten", [](LayerReader&) { return std::make_shared<nn::Flatten>(); }},
       {"Dropout", [](LayerReader& r) { return std::make_shared<nn::Dropout>(nn::DropoutOptions(r.number("p", 0.5))); }},

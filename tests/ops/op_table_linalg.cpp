@@ -52,6 +52,43 @@ OpRow matmul_row(std::string name, Shape sa, Shape sb, bool gradgrad = false) {
   return r;
 }
 
+/// conv1d written out: out[n, o, l] = b[o] + sum over the group's channels c and taps k of
+/// w[o, c, k] x[n, g Cg + c, l s - p + k d] (zero outside the input).
+Arr ref_conv1d(const std::vector<Arr>& a, const nb::Conv1dOptions& o) {
+  const Arr& x = a[0];
+  const Arr& w = a[1];
+  const int64_t N = x.size(0), L = x.size(2), O = w.size(0), Cg = w.size(1), K = w.size(2);
+  const int64_t Lo = (L + 2 * o.padding - o.dilation * (K - 1) - 1) / o.stride + 1, Og = O / o.groups;
+  return make_arr({N, O, Lo}, [&](const Shape& i) {
+    const int64_t n = i[0], oc = i[1], l = i[2], g = oc / Og;
+    double acc = a.size() > 2 ? a[2].v[size_t(oc)] : 0.0;
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t at = l * o.stride - o.padding + k * o.dilation;
+        if (at >= 0 && at < L) acc += w.at({oc, c, k}) * x.at({n, g * Cg + c, at});
+      }
+    return acc;
+  });
+}
+
+std::vector<OpRow> conv1d_rows() {
+  std::vector<OpRow> rows;
+  auto row = [&](std::string name, std::vector<In> inputs, nb::Conv1dOptions o) {
+    OpRow r;
+    r.name = std::move(name);
+    r.inputs = std::move(inputs);
+    r.fn = [=](const TensorList& x) { return nb::conv1d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), o); };
+    r.ref = [=](const std::vector<Arr>& a) { return ref_conv1d(a, o); };
+    r.gradgrad = true;
+    r.atol32 = 1e-4;
+    rows.push_back(r);
+  };
+  row("conv1d_bias", {F({2, 3, 7}), F({4, 3, 3}), F({4})}, {});
+  row("conv1d_stride2_pad1_dil2", {F({2, 2, 9}), F({3, 2, 2}), F({3})}, {.stride = 2, .padding = 1, .dilation = 2});
+  row("conv1d_groups2_no_bias", {F({1, 4, 6}), F({2, 2, 3})}, {.padding = 2, .groups = 2});
+  return rows;
+}
+
 std::vector<OpRow> linalg_rows() {
   std::vector<OpRow> rows;
   rows.push_back(matmul_row("matmul_1d_1d", {4}, {4}, true));
@@ -115,5 +152,6 @@ std::vector<OpRow> linalg_rows() {
 }  // namespace
 
 NB_OP_TABLE(Linalg, linalg_rows());
+NB_OP_TABLE(Conv1d, conv1d_rows());
 
 }  // namespace optest

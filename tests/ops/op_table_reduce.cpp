@@ -247,9 +247,36 @@ std::vector<OpRow> group_norm_rows() {
   return rows;
 }
 
+// instance_norm is group_norm with one group per channel: the same reference.
+std::vector<OpRow> instance_norm_rows() {
+  std::vector<OpRow> rows;
+  auto row = [&](std::string name, Shape x, bool affine) {
+    const int64_t C = x[1];
+    OpRow r;
+    r.name = std::move(name);
+    r.inputs = {F(x)};
+    if (affine) r.inputs.insert(r.inputs.end(), {F({C}, 0.5, 2), F({C})});
+    r.fn = [=](const TensorList& t) {
+      nb::InstanceNormOptions o;
+      if (affine) o.weight = t[1], o.bias = t[2];
+      return nb::instance_norm(t[0], o);
+    };
+    r.ref = [=](const std::vector<Arr>& a) { return ref_group_norm(a, C, 1e-5); };
+    r.gradgrad = true;
+    r.atol = 1e-10;
+    r.atol32 = 1e-4;
+    rows.push_back(r);
+  };
+  row("instance_norm_2d", {2, 3, 3, 2}, false);
+  row("instance_norm_2d_affine", {2, 3, 2, 4}, true);
+  row("instance_norm_1d_affine", {3, 2, 5}, true);
+  return rows;
+}
+
 }  // namespace
 
 NB_OP_TABLE(GroupNorm, group_norm_rows());
+NB_OP_TABLE(InstanceNorm, instance_norm_rows());
 NB_OP_TABLE(Reduce, reduce_rows());
 NB_OP_TABLE(Softmax, softmax_rows());
 NB_OP_TABLE(ArgTopk, arg_rows());

@@ -109,6 +109,24 @@ TEST(ModelSpec, LayerErrorsNameTheLayer) {
             "no error");
 }
 
+TEST(ModelSpec, InstanceNorm2dBuildsWithPyTorchsOptions) {
+  const std::string text = R"({"name": "inorm", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [
+    {"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3, "padding": 1},
+    {"type": "InstanceNorm2d", "num_features": 4, "affine": true, "track_running_stats": true, "momentum": 0.2},
+    {"type": "ReLU"}, {"type": "MaxPool2d", "kernel_size": 4},
+    {"type": "InstanceNorm2d", "num_features": 4},
+    {"type": "Flatten"}, {"type": "Linear", "in_features": 196, "out_features": 10}]})";
+  auto model = train::build_model(train::parse_model_spec(text, "inorm.json"));
+  EXPECT_EQ(model->num_parameters(), 40 + 8 + 1970);  // conv, the affine InstanceNorm, linear
+  EXPECT_EQ(model->named_buffers().size(), 3u);       // the tracking one's running stats + counter
+  EXPECT_EQ((*model)(randn({2, 1, 28, 28})).shape(), (Shape{2, 10}));
+  expect_has(model->to_string(), {"InstanceNorm2d(4, eps=1e-05, momentum=0.2, affine=true, track_running_stats=true)",
+                                  "InstanceNorm2d(4, eps=1e-05, momentum=0.1, affine=false, track_running_stats=false)"});
+  expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 1, "out_channels": 6, "kernel_size": 3},
+                            {"type": "InstanceNorm2d", "num_features": 4}])"),
+             {"layers[1] (InstanceNorm2d) does not fit", "expected input [N, 4, H, W]"});
+}
+
 TEST(ModelSpec, ModernLayersBuildFromJson) {
   // A small CNN with GroupNorm, PReLU and the smooth activations builds, dry-runs and prints.
   const std::string text = R"({"name": "modern", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [

@@ -1,4 +1,4 @@
-// 2-D convolution layers.
+// Convolution layers: Conv1d, Conv2d, ConvTranspose2d.
 #pragma once
 #include "nabla/nn/module.h"
 
@@ -74,6 +74,39 @@ class ConvTranspose2d : public Module {
   std::string extra_repr() const override;
 
   ConvTranspose2dOptions options;
+  Tensor weight;
+  Tensor bias;
+};
+
+struct Conv1dOptions {
+  Conv1dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  NB_ARG(int64_t, in_channels);
+  NB_ARG(int64_t, out_channels);
+  NB_ARG(int64_t, kernel_size);
+  NB_ARG(int64_t, stride) = 1;
+  NB_ARG(int64_t, padding) = 0;
+  /// Pad so the output has the input's length (PyTorch's padding="same"; stride 1 only).
+  NB_ARG(bool, padding_same) = false;
+  NB_ARG(int64_t, dilation) = 1;
+  NB_ARG(int64_t, groups) = 1;
+  NB_ARG(bool, bias) = true;
+  NB_ARG(PaddingMode, padding_mode) = PaddingMode::Zeros;
+};
+
+/// Cross-correlation of x [N, C_in, L] (or unbatched [C_in, L]) with weight
+/// [C_out, C_in/groups, K], plus bias [C_out], for sequences and signals. Output length
+/// (L + 2 padding - dilation (K - 1) - 1) / stride + 1. Runs on Conv2d's kernels (as [N, C, 1, L]).
+/// Default init (PyTorch's): weight kaiming_uniform_(a = sqrt(5)), bias U(-1/sqrt(fan_in),
+/// 1/sqrt(fan_in)) with fan_in = C_in/groups * K.
+class Conv1d : public Module {
+ public:
+  explicit Conv1d(const Conv1dOptions& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  Conv1dOptions options;
   Tensor weight;
   Tensor bias;
 };

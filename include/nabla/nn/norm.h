@@ -104,4 +104,50 @@ class GroupNorm : public Module {
   Tensor weight, bias;
 };
 
+struct InstanceNormOptions {
+  InstanceNormOptions(int64_t num_features) : num_features_(num_features) {}  // NOLINT: `InstanceNorm2d(64)`
+  NB_ARG(int64_t, num_features);
+  NB_ARG(double, eps) = 1e-5;
+  NB_ARG(double, momentum) = 0.1;
+  /// Learnable per-channel weight and bias (off by default, as PyTorch's).
+  NB_ARG(bool, affine) = false;
+  /// Keep running averages of the per-sample statistics and normalize with them in eval mode
+  /// (off by default: each sample's own statistics in both modes).
+  NB_ARG(bool, track_running_stats) = false;
+};
+
+/// Instance normalization: each channel of each sample normalized over its positions,
+/// y = (x - mean) / sqrt(var + eps) * weight + bias (PyTorch's InstanceNorm1d/2d, style
+/// transfer's normalization). Buffers with track_running_stats: running_mean (zeros),
+/// running_var (ones), num_batches_tracked (i64 0, kept for PyTorch's state_dict layout and,
+/// as there, not advanced). Default init: weight ones, bias zeros.
+class InstanceNorm : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  void reset_running_stats();
+  std::string extra_repr() const override;
+
+  InstanceNormOptions options;
+  Tensor weight, bias;                                    ///< [C], when affine
+  Tensor running_mean, running_var, num_batches_tracked;  ///< when track_running_stats
+
+ protected:
+  /// `spatial_dims`: 1 for [N, C, L] (or unbatched [C, L]), 2 for [N, C, H, W] (or [C, H, W]).
+  InstanceNorm(const char* type, int spatial_dims, const InstanceNormOptions& options);
+
+ private:
+  int spatial_dims_;
+};
+
+class InstanceNorm1d : public InstanceNorm {
+ public:
+  explicit InstanceNorm1d(const InstanceNormOptions& options) : InstanceNorm("InstanceNorm1d", 1, options) {}
+};
+
+class InstanceNorm2d : public InstanceNorm {
+ public:
+  explicit InstanceNorm2d(const InstanceNormOptions& options) : InstanceNorm("InstanceNorm2d", 2, options) {}
+};
+
 }  // namespace nabla::nn
