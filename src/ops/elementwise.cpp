@@ -307,17 +307,27 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
   return unary_op(UnaryOp::Gelu, "gelu", x, true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return gelu_backward(g, x); });
 }
-// One kernel forward. The backward is composed: its derivative is exactly 1 above the threshold,
-// where the smooth formula would differ from PyTorch by e^{-threshold}.
+namespace {
+/// softplus'(x) = sigmoid(beta x), 1 above the threshold (PyTorch's softplus_backward factor),
+/// in one kernel; differentiable again for grad-of-grad.
+Tensor softplus_deriv(const Tensor& x, double beta, double threshold) {
+  return unary_op(
+      UnaryOp::SoftplusDeriv, "softplus_backward", x, true, true,
+      [beta, threshold](const Tensor& g, const Tensor& x, const Tensor& s) {
+        return where(x * beta > threshold, zeros_like(g), g * s * (1.0 - s) * beta);
+      },
+      beta, threshold);
+}
+}  // namespace
+
+// Forward and backward one kernel each; the derivative is exactly 1 above the threshold, as
+// PyTorch's (the smooth formula would differ there by e^{-threshold}).
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   ops::check_floating(x, "softplus");
   NB_CHECK(beta > 0, "[softplus] beta must be positive, got ", beta);
   return unary_op(
       UnaryOp::Softplus, "softplus", x, true, false,
-      [beta, threshold](const Tensor& g, const Tensor& x, const auto&) {
-        Tensor bx = x * beta;
-        return where(bx > threshold, g, g * sigmoid(bx));
-      },
+      [beta, threshold](const Tensor& g, const Tensor& x, const auto&) { return g * softplus_deriv(x, beta, threshold); },
       beta, threshold);
 }
 Tensor hardsigmoid(const Tensor& x) {

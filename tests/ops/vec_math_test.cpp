@@ -77,6 +77,10 @@ std::vector<Case> cases() {
                [](double x) { return 2 * x > 3 ? x : std::log1p(std::exp(2 * x)) / 2; }, -40, 100, 4);
   sp2.a = 2, sp2.b = 3;
   c.push_back(sp2);
+  Case spd = U("softplus_deriv_beta2_threshold3", UnaryOp::SoftplusDeriv,
+               [](double x) { return 2 * x > 3 ? 1.0 : sigmoid(2 * x); }, -60, 100, 3);
+  spd.a = 2, spd.b = 3;
+  c.push_back(spd);
   // The derivatives cross 0 inside the range, where their terms cancel: ulps of the terms' size.
   Case silu_grad = B("silu_grad", BinaryOp::SiluGrad,
                      [](double x) { const double s = sigmoid(x); return s * (1 + x * (1 - s)); }, -80, 1e4, 4, 0);
@@ -203,6 +207,8 @@ TEST_F(VecMath, SpecialValuesMatchScalarRows) {
       {"gelu", true, UnaryOp::Gelu, BinaryOp::Add, [](float x) { return be::gelu_of(x); }},
       {"gelu_tanh", true, UnaryOp::GeluTanh, BinaryOp::Add, [](float x) { return be::gelu_tanh_of(x); }},
       {"softplus", true, UnaryOp::Softplus, BinaryOp::Add, [=](float x) { return be::softplus_of(x, a, b); }},
+      {"softplus_deriv", true, UnaryOp::SoftplusDeriv, BinaryOp::Add,
+       [=](float x) { return be::softplus_deriv_of(x, a, b); }},
       {"silu_grad", false, UnaryOp::Neg, BinaryOp::SiluGrad, [](float x) { return be::silu_grad_of(x); }},
       {"mish_grad", false, UnaryOp::Neg, BinaryOp::MishGrad, [](float x) { return be::mish_grad_of(x); }},
       {"gelu_grad", false, UnaryOp::Neg, BinaryOp::GeluGrad, [](float x) { return be::gelu_grad_of(x); }},

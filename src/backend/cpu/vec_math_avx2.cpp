@@ -36,6 +36,7 @@ bool has_unary_f32(UnaryOp op) {
     case UnaryOp::Gelu:
     case UnaryOp::GeluTanh:
     case UnaryOp::Softplus:
+    case UnaryOp::SoftplusDeriv:
       return true;
     default:
       return false;
@@ -252,6 +253,14 @@ struct Softplus {
   V operator()(V x) const { return softplus(x, beta, threshold); }
 };
 
+struct SoftplusDeriv {
+  float beta, threshold;
+  V operator()(V x) const {
+    const V bx = x * k(beta);
+    return pick(gt(bx, k(threshold)), k(1.0f), vsigmoid(bx));
+  }
+};
+
 /// Lanes [0, rem) set, for the masked tail of a row.
 inline __m256i tail_mask(int64_t rem) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -292,6 +301,7 @@ void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, doub
     case UnaryOp::Softplus: {
       return map1(x, out, n, Softplus{float(a), float(b)});
     }
+    case UnaryOp::SoftplusDeriv: return map1(x, out, n, SoftplusDeriv{float(a), float(b)});
     default: return;  // has_unary_f32 is false: callers never get here
   }
 }

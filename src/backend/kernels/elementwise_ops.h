@@ -151,6 +151,16 @@ NB_HOST_DEVICE T softplus_of(T x, double beta, double threshold) {
     return bx > T(threshold) ? x : soft;
   }
 }
+/// d/dx softplus: sigmoid(beta x), exactly 1 where beta x > threshold (the identity piece).
+template <typename T>
+NB_HOST_DEVICE T softplus_deriv_of(T x, double beta, double threshold) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T bx = x * T(beta);
+    return bx > T(threshold) ? T(1) : T(1) / (T(1) + std::exp(-bx));
+  }
+}
 }  // namespace nabla::backend
 
 #define NB_UNARY_OPS(X)                                         \
@@ -173,6 +183,7 @@ NB_HOST_DEVICE T softplus_of(T x, double beta, double threshold) {
   X(Gelu, gelu_of(x))                                           \
   X(GeluTanh, gelu_tanh_of(x))                                  \
   X(Softplus, softplus_of(x, a, b))                             \
+  X(SoftplusDeriv, softplus_deriv_of(x, a, b))                  \
   X(Erf, std::erf(x))                                           \
   X(Sin, std::sin(x))                                           \
   X(Cos, std::cos(x))                                           \
