@@ -153,8 +153,23 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   NB_CHECK(x.dim() == 2 || x.dim() == 3, "[conv1d] expected input [N, C, L] or [C, L], got shape ", x.shape());
   NB_CHECK(weight.dim() == 3, "[conv1d] expected weight [C_out, C_in/groups, K], got shape ", weight.shape());
   if (x.dim() == 2) return conv1d(x.unsqueeze(0), weight, bias, o).squeeze(0);
+  // Checked here (not left to conv2d) so errors name conv1d and the 3-D shapes the caller passed.
   NB_CHECK(o.stride > 0 && o.dilation > 0 && o.padding >= 0, "[conv1d] stride ", o.stride, " and dilation ",
            o.dilation, " must be positive and padding ", o.padding, " non-negative");
+  NB_CHECK(!o.padding_same || o.stride == 1, "[conv1d] padding='same' needs stride 1, got stride ", o.stride);
+  NB_CHECK(x.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == x.dtype()), "[conv1d] input dtype ",
+           x.dtype(), ", weight dtype ", weight.dtype(), bias.defined() ? ", bias dtype " : "",
+           bias.defined() ? dtype_name(bias.dtype()) : "", " must match");
+  const int64_t C = x.size(1), O = weight.size(0), K = weight.size(2);
+  NB_CHECK(o.groups >= 1 && C % o.groups == 0 && O % o.groups == 0, "[conv1d] groups = ", o.groups,
+           " must divide the input channels of input ", x.shape(), " and the output channels of weight ", weight.shape());
+  NB_CHECK(C == weight.size(1) * o.groups, "[conv1d] input ", x.shape(), " has ", C, " channels but weight ",
+           weight.shape(), " with groups = ", o.groups, " expects ", weight.size(1) * o.groups);
+  NB_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == O), "[conv1d] bias shape ",
+           bias.defined() ? bias.shape() : Shape{}, " must be [", O, "] for weight ", weight.shape());
+  NB_CHECK(o.padding_same || x.size(2) + 2 * o.padding >= o.dilation * (K - 1) + 1, "[conv1d] input ", x.shape(),
+           " padded by ", o.padding, " on each side is shorter than the kernel's span ", o.dilation * (K - 1) + 1,
+           " (weight ", weight.shape(), ", dilation ", o.dilation, ")");
   Conv2dOptions o2;
   o2.stride = {1, o.stride};
   o2.padding = {0, o.padding};

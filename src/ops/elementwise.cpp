@@ -275,11 +275,14 @@ Tensor gelu_tanh_backward(const Tensor& grad, const Tensor& x) {
   return binary_op(BinaryOp::GeluTanhGrad, "gelu_backward", grad, x, true, false,
                    [](const Tensor& gg, const Tensor& g, const Tensor& x, const auto&, bool need_g, bool need_x) {
                      Tensor d2;
-                     if (need_x) {  // (1 - t^2) (u' - x t u'^2 + x u'' / 2), u'' = 6 beta kappa x
+                     if (need_x) {  // q (u' - x t u'^2 + x u'' / 2), q = 1 - t^2, u'' = 6 beta kappa x
                        const double beta = backend::kGeluTanhBeta, kappa = backend::kGeluTanhKappa;
-                       const Tensor x2 = x * x;
-                       const Tensor t = tanh((x + x2 * x * kappa) * beta), du = (x2 * (3.0 * kappa) + 1.0) * beta;
-                       d2 = gg * g * (1.0 - t * t) * (du - x * t * du * du + x2 * (3.0 * beta * kappa));
+                       const Tensor x2 = x * x, u = (x + x2 * x * kappa) * beta;
+                       const Tensor t = tanh(u), du = (x2 * (3.0 * kappa) + 1.0) * beta;
+                       // 1 - t^2 = 4 s(2u) s(-2u) keeps its digits where t is near +-1, and q
+                       // multiplies in before the factors that grow with |x| (0, not 0 * inf).
+                       const Tensor q = sigmoid(u * 2.0) * sigmoid(u * -2.0) * 4.0, qdu = q * du;
+                       d2 = gg * g * (qdu - qdu * (x * t * du) + q * x2 * (3.0 * beta * kappa));
                      }
                      return Grads2{need_g ? gelu_tanh_backward(gg, x) : Tensor(), d2};
                    });

@@ -219,22 +219,28 @@ Tensor instance_norm(const Tensor& x, const InstanceNormOptions& o) {
   NB_CHECK(x.dim() >= 3, "[instance_norm] input must be [N, C, L] or [N, C, H, W] (batch, channels and at least one",
            " spatial dim), got ", x.shape());
   const int64_t N = x.size(0), C = x.size(1);
+  int64_t positions = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) positions *= x.size(d);
+  // Checked here so the errors name instance_norm, not the ops it runs on.
+  NB_CHECK(o.eps > 0, "[instance_norm] eps must be positive, got ", o.eps);
   NB_CHECK(o.running_mean.defined() == o.running_var.defined(),
            "[instance_norm] give both running_mean and running_var or neither");
-  for (const Tensor* t : {&o.running_mean, &o.running_var})
-    if (t->defined())
-      NB_CHECK(t->dim() == 1 && t->size(0) == C, "[instance_norm] ", t == &o.running_mean ? "running_mean" : "running_var",
-               " shape ", t->shape(), " must be [", C, "] for input ", x.shape());
+  for (const auto& [t, name] : {std::pair{&o.running_mean, "running_mean"}, std::pair{&o.running_var, "running_var"},
+                                std::pair{&o.weight, "weight"}, std::pair{&o.bias, "bias"}}) {
+    if (!t->defined()) continue;
+    NB_CHECK(t->dim() == 1 && t->size(0) == C, "[instance_norm] ", name, " shape ", t->shape(), " must be [", C,
+             "] for input ", x.shape());
+    NB_CHECK(t->is_floating_point(), "[instance_norm] ", name, " must be floating, got ", t->dtype());
+  }
   if (!o.use_input_stats) {
     NB_CHECK(o.running_mean.defined(), "[instance_norm] use_input_stats = false needs running_mean and running_var");
     // Normalizing with fixed per-channel statistics is batch norm's evaluation path.
     return batch_norm(x, o.running_mean, o.running_var, o.weight, o.bias, false, o.momentum, o.eps);
   }
-  const int64_t positions = N * C > 0 ? x.numel() / (N * C) : 0;
   NB_CHECK(positions > 1, "[instance_norm] expected more than 1 spatial element per channel when using the input's",
            " statistics, got input ", x.shape());
   Tensor y = group_norm(x, C, o.weight, o.bias, o.eps);  // one group per channel
-  if (o.running_mean.defined() && N > 0) {
+  if (o.running_mean.defined() && N > 0 && C > 0) {  // an empty batch leaves them as they are
     NoGradGuard no_grad;
     const Tensor flat = x.detach().reshape({N, C, positions});
     const double m = o.momentum;

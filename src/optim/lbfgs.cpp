@@ -268,6 +268,9 @@ Tensor LBFGS::step(const LossClosure& closure) {
         st.H_diag = ys / dot(y, y);
       }
       const size_t num_old = st.old_dirs.size();
+      // A loaded history longer than a since-lowered history_size is only trimmed when a pair is
+      // added, so size the coefficients by the history actually held.
+      if (al.size() < num_old) al.resize(num_old);
       Tensor q = -flat_grad;
       for (size_t i = num_old; i-- > 0;) {
         al[i] = dot(st.old_stps[i], q) * st.ro[i];

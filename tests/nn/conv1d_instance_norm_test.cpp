@@ -75,6 +75,16 @@ TEST(Conv1d, RefusesBadOptionsAndInputs) {
   EXPECT_ERROR(conv(zeros({2, 5, 8})), "[Conv1d] expected input [N, 3, L] or [3, L], got shape [2, 5, 8]");
   EXPECT_ERROR(conv(zeros({2, 3, 8, 8})), "expected input [N, 3, L] or [3, L], got shape [2, 3, 8, 8]");
   EXPECT_ERROR(conv1d(zeros({2, 3, 8}), zeros({4, 3, 3, 3})), "[conv1d] expected weight [C_out, C_in/groups, K]");
+  // The functional form names itself and the 3-D shapes it was given.
+  EXPECT_ERROR(conv1d(zeros({2, 5, 10}), zeros({4, 3, 3})),
+               "[conv1d] input [2, 5, 10] has 5 channels but weight [4, 3, 3] with groups = 1 expects 3");
+  EXPECT_ERROR(conv1d(zeros({2, 3, 10}), zeros({4, 3, 3}), Tensor(), {.stride = 2, .padding_same = true}),
+               "[conv1d] padding='same' needs stride 1, got stride 2");
+  EXPECT_ERROR(conv1d(zeros({2, 4, 10}), zeros({6, 2, 3}), Tensor(), {.groups = 3}), "[conv1d] groups = 3 must divide");
+  EXPECT_ERROR(conv1d(zeros({2, 3, 4}), zeros({4, 3, 7})), "[conv1d] input [2, 3, 4] padded by 0 on each side is shorter");
+  EXPECT_ERROR(conv1d(zeros({2, 3, 8}), zeros({4, 3, 3}), zeros({3})), "[conv1d] bias shape [3] must be [4]");
+  EXPECT_ERROR(conv1d(zeros({2, 3, 8}), zeros({4, 3, 3}, {.dtype = DType::f64})),
+               "[conv1d] input dtype f32, weight dtype f64");
 }
 
 namespace {
@@ -165,4 +175,24 @@ TEST(InstanceNorm, RefusesBadOptionsAndInputs) {
   EXPECT_ERROR(instance_norm(zeros({2, 3, 4}), o), "give both running_mean and running_var or neither");
   o.running_var = ones({2});
   EXPECT_ERROR(instance_norm(zeros({2, 3, 4}), o), "running_var shape [2] must be [3] for input [2, 3, 4]");
+  InstanceNormOptions ints;
+  ints.running_mean = zeros({3}, {.dtype = DType::i64});
+  ints.running_var = ones({3}, {.dtype = DType::i64});
+  EXPECT_ERROR(instance_norm(zeros({2, 3, 4}), ints), "[instance_norm] running_mean must be floating, got i64");
+  InstanceNormOptions affine;
+  affine.weight = ones({4});
+  EXPECT_ERROR(instance_norm(zeros({2, 3, 4}), affine), "[instance_norm] weight shape [4] must be [3]");
+  InstanceNormOptions no_eps;
+  no_eps.eps = 0;
+  EXPECT_ERROR(instance_norm(zeros({2, 3, 4}), no_eps), "[instance_norm] eps must be positive, got 0");
+}
+
+TEST(InstanceNorm, EmptyBatchGivesAnEmptyResultAndKeepsTheStatistics) {
+  InstanceNormOptions o;
+  o.running_mean = zeros({3});
+  o.running_var = ones({3});
+  Tensor y = instance_norm(zeros({0, 3, 5}), o);
+  EXPECT_EQ(y.shape(), (Shape{0, 3, 5}));
+  EXPECT_EQ(o.running_mean.to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(o.running_var.to_vector<double>(), (std::vector<double>{1, 1, 1}));
 }

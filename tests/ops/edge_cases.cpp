@@ -834,5 +834,41 @@ TEST(Harness, GradgradcheckRejectsANonDifferentiableBackward) {
   EXPECT_NABLA_ERROR(nb::gradgradcheck(f, {x}), "[gradcheck]");
 }
 
+// gelu's left tail: x Phi(x) through erfc keeps its digits where 1 + erf(x / sqrt 2) cancels
+// (f64: 1.8% off at x = -8 and 0 below; PyTorch has that error). Values from std::erfc in long double.
+TEST(EdgeCases, GeluLeftTailKeepsItsDigits) {
+  const std::vector<double> xs = {-8, -10, -20};
+  Tensor y = nb::gelu(t64(xs, {3}));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const long double x = xs[i];
+    const double want = double(0.5L * x * std::erfc(-x / std::sqrt(2.0L)));
+    EXPECT_NEAR(y.to_vector<double>()[i] / want, 1.0, 1e-12) << "gelu(" << xs[i] << ")";
+  }
+  // One element (the scalar row) and many (the vector rows on AVX2 CPUs) agree in f32 too.
+  Tensor one = nb::gelu(nb::full({1}, -4.0));
+  Tensor many = nb::gelu(nb::full({37}, -4.0));
+  EXPECT_NEAR(one.item(), many.to_vector<double>()[0], 1e-11);
+  EXPECT_NEAR(one.item(), -1.26685e-4, 1e-9);
+}
+
+// gelu_tanh's second derivative far out: 1 - tanh^2 underflows to 0 before the factors that
+// grow with |x| overflow, so it is 0 (PyTorch's value), not NaN.
+TEST(EdgeCases, GeluTanhSecondDerivativeStaysFiniteForLargeInputs) {
+  for (double v : {-1e10, -1e6, 1e6, 1e10}) {
+    Tensor x = nb::full({1}, v).requires_grad_();
+    Tensor g = nb::grad({nb::gelu(x, true).sum()}, {x}, {}, false, true)[0];
+    Tensor gg = nb::grad({g.sum()}, {x})[0];
+    EXPECT_EQ(gg.item(), 0.0) << "x = " << v;
+  }
+  // And where 1 - t^2 is small but not 0, its digits survive (f32, x = -5; f64 reference).
+  Tensor x32 = nb::full({1}, -5.0).requires_grad_();
+  Tensor g32 = nb::grad({nb::gelu(x32, true).sum()}, {x32}, {}, false, true)[0];
+  const double d2_32 = nb::grad({g32.sum()}, {x32})[0].item();
+  Tensor x64 = t64({-5.0}, {1}, true);
+  Tensor g64 = nb::grad({nb::gelu(x64, true).sum()}, {x64}, {}, false, true)[0];
+  const double d2_64 = nb::grad({g64.sum()}, {x64})[0].item();
+  EXPECT_NEAR(d2_32 / d2_64, 1.0, 1e-3) << d2_32 << " vs " << d2_64;
+}
+
 }  // namespace
 }  // namespace optest

@@ -235,3 +235,18 @@ TEST_F(VecMath, SpecialValuesMatchScalarRows) {
 }
 
 }  // namespace
+
+namespace {
+// A sum()'s or mean()'s gradient reaches the backward rows broadcast (stride 0): the same
+// vector kernel runs with the gradient in every lane, giving the bits of a materialized one.
+TEST_F(VecMath, BroadcastGradientMatchesMaterialized) {
+  const std::vector<float> xs = sweep(-12, 12);
+  const std::vector<float> g(xs.size(), 0.37f);
+  for (BinaryOp op : {BinaryOp::SiluGrad, BinaryOp::MishGrad, BinaryOp::GeluGrad, BinaryOp::GeluTanhGrad}) {
+    std::vector<float> full(xs.size()), bcast(xs.size());
+    vec::binary_f32(op, g.data(), xs.data(), full.data(), int64_t(xs.size()));
+    vec::binary_f32_scalar_x(op, 0.37f, xs.data(), bcast.data(), int64_t(xs.size()));
+    EXPECT_EQ(std::memcmp(full.data(), bcast.data(), full.size() * sizeof(float)), 0) << be::op_name(op);
+  }
+}
+}  // namespace

@@ -83,6 +83,9 @@ void binary_run(Geometry g, Operand out, Operand x, Operand y, const BinaryOp* v
       const T bv = b[0];
       for (int64_t i = 0; i < n; ++i) o[i] = F::f(a[i], bv);
     } else if (s[0] == ER && s[1] == 0 && s[2] == E) {
+      if constexpr (std::is_same_v<T, float> && std::is_same_v<R, float>) {
+        if (vector_op) return vec::binary_f32_scalar_x(*vector_op, a[0], b, o, n);
+      }
       const T av = a[0];
       for (int64_t i = 0; i < n; ++i) o[i] = F::f(av, b[i]);
     } else {

@@ -2,9 +2,12 @@
 // the activations built on them), compiled for AVX2+FMA in vec_math_avx2.cpp and used at run
 // time when the CPU has both. glibc's expf/tanhf/erff are scalar calls, so these rows ran one
 // element at a time (silu 4x, gelu 8-9x LibTorch's time); with 8 lanes and our own exp they
-// vectorize. Accuracy: a few ulp of the correctly rounded value (vec_math_test.cpp sweeps
-// every op against double-precision references); NaN, +-inf, +-0 and overflow/underflow give
-// what the scalar rows give.
+// vectorize. Accuracy (vec_math_test.cpp sweeps every op against double-precision references):
+// 1-4 ulp of the correctly rounded value, except gelu's left tails, where e^{-r} with r up to 18
+// and the f32 rounding of x / sqrt 2 (amplified by 2 z^2) cost up to ~40 ulp for x in
+// [-5.66, -1.24] (the textbook 1 + erf(z) there, PyTorch's, has few or no correct digits), and
+// below x = -5.66 gelu is 0 (true value under 4.4e-8; the scalar row, through erfc, keeps it).
+// NaN, +-inf, +-0 and overflow/underflow give what the scalar rows give.
 #pragma once
 #include <cstdint>
 
@@ -24,5 +27,7 @@ bool has_binary_f32(BinaryOp op);
 void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, double b);
 /// out[i] = op(x[i], y[i]) for i < n, for an op with has_binary_f32.
 void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t n);
+/// out[i] = op(x, y[i]): the same with x broadcast (the gradient of a sum() or mean()).
+void binary_f32_scalar_x(BinaryOp op, float x, const float* y, float* out, int64_t n);
 
 }  // namespace nabla::backend::cpu::vec

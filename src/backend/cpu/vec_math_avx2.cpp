@@ -276,13 +276,16 @@ void map1(const float* x, float* out, int64_t n, F f) {
   }
 }
 /// out = g * f'(x): the backward rows multiply the incoming gradient x by the derivative at y.
+/// `g_step` 0 broadcasts g[0] (a sum()'s or mean()'s gradient), 1 reads g[i].
 template <typename F>
-void map_grad(const float* g, const float* x, float* out, int64_t n, F df) {
+void map_grad(const float* g, int64_t g_step, const float* x, float* out, int64_t n, F df) {
+  const V g0 = k(g[0]);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_loadu_ps(g + i) * df(_mm256_loadu_ps(x + i)));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, (g_step ? _mm256_loadu_ps(g + i) : g0) * df(_mm256_loadu_ps(x + i)));
   if (i < n) {
     const __m256i m = tail_mask(n - i);
-    _mm256_maskstore_ps(out + i, m, _mm256_maskload_ps(g + i, m) * df(_mm256_maskload_ps(x + i, m)));
+    _mm256_maskstore_ps(out + i, m, (g_step ? _mm256_maskload_ps(g + i, m) : g0) * df(_mm256_maskload_ps(x + i, m)));
   }
 }
 
@@ -306,14 +309,21 @@ void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, doub
   }
 }
 
-void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t n) {
+namespace {
+void grad_rows(BinaryOp op, const float* g, int64_t g_step, const float* x, float* out, int64_t n) {
   switch (op) {
-    case BinaryOp::SiluGrad: return map_grad(x, y, out, n, Fn<silu_grad>{});
-    case BinaryOp::MishGrad: return map_grad(x, y, out, n, Fn<mish_grad>{});
-    case BinaryOp::GeluGrad: return map_grad(x, y, out, n, Fn<gelu_grad>{});
-    case BinaryOp::GeluTanhGrad: return map_grad(x, y, out, n, Fn<gelu_tanh_grad>{});
+    case BinaryOp::SiluGrad: return map_grad(g, g_step, x, out, n, Fn<silu_grad>{});
+    case BinaryOp::MishGrad: return map_grad(g, g_step, x, out, n, Fn<mish_grad>{});
+    case BinaryOp::GeluGrad: return map_grad(g, g_step, x, out, n, Fn<gelu_grad>{});
+    case BinaryOp::GeluTanhGrad: return map_grad(g, g_step, x, out, n, Fn<gelu_tanh_grad>{});
     default: return;
   }
+}
+}  // namespace
+
+void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t n) { grad_rows(op, x, 1, y, out, n); }
+void binary_f32_scalar_x(BinaryOp op, float x, const float* y, float* out, int64_t n) {
+  grad_rows(op, &x, 0, y, out, n);
 }
 #pragma GCC pop_options
 
@@ -322,6 +332,7 @@ void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t
 bool available() { return false; }
 void unary_f32(UnaryOp, const float*, float*, int64_t, double, double) {}
 void binary_f32(BinaryOp, const float*, const float*, float*, int64_t) {}
+void binary_f32_scalar_x(BinaryOp, float, const float*, float*, int64_t) {}
 
 #endif
 
