@@ -9,6 +9,30 @@
 
 namespace nabla::nn {
 
+namespace {
+/// BatchNorm's and InstanceNorm's tensors (PyTorch's _NormBase): weight and bias [c] when
+/// affine; running_mean, running_var [c] and num_batches_tracked (i64 scalar) when tracking.
+void register_norm_tensors(Module& m, int64_t c, bool affine, bool track, Tensor& weight, Tensor& bias,
+                           Tensor& running_mean, Tensor& running_var, Tensor& num_batches_tracked) {
+  if (affine) {
+    weight = m.register_parameter("weight", empty({c}));
+    bias = m.register_parameter("bias", empty({c}));
+  }
+  if (track) {
+    running_mean = m.register_buffer("running_mean", empty({c}));
+    running_var = m.register_buffer("running_var", empty({c}));
+    num_batches_tracked = m.register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64}));
+  }
+}
+
+void reset_stats(Tensor& running_mean, Tensor& running_var, Tensor& num_batches_tracked) {
+  NoGradGuard ng;
+  running_mean.zero_();
+  running_var.fill_(1.0);
+  num_batches_tracked.zero_();
+}
+}  // namespace
+
 // ---- BatchNorm -----------------------------------------------------------------------------------
 
 BatchNorm::BatchNorm(const char* type, const BatchNormOptions& o) : Module(type), options(o) {
@@ -17,24 +41,13 @@ BatchNorm::BatchNorm(const char* type, const BatchNormOptions& o) : Module(type)
   if (!(o.eps() > 0)) fail("eps must be positive, got ", o.eps());
   if (o.momentum() && !(*o.momentum() >= 0 && *o.momentum() <= 1))
     fail("momentum must be in [0, 1] (or nullopt for a cumulative average), got ", *o.momentum());
-  if (o.affine()) {
-    weight = register_parameter("weight", empty({c}));
-    bias = register_parameter("bias", empty({c}));
-  }
-  if (o.track_running_stats()) {
-    running_mean = register_buffer("running_mean", empty({c}));
-    running_var = register_buffer("running_var", empty({c}));
-    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64}));
-  }
+  register_norm_tensors(*this, c, o.affine(), o.track_running_stats(), weight, bias, running_mean, running_var,
+                        num_batches_tracked);
   reset_parameters();
 }
 
 void BatchNorm::reset_running_stats() {
-  if (!options.track_running_stats()) return;
-  NoGradGuard ng;
-  running_mean.zero_();
-  running_var.fill_(1.0);
-  num_batches_tracked.zero_();
+  if (options.track_running_stats()) reset_stats(running_mean, running_var, num_batches_tracked);
 }
 
 void BatchNorm::reset_parameters() {
@@ -164,24 +177,13 @@ InstanceNorm::InstanceNorm(const char* type, int spatial_dims, const InstanceNor
   if (c <= 0) fail("num_features must be positive, got ", c);
   if (!(o.eps() > 0)) fail("eps must be positive, got ", o.eps());
   if (!(o.momentum() >= 0 && o.momentum() <= 1)) fail("momentum must be in [0, 1], got ", o.momentum());
-  if (o.affine()) {
-    weight = register_parameter("weight", empty({c}));
-    bias = register_parameter("bias", empty({c}));
-  }
-  if (o.track_running_stats()) {
-    running_mean = register_buffer("running_mean", empty({c}));
-    running_var = register_buffer("running_var", empty({c}));
-    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64}));
-  }
+  register_norm_tensors(*this, c, o.affine(), o.track_running_stats(), weight, bias, running_mean, running_var,
+                        num_batches_tracked);
   reset_parameters();
 }
 
 void InstanceNorm::reset_running_stats() {
-  if (!options.track_running_stats()) return;
-  NoGradGuard ng;
-  running_mean.zero_();
-  running_var.fill_(1.0);
-  num_batches_tracked.zero_();
+  if (options.track_running_stats()) reset_stats(running_mean, running_var, num_batches_tracked);
 }
 
 void InstanceNorm::reset_parameters() {
