@@ -7,7 +7,7 @@
 Lawson-weighted least squares (converging to the minimax fit) in 40-digit arithmetic, then each
 coefficient, lowest order first, is rounded to f32 and the remaining ones are refitted, so the
 rounding of one is absorbed by the others. Needs python3-mpmath (Debian). Prints C++ literals,
-highest order first (the Horner order of the kernel). Takes about 20 s.
+highest order first (the Horner order of the kernel). Took 7 s here.
 """
 import struct
 

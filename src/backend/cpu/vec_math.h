@@ -3,10 +3,12 @@
 // time when the CPU has both. glibc's expf/tanhf/erff are scalar calls, so these rows ran one
 // element at a time (silu 4x, gelu 8-9x LibTorch's time); with 8 lanes and our own exp they
 // vectorize. Accuracy (vec_math_test.cpp sweeps every op against double-precision references):
-// 1-4 ulp of the correctly rounded value, except gelu's left tails, where e^{-r} with r up to 18
-// and the f32 rounding of x / sqrt 2 (amplified by 2 z^2) cost up to ~40 ulp for x in
-// [-5.66, -1.24] (the textbook 1 + erf(z) there, PyTorch's, has few or no correct digits), and
-// below x = -5.66 gelu is 0 (true value under 4.4e-8; the scalar row, through erfc, keeps it).
+// within 5 ulp of the correctly rounded value (derivatives: of their terms' size), except the
+// left tails of gelu, gelu-tanh and their derivatives, where e^{-r} with r up to 18 and the f32
+// rounding of x / sqrt 2 or of u (amplified by 2 z^2 or |2u|) cost 12-25 ulp in the sampled
+// sweep and up to ~40 in a denser one (the textbook 1 + erf(z) or 1 + tanh(u) there, PyTorch's,
+// has few or no correct digits); below x = -5.66 gelu is 0 (true value under 4.4e-8; the
+// scalar row, through erfc, keeps it).
 // NaN, +-inf, +-0 and overflow/underflow give what the scalar rows give.
 #pragma once
 #include <cstdint>

@@ -25,19 +25,32 @@
 
 namespace nabla::backend::cpu::vec {
 
+// The rows with a vector kernel, listed once: each entry is the row and the function object
+// (defined in the AVX2 region below) that computes it. has_*_f32 and the dispatch switches are
+// both generated from these lists, so they cannot disagree.
+#define NB_VEC_UNARY_ROWS(X)                          \
+  X(Exp, Fn<vexp>{})                                  \
+  X(Tanh, Fn<vtanh>{})                                \
+  X(Sigmoid, Fn<vsigmoid>{})                          \
+  X(Erf, Fn<verf>{})                                  \
+  X(Silu, Fn<silu>{})                                 \
+  X(Mish, Fn<mish>{})                                 \
+  X(Gelu, Fn<gelu>{})                                 \
+  X(GeluTanh, Fn<gelu_tanh>{})                        \
+  X(Softplus, (Softplus{float(a), float(b)}))         \
+  X(SoftplusDeriv, (SoftplusDeriv{float(a), float(b)}))
+#define NB_VEC_GRAD_ROWS(X)           \
+  X(SiluGrad, Fn<silu_grad>{})        \
+  X(MishGrad, Fn<mish_grad>{})        \
+  X(GeluGrad, Fn<gelu_grad>{})        \
+  X(GeluTanhGrad, Fn<gelu_tanh_grad>{})
+
 bool has_unary_f32(UnaryOp op) {
   switch (op) {
-    case UnaryOp::Exp:
-    case UnaryOp::Tanh:
-    case UnaryOp::Sigmoid:
-    case UnaryOp::Erf:
-    case UnaryOp::Silu:
-    case UnaryOp::Mish:
-    case UnaryOp::Gelu:
-    case UnaryOp::GeluTanh:
-    case UnaryOp::Softplus:
-    case UnaryOp::SoftplusDeriv:
-      return true;
+#define NB_ROW(name, f) case UnaryOp::name:
+    NB_VEC_UNARY_ROWS(NB_ROW)
+#undef NB_ROW
+    return true;
     default:
       return false;
   }
@@ -45,11 +58,10 @@ bool has_unary_f32(UnaryOp op) {
 
 bool has_binary_f32(BinaryOp op) {
   switch (op) {
-    case BinaryOp::SiluGrad:
-    case BinaryOp::MishGrad:
-    case BinaryOp::GeluGrad:
-    case BinaryOp::GeluTanhGrad:
-      return true;
+#define NB_ROW(name, f) case BinaryOp::name:
+    NB_VEC_GRAD_ROWS(NB_ROW)
+#undef NB_ROW
+    return true;
     default:
       return false;
   }
@@ -293,18 +305,10 @@ void map_grad(const float* g, int64_t g_step, const float* x, float* out, int64_
 
 void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, double b) {
   switch (op) {
-    case UnaryOp::Exp: return map1(x, out, n, Fn<vexp>{});
-    case UnaryOp::Tanh: return map1(x, out, n, Fn<vtanh>{});
-    case UnaryOp::Sigmoid: return map1(x, out, n, Fn<vsigmoid>{});
-    case UnaryOp::Erf: return map1(x, out, n, Fn<verf>{});
-    case UnaryOp::Silu: return map1(x, out, n, Fn<silu>{});
-    case UnaryOp::Mish: return map1(x, out, n, Fn<mish>{});
-    case UnaryOp::Gelu: return map1(x, out, n, Fn<gelu>{});
-    case UnaryOp::GeluTanh: return map1(x, out, n, Fn<gelu_tanh>{});
-    case UnaryOp::Softplus: {
-      return map1(x, out, n, Softplus{float(a), float(b)});
-    }
-    case UnaryOp::SoftplusDeriv: return map1(x, out, n, SoftplusDeriv{float(a), float(b)});
+#define NB_ROW(name, f) \
+  case UnaryOp::name: return map1(x, out, n, f);
+    NB_VEC_UNARY_ROWS(NB_ROW)
+#undef NB_ROW
     default: return;  // has_unary_f32 is false: callers never get here
   }
 }
@@ -312,10 +316,10 @@ void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, doub
 namespace {
 void grad_rows(BinaryOp op, const float* g, int64_t g_step, const float* x, float* out, int64_t n) {
   switch (op) {
-    case BinaryOp::SiluGrad: return map_grad(g, g_step, x, out, n, Fn<silu_grad>{});
-    case BinaryOp::MishGrad: return map_grad(g, g_step, x, out, n, Fn<mish_grad>{});
-    case BinaryOp::GeluGrad: return map_grad(g, g_step, x, out, n, Fn<gelu_grad>{});
-    case BinaryOp::GeluTanhGrad: return map_grad(g, g_step, x, out, n, Fn<gelu_tanh_grad>{});
+#define NB_ROW(name, f) \
+  case BinaryOp::name: return map_grad(g, g_step, x, out, n, f);
+    NB_VEC_GRAD_ROWS(NB_ROW)
+#undef NB_ROW
     default: return;
   }
 }
