@@ -242,6 +242,21 @@ Tensor adaptive_max_pool2d(const Tensor& x, Size2 output_size);
 /// Mean over the spatial dims: [N, C, H, W] -> [N, C].
 Tensor global_avg_pool2d(const Tensor& x);
 
+struct Pool1dOptions {
+  int64_t kernel = 2;
+  int64_t stride = 0;  ///< 0 = the kernel size
+  int64_t padding = 0;
+  bool ceil_mode = false;
+  bool count_include_pad = true;  ///< avg_pool1d: padded zeros count in the average
+};
+/// 1-D pooling of x [N, C, L] (or unbatched [C, L]): the 2-D ops over [N, C, 1, L], with their
+/// rules (padding at most half the kernel; ceil_mode's last window starts inside the input).
+Tensor max_pool1d(const Tensor& x, const Pool1dOptions& opts = {});
+Tensor avg_pool1d(const Tensor& x, const Pool1dOptions& opts = {});
+/// Average / max over the windows floor(i*L/out) .. ceil((i+1)*L/out) of x [N, C, L] or [C, L].
+Tensor adaptive_avg_pool1d(const Tensor& x, int64_t output_size);
+Tensor adaptive_max_pool1d(const Tensor& x, int64_t output_size);
+
 /// Batch normalization over every dim but 1 of x [N, C, ...]. Training: batch statistics, and
 /// running_mean/var (if given) updated in place as (1-momentum)*running + momentum*batch (var
 /// unbiased). Eval: running statistics. weight/bias [C] optional.
@@ -300,6 +315,12 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int6
 /// Zeroes each element with probability p (mask from the global RNG) and scales the rest by
 /// 1/(1-p); identity when !training or p == 0.
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
+/// Channel dropout ("feature dropout", PyTorch's dropout1d / dropout2d): zeroes each whole channel
+/// of each sample with probability p and scales the rest by 1/(1-p), for x [N, C, L] or [C, L]
+/// (dropout1d) and [N, C, H, W] or [C, H, W] (dropout2d). Neighbouring activations of a feature
+/// map are correlated, so dropping single elements barely regularizes a convolution's output.
+Tensor dropout1d(const Tensor& x, double p = 0.5, bool training = true);
+Tensor dropout2d(const Tensor& x, double p = 0.5, bool training = true);
 
 // ---- losses (ops/loss.cpp). Numerically stable (log-sum-exp). --------------------------------
 struct CrossEntropyOptions {

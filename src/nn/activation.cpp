@@ -41,10 +41,26 @@ Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 Tensor Softmax::forward(const Tensor& x) { return softmax(x, options.dim()); }
 Tensor LogSoftmax::forward(const Tensor& x) { return log_softmax(x, options.dim()); }
 
-Dropout::Dropout(const DropoutOptions& o) : Module("Dropout"), options(o) {
-  if (!(o.p() >= 0.0 && o.p() <= 1.0)) fail("probability p must be in [0, 1], got ", o.p());
+namespace {
+void check_probability(const Module& m, double p) {
+  if (!(p >= 0.0 && p <= 1.0)) m.fail("probability p must be in [0, 1], got ", p);
 }
+}  // namespace
+
+Dropout::Dropout(const DropoutOptions& o) : Module("Dropout"), options(o) { check_probability(*this, o.p()); }
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, options.p(), is_training()); }
+
+Dropout1d::Dropout1d(const DropoutOptions& o) : Module("Dropout1d"), options(o) { check_probability(*this, o.p()); }
+Tensor Dropout1d::forward(const Tensor& x) {
+  if (x.dim() != 2 && x.dim() != 3) fail("expected input [N, C, L] or [C, L], got shape ", x.shape());
+  return dropout1d(x, options.p(), is_training());
+}
+
+Dropout2d::Dropout2d(const DropoutOptions& o) : Module("Dropout2d"), options(o) { check_probability(*this, o.p()); }
+Tensor Dropout2d::forward(const Tensor& x) {
+  if (x.dim() != 3 && x.dim() != 4) fail("expected input [N, C, H, W] or [C, H, W], got shape ", x.shape());
+  return dropout2d(x, options.p(), is_training());
+}
 
 // ---- printing -------------------------------------------------------------------------------
 
@@ -60,5 +76,7 @@ std::string PReLU::extra_repr() const { return "num_parameters=" + std::to_strin
 std::string Softmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
 std::string LogSoftmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
 std::string Dropout::extra_repr() const { return "p=" + detail::num_str(options.p()); }
+std::string Dropout1d::extra_repr() const { return "p=" + detail::num_str(options.p()); }
+std::string Dropout2d::extra_repr() const { return "p=" + detail::num_str(options.p()); }
 
 }  // namespace nabla::nn

@@ -49,6 +49,36 @@ Tensor AdaptiveMaxPool2d::forward(const Tensor& x) {
   return pool_4d(*this, x, [&](const Tensor& t) { return adaptive_max_pool2d(t, size); });
 }
 
+// The 1-D ops take unbatched [C, L] inputs themselves; only the rank is checked here, so the
+// error names the layer.
+template <typename F>
+Tensor pool_3d(const Module& m, const Tensor& x, F&& op) {
+  if (x.dim() != 2 && x.dim() != 3) m.fail("expected input [N, C, L] or [C, L], got shape ", x.shape());
+  return op(x);
+}
+
+Tensor MaxPool1d::forward(const Tensor& x) {
+  return pool_3d(*this, x, [&](const Tensor& t) {
+    return max_pool1d(t, {.kernel = options.kernel_size(), .stride = options.stride(), .padding = options.padding(),
+                          .ceil_mode = options.ceil_mode()});
+  });
+}
+
+Tensor AvgPool1d::forward(const Tensor& x) {
+  return pool_3d(*this, x, [&](const Tensor& t) {
+    return avg_pool1d(t, {.kernel = options.kernel_size(), .stride = options.stride(), .padding = options.padding(),
+                          .ceil_mode = options.ceil_mode(), .count_include_pad = options.count_include_pad()});
+  });
+}
+
+Tensor AdaptiveAvgPool1d::forward(const Tensor& x) {
+  return pool_3d(*this, x, [&](const Tensor& t) { return adaptive_avg_pool1d(t, options.output_size()); });
+}
+
+Tensor AdaptiveMaxPool1d::forward(const Tensor& x) {
+  return pool_3d(*this, x, [&](const Tensor& t) { return adaptive_max_pool1d(t, options.output_size()); });
+}
+
 Upsample::Upsample(const UpsampleOptions& o) : Module("Upsample"), options(o) {
   if (o.size().has_value() == o.scale_factor().has_value()) fail("give exactly one of size and scale_factor");
   if (o.size() && ((*o.size())[0] < 1 || (*o.size())[1] < 1))
@@ -88,6 +118,21 @@ std::string AvgPool2d::extra_repr() const {
 
 std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + detail::pair_str(options.output_size()); }
 std::string AdaptiveMaxPool2d::extra_repr() const { return "output_size=" + detail::pair_str(options.output_size()); }
+
+std::string MaxPool1d::extra_repr() const {
+  const int64_t stride = options.stride() == 0 ? options.kernel_size() : options.stride();
+  return "kernel_size=" + std::to_string(options.kernel_size()) + ", stride=" + std::to_string(stride) +
+         ", padding=" + std::to_string(options.padding()) + ", ceil_mode=" + detail::bool_str(options.ceil_mode());
+}
+
+std::string AvgPool1d::extra_repr() const {
+  const int64_t stride = options.stride() == 0 ? options.kernel_size() : options.stride();
+  return "kernel_size=" + std::to_string(options.kernel_size()) + ", stride=" + std::to_string(stride) +
+         ", padding=" + std::to_string(options.padding());
+}
+
+std::string AdaptiveAvgPool1d::extra_repr() const { return "output_size=" + std::to_string(options.output_size()); }
+std::string AdaptiveMaxPool1d::extra_repr() const { return "output_size=" + std::to_string(options.output_size()); }
 
 std::string Upsample::extra_repr() const {
   std::string s = options.size() ? "size=" + detail::pair_str(*options.size())

@@ -1,4 +1,6 @@
-// batch_norm and layer_norm (group_norm is layer_norm over regrouped channels): fused forward kernels, VJPs written with nabla ops. In a
+// batch_norm, layer_norm and group_norm (which runs on batch_norm's kernels over regrouped
+// channels; instance_norm is group_norm with a group per channel): fused forward kernels, VJPs
+// written with nabla ops or fused backward kernels. In a
 // first-order backward the VJP reuses the saved statistics; when the backward is itself
 // recorded (create_graph) it recomputes them from x so second derivatives are exact.
 #include <cmath>
@@ -190,8 +192,56 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   return y;
 }
 
-/// Each group of each sample is one row of layer_norm: [N, C, ...] -> [N, G, C/G * spatial],
-/// so the fused kernel and its (twice differentiable) VJP serve group_norm too.
+namespace {
+
+/// First-order group_norm backward through batch_norm's fused backward kernel, twice: once
+/// with each (sample, group) as a "channel" of M values for the input gradient (of g * w, since
+/// the weight varies inside a group), and once with each (sample, channel) as a channel for the
+/// per-channel sums that the weight and bias gradients add over the batch.
+TensorList group_norm_backward_fused(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& mean_d,
+                                     const Tensor& rstd_d, int64_t G, bool nx, bool nw, bool nb) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.numel() / (N * C), M = C / G * S;
+  const TensorOptions like_x{.dtype = x.dtype(), .device = x.device()};
+  backend::Backend& be = backend::get(x.device());
+  Tensor xc = ops::contiguous_data(x), gc = ops::contiguous_data(g.to(x.dtype()));
+  Tensor gx, gw, gb;
+  if (nx) {
+    Tensor gwc = gc;  // g * w[c]: the gradient of the normalized input
+    if (w.defined()) {
+      gwc = empty(x.shape(), like_x);
+      Tensor w64 = ops::contiguous_data(w.detach().to(DType::f64));
+      be.channel_affine(x.dtype(), N, C, S, gc.raw_data(), static_cast<const double*>(w64.raw_data()),
+                        static_cast<const double*>(zeros({C}, {.dtype = DType::f64, .device = x.device()}).raw_data()),
+                        gwc.raw_data());
+    }
+    gx = empty(x.shape(), like_x);
+    be.batch_norm_backward(x.dtype(), 1, N * G, M, xc.raw_data(), gwc.raw_data(),
+                           static_cast<const double*>(mean_d.raw_data()), static_cast<const double*>(rstd_d.raw_data()),
+                           nullptr, gx.raw_data(), nullptr, nullptr);
+  }
+  if (nw || nb) {
+    // Each channel's share of its group's statistics: [N, G] -> [N, C].
+    auto per_channel = [&](const Tensor& t) {
+      return ops::contiguous_data(t.reshape({N, G, 1}).expand({N, G, C / G}).reshape({N * C}));
+    };
+    Tensor mean_nc = per_channel(mean_d), rstd_nc = per_channel(rstd_d);
+    Tensor sw = empty({N, C}, like_x), sb = empty({N, C}, like_x);
+    be.batch_norm_backward(x.dtype(), 1, N * C, S, xc.raw_data(), gc.raw_data(),
+                           static_cast<const double*>(mean_nc.raw_data()),
+                           static_cast<const double*>(rstd_nc.raw_data()), nullptr, nullptr, sw.raw_data(),
+                           sb.raw_data());
+    if (nw) gw = sum(sw, {0});
+    if (nb) gb = sum(sb, {0});
+  }
+  return {gx, gw, gb};
+}
+
+}  // namespace
+
+/// Each (sample, group) is one "channel" of batch_norm's statistics kernel ([1, N*G, C/G * S]),
+/// and y = x * scale + shift with per-(sample, channel) coefficients in one pass (scale =
+/// w * rstd, shift = b - mean * scale, in f64): three passes over x where layer_norm followed by
+/// the affine ops took five, and a backward of two fused kernels instead of a dozen ops.
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
   ops::check_floating(x, "group_norm");
   NB_CHECK(x.dim() >= 2, "[group_norm] input must be [N, C, ...], got ", x.shape());
@@ -200,17 +250,68 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
            " must be positive and divide the ", C, " channels of input ", x.shape());
   NB_CHECK(eps > 0, "[group_norm] eps must be positive, got ", eps);
   for (const Tensor* p : {&weight, &bias})
-    if (p->defined())
+    if (p->defined()) {
       NB_CHECK(p->dim() == 1 && p->size(0) == C, "[group_norm] ", p == &weight ? "weight" : "bias", " shape ",
                p->shape(), " must be [", C, "] for input ", x.shape());
-  const int64_t per_group = N * C > 0 ? x.numel() / (N * num_groups) : 0;
-  Tensor y = x.numel() == 0 ? x * 1.0
-                            : layer_norm(x.reshape({N, num_groups, per_group}), {per_group}, Tensor(), Tensor(), eps)
-                                  .reshape(x.shape());
+      ops::check_same_device(x, *p, "group_norm");
+    }
+  const int64_t G = num_groups;
   Shape per_channel(size_t(x.dim()), 1);
   per_channel[1] = C;
-  if (weight.defined()) y = y * weight.to(x.dtype()).reshape(per_channel);
-  if (bias.defined()) y = y + bias.to(x.dtype()).reshape(per_channel);
+  if (x.numel() == 0) {  // nothing to normalize; the affine ops keep the graph and the shapes
+    Tensor y = x * 1.0;
+    if (weight.defined()) y = y * weight.to(x.dtype()).reshape(per_channel);
+    if (bias.defined()) y = y + bias.to(x.dtype()).reshape(per_channel);
+    return y;
+  }
+  const int64_t S = x.numel() / (N * C), M = C / G * S;
+  Tensor xc = ops::contiguous_data(x);
+  backend::Backend& be = backend::get(x.device());
+  const TensorOptions f64_here{.dtype = DType::f64, .device = x.device()};
+  Tensor stats = empty({5, N * G}, f64_here);  // mean, var, rstd, scale, shift of each group
+  Tensor mean_d = stats.select(0, 0), rstd_d = stats.select(0, 2);
+  Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  {
+    NoGradGuard ng;
+    backend::BatchNormStats st;
+    st.dtype = x.dtype();
+    st.N = 1;
+    st.C = N * G;
+    st.S = M;
+    st.x = xc.raw_data();
+    st.eps = eps;
+    auto row = [&](int64_t i) { return static_cast<double*>(stats.raw_data()) + i * N * G; };
+    st.mean = row(0), st.var = row(1), st.rstd = row(2), st.scale = row(3), st.shift = row(4);
+    be.batch_norm_stats(st);
+    // Per (sample, channel): scale = rstd[n, g] * w[c], shift = b[c] - mean[n, g] * scale.
+    Tensor scale = rstd_d.reshape({N, G, 1});
+    if (weight.defined()) scale = scale * weight.detach().to(DType::f64).reshape({1, G, C / G});
+    scale = scale.expand({N, G, C / G});
+    Tensor shift = -(mean_d.reshape({N, G, 1}) * scale);
+    if (bias.defined()) shift = shift + bias.detach().to(DType::f64).reshape({1, G, C / G});
+    scale = ops::contiguous_data(scale.reshape({N * C}));
+    shift = ops::contiguous_data(shift.reshape({N * C}));
+    be.channel_affine(x.dtype(), 1, N * C, S, xc.raw_data(), static_cast<const double*>(scale.raw_data()),
+                      static_cast<const double*>(shift.raw_data()), y.raw_data());
+  }
+  if (auto node = autograd::record("group_norm", {x, weight, bias}, {y})) {
+    bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
+    Shape not_channel{0};
+    for (int64_t d = 2; d < x.dim(); ++d) not_channel.push_back(d);
+    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_d, rstd_d, G, M, per_channel, not_channel,
+                         eps, nx, nw, nb](const TensorList& g) {
+      Tensor w = sw.get(), xs = sx.get();
+      if (!is_grad_enabled()) return group_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, G, nx, nw, nb);
+      // Recorded backward (double backward): the composed VJP over [N, G, M] rows, which
+      // recomputes the statistics from x so that they are differentiated too.
+      const int64_t N = xs.size(0);
+      Tensor gw_in = w.defined() ? g[0] * w.to(xs.dtype()).reshape(per_channel) : g[0];
+      TensorList r = norm_vjp(gw_in.reshape({N, G, M}), xs.reshape({N, G, M}), Tensor(), Tensor(), Tensor(), {2}, eps, nx);
+      Tensor xhat = r[1].reshape(xs.shape());
+      return TensorList{nx ? r[0].reshape(xs.shape()) : Tensor(), nw ? sum(g[0] * xhat, not_channel) : Tensor(),
+                        nb ? sum(g[0], not_channel) : Tensor()};
+    };
+  }
   return y;
 }
 

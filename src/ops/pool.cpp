@@ -174,4 +174,58 @@ Tensor global_avg_pool2d(const Tensor& x) {
   return mean(x, {2, 3});
 }
 
+// ---- 1-D pooling: the 2-D ops over [N, C, 1, L] ------------------------------------------------
+
+namespace {
+
+/// Checks a 1-D pooling call in its own words (the 2-D op would report (1, k) pairs and 4-D
+/// shapes the caller never passed), then runs `op2d` on x viewed as [N, C, 1, L].
+template <typename Op>
+Tensor pool1d(const Tensor& x, const Pool1dOptions& o, const char* op, Op&& op2d) {
+  NB_CHECK(x.dim() == 2 || x.dim() == 3, "[", op, "] expected input [N, C, L] or [C, L], got shape ", x.shape());
+  if (x.dim() == 2) return pool1d(x.unsqueeze(0), o, op, op2d).squeeze(0);
+  ops::check_floating(x, op);
+  const int64_t k = o.kernel, s = o.stride == 0 ? o.kernel : o.stride, L = x.size(2);
+  NB_CHECK(k >= 1 && s >= 1, "[", op, "] kernel and stride must be positive, got kernel ", k, ", stride ", s);
+  NB_CHECK(o.padding >= 0 && 2 * o.padding <= k, "[", op, "] padding ", o.padding,
+           " must be non-negative and at most half the kernel ", k);
+  NB_CHECK(L + 2 * o.padding >= k, "[", op, "] kernel ", k, " is longer than the padded input length ",
+           L + 2 * o.padding, " (input ", x.shape(), ")");
+  Pool2dOptions o2;
+  o2.kernel = {1, k};
+  o2.stride = {1, s};
+  o2.padding = {0, o.padding};
+  o2.ceil_mode = o.ceil_mode;
+  o2.count_include_pad = o.count_include_pad;
+  return op2d(x.unsqueeze(2), o2).squeeze(2);
+}
+
+template <typename Op>
+Tensor adaptive_pool1d(const Tensor& x, int64_t size, const char* op, Op&& op2d) {
+  NB_CHECK(x.dim() == 2 || x.dim() == 3, "[", op, "] expected input [N, C, L] or [C, L], got shape ", x.shape());
+  if (x.dim() == 2) return adaptive_pool1d(x.unsqueeze(0), size, op, op2d).squeeze(0);
+  ops::check_floating(x, op);
+  NB_CHECK(size >= 1, "[", op, "] output size ", size, " must be positive");
+  NB_CHECK(x.size(2) >= 1, "[", op, "] input ", x.shape(), " has an empty length");
+  return op2d(x.unsqueeze(2), Size2{1, size}).squeeze(2);
+}
+
+}  // namespace
+
+Tensor max_pool1d(const Tensor& x, const Pool1dOptions& o) {
+  return pool1d(x, o, "max_pool1d", [](const Tensor& t, const Pool2dOptions& p) { return max_pool2d(t, p); });
+}
+
+Tensor avg_pool1d(const Tensor& x, const Pool1dOptions& o) {
+  return pool1d(x, o, "avg_pool1d", [](const Tensor& t, const Pool2dOptions& p) { return avg_pool2d(t, p); });
+}
+
+Tensor adaptive_avg_pool1d(const Tensor& x, int64_t size) {
+  return adaptive_pool1d(x, size, "adaptive_avg_pool1d", [](const Tensor& t, Size2 s) { return adaptive_avg_pool2d(t, s); });
+}
+
+Tensor adaptive_max_pool1d(const Tensor& x, int64_t size) {
+  return adaptive_pool1d(x, size, "adaptive_max_pool1d", [](const Tensor& t, Size2 s) { return adaptive_max_pool2d(t, s); });
+}
+
 }  // namespace nabla

@@ -209,6 +209,8 @@ const std::map<std::string, Builder>& builders() {
        }},
       {"Flatten", [](LayerReader&) { return std::make_shared<nn::Flatten>(); }},
       {"Dropout", [](LayerReader& r) { return std::make_shared<nn::Dropout>(nn::DropoutOptions(r.number("p", 0.5))); }},
+      {"Dropout2d",
+       [](LayerReader& r) { return std::make_shared<nn::Dropout2d>(nn::DropoutOptions(r.number("p", 0.5))); }},
       {"ReLU", [](LayerReader&) { return std::make_shared<nn::ReLU>(); }},
       {"LeakyReLU",
        [](LayerReader& r) {

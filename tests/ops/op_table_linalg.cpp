@@ -1,4 +1,8 @@
-// Op-table rows: matmul (1-D, 2-D, batched, broadcast batch dims), linear and linear_relu.
+// Op-table rows: matmul (1-D, 2-D, batched, broadcast batch dims), linear and linear_relu, conv1d,
+// and 1-D pooling.
+#include <algorithm>
+#include <cmath>
+
 #include "ops/op_table.h"
 
 namespace optest {
@@ -149,9 +153,89 @@ std::vector<OpRow> linalg_rows() {
   return rows;
 }
 
+/// 1-D pooling written out: window j of x[n, c, :] covers padded positions j s .. j s + k - 1
+/// (padding -inf for max, 0 for avg); the output length follows PyTorch's rule, ceil_mode's last
+/// window starting inside the input or the left padding.
+Arr ref_pool1d(const Arr& x, const nb::Pool1dOptions& o, bool is_max) {
+  const int64_t N = x.size(0), C = x.size(1), L = x.size(2), k = o.kernel, s = o.stride ? o.stride : k,
+                p = o.padding;
+  const int64_t span = L + 2 * p - k;
+  int64_t out = (o.ceil_mode ? (span + s - 1) / s : span / s) + 1;
+  if (o.ceil_mode && (out - 1) * s >= L + p) --out;
+  return make_arr({N, C, out}, [&](const Shape& i) {
+    const int64_t start = i[2] * s - p, end = std::min(start + k, L + p);
+    double best = -INFINITY, total = 0;
+    for (int64_t t = std::max<int64_t>(start, 0); t < std::min(end, L); ++t) {
+      best = std::max(best, x.at({i[0], i[1], t}));
+      total += x.at({i[0], i[1], t});
+    }
+    const int64_t count = o.count_include_pad ? end - start : std::min(end, L) - std::max<int64_t>(start, 0);
+    return is_max ? best : total / double(count);
+  });
+}
+
+/// Adaptive 1-D pooling written out: output i covers floor(i L / out) .. ceil((i + 1) L / out).
+Arr ref_adaptive_pool1d(const Arr& x, int64_t out, bool is_max) {
+  const int64_t L = x.size(2);
+  return make_arr({x.size(0), x.size(1), out}, [&](const Shape& i) {
+    const int64_t start = i[2] * L / out, end = ((i[2] + 1) * L + out - 1) / out;
+    double best = -INFINITY, total = 0;
+    for (int64_t t = start; t < end; ++t) {
+      best = std::max(best, x.at({i[0], i[1], t}));
+      total += x.at({i[0], i[1], t});
+    }
+    return is_max ? best : total / double(end - start);
+  });
+}
+
+std::vector<OpRow> pool1d_rows() {
+  std::vector<OpRow> rows;
+  auto row = [&](std::string name, bool is_max, nb::Pool1dOptions o, Shape main, std::vector<Shape> extra) {
+    OpRow r;
+    r.name = std::move(name);
+    r.inputs = {F(std::move(main))};
+    r.fn = [=](const TensorList& x) { return is_max ? nb::max_pool1d(x[0], o) : nb::avg_pool1d(x[0], o); };
+    // Unbatched [C, L] inputs: the batched reference with the batch dim added and dropped.
+    r.ref = [=](const std::vector<Arr>& a) {
+      Arr x = a[0];
+      const bool unbatched = x.shape.size() == 2;
+      if (unbatched) x.shape.insert(x.shape.begin(), 1);
+      Arr y = ref_pool1d(x, o, is_max);
+      if (unbatched) y.shape.erase(y.shape.begin());
+      return y;
+    };
+    for (Shape& e : extra) r.extra_cases.push_back({e});
+    r.gradgrad = true;
+    rows.push_back(r);
+  };
+  row("max_pool1d_k2", true, {}, {2, 3, 8}, {{3, 7}});
+  row("max_pool1d_k3_s2_pad1_ceil", true, {.kernel = 3, .stride = 2, .padding = 1, .ceil_mode = true}, {2, 2, 8},
+      {{2, 2, 9}});
+  row("avg_pool1d_k3_s1_pad1", false, {.kernel = 3, .stride = 1, .padding = 1}, {2, 3, 6}, {{3, 5}});
+  row("avg_pool1d_k4_s3_pad2_exclude_pad_ceil", false,
+      {.kernel = 4, .stride = 3, .padding = 2, .ceil_mode = true, .count_include_pad = false}, {1, 2, 9}, {{2, 2, 10}});
+  auto adaptive = [&](std::string name, bool is_max, int64_t out) {
+    OpRow r;
+    r.name = std::move(name);
+    r.inputs = {F({2, 3, 7})};
+    r.fn = [=](const TensorList& x) {
+      return is_max ? nb::adaptive_max_pool1d(x[0], out) : nb::adaptive_avg_pool1d(x[0], out);
+    };
+    r.ref = [=](const std::vector<Arr>& a) { return ref_adaptive_pool1d(a[0], out, is_max); };
+    r.extra_cases = {{{1, 2, 12}}};
+    r.gradgrad = true;
+    rows.push_back(r);
+  };
+  adaptive("adaptive_avg_pool1d_3", false, 3);  // overlapping windows of 3 and 4 for L = 7
+  adaptive("adaptive_max_pool1d_3", true, 3);
+  adaptive("adaptive_max_pool1d_4", true, 4);  // L = 12: equal windows, plain max pooling
+  return rows;
+}
+
 }  // namespace
 
 NB_OP_TABLE(Linalg, linalg_rows());
+NB_OP_TABLE(Pool1d, pool1d_rows());
 NB_OP_TABLE(Conv1d, conv1d_rows());
 
 }  // namespace optest

@@ -226,7 +226,7 @@ Arr ref_group_norm(const std::vector<Arr>& a, int64_t groups, double eps) {
 
 std::vector<OpRow> group_norm_rows() {
   std::vector<OpRow> rows;
-  auto row = [&](std::string name, int64_t groups, bool affine, std::vector<Shape> extra) {
+  auto row = [&](std::string name, int64_t groups, bool affine, std::vector<std::vector<Shape>> extra) {
     OpRow r;
     r.name = std::move(name);
     r.inputs = {F({2, 4, 3, 2})};
@@ -236,14 +236,16 @@ std::vector<OpRow> group_norm_rows() {
     };
     r.ref = [=](const std::vector<Arr>& a) { return ref_group_norm(a, groups, 1e-5); };
     r.gradgrad = true;
-    if (!extra.empty()) r.extra_cases = {extra};
+    r.extra_cases = extra;
     r.atol = 1e-10;
     r.atol32 = 1e-4;
     rows.push_back(r);
   };
-  row("group_norm_2_groups_affine", 2, true, {Shape{3, 4, 5}, Shape{4}, Shape{4}});
-  row("group_norm_1_group", 1, false, {Shape{3, 4}});
-  row("group_norm_per_channel_affine", 4, true, {Shape{1, 4, 2, 2, 2}, Shape{4}, Shape{4}});
+  row("group_norm_2_groups_affine", 2, true, {{Shape{3, 4, 5}, Shape{4}, Shape{4}}});
+  row("group_norm_1_group", 1, false, {{Shape{3, 4}}});
+  // The second case has one value per group: y = bias, no gradient reaches x.
+  row("group_norm_per_channel_affine", 4, true,
+      {{Shape{1, 4, 2, 2, 2}, Shape{4}, Shape{4}}, {Shape{3, 4}, Shape{4}, Shape{4}}});
   return rows;
 }
 

@@ -127,6 +127,22 @@ TEST(ModelSpec, InstanceNorm2dBuildsWithPyTorchsOptions) {
              {"layers[1] (InstanceNorm2d) does not fit", "expected input [N, 4, H, W]"});
 }
 
+TEST(ModelSpec, Dropout2dDropsWholeFeatureMapsInTrainingOnly) {
+  const std::string text = R"({"name": "drop2d", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [
+    {"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3, "padding": 1},
+    {"type": "Dropout2d", "p": 0.25}, {"type": "MaxPool2d", "kernel_size": 4},
+    {"type": "Flatten"}, {"type": "Linear", "in_features": 196, "out_features": 10}]})";
+  auto model = train::build_model(train::parse_model_spec(text, "drop2d.json"));
+  expect_has(model->to_string(), {"Dropout2d(p=0.25)"});
+  Tensor x = randn({2, 1, 28, 28});
+  model->eval();
+  Tensor a = (*model)(x), b = (*model)(x);
+  EXPECT_TRUE(allclose(a, b, 0.0, 0.0));  // eval: no dropout
+  expect_has(spec_error(R"([{"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3},
+                            {"type": "Dropout2d", "p": 2}])"),
+             {"layers[1] (Dropout2d)", "probability p must be in [0, 1], got 2"});
+}
+
 TEST(ModelSpec, ModernLayersBuildFromJson) {
   // A small CNN with GroupNorm, PReLU and the smooth activations builds, dry-runs and prints.
   const std::string text = R"({"name": "modern", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [

@@ -1,4 +1,4 @@
-// Pooling layers over x [N, C, H, W] (or unbatched [C, H, W]), and Upsample.
+// Pooling layers over x [N, C, H, W] (or unbatched [C, H, W]) and x [N, C, L] (or [C, L]), and Upsample.
 #pragma once
 #include <array>
 #include <optional>
@@ -74,6 +74,74 @@ class AdaptiveMaxPool2d : public Module {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   AdaptiveAvgPool2dOptions options;
+};
+
+struct MaxPool1dOptions {
+  MaxPool1dOptions(int64_t kernel_size) : kernel_size_(kernel_size) {}  // NOLINT: `MaxPool1d(2)`
+  NB_ARG(int64_t, kernel_size);
+  /// 0 = kernel_size (PyTorch's default stride=None).
+  NB_ARG(int64_t, stride) = 0;
+  NB_ARG(int64_t, padding) = 0;
+  NB_ARG(bool, ceil_mode) = false;
+};
+
+/// Maximum over each kernel window of x [N, C, L] or [C, L].
+class MaxPool1d : public Module {
+ public:
+  explicit MaxPool1d(const MaxPool1dOptions& options) : Module("MaxPool1d"), options(options) {}
+  explicit MaxPool1d(int64_t kernel_size) : MaxPool1d(MaxPool1dOptions(kernel_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  MaxPool1dOptions options;
+};
+
+struct AvgPool1dOptions {
+  AvgPool1dOptions(int64_t kernel_size) : kernel_size_(kernel_size) {}  // NOLINT: `AvgPool1d(2)`
+  NB_ARG(int64_t, kernel_size);
+  /// 0 = kernel_size (PyTorch's default stride=None).
+  NB_ARG(int64_t, stride) = 0;
+  NB_ARG(int64_t, padding) = 0;
+  NB_ARG(bool, ceil_mode) = false;
+  /// Padded zeros count in the average's denominator.
+  NB_ARG(bool, count_include_pad) = true;
+};
+
+/// Mean over each kernel window of x [N, C, L] or [C, L].
+class AvgPool1d : public Module {
+ public:
+  explicit AvgPool1d(const AvgPool1dOptions& options) : Module("AvgPool1d"), options(options) {}
+  explicit AvgPool1d(int64_t kernel_size) : AvgPool1d(AvgPool1dOptions(kernel_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  AvgPool1dOptions options;
+};
+
+struct AdaptiveAvgPool1dOptions {
+  AdaptiveAvgPool1dOptions(int64_t output_size) : output_size_(output_size) {}  // NOLINT
+  NB_ARG(int64_t, output_size);
+};
+
+/// Averages x [N, C, L] or [C, L] to a fixed length: output i averages floor(i L / out) ..
+/// ceil((i+1) L / out), whatever L is.
+class AdaptiveAvgPool1d : public Module {
+ public:
+  explicit AdaptiveAvgPool1d(const AdaptiveAvgPool1dOptions& options)
+      : Module("AdaptiveAvgPool1d"), options(options) {}
+  explicit AdaptiveAvgPool1d(int64_t output_size) : AdaptiveAvgPool1d(AdaptiveAvgPool1dOptions(output_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  AdaptiveAvgPool1dOptions options;
+};
+
+/// Max to a fixed length, over the same windows as AdaptiveAvgPool1d.
+class AdaptiveMaxPool1d : public Module {
+ public:
+  explicit AdaptiveMaxPool1d(const AdaptiveAvgPool1dOptions& options)
+      : Module("AdaptiveMaxPool1d"), options(options) {}
+  explicit AdaptiveMaxPool1d(int64_t output_size) : AdaptiveMaxPool1d(AdaptiveAvgPool1dOptions(output_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  AdaptiveAvgPool1dOptions options;
 };
 
 /// Upsample's scale: one factor for both spatial dims, or (h, w).
