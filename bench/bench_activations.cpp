@@ -1,6 +1,6 @@
 // Activations and normalizations, nabla vs LibTorch in one process (DESIGN §8): forward plus
 // backward (autograd engine included) of relu, gelu, silu, mish, hardswish, hardsigmoid,
-// softplus and group_norm on a CNN-sized activation [64, 32, 28, 28] f32, the same input and
+// softplus, group_norm (plain and affine) and instance_norm (affine) on a CNN-sized activation [64, 32, 28, 28] f32, the same input and
 // output gradient in both libraries. Rounds of the two libraries are interleaved (ABBA order);
 // printed per op: median and IQR of the per-call time for each library and the ratio of medians
 // nabla / LibTorch (< 1: nabla is faster). The outputs are compared first (max abs difference).
@@ -28,8 +28,14 @@ struct Op {
   std::function<torch::Tensor(const torch::Tensor&)> tf;
 };
 
-std::vector<Op> ops() {
+nabla::Tensor to_nabla(const torch::Tensor& t, bool requires_grad);
+
+/// `C` channels: the per-channel weight and bias of the affine normalizations (the same values,
+/// requiring grad, in both libraries).
+std::vector<Op> ops(int64_t C) {
   namespace F = torch::nn::functional;
+  torch::Tensor tw = (torch::rand({C}) + 0.5).requires_grad_(true), tb = torch::randn({C}).requires_grad_(true);
+  nabla::Tensor nw = to_nabla(tw.detach(), true), nb = to_nabla(tb.detach(), true);
   return {
       {"relu", [](const nabla::Tensor& x) { return nabla::relu(x); }, [](const torch::Tensor& x) { return torch::relu(x); }},
       {"gelu", [](const nabla::Tensor& x) { return nabla::gelu(x); }, [](const torch::Tensor& x) { return torch::gelu(x); }},
@@ -43,6 +49,15 @@ std::vector<Op> ops() {
        [](const torch::Tensor& x) { return torch::softplus(x, 1.0, 20.0); }},
       {"group_norm(8)", [](const nabla::Tensor& x) { return nabla::group_norm(x, 8); },
        [](const torch::Tensor& x) { return torch::group_norm(x, 8); }},
+      {"group_norm(8)+w,b", [=](const nabla::Tensor& x) { return nabla::group_norm(x, 8, nw, nb); },
+       [=](const torch::Tensor& x) { return torch::group_norm(x, 8, tw, tb); }},
+      {"instance_norm+w,b",
+       [=](const nabla::Tensor& x) {
+         nabla::InstanceNormOptions o;
+         o.weight = nw, o.bias = nb;
+         return nabla::instance_norm(x, o);
+       },
+       [=](const torch::Tensor& x) { return F::instance_norm(x, F::InstanceNormFuncOptions().weight(tw).bias(tb)); }},
   };
 }
 
@@ -92,7 +107,7 @@ int main(int argc, char** argv) {
   for (int threads : t.threads) {
     bench::set_threads(threads);
     std::printf("\n%d thread(s)\n%-14s %22s %22s %8s %10s\n", threads, "op", "nabla", "LibTorch", "ratio", "max|diff|");
-    for (const Op& op : ops()) {
+    for (const Op& op : ops(shape[1])) {
       auto n_step = [&] {
         nabla::Tensor y = op.nf(nx);
         y.backward(ng);
@@ -116,7 +131,7 @@ int main(int argc, char** argv) {
         }
       }
       const bench::Summary ns = summarize(nt), ts = summarize(tt);
-      std::printf("%-14s %8.3f (%5.3f-%5.3f) %8.3f (%5.3f-%5.3f) %8.2f %10.2e\n", op.name.c_str(), ns.median * 1e3,
+      std::printf("%-18s %8.3f (%5.3f-%5.3f) %8.3f (%5.3f-%5.3f) %8.2f %10.2e\n", op.name.c_str(), ns.median * 1e3,
                   ns.q1 * 1e3, ns.q3 * 1e3, ts.median * 1e3, ts.q1 * 1e3, ts.q3 * 1e3, ns.median / ts.median, diff);
     }
   }
