@@ -146,6 +146,15 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool k
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
 /// Reduces a broadcast gradient back to `shape` (sums over broadcast dims).
 Tensor sum_to(const Tensor& x, const Shape& shape);
+/// Running sum along `dim` (u8 input counts as i64).
+Tensor cumsum(const Tensor& x, int64_t dim);
+/// Values sorted along `dim` and the indices they came from; stable (ties keep their order), NaN
+/// sorts as the largest value, as in PyTorch. Sorted on the host, as topk.
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+/// Vector p-norm over `dims` (all when empty), torch.linalg.vector_norm: (sum |x|^p)^(1/p);
+/// p = inf is the max of |x|, p = 0 the count of non-zeros. The gradient at a zero vector is 0.
+Tensor norm(const Tensor& x, double p = 2, const Shape& dims = {}, bool keepdim = false);
 
 // ---- linear algebra (ops/linalg.cpp) ------------------------------------------------------
 /// NumPy matmul: 1-D·1-D dot, 2-D·2-D, batched with broadcast batch dims. Integer operands: CPU.
@@ -156,7 +165,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 /// the GEMM, saving two passes over the output. Same values and gradients as the composition.
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
-// ---- shape and indexing (ops/shape.cpp, ops/index.cpp) -------------------------------------
+// ---- shape and indexing (ops/shape.cpp, ops/index.cpp, ops/rearrange.cpp) ----------------------
 Tensor reshape(const Tensor& x, const Shape& shape);
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
 Tensor permute(const Tensor& x, const Shape& dims);
@@ -175,6 +184,26 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 /// Adds `src` slices into a copy of `x` at `index` along `dim` (the VJP of index_select).
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// Compositions of the above (ops/rearrange.cpp):
+/// Views of x along `dim` of `split_size` each (the last one shorter when it does not divide).
+TensorList split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+/// Views of x along `dim` of the given lengths, which must add up to x.size(dim).
+TensorList split_with_sizes(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
+/// `chunks` views of ceil(size / chunks) along `dim` (fewer when that leaves nothing to the last).
+TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+/// x with the order of elements reversed along each of `dims`.
+Tensor flip(const Tensor& x, const Shape& dims);
+/// out[i] = x[(i - shift) mod n] along `dim`: elements shifted with wrap-around.
+Tensor roll(const Tensor& x, int64_t shift, int64_t dim);
+/// x tiled repeats[d] times along each dim (torch's Tensor.repeat); a longer `repeats` adds
+/// leading dims.
+Tensor repeat(const Tensor& x, const Shape& repeats);
+/// The lower (j - i <= diagonal) / upper (j - i >= diagonal) triangle of the last two dims, zero
+/// elsewhere (a causal attention mask is tril of ones).
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
+/// x with `value` where the u8 `mask` (broadcast to x's shape) is 1.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 /// One-hot encoding of i64 labels in [0, num_classes) as f32 (`dtype` to change).
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
 /// Zeros of `input_shape` with `grad` written into the slice (the VJP of slice).

@@ -1,5 +1,6 @@
 // Reductions and the softmax family. sum/max/min/argmax are kernels; mean, var, std,
-// logsumexp, softmax and log_softmax are compositions (their gradients come for free).
+// logsumexp, softmax and log_softmax are compositions (their gradients come for free), as are
+// cumsum, sort and norm (which has its own VJP for the zero vector).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -280,6 +281,72 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   }
   Tensor s = dims.empty() ? x : sum(x, dims, true);
   return s.reshape(shape);
+}
+
+// ---- scans, sorting and norms (compositions) ----------------------------------------------------
+
+Tensor cumsum(const Tensor& x, int64_t dim) {
+  ops::check_tensor(x, "cumsum");
+  dim = wrap_dim(dim, x.dim(), "cumsum");
+  // u8 (boolean) sums count, so they go to i64 first, as PyTorch's.
+  Tensor y = x.dtype() == DType::u8 ? x.to(DType::i64) : x;
+  if (x.dim() == 0 || x.size(dim) <= 1) return y.shares_storage(x) ? y.clone() : y;
+  // Hillis-Steele scan: after the step of offset k each position holds the sum of the 2k values
+  // ending there. log2(n) passes of adds and shifts, all differentiable ops (the VJP, a reversed
+  // cumsum, comes out of them), with log2(n)-deep sums instead of an n-long chain.
+  const int64_t n = y.size(dim);
+  for (int64_t k = 1; k < n; k *= 2) {
+    Shape head = y.shape();
+    head[size_t(dim)] = k;
+    y = y + cat({zeros(head, {.dtype = y.dtype(), .device = y.device()}), y.narrow(dim, 0, n - k)}, dim);
+  }
+  return y;
+}
+
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+  ops::check_tensor(x, "sort");
+  if (x.dim() == 0) {
+    wrap_dim(dim, 0, "sort");
+    return {x.clone(), zeros({}, {.dtype = DType::i64, .device = x.device()})};
+  }
+  dim = wrap_dim(dim, x.dim(), "sort");
+  return topk(x, x.size(dim), dim, descending);
+}
+
+Tensor argsort(const Tensor& x, int64_t dim, bool descending) { return sort(x, dim, descending).second; }
+
+Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
+  ops::check_floating(x, "norm");
+  NB_CHECK(!std::isnan(p) && p >= 0, "[norm] p must be non-negative (or inf), got ", p);
+  if (p == INFINITY) return max(abs(x), dims, keepdim);
+  if (p == 1) return sum(abs(x), dims, keepdim);
+  const ReducePlan plan = plan_reduce(x, dims, keepdim, "norm");
+  if (p == 0) {  // the number of non-zero entries: piecewise constant, so no gradient flows
+    NoGradGuard ng;
+    return sum(ne(x, ops::scalar_like(0.0, x)).to(x.dtype()), dims, keepdim);
+  }
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = p == 2 ? sqrt(sum(x * x, dims, keepdim)) : pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
+  }
+  // d||x||/dx = sign(x) |x|^(p-1) / ||x||^(p-1). The composition's chain rule gives 0 * inf =
+  // NaN at a zero vector (and at zero entries for p < 1); PyTorch, like the subgradient, gives 0.
+  if (auto node = autograd::record("norm", {x}, {y})) {
+    const Shape keep = plan.keep_shape;
+    node->backward_fn = [sx = node->save(x), sy = node->save(y), p, keep](const TensorList& g) {
+      Tensor xs = sx.get(), yk = sy.get().reshape(keep), gk = g[0].reshape(keep);
+      const Tensor zero = ops::scalar_like(0.0, xs), one = ops::scalar_like(1.0, xs);
+      // Zeros are swapped for ones before dividing or raising to p - 1 < 0, so no inf or NaN
+      // appears even in the branch where() discards (its gradient would carry them into a
+      // double backward); sign(0) = 0 then zeroes those entries' slopes.
+      const Tensor y_zero = eq(yk, zero), y_safe = where(y_zero, one, yk);
+      Tensor slope = p == 2 ? xs : sign(xs) * pow(where(eq(xs, zero), one, abs(xs)), p - 1);
+      Tensor scale = where(y_zero, zero, gk / (p == 2 ? y_safe : pow(y_safe, p - 1)));
+      return TensorList{slope * scale};
+    };
+  }
+  return y;
 }
 
 }  // namespace nabla

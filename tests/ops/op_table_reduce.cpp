@@ -1,6 +1,9 @@
-// Op-table rows: reductions, the softmax family, argmax/argmin and topk.
+// Op-table rows: reductions, the softmax family, argmax/argmin and topk, cumsum, sort and norm,
+// group_norm and instance_norm.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
+#include <tuple>
 
 #include "ops/op_table.h"
 
@@ -203,6 +206,89 @@ std::vector<OpRow> arg_rows() {
   return rows;
 }
 
+std::vector<OpRow> scan_sort_norm_rows() {
+  std::vector<OpRow> rows;
+  for (int64_t dim : {int64_t(0), int64_t(-1)}) {
+    OpRow r;
+    r.name = dim == 0 ? "cumsum_dim0" : "cumsum_last_dim";
+    r.inputs = {F(kS)};
+    r.fn = [dim](const TensorList& x) { return nb::cumsum(x[0], dim); };
+    r.ref = [dim](const std::vector<Arr>& a) {
+      return along_dim(a[0], dim, [](const std::vector<double>& v) {
+        std::vector<double> o;
+        double run = 0;
+        for (double e : v) o.push_back(run += e);
+        return o;
+      });
+    };
+    r.extra_cases = {{Shape{13, 2, 1}}, {Shape{1, 1, 9}}};  // lengths that are not powers of two
+    r.gradgrad = dim == -1;
+    rows.push_back(r);
+  }
+  for (auto [name, dim, descending, indices] :
+       {std::tuple{"sort_last_dim", int64_t(-1), false, false}, std::tuple{"sort_dim0_descending", int64_t(0), true, false},
+        std::tuple{"argsort_dim1", int64_t(1), false, true}, std::tuple{"argsort_last_descending", int64_t(-1), true, true}}) {
+    OpRow r;
+    r.name = name;
+    r.inputs = {F(kS)};
+    r.differentiable = !indices;
+    r.fn = [=](const TensorList& x) {
+      return indices ? nb::argsort(x[0], dim, descending) : nb::sort(x[0], dim, descending).first;
+    };
+    r.ref = [=](const std::vector<Arr>& a) {
+      return along_dim(a[0], dim, [&](const std::vector<double>& v) {
+        std::vector<double> o;
+        for (int64_t i : ref_topk_idx(v, int64_t(v.size()), descending)) o.push_back(indices ? double(i) : v[size_t(i)]);
+        return o;
+      });
+    };
+    rows.push_back(r);
+  }
+  // Ties keep their order (a stable sort), ascending and descending.
+  for (bool descending : {false, true}) {
+    OpRow r;
+    r.name = descending ? "argsort_ties_descending" : "argsort_ties";
+    r.inputs = {X({2, 5}, {2, 1, 2, 1, 0, 3, 3, 3, -1, 3}, DType::f64)};
+    r.differentiable = false;
+    r.fn = [=](const TensorList& x) { return nb::argsort(x[0], -1, descending); };
+    r.ref = [=](const std::vector<Arr>& a) {
+      return along_dim(a[0], -1, [&](const std::vector<double>& v) {
+        std::vector<double> o;
+        for (int64_t i : ref_topk_idx(v, int64_t(v.size()), descending)) o.push_back(double(i));
+        return o;
+      });
+    };
+    rows.push_back(r);
+  }
+  for (auto [name, p, dims, keepdim] : {std::tuple{"norm_2_all", 2.0, Shape{}, false},
+                                        std::tuple{"norm_2_dim1_keepdim", 2.0, Shape{1}, true},
+                                        std::tuple{"norm_1_dims02", 1.0, Shape{0, 2}, false},
+                                        std::tuple{"norm_3_last_dim", 3.0, Shape{-1}, false},
+                                        std::tuple{"norm_half_dim0", 0.5, Shape{0}, false},
+                                        std::tuple{"norm_inf_dim1", double(INFINITY), Shape{1}, false}}) {
+    // |x| kept away from 0, where the p-norm has a kink (p = 1, 0.5) or a tie-prone max.
+    OpRow r = reduce_row(
+        name, M({}), dims, keepdim, [p](const Tensor& x, const Shape& d, bool k) { return nb::norm(x, p, d, k); },
+        [p](const std::vector<double>& v) {
+          double acc = 0;
+          for (double e : v) acc = std::isinf(p) ? std::max(acc, std::fabs(e)) : acc + std::pow(std::fabs(e), p);
+          return std::isinf(p) ? acc : std::pow(acc, 1.0 / p);
+        },
+        p != 0.5 && !std::isinf(p));
+    rows.push_back(r);
+  }
+  {
+    OpRow r;
+    r.name = "norm_0_counts_nonzeros";
+    r.inputs = {X({2, 4}, {0, 1.5, 0, -2, 0, 0, 0, 0}, DType::f64)};
+    r.differentiable = false;
+    r.fn = [](const TensorList& x) { return nb::norm(x[0], 0, {1}); };
+    r.ref = [](const std::vector<Arr>&) { return Arr{{2}, {2, 0}}; };
+    rows.push_back(r);
+  }
+  return rows;
+}
+
 /// group_norm reference: per sample and group, (x - mean) / sqrt(biased var + eps), then the
 /// per-channel weight and bias.
 Arr ref_group_norm(const std::vector<Arr>& a, int64_t groups, double eps) {
@@ -280,6 +366,7 @@ std::vector<OpRow> instance_norm_rows() {
 NB_OP_TABLE(GroupNorm, group_norm_rows());
 NB_OP_TABLE(InstanceNorm, instance_norm_rows());
 NB_OP_TABLE(Reduce, reduce_rows());
+NB_OP_TABLE(ScanSortNorm, scan_sort_norm_rows());
 NB_OP_TABLE(Softmax, softmax_rows());
 NB_OP_TABLE(ArgTopk, arg_rows());
 

@@ -1,4 +1,8 @@
-// Op-table rows: views and shape changes, concatenation, gather/scatter and index ops.
+// Op-table rows: views and shape changes, concatenation, gather/scatter and index ops, and the
+// compositions split, chunk, flip, roll, repeat, tril, triu, masked_fill.
+#include <functional>
+#include <tuple>
+
 #include "ops/op_table.h"
 
 namespace optest {
@@ -298,6 +302,87 @@ std::vector<OpRow> index_rows() {
   return rows;
 }
 
+/// The elements of x at positions idx with one coordinate mapped: out[idx] = x[idx with idx[dim]
+/// replaced by src(idx[dim])].
+template <typename Src>
+Arr remap(const Arr& x, const Shape& out_shape, int64_t dim, Src&& src) {
+  return make_arr(out_shape, [&](const Shape& i) {
+    Shape j = i;
+    j[size_t(dim)] = src(i[size_t(dim)]);
+    return x.at(j);
+  });
+}
+
+std::vector<OpRow> rearrange_rows() {
+  std::vector<OpRow> rows;
+  // One row per piece of a split: its values are the slice of x at [start, start + len) along dim
+  // (and gradcheck sends the gradient to that slice only).
+  auto piece = [&](std::string name, Shape x, int64_t dim, int64_t start, int64_t len,
+                   std::function<TensorList(const Tensor&)> split_fn) {
+    OpRow r = row(std::move(name), {F(std::move(x))}, nullptr, [=](const Ins& a) {
+      Shape out = a[0].shape;
+      out[size_t(dim)] = len;
+      return remap(a[0], out, dim, [=](int64_t k) { return start + k; });
+    });
+    r.fn = [split_fn, dim, start](const TensorList& t) {
+      TensorList parts = split_fn(t[0]);
+      int64_t at = 0;
+      for (const Tensor& part : parts) {
+        if (at == start) return part;
+        at += part.size(dim);
+      }
+      return Tensor();
+    };
+    rows.push_back(r);
+  };
+  piece("split_3_dim1_middle", {2, 7, 2}, 1, 3, 3, [](const Tensor& x) { return nb::split(x, 3, 1); });
+  piece("split_3_dim1_short_last", {2, 7, 2}, 1, 6, 1, [](const Tensor& x) { return nb::split(x, 3, 1); });
+  piece("split_with_sizes_last_dim", {3, 6}, 1, 1, 3,
+        [](const Tensor& x) { return nb::split_with_sizes(x, {1, 3, 2}, -1); });
+  piece("chunk_3_of_5_last", {5, 4}, 0, 4, 1, [](const Tensor& x) { return nb::chunk(x, 3); });  // 2, 2, 1
+  piece("chunk_4_of_6_second", {2, 6}, 1, 2, 2, [](const Tensor& x) { return nb::chunk(x, 4, 1); });  // 2, 2, 2
+
+  rows.push_back(row("flip_dims_0_2", {F({2, 3, 4})}, [](const TensorList& t) { return nb::flip(t[0], {0, -1}); },
+                     [](const Ins& a) {
+                       return make_arr(a[0].shape, [&](const Shape& i) {
+                         return a[0].at({1 - i[0], i[1], 3 - i[2]});
+                       });
+                     }));
+  for (auto [name, shift, dim] : {std::tuple{"roll_back_1_dim1", int64_t(-1), int64_t(1)},
+                                  std::tuple{"roll_7_dim0_wraps", int64_t(7), int64_t(0)}}) {
+    rows.push_back(row(name, {F({3, 4})}, [shift, dim](const TensorList& t) { return nb::roll(t[0], shift, dim); },
+                       [shift, dim](const Ins& a) {
+                         const int64_t n = a[0].shape[size_t(dim)];
+                         return remap(a[0], a[0].shape, dim, [=](int64_t k) { return ((k - shift) % n + n) % n; });
+                       }));
+  }
+  rows.push_back(row("repeat_2_1_3_adds_a_dim", {F({2, 3})},
+                     [](const TensorList& t) { return nb::repeat(t[0], {2, 1, 3}); },
+                     [](const Ins& a) {
+                       return make_arr({2, 2, 9}, [&](const Shape& i) { return a[0].at({i[1], i[2] % 3}); });
+                     },
+                     true));
+  for (auto [name, diag, lower] : {std::tuple{"tril", int64_t(0), true}, std::tuple{"tril_diag_minus1", int64_t(-1), true},
+                                   std::tuple{"triu_diag_2", int64_t(2), false}, std::tuple{"triu", int64_t(0), false}}) {
+    OpRow r = row(name, {F({4, 5})},
+                  [diag, lower](const TensorList& t) { return lower ? nb::tril(t[0], diag) : nb::triu(t[0], diag); },
+                  [diag, lower](const Ins& a) {
+                    return make_arr(a[0].shape, [&](const Shape& i) {
+                      const int64_t r = i[i.size() - 2], c = i[i.size() - 1];
+                      return (lower ? c - r <= diag : c - r >= diag) ? a[0].at(i) : 0.0;
+                    });
+                  });
+    r.extra_cases = {{Shape{2, 3, 3}}, {Shape{1, 6}}};
+    rows.push_back(r);
+  }
+  OpRow mf = row("masked_fill_broadcast_mask", {F({3, 4}), B({1, 4})},
+                 [](const TensorList& t) { return nb::masked_fill(t[0], t[1], -1.5); },
+                 [](const Ins& a) { return ew2(a[0], a[1], [](double x, double m) { return m != 0 ? -1.5 : x; }); });
+  mf.extra_cases = {{Shape{2, 3, 4}, Shape{3, 4}}, {Shape{3, 4}, Shape{}}};
+  rows.push_back(mf);
+  return rows;
+}
+
 TEST(OneHot, DtypeAndValues) {
   Tensor l = nb::from_vector(std::vector<int64_t>{2, 0, 1}, {3});
   Tensor o = nb::one_hot(l, 4);
@@ -311,5 +396,6 @@ TEST(OneHot, DtypeAndValues) {
 NB_OP_TABLE(View, view_rows());
 NB_OP_TABLE(Join, join_rows());
 NB_OP_TABLE(Index, index_rows());
+NB_OP_TABLE(Rearrange, rearrange_rows());
 
 }  // namespace optest
