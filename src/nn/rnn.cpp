@@ -24,12 +24,12 @@ const Tensor& first_tensor(const std::tuple<A, B>& t) {
 // Module::operator() for the layers whose forward takes a state too: tags errors with the module's
 // name and records the call (with the shape of the first output) when summary() is running.
 template <typename F>
-auto tagged_call(const Module& m, F&& f) {
+auto tagged_call(Module& m, F&& f) {
   detail::CallRecorder* rec = detail::active_recorder();
   size_t slot = 0;
   if (rec) {
     slot = rec->calls.size();
-    rec->calls.push_back({const_cast<Module*>(&m), rec->depth, {}});
+    rec->calls.push_back({&m, rec->depth, {}});
     ++rec->depth;
   }
   try {

@@ -115,10 +115,10 @@ class RNNCellBase : public Module {
  protected:
   RNNCellBase(const char* type, int64_t input_size, int64_t hidden_size, bool bias, int64_t gates,
               const std::string& nonlinearity);
-  /// Checks input [N, input_size] or unbatched [input_size] and a state (`what`: "hx", "cx") of the
-  /// matching shape [N, hidden_size] / [hidden_size]; an undefined state becomes zeros.
-  /// Returns the batched input and state (unbatched ones get a batch dim of 1).
+  /// Checks input [N, input_size] or unbatched [input_size]; returns it batched ([1, input_size]).
   Tensor check_input(const Tensor& input) const;
+  /// Checks a state (`what`: "hx", "h0", "c0") against the caller's input: [N, hidden_size], or
+  /// [hidden_size] for unbatched input; undefined means zeros. Returns it batched.
   Tensor state_or_zeros(const Tensor& input, const Tensor& state, const char* what) const;
 
   int64_t input_size_, hidden_size_;
