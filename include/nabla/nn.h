@@ -11,4 +11,5 @@
 #include "nabla/nn/module.h"
 #include "nabla/nn/norm.h"
 #include "nabla/nn/pool.h"
+#include "nabla/nn/rnn.h"
 #include "nabla/nn/serialize.h"
