@@ -24,8 +24,8 @@ bool broadcastable(const Shape& a, const Shape& b) {
 Shape batch_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
 
 void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOptions& o) {
+  for (const Tensor* t : {&q, &k, &v}) ops::check_tensor(*t, kOp);
   for (const Tensor* t : {&q, &k, &v}) {
-    ops::check_tensor(*t, kOp);
     NB_CHECK(t->dim() >= 2, "[", kOp, "] query, key and value need at least 2 dims ([..., L, E], [..., S, E], [..., S, Ev]), got ",
              q.shape(), ", ", k.shape(), " and ", v.shape());
     NB_CHECK(is_floating(t->dtype()), "[", kOp, "] expects floating query, key and value, got ", q.dtype(), ", ",
