@@ -7,6 +7,7 @@
 #include "nabla/error.h"
 #include "nabla/gradcheck.h"
 #include "nabla/ops.h"
+#include "nabla/ops/attention.h"
 #include "nabla/random.h"
 #include "nabla/tensor.h"
 #include "nabla/threads.h"

@@ -1,6 +1,7 @@
 // Umbrella header for nabla::nn: modules, layers, initializers, losses and checkpoints.
 #pragma once
 #include "nabla/nn/activation.h"
+#include "nabla/nn/attention.h"
 #include "nabla/nn/container.h"
 #include "nabla/nn/conv.h"
 #include "nabla/nn/dropout.h"
