@@ -15,33 +15,7 @@ namespace nabla::nn {
 
 namespace {
 
-/// Runs `f` as Module::operator() runs forward(): errors get `m`'s tag, summary() sees the call.
-template <typename F>
-auto tagged_call(Module& m, F&& f) {
-  detail::CallRecorder* rec = detail::active_recorder();
-  size_t slot = 0;
-  if (rec) {
-    slot = rec->calls.size();
-    rec->calls.push_back({&m, rec->depth, {}});
-    ++rec->depth;
-  }
-  try {
-    auto out = f();
-    if (rec) {
-      --rec->depth;
-      const Tensor& first = [&]() -> const Tensor& {
-        if constexpr (std::is_same_v<decltype(out), Tensor>) return out;
-        else return out.first;
-      }();
-      if (first.defined()) rec->calls[slot].output = first.shape();
-    }
-    return out;
-  } catch (const ModuleError&) {
-    throw;
-  } catch (const Error& e) {
-    throw ModuleError(::nabla::detail::concat("[", m.tag(), "] ", e.what()));
-  }
-}
+using detail::tagged_call;
 
 Tensor scalar_as(double v, const Tensor& like) { return full({}, v, {.dtype = like.dtype(), .device = like.device()}); }
 

@@ -15,36 +15,7 @@ namespace nabla::nn {
 
 namespace {
 
-const Tensor& first_tensor(const Tensor& t) { return t; }
-template <typename A, typename B>
-const Tensor& first_tensor(const std::tuple<A, B>& t) {
-  return first_tensor(std::get<0>(t));
-}
-
-// Module::operator() for the layers whose forward takes a state too: tags errors with the module's
-// name and records the call (with the shape of the first output) when summary() is running.
-template <typename F>
-auto tagged_call(Module& m, F&& f) {
-  detail::CallRecorder* rec = detail::active_recorder();
-  size_t slot = 0;
-  if (rec) {
-    slot = rec->calls.size();
-    rec->calls.push_back({&m, rec->depth, {}});
-    ++rec->depth;
-  }
-  try {
-    auto out = f();
-    if (rec) {
-      --rec->depth;
-      rec->calls[slot].output = first_tensor(out).shape();
-    }
-    return out;
-  } catch (const ModuleError&) {
-    throw;  // already names the innermost module
-  } catch (const Error& e) {
-    throw ModuleError(::nabla::detail::concat("[", m.tag(), "] ", e.what()));
-  }
-}
+using detail::tagged_call;
 
 // Both activations are kernel-backed ops; relu vs tanh is a per-call choice, not per element.
 Tensor activate(const Tensor& x, bool relu_act) { return relu_act ? relu(x) : tanh(x); }
