@@ -61,8 +61,6 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaO
            k.shape(), ")");
 }
 
-Tensor scalar_as(double v, const Tensor& like) { return full({}, v, {.dtype = like.dtype(), .device = like.device()}); }
-
 }  // namespace
 
 std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -73,11 +71,10 @@ std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(const Tensor
   // Scaling Q ([L, E]) rather than the scores ([L, S]): the same product, usually fewer elements.
   Tensor scores = matmul(q * scale, k.transpose(-2, -1));
   const Tensor& m = o.attn_mask;
-  Tensor neg_inf = scalar_as(-INFINITY, scores);
+  Tensor neg_inf = ops::scalar_like(-INFINITY, scores);
   if (o.is_causal) {
-    // keep[i, j] = i >= j, built on the host (L x S bytes) and moved once.
-    Tensor i = arange(0, double(L), 1, DType::i64).reshape({L, 1}), j = arange(0, double(S), 1, DType::i64);
-    scores = where(ge(i, j).to(q.device()), scores, neg_inf);
+    // keep[i, j] = j <= i: the lower triangle, top-left aligned as PyTorch's.
+    scores = where(tril(ones({L, S}, {.dtype = DType::u8, .device = q.device()})), scores, neg_inf);
   } else if (m.defined()) {
     // where (not adding -inf) for bool masks: the masked positions then pass no gradient at all.
     scores = m.dtype() == DType::u8 ? where(m, scores, neg_inf) : scores + m;
@@ -86,7 +83,7 @@ std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(const Tensor
   if (o.is_causal || m.defined()) {
     // A row with every score -inf has no softmax (0/0); PyTorch's _safe_softmax gives it zeros.
     // Softmax runs on 0s there instead so that no NaN reaches the gradient either.
-    Tensor zero = scalar_as(0.0, scores);
+    Tensor zero = ops::scalar_like(0.0, scores);
     Tensor dead = eq(max(scores.detach(), {-1}, true), neg_inf);
     p = where(dead, zero, softmax(where(dead, zero, scores), -1));
   } else {
