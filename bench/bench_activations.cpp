@@ -1,7 +1,8 @@
 // Activations and normalizations, nabla vs LibTorch in one process (DESIGN §8): forward plus
 // backward (autograd engine included) of relu, gelu, silu, mish, hardswish, hardsigmoid,
-// softplus, group_norm (plain and affine) and instance_norm (affine) on a CNN-sized activation [64, 32, 28, 28] f32, the same input and
-// output gradient in both libraries. Rounds of the two libraries are interleaved (ABBA order);
+// softplus, softmax and log_softmax over the last dim (rows of 28, as attention scores), group_norm
+// (plain and affine) and instance_norm (affine) on a CNN-sized activation [64, 32, 28, 28] f32,
+// the same input and output gradient in both libraries. Rounds of the two libraries are interleaved (ABBA order);
 // printed per op: median and IQR of the per-call time for each library and the ratio of medians
 // nabla / LibTorch (< 1: nabla is faster). The outputs are compared first (max abs difference).
 //
@@ -47,6 +48,10 @@ std::vector<Op> ops(int64_t C) {
        [](const torch::Tensor& x) { return torch::hardsigmoid(x); }},
       {"softplus", [](const nabla::Tensor& x) { return nabla::softplus(x); },
        [](const torch::Tensor& x) { return torch::softplus(x, 1.0, 20.0); }},
+      {"softmax(-1)", [](const nabla::Tensor& x) { return nabla::softmax(x, -1); },
+       [](const torch::Tensor& x) { return torch::softmax(x, -1); }},
+      {"log_softmax(-1)", [](const nabla::Tensor& x) { return nabla::log_softmax(x, -1); },
+       [](const torch::Tensor& x) { return torch::log_softmax(x, -1); }},
       {"group_norm(8)", [](const nabla::Tensor& x) { return nabla::group_norm(x, 8); },
        [](const torch::Tensor& x) { return torch::group_norm(x, 8); }},
       {"group_norm(8)+w,b", [=](const nabla::Tensor& x) { return nabla::group_norm(x, 8, nw, nb); },

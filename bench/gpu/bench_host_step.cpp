@@ -74,8 +74,8 @@ class NullDevice final : public be::Backend {
   NB_NULL_KERNEL(reduce, be::ReduceOp, DType, const void*, void*, int64_t, int64_t, int64_t)
   NB_NULL_KERNEL(arg_reduce, bool, DType, const void*, int64_t*, int64_t, int64_t, int64_t)
   bool all_finite(DType, const void*, int64_t) override { return ++calls["all_finite"], true; }
-  bool has_log_softmax() const override { return true; }
-  NB_NULL_KERNEL(log_softmax, DType, const void*, void*, int64_t, int64_t)
+  bool has_softmax_rows() const override { return true; }
+  NB_NULL_KERNEL(softmax_rows, bool, DType, const void*, void*, int64_t, int64_t)
   NB_NULL_KERNEL(gemm, DType, const be::GemmArgs&)
   NB_NULL_KERNEL(rand_uniform, DType, void*, int64_t, uint64_t, uint64_t, double, double)
   NB_NULL_KERNEL(rand_normal, DType, void*, int64_t, uint64_t, uint64_t, double, double)

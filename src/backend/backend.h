@@ -58,8 +58,8 @@ void axpy(DType dt, int64_t n, double alpha, const void* x, void* y);
 void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int64_t r, int64_t inner);
 /// Index (i64) of the max/min along the middle axis of [outer, r, inner]; first on ties.
 void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t outer, int64_t r, int64_t inner);
-/// out[r, :] = log_softmax(in[r, :]) for `rows` contiguous rows of `n` elements.
-void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n);
+/// out[r, :] = softmax(in[r, :]) (log_softmax when `log`) for `rows` contiguous rows of `n` elements.
+void softmax_rows(bool log, DType dt, const void* in, void* out, int64_t rows, int64_t n);
 /// cross_entropy / nll_loss over class targets (class_nll.h; Backend::class_nll).
 void class_nll(const ClassNll& a, void* out, void* kept);
 void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx);

@@ -62,10 +62,13 @@ class Backend {
     missing("arg_reduce");
   }
   virtual bool all_finite(DType, const void*, int64_t) { return missing("all_finite"), false; }
-  /// Row-wise log-softmax of `rows` contiguous rows of n elements. Optional: ops compose it
-  /// from element-wise kernels when a backend does not have it (has_log_softmax() false).
-  virtual bool has_log_softmax() const { return false; }
-  virtual void log_softmax(DType, const void*, void*, int64_t /*rows*/, int64_t /*n*/) { missing("log_softmax"); }
+  /// Row-wise softmax (log_softmax when `log`) of `rows` contiguous rows of n elements.
+  /// Optional: ops compose it from element-wise kernels when a backend does not have it
+  /// (has_softmax_rows() false).
+  virtual bool has_softmax_rows() const { return false; }
+  virtual void softmax_rows(bool /*log*/, DType, const void*, void*, int64_t /*rows*/, int64_t /*n*/) {
+    missing("softmax_rows");
+  }
 
   // ---- linear algebra, random numbers, indexing -------------------------------------------------
   virtual void gemm(DType, const GemmArgs&) { missing("gemm"); }

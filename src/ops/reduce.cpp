@@ -163,29 +163,40 @@ Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
   return out.reshape(p.out_shape);
 }
 
+namespace {
+/// softmax / log_softmax over the last dim of a contiguous tensor as one kernel, when the
+/// backend has it (else an undefined tensor: the caller composes). The VJPs use the saved
+/// output, so they are themselves differentiable (grad-of-grad):
+///   log_softmax: g - softmax * sum(g);  softmax: y * (g - sum(g * y)).
+Tensor softmax_kernel(bool log, const Tensor& x, int64_t dim) {
+  backend::Backend& be = backend::get(x.device());
+  if (dim != x.dim() - 1 || !x.is_contiguous() || x.numel() == 0 || !be.has_softmax_rows()) return Tensor();
+  Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  be.softmax_rows(log, x.dtype(), x.raw_data(), out.raw_data(), x.numel() / x.size(-1), x.size(-1));
+  if (auto node = autograd::record(log ? "log_softmax" : "softmax", {x}, {out})) {
+    node->backward_fn = [so = node->save(out), dim, log](const TensorList& g) {
+      const Tensor y = so.get();
+      if (log) return TensorList{g[0] - exp(y) * sum(g[0], {dim}, true)};
+      return TensorList{y * (g[0] - sum(g[0] * y, {dim}, true))};
+    };
+  }
+  return out;
+}
+}  // namespace
+
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   ops::check_floating(x, "log_softmax");
   dim = wrap_dim(dim, x.dim(), "log_softmax");
   if (x.dim() == 0) return x - x;
-  backend::Backend& be = backend::get(x.device());
-  if (dim != x.dim() - 1 || !x.is_contiguous() || x.numel() == 0 || !be.has_log_softmax())
-    return x - logsumexp(x, {dim}, true);
-  // One kernel over the rows; the VJP g - softmax * sum(g) uses the saved output, so it is
-  // itself differentiable (grad-of-grad).
-  Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  be.log_softmax(x.dtype(), x.raw_data(), out.raw_data(), x.numel() / x.size(-1), x.size(-1));
-  if (auto node = autograd::record("log_softmax", {x}, {out})) {
-    node->backward_fn = [so = node->save(out), dim](const TensorList& g) {
-      return TensorList{g[0] - exp(so.get()) * sum(g[0], {dim}, true)};
-    };
-  }
-  return out;
+  if (Tensor out = softmax_kernel(true, x, dim); out.defined()) return out;
+  return x - logsumexp(x, {dim}, true);
 }
 
 Tensor softmax(const Tensor& x, int64_t dim) {
   ops::check_floating(x, "softmax");
   dim = wrap_dim(dim, x.dim(), "softmax");
   if (x.dim() == 0) return ones_like(x) + x * 0.0;
+  if (Tensor out = softmax_kernel(false, x, dim); out.defined()) return out;
   Tensor e = exp(x - exp_shift(x, {dim}));
   return e / sum(e, {dim}, true);
 }

@@ -104,9 +104,9 @@ class FakeDevice : public be::Backend {
     cpu.arg_reduce(mx, dt, i, o, a, r, b);
   }
   bool all_finite(DType dt, const void* i, int64_t n) override { return cpu.all_finite(dt, i, n); }
-  bool has_log_softmax() const override { return true; }
-  void log_softmax(DType dt, const void* i, void* o, int64_t rows, int64_t n) override {
-    cpu.log_softmax(dt, i, o, rows, n);
+  bool has_softmax_rows() const override { return true; }
+  void softmax_rows(bool log, DType dt, const void* i, void* o, int64_t rows, int64_t n) override {
+    cpu.softmax_rows(log, dt, i, o, rows, n);
   }
   void class_nll(const be::ClassNll& a, void* out, void* kept) override { cpu.class_nll(a, out, kept); }
   void class_nll_backward(const be::ClassNll& a, const void* g, const void* kept, void* gx) override {

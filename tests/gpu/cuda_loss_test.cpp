@@ -23,18 +23,22 @@ using gputest::gpu;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-TEST(CudaLoss, LogSoftmaxRowsLikeTheCpu) {
+TEST(CudaLoss, SoftmaxAndLogSoftmaxRowsLikeTheCpu) {
   NB_REQUIRE_CUDA();
   manual_seed(11);
-  for (DType dt : {DType::f32, DType::f64}) {
-    const double tol = dt == DType::f32 ? 1e-6 : 1e-13;
-    for (Shape s : {Shape{64, 10}, Shape{3, 5000}, Shape{4097, 7}, Shape{2, 3, 33}}) {
-      Tensor x = (randn(s) * 4.0).to(dt);
-      expect_same(log_softmax(x.cuda(), -1), log_softmax(x, -1), tol, tol, "log_softmax " + shape_str(s));
+  for (bool log : {true, false}) {
+    auto op = [log](const Tensor& x, int64_t dim) { return log ? log_softmax(x, dim) : softmax(x, dim); };
+    const std::string name = log ? "log_softmax " : "softmax ";
+    for (DType dt : {DType::f32, DType::f64}) {
+      const double tol = dt == DType::f32 ? 1e-6 : 1e-13;
+      for (Shape s : {Shape{64, 10}, Shape{3, 5000}, Shape{4097, 7}, Shape{2, 3, 33}}) {
+        Tensor x = (randn(s) * 4.0).to(dt);
+        expect_same(op(x.cuda(), -1), op(x, -1), tol, tol, name + shape_str(s));
+      }
+      // A row with a -inf entry, a row of -inf only (shifted by 0: NaN), a row with a NaN.
+      Tensor edge = from_vector<double>({0, -kInf, 1, -kInf, -kInf, -kInf, 2, kNaN, 3}, {3, 3}, dt);
+      expect_same(op(edge.cuda(), 1), op(edge, 1), tol, tol, name + "edge rows");
     }
-    // A row with a -inf entry, a row of -inf only (shifted by 0: NaN), a row with a NaN.
-    Tensor edge = from_vector<double>({0, -kInf, 1, -kInf, -kInf, -kInf, 2, kNaN, 3}, {3, 3}, dt);
-    expect_same(log_softmax(edge.cuda(), 1), log_softmax(edge, 1), tol, tol, "edge rows");
   }
 }
 

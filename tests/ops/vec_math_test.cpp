@@ -249,4 +249,26 @@ TEST_F(VecMath, BroadcastGradientMatchesMaterialized) {
     EXPECT_EQ(std::memcmp(full.data(), bcast.data(), full.size() * sizeof(float)), 0) << be::op_name(op);
   }
 }
+
+// log_softmax's exps must have the same bits on every CPU (a checkpoint resumed without AVX2
+// continues bit-exactly): the scalar twin gives the vector exp's bits on the whole range,
+// the clamps, the subnormal results and the special values.
+TEST_F(VecMath, ExpScalarTwinHasTheVectorBits) {
+  std::vector<float> xs = sweep(-110, 100);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (float v : {nan, inf, -inf, 0.0f, -0.0f, FLT_TRUE_MIN, FLT_MAX, -FLT_MAX, 88.72f, 88.73f, 89.0f, -87.3f, -103.9f,
+                  -104.0f, -150.0f, 0.5f * 0.693359375f, -0.5f * 0.693359375f})
+    xs.push_back(v);
+  std::vector<float> vec_out(xs.size()), portable(xs.size());
+  vec::unary_f32(UnaryOp::Exp, xs.data(), vec_out.data(), int64_t(xs.size()), 0.0, 0.0);
+  vec::exp_f32_portable(xs.data(), portable.data(), int64_t(xs.size()));
+  size_t differ = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const float twin = vec::exp_f32_twin(xs[i]);
+    const bool same = std::memcmp(&twin, &vec_out[i], sizeof(float)) == 0;
+    if (!same && differ++ < 5) ADD_FAILURE() << "x = " << xs[i] << ": twin " << twin << ", vector " << vec_out[i];
+  }
+  EXPECT_EQ(differ, 0u) << "of " << xs.size() << " points";
+  EXPECT_EQ(std::memcmp(vec_out.data(), portable.data(), xs.size() * sizeof(float)), 0);
+}
 }  // namespace

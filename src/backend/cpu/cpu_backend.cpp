@@ -51,9 +51,9 @@ class CpuBackend final : public Backend {
   void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx) override {
     cpu::class_nll_backward(a, g, kept, gx);
   }
-  bool has_log_softmax() const override { return true; }
-  void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n) override {
-    cpu::log_softmax(dt, in, out, rows, n);
+  bool has_softmax_rows() const override { return true; }
+  void softmax_rows(bool log, DType dt, const void* in, void* out, int64_t rows, int64_t n) override {
+    cpu::softmax_rows(log, dt, in, out, rows, n);
   }
 
   void gemm(DType dt, const GemmArgs& a) override { cpu::gemm(dt, a); }

@@ -32,4 +32,13 @@ void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t
 /// out[i] = op(x, y[i]): the same with x broadcast (the gradient of a sum() or mean()).
 void binary_f32_scalar_x(BinaryOp op, float x, const float* y, float* out, int64_t n);
 
+/// out[i] = e^x[i] with the vector exp's bits on every CPU: the AVX2 kernel when available(),
+/// else its scalar twin (the same reduction and polynomial, with std::fma). For results that
+/// must not depend on the CPU or NABLA_CPU_BASELINE (log_softmax, so a checkpoint resumes
+/// bit-exactly elsewhere). Any CPU; `out` may equal `x`.
+void exp_f32_portable(const float* x, float* out, int64_t n);
+/// The vector exp's scalar twin: the same clamp, reduction, polynomial (std::fma where the
+/// vector code fuses) and two-step scaling, so it returns the vector exp's bits on any CPU.
+float exp_f32_twin(float x);
+
 }  // namespace nabla::backend::cpu::vec

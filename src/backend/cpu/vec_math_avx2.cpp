@@ -15,6 +15,8 @@
 //   negative z without cancellation (gelu).
 #include <immintrin.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdlib>
 
 #include "vec_math.h"
@@ -339,5 +341,28 @@ void binary_f32(BinaryOp, const float*, const float*, float*, int64_t) {}
 void binary_f32_scalar_x(BinaryOp, float, const float*, float*, int64_t) {}
 
 #endif
+
+float exp_f32_twin(float x) {
+  if (x != x) return x;
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  const float n = std::nearbyint(xc * 1.44269504088896341f);  // ties to even, as _mm256_round_ps
+  float r = std::fma(n, -0.693359375f, xc);
+  r = std::fma(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  p = std::fma(p, r * r, r) + 1.0f;
+  const auto pow2 = [](int32_t e) { return std::bit_cast<float>(uint32_t(e + 127) << 23); };
+  const int32_t ni = int32_t(n), n1 = ni >> 1;
+  return p * pow2(n1) * pow2(ni - n1);
+}
+
+void exp_f32_portable(const float* x, float* out, int64_t n) {
+  if (available()) return unary_f32(UnaryOp::Exp, x, out, n, 0.0, 0.0);
+  for (int64_t i = 0; i < n; ++i) out[i] = exp_f32_twin(x[i]);
+}
 
 }  // namespace nabla::backend::cpu::vec

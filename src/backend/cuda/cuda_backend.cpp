@@ -59,9 +59,9 @@ class CudaBackend final : public Backend {
     cuda::arg_reduce(mx, dt, in, out, o, r, i);
   }
   bool all_finite(DType dt, const void* in, int64_t n) override { return cuda::all_finite(dt, in, n); }
-  bool has_log_softmax() const override { return true; }
-  void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n) override {
-    cuda::log_softmax(dt, in, out, rows, n);
+  bool has_softmax_rows() const override { return true; }
+  void softmax_rows(bool log, DType dt, const void* in, void* out, int64_t rows, int64_t n) override {
+    cuda::softmax_rows(log, dt, in, out, rows, n);
   }
 
   void gemm(DType dt, const GemmArgs& a) override { cuda::gemm(dt, a); }

@@ -25,7 +25,7 @@ void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t out
 bool all_finite(DType dt, const void* in, int64_t n);
 
 // softmax.cu
-void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n);
+void softmax_rows(bool log, DType dt, const void* in, void* out, int64_t rows, int64_t n);
 
 // loss.cu (../class_nll.h)
 void class_nll(const ClassNll& a, void* out, void* kept);

@@ -1,8 +1,9 @@
-// Row-wise log-softmax over contiguous rows, with the semantics of ../cpu/softmax.cpp: the max
-// propagates NaN, rows whose max is not finite shift by 0, the sum of exp accumulates in f64,
-// and y = x - (log(sum) rounded to the dtype + max). Without this kernel ops/ composes the
-// ten-op form (max, isfinite, where, sub, exp, sum, log, add, sub), ten launches per classifier
-// head forward and as many nodes in its backward.
+// Row-wise softmax and log-softmax over contiguous rows, with the semantics of
+// ../cpu/softmax.cpp: the max propagates NaN, rows whose max is not finite shift by 0, the sum
+// of exp accumulates in f64, and y = x - (log(sum) rounded to the dtype + max) or
+// y = exp(x - max) * (1 / sum). Without this kernel ops/ composes the seven- to ten-op forms
+// (max, isfinite, where, sub, exp, sum, div / log, add, sub), as many launches per classifier
+// head or attention softmax and as many nodes in its backward.
 //
 // One warp per row: classifier rows are short ([64, 10] to [512, 1000]), so a warp striding
 // along the row and a shuffle reduction beat a block per row; long rows (a language model's
@@ -33,8 +34,8 @@ __device__ __forceinline__ double warp_sum(double v) {
   return v;
 }
 
-template <typename T>
-__global__ void __launch_bounds__(kThreads) log_softmax_kernel(const T* in, T* out, int64_t rows, int64_t n) {
+template <typename T, bool Log>
+__global__ void __launch_bounds__(kThreads) softmax_kernel(const T* in, T* out, int64_t rows, int64_t n) {
   const int lane = int(threadIdx.x) % kWarp;
   const int64_t warps = int64_t(gridDim.x) * kRowsPerBlock;
   for (int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp; r < rows; r += warps) {
@@ -47,19 +48,28 @@ __global__ void __launch_bounds__(kThreads) log_softmax_kernel(const T* in, T* o
     double s = 0;
     for (int64_t i = lane; i < n; i += kWarp) s += exp(double(x[i] - m));
     s = warp_sum(s);
-    const T lse = T(log(s)) + m;
-    for (int64_t i = lane; i < n; i += kWarp) y[i] = x[i] - lse;
+    if constexpr (Log) {
+      const T lse = T(log(s)) + m;
+      for (int64_t i = lane; i < n; i += kWarp) y[i] = x[i] - lse;
+    } else {
+      // exp is recomputed rather than stored: the row is re-read from L1/L2, and the f64 exp of
+      // the sum pass would otherwise need a buffer.
+      const T inv = T(1.0 / s);
+      for (int64_t i = lane; i < n; i += kWarp) y[i] = T(exp(double(x[i] - m))) * inv;
+    }
   }
 }
 
 }  // namespace
 
-void log_softmax(DType dt, const void* in, void* out, int64_t rows, int64_t n) {
-  NB_DISPATCH_FLOAT(dt, "log_softmax", [&] {
+void softmax_rows(bool log, DType dt, const void* in, void* out, int64_t rows, int64_t n) {
+  NB_DISPATCH_FLOAT(dt, log ? "log_softmax" : "softmax", [&] {
     if (rows <= 0 || n <= 0) return;
-    log_softmax_kernel<scalar_t><<<grid_for(rows * kWarp), kThreads, 0, compute_stream()>>>(
-        static_cast<const scalar_t*>(in), static_cast<scalar_t*>(out), rows, n);
-    check_launch("log_softmax");
+    const auto* x = static_cast<const scalar_t*>(in);
+    auto* y = static_cast<scalar_t*>(out);
+    if (log) softmax_kernel<scalar_t, true><<<grid_for(rows * kWarp), kThreads, 0, compute_stream()>>>(x, y, rows, n);
+    else softmax_kernel<scalar_t, false><<<grid_for(rows * kWarp), kThreads, 0, compute_stream()>>>(x, y, rows, n);
+    check_launch(log ? "log_softmax" : "softmax");
   });
 }
 
