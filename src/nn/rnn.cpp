@@ -294,6 +294,19 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tenso
   return {out, hn, cn};
 }
 
+Tensor RNNCellBase::forward(const Tensor&) {
+  fail("returns (h', c'), not one tensor, so it cannot run where a module maps one tensor to one (Sequential, a "
+       "call through Module&); call it directly, as in std::get<0>(cell(x, {h, c})), or wrap it in a module whose "
+       "forward picks what it needs");
+}
+
+Tensor RNNBase::forward(const Tensor&) {
+  const char* state = config_.mode == Mode::LSTM ? "(h_n, c_n)" : "h_n";
+  fail("returns (output, ", state, "), not one tensor, so it cannot run where a module maps one tensor to one "
+       "(Sequential, a call through Module&); call it directly, as in std::get<0>(layer(x)) for the output, or "
+       "wrap it in a module whose forward picks what it needs");
+}
+
 std::string RNNBase::extra_repr() const {
   const Config& c = config_;
   std::string s = std::to_string(c.input_size) + ", " + std::to_string(c.hidden_size);

@@ -385,6 +385,20 @@ TEST(RnnModule, SummaryListsTheRecurrentLayer) {
   EXPECT_EQ(seq(randn({3, 4})).shape(), (Shape{3, 2}));
 }
 
+// A layer that returns a tuple cannot be a one-tensor layer; the error says what to call instead.
+TEST(RnnErrors, TupleLayersThroughModuleRefNameTheDirectCall) {
+  nn::Sequential lstm_seq(nn::LSTM(4, 5), nn::Linear(5, 2));
+  EXPECT_ERROR(lstm_seq(randn({3, 2, 4})), "(LSTM)", "returns (output, (h_n, c_n))", "Sequential", "std::get<0>");
+  nn::Sequential gru_seq(nn::GRU(4, 5));
+  EXPECT_ERROR(gru_seq(randn({3, 2, 4})), "(GRU)", "returns (output, h_n)");
+  nn::LSTMCell cell(4, 5);
+  nn::Module& as_module = cell;
+  EXPECT_ERROR(as_module(randn({3, 4})), "[LSTMCell]", "returns (h', c')");
+  // Called directly, they run.
+  nn::LSTM lstm(4, 5);
+  EXPECT_EQ(std::get<0>(lstm(randn({3, 2, 4}))).shape(), (Shape{3, 2, 5}));
+}
+
 // ---- errors ----------------------------------------------------------------------------------------
 
 TEST(RnnErrors, BadOptionsNameTheLayerAndTheValue) {

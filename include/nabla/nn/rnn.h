@@ -106,6 +106,9 @@ class RNNCellBase : public Module {
   /// Re-draws the parameters with the default init, U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
   void reset_parameters();
   std::string extra_repr() const override;
+  /// Through Module& (Sequential): RNNCell and GRUCell return h'; LSTMCell, which returns
+  /// (h', c'), fails here naming the call to make instead.
+  Tensor forward(const Tensor& input) override;
 
   Tensor weight_ih;  ///< [G * hidden_size, input_size]
   Tensor weight_hh;  ///< [G * hidden_size, hidden_size]
@@ -181,6 +184,10 @@ class RNNBase : public Module {
   /// Re-draws every parameter with U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
   void reset_parameters();
   std::string extra_repr() const override;
+  /// Reached only through Module& (Sequential, a generic caller): a sequence layer returns the
+  /// output and its final state, not one tensor, so this fails naming the layer and the call to
+  /// make instead. RNN, LSTM and GRU declare their own forward(input, state) for direct calls.
+  Tensor forward(const Tensor& input) override;
   /// The parameters by layer and direction: all_weights()[layer * D + direction].
   const std::vector<RNNLayerWeights>& all_weights() const { return weights_; }
 
