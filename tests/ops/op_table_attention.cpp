@@ -37,10 +37,12 @@ Arr ref_sdpa(const std::vector<Arr>& a, MaskKind mk, double scale) {
     idx.push_back(c);
     return bget(t, idx);
   };
+  // Scores and probabilities of one query, allocated once (a vector built inside the loop set
+  // off GCC 12's -Wfree-nonheap-object false positive at -O3).
+  std::vector<double> s(static_cast<size_t>(S)), p(static_cast<size_t>(S));
   for (int64_t bflat = 0; bflat < numel_of(ob); ++bflat) {
     Shape bi = unravel(ob, bflat);
     for (int64_t i = 0; i < L; ++i) {
-      std::vector<double> s(static_cast<size_t>(S));
       bool any = false;
       for (int64_t j = 0; j < S; ++j) {
         double d = 0;
@@ -53,7 +55,7 @@ Arr ref_sdpa(const std::vector<Arr>& a, MaskKind mk, double scale) {
         s[size_t(j)] = keep ? d : -INFINITY;
         any = any || keep;
       }
-      std::vector<double> p(s.size(), 0.0);
+      std::fill(p.begin(), p.end(), 0.0);
       if (any) {
         double m = *std::max_element(s.begin(), s.end()), z = 0;
         for (double x : s) z += std::exp(x - m);
