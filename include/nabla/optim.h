@@ -17,3 +17,4 @@
 #include "nabla/optim/rprop.h"
 #include "nabla/optim/scheduler.h"
 #include "nabla/optim/sgd.h"
+#include "nabla/optim/swa_utils.h"

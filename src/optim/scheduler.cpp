@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "nabla/optim/swa_utils.h"
 #include "nabla/parse_number.h"
 
 namespace nabla::optim {
@@ -190,6 +191,25 @@ CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double
 }
 double CosineAnnealingLR::lr_at(int64_t epoch, size_t g) const {
   return eta_min_ + (base_lrs_[g] - eta_min_) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(T_max_))) / 2.0;
+}
+
+SWALR::SWALR(Optimizer& optimizer, std::vector<double> swa_lr, int64_t anneal_epochs, AnnealStrategy anneal_strategy)
+    : LRScheduler(optimizer),
+      swa_lrs_(per_group(swa_lr, optimizer.param_groups().size(), "SWALR", "swa_lr")),
+      anneal_epochs_(anneal_epochs),
+      strategy_(anneal_strategy) {
+  NB_CHECK(anneal_epochs >= 0, "[SWALR] invalid anneal_epochs: ", anneal_epochs, " (must be >= 0)");
+  for (double v : swa_lrs_) NB_CHECK(v >= 0, "[SWALR] invalid swa_lr: ", v, " (must be >= 0)");
+  // The anneal starts from the lr the groups have now (after whatever schedule ran before the
+  // averaging phase), not from their initial lr.
+  const auto& groups = optimizer.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) base_lrs_[g] = groups[g].options().get_lr();
+  initial_step();
+}
+double SWALR::lr_at(int64_t epoch, size_t g) const {
+  const double t = std::clamp(double(epoch) / double(std::max<int64_t>(1, anneal_epochs_)), 0.0, 1.0);
+  const double a = strategy_ == AnnealStrategy::Cos ? (1.0 - std::cos(std::numbers::pi * t)) / 2.0 : t;
+  return swa_lrs_[g] * a + base_lrs_[g] * (1.0 - a);
 }
 
 CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t T_0, int64_t T_mult,
