@@ -60,6 +60,7 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --dropout P              override every Dropout layer's probability
   --label-smoothing X      [0]
   --clip-grad-norm X       [off]
+  --ema DECAY              validate, keep and test a moving average of the weights (e.g. 0.999) [off]
   --patience N             early stopping on validation accuracy (restores the best epoch) [off]
   --val-fraction X         [0.1]
   --train-limit N          use only the first N training images
@@ -74,7 +75,7 @@ const char* kTrainHelp = R"(usage: nabla train [options]
 
 const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "batch-size", "optimizer", "lr", "momentum",
                                              "weight-decay", "schedule", "warmup-epochs", "augment", "dropout",
-                                             "label-smoothing", "clip-grad-norm", "patience", "val-fraction",
+                                             "label-smoothing", "clip-grad-norm", "ema", "patience", "val-fraction",
                                              "train-limit", "per-class", "classes", "seed", "threads", "workers",
                                              "device"};
 
@@ -123,6 +124,7 @@ train::TrainConfig config_from(const Args& a) {
     throw UsageError("--dropout must be in [0, 1), got " + format_number(c.dropout));
   c.label_smoothing = a.number("label-smoothing", 0);
   c.clip_grad_norm = a.number("clip-grad-norm", 0);
+  c.ema_decay = a.number("ema", 0);
   c.patience = a.integer("patience", 0);
   c.val_fraction = a.number("val-fraction", c.val_fraction);
   c.train_limit = a.integer("train-limit", 0);
@@ -158,6 +160,7 @@ train::TrainConfig config_from(const Args& a) {
   at_least("momentum", c.momentum, 0);
   at_least("weight-decay", c.weight_decay, 0);
   at_least("clip-grad-norm", c.clip_grad_norm, 0);
+  at_least("ema", c.ema_decay, 0);
   at_least("label-smoothing", c.label_smoothing, 0);
   return c;
 }

@@ -27,6 +27,7 @@ Json TrainConfig::to_json() const {
                        {"dropout", dropout},
                        {"label_smoothing", label_smoothing},
                        {"clip_grad_norm", clip_grad_norm},
+                       {"ema_decay", ema_decay},
                        {"patience", patience},
                        {"val_fraction", val_fraction},
                        {"train_limit", train_limit},
@@ -79,6 +80,7 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     else if (k == "dropout") num(c.dropout);
     else if (k == "label_smoothing") num(c.label_smoothing);
     else if (k == "clip_grad_norm") num(c.clip_grad_norm);
+    else if (k == "ema_decay") num(c.ema_decay);
     else if (k == "patience") integer(c.patience);
     else if (k == "val_fraction") num(c.val_fraction);
     else if (k == "train_limit") integer(c.train_limit);

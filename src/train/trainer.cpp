@@ -225,6 +225,8 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
                          std::pair{"label_smoothing", cfg_.label_smoothing}})
     NB_CHECK(std::isfinite(v) && v >= 0, "[train] ", name, " must be a finite number >= 0, got ", v);
   NB_CHECK(cfg_.label_smoothing <= 1, "[train] label_smoothing must be in [0, 1], got ", cfg_.label_smoothing);
+  NB_CHECK(std::isfinite(cfg_.ema_decay) && cfg_.ema_decay >= 0 && cfg_.ema_decay < 1,
+           "[train] ema_decay must be in [0, 1) (0: off), got ", cfg_.ema_decay);
   NB_CHECK(cfg_.classes.size() != 1, "[train] classes: a classifier needs at least 2 classes, got only label ",
            cfg_.classes[0], " (one output: loss 0 and accuracy 1 whatever it learns)");
   for (size_t i = 0; i < cfg_.classes.size(); ++i) {
@@ -352,6 +354,22 @@ void Trainer::setup() {
   // initial values were drawn on the host, so a seed gives the same start on every device.
   model_->to(device_);
 
+  if (cfg_.ema_decay > 0) {
+    // The average's module is a second instance of the spec; building it must not move the
+    // random stream the run's training draws from (a seed trains the same with or without EMA).
+    const GeneratorState rng = get_rng_state();
+    std::shared_ptr<nn::Sequential> shadow = build_model(spec_);
+    set_rng_state(rng);
+    shadow->to(device_);
+    const double decay = cfg_.ema_decay;
+    optim::AvgFn warmed = [decay](const Tensor& avg, const Tensor& cur, int64_t k) {
+      const double d = std::min(decay, (1.0 + double(k)) / (10.0 + double(k)));
+      return avg * d + cur * (1.0 - d);
+    };
+    ema_ = std::make_shared<optim::AveragedModel>(shadow, warmed, /*use_buffers=*/true);
+    ema_->update_parameters(*model_);  // starts as the initial weights
+  }
+
   TensorList trainable;
   for (const Tensor& p : model_->parameters())
     if (p.requires_grad()) trainable.push_back(p);
@@ -405,6 +423,7 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
     loss.backward();
     if (cfg_.clip_grad_norm > 0) optim::clip_grad_norm_(params, cfg_.clip_grad_norm);
     optimizer_->step();
+    if (ema_) ema_->update_parameters(*model_);
     if (unread == 0) bar.update(step, loss_sum / double(seen), t0);
   }
   read_back();
@@ -416,16 +435,19 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   return r;
 }
 
+nn::Module& Trainer::eval_model() { return ema_ ? static_cast<nn::Module&>(*ema_->module) : *model_; }
+
 ClassificationMetrics Trainer::evaluate(data::DataLoader& loader, std::vector<ImageSample>* mis, const data::Dataset*) {
   NoGradGuard ng;
-  model_->eval();
+  nn::Module& model = eval_model();
+  model.eval();
   MetricAccumulator acc(spec_.num_classes);
   loader.start_epoch(0);
   int64_t offset = 0;
   std::vector<double> test_pixels;
   detail::DeviceFeed feed(loader, device_, nullptr);
   while (auto b = feed.next()) {
-    Tensor logits = (*model_)(b->inputs);
+    Tensor logits = model(b->inputs);
     Tensor losses = cross_entropy(logits, b->targets, {.reduction = Reduction::Sum});
     acc.update(logits, b->targets, losses.item());
     if (mis && mis->size() < 48) {
@@ -446,7 +468,7 @@ ClassificationMetrics Trainer::evaluate(data::DataLoader& loader, std::vector<Im
     }
     offset += b->targets.size(0);
   }
-  model_->train();
+  model.train();
   return acc.result();
 }
 
@@ -458,11 +480,15 @@ void Trainer::save_best(int64_t epoch, double val_accuracy) {
                   {"val_accuracy", optim::detail::format_double(val_accuracy)},
                   {"norm.mean", join_doubles(norm_mean_)},
                   {"norm.std", join_doubles(norm_std_)}};
-  io::save_safetensors(prefixed(model_->state_dict(), "model."), cfg_.out + "/best.safetensors", md);
+  io::save_safetensors(prefixed(eval_model().state_dict(), "model."), cfg_.out + "/best.safetensors", md);
 }
 
 void Trainer::save_last(int64_t epoch) {
   io::TensorMap t = prefixed(model_->state_dict(), "model.");
+  if (ema_) {
+    for (auto& [k, v] : prefixed(ema_->module->state_dict(), "ema.")) t[k] = v;
+    t["ema_n_averaged"] = ema_->n_averaged.detach();
+  }
   optim::OptimizerStateDict osd = optimizer_->state_dict();
   for (const auto& [k, v] : osd.tensors) t["optim." + k] = v;
   io::Metadata md{{"format", "nabla-run"},
@@ -491,6 +517,17 @@ void Trainer::load_last(const std::string& path, int64_t epoch) {
   io::SafetensorsFile f = io::load_safetensors(path);
   NB_CHECK(meta(f.metadata, "format", path) == "nabla-run", "[resume] ", path, " is not a last.safetensors run checkpoint");
   load_weights(*model_, f.tensors, path);
+  if (ema_) {
+    auto n = f.tensors.find("ema_n_averaged");
+    NB_CHECK(n != f.tensors.end(), "[resume] ", path, " holds no weight average, but the run keeps one (ema_decay ",
+             cfg_.ema_decay, ")");
+    try {
+      ema_->module->load_state_dict(unprefixed(f.tensors, "ema."), /*strict=*/true);
+      ema_->n_averaged.copy_(n->second);
+    } catch (const Error& e) {
+      fail("[checkpoint] ", path, ": the weight average does not match the model: ", e.what());
+    }
+  }
   optim::OptimizerStateDict osd;
   for (const auto& [k, v] : f.tensors)
     if (k.rfind("optim.", 0) == 0) osd.tensors[k.substr(6)] = v;
@@ -595,7 +632,7 @@ RunResult Trainer::run(int64_t first_epoch) {
   // hands on as best.safetensors; this is also restore-best for early stopping (after a
   // resume too).
   if (const std::string best_path = cfg_.out + "/best.safetensors"; std::filesystem::exists(best_path))
-    load_weights(*model_, io::load_safetensors(best_path).tensors, best_path);
+    load_weights(eval_model(), io::load_safetensors(best_path).tensors, best_path);
   RunResult res;
   std::vector<ImageSample> mis;
   res.test = evaluate(*test_loader_, &mis);

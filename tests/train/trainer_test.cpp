@@ -86,7 +86,7 @@ struct ResumeCase {
   const char* name;
   std::string optimizer, schedule, augment;
   int64_t warmup = 0, patience = 0;
-  double label_smoothing = 0, clip = 0;
+  double label_smoothing = 0, clip = 0, ema = 0;
 };
 
 void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.name; }
@@ -105,6 +105,7 @@ TEST_P(ResumeTest, InterruptedAndResumedRunEqualsUninterruptedBitForBit) {
     c.patience = p.patience;
     c.label_smoothing = p.label_smoothing;
     c.clip_grad_norm = p.clip;
+    c.ema_decay = p.ema;
     return c;
   };
   const std::string a = dir.file("a"), b = dir.file("b");
@@ -150,8 +151,46 @@ INSTANTIATE_TEST_SUITE_P(
     Trainer, ResumeTest,
     ::testing::Values(ResumeCase{"sgd_cosine_warmup_dropout", "sgd", "cosine", "none", 1, 0, 0, 0},
                       ResumeCase{"adam_onecycle_augment_patience", "adam", "onecycle", "standard", 0, 3, 0.1, 1.0},
-                      ResumeCase{"rmsprop_plateau", "rmsprop", "plateau", "none", 0, 0, 0, 0}),
+                      ResumeCase{"rmsprop_plateau", "rmsprop", "plateau", "none", 0, 0, 0, 0},
+                      ResumeCase{"sgd_step_ema", "sgd", "step", "none", 0, 0, 0, 0, 0.9}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// With ema_decay the run keeps the weights' moving average: one update per step after a copy of
+// the initial weights, and what validation picks as best and saves is the average, not the
+// trained weights.
+TEST(Trainer, EmaRunSavesAndEvaluatesTheAverage) {
+  TempDir dir("ema");
+  TrainConfig c = small_config(dir.file("run"));
+  c.epochs = 1;
+  c.ema_decay = 0.5;
+  train::RunResult r = Trainer(c).fit();
+  ASSERT_EQ(r.best_epoch, 1);
+  io::SafetensorsFile last = io::load_safetensors(c.out + "/last.safetensors");
+  io::SafetensorsFile best = io::load_safetensors(c.out + "/best.safetensors");
+  // 360 training images in full batches of 64: 5 steps, plus the initial copy.
+  EXPECT_EQ(last.tensors.at("ema_n_averaged").item<int64_t>(), 6);
+  size_t compared = 0;
+  for (const auto& [k, v] : best.tensors) {
+    ASSERT_EQ(k.rfind("model.", 0), 0u) << k;
+    const std::string name = k.substr(6);
+    const Tensor& avg = last.tensors.at("ema." + name);
+    EXPECT_EQ(v.to_double_vector(), avg.to_double_vector()) << name;
+    EXPECT_NE(v.to_double_vector(), last.tensors.at(k).to_double_vector()) << name << ": the trained weights";
+    ++compared;
+  }
+  EXPECT_EQ(compared, count_prefixed(last.tensors, "model."));
+  // Resuming a run that keeps an average from a checkpoint without one is refused.
+  TrainConfig plain = small_config(dir.file("plain"));
+  plain.epochs = 1;
+  Trainer(plain).fit();
+  io::SafetensorsFile f = io::load_safetensors(plain.out + "/last.safetensors");
+  write_text(plain.out + "/config.json", [&] {
+    TrainConfig with = plain;
+    with.ema_decay = 0.9;
+    return with.to_json().dump(2);
+  }());
+  expect_error_containing([&] { Trainer::resume(plain.out, 2); }, "holds no weight average");
+}
 
 // A finished cosine run resumed for more epochs continues on the new, longer curve: its next
 // epoch takes the lr a run made for that many epochs has there, not the old curve's final 0.
@@ -538,6 +577,7 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
       {[](TrainConfig& c) { c.classes = {3}; }, "classes: a classifier needs at least 2 classes, got only label 3"},
       {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
+      {[](TrainConfig& c) { c.ema_decay = 1.0; }, "ema_decay must be in [0, 1) (0: off), got 1"},
       {[](TrainConfig& c) { c.weight_decay = INFINITY; }, "weight_decay must be a finite number >= 0, got inf"},
       {[](TrainConfig& c) { c.dropout = -0.5; }, "dropout must be in [0, 1) (or -1: keep the model's own), got -0.5"},
   };

@@ -18,6 +18,7 @@
 #include "nabla/nn/container.h"
 #include "nabla/optim/optimizer.h"
 #include "nabla/optim/scheduler.h"
+#include "nabla/optim/swa_utils.h"
 #include "nabla/train/metrics.h"
 #include "nabla/train/model_spec.h"
 #include "nabla/train/report.h"
@@ -40,6 +41,10 @@ struct TrainConfig {
   double dropout = -1;           ///< >= 0 overrides the p of every Dropout layer
   double label_smoothing = 0;
   double clip_grad_norm = 0;     ///< 0: off
+  /// > 0: keep an exponential moving average of the weights (and BatchNorm statistics), updated
+  /// after every step with decay min(ema_decay, (1 + k) / (10 + k)) at update k (a warm-up, so
+  /// the random init fades fast); validation, best.safetensors and the test use the average.
+  double ema_decay = 0;
   int64_t patience = 0;          ///< early stopping on validation accuracy; 0: off
   double val_fraction = 0.1;
   int64_t train_limit = 0;       ///< use only this many training images (0: all)
@@ -136,6 +141,10 @@ class Trainer {
   /// (not the spec file or fine-tuning checkpoint the run started from: they may have changed).
   std::optional<ModelSpec> resume_spec_;
   std::shared_ptr<nn::Sequential> model_;
+  /// The weights' moving average (ema_decay > 0), its module a second instance of the spec.
+  std::shared_ptr<optim::AveragedModel> ema_;
+  /// What validation, best.safetensors and the test use: the average when there is one.
+  nn::Module& eval_model();
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::unique_ptr<optim::Scheduler> scheduler_;
   std::unique_ptr<data::DataLoader> train_loader_, val_loader_, test_loader_;
