@@ -12,6 +12,7 @@
 #include <iostream>
 #include <string>
 
+#include "example_options.h"
 #include "nabla/data/idx.h"
 #include "nabla/nabla.h"
 
@@ -32,27 +33,16 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error("option " + k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--epochs") a.epochs = std::stoi(val());
-    else if (k == "--lr") a.lr = std::stod(val());
-    else if (k == "--batch-size") a.batch = std::stoll(val());
-    else if (k == "--threads") a.threads = std::stoi(val());
-    else if (k == "--seed") a.seed = std::stoull(val());
-    else if (k == "--data") a.data = val();
-    else if (k == "--out") a.out = val();
-    else if (k == "--help" || k == "-h") {
-      std::cout << "usage: fashion_mlp [--epochs N] [--lr X] [--batch-size B] [--threads T] [--seed S] [--data DIR] "
-                   "[--out DIR]\n";
-      std::exit(0);
-    } else {
-      throw Error("unknown option " + k + " (see --help)");
-    }
-  }
+  examples::Options opts("fashion_mlp");
+  opts
+      .add("--epochs", a.epochs, "N")
+      .add("--lr", a.lr, "X")
+      .add("--batch-size", a.batch, "B")
+      .add("--threads", a.threads, "T")
+      .add("--seed", a.seed, "S")
+      .add("--data", a.data, "DIR")
+      .add("--out", a.out, "DIR");
+  opts.parse(argc, argv);
   return a;
 }
 

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <string>
 
+#include "example_options.h"
 #include "nabla/data/idx.h"
 #include "nabla/nabla.h"
 #include "nabla/nn.h"
@@ -36,28 +37,17 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error("option " + k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--epochs") a.epochs = std::stoi(val());
-    else if (k == "--lr") a.lr = std::stod(val());
-    else if (k == "--batch-size") a.batch = std::stoll(val());
-    else if (k == "--hidden") a.hidden = std::stoll(val());
-    else if (k == "--threads") a.threads = std::stoi(val());
-    else if (k == "--seed") a.seed = std::stoull(val());
-    else if (k == "--data") a.data = val();
-    else if (k == "--smoke") a.smoke = true;
-    else if (k == "--help" || k == "-h") {
-      std::cout << "usage: sequence_lstm [--epochs N] [--lr X] [--batch-size B] [--hidden H] [--threads T] [--seed S] "
-                   "[--data DIR] [--smoke]\n";
-      std::exit(0);
-    } else {
-      throw Error("unknown option " + k + " (see --help)");
-    }
-  }
+  examples::Options opts("sequence_lstm");
+  opts
+      .add("--epochs", a.epochs, "N")
+      .add("--lr", a.lr, "X")
+      .add("--batch-size", a.batch, "B")
+      .add("--hidden", a.hidden, "H")
+      .add("--threads", a.threads, "T")
+      .add("--seed", a.seed, "S")
+      .add("--data", a.data, "DIR")
+      .add("--smoke", a.smoke);
+  opts.parse(argc, argv);
   if (a.epochs < 1 || a.batch < 1 || a.hidden < 1) throw Error("--epochs, --batch-size and --hidden must be positive");
   return a;
 }

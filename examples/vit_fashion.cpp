@@ -13,6 +13,7 @@
 #include <iostream>
 #include <string>
 
+#include "example_options.h"
 #include "nabla/data/idx.h"
 #include "nabla/nabla.h"
 #include "nabla/nn.h"
@@ -34,27 +35,16 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error("option " + k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--epochs") a.epochs = std::stoi(val());
-    else if (k == "--lr") a.lr = std::stod(val());
-    else if (k == "--batch-size") a.batch = std::stoll(val());
-    else if (k == "--threads") a.threads = std::stoi(val());
-    else if (k == "--seed") a.seed = std::stoull(val());
-    else if (k == "--data") a.data = val();
-    else if (k == "--smoke") a.smoke = true;
-    else if (k == "--help" || k == "-h") {
-      std::cout << "usage: vit_fashion [--epochs N] [--lr X] [--batch-size B] [--threads T] [--seed S] [--data DIR] "
-                   "[--smoke]\n";
-      std::exit(0);
-    } else {
-      throw Error("unknown option " + k + " (see --help)");
-    }
-  }
+  examples::Options opts("vit_fashion");
+  opts
+      .add("--epochs", a.epochs, "N")
+      .add("--lr", a.lr, "X")
+      .add("--batch-size", a.batch, "B")
+      .add("--threads", a.threads, "T")
+      .add("--seed", a.seed, "S")
+      .add("--data", a.data, "DIR")
+      .add("--smoke", a.smoke);
+  opts.parse(argc, argv);
   return a;
 }
 
