@@ -15,10 +15,22 @@
 #include <variant>
 #include <vector>
 
+#include "nabla/data/idx.h"
 #include "nabla/error.h"
 #include "nabla/parse_number.h"
 
 namespace examples {
+
+/// The options every training example has; an example derives its Args from this and sets its
+/// own defaults in its constructor.
+struct TrainingArgs {
+  int epochs = 5;
+  double lr = 1e-3;
+  int64_t batch = 128;
+  int threads = 2;
+  uint64_t seed = 0;
+  std::string data = nabla::data::kFashionMnistDir;
+};
 
 class Options {
  public:
@@ -42,6 +54,16 @@ class Options {
   Options& add(const char* flag, bool& on) {
     options_.push_back({flag, nullptr, [&on](const std::string&) { on = true; }});
     return *this;
+  }
+
+  /// --epochs, --lr, --batch-size, --threads, --seed and --data.
+  Options& add_training(TrainingArgs& a) {
+    return add("--epochs", a.epochs, "N")
+        .add("--lr", a.lr, "X")
+        .add("--batch-size", a.batch, "B")
+        .add("--threads", a.threads, "T")
+        .add("--seed", a.seed, "S")
+        .add("--data", a.data, "DIR");
   }
 
   void parse(int argc, char** argv) const {

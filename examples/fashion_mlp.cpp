@@ -20,28 +20,16 @@ using namespace nabla;
 
 namespace {
 
-struct Args {
-  int epochs = 10;
-  double lr = 0.05;
+struct Args : examples::TrainingArgs {
+  Args() { epochs = 10, lr = 0.05; }
   double momentum = 0.9;
-  int64_t batch = 128;
-  int threads = 2;
-  uint64_t seed = 0;
-  std::string data = data::kFashionMnistDir;
   std::string out = "runs/fashion_mlp";
 };
 
 Args parse(int argc, char** argv) {
   Args a;
   examples::Options opts("fashion_mlp");
-  opts
-      .add("--epochs", a.epochs, "N")
-      .add("--lr", a.lr, "X")
-      .add("--batch-size", a.batch, "B")
-      .add("--threads", a.threads, "T")
-      .add("--seed", a.seed, "S")
-      .add("--data", a.data, "DIR")
-      .add("--out", a.out, "DIR");
+  opts.add_training(a).add("--out", a.out, "DIR");
   opts.parse(argc, argv);
   return a;
 }

@@ -21,32 +21,19 @@ using namespace nabla;
 
 namespace {
 
-struct Args {
-  int epochs = 2;
-  double lr = 2e-3;
-  int64_t batch = 128;
-  int64_t hidden = 128;
+struct Args : examples::TrainingArgs {
   // One thread by default: each step's work is small ([128, 128] x [128, 512] GEMMs and [128, 128]
   // element-wise ops), so a second thread buys little, and on a busy 2-core machine the OpenMP
   // threads wait for each other (measured: 12.3 s per epoch at 1 thread, 94-125 s at 2).
-  int threads = 1;
-  uint64_t seed = 0;
-  std::string data = data::kFashionMnistDir;
+  Args() { epochs = 2, lr = 2e-3, threads = 1; }
+  int64_t hidden = 128;
   bool smoke = false;
 };
 
 Args parse(int argc, char** argv) {
   Args a;
   examples::Options opts("sequence_lstm");
-  opts
-      .add("--epochs", a.epochs, "N")
-      .add("--lr", a.lr, "X")
-      .add("--batch-size", a.batch, "B")
-      .add("--hidden", a.hidden, "H")
-      .add("--threads", a.threads, "T")
-      .add("--seed", a.seed, "S")
-      .add("--data", a.data, "DIR")
-      .add("--smoke", a.smoke);
+  opts.add_training(a).add("--hidden", a.hidden, "H").add("--smoke", a.smoke);
   opts.parse(argc, argv);
   if (a.epochs < 1 || a.batch < 1 || a.hidden < 1) throw Error("--epochs, --batch-size and --hidden must be positive");
   return a;

@@ -23,27 +23,15 @@ using namespace nabla;
 
 namespace {
 
-struct Args {
-  int epochs = 5;
-  double lr = 2e-3;
-  int64_t batch = 128;
-  int threads = 2;
-  uint64_t seed = 0;
+struct Args : examples::TrainingArgs {
+  Args() { epochs = 5, lr = 2e-3; }
   bool smoke = false;
-  std::string data = data::kFashionMnistDir;
 };
 
 Args parse(int argc, char** argv) {
   Args a;
   examples::Options opts("vit_fashion");
-  opts
-      .add("--epochs", a.epochs, "N")
-      .add("--lr", a.lr, "X")
-      .add("--batch-size", a.batch, "B")
-      .add("--threads", a.threads, "T")
-      .add("--seed", a.seed, "S")
-      .add("--data", a.data, "DIR")
-      .add("--smoke", a.smoke);
+  opts.add_training(a).add("--smoke", a.smoke);
   opts.parse(argc, argv);
   return a;
 }

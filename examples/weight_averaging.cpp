@@ -56,34 +56,26 @@ std::vector<Tensor> batches_of(const Tensor& x, int64_t batch) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  int epochs = 12, avg_start = 4, threads = 2;
-  double lr = 0.1, ema_decay = 0.999;
-  int64_t batch = 128;
-  uint64_t seed = 0;
-  bool smoke = false;
-  std::string data_dir = data::kFashionMnistDir;
+  struct Args : examples::TrainingArgs {
+    Args() { epochs = 12, lr = 0.1; }
+    int avg_start = 4;
+    double ema_decay = 0.999;
+    bool smoke = false;
+  } a;
   examples::Options opts("weight_averaging");
-  opts.add("--epochs", epochs, "N")
-      .add("--lr", lr, "X")
-      .add("--avg-start", avg_start, "E")
-      .add("--ema-decay", ema_decay, "D")
-      .add("--batch-size", batch, "B")
-      .add("--threads", threads, "T")
-      .add("--seed", seed, "S")
-      .add("--data", data_dir, "DIR")
-      .add("--smoke", smoke);
+  opts.add_training(a).add("--avg-start", a.avg_start, "E").add("--ema-decay", a.ema_decay, "D").add("--smoke", a.smoke);
   opts.parse(argc, argv);
-  if (smoke) epochs = 2, avg_start = 1;
-  if (epochs < 1 || batch < 1 || avg_start < 1 || avg_start > epochs)
+  if (a.smoke) a.epochs = 2, a.avg_start = 1;
+  if (a.epochs < 1 || a.batch < 1 || a.avg_start < 1 || a.avg_start > a.epochs)
     throw Error("--epochs and --batch-size must be positive and --avg-start in [1, --epochs]");
-  set_num_threads(threads);
-  manual_seed(seed);
+  set_num_threads(a.threads);
+  manual_seed(a.seed);
 
-  auto train = data::load_mnist(data_dir, true);
-  auto test = data::load_mnist(data_dir, false);
+  auto train = data::load_mnist(a.data, true);
+  auto test = data::load_mnist(a.data, false);
   Tensor xtr = train.images.to(DType::f32).reshape({-1, 1, 28, 28}) / 255.0, ytr = train.labels;
   Tensor xte = test.images.to(DType::f32).reshape({-1, 1, 28, 28}) / 255.0, yte = test.labels;
-  if (smoke) {
+  if (a.smoke) {
     xtr = xtr.slice(0, 0, 1024), ytr = ytr.slice(0, 0, 1024);
     xte = xte.slice(0, 0, 512), yte = yte.slice(0, 0, 512);
   }
@@ -91,36 +83,36 @@ int main(int argc, char** argv) try {
   xtr = ((xtr - mu) / sd).contiguous(), xte = ((xte - mu) / sd).contiguous();
 
   auto model = make_mlp();
-  optim::SGD opt(model->parameters(), optim::SGDOptions(lr).momentum(0.9));
-  optim::AveragedModel ema(make_mlp(), optim::get_ema_avg_fn(ema_decay), /*use_buffers=*/true);
+  optim::SGD opt(model->parameters(), optim::SGDOptions(a.lr).momentum(0.9));
+  optim::AveragedModel ema(make_mlp(), optim::get_ema_avg_fn(a.ema_decay), /*use_buffers=*/true);
   optim::AveragedModel swa(make_mlp());
   const std::vector<Tensor> bn_batches = batches_of(xtr, 500);
   std::printf("data: %lld train, %lld test images; SGD lr %g momentum 0.9 (constant); averaging from epoch %d\n",
-              (long long)xtr.size(0), (long long)xte.size(0), lr, avg_start);
-  std::printf("epoch  train loss   last iterate   EMA(%g)   SWA (mean of %s)   s/epoch\n", ema_decay, "epoch ends");
+              (long long)xtr.size(0), (long long)xte.size(0), a.lr, a.avg_start);
+  std::printf("epoch  train loss   last iterate   EMA(%g)   SWA (mean of %s)   s/epoch\n", a.ema_decay, "epoch ends");
 
   const int64_t n = xtr.size(0);
   double last_acc = 0, ema_acc = 0, swa_acc = 0, secs = 0;
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  for (int epoch = 1; epoch <= a.epochs; ++epoch) {
     auto e0 = std::chrono::steady_clock::now();
     model->train();
     Tensor perm = randperm(n);
     double loss_sum = 0;
     int64_t steps = 0;
-    for (int64_t i = 0; i + batch <= n; i += batch) {
-      Tensor idx = perm.slice(0, i, i + batch);
+    for (int64_t i = 0; i + a.batch <= n; i += a.batch) {
+      Tensor idx = perm.slice(0, i, i + a.batch);
       Tensor loss = cross_entropy((*model)(index_select(xtr, 0, idx)), index_select(ytr, 0, idx));
       opt.zero_grad();
       loss.backward();
       opt.step();
-      if (epoch >= avg_start) ema.update_parameters(*model);
+      if (epoch >= a.avg_start) ema.update_parameters(*model);
       loss_sum += loss.item();
       ++steps;
     }
     secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
     last_acc = accuracy(*model, xte, yte);
     std::string ema_col = "-", swa_col = "-";
-    if (epoch >= avg_start) {
+    if (epoch >= a.avg_start) {
       swa.update_parameters(*model);
       optim::update_bn(bn_batches, *swa.module);  // statistics that fit the averaged weights
       ema_acc = accuracy(ema, xte, yte), swa_acc = accuracy(swa, xte, yte);
@@ -134,7 +126,7 @@ int main(int argc, char** argv) try {
   }
   std::printf("{\"last_iterate_accuracy\": %.4f, \"ema_accuracy\": %.4f, \"swa_accuracy\": %.4f, \"epochs\": %d, "
               "\"seconds_per_epoch\": %.1f}\n",
-              last_acc, ema_acc, swa_acc, epochs, secs);
+              last_acc, ema_acc, swa_acc, a.epochs, secs);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "weight_averaging: %s\n", e.what());
