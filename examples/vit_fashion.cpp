@@ -10,9 +10,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <iostream>
 #include <string>
 
+#include "example_args.h"
 #include "nabla/data/idx.h"
 #include "nabla/nabla.h"
 #include "nabla/nn.h"
@@ -34,27 +34,15 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error("option " + k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--epochs") a.epochs = std::stoi(val());
-    else if (k == "--lr") a.lr = std::stod(val());
-    else if (k == "--batch-size") a.batch = std::stoll(val());
-    else if (k == "--threads") a.threads = std::stoi(val());
-    else if (k == "--seed") a.seed = std::stoull(val());
-    else if (k == "--data") a.data = val();
-    else if (k == "--smoke") a.smoke = true;
-    else if (k == "--help" || k == "-h") {
-      std::cout << "usage: vit_fashion [--epochs N] [--lr X] [--batch-size B] [--threads T] [--seed S] [--data DIR] "
-                   "[--smoke]\n";
-      std::exit(0);
-    } else {
-      throw Error("unknown option " + k + " (see --help)");
-    }
-  }
+  examples::ArgParser p("vit_fashion", "Trains a tiny Vision Transformer on Fashion-MNIST.");
+  p.option("--epochs", &a.epochs, "training epochs")
+      .option("--lr", &a.lr, "AdamW learning rate")
+      .option("--batch-size", &a.batch, "images per step")
+      .option("--threads", &a.threads, "CPU threads")
+      .option("--seed", &a.seed, "seed of the init, dropout and shuffling")
+      .option("--data", &a.data, "Fashion-MNIST directory")
+      .flag("--smoke", &a.smoke, "one epoch on 512 images, tested on 256 (seconds)");
+  p.parse(argc, argv);
   return a;
 }
 
