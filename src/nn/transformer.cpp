@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <optional>
+#include <string>
 
 #include "call_recorder.h"
 #include "nabla/autograd.h"
@@ -23,22 +24,24 @@ struct SeqDims {
   int64_t N = 1, T = 0, S = 0;
 };
 
-const char* seq_layout(bool batch_first, const char* len) {
-  if (batch_first) return len[0] == 'T' ? "[N, T, E]" : "[N, S, E]";
-  return len[0] == 'T' ? "[T, N, E]" : "[S, N, E]";
+/// "[T, N, E]", "[N, T, E]" (batch_first) or "[T, E]" (unbatched) for the length letter `len`.
+std::string seq_layout(bool batch_first, bool batched, char len) {
+  const std::string l(1, len);
+  if (!batched) return "[" + l + ", E]";
+  return batch_first ? "[N, " + l + ", E]" : "[" + l + ", N, E]";
 }
 
 /// Checks that `x` (named `name`, length letter `len`) is [len, N, E] / [N, len, E] / [len, E] with
 /// E = d_model, and `other` (named `other_name`) has its rank, E and batch size.
-SeqDims check_pair(const Module& m, int64_t E, bool bf, const Tensor& x, const char* name, const char* len,
-                   const Tensor& other, const char* other_name, const char* other_len) {
+SeqDims check_pair(const Module& m, int64_t E, bool bf, const Tensor& x, const char* name, char len,
+                   const Tensor& other, const char* other_name, char other_len) {
   if (!x.defined() || !other.defined()) m.fail(name, " and ", other_name, " must be defined tensors");
   if ((x.dim() != 2 && x.dim() != 3) || x.size(-1) != E)
-    m.fail("expected ", name, " ", seq_layout(bf, len), " or unbatched [", len, ", E] with E = d_model = ", E,
-           ", got shape ", x.shape());
+    m.fail("expected ", name, " ", seq_layout(bf, true, len), " or unbatched ", seq_layout(bf, false, len),
+           " with E = d_model = ", E, ", got shape ", x.shape());
   if (other.dim() != x.dim() || other.size(-1) != E)
-    m.fail("expected ", other_name, " ", x.dim() == 3 ? seq_layout(bf, other_len) : (other_len[0] == 'T' ? "[T, E]" : "[S, E]"),
-           " (the rank of ", name, " ", x.shape(), ") with E = d_model = ", E, ", got shape ", other.shape());
+    m.fail("expected ", other_name, " ", seq_layout(bf, x.dim() == 3, other_len), " (the rank of ", name, " ",
+           x.shape(), ") with E = d_model = ", E, ", got shape ", other.shape());
   SeqDims d;
   d.batched = x.dim() == 3;
   const int64_t len_dim = bf && d.batched ? 1 : 0, batch_dim = bf ? 0 : 1;
@@ -75,7 +78,7 @@ Shape per_head(const SeqDims& d, int64_t H, int64_t L, int64_t S) { return {d.ba
 /// Every check of a decoder call: tgt and memory layouts, batch sizes, the four masks and the hints.
 void check_decoder_call(const Module& m, const TransformerDecoderLayerOptions& lo, const Tensor& tgt,
                         const Tensor& memory, const TransformerDecoderLayerForwardOptions& o) {
-  const SeqDims d = check_pair(m, lo.d_model(), lo.batch_first(), tgt, "tgt", "T", memory, "memory", "S");
+  const SeqDims d = check_pair(m, lo.d_model(), lo.batch_first(), tgt, "tgt", 'T', memory, "memory", 'S');
   const int64_t H = lo.nhead();
   const std::string what = ::nabla::detail::concat("tgt ", tgt.shape(), " and memory ", memory.shape(), " (T = ", d.T,
                                           ", S = ", d.S, ", N = ", d.N, ", nhead = ", H, ")");
@@ -263,7 +266,7 @@ Tensor Transformer::operator()(const Tensor& src, const Tensor& tgt, const Trans
 
 Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const TransformerForwardOptions& o) {
   // Every check before any work, naming PyTorch's arguments (src is the memory's shape).
-  const SeqDims d = check_pair(*this, options.d_model(), options.batch_first(), tgt, "tgt", "T", src, "src", "S");
+  const SeqDims d = check_pair(*this, options.d_model(), options.batch_first(), tgt, "tgt", 'T', src, "src", 'S');
   const std::string what = ::nabla::detail::concat("src ", src.shape(), " and tgt ", tgt.shape(), " (S = ", d.S, ", T = ", d.T,
                                           ", N = ", d.N, ", nhead = ", options.nhead(), ")");
   check_mask(*this, "src_mask", o.src_mask, src.dtype(), {d.S, d.S}, per_head(d, options.nhead(), d.S, d.S),

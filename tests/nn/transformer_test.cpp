@@ -359,6 +359,18 @@ TEST(Transformer, MatchesLibTorch) {
     EXPECT_TRUE(allclose(to_layout(dec, bf), out.detach(), 1e-12, 1e-12));
   }
   report("transformer, 2+2 layers", out_diff, grad_diff);
+  // Unbatched src [S, E] and tgt [T, E] with batch 0's padding masks give batch 0's rows.
+  nn::Transformer model(small_options(false));
+  load_torch_params(model, transformer_params);
+  model.eval();
+  Tensor un = model(det({kS, kN, kE}, 33).select(1, 0), det({kT, kN, kE}, 31).select(1, 0),
+                    {.tgt_mask = causal_mask(),
+                     .src_key_padding_mask = memory_kpm().select(0, 0),
+                     .tgt_key_padding_mask = tgt_kpm().select(0, 0),
+                     .memory_key_padding_mask = memory_kpm().select(0, 0)});
+  EXPECT_TRUE(allclose(un, tensor_of(transformer_out).select(1, 0), 1e-10, 1e-10));
+  expect_contains(error_of([&] { model(randn({kS, kE}, {.dtype = DType::f64}), randn({kT, kN, kE}, {.dtype = DType::f64})); }),
+                  {"[Transformer]", "expected src [S, N, E] (the rank of tgt [4, 2, 6])", "[5, 6]"});
 }
 
 TEST(Transformer, GenerateSquareSubsequentMaskIsPyTorchs) {
