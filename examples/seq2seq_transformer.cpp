@@ -1,16 +1,17 @@
 // Sequence-to-sequence with nn::Transformer: learns to reverse (or sort) a sequence of 3 to 10
 // digit tokens, a task that needs attention (output position t must find input position L-1-t,
-// or the t-th smallest digit). Source and target tokens share an Embedding
-// (unscaled) plus sinusoidal position encodings; the Transformer (d_model 64, 4 heads, 2 encoder and 2 decoder
-// layers, feed-forward 128, batch_first) is trained with teacher forcing (Adam, one-cycle lr schedule): the decoder reads
-// BOS + target, a causal tgt_mask keeps it from peeking ahead, and key padding masks hide the
-// padding of shorter sequences. A Linear head gives next-token logits; cross-entropy ignores padding.
-// After each epoch, held-out sequences (none of them in the training set) are decoded greedily, one
-// token at a time until EOS, and the exact-sequence and per-token accuracies are reported.
+// or the t-th smallest digit). Source and target tokens share an Embedding (unscaled) plus
+// sinusoidal position encodings; the Transformer (d_model 64, 4 heads, 2 encoder and 2 decoder
+// layers, feed-forward 128, batch_first) is trained with teacher forcing (Adam, one-cycle lr
+// schedule): the decoder reads BOS + target, a causal tgt_mask keeps it from peeking ahead, and key
+// padding masks hide the padding of shorter sequences. A Linear head gives next-token logits;
+// cross-entropy ignores padding. After each epoch, held-out sequences (none of them in the training
+// set) are decoded greedily, one token at a time until EOS, and the exact-sequence and per-token
+// accuracies are reported.
 //
 //   seq2seq_transformer [--task reverse|sort] [--epochs N] [--seed S] [--threads T] [--lr X]
 //                       [--batch-size B] [--train-size N] [--test-size N] [--min-len L] [--max-len L]
-//                       [--smoke]
+//                       [--d-model D] [--smoke]
 // --smoke trains on short sequences for a few seconds, for the test suite.
 #include <algorithm>
 #include <chrono>
