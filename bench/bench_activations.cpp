@@ -1,6 +1,7 @@
 // Activations and normalizations, nabla vs LibTorch in one process (DESIGN §8): forward plus
 // backward (autograd engine included) of relu, gelu, silu, mish, hardswish, hardsigmoid,
-// softplus, softmax and log_softmax over the last dim (rows of 28, as attention scores), group_norm
+// softplus, softmax and log_softmax over the last dim (rows of 28, as attention scores), layer_norm
+// over the last dim (affine), group_norm
 // (plain and affine) and instance_norm (affine) on a CNN-sized activation [64, 32, 28, 28] f32,
 // the same input and output gradient in both libraries. Rounds of the two libraries are interleaved (ABBA order);
 // printed per op: median and IQR of the per-call time for each library and the ratio of medians
@@ -33,10 +34,13 @@ nabla::Tensor to_nabla(const torch::Tensor& t, bool requires_grad);
 
 /// `C` channels: the per-channel weight and bias of the affine normalizations (the same values,
 /// requiring grad, in both libraries).
-std::vector<Op> ops(int64_t C) {
+std::vector<Op> ops(int64_t C, int64_t W) {
   namespace F = torch::nn::functional;
   torch::Tensor tw = (torch::rand({C}) + 0.5).requires_grad_(true), tb = torch::randn({C}).requires_grad_(true);
   nabla::Tensor nw = to_nabla(tw.detach(), true), nb = to_nabla(tb.detach(), true);
+  // layer_norm over the last dim (W values: a transformer's d_model would be larger).
+  torch::Tensor tlw = (torch::rand({W}) + 0.5).requires_grad_(true), tlb = torch::randn({W}).requires_grad_(true);
+  nabla::Tensor nlw = to_nabla(tlw.detach(), true), nlb = to_nabla(tlb.detach(), true);
   return {
       {"relu", [](const nabla::Tensor& x) { return nabla::relu(x); }, [](const torch::Tensor& x) { return torch::relu(x); }},
       {"gelu", [](const nabla::Tensor& x) { return nabla::gelu(x); }, [](const torch::Tensor& x) { return torch::gelu(x); }},
@@ -52,6 +56,8 @@ std::vector<Op> ops(int64_t C) {
        [](const torch::Tensor& x) { return torch::softmax(x, -1); }},
       {"log_softmax(-1)", [](const nabla::Tensor& x) { return nabla::log_softmax(x, -1); },
        [](const torch::Tensor& x) { return torch::log_softmax(x, -1); }},
+      {"layer_norm(-1)+w,b", [=](const nabla::Tensor& x) { return nabla::layer_norm(x, {W}, nlw, nlb); },
+       [=](const torch::Tensor& x) { return torch::layer_norm(x, {W}, tlw, tlb); }},
       {"group_norm(8)", [](const nabla::Tensor& x) { return nabla::group_norm(x, 8); },
        [](const torch::Tensor& x) { return torch::group_norm(x, 8); }},
       {"group_norm(8)+w,b", [=](const nabla::Tensor& x) { return nabla::group_norm(x, 8, nw, nb); },
@@ -112,7 +118,7 @@ int main(int argc, char** argv) {
   for (int threads : t.threads) {
     bench::set_threads(threads);
     std::printf("\n%d thread(s)\n%-14s %22s %22s %8s %10s\n", threads, "op", "nabla", "LibTorch", "ratio", "max|diff|");
-    for (const Op& op : ops(shape[1])) {
+    for (const Op& op : ops(shape[1], shape.back())) {
       auto n_step = [&] {
         nabla::Tensor y = op.nf(nx);
         y.backward(ng);

@@ -12,7 +12,7 @@
 #include <iostream>
 #include <string>
 
-#include "example_options.h"
+#include "example_args.h"
 #include "nabla/data/idx.h"
 #include "nabla/nabla.h"
 
@@ -20,17 +20,28 @@ using namespace nabla;
 
 namespace {
 
-struct Args : examples::TrainingArgs {
-  Args() { epochs = 10, lr = 0.05; }
+struct Args {
+  int epochs = 10;
+  double lr = 0.05;
   double momentum = 0.9;
+  int64_t batch = 128;
+  int threads = 2;
+  uint64_t seed = 0;
+  std::string data = data::kFashionMnistDir;
   std::string out = "runs/fashion_mlp";
 };
 
 Args parse(int argc, char** argv) {
   Args a;
-  examples::Options opts("fashion_mlp");
-  opts.add_training(a).add("--out", a.out, "DIR");
-  opts.parse(argc, argv);
+  examples::ArgParser p("fashion_mlp", "Trains an MLP on Fashion-MNIST with the raw tensor API (no nn, no optim).");
+  p.option("--epochs", &a.epochs, "training epochs")
+      .option("--lr", &a.lr, "SGD learning rate")
+      .option("--batch-size", &a.batch, "images per step")
+      .option("--threads", &a.threads, "CPU threads")
+      .option("--seed", &a.seed, "seed of the init and shuffling")
+      .option("--data", &a.data, "Fashion-MNIST directory")
+      .option("--out", &a.out, "where the metrics go");
+  p.parse(argc, argv);
   return a;
 }
 

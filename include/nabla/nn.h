@@ -14,3 +14,4 @@
 #include "nabla/nn/pool.h"
 #include "nabla/nn/rnn.h"
 #include "nabla/nn/serialize.h"
+#include "nabla/nn/transformer.h"
