@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "call_recorder.h"
+#include "feed_forward_block.h"
 #include "nabla/autograd.h"
 #include "nabla/nn/init.h"
 #include "nabla/ops.h"
@@ -202,9 +203,7 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const TransformerEnco
   };
   const bool relu_act = options.activation() == "relu";
   auto ff = [&](const Tensor& x) {
-    // relu rides along with linear1's GEMM (forward_relu); gelu is applied after it.
-    Tensor h = relu_act ? linear1->forward_relu(x) : gelu((*linear1)(x));
-    return (*dropout2)((*linear2)((*dropout)(h)));
+    return detail::feed_forward_block(*linear1, *dropout, *linear2, *dropout2, relu_act, x);
   };
   Tensor x = src;
   if (options.norm_first()) {

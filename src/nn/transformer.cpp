@@ -7,6 +7,7 @@
 #include <string>
 
 #include "call_recorder.h"
+#include "feed_forward_block.h"
 #include "nabla/autograd.h"
 #include "nabla/nn/init.h"
 #include "nabla/ops.h"
@@ -162,9 +163,7 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   };
   const bool relu_act = options.activation() == "relu";
   auto ff = [&](const Tensor& x) {
-    // relu rides along with linear1's GEMM (forward_relu); gelu is applied after it.
-    Tensor h = relu_act ? linear1->forward_relu(x) : gelu((*linear1)(x));
-    return (*dropout3)((*linear2)((*dropout)(h)));
+    return detail::feed_forward_block(*linear1, *dropout, *linear2, *dropout3, relu_act, x);
   };
   Tensor x = tgt;
   if (options.norm_first()) {
