@@ -98,6 +98,9 @@ class NullDevice final : public be::Backend {
   NB_NULL_KERNEL(adaptive_avg_pool2d_backward, DType, int64_t, int64_t, int64_t, int64_t, int64_t, const void*,
                  void*)
   NB_NULL_KERNEL(channel_affine, DType, int64_t, int64_t, int64_t, const void*, const double*, const double*, void*)
+  bool has_norm_input_grad() const override { return true; }
+  NB_NULL_KERNEL(norm_input_grad, DType, int64_t, int64_t, int64_t, const void*, const void*, const double*,
+                 const double*, const double*, const double*, void*)
   NB_NULL_KERNEL(batch_norm_stats, const be::BatchNormStats&)
   NB_NULL_KERNEL(batch_norm_backward, DType, int64_t, int64_t, int64_t, const void*, const void*, const double*,
                  const double*, const void*, void*, void*, void*)

@@ -43,6 +43,9 @@ void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W
 /// y = x * scale[c] + shift[c] over x [N, C, S] (batch norm folds the mean and the affine part into them).
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);
+/// gx = g * a[c] + (x - m[c]) * b[c] + k[c] over [N, C, S] (group_norm's input gradient).
+void norm_input_grad(DType dt, int64_t N, int64_t C, int64_t S, const void* g, const void* x, const double* a,
+                     const double* m, const double* b, const double* k, void* gx);
 /// batch_norm's training statistics and coefficients (see Backend::batch_norm_stats).
 void batch_norm_stats(const BatchNormStats& a);
 /// batch_norm's first-order backward (see Backend::batch_norm_backward).

@@ -175,6 +175,17 @@ class Backend {
                               const double* /*shift*/, void*) {
     missing("channel_affine");
   }
+  /// A normalization's input gradient from per-channel constants, over [N, C, S]:
+  /// gx = g * a[c] + (x - m[c]) * b[c] + k[c] (a, m, b, k: C doubles in the device's memory;
+  /// x - m stays a difference so a large mean does not cancel digits). Optional
+  /// (has_norm_input_grad()): group_norm's affine backward takes one pass with it and composes
+  /// without it.
+  virtual bool has_norm_input_grad() const { return false; }
+  virtual void norm_input_grad(DType, int64_t /*N*/, int64_t /*C*/, int64_t /*S*/, const void* /*g*/,
+                               const void* /*x*/, const double* /*a*/, const double* /*m*/, const double* /*b*/,
+                               const double* /*k*/, void* /*gx*/) {
+    missing("norm_input_grad");
+  }
   /// batch_norm's batch statistics (mean, biased variance) of x, the per-channel rstd, scale
   /// and shift, and the running-average updates, in one call (see BatchNormStats).
   virtual void batch_norm_stats(const BatchNormStats&) { missing("batch_norm_stats"); }

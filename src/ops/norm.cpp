@@ -194,44 +194,57 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 namespace {
 
-/// First-order group_norm backward through batch_norm's fused backward kernel, twice: once
-/// with each (sample, group) as a "channel" of M values for the input gradient (of g * w, since
-/// the weight varies inside a group), and once with each (sample, channel) as a channel for the
-/// per-channel sums that the weight and bias gradients add over the batch.
+/// First-order group_norm backward through batch_norm's fused backward kernel. The per-(sample,
+/// channel) sums sum(g) and sum(g * xhat) come from one call with each (sample, channel) as a
+/// "channel" of S values; they give the weight and bias gradients (summed over the batch) and,
+/// with an affine weight, the input gradient's per-(sample, channel) constants
+///   gx = r w g - r^2 B (x - mean) - r A,  A = sum_{c in group} w_c sum(g) / M,
+///                                         B = sum_{c in group} w_c sum(g * xhat) / M,
+/// applied by norm_input_grad in one more pass (two passes over x and g in all). Without a
+/// weight, or on a backend without norm_input_grad, the input gradient is batch_norm_backward
+/// over each (sample, group) as a channel of M values (of g * w: the weight varies inside a group).
 TensorList group_norm_backward_fused(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& mean_d,
                                      const Tensor& rstd_d, int64_t G, bool nx, bool nw, bool nb) {
   const int64_t N = x.size(0), C = x.size(1), S = x.numel() / (N * C), M = C / G * S;
   const TensorOptions like_x{.dtype = x.dtype(), .device = x.device()};
   backend::Backend& be = backend::get(x.device());
   Tensor xc = ops::contiguous_data(x), gc = ops::contiguous_data(g.to(x.dtype()));
-  Tensor gx, gw, gb;
-  if (nx) {
+  const bool one_pass_gx = nx && w.defined() && be.has_norm_input_grad();
+  Tensor gx, gw, gb, sw, sb;
+  // [N, G] statistics spread to [N, G, C/G]: each channel's share of its group's.
+  auto per_channel = [&](const Tensor& t) { return t.reshape({N, G, 1}).expand({N, G, C / G}); };
+  auto f64_data = [](const Tensor& t) { return static_cast<const double*>(t.raw_data()); };
+  if (nw || nb || one_pass_gx) {
+    Tensor mean_nc = ops::contiguous_data(per_channel(mean_d).reshape({N * C}));
+    Tensor rstd_nc = ops::contiguous_data(per_channel(rstd_d).reshape({N * C}));
+    sw = empty({N, C}, like_x), sb = empty({N, C}, like_x);
+    be.batch_norm_backward(x.dtype(), 1, N * C, S, xc.raw_data(), gc.raw_data(), f64_data(mean_nc), f64_data(rstd_nc),
+                           nullptr, nullptr, sw.raw_data(), sb.raw_data());
+    if (nw) gw = sum(sw, {0});
+    if (nb) gb = sum(sb, {0});
+  }
+  if (one_pass_gx) {
+    NoGradGuard ng;
+    Tensor w64 = w.detach().to(DType::f64).reshape({1, G, C / G});
+    Tensor r = rstd_d.reshape({N, G, 1});
+    Tensor A = sum(w64 * sb.to(DType::f64).reshape({N, G, C / G}), {2}, true) / double(M);
+    Tensor B = sum(w64 * sw.to(DType::f64).reshape({N, G, C / G}), {2}, true) / double(M);
+    auto flat = [&](const Tensor& t) { return ops::contiguous_data(t.expand({N, G, C / G}).reshape({N * C})); };
+    Tensor a = flat(r * w64), m = flat(mean_d.reshape({N, G, 1})), b = flat(-(r * r * B)), k = flat(-(r * A));
+    gx = empty(x.shape(), like_x);
+    be.norm_input_grad(x.dtype(), 1, N * C, S, gc.raw_data(), xc.raw_data(), f64_data(a), f64_data(m), f64_data(b),
+                       f64_data(k), gx.raw_data());
+  } else if (nx) {
     Tensor gwc = gc;  // g * w[c]: the gradient of the normalized input
     if (w.defined()) {
       gwc = empty(x.shape(), like_x);
       Tensor w64 = ops::contiguous_data(w.detach().to(DType::f64));
-      be.channel_affine(x.dtype(), N, C, S, gc.raw_data(), static_cast<const double*>(w64.raw_data()),
-                        static_cast<const double*>(zeros({C}, {.dtype = DType::f64, .device = x.device()}).raw_data()),
-                        gwc.raw_data());
+      be.channel_affine(x.dtype(), N, C, S, gc.raw_data(), f64_data(w64),
+                        f64_data(zeros({C}, {.dtype = DType::f64, .device = x.device()})), gwc.raw_data());
     }
     gx = empty(x.shape(), like_x);
-    be.batch_norm_backward(x.dtype(), 1, N * G, M, xc.raw_data(), gwc.raw_data(),
-                           static_cast<const double*>(mean_d.raw_data()), static_cast<const double*>(rstd_d.raw_data()),
+    be.batch_norm_backward(x.dtype(), 1, N * G, M, xc.raw_data(), gwc.raw_data(), f64_data(mean_d), f64_data(rstd_d),
                            nullptr, gx.raw_data(), nullptr, nullptr);
-  }
-  if (nw || nb) {
-    // Each channel's share of its group's statistics: [N, G] -> [N, C].
-    auto per_channel = [&](const Tensor& t) {
-      return ops::contiguous_data(t.reshape({N, G, 1}).expand({N, G, C / G}).reshape({N * C}));
-    };
-    Tensor mean_nc = per_channel(mean_d), rstd_nc = per_channel(rstd_d);
-    Tensor sw = empty({N, C}, like_x), sb = empty({N, C}, like_x);
-    be.batch_norm_backward(x.dtype(), 1, N * C, S, xc.raw_data(), gc.raw_data(),
-                           static_cast<const double*>(mean_nc.raw_data()),
-                           static_cast<const double*>(rstd_nc.raw_data()), nullptr, nullptr, sw.raw_data(),
-                           sb.raw_data());
-    if (nw) gw = sum(sw, {0});
-    if (nb) gb = sum(sb, {0});
   }
   return {gx, gw, gb};
 }

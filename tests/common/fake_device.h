@@ -178,6 +178,11 @@ class FakeDevice : public be::Backend {
                       void* y) override {
     cpu.channel_affine(dt, n, c, s, x, sc, sh, y);
   }
+  bool has_norm_input_grad() const override { return true; }
+  void norm_input_grad(DType dt, int64_t n, int64_t c, int64_t s, const void* g, const void* x, const double* a,
+                       const double* m, const double* b, const double* k, void* gx) override {
+    cpu.norm_input_grad(dt, n, c, s, g, x, a, m, b, k, gx);
+  }
   void layer_norm_forward(DType dt, int64_t r, int64_t d, const void* x, const void* w, const void* b, double eps,
                           void* y, void* m, void* rs) override {
     cpu.layer_norm_forward(dt, r, d, x, w, b, eps, y, m, rs);

@@ -53,6 +53,26 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* xv, c
   });
 }
 
+void norm_input_grad(DType dt, int64_t N, int64_t C, int64_t S, const void* gv, const void* xv, const double* a,
+                     const double* m, const double* b, const double* k, void* yv) {
+  NB_DISPATCH_FLOAT(dt, "group_norm", [&] {
+    const scalar_t* g = static_cast<const scalar_t*>(gv);
+    const scalar_t* x = static_cast<const scalar_t*>(xv);
+    scalar_t* y = static_cast<scalar_t*>(yv);
+    parallel_for(N * C, std::max<int64_t>(1, kGrain / std::max<int64_t>(S, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t nc = lo; nc < hi; ++nc) {
+        const int64_t c = nc % C;
+        // As batch_norm_backward's input gradient: the constants rounded to T once per channel.
+        const scalar_t at = scalar_t(a[c]), mt = scalar_t(m[c]), bt = scalar_t(b[c]), kt = scalar_t(k[c]);
+        const scalar_t* gp = g + nc * S;
+        const scalar_t* xp = x + nc * S;
+        scalar_t* q = y + nc * S;
+        for (int64_t i = 0; i < S; ++i) q[i] = at * gp[i] + bt * (xp[i] - mt) + kt;
+      }
+    });
+  });
+}
+
 void batch_norm_stats(const BatchNormStats& a) {
   channel_moments(a.dtype, a.N, a.C, a.S, a.x, a.mean, a.var);
   dispatch_coef_types(a, [&](auto p, auto r) {

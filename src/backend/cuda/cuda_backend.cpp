@@ -139,7 +139,12 @@ class CudaBackend final : public Backend {
   void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* sc, const double* sh,
                       void* y) override {
     cuda::channel_affine(dt, N, C, S, x, sc, sh, y);
+  }  bool has_norm_input_grad() const override { return true; }
+  void norm_input_grad(DType dt, int64_t N, int64_t C, int64_t S, const void* g, const void* x, const double* a,
+                       const double* m, const double* b, const double* k, void* gx) override {
+    cuda::norm_input_grad(dt, N, C, S, g, x, a, m, b, k, gx);
   }
+
   void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,
                           void* y, void* mean, void* rstd) override {
     cuda::layer_norm_forward(dt, rows, D, x, w, b, eps, y, mean, rstd);

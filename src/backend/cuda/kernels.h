@@ -77,6 +77,8 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
                          void* gb);
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y);
+void norm_input_grad(DType dt, int64_t N, int64_t C, int64_t S, const void* g, const void* x, const double* a,
+                     const double* m, const double* b, const double* k, void* gx);
 void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,
                         void* y, void* mean, void* rstd);
 

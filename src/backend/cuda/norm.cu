@@ -160,6 +160,20 @@ __global__ void channel_affine_kernel(int64_t C, int64_t S, int64_t total, const
   }
 }
 
+template <typename T>
+__global__ void norm_input_grad_kernel(int64_t C, int64_t S, int64_t total, const T* __restrict g,
+                                       const T* __restrict x, const double* __restrict a, const double* __restrict m,
+                                       const double* __restrict b, const double* __restrict k, T* __restrict y) {
+  const int64_t start = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  ChannelWalk w(start, step, S, C);
+  for (int64_t e = start; e < total; e += step, w.advance()) {
+    const int64_t c = w.c;
+    // a * g + b * (x - m) + k in T, each operation rounded as on the CPU (no fused multiply-add).
+    const T t1 = strict::mul(T(a[c]), g[e]), t2 = strict::mul(T(b[c]), strict::sub(x[e], T(m[c])));
+    y[e] = strict::add(strict::add(t1, t2), T(k[c]));
+  }
+}
+
 // The per-channel sum of x [N, C, S], rounded to T: the slices' partials, totalled by the
 // channel's last block.
 template <typename T>
@@ -324,6 +338,18 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, co
     channel_affine_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
         C, S, total, static_cast<const T*>(x), scale, shift, static_cast<T*>(y));
     check_launch("batch_norm");
+  });
+}
+
+void norm_input_grad(DType dt, int64_t N, int64_t C, int64_t S, const void* g, const void* x, const double* a,
+                     const double* m, const double* b, const double* k, void* gx) {
+  dispatch_float(dt, "group_norm", [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t total = N * C * S;
+    if (total <= 0) return;
+    norm_input_grad_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
+        C, S, total, static_cast<const T*>(g), static_cast<const T*>(x), a, m, b, k, static_cast<T*>(gx));
+    check_launch("group_norm");
   });
 }
 
