@@ -3,6 +3,7 @@
 #include "nabla/nn/activation.h"
 #include "nabla/nn/attention.h"
 #include "nabla/nn/container.h"
+#include "nabla/nn/distance.h"
 #include "nabla/nn/conv.h"
 #include "nabla/nn/dropout.h"
 #include "nabla/nn/embedding.h"

@@ -402,4 +402,96 @@ struct KLDivOptions {
 /// `input` holds log-probabilities.
 Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& opts = {});
 
+// ---- distances, margin and likelihood losses (ops/loss_margin.cpp), PyTorch's names, defaults
+// and formulas; composed from the ops above (every device, grad-of-grad). Targets documented as
+// 1 or -1 are checked to be (PyTorch does not check, and a 0/1 target silently trains wrong).
+/// Cosine of the angle between x1 and x2 along `dim`, after broadcasting them to one shape:
+/// x1·x2 / (max(‖x1‖, eps) max(‖x2‖, eps)). As in PyTorch the eps floor is applied to the norms
+/// without a gradient of its own (the gradient flows as if they were not clamped).
+Tensor cosine_similarity(const Tensor& x1, const Tensor& x2, int64_t dim = 1, double eps = 1e-8);
+/// ‖x1 - x2 + eps‖_p over the last dim of the broadcast shape (eps is added to the difference, as
+/// PyTorch does); p may be any value but NaN (negative: (Σ|d|^p)^(1/p); inf / -inf: max / min |d|;
+/// 0: the count of non-zeros, without gradient).
+Tensor pairwise_distance(const Tensor& x1, const Tensor& x2, double p = 2, double eps = 1e-6, bool keepdim = false);
+
+struct CosineEmbeddingOptions {
+  double margin = 0.0;  ///< in [-1, 1]; PyTorch suggests 0 to 0.5
+  Reduction reduction = Reduction::Mean;
+};
+/// 1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1, with
+/// cos = x1·x2 / sqrt((‖x1‖² + 1e-12)(‖x2‖² + 1e-12)) along the last dim. x1, x2: [N, D] with
+/// target [N], or [D] with a 0-d target.
+Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& target,
+                             const CosineEmbeddingOptions& opts = {});
+
+struct MarginRankingOptions {
+  double margin = 0.0;
+  Reduction reduction = Reduction::Mean;
+};
+/// max(0, -target (x1 - x2) + margin): target 1 means x1 should rank higher. The three tensors
+/// have one rank and broadcast (PyTorch's rule).
+Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& target, const MarginRankingOptions& opts = {});
+
+struct HingeEmbeddingOptions {
+  double margin = 1.0;
+  Reduction reduction = Reduction::Mean;
+};
+/// x where target is 1, max(0, margin - x) where it is -1 (x is usually a distance).
+Tensor hinge_embedding_loss(const Tensor& input, const Tensor& target, const HingeEmbeddingOptions& opts = {});
+
+/// log(1 + exp(-target · input)) for targets 1 or -1 (two-class logistic loss), computed stably.
+Tensor soft_margin_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+struct MultiLabelSoftMarginOptions {
+  Tensor weight = {};  ///< per class [C] (anything that broadcasts to the input), optional
+  Reduction reduction = Reduction::Mean;
+};
+/// Multi-label one-versus-all logistic loss of logits [N, C] (or [C]) and 0/1 targets of the same
+/// shape: per sample -(1/C) Σ_c w_c (y_c log σ(x_c) + (1 - y_c) log σ(-x_c)); None gives [N].
+Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target,
+                                   const MultiLabelSoftMarginOptions& opts = {});
+
+struct MultiMarginOptions {
+  int64_t p = 1;        ///< 1 or 2
+  double margin = 1.0;
+  Tensor weight = {};   ///< per class [C], optional
+  Reduction reduction = Reduction::Mean;
+};
+/// Multi-class hinge loss of scores [N, C] (or [C]) and i64 class targets [N] (or 0-d / [1]):
+/// per sample (1/C) Σ_{i≠y} w_y max(0, margin - x_y + x_i)^p. Mean divides by N (not by the weights).
+Tensor multi_margin_loss(const Tensor& input, const Tensor& target, const MultiMarginOptions& opts = {});
+
+struct TripletMarginOptions {
+  double margin = 1.0;
+  double p = 2.0;
+  double eps = 1e-6;
+  bool swap = false;  ///< use min(d(a, n), d(p, n)) as the negative distance (Balntas et al. 2016)
+  Reduction reduction = Reduction::Mean;
+};
+/// max(0, margin + d(anchor, positive) - d(anchor, negative)) with d = pairwise_distance(., ., p,
+/// eps); anchor, positive and negative [N, D] or [D], of one rank, broadcast.
+Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const Tensor& negative,
+                           const TripletMarginOptions& opts = {});
+
+struct PoissonNLLOptions {
+  bool log_input = true;  ///< input is log(rate): exp(input) - target input; else input - target log(input + eps)
+  bool full = false;      ///< add Stirling's term target log target - target + log(2π target)/2 where target > 1
+  double eps = 1e-8;
+  Reduction reduction = Reduction::Mean;
+};
+/// Negative log-likelihood of `target` counts under Poisson(rate = input or exp(input)), without
+/// the log(target!) constant unless `full`. input and target have one shape.
+Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, const PoissonNLLOptions& opts = {});
+
+struct GaussianNLLOptions {
+  bool full = false;  ///< add the constant log(2π)/2
+  double eps = 1e-6;  ///< floor of var (applied without a gradient of its own, as PyTorch)
+  Reduction reduction = Reduction::Mean;
+};
+/// Negative log-likelihood of `target` under N(input, var): (log max(var, eps) + (input -
+/// target)² / max(var, eps)) / 2. var has input's shape, or input's shape without its last dim
+/// or with last dim 1 (one variance per sample: homoscedastic); target broadcasts to input's
+/// shape. A negative var is an error.
+Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor& var, const GaussianNLLOptions& opts = {});
+
 }  // namespace nabla

@@ -1,38 +1,16 @@
 // Losses, stable (log-sum-exp) and twice differentiable. cross_entropy with class targets and no
 // class weights, the classifier's loss, runs as kernels (class_nll.h); the other forms are
 // composed from log_softmax / gather / where.
-#include "op_util.h"
+#include "loss_util.h"
 
 namespace nabla {
 
 namespace {
 
-void check_not_batchmean(Reduction r, const char* op) {
-  NB_CHECK(r != Reduction::BatchMean, "[", op,
-           "] reduction BatchMean is only defined for kl_div; use None, Mean or Sum");
-}
-
-Tensor reduce_loss(const Tensor& per_elem, Reduction r, const char* op) {
-  check_not_batchmean(r, op);
-  if (r == Reduction::Sum) return sum(per_elem);
-  if (r == Reduction::Mean) return mean(per_elem);
-  return per_elem;
-}
-
-/// An element weight must broadcast to the input's shape, not widen the loss beyond it.
-void check_loss_weight(const Tensor& weight, const Tensor& input, const char* op) {
-  if (!weight.defined()) return;
-  NB_CHECK(ops::broadcast_shapes(weight.shape(), input.shape(), op) == input.shape(), "[", op, "] weight shape ",
-           weight.shape(), " does not broadcast to the input shape ", input.shape());
-}
-
-/// The element-wise losses compare tensors of one shape (broadcasting here is usually a bug).
-void check_pair(const Tensor& input, const Tensor& target, const char* op) {
-  ops::check_floating(input, op);
-  ops::check_same_device(input, target, op);
-  NB_CHECK(input.shape() == target.shape(), "[", op, "] input shape ", input.shape(), " and target shape ",
-           target.shape(), " differ; they must match (broadcasting here is usually a bug)");
-}
+using ops::check_loss_weight;
+using ops::check_not_batchmean;
+using ops::check_pair;
+using ops::reduce_loss;
 
 /// Moves the class dim last and flattens: [N, C, d...] -> [N*d..., C]; targets [N, d...] -> [N*d...].
 Tensor classes_last(const Tensor& x) {

@@ -137,4 +137,145 @@ class KLDivLoss : public Loss {
   KLDivLossOptions options;
 };
 
+/// Base of the losses of three tensors: (input1, input2, target), (anchor, positive, negative)
+/// or (input, target, var).
+class TernaryLoss : public Module {
+ public:
+  virtual Tensor forward(const Tensor& a, const Tensor& b, const Tensor& c) = 0;
+  /// Runs forward(a, b, c), prefixing errors with this module's tag.
+  Tensor operator()(const Tensor& a, const Tensor& b, const Tensor& c);
+  using Module::forward;
+
+ protected:
+  explicit TernaryLoss(const char* type) : Module(type) {}
+};
+
+struct CosineEmbeddingLossOptions {
+  NB_ARG(double, margin) = 0.0;  ///< in [-1, 1]; 0 to 0.5 is suggested
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// cosine_embedding_loss(input1, input2, target): 1 - cos where target is 1, max(0, cos - margin)
+/// where it is -1 (learning embeddings in which similar pairs point the same way).
+class CosineEmbeddingLoss : public TernaryLoss {
+ public:
+  explicit CosineEmbeddingLoss(const CosineEmbeddingLossOptions& options = {});
+  Tensor forward(const Tensor& input1, const Tensor& input2, const Tensor& target) override;
+  std::string extra_repr() const override;
+  CosineEmbeddingLossOptions options;
+};
+
+struct MarginRankingLossOptions {
+  NB_ARG(double, margin) = 0.0;
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// margin_ranking_loss(input1, input2, target): max(0, -target (input1 - input2) + margin).
+class MarginRankingLoss : public TernaryLoss {
+ public:
+  explicit MarginRankingLoss(const MarginRankingLossOptions& options = {});
+  Tensor forward(const Tensor& input1, const Tensor& input2, const Tensor& target) override;
+  std::string extra_repr() const override;
+  MarginRankingLossOptions options;
+};
+
+struct HingeEmbeddingLossOptions {
+  NB_ARG(double, margin) = 1.0;
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// hinge_embedding_loss(input, target): input where target is 1, max(0, margin - input) where -1.
+class HingeEmbeddingLoss : public Loss {
+ public:
+  explicit HingeEmbeddingLoss(const HingeEmbeddingLossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  HingeEmbeddingLossOptions options;
+};
+
+struct SoftMarginLossOptions {
+  SoftMarginLossOptions(Reduction reduction = Reduction::Mean) : reduction_(reduction) {}  // NOLINT
+  NB_ARG(Reduction, reduction);
+};
+/// soft_margin_loss(input, target): log(1 + exp(-target input)), targets 1 or -1.
+class SoftMarginLoss : public Loss {
+ public:
+  explicit SoftMarginLoss(const SoftMarginLossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  SoftMarginLossOptions options;
+};
+
+struct MultiLabelSoftMarginLossOptions {
+  NB_ARG(Tensor, weight);  ///< per class [C], optional
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// multilabel_soft_margin_loss(logits [N, C], 0/1 targets [N, C]): one-versus-all logistic loss.
+class MultiLabelSoftMarginLoss : public Loss {
+ public:
+  explicit MultiLabelSoftMarginLoss(const MultiLabelSoftMarginLossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  MultiLabelSoftMarginLossOptions options;
+  Tensor weight;
+};
+
+struct MultiMarginLossOptions {
+  NB_ARG(int64_t, p) = 1;  ///< 1 or 2
+  NB_ARG(double, margin) = 1.0;
+  NB_ARG(Tensor, weight);  ///< per class [C], optional
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// multi_margin_loss(scores [N, C], i64 targets [N]): the multi-class hinge (SVM) loss.
+class MultiMarginLoss : public Loss {
+ public:
+  explicit MultiMarginLoss(const MultiMarginLossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  MultiMarginLossOptions options;
+  Tensor weight;
+};
+
+struct TripletMarginLossOptions {
+  NB_ARG(double, margin) = 1.0;
+  NB_ARG(double, p) = 2.0;
+  NB_ARG(double, eps) = 1e-6;
+  NB_ARG(bool, swap) = false;
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// triplet_margin_loss(anchor, positive, negative): max(0, margin + d(a, p) - d(a, n)).
+class TripletMarginLoss : public TernaryLoss {
+ public:
+  explicit TripletMarginLoss(const TripletMarginLossOptions& options = {});
+  Tensor forward(const Tensor& anchor, const Tensor& positive, const Tensor& negative) override;
+  std::string extra_repr() const override;
+  TripletMarginLossOptions options;
+};
+
+struct PoissonNLLLossOptions {
+  NB_ARG(bool, log_input) = true;  ///< input is the log of the rate
+  NB_ARG(bool, full) = false;      ///< add Stirling's approximation of log(target!)
+  NB_ARG(double, eps) = 1e-8;      ///< log(input + eps) when !log_input
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// poisson_nll_loss(input, target counts).
+class PoissonNLLLoss : public Loss {
+ public:
+  explicit PoissonNLLLoss(const PoissonNLLLossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  PoissonNLLLossOptions options;
+};
+
+struct GaussianNLLLossOptions {
+  NB_ARG(bool, full) = false;  ///< add log(2π)/2
+  NB_ARG(double, eps) = 1e-6;  ///< floor of var
+  NB_ARG(Reduction, reduction) = Reduction::Mean;
+};
+/// gaussian_nll_loss(input (mean), target, var).
+class GaussianNLLLoss : public TernaryLoss {
+ public:
+  explicit GaussianNLLLoss(const GaussianNLLLossOptions& options = {});
+  Tensor forward(const Tensor& input, const Tensor& target, const Tensor& var) override;
+  std::string extra_repr() const override;
+  GaussianNLLLossOptions options;
+};
+
 }  // namespace nabla::nn
