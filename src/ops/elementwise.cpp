@@ -479,12 +479,16 @@ Tensor hardtanh_impl(const Tensor& x, double lo, double hi, const char* name) {
   if (!x.is_floating_point()) return clamp(x, lo, hi);  // exact in the integer dtype
   return unary_op(
       UnaryOp::Clamp, name, x, true, false,
-      [lo, hi](const Tensor& g, const Tensor& x, const auto&) { return masked_grad(g, x, UnaryOp::PassInside, lo, hi); },
+      [lo, hi](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassInside, lo, hi);
+      },
       lo, hi);
 }
 }  // namespace
 
-Tensor hardtanh(const Tensor& x, double min_val, double max_val) { return hardtanh_impl(x, min_val, max_val, "hardtanh"); }
+Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
+  return hardtanh_impl(x, min_val, max_val, "hardtanh");
+}
 Tensor relu6(const Tensor& x) { return hardtanh_impl(x, 0.0, 6.0, "relu6"); }
 
 Tensor selu(const Tensor& x) {
@@ -527,17 +531,22 @@ Tensor tanhshrink(const Tensor& x) {
 }
 Tensor softshrink(const Tensor& x, double lambd) {
   ops::check_floating(x, "softshrink");
-  NB_CHECK(lambd >= 0, "[softshrink] lambd must be greater or equal to 0, got ", lambd, " (input shape ", x.shape(), ")");
+  NB_CHECK(lambd >= 0, "[softshrink] lambd must be greater or equal to 0, got ", lambd, " (input shape ", x.shape(),
+           ")");
   return unary_op(
       UnaryOp::Softshrink, "softshrink", x, true, false,
-      [lambd](const Tensor& g, const Tensor& x, const auto&) { return masked_grad(g, x, UnaryOp::PassUnlessWithin, -lambd, lambd); },
+      [lambd](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassUnlessWithin, -lambd, lambd);
+      },
       lambd);
 }
 Tensor hardshrink(const Tensor& x, double lambd) {
   ops::check_floating(x, "hardshrink");
   return unary_op(
       UnaryOp::Hardshrink, "hardshrink", x, true, false,
-      [lambd](const Tensor& g, const Tensor& x, const auto&) { return masked_grad(g, x, UnaryOp::PassOutside, -lambd, lambd); },
+      [lambd](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassOutside, -lambd, lambd);
+      },
       lambd);
 }
 Tensor threshold(const Tensor& x, double th, double value) {
@@ -553,7 +562,9 @@ Tensor threshold(const Tensor& x, double th, double value) {
   }
   return unary_op(
       UnaryOp::Threshold, "threshold", x, true, false,
-      [th](const Tensor& g, const Tensor& x, const auto&) { return masked_grad(g, x, UnaryOp::PassUnlessWithin, -INFINITY, th); },
+      [th](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassUnlessWithin, -INFINITY, th);
+      },
       th, value);
 }
 
