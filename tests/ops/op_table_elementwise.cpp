@@ -141,10 +141,10 @@ std::vector<OpRow> arithmetic_rows() {
                             [](double y, double x) { return std::atan2(y, x); }, gg));
   // Remainders, written with the definitions (a - b q with q rounded toward zero / toward -inf).
   rows.push_back(binary_row("fmod", F({}, -3, 3), M({}, 0.5, 2), [](auto& a, auto& b) { return nb::fmod(a, b); },
-                            [](double a, double b) { return a - b * std::trunc(a / b); }));
+                            [](double a, double b) { return a - b * std::trunc(a / b); }, gg));
   rows.push_back(binary_row("remainder", F({}, -3, 3), M({}, 0.5, 2),
                             [](auto& a, auto& b) { return nb::remainder(a, b); },
-                            [](double a, double b) { return a - b * std::floor(a / b); }));
+                            [](double a, double b) { return a - b * std::floor(a / b); }, gg));
   rows.push_back(unary_row("fmod_scalar", F({}, -3, 3), [](auto& x) { return nb::fmod(x, 1.25); },
                            [](double a) { return a - 1.25 * std::trunc(a / 1.25); }));
   rows.push_back(unary_row("remainder_scalar_negative", F({}, -3, 3), [](auto& x) { return nb::remainder(x, -1.25); },
