@@ -71,6 +71,41 @@ Tensor cos(const Tensor& x);
 Tensor erf(const Tensor& x);
 Tensor reciprocal(const Tensor& x);
 Tensor square(const Tensor& x);
+// Trigonometric, hyperbolic, log/exp in base 2 and 10 (integers compute in f32, as PyTorch).
+// Outside the domain (asin(2), acosh(0.5), log2(-1)) the result is NaN; at the poles +-inf.
+Tensor tan(const Tensor& x);
+Tensor asin(const Tensor& x);
+Tensor acos(const Tensor& x);
+Tensor atan(const Tensor& x);
+Tensor sinh(const Tensor& x);
+Tensor cosh(const Tensor& x);
+Tensor asinh(const Tensor& x);
+Tensor acosh(const Tensor& x);
+Tensor atanh(const Tensor& x);
+Tensor log2(const Tensor& x);
+Tensor log10(const Tensor& x);
+Tensor exp2(const Tensor& x);
+/// The angle of the point (x, y) in (-pi, pi], as std::atan2 (atan2(+-0, -0) = +-pi).
+/// Gradients x / (x^2 + y^2) for y and -y / (x^2 + y^2) for x (NaN at the origin, as PyTorch).
+Tensor atan2(const Tensor& y, const Tensor& x);
+// Rounding: integer tensors come back unchanged (a copy). Gradient 0 everywhere, as PyTorch.
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+/// Rounds half to even (2.5 -> 2, -0.5 -> -0), at `decimals` places (negative: tens, hundreds...)
+/// as PyTorch's round(x, decimals=0).
+Tensor round(const Tensor& x, int64_t decimals = 0);
+Tensor trunc(const Tensor& x);
+/// x - trunc(x), the fractional part with x's sign (floating tensors only, as PyTorch); gradient 1.
+Tensor frac(const Tensor& x);
+/// The remainder of a / b rounded toward zero: the sign of the dividend a (C's fmod; Python's
+/// math.fmod). Integer tensors stay integers; an integer division by zero is an error.
+/// Gradients 1 for a and -trunc(a / b) for b, as PyTorch.
+Tensor fmod(const Tensor& a, const Tensor& b);
+Tensor fmod(const Tensor& a, double b);
+/// The remainder of a / b rounded toward -inf: the sign of the divisor b (Python's %).
+/// Gradients 1 for a and -floor(a / b) for b, as PyTorch.
+Tensor remainder(const Tensor& a, const Tensor& b);
+Tensor remainder(const Tensor& a, double b);
 /// Element-wise clamp to [min, max] (either bound may be absent). Gradient passes where not clamped.
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 /// cond ? a : b, with `cond` a u8 (boolean) tensor; broadcast.
@@ -126,6 +161,35 @@ Tensor hardswish(const Tensor& x);
 Tensor prelu(const Tensor& x, const Tensor& weight);
 /// grad where `x` > 0, else 0 (relu's VJP; differentiable in grad).
 Tensor threshold_backward(const Tensor& grad, const Tensor& x);
+/// clamp(x, min_val, max_val); the gradient passes strictly inside (min_val, max_val), 0 at the
+/// bounds (PyTorch's). min_val > max_val is an error. Integer tensors stay integers.
+Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);
+/// min(max(x, 0), 6): hardtanh(x, 0, 6).
+Tensor relu6(const Tensor& x);
+/// scale (max(0, x) + min(0, alpha (e^x - 1))) with PyTorch's alpha = 1.6732632423543772848 and
+/// scale = 1.0507009873554804934 (self-normalizing networks). Gradient at 0: scale alpha.
+Tensor selu(const Tensor& x);
+/// max(0, x) + min(0, alpha (e^{x/alpha} - 1)); alpha must not be 0.
+Tensor celu(const Tensor& x, double alpha = 1.0);
+/// x / (1 + |x|) (+-1 at +-inf, where PyTorch gives NaN).
+Tensor softsign(const Tensor& x);
+/// log(sigmoid(x)) = -softplus(-x), stable for any x (no overflow, no early rounding to 0 or x).
+Tensor logsigmoid(const Tensor& x);
+/// x - tanh(x).
+Tensor tanhshrink(const Tensor& x);
+/// x - lambd above lambd, x + lambd below -lambd, 0 between (lambd >= 0). Gradient 0 on the
+/// closed [-lambd, lambd].
+Tensor softshrink(const Tensor& x, double lambd = 0.5);
+/// x outside [-lambd, lambd], 0 inside (gradient likewise, 0 at +-lambd).
+Tensor hardshrink(const Tensor& x, double lambd = 0.5);
+/// x where x > threshold, else `value` (PyTorch's F.threshold); gradient 0 where x <= threshold.
+/// Integer tensors stay integers (value must fit the dtype).
+Tensor threshold(const Tensor& x, double threshold, double value);
+/// Gated linear unit: a sigmoid(b), with a and b the first and second halves of x along `dim`
+/// (whose size must be even).
+Tensor glu(const Tensor& x, int64_t dim = -1);
+/// softmax(-x) along dim.
+Tensor softmin(const Tensor& x, int64_t dim);
 
 // ---- reductions (ops/reduce.cpp). `dims` empty = all dims ------------------------------------
 Tensor sum(const Tensor& x, const Shape& dims = {}, bool keepdim = false);

@@ -36,6 +36,29 @@ PReLU::PReLU(const PReLUOptions& o) : Module("PReLU"), options(o) {
 void PReLU::reset_parameters() { init::constant_(weight, options.init()); }
 Tensor PReLU::forward(const Tensor& x) { return prelu(x, weight); }
 
+Hardtanh::Hardtanh(const HardtanhOptions& o) : Module("Hardtanh"), options(o) {
+  if (!(o.max_val() > o.min_val()))
+    fail("max_val must be greater than min_val, got min_val=", o.min_val(), " and max_val=", o.max_val());
+}
+Tensor Hardtanh::forward(const Tensor& x) { return hardtanh(x, options.min_val(), options.max_val()); }
+Tensor ReLU6::forward(const Tensor& x) { return relu6(x); }
+Tensor SELU::forward(const Tensor& x) { return selu(x); }
+CELU::CELU(const CELUOptions& o) : Module("CELU"), options(o) {
+  if (o.alpha() == 0) fail("alpha cannot be 0");
+}
+Tensor CELU::forward(const Tensor& x) { return celu(x, options.alpha()); }
+Tensor Softsign::forward(const Tensor& x) { return softsign(x); }
+Tensor LogSigmoid::forward(const Tensor& x) { return logsigmoid(x); }
+Tensor Tanhshrink::forward(const Tensor& x) { return tanhshrink(x); }
+Softshrink::Softshrink(const SoftshrinkOptions& o) : Module("Softshrink"), options(o) {
+  if (!(o.lambd() >= 0)) fail("lambd must be greater or equal to 0, got ", o.lambd());
+}
+Tensor Softshrink::forward(const Tensor& x) { return softshrink(x, options.lambd()); }
+Tensor Hardshrink::forward(const Tensor& x) { return hardshrink(x, options.lambd()); }
+Tensor Threshold::forward(const Tensor& x) { return threshold(x, options.threshold(), options.value()); }
+Tensor GLU::forward(const Tensor& x) { return glu(x, options.dim()); }
+Tensor Softmin::forward(const Tensor& x) { return softmin(x, options.dim()); }
+
 Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 Tensor Softmax::forward(const Tensor& x) { return softmax(x, options.dim()); }
@@ -73,6 +96,17 @@ std::string Softplus::extra_repr() const {
   return "beta=" + detail::num_str(options.beta()) + ", threshold=" + detail::num_str(options.threshold());
 }
 std::string PReLU::extra_repr() const { return "num_parameters=" + std::to_string(options.num_parameters()); }
+std::string Hardtanh::extra_repr() const {
+  return "min_val=" + detail::num_str(options.min_val()) + ", max_val=" + detail::num_str(options.max_val());
+}
+std::string CELU::extra_repr() const { return "alpha=" + detail::num_str(options.alpha()); }
+std::string Softshrink::extra_repr() const { return detail::num_str(options.lambd()); }
+std::string Hardshrink::extra_repr() const { return detail::num_str(options.lambd()); }
+std::string Threshold::extra_repr() const {
+  return "threshold=" + detail::num_str(options.threshold()) + ", value=" + detail::num_str(options.value());
+}
+std::string GLU::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
+std::string Softmin::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
 std::string Softmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
 std::string LogSoftmax::extra_repr() const { return "dim=" + std::to_string(options.dim()); }
 std::string Dropout::extra_repr() const { return "p=" + detail::num_str(options.p()); }

@@ -1,5 +1,6 @@
 // Activations composed from other ops (gradients come from the composition). The kernel-backed
-// ones (relu, sigmoid, tanh, silu, mish, gelu, softplus, hardsigmoid, hardswish) live in
+// ones (relu, sigmoid, tanh, silu, mish, gelu, softplus, hardsigmoid, hardswish, hardtanh, relu6,
+// selu, celu, softsign, logsigmoid, tanhshrink, softshrink, hardshrink, threshold) live in
 // elementwise.cpp.
 #include <cmath>
 
@@ -25,6 +26,22 @@ Tensor prelu(const Tensor& x, const Tensor& weight) {
   // 0 (not 0 * inf = NaN) to the weight's gradient, and a NaN weight none to a positive x.
   Tensor positive = x > 0.0;
   return where(positive, x, w * where(positive, zeros_like(x), x));
+}
+
+Tensor glu(const Tensor& x, int64_t dim) {
+  ops::check_floating(x, "glu");
+  NB_CHECK(x.dim() > 0, "[glu] expected a tensor with at least one dimension to halve, got a 0-d tensor");
+  const int64_t d = wrap_dim(dim, x.dim(), "glu");
+  const int64_t n = x.size(d);
+  NB_CHECK(n % 2 == 0, "[glu] halving dimension must be even, but dimension ", d, " of input ", x.shape(), " has size ",
+           n);
+  // Two views, no copies: the gradient of each half lands in its slice of x's gradient.
+  return x.slice(d, 0, n / 2) * sigmoid(x.slice(d, n / 2, n));
+}
+
+Tensor softmin(const Tensor& x, int64_t dim) {
+  ops::check_floating(x, "softmin");
+  return softmax(-x, wrap_dim(dim, x.dim(), "softmin"));
 }
 
 }  // namespace nabla

@@ -157,6 +157,54 @@ Tensor threshold_backward(const Tensor& grad, const Tensor& x) {
                    });
 }
 
+Tensor atan2(const Tensor& y0, const Tensor& x0) {
+  auto [y, x] = as_float_pair(y0, x0);
+  // PyTorch's atan2_backward: r = 1 / (y^2 + x^2); y gets g x r, x gets -g y r.
+  return binary_op(BinaryOp::Atan2, "atan2", y, x, true, false,
+                   [](const Tensor& g, const Tensor& a, const Tensor& b, const auto&, bool na, bool nb) {
+                     const Tensor r = reciprocal(a * a + b * b);
+                     return Grads2{na ? g * b * r : Tensor(), nb ? -g * a * r : Tensor()};
+                   });
+}
+
+namespace {
+/// An integer division by zero has no integer result; PyTorch raises ZeroDivisionError.
+void check_integer_divisor(const Tensor& a, const Tensor& b, const char* op) {
+  NB_CHECK(a.defined() && b.defined(), "[", op, "] got an undefined tensor");
+  if (is_floating(promote(a.dtype(), b.dtype()))) return;
+  NB_CHECK(sum(eq(b, scalar_like(0, b)).to(DType::i64)).item<int64_t>() == 0, "[", op,
+           "] integer division by zero: the divisor (shape ", b.shape(), ", dtype ", b.dtype(),
+           ") has a zero element; use floating tensors for NaN/inf results");
+}
+Tensor scalar_operand(const Tensor& a, double b, const char* op) {
+  NB_CHECK(a.defined(), "[", op, "] got an undefined tensor");
+  return a.is_floating_point() ? scalar_like(b, a) : integer_scalar_operand(a, b, op);
+}
+}  // namespace
+
+Tensor fmod(const Tensor& a, const Tensor& b) {
+  check_integer_divisor(a, b, "fmod");
+  // PyTorch's: a gets g, b gets -g trunc(a / b). The quotient's derivative is 0 (almost everywhere).
+  return binary_op(BinaryOp::Fmod, "fmod", a, b, true, false,
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const auto&, bool na, bool nb) {
+                     return Grads2{na ? g : Tensor(), nb ? -g * trunc(x / y) : Tensor()};
+                   });
+}
+Tensor fmod(const Tensor& a, double b) { return fmod(a, scalar_operand(a, b, "fmod")); }
+
+Tensor remainder(const Tensor& a, const Tensor& b) {
+  check_integer_divisor(a, b, "remainder");
+  // PyTorch's: b gets -g floor(a / b), with the floor division that agrees with the remainder
+  // (a - remainder(a, b)) / b: floor(1 / 0.1) is 10, but remainder(1, 0.1) is 0.0999..., quotient 9.
+  return binary_op(BinaryOp::Remainder, "remainder", a, b, true, false,
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const auto&, bool na, bool nb) {
+                     Tensor gb;
+                     if (nb) gb = -g * ops::binary_kernel(BinaryOp::DivFloor, x, y, "remainder_backward");
+                     return Grads2{na ? g : Tensor(), gb};
+                   });
+}
+Tensor remainder(const Tensor& a, double b) { return remainder(a, scalar_operand(a, b, "remainder")); }
+
 // ---- unary ---------------------------------------------------------------------------------
 Tensor neg(const Tensor& x) {
   return unary_op(UnaryOp::Neg, "neg", x, false, false, [](const Tensor& g, const auto&, const auto&) { return -g; });
@@ -210,6 +258,79 @@ Tensor reciprocal(const Tensor& x) {
                   [](const Tensor& g, const auto&, const Tensor& out) { return -g * out * out; });
 }
 Tensor square(const Tensor& x) { return mul(x, x); }
+
+// PyTorch's derivatives.yaml formulas, term for term.
+Tensor tan(const Tensor& x) {
+  return unary_op(UnaryOp::Tan, "tan", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return g * (out * out + 1.0); });
+}
+Tensor asin(const Tensor& x) {
+  return unary_op(UnaryOp::Asin, "asin", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * rsqrt(1.0 - x * x); });
+}
+Tensor acos(const Tensor& x) {
+  return unary_op(UnaryOp::Acos, "acos", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * -rsqrt(1.0 - x * x); });
+}
+Tensor atan(const Tensor& x) {
+  return unary_op(UnaryOp::Atan, "atan", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * x + 1.0); });
+}
+Tensor sinh(const Tensor& x) {
+  return unary_op(UnaryOp::Sinh, "sinh", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * cosh(x); });
+}
+Tensor cosh(const Tensor& x) {
+  return unary_op(UnaryOp::Cosh, "cosh", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * sinh(x); });
+}
+Tensor asinh(const Tensor& x) {
+  return unary_op(UnaryOp::Asinh, "asinh", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * rsqrt(x * x + 1.0); });
+}
+Tensor acosh(const Tensor& x) {
+  return unary_op(UnaryOp::Acosh, "acosh", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * rsqrt(x * x - 1.0); });
+}
+Tensor atanh(const Tensor& x) {
+  return unary_op(UnaryOp::Atanh, "atanh", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g / (1.0 - x * x); });
+}
+Tensor log2(const Tensor& x) {
+  return unary_op(UnaryOp::Log2, "log2", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * M_LN2); });
+}
+Tensor log10(const Tensor& x) {
+  return unary_op(UnaryOp::Log10, "log10", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * M_LN10); });
+}
+Tensor exp2(const Tensor& x) {
+  return unary_op(UnaryOp::Exp2, "exp2", as_float(x), false, true,
+                  [](const Tensor& g, const auto&, const Tensor& out) { return g * out * M_LN2; });
+}
+namespace {
+/// floor, ceil, round, trunc: piecewise constant, so the gradient is 0 (PyTorch's choice, also
+/// at the jumps); an integer tensor is already whole and comes back as a copy.
+Tensor rounding_op(UnaryOp k, const char* name, const Tensor& x, double decimals = 0) {
+  NB_CHECK(x.defined(), "[", name, "] got an undefined tensor");
+  if (!x.is_floating_point()) {
+    NB_CHECK(decimals == 0, "[", name, "] decimals=", decimals, " needs a floating tensor, got dtype ", x.dtype(),
+             " with shape ", x.shape());
+    return x.clone();
+  }
+  return unary_op(
+      k, name, x, false, false, [](const Tensor& g, const auto&, const auto&) { return zeros_like(g); }, decimals);
+}
+}  // namespace
+Tensor floor(const Tensor& x) { return rounding_op(UnaryOp::Floor, "floor", x); }
+Tensor ceil(const Tensor& x) { return rounding_op(UnaryOp::Ceil, "ceil", x); }
+Tensor round(const Tensor& x, int64_t decimals) { return rounding_op(UnaryOp::Round, "round", x, double(decimals)); }
+Tensor trunc(const Tensor& x) { return rounding_op(UnaryOp::Trunc, "trunc", x); }
+Tensor frac(const Tensor& x) {
+  ops::check_floating(x, "frac");
+  return unary_op(UnaryOp::Frac, "frac", x, false, false, [](const Tensor& g, const auto&, const auto&) { return g; });
+}
+
 Tensor tanh(const Tensor& x) {
   return unary_op(UnaryOp::Tanh, "tanh", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * (1.0 - out * out); });
@@ -342,6 +463,109 @@ Tensor hardswish(const Tensor& x) {
   ops::check_floating(x, "hardswish");
   return unary_op(UnaryOp::Hardswish, "hardswish", x, true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return hardswish_backward(g, x); });
+}
+
+// ---- piecewise and ELU-family activations (PyTorch's forward and backward formulas) -----------
+namespace {
+/// grad where the row's pass mask (PassInside, PassOutside, PassUnlessWithin) is 1: the VJP of
+/// the piecewise linear activations, differentiable in grad (the mask is constant in x).
+Tensor masked_grad(const Tensor& g, const Tensor& x, UnaryOp mask, double a, double b) {
+  return threshold_backward(g, ops::unary_kernel(mask, x.detach(), a, b));
+}
+Tensor hardtanh_impl(const Tensor& x, double lo, double hi, const char* name) {
+  NB_CHECK(x.defined(), "[", name, "] got an undefined tensor");
+  NB_CHECK(!std::isnan(lo) && !std::isnan(hi) && lo <= hi, "[", name, "] min_val ", lo,
+           " must not be greater than max_val ", hi, " (input shape ", x.shape(), ")");
+  if (!x.is_floating_point()) return clamp(x, lo, hi);  // exact in the integer dtype
+  return unary_op(
+      UnaryOp::Clamp, name, x, true, false,
+      [lo, hi](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassInside, lo, hi);
+      },
+      lo, hi);
+}
+}  // namespace
+
+Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
+  return hardtanh_impl(x, min_val, max_val, "hardtanh");
+}
+Tensor relu6(const Tensor& x) { return hardtanh_impl(x, 0.0, 6.0, "relu6"); }
+
+Tensor selu(const Tensor& x) {
+  ops::check_floating(x, "selu");
+  return unary_op(UnaryOp::Selu, "selu", x, true, true, [](const Tensor& g, const Tensor& x, const Tensor& out) {
+    // PyTorch's elu_backward and its double backward: scale alpha e^x = out + scale alpha on the
+    // left and at NaN (so NaN), the constant scale alpha at 0 (second derivative 0 there), scale
+    // on the right.
+    constexpr double sa = backend::kSeluScale * backend::kSeluAlpha;
+    const Tensor zero = scalar_like(0, x);
+    return where(gt(x, zero), g * backend::kSeluScale, where(eq(x, zero), g * sa, g * (out + sa)));
+  });
+}
+Tensor celu(const Tensor& x, double alpha) {
+  ops::check_floating(x, "celu");
+  NB_CHECK(alpha != 0, "[celu] alpha cannot be 0 (x / alpha is the exponent), input shape ", x.shape());
+  return unary_op(
+      UnaryOp::Celu, "celu", x, true, true,
+      [alpha](const Tensor& g, const Tensor& x, const Tensor& out) {
+        // e^{x/alpha} = out / alpha + 1 on the left and at NaN; 1 from 0 on (PyTorch's second
+        // derivative is 0 at 0).
+        return where(ge(x, scalar_like(0, x)), g, g * (out / alpha + 1.0));
+      },
+      alpha);
+}
+Tensor softsign(const Tensor& x) {
+  return unary_op(UnaryOp::Softsign, "softsign", as_float(x), true, false,
+                  // 1 / (1 + |x|)^2 as the square of a reciprocal: 0, and 0 again after, at +-inf.
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * square(reciprocal(abs(x) + 1.0)); });
+}
+Tensor logsigmoid(const Tensor& x) {
+  ops::check_floating(x, "logsigmoid");
+  return unary_op(UnaryOp::LogSigmoid, "logsigmoid", x, true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * sigmoid(-x); });
+}
+Tensor tanhshrink(const Tensor& x) {
+  // d/dx (x - tanh x) = tanh^2 x, kept whole where 1 - (1 - tanh^2) would cancel.
+  return unary_op(UnaryOp::Tanhshrink, "tanhshrink", as_float(x), true, false,
+                  [](const Tensor& g, const Tensor& x, const auto&) { return g * square(tanh(x)); });
+}
+Tensor softshrink(const Tensor& x, double lambd) {
+  ops::check_floating(x, "softshrink");
+  NB_CHECK(lambd >= 0, "[softshrink] lambd must be greater or equal to 0, got ", lambd, " (input shape ", x.shape(),
+           ")");
+  return unary_op(
+      UnaryOp::Softshrink, "softshrink", x, true, false,
+      [lambd](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassUnlessWithin, -lambd, lambd);
+      },
+      lambd);
+}
+Tensor hardshrink(const Tensor& x, double lambd) {
+  ops::check_floating(x, "hardshrink");
+  return unary_op(
+      UnaryOp::Hardshrink, "hardshrink", x, true, false,
+      [lambd](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassOutside, -lambd, lambd);
+      },
+      lambd);
+}
+Tensor threshold(const Tensor& x, double th, double value) {
+  NB_CHECK(x.defined(), "[threshold] got an undefined tensor");
+  if (!x.is_floating_point()) {
+    // Exact in the integer dtype: x <= th is x <= floor(th); a threshold beyond the dtype's range
+    // replaces every element or none.
+    ops::check_fill_value(x.dtype(), value, "threshold");
+    if (std::isnan(th)) return x.clone();
+    const double whole = std::floor(th);
+    if (!ops::converts_without_overflow(x.dtype(), whole)) return whole < 0 ? x.clone() : full_like(x, value);
+    return ops::unary_kernel(UnaryOp::Threshold, x, whole, value);
+  }
+  return unary_op(
+      UnaryOp::Threshold, "threshold", x, true, false,
+      [th](const Tensor& g, const Tensor& x, const auto&) {
+        return masked_grad(g, x, UnaryOp::PassUnlessWithin, -INFINITY, th);
+      },
+      th, value);
 }
 
 Tensor pow(const Tensor& x, double p) {

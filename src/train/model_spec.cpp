@@ -25,9 +25,13 @@ class LayerReader {
     NB_CHECK(v->is_int(), "[model spec] ", where_, ": option '", key, "' must be an integer, got ", v->dump());
     return v->as_int();
   }
-  double number(const char* key, double def) {
+  /// A number; required when no default is given.
+  double number(const char* key, std::optional<double> def) {
     const Json* v = get(key);
-    if (!v) return def;
+    if (!v) {
+      NB_CHECK(def.has_value(), "[model spec] ", where_, ": missing required option '", key, "'");
+      return *def;
+    }
     NB_CHECK(v->is_number(), "[model spec] ", where_, ": option '", key, "' must be a number, got ", v->dump());
     return v->as_double();
   }
@@ -234,6 +238,29 @@ const std::map<std::string, Builder>& builders() {
          return std::make_shared<nn::PReLU>(
              nn::PReLUOptions().num_parameters(r.integer("num_parameters", 1)).init(r.number("init", 0.25)));
        }},
+      {"ReLU6", [](LayerReader&) { return std::make_shared<nn::ReLU6>(); }},
+      {"Hardtanh",
+       [](LayerReader& r) {
+         return std::make_shared<nn::Hardtanh>(
+             nn::HardtanhOptions().min_val(r.number("min_val", -1.0)).max_val(r.number("max_val", 1.0)));
+       }},
+      {"SELU", [](LayerReader&) { return std::make_shared<nn::SELU>(); }},
+      {"CELU",
+       [](LayerReader& r) { return std::make_shared<nn::CELU>(nn::CELUOptions().alpha(r.number("alpha", 1.0))); }},
+      {"Softsign", [](LayerReader&) { return std::make_shared<nn::Softsign>(); }},
+      {"LogSigmoid", [](LayerReader&) { return std::make_shared<nn::LogSigmoid>(); }},
+      {"Tanhshrink", [](LayerReader&) { return std::make_shared<nn::Tanhshrink>(); }},
+      {"Softshrink",
+       [](LayerReader& r) { return std::make_shared<nn::Softshrink>(nn::ShrinkOptions().lambd(r.number("lambd", 0.5))); }},
+      {"Hardshrink",
+       [](LayerReader& r) { return std::make_shared<nn::Hardshrink>(nn::ShrinkOptions().lambd(r.number("lambd", 0.5))); }},
+      {"Threshold",
+       [](LayerReader& r) {
+         return std::make_shared<nn::Threshold>(
+             nn::ThresholdOptions(r.number("threshold", std::nullopt), r.number("value", std::nullopt)));
+       }},
+      {"GLU", [](LayerReader& r) { return std::make_shared<nn::GLU>(nn::GLUOptions().dim(r.integer("dim", -1))); }},
+      {"Softmin", [](LayerReader& r) { return std::make_shared<nn::Softmin>(nn::SoftmaxOptions(r.integer("dim"))); }},
       {"Tanh", [](LayerReader&) { return std::make_shared<nn::Tanh>(); }},
       {"Sigmoid", [](LayerReader&) { return std::make_shared<nn::Sigmoid>(); }},
       {"Identity", [](LayerReader&) { return std::make_shared<nn::Identity>(); }},

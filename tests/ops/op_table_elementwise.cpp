@@ -89,6 +89,66 @@ std::vector<OpRow> arithmetic_rows() {
                            [](double x) { return std::max(x, 0.25); }));
   rows.push_back(unary_row("clamp_max", F({}), [](auto& x) { return nb::clamp(x, std::nullopt, -0.25); },
                            [](double x) { return std::min(x, -0.25); }));
+
+  // Trigonometric, hyperbolic, base-2/10 logs and exps, rounding, and the remainders.
+  rows.push_back(unary_row("tan", F({}, -1.2, 1.2), [](auto& x) { return nb::tan(x); },
+                           [](double x) { return std::tan(x); }, gg));
+  rows.push_back(unary_row("asin", F({}, -0.9, 0.9), [](auto& x) { return nb::asin(x); },
+                           [](double x) { return std::asin(x); }, gg));
+  rows.push_back(unary_row("acos", F({}, -0.9, 0.9), [](auto& x) { return nb::acos(x); },
+                           [](double x) { return std::acos(x); }, gg));
+  rows.push_back(unary_row("atan", F({}, -3, 3), [](auto& x) { return nb::atan(x); },
+                           [](double x) { return std::atan(x); }, gg));
+  rows.push_back(unary_row("sinh", F({}), [](auto& x) { return nb::sinh(x); }, [](double x) { return std::sinh(x); }, gg));
+  rows.push_back(unary_row("cosh", F({}), [](auto& x) { return nb::cosh(x); }, [](double x) { return std::cosh(x); }, gg));
+  rows.push_back(unary_row("asinh", F({}, -3, 3), [](auto& x) { return nb::asinh(x); },
+                           [](double x) { return std::asinh(x); }, gg));
+  rows.push_back(unary_row("acosh", F({}, 1.2, 3), [](auto& x) { return nb::acosh(x); },
+                           [](double x) { return std::acosh(x); }, gg));
+  rows.push_back(unary_row("atanh", F({}, -0.9, 0.9), [](auto& x) { return nb::atanh(x); },
+                           [](double x) { return std::atanh(x); }, gg));
+  rows.push_back(unary_row("log2", F({}, 0.5, 3), [](auto& x) { return nb::log2(x); },
+                           [](double x) { return std::log(x) / std::log(2.0); }, gg));
+  rows.push_back(unary_row("log10", F({}, 0.5, 3), [](auto& x) { return nb::log10(x); },
+                           [](double x) { return std::log(x) / std::log(10.0); }, gg));
+  rows.push_back(unary_row("exp2", F({}, -3, 3), [](auto& x) { return nb::exp2(x); },
+                           [](double x) { return std::pow(2.0, x); }, gg));
+  // Piecewise constant: gradcheck sees 0 away from the jumps (the random inputs are not within
+  // eps of a whole or half number).
+  rows.push_back(unary_row("floor", F({}, -3, 3), [](auto& x) { return nb::floor(x); },
+                           [](double x) { return std::floor(x); }));
+  rows.push_back(unary_row("ceil", F({}, -3, 3), [](auto& x) { return nb::ceil(x); },
+                           [](double x) { return std::ceil(x); }));
+  // Half to even, written independently of nearbyint: the nearer whole number, the even one on a tie.
+  auto half_even = [](double x) {
+    const double f = std::floor(x), d = x - f;
+    if (d != 0.5) return d < 0.5 ? f : f + 1;
+    return std::fmod(f, 2.0) == 0 ? f : f + 1;
+  };
+  rows.push_back(unary_row("round", F({}, -3, 3), [](auto& x) { return nb::round(x); }, half_even));
+  rows.push_back(unary_row("round_ties", X({}, {-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -3.5, 0.49, 0.51, 4, -7.2},
+                                           DType::f64),
+                           [](auto& x) { return nb::round(x); }, half_even));
+  rows.back().differentiable = false;
+  rows.back().extra_cases = {};
+  rows.push_back(unary_row("round_decimals_2", F({}, -3, 3), [](auto& x) { return nb::round(x, 2); },
+                           [half_even](double x) { return half_even(x * 100) / 100; }));
+  rows.push_back(unary_row("trunc", F({}, -3, 3), [](auto& x) { return nb::trunc(x); },
+                           [](double x) { return std::trunc(x); }));
+  rows.push_back(unary_row("frac", F({}, -3, 3), [](auto& x) { return nb::frac(x); },
+                           [](double x) { return x - std::trunc(x); }, gg));
+  rows.push_back(binary_row("atan2", M({}), M({}), [](auto& a, auto& b) { return nb::atan2(a, b); },
+                            [](double y, double x) { return std::atan2(y, x); }, gg));
+  // Remainders, written with the definitions (a - b q with q rounded toward zero / toward -inf).
+  rows.push_back(binary_row("fmod", F({}, -3, 3), M({}, 0.5, 2), [](auto& a, auto& b) { return nb::fmod(a, b); },
+                            [](double a, double b) { return a - b * std::trunc(a / b); }, gg));
+  rows.push_back(binary_row("remainder", F({}, -3, 3), M({}, 0.5, 2),
+                            [](auto& a, auto& b) { return nb::remainder(a, b); },
+                            [](double a, double b) { return a - b * std::floor(a / b); }, gg));
+  rows.push_back(unary_row("fmod_scalar", F({}, -3, 3), [](auto& x) { return nb::fmod(x, 1.25); },
+                           [](double a) { return a - 1.25 * std::trunc(a / 1.25); }));
+  rows.push_back(unary_row("remainder_scalar_negative", F({}, -3, 3), [](auto& x) { return nb::remainder(x, -1.25); },
+                           [](double a) { return a + 1.25 * std::floor(a / -1.25); }));
   return rows;
 }
 
@@ -150,6 +210,76 @@ std::vector<OpRow> activation_rows() {
   prelu.gradgrad = true;
   prelu.extra_cases = {{Shape{2, 3, 4}, Shape{1}}, {Shape{5, 3}, Shape{3}}};
   rows.push_back(prelu);
+
+  // Piecewise linear: the kinks are measure zero for gradcheck; second derivatives are 0.
+  rows.push_back(unary_row("relu6", F({}, -2, 8), [](auto& x) { return nb::relu6(x); },
+                           [](double x) { return std::min(std::max(x, 0.0), 6.0); }, gg));
+  rows.push_back(unary_row("hardtanh", F({}), [](auto& x) { return nb::hardtanh(x); },
+                           [](double x) { return std::min(std::max(x, -1.0), 1.0); }, gg));
+  rows.push_back(unary_row("hardtanh_m0_5_1_5", F({}), [](auto& x) { return nb::hardtanh(x, -0.5, 1.5); },
+                           [](double x) { return std::min(std::max(x, -0.5), 1.5); }));
+  rows.push_back(unary_row("selu", M({}, 0.1, 3), [](auto& x) { return nb::selu(x); },
+                           [](double x) {
+                             const double alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946;
+                             return x > 0 ? scale * x : scale * alpha * (std::exp(x) - 1);
+                           },
+                           gg));
+  rows.push_back(unary_row("celu", M({}, 0.1, 3), [](auto& x) { return nb::celu(x); },
+                           [](double x) { return x > 0 ? x : std::exp(x) - 1; }, gg));
+  rows.back().atol = 1e-15;
+  rows.push_back(unary_row("celu_alpha_0_5", M({}, 0.1, 3), [](auto& x) { return nb::celu(x, 0.5); },
+                           [](double x) { return x > 0 ? x : 0.5 * (std::exp(x / 0.5) - 1); }, gg));
+  rows.push_back(unary_row("softsign", M({}, 0.1, 4), [](auto& x) { return nb::softsign(x); },
+                           [](double x) { return x / (1 + std::fabs(x)); }, gg));
+  rows.push_back(unary_row("logsigmoid", F({}, -6, 6), [](auto& x) { return nb::logsigmoid(x); },
+                           [](double x) { return -std::log1p(std::exp(-x)); }, gg));
+  rows.push_back(unary_row("tanhshrink", F({}, -3, 3), [](auto& x) { return nb::tanhshrink(x); },
+                           [](double x) { return x - std::tanh(x); }, gg));
+  rows.push_back(unary_row("softshrink", F({}), [](auto& x) { return nb::softshrink(x); },
+                           [](double x) { return x > 0.5 ? x - 0.5 : (x < -0.5 ? x + 0.5 : 0.0); }, gg));
+  rows.push_back(unary_row("softshrink_1", F({}), [](auto& x) { return nb::softshrink(x, 1.0); },
+                           [](double x) { return x > 1 ? x - 1 : (x < -1 ? x + 1 : 0.0); }));
+  rows.push_back(unary_row("hardshrink", F({}), [](auto& x) { return nb::hardshrink(x); },
+                           [](double x) { return std::fabs(x) > 0.5 ? x : 0.0; }, gg));
+  rows.push_back(unary_row("threshold", F({}), [](auto& x) { return nb::threshold(x, 0.3, -2.0); },
+                           [](double x) { return x > 0.3 ? x : -2.0; }, gg));
+  // glu: the first half times the sigmoid of the second, along the last dim or dim 0.
+  auto glu_ref = [](const std::vector<double>& v) {
+    const size_t h = v.size() / 2;
+    std::vector<double> o(h);
+    for (size_t i = 0; i < h; ++i) o[i] = v[i] * ref_sigmoid(v[h + i]);
+    return o;
+  };
+  for (int64_t dim : {-1, 0}) {
+    OpRow g;
+    g.name = dim == 0 ? "glu_dim0" : "glu_last_dim";
+    g.inputs = {F(dim == 0 ? Shape{4, 3} : Shape{3, 4})};
+    g.fn = [dim](const TensorList& x) { return nb::glu(x[0], dim); };
+    g.ref = [dim, glu_ref](const std::vector<Arr>& a) { return along_dim(a[0], dim, glu_ref, a[0].size(dim) / 2); };
+    g.gradgrad = true;
+    g.extra_cases = {{Shape{2, 2}}, {Shape{2, 6}}};
+    rows.push_back(g);
+  }
+  // softmin = softmax(-x), referenced with its own loop.
+  for (int64_t dim : {1, 0}) {
+    OpRow s;
+    s.name = "softmin_dim" + std::to_string(dim);
+    s.inputs = {F({3, 4})};
+    s.fn = [dim](const TensorList& x) { return nb::softmin(x[0], dim); };
+    s.ref = [dim](const std::vector<Arr>& a) {
+      return along_dim(a[0], dim, [](const std::vector<double>& v) {
+        double m = INFINITY, z = 0;
+        for (double x : v) m = std::min(m, x);
+        std::vector<double> o;
+        for (double x : v) z += std::exp(m - x);
+        for (double x : v) o.push_back(std::exp(m - x) / z);
+        return o;
+      });
+    };
+    s.gradgrad = true;
+    s.extra_cases = {{Shape{2, 5}}};
+    rows.push_back(s);
+  }
   return rows;
 }
 

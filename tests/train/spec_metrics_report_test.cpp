@@ -143,6 +143,35 @@ TEST(ModelSpec, Dropout2dDropsWholeFeatureMapsInTrainingOnly) {
              {"layers[1] (Dropout2d)", "probability p must be in [0, 1], got 2"});
 }
 
+TEST(ModelSpec, MoreActivationsBuildFromJson) {
+  // Every activation type added with glu/softmin, with PyTorch's option names, in one MLP that
+  // builds, dry-runs, trains a step's forward and prints the options it read.
+  const std::string text = R"({"name": "acts", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [
+    {"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 64},
+    {"type": "ReLU6"}, {"type": "Hardtanh", "min_val": -2, "max_val": 2.5}, {"type": "SELU"},
+    {"type": "CELU", "alpha": 0.5}, {"type": "Softsign"}, {"type": "LogSigmoid"}, {"type": "Tanhshrink"},
+    {"type": "Softshrink", "lambd": 0.25}, {"type": "Hardshrink"}, {"type": "Threshold", "threshold": 0.1, "value": -1},
+    {"type": "GLU"}, {"type": "Linear", "in_features": 32, "out_features": 20},
+    {"type": "GLU", "dim": 1}, {"type": "Softmin", "dim": 1}]})";
+  auto model = train::build_model(train::parse_model_spec(text, "acts.json"));
+  Tensor y = (*model)(randn({3, 1, 28, 28}));
+  EXPECT_EQ(y.shape(), (Shape{3, 10}));
+  EXPECT_TRUE(allclose(sum(y, {1}), ones({3}), 1e-5, 1e-5));  // softmin rows sum to 1
+  expect_has(model->to_string(), {"ReLU6()", "Hardtanh(min_val=-2, max_val=2.5)", "SELU()", "CELU(alpha=0.5)",
+                                  "Softsign()", "LogSigmoid()", "Tanhshrink()", "Softshrink(0.25)", "Hardshrink(0.5)",
+                                  "Threshold(threshold=0.1, value=-1)", "GLU(dim=-1)", "GLU(dim=1)", "Softmin(dim=1)"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Threshold", "threshold": 0.5}])"),
+             {"layers[1]", "missing required option 'value'"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Softmin"}])"), {"layers[1]", "missing required option 'dim'"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Hardtanh", "min_val": 1, "max_val": 0}])"),
+             {"layers[1] (Hardtanh)", "max_val must be greater than min_val"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Softshrink", "lambda": 0.5}])"),
+             {"layers[1]", "unknown option 'lambda'", "lambd"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 15},
+                            {"type": "GLU"}])"),
+             {"layers[2] (GLU)", "halving dimension must be even"});
+}
+
 TEST(ModelSpec, ModernLayersBuildFromJson) {
   // A small CNN with GroupNorm, PReLU and the smooth activations builds, dry-runs and prints.
   const std::string text = R"({"name": "modern", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [

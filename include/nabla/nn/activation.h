@@ -119,6 +119,114 @@ class PReLU : public Module {
   Tensor weight;
 };
 
+struct HardtanhOptions {
+  NB_ARG(double, min_val) = -1.0;
+  NB_ARG(double, max_val) = 1.0;
+};
+/// clamp(x, min_val, max_val); max_val must be greater than min_val.
+class Hardtanh : public Module {
+ public:
+  explicit Hardtanh(const HardtanhOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  HardtanhOptions options;
+};
+
+/// min(max(x, 0), 6).
+class ReLU6 : public Module {
+ public:
+  ReLU6() : Module("ReLU6") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+/// Scaled ELU with the fixed alpha and scale of self-normalizing networks.
+class SELU : public Module {
+ public:
+  SELU() : Module("SELU") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+struct CELUOptions {
+  NB_ARG(double, alpha) = 1.0;
+};
+/// max(0, x) + min(0, alpha (exp(x / alpha) - 1)); alpha must not be 0.
+class CELU : public Module {
+ public:
+  explicit CELU(const CELUOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  CELUOptions options;
+};
+
+/// x / (1 + |x|).
+class Softsign : public Module {
+ public:
+  Softsign() : Module("Softsign") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+/// log(sigmoid(x)), stable.
+class LogSigmoid : public Module {
+ public:
+  LogSigmoid() : Module("LogSigmoid") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+/// x - tanh(x).
+class Tanhshrink : public Module {
+ public:
+  Tanhshrink() : Module("Tanhshrink") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+struct ShrinkOptions {
+  NB_ARG(double, lambd) = 0.5;
+};
+using SoftshrinkOptions = ShrinkOptions;
+using HardshrinkOptions = ShrinkOptions;
+/// x - lambd above lambd, x + lambd below -lambd, 0 between (lambd >= 0).
+class Softshrink : public Module {
+ public:
+  explicit Softshrink(const SoftshrinkOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  SoftshrinkOptions options;
+};
+/// x outside [-lambd, lambd], 0 inside.
+class Hardshrink : public Module {
+ public:
+  explicit Hardshrink(const HardshrinkOptions& options = {}) : Module("Hardshrink"), options(options) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  HardshrinkOptions options;
+};
+
+struct ThresholdOptions {
+  ThresholdOptions(double threshold, double value) : threshold_(threshold), value_(value) {}
+  NB_ARG(double, threshold);
+  NB_ARG(double, value);
+};
+/// x where x > threshold, else value.
+class Threshold : public Module {
+ public:
+  explicit Threshold(const ThresholdOptions& options) : Module("Threshold"), options(options) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  ThresholdOptions options;
+};
+
+struct GLUOptions {
+  NB_ARG(int64_t, dim) = -1;
+};
+/// a sigmoid(b), with a, b the halves of the input along dim (whose size must be even).
+class GLU : public Module {
+ public:
+  explicit GLU(const GLUOptions& options = {}) : Module("GLU"), options(options) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  GLUOptions options;
+};
+
 struct SoftmaxOptions {
   SoftmaxOptions(int64_t dim) : dim_(dim) {}  // NOLINT: `Softmax(1)`
   NB_ARG(int64_t, dim);
@@ -136,6 +244,15 @@ class Softmax : public Module {
 class LogSoftmax : public Module {
  public:
   explicit LogSoftmax(const SoftmaxOptions& options) : Module("LogSoftmax"), options(options) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  SoftmaxOptions options;
+};
+
+/// softmax(-x) along dim.
+class Softmin : public Module {
+ public:
+  explicit Softmin(const SoftmaxOptions& options) : Module("Softmin"), options(options) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   SoftmaxOptions options;

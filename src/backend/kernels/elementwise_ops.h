@@ -163,6 +163,160 @@ NB_HOST_DEVICE T softplus_deriv_of(T x, double beta, double threshold) {
     return bx > T(threshold) ? T(1) : T(1) / (T(1) + std::exp(-bx));
   }
 }
+
+// Rounding: integers are already whole (PyTorch returns them unchanged).
+template <typename T>
+NB_HOST_DEVICE T floor_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return x;
+  else return std::floor(x);
+}
+template <typename T>
+NB_HOST_DEVICE T ceil_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return x;
+  else return std::ceil(x);
+}
+template <typename T>
+NB_HOST_DEVICE T trunc_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return x;
+  else return std::trunc(x);
+}
+/// Half to even (nearbyint in the default rounding mode), at `decimals` places as PyTorch's
+/// round(x, decimals): nearbyint(x 10^d) / 10^d, or nearbyint(x / 10^-d) 10^-d for d < 0.
+template <typename T>
+NB_HOST_DEVICE T round_of(T x, double decimals) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return x;
+  } else {
+    if (decimals == 0) return std::nearbyint(x);
+    const bool neg = decimals < 0;
+    const T p = T(std::pow(10.0, neg ? -decimals : decimals));
+    return neg ? std::nearbyint(x / p) * p : std::nearbyint(x * p) / p;
+  }
+}
+/// x - trunc(x) (NaN at +-inf, as PyTorch).
+template <typename T>
+NB_HOST_DEVICE T frac_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return x - std::trunc(x);
+}
+/// C's fmod: the remainder of x / y truncated, with the dividend's sign. Integers: the ops check
+/// y != 0 first; y == -1 is 0 without dividing (INT64_MIN % -1 traps).
+template <typename T>
+NB_HOST_DEVICE T fmod_of(T x, T y) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::fmod(x, y);
+  } else {
+    if (y == T(0)) return T(0);
+    if constexpr (std::is_signed_v<T>) {
+      if (y == T(-1)) return T(0);
+    }
+    return T(x % y);
+  }
+}
+/// Python's modulo: the remainder of x / y floored, with the divisor's sign (PyTorch's formula:
+/// fmod, plus y where the signs differ; remainder(-1, inf) is inf, as there).
+template <typename T>
+NB_HOST_DEVICE T remainder_of(T x, T y) {
+  const T r = fmod_of(x, y);
+  if constexpr (std::is_unsigned_v<T>) {
+    return r;
+  } else {
+    return (r != T(0) && ((y < T(0)) != (r < T(0)))) ? T(r + y) : r;
+  }
+}
+/// floor(x / y) consistent with remainder (PyTorch's div_floor: (x - fmod(x, y)) / y, corrected;
+/// floor(x / y) alone is off by one where x / y rounds up to a whole number: 1 / 0.1).
+/// Floating operands only (the gradient of remainder).
+template <typename T>
+NB_HOST_DEVICE T div_floor_of(T x, T y) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    if (y == T(0)) return x / y;
+    const T mod = std::fmod(x, y);
+    T div = (x - mod) / y;
+    if (mod != T(0) && ((y < T(0)) != (mod < T(0)))) div -= T(1);
+    if (div == T(0)) return std::copysign(T(0), x / y);
+    T floordiv = std::floor(div);
+    if (div - floordiv > T(0.5)) floordiv += T(1);
+    return floordiv;
+  }
+}
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+/// scale x for x > 0, scale alpha (e^x - 1) otherwise (expm1: PyTorch's e^x - 1 loses the
+/// digits of small |x|; the + 0 turns expm1(-0) = -0 into PyTorch's e^-0 - 1 = +0).
+template <typename T>
+NB_HOST_DEVICE T selu_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return x > T(0) ? T(kSeluScale) * x : T(kSeluScale * kSeluAlpha) * (std::expm1(x) + T(0));
+}
+/// x for x > 0, alpha (e^{x/alpha} - 1) otherwise (zeros signed as PyTorch's, as selu_of).
+template <typename T>
+NB_HOST_DEVICE T celu_of(T x, double alpha) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return x > T(0) ? x : T(alpha) * (std::expm1(x / T(alpha)) + T(0));
+}
+/// x / (1 + |x|); +-1 at +-inf (the limit; PyTorch's composition gives inf / inf = NaN).
+template <typename T>
+NB_HOST_DEVICE T softsign_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T ax = std::abs(x);
+    return ax == T(INFINITY) ? (x > T(0) ? T(1) : T(-1)) : x / (T(1) + ax);
+  }
+}
+/// log(sigmoid(x)) = min(x, 0) - log1p(e^{-|x|}): no overflow, and exact digits in both tails.
+template <typename T>
+NB_HOST_DEVICE T log_sigmoid_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return (x < T(0) ? x : T(0)) - std::log1p(std::exp(-std::abs(x)));
+}
+template <typename T>
+NB_HOST_DEVICE T tanhshrink_of(T x) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return x - std::tanh(x);
+}
+/// x - lambd above lambd, x + lambd below -lambd, 0 between; NaN stays NaN (PyTorch 1.13 gave 0).
+template <typename T>
+NB_HOST_DEVICE T softshrink_of(T x, double lambd) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T l = T(lambd);
+    return x > l ? x - l : (x < -l ? x + l : (x != x ? x : T(0)));
+  }
+}
+/// 0 on [-lambd, lambd], x elsewhere (and at NaN).
+template <typename T>
+NB_HOST_DEVICE T hardshrink_of(T x, double lambd) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return T(0);
+  } else {
+    const T l = T(lambd);
+    return (x >= -l && x <= l) ? T(0) : x;
+  }
+}
+// Gradient masks of the piecewise-linear activations (1 where the gradient passes, else 0), with
+// PyTorch's conventions at the kinks and at NaN (LibTorch 1.13's vectorized kernels):
+// hardtanh passes strictly inside (a, b), hardshrink strictly outside [a, b], both not at NaN;
+// softshrink and threshold pass everywhere but on [a, b], NaN included.
+template <typename T>
+NB_HOST_DEVICE T pass_inside_of(T x, double a, double b) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return (x > T(a) && x < T(b)) ? T(1) : T(0);
+}
+template <typename T>
+NB_HOST_DEVICE T pass_outside_of(T x, double a, double b) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return (x < T(a) || x > T(b)) ? T(1) : T(0);
+}
+template <typename T>
+NB_HOST_DEVICE T pass_unless_within_of(T x, double a, double b) {
+  if constexpr (!std::is_floating_point_v<T>) return T(0);
+  else return (x >= T(a) && x <= T(b)) ? T(0) : T(1);
+}
 }  // namespace nabla::backend
 
 #define NB_UNARY_OPS(X)                                         \
@@ -197,7 +351,35 @@ NB_HOST_DEVICE T softplus_deriv_of(T x, double beta, double threshold) {
   X(AddScalar, wrap_add(x, T(a)))                               \
   X(MulScalar, wrap_mul(x, T(a)))                               \
   X(DivScalar, x / T(a))                                        \
-  X(IsFinite, T(std::isfinite(double(x)) ? 1 : 0))
+  X(IsFinite, T(std::isfinite(double(x)) ? 1 : 0))             \
+  X(Tan, std::tan(x))                                           \
+  X(Asin, std::asin(x))                                         \
+  X(Acos, std::acos(x))                                         \
+  X(Atan, std::atan(x))                                         \
+  X(Sinh, std::sinh(x))                                         \
+  X(Cosh, std::cosh(x))                                         \
+  X(Asinh, std::asinh(x))                                       \
+  X(Acosh, std::acosh(x))                                       \
+  X(Atanh, std::atanh(x))                                       \
+  X(Log2, std::log2(x))                                         \
+  X(Log10, std::log10(x))                                       \
+  X(Exp2, std::exp2(x))                                         \
+  X(Floor, floor_of(x))                                         \
+  X(Ceil, ceil_of(x))                                           \
+  X(Round, round_of(x, a))                                      \
+  X(Trunc, trunc_of(x))                                         \
+  X(Frac, frac_of(x))                                           \
+  X(Selu, selu_of(x))                                           \
+  X(Celu, celu_of(x, a))                                        \
+  X(Softsign, softsign_of(x))                                   \
+  X(LogSigmoid, log_sigmoid_of(x))                              \
+  X(Tanhshrink, tanhshrink_of(x))                               \
+  X(Softshrink, softshrink_of(x, a))                            \
+  X(Hardshrink, hardshrink_of(x, a))                            \
+  X(Threshold, x <= T(a) ? T(b) : x)                            \
+  X(PassInside, pass_inside_of(x, a, b))                        \
+  X(PassOutside, pass_outside_of(x, a, b))                      \
+  X(PassUnlessWithin, pass_unless_within_of(x, a, b))
 
 #define NB_BINARY_OPS(X)                        \
   X(Add, wrap_add(x, y))                        \
@@ -214,7 +396,10 @@ NB_HOST_DEVICE T softplus_deriv_of(T x, double beta, double threshold) {
   X(HardswishGrad, hardswish_grad_of(x, y))     \
   X(GeluGrad, x * gelu_grad_of(y))              \
   X(GeluTanhGrad, x * gelu_tanh_grad_of(y))     \
-  X(Atan2, std::atan2(x, y))
+  X(Atan2, std::atan2(x, y))                    \
+  X(Fmod, fmod_of(x, y))                        \
+  X(Remainder, remainder_of(x, y))              \
+  X(DivFloor, div_floor_of(x, y))
 
 #define NB_COMPARE_OPS(X) \
   X(Gt, x > y)            \

@@ -1,0 +1,175 @@
+// Reference values for tests/ops/activation_reference_test.cpp, computed by LibTorch 1.13 (Debian
+// libtorch-dev), float64. It prints tests/ops/activation_reference.inc: for every element-wise
+// math op and activation added with it, at special values (+-0, +-inf, NaN, the kinks and exact
+// thresholds, domain edges) and ordinary points, the forward value, the first derivative (the
+// gradient of sum(f(x))) and the second (the gradient of the sum of that gradient, through
+// PyTorch's double backward); for atan2, fmod and remainder the value and both partial
+// derivatives on a grid of operand pairs; for glu and softmin the value and the gradient of a
+// weighted sum on small tensors. The test feeds the same inputs to nabla.
+//
+// Build and run (LibTorch is only needed here, never by the tests):
+//   g++ -std=c++17 -O1 scripts/dev/activation_reference.cpp -I/usr/include/torch/csrc/api/include \
+//       -ltorch -ltorch_cpu -lc10 -o /tmp/activation_reference
+//   /tmp/activation_reference > tests/ops/activation_reference.inc
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+using Fn = std::function<torch::Tensor(const torch::Tensor&)>;
+using Fn2 = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>;
+
+std::string num(double v) {
+  if (std::isnan(v)) return "NAN";
+  if (std::isinf(v)) return v > 0 ? "INFINITY" : "-INFINITY";
+  if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void print_vec(const char* field, const torch::Tensor& t) {
+  std::printf("   .%s = {", field);
+  auto c = t.contiguous().to(torch::kDouble);
+  const double* d = c.data_ptr<double>();
+  for (int64_t k = 0; k < c.numel(); ++k) std::printf("%s%s", k ? ", " : "", num(d[k]).c_str());
+  std::printf("},\n");
+}
+
+torch::Tensor zeros_if_undefined(const torch::Tensor& g, const torch::Tensor& like) {
+  return g.defined() ? g : torch::zeros_like(like);
+}
+
+const std::vector<double> kCommon = {NAN, -INFINITY, INFINITY, -0.0, 0.0,  -50, -20, -3.7, -2.5, -1.5, -1, -0.7, -0.5,
+                                     -0.3, -1e-8, 1e-8, 0.3,       0.5, 0.7, 1,   1.5,  2.5,  3.7,  20,  50};
+
+void unary(const std::string& name, const Fn& f, std::vector<double> extra = {}, bool common = true) {
+  std::vector<double> xs = common ? kCommon : std::vector<double>{};
+  xs.insert(xs.end(), extra.begin(), extra.end());
+  auto x = torch::tensor(xs, torch::kDouble).requires_grad_(true);
+  auto y = f(x);
+  torch::Tensor g1 = torch::zeros_like(x), g2 = torch::zeros_like(x);
+  if (y.requires_grad()) {
+    auto g = torch::autograd::grad({y.sum()}, {x}, {}, true, true, true)[0];
+    g1 = zeros_if_undefined(g, x);
+    if (g.defined() && g.requires_grad()) g2 = zeros_if_undefined(torch::autograd::grad({g.sum()}, {x}, {}, false, false, true)[0], x);
+  }
+  std::printf("  {.name = \"%s\",\n", name.c_str());
+  print_vec("x", x.detach());
+  print_vec("y", y.detach());
+  print_vec("grad", g1.detach());
+  print_vec("grad2", g2.detach());
+  std::printf("  },\n");
+}
+
+void binary(const std::string& name, const Fn2& f, const std::vector<double>& as, const std::vector<double>& bs) {
+  std::vector<double> av, bv;
+  for (double a : as)
+    for (double b : bs) av.push_back(a), bv.push_back(b);
+  auto a = torch::tensor(av, torch::kDouble).requires_grad_(true);
+  auto b = torch::tensor(bv, torch::kDouble).requires_grad_(true);
+  auto y = f(a, b);
+  auto g = torch::autograd::grad({y.sum()}, {a, b}, {}, false, false, true);
+  std::printf("  {.name = \"%s\",\n", name.c_str());
+  print_vec("a", a.detach());
+  print_vec("b", b.detach());
+  print_vec("y", y.detach());
+  print_vec("grad_a", zeros_if_undefined(g[0], a));
+  print_vec("grad_b", zeros_if_undefined(g[1], b));
+  std::printf("  },\n");
+}
+
+// v_k = amp sin(freq k + phase) over the row-major elements.
+torch::Tensor pattern(torch::IntArrayRef shape, double freq, double phase, double amp) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return (amp * torch::sin(freq * torch::arange(n, torch::kDouble) + phase)).reshape(shape);
+}
+
+// The value and the gradient of sum(f(x) * w) with w = pattern(0.29, 0.5), x = pattern(0.83, 0.3, 3).
+void dim_case(const std::string& name, const Fn& f, std::vector<int64_t> shape) {
+  auto x = pattern(shape, 0.83, 0.3, 3.0).requires_grad_(true);
+  auto y = f(x);
+  auto g = torch::autograd::grad({(y * pattern(y.sizes(), 0.29, 0.5, 1.0)).sum()}, {x})[0];
+  std::printf("  {.name = \"%s\", .shape = {", name.c_str());
+  for (size_t i = 0; i < shape.size(); ++i) std::printf("%s%lld", i ? ", " : "", (long long)shape[i]);
+  std::printf("},\n");
+  print_vec("y", y.detach());
+  print_vec("grad", g);
+  std::printf("  },\n");
+}
+
+}  // namespace
+
+int main() {
+  std::printf("// Generated by scripts/dev/activation_reference.cpp with LibTorch %s (float64); do not edit.\n",
+              TORCH_VERSION);
+  std::printf("// clang-format off\n");
+  std::printf("const UnaryRef kUnaryRefs[] = {\n");
+  const std::vector<double> unit = {-1.5, -1.001, -0.999, 0.999, 1.001, 1.5};
+  unary("tan", [](auto& x) { return torch::tan(x); }, {1.5707963267948966, -1.5707963267948966, 3.141592653589793});
+  unary("asin", [](auto& x) { return torch::asin(x); }, unit);
+  unary("acos", [](auto& x) { return torch::acos(x); }, unit);
+  unary("atan", [](auto& x) { return torch::atan(x); }, {1e300, -1e300});
+  unary("sinh", [](auto& x) { return torch::sinh(x); }, {710, -710, 1e-300});
+  unary("cosh", [](auto& x) { return torch::cosh(x); }, {710, -710});
+  unary("asinh", [](auto& x) { return torch::asinh(x); }, {1e300, -1e300});
+  unary("acosh", [](auto& x) { return torch::acosh(x); }, {1.001, 1e10});
+  unary("atanh", [](auto& x) { return torch::atanh(x); }, unit);
+  unary("log2", [](auto& x) { return torch::log2(x); }, {1024, 1e-300, 0.125});
+  unary("log10", [](auto& x) { return torch::log10(x); }, {1000, 1e-300, 1e300});
+  unary("exp2", [](auto& x) { return torch::exp2(x); }, {1024, -1074, 0.5});
+  const std::vector<double> halves = {0.49999999999999994, 2.5000000000000004, 3.5, -3.5, 4.5, -4.5, 1e300, -5.5e15};
+  unary("floor", [](auto& x) { return torch::floor(x); }, halves);
+  unary("ceil", [](auto& x) { return torch::ceil(x); }, halves);
+  unary("round", [](auto& x) { return torch::round(x); }, halves);
+  unary("round_decimals_2", [](auto& x) { return torch::round(x, 2); }, {1.005, 0.125, -2.675, 1234.5678, 0.015});
+  unary("round_decimals_neg_1", [](auto& x) { return torch::round(x, -1); }, {15, 25, -35, 1234.5, 5});
+  unary("trunc", [](auto& x) { return torch::trunc(x); }, halves);
+  unary("frac", [](auto& x) { return torch::frac(x); }, halves);
+  unary("relu6", [](auto& x) { return F::relu6(x); }, {6, 5.99, 6.01});
+  unary("hardtanh", [](auto& x) { return F::hardtanh(x); }, {0.99, 1.01});
+  unary("hardtanh_m0_5_2", [](auto& x) { return F::hardtanh(x, F::HardtanhFuncOptions().min_val(-0.5).max_val(2)); },
+        {2, -0.51, 1.99});
+  unary("selu", [](auto& x) { return F::selu(x); }, {-800, -1e-300});
+  unary("celu", [](auto& x) { return F::celu(x); }, {-800});
+  unary("celu_alpha_0_5", [](auto& x) { return F::celu(x, F::CELUFuncOptions().alpha(0.5)); }, {-800});
+  unary("celu_alpha_neg_2", [](auto& x) { return F::celu(x, F::CELUFuncOptions().alpha(-2)); });
+  unary("softsign", [](auto& x) { return F::softsign(x); }, {1e300, -1e300});
+  unary("logsigmoid", [](auto& x) { return F::logsigmoid(x); }, {-800, 800, -40, 40, -745, 37});
+  unary("tanhshrink", [](auto& x) { return F::tanhshrink(x); }, {1e-3, -1e-3});
+  unary("softshrink", [](auto& x) { return F::softshrink(x); }, {0.50000000000000011, -0.49999999999999994});
+  unary("softshrink_0", [](auto& x) { return F::softshrink(x, 0.0); });
+  unary("softshrink_1_5", [](auto& x) { return F::softshrink(x, 1.5); });
+  unary("hardshrink", [](auto& x) { return F::hardshrink(x); }, {0.50000000000000011, -0.49999999999999994});
+  unary("hardshrink_1_5", [](auto& x) { return F::hardshrink(x, 1.5); });
+  unary("threshold_0_5_20", [](auto& x) { return F::threshold(x, F::ThresholdFuncOptions(0.5, 20)); });
+  unary("threshold_m1_m3", [](auto& x) { return F::threshold(x, F::ThresholdFuncOptions(-1, -3)); });
+  unary("threshold_0_0", [](auto& x) { return F::threshold(x, F::ThresholdFuncOptions(0, 0)); });
+  std::printf("};\n");
+
+  std::printf("const BinaryRef kBinaryRefs[] = {\n");
+  const std::vector<double> s = {NAN, -INFINITY, INFINITY, -0.0, 0.0, -2, -1, -0.5, 0.5, 1, 2.5};
+  binary("atan2", [](auto& a, auto& b) { return torch::atan2(a, b); }, s, s);
+  const std::vector<double> dividends = {NAN, -INFINITY, INFINITY, -0.0, 0.0, -7.5, -5, -1, -0.3, 0.3, 1, 5, 7.5, 1e300};
+  const std::vector<double> divisors = {NAN, -INFINITY, INFINITY, -0.0, 0.0, -2, -0.1, 0.1, 0.3, 2, 3};
+  binary("fmod", [](auto& a, auto& b) { return torch::fmod(a, b); }, dividends, divisors);
+  binary("remainder", [](auto& a, auto& b) { return torch::remainder(a, b); }, dividends, divisors);
+  std::printf("};\n");
+
+  std::printf("const DimRef kDimRefs[] = {\n");
+  dim_case("glu_last", [](auto& x) { return F::glu(x); }, {3, 4});
+  dim_case("glu_dim0", [](auto& x) { return F::glu(x, 0); }, {4, 3});
+  dim_case("glu_dim1_3d", [](auto& x) { return F::glu(x, 1); }, {2, 6, 2});
+  dim_case("softmin_dim1", [](auto& x) { return F::softmin(x, 1); }, {3, 4});
+  dim_case("softmin_dim0", [](auto& x) { return F::softmin(x, 0); }, {3, 4});
+  std::printf("};\n");
+  std::printf("// clang-format on\n");
+}
