@@ -2,6 +2,7 @@
 // smooth_l1_loss, huber_loss, kl_div.
 // References follow PyTorch's documented formulas, written out in f64 loops.
 #include "ops/op_table.h"
+#include "ops/op_table_loss_rows.h"
 
 namespace optest {
 namespace {
@@ -9,16 +10,6 @@ namespace {
 namespace nb = nabla;
 using nb::Reduction;
 using Ins = std::vector<Arr>;
-
-const char* red_name(Reduction r) {
-  switch (r) {
-    case Reduction::None: return "none";
-    case Reduction::Mean: return "mean";
-    case Reduction::Sum: return "sum";
-    case Reduction::BatchMean: return "batchmean";
-  }
-  return "?";
-}
 
 /// Geometry of class-dim inputs: [C] (one sample), [N, C] or [N, C, d...].
 struct ClassGeom {
@@ -163,18 +154,6 @@ RefCe rce(Reduction red, const Arr* weight = nullptr, int64_t ignore_index = -10
   o.label_smoothing = ls;
   o.reduction = red;
   return o;
-}
-
-OpRow loss_row(std::string name, std::vector<In> inputs, OpFn fn, RefFn ref, bool gradgrad = false) {
-  OpRow r;
-  r.name = std::move(name);
-  r.inputs = std::move(inputs);
-  r.fn = std::move(fn);
-  r.ref = std::move(ref);
-  r.gradgrad = gradgrad;
-  r.atol32 = 1e-5;
-  r.rtol32 = 1e-4;
-  return r;
 }
 
 std::vector<OpRow> cross_entropy_rows() {

@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "ops/op_table.h"
+#include "ops/op_table_loss_rows.h"
 
 namespace optest {
 namespace {
@@ -15,33 +16,11 @@ using Ins = std::vector<Arr>;
 
 const Reduction kReductions[] = {Reduction::Mean, Reduction::Sum, Reduction::None};
 
-const char* red_name(Reduction r) {
-  switch (r) {
-    case Reduction::None: return "none";
-    case Reduction::Mean: return "mean";
-    case Reduction::Sum: return "sum";
-    case Reduction::BatchMean: return "batchmean";
-  }
-  return "?";
-}
-
 Arr reduce_losses(const Arr& per, Reduction red) {
   if (red == Reduction::None) return per;
   double s = 0;
   for (double x : per.v) s += x;
   return {{}, {red == Reduction::Sum ? s : s / double(per.v.size())}};
-}
-
-OpRow loss_row(std::string name, std::vector<In> inputs, OpFn fn, RefFn ref, bool gradgrad = false) {
-  OpRow r;
-  r.name = std::move(name);
-  r.inputs = std::move(inputs);
-  r.fn = std::move(fn);
-  r.ref = std::move(ref);
-  r.gradgrad = gradgrad;
-  r.atol32 = 1e-5;
-  r.rtol32 = 1e-4;
-  return r;
 }
 
 /// A non-differentiated input of fixed values (targets of ±1, counts).
