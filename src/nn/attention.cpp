@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "call_recorder.h"
-#include "feed_forward_block.h"
+#include "transformer_blocks.h"
 #include "nabla/autograd.h"
 #include "nabla/nn/init.h"
 #include "nabla/ops.h"
@@ -194,12 +194,7 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const TransformerEnco
     fail("expected src ", options.batch_first() ? "[N, L, " : "[L, N, ", E, "] or unbatched [L, ", E,
          "] (d_model = ", E, "), got shape ", src.defined() ? src.shape() : Shape{});
   auto sa = [&](const Tensor& x) {
-    return (*dropout1)((*self_attn)(x, x, x,
-                                    {.key_padding_mask = o.src_key_padding_mask,
-                                     .need_weights = false,
-                                     .attn_mask = o.src_mask,
-                                     .is_causal = o.is_causal})
-                           .first);
+    return detail::attention_block(*self_attn, *dropout1, x, x, o.src_key_padding_mask, o.src_mask, o.is_causal);
   };
   const bool relu_act = options.activation() == "relu";
   auto ff = [&](const Tensor& x) {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "call_recorder.h"
-#include "feed_forward_block.h"
+#include "transformer_blocks.h"
 #include "nabla/autograd.h"
 #include "nabla/nn/init.h"
 #include "nabla/ops.h"
@@ -146,20 +146,11 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
                                         const TransformerDecoderLayerForwardOptions& o) {
   check_decoder_call(*this, options, tgt, memory, o);
   auto sa = [&](const Tensor& x) {
-    return (*dropout1)((*self_attn)(x, x, x,
-                                    {.key_padding_mask = o.tgt_key_padding_mask,
-                                     .need_weights = false,
-                                     .attn_mask = o.tgt_mask,
-                                     .is_causal = o.tgt_is_causal})
-                           .first);
+    return detail::attention_block(*self_attn, *dropout1, x, x, o.tgt_key_padding_mask, o.tgt_mask, o.tgt_is_causal);
   };
   auto ca = [&](const Tensor& x) {
-    return (*dropout2)((*multihead_attn)(x, memory, memory,
-                                         {.key_padding_mask = o.memory_key_padding_mask,
-                                          .need_weights = false,
-                                          .attn_mask = o.memory_mask,
-                                          .is_causal = o.memory_is_causal})
-                           .first);
+    return detail::attention_block(*multihead_attn, *dropout2, x, memory, o.memory_key_padding_mask, o.memory_mask,
+                                   o.memory_is_causal);
   };
   const bool relu_act = options.activation() == "relu";
   auto ff = [&](const Tensor& x) {

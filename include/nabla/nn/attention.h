@@ -93,12 +93,14 @@ class MultiheadAttention : public Module {
   std::shared_ptr<Linear> out_proj;
 };
 
-struct TransformerEncoderLayerOptions {
-  TransformerEncoderLayerOptions(int64_t d_model, int64_t nhead) : d_model_(d_model), nhead_(nhead) {}
+/// The options of TransformerEncoderLayer and TransformerDecoderLayer (the same set, PyTorch's
+/// names and defaults), under both names.
+struct TransformerLayerOptions {
+  TransformerLayerOptions(int64_t d_model, int64_t nhead) : d_model_(d_model), nhead_(nhead) {}
   NB_ARG(int64_t, d_model);
   NB_ARG(int64_t, nhead);
   NB_ARG(int64_t, dim_feedforward) = 2048;
-  /// Dropout after attention, inside the feed-forward block and after it (training mode only).
+  /// Dropout after each attention, inside the feed-forward block and after it (training mode only).
   NB_ARG(double, dropout) = 0.1;
   /// "relu" or "gelu" (exact, erf form).
   NB_ARG(std::string, activation) = "relu";
@@ -109,6 +111,9 @@ struct TransformerEncoderLayerOptions {
   /// Biases of the linear layers, attention projections and layer norms.
   NB_ARG(bool, bias) = true;
 };
+
+using TransformerEncoderLayerOptions = TransformerLayerOptions;
+using TransformerDecoderLayerOptions = TransformerLayerOptions;
 
 /// Masks of TransformerEncoderLayer::forward (PyTorch's names), as MultiheadAttention's.
 struct TransformerEncoderLayerForwardOptions {

@@ -16,22 +16,7 @@
 
 namespace nabla::nn {
 
-struct TransformerDecoderLayerOptions {
-  TransformerDecoderLayerOptions(int64_t d_model, int64_t nhead) : d_model_(d_model), nhead_(nhead) {}
-  NB_ARG(int64_t, d_model);
-  NB_ARG(int64_t, nhead);
-  NB_ARG(int64_t, dim_feedforward) = 2048;
-  /// Dropout in both attentions, after each block and inside the feed-forward block (training only).
-  NB_ARG(double, dropout) = 0.1;
-  /// "relu" or "gelu" (exact, erf form).
-  NB_ARG(std::string, activation) = "relu";
-  NB_ARG(double, layer_norm_eps) = 1e-5;
-  NB_ARG(bool, batch_first) = false;
-  /// Pre-norm (x + f(norm(x))) instead of post-norm (norm(x + f(x))).
-  NB_ARG(bool, norm_first) = false;
-  /// Biases of the linear layers, attention projections and layer norms.
-  NB_ARG(bool, bias) = true;
-};
+// TransformerDecoderLayerOptions: TransformerLayerOptions, in nabla/nn/attention.h.
 
 /// Masks of TransformerDecoderLayer::forward and TransformerDecoder::forward (PyTorch's names).
 struct TransformerDecoderLayerForwardOptions {
