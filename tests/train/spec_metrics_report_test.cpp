@@ -163,6 +163,16 @@ TEST(ModelSpec, MoreActivationsBuildFromJson) {
   expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Threshold", "threshold": 0.5}])"),
              {"layers[1]", "missing required option 'value'"});
   expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Softmin"}])"), {"layers[1]", "missing required option 'dim'"});
+  // Softmax and LogSoftmax likewise (dim required, as PyTorch deprecates the implicit one).
+  auto probs = train::build_model(train::parse_model_spec(
+      R"({"name": "p", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [{"type": "Flatten"},
+         {"type": "Linear", "in_features": 784, "out_features": 10}, {"type": "LogSoftmax", "dim": 1},
+         {"type": "Softmax", "dim": -1}]})",
+      "p.json"));
+  Tensor p = (*probs)(randn({2, 1, 28, 28}));
+  EXPECT_TRUE(allclose(sum(p, {1}), ones({2}), 1e-5, 1e-5));
+  expect_has(probs->to_string(), {"LogSoftmax(dim=1)", "Softmax(dim=-1)"});
+  expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Softmax"}])"), {"layers[1]", "missing required option 'dim'"});
   expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Hardtanh", "min_val": 1, "max_val": 0}])"),
              {"layers[1] (Hardtanh)", "max_val must be greater than min_val"});
   expect_has(spec_error(R"([{"type": "Flatten"}, {"type": "Softshrink", "lambda": 0.5}])"),

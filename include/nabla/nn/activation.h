@@ -240,7 +240,7 @@ class Softmax : public Module {
   SoftmaxOptions options;
 };
 
-/// log(softmax(x)) along dim, computed as x - logsumexp(x).
+/// log(softmax(x)) along dim (one kernel over the last dim; x - logsumexp(x) otherwise).
 class LogSoftmax : public Module {
  public:
   explicit LogSoftmax(const SoftmaxOptions& options) : Module("LogSoftmax"), options(options) {}
