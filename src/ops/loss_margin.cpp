@@ -84,12 +84,20 @@ Tensor pairwise_distance(const Tensor& x1, const Tensor& x2, double p, double ep
   return pow(sum(pow(abs(diff), p), dims, keepdim), 1.0 / p);
 }
 
+namespace {
+/// What the losses of three tensors check first: a floating first input, the other two on its
+/// device, and a reduction other than BatchMean.
+void check_three_inputs(const Tensor& a, const Tensor& b, const Tensor& c, Reduction r, const char* op) {
+  ops::check_floating(a, op);
+  ops::check_same_device(a, b, op);
+  ops::check_same_device(a, c, op);
+  check_not_batchmean(r, op);
+}
+}  // namespace
+
 Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& target, const CosineEmbeddingOptions& o) {
   const char* op = "cosine_embedding_loss";
-  ops::check_floating(x1, op);
-  ops::check_same_device(x1, x2, op);
-  ops::check_same_device(x1, target, op);
-  check_not_batchmean(o.reduction, op);
+  check_three_inputs(x1, x2, target, o.reduction, op);
   NB_CHECK(target.dim() <= 1, "[", op, "] target must be 0-d or 1-D (one label per pair), got shape ", target.shape());
   NB_CHECK(x1.shape() == x2.shape(), "[", op, "] input1 shape ", x1.shape(), " and input2 shape ", x2.shape(),
            " differ; they must match");
@@ -111,10 +119,7 @@ Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& t
 
 Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& target, const MarginRankingOptions& o) {
   const char* op = "margin_ranking_loss";
-  ops::check_floating(x1, op);
-  ops::check_same_device(x1, x2, op);
-  ops::check_same_device(x1, target, op);
-  check_not_batchmean(o.reduction, op);
+  check_three_inputs(x1, x2, target, o.reduction, op);
   NB_CHECK(x1.dim() == x2.dim() && x1.dim() == target.dim(), "[", op,
            "] input1, input2 and target must have the same number of dimensions, got shapes ", x1.shape(), ", ",
            x2.shape(), " and ", target.shape());
@@ -198,10 +203,7 @@ Tensor multi_margin_loss(const Tensor& input, const Tensor& target, const MultiM
 Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const Tensor& negative,
                            const TripletMarginOptions& o) {
   const char* op = "triplet_margin_loss";
-  ops::check_floating(anchor, op);
-  ops::check_same_device(anchor, positive, op);
-  ops::check_same_device(anchor, negative, op);
-  check_not_batchmean(o.reduction, op);
+  check_three_inputs(anchor, positive, negative, o.reduction, op);
   NB_CHECK(anchor.dim() == positive.dim() && anchor.dim() == negative.dim(), "[", op,
            "] anchor, positive and negative must have the same number of dimensions, got shapes ", anchor.shape(), ", ",
            positive.shape(), " and ", negative.shape());
@@ -231,10 +233,7 @@ Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, const Poisson
 
 Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor& var, const GaussianNLLOptions& o) {
   const char* op = "gaussian_nll_loss";
-  ops::check_floating(input, op);
-  ops::check_same_device(input, target, op);
-  ops::check_same_device(input, var, op);
-  check_not_batchmean(o.reduction, op);
+  check_three_inputs(input, target, var, o.reduction, op);
   NB_CHECK(o.eps >= 0, "[", op, "] eps must be non-negative, got ", o.eps);
   NB_CHECK(ops::broadcasts_to(target.shape(), input.shape()), "[", op, "] target shape ",
            target.shape(), " does not broadcast to the input shape ", input.shape());
