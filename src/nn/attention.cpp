@@ -200,15 +200,9 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const TransformerEnco
   auto ff = [&](const Tensor& x) {
     return detail::feed_forward_block(*linear1, *dropout, *linear2, *dropout2, relu_act, x);
   };
-  Tensor x = src;
-  if (options.norm_first()) {
-    x = x + sa((*norm1)(x));
-    x = x + ff((*norm2)(x));
-  } else {
-    x = (*norm1)(x + sa(x));
-    x = (*norm2)(x + ff(x));
-  }
-  return x;
+  const bool pre = options.norm_first();
+  Tensor x = detail::residual(*norm1, pre, src, sa);
+  return detail::residual(*norm2, pre, x, ff);
 }
 
 // ---- TransformerEncoder --------------------------------------------------------------------

@@ -156,17 +156,10 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   auto ff = [&](const Tensor& x) {
     return detail::feed_forward_block(*linear1, *dropout, *linear2, *dropout3, relu_act, x);
   };
-  Tensor x = tgt;
-  if (options.norm_first()) {
-    x = x + sa((*norm1)(x));
-    x = x + ca((*norm2)(x));
-    x = x + ff((*norm3)(x));
-  } else {
-    x = (*norm1)(x + sa(x));
-    x = (*norm2)(x + ca(x));
-    x = (*norm3)(x + ff(x));
-  }
-  return x;
+  const bool pre = options.norm_first();
+  Tensor x = detail::residual(*norm1, pre, tgt, sa);
+  x = detail::residual(*norm2, pre, x, ca);
+  return detail::residual(*norm3, pre, x, ff);
 }
 
 // ---- TransformerDecoder --------------------------------------------------------------------

@@ -246,6 +246,17 @@ struct OpRow {
   double atol32 = 1e-5, rtol32 = 1e-5;          ///< f32 forward tolerance
 };
 
+/// A row from its parts, with the default tolerances and gradcheck on.
+inline OpRow op_row(std::string name, std::vector<In> inputs, OpFn fn, RefFn ref, bool gradgrad = false) {
+  OpRow r;
+  r.name = std::move(name);
+  r.inputs = std::move(inputs);
+  r.fn = std::move(fn);
+  r.ref = std::move(ref);
+  r.gradgrad = gradgrad;
+  return r;
+}
+
 inline void PrintTo(const OpRow& r, std::ostream* os) { *os << r.name; }
 
 inline std::string row_name(const ::testing::TestParamInfo<OpRow>& info) { return info.param.name; }

@@ -21,12 +21,7 @@ inline const char* red_name(nabla::Reduction r) {
 }
 
 inline OpRow loss_row(std::string name, std::vector<In> inputs, OpFn fn, RefFn ref, bool gradgrad = false) {
-  OpRow r;
-  r.name = std::move(name);
-  r.inputs = std::move(inputs);
-  r.fn = std::move(fn);
-  r.ref = std::move(ref);
-  r.gradgrad = gradgrad;
+  OpRow r = op_row(std::move(name), std::move(inputs), std::move(fn), std::move(ref), gradgrad);
   r.atol32 = 1e-5;
   r.rtol32 = 1e-4;
   return r;

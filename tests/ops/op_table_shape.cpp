@@ -12,16 +12,6 @@ namespace nb = nabla;
 
 using Ins = std::vector<Arr>;
 
-OpRow row(std::string name, std::vector<In> inputs, OpFn fn, RefFn ref, bool gradgrad = false) {
-  OpRow r;
-  r.name = std::move(name);
-  r.inputs = std::move(inputs);
-  r.fn = std::move(fn);
-  r.ref = std::move(ref);
-  r.gradgrad = gradgrad;
-  return r;
-}
-
 /// Same values (row-major), new shape.
 Arr with_shape(const Arr& a, Shape s) { return {std::move(s), a.v}; }
 
@@ -75,87 +65,87 @@ Arr ref_stack(const Ins& xs, int64_t d) {
 
 std::vector<OpRow> view_rows() {
   std::vector<OpRow> rows;
-  rows.push_back(row(
+  rows.push_back(op_row(
       "reshape", {F({2, 6})}, [](const TensorList& x) { return nb::reshape(x[0], {3, 4}); },
       [](const Ins& a) { return with_shape(a[0], {3, 4}); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "reshape_infer", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].reshape({4, -1}); },
       [](const Ins& a) { return with_shape(a[0], {4, 6}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "reshape_to_0d", {F({1, 1})}, [](const TensorList& x) { return x[0].reshape({}); },
       [](const Ins& a) { return with_shape(a[0], {}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "transpose", {F({2, 3, 4})}, [](const TensorList& x) { return nb::transpose(x[0], 0, 2); },
       [](const Ins& a) { return ref_permute(a[0], {2, 1, 0}); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "t", {F({3, 4})}, [](const TensorList& x) { return x[0].t(); },
       [](const Ins& a) { return ref_permute(a[0], {1, 0}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "permute", {F({2, 3, 4})}, [](const TensorList& x) { return nb::permute(x[0], {2, 0, 1}); },
       [](const Ins& a) { return ref_permute(a[0], {2, 0, 1}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "permute_negative_dims", {F({2, 3, 4})}, [](const TensorList& x) { return nb::permute(x[0], {-1, -3, -2}); },
       [](const Ins& a) { return ref_permute(a[0], {2, 0, 1}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "slice_step2", {F({3, 7})}, [](const TensorList& x) { return nb::slice(x[0], 1, 1, 6, 2); },
       [](const Ins& a) { return ref_slice(a[0], 1, 1, 3, 2); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "slice_negative_bounds", {F({5, 3})}, [](const TensorList& x) { return x[0].slice(0, -4, -1); },
       [](const Ins& a) { return ref_slice(a[0], 0, 1, 3, 1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "slice_clamped_end", {F({3, 5})}, [](const TensorList& x) { return x[0].slice(-1, 2, 100); },
       [](const Ins& a) { return ref_slice(a[0], 1, 2, 3, 1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "slice_step3_dim0", {F({7, 2})}, [](const TensorList& x) { return x[0].slice(0, 0, 7, 3); },
       [](const Ins& a) { return ref_slice(a[0], 0, 0, 3, 3); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "narrow", {F({3, 5})}, [](const TensorList& x) { return x[0].narrow(1, 1, 3); },
       [](const Ins& a) { return ref_slice(a[0], 1, 1, 3, 1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "narrow_negative_start", {F({5, 3})}, [](const TensorList& x) { return x[0].narrow(0, -2, 2); },
       [](const Ins& a) { return ref_slice(a[0], 0, 3, 2, 1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "select_dim0", {F({3, 4})}, [](const TensorList& x) { return x[0].select(0, 1); },
       [](const Ins& a) { return with_shape(ref_slice(a[0], 0, 1, 1, 1), {4}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "select_dim1_negative", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].select(1, -1); },
       [](const Ins& a) { return with_shape(ref_slice(a[0], 1, 2, 1, 1), {2, 4}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "expand", {F({3, 1})}, [](const TensorList& x) { return nb::expand(x[0], {2, 3, 4}); },
       [](const Ins& a) { return make_arr({2, 3, 4}, [&](const Shape& i) { return bget(a[0], i); }); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "expand_minus_one", {F({1, 4})}, [](const TensorList& x) { return x[0].expand({3, -1}); },
       [](const Ins& a) { return make_arr({3, 4}, [&](const Shape& i) { return bget(a[0], i); }); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "squeeze_all", {F({1, 3, 1, 4})}, [](const TensorList& x) { return nb::squeeze(x[0]); },
       [](const Ins& a) { return with_shape(a[0], {3, 4}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "squeeze_dim", {F({3, 1, 4})}, [](const TensorList& x) { return nb::squeeze(x[0], 1); },
       [](const Ins& a) { return with_shape(a[0], {3, 4}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "squeeze_non_unit_dim", {F({3, 4})}, [](const TensorList& x) { return x[0].squeeze(0); },
       [](const Ins& a) { return a[0]; }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "unsqueeze_0", {F({3, 4})}, [](const TensorList& x) { return nb::unsqueeze(x[0], 0); },
       [](const Ins& a) { return with_shape(a[0], {1, 3, 4}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "unsqueeze_last", {F({3, 4})}, [](const TensorList& x) { return x[0].unsqueeze(-1); },
       [](const Ins& a) { return with_shape(a[0], {3, 4, 1}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "unsqueeze_middle", {F({3, 4})}, [](const TensorList& x) { return x[0].unsqueeze(1); },
       [](const Ins& a) { return with_shape(a[0], {3, 1, 4}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "flatten", {F({2, 3, 4})}, [](const TensorList& x) { return nb::flatten(x[0]); },
       [](const Ins& a) { return with_shape(a[0], {24}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "flatten_1_2", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].flatten(1, 2); },
       [](const Ins& a) { return with_shape(a[0], {2, 12}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "flatten_0_1", {F({2, 3, 4})}, [](const TensorList& x) { return x[0].flatten(0, 1); },
       [](const Ins& a) { return with_shape(a[0], {6, 4}); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "clone", {F({3, 4})}, [](const TensorList& x) { return x[0].clone(); }, [](const Ins& a) { return a[0]; }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "contiguous", {F({3, 4})}, [](const TensorList& x) { return x[0].contiguous(); },
       [](const Ins& a) { return a[0]; }));
   return rows;
@@ -163,28 +153,28 @@ std::vector<OpRow> view_rows() {
 
 std::vector<OpRow> join_rows() {
   std::vector<OpRow> rows;
-  rows.push_back(row(
+  rows.push_back(op_row(
       "cat_dim0", {F({2, 3}), F({1, 3}), F({3, 3})}, [](const TensorList& x) { return nb::cat(x, 0); },
       [](const Ins& a) { return ref_cat(a, 0); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "cat_dim1", {F({2, 1}), F({2, 3}), F({2, 2})}, [](const TensorList& x) { return nb::cat(x, 1); },
       [](const Ins& a) { return ref_cat(a, 1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "cat_negative_dim_3d", {F({2, 3, 2}), F({2, 3, 1})}, [](const TensorList& x) { return nb::cat(x, -1); },
       [](const Ins& a) { return ref_cat(a, -1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "cat_with_empty_part", {F({2, 3}), F({0, 3}), F({1, 3})}, [](const TensorList& x) { return nb::cat(x, 0); },
       [](const Ins& a) { return ref_cat(a, 0); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "cat_single", {F({2, 3})}, [](const TensorList& x) { return nb::cat(x, 1); },
       [](const Ins& a) { return ref_cat(a, 1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "stack_dim0", {F({2, 3}), F({2, 3}), F({2, 3})}, [](const TensorList& x) { return nb::stack(x, 0); },
       [](const Ins& a) { return ref_stack(a, 0); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "stack_last_dim", {F({2, 3}), F({2, 3})}, [](const TensorList& x) { return nb::stack(x, -1); },
       [](const Ins& a) { return ref_stack(a, -1); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "stack_middle", {F({2, 3}), F({2, 3})}, [](const TensorList& x) { return nb::stack(x, 1); },
       [](const Ins& a) { return ref_stack(a, 1); }));
   return rows;
@@ -234,52 +224,52 @@ Arr ref_index_add(const Arr& x, int64_t d, const Arr& idx, const Arr& src) {
 
 std::vector<OpRow> index_rows() {
   std::vector<OpRow> rows;
-  rows.push_back(row(
+  rows.push_back(op_row(
       "gather_dim1", {F({3, 4}), I({3, 5}, 4)}, [](const TensorList& x) { return nb::gather(x[0], 1, x[1]); },
       [](const Ins& a) { return ref_gather(a[0], 1, a[1]); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "gather_dim0", {F({3, 4}), I({2, 4}, 3)}, [](const TensorList& x) { return nb::gather(x[0], 0, x[1]); },
       [](const Ins& a) { return ref_gather(a[0], 0, a[1]); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "gather_3d_dim_neg1", {F({2, 3, 4}), I({2, 3, 2}, 4)},
       [](const TensorList& x) { return nb::gather(x[0], -1, x[1]); },
       [](const Ins& a) { return ref_gather(a[0], 2, a[1]); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "scatter_add_dim1", {F({3, 4}), I({3, 6}, 4), F({3, 6})},
       [](const TensorList& x) { return nb::scatter_add(x[0], 1, x[1], x[2]); },
       [](const Ins& a) { return ref_scatter_add(a[0], 1, a[1], a[2]); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "scatter_add_dim0", {F({3, 4}), I({5, 4}, 3), F({5, 4})},
       [](const TensorList& x) { return nb::scatter_add(x[0], 0, x[1], x[2]); },
       [](const Ins& a) { return ref_scatter_add(a[0], 0, a[1], a[2]); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "index_select_dim0", {F({3, 4}), I({5}, 3)}, [](const TensorList& x) { return nb::index_select(x[0], 0, x[1]); },
       [](const Ins& a) { return ref_index_select(a[0], 0, a[1]); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "index_select_dim1_3d", {F({2, 3, 4}), I({4}, 3)},
       [](const TensorList& x) { return nb::index_select(x[0], 1, x[1]); },
       [](const Ins& a) { return ref_index_select(a[0], 1, a[1]); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "index_select_last", {F({3, 4}), I({2}, 4)}, [](const TensorList& x) { return nb::index_select(x[0], -1, x[1]); },
       [](const Ins& a) { return ref_index_select(a[0], 1, a[1]); }));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "index_add_dim0", {F({3, 4}), I({5}, 3), F({5, 4})},
       [](const TensorList& x) { return nb::index_add(x[0], 0, x[1], x[2]); },
       [](const Ins& a) { return ref_index_add(a[0], 0, a[1], a[2]); }, true));
-  rows.push_back(row(
+  rows.push_back(op_row(
       "index_add_dim1_3d", {F({2, 3, 4}), I({2}, 3), F({2, 2, 4})},
       [](const TensorList& x) { return nb::index_add(x[0], 1, x[1], x[2]); },
       [](const Ins& a) { return ref_index_add(a[0], 1, a[1], a[2]); }));
   {
     // Duplicate indices accumulate.
-    OpRow r = row(
+    OpRow r = op_row(
         "index_add_duplicates", {F({3, 2}), X({4}, {2, 0, 2, 2}), F({4, 2})},
         [](const TensorList& x) { return nb::index_add(x[0], 0, x[1], x[2]); },
         [](const Ins& a) { return ref_index_add(a[0], 0, a[1], a[2]); });
     rows.push_back(r);
   }
   {
-    OpRow r = row(
+    OpRow r = op_row(
         "one_hot", {I({2, 3}, 5)}, [](const TensorList& x) { return nb::one_hot(x[0], 5); },
         [](const Ins& a) {
           Shape s = a[0].shape;
@@ -319,7 +309,7 @@ std::vector<OpRow> rearrange_rows() {
   // (and gradcheck sends the gradient to that slice only).
   auto piece = [&](std::string name, Shape x, int64_t dim, int64_t start, int64_t len,
                    std::function<TensorList(const Tensor&)> split_fn) {
-    OpRow r = row(std::move(name), {F(std::move(x))}, nullptr, [=](const Ins& a) {
+    OpRow r = op_row(std::move(name), {F(std::move(x))}, nullptr, [=](const Ins& a) {
       Shape out = a[0].shape;
       out[size_t(dim)] = len;
       return remap(a[0], out, dim, [=](int64_t k) { return start + k; });
@@ -342,7 +332,7 @@ std::vector<OpRow> rearrange_rows() {
   piece("chunk_3_of_5_last", {5, 4}, 0, 4, 1, [](const Tensor& x) { return nb::chunk(x, 3); });  // 2, 2, 1
   piece("chunk_4_of_6_second", {2, 6}, 1, 2, 2, [](const Tensor& x) { return nb::chunk(x, 4, 1); });  // 2, 2, 2
 
-  rows.push_back(row("flip_dims_0_2", {F({2, 3, 4})}, [](const TensorList& t) { return nb::flip(t[0], {0, -1}); },
+  rows.push_back(op_row("flip_dims_0_2", {F({2, 3, 4})}, [](const TensorList& t) { return nb::flip(t[0], {0, -1}); },
                      [](const Ins& a) {
                        return make_arr(a[0].shape, [&](const Shape& i) {
                          return a[0].at({1 - i[0], i[1], 3 - i[2]});
@@ -350,13 +340,13 @@ std::vector<OpRow> rearrange_rows() {
                      }));
   for (auto [name, shift, dim] : {std::tuple{"roll_back_1_dim1", int64_t(-1), int64_t(1)},
                                   std::tuple{"roll_7_dim0_wraps", int64_t(7), int64_t(0)}}) {
-    rows.push_back(row(name, {F({3, 4})}, [shift, dim](const TensorList& t) { return nb::roll(t[0], shift, dim); },
+    rows.push_back(op_row(name, {F({3, 4})}, [shift, dim](const TensorList& t) { return nb::roll(t[0], shift, dim); },
                        [shift, dim](const Ins& a) {
                          const int64_t n = a[0].shape[size_t(dim)];
                          return remap(a[0], a[0].shape, dim, [=](int64_t k) { return ((k - shift) % n + n) % n; });
                        }));
   }
-  rows.push_back(row("repeat_2_1_3_adds_a_dim", {F({2, 3})},
+  rows.push_back(op_row("repeat_2_1_3_adds_a_dim", {F({2, 3})},
                      [](const TensorList& t) { return nb::repeat(t[0], {2, 1, 3}); },
                      [](const Ins& a) {
                        return make_arr({2, 2, 9}, [&](const Shape& i) { return a[0].at({i[1], i[2] % 3}); });
@@ -364,7 +354,7 @@ std::vector<OpRow> rearrange_rows() {
                      true));
   for (auto [name, diag, lower] : {std::tuple{"tril", int64_t(0), true}, std::tuple{"tril_diag_minus1", int64_t(-1), true},
                                    std::tuple{"triu_diag_2", int64_t(2), false}, std::tuple{"triu", int64_t(0), false}}) {
-    OpRow r = row(name, {F({4, 5})},
+    OpRow r = op_row(name, {F({4, 5})},
                   [diag, lower](const TensorList& t) { return lower ? nb::tril(t[0], diag) : nb::triu(t[0], diag); },
                   [diag, lower](const Ins& a) {
                     return make_arr(a[0].shape, [&](const Shape& i) {
@@ -375,7 +365,7 @@ std::vector<OpRow> rearrange_rows() {
     r.extra_cases = {{Shape{2, 3, 3}}, {Shape{1, 6}}};
     rows.push_back(r);
   }
-  OpRow mf = row("masked_fill_broadcast_mask", {F({3, 4}), B({1, 4})},
+  OpRow mf = op_row("masked_fill_broadcast_mask", {F({3, 4}), B({1, 4})},
                  [](const TensorList& t) { return nb::masked_fill(t[0], t[1], -1.5); },
                  [](const Ins& a) { return ew2(a[0], a[1], [](double x, double m) { return m != 0 ? -1.5 : x; }); });
   mf.extra_cases = {{Shape{2, 3, 4}, Shape{3, 4}}, {Shape{3, 4}, Shape{}}};
