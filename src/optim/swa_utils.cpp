@@ -16,7 +16,9 @@ AvgFn get_swa_avg_fn() {
 AvgFn get_ema_avg_fn(double decay) {
   NB_CHECK(decay >= 0 && decay <= 1, "[get_ema_avg_fn] invalid decay: ", decay, " (must be in [0, 1])");
   return [decay](const Tensor& averaged, const Tensor& current, int64_t) {
-    return averaged * decay + current * (1.0 - decay);  // PyTorch's ema_update, term for term
+    Tensor a = averaged;
+    a.mul_(decay).add_(current, 1.0 - decay);  // PyTorch's ema_update, term for term
+    return a;
   };
 }
 
@@ -51,8 +53,10 @@ void AveragedModel::update_parameters(const nn::Module& model) {
   const int64_t n = num_averaged();
   auto fold = [&](const Tensor& avg, const Tensor& cur) {
     Tensor c = cur.detach().to(avg.device()).to(avg.dtype());
-    if (n == 0) avg.detach().copy_(c);
-    else avg.detach().copy_(avg_fn_(avg.detach(), c, n));
+    Tensor a = avg.detach();
+    if (n == 0) return void(a.copy_(c));
+    Tensor next = avg_fn_(a, c, n);
+    if (next.raw_data() != a.raw_data()) a.copy_(next);  // else updated in place
   };
   for (size_t i = 0; i < mine.size(); ++i) fold(mine[i].second, theirs[i].second);
   for (size_t i = 0; i < my_buffers.size(); ++i) {

@@ -363,8 +363,7 @@ void Trainer::setup() {
     shadow->to(device_);
     const double decay = cfg_.ema_decay;
     optim::AvgFn warmed = [decay](const Tensor& avg, const Tensor& cur, int64_t k) {
-      const double d = std::min(decay, (1.0 + double(k)) / (10.0 + double(k)));
-      return avg * d + cur * (1.0 - d);
+      return optim::get_ema_avg_fn(std::min(decay, (1.0 + double(k)) / (10.0 + double(k))))(avg, cur, k);
     };
     ema_ = std::make_shared<optim::AveragedModel>(shadow, warmed, /*use_buffers=*/true);
     ema_->update_parameters(*model_);  // starts as the initial weights

@@ -25,12 +25,15 @@
 namespace nabla::optim {
 
 /// new average = avg_fn(average, current, num_averaged) for one parameter, where num_averaged
-/// is the number of models averaged so far (>= 1: the first update copies).
+/// is the number of models averaged so far (>= 1: the first update copies). `averaged` shares
+/// the average's storage: a function may update it in place and return it (no copy follows),
+/// or return a new tensor, which is copied in.
 using AvgFn = std::function<Tensor(const Tensor& averaged, const Tensor& current, int64_t num_averaged)>;
 
 /// The running mean (SWA): averaged + (current - averaged) / (num_averaged + 1).
 AvgFn get_swa_avg_fn();
-/// The exponential moving average: decay * averaged + (1 - decay) * current. decay in [0, 1].
+/// The exponential moving average: decay * averaged + (1 - decay) * current, in place (two
+/// passes, no temporaries: it runs after every step). decay in [0, 1].
 AvgFn get_ema_avg_fn(double decay = 0.999);
 
 /// A model holding the average of another model's parameters. `module` is a second instance of
