@@ -2,6 +2,7 @@
 // and checkpoints.
 #pragma once
 #include "nabla/optim/adadelta.h"
+#include "nabla/optim/adafactor.h"
 #include "nabla/optim/adagrad.h"
 #include "nabla/optim/adam.h"
 #include "nabla/optim/adamax.h"

@@ -48,9 +48,9 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --epochs N               [preset's recommendation]
   --batch-size N           [64]
   --optimizer NAME         sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop,
-                           asgd [sgd]
+                           asgd, adafactor [sgd]
   --lr X                   [sgd 0.05; adam, adamw, rmsprop, radam 1e-3; nadam, adamax 2e-3;
-                           adagrad, rprop, asgd 1e-2; adadelta 1]
+                           adagrad, rprop, asgd, adafactor 1e-2; adadelta 1]
   --momentum X             [0.9]
   --weight-decay X         [0]
   --schedule NAME          constant, step, exponential, cosine, invsqrt, polynomial, cyclic, onecycle,

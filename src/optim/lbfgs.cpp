@@ -31,12 +31,6 @@ void LBFGSOptions::validate() const {
 
 namespace {
 
-std::vector<OptimizerParamGroup> one_group(std::vector<Tensor> params) {
-  std::vector<OptimizerParamGroup> g;
-  if (!params.empty()) g.emplace_back(std::move(params));  // none: the base refuses an empty list
-  return g;
-}
-
 double dot(const Tensor& a, const Tensor& b) { return sum(a * b).item(); }
 double max_abs(const Tensor& a) { return max(abs(a)).item(); }
 
@@ -180,7 +174,7 @@ LBFGS::LBFGS(std::vector<OptimizerParamGroup> groups, LBFGSOptions defaults)
     if (!lo.max_eval()) lo.max_eval(lo.max_iter() * 5 / 4);
   }
 }
-LBFGS::LBFGS(std::vector<Tensor> params, LBFGSOptions defaults) : LBFGS(one_group(std::move(params)), defaults) {}
+LBFGS::LBFGS(std::vector<Tensor> params, LBFGSOptions defaults) : LBFGS(detail::one_group(std::move(params)), defaults) {}
 
 void LBFGS::update(OptimizerParamGroup&, const std::vector<ParamState*>&) {
   fail("[LBFGS] internal error: update() is not used; step(closure) runs the iterations");

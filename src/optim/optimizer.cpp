@@ -15,6 +15,12 @@ namespace nabla::optim {
 // ---- options validation helpers ---------------------------------------------------------
 namespace detail {
 
+std::vector<OptimizerParamGroup> one_group(std::vector<Tensor> params) {
+  std::vector<OptimizerParamGroup> g;
+  if (!params.empty()) g.emplace_back(std::move(params));
+  return g;
+}
+
 void check_non_negative(const char* optimizer, const char* option, double v) {
   NB_CHECK(v >= 0, "[", optimizer, "] invalid ", option, ": ", v, " (must be >= 0)");  // NaN fails too
 }
@@ -312,6 +318,13 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
       (void)value;
       if (const std::string* v = find(m, pre + key)) opts->set_value(key, detail::parse_double(*v, (pre + key).c_str()));
     }
+    for (const std::string& key : opts->optional_names()) {  // absent: unset, as state_dict writes it
+      if (const std::string* v = find(m, pre + key)) {
+        opts->set_value(key, detail::parse_double(*v, (pre + key).c_str()));
+      } else {
+        opts->unset_value(key);
+      }
+    }
     for (const auto& [key, value] : opts->string_values()) {
       (void)value;
       const std::string* v = find(m, pre + key);  // absent: unset, as state_dict writes it
@@ -340,13 +353,16 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
         auto it = d.tensors.find(sp + names[j]);
         if (it == d.tensors.end()) continue;
         const Tensor& t = it->second;
-        NB_CHECK(t.defined() && t.shape() == p.shape(), "[", n, "] load_state_dict: ", sp, names[j], " has shape ",
-                 t.defined() ? shape_str(t.shape()) : std::string("(undefined)"), ", parameter ", flat, " has shape ",
-                 p.shape());
+        const std::optional<Shape> want = state_shape(j, p);
+        NB_CHECK(want.has_value(), "[", n, "] load_state_dict: ", sp, names[j], " is present, but a parameter of shape ",
+                 p.shape(), " keeps no ", names[j]);
+        NB_CHECK(t.defined() && t.shape() == *want, "[", n, "] load_state_dict: ", sp, names[j], " has shape ",
+                 t.defined() ? shape_str(t.shape()) : std::string("(undefined)"), ", expected ", shape_str(*want),
+                 " for parameter ", flat, " of shape ", p.shape());
         NB_CHECK(t.is_floating_point(), "[", n, "] load_state_dict: ", sp, names[j], " has dtype ", t.dtype());
         NB_CHECK(s.initialized, "[", n, "] load_state_dict: ", sp, names[j], " is present but ", sp, "step is not");
         NoGradGuard ng_guard;
-        Tensor copy = empty(p.shape(), {.dtype = p.dtype(), .device = p.device()});
+        Tensor copy = empty(*want, {.dtype = p.dtype(), .device = p.device()});
         copy.copy_(t);  // fresh storage: the optimizer never aliases the dict's tensors
         s.buffers[j] = copy;
       }

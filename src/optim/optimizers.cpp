@@ -55,13 +55,6 @@ void check_betas(const char* opt, const std::tuple<double, double>& betas) {
   check_unit_interval(opt, "betas[1] (beta2)", std::get<1>(betas), false);
 }
 
-template <typename Options>
-std::vector<OptimizerParamGroup> one_group(std::vector<Tensor> params) {
-  std::vector<OptimizerParamGroup> g;
-  if (!params.empty()) g.emplace_back(std::move(params));  // none: the base refuses an empty list
-  return g;
-}
-
 }  // namespace
 
 // ---- SGD ----------------------------------------------------------------------------------
@@ -78,7 +71,7 @@ void SGDOptions::validate() const {
 SGD::SGD(std::vector<OptimizerParamGroup> groups, SGDOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<SGDOptions>(defaults)) {}
 SGD::SGD(std::vector<Tensor> params, SGDOptions defaults)
-    : SGD(one_group<SGDOptions>(std::move(params)), std::move(defaults)) {}
+    : SGD(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void SGD::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<SGDOptions>(group);
@@ -111,7 +104,7 @@ void AdagradOptions::validate() const {
 Adagrad::Adagrad(std::vector<OptimizerParamGroup> groups, AdagradOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<AdagradOptions>(defaults)) {}
 Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions defaults)
-    : Adagrad(one_group<AdagradOptions>(std::move(params)), std::move(defaults)) {}
+    : Adagrad(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void Adagrad::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<AdagradOptions>(group);
@@ -141,7 +134,7 @@ void RMSpropOptions::validate() const {
 RMSprop::RMSprop(std::vector<OptimizerParamGroup> groups, RMSpropOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<RMSpropOptions>(defaults)) {}
 RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions defaults)
-    : RMSprop(one_group<RMSpropOptions>(std::move(params)), std::move(defaults)) {}
+    : RMSprop(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void RMSprop::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<RMSpropOptions>(group);
@@ -180,7 +173,7 @@ void AdadeltaOptions::validate() const {
 Adadelta::Adadelta(std::vector<OptimizerParamGroup> groups, AdadeltaOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<AdadeltaOptions>(defaults)) {}
 Adadelta::Adadelta(std::vector<Tensor> params, AdadeltaOptions defaults)
-    : Adadelta(one_group<AdadeltaOptions>(std::move(params)), std::move(defaults)) {}
+    : Adadelta(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void Adadelta::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<AdadeltaOptions>(group);
@@ -245,7 +238,7 @@ void AdamOptions::validate() const {
 Adam::Adam(std::vector<OptimizerParamGroup> groups, AdamOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<AdamOptions>(defaults)) {}
 Adam::Adam(std::vector<Tensor> params, AdamOptions defaults)
-    : Adam(one_group<AdamOptions>(std::move(params)), std::move(defaults)) {}
+    : Adam(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void Adam::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   adam_like_update(group_options<AdamOptions>(group), false, group, states, slots_);
@@ -261,7 +254,7 @@ void AdamWOptions::validate() const {
 AdamW::AdamW(std::vector<OptimizerParamGroup> groups, AdamWOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<AdamWOptions>(defaults)) {}
 AdamW::AdamW(std::vector<Tensor> params, AdamWOptions defaults)
-    : AdamW(one_group<AdamWOptions>(std::move(params)), std::move(defaults)) {}
+    : AdamW(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void AdamW::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   adam_like_update(group_options<AdamWOptions>(group), true, group, states, slots_);
@@ -279,7 +272,7 @@ void NAdamOptions::validate() const {
 NAdam::NAdam(std::vector<OptimizerParamGroup> groups, NAdamOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<NAdamOptions>(defaults)) {}
 NAdam::NAdam(std::vector<Tensor> params, NAdamOptions defaults)
-    : NAdam(one_group<NAdamOptions>(std::move(params)), std::move(defaults)) {}
+    : NAdam(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void NAdam::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<NAdamOptions>(group);
@@ -321,7 +314,7 @@ void RAdamOptions::validate() const {
 RAdam::RAdam(std::vector<OptimizerParamGroup> groups, RAdamOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<RAdamOptions>(defaults)) {}
 RAdam::RAdam(std::vector<Tensor> params, RAdamOptions defaults)
-    : RAdam(one_group<RAdamOptions>(std::move(params)), std::move(defaults)) {}
+    : RAdam(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void RAdam::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<RAdamOptions>(group);
@@ -369,7 +362,7 @@ void AdamaxOptions::validate() const {
 Adamax::Adamax(std::vector<OptimizerParamGroup> groups, AdamaxOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<AdamaxOptions>(defaults)) {}
 Adamax::Adamax(std::vector<Tensor> params, AdamaxOptions defaults)
-    : Adamax(one_group<AdamaxOptions>(std::move(params)), std::move(defaults)) {}
+    : Adamax(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void Adamax::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<AdamaxOptions>(group);
@@ -405,7 +398,7 @@ void RpropOptions::validate() const {
 Rprop::Rprop(std::vector<OptimizerParamGroup> groups, RpropOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<RpropOptions>(defaults)) {}
 Rprop::Rprop(std::vector<Tensor> params, RpropOptions defaults)
-    : Rprop(one_group<RpropOptions>(std::move(params)), std::move(defaults)) {}
+    : Rprop(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void Rprop::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<RpropOptions>(group);
@@ -438,7 +431,7 @@ void ASGDOptions::validate() const {
 ASGD::ASGD(std::vector<OptimizerParamGroup> groups, ASGDOptions defaults)
     : Optimizer(std::move(groups), std::make_unique<ASGDOptions>(defaults)) {}
 ASGD::ASGD(std::vector<Tensor> params, ASGDOptions defaults)
-    : ASGD(one_group<ASGDOptions>(std::move(params)), std::move(defaults)) {}
+    : ASGD(detail::one_group(std::move(params)), std::move(defaults)) {}
 
 void ASGD::update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) {
   const auto& o = group_options<ASGDOptions>(group);

@@ -35,12 +35,14 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const Ten
   }
   if (n == "asgd")
     return std::make_unique<optim::ASGD>(params, optim::ASGDOptions(lr(1e-2)).weight_decay(c.weight_decay));
+  if (n == "adafactor")
+    return std::make_unique<optim::Adafactor>(params, optim::AdafactorOptions(lr(1e-2)).weight_decay(c.weight_decay));
   // LBFGS re-evaluates the loss several times per step, through a closure; the minibatch loop
   // makes one forward and backward per step.
   NB_CHECK(n != "lbfgs", "[train] optimizer 'lbfgs' is not available in the trainer: it needs a closure that ",
            "re-evaluates the loss (use optim::LBFGS with step(closure) in C++)");
   fail("[train] unknown optimizer '", n,
-       "' (known: sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop, asgd)");
+       "' (known: sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop, asgd, adafactor)");
 }
 
 std::unique_ptr<optim::Scheduler> make_scheduler(const TrainConfig& c, optim::Optimizer& opt, int64_t epochs) {

@@ -53,6 +53,13 @@ TEST(OptimOptions, DefaultsArePyTorchs) {
   EXPECT_EQ(ASGDOptions().t0(), 1e6);
   EXPECT_EQ(ASGDOptions().weight_decay(), 0.0);
   EXPECT_FALSE(ASGDOptions().maximize());
+  EXPECT_EQ(AdafactorOptions().lr(), 1e-2);
+  EXPECT_EQ(AdafactorOptions().beta2_decay(), -0.8);
+  EXPECT_FALSE(AdafactorOptions().eps1().has_value());
+  EXPECT_EQ(AdafactorOptions().eps2(), 1e-3);
+  EXPECT_EQ(AdafactorOptions().d(), 1.0);
+  EXPECT_EQ(AdafactorOptions().weight_decay(), 0.0);
+  EXPECT_FALSE(AdafactorOptions().maximize());
 }
 
 // Rprop's pair options are named by their halves in values() and state_dict.
@@ -119,6 +126,12 @@ TEST(OptimOptions, BadOptionsNameTheOption) {
   EXPECT_ERROR(Adamax(p, AdamaxOptions().betas({0.9, 1.0})), "[Adamax]", "betas[1]", "[0, 1)");
   EXPECT_ERROR(Adamax(p, AdamaxOptions().eps(-1)), "[Adamax]", "eps");
   EXPECT_ERROR(Adamax(p, AdamaxOptions().weight_decay(-0.1)), "[Adamax]", "weight_decay", "-0.1");
+  EXPECT_ERROR(Adafactor(p, AdafactorOptions(-1)), "[Adafactor] invalid lr: -1 (must be >= 0)");
+  EXPECT_ERROR(Adafactor(p, AdafactorOptions().beta2_decay(0.5)), "[Adafactor] invalid beta2_decay: 0.5", "<= 0");
+  EXPECT_ERROR(Adafactor(p, AdafactorOptions().eps1(-1e-3)), "[Adafactor] invalid eps1: -0.001");
+  EXPECT_ERROR(Adafactor(p, AdafactorOptions().eps2(-1)), "[Adafactor] invalid eps2");
+  EXPECT_ERROR(Adafactor(p, AdafactorOptions().d(0.5)), "[Adafactor] invalid d: 0.5", ">= 1");
+  EXPECT_ERROR(Adafactor(p, AdafactorOptions().weight_decay(-1)), "[Adafactor] invalid weight_decay");
   EXPECT_ERROR(Rprop(p, RpropOptions(-0.5)), "[Rprop] invalid lr: -0.5 (must be >= 0)");
   EXPECT_ERROR(Rprop(p, RpropOptions().etas({1.5, 1.2})),
                "[Rprop] invalid etas: (1.5, 1.2) (must satisfy 0 < etaminus < 1 < etaplus)");
@@ -352,6 +365,49 @@ TEST(OptimStateDict, InMemoryRoundTripContinuesBitForBit) {
   check_state_dict_round_trip<Adamax>(AdamaxOptions(0.01).weight_decay(0.01));
   check_state_dict_round_trip<Rprop>(RpropOptions(0.01).etas({0.4, 1.3}).step_sizes({1e-5, 0.5}));
   check_state_dict_round_trip<ASGD>(ASGDOptions(0.05).lambd(0.01).t0(3));  // η and μ travel as metadata
+  check_state_dict_round_trip<Adafactor>(AdafactorOptions(0.05).weight_decay(0.01));
+  check_state_dict_round_trip<Adafactor>(AdafactorOptions().eps1(1e-20).d(2.0));
+}
+
+// Adafactor's state is not shaped like the parameters: row_var [5, 1] and col_var [1, 4] for a
+// [5, 4] weight, variance for a vector. load_state_dict checks the factored shapes, refuses a
+// buffer the parameter does not keep, and restores an unset eps1 as unset (values() lists only
+// set optional options, so the saved absence must unset it).
+TEST(OptimStateDict, AdafactorFactoredStateShapesAndOptionalEps1) {
+  Net a(3);
+  Adafactor oa(a.params, AdafactorOptions(0.05));
+  oa.zero_grad();
+  a.backward();
+  oa.step();
+  OptimizerStateDict d = oa.state_dict();
+  EXPECT_EQ(d.tensors.at("state.0.row_var").shape(), (Shape{5, 1}));
+  EXPECT_EQ(d.tensors.at("state.0.col_var").shape(), (Shape{1, 4}));
+  EXPECT_EQ(d.tensors.at("state.1.variance").shape(), (Shape{4}));
+  EXPECT_EQ(d.tensors.count("state.0.variance"), 0u);
+  EXPECT_EQ(d.metadata.count("param_groups.0.eps1"), 0u);
+
+  Net b(3);
+  Adafactor ob(b.params, AdafactorOptions(0.05).eps1(1e-5));
+  ob.load_state_dict(d);
+  EXPECT_FALSE(static_cast<const AdafactorOptions&>(ob.param_groups()[0].options()).eps1().has_value());
+  EXPECT_EQ(ob.state_tensor(b.params[0], "col_var").shape(), (Shape{1, 4}));
+
+  OptimizerStateDict with_eps = ob.state_dict();
+  with_eps.metadata["param_groups.0.eps1"] = "1e-05";
+  Adafactor oc(b.params, AdafactorOptions(0.05));
+  oc.load_state_dict(with_eps);
+  EXPECT_EQ(static_cast<const AdafactorOptions&>(oc.param_groups()[0].options()).eps1(), 1e-5);
+
+  OptimizerStateDict bad = d;
+  bad.tensors["state.0.row_var"] = zeros({5, 4});
+  EXPECT_ERROR(ob.load_state_dict(bad), "[Adafactor] load_state_dict: state.0.row_var has shape [5, 4], expected [5, 1]",
+               "parameter 0 of shape [5, 4]");
+  bad = d;
+  bad.tensors["state.0.variance"] = zeros({5, 4});
+  EXPECT_ERROR(ob.load_state_dict(bad), "[Adafactor] load_state_dict: state.0.variance is present",
+               "a parameter of shape [5, 4] keeps no variance");
+  // The refused loads changed nothing.
+  EXPECT_EQ(ob.state_tensor(b.params[0], "row_var").shape(), (Shape{5, 1}));
 }
 
 TEST(OptimStateDict, HyperParametersAndGroupsComeBack) {

@@ -124,6 +124,12 @@ std::vector<std::pair<std::string, Factory>> configs() {
     r.sched = std::make_unique<SequentialLR>(*r.opt, std::move(s), std::vector<int64_t>{10});
     return r;
   });
+  c.emplace_back("Adafactor_step", [](std::vector<Tensor> p) {
+    TrainRun r;
+    r.opt = std::make_unique<Adafactor>(p, AdafactorOptions(0.02).weight_decay(1e-3));
+    r.sched = std::make_unique<StepLR>(*r.opt, 30, 0.5);
+    return r;
+  });
   c.emplace_back("ASGD_averaging_exponential", [](std::vector<Tensor> p) {
     TrainRun r;
     r.opt = std::make_unique<ASGD>(p, ASGDOptions(0.05).lambd(1e-3).t0(20).weight_decay(1e-4));

@@ -3,8 +3,10 @@
 // the update rules as PyTorch documents them, written here element by element (relative
 // tolerance 1e-6 in f64), and so do the state buffers (momentum, moments) after the 10 steps.
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "optim_test_util.h"
 
@@ -43,6 +45,7 @@ std::vector<double> ref_grad(size_t k, const std::vector<double>& w) {
 
 // ---- the reference: one parameter's update, in f64, from the documented formulas ---------------
 struct RefState {
+  Shape shape;  ///< the parameter's shape (Adafactor factors matrices over their last two dims)
   int t = 0;
   double mu_product = 1.0;
   std::map<std::string, std::vector<double>> buf;
@@ -268,6 +271,66 @@ RefStep ref_asgd(AsgdH h) {
   };
 }
 
+// Adafactor (PyTorch 2.5's _single_tensor_adafactor): β̂ = t^decay (the new value's weight),
+// ρ = min(lr, 1/√t), α = max(eps2, RMS(w))·ρ; w ← w(1 - lr·wd); matrices: R, C ← running means
+// of g² over the last / second-last dim, V = R Cᵀ / max(mean(R), eps1); vectors: V ← running
+// g²; u = g / √max(V, eps1²); w ← w - α u / max(1, RMS(u)/d). eps1 unset: f64's epsilon.
+struct AdafactorH {
+  double lr = 1e-2, decay = -0.8;
+  std::optional<double> eps1 = std::nullopt;
+  double eps2 = 1e-3, d = 1, wd = 0;
+  bool maximize = false;
+};
+RefStep ref_adafactor(AdafactorH h) {
+  return [h](std::vector<double>& w, std::vector<double> g, RefState& s) {
+    s.t += 1;
+    const size_t N = w.size();
+    const double t = s.t, fresh = std::pow(t, h.decay), rho = std::min(h.lr, 1 / std::sqrt(t));
+    const double eps1 = h.eps1.value_or(std::numeric_limits<double>::epsilon());
+    double sw = 0;
+    for (double x : w) sw += x * x;
+    const double alpha = std::max(h.eps2, std::sqrt(sw / double(N))) * rho;
+    for (size_t i = 0; i < N; ++i) {
+      if (h.maximize) g[i] = -g[i];
+      w[i] *= 1 - h.lr * h.wd;
+    }
+    std::vector<double> v(N);
+    if (s.shape.size() >= 2) {
+      const size_t n = size_t(s.shape.back()), m = size_t(s.shape[s.shape.size() - 2]), B = N / (m * n);
+      auto& R = s.get("row_var", B * m);
+      auto& C = s.get("col_var", B * n);
+      auto g2 = [&](size_t b, size_t i, size_t j) { return g[(b * m + i) * n + j] * g[(b * m + i) * n + j]; };
+      for (size_t b = 0; b < B; ++b) {
+        for (size_t i = 0; i < m; ++i) {
+          double acc = 0;
+          for (size_t j = 0; j < n; ++j) acc += g2(b, i, j);
+          R[b * m + i] += fresh * (acc / double(n) - R[b * m + i]);
+        }
+        for (size_t j = 0; j < n; ++j) {
+          double acc = 0;
+          for (size_t i = 0; i < m; ++i) acc += g2(b, i, j);
+          C[b * n + j] += fresh * (acc / double(m) - C[b * n + j]);
+        }
+        double mean_r = 0;
+        for (size_t i = 0; i < m; ++i) mean_r += R[b * m + i] / double(m);
+        for (size_t i = 0; i < m; ++i)
+          for (size_t j = 0; j < n; ++j) v[(b * m + i) * n + j] = R[b * m + i] * C[b * n + j] / std::max(mean_r, eps1);
+      }
+    } else {
+      auto& V = s.get("variance", N);
+      for (size_t i = 0; i < N; ++i) v[i] = V[i] += fresh * (g[i] * g[i] - V[i]);
+    }
+    std::vector<double> u(N);
+    double su = 0;
+    for (size_t i = 0; i < N; ++i) {
+      u[i] = g[i] / std::sqrt(std::max(v[i], eps1 * eps1));
+      su += u[i] * u[i];
+    }
+    const double denom = std::max(1.0, std::sqrt(su / double(N)) / h.d);
+    for (size_t i = 0; i < N; ++i) w[i] -= alpha / denom * u[i];
+  };
+}
+
 // ---- the cases --------------------------------------------------------------------------------
 using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 struct Case {
@@ -345,6 +408,15 @@ std::vector<Case> cases() {
       {"ASGD_defaults_wd", make<ASGD>(ASGDOptions().weight_decay(0.1)), ref_asgd({.wd = 0.1}), {"ax"}},
       {"ASGD_maximize", make<ASGD>(ASGDOptions(0.02).t0(0).maximize(true)),
        ref_asgd({.lr = 0.02, .t0 = 0, .maximize = true}), {"ax"}},
+      // The [3, 5] parameter is factored (row_var, col_var), the [7] one keeps a full variance.
+      {"Adafactor", make<Adafactor>(AdafactorOptions()), ref_adafactor({}), {"row_var", "col_var", "variance"}},
+      // lr 1: the relative step ρ = 1/√t; d 1.5 and RMS(u) near 1 on the first steps: clipping
+      // both on and off.
+      {"Adafactor_relative_step_wd_d", make<Adafactor>(AdafactorOptions(1.0).beta2_decay(-0.5).d(1.5).weight_decay(0.01)),
+       ref_adafactor({.lr = 1.0, .decay = -0.5, .d = 1.5, .wd = 0.01}), {"row_var", "col_var", "variance"}},
+      // eps1 0.5 floors mean(R) and V for the small gradients; eps2 2 floors RMS(w).
+      {"Adafactor_eps_maximize", make<Adafactor>(AdafactorOptions(0.05).eps1(0.5).eps2(2.0).maximize(true)),
+       ref_adafactor({.lr = 0.05, .eps1 = 0.5, .eps2 = 2.0, .maximize = true}), {"row_var", "col_var", "variance"}},
   };
 }
 
@@ -352,6 +424,9 @@ struct Param {
   Case c;
   DType dtype;
 };
+
+// ctest lists the case by name instead of the parameter's bytes.
+void PrintTo(const Param& p, std::ostream* os) { *os << p.c.name << (p.dtype == kF64 ? " f64" : " f32"); }
 
 class Trajectory : public ::testing::TestWithParam<Param> {};
 
@@ -373,6 +448,7 @@ TEST_P(Trajectory, TenStepsMatchTheDocumentedFormulas) {
   }
   auto opt = c.make(params);
   std::vector<RefState> ref_state(kShapes.size());
+  for (size_t k = 0; k < kShapes.size(); ++k) ref_state[k].shape = kShapes[k];
 
   for (int step = 0; step < kSteps; ++step) {
     opt->zero_grad();
@@ -392,6 +468,10 @@ TEST_P(Trajectory, TenStepsMatchTheDocumentedFormulas) {
     EXPECT_EQ(opt->state(params[k]).step, kSteps);
     for (const auto& name : c.states) {
       Tensor buf = opt->state_tensor(params[k], name);
+      if (!ref_state[k].buf.count(name)) {  // a buffer this parameter does not keep (Adafactor's)
+        EXPECT_FALSE(buf.defined()) << c.name << ": param " << k << " keeps " << name;
+        continue;
+      }
       ASSERT_TRUE(buf.defined()) << c.name << ": no state " << name;
       EXPECT_EQ(buf.dtype(), dt);
       expect_near_rel(buf.to_vector(), ref_state[k].buf.at(name), rtol, atol,
@@ -546,6 +626,61 @@ TEST(OptimAdamax, FirstStepIsLrTimesTheGradientSign) {
     opt.step();
     EXPECT_NEAR(w.to_vector()[0], -0.01, 1e-15) << g;
     EXPECT_NEAR(w.to_vector()[1], 0.01, 1e-15) << g;
+  }
+}
+
+// Adafactor on what the table's [3, 5] and [7] leave out: a [2, 3, 4] parameter (factored per
+// leading index), a 0-d scalar (a full variance), and an empty parameter (counted, untouched).
+TEST(OptimAdafactor, BatchedMatricesAndScalarsFollowTheReference) {
+  const std::vector<Shape> shapes = {{2, 3, 4}, {}, {0, 3}};
+  std::vector<Tensor> params;
+  std::vector<std::vector<double>> ref_w;
+  std::vector<RefState> ref_state(shapes.size());
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    ref_w.push_back(init_w(k, shape_numel(shapes[k])));
+    params.push_back(from_vector(ref_w.back(), shapes[k], kF64).requires_grad_());
+    ref_state[k].shape = shapes[k];
+  }
+  optim::Adafactor opt(params, optim::AdafactorOptions(0.1).weight_decay(0.02));
+  auto ref = ref_adafactor({.lr = 0.1, .wd = 0.02});
+  for (int step = 1; step <= 6; ++step) {
+    opt.zero_grad();
+    Tensor loss = scalar_tensor(0.0, kF64);
+    for (size_t k = 0; k < params.size(); ++k) loss = loss + sum(sin(params[k]) * 3.0 + square(params[k]));
+    loss.backward();
+    opt.step();
+    for (size_t k = 0; k < params.size(); ++k) {
+      if (ref_w[k].empty()) continue;
+      std::vector<double> g(ref_w[k].size());
+      for (size_t i = 0; i < g.size(); ++i) g[i] = 3.0 * std::cos(ref_w[k][i]) + 2.0 * ref_w[k][i];
+      ref(ref_w[k], g, ref_state[k]);
+      expect_near_rel(params[k].to_vector(), ref_w[k], 1e-12, 1e-14, "step " + std::to_string(step));
+    }
+  }
+  EXPECT_EQ(opt.state_tensor(params[0], "row_var").shape(), (Shape{2, 3, 1}));
+  EXPECT_EQ(opt.state_tensor(params[0], "col_var").shape(), (Shape{2, 1, 4}));
+  expect_near_rel(opt.state_tensor(params[0], "row_var").to_vector(), ref_state[0].buf.at("row_var"), 1e-12, 1e-15,
+                  "row_var");
+  expect_near_rel(opt.state_tensor(params[0], "col_var").to_vector(), ref_state[0].buf.at("col_var"), 1e-12, 1e-15,
+                  "col_var");
+  EXPECT_FALSE(opt.state_tensor(params[0], "variance").defined());
+  EXPECT_EQ(opt.state_tensor(params[1], "variance").shape(), Shape{});
+  EXPECT_EQ(opt.state(params[2]).step, 6);
+  EXPECT_EQ(opt.state_tensor(params[2], "row_var").shape(), (Shape{0, 1}));
+}
+
+// eps1 unset is the parameter dtype's epsilon, as PyTorch's None: a gradient of 1e-10 has
+// V = 1e-20, under f32's eps1² (1.4e-14) but over f64's (4.9e-32), so the f32 step is
+// α·g/eps1 and the f64 step is α·sign(g).
+TEST(OptimAdafactor, UnsetEps1IsTheDtypesEpsilon) {
+  for (DType dt : {kF32, kF64}) {
+    Tensor w = full({1}, 0.5, {.dtype = dt, .requires_grad = true});
+    optim::Adafactor opt({w}, optim::AdafactorOptions(0.01));
+    w.set_grad(full({1}, 1e-10, {.dtype = dt}));
+    opt.step();
+    const double eps = dt == kF32 ? double(std::numeric_limits<float>::epsilon()) : std::numeric_limits<double>::epsilon();
+    const double u = std::min(1e-10 / eps, 1.0), alpha = 0.5 * 0.01;  // α = max(eps2, RMS(w))·min(lr, 1/√1)
+    EXPECT_NEAR(w.to_vector()[0], 0.5 - alpha * u, dt == kF32 ? 1e-7 : 1e-15) << dt;
   }
 }
 

@@ -789,7 +789,7 @@ TEST(TrainConfig, TrainerRejectsBadSettings) {
   EXPECT_EQ(Trainer(c).config().out, "runs/cnn-seed5");
 }
 
-// adamax/rprop/asgd and the polynomial/cyclic schedules by name: the lr column of metrics.csv is the
+// adamax/rprop/asgd/adafactor and the polynomial/cyclic schedules by name: the lr column of metrics.csv is the
 // schedule's value at each epoch (polynomial over 4 epochs: 1, 3/4, 1/2, 1/4 of the lr; cyclic:
 // triangle waves between lr/10 and lr with half-cycles of epochs/4 = 1 epoch, the second cycle at
 // half amplitude). LBFGS, which needs a closure, is refused with the reason.
@@ -808,7 +808,8 @@ TEST(TrainConfig, NewOptimizersAndSchedulesByName) {
   };
   for (const Case& k : {Case{"rprop", "polynomial", {0.01, 0.0075, 0.005, 0.0025}},
                         Case{"adamax", "cyclic", {2e-4, 2e-3, 2e-4, 1.1e-3}},
-                        Case{"asgd", "step", {1e-2, 1e-3, 1e-4, 1e-5}}}) {
+                        Case{"asgd", "step", {1e-2, 1e-3, 1e-4, 1e-5}},
+                        Case{"adafactor", "exponential", {1e-2, 9e-3, 8.1e-3, 7.29e-3}}}) {
     SCOPED_TRACE(std::string(k.optimizer) + " " + k.schedule);
     TrainConfig c = small_config(dir.file(std::string(k.optimizer) + "_" + k.schedule));
     c.optimizer = k.optimizer;

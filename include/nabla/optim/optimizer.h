@@ -43,6 +43,11 @@ class OptimizerOptions {
   virtual std::vector<std::pair<std::string, double>> values() const = 0;
   /// Sets a hyper-parameter by name; false when this optimizer has no such option.
   virtual bool set_value(const std::string& name, double value) = 0;
+  /// Numeric options that may be unset (LBFGS's max_eval, Adafactor's eps1), every one, set or
+  /// not: values() lists them only when set, so load_state_dict needs these names to unset them.
+  virtual std::vector<std::string> optional_names() const { return {}; }
+  /// Unsets an optional numeric option by name; false when there is no such option.
+  virtual bool unset_value(const std::string& /*name*/) { return false; }
   /// Options whose value is text (LBFGS's line_search_fn), every one, set or not.
   virtual std::vector<std::pair<std::string, std::optional<std::string>>> string_values() const { return {}; }
   /// Sets a text option by name (nullopt unsets it); false when there is no such option.
@@ -53,10 +58,17 @@ class OptimizerOptions {
   virtual void validate() const = 0;
 };
 
+namespace detail {
+template <typename V>
+inline constexpr bool is_optional_number_v =
+    std::is_same_v<V, std::optional<int64_t>> || std::is_same_v<V, std::optional<double>>;
+}  // namespace detail
+
 /// CRTP helper: Derived lists its fields once in `template <class F> void fields(F&& f)`
-/// (calling f(name, field&) for double, bool, int64_t, std::optional<int64_t> (listed in
-/// values() when set), std::tuple<double, double> (betas: beta1/beta2) and
-/// std::optional<std::string> fields (string_values()).
+/// (calling f(name, field&) for double, bool, int64_t, std::optional<int64_t> and
+/// std::optional<double> (listed in values() when set, named by optional_names()),
+/// std::tuple<double, double> (betas: beta1/beta2) and std::optional<std::string> fields
+/// (string_values()).
 template <typename Derived>
 class OptimizerCloneableOptions : public OptimizerOptions {
  public:
@@ -72,7 +84,7 @@ class OptimizerCloneableOptions : public OptimizerOptions {
       if constexpr (std::is_same_v<V, std::tuple<double, double>>) {
         out.emplace_back("beta1", std::get<0>(v));
         out.emplace_back("beta2", std::get<1>(v));
-      } else if constexpr (std::is_same_v<V, std::optional<int64_t>>) {
+      } else if constexpr (detail::is_optional_number_v<V>) {
         if (v) out.emplace_back(name, double(*v));
       } else if constexpr (!std::is_same_v<V, std::optional<std::string>>) {
         out.emplace_back(name, double(v));
@@ -95,6 +107,21 @@ class OptimizerCloneableOptions : public OptimizerOptions {
       } else if constexpr (!std::is_same_v<V, std::optional<std::string>>) {
         if (key == name) v = V(value), found = true;
       }
+    });
+    return found;
+  }
+  std::vector<std::string> optional_names() const override {
+    std::vector<std::string> out;
+    const_cast<Derived&>(static_cast<const Derived&>(*this)).fields([&](const char* name, auto& v) {
+      if constexpr (detail::is_optional_number_v<std::decay_t<decltype(v)>>) out.emplace_back(name);
+    });
+    return out;
+  }
+  bool unset_value(const std::string& key) override {
+    bool found = false;
+    static_cast<Derived&>(*this).fields([&](const char* name, auto& v) {
+      if constexpr (detail::is_optional_number_v<std::decay_t<decltype(v)>>)
+        if (key == name) v = std::nullopt, found = true;
     });
     return found;
   }
@@ -223,6 +250,10 @@ class Optimizer {
   /// save_extra_state last; load_state_dict() calls load_extra_state after validating its own
   /// part and before changing anything, and then commits its part, which cannot fail. So
   /// load_extra_state must validate everything before it changes anything itself.
+  /// Shape of state buffer `buffer` for `param`, or nullopt when such a parameter keeps no such
+  /// buffer; load_state_dict checks saved buffers against it. Most optimizers keep buffers of
+  /// the parameter's shape; Adafactor keeps factored row/column statistics of matrices.
+  virtual std::optional<Shape> state_shape(size_t /*buffer*/, const Tensor& param) const { return param.shape(); }
   virtual void save_extra_state(OptimizerStateDict& /*dict*/) const {}
   virtual void load_extra_state(const OptimizerStateDict& /*dict*/) {}
   /// Options of group `g` as the concrete type.
@@ -259,6 +290,9 @@ class Optimizer {
 
 /// Error helpers for options validation: "[SGD] invalid lr: -1 (must be >= 0)".
 namespace detail {
+/// `params` as the single group of an optimizer built from a plain list (none: no group, so the
+/// base constructor refuses the empty list with its own message).
+std::vector<OptimizerParamGroup> one_group(std::vector<Tensor> params);
 void check_non_negative(const char* optimizer, const char* option, double v);
 void check_unit_interval(const char* optimizer, const char* option, double v, bool closed_right);
 std::string format_double(double v);  ///< shortest text that reads back to exactly v
