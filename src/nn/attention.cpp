@@ -210,8 +210,12 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const TransformerEnco
 TransformerEncoder::TransformerEncoder(const TransformerEncoderOptions& o) : Module("TransformerEncoder"), options(o) {
   if (o.num_layers() < 1) fail("num_layers must be at least 1, got ", o.num_layers());
   layers = register_module("layers", std::make_shared<ModuleList>());
-  for (int64_t i = 0; i < o.num_layers(); ++i)
-    layers->push_back(std::make_shared<TransformerEncoderLayer>(o.encoder_layer()));
+  for (int64_t i = 0; i < o.num_layers(); ++i) {
+    auto l = std::make_shared<TransformerEncoderLayer>(o.encoder_layer());
+    // PyTorch deep-copies one layer: the same starting values, independent tensors.
+    if (i > 0) l->load_state_dict(layers->at<TransformerEncoderLayer>(0)->state_dict());
+    layers->push_back(l);
+  }
   if (o.norm()) norm = register_module("norm", o.norm());
 }
 

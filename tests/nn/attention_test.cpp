@@ -476,11 +476,23 @@ TEST(TransformerEncoder, TwoLayersAndFinalNormMatchLibTorch) {
   loss_of(out).backward();
   expect_near(out, encoder2_out, {kL, kN, kE}, 1e-10, "out");
   expect_near(x.grad(), encoder2_gx, {kL, kN, kE}, 1e-10, "grad x");
-  // Layers are initialized independently (unlike PyTorch's deep copies).
+  // As PyTorch's deep copies of one layer: every layer starts from the same values, in tensors
+  // of its own (a step on one layer leaves the others alone).
   manual_seed(0);
   nn::TransformerEncoder fresh(nn::TransformerEncoderOptions(layer, 2));
-  EXPECT_FALSE(allclose(fresh.layers->at<nn::TransformerEncoderLayer>(0)->linear1->weight,
-                        fresh.layers->at<nn::TransformerEncoderLayer>(1)->linear1->weight));
+  auto l0 = fresh.layers->at<nn::TransformerEncoderLayer>(0), l1 = fresh.layers->at<nn::TransformerEncoderLayer>(1);
+  const auto p0 = l0->named_parameters(), p1 = l1->named_parameters();
+  ASSERT_EQ(p0.size(), p1.size());
+  for (size_t i = 0; i < p0.size(); ++i) {
+    EXPECT_EQ(p0[i].first, p1[i].first);
+    EXPECT_TRUE(allclose(p0[i].second, p1[i].second, 0, 0)) << p0[i].first;
+    EXPECT_NE(p0[i].second.impl_ptr(), p1[i].second.impl_ptr()) << p0[i].first;
+  }
+  {
+    NoGradGuard ng;
+    l0->linear1->weight.add_(1.0);
+  }
+  EXPECT_FALSE(allclose(l0->linear1->weight, l1->linear1->weight));
   EXPECT_EQ(fresh.norm, nullptr);
 }
 

@@ -167,9 +167,8 @@ struct TransformerEncoderForwardOptions {
 };
 
 /// A stack of num_layers TransformerEncoderLayers (submodule `layers`, a ModuleList: keys
-/// layers.0.self_attn.in_proj_weight, ...) and an optional final `norm`. Unlike PyTorch, which
-/// deep-copies one layer so that every layer starts with the same weights, each layer draws its
-/// own initial weights.
+/// layers.0.self_attn.in_proj_weight, ...) and an optional final `norm`. As PyTorch, which
+/// deep-copies one layer, every layer starts with the same weights (in tensors of its own).
 class TransformerEncoder : public Module {
  public:
   explicit TransformerEncoder(const TransformerEncoderOptions& options);
