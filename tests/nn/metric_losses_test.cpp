@@ -176,7 +176,7 @@ TEST(MetricLosses, FunctionalErrorsSayWhatWasExpected) {
                "expected [4, 3] (one variance per element), or [4] or [4, 1] (one per sample)");
   EXPECT_ERROR(gaussian_nll_loss(x, x, ones({4, 2})), "[gaussian_nll_loss] var shape [4, 2]");
   EXPECT_ERROR(gaussian_nll_loss(x, x, vec({1, 2, -0.5, 1}, {4}).to(DType::f32)),
-               "[gaussian_nll_loss] var must be non-negative, got a minimum of -0.5 (var shape [4])");
+               "[gaussian_nll_loss] var must be non-negative, got -0.5 at position 2 (var shape [4])");
   EXPECT_ERROR(gaussian_nll_loss(x, ones({2, 3}), ones({4, 3})), "[gaussian_nll_loss] target shape [2, 3] does not broadcast");
   // triplet_margin_loss: ranks.
   EXPECT_ERROR(triplet_margin_loss(x, x, randn({2, 4, 3})), "[triplet_margin_loss]", "[4, 3], [4, 3] and [2, 4, 3]");
