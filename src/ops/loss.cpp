@@ -245,11 +245,12 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCE
   Tensor per;
   {
     NoGradGuard ng;
-    if (input.numel() > 0) {
-      // One host read of both bounds; NaN fails both comparisons.
-      const double lo = min(input).item(), hi = max(input).item();
-      NB_CHECK(lo >= 0.0 && hi <= 1.0, "[binary_cross_entropy] every input must be a probability in [0, 1], got values in [",
-               lo, ", ", hi, "] (for logits use binary_cross_entropy_with_logits)");
+    if (input.numel() > 0) {  // clamp keeps NaN, and NaN != NaN: NaN is refused too
+      ops::check_mask_clear(ne(clamp(input, 0.0, 1.0), input), input, [shape = input.shape()](const std::string& got, int64_t at) {
+        return detail::concat("[binary_cross_entropy] every input must be a probability in [0, 1], got ", got,
+                              " at position ", at, " (input shape ", shape,
+                              "; for logits use binary_cross_entropy_with_logits)");
+      });
     }
     per = -(t * clamp(log(input), -100.0, std::nullopt) + (1.0 - t) * clamp(log1p(-input), -100.0, std::nullopt));
   }

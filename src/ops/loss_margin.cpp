@@ -21,29 +21,13 @@ Tensor floor_value_only(const Tensor& x, double lo) {
   return where(below, (x - x.detach()) + lo, x);
 }
 
-/// Throws where `bad` (a 0/1 mask over `values`) has a 1, with message(got, position): an index
-/// check of the mask (0 good), so it runs where the values live: on the CPU at once, on a GPU
-/// without waiting for the queued work (reported at the next synchronization, as bad class
-/// indices are). `got` is the bad value for values on the CPU, "another value" on a device.
-template <typename Message>
-void check_mask_clear(const Tensor& bad, const Tensor& values, Message message) {
-  const Tensor host = values.device().is_cpu() ? values : Tensor();
-  ops::check_indices(ops::contiguous_data(bad.to(DType::i64)), {.limit = 1, .also = std::nullopt},
-                     [host, message](int64_t at, int64_t) {
-                       const std::string got =
-                           host.defined() ? detail::concat(host.reshape({-1}).to(DType::f64).to_vector<double>()[size_t(at)])
-                                          : std::string("another value");
-                       return message(got, at);
-                     });
-}
-
 /// Targets documented as 1 or -1 must be; a 0/1 target (the usual mistake) would train silently
 /// wrong.
 void check_sign_targets(const Tensor& target, const char* op) {
   if (target.numel() == 0) return;
   NoGradGuard ng;
   const Tensor t = target.to(DType::f64);
-  check_mask_clear(ne(abs(t), ops::scalar_like(1, t)), target,
+  ops::check_mask_clear(ne(abs(t), ops::scalar_like(1, t)), target,
                    [op = std::string(op), shape = target.shape()](const std::string& got, int64_t at) {
                      return detail::concat("[", op, "] target must hold 1 or -1, got ", got, " at position ", at,
                                            " (target shape ", shape, ")");
@@ -270,7 +254,7 @@ Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor
   }
   if (var.numel() > 0) {
     NoGradGuard ng;  // NaN passes, as PyTorch's any(var < 0)
-    check_mask_clear(lt(var, ops::scalar_like(0, var)), var,
+    ops::check_mask_clear(lt(var, ops::scalar_like(0, var)), var,
                      [op = std::string(op), shape = var.shape()](const std::string& got, int64_t at) {
                        return detail::concat("[", op, "] var must be non-negative, got ", got, " at position ", at,
                                              " (var shape ", shape, ")");

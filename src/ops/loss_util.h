@@ -25,6 +25,22 @@ inline bool broadcasts_to(const Shape& s, const Shape& to) {
   return true;
 }
 
+/// Throws where `bad` (a 0/1 mask over `values`) has a 1, with message(got, position): an index
+/// check of the mask (0 good), so it runs where the values live: on the CPU at once, on a GPU
+/// without waiting for the queued work (reported at the next synchronization, as bad class
+/// indices are). `got` is the bad value for values on the CPU, "another value" on a device.
+template <typename Message>
+inline void check_mask_clear(const Tensor& bad, const Tensor& values, Message message) {
+  const Tensor host = values.device().is_cpu() ? values : Tensor();
+  ops::check_indices(ops::contiguous_data(bad.to(DType::i64)), {.limit = 1, .also = std::nullopt},
+                     [host, message](int64_t at, int64_t) {
+                       const std::string got =
+                           host.defined() ? detail::concat(host.reshape({-1}).to(DType::f64).to_vector<double>()[size_t(at)])
+                                          : std::string("another value");
+                       return message(got, at);
+                     });
+}
+
 /// An element weight must broadcast to the input's shape, not widen the loss beyond it.
 inline void check_loss_weight(const Tensor& weight, const Tensor& input, const char* op) {
   if (!weight.defined()) return;

@@ -444,7 +444,8 @@ TEST_F(FakeDeviceTest, CrossEntropyTargetsAreCheckedWithoutADownload) {
               cross_entropy(logits.detach().cpu(), ignored.cpu()).item(), 1e-6);
 }
 
-// The ±1 targets of the margin losses and gaussian_nll_loss's var are checked as indices are: on a GPU without reading
+// The ±1 targets of the margin losses, gaussian_nll_loss's var and binary_cross_entropy's
+// probabilities are checked as indices are: on a GPU without reading
 // anything back, a bad one reported at the next synchronizing call.
 TEST_F(FakeDeviceTest, SignTargetsOfMarginLossesAreCheckedWithoutADownload) {
   fake().defer_index_checks = true;
@@ -453,11 +454,14 @@ TEST_F(FakeDeviceTest, SignTargetsOfMarginLossesAreCheckedWithoutADownload) {
   Tensor x = randn({6}).to(kDev).requires_grad_(true);
   Tensor good = from_vector<double>({1, -1, -1, 1, 1, -1}, {6}).to(kDev);
   const int downloads = fake().downloads;
-  Tensor loss = soft_margin_loss(x, good) + hinge_embedding_loss(x, good);
+  Tensor probs = from_vector<double>({0, 1, 1, 0, 1, 0}, {6}).to(kDev);
+  Tensor loss = soft_margin_loss(x, good) + hinge_embedding_loss(x, good) + binary_cross_entropy(sigmoid(x), probs);
   loss.backward();
   EXPECT_EQ(fake().downloads, downloads) << "forward and backward must not read anything back";
   EXPECT_NEAR(loss.item(),
-              (soft_margin_loss(x.detach().cpu(), good.cpu()) + hinge_embedding_loss(x.detach().cpu(), good.cpu())).item(),
+              (soft_margin_loss(x.detach().cpu(), good.cpu()) + hinge_embedding_loss(x.detach().cpu(), good.cpu()) +
+               binary_cross_entropy(sigmoid(x.detach().cpu()), probs.cpu()))
+                  .item(),
               1e-6);
 
   Tensor zero_one = from_vector<double>({1, 0, 1, 1, 0, 1}, {6}).to(kDev);
@@ -468,6 +472,8 @@ TEST_F(FakeDeviceTest, SignTargetsOfMarginLossesAreCheckedWithoutADownload) {
   Tensor neg_var = from_vector<double>({1, 2, 1, -3, 1, 1}, {6}).to(kDev);
   ASSERT_NO_THROW(bad = gaussian_nll_loss(x.detach(), good, neg_var));
   EXPECT_ERROR(bad.item(), "[gaussian_nll_loss] var must be non-negative, got another value at position 3");
+  ASSERT_NO_THROW(bad = binary_cross_entropy(x.detach(), probs)) << "x holds values outside [0, 1]";
+  EXPECT_ERROR(bad.item(), "[binary_cross_entropy] every input must be a probability in [0, 1], got another value");
   // On the CPU the bad value itself is named, at once.
   EXPECT_ERROR(soft_margin_loss(x.detach().cpu(), zero_one.cpu()),
                "[soft_margin_loss] target must hold 1 or -1, got 0 at position 1 (target shape [6])");
