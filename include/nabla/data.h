@@ -18,6 +18,7 @@
 #include "nabla/data/dataset.h"
 #include "nabla/data/idx.h"
 #include "nabla/data/image_folder.h"
+#include "nabla/data/mix.h"
 #include "nabla/data/rng.h"
 #include "nabla/data/split.h"
 #include "nabla/data/transforms.h"

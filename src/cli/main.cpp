@@ -59,6 +59,8 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --augment NAME           none, standard, strong [preset's recommendation]
   --dropout P              override every Dropout layer's probability
   --label-smoothing X      [0]
+  --mixup ALPHA            MixUp on training batches, lambda ~ Beta(ALPHA, ALPHA) (e.g. 0.2) [off]
+  --cutmix ALPHA           CutMix on training batches (e.g. 1.0); with --mixup, one of the two per batch [off]
   --clip-grad-norm X       [off]
   --ema DECAY              validate, keep and test a moving average of the weights (e.g. 0.999) [off]
   --patience N             early stopping on validation accuracy (restores the best epoch) [off]
@@ -75,7 +77,7 @@ const char* kTrainHelp = R"(usage: nabla train [options]
 
 const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "batch-size", "optimizer", "lr", "momentum",
                                              "weight-decay", "schedule", "warmup-epochs", "augment", "dropout",
-                                             "label-smoothing", "clip-grad-norm", "ema", "patience", "val-fraction",
+                                             "label-smoothing", "mixup", "cutmix", "clip-grad-norm", "ema", "patience", "val-fraction",
                                              "train-limit", "per-class", "classes", "seed", "threads", "workers",
                                              "device"};
 
@@ -123,6 +125,8 @@ train::TrainConfig config_from(const Args& a) {
   if (a.has("dropout") && !(c.dropout >= 0 && c.dropout < 1))
     throw UsageError("--dropout must be in [0, 1), got " + format_number(c.dropout));
   c.label_smoothing = a.number("label-smoothing", 0);
+  c.mixup = a.number("mixup", 0);
+  c.cutmix = a.number("cutmix", 0);
   c.clip_grad_norm = a.number("clip-grad-norm", 0);
   c.ema_decay = a.number("ema", 0);
   c.patience = a.integer("patience", 0);
@@ -162,6 +166,8 @@ train::TrainConfig config_from(const Args& a) {
   at_least("clip-grad-norm", c.clip_grad_norm, 0);
   at_least("ema", c.ema_decay, 0);
   at_least("label-smoothing", c.label_smoothing, 0);
+  at_least("mixup", c.mixup, 0);
+  at_least("cutmix", c.cutmix, 0);
   return c;
 }
 

@@ -26,6 +26,8 @@ Json TrainConfig::to_json() const {
                        {"augment", augment},
                        {"dropout", dropout},
                        {"label_smoothing", label_smoothing},
+                       {"mixup", mixup},
+                       {"cutmix", cutmix},
                        {"clip_grad_norm", clip_grad_norm},
                        {"ema_decay", ema_decay},
                        {"patience", patience},
@@ -79,6 +81,8 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     else if (k == "augment") str(c.augment);
     else if (k == "dropout") num(c.dropout);
     else if (k == "label_smoothing") num(c.label_smoothing);
+    else if (k == "mixup") num(c.mixup);
+    else if (k == "cutmix") num(c.cutmix);
     else if (k == "clip_grad_norm") num(c.clip_grad_norm);
     else if (k == "ema_decay") num(c.ema_decay);
     else if (k == "patience") integer(c.patience);

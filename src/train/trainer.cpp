@@ -11,6 +11,7 @@
 
 #include "nabla/autograd.h"
 #include "nabla/file.h"
+#include "nabla/data/mix.h"
 #include "nabla/data/split.h"
 #include "nabla/io/atomic_file.h"
 #include "nabla/io/key_prefix.h"
@@ -222,7 +223,8 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
     NB_CHECK(v >= 0, "[train] ", name, " must be >= 0 (0: the default or off), got ", v);
   for (auto [name, v] : {std::pair{"lr", cfg_.lr}, std::pair{"momentum", cfg_.momentum},
                          std::pair{"weight_decay", cfg_.weight_decay}, std::pair{"clip_grad_norm", cfg_.clip_grad_norm},
-                         std::pair{"label_smoothing", cfg_.label_smoothing}})
+                         std::pair{"label_smoothing", cfg_.label_smoothing}, std::pair{"mixup", cfg_.mixup},
+                         std::pair{"cutmix", cfg_.cutmix}})
     NB_CHECK(std::isfinite(v) && v >= 0, "[train] ", name, " must be a finite number >= 0, got ", v);
   NB_CHECK(cfg_.label_smoothing <= 1, "[train] label_smoothing must be in [0, 1], got ", cfg_.label_smoothing);
   NB_CHECK(std::isfinite(cfg_.ema_decay) && cfg_.ema_decay >= 0 && cfg_.ema_decay < 1,
@@ -404,8 +406,17 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   };
   detail::DeviceFeed feed(*train_loader_, device_, &data_wait_);
   while (std::optional<data::Batch> b = feed.next()) {
-    Tensor logits = (*model_)(b->inputs);
-    Tensor loss = cross_entropy(logits, b->targets, {.label_smoothing = cfg_.label_smoothing});
+    // MixUp / CutMix: the loss takes the mixed inputs and probability targets; the hit count
+    // below still compares with the unmixed labels.
+    data::Batch in = *b;
+    if (cfg_.mixup > 0 || cfg_.cutmix > 0) {
+      data::Rng rng = data::Rng::for_sample(cfg_.seed, epoch, step, data::RngDomain::mix);
+      const bool cut = cfg_.cutmix > 0 && (cfg_.mixup <= 0 || rng.bernoulli(0.5));
+      in = cut ? data::CutMix({.alpha = cfg_.cutmix, .num_classes = spec_.num_classes})(*b, rng)
+               : data::MixUp({.alpha = cfg_.mixup, .num_classes = spec_.num_classes})(*b, rng);
+    }
+    Tensor logits = (*model_)(in.inputs);
+    Tensor loss = cross_entropy(logits, in.targets, {.label_smoothing = cfg_.label_smoothing});
     const int64_t n = b->targets.size(0);
     {
       NoGradGuard ng;

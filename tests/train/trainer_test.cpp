@@ -87,6 +87,7 @@ struct ResumeCase {
   std::string optimizer, schedule, augment;
   int64_t warmup = 0, patience = 0;
   double label_smoothing = 0, clip = 0, ema = 0;
+  double mixup = 0, cutmix = 0;
 };
 
 void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.name; }
@@ -106,6 +107,8 @@ TEST_P(ResumeTest, InterruptedAndResumedRunEqualsUninterruptedBitForBit) {
     c.label_smoothing = p.label_smoothing;
     c.clip_grad_norm = p.clip;
     c.ema_decay = p.ema;
+    c.mixup = p.mixup;
+    c.cutmix = p.cutmix;
     return c;
   };
   const std::string a = dir.file("a"), b = dir.file("b");
@@ -152,12 +155,39 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(ResumeCase{"sgd_cosine_warmup_dropout", "sgd", "cosine", "none", 1, 0, 0, 0},
                       ResumeCase{"adam_onecycle_augment_patience", "adam", "onecycle", "standard", 0, 3, 0.1, 1.0},
                       ResumeCase{"rmsprop_plateau", "rmsprop", "plateau", "none", 0, 0, 0, 0},
-                      ResumeCase{"sgd_step_ema", "sgd", "step", "none", 0, 0, 0, 0, 0.9}),
+                      ResumeCase{"sgd_step_ema", "sgd", "step", "none", 0, 0, 0, 0, 0.9},
+                      ResumeCase{"adamw_mixup_cutmix", "adamw", "cosine", "standard", 0, 0, 0.1, 0, 0, 0.4, 1.0}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // With ema_decay the run keeps the weights' moving average: one update per step after a copy of
 // the initial weights, and what validation picks as best and saves is the average, not the
 // trained weights.
+// --mixup / --cutmix: the loss is taken on mixed batches (so the train loss changes, and with
+// half-and-half blends it cannot reach the unmixed run's), validation and test are not mixed,
+// and the settings are recorded in config.json.
+TEST(Trainer, MixupAndCutmixTrainOnMixedBatches) {
+  TempDir dir("mix");
+  auto train_loss = [](const std::string& run) {
+    return std::stod(split(lines_of(read_text(run + "/metrics.csv")).at(1), ',').at(1));
+  };
+  TrainConfig plain = small_config(dir.file("plain"));
+  plain.epochs = 1;
+  Trainer(plain).fit();
+  for (auto [mixup, cutmix] : {std::pair{1.0, 0.0}, std::pair{0.0, 1.0}, std::pair{0.2, 0.2}}) {
+    SCOPED_TRACE(std::to_string(mixup) + " " + std::to_string(cutmix));
+    TrainConfig c = small_config(dir.file("mix" + std::to_string(int(mixup * 10)) + std::to_string(int(cutmix * 10))));
+    c.epochs = 1;
+    c.mixup = mixup;
+    c.cutmix = cutmix;
+    train::RunResult r = Trainer(c).fit();
+    EXPECT_TRUE(std::isfinite(r.test.loss));
+    EXPECT_NE(train_loss(c.out), train_loss(plain.out));
+    io::Json cfg = io::Json::parse(read_text(c.out + "/config.json"));
+    EXPECT_EQ(cfg.find("mixup")->as_double(), mixup);
+    EXPECT_EQ(cfg.find("cutmix")->as_double(), cutmix);
+  }
+}
+
 TEST(Trainer, EmaRunSavesAndEvaluatesTheAverage) {
   TempDir dir("ema");
   TrainConfig c = small_config(dir.file("run"));
@@ -577,6 +607,8 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.classes = {2, -1}; }, "labels are >= 0, got -1"},
       {[](TrainConfig& c) { c.classes = {3}; }, "classes: a classifier needs at least 2 classes, got only label 3"},
       {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
+      {[](TrainConfig& c) { c.mixup = -0.2; }, "mixup must be a finite number >= 0, got -0.2"},
+      {[](TrainConfig& c) { c.cutmix = NAN; }, "cutmix must be a finite number >= 0, got nan"},
       {[](TrainConfig& c) { c.ema_decay = 1.0; }, "ema_decay must be in [0, 1) (0: off), got 1"},
       {[](TrainConfig& c) { c.weight_decay = INFINITY; }, "weight_decay must be a finite number >= 0, got inf"},
       {[](TrainConfig& c) { c.dropout = -0.5; }, "dropout must be in [0, 1) (or -1: keep the model's own), got -0.5"},

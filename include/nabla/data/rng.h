@@ -11,7 +11,7 @@
 namespace nabla::data {
 
 /// Domains keep the streams of different uses of one seed apart.
-enum class RngDomain : uint64_t { augment = 1, shuffle = 2, split = 3, user = 4 };
+enum class RngDomain : uint64_t { augment = 1, shuffle = 2, split = 3, user = 4, mix = 5 };
 
 /// SplitMix64 finalizer: spreads a seed over all 64 bits.
 inline uint64_t mix64(uint64_t x) {

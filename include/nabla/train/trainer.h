@@ -40,6 +40,12 @@ struct TrainConfig {
   std::string augment;           ///< none, standard, strong; empty: the preset's recommendation
   double dropout = -1;           ///< >= 0 overrides the p of every Dropout layer
   double label_smoothing = 0;
+  /// > 0: MixUp with λ ~ Beta(mixup, mixup) on every training batch (torchvision's MixUp: each
+  /// image blended with its neighbour in the batch, targets the same mix of the two labels).
+  double mixup = 0;
+  /// > 0: CutMix with λ ~ Beta(cutmix, cutmix). With both set, each batch takes one of the two
+  /// at random (torchvision's RandomChoice). Train accuracy counts hits on the unmixed labels.
+  double cutmix = 0;
   double clip_grad_norm = 0;     ///< 0: off
   /// > 0: keep an exponential moving average of the weights (and BatchNorm statistics), updated
   /// after every step with decay min(ema_decay, (1 + k) / (10 + k)) at update k (a warm-up, so
