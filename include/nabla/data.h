@@ -13,6 +13,7 @@
 //     while (auto batch = train_loader.next()) { /* batch->inputs [B, 1, 28, 28], batch->targets [B] */ }
 //   }
 #pragma once
+#include "nabla/data/auto_augment.h"
 #include "nabla/data/csv.h"
 #include "nabla/data/dataloader.h"
 #include "nabla/data/dataset.h"

@@ -56,7 +56,8 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --schedule NAME          constant, step, exponential, cosine, invsqrt, polynomial, cyclic, onecycle,
                            plateau [cosine]
   --warmup-epochs N        linear warm-up before the schedule [0]
-  --augment NAME           none, standard, strong [preset's recommendation]
+  --augment NAME           none, standard, strong, trivial (TrivialAugmentWide), randaugment
+                           [preset's recommendation]
   --dropout P              override every Dropout layer's probability
   --label-smoothing X      [0]
   --mixup ALPHA            MixUp on training batches, lambda ~ Beta(ALPHA, ALPHA) (e.g. 0.2) [off]

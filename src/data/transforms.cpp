@@ -5,19 +5,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "image_util.h"
+
 namespace nabla::data {
 
-namespace {
-
-constexpr double kPi = 3.14159265358979323846;
-double radians(double deg) { return deg * kPi / 180.0; }
-
-// A contiguous f32 image and its geometry; a 2-D [H, W] input is one channel.
-struct Img {
-  Tensor t;
-  int64_t c = 1, h = 0, w = 0;
-  const float* data() const { return static_cast<const float*>(t.raw_data()); }
-};
+namespace image_util {
 
 // A contiguous copy of any strided f32 tensor (plain loops: runs on worker threads, off the op
 // dispatcher); contiguous tensors are returned as they are.
@@ -65,6 +57,19 @@ Img check_image(const Tensor& image, const char* op) {
 Tensor make_out(const Tensor& like, int64_t c, int64_t h, int64_t w) {
   return like.dim() == 3 ? empty({c, h, w}, {.dtype = DType::f32}) : empty({h, w}, {.dtype = DType::f32});
 }
+
+}  // namespace image_util
+
+using image_util::check_image;
+using image_util::contiguous_f32;
+using image_util::copy_f32;
+using image_util::Img;
+using image_util::make_out;
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+double radians(double deg) { return deg * kPi / 180.0; }
 
 // Snaps coordinates within 1e-9 of an integer onto it, so 90-degree turns are exact.
 inline double snap(double v) {

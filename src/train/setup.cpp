@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "nabla/data/auto_augment.h"
 #include "nabla/data/split.h"
 #include "nabla/ops.h"
 #include "nabla/optim.h"
@@ -89,7 +90,13 @@ data::Transform make_augmentation(const std::string& name) {
     return data::compose({data::random_crop(28, 28, 2), data::random_horizontal_flip(0.5),
                           data::random_apply(data::random_rotation(-10, 10), 0.5),
                           data::random_erasing(data::RandomErasingOptions{})});
-  fail("[train] unknown augmentation '", name, "' (known: none, standard, strong)");
+  // The automatic policies on top of the standard crop and mirror (torchvision's recipes pair
+  // them the same way).
+  if (name == "trivial")
+    return data::compose({data::random_crop(28, 28, 2), data::random_horizontal_flip(0.5), data::trivial_augment_wide()});
+  if (name == "randaugment")
+    return data::compose({data::random_crop(28, 28, 2), data::random_horizontal_flip(0.5), data::rand_augment()});
+  fail("[train] unknown augmentation '", name, "' (known: none, standard, strong, trivial, randaugment)");
 }
 
 RunData load_data(const TrainConfig& c, int64_t* num_classes) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <stdexcept>
 
 #include "nabla/autograd.h"
@@ -156,7 +157,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ResumeCase{"adam_onecycle_augment_patience", "adam", "onecycle", "standard", 0, 3, 0.1, 1.0},
                       ResumeCase{"rmsprop_plateau", "rmsprop", "plateau", "none", 0, 0, 0, 0},
                       ResumeCase{"sgd_step_ema", "sgd", "step", "none", 0, 0, 0, 0, 0.9},
-                      ResumeCase{"adamw_mixup_cutmix", "adamw", "cosine", "standard", 0, 0, 0.1, 0, 0, 0.4, 1.0}),
+                      ResumeCase{"adamw_mixup_cutmix_trivial", "adamw", "cosine", "trivial", 0, 0, 0.1, 0, 0, 0.4, 1.0}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // With ema_decay the run keeps the weights' moving average: one update per step after a copy of
@@ -186,6 +187,26 @@ TEST(Trainer, MixupAndCutmixTrainOnMixedBatches) {
     EXPECT_EQ(cfg.find("mixup")->as_double(), mixup);
     EXPECT_EQ(cfg.find("cutmix")->as_double(), cutmix);
   }
+}
+
+// The automatic augmentation policies by name: a run trains on other images than with the
+// standard crop and mirror alone.
+TEST(Trainer, TrivialAugmentAndRandAugmentByName) {
+  TempDir dir("autoaug");
+  auto train_loss = [](const std::string& run) {
+    return std::stod(split(lines_of(read_text(run + "/metrics.csv")).at(1), ',').at(1));
+  };
+  std::map<std::string, double> loss;
+  for (const char* name : {"standard", "trivial", "randaugment"}) {
+    TrainConfig c = small_config(dir.file(name));
+    c.epochs = 1;
+    c.augment = name;
+    Trainer(c).fit();
+    loss[name] = train_loss(c.out);
+  }
+  EXPECT_NE(loss["trivial"], loss["standard"]);
+  EXPECT_NE(loss["randaugment"], loss["standard"]);
+  EXPECT_NE(loss["randaugment"], loss["trivial"]);
 }
 
 TEST(Trainer, EmaRunSavesAndEvaluatesTheAverage) {
@@ -783,6 +804,8 @@ TEST(TrainConfig, JsonRoundTripAndStrictParsing) {
   c.freeze_backbone = true;
   c.classes = {3, 1};
   c.augment = "strong";
+  c.mixup = 0.3;
+  c.cutmix = 1.5;
   TrainConfig d = TrainConfig::from_json(c.to_json());
   EXPECT_EQ(d.to_json().dump(), c.to_json().dump());
   EXPECT_EQ(d.classes, (std::vector<int64_t>{3, 1}));
