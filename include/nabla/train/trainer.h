@@ -31,13 +31,13 @@ struct TrainConfig {
   std::string out;             ///< run folder (default runs/<model>-seed<seed>)
   int64_t epochs = 0;          ///< 0: the preset's recommendation
   int64_t batch_size = 64;
-  std::string optimizer = "sgd";  ///< sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam
+  std::string optimizer = "sgd";  ///< sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop, asgd, adafactor
   double lr = 0;                  ///< 0: the optimizer's usual value (sgd 0.05, adam-family 1e-3)
   double momentum = 0.9;          ///< sgd / rmsprop
   double weight_decay = 0;
   std::string schedule = "cosine";  ///< constant, step, exponential, cosine, invsqrt, onecycle, plateau
   int64_t warmup_epochs = 0;
-  std::string augment;           ///< none, standard, strong; empty: the preset's recommendation
+  std::string augment;           ///< none, standard, strong, trivial, randaugment; empty: the preset's recommendation
   double dropout = -1;           ///< >= 0 overrides the p of every Dropout layer
   double label_smoothing = 0;
   /// > 0: MixUp with λ ~ Beta(mixup, mixup) on every training batch (torchvision's MixUp: each
