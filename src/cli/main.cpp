@@ -47,6 +47,7 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --out DIR                run folder [runs/<model>-seed<seed>]
   --epochs N               [preset's recommendation]
   --batch-size N           [64]
+  --accumulate N           one optimizer step per N batches (gradient accumulation) [1]
   --optimizer NAME         sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop,
                            asgd, adafactor [sgd]
   --lr X                   [sgd 0.05; adam, adamw, rmsprop, radam 1e-3; nadam, adamax 2e-3;
@@ -76,7 +77,7 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --no-progress            no progress bar
 )";
 
-const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "batch-size", "optimizer", "lr", "momentum",
+const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "batch-size", "accumulate", "optimizer", "lr", "momentum",
                                              "weight-decay", "schedule", "warmup-epochs", "augment", "dropout",
                                              "label-smoothing", "mixup", "cutmix", "clip-grad-norm", "ema", "patience", "val-fraction",
                                              "train-limit", "per-class", "classes", "seed", "threads", "workers",
@@ -115,6 +116,7 @@ train::TrainConfig config_from(const Args& a) {
   c.out = a.str("out", "");
   c.epochs = a.integer("epochs", 0);
   c.batch_size = a.integer("batch-size", c.batch_size);
+  c.accumulate = a.integer("accumulate", c.accumulate);
   c.optimizer = a.str("optimizer", c.optimizer);
   c.lr = a.number("lr", 0);
   c.momentum = a.number("momentum", c.momentum);
@@ -155,6 +157,7 @@ train::TrainConfig config_from(const Args& a) {
   at_least("epochs", double(c.epochs), a.has("epochs") ? 1 : 0);
   if (a.has("lr") && c.lr == 0) throw UsageError("--lr must be > 0 (leave it out for the optimizer's default), got 0");
   at_least("batch-size", double(c.batch_size), 1);
+  at_least("accumulate", double(c.accumulate), 1);
   at_least("threads", c.threads, 1);
   at_least("workers", c.workers, 0);
   at_least("patience", double(c.patience), 0);

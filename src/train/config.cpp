@@ -17,6 +17,7 @@ Json TrainConfig::to_json() const {
                        {"out", out},
                        {"epochs", epochs},
                        {"batch_size", batch_size},
+                       {"accumulate", accumulate},
                        {"optimizer", optimizer},
                        {"lr", lr},
                        {"momentum", momentum},
@@ -72,6 +73,7 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     else if (k == "out") str(c.out);
     else if (k == "epochs") integer(c.epochs);
     else if (k == "batch_size") integer(c.batch_size);
+    else if (k == "accumulate") integer(c.accumulate);
     else if (k == "optimizer") str(c.optimizer);
     else if (k == "lr") num(c.lr);
     else if (k == "momentum") num(c.momentum);

@@ -217,6 +217,7 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
   // Counts and rates that are 0 for "off" or "the default": negative or non-finite values would
   // otherwise pass silently (a negative clip norm switched clipping off; a NaN lr reached the
   // optimizer).
+  NB_CHECK(cfg_.accumulate >= 1, "[train] accumulate must be >= 1 (batches per optimizer step), got ", cfg_.accumulate);
   for (auto [name, v] : {std::pair{"epochs", cfg_.epochs}, std::pair{"warmup_epochs", cfg_.warmup_epochs},
                          std::pair{"patience", cfg_.patience}, std::pair{"train_limit", cfg_.train_limit},
                          std::pair{"per_class_limit", cfg_.per_class_limit}})
@@ -386,7 +387,8 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   auto t0 = clk::now();
   model_->train();
   train_loader_->start_epoch(epoch);
-  Progress bar(cfg_.progress, train_loader_->num_batches(), epoch);
+  const int64_t num_batches = train_loader_->num_batches();
+  Progress bar(cfg_.progress, num_batches, epoch);
   double loss_sum = 0;
   int64_t seen = 0, correct = 0, step = 0;
   TensorList params = optimizer_->parameters();
@@ -427,13 +429,19 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
     }
     ++unread;
     seen += n;
-    ++step;
+    const int64_t micro = step++;  // this batch's index in the epoch
     if (unread >= read_every) read_back();  // on the CPU: every step, before the update
-    optimizer_->zero_grad();
-    loss.backward();
-    if (cfg_.clip_grad_norm > 0) optim::clip_grad_norm_(params, cfg_.clip_grad_norm);
-    optimizer_->step();
-    if (ema_) ema_->update_parameters(*model_);
+    // Gradient accumulation: batch `micro` belongs to the window starting at the last multiple
+    // of `accumulate`; each of the window's batches adds its share of the mean gradient.
+    const int64_t window_start = micro / cfg_.accumulate * cfg_.accumulate;
+    const int64_t window = std::min(cfg_.accumulate, num_batches - window_start);
+    if (micro == window_start) optimizer_->zero_grad();
+    (window == 1 ? loss : loss / double(window)).backward();
+    if (micro + 1 == window_start + window) {
+      if (cfg_.clip_grad_norm > 0) optim::clip_grad_norm_(params, cfg_.clip_grad_norm);
+      optimizer_->step();
+      if (ema_) ema_->update_parameters(*model_);
+    }
     if (unread == 0) bar.update(step, loss_sum / double(seen), t0);
   }
   read_back();

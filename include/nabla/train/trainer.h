@@ -31,6 +31,10 @@ struct TrainConfig {
   std::string out;             ///< run folder (default runs/<model>-seed<seed>)
   int64_t epochs = 0;          ///< 0: the preset's recommendation
   int64_t batch_size = 64;
+  /// Gradient accumulation: one optimizer step per this many batches, each batch's loss divided
+  /// by the number of batches in its window, so a step follows the mean gradient of
+  /// batch_size * accumulate examples (an epoch's last window may be shorter).
+  int64_t accumulate = 1;
   std::string optimizer = "sgd";  ///< sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop, asgd, adafactor
   double lr = 0;                  ///< 0: the optimizer's usual value (sgd 0.05, adam-family 1e-3)
   double momentum = 0.9;          ///< sgd / rmsprop
