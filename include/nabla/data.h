@@ -21,5 +21,6 @@
 #include "nabla/data/image_folder.h"
 #include "nabla/data/mix.h"
 #include "nabla/data/rng.h"
+#include "nabla/data/sampler.h"
 #include "nabla/data/split.h"
 #include "nabla/data/transforms.h"

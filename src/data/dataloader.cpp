@@ -24,7 +24,9 @@ struct DataLoader::State {
   DatasetPtr ds;
   DataLoaderOptions opts;
   uint64_t seed = 0;
-  int64_t n = 0, nb = 0;
+  int64_t n = 0;          ///< examples in the data set
+  int64_t epoch_len = 0;  ///< positions in an epoch: n, or the sampler's num_samples
+  int64_t nb = 0;
   int prefetch = 1;
 
   // Everything below is guarded by mu. `gen` changes with every start_epoch (and when an error
@@ -43,7 +45,7 @@ struct DataLoader::State {
   std::vector<std::thread> workers;
 
   Batch build(int64_t k, const std::vector<int64_t>& ord, int64_t ep) const {
-    const int64_t start = k * opts.batch_size, end = start + std::min(opts.batch_size, n - start);
+    const int64_t start = k * opts.batch_size, end = start + std::min(opts.batch_size, epoch_len - start);
     std::vector<Example> examples;
     examples.reserve(size_t(end - start));
     for (int64_t pos = start; pos < end; ++pos) {
@@ -51,7 +53,7 @@ struct DataLoader::State {
       try {
         Example ex = ds->get(idx);
         if (opts.transform) {
-          Rng rng = Rng::for_sample(seed, ep, idx);
+          Rng rng = Rng::for_sample(seed, ep, opts.sampler ? (int64_t(1) << 40) + pos : idx);
           ex.input = opts.transform(ex.input, rng);
         }
         examples.push_back(std::move(ex));
@@ -103,8 +105,10 @@ DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions opts) : s_(std::mak
   s.opts = std::move(opts);
   s.n = s.ds->size();
   NB_CHECK(s.n >= 0, "[DataLoader] data set reports a negative size ", s.n);
+  s.epoch_len = s.opts.sampler ? s.opts.sampler->num_samples(s.n) : s.n;
+  NB_CHECK(s.epoch_len >= 0, "[DataLoader] the sampler reports a negative num_samples ", s.epoch_len);
   // Not (n + batch - 1) / batch: that overflows for a batch near INT64_MAX and gave 0 batches.
-  s.nb = s.n / s.opts.batch_size + (!s.opts.drop_last && s.n % s.opts.batch_size != 0);
+  s.nb = s.epoch_len / s.opts.batch_size + (!s.opts.drop_last && s.epoch_len % s.opts.batch_size != 0);
   s.prefetch = s.opts.prefetch > 0 ? s.opts.prefetch : std::max(1, 2 * s.opts.num_workers);
   if (s.opts.seed) {
     s.seed = *s.opts.seed;
@@ -151,7 +155,14 @@ void DataLoader::start_epoch(int64_t epoch) {
   State& s = *s_;
   NB_CHECK(epoch >= 0, "[DataLoader] epoch must be >= 0, got ", epoch);
   std::vector<int64_t> ord;
-  if (s.opts.shuffle) {
+  if (s.opts.sampler) {
+    ord = s.opts.sampler->indices(s.n, s.seed, epoch);
+    NB_CHECK(int64_t(ord.size()) == s.epoch_len, "[DataLoader] the sampler gave ", ord.size(),
+             " indices for epoch ", epoch, ", but its num_samples is ", s.epoch_len);
+    for (size_t i = 0; i < ord.size(); ++i)
+      NB_CHECK(ord[i] >= 0 && ord[i] < s.n, "[DataLoader] the sampler gave index ", ord[i], " (position ", i,
+               ") for a data set of ", s.n, " examples");
+  } else if (s.opts.shuffle) {
     Rng rng = Rng::for_domain(s.seed, RngDomain::shuffle, uint64_t(epoch));
     ord = random_permutation(s.n, rng);
   } else {

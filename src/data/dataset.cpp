@@ -1,5 +1,6 @@
 #include "nabla/data/dataset.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace nabla::data {
@@ -84,6 +85,23 @@ Subset::Subset(DatasetPtr base, std::vector<int64_t> indices) : base_(std::move(
 Example Subset::get(int64_t index) const {
   NB_CHECK(index >= 0 && index < size(), "[Subset] index ", index, " is out of range for ", size(), " examples");
   return base_->get(indices_[size_t(index)]);
+}
+
+ConcatDataset::ConcatDataset(std::vector<DatasetPtr> datasets) : datasets_(std::move(datasets)) {
+  int64_t total = 0;
+  for (size_t i = 0; i < datasets_.size(); ++i) {
+    NB_CHECK(datasets_[i] != nullptr, "[ConcatDataset] data set ", i, " is null");
+    const int64_t n = datasets_[i]->size();
+    NB_CHECK(n >= 0, "[ConcatDataset] data set ", i, " reports a negative size ", n);
+    total += n;
+    ends_.push_back(total);
+  }
+}
+
+Example ConcatDataset::get(int64_t index) const {
+  NB_CHECK(index >= 0 && index < size(), "[ConcatDataset] index ", index, " is out of range for ", size(), " examples");
+  const size_t which = size_t(std::upper_bound(ends_.begin(), ends_.end(), index) - ends_.begin());
+  return datasets_[which]->get(index - (which == 0 ? 0 : ends_[which - 1]));
 }
 
 Batch collate(const std::vector<Example>& examples, const std::string& where) {

@@ -13,6 +13,40 @@ std::vector<int64_t> random_permutation(int64_t n, Rng& rng) {
   return p;
 }
 
+std::vector<DatasetPtr> random_split(DatasetPtr ds, const std::vector<double>& lengths, uint64_t seed) {
+  NB_CHECK(ds != nullptr, "[random_split] data set is null");
+  const int64_t n = ds->size();
+  double total = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    NB_CHECK(std::isfinite(lengths[i]) && lengths[i] >= 0, "[random_split] length ", i, " is ", lengths[i],
+             " (lengths are counts or fractions >= 0)");
+    total += lengths[i];
+  }
+  std::vector<int64_t> counts;
+  if (std::fabs(total - 1.0) <= 1e-9 && total <= 1.0 + 1e-9) {  // fractions (PyTorch's isclose(sum, 1))
+    int64_t assigned = 0;
+    for (double f : lengths) counts.push_back(int64_t(std::floor(double(n) * f))), assigned += counts.back();
+    for (size_t i = 0; assigned < n && !counts.empty(); i = (i + 1) % counts.size()) ++counts[i], ++assigned;
+  } else {
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      NB_CHECK(lengths[i] == std::floor(lengths[i]), "[random_split] length ", i, " is ", lengths[i],
+               ": lengths are whole counts (or fractions summing to 1)");
+      counts.push_back(int64_t(lengths[i]));
+    }
+    NB_CHECK(total == double(n), "[random_split] the lengths sum to ", total, " but the data set has ", n,
+             " examples");
+  }
+  Rng rng = Rng::for_domain(seed, RngDomain::split, uint64_t(n) ^ (uint64_t(1) << 48));
+  const std::vector<int64_t> p = random_permutation(n, rng);
+  std::vector<DatasetPtr> out;
+  int64_t at = 0;
+  for (int64_t c : counts) {
+    out.push_back(std::make_shared<Subset>(ds, std::vector<int64_t>(p.begin() + at, p.begin() + at + c)));
+    at += c;
+  }
+  return out;
+}
+
 SplitIndices split_indices(int64_t n, double val_fraction, uint64_t seed) {
   NB_CHECK(n >= 0, "[split] data set size must be >= 0, got ", n);
   NB_CHECK(val_fraction >= 0.0 && val_fraction < 1.0, "[split] validation fraction must be in [0, 1), got ",

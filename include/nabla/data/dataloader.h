@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "nabla/data/dataset.h"
+#include "nabla/data/sampler.h"
 #include "nabla/data/transforms.h"
 
 namespace nabla::data {
@@ -33,6 +34,11 @@ struct DataLoaderOptions {
   int prefetch = 0;
   /// Applied to every example's input (augmentation, normalization); may be empty.
   Transform transform = {};
+  /// Which examples an epoch visits (WeightedRandomSampler, SubsetRandomSampler); null: every
+  /// example once, shuffled or in order as `shuffle` says. A sampler replaces the shuffle, and its
+  /// num_samples sets the epoch's length. With a sampler, each position of the epoch gets its own
+  /// augmentation stream (an example drawn twice is augmented twice, differently).
+  SamplerPtr sampler = nullptr;
   /// Delivers batches in pinned (page-locked) host memory, copied there by the workers, so a
   /// GPU upload from them can overlap computation (see nabla/device.h). No effect without a GPU.
   bool pin_memory = false;

@@ -76,6 +76,20 @@ class Subset : public Dataset {
   std::vector<int64_t> indices_;
 };
 
+/// The examples of several data sets one after the other (torch.utils.data.ConcatDataset): index
+/// i of the whole is index i - (sizes before) of the data set it falls in.
+class ConcatDataset : public Dataset {
+ public:
+  explicit ConcatDataset(std::vector<DatasetPtr> datasets);
+  int64_t size() const override { return ends_.empty() ? 0 : ends_.back(); }
+  Example get(int64_t index) const override;
+  const std::vector<DatasetPtr>& datasets() const { return datasets_; }
+
+ private:
+  std::vector<DatasetPtr> datasets_;
+  std::vector<int64_t> ends_;  ///< cumulative sizes
+};
+
 /// Stacks examples into a batch. Every input must have the same shape and dtype; the error names
 /// the first example that differs. `where` prefixes error messages (e.g. "[DataLoader] epoch 2").
 Batch collate(const std::vector<Example>& examples, const std::string& where = "[collate]");

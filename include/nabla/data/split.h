@@ -27,6 +27,11 @@ struct TrainValSplit {
 TrainValSplit train_val_split(DatasetPtr ds, double val_fraction, uint64_t seed);
 
 /// Per-channel mean and standard deviation (population, 1/N) of a data set's inputs.
+/// torch.utils.data.random_split: Subsets of `ds` over one random permutation (keyed by `seed`).
+/// `lengths` are counts summing to ds's size, or fractions summing to 1; fractions are rounded
+/// down and the examples left over go one each to the first subsets, as PyTorch.
+std::vector<DatasetPtr> random_split(DatasetPtr ds, const std::vector<double>& lengths, uint64_t seed);
+
 struct ChannelStats {
   std::vector<double> mean, std;
 };
