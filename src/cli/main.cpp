@@ -48,6 +48,7 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --epochs N               [preset's recommendation]
   --batch-size N           [64]
   --accumulate N           one optimizer step per N batches (gradient accumulation) [1]
+  --balance-classes        sample training images weighted by 1 / (their class's count) [off]
   --optimizer NAME         sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop,
                            asgd, adafactor [sgd]
   --lr X                   [sgd 0.05; adam, adamw, rmsprop, radam 1e-3; nadam, adamax 2e-3;
@@ -117,6 +118,7 @@ train::TrainConfig config_from(const Args& a) {
   c.epochs = a.integer("epochs", 0);
   c.batch_size = a.integer("batch-size", c.batch_size);
   c.accumulate = a.integer("accumulate", c.accumulate);
+  c.balance_classes = a.flag("balance-classes");
   c.optimizer = a.str("optimizer", c.optimizer);
   c.lr = a.number("lr", 0);
   c.momentum = a.number("momentum", c.momentum);
@@ -207,7 +209,7 @@ int cmd_train(int argc, char** argv, bool finetune) {
               << kTrainHelp;
     return 0;
   }
-  std::set<std::string> valued = kTrainOptions, flags = {"no-progress"};
+  std::set<std::string> valued = kTrainOptions, flags = {"no-progress", "balance-classes"};
   if (finetune) valued.insert("checkpoint"), flags.insert("freeze-backbone");
   Args a(argc, argv, 2, valued, flags);
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");

@@ -18,6 +18,7 @@ Json TrainConfig::to_json() const {
                        {"epochs", epochs},
                        {"batch_size", batch_size},
                        {"accumulate", accumulate},
+                       {"balance_classes", balance_classes},
                        {"optimizer", optimizer},
                        {"lr", lr},
                        {"momentum", momentum},
@@ -96,7 +97,10 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     else if (k == "workers") int32(c.workers);
     else if (k == "device") str(c.device), Device::parse(c.device);
     else if (k == "init_from") str(c.init_from);
-    else if (k == "freeze_backbone") {
+    else if (k == "balance_classes") {
+      NB_CHECK(v.is_bool(), "[config] 'balance_classes' must be true or false");
+      c.balance_classes = v.as_bool();
+    } else if (k == "freeze_backbone") {
       NB_CHECK(v.is_bool(), "[config] 'freeze_backbone' must be true or false");
       c.freeze_backbone = v.as_bool();
     } else if (k == "classes") {

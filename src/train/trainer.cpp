@@ -342,10 +342,17 @@ void Trainer::setup() {
       NB_CHECK(!m->as<nn::BatchNorm>(), "[train] the training split has 1 image, and the model's batch norm needs ",
                "batches of 2 or more in training (use more images, e.g. a larger --per-class or --train-limit, or ",
                "a smaller --val-fraction)");
+  data::SamplerPtr sampler;
+  if (cfg_.balance_classes) {
+    std::vector<int64_t> labels;
+    labels.reserve(size_t(split.train->size()));
+    for (int64_t i = 0; i < split.train->size(); ++i) labels.push_back(split.train->get(i).target);
+    sampler = std::make_shared<data::WeightedRandomSampler>(data::class_balanced_weights(labels), int64_t(labels.size()));
+  }
   train_loader_ = std::make_unique<data::DataLoader>(
       split.train, data::DataLoaderOptions{.batch_size = cfg_.batch_size, .shuffle = true, .drop_last = full_batches,
                                            .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = train_tf,
-                                           .pin_memory = !device_.is_cpu()});
+                                           .sampler = sampler, .pin_memory = !device_.is_cpu()});
   auto eval_opts = data::DataLoaderOptions{.batch_size = 500, .shuffle = false, .drop_last = false,
                                            .seed = cfg_.seed, .num_workers = cfg_.workers, .transform = norm,
                                            .pin_memory = !device_.is_cpu()};

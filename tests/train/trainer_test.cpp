@@ -238,6 +238,33 @@ TEST(Trainer, AccumulatingTwoHalfBatchesStepsLikeOneFullBatch) {
   EXPECT_GT(diff_half, 1e-3);
 }
 
+// --balance-classes draws the training batches from a class-weighted sampler: the run sees other
+// batches than the plain shuffle, and resumes bit for bit (the draws depend on seed and epoch).
+TEST(Trainer, BalanceClassesSamplesAndResumes) {
+  TempDir dir("balance");
+  auto train_loss = [](const std::string& run, size_t epoch) {
+    return std::stod(split(lines_of(read_text(run + "/metrics.csv")).at(epoch), ',').at(1));
+  };
+  TrainConfig plain = small_config(dir.file("plain"));
+  plain.epochs = 2;
+  Trainer(plain).fit();
+  TrainConfig c = small_config(dir.file("balanced"));
+  c.epochs = 2;
+  c.balance_classes = true;
+  Trainer(c).fit();
+  EXPECT_NE(train_loss(c.out, 1), train_loss(plain.out, 1));
+  TrainConfig r = small_config(dir.file("resumed"));
+  r.epochs = 2;
+  r.balance_classes = true;
+  {
+    Trainer t(r);
+    t.add_callback(std::make_shared<InterruptAt>(2));
+    EXPECT_THROW(t.fit(), Interrupted);
+  }
+  Trainer::resume(r.out);
+  EXPECT_EQ(metrics_rows_without_seconds(r.out + "/metrics.csv"), metrics_rows_without_seconds(c.out + "/metrics.csv"));
+}
+
 TEST(Trainer, EmaRunSavesAndEvaluatesTheAverage) {
   TempDir dir("ema");
   TrainConfig c = small_config(dir.file("run"));
@@ -837,6 +864,7 @@ TEST(TrainConfig, JsonRoundTripAndStrictParsing) {
   c.mixup = 0.3;
   c.cutmix = 1.5;
   c.accumulate = 4;
+  c.balance_classes = true;
   TrainConfig d = TrainConfig::from_json(c.to_json());
   EXPECT_EQ(d.to_json().dump(), c.to_json().dump());
   EXPECT_EQ(d.classes, (std::vector<int64_t>{3, 1}));

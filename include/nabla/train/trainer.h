@@ -35,6 +35,10 @@ struct TrainConfig {
   /// by the number of batches in its window, so a step follows the mean gradient of
   /// batch_size * accumulate examples (an epoch's last window may be shorter).
   int64_t accumulate = 1;
+  /// Draw training batches with a WeightedRandomSampler weighting each image by 1 / (its class's
+  /// count in the training split): every class equally often, on average (as many draws per
+  /// epoch as the split has images, with replacement).
+  bool balance_classes = false;
   std::string optimizer = "sgd";  ///< sgd, adam, adamw, rmsprop, adagrad, adadelta, nadam, radam, adamax, rprop, asgd, adafactor
   double lr = 0;                  ///< 0: the optimizer's usual value (sgd 0.05, adam-family 1e-3)
   double momentum = 0.9;          ///< sgd / rmsprop
