@@ -3,7 +3,7 @@
 // is and once through nn::utils::checkpoint_sequential(model, --segments, x), from the same seed.
 // Prints, for each, the peak memory of a training step and the median step time, and their
 // ratios; and checks that both runs end with the same weights (the checkpointed backward
-// recomputes each segment with the forward's dropout masks).
+// recomputes each segment with the forward's dropout masks). The two runs alternate step by step.
 //
 //   checkpointing [--depth N] [--width W] [--batch-size B] [--segments S] [--steps K]
 //                 [--threads T] [--device D] [--seed S] [--smoke]
@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,18 +31,11 @@ using namespace nabla;
 namespace {
 
 struct Args {
-  int depth = 32, steps = 5, threads = 2;
+  int depth = 32, steps = 4, threads = 2;
   int64_t width = 512, batch = 1024, segments = 8;
   uint64_t seed = 0;
   std::string device = "cpu";
   bool smoke = false;
-};
-
-struct Result {
-  int64_t peak_bytes = 0;
-  double median_seconds = 0;
-  double last_loss = 0;
-  std::vector<Tensor> weights;  // after the last step, on the CPU
 };
 
 std::shared_ptr<nn::Sequential> make_mlp(const Args& a) {
@@ -54,17 +48,17 @@ std::shared_ptr<nn::Sequential> make_mlp(const Args& a) {
   return m;
 }
 
-/// segments == 0: no checkpointing.
-Result train(const Args& a, int64_t segments, Device dev) {
-  manual_seed(a.seed);
-  auto model = make_mlp(a);
-  model->to(dev);
-  optim::SGD opt(model->parameters(), optim::SGDOptions(0.01).momentum(0.9));
-  Tensor x = randn({a.batch, a.width}).to(dev), target = randn({a.batch, a.width}).to(dev);
-  Result r;
-  std::vector<double> seconds;
-  for (int step = 0; step <= a.steps; ++step) {  // step 0 warms up (allocator cache, momentum buffers)
-    opt.zero_grad();
+/// One model and its optimizer; segments == 0: no checkpointing. Both runs start from the same
+/// seed: the same weights, data and (with the generator put back after each step) dropout masks.
+struct Run {
+  Run(const Args& a, int64_t segments, Device dev) : segments(segments), dev(dev), model(make_mlp(a)) {
+    model->to(dev);
+    opt = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions(0.01).momentum(0.9));
+  }
+
+  /// One training step; returns its time and updates the peak memory (unless warming up).
+  void step(const Tensor& x, const Tensor& target, bool warm_up) {
+    opt->zero_grad();
     synchronize(dev);
     const int64_t base = memory_stats(dev).allocated;
     reset_peak_memory_stats(dev);
@@ -72,20 +66,29 @@ Result train(const Args& a, int64_t segments, Device dev) {
     Tensor y = segments > 0 ? nn::utils::checkpoint_sequential(*model, segments, x) : (*model)(x);
     Tensor loss = mse_loss(y, target);
     loss.backward();
-    opt.step();
+    opt->step();
     synchronize(dev);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.last_loss = loss.item<double>();
-    y = Tensor(), loss = Tensor();
-    if (step == 0) continue;
+    last_loss = loss.item<double>();
+    if (warm_up) return;
     seconds.push_back(s);
-    r.peak_bytes = std::max(r.peak_bytes, memory_stats(dev).peak_allocated - base);
+    peak_bytes = std::max(peak_bytes, memory_stats(dev).peak_allocated - base);
   }
-  std::sort(seconds.begin(), seconds.end());
-  r.median_seconds = seconds[seconds.size() / 2];
-  for (const Tensor& p : model->parameters()) r.weights.push_back(p.detach().cpu());
-  return r;
-}
+
+  double median_seconds() const {
+    std::vector<double> s = seconds;
+    std::sort(s.begin(), s.end());
+    return s[s.size() / 2];
+  }
+
+  int64_t segments;
+  Device dev;
+  std::shared_ptr<nn::Sequential> model;
+  std::unique_ptr<optim::SGD> opt;
+  int64_t peak_bytes = 0;
+  double last_loss = 0;
+  std::vector<double> seconds;
+};
 
 double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
@@ -115,26 +118,42 @@ int main(int argc, char** argv) try {
 
   std::printf("model: %d x (Linear(%lld, %lld) -> ReLU -> Dropout(0.1)), batch %lld, f32 on %s, %d threads\n",
               a.depth, (long long)a.width, (long long)a.width, (long long)a.batch, a.device.c_str(), a.threads);
-  const Result plain = train(a, 0, dev);
-  const Result ck = train(a, a.segments, dev);
+  manual_seed(a.seed);
+  Run plain(a, 0, dev);
+  manual_seed(a.seed);
+  Run ck(a, a.segments, dev);
+  const Tensor x = randn({a.batch, a.width}).to(dev), target = randn({a.batch, a.width}).to(dev);
+  // The two alternate step by step (each goes first every other step), so a change in the load of
+  // the machine hits both alike. Each step of the pair starts from the same generator state, so
+  // both draw the same dropout masks; checkpointing must leave the generator where the plain step did.
+  for (int step = 0; step <= a.steps; ++step) {  // step 0 warms up (allocator cache, momentum buffers)
+    Run& first = step % 2 == 0 ? plain : ck;
+    Run& second = step % 2 == 0 ? ck : plain;
+    const GeneratorState start = get_rng_state();
+    first.step(x, target, step == 0);
+    const GeneratorState after = get_rng_state();
+    set_rng_state(start);
+    second.step(x, target, step == 0);
+    if (get_rng_state().offset != after.offset) throw Error("the two runs drew different amounts of random numbers");
+  }
   double max_diff = 0;
-  for (size_t i = 0; i < plain.weights.size(); ++i)
-    max_diff = std::max(max_diff, max(abs(plain.weights[i] - ck.weights[i])).item<double>());
+  const TensorList pw = plain.model->parameters(), cw = ck.model->parameters();
+  for (size_t i = 0; i < pw.size(); ++i) max_diff = std::max(max_diff, max(abs(pw[i] - cw[i])).item<double>());
 
   const std::string label = "checkpoint_sequential(" + std::to_string(a.segments) + ")";
   std::printf("%-28s %22s %20s\n", "", "peak memory per step", "median step time");
-  std::printf("%-28s %18.1f MiB %18.3f s\n", "no checkpointing", mib(plain.peak_bytes), plain.median_seconds);
-  std::printf("%-28s %18.1f MiB %18.3f s\n", label.c_str(), mib(ck.peak_bytes), ck.median_seconds);
+  std::printf("%-28s %18.1f MiB %18.3f s\n", "no checkpointing", mib(plain.peak_bytes), plain.median_seconds());
+  std::printf("%-28s %18.1f MiB %18.3f s\n", label.c_str(), mib(ck.peak_bytes), ck.median_seconds());
   const double memory_ratio = double(ck.peak_bytes) / double(plain.peak_bytes);
-  const double time_ratio = ck.median_seconds / plain.median_seconds;
+  const double time_ratio = ck.median_seconds() / plain.median_seconds();
   std::printf("checkpointed / plain: memory %.2f, time %.2f\n", memory_ratio, time_ratio);
   std::printf("final weights: largest difference %g (last loss %.6f vs %.6f)\n", max_diff, plain.last_loss,
               ck.last_loss);
   std::printf("{\"peak_bytes_plain\": %lld, \"peak_bytes_checkpointed\": %lld, \"memory_ratio\": %.4f, "
               "\"step_seconds_plain\": %.4f, \"step_seconds_checkpointed\": %.4f, \"time_ratio\": %.4f, "
               "\"same_weights\": %s}\n",
-              (long long)plain.peak_bytes, (long long)ck.peak_bytes, memory_ratio, plain.median_seconds,
-              ck.median_seconds, time_ratio, max_diff == 0.0 ? "true" : "false");
+              (long long)plain.peak_bytes, (long long)ck.peak_bytes, memory_ratio, plain.median_seconds(),
+              ck.median_seconds(), time_ratio, max_diff == 0.0 ? "true" : "false");
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "checkpointing: %s\n", e.what());
