@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -195,6 +196,37 @@ bool any_requires_grad(const TensorList& inputs);
 /// `inputs` and makes it the grad_fn of `outputs`. Returns null when no grad is needed;
 /// the caller then sets `node->backward_fn` (saving tensors with `node->save(t)`).
 std::shared_ptr<FunctionNode> record(const char* name, const TensorList& inputs, const TensorList& outputs);
+
+/// While alive, collects on this thread every tensor that requires grad which an op reads (each
+/// once, in first-use order), whether or not grad mode is on: record() reports its inputs here,
+/// as do the in-place ops' unrecorded fast paths. nn::utils::checkpoint runs its function without
+/// recording and so finds the parameters it must return gradients for. Observers nest: an inner
+/// one's tensors are seen by the outer ones too.
+class InputObserver {
+ public:
+  InputObserver();
+  ~InputObserver();
+  InputObserver(const InputObserver&) = delete;
+  InputObserver& operator=(const InputObserver&) = delete;
+  const TensorList& tensors() const { return tensors_; }
+
+ private:
+  friend void observe_inputs(const TensorList& inputs);
+  void add(const Tensor& t);
+  InputObserver* outer_;
+  TensorList tensors_;
+  std::unordered_set<const TensorImpl*> seen_;
+};
+
+/// Reports tensors an op reads to the active InputObservers (a no-op when there are none).
+void observe_inputs(const TensorList& inputs);
+
+/// grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused = true), except
+/// that the gradients of leaf inputs are returned as they reach the leaf, before the leaf's own
+/// hooks (register_hook) run: for a custom Function that hands them on to the leaves' accumulators
+/// itself (nn::utils::checkpoint), where the hooks then run once.
+TensorList grad_before_leaf_hooks(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                                  bool retain_graph, bool create_graph);
 
 }  // namespace autograd
 

@@ -1,12 +1,15 @@
-// Umbrella header for nabla::nn: modules, layers, initializers, losses and checkpoints.
+// Umbrella header for nabla::nn: modules, layers, hooks, initializers, losses, checkpoints (saved
+// weights) and activation checkpointing.
 #pragma once
 #include "nabla/nn/activation.h"
 #include "nabla/nn/attention.h"
+#include "nabla/nn/checkpoint.h"
 #include "nabla/nn/container.h"
 #include "nabla/nn/distance.h"
 #include "nabla/nn/conv.h"
 #include "nabla/nn/dropout.h"
 #include "nabla/nn/embedding.h"
+#include "nabla/nn/hooks.h"
 #include "nabla/nn/init.h"
 #include "nabla/nn/linear.h"
 #include "nabla/nn/loss.h"

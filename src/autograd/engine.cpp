@@ -83,7 +83,8 @@ void check_finite(const Node& node, const TensorList& grads) {
 // Runs the graph from `roots` (with their gradients). When `captures` is non-empty, the
 // gradients arriving at those (node, output) pairs are returned instead of accumulated.
 TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_grads, bool retain_graph,
-                        bool create_graph, const std::vector<Capture>& captures, size_t n_inputs) {
+                        bool create_graph, const std::vector<Capture>& captures, size_t n_inputs,
+                        bool leaf_hooks = true) {
   std::optional<NoGradGuard> no_grad;
   std::optional<EnableGradGuard> with_grad;
   if (create_graph) {
@@ -155,7 +156,7 @@ TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_g
     if (!accumulate && targets.count(node.get())) {
       // grad() runs a leaf input's own hooks on what it returns, as backward() does before
       // accumulating (and as torch.autograd.grad does).
-      if (leaf_sink) grads[0] = leaf_sink->run_hooks(grads[0]);
+      if (leaf_sink && leaf_hooks) grads[0] = leaf_sink->run_hooks(grads[0]);
       for (const Capture& c : captures) {
         if (c.node == node.get()) {
           Tensor g = grads[c.output_nr];
@@ -252,20 +253,34 @@ void backward(const TensorList& outputs, const TensorList& grad_outputs, bool re
   autograd::run_backward(roots, root_grads, retain_graph, create_graph, {}, 0);
 }
 
-TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
-                bool retain_graph, bool create_graph, bool allow_unused) {
+namespace autograd {
+namespace {
+TensorList grad_impl(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                     bool retain_graph, bool create_graph, bool leaf_hooks) {
   TensorList root_grads;
-  auto roots = autograd::root_edges(outputs, grad_outputs, root_grads, "grad");
-  std::vector<autograd::Capture> captures;
-  std::vector<autograd::Edge> keep_alive;
+  auto roots = root_edges(outputs, grad_outputs, root_grads, "grad");
+  std::vector<Capture> captures;
+  std::vector<Edge> keep_alive;
   for (size_t i = 0; i < inputs.size(); ++i) {
     NB_CHECK(inputs[i].defined() && inputs[i].requires_grad(), "[grad] input ", i,
              " does not require grad; call requires_grad_() on it before the forward pass");
-    autograd::Edge e = autograd::gradient_edge(inputs[i]);
+    Edge e = gradient_edge(inputs[i]);
     keep_alive.push_back(e);
     captures.push_back({e.fn.get(), e.input_nr, i});
   }
-  TensorList result = autograd::run_backward(roots, root_grads, retain_graph, create_graph, captures, inputs.size());
+  return run_backward(roots, root_grads, retain_graph, create_graph, captures, inputs.size(), leaf_hooks);
+}
+}  // namespace
+
+TensorList grad_before_leaf_hooks(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                                  bool retain_graph, bool create_graph) {
+  return grad_impl(outputs, inputs, grad_outputs, retain_graph, create_graph, /*leaf_hooks=*/false);
+}
+}  // namespace autograd
+
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                bool retain_graph, bool create_graph, bool allow_unused) {
+  TensorList result = autograd::grad_impl(outputs, inputs, grad_outputs, retain_graph, create_graph, true);
   for (size_t i = 0; i < result.size(); ++i) {
     NB_CHECK(result[i].defined() || allow_unused, "[grad] input ", i,
              " was not used to compute the outputs; pass allow_unused=true if that is intended");

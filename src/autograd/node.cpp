@@ -118,7 +118,27 @@ bool any_requires_grad(const TensorList& inputs) {
   return false;
 }
 
+namespace {
+thread_local InputObserver* t_observer = nullptr;
+}  // namespace
+
+InputObserver::InputObserver() : outer_(t_observer) { t_observer = this; }
+InputObserver::~InputObserver() { t_observer = outer_; }
+
+void InputObserver::add(const Tensor& t) {
+  if (seen_.insert(t.impl_ptr().get()).second) tensors_.push_back(t);
+}
+
+void observe_inputs(const TensorList& inputs) {
+  if (t_observer == nullptr) return;
+  for (const Tensor& t : inputs) {
+    if (!t.defined() || !t.requires_grad()) continue;
+    for (InputObserver* o = t_observer; o != nullptr; o = o->outer_) o->add(t);
+  }
+}
+
 std::shared_ptr<FunctionNode> record(const char* name, const TensorList& inputs, const TensorList& outputs) {
+  observe_inputs(inputs);
   if (!any_requires_grad(inputs)) return nullptr;
   auto node = make_node<FunctionNode>(name);
   node->sequence_nr = g_sequence++;

@@ -185,7 +185,7 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerEncoderLayerOp
 Tensor TransformerEncoderLayer::forward(const Tensor& src) { return forward(src, {}); }
 
 Tensor TransformerEncoderLayer::operator()(const Tensor& src, const TransformerEncoderLayerForwardOptions& opts) {
-  return tagged_call(*this, [&] { return forward(src, opts); });
+  return call_forward(src, [&](const Tensor& s) { return forward(s, opts); });  // one tensor in and out: hooks run
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const TransformerEncoderLayerForwardOptions& o) {
@@ -222,7 +222,7 @@ TransformerEncoder::TransformerEncoder(const TransformerEncoderOptions& o) : Mod
 Tensor TransformerEncoder::forward(const Tensor& src) { return forward(src, {}); }
 
 Tensor TransformerEncoder::operator()(const Tensor& src, const TransformerEncoderForwardOptions& opts) {
-  return tagged_call(*this, [&] { return forward(src, opts); });
+  return call_forward(src, [&](const Tensor& s) { return forward(s, opts); });  // one tensor in and out: hooks run
 }
 
 Tensor TransformerEncoder::forward(const Tensor& src, const TransformerEncoderForwardOptions& o) {

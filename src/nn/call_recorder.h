@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "module_access.h"
 #include "nabla/nn/module.h"
 
 namespace nabla::nn::detail {
@@ -37,9 +38,10 @@ const Tensor& first_tensor(const std::tuple<A, B>& t) {
 
 /// Runs `f` as Module::operator() runs forward(), for layers whose forward takes more than one
 /// tensor (attention, recurrent layers): errors get `m`'s tag, summary() records the call with
-/// the shape of the first output.
+/// the shape of the first output. No hooks: such layers refuse them (supports_module_hooks).
 template <typename F>
 auto tagged_call(Module& m, F&& f) {
+  ModuleCallLog::note(&m);
   CallRecorder* rec = active_recorder();
   size_t slot = 0;
   if (rec) {

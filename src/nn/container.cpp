@@ -33,15 +33,22 @@ Sequential::Sequential(std::initializer_list<std::pair<std::string, std::shared_
   for (const auto& [n, m] : named) push_back(n, m);
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+Tensor Sequential::forward(const Tensor& x) { return forward_range(x, 0, int64_t(size())); }
+
+Tensor Sequential::forward_range(const Tensor& x, int64_t begin, int64_t end) {
+  const int64_t count = int64_t(size());
+  const int64_t b = begin < 0 ? begin + count : begin, e = end < 0 ? end + count : end;
+  if (b < 0 || e > count || b > e) fail("forward_range(", begin, ", ", end, "): not a range of its ", count, " entries");
   Tensor y = x;
-  const size_t n = size();
-  for (size_t i = 0; i < n; ++i) {
+  const size_t n = size_t(e);
+  for (size_t i = size_t(b); i < n; ++i) {
     Module& m = *(*this)[int64_t(i)];
     // Conv2d or Linear directly followed by ReLU: one fused op (the activation rides with the
     // convolution's / GEMM's kernel). Exact types only: a subclass may override forward. Not while
-    // a summary records the calls, so its table still lists both layers.
-    if (i + 1 < n && !detail::active_recorder() && typeid(*(*this)[int64_t(i + 1)]) == typeid(ReLU)) {
+    // a summary records the calls, so its table still lists both layers, nor when either layer has
+    // hooks, which must see each layer's own input and output.
+    if (i + 1 < n && !detail::active_recorder() && typeid(*(*this)[int64_t(i + 1)]) == typeid(ReLU) &&
+        !m.has_hooks() && !(*this)[int64_t(i + 1)]->has_hooks()) {
       if (typeid(m) == typeid(Conv2d)) {
         y = static_cast<Conv2d&>(m).forward_relu(y);
         ++i;

@@ -142,7 +142,7 @@ void Conv2d::reset_parameters() { reset_conv(weight, bias); }
 Tensor Conv2d::forward(const Tensor& x) { return run(x, fused_call()); }
 
 Tensor Conv2d::forward_relu(const Tensor& x) {
-  return call_fused(x);
+  return call_fused(x, [](const Tensor& y) { return relu(y); });
 }
 
 Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {

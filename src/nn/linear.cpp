@@ -41,7 +41,7 @@ Tensor Linear::forward(const Tensor& x) {
 }
 
 Tensor Linear::forward_relu(const Tensor& x) {
-  return call_fused(x);
+  return call_fused(x, [](const Tensor& y) { return relu(y); });
 }
 
 // ---- Flatten ---------------------------------------------------------------------------------

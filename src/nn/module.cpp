@@ -21,6 +21,18 @@ CallRecorder*& active_recorder() {
   thread_local CallRecorder* rec = nullptr;
   return rec;
 }
+
+namespace {
+thread_local ModuleCallLog* t_call_log = nullptr;
+}  // namespace
+
+ModuleCallLog::ModuleCallLog() : outer_(t_call_log) { t_call_log = this; }
+ModuleCallLog::~ModuleCallLog() { t_call_log = outer_; }
+
+void ModuleCallLog::note(Module* m) {
+  for (ModuleCallLog* l = t_call_log; l != nullptr; l = l->outer_)
+    if (l->seen_.insert(m).second) l->modules_.push_back(m);
+}
 }  // namespace detail
 
 namespace {
@@ -140,6 +152,11 @@ Tensor Module::forward(const Tensor&) {
 }
 
 Tensor Module::operator()(const Tensor& input) {
+  return call_forward(input, [this](const Tensor& x) { return forward(x); });
+}
+
+Tensor Module::call_forward(const Tensor& input, detail::ForwardRef forward_fn) {
+  detail::ModuleCallLog::note(this);
   detail::CallRecorder* rec = detail::active_recorder();
   size_t slot = 0;
   if (rec) {
@@ -149,7 +166,7 @@ Tensor Module::operator()(const Tensor& input) {
   }
   Tensor out;
   try {
-    out = forward(input);
+    out = has_hooks() ? run_hooked(input, forward_fn) : forward_fn(input);
   } catch (const ModuleError&) {
     throw;  // already names the innermost module
   } catch (const Error& e) {
@@ -173,7 +190,8 @@ namespace {
 thread_local const Module* t_fused_call = nullptr;
 }  // namespace
 
-Tensor Module::call_fused(const Tensor& x) {
+Tensor Module::call_fused(const Tensor& x, Tensor (*epilogue)(const Tensor&)) {
+  if (has_hooks()) return epilogue((*this)(x));
   struct Mark {
     const Module* saved;
     explicit Mark(const Module* m) : saved(t_fused_call) { t_fused_call = m; }

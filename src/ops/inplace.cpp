@@ -141,7 +141,9 @@ Tensor& inplace(Tensor& self, const char* op, F compute) {
 
 Tensor& Tensor::add_(const Tensor& o0, double alpha) {
   if (!is_grad_enabled() || !(requires_grad() || o0.requires_grad())) {
-    // Fast path (optimizers, gradient accumulation): one kernel straight into self.
+    // Fast path (optimizers, gradient accumulation): one kernel straight into self. Not recorded,
+    // so the operand is reported to an observing nn::utils::checkpoint here.
+    autograd::observe_inputs({o0});
     ops::check_no_internal_overlap(*this, "add_");
     NoGradGuard ng;
     const Tensor o = ops::scalar_to_device(o0, device());
@@ -223,6 +225,7 @@ Tensor& Tensor::fill_(double v) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace_allowed(*this, "copy_");
   if (!is_grad_enabled() || !src.requires_grad()) {
+    autograd::observe_inputs({src});  // not recorded: an observing checkpoint still sees the read
     if (records_into_a_view(*this, false)) return commit_to_view(*this, src.expand(shape()).to(dtype()), "copy_");
     const Tensor history = constant_history(*this);
     ops::copy_into(*this, src);

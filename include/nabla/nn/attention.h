@@ -65,6 +65,8 @@ struct MultiheadAttentionForwardOptions {
 /// scaled-dot-product path, need_weights=false, and NaN with need_weights=true).
 class MultiheadAttention : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   explicit MultiheadAttention(const MultiheadAttentionOptions& options);
   MultiheadAttention(int64_t embed_dim, int64_t num_heads)
       : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads)) {}
@@ -136,7 +138,8 @@ class TransformerEncoderLayer : public Module {
 
   Tensor forward(const Tensor& src) override;
   Tensor forward(const Tensor& src, const TransformerEncoderLayerForwardOptions& opts);
-  /// forward(src, opts) with errors naming this module.
+  /// forward(src, opts) as Module::operator() runs forward(src): errors name this module, and its
+  /// hooks run (they see src and the output; the options are not hook arguments).
   Tensor operator()(const Tensor& src, const TransformerEncoderLayerForwardOptions& opts);
   using Module::operator();
   std::string extra_repr() const override;
@@ -174,7 +177,8 @@ class TransformerEncoder : public Module {
   explicit TransformerEncoder(const TransformerEncoderOptions& options);
   Tensor forward(const Tensor& src) override;
   Tensor forward(const Tensor& src, const TransformerEncoderForwardOptions& opts);
-  /// forward(src, opts) with errors naming this module.
+  /// forward(src, opts) as Module::operator() runs forward(src): errors name this module, and its
+  /// hooks run (they see src and the output; the options are not hook arguments).
   Tensor operator()(const Tensor& src, const TransformerEncoderForwardOptions& opts);
   using Module::operator();
   std::string extra_repr() const override;

@@ -97,6 +97,9 @@ class Sequential : public ModuleList {
   Sequential(std::initializer_list<std::pair<std::string, std::shared_ptr<Module>>> named);
 
   Tensor forward(const Tensor& x) override;
+  /// Runs entries [begin, end) in order on x, as forward() runs them all (negative indices count
+  /// from the end; end == size() for the rest): how nn::utils::checkpoint_sequential runs a segment.
+  Tensor forward_range(const Tensor& x, int64_t begin, int64_t end);
 };
 
 }  // namespace nabla::nn

@@ -41,6 +41,7 @@ class Conv2d : public Module {
 
   /// Runs this layer followed by ReLU as one fused op (Sequential does this for a Conv2d directly
   /// followed by a ReLU): same result and gradients, one pass fewer over the output.
+  /// A layer with hooks runs unfused, relu((*this)(x)), so its hooks see its own output.
   Tensor forward_relu(const Tensor& x);
 
  private:

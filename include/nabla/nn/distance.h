@@ -14,6 +14,8 @@ struct CosineSimilarityOptions {
 /// x1·x2 / (max(‖x1‖, eps) max(‖x2‖, eps)) along dim, x1 and x2 broadcast.
 class CosineSimilarity : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   explicit CosineSimilarity(const CosineSimilarityOptions& options = {});
   Tensor forward(const Tensor& x1, const Tensor& x2);
   /// Runs forward(x1, x2), prefixing errors with this module's tag.
@@ -31,6 +33,8 @@ struct PairwiseDistanceOptions {
 /// ‖x1 - x2 + eps‖_p over the last dim, x1 and x2 broadcast.
 class PairwiseDistance : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   explicit PairwiseDistance(const PairwiseDistanceOptions& options = {});
   Tensor forward(const Tensor& x1, const Tensor& x2);
   /// Runs forward(x1, x2), prefixing errors with this module's tag.

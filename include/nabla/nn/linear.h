@@ -37,6 +37,7 @@ class Linear : public Module {
   /// Runs this layer followed by ReLU as one fused op (Sequential does this for a Linear directly
   /// followed by a ReLU): same result and gradients; on the CPU the bias and the ReLU ride along
   /// with the GEMM.
+  /// A layer with hooks runs unfused, relu((*this)(x)), so its hooks see its own output.
   Tensor forward_relu(const Tensor& x);
 };
 

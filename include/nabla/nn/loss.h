@@ -9,6 +9,8 @@ namespace nabla::nn {
 /// Base of the losses: forward(input, target) and the tagging call operator.
 class Loss : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   virtual Tensor forward(const Tensor& input, const Tensor& target) = 0;
   /// Runs forward(input, target), prefixing errors with this module's tag.
   Tensor operator()(const Tensor& input, const Tensor& target);
@@ -141,6 +143,8 @@ class KLDivLoss : public Loss {
 /// or (input, target, var).
 class TernaryLoss : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   virtual Tensor forward(const Tensor& a, const Tensor& b, const Tensor& c) = 0;
   /// Runs forward(a, b, c), prefixing errors with this module's tag.
   Tensor operator()(const Tensor& a, const Tensor& b, const Tensor& c);

@@ -15,7 +15,8 @@
 //   };
 //
 // Call submodules through operator() (`(*fc)(x)`), not forward(): operator() adds the
-// module's name to errors raised inside it ("[features.3 (Conv2d)] ...") and feeds summary().
+// module's name to errors raised inside it ("[features.3 (Conv2d)] ..."), feeds summary() and
+// runs the module's hooks (nabla/nn/hooks.h).
 #pragma once
 #include <array>
 #include <concepts>
@@ -30,11 +31,16 @@
 #include <vector>
 
 #include "nabla/error.h"
+#include "nabla/nn/hooks.h"
 #include "nabla/options.h"
 #include "nabla/tensor.h"
 
 
 namespace nabla::nn {
+
+namespace detail {
+struct ModuleAccess;  // nn-internal access to a module's private state (src/nn)
+}  // namespace detail
 
 /// An int or a pair of ints for 2-D sizes: `3` means (3, 3), `{3, 5}` means (3, 5).
 struct IntPair {
@@ -134,7 +140,7 @@ class Module {
   /// `type_name` names the layer in errors and summaries ("Conv2d"); when empty, the
   /// C++ class name (without namespaces) is used.
   explicit Module(std::string type_name = "");
-  virtual ~Module() = default;
+  virtual ~Module();
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
   Module(Module&&) = default;
@@ -142,9 +148,57 @@ class Module {
 
   /// The computation. The default throws (containers such as ModuleList have none).
   virtual Tensor forward(const Tensor& input);
-  /// Runs forward(); errors from inside are prefixed with this module's tag, and summary()
-  /// sees the call.
+  /// Runs forward() and this module's hooks; errors from inside are prefixed with this module's
+  /// tag, and summary() sees the call.
   Tensor operator()(const Tensor& input);
+
+  // ---- hooks (see nabla/nn/hooks.h) -----------------------------------------------------------
+  // Each runs however the module is called: module(x), from a container, or as part of a fused
+  // call (a hooked module is never fused with its neighbours). They run in registration order
+  // (forward pre-hooks, forward(), forward hooks); the output of a module with backward hooks
+  // is a view of forward()'s. Register and remove hooks while no thread is calling the module.
+  // Throw ModuleError when the module's call is not one tensor in, one out
+  // (supports_module_hooks()).
+
+  /// fn(module, input) before every forward(); a returned tensor replaces the input.
+  template <detail::ModuleHookFn<const Tensor&> F>
+  RemovableHandle register_forward_pre_hook(F fn) {
+    return add_forward_pre_hook(
+        [fn = std::move(fn)](Module& m, const Tensor& x) mutable { return detail::call_user_hook(fn, m, x); });
+  }
+  /// fn(module, input, output) after every forward(); a returned tensor replaces the output.
+  /// `input` is the one forward() got (after the pre-hooks).
+  template <detail::ModuleHookFn<const Tensor&, const Tensor&> F>
+  RemovableHandle register_forward_hook(F fn) {
+    return add_forward_hook([fn = std::move(fn)](Module& m, const Tensor& x, const Tensor& y) mutable {
+      return detail::call_user_hook(fn, m, x, y);
+    });
+  }
+  /// fn(module, grad_output) when the gradient with respect to the output has been computed,
+  /// before it flows into the module; a returned tensor replaces grad_output.
+  template <detail::ModuleHookFn<const Tensor&> F>
+  RemovableHandle register_full_backward_pre_hook(F fn) {
+    return add_backward_pre_hook(
+        [fn = std::move(fn)](Module& m, const Tensor& g) mutable { return detail::call_user_hook(fn, m, g); });
+  }
+  /// fn(module, grad_input, grad_output) when the gradient with respect to the input has been
+  /// computed (grad_output after any pre-hook's replacement); a returned tensor replaces
+  /// grad_input. When the input does not require grad, grad_input is undefined, fn runs once
+  /// grad_output is known and must return nothing. Only the module's forward() is covered: a
+  /// gradient that reaches the input by another path (a residual around the module) is not in
+  /// grad_input. No hook runs while grad mode is off during the forward.
+  template <detail::ModuleHookFn<const Tensor&, const Tensor&> F>
+  RemovableHandle register_full_backward_hook(F fn) {
+    return add_backward_hook([fn = std::move(fn)](Module& m, const Tensor& gi, const Tensor& go) mutable {
+      return detail::call_user_hook(fn, m, gi, go);
+    });
+  }
+  /// Whether any hook is registered on this module (not its children).
+  bool has_hooks() const;
+  /// Whether this module's call is one tensor in and one tensor out, which hooks need. False for
+  /// layers called with or returning several tensors (RNNs, MultiheadAttention, the decoder
+  /// layers, losses); a user module adding such an operator() should override this too.
+  virtual bool supports_module_hooks() const { return true; }
 
   // ---- identity ----------------------------------------------------------------------------
   /// "Conv2d", "Sequential", or the class name of a user module.
@@ -252,10 +306,16 @@ class Module {
   /// operator()(x), marked as a call of this module's fused variant (forward_relu): forward() asks
   /// fused_call() to tell. Going through operator() keeps errors naming the layer and summaries and
   /// recorders seeing the call. The mark is per thread, so a module shared between threads that
-  /// call it differently is safe.
-  Tensor call_fused(const Tensor& x);
+  /// call it differently is safe. A module with hooks is not fused: it returns
+  /// epilogue((*this)(x)), so its forward hooks see forward()'s own output.
+  Tensor call_fused(const Tensor& x, Tensor (*epilogue)(const Tensor&));
   /// Inside forward(): whether this call came through call_fused.
   bool fused_call() const;
+  /// What operator() does, for a call of one tensor in and one out whose forward needs more than
+  /// the tensor (options, masks): runs the hooks around `forward_fn(input)`, names this module in
+  /// errors and reports the call to summary(). TransformerEncoderLayer::operator()(src, opts) is
+  /// `call_forward(src, [&](const Tensor& s) { return forward(s, opts); })`.
+  Tensor call_forward(const Tensor& input, detail::ForwardRef forward_fn);
 
  private:
   void register_module_impl(const std::string& name, const std::shared_ptr<Module>& module);
@@ -264,6 +324,13 @@ class Module {
   void collect(const std::string& prefix, std::vector<NamedTensor>* params, std::vector<NamedTensor>* buffers,
                bool persistent_only, bool recurse) const;
   void set_requires_grad(const std::string& prefix, bool on, const char* op);
+  RemovableHandle add_forward_pre_hook(ForwardPreHook fn);
+  RemovableHandle add_forward_hook(ForwardHook fn);
+  RemovableHandle add_backward_pre_hook(BackwardPreHook fn);
+  RemovableHandle add_backward_hook(BackwardHook fn);
+  detail::ModuleHooks& hooks_for(const char* what);
+  Tensor run_hooked(const Tensor& input, detail::ForwardRef forward_fn);
+  friend struct detail::ModuleAccess;
 
   struct Buffer {
     std::string name;
@@ -276,6 +343,7 @@ class Module {
   std::vector<NamedTensor> params_;
   std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::shared_ptr<detail::ModuleHooks> hooks_;  ///< null until a hook is registered
 };
 
 std::ostream& operator<<(std::ostream& os, const Module& m);

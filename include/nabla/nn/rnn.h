@@ -103,6 +103,8 @@ struct GRUCellOptions {
 /// What the three cells share: the four parameters, their init, input checks and printing.
 class RNNCellBase : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   /// Re-draws the parameters with the default init, U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
   void reset_parameters();
   std::string extra_repr() const override;
@@ -179,6 +181,8 @@ struct RNNLayerWeights {
 /// direction, runs the stacked (bidirectional) recurrence and checks inputs and states.
 class RNNBase : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   enum class Mode { RNN_TANH, RNN_RELU, LSTM, GRU };
 
   /// Re-draws every parameter with U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).

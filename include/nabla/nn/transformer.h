@@ -41,6 +41,8 @@ using TransformerDecoderForwardOptions = TransformerDecoderLayerForwardOptions;
 /// dropout1, dropout2, dropout3. Init: each submodule's default (as PyTorch).
 class TransformerDecoderLayer : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   explicit TransformerDecoderLayer(const TransformerDecoderLayerOptions& options);
   TransformerDecoderLayer(int64_t d_model, int64_t nhead)
       : TransformerDecoderLayer(TransformerDecoderLayerOptions(d_model, nhead)) {}
@@ -76,6 +78,8 @@ struct TransformerDecoderOptions {
 /// of one layer, every layer starts with the same values in its own, independent tensors.
 class TransformerDecoder : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   explicit TransformerDecoder(const TransformerDecoderOptions& options);
   Tensor forward(const Tensor& tgt, const Tensor& memory, const TransformerDecoderForwardOptions& opts = {});
   /// forward(tgt, memory, opts) with errors naming this module.
@@ -133,6 +137,8 @@ struct TransformerForwardOptions {
 /// defaults. It has no embedding or output projection: the caller adds those.
 class Transformer : public Module {
  public:
+  /// Called with or returning several tensors: no module hooks (registering one throws).
+  bool supports_module_hooks() const override { return false; }
   explicit Transformer(const TransformerOptions& options = {});
 
   /// src [S, N, E], tgt [T, N, E] (or batch_first / unbatched) -> [T, N, E].
