@@ -16,6 +16,12 @@ void check_lerp_operand(const Tensor& start, const Tensor& t, const char* what) 
            "dtype (as in PyTorch), got start ", start.dtype(), " and ", what, " ", t.dtype());
 }
 
+void check_addc(const Tensor& input, const Tensor& t1, const Tensor& t2, const char* op) {
+  ops::check_same_device(input, t1, op);
+  ops::check_same_device(input, t2, op);
+  ops::broadcast_shapes(ops::broadcast_shapes(input.shape(), t1.shape(), op), t2.shape(), op);
+}
+
 /// lerp with the weight as a tensor (`w`) or, when `w` is undefined, the scalar `ws`.
 Tensor lerp_impl(const Tensor& start, const Tensor& end, const Tensor& w, double ws) {
   ops::check_floating(start, "lerp");
@@ -65,15 +71,13 @@ Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) {
 Tensor lerp(const Tensor& start, const Tensor& end, double weight) { return lerp_impl(start, end, Tensor(), weight); }
 
 Tensor addcmul(const Tensor& input, const Tensor& t1, const Tensor& t2, double value) {
-  ops::check_same_device(input, t1, "addcmul");
-  ops::check_same_device(input, t2, "addcmul");
+  check_addc(input, t1, t2, "addcmul");
   const Tensor product = t1 * t2;
   return input + (value == 1.0 ? product : product * value);
 }
 
 Tensor addcdiv(const Tensor& input, const Tensor& t1, const Tensor& t2, double value) {
-  ops::check_same_device(input, t1, "addcdiv");
-  ops::check_same_device(input, t2, "addcdiv");
+  check_addc(input, t1, t2, "addcdiv");
   NB_CHECK(t1.is_floating_point() || t2.is_floating_point(), "[addcdiv] t1 and t2 are both integer tensors (",
            t1.dtype(), " and ", t2.dtype(), "): integer division is not supported, as in PyTorch; convert one to a "
            "floating dtype");
