@@ -30,35 +30,39 @@ Tensor trivial_scan(const Tensor& x, const Tensor& y, int64_t dim) {
   return y.shares_storage(x) ? y.clone() : y;  // always a new tensor, as PyTorch's
 }
 
-/// Integers (u8 too) accumulate in i64, as PyTorch's cumsum and cumprod.
-Tensor integers_as_i64(const Tensor& x) { return x.is_floating_point() ? x : x.to(DType::i64); }
+/// cumsum and cumprod: integers (u8 too) accumulate in i64, as PyTorch's.
+template <typename Combine>
+Tensor running(const Tensor& x, int64_t dim, const char* name, double identity, Combine combine) {
+  ops::check_tensor(x, name);
+  dim = wrap_dim(dim, x.dim(), name);
+  const Tensor y = x.is_floating_point() ? x : x.to(DType::i64);
+  if (Tensor t = trivial_scan(x, y, dim); t.defined()) return t;
+  return hillis_steele(y, dim, identity, combine);
+}
 
 }  // namespace
 
 Tensor cumsum(const Tensor& x, int64_t dim) {
-  ops::check_tensor(x, "cumsum");
-  dim = wrap_dim(dim, x.dim(), "cumsum");
-  const Tensor y = integers_as_i64(x);
-  if (Tensor t = trivial_scan(x, y, dim); t.defined()) return t;
-  return hillis_steele(y, dim, 0.0, [](const Tensor& a, const Tensor& b) { return a + b; });
+  return running(x, dim, "cumsum", 0.0, [](const Tensor& a, const Tensor& b) { return a + b; });
 }
 
 Tensor cumprod(const Tensor& x, int64_t dim) {
-  ops::check_tensor(x, "cumprod");
-  dim = wrap_dim(dim, x.dim(), "cumprod");
-  const Tensor y = integers_as_i64(x);
-  if (Tensor t = trivial_scan(x, y, dim); t.defined()) return t;
-  return hillis_steele(y, dim, 1.0, [](const Tensor& a, const Tensor& b) { return a * b; });
+  return running(x, dim, "cumprod", 1.0, [](const Tensor& a, const Tensor& b) { return a * b; });
 }
 
 Tensor logcumsumexp(const Tensor& x, int64_t dim) {
   ops::check_floating(x, "logcumsumexp");
   dim = wrap_dim(dim, x.dim(), "logcumsumexp");
   if (Tensor t = trivial_scan(x, x, dim); t.defined()) return t;
-  // logsumexp of each pair shifts by their (detached) max, so no exp overflows or underflows to
-  // a wrong -inf, and it is smooth at ties, where a max-based formula loses its second derivative.
+  // log(e^a + e^b) of each pair, shifted by the pair's max so no exp overflows or underflows to a
+  // wrong -inf (0 where both are -inf: -inf out). The shift is a constant (detached): the result
+  // is the same function of a and b, smooth at ties, where max(a, b) + log1p(e^-|a - b|) loses its
+  // second derivative. Element-wise, not logsumexp over a stacked pair: its max over a dim of 2
+  // took 20 times as long as maximum(a, b) on [2, 256, 1024].
   return hillis_steele(x, dim, -INFINITY, [](const Tensor& a, const Tensor& b) {
-    return logsumexp(stack({a, b}), {0});
+    Tensor m = maximum(a, b).detach();
+    m = where(isfinite(m), m, zeros_like(m));
+    return log(exp(a - m) + exp(b - m)) + m;
   });
 }
 
