@@ -294,10 +294,10 @@ enum class CdistMode {
 };
 /// p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M] (batch dims broadcast):
 /// [..., P, R], torch.cdist, p >= 0 (inf: max |d|; 0: count of non-zeros, without gradient).
-/// Floating tensors only. The gradient at zero distance is 0 for every p (PyTorch's too on its
-/// direct path). The matmul path (see CdistMode) gives ~1e-8 (f64) rather than 0 for equal points
-/// as PyTorch's does; where it clamps a negative rounding of ‖x - y‖² to exactly 0 the distance is 0
-/// (PyTorch: 1e-15) and the gradient 0. The direct path materializes the [..., P, R, M] differences.
+/// Floating tensors only. The gradient at zero distance is 0 for every p, as PyTorch's. On the
+/// matmul path (see CdistMode) equal points come out, as in PyTorch, at the rounding error of
+/// ‖x‖² + ‖y‖² - 2 x·y: 0 where that rounds to <= 0, else ~1e-8 (f64) with a gradient of rounding
+/// noise. The direct path materializes the [..., P, R, M] differences (PyTorch's kernel does not).
 Tensor cdist(const Tensor& x1, const Tensor& x2, double p = 2,
              CdistMode mode = CdistMode::UseMmForEuclidDistIfNecessary);
 /// Sum of the main diagonal of a matrix (not necessarily square); integers sum in i64.
