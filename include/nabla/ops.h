@@ -270,7 +270,8 @@ Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = T
 /// first), after the "..." dims. A subscript repeated in one operand takes its diagonal ("ii->i",
 /// "ii" the trace); subscripts of size 1 and "..." dims broadcast; subscripts missing from an
 /// explicit output are summed. Operands contract left to right, each pair as one batched matmul
-/// (PyTorch without opt_einsum). Errors name the equation and the operand or subscript at fault.
+/// (PyTorch without opt_einsum); integer operands that contract need the CPU, as matmul. Errors
+/// name the equation and the operand or subscript at fault.
 Tensor einsum(const std::string& equation, const TensorList& operands);
 /// Sums the products over the last `dims` dims of a and the first `dims` of b (torch.tensordot).
 Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims = 2);

@@ -5,7 +5,6 @@
 #include "einsum.h"
 
 #include <algorithm>
-#include <numeric>
 
 #include "op_util.h"
 
@@ -128,6 +127,45 @@ Tensor multiply_pair(Tensor a, Tensor b, const std::vector<bool>& sum_now) {
   return c.reshape(c_shape).permute(back);
 }
 
+/// A tensor whose dim d is named labels[d], each label once.
+struct Labeled {
+  Tensor t;
+  std::vector<int> labels;
+};
+
+/// x with its dims permuted and size-1 dims inserted so that dim r holds label u[r] (u has x's).
+Tensor align(const Labeled& x, const std::vector<int>& u) {
+  Shape perm, shape;
+  for (int l : u) {
+    const auto it = std::find(x.labels.begin(), x.labels.end(), l);
+    if (it == x.labels.end()) {
+      shape.push_back(1);
+    } else {
+      perm.push_back(it - x.labels.begin());
+      shape.push_back(x.t.size(perm.back()));
+    }
+  }
+  return x.t.permute(perm).reshape(shape);
+}
+
+/// The product of a and b over the union of their labels, summed over the labels not in `keep`.
+Labeled contract_pair(const Labeled& a, const Labeled& b, const std::vector<bool>& keep, const std::string& ctx) {
+  std::vector<int> u = a.labels;
+  for (int l : b.labels)
+    if (std::find(u.begin(), u.end(), l) == u.end()) u.push_back(l);
+  NB_CHECK(int64_t(u.size()) <= ops::kMaxDims, ctx, "a product of two operands has ", u.size(),
+           " distinct subscripts, more than the ", ops::kMaxDims, " dims a tensor can have");
+  std::vector<bool> sum_now;
+  for (int l : u) sum_now.push_back(!keep[size_t(l)]);
+  const Tensor c = multiply_pair(align(a, u), align(b, u), sum_now);
+  Labeled out;
+  Shape shape;
+  for (size_t r = 0; r < u.size(); ++r)
+    if (!sum_now[r]) out.labels.push_back(u[r]), shape.push_back(c.size(int64_t(r)));
+  out.t = c.reshape(shape);  // the summed dims have size 1 by now
+  return out;
+}
+
 }  // namespace
 
 namespace ops {
@@ -139,18 +177,18 @@ Tensor einsum_labeled(const TensorList& operands, const std::vector<std::vector<
     for (int l : ls) num_labels = std::max(num_labels, l + 1);
   std::vector<int64_t> size(size_t(num_labels), 1);
   // Repeated labels first: each pair of dims with one label becomes their diagonal, appended last.
-  TensorList ts;
-  std::vector<std::vector<int>> ls;
+  std::vector<Labeled> xs;
   for (size_t i = 0; i < operands.size(); ++i) {
-    Tensor t = operands[i];
-    std::vector<int> lab = labels[i];
+    ops::check_same_device(operands[0], operands[i], "einsum");
+    Labeled x{operands[i], labels[i]};
+    std::vector<int>& lab = x.labels;
     for (size_t p = 0; p < lab.size(); ++p) {
       for (size_t q = p + 1; q < lab.size(); ++q) {
         if (lab[q] != lab[p]) continue;
-        NB_CHECK(t.size(int64_t(p)) == t.size(int64_t(q)), ctx, "subscript ", label_name(lab[p]),
+        NB_CHECK(x.t.size(int64_t(p)) == x.t.size(int64_t(q)), ctx, "subscript ", label_name(lab[p]),
                  " is repeated in operand ", i, " (shape ", operands[i].shape(), ") on dims of different sizes, ",
-                 t.size(int64_t(p)), " and ", t.size(int64_t(q)));
-        t = diagonal(t, 0, int64_t(p), int64_t(q));
+                 x.t.size(int64_t(p)), " and ", x.t.size(int64_t(q)));
+        x.t = diagonal(x.t, 0, int64_t(p), int64_t(q));
         const int l = lab[p];
         lab.erase(lab.begin() + long(q));
         lab.erase(lab.begin() + long(p));
@@ -159,7 +197,7 @@ Tensor einsum_labeled(const TensorList& operands, const std::vector<std::vector<
       }
     }
     for (size_t d = 0; d < lab.size(); ++d) {
-      const int64_t s = t.size(int64_t(d));
+      const int64_t s = x.t.size(int64_t(d));
       int64_t& known = size[size_t(lab[d])];
       if (s == 1) continue;
       NB_CHECK(known == 1 || known == s, ctx, "subscript ", label_name(lab[d]), " has size ", s, " in operand ", i,
@@ -167,57 +205,38 @@ Tensor einsum_labeled(const TensorList& operands, const std::vector<std::vector<
                " from an earlier operand");
       known = s;
     }
-    ts.push_back(t);
-    ls.push_back(std::move(lab));
+    xs.push_back(std::move(x));
   }
 
-  // Every operand aligned to the labels in use, in label order, with size 1 where it lacks one.
-  // A label that no other operand and not the output has is summed away first.
+  // How many operands use each label, and the last one that does.
   std::vector<int> users(size_t(num_labels), 0), last_user(size_t(num_labels), -1);
-  for (size_t i = 0; i < ls.size(); ++i)
-    for (int l : ls[i])
+  for (size_t i = 0; i < xs.size(); ++i)
+    for (int l : xs[i].labels)
       if (last_user[size_t(l)] != int(i)) ++users[size_t(l)], last_user[size_t(l)] = int(i);
-  std::vector<bool> in_out(size_t(num_labels), false);
-  for (int l : out) in_out[size_t(l)] = true;
-  std::vector<int> used;
-  std::vector<int64_t> pos(size_t(num_labels), -1);
-  for (int l = 0; l < num_labels; ++l)
-    if (users[size_t(l)] > 0) pos[size_t(l)] = int64_t(used.size()), used.push_back(l);
-  const int64_t R = int64_t(used.size());
-  for (size_t i = 0; i < ts.size(); ++i) {
-    Shape lone, perm(ls[i].size());
-    for (size_t d = 0; d < ls[i].size(); ++d)
-      if (!in_out[size_t(ls[i][d])] && users[size_t(ls[i][d])] == 1) lone.push_back(int64_t(d));
-    if (!lone.empty()) ts[i] = sum(ts[i], lone, true);  // (an empty list would sum everything)
-    std::iota(perm.begin(), perm.end(), 0);
-    std::sort(perm.begin(), perm.end(), [&](int64_t x, int64_t y) { return pos[size_t(ls[i][size_t(x)])] < pos[size_t(ls[i][size_t(y)])]; });
-    Shape aligned(size_t(R), 1);
-    for (size_t d = 0; d < ls[i].size(); ++d) aligned[size_t(pos[size_t(ls[i][d])])] = ts[i].size(int64_t(d));
-    ts[i] = ts[i].permute(perm).reshape(aligned);
-  }
-
-  Tensor acc = ts[0];
-  for (size_t i = 1; i < ts.size(); ++i) {
-    std::vector<bool> sum_now(static_cast<size_t>(R));
-    for (int64_t r = 0; r < R; ++r) {
-      const int l = used[size_t(r)];
-      sum_now[size_t(r)] = !in_out[size_t(l)] && last_user[size_t(l)] <= int(i);
+  std::vector<bool> keep(size_t(num_labels), false);
+  for (int l : out) keep[size_t(l)] = true;
+  // A label that no other operand and not the output has is summed away first.
+  for (Labeled& x : xs) {
+    Shape lone;
+    std::vector<int> kept;
+    for (size_t d = 0; d < x.labels.size(); ++d) {
+      const int l = x.labels[d];
+      if (!keep[size_t(l)] && users[size_t(l)] == 1) lone.push_back(int64_t(d));
+      else kept.push_back(l);
     }
-    acc = multiply_pair(acc, ts[i], sum_now);
+    if (!lone.empty()) x.t = sum(x.t, lone), x.labels = kept;  // (an empty list would sum everything)
   }
-  // The summed labels are size-1 dims by now (each was summed at its last operand): the output's
-  // dims in its order, then those, which the reshape drops.
-  Shape order;
-  for (int l : out) order.push_back(pos[size_t(l)]);
-  for (int64_t r = 0; r < R; ++r)
-    if (!in_out[size_t(used[size_t(r)])]) order.push_back(r);
-  Shape out_shape;
-  for (int l : out) out_shape.push_back(acc.size(pos[size_t(l)]));
-  const Tensor result = acc.permute(order).reshape(out_shape);
+  Labeled acc = xs[0];
+  for (size_t i = 1; i < xs.size(); ++i) {
+    // Kept past this product: the output's labels and those a later operand has.
+    std::vector<bool> keep_now = keep;
+    for (int l = 0; l < num_labels; ++l) keep_now[size_t(l)] = keep_now[size_t(l)] || last_user[size_t(l)] > int(i);
+    acc = contract_pair(acc, xs[i], keep_now, ctx);
+  }
   // Integer sums come back in i64; u8 operands give u8 (wrapping), as PyTorch's einsum.
   DType dt = operands[0].dtype();
   for (const Tensor& t : operands) dt = promote(dt, t.dtype());
-  return result.to(dt);
+  return align(acc, out).to(dt);
 }
 
 }  // namespace ops

@@ -48,6 +48,11 @@ TEST(TensorOpsErrors, EinsumNamesTheEquationAndTheCulprit) {
   EXPECT_ERROR(nb::einsum("ii->i", {ones64({1, 3})}), "subscript i is repeated", "1 and 3");  // no broadcasting here
   EXPECT_ERROR(nb::einsum("...i,...i", {a, ones64({4, 3})}), "subscript ... (dim 0 of the ellipsis) has size 4",
                "operand 1", "size 2");
+  // Operands 0 and 1 share no subscript but the later ones need all 18 of theirs: their product
+  // would be an 18-D tensor.
+  const Tensor nine = nb::ones(Shape(9, 1), {.dtype = DType::f64});
+  EXPECT_ERROR(nb::einsum("abcdefghi,jklmnopqr,abcdefghi,jklmnopqr->", {nine, nine, nine, nine}),
+               "a product of two operands has 18 distinct subscripts, more than the 16 dims");
 }
 
 TEST(TensorOpsErrors, TensordotOuterKronCross) {
