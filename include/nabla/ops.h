@@ -12,6 +12,7 @@
 #pragma once
 #include <array>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "nabla/reduction.h"
@@ -110,6 +111,17 @@ Tensor remainder(const Tensor& a, double b);
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 /// cond ? a : b, with `cond` a u8 (boolean) tensor; broadcast.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// Three-operand element-wise ops (ops/blend.cpp), broadcast over all three, PyTorch's formulas.
+/// start + weight (end - start), evaluated as end - (end - start)(1 - weight) where |weight| >= 0.5
+/// (PyTorch's form: exact at weight 1). start, end and a tensor weight must share one floating
+/// dtype, as in PyTorch. Gradients (1 - weight) g, weight g and (end - start) g.
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight);
+Tensor lerp(const Tensor& start, const Tensor& end, double weight);
+/// input + value t1 t2. Dtypes promote as mul and add do (a fractional value with integer
+/// tensors gives f32, nabla's scalar rule; PyTorch 1.13 truncates the value instead).
+Tensor addcmul(const Tensor& input, const Tensor& t1, const Tensor& t2, double value = 1);
+/// input + value t1 / t2 (true division). Two integer tensors t1, t2 are refused, as PyTorch does.
+Tensor addcdiv(const Tensor& input, const Tensor& t1, const Tensor& t2, double value = 1);
 /// Comparisons return u8 (1 = true) and are not differentiable.
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
@@ -197,9 +209,22 @@ Tensor mean(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 /// Variance with Bessel's correction by default (correction = 1), as PyTorch.
 Tensor var(const Tensor& x, const Shape& dims = {}, bool keepdim = false, int64_t correction = 1);
 Tensor std(const Tensor& x, const Shape& dims = {}, bool keepdim = false, int64_t correction = 1);
-/// Max/min values (gradient split evenly among ties).
+/// Max/min values over `dims`, gradient split evenly among ties: PyTorch's torch.amax / amin
+/// (and torch.max(x) / min(x) without a dim), not torch.max(x, dim), whose values come with indices
+/// and whose gradient goes to one index only (topk(x, 1, dim) gives values and indices that way).
 Tensor max(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 Tensor min(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+/// Product over `dims` (all when empty; PyTorch's prod takes one dim, several here multiply over
+/// each); integers (u8 too) multiply in i64, wrapping, as PyTorch. 1 over an empty dim. Computed as
+/// a tree of pairwise products, so the gradient is the product of the other elements with zeros
+/// among the inputs as well (one zero: only it gets a gradient; two or more: none), and it is
+/// differentiable again (PyTorch 1.13's second derivative with two or more zeros in one product
+/// is 0, which is wrong; this one is the true one).
+Tensor prod(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+/// Whether any / all elements over `dims` (all when empty) are non-zero (NaN counts as non-zero):
+/// u8 (nabla's boolean; PyTorch gives bool except for u8 input). any of nothing is 0, all is 1.
+Tensor any(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor all(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim = false);
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
@@ -210,8 +235,17 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool k
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
 /// Reduces a broadcast gradient back to `shape` (sums over broadcast dims).
 Tensor sum_to(const Tensor& x, const Shape& shape);
+// Scans along `dim` (ops/scan.cpp): log2(n) rounds of a Hillis-Steele scan, each composed of
+// existing ops, so the gradients and their gradients come from autograd on every device.
 /// Running sum along `dim` (u8 input counts as i64).
 Tensor cumsum(const Tensor& x, int64_t dim);
+/// Running product along `dim`; integers (u8 too) multiply in i64, as PyTorch. Built of products
+/// only (no division), so the gradient is right where x has zeros, and differentiable again.
+Tensor cumprod(const Tensor& x, int64_t dim);
+/// log(cumsum(exp(x))) along `dim` without overflow or underflow (each step a logsumexp of two
+/// values), floating tensors only, as PyTorch. Where every value so far is -inf the output is -inf
+/// and, as in PyTorch, the gradient there is NaN.
+Tensor logcumsumexp(const Tensor& x, int64_t dim);
 /// Values sorted along `dim` and the indices they came from; stable (ties keep their order), NaN
 /// sorts as the largest value, as in PyTorch. Sorted on the host, as topk.
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
@@ -228,6 +262,47 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 /// relu(linear(x, weight, bias)) as one op: on the CPU (f32) the bias and the ReLU ride along with
 /// the GEMM, saving two passes over the output. Same values and gradients as the composition.
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// Products and distances composed of matmul, sum, mul and the views (ops/contract.cpp,
+// ops/einsum.cpp). Mixed dtypes promote as matmul does (PyTorch 1.13 refuses them in einsum,
+// tensordot and cross: its bmm needs one dtype).
+/// Einstein summation, torch.einsum: "ij,jk->ik" with subscripts in [a-zA-Z], spaces ignored.
+/// Implicit output (no "->"): the subscripts that appear once, in alphabetical order (upper case
+/// first), after the "..." dims. A subscript repeated in one operand takes its diagonal ("ii->i",
+/// "ii" the trace); subscripts of size 1 and "..." dims broadcast; subscripts missing from an
+/// explicit output are summed. Operands contract left to right, each pair as one batched matmul
+/// (PyTorch without opt_einsum); integer operands that contract need the CPU, as matmul. Errors
+/// name the equation and the operand or subscript at fault.
+Tensor einsum(const std::string& equation, const TensorList& operands);
+/// Sums the products over the last `dims` dims of a and the first `dims` of b (torch.tensordot).
+Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims = 2);
+/// Sums the products over dims_a of a paired with dims_b of b; a pair of sizes 1 and n is summed
+/// over n first, as PyTorch. Result: a's other dims then b's, in order.
+Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Shape& dims_b);
+/// a_i b_j of two 1-D tensors: [n, m].
+Tensor outer(const Tensor& a, const Tensor& b);
+/// Kronecker product: ranks padded with leading 1s, out[i * b.shape + j] = a[i] b[j] per dim.
+Tensor kron(const Tensor& a, const Tensor& b);
+/// The 3-vector cross product along `dim` of a and b (same rank, other dims broadcast). As
+/// torch.cross, an absent dim means the first dim of size 3 in a (PyTorch deprecates that default;
+/// torch.linalg.cross uses dim -1: pass it to be explicit).
+Tensor cross(const Tensor& a, const Tensor& b, std::optional<int64_t> dim = std::nullopt);
+/// How cdist computes p = 2 distances (PyTorch's compute_mode).
+enum class CdistMode {
+  /// ‖x‖² + ‖y‖² - 2 x·y through matmul when P > 25 or R > 25 (PyTorch's default)
+  UseMmForEuclidDistIfNecessary,
+  UseMmForEuclidDist,       ///< always through matmul: fast, but cancellation costs digits
+  DonotUseMmForEuclidDist,  ///< always from the differences (exact zeros for equal points)
+};
+/// p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M] (batch dims broadcast):
+/// [..., P, R], torch.cdist, p >= 0 (inf: max |d|; 0: count of non-zeros, without gradient).
+/// Floating tensors only. The gradient at zero distance is 0 for every p, as PyTorch's. On the
+/// matmul path (see CdistMode) equal points come out, as in PyTorch, at the rounding error of
+/// ‖x‖² + ‖y‖² - 2 x·y: 0 where that rounds to <= 0, else ~1e-8 (f64) with a gradient of rounding
+/// noise. The direct path materializes the [..., P, R, M] differences (PyTorch's kernel does not).
+Tensor cdist(const Tensor& x1, const Tensor& x2, double p = 2,
+             CdistMode mode = CdistMode::UseMmForEuclidDistIfNecessary);
+/// Sum of the main diagonal of a matrix (not necessarily square); integers sum in i64.
+Tensor trace(const Tensor& x);
 
 // ---- shape and indexing (ops/shape.cpp, ops/index.cpp, ops/rearrange.cpp) ----------------------
 Tensor reshape(const Tensor& x, const Shape& shape);
@@ -270,6 +345,16 @@ Tensor triu(const Tensor& x, int64_t diagonal = 0);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 /// One-hot encoding of i64 labels in [0, num_classes) as f32 (`dtype` to change).
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
+/// The diagonal of x over dims dim1, dim2 (offset > 0 above the main diagonal, < 0 below), as a
+/// view that shares x's storage (torch.diagonal): those two dims removed, the diagonal appended
+/// last; empty when the offset is beyond the matrix.
+Tensor diagonal(const Tensor& x, int64_t offset = 0, int64_t dim1 = 0, int64_t dim2 = 1);
+/// x's last dim placed on the `offset` diagonal of dims dim1, dim2 (of the output, which has one
+/// more dim and size n + |offset| there), zero elsewhere (torch.diag_embed).
+Tensor diag_embed(const Tensor& x, int64_t offset = 0, int64_t dim1 = -2, int64_t dim2 = -1);
+/// torch.diag: a 1-D x becomes the square matrix with x on diagonal `diagonal`; a 2-D x gives a
+/// copy of that diagonal (empty beyond the matrix, where PyTorch 1.13 fails on an overflow).
+Tensor diag(const Tensor& x, int64_t diagonal = 0);
 /// Zeros of `input_shape` with `grad` written into the slice (the VJP of slice).
 Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start, int64_t end,
                       int64_t step);

@@ -176,6 +176,12 @@ void check_no_internal_overlap(const Tensor& t, const char* op) {
   }
 }
 
+Tensor sqrt_zero_grad_at_zero(const Tensor& v) {
+  // Both branches stay finite: where() would pass sqrt's NaN slope at 0 on to a double backward.
+  const Tensor is_zero = eq(v, scalar_like(0, v));
+  return where(is_zero, zeros_like(v), sqrt(where(is_zero, ones_like(v), v)));
+}
+
 void move_retained_grad(const Tensor& t) {
   TensorImpl& i = t.impl();
   if (!i.retains_grad || !i.grad_fn) return;

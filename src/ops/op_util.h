@@ -67,6 +67,9 @@ class ReusingCheckedIndex {
   bool saved_;
 };
 
+/// sqrt(v) for v >= 0 whose gradient at v == 0 is 0 rather than sqrt's 0 * inf = NaN (PyTorch's
+/// choice for std and distances: one zero would otherwise put NaN into every gradient upstream).
+Tensor sqrt_zero_grad_at_zero(const Tensor& v);
 /// A 0-d tensor of `like`'s dtype holding `v` (for scalar operands).
 Tensor scalar_like(double v, const Tensor& like);
 /// A 0-d tensor of `dtype` on `device` holding `v`, written by a fill kernel (no upload).

@@ -1,6 +1,6 @@
-// Reductions and the softmax family. sum/max/min/argmax are kernels; mean, var, std,
-// logsumexp, softmax and log_softmax are compositions (their gradients come for free), as are
-// cumsum, sort and norm (which has its own VJP for the zero vector).
+// Reductions and the softmax family. sum/max/min/argmax are kernels; mean, var, std, prod,
+// any, all, logsumexp, softmax and log_softmax are compositions (their gradients come for free),
+// as are sort and norm (which has its own VJP for the zero vector). Scans are in scan.cpp.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -133,15 +133,65 @@ Tensor var(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction)
 }
 
 Tensor std(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction) {
-  const Tensor v = var(x, dims, keepdim, correction);
-  // Where the deviation is 0 its gradient is 0, as PyTorch's std_backward, not sqrt's 0 * inf =
-  // NaN: one constant feature would put NaN into every gradient upstream.
-  const Tensor is_zero = eq(v, ops::scalar_like(0, v));
-  return where(is_zero, zeros_like(v), sqrt(where(is_zero, ones_like(v), v)));
+  // Where the deviation is 0 its gradient is 0, as PyTorch's std_backward: one constant feature
+  // would otherwise put NaN into every gradient upstream.
+  return ops::sqrt_zero_grad_at_zero(var(x, dims, keepdim, correction));
 }
 
 Tensor max(const Tensor& x, const Shape& dims, bool keepdim) { return extreme(ReduceOp::Max, "max", x, dims, keepdim); }
 Tensor min(const Tensor& x, const Shape& dims, bool keepdim) { return extreme(ReduceOp::Min, "min", x, dims, keepdim); }
+
+namespace {
+/// The product over the last dim (kept, size 1) as a tree of pairwise products: log2(n) rounds
+/// of multiplying the two halves (an odd length gets a 1 appended). Autograd through it gives
+/// each element the product of all the others, zeros included, with no division, and its
+/// second derivatives too; the work is n multiplications, as a loop's.
+Tensor product_tree(Tensor y) {
+  // The empty product is 1: 1 + the empty sum keeps it on x's graph (cat would drop a [0] input).
+  if (y.size(-1) == 0) return sum(y, {-1}, true) + 1.0;
+  Shape one = y.shape();
+  one.back() = 1;
+  const Tensor pad = ones(one, {.dtype = y.dtype(), .device = y.device()});
+  for (int64_t n = y.size(-1); n > 1; n = y.size(-1)) {
+    if (n % 2 == 1) y = cat({y, pad}, -1), ++n;
+    y = y.narrow(-1, 0, n / 2) * y.narrow(-1, n / 2, n / 2);
+  }
+  return y;
+}
+}  // namespace
+
+Tensor prod(const Tensor& x, const Shape& dims, bool keepdim) {
+  ops::check_tensor(x, "prod");
+  const ReducePlan p = plan_reduce(x, dims, keepdim, "prod");
+  // The reduced dims go last, flattened into one, which the tree then reduces.
+  Shape perm, rows;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (!p.reduced[size_t(d)]) perm.push_back(d), rows.push_back(x.size(d));
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (p.reduced[size_t(d)]) perm.push_back(d);
+  rows.push_back(p.count);
+  const Tensor in = x.is_floating_point() ? x : x.to(DType::i64);  // PyTorch's: integers multiply in i64
+  const Tensor out = product_tree(in.permute(perm).reshape(rows)).reshape(p.out_shape);
+  return out.shares_storage(x) ? out.clone() : out;  // nothing multiplied (one element each): a copy
+}
+
+namespace {
+/// The number of non-zero (or zero) elements over `dims`, compared with 0: any and all.
+Tensor count_truth(const Tensor& x, const Shape& dims, bool keepdim, bool is_any) {
+  const char* name = is_any ? "any" : "all";
+  ops::check_tensor(x, name);
+  plan_reduce(x, dims, keepdim, name);  // checks the dims
+  NoGradGuard ng;
+  const Tensor zero = ops::scalar_like(0, x);
+  // NaN != 0, so NaN counts as true, as in PyTorch. The counts are i64 (sum of u8).
+  const Tensor count = sum(is_any ? ne(x, zero) : eq(x, zero), dims, keepdim);
+  const Tensor none = ops::scalar_like(0, count);
+  return is_any ? ne(count, none) : eq(count, none);
+}
+}  // namespace
+
+Tensor any(const Tensor& x, const Shape& dims, bool keepdim) { return count_truth(x, dims, keepdim, true); }
+Tensor all(const Tensor& x, const Shape& dims, bool keepdim) { return count_truth(x, dims, keepdim, false); }
 
 namespace {
 /// What exp() is shifted by to stay in range: the max over `dims` (kept), as a constant; 0 for a
@@ -294,25 +344,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   return s.reshape(shape);
 }
 
-// ---- scans, sorting and norms (compositions) ----------------------------------------------------
-
-Tensor cumsum(const Tensor& x, int64_t dim) {
-  ops::check_tensor(x, "cumsum");
-  dim = wrap_dim(dim, x.dim(), "cumsum");
-  // u8 (boolean) sums count, so they go to i64 first, as PyTorch's.
-  Tensor y = x.dtype() == DType::u8 ? x.to(DType::i64) : x;
-  if (x.dim() == 0 || x.size(dim) <= 1) return y.shares_storage(x) ? y.clone() : y;
-  // Hillis-Steele scan: after the step of offset k each position holds the sum of the 2k values
-  // ending there. log2(n) passes of adds and shifts, all differentiable ops (the VJP, a reversed
-  // cumsum, comes out of them), with log2(n)-deep sums instead of an n-long chain.
-  const int64_t n = y.size(dim);
-  for (int64_t k = 1; k < n; k *= 2) {
-    Shape head = y.shape();
-    head[size_t(dim)] = k;
-    y = y + cat({zeros(head, {.dtype = y.dtype(), .device = y.device()}), y.narrow(dim, 0, n - k)}, dim);
-  }
-  return y;
-}
+// ---- sorting and norms (compositions) -----------------------------------------------------------
 
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   ops::check_tensor(x, "sort");

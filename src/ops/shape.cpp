@@ -251,6 +251,86 @@ Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim,
   return out;
 }
 
+// ---- diagonals: diagonal is a view; its VJP writes the gradient into the diagonal of zeros
+// (diagonal_scatter_zeros, which is also diag_embed), whose VJP is diagonal again.
+
+namespace {
+
+/// The geometry of the `offset` diagonal of dims d1, d2 (wrapped, distinct) of a tensor with
+/// the given shape, strides and storage offset: d1 and d2 removed, the diagonal appended, with
+/// stride s1 + s2 (one step down and one right).
+struct DiagonalView {
+  Shape shape, strides;
+  int64_t offset;
+};
+DiagonalView diagonal_view(const Tensor& x, int64_t offset, int64_t d1, int64_t d2) {
+  const int64_t n1 = x.size(d1), n2 = x.size(d2);
+  const int64_t len = std::max<int64_t>(offset >= 0 ? std::min(n1, n2 - offset) : std::min(n1 + offset, n2), 0);
+  DiagonalView v{{}, {}, x.offset()};
+  if (len > 0) v.offset += offset >= 0 ? offset * x.stride(d2) : -offset * x.stride(d1);
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != d1 && d != d2) v.shape.push_back(x.size(d)), v.strides.push_back(x.stride(d));
+  v.shape.push_back(len);
+  v.strides.push_back(x.stride(d1) + x.stride(d2));
+  return v;
+}
+
+/// dim1 and dim2 wrapped for a tensor of rank `nd`, checked to differ.
+std::pair<int64_t, int64_t> diagonal_dims(int64_t dim1, int64_t dim2, int64_t nd, const char* op) {
+  const int64_t d1 = wrap_dim(dim1, nd, op), d2 = wrap_dim(dim2, nd, op);
+  NB_CHECK(d1 != d2, "[", op, "] dim1 and dim2 must be different dimensions, got ", dim1, " and ", dim2,
+           " (both dimension ", d1, " of a tensor with ", nd, " dimension(s))");
+  return {d1, d2};
+}
+
+/// Zeros of `shape` with `src` written into its `offset` diagonal of dims d1, d2 (wrapped).
+Tensor diagonal_scatter_zeros(const Tensor& src, const Shape& shape, int64_t offset, int64_t d1, int64_t d2) {
+  Tensor out = zeros(shape, {.dtype = src.dtype(), .device = src.device()});
+  {
+    NoGradGuard ng;
+    const DiagonalView v = diagonal_view(out, offset, d1, d2);
+    NB_CHECK(v.shape == src.shape(), "[diag_embed] internal: diagonal of shape ", v.shape, " for values of shape ",
+             src.shape());
+    ops::copy_into(make_view(out, v.shape, v.strides, v.offset), src);
+  }
+  if (auto node = autograd::record("diagonal_backward", {src}, {out})) {
+    node->backward_fn = [offset, d1, d2](const TensorList& g) { return TensorList{diagonal(g[0], offset, d1, d2)}; };
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor diagonal(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
+  ops::check_tensor(x, "diagonal");
+  NB_CHECK(x.dim() >= 2, "[diagonal] expected a tensor with at least 2 dimensions, got shape ", x.shape());
+  const auto [d1, d2] = diagonal_dims(dim1, dim2, x.dim(), "diagonal");
+  const DiagonalView v = diagonal_view(x, offset, d1, d2);
+  return view_op(x, "diagonal", v.shape, v.strides, v.offset,
+                 [in_shape = x.shape(), offset, d1, d2](const Tensor& g) {
+                   return diagonal_scatter_zeros(g, in_shape, offset, d1, d2);
+                 });
+}
+
+Tensor diag_embed(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
+  ops::check_tensor(x, "diag_embed");
+  NB_CHECK(x.dim() >= 1, "[diag_embed] expected a tensor with at least 1 dimension, got a 0-d tensor");
+  const auto [d1, d2] = diagonal_dims(dim1, dim2, x.dim() + 1, "diag_embed");
+  const int64_t n = x.size(-1) + std::abs(offset);
+  Shape shape(x.shape().begin(), x.shape().end() - 1);
+  shape.insert(shape.begin() + std::min(d1, d2), n);
+  shape.insert(shape.begin() + std::max(d1, d2), n);
+  return diagonal_scatter_zeros(x, shape, offset, d1, d2);
+}
+
+Tensor diag(const Tensor& x, int64_t diagonal_offset) {
+  ops::check_tensor(x, "diag");
+  NB_CHECK(x.dim() == 1 || x.dim() == 2, "[diag] expected a 1-D (vector) or 2-D (matrix) tensor, got shape ",
+           x.shape());
+  if (x.dim() == 1) return diag_embed(x, diagonal_offset, 0, 1);
+  return diagonal(x, diagonal_offset, 0, 1).clone();  // a copy, as PyTorch's
+}
+
 Tensor Tensor::expand(const Shape& shape0) const {
   NB_CHECK(shape0.size() >= shape().size(), "[expand] cannot expand shape ", shape(), " to fewer dimensions ",
            shape0);
