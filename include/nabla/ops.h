@@ -441,10 +441,11 @@ struct FoldOptions {
 };
 /// im2col (PyTorch's F.unfold): the kernel_size blocks of x [N, C, H, W] (or [C, H, W]) as columns,
 /// [N, C kh kw, L] with row c kh kw + i kw + j holding kernel tap (i, j) of channel c and L the
-/// blocks in row-major order. An index gather, so exact and O(output).
+/// blocks in row-major order. Copies of strided views: exact, one pass over the output.
 Tensor unfold(const Tensor& x, Size2 kernel_size, const FoldOptions& opts = {});
 /// col2im (F.fold), the adjoint of unfold: sums the columns of x [N, C kh kw, L] (or [C kh kw, L])
-/// into an image [N, C, output_size]; overlapping blocks add up.
+/// into an image [N, C, output_size]; overlapping blocks add up (in a fixed order). unfold and fold
+/// are each other's VJP, so both are differentiable to any order.
 Tensor fold(const Tensor& x, Size2 output_size, Size2 kernel_size, const FoldOptions& opts = {});
 
 /// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim]. Lookups of
