@@ -30,35 +30,18 @@
 #include <string>
 #include <vector>
 
+#include "reference_values.h"
+
 namespace F = torch::nn::functional;
 
 namespace {
 
-torch::Tensor det(std::vector<int64_t> shape, double seed, double scale = 1.0) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return (torch::arange(n, torch::kDouble) * 0.37 + 1.3 * seed + 0.1).sin().mul(scale).reshape(shape);
-}
+using ref_gen::det;
 
 torch::Tensor idx(std::vector<int64_t> v) { return torch::tensor(v, torch::kLong); }
 
-std::string values(const torch::Tensor& t0) {
-  torch::Tensor t = t0.contiguous().to(torch::kDouble).flatten();
-  std::string s = "{";
-  char buf[64];
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    if (i % 4 == 0) s += "\n     ";
-    std::snprintf(buf, sizeof buf, " %.17g,", t[i].item<double>());
-    s += buf;
-  }
-  return s + "}";
-}
-
-std::string ref(const torch::Tensor& t) {
-  std::string s = "{{";
-  for (int64_t d : t.sizes()) s += std::to_string(d) + ", ";
-  return s + "}, " + values(t) + "}";
-}
+/// "{{shape}, {values}}": a Ref of the generated header.
+std::string ref(const torch::Tensor& t) { return "{" + ref_gen::shape_of(t) + ", " + ref_gen::values(t) + "}"; }
 
 /// RMSNorm as PyTorch 2.4 defines it, from LibTorch primitives (see the top of this file).
 struct RMSNormRefImpl : torch::nn::Module {
