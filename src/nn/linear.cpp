@@ -180,10 +180,10 @@ std::string Embedding::extra_repr() const {
 }
 
 std::string EmbeddingBag::extra_repr() const {
+  // PyTorch's: the mode always, padding_idx when set (include_last_offset is not printed).
   const EmbeddingBagMode m = options.mode();
   std::string s = std::to_string(options.num_embeddings()) + ", " + std::to_string(options.embedding_dim()) +
                   ", mode=" + (m == EmbeddingBagMode::Sum ? "sum" : m == EmbeddingBagMode::Mean ? "mean" : "max");
-  if (options.include_last_offset()) s += ", include_last_offset=true";
   if (options.padding_idx()) s += ", padding_idx=" + std::to_string(*options.padding_idx());
   return s;
 }
