@@ -277,7 +277,8 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f
 Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start, int64_t end,
                       int64_t step);
 
-// ---- convolution, pooling, normalization, resampling (ops/conv.cpp, pool.cpp, norm.cpp, resample.cpp) ----
+// ---- convolution, pooling, normalization, resampling (ops/conv.cpp, pool.cpp, norm.cpp, norm_composed.cpp,
+// resample.cpp, shuffle_fold.cpp, embedding_bag.cpp) ----
 using Size2 = std::array<int64_t, 2>;
 
 struct Conv2dOptions {

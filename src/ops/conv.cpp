@@ -1,5 +1,6 @@
 // conv2d, conv_transpose2d and conv2d_weight_grad: three kernel-backed ops whose VJPs are
-// each other, so convolutions are differentiable to any order.
+// each other, so convolutions are differentiable to any order. conv1d and conv_transpose1d run
+// on them over [N, C, 1, L].
 #include "../backend/conv_kernels.h"
 #include "op_util.h"
 

@@ -1,5 +1,5 @@
 // matmul and linear on BLAS. Transposed operands are passed to GEMM as transposes
-// (no copy), which is what every linear layer's backward needs.
+// (no copy), which is what every linear layer's backward needs. bilinear is composed of the two.
 #include "op_util.h"
 
 namespace nabla {

@@ -45,10 +45,10 @@ struct EmbeddingBagOptions {
   NB_ARG(std::optional<int64_t>, padding_idx);
 };
 
-/// The sum, mean or max of the embedding rows in each bag of ids, without materializing the
-/// [ids, embedding_dim] lookups of Embedding followed by a reduction in the caller: input [B, n]
-/// (B bags of n), or 1-D with `offsets` (bag starts); per_sample_weights scale each id's row
-/// (sum mode only). Returns [B, embedding_dim]; an empty bag gives zeros.
+/// The sum, mean or max of the embedding rows in each bag of ids (bags of varying length, as in
+/// bag-of-words and recommendation models): input [B, n] (B bags of n), or 1-D with `offsets` (bag
+/// starts); per_sample_weights scale each id's row (sum mode only). Returns [B, embedding_dim]; an
+/// empty bag gives zeros.
 /// Default init (PyTorch's): weight N(0, 1), the padding_idx row zero.
 class EmbeddingBag : public Module {
  public:
