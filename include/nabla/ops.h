@@ -259,6 +259,9 @@ Tensor norm(const Tensor& x, double p = 2, const Shape& dims = {}, bool keepdim 
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// x · weightᵀ + bias; x [..., in], weight [out, in], bias [out] (optional).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+/// x1ᵀ A_o x2 + bias_o for each output o: x1 [..., in1], x2 [..., in2] with the same leading dims,
+/// weight [out, in1, in2], bias [out] (optional); gives [..., out].
+Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias = Tensor());
 /// relu(linear(x, weight, bias)) as one op: on the CPU (f32) the bias and the ReLU ride along with
 /// the GEMM, saving two passes over the output. Same values and gradients as the composition.
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
@@ -359,7 +362,8 @@ Tensor diag(const Tensor& x, int64_t diagonal = 0);
 Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start, int64_t end,
                       int64_t step);
 
-// ---- convolution, pooling, normalization, resampling (ops/conv.cpp, pool.cpp, norm.cpp, resample.cpp) ----
+// ---- convolution, pooling, normalization, resampling (ops/conv.cpp, pool.cpp, norm.cpp, norm_composed.cpp,
+// resample.cpp, shuffle_fold.cpp, embedding_bag.cpp) ----
 using Size2 = std::array<int64_t, 2>;
 
 struct Conv2dOptions {
@@ -397,6 +401,18 @@ struct ConvTranspose2dOptions {
 /// [C_in, C_out/groups, kH, kW]. Output size (H-1)s - 2p + d(k-1) + output_padding + 1.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const ConvTranspose2dOptions& opts = {});
+struct ConvTranspose1dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t output_padding = 0;
+  int64_t dilation = 1;
+  int64_t groups = 1;
+};
+/// Transposed 1-D convolution of x [N, C_in, L] (or [C_in, L]) with weight [C_in, C_out/groups, K]
+/// and optional bias [C_out]: conv_transpose2d over [N, C, 1, L]. Output length
+/// (L - 1) stride - 2 padding + dilation (K - 1) + output_padding + 1.
+Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const ConvTranspose1dOptions& opts = {});
 /// Gradient of conv2d with respect to its weight, for input x and output-gradient grad
 /// (differentiable; used by conv2d's VJP). Returns [O, C/groups, kernel[0], kernel[1]].
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad, Size2 kernel, const Conv2dOptions& opts);
@@ -465,6 +481,16 @@ struct InstanceNormOptions {
 /// unbiased), as PyTorch's F.instance_norm.
 Tensor instance_norm(const Tensor& x, const InstanceNormOptions& opts = {});
 
+/// Root-mean-square normalization over the trailing `normalized_shape` dims (PyTorch 2.4's
+/// F.rms_norm): x / sqrt(mean(x^2) + eps) * weight, weight of normalized_shape optional; eps
+/// absent means the machine epsilon of x's dtype (2^-23 for f32, 2^-52 for f64), as PyTorch.
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                std::optional<double> eps = std::nullopt);
+/// Local response normalization across channels (AlexNet's; PyTorch's formula) of x [N, C, *]:
+/// x / (k + alpha * avg(x^2))^beta, the average over the `size` channels c - size/2 ..
+/// c + (size-1)/2 (zeros beyond the edges count in the average).
+Tensor local_response_norm(const Tensor& x, int64_t size, double alpha = 1e-4, double beta = 0.75, double k = 1.0);
+
 enum class PadMode { Constant, Reflect, Replicate, Circular };
 /// Pads trailing dims; `pads` = {left, right, top, bottom, ...} starting from the last dim, as PyTorch.
 /// Negative pads crop. Reflect needs pad < size of the dim, circular (wrap around) pad <= size.
@@ -485,9 +511,52 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& opts);
 /// Resizes x [N, C, H, W] to `size` (align_corners=false semantics, as PyTorch's default).
 Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode = InterpolateMode::Nearest);
 
+/// Sub-pixel rearrangements (PyTorch's, for any leading dims): pixel_shuffle moves
+/// [*, C r^2, H, W] to [*, C, H r, W r], with out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w];
+/// pixel_unshuffle is its inverse ([*, C, H r, W r] -> [*, C r^2, H, W]).
+Tensor pixel_shuffle(const Tensor& x, int64_t upscale_factor);
+Tensor pixel_unshuffle(const Tensor& x, int64_t downscale_factor);
+/// ShuffleNet's channel shuffle of x [N, C, *]: the C channels seen as [groups, C/groups] are
+/// transposed, so channel g (C/groups) + j goes to j groups + g.
+Tensor channel_shuffle(const Tensor& x, int64_t groups);
+
+struct FoldOptions {
+  Size2 dilation{1, 1};
+  Size2 padding{0, 0};  ///< zeros added on both sides of each spatial dim
+  Size2 stride{1, 1};
+};
+/// im2col (PyTorch's F.unfold): the kernel_size blocks of x [N, C, H, W] (or [C, H, W]) as columns,
+/// [N, C kh kw, L] with row c kh kw + i kw + j holding kernel tap (i, j) of channel c and L the
+/// blocks in row-major order. Copies of strided views: exact, one pass over the output.
+Tensor unfold(const Tensor& x, Size2 kernel_size, const FoldOptions& opts = {});
+/// col2im (F.fold), the adjoint of unfold: sums the columns of x [N, C kh kw, L] (or [C kh kw, L])
+/// into an image [N, C, output_size]; overlapping blocks add up (in a fixed order). unfold and fold
+/// are each other's VJP, so both are differentiable to any order.
+Tensor fold(const Tensor& x, Size2 output_size, Size2 kernel_size, const FoldOptions& opts = {});
+
 /// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim]. Lookups of
 /// `padding_idx` (negative counts from the end) pass no gradient to that row, as PyTorch's.
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+
+enum class EmbeddingBagMode { Sum, Mean, Max };
+struct EmbeddingBagOptions {
+  /// With a 1-D input: the start of each bag in it (i64, non-decreasing, first 0). A 2-D input
+  /// [B, n] is B bags of n and takes no offsets.
+  Tensor offsets = {};
+  EmbeddingBagMode mode = EmbeddingBagMode::Mean;
+  /// One weight per input entry (input's shape), Sum mode only: each row is scaled before summing.
+  Tensor per_sample_weights = {};
+  /// offsets has B + 1 entries, the last one the input's length (the CSR layout).
+  bool include_last_offset = false;
+  /// Entries equal to this index (negative counts from the end) are left out of their bag: not
+  /// summed, counted in no mean, never the max, and no gradient to that row.
+  std::optional<int64_t> padding_idx = std::nullopt;
+};
+/// The sum, mean or max of the rows of `weight` [num, dim] that each bag of i64 `input` picks:
+/// [B, dim] (PyTorch's F.embedding_bag, weight first as in embedding()). An empty bag gives zeros.
+/// Max's gradient is split evenly among the entries of a bag that attain the maximum (PyTorch's goes
+/// to one of them; the totals agree when the tied entries are one row picked twice).
+Tensor embedding_bag(const Tensor& weight, const Tensor& input, const EmbeddingBagOptions& opts = {});
 
 // ---- regularization (ops/dropout.cpp) ------------------------------------------------------
 /// Zeroes each element with probability p (mask from the global RNG) and scales the rest by

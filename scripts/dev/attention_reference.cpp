@@ -20,13 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "reference_values.h"
+
 namespace {
 
-torch::Tensor det(std::vector<int64_t> shape, double seed, double scale = 1.0) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return (torch::arange(n, torch::kDouble) * 0.37 + 1.3 * seed + 0.1).sin().mul(scale).reshape(shape);
-}
+using ref_gen::det;
 
 void print(const std::string& name, const torch::Tensor& t0) {
   torch::Tensor t = t0.contiguous().to(torch::kDouble).flatten();

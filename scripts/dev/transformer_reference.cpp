@@ -25,37 +25,15 @@
 #include <string>
 #include <vector>
 
+#include "reference_values.h"
+
 namespace {
 
 const int64_t E = 6, H = 2, T = 4, S = 5, N = 2, FF = 8;
 
-torch::Tensor det(std::vector<int64_t> shape, double seed, double scale = 1.0) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return (torch::arange(n, torch::kDouble) * 0.37 + 1.3 * seed + 0.1).sin().mul(scale).reshape(shape);
-}
-
-std::string values(const torch::Tensor& t0) {
-  torch::Tensor t = t0.contiguous().to(torch::kDouble).flatten();
-  std::string s = "{";
-  char buf[64];
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    if (i % 4 == 0) s += "\n     ";
-    double v = t[i].item<double>();
-    if (std::isinf(v))
-      std::snprintf(buf, sizeof buf, " %sINFINITY,", v < 0 ? "-" : "");
-    else
-      std::snprintf(buf, sizeof buf, " %.17g,", v);
-    s += buf;
-  }
-  return s + "}";
-}
-
-std::string shape_of(const torch::Tensor& t) {
-  std::string s = "{";
-  for (int64_t d : t.sizes()) s += std::to_string(d) + ", ";
-  return s + "}";
-}
+using ref_gen::det;
+using ref_gen::shape_of;
+using ref_gen::values;
 
 void print(const std::string& name, const torch::Tensor& t) {
   std::printf("inline const Ref %s = {%s, %s};\n", name.c_str(), shape_of(t).c_str(), values(t).c_str());

@@ -1,6 +1,8 @@
-// Conv1d, Conv2d and ConvTranspose2d over the functional conv1d / conv2d / conv_transpose2d.
+// Conv1d, Conv2d, ConvTranspose1d and ConvTranspose2d over the functional conv1d / conv2d /
+// conv_transpose1d / conv_transpose2d.
 #include "nabla/nn/conv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <tuple>
@@ -28,6 +30,30 @@ void check_geometry(const Module& m, const Opts& o) {
              ", dilation ", Shape{o.dilation()[0], o.dilation()[1]}, ", padding ",
              Shape{o.padding()[0], o.padding()[1]});
   }
+}
+
+template <typename Opts>
+void check_geometry_1d(const Module& m, const Opts& o) {
+  if (o.in_channels() <= 0 || o.out_channels() <= 0)
+    m.fail("in_channels and out_channels must be positive, got ", o.in_channels(), " and ", o.out_channels());
+  if (o.groups() <= 0 || o.in_channels() % o.groups() != 0 || o.out_channels() % o.groups() != 0)
+    m.fail("groups = ", o.groups(), " must be positive and divide in_channels ", o.in_channels(), " and out_channels ",
+           o.out_channels());
+  if (o.kernel_size() <= 0 || o.stride() <= 0 || o.dilation() <= 0 || o.padding() < 0)
+    m.fail("kernel_size, stride and dilation must be positive and padding non-negative, got kernel_size ",
+           o.kernel_size(), ", stride ", o.stride(), ", dilation ", o.dilation(), ", padding ", o.padding());
+}
+
+/// The 1-D layers' input check: [N, C, L] or [C, L] with the layer's channels.
+void check_channels_1d(const Module& m, const Tensor& x, int64_t c, const Tensor& weight) {
+  if ((x.dim() != 2 && x.dim() != 3) || x.size(x.dim() - 2) != c)
+    m.fail("expected input [N, ", c, ", L] or [", c, ", L], got shape ", x.shape(), "; weight is ", weight.shape());
+}
+
+/// The output_padding rule of the transposed layers: below stride or dilation (PyTorch's).
+void check_output_padding(const Module& m, int64_t output_padding, int64_t stride, int64_t dilation, const std::string& shown) {
+  if (output_padding < 0 || output_padding >= std::max(stride, dilation))
+    m.fail("output_padding ", shown, " must be non-negative and smaller than stride or dilation");
 }
 
 /// PyTorch's default for conv weights and biases (see conv.h).
@@ -74,17 +100,27 @@ std::pair<int64_t, int64_t> same_padding(int64_t kernel, int64_t dilation) {
 
 }  // namespace
 
+namespace {
+/// PyTorch's _ConvNd.extra_repr for the 1-D layers: sizes as 1-tuples, defaults left out.
+template <typename Opts>
+std::string conv1d_repr(const Opts& o, int64_t output_padding, bool padding_same) {
+  auto tuple = [](int64_t v) { return detail::tuple_str({v}); };
+  std::string s = std::to_string(o.in_channels()) + ", " + std::to_string(o.out_channels()) +
+                  ", kernel_size=" + tuple(o.kernel_size()) + ", stride=" + tuple(o.stride());
+  if (o.padding() != 0) s += ", padding=" + tuple(o.padding());
+  if (padding_same) s += ", padding='same'";
+  if (o.dilation() != 1) s += ", dilation=" + tuple(o.dilation());
+  if (output_padding != 0) s += ", output_padding=" + tuple(output_padding);
+  if (o.groups() != 1) s += ", groups=" + std::to_string(o.groups());
+  if (!o.bias()) s += ", bias=false";
+  return s;
+}
+}  // namespace
+
 // ---- Conv1d -------------------------------------------------------------------------------------
 
 Conv1d::Conv1d(const Conv1dOptions& o) : Module("Conv1d"), options(o) {
-  if (o.in_channels() <= 0 || o.out_channels() <= 0)
-    fail("in_channels and out_channels must be positive, got ", o.in_channels(), " and ", o.out_channels());
-  if (o.groups() <= 0 || o.in_channels() % o.groups() != 0 || o.out_channels() % o.groups() != 0)
-    fail("groups = ", o.groups(), " must be positive and divide in_channels ", o.in_channels(), " and out_channels ",
-         o.out_channels());
-  if (o.kernel_size() <= 0 || o.stride() <= 0 || o.dilation() <= 0 || o.padding() < 0)
-    fail("kernel_size, stride and dilation must be positive and padding non-negative, got kernel_size ",
-         o.kernel_size(), ", stride ", o.stride(), ", dilation ", o.dilation(), ", padding ", o.padding());
+  check_geometry_1d(*this, o);
   if (o.padding_same() && o.stride() != 1) fail("padding_same needs stride 1, got stride ", o.stride());
   weight = register_parameter("weight", empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size()}));
   if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));
@@ -94,9 +130,7 @@ Conv1d::Conv1d(const Conv1dOptions& o) : Module("Conv1d"), options(o) {
 void Conv1d::reset_parameters() { reset_conv(weight, bias); }
 
 Tensor Conv1d::forward(const Tensor& x) {
-  const int64_t c = options.in_channels();
-  if ((x.dim() != 2 && x.dim() != 3) || x.size(x.dim() - 2) != c)
-    fail("expected input [N, ", c, ", L] or [", c, ", L], got shape ", x.shape(), "; weight is ", weight.shape());
+  check_channels_1d(*this, x, options.in_channels(), weight);
   check_input_dtype(x, weight);
   nabla::Conv1dOptions f;
   f.stride = options.stride();
@@ -114,15 +148,7 @@ Tensor Conv1d::forward(const Tensor& x) {
 }
 
 std::string Conv1d::extra_repr() const {
-  const Conv1dOptions& o = options;
-  std::string s = std::to_string(o.in_channels()) + ", " + std::to_string(o.out_channels()) +
-                  ", kernel_size=(" + std::to_string(o.kernel_size()) + ",), stride=(" + std::to_string(o.stride()) + ",)";
-  if (o.padding() != 0) s += ", padding=(" + std::to_string(o.padding()) + ",)";
-  if (o.padding_same()) s += ", padding='same'";
-  if (o.dilation() != 1) s += ", dilation=(" + std::to_string(o.dilation()) + ",)";
-  if (o.groups() != 1) s += ", groups=" + std::to_string(o.groups());
-  if (!o.bias()) s += ", bias=false";
-  return s + padding_mode_repr(o.padding_mode());
+  return conv1d_repr(options, 0, options.padding_same()) + padding_mode_repr(options.padding_mode());
 }
 
 // ---- Conv2d -------------------------------------------------------------------------------------
@@ -176,9 +202,8 @@ Tensor Conv2d::run(const Tensor& x, bool fuse_relu) {
 ConvTranspose2d::ConvTranspose2d(const ConvTranspose2dOptions& o) : Module("ConvTranspose2d"), options(o) {
   check_geometry(*this, o);
   for (size_t i = 0; i < 2; ++i)
-    if (o.output_padding()[i] < 0 || o.output_padding()[i] >= std::max(o.stride()[i], o.dilation()[i]))
-      fail("output_padding ", Shape{o.output_padding()[0], o.output_padding()[1]},
-           " must be non-negative and smaller than stride or dilation");
+    check_output_padding(*this, o.output_padding()[i], o.stride()[i], o.dilation()[i],
+                         shape_str(Shape{o.output_padding()[0], o.output_padding()[1]}));
   weight = register_parameter(
       "weight", empty({o.in_channels(), o.out_channels() / o.groups(), o.kernel_size()[0], o.kernel_size()[1]}));
   if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));
@@ -198,6 +223,29 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
   f.groups = options.groups();
   return conv_transpose2d(x, weight, bias, f);
 }
+
+// ---- ConvTranspose1d -------------------------------------------------------------------------------
+
+ConvTranspose1d::ConvTranspose1d(const ConvTranspose1dOptions& o) : Module("ConvTranspose1d"), options(o) {
+  check_geometry_1d(*this, o);
+  check_output_padding(*this, o.output_padding(), o.stride(), o.dilation(), std::to_string(o.output_padding()));
+  weight = register_parameter("weight", empty({o.in_channels(), o.out_channels() / o.groups(), o.kernel_size()}));
+  if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));
+  reset_parameters();
+}
+
+void ConvTranspose1d::reset_parameters() { reset_conv(weight, bias); }
+
+Tensor ConvTranspose1d::forward(const Tensor& x) {
+  check_channels_1d(*this, x, options.in_channels(), weight);
+  check_input_dtype(x, weight);
+  return conv_transpose1d(x, weight, bias,
+                          {.stride = options.stride(), .padding = options.padding(),
+                           .output_padding = options.output_padding(), .dilation = options.dilation(),
+                           .groups = options.groups()});
+}
+
+std::string ConvTranspose1d::extra_repr() const { return conv1d_repr(options, options.output_padding(), false); }
 
 // ---- printing -------------------------------------------------------------------------------
 

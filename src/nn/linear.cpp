@@ -1,4 +1,4 @@
-// Linear, Flatten and Embedding.
+// Linear, Bilinear, Flatten, Embedding and EmbeddingBag.
 #include "nabla/nn/linear.h"
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include "nabla/autograd.h"
 #include "nabla/nn/embedding.h"
 #include "nabla/nn/init.h"
+#include "call_recorder.h"
 #include "nabla/ops.h"
 #include "repr.h"
 
@@ -44,6 +45,43 @@ Tensor Linear::forward_relu(const Tensor& x) {
   return call_fused(x, [](const Tensor& y) { return relu(y); });
 }
 
+// ---- Bilinear ------------------------------------------------------------------------------------
+
+Bilinear::Bilinear(const BilinearOptions& o) : Module("Bilinear"), options(o) {
+  if (o.in1_features() < 0 || o.in2_features() < 0 || o.out_features() < 0)
+    fail("in1_features, in2_features and out_features must be non-negative, got ", o.in1_features(), ", ",
+         o.in2_features(), " and ", o.out_features());
+  weight = register_parameter("weight", empty({o.out_features(), o.in1_features(), o.in2_features()}));
+  if (o.bias()) bias = register_parameter("bias", empty({o.out_features()}));
+  reset_parameters();
+}
+
+void Bilinear::reset_parameters() {
+  // PyTorch's: U(-1/sqrt(in1), 1/sqrt(in1)) for both, from weight.size(1).
+  const double bound = options.in1_features() > 0 ? 1.0 / std::sqrt(double(options.in1_features())) : 0.0;
+  init::uniform_(weight, -bound, bound);
+  if (bias.defined()) init::uniform_(bias, -bound, bound);
+}
+
+Tensor Bilinear::forward(const Tensor& x1, const Tensor& x2) {
+  const int64_t in1 = options.in1_features(), in2 = options.in2_features();
+  if (!x1.defined() || !x2.defined() || x1.dim() < 1 || x2.dim() < 1 || x1.size(-1) != in1 || x2.size(-1) != in2)
+    fail("expected inputs [..., ", in1, "] and [..., ", in2, "], got shapes ", x1.defined() ? x1.shape() : Shape{},
+         " and ", x2.defined() ? x2.shape() : Shape{}, "; weight is ", weight.shape());
+  check_input_dtype(x1, weight);
+  check_input_dtype(x2, weight);
+  return bilinear(x1, x2, weight, bias);
+}
+
+Tensor Bilinear::operator()(const Tensor& x1, const Tensor& x2) {
+  return detail::tagged_call(*this, [&] { return forward(x1, x2); });
+}
+
+Tensor Bilinear::forward(const Tensor& x) {
+  fail("takes two inputs, x1 [..., ", options.in1_features(), "] and x2 [..., ", options.in2_features(),
+       "]: call it as bilinear(x1, x2); got one of shape ", x.shape());
+}
+
 // ---- Flatten ---------------------------------------------------------------------------------
 
 Tensor Flatten::forward(const Tensor& x) {
@@ -56,25 +94,34 @@ Tensor Flatten::forward(const Tensor& x) {
 
 // ---- Embedding ---------------------------------------------------------------------------------
 
-Embedding::Embedding(const EmbeddingOptions& o) : Module("Embedding"), options(o) {
-  const int64_t n = o.num_embeddings(), d = o.embedding_dim();
-  if (n < 0 || d < 0) fail("num_embeddings and embedding_dim must be non-negative, got ", n, " and ", d);
-  if (o.padding_idx()) {
-    int64_t p = *o.padding_idx();
-    if (p < -n || p >= n) fail("padding_idx ", p, " is out of range for ", n, " embeddings");
-    options.padding_idx(p < 0 ? p + n : p);
+namespace {
+/// Embedding's and EmbeddingBag's table [n, d]; a negative padding_idx is made non-negative.
+Tensor register_table(Module& m, int64_t n, int64_t d, std::optional<int64_t>& padding_idx) {
+  if (n < 0 || d < 0) m.fail("num_embeddings and embedding_dim must be non-negative, got ", n, " and ", d);
+  if (padding_idx) {
+    const int64_t p = *padding_idx;
+    if (p < -n || p >= n) m.fail("padding_idx ", p, " is out of range for ", n, " embeddings");
+    padding_idx = p < 0 ? p + n : p;
   }
-  weight = register_parameter("weight", empty({n, d}));
+  return m.register_parameter("weight", empty({n, d}));
+}
+
+/// PyTorch's init of both: N(0, 1), the padding row zero.
+void reset_table(Tensor& weight, const std::optional<int64_t>& padding_idx) {
+  init::normal_(weight);
+  if (padding_idx) {
+    NoGradGuard ng;
+    weight.select(0, *padding_idx).zero_();
+  }
+}
+}  // namespace
+
+Embedding::Embedding(const EmbeddingOptions& o) : Module("Embedding"), options(o) {
+  weight = register_table(*this, o.num_embeddings(), o.embedding_dim(), options.padding_idx());
   reset_parameters();
 }
 
-void Embedding::reset_parameters() {
-  init::normal_(weight);
-  if (options.padding_idx()) {
-    NoGradGuard ng;
-    weight.select(0, *options.padding_idx()).zero_();
-  }
-}
+void Embedding::reset_parameters() { reset_table(weight, options.padding_idx()); }
 
 Tensor Embedding::forward(const Tensor& indices) {
   if (indices.dtype() != DType::i64)
@@ -83,11 +130,43 @@ Tensor Embedding::forward(const Tensor& indices) {
   return embedding(weight, indices, options.padding_idx());
 }
 
+// ---- EmbeddingBag ------------------------------------------------------------------------------
+
+EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& o) : Module("EmbeddingBag"), options(o) {
+  weight = register_table(*this, o.num_embeddings(), o.embedding_dim(), options.padding_idx());
+  reset_parameters();
+}
+
+void EmbeddingBag::reset_parameters() { reset_table(weight, options.padding_idx()); }
+
+Tensor EmbeddingBag::forward(const Tensor& input, const Tensor& offsets, const Tensor& per_sample_weights) {
+  if (!input.defined() || input.dtype() != DType::i64)
+    fail("expected i64 indices, got ", input.defined() ? dtype_name(input.dtype()) : "an undefined tensor");
+  return embedding_bag(weight, input,
+                       {.offsets = offsets,
+                        .mode = options.mode(),
+                        .per_sample_weights = per_sample_weights,
+                        .include_last_offset = options.include_last_offset(),
+                        .padding_idx = options.padding_idx()});
+}
+
+Tensor EmbeddingBag::operator()(const Tensor& input, const Tensor& offsets, const Tensor& per_sample_weights) {
+  return detail::tagged_call(*this, [&] { return forward(input, offsets, per_sample_weights); });
+}
+
+Tensor EmbeddingBag::forward(const Tensor& input) { return forward(input, Tensor()); }
+
 // ---- printing -------------------------------------------------------------------------------
 
 std::string Linear::extra_repr() const {
   return "in_features=" + std::to_string(options.in_features()) + ", out_features=" +
          std::to_string(options.out_features()) + ", bias=" + detail::bool_str(options.bias());
+}
+
+std::string Bilinear::extra_repr() const {
+  return "in1_features=" + std::to_string(options.in1_features()) + ", in2_features=" +
+         std::to_string(options.in2_features()) + ", out_features=" + std::to_string(options.out_features()) +
+         ", bias=" + detail::bool_str(options.bias());
 }
 
 std::string Flatten::extra_repr() const {
@@ -96,6 +175,15 @@ std::string Flatten::extra_repr() const {
 
 std::string Embedding::extra_repr() const {
   std::string s = std::to_string(options.num_embeddings()) + ", " + std::to_string(options.embedding_dim());
+  if (options.padding_idx()) s += ", padding_idx=" + std::to_string(*options.padding_idx());
+  return s;
+}
+
+std::string EmbeddingBag::extra_repr() const {
+  // PyTorch's: the mode always, padding_idx when set (include_last_offset is not printed).
+  const EmbeddingBagMode m = options.mode();
+  std::string s = std::to_string(options.num_embeddings()) + ", " + std::to_string(options.embedding_dim()) +
+                  ", mode=" + (m == EmbeddingBagMode::Sum ? "sum" : m == EmbeddingBagMode::Mean ? "mean" : "max");
   if (options.padding_idx()) s += ", padding_idx=" + std::to_string(*options.padding_idx());
   return s;
 }

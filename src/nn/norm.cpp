@@ -1,5 +1,5 @@
-// BatchNorm1d/2d, LayerNorm, GroupNorm and InstanceNorm1d/2d over the functional batch_norm /
-// layer_norm / group_norm / instance_norm.
+// BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm1d/2d, RMSNorm and LocalResponseNorm over the
+// functional batch_norm / layer_norm / group_norm / instance_norm / rms_norm / local_response_norm.
 #include "nabla/nn/norm.h"
 
 #include "nabla/autograd.h"
@@ -23,6 +23,22 @@ void register_norm_tensors(Module& m, int64_t c, bool affine, bool track, Tensor
     running_var = m.register_buffer("running_var", empty({c}));
     num_batches_tracked = m.register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64}));
   }
+}
+
+/// LayerNorm's and RMSNorm's checks of their settings: normalized_shape (non-empty, positive).
+void check_normalized_shape(const Module& m, const Shape& s) {
+  if (s.empty()) m.fail("normalized_shape must have at least one dim");
+  for (int64_t d : s)
+    if (d <= 0) m.fail("normalized_shape ", s, " must have positive sizes");
+}
+
+/// ... and of their input: it must end with normalized_shape.
+void check_normalized_input(const Module& m, const Tensor& x, const Shape& s) {
+  const int64_t k = int64_t(s.size());
+  if (x.dim() >= k && Shape(x.shape().end() - k, x.shape().end()) == s) return;
+  const std::string w = shape_str(s);
+  m.fail("expected input [..., ", w.substr(1, w.size() - 2), "] (ending with normalized_shape ", s, "), got shape ",
+         x.shape());
 }
 
 void reset_stats(Tensor& running_mean, Tensor& running_var, Tensor& num_batches_tracked) {
@@ -93,9 +109,7 @@ void BatchNorm2d::check_input(const Tensor& x) const {
 
 LayerNorm::LayerNorm(const LayerNormOptions& o) : Module("LayerNorm"), options(o) {
   const Shape& s = o.normalized_shape();
-  if (s.empty()) fail("normalized_shape must have at least one dim");
-  for (int64_t d : s)
-    if (d <= 0) fail("normalized_shape ", s, " must have positive sizes");
+  check_normalized_shape(*this, s);
   if (!(o.eps() > 0)) fail("eps must be positive, got ", o.eps());
   if (o.elementwise_affine()) {
     weight = register_parameter("weight", empty(s));
@@ -110,16 +124,36 @@ void LayerNorm::reset_parameters() {
 }
 
 Tensor LayerNorm::forward(const Tensor& x) {
-  const Shape& s = options.normalized_shape();
-  const int64_t k = int64_t(s.size());
-  bool fits = x.dim() >= k && Shape(x.shape().end() - k, x.shape().end()) == s;
-  if (!fits) {
-    std::string w = shape_str(s);
-    fail("expected input [..., ", w.substr(1, w.size() - 2), "] (ending with normalized_shape ", s, "), got shape ",
-         x.shape());
-  }
+  check_normalized_input(*this, x, options.normalized_shape());
   if (weight.defined()) check_input_dtype(x, weight);
-  return layer_norm(x, s, weight, bias, options.eps());
+  return layer_norm(x, options.normalized_shape(), weight, bias, options.eps());
+}
+
+// ---- RMSNorm, LocalResponseNorm ----------------------------------------------------------------
+
+RMSNorm::RMSNorm(const RMSNormOptions& o) : Module("RMSNorm"), options(o) {
+  check_normalized_shape(*this, o.normalized_shape());
+  if (o.eps() && !(*o.eps() >= 0)) fail("eps must be non-negative (or nullopt: the dtype's epsilon), got ", *o.eps());
+  if (o.elementwise_affine()) weight = register_parameter("weight", empty(o.normalized_shape()));
+  reset_parameters();
+}
+
+void RMSNorm::reset_parameters() {
+  if (weight.defined()) init::ones_(weight);
+}
+
+Tensor RMSNorm::forward(const Tensor& x) {
+  check_normalized_input(*this, x, options.normalized_shape());
+  if (weight.defined()) check_input_dtype(x, weight);
+  return rms_norm(x, options.normalized_shape(), weight, options.eps());
+}
+
+LocalResponseNorm::LocalResponseNorm(const LocalResponseNormOptions& o) : Module("LocalResponseNorm"), options(o) {
+  if (o.size() <= 0) fail("size must be positive, got ", o.size());
+}
+
+Tensor LocalResponseNorm::forward(const Tensor& x) {
+  return local_response_norm(x, options.size(), options.alpha(), options.beta(), options.k());
 }
 
 // ---- printing -------------------------------------------------------------------------------
@@ -132,11 +166,8 @@ std::string BatchNorm::extra_repr() const {
 }
 
 std::string LayerNorm::extra_repr() const {
-  std::ostringstream os;
-  os << '(';
-  for (size_t i = 0; i < options.normalized_shape().size(); ++i) os << (i ? ", " : "") << options.normalized_shape()[i];
-  os << "), eps=" << options.eps() << ", elementwise_affine=" << detail::bool_str(options.elementwise_affine());
-  return os.str();
+  return detail::tuple_str(options.normalized_shape()) + ", eps=" + detail::num_str(options.eps()) +
+         ", elementwise_affine=" + detail::bool_str(options.elementwise_affine());
 }
 
 // ---- GroupNorm ---------------------------------------------------------------------------------
@@ -214,6 +245,17 @@ std::string InstanceNorm::extra_repr() const {
   return std::to_string(options.num_features()) + ", eps=" + detail::num_str(options.eps()) +
          ", momentum=" + detail::num_str(options.momentum()) + ", affine=" + detail::bool_str(options.affine()) +
          ", track_running_stats=" + detail::bool_str(options.track_running_stats());
+}
+
+std::string RMSNorm::extra_repr() const {
+  return detail::tuple_str(options.normalized_shape()) +
+         ", eps=" + (options.eps() ? detail::num_str(*options.eps()) : std::string("None")) +
+         ", elementwise_affine=" + detail::bool_str(options.elementwise_affine());
+}
+
+std::string LocalResponseNorm::extra_repr() const {
+  return std::to_string(options.size()) + ", alpha=" + detail::num_str(options.alpha()) +
+         ", beta=" + detail::num_str(options.beta()) + ", k=" + detail::num_str(options.k());
 }
 
 }  // namespace nabla::nn

@@ -12,6 +12,14 @@ inline std::string pair_str(const IntPair& p) {
   os << '(' << p[0] << ", " << p[1] << ')';
   return os.str();
 }
+/// A Python tuple, as PyTorch prints sizes: "(5,)", "(3, 4)".
+inline std::string tuple_str(const Shape& s) {
+  std::ostringstream os;
+  os << '(';
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << (s.size() == 1 ? ",)" : ")");
+  return os.str();
+}
 inline std::string num_str(double v) {
   std::ostringstream os;
   os << v;

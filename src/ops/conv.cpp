@@ -1,5 +1,6 @@
 // conv2d, conv_transpose2d and conv2d_weight_grad: three kernel-backed ops whose VJPs are
-// each other, so convolutions are differentiable to any order.
+// each other, so convolutions are differentiable to any order. conv1d and conv_transpose1d run
+// on them over [N, C, 1, L].
 #include "../backend/conv_kernels.h"
 #include "op_util.h"
 
@@ -229,6 +230,32 @@ Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, 
     };
   }
   return result;
+}
+
+Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose1dOptions& o) {
+  NB_CHECK(x.dim() == 2 || x.dim() == 3, "[conv_transpose1d] expected input [N, C_in, L] or [C_in, L], got shape ",
+           x.shape());
+  NB_CHECK(weight.dim() == 3, "[conv_transpose1d] expected weight [C_in, C_out/groups, K], got shape ", weight.shape());
+  if (x.dim() == 2) return conv_transpose1d(x.unsqueeze(0), weight, bias, o).squeeze(0);
+  // Checked here (not left to conv_transpose2d) so errors name this op and the 3-D shapes passed.
+  NB_CHECK(x.size(1) == weight.size(0), "[conv_transpose1d] input ", x.shape(), " has ", x.size(1),
+           " channels but weight ", weight.shape(), " expects ", weight.size(0));
+  NB_CHECK(o.stride > 0 && o.dilation > 0 && o.padding >= 0, "[conv_transpose1d] stride ", o.stride, " and dilation ",
+           o.dilation, " must be positive and padding ", o.padding, " non-negative");
+  NB_CHECK(o.output_padding >= 0 && o.output_padding < std::max(o.stride, o.dilation), "[conv_transpose1d] output_padding ",
+           o.output_padding, " must be non-negative and smaller than stride ", o.stride, " or dilation ", o.dilation);
+  NB_CHECK(o.groups >= 1 && x.size(1) % o.groups == 0, "[conv_transpose1d] groups = ", o.groups,
+           " must divide the input channels of input ", x.shape());
+  const int64_t L = (x.size(2) - 1) * o.stride - 2 * o.padding + o.dilation * (weight.size(2) - 1) + o.output_padding + 1;
+  NB_CHECK(L > 0, "[conv_transpose1d] output length ", L, " is not positive for input ", x.shape(), ", weight ",
+           weight.shape(), ", stride ", o.stride, ", padding ", o.padding);
+  ConvTranspose2dOptions o2;
+  o2.stride = {1, o.stride};
+  o2.padding = {0, o.padding};
+  o2.output_padding = {0, o.output_padding};
+  o2.dilation = {1, o.dilation};
+  o2.groups = o.groups;
+  return conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, o2).squeeze(2);
 }
 
 Tensor conv2d_weight_grad(const Tensor& x0, const Tensor& gout0, Size2 kernel, const Conv2dOptions& o) {

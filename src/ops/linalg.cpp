@@ -1,5 +1,5 @@
 // matmul and linear on BLAS. Transposed operands are passed to GEMM as transposes
-// (no copy), which is what every linear layer's backward needs.
+// (no copy), which is what every linear layer's backward needs. bilinear is composed of the two.
 #include "op_util.h"
 
 namespace nabla {
@@ -193,6 +193,31 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return linear_impl(x, weight, bias, true, "linear_relu");
+}
+
+Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias) {
+  for (const Tensor* t : {&x1, &x2, &weight}) ops::check_floating(*t, "bilinear");
+  ops::check_same_device(x1, x2, "bilinear");
+  ops::check_same_device(x1, weight, "bilinear");
+  NB_CHECK(weight.dim() == 3, "[bilinear] expected weight [out, in1, in2], got shape ", weight.shape());
+  NB_CHECK(x1.dim() >= 1 && x1.dim() == x2.dim() &&
+               Shape(x1.shape().begin(), x1.shape().end() - 1) == Shape(x2.shape().begin(), x2.shape().end() - 1),
+           "[bilinear] input1 ", x1.shape(), " and input2 ", x2.shape(),
+           " must have the same size except the last dimension");
+  NB_CHECK(x1.size(-1) == weight.size(1) && x2.size(-1) == weight.size(2), "[bilinear] inputs [..., ", x1.size(-1),
+           "] and [..., ", x2.size(-1), "] do not fit weight ", weight.shape(), " ([out, in1, in2])");
+  const int64_t out = weight.size(0), in1 = weight.size(1), in2 = weight.size(2);
+  NB_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == out), "[bilinear] bias must have shape [", out,
+           "], got ", bias.defined() ? bias.shape() : Shape{});
+  Shape s(x1.shape().begin(), x1.shape().end() - 1);
+  const int64_t B = shape_numel(s);
+  // One GEMM for x1 against every A_o at once ([B, in1] x [in1, out in2]), then a batched
+  // matrix-vector product with x2: B (in1 + 1) out in2 multiply-adds, no [B, out, in1, in2] temporary.
+  Tensor t = linear(x1.reshape({B, in1}), weight.transpose(1, 2).reshape({out * in2, in1}));
+  Tensor y = matmul(t.reshape({B, out, in2}), x2.reshape({B, in2, 1})).reshape({B, out});
+  if (bias.defined()) y = y + bias;
+  s.push_back(out);
+  return y.reshape(s);
 }
 
 }  // namespace nabla

@@ -153,17 +153,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
-  ops::check_floating(x, "layer_norm");
+  ops::check_normalized_shape(x, normalized_shape, weight, bias, "layer_norm");
   const int64_t k = int64_t(normalized_shape.size());
-  NB_CHECK(k >= 1 && k <= x.dim(), "[layer_norm] normalized_shape ", normalized_shape, " does not fit input ", x.shape());
-  Shape tail(x.shape().end() - k, x.shape().end());
-  NB_CHECK(tail == normalized_shape, "[layer_norm] input ", x.shape(), " does not end with normalized_shape ",
-           normalized_shape);
-  if (weight.defined())
-    NB_CHECK(weight.shape() == normalized_shape, "[layer_norm] weight shape ", weight.shape(), " must equal ",
-             normalized_shape);
-  if (bias.defined())
-    NB_CHECK(bias.shape() == normalized_shape, "[layer_norm] bias shape ", bias.shape(), " must equal ", normalized_shape);
   NB_CHECK(eps > 0, "[layer_norm] eps must be positive, got ", eps);
   const int64_t D = shape_numel(normalized_shape), rows = D > 0 ? x.numel() / D : 0;
   Shape stat_shape(x.shape().begin(), x.shape().end() - k);

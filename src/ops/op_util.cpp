@@ -55,6 +55,20 @@ void check_floating(const Tensor& t, const char* op) {
            " with shape ", t.shape());
 }
 
+void check_normalized_shape(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                            const char* op) {
+  check_floating(x, op);
+  const int64_t k = int64_t(normalized_shape.size());
+  NB_CHECK(k >= 1 && k <= x.dim(), "[", op, "] normalized_shape ", normalized_shape, " does not fit input ", x.shape());
+  NB_CHECK(Shape(x.shape().end() - k, x.shape().end()) == normalized_shape, "[", op, "] input ", x.shape(),
+           " does not end with normalized_shape ", normalized_shape);
+  if (weight.defined())
+    NB_CHECK(weight.shape() == normalized_shape, "[", op, "] weight shape ", weight.shape(), " must equal ",
+             normalized_shape);
+  if (bias.defined())
+    NB_CHECK(bias.shape() == normalized_shape, "[", op, "] bias shape ", bias.shape(), " must equal ", normalized_shape);
+}
+
 bool converts_without_overflow(DType dt, double v) {
   if (is_floating(dt)) return true;
   // The half-open bounds are the ones a truncating conversion stays defined on (NaN fails both).

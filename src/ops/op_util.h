@@ -20,6 +20,10 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 /// `t` moved to `d` when it is a 0-d CPU tensor (a scalar operand); else `t` unchanged.
 Tensor scalar_to_device(const Tensor& t, Device d);
 void check_floating(const Tensor& t, const char* op);
+/// layer_norm's and rms_norm's checks: x floating, ending with `normalized_shape` (at least one
+/// dim), and weight / bias (each optional) of that shape.
+void check_normalized_shape(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                            const char* op);
 /// Checks that a fill value lands in an integer dtype without overflow (fractions truncate, as
 /// in PyTorch; NaN, infinities and out-of-range values are errors, not wrapped bits).
 /// Whether converting `v` to `dt` is defined (fractions truncate): always for floating dtypes.

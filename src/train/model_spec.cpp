@@ -61,6 +61,18 @@ class LayerReader {
     }
     return s;
   }
+  /// A padding layer's sizes: an integer for every side, or [left, right, top, bottom].
+  nn::PadSize2d pad2d(const char* key) {
+    const Json* v = get(key);
+    if (!v) required(key, std::nullopt);
+    if (v->is_int()) return nn::PadSize2d(v->as_int());
+    bool ok = v->is_array() && v->size() == 4;
+    for (size_t i = 0; ok && i < 4; ++i) ok = v->at(i).is_int();
+    NB_CHECK(ok, "[model spec] ", where_, ": option '", key,
+             "' must be an integer or a list [left, right, top, bottom], got ", v->dump());
+    return nn::PadSize2d(v->at(size_t(0)).as_int(), v->at(size_t(1)).as_int(), v->at(size_t(2)).as_int(),
+                         v->at(size_t(3)).as_int());
+  }
   std::string string(const char* key, const std::string& def) {
     const Json* v = get(key);
     if (!v) return def;
@@ -127,6 +139,17 @@ Options conv_options(LayerReader& r) {
   o.stride(r.pair("stride", 1)).padding(r.pair("padding", 0)).dilation(r.pair("dilation", 1));
   o.groups(r.integer("groups", 1)).bias(r.boolean("bias", true));
   return o;
+}
+
+/// Unfold's and Fold's dilation, padding and stride (PyTorch's defaults 1, 0, 1).
+template <typename Options>
+Options fold_options(LayerReader& r, Options o) {
+  return o.dilation(r.pair("dilation", 1)).padding(r.pair("padding", 0)).stride(r.pair("stride", 1));
+}
+
+template <typename Pad>
+std::shared_ptr<nn::Module> pad_layer(LayerReader& r) {
+  return std::make_shared<Pad>(r.pad2d("padding"));
 }
 
 nn::PaddingMode padding_mode(LayerReader& r) {
@@ -211,6 +234,40 @@ const std::map<std::string, Builder>& builders() {
                                                          .affine(r.boolean("affine", false))
                                                          .track_running_stats(r.boolean("track_running_stats", false)));
        }},
+      {"RMSNorm",
+       [](LayerReader& r) {
+         nn::RMSNormOptions o(r.shape("normalized_shape"));
+         if (r.has("eps")) o.eps(r.number("eps", std::nullopt));
+         return std::make_shared<nn::RMSNorm>(o.elementwise_affine(r.boolean("elementwise_affine", true)));
+       }},
+      {"LocalResponseNorm",
+       [](LayerReader& r) {
+         return std::make_shared<nn::LocalResponseNorm>(nn::LocalResponseNormOptions(r.integer("size"))
+                                                            .alpha(r.number("alpha", 1e-4))
+                                                            .beta(r.number("beta", 0.75))
+                                                            .k(r.number("k", 1.0)));
+       }},
+      {"PixelShuffle", [](LayerReader& r) { return std::make_shared<nn::PixelShuffle>(r.integer("upscale_factor")); }},
+      {"PixelUnshuffle",
+       [](LayerReader& r) { return std::make_shared<nn::PixelUnshuffle>(r.integer("downscale_factor")); }},
+      {"ChannelShuffle", [](LayerReader& r) { return std::make_shared<nn::ChannelShuffle>(r.integer("groups")); }},
+      {"Unfold",
+       [](LayerReader& r) {
+         return std::make_shared<nn::Unfold>(fold_options(r, nn::UnfoldOptions(r.pair("kernel_size"))));
+       }},
+      {"Fold",
+       [](LayerReader& r) {
+         return std::make_shared<nn::Fold>(
+             fold_options(r, nn::FoldOptions(r.pair("output_size"), r.pair("kernel_size"))));
+       }},
+      {"ZeroPad2d", pad_layer<nn::ZeroPad2d>},
+      {"ConstantPad2d",
+       [](LayerReader& r) {
+         return std::make_shared<nn::ConstantPad2d>(r.pad2d("padding"), r.number("value", std::nullopt));
+       }},
+      {"ReflectionPad2d", pad_layer<nn::ReflectionPad2d>},
+      {"ReplicationPad2d", pad_layer<nn::ReplicationPad2d>},
+      {"CircularPad2d", pad_layer<nn::CircularPad2d>},
       {"Flatten", [](LayerReader&) { return std::make_shared<nn::Flatten>(); }},
       {"Dropout", [](LayerReader& r) { return std::make_shared<nn::Dropout>(nn::DropoutOptions(r.number("p", 0.5))); }},
       {"Dropout2d",

@@ -229,6 +229,52 @@ TEST(ModelSpec, ModernLayersBuildFromJson) {
              {"layers[0] (Upsample)", "give exactly one of size and scale_factor"});
 }
 
+TEST(ModelSpec, RearrangementPaddingAndNormLayersBuildFromJson) {
+  // Space-to-depth and back, a channel shuffle between grouped convolutions, padding of every mode
+  // (a negative constant pad crops), LRN, unfold / fold and RMSNorm: a small CNN ending in logits.
+  const std::string text = R"({"name": "extra", "input_shape": [1, 28, 28], "num_classes": 10, "layers": [
+    {"type": "PixelUnshuffle", "downscale_factor": 2},
+    {"type": "ReflectionPad2d", "padding": 1},
+    {"type": "Conv2d", "in_channels": 4, "out_channels": 8, "kernel_size": 3, "groups": 2},
+    {"type": "ChannelShuffle", "groups": 2},
+    {"type": "LocalResponseNorm", "size": 3, "alpha": 0.001},
+    {"type": "ZeroPad2d", "padding": [0, 1, 1, 0]},
+    {"type": "ReplicationPad2d", "padding": [1, 0, 0, 1]},
+    {"type": "CircularPad2d", "padding": 2},
+    {"type": "ConstantPad2d", "padding": -2, "value": 0.5},
+    {"type": "PixelShuffle", "upscale_factor": 2},
+    {"type": "Unfold", "kernel_size": 4, "stride": 4},
+    {"type": "Fold", "output_size": [32, 32], "kernel_size": 4, "stride": 4},
+    {"type": "MaxPool2d", "kernel_size": 4},
+    {"type": "RMSNorm", "normalized_shape": [8, 8]},
+    {"type": "Flatten"},
+    {"type": "Linear", "in_features": 128, "out_features": 10}]})";
+  auto model = train::build_model(train::parse_model_spec(text, "extra.json"));
+  // grouped conv 8 * 2 * 9 + 8, RMSNorm 64, linear 128 * 10 + 10
+  EXPECT_EQ(model->num_parameters(), 152 + 64 + 1290);
+  EXPECT_EQ((*model)(randn({2, 1, 28, 28})).shape(), (Shape{2, 10}));
+  expect_has(model->to_string(),
+             {"PixelUnshuffle(downscale_factor=2)", "ReflectionPad2d((1, 1, 1, 1))", "ChannelShuffle(groups=2)",
+              "LocalResponseNorm(3, alpha=0.001, beta=0.75, k=1)", "ZeroPad2d((0, 1, 1, 0))",
+              "ReplicationPad2d((1, 0, 0, 1))", "CircularPad2d((2, 2, 2, 2))",
+              "ConstantPad2d(padding=(-2, -2, -2, -2), value=0.5)", "PixelShuffle(upscale_factor=2)",
+              "Unfold(kernel_size=4, dilation=1, padding=0, stride=4)",
+              "Fold(output_size=32, kernel_size=4, dilation=1, padding=0, stride=4)",
+              "RMSNorm((8, 8), eps=None, elementwise_affine=true)"});
+  expect_has(spec_error(R"([{"type": "PixelShuffle", "upscale_factor": 3}])"),
+             {"layers[0] (PixelShuffle) does not fit the output [2, 1, 28, 28]", "not divisible by upscale_factor^2 = 9"});
+  expect_has(spec_error(R"([{"type": "PixelShuffle", "upscale_factor": 0}])"),
+             {"layers[0] (PixelShuffle)", "upscale_factor must be positive, got 0"});
+  expect_has(spec_error(R"([{"type": "ZeroPad2d", "padding": [1, 2, 3]}])"),
+             {"layers[0]", "'padding' must be an integer or a list [left, right, top, bottom], got [1,2,3]"});
+  expect_has(spec_error(R"([{"type": "ConstantPad2d", "padding": 1}])"), {"layers[0]", "missing required option 'value'"});
+  expect_has(spec_error(R"([{"type": "RMSNorm", "eps": 1e-6}])"),
+             {"layers[0]", "missing required option 'normalized_shape'"});
+  expect_has(spec_error(R"([{"type": "Fold", "kernel_size": 2}])"), {"layers[0]", "missing required option 'output_size'"});
+  expect_has(spec_error(R"([{"type": "ReflectionPad2d", "padding": 28}])"),
+             {"layers[0] (ReflectionPad2d) does not fit", "reflect padding (28, 28) must be smaller than the size 28"});
+}
+
 TEST(ModelSpec, TopLevelErrors) {
   expect_has(top_error("{not json"), {"t.json", "invalid JSON"});
   expect_has(top_error("[]"), {"expected a JSON object"});

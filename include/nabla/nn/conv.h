@@ -1,4 +1,4 @@
-// Convolution layers: Conv1d, Conv2d, ConvTranspose2d.
+// Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d.
 #pragma once
 #include "nabla/nn/module.h"
 
@@ -108,6 +108,38 @@ class Conv1d : public Module {
   std::string extra_repr() const override;
 
   Conv1dOptions options;
+  Tensor weight;
+  Tensor bias;
+};
+
+struct ConvTranspose1dOptions {
+  ConvTranspose1dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  NB_ARG(int64_t, in_channels);
+  NB_ARG(int64_t, out_channels);
+  NB_ARG(int64_t, kernel_size);
+  NB_ARG(int64_t, stride) = 1;
+  NB_ARG(int64_t, padding) = 0;
+  NB_ARG(int64_t, output_padding) = 0;
+  NB_ARG(int64_t, dilation) = 1;
+  NB_ARG(int64_t, groups) = 1;
+  NB_ARG(bool, bias) = true;
+};
+
+/// Transposed 1-D convolution (the gradient of Conv1d with respect to its input) of x
+/// [N, C_in, L] (or [C_in, L]) with weight [C_in, C_out/groups, K], plus bias [C_out]: a decoder's
+/// or vocoder's upsampling layer. Output length (L - 1) stride - 2 padding + dilation (K - 1) +
+/// output_padding + 1. Runs on ConvTranspose2d's kernels (as [N, C, 1, L]).
+/// Default init (PyTorch's): weight kaiming_uniform_(a = sqrt(5)) with fan_in = C_out/groups * K
+/// (PyTorch's fan rule reads weight.size(1)); bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+class ConvTranspose1d : public Module {
+ public:
+  explicit ConvTranspose1d(const ConvTranspose1dOptions& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  ConvTranspose1dOptions options;
   Tensor weight;
   Tensor bias;
 };

@@ -1,4 +1,4 @@
-// Identity, Linear and Flatten.
+// Identity, Linear, Bilinear and Flatten.
 #pragma once
 #include "nabla/nn/module.h"
 
@@ -39,6 +39,35 @@ class Linear : public Module {
   /// with the GEMM.
   /// A layer with hooks runs unfused, relu((*this)(x)), so its hooks see its own output.
   Tensor forward_relu(const Tensor& x);
+};
+
+struct BilinearOptions {
+  BilinearOptions(int64_t in1_features, int64_t in2_features, int64_t out_features)
+      : in1_features_(in1_features), in2_features_(in2_features), out_features_(out_features) {}
+  NB_ARG(int64_t, in1_features);
+  NB_ARG(int64_t, in2_features);
+  NB_ARG(int64_t, out_features);
+  NB_ARG(bool, bias) = true;
+};
+
+/// y_o = x1ᵀ A_o x2 + b_o for x1 [..., in1], x2 [..., in2] (same leading dims): weight
+/// [out, in1, in2], bias [out]. Takes two inputs: call it as `bilinear(x1, x2)`.
+/// Default init (PyTorch's): weight and bias U(-1/sqrt(in1), 1/sqrt(in1)).
+class Bilinear : public Module {
+ public:
+  explicit Bilinear(const BilinearOptions& options);
+  Tensor forward(const Tensor& x1, const Tensor& x2);
+  /// forward(x1, x2) with errors naming this module, as Module::operator().
+  Tensor operator()(const Tensor& x1, const Tensor& x2);
+  /// One input is an error: Bilinear needs two.
+  Tensor forward(const Tensor& x) override;
+  using Module::operator();
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  BilinearOptions options;
+  Tensor weight;  ///< [out, in1, in2]
+  Tensor bias;    ///< [out], undefined when options.bias() is false
 };
 
 struct FlattenOptions {

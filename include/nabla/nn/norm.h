@@ -150,4 +150,47 @@ class InstanceNorm2d : public InstanceNorm {
   explicit InstanceNorm2d(const InstanceNormOptions& options) : InstanceNorm("InstanceNorm2d", 2, options) {}
 };
 
+struct RMSNormOptions {
+  RMSNormOptions(Shape normalized_shape) : normalized_shape_(std::move(normalized_shape)) {}  // NOLINT
+  NB_ARG(Shape, normalized_shape);
+  /// Added to the mean square; nullopt (PyTorch's eps=None): the input dtype's machine epsilon.
+  NB_ARG(std::optional<double>, eps);
+  /// A learnable weight of normalized_shape (RMSNorm has no bias).
+  NB_ARG(bool, elementwise_affine) = true;
+};
+
+/// Root-mean-square normalization over the trailing normalized_shape dims of each sample
+/// (Zhang & Sennrich 2019; PyTorch 2.4's nn.RMSNorm): y = x / sqrt(mean(x^2) + eps) * weight.
+/// Unlike LayerNorm no mean is subtracted and there is no bias. Default init: weight ones.
+class RMSNorm : public Module {
+ public:
+  explicit RMSNorm(const RMSNormOptions& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters();
+  std::string extra_repr() const override;
+
+  RMSNormOptions options;
+  Tensor weight;  ///< when elementwise_affine
+};
+
+struct LocalResponseNormOptions {
+  LocalResponseNormOptions(int64_t size) : size_(size) {}  // NOLINT: `LocalResponseNorm(5)`
+  /// Neighbouring channels in the window.
+  NB_ARG(int64_t, size);
+  NB_ARG(double, alpha) = 1e-4;
+  NB_ARG(double, beta) = 0.75;
+  NB_ARG(double, k) = 1.0;
+};
+
+/// AlexNet's local response normalization across channels of x [N, C, *]:
+/// y = x / (k + alpha * avg(x^2 over `size` neighbouring channels))^beta (PyTorch's formula, which
+/// averages where the AlexNet paper sums: alpha here is the paper's alpha times size).
+class LocalResponseNorm : public Module {
+ public:
+  explicit LocalResponseNorm(const LocalResponseNormOptions& options);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  LocalResponseNormOptions options;
+};
+
 }  // namespace nabla::nn
