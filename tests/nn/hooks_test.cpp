@@ -237,6 +237,10 @@ TEST(ModuleHooks, ModulesWithSeveralTensorsRefuseThemAtRegistration) {
                "register_full_backward_hook");
   nn::MSELoss loss;
   EXPECT_ERROR(loss.register_forward_pre_hook([](nn::Module&, const Tensor&) {}), "MSELoss");
+  nn::Bilinear bil(nn::BilinearOptions(2, 3, 4));
+  EXPECT_ERROR(bil.register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) {}), "Bilinear");
+  nn::EmbeddingBag bag(nn::EmbeddingBagOptions(10, 3));
+  EXPECT_ERROR(bag.register_forward_pre_hook([](nn::Module&, const Tensor&) {}), "EmbeddingBag");
   nn::GRUCell cell(3, 4);
   EXPECT_ERROR(cell.register_full_backward_pre_hook([](nn::Module&, const Tensor&) {}), "GRUCell");
   EXPECT_FALSE(lstm.has_hooks());

@@ -870,5 +870,45 @@ TEST(EdgeCases, GeluTanhSecondDerivativeStaysFiniteForLargeInputs) {
   EXPECT_NEAR(d2_32 / d2_64, 1.0, 1e-3) << d2_32 << " vs " << d2_64;
 }
 
+
+// max/min reductions on each kernel path (contiguous rows with 16 lanes and a tail, strided
+// middle axis, whole tensor): the value of a plain loop, and NaN wherever a reduced slice holds
+// one, whichever lane or tail position it falls in.
+TEST(EdgeCases, MaxMinReductionsPropagateNaNOnEveryPath) {
+  for (int64_t nan_at : {-1, 0, 5, 15, 16, 33, 36}) {
+    std::vector<float> v(2 * 37);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(std::sin(double(i) * 1.7) * 10);
+    if (nan_at >= 0) v[size_t(37 + nan_at)] = NAN;  // in row 1 only
+    Tensor x = nb::from_vector(v, {2, 37});
+    for (bool is_max : {true, false}) {
+      SCOPED_TRACE(std::string(is_max ? "max" : "min") + " NaN at " + std::to_string(nan_at));
+      auto extreme = [&](const Tensor& t, const Shape& dims) { return is_max ? nb::max(t, dims) : nb::min(t, dims); };
+      const auto rows = extreme(x, {1}).to_vector();                   // contiguous rows
+      const auto strided = extreme(x.transpose(0, 1).contiguous(), {0}).to_vector();  // middle axis
+      const double all = extreme(x, {}).item();
+      for (int r = 0; r < 2; ++r) {
+        double want = is_max ? -INFINITY : INFINITY;
+        bool nan = false;
+        for (int c = 0; c < 37; ++c) {
+          const float e = v[size_t(r * 37 + c)];
+          nan |= e != e;
+          want = is_max ? std::max(want, double(e)) : std::min(want, double(e));
+        }
+        if (nan) {
+          EXPECT_TRUE(std::isnan(rows[size_t(r)])) << r;
+          EXPECT_TRUE(std::isnan(strided[size_t(r)])) << r;
+        } else {
+          EXPECT_EQ(rows[size_t(r)], want) << r;
+          EXPECT_EQ(strided[size_t(r)], want) << r;
+        }
+      }
+      EXPECT_EQ(std::isnan(all), nan_at >= 0);
+    }
+  }
+  Tensor ints = nb::from_vector<int64_t>({3, -7, 12, 5, 9, 1, 0, 4, 8, 2, 11, 6, 10, -2, 7, 13, 14, -9, 15}, {19});
+  EXPECT_EQ(nb::max(ints).item<int64_t>(), 15);
+  EXPECT_EQ(nb::min(ints).item<int64_t>(), -9);
+}
+
 }  // namespace
 }  // namespace optest

@@ -59,6 +59,9 @@ class EmbeddingBag : public Module {
   /// A 2-D input [B, n], no offsets.
   Tensor forward(const Tensor& input) override;
   using Module::operator();
+  /// Called with offsets (and weights) too: module hooks, which see one tensor in, are refused
+  /// rather than run for some calls and not for others.
+  bool supports_module_hooks() const override { return false; }
   void reset_parameters();
   std::string extra_repr() const override;
 

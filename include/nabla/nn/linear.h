@@ -62,6 +62,8 @@ class Bilinear : public Module {
   /// One input is an error: Bilinear needs two.
   Tensor forward(const Tensor& x) override;
   using Module::operator();
+  /// Two tensors in: module hooks (one in, one out) are refused at registration.
+  bool supports_module_hooks() const override { return false; }
   void reset_parameters();
   std::string extra_repr() const override;
 

@@ -1,6 +1,7 @@
 // Reductions over the middle axis of a contiguous [outer, r, inner] array.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../backend.h"
@@ -16,52 +17,84 @@ template <typename T> struct Acc { using type = T; };
 template <> struct Acc<float> { using type = double; };
 template <> struct Acc<uint8_t> { using type = int64_t; };
 
-template <typename T>
-void reduce_typed(ReduceOp op, const T* in, T* out, int64_t outer, int64_t r, int64_t inner) {
-  using A = typename Acc<T>::type;
-  auto init = [op]() -> A {
-    switch (op) {
-      case ReduceOp::Sum: return A(0);
-      case ReduceOp::Prod: return A(1);
-      case ReduceOp::Max: return std::numeric_limits<T>::has_infinity ? A(-std::numeric_limits<T>::infinity()) : A(std::numeric_limits<T>::lowest());
-      case ReduceOp::Min: return std::numeric_limits<T>::has_infinity ? A(std::numeric_limits<T>::infinity()) : A(std::numeric_limits<T>::max());
-    }
-    return A(0);
-  };
-  auto combine = [op](A acc, A v) -> A {
-    switch (op) {
-      case ReduceOp::Sum: return wrap_add(acc, v);  // i64 sums and products wrap as in PyTorch
-      case ReduceOp::Prod: return wrap_mul(acc, v);
-      case ReduceOp::Max: return (v > acc || v != v) ? v : acc;  // NaN propagates
-      case ReduceOp::Min: return (v < acc || v != v) ? v : acc;
-    }
-    return acc;
-  };
+/// The running value of reduction Op over T: sums and products of f32 accumulate in f64 (and of
+/// u8 in i64); max and min are exact in T itself, so they stay in T and their loops vectorize.
+template <typename T, ReduceOp Op>
+using AccOf = std::conditional_t<Op == ReduceOp::Sum || Op == ReduceOp::Prod, typename Acc<T>::type, T>;
+
+template <typename T, ReduceOp Op>
+constexpr AccOf<T, Op> reduce_init() {
+  using A = AccOf<T, Op>;
+  if constexpr (Op == ReduceOp::Sum) return A(0);
+  if constexpr (Op == ReduceOp::Prod) return A(1);
+  if constexpr (Op == ReduceOp::Max)
+    return std::numeric_limits<T>::has_infinity ? A(-std::numeric_limits<T>::infinity()) : A(std::numeric_limits<T>::lowest());
+  if constexpr (Op == ReduceOp::Min)
+    return std::numeric_limits<T>::has_infinity ? A(std::numeric_limits<T>::infinity()) : A(std::numeric_limits<T>::max());
+  return A(0);
+}
+
+template <ReduceOp Op, typename A>
+inline A reduce_combine(A acc, A v) {
+  if constexpr (Op == ReduceOp::Sum) return wrap_add(acc, v);  // i64 sums and products wrap as in PyTorch
+  if constexpr (Op == ReduceOp::Prod) return wrap_mul(acc, v);
+  if constexpr (Op == ReduceOp::Max) return (v > acc || v != v) ? v : acc;  // NaN propagates
+  if constexpr (Op == ReduceOp::Min) return (v < acc || v != v) ? v : acc;
+  return acc;
+}
+
+// The op is a template parameter, not a switch per element: with the switch in the inner loop a
+// max over a short middle axis ([2, 256, 1024] over dim 0) ran at 7 ns per element, 20x a sum.
+template <typename T, ReduceOp Op>
+void reduce_typed(const T* in, T* out, int64_t outer, int64_t r, int64_t inner) {
+  using A = AccOf<T, Op>;
   if (inner == 1) {
     // Reduce contiguous rows; parallel over rows, or within one long row.
-    if (outer == 1 && r >= 2 * kGrain && op == ReduceOp::Sum) {
-      // Fixed-size chunks summed in a fixed order: the result does not depend on the thread count.
-      const int64_t nchunks = (r + kGrain - 1) / kGrain;
-      std::vector<A> partial(size_t(nchunks), A(0));
-      parallel_for(nchunks, 1, [&](int64_t b, int64_t e) {
-        for (int64_t c = b; c < e; ++c) {
-          const int64_t begin = c * kGrain, end = std::min(r, (c + 1) * kGrain);
-          partial[size_t(c)] = sum_contiguous<A>(in + begin, end - begin);
-        }
-      });
-      A s = 0;
-      for (A p : partial) s = wrap_add(s, p);
-      out[0] = T(s);
-      return;
+    if constexpr (Op == ReduceOp::Sum) {
+      if (outer == 1 && r >= 2 * kGrain) {
+        // Fixed-size chunks summed in a fixed order: the result does not depend on the thread count.
+        const int64_t nchunks = (r + kGrain - 1) / kGrain;
+        std::vector<A> partial(size_t(nchunks), A(0));
+        parallel_for(nchunks, 1, [&](int64_t b, int64_t e) {
+          for (int64_t c = b; c < e; ++c) {
+            const int64_t begin = c * kGrain, end = std::min(r, (c + 1) * kGrain);
+            partial[size_t(c)] = sum_contiguous<A>(in + begin, end - begin);
+          }
+        });
+        A s = 0;
+        for (A p : partial) s = wrap_add(s, p);
+        out[0] = T(s);
+        return;
+      }
     }
     parallel_for(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(r, 1)), [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) {
         const T* row = in + o * r;
-        A acc = init();
-        if (op == ReduceOp::Sum) {
+        A acc = reduce_init<T, Op>();
+        if constexpr (Op == ReduceOp::Sum) {
           acc = sum_contiguous<A>(row, r);
+        } else if constexpr (Op == ReduceOp::Max || Op == ReduceOp::Min) {
+          // Independent running extremes, with NaN tracked apart: a plain compare-and-select per
+          // lane (what maxps/minps do) vectorizes, where the NaN-propagating select in one chain
+          // ran at 1-4 ns per element. Exact in any order.
+          constexpr int kLanes = 16;
+          A lane[kLanes];
+          int nan[kLanes] = {};
+          for (A& l : lane) l = acc;
+          int64_t i = 0;
+          for (; i + kLanes <= r; i += kLanes)
+            for (int k = 0; k < kLanes; ++k) {
+              const A v = A(row[i + k]);
+              lane[k] = (Op == ReduceOp::Max ? v > lane[k] : v < lane[k]) ? v : lane[k];
+              nan[k] |= v != v;
+            }
+          for (; i < r; ++i) acc = reduce_combine<Op>(acc, A(row[i]));
+          for (int k = 0; k < kLanes; ++k) {
+            acc = reduce_combine<Op>(acc, lane[k]);
+            if (nan[k]) acc = std::numeric_limits<A>::quiet_NaN();
+          }
         } else {
-          for (int64_t i = 0; i < r; ++i) acc = combine(acc, A(row[i]));
+          for (int64_t i = 0; i < r; ++i) acc = reduce_combine<Op>(acc, A(row[i]));
         }
         out[o] = T(acc);
       }
@@ -73,14 +106,11 @@ void reduce_typed(ReduceOp op, const T* in, T* out, int64_t outer, int64_t r, in
     std::vector<A> acc;
     for (int64_t o = b / inner; o * inner < e; ++o) {
       int64_t i0 = std::max(b, o * inner) - o * inner, i1 = std::min(e, (o + 1) * inner) - o * inner;
-      acc.assign(size_t(i1 - i0), init());
+      acc.assign(size_t(i1 - i0), reduce_init<T, Op>());
+      A* a = acc.data();
       for (int64_t j = 0; j < r; ++j) {
-        const T* row = in + (o * r + j) * inner;
-        if (op == ReduceOp::Sum) {
-          for (int64_t i = i0; i < i1; ++i) acc[size_t(i - i0)] = wrap_add(acc[size_t(i - i0)], A(row[i]));
-        } else {
-          for (int64_t i = i0; i < i1; ++i) acc[size_t(i - i0)] = combine(acc[size_t(i - i0)], A(row[i]));
-        }
+        const T* row = in + (o * r + j) * inner + i0;
+        for (int64_t i = 0; i < i1 - i0; ++i) a[i] = reduce_combine<Op>(a[i], A(row[i]));
       }
       for (int64_t i = i0; i < i1; ++i) out[o * inner + i] = T(acc[size_t(i - i0)]);
     }
@@ -91,7 +121,14 @@ void reduce_typed(ReduceOp op, const T* in, T* out, int64_t outer, int64_t r, in
 
 void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int64_t r, int64_t inner) {
   NB_DISPATCH_ALL(dt, "reduce", [&] {
-    reduce_typed<scalar_t>(op, static_cast<const scalar_t*>(in), static_cast<scalar_t*>(out), outer, r, inner);
+    const auto* i = static_cast<const scalar_t*>(in);
+    auto* o = static_cast<scalar_t*>(out);
+    switch (op) {
+      case ReduceOp::Sum: return reduce_typed<scalar_t, ReduceOp::Sum>(i, o, outer, r, inner);
+      case ReduceOp::Prod: return reduce_typed<scalar_t, ReduceOp::Prod>(i, o, outer, r, inner);
+      case ReduceOp::Max: return reduce_typed<scalar_t, ReduceOp::Max>(i, o, outer, r, inner);
+      case ReduceOp::Min: return reduce_typed<scalar_t, ReduceOp::Min>(i, o, outer, r, inner);
+    }
   });
 }
 
