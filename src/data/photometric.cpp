@@ -36,15 +36,20 @@ std::vector<float> grayscale(const Img& im) {
   return g;
 }
 
+/// A copy of `image` (checked as op's input) with f applied to every pixel.
+template <typename F>
+Tensor map_pixels(const Tensor& image, const char* op, F f) {
+  Tensor out = copy_f32(check_image(image, op).t);
+  float* p = out.data_ptr<float>();
+  for (int64_t i = 0; i < out.numel(); ++i) p[i] = f(p[i]);
+  return out;
+}
+
 }  // namespace
 
 Tensor adjust_brightness(const Tensor& image, double factor) {
   check_factor(factor, "adjust_brightness");
-  Img im = check_image(image, "adjust_brightness");
-  Tensor out = copy_f32(im.t);
-  float* p = out.data_ptr<float>();
-  for (int64_t i = 0; i < out.numel(); ++i) p[i] = clamp01(factor * double(p[i]));
-  return out;
+  return map_pixels(image, "adjust_brightness", [&](float v) { return clamp01(factor * double(v)); });
 }
 
 Tensor adjust_contrast(const Tensor& image, double factor) {
@@ -102,23 +107,15 @@ Tensor adjust_sharpness(const Tensor& image, double factor) {
 
 Tensor posterize(const Tensor& image, int64_t bits) {
   NB_CHECK(bits >= 1 && bits <= 8, "[posterize] bits must be in [1, 8], got ", bits);
-  Img im = check_image(image, "posterize");
-  Tensor out = copy_f32(im.t);
   const double levels = double(int64_t(1) << bits);
-  float* p = out.data_ptr<float>();
-  for (int64_t i = 0; i < out.numel(); ++i)
-    p[i] = float(std::min(levels - 1, std::max(0.0, std::floor(double(p[i]) * levels))) / levels);
-  return out;
+  return map_pixels(image, "posterize", [&](float v) {
+    return float(std::min(levels - 1, std::max(0.0, std::floor(double(v) * levels))) / levels);
+  });
 }
 
 Tensor solarize(const Tensor& image, double threshold) {
   NB_CHECK(threshold >= 0 && threshold <= 1, "[solarize] threshold must be in [0, 1] for float images, got ", threshold);
-  Img im = check_image(image, "solarize");
-  Tensor out = copy_f32(im.t);
-  float* p = out.data_ptr<float>();
-  for (int64_t i = 0; i < out.numel(); ++i)
-    if (double(p[i]) >= threshold) p[i] = 1.f - p[i];
-  return out;
+  return map_pixels(image, "solarize", [&](float v) { return double(v) >= threshold ? 1.f - v : v; });
 }
 
 Tensor autocontrast(const Tensor& image) {
