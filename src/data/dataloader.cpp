@@ -53,7 +53,9 @@ struct DataLoader::State {
       try {
         Example ex = ds->get(idx);
         if (opts.transform) {
-          Rng rng = Rng::for_sample(seed, ep, opts.sampler ? (int64_t(1) << 40) + pos : idx);
+          // With a sampler an example may come twice: its stream is keyed by position, in a domain
+          // of its own (no other loader's streams coincide with it).
+          Rng rng = opts.sampler ? Rng::for_sample(seed, ep, pos, RngDomain::sampled_augment) : Rng::for_sample(seed, ep, idx);
           ex.input = opts.transform(ex.input, rng);
         }
         examples.push_back(std::move(ex));

@@ -13,11 +13,13 @@ namespace nabla::data {
 
 namespace {
 
-/// Gamma(a, 1) for a > 0: Marsaglia and Tsang (2000), with the a < 1 boost Gamma(a + 1)·U^{1/a}.
-double sample_gamma(Rng& rng, double a) {
+/// The log of a Gamma(a, 1) draw, a > 0: Marsaglia and Tsang (2000), with the a < 1 boost
+/// Gamma(a + 1)·U^{1/a} taken as a sum of logs. In log space because U^{1/a} underflows to 0
+/// for small a (alpha 1e-3: for half of all U), and two zero draws made Beta's x / (x + y) NaN.
+double log_gamma_draw(Rng& rng, double a) {
   if (a < 1) {
-    const double u = rng.uniform(0.0, 1.0);
-    return sample_gamma(rng, a + 1) * std::pow(u, 1.0 / a);
+    const double u = 1.0 - rng.uniform(0.0, 1.0);  // in (0, 1]: its log is finite
+    return log_gamma_draw(rng, a + 1) + std::log(u) / a;
   }
   const double d = a - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
   for (;;) {
@@ -28,8 +30,8 @@ double sample_gamma(Rng& rng, double a) {
     } while (v <= 0);
     v = v * v * v;
     const double u = rng.uniform(0.0, 1.0);
-    if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
-    if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v;
+    if (u < 1.0 - 0.0331 * x * x * x * x) return std::log(d * v);
+    if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return std::log(d * v);
   }
 }
 
@@ -60,8 +62,9 @@ Tensor mixed_targets(const Batch& b, double lambda, int64_t num_classes) {
 
 double sample_beta(Rng& rng, double a, double b) {
   NB_CHECK(a > 0 && b > 0, "[sample_beta] parameters must be positive, got (", a, ", ", b, ")");
-  const double x = sample_gamma(rng, a), y = sample_gamma(rng, b);
-  return x / (x + y);
+  // x / (x + y) = 1 / (1 + e^{log y - log x}), finite for any pair of finite logs.
+  const double lx = log_gamma_draw(rng, a), ly = log_gamma_draw(rng, b);
+  return 1.0 / (1.0 + std::exp(ly - lx));
 }
 
 Batch mixup_batch(const Batch& batch, double lambda, int64_t num_classes) {

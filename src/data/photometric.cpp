@@ -127,7 +127,10 @@ Tensor autocontrast(const Tensor& image) {
     float* p = out.data_ptr<float>() + ch * plane;
     const auto [lo, hi] = std::minmax_element(p, p + plane);
     const float mn = *lo, mx = *hi;
-    if (mn == mx) continue;  // flat: torchvision's scale 1 and minimum 0 leave it (clamped)
+    if (mn == mx) {  // flat: torchvision's scale 1 and minimum 0 leave it, clamped to [0, 1]
+      for (int64_t i = 0; i < plane; ++i) p[i] = std::min(1.f, std::max(0.f, p[i]));
+      continue;
+    }
     const float inv_scale = mx - mn;
     for (int64_t i = 0; i < plane; ++i) p[i] = std::min(1.f, std::max(0.f, (p[i] - mn) / inv_scale));
   }
@@ -144,8 +147,10 @@ Tensor equalize(const Tensor& image) {
     float* p = out.data_ptr<float>() + ch * plane;
     std::array<int64_t, 256> hist{};
     for (int64_t i = 0; i < plane; ++i) {
-      // torchvision's float -> uint8: x·(255 + 1 - 1e-3), truncated (x in [0, 1] assumed; clamp the rest).
-      v[size_t(i)] = std::min(255, std::max(0, int(double(p[i]) * (256.0 - 1e-3))));
+      // torchvision's float -> uint8: x·(255 + 1 - 1e-3), truncated; clamped to [0, 255] before the
+      // conversion (NaN to 0), so no pixel value overflows the int.
+      const double s = double(p[i]) * (256.0 - 1e-3);
+      v[size_t(i)] = s >= 0 ? int(std::min(s, 255.0)) : 0;
       ++hist[size_t(v[size_t(i)])];
     }
     const int max_value = *std::max_element(v.begin(), v.end());

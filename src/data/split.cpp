@@ -23,7 +23,7 @@ std::vector<DatasetPtr> random_split(DatasetPtr ds, const std::vector<double>& l
     total += lengths[i];
   }
   std::vector<int64_t> counts;
-  if (std::fabs(total - 1.0) <= 1e-9 && total <= 1.0 + 1e-9) {  // fractions (PyTorch's isclose(sum, 1))
+  if (std::fabs(total - 1.0) <= 1e-9 && total <= 1.0) {  // fractions (PyTorch's isclose(sum, 1) and sum <= 1)
     int64_t assigned = 0;
     for (double f : lengths) counts.push_back(int64_t(std::floor(double(n) * f))), assigned += counts.back();
     for (size_t i = 0; assigned < n && !counts.empty(); i = (i + 1) % counts.size()) ++counts[i], ++assigned;
@@ -36,6 +36,9 @@ std::vector<DatasetPtr> random_split(DatasetPtr ds, const std::vector<double>& l
     NB_CHECK(total == double(n), "[random_split] the lengths sum to ", total, " but the data set has ", n,
              " examples");
   }
+  int64_t assigned = 0;
+  for (int64_t c : counts) assigned += c;
+  NB_CHECK(assigned == n, "[random_split] the lengths give ", assigned, " examples but the data set has ", n);
   Rng rng = Rng::for_domain(seed, RngDomain::split, uint64_t(n) ^ (uint64_t(1) << 48));
   const std::vector<int64_t> p = random_permutation(n, rng);
   std::vector<DatasetPtr> out;

@@ -63,6 +63,7 @@ TEST(Photometric, PosterizeSolarizeAutocontrast) {
   expect_pixels(solarize(img({0.1f, 0.5f, 0.9f}, {1, 3}), 0.5), {0.1, 0.5, 0.1});
   // Each channel stretched to [0, 1]; a flat channel stays.
   expect_pixels(autocontrast(img({0.2f, 0.4f, 0.6f, 0.3f, 0.3f, 0.3f}, {2, 1, 3})), {0, 0.5, 1, 0.3, 0.3, 0.3});
+  expect_pixels(autocontrast(img({1.5f, 1.5f}, {1, 1, 2})), {1.0, 1.0});  // flat, clamped as torchvision
 }
 
 TEST(Photometric, EqualizeSpreadsTheHistogram) {
@@ -73,6 +74,8 @@ TEST(Photometric, EqualizeSpreadsTheHistogram) {
   const auto out = equalize(img(v, {1, 16, 32})).to_vector();
   EXPECT_EQ(out[0], 0.0);
   EXPECT_EQ(out[511], 1.0);
+  // Out-of-range and NaN pixels are clamped to the 8-bit range before the conversion.
+  expect_pixels(equalize(img({NAN, 1e12f, -3.f}, {1, 1, 3})), {0.0, 1.0, 0.0});
   // Too few pixels to spread (step 0): the image comes back quantized to 8 bits.
   expect_pixels(equalize(img({0.5f, 0.25f}, {1, 1, 2})), {127.0 / 255, 63.0 / 255});
 }

@@ -110,6 +110,26 @@ TEST(SampleBeta, MatchesTheMomentsOfBeta) {
   }
 }
 
+// A tiny alpha puts Beta's mass at 0 and 1, where both Gamma draws underflow in the linear domain
+// (their x / (x + y) was 0/0 = NaN); the draws must stay finite, in [0, 1], half near each end.
+TEST(SampleBeta, TinyAlphaStaysFiniteAndSplitsBetweenTheEnds) {
+  Rng rng(2, 7);
+  int low = 0, high = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const double v = sample_beta(rng, 1e-3, 1e-3);
+    ASSERT_TRUE(v >= 0 && v <= 1) << v;
+    low += v < 0.01, high += v > 0.99;
+  }
+  EXPECT_GT(low + high, 3900);
+  EXPECT_NEAR(double(low) / (low + high), 0.5, 0.05);
+  const Batch b = coord_batch();
+  Rng r2(3, 3);
+  for (int i = 0; i < 50; ++i) {
+    const Batch m = CutMix({.alpha = 1e-3, .num_classes = 3})(b, r2);
+    for (double t : m.targets.to_vector()) ASSERT_TRUE(std::isfinite(t));
+  }
+}
+
 TEST(MixUp, SameRngSameMixAndTargetsAreDistributions) {
   const Batch b = coord_batch();
   MixUp mix({.alpha = 0.4, .num_classes = 3});

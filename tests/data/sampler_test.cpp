@@ -140,4 +140,6 @@ TEST(RandomSplit, CountsOrFractionsPartitionTheDataSet) {
             std::static_pointer_cast<const Subset>(counts[0])->indices());
   EXPECT_ERROR(random_split(numbered(10), {7, 4}, 0), "[random_split] the lengths sum to 11 but the data set has 10");
   EXPECT_ERROR(random_split(numbered(10), {2.5, 7.5}, 0), "[random_split] length 0 is 2.5");
+  // Fractions must not sum past 1 (PyTorch: isclose(sum, 1) and sum <= 1).
+  EXPECT_ERROR(random_split(numbered(10), {0.5, 0.5 + 1e-12}, 0), "[random_split] length 0 is 0.5", "whole counts");
 }

@@ -11,7 +11,8 @@
 namespace nabla::data {
 
 /// Domains keep the streams of different uses of one seed apart.
-enum class RngDomain : uint64_t { augment = 1, shuffle = 2, split = 3, user = 4, mix = 5 };
+/// `sampled_augment`: the augmentation of the examples a Sampler picks, keyed by position.
+enum class RngDomain : uint64_t { augment = 1, shuffle = 2, split = 3, user = 4, mix = 5, sampled_augment = 6 };
 
 /// SplitMix64 finalizer: spreads a seed over all 64 bits.
 inline uint64_t mix64(uint64_t x) {
