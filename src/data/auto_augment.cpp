@@ -78,6 +78,13 @@ void check_bins(int64_t bins, const char* op) {
   NB_CHECK(bins >= 1, "[", op, "] num_bins must be at least 1, got ", bins);
 }
 
+void check_rand_augment(const RandAugmentOptions& o) {
+  check_bins(o.num_bins, "RandAugment");
+  NB_CHECK(o.num_ops >= 0, "[RandAugment] num_ops must be >= 0, got ", o.num_ops);
+  NB_CHECK(o.magnitude >= 0 && o.magnitude < o.num_bins, "[RandAugment] magnitude must be a bin in [0, ", o.num_bins,
+           "), got ", o.magnitude);
+}
+
 }  // namespace
 
 Tensor apply_augment_op(const Tensor& image, const AugmentOp& op, float fill) {
@@ -122,10 +129,7 @@ Transform trivial_augment_wide(const TrivialAugmentWideOptions& o) {
 }
 
 std::vector<AugmentOp> sample_rand_augment_ops(Rng& rng, int64_t h, int64_t w, const RandAugmentOptions& o) {
-  check_bins(o.num_bins, "RandAugment");
-  NB_CHECK(o.num_ops >= 0, "[RandAugment] num_ops must be >= 0, got ", o.num_ops);
-  NB_CHECK(o.magnitude >= 0 && o.magnitude < o.num_bins, "[RandAugment] magnitude must be a bin in [0, ", o.num_bins,
-           "), got ", o.magnitude);
+  check_rand_augment(o);
   const auto space = rand_augment_space(h, w);
   std::vector<AugmentOp> ops;
   for (int64_t k = 0; k < o.num_ops; ++k)
@@ -134,8 +138,7 @@ std::vector<AugmentOp> sample_rand_augment_ops(Rng& rng, int64_t h, int64_t w, c
 }
 
 Transform rand_augment(const RandAugmentOptions& o) {
-  Rng probe(0, 0);
-  (void)sample_rand_augment_ops(probe, 1, 1, o);  // the options' errors now, not at the first image
+  check_rand_augment(o);  // the options' errors now, not at the first image
   return Transform("rand_augment", [o](const Tensor& img, Rng& rng) {
     const image_util::Img im = image_util::check_image(img, "rand_augment");
     Tensor out = img;

@@ -46,6 +46,12 @@ void check_batch(const Batch& b, int64_t num_classes, const char* op) {
   NB_CHECK(is_floating(b.inputs.dtype()), "[", op, "] inputs must be floating, got ", b.inputs.dtype());
 }
 
+/// CutMix pastes boxes of images: inputs [B, C, H, W].
+void check_images(const Tensor& x) {
+  NB_CHECK(x.defined() && x.dim() == 4, "[cutmix] inputs must be images [B, C, H, W], got shape ",
+           x.defined() ? x.shape() : Shape{});
+}
+
 void check_alpha(double alpha, int64_t num_classes, const char* op) {
   NB_CHECK(alpha > 0 && std::isfinite(alpha), "[", op, "] alpha must be positive, got ", alpha);
   NB_CHECK(num_classes > 0, "[", op, "] num_classes must be positive, got ", num_classes,
@@ -85,7 +91,7 @@ CutMixBox cutmix_box(Rng& rng, double lambda, int64_t h, int64_t w) {
 Batch cutmix_batch(const Batch& batch, const CutMixBox& box, int64_t num_classes) {
   check_batch(batch, num_classes, "cutmix");
   const Tensor& x = batch.inputs;
-  NB_CHECK(x.dim() == 4, "[cutmix] inputs must be images [B, C, H, W], got shape ", x.shape());
+  check_images(x);
   const int64_t h = x.size(2), w = x.size(3);
   NB_CHECK(0 <= box.y1 && box.y1 <= box.y2 && box.y2 <= h && 0 <= box.x1 && box.x1 <= box.x2 && box.x2 <= w,
            "[cutmix] box rows [", box.y1, ", ", box.y2, ") columns [", box.x1, ", ", box.x2,
@@ -108,8 +114,7 @@ Batch MixUp::operator()(const Batch& batch, Rng& rng) const {
 CutMix::CutMix(const CutMixOptions& o) : options_(o) { check_alpha(o.alpha, o.num_classes, "CutMix"); }
 
 Batch CutMix::operator()(const Batch& batch, Rng& rng) const {
-  NB_CHECK(batch.inputs.defined() && batch.inputs.dim() == 4, "[cutmix] inputs must be images [B, C, H, W], got shape ",
-           batch.inputs.defined() ? batch.inputs.shape() : Shape{});
+  check_images(batch.inputs);  // before cutmix_box reads H and W
   const double lambda = sample_beta(rng, options_.alpha, options_.alpha);
   return cutmix_batch(batch, cutmix_box(rng, lambda, batch.inputs.size(2), batch.inputs.size(3)), options_.num_classes);
 }
