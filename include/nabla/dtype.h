@@ -4,14 +4,18 @@
 #include <string>
 
 #include "nabla/error.h"
+#include "nabla/half.h"
 
 namespace nabla {
 
-/// Element type. Ordered by promotion rank: u8 < i64 < f32 < f64.
-enum class DType : uint8_t { u8, i64, f32, f64 };
+/// Element type. Ordered by promotion rank: u8 < i64 < f16 < bf16 < f32 < f64 (f16 with bf16
+/// promotes to f32, as in PyTorch: neither holds the other).
+enum class DType : uint8_t { u8, i64, f16, bf16, f32, f64 };
 
 inline constexpr DType kU8 = DType::u8;
 inline constexpr DType kI64 = DType::i64;
+inline constexpr DType kF16 = DType::f16;
+inline constexpr DType kBF16 = DType::bf16;
 inline constexpr DType kF32 = DType::f32;
 inline constexpr DType kF64 = DType::f64;
 
@@ -19,6 +23,8 @@ inline size_t dtype_size(DType d) {
   switch (d) {
     case DType::u8: return 1;
     case DType::i64: return 8;
+    case DType::f16: return 2;
+    case DType::bf16: return 2;
     case DType::f32: return 4;
     case DType::f64: return 8;
   }
@@ -28,18 +34,28 @@ inline const char* dtype_name(DType d) {
   switch (d) {
     case DType::u8: return "u8";
     case DType::i64: return "i64";
+    case DType::f16: return "f16";
+    case DType::bf16: return "bf16";
     case DType::f32: return "f32";
     case DType::f64: return "f64";
   }
   return "?";
 }
-inline bool is_floating(DType d) { return d == DType::f32 || d == DType::f64; }
-/// The dtype both operands of a binary op are converted to (NumPy-like, by rank).
-inline DType promote(DType a, DType b) { return a > b ? a : b; }
+inline bool is_floating(DType d) { return d >= DType::f16; }
+/// The 16-bit floating dtypes (f16, bf16): stored in 16 bits, computed in float.
+inline bool is_half(DType d) { return d == DType::f16 || d == DType::bf16; }
+/// The dtype both operands of a binary op are converted to (NumPy-like, by rank; f16 with bf16
+/// gives f32, as in PyTorch).
+inline DType promote(DType a, DType b) {
+  if ((a == DType::f16 && b == DType::bf16) || (a == DType::bf16 && b == DType::f16)) return DType::f32;
+  return a > b ? a : b;
+}
 
 template <typename T> struct dtype_of;
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8; };
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::i64; };
+template <> struct dtype_of<Half> { static constexpr DType value = DType::f16; };
+template <> struct dtype_of<BFloat16> { static constexpr DType value = DType::bf16; };
 template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
 template <> struct dtype_of<double> { static constexpr DType value = DType::f64; };
 
@@ -70,22 +86,51 @@ std::ostream& operator<<(std::ostream& os, const Device& d);
     using scalar_t = T;              \
     return __VA_ARGS__();            \
   }
-#define NB_DISPATCH_FLOAT(dt, opname, ...)                                              \
-  [&] {                                                                                 \
-    switch (dt) {                                                                       \
-      NB_DISPATCH_CASE(::nabla::DType::f32, float, __VA_ARGS__)                         \
-      NB_DISPATCH_CASE(::nabla::DType::f64, double, __VA_ARGS__)                        \
-      default:                                                                          \
-        ::nabla::fail("[", opname, "] expected a floating dtype (f32 or f64), got ", dt); \
-    }                                                                                   \
+#define NB_DISPATCH_FLOAT(dt, opname, ...)                                                  \
+  [&] {                                                                                     \
+    switch (dt) {                                                                           \
+      NB_DISPATCH_CASE(::nabla::DType::f32, float, __VA_ARGS__)                             \
+      NB_DISPATCH_CASE(::nabla::DType::f64, double, __VA_ARGS__)                            \
+      default:                                                                              \
+        ::nabla::fail("[", opname, "] expected a floating dtype (f32 or f64), got ", dt,    \
+                      ::nabla::is_half(dt) ? " (this kernel has no 16-bit version)" : "");  \
+    }                                                                                       \
   }()
-#define NB_DISPATCH_ALL(dt, opname, ...)                          \
-  [&] {                                                           \
-    switch (dt) {                                                 \
-      NB_DISPATCH_CASE(::nabla::DType::u8, uint8_t, __VA_ARGS__)  \
-      NB_DISPATCH_CASE(::nabla::DType::i64, int64_t, __VA_ARGS__) \
-      NB_DISPATCH_CASE(::nabla::DType::f32, float, __VA_ARGS__)   \
-      NB_DISPATCH_CASE(::nabla::DType::f64, double, __VA_ARGS__)  \
-    }                                                             \
-    ::nabla::fail("[", opname, "] unknown dtype");                \
+/// NB_DISPATCH_FLOAT plus the 16-bit types (scalar_t = Half or BFloat16; compute in
+/// opmath_t<scalar_t>).
+#define NB_DISPATCH_FLOAT_AND_HALF(dt, opname, ...)                                               \
+  [&] {                                                                                           \
+    switch (dt) {                                                                                 \
+      NB_DISPATCH_CASE(::nabla::DType::f16, ::nabla::Half, __VA_ARGS__)                           \
+      NB_DISPATCH_CASE(::nabla::DType::bf16, ::nabla::BFloat16, __VA_ARGS__)                      \
+      NB_DISPATCH_CASE(::nabla::DType::f32, float, __VA_ARGS__)                                   \
+      NB_DISPATCH_CASE(::nabla::DType::f64, double, __VA_ARGS__)                                  \
+      default:                                                                                    \
+        ::nabla::fail("[", opname, "] expected a floating dtype (f16, bf16, f32 or f64), got ", dt); \
+    }                                                                                             \
+  }()
+#define NB_DISPATCH_ALL(dt, opname, ...)                                                       \
+  [&] {                                                                                        \
+    switch (dt) {                                                                              \
+      NB_DISPATCH_CASE(::nabla::DType::u8, uint8_t, __VA_ARGS__)                               \
+      NB_DISPATCH_CASE(::nabla::DType::i64, int64_t, __VA_ARGS__)                              \
+      NB_DISPATCH_CASE(::nabla::DType::f32, float, __VA_ARGS__)                                \
+      NB_DISPATCH_CASE(::nabla::DType::f64, double, __VA_ARGS__)                               \
+      default: break;                                                                          \
+    }                                                                                          \
+    ::nabla::fail("[", opname, "] has no kernel for dtype ", dt,                               \
+                  ::nabla::is_half(dt) ? " (this kernel has no 16-bit version)" : "");         \
+  }()
+/// NB_DISPATCH_ALL plus the 16-bit floating types.
+#define NB_DISPATCH_ALL_AND_HALF(dt, opname, ...)                          \
+  [&] {                                                                    \
+    switch (dt) {                                                          \
+      NB_DISPATCH_CASE(::nabla::DType::u8, uint8_t, __VA_ARGS__)           \
+      NB_DISPATCH_CASE(::nabla::DType::i64, int64_t, __VA_ARGS__)          \
+      NB_DISPATCH_CASE(::nabla::DType::f16, ::nabla::Half, __VA_ARGS__)     \
+      NB_DISPATCH_CASE(::nabla::DType::bf16, ::nabla::BFloat16, __VA_ARGS__) \
+      NB_DISPATCH_CASE(::nabla::DType::f32, float, __VA_ARGS__)            \
+      NB_DISPATCH_CASE(::nabla::DType::f64, double, __VA_ARGS__)           \
+    }                                                                      \
+    ::nabla::fail("[", opname, "] unknown dtype");                         \
   }()

@@ -155,6 +155,8 @@ double load_as_double(const void* base, DType dt, int64_t idx) {
   switch (dt) {
     case DType::u8: return static_cast<const uint8_t*>(base)[idx];
     case DType::i64: return double(static_cast<const int64_t*>(base)[idx]);
+    case DType::f16: return float(static_cast<const Half*>(base)[idx]);
+    case DType::bf16: return float(static_cast<const BFloat16*>(base)[idx]);
     case DType::f32: return static_cast<const float*>(base)[idx];
     case DType::f64: return static_cast<const double*>(base)[idx];
   }

@@ -16,6 +16,8 @@ const char* dtype_tag(DType d) {
   switch (d) {
     case DType::u8: return "U8";
     case DType::i64: return "I64";
+    case DType::f16: return "F16";
+    case DType::bf16: return "BF16";
     case DType::f32: return "F32";
     case DType::f64: return "F64";
   }
@@ -59,8 +61,8 @@ constexpr std::array<DtypeInfo, 21> kDtypes = {{
     {"F32", true, DType::f32},      {"F64", true, DType::f64},      {"I64", true, DType::i64},
     {"U8", true, DType::u8},        {"BOOL", false, DType::u8},     {"I8", false, DType::u8},
     {"I16", false, DType::u8},      {"U16", false, DType::u8},      {"I32", false, DType::u8},
-    {"U32", false, DType::u8},      {"U64", false, DType::u8},      {"F16", false, DType::u8},
-    {"BF16", false, DType::u8},     {"F8_E4M3", false, DType::u8},  {"F8_E5M2", false, DType::u8},
+    {"U32", false, DType::u8},      {"U64", false, DType::u8},      {"F16", true, DType::f16},
+    {"BF16", true, DType::bf16},     {"F8_E4M3", false, DType::u8},  {"F8_E5M2", false, DType::u8},
     {"F8_E8M0", false, DType::u8},  {"F6_E2M3", false, DType::u8},  {"F6_E3M2", false, DType::u8},
     {"F4", false, DType::u8},       {"C64", false, DType::u8},      {"C128", false, DType::u8},
 }};

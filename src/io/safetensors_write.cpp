@@ -1,6 +1,6 @@
 // Writing safetensors exactly as the reference implementation (huggingface/safetensors,
 // `prepare`) does, so files compare byte for byte: data ordered by dtype (widest first: I64,
-// F64, F32, U8) then by name, which keeps every tensor aligned to its element size; header
+// F64, F32, BF16, F16, U8) then by name, which keeps every tensor aligned to its element size; header
 // listing __metadata__ first and then the tensors in data order, each as
 // {"dtype":..,"shape":..,"data_offsets":[begin,end]}, padded with spaces to a multiple of 8.
 #include <algorithm>
@@ -18,9 +18,11 @@ namespace {
 int dtype_rank(DType d) {
   switch (d) {
     case DType::u8: return 0;
-    case DType::f32: return 1;
-    case DType::f64: return 2;
-    case DType::i64: return 3;
+    case DType::f16: return 1;
+    case DType::bf16: return 2;
+    case DType::f32: return 3;
+    case DType::f64: return 4;
+    case DType::i64: return 5;
   }
   return 0;
 }

@@ -51,7 +51,7 @@ Tensor scalar_to_device(const Tensor& t, Device d) {
 }
 
 void check_floating(const Tensor& t, const char* op) {
-  NB_CHECK(t.is_floating_point(), "[", op, "] expected a floating tensor (f32 or f64), got dtype ", t.dtype(),
+  NB_CHECK(t.is_floating_point(), "[", op, "] expected a floating tensor (f16, bf16, f32 or f64), got dtype ", t.dtype(),
            " with shape ", t.shape());
 }
 

@@ -83,7 +83,7 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
   thread_local std::vector<std::pair<Tensor, Tensor>> write_back;
   for (size_t i = 0; i < slots.size(); ++i) {
     NB_CHECK(slots[i].param.defined(), "[", op, "] parameter ", i, " is undefined");
-    NB_CHECK(is_floating(slots[i].param.dtype()), "[", op, "] parameter ", i, " has dtype ", slots[i].param.dtype(),
+    NB_CHECK(slots[i].param.dtype() == DType::f32 || slots[i].param.dtype() == DType::f64, "[", op, "] parameter ", i, " has dtype ", slots[i].param.dtype(),
              "; optimizers need f32 or f64 parameters");
   }
   // One fused call per (device, dtype) present; nearly always a single one.

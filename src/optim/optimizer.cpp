@@ -95,8 +95,9 @@ void Optimizer::check_param(const Tensor& p, size_t group) const {
   NB_CHECK(p.defined(), "[", n, "] parameter group ", group, " holds an undefined tensor");
   NB_CHECK(p.is_leaf(), "[", n, "] can't optimize a non-leaf tensor (parameter group ", group,
            ", shape ", p.shape(), "): pass leaf tensors (e.g. x.detach().requires_grad_())");
-  NB_CHECK(p.is_floating_point(), "[", n, "] can't optimize a tensor of dtype ", p.dtype(), " (parameter group ",
-           group, "); parameters must be f32 or f64");
+  NB_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, "[", n, "] can't optimize a tensor of dtype ",
+           p.dtype(), " (parameter group ", group, "); parameters must be f32 or f64",
+           is_half(p.dtype()) ? " (for 16-bit training keep f32 parameters and run the forward under autocast)" : "");
 }
 
 void Optimizer::add_param_group(const OptimizerParamGroup& group) {

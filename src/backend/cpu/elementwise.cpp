@@ -37,6 +37,17 @@ template <typename T, CompareOp OP> struct CompareF;
 NB_COMPARE_OPS(NB_COMPARE_FUNCTOR)
 #undef NB_COMPARE_FUNCTOR
 
+// The 16-bit types compute in float and round the result once, as PyTorch's kernels do.
+template <typename T, typename F> struct UnaryViaFloat {
+  static inline T f(T x, double a, double b) { return T(F::f(float(x), a, b)); }
+};
+template <typename T, typename F> struct BinaryViaFloat {
+  static inline T f(T x, T y) { return T(F::f(float(x), float(y))); }
+};
+template <typename T, typename F> struct CompareViaFloat {
+  static inline uint8_t f(T x, T y) { return F::f(float(x), float(y)); }
+};
+
 /// Whether contiguous f32 runs of `op` go to the AVX2 kernels of vec_math.h.
 template <typename T, typename Op>
 bool use_vector(Op op) {
@@ -117,8 +128,10 @@ void copy_run(Geometry g, Operand out, Operand in) {
 template <typename T>
 void unary_typed(UnaryOp op, Geometry g, Operand out, Operand in, double a, double b) {
   switch (op) {
-#define NB_CASE(name, expr) \
-  case UnaryOp::name: return unary_run<T, UnaryF<T, UnaryOp::name>>(op, g, out, in, a, b);
+#define NB_CASE(name, expr)                                                                          \
+  case UnaryOp::name:                                                                                \
+    if constexpr (is_half_v<T>) return unary_run<T, UnaryViaFloat<T, UnaryF<float, UnaryOp::name>>>(op, g, out, in, a, b); \
+    else return unary_run<T, UnaryF<T, UnaryOp::name>>(op, g, out, in, a, b);
     NB_UNARY_OPS(NB_CASE)
 #undef NB_CASE
   }
@@ -128,8 +141,10 @@ template <typename T>
 void binary_typed(BinaryOp op, Geometry g, Operand out, Operand x, Operand y) {
   const BinaryOp* vector_op = use_vector<T>(op) ? &op : nullptr;
   switch (op) {
-#define NB_CASE(name, expr) \
-  case BinaryOp::name: return binary_run<T, T, BinaryF<T, BinaryOp::name>>(g, out, x, y, vector_op);
+#define NB_CASE(name, expr)                                                                            \
+  case BinaryOp::name:                                                                                 \
+    if constexpr (is_half_v<T>) return binary_run<T, T, BinaryViaFloat<T, BinaryF<float, BinaryOp::name>>>(g, out, x, y); \
+    else return binary_run<T, T, BinaryF<T, BinaryOp::name>>(g, out, x, y, vector_op);
     NB_BINARY_OPS(NB_CASE)
 #undef NB_CASE
   }
@@ -138,8 +153,10 @@ void binary_typed(BinaryOp op, Geometry g, Operand out, Operand x, Operand y) {
 template <typename T>
 void compare_typed(CompareOp op, Geometry g, Operand out, Operand x, Operand y) {
   switch (op) {
-#define NB_CASE(name, expr) \
-  case CompareOp::name: return binary_run<T, uint8_t, CompareF<T, CompareOp::name>>(g, out, x, y);
+#define NB_CASE(name, expr)                                                                              \
+  case CompareOp::name:                                                                                  \
+    if constexpr (is_half_v<T>) return binary_run<T, uint8_t, CompareViaFloat<T, CompareF<float, CompareOp::name>>>(g, out, x, y); \
+    else return binary_run<T, uint8_t, CompareF<T, CompareOp::name>>(g, out, x, y);
     NB_COMPARE_OPS(NB_CASE)
 #undef NB_CASE
   }
@@ -148,19 +165,19 @@ void compare_typed(CompareOp op, Geometry g, Operand out, Operand x, Operand y) 
 }  // namespace
 
 void unary(UnaryOp op, DType dt, Geometry g, Operand out, Operand in, double a, double b) {
-  NB_DISPATCH_ALL(dt, op_name(op), [&] { unary_typed<scalar_t>(op, g, out, in, a, b); });
+  NB_DISPATCH_ALL_AND_HALF(dt, op_name(op), [&] { unary_typed<scalar_t>(op, g, out, in, a, b); });
 }
 
 void binary(BinaryOp op, DType dt, Geometry g, Operand out, Operand x, Operand y) {
-  NB_DISPATCH_ALL(dt, op_name(op), [&] { binary_typed<scalar_t>(op, g, out, x, y); });
+  NB_DISPATCH_ALL_AND_HALF(dt, op_name(op), [&] { binary_typed<scalar_t>(op, g, out, x, y); });
 }
 
 void compare(CompareOp op, DType dt, Geometry g, Operand out, Operand x, Operand y) {
-  NB_DISPATCH_ALL(dt, op_name(op), [&] { compare_typed<scalar_t>(op, g, out, x, y); });
+  NB_DISPATCH_ALL_AND_HALF(dt, op_name(op), [&] { compare_typed<scalar_t>(op, g, out, x, y); });
 }
 
 void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y) {
-  NB_DISPATCH_ALL(dt, "where", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "where", [&] {
     using T = scalar_t;
     constexpr int64_t E = sizeof(T);
     strided_loop<4>(g, {out, cond, x, y}, {E, 1, E, E}, [](std::array<char*, 4> p, std::array<int64_t, 4> s, int64_t n) {
@@ -174,14 +191,14 @@ void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y
 }
 
 void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in) {
-  NB_DISPATCH_ALL(out_dt, "copy", [&] {
+  NB_DISPATCH_ALL_AND_HALF(out_dt, "copy", [&] {
     using D = scalar_t;
-    NB_DISPATCH_ALL(in_dt, "copy", [&] { copy_run<D, scalar_t>(g, out, in); });
+    NB_DISPATCH_ALL_AND_HALF(in_dt, "copy", [&] { copy_run<D, scalar_t>(g, out, in); });
   });
 }
 
 void fill(DType dt, void* out, int64_t n, double value) {
-  NB_DISPATCH_ALL(dt, "fill", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "fill", [&] {
     scalar_t v = static_cast<scalar_t>(value);
     scalar_t* o = static_cast<scalar_t*>(out);
     parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
@@ -191,12 +208,13 @@ void fill(DType dt, void* out, int64_t n, double value) {
 }
 
 void axpy(DType dt, int64_t n, double alpha, const void* x, void* y) {
-  NB_DISPATCH_FLOAT(dt, "add_", [&] {
-    const scalar_t a = static_cast<scalar_t>(alpha);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "add_", [&] {
+    using C = opmath_t<scalar_t>;
+    const C a = static_cast<C>(alpha);
     const scalar_t* xp = static_cast<const scalar_t*>(x);
     scalar_t* yp = static_cast<scalar_t*>(y);
     parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) yp[i] += xp[i] * a;
+      for (int64_t i = b; i < e; ++i) yp[i] = scalar_t(C(yp[i]) + C(xp[i]) * a);
     });
   });
 }

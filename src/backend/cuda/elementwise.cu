@@ -52,6 +52,20 @@ template <typename T, CompareOp OP> struct CompareF;
 NB_COMPARE_OPS(NB_COMPARE_FUNCTOR)
 #undef NB_COMPARE_FUNCTOR
 
+// The 16-bit types compute in float and round the result once, as PyTorch's kernels do.
+template <typename T, typename F> struct UnaryViaFloat {
+  __device__ static __forceinline__ T f(T x, double a, double b) { return T(F::f(float(x), a, b)); }
+};
+template <typename T, typename F> struct BinaryViaFloat {
+  __device__ static __forceinline__ T f(T x, T y) { return T(F::f(float(x), float(y))); }
+};
+template <typename T, typename F> struct CompareViaFloat {
+  __device__ static __forceinline__ uint8_t f(T x, T y) { return F::f(float(x), float(y)); }
+};
+/// The functor a kernel of dtype T runs for the float-typed functor F<float> / own F<T>.
+template <typename T, typename Own, typename ViaFloat>
+using Functor = std::conditional_t<is_half_v<T>, ViaFloat, Own>;
+
 // Per-element bodies: `off[k]` is operand k's element offset (operand 0 is the output).
 template <typename T, typename F> struct UnaryBody {
   T* out;
@@ -166,7 +180,9 @@ void unary_typed(UnaryOp op, Geometry g, Operand out, Operand in, double a, doub
   switch (op) {
 #define NB_CASE(name, expr)                                                                   \
   case UnaryOp::name:                                                                         \
-    return launch<2>(op_name(op), g, ops, UnaryBody<T, UnaryF<T, UnaryOp::name>>{o, x, a, b});
+    return launch<2>(op_name(op), g, ops,                                                     \
+                     UnaryBody<T, Functor<T, UnaryF<T, UnaryOp::name>,                        \
+                                          UnaryViaFloat<T, UnaryF<float, UnaryOp::name>>>>{o, x, a, b});
     NB_UNARY_OPS(NB_CASE)
 #undef NB_CASE
   }
@@ -181,7 +197,9 @@ void binary_typed(BinaryOp op, Geometry g, Operand out, Operand x, Operand y) {
   switch (op) {
 #define NB_CASE(name, expr)                                                                        \
   case BinaryOp::name:                                                                             \
-    return launch<3>(op_name(op), g, ops, BinaryBody<T, T, BinaryF<T, BinaryOp::name>>{o, xp, yp});
+    return launch<3>(op_name(op), g, ops,                                                          \
+                     BinaryBody<T, T, Functor<T, BinaryF<T, BinaryOp::name>,                       \
+                                              BinaryViaFloat<T, BinaryF<float, BinaryOp::name>>>>{o, xp, yp});
     NB_BINARY_OPS(NB_CASE)
 #undef NB_CASE
   }
@@ -196,7 +214,9 @@ void compare_typed(CompareOp op, Geometry g, Operand out, Operand x, Operand y) 
   switch (op) {
 #define NB_CASE(name, expr)                                                                               \
   case CompareOp::name:                                                                                   \
-    return launch<3>(op_name(op), g, ops, BinaryBody<T, uint8_t, CompareF<T, CompareOp::name>>{o, xp, yp});
+    return launch<3>(op_name(op), g, ops,                                                                 \
+                     BinaryBody<T, uint8_t, Functor<T, CompareF<T, CompareOp::name>,                      \
+                                                    CompareViaFloat<T, CompareF<float, CompareOp::name>>>>{o, xp, yp});
     NB_COMPARE_OPS(NB_CASE)
 #undef NB_CASE
   }
@@ -213,7 +233,9 @@ __global__ void __launch_bounds__(kThreads) fill_kernel(T* out, int64_t n, T v) 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) axpy_kernel(int64_t n, T alpha, const T* x, T* y) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    if constexpr (std::is_same_v<T, float>)
+    if constexpr (is_half_v<T>)
+      y[i] = T(__fadd_rn(float(y[i]), __fmul_rn(float(x[i]), float(alpha))));
+    else if constexpr (std::is_same_v<T, float>)
       y[i] = __fadd_rn(y[i], __fmul_rn(x[i], alpha));
     else
       y[i] = __dadd_rn(y[i], __dmul_rn(x[i], alpha));
@@ -223,19 +245,19 @@ __global__ void __launch_bounds__(kThreads) axpy_kernel(int64_t n, T alpha, cons
 }  // namespace
 
 void unary(UnaryOp op, DType dt, Geometry g, Operand out, Operand in, double a, double b) {
-  NB_DISPATCH_ALL(dt, op_name(op), [&] { unary_typed<scalar_t>(op, g, out, in, a, b); });
+  NB_DISPATCH_ALL_AND_HALF(dt, op_name(op), [&] { unary_typed<scalar_t>(op, g, out, in, a, b); });
 }
 
 void binary(BinaryOp op, DType dt, Geometry g, Operand out, Operand x, Operand y) {
-  NB_DISPATCH_ALL(dt, op_name(op), [&] { binary_typed<scalar_t>(op, g, out, x, y); });
+  NB_DISPATCH_ALL_AND_HALF(dt, op_name(op), [&] { binary_typed<scalar_t>(op, g, out, x, y); });
 }
 
 void compare(CompareOp op, DType dt, Geometry g, Operand out, Operand x, Operand y) {
-  NB_DISPATCH_ALL(dt, op_name(op), [&] { compare_typed<scalar_t>(op, g, out, x, y); });
+  NB_DISPATCH_ALL_AND_HALF(dt, op_name(op), [&] { compare_typed<scalar_t>(op, g, out, x, y); });
 }
 
 void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y) {
-  NB_DISPATCH_ALL(dt, "where", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "where", [&] {
     using T = scalar_t;
     const Operand ops[4] = {out, cond, x, y};
     launch<4>("where", g, ops,
@@ -245,9 +267,9 @@ void where(DType dt, Geometry g, Operand out, Operand cond, Operand x, Operand y
 }
 
 void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in) {
-  NB_DISPATCH_ALL(out_dt, "copy", [&] {
+  NB_DISPATCH_ALL_AND_HALF(out_dt, "copy", [&] {
     using D = scalar_t;
-    NB_DISPATCH_ALL(in_dt, "copy", [&] {
+    NB_DISPATCH_ALL_AND_HALF(in_dt, "copy", [&] {
       using S = scalar_t;
       const Operand ops[2] = {out, in};
       if constexpr (std::is_same_v<D, S>) {
@@ -268,7 +290,7 @@ void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in) {
 }
 
 void fill(DType dt, void* out, int64_t n, double value) {
-  NB_DISPATCH_ALL(dt, "fill", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "fill", [&] {
     if (n <= 0) return;
     const scalar_t v = static_cast<scalar_t>(value);  // converted on the host, exactly as the CPU does
     scalar_t zero{};
@@ -282,7 +304,7 @@ void fill(DType dt, void* out, int64_t n, double value) {
 }
 
 void axpy(DType dt, int64_t n, double alpha, const void* x, void* y) {
-  NB_DISPATCH_FLOAT(dt, "add_", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "add_", [&] {
     if (n <= 0) return;
     axpy_kernel<scalar_t><<<grid_for(n), kThreads, 0, compute_stream()>>>(
         n, static_cast<scalar_t>(alpha), static_cast<const scalar_t*>(x), static_cast<scalar_t*>(y));

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "../host_device.h"
+#include "nabla/half.h"
 
 namespace nabla::backend {
 
@@ -79,7 +80,11 @@ NB_HOST_DEVICE T abs_of(T x) {
 /// not the device).
 template <typename D, typename S>
 NB_HOST_DEVICE D x86_cast(S v) {
-  if constexpr (std::is_floating_point_v<S> && std::is_same_v<D, uint8_t>) {
+  if constexpr (is_half_v<S>) {  // a 16-bit value converts as its float does
+    return x86_cast<D>(float(v));
+  } else if constexpr (is_half_v<D>) {  // through float (double rounding, as c10::Half)
+    return D(float(v));
+  } else if constexpr (std::is_floating_point_v<S> && std::is_same_v<D, uint8_t>) {
     const double d = double(v);
     const int32_t i = (d > -2147483649.0 && d < 2147483648.0) ? int32_t(d) : std::numeric_limits<int32_t>::min();
     return uint8_t(i);
