@@ -1,6 +1,7 @@
 // Umbrella header: everything a user of nabla needs.
 #pragma once
 #include "nabla/allocator.h"
+#include "nabla/autocast.h"
 #include "nabla/autograd.h"
 #include "nabla/device.h"
 #include "nabla/dtype.h"

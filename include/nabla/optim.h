@@ -9,6 +9,7 @@
 #include "nabla/optim/adamw.h"
 #include "nabla/optim/asgd.h"
 #include "nabla/optim/checkpoint.h"
+#include "nabla/optim/grad_scaler.h"
 #include "nabla/optim/clip.h"
 #include "nabla/optim/lbfgs.h"
 #include "nabla/optim/nadam.h"

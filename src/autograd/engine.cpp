@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "engine_ops.h"
+#include "nabla/autocast.h"
 #include "nabla/autograd.h"
 
 namespace nabla {
@@ -85,6 +86,9 @@ void check_finite(const Node& node, const TensorList& grads) {
 TensorList run_backward(const std::vector<Edge>& roots, const TensorList& root_grads, bool retain_graph,
                         bool create_graph, const std::vector<Capture>& captures, size_t n_inputs,
                         bool leaf_hooks = true) {
+  // VJPs run in the dtypes their forward saw: a backward called inside an autocast region
+  // must not cast them again (PyTorch advises leaving the region first; here it is harmless).
+  autocast_detail::Suspend no_autocast;
   std::optional<NoGradGuard> no_grad;
   std::optional<EnableGradGuard> with_grad;
   if (create_graph) {

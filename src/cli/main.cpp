@@ -65,6 +65,8 @@ const char* kTrainHelp = R"(usage: nabla train [options]
   --mixup ALPHA            MixUp on training batches, lambda ~ Beta(ALPHA, ALPHA) (e.g. 0.2) [off]
   --cutmix ALPHA           CutMix on training batches (e.g. 1.0); with --mixup, one of the two per batch [off]
   --clip-grad-norm X       [off]
+  --amp off|bf16|f16       mixed precision: forward and loss under autocast in that dtype, f32
+                           weights; f16 adds loss scaling [off]
   --ema DECAY              validate, keep and test a moving average of the weights (e.g. 0.999) [off]
   --patience N             early stopping on validation accuracy (restores the best epoch) [off]
   --val-fraction X         [0.1]
@@ -80,7 +82,7 @@ const char* kTrainHelp = R"(usage: nabla train [options]
 
 const std::set<std::string> kTrainOptions = {"model", "data", "out", "epochs", "batch-size", "accumulate", "optimizer", "lr", "momentum",
                                              "weight-decay", "schedule", "warmup-epochs", "augment", "dropout",
-                                             "label-smoothing", "mixup", "cutmix", "clip-grad-norm", "ema", "patience", "val-fraction",
+                                             "label-smoothing", "mixup", "cutmix", "clip-grad-norm", "amp", "ema", "patience", "val-fraction",
                                              "train-limit", "per-class", "classes", "seed", "threads", "workers",
                                              "device"};
 
@@ -133,6 +135,7 @@ train::TrainConfig config_from(const Args& a) {
   c.mixup = a.number("mixup", 0);
   c.cutmix = a.number("cutmix", 0);
   c.clip_grad_norm = a.number("clip-grad-norm", 0);
+  c.amp = a.str("amp", c.amp);
   c.ema_decay = a.number("ema", 0);
   c.patience = a.integer("patience", 0);
   c.val_fraction = a.number("val-fraction", c.val_fraction);

@@ -112,7 +112,7 @@ class EntryParser {
     const std::string& tag = j.as_string();
     for (const DtypeInfo& d : kDtypes) {
       if (tag != d.tag) continue;
-      check(d.supported, "dtype ", tag, " is not supported (nabla reads F32, F64, I64 and U8)");
+      check(d.supported, "dtype ", tag, " is not supported (nabla reads F32, F64, BF16, F16, I64 and U8)");
       return d.dtype;
     }
     fail_tensor("unknown dtype ", show(tag));

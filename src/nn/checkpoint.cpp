@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "module_access.h"
+#include "nabla/autocast.h"
 #include "nabla/autograd.h"
 #include "nabla/random.h"
 
@@ -31,13 +32,14 @@ struct CheckpointState {
   size_t n_inputs = 0;  ///< explicit inputs; the Function's other inputs are the parameters fn read
   GeneratorState rng;   ///< at the start of the forward
   std::vector<std::pair<Module*, bool>> modes;  ///< modules fn called and their forward-time train flags
+  autocast_detail::Snapshot autocast;           ///< the forward's autocast state
 };
 
 /// Sets the forward's RNG state and train/eval flags for the recomputation; puts back the
 /// generator and the flags as they were when it ends.
 class ReplayScope {
  public:
-  explicit ReplayScope(const CheckpointState& s) : rng_(get_rng_state()) {
+  explicit ReplayScope(const CheckpointState& s) : rng_(get_rng_state()), autocast_(s.autocast) {
     set_rng_state(s.rng);
     for (const auto& [m, training] : s.modes) {
       modes_.emplace_back(m, m->is_training());
@@ -54,6 +56,7 @@ class ReplayScope {
  private:
   GeneratorState rng_;
   std::vector<std::pair<Module*, bool>> modes_;
+  autocast_detail::Replay autocast_;  // the recomputation casts as the forward did
 };
 
 /// Keeps the buffers of fn's modules and puts back those the recomputation wrote (BatchNorm's
@@ -174,6 +177,7 @@ Tensor checkpoint(const std::function<Tensor(const TensorList&)>& fn, const Tens
   st->fn = fn;
   st->n_inputs = inputs.size();
   st->rng = get_rng_state();
+  st->autocast = autocast_detail::snapshot();
   TensorList detached;
   detached.reserve(inputs.size());
   for (const Tensor& t : inputs) detached.push_back(t.defined() ? t.detach() : t);

@@ -4,11 +4,14 @@
 // elementwise.cpp.
 #include <cmath>
 
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
 
 Tensor prelu(const Tensor& x, const Tensor& weight) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight}); ac.active())
+    return prelu(ac.cast(x), ac.cast(weight));
   ops::check_floating(x, "prelu");
   ops::check_same_device(x, weight, "prelu");
   const int64_t channels = x.dim() >= 2 ? x.size(1) : 1;

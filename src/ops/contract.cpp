@@ -2,6 +2,7 @@
 // device): tensordot (through einsum's engine), outer, kron, cross, cdist, trace.
 #include <cmath>
 
+#include "autocast.h"
 #include "einsum.h"
 #include "op_util.h"
 
@@ -90,6 +91,8 @@ Tensor cross(const Tensor& a, const Tensor& b, std::optional<int64_t> dim) {
 }
 
 Tensor cdist(const Tensor& x1, const Tensor& x2, double p, CdistMode mode) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2}); ac.active())
+    return cdist(ac.cast(x1), ac.cast(x2), p, mode);
   ops::check_same_device(x1, x2, "cdist");
   NB_CHECK(x1.is_floating_point() && x2.is_floating_point(), "[cdist] expected floating tensors, got dtypes ",
            x1.dtype(), " and ", x2.dtype());

@@ -1,6 +1,7 @@
 // Element-wise arithmetic and math: kernel call + VJP, one entry per op.
 #include <cmath>
 
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -99,6 +100,8 @@ Tensor div(const Tensor& a0, const Tensor& b0) {
 }
 
 Tensor pow(const Tensor& a0, const Tensor& b0) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&a0, &b0}); ac.active())
+    return pow(ac.cast(a0), ac.cast(b0));
   if (!a0.is_floating_point() && !b0.is_floating_point()) {
     // Integers stay integers (exact, wrapping like their products), as in PyTorch, which also
     // refuses negative exponents: their results are not integers.
@@ -210,18 +213,26 @@ Tensor neg(const Tensor& x) {
   return unary_op(UnaryOp::Neg, "neg", x, false, false, [](const Tensor& g, const auto&, const auto&) { return -g; });
 }
 Tensor exp(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return exp(ac.cast(x));
   return unary_op(UnaryOp::Exp, "exp", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * out; });
 }
 Tensor log(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return log(ac.cast(x));
   return unary_op(UnaryOp::Log, "log", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / x; });
 }
 Tensor log1p(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return log1p(ac.cast(x));
   return unary_op(UnaryOp::Log1p, "log1p", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x + 1.0); });
 }
 Tensor expm1(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return expm1(ac.cast(x));
   return unary_op(UnaryOp::Expm1, "expm1", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * (out + 1.0); });
 }
@@ -230,6 +241,8 @@ Tensor sqrt(const Tensor& x) {
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * 0.5 / out; });
 }
 Tensor rsqrt(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return rsqrt(ac.cast(x));
   return unary_op(UnaryOp::Rsqrt, "rsqrt", as_float(x), true, true,
                   [](const Tensor& g, const Tensor& x, const Tensor& out) { return g * -0.5 * out / x; });
 }
@@ -254,6 +267,8 @@ Tensor erf(const Tensor& x) {
   });
 }
 Tensor reciprocal(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return reciprocal(ac.cast(x));
   return unary_op(UnaryOp::Reciprocal, "reciprocal", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return -g * out * out; });
 }
@@ -447,6 +462,8 @@ Tensor softplus_deriv(const Tensor& x, double beta, double threshold) {
 // Forward and backward one kernel each; the derivative is exactly 1 above the threshold, as
 // PyTorch's (the smooth formula would differ there by e^{-threshold}).
 Tensor softplus(const Tensor& x, double beta, double threshold) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return softplus(ac.cast(x), beta, threshold);
   ops::check_floating(x, "softplus");
   NB_CHECK(beta > 0, "[softplus] beta must be positive, got ", beta);
   return unary_op(
@@ -569,6 +586,8 @@ Tensor threshold(const Tensor& x, double th, double value) {
 }
 
 Tensor pow(const Tensor& x, double p) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return pow(ac.cast(x), p);
   if (p == 1.0) return x * 1.0;
   if (p == 2.0) return mul(x, x);
   if (!x.is_floating_point() && std::isfinite(p) && std::floor(p) == p) {  // a whole exponent keeps the dtype

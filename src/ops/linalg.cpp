@@ -1,5 +1,6 @@
 // matmul and linear on BLAS. Transposed operands are passed to GEMM as transposes
 // (no copy), which is what every linear layer's backward needs. bilinear is composed of the two.
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -46,6 +47,8 @@ Tensor gemm_3d(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a0, const Tensor& b0) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&a0, &b0}); ac.active())
+    return matmul(ac.cast(a0), ac.cast(b0));
   ops::check_same_device(a0, b0, "matmul");
   NB_CHECK(a0.dim() >= 1 && b0.dim() >= 1, "[matmul] both arguments need at least 1 dimension, got shapes ",
            a0.shape(), " and ", b0.shape());
@@ -188,10 +191,14 @@ Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight, &bias}); ac.active())
+    return linear(ac.cast(x), ac.cast(weight), ac.cast(bias));
   return linear_impl(x, weight, bias, false, "linear");
 }
 
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight, &bias}); ac.active())
+    return linear_relu(ac.cast(x), ac.cast(weight), ac.cast(bias));
   return linear_impl(x, weight, bias, true, "linear_relu");
 }
 

@@ -1,6 +1,7 @@
 // Losses, stable (log-sum-exp) and twice differentiable. cross_entropy with class targets and no
 // class weights, the classifier's loss, runs as kernels (class_nll.h); the other forms are
 // composed from log_softmax / gather / where.
+#include "autocast.h"
 #include "loss_util.h"
 
 namespace nabla {
@@ -121,6 +122,8 @@ void check_weight(const Tensor& weight, int64_t C, const char* op) {
 }  // namespace
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&log_probs, &target}); ac.active())
+    return nll_loss(ac.cast(log_probs), ac.cast(target), cast_options(ac, o));
   ops::check_floating(log_probs, "nll_loss");
   check_not_batchmean(o.reduction, "nll_loss");
   ops::check_same_device(log_probs, target, "nll_loss");
@@ -137,6 +140,8 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&logits, &target}); ac.active())
+    return cross_entropy(ac.cast(logits), ac.cast(target), cast_options(ac, o));
   ops::check_floating(logits, "cross_entropy");
   check_not_batchmean(o.reduction, "cross_entropy");
   ops::check_same_device(logits, target, "cross_entropy");  // the kernels read both
@@ -186,12 +191,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return mse_loss(ac.cast(input), ac.cast(target), reduction);
   check_pair(input, target, "mse_loss");
   Tensor d = input - target;
   return reduce_loss(d * d, reduction, "mse_loss");
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return l1_loss(ac.cast(input), ac.cast(target), reduction);
   check_pair(input, target, "l1_loss");
   return reduce_loss(abs(input - target), reduction, "l1_loss");
 }
@@ -206,6 +215,8 @@ Tensor quadratic_below(const Tensor& d, const Tensor& ad, double limit, double s
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return smooth_l1_loss(ac.cast(input), ac.cast(target), reduction, beta);
   check_pair(input, target, "smooth_l1_loss");
   NB_CHECK(beta >= 0, "[smooth_l1_loss] beta must be non-negative, got ", beta);
   Tensor d = input - target, ad = abs(d);
@@ -214,6 +225,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return huber_loss(ac.cast(input), ac.cast(target), reduction, delta);
   check_pair(input, target, "huber_loss");
   NB_CHECK(delta > 0, "[huber_loss] delta must be positive, got ", delta);
   Tensor d = input - target, ad = abs(d);
@@ -222,6 +235,8 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return kl_div(ac.cast(input), ac.cast(target), o);
   check_pair(input, target, "kl_div");
   Tensor t = target.to(input.dtype());
   Tensor per;
@@ -238,6 +253,8 @@ Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) 
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCEOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return binary_cross_entropy(ac.cast(input), ac.cast(target), cast_options(ac, o));
   check_pair(input, target, "binary_cross_entropy");
   check_not_batchmean(o.reduction, "binary_cross_entropy");
   check_loss_weight(o.weight, input, "binary_cross_entropy");
@@ -269,6 +286,8 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCE
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& target, const BCEWithLogitsOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x, &target}); ac.active())
+    return binary_cross_entropy_with_logits(ac.cast(x), ac.cast(target), cast_options(ac, o));
   ops::check_floating(x, "binary_cross_entropy_with_logits");
   NB_CHECK(x.shape() == target.shape(), "[binary_cross_entropy_with_logits] input shape ", x.shape(),
            " and target shape ", target.shape(), " differ");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "autocast.h"
 #include "loss_util.h"
 
 namespace nabla {
@@ -50,6 +51,8 @@ Tensor softplus_exact(const Tensor& x) { return softplus(x, 1.0, INFINITY); }
 }  // namespace
 
 Tensor cosine_similarity(const Tensor& x1, const Tensor& x2, int64_t dim, double eps) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2}); ac.active())
+    return cosine_similarity(ac.cast(x1), ac.cast(x2), dim, eps);
   const char* op = "cosine_similarity";
   ops::check_same_device(x1, x2, op);
   const DType dt = common_floating(x1, x2, op);
@@ -117,6 +120,8 @@ Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& t
 }
 
 Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& target, const MarginRankingOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2, &target}); ac.active())
+    return margin_ranking_loss(ac.cast(x1), ac.cast(x2), ac.cast(target), o);
   const char* op = "margin_ranking_loss";
   check_three_inputs(x1, x2, target, o.reduction, op);
   NB_CHECK(x1.dim() == x2.dim() && x1.dim() == target.dim(), "[", op,
@@ -139,6 +144,8 @@ Tensor hinge_embedding_loss(const Tensor& input, const Tensor& target, const Hin
 }
 
 Tensor soft_margin_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return soft_margin_loss(ac.cast(input), ac.cast(target), reduction);
   const char* op = "soft_margin_loss";
   ops::check_pair(input, target, op);
   check_not_batchmean(reduction, op);
@@ -147,6 +154,8 @@ Tensor soft_margin_loss(const Tensor& input, const Tensor& target, Reduction red
 }
 
 Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, const MultiLabelSoftMarginOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return multilabel_soft_margin_loss(ac.cast(input), ac.cast(target), cast_options(ac, o));
   const char* op = "multilabel_soft_margin_loss";
   ops::check_pair(input, target, op);
   check_not_batchmean(o.reduction, op);
@@ -162,6 +171,8 @@ Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, co
 }
 
 Tensor multi_margin_loss(const Tensor& input, const Tensor& target, const MultiMarginOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return multi_margin_loss(ac.cast(input), ac.cast(target), cast_options(ac, o));
   const char* op = "multi_margin_loss";
   ops::check_floating(input, op);
   ops::check_same_device(input, target, op);
@@ -201,6 +212,8 @@ Tensor multi_margin_loss(const Tensor& input, const Tensor& target, const MultiM
 
 Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const Tensor& negative,
                            const TripletMarginOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&anchor, &positive, &negative}); ac.active())
+    return triplet_margin_loss(ac.cast(anchor), ac.cast(positive), ac.cast(negative), o);
   const char* op = "triplet_margin_loss";
   check_three_inputs(anchor, positive, negative, o.reduction, op);
   NB_CHECK(anchor.dim() == positive.dim() && anchor.dim() == negative.dim(), "[", op,
@@ -214,6 +227,8 @@ Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const T
 }
 
 Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, const PoissonNLLOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return poisson_nll_loss(ac.cast(input), ac.cast(target), o);
   const char* op = "poisson_nll_loss";
   ops::check_pair(input, target, op);
   check_not_batchmean(o.reduction, op);
@@ -231,6 +246,8 @@ Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, const Poisson
 }
 
 Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor& var, const GaussianNLLOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target, &var}); ac.active())
+    return gaussian_nll_loss(ac.cast(input), ac.cast(target), ac.cast(var), o);
   const char* op = "gaussian_nll_loss";
   check_three_inputs(input, target, var, o.reduction, op);
   NB_CHECK(o.eps >= 0, "[", op, "] eps must be non-negative, got ", o.eps);

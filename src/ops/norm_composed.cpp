@@ -2,11 +2,14 @@
 // avg_pool2d: no kernels of their own, VJPs (to any order) from the ops they are made of.
 #include <limits>
 
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
 
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, std::optional<double> eps) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x, &weight}); ac.active())
+    return rms_norm(ac.cast(x), normalized_shape, ac.cast(weight), eps);
   ops::check_normalized_shape(x, normalized_shape, weight, Tensor(), "rms_norm");
   if (weight.defined()) ops::check_same_device(x, weight, "rms_norm");
   // PyTorch's default: the machine epsilon of the dtype the statistics are computed in.

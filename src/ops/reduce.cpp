@@ -6,6 +6,7 @@
 #include <numeric>
 #include <type_traits>
 
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -205,6 +206,8 @@ Tensor exp_shift(const Tensor& x, const Shape& dims) {
 }  // namespace
 
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return logsumexp(ac.cast(x), dims, keepdim);
   ops::check_floating(x, "logsumexp");
   Tensor m = exp_shift(x, dims);
   Tensor out = log(sum(exp(x - m), dims, true)) + m;
@@ -235,6 +238,8 @@ Tensor softmax_kernel(bool log, const Tensor& x, int64_t dim) {
 }  // namespace
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return log_softmax(ac.cast(x), dim);
   ops::check_floating(x, "log_softmax");
   dim = wrap_dim(dim, x.dim(), "log_softmax");
   if (x.dim() == 0) return x - x;
@@ -243,6 +248,8 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor softmax(const Tensor& x, int64_t dim) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return softmax(ac.cast(x), dim);
   ops::check_floating(x, "softmax");
   dim = wrap_dim(dim, x.dim(), "softmax");
   if (x.dim() == 0) return ones_like(x) + x * 0.0;
@@ -359,6 +366,8 @@ std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
 Tensor argsort(const Tensor& x, int64_t dim, bool descending) { return sort(x, dim, descending).second; }
 
 Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return norm(ac.cast(x), p, dims, keepdim);
   ops::check_floating(x, "norm");
   NB_CHECK(!std::isnan(p) && p >= 0, "[norm] p must be non-negative (or inf), got ", p);
   if (p == INFINITY) return max(abs(x), dims, keepdim);

@@ -31,6 +31,7 @@ Json TrainConfig::to_json() const {
                        {"mixup", mixup},
                        {"cutmix", cutmix},
                        {"clip_grad_norm", clip_grad_norm},
+                       {"amp", amp},
                        {"ema_decay", ema_decay},
                        {"patience", patience},
                        {"val_fraction", val_fraction},
@@ -87,6 +88,7 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     else if (k == "mixup") num(c.mixup);
     else if (k == "cutmix") num(c.cutmix);
     else if (k == "clip_grad_norm") num(c.clip_grad_norm);
+    else if (k == "amp") str(c.amp);
     else if (k == "ema_decay") num(c.ema_decay);
     else if (k == "patience") integer(c.patience);
     else if (k == "val_fraction") num(c.val_fraction);

@@ -218,6 +218,8 @@ Trainer::Trainer(TrainConfig config) : cfg_(std::move(config)) {
   // otherwise pass silently (a negative clip norm switched clipping off; a NaN lr reached the
   // optimizer).
   NB_CHECK(cfg_.accumulate >= 1, "[train] accumulate must be >= 1 (batches per optimizer step), got ", cfg_.accumulate);
+  NB_CHECK(cfg_.amp == "off" || cfg_.amp == "bf16" || cfg_.amp == "f16", "[train] amp must be off, bf16 or f16, got '",
+           cfg_.amp, "'");
   for (auto [name, v] : {std::pair{"epochs", cfg_.epochs}, std::pair{"warmup_epochs", cfg_.warmup_epochs},
                          std::pair{"patience", cfg_.patience}, std::pair{"train_limit", cfg_.train_limit},
                          std::pair{"per_class_limit", cfg_.per_class_limit}})
@@ -384,6 +386,8 @@ void Trainer::setup() {
     if (p.requires_grad()) trainable.push_back(p);
   optimizer_ = detail::make_optimizer(cfg_, trainable);
   scheduler_ = detail::make_scheduler(cfg_, *optimizer_, cfg_.epochs);
+  // f16's range ends at 65504 and its smallest subnormal is 2^-24: scale the loss. bf16 has f32's range.
+  scaler_ = amp::GradScaler({.enabled = cfg_.amp == "f16"});
   if (cfg_.patience > 0) {
     early_ = std::make_shared<EarlyStopping>(cfg_.patience);
     callbacks_.push_back(early_);
@@ -424,8 +428,12 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
       in = cut ? data::CutMix({.alpha = cfg_.cutmix, .num_classes = spec_.num_classes})(*b, rng)
                : data::MixUp({.alpha = cfg_.mixup, .num_classes = spec_.num_classes})(*b, rng);
     }
-    Tensor logits = (*model_)(in.inputs);
-    Tensor loss = cross_entropy(logits, in.targets, {.label_smoothing = cfg_.label_smoothing});
+    Tensor logits, loss;
+    {
+      const std::optional<AutocastGuard> ac = autocast();
+      logits = (*model_)(in.inputs);
+      loss = cross_entropy(logits, in.targets, {.label_smoothing = cfg_.label_smoothing});
+    }
     const int64_t n = b->targets.size(0);
     {
       NoGradGuard ng;
@@ -443,11 +451,17 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
     const int64_t window_start = micro / cfg_.accumulate * cfg_.accumulate;
     const int64_t window = std::min(cfg_.accumulate, num_batches - window_start);
     if (micro == window_start) optimizer_->zero_grad();
-    (window == 1 ? loss : loss / double(window)).backward();
+    scaler_.scale(window == 1 ? loss : loss / double(window)).backward();
     if (micro + 1 == window_start + window) {
-      if (cfg_.clip_grad_norm > 0) optim::clip_grad_norm_(params, cfg_.clip_grad_norm);
-      optimizer_->step();
-      if (ema_) ema_->update_parameters(*model_);
+      if (cfg_.clip_grad_norm > 0) {
+        scaler_.unscale_(*optimizer_);  // clip the true gradients, not the scaled ones
+        optim::clip_grad_norm_(params, cfg_.clip_grad_norm);
+      }
+      // With f16, a step whose gradients overflowed is skipped (and the scale lowered); the
+      // weights did not change, so neither does their average.
+      const bool stepped = scaler_.step(*optimizer_);
+      scaler_.update();
+      if (ema_ && stepped) ema_->update_parameters(*model_);
     }
     if (unread == 0) bar.update(step, loss_sum / double(seen), t0);
   }
@@ -458,6 +472,12 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   r.train_accuracy = seen ? double(correct) / double(seen) : 0;
   r.lr = optimizer_->param_groups()[0].options().get_lr();
   return r;
+}
+
+std::optional<AutocastGuard> Trainer::autocast() const {
+  if (cfg_.amp == "off") return std::nullopt;
+  return std::optional<AutocastGuard>(std::in_place, AutocastOptions{.device_type = device_.type,
+                                                                     .dtype = cfg_.amp == "f16" ? DType::f16 : DType::bf16});
 }
 
 nn::Module& Trainer::eval_model() { return ema_ ? static_cast<nn::Module&>(*ema_->module) : *model_; }
@@ -472,8 +492,12 @@ ClassificationMetrics Trainer::evaluate(data::DataLoader& loader, std::vector<Im
   std::vector<double> test_pixels;
   detail::DeviceFeed feed(loader, device_, nullptr);
   while (auto b = feed.next()) {
-    Tensor logits = model(b->inputs);
-    Tensor losses = cross_entropy(logits, b->targets, {.reduction = Reduction::Sum});
+    Tensor logits, losses;
+    {
+      const std::optional<AutocastGuard> ac = autocast();
+      logits = model(b->inputs);
+      losses = cross_entropy(logits, b->targets, {.reduction = Reduction::Sum});
+    }
     acc.update(logits, b->targets, losses.item());
     if (mis && mis->size() < 48) {
       Tensor probs = softmax(logits, 1);
@@ -530,6 +554,8 @@ void Trainer::save_last(int64_t epoch) {
   md["rng.offset"] = std::to_string(rng.offset);
   for (const auto& [k, v] : osd.metadata) md["optim." + k] = v;
   for (const auto& [k, v] : scheduler_->state_dict()) md["scheduler." + k] = v;
+  if (scaler_.is_enabled())
+    for (const auto& [k, v] : scaler_.state_dict()) md["scaler." + k] = v;
   if (early_) {
     md["early.best"] = optim::detail::format_double(early_->best());
     md["early.best_epoch"] = std::to_string(early_->best_epoch());
@@ -556,14 +582,17 @@ void Trainer::load_last(const std::string& path, int64_t epoch) {
   optim::OptimizerStateDict osd;
   for (const auto& [k, v] : f.tensors)
     if (k.rfind("optim.", 0) == 0) osd.tensors[k.substr(6)] = v;
-  io::Metadata sched;
+  io::Metadata sched, scaler;
   for (const auto& [k, v] : f.metadata) {
     if (k.rfind("optim.", 0) == 0) osd.metadata[k.substr(6)] = v;
     if (k.rfind("scheduler.", 0) == 0) sched[k.substr(10)] = v;
+    if (k.rfind("scaler.", 0) == 0) scaler[k.substr(7)] = v;
   }
   try {
     optimizer_->load_state_dict(osd);
     scheduler_->load_state_dict(sched);
+    // A run that switches to f16 on resume starts a fresh loss scale.
+    if (scaler_.is_enabled() && !scaler.empty()) scaler_.load_state_dict(scaler);
   } catch (const Error& e) {
     fail("[resume] ", path, ": ", e.what());
   }

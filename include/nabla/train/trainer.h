@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "nabla/autocast.h"
 #include "nabla/data/dataloader.h"
 #include "nabla/data/idx.h"
 #include "nabla/io/json.h"
 #include "nabla/nn/container.h"
+#include "nabla/optim/grad_scaler.h"
 #include "nabla/optim/optimizer.h"
 #include "nabla/optim/scheduler.h"
 #include "nabla/optim/swa_utils.h"
@@ -55,6 +57,10 @@ struct TrainConfig {
   /// at random (torchvision's RandomChoice). Train accuracy counts hits on the unmixed labels.
   double cutmix = 0;
   double clip_grad_norm = 0;     ///< 0: off
+  /// Mixed precision: "off", "bf16" or "f16". The forward pass and the loss run under autocast
+  /// with that dtype (parameters, gradients and optimizer state stay f32); f16 adds loss scaling
+  /// (amp::GradScaler, whose state last.safetensors keeps for a resume).
+  std::string amp = "off";
   /// > 0: keep an exponential moving average of the weights (and BatchNorm statistics), updated
   /// after every step with decay min(ema_decay, (1 + k) / (10 + k)) at update k (a warm-up, so
   /// the random init fades fast); validation, best.safetensors and the test use the average.
@@ -159,7 +165,10 @@ class Trainer {
   std::shared_ptr<optim::AveragedModel> ema_;
   /// What validation, best.safetensors and the test use: the average when there is one.
   nn::Module& eval_model();
+  /// The autocast region of a forward pass per cfg_.amp (none when "off").
+  std::optional<AutocastGuard> autocast() const;
   std::unique_ptr<optim::Optimizer> optimizer_;
+  amp::GradScaler scaler_{{.enabled = false}};  ///< enabled for amp = "f16"
   std::unique_ptr<optim::Scheduler> scheduler_;
   std::unique_ptr<data::DataLoader> train_loader_, val_loader_, test_loader_;
   data::DatasetPtr test_raw_;

@@ -1,0 +1,151 @@
+// AutocastGuard: which ops run in 16 bits and which in f32 (PyTorch's lists), gradients coming
+// back in the parameters' dtype, nesting and per-device state, the parameter cast cache (reused,
+// never stale, never a no-grad copy), backward and checkpoint recomputation inside a region.
+#include <gtest/gtest.h>
+
+#include "common/expect_error.h"
+#include "nabla/nabla.h"
+#include "nabla/nn.h"
+
+namespace {
+
+namespace nb = nabla;
+using nb::AutocastGuard;
+using nb::DType;
+using nb::Tensor;
+
+Tensor rand_f32(nb::Shape s, bool grad = false) {
+  Tensor t = nb::rand(s, {.dtype = DType::f32}) * 2.0 - 1.0;
+  return grad ? t.detach().requires_grad_(true) : t;
+}
+
+TEST(Autocast, ListsDecideTheDtype) {
+  nb::manual_seed(1);
+  Tensor x = rand_f32({4, 8}), w = rand_f32({3, 8}), b = rand_f32({3});
+  {
+    AutocastGuard ac;  // CPU, bf16
+    EXPECT_TRUE(nb::is_autocast_enabled(nb::DeviceType::cpu));
+    EXPECT_FALSE(nb::is_autocast_enabled(nb::DeviceType::cuda));
+    Tensor y = nb::linear(x, w, b);
+    EXPECT_EQ(y.dtype(), DType::bf16) << "linear is on the lower-precision list";
+    EXPECT_EQ(nb::relu(y).dtype(), DType::bf16) << "relu runs in its input's dtype";
+    EXPECT_EQ(nb::softmax(y, 1).dtype(), DType::f32) << "softmax is on the f32 list";
+    EXPECT_EQ(nb::exp(y).dtype(), DType::f32);
+    EXPECT_EQ((y + x.narrow(1, 0, 3)).dtype(), DType::f32) << "bf16 + f32 promotes";
+    EXPECT_EQ(nb::linear(x.to(DType::f64), w.to(DType::f64)).dtype(), DType::f64) << "f64 is not cast (PyTorch)";
+    {
+      AutocastGuard off({.enabled = false});
+      EXPECT_EQ(nb::linear(x, w, b).dtype(), DType::f32);
+    }
+    EXPECT_EQ(nb::matmul(x, w.t()).dtype(), DType::bf16) << "re-enabled after the nested guard";
+    AutocastGuard f16({.dtype = DType::f16});
+    EXPECT_EQ(nb::linear(x, w).dtype(), DType::f16);
+  }
+  EXPECT_FALSE(nb::is_autocast_enabled(nb::DeviceType::cpu));
+  EXPECT_EQ(nb::linear(x, w, b).dtype(), DType::f32);
+  {
+    AutocastGuard gpu({.device_type = nb::DeviceType::cuda});
+    EXPECT_EQ(nb::autocast_dtype(nb::DeviceType::cuda), DType::f16);
+    EXPECT_EQ(nb::linear(x, w, b).dtype(), DType::f32) << "a CUDA region leaves CPU tensors alone";
+  }
+  EXPECT_ERROR(AutocastGuard({.dtype = DType::f32}), "[autocast] dtype must be f16 or bf16, got f32");
+}
+
+TEST(Autocast, ValuesAreTheRoundedComputation) {
+  nb::manual_seed(2);
+  Tensor x = rand_f32({5, 16}), w = rand_f32({7, 16}), b = rand_f32({7});
+  Tensor y;
+  {
+    AutocastGuard ac;
+    y = nb::linear(x, w, b);
+  }
+  // What autocast promises: the op on bf16-rounded inputs, computed in float, rounded once.
+  Tensor want = nb::linear(x.to(DType::bf16).to(DType::f32), w.to(DType::bf16).to(DType::f32),
+                           b.to(DType::bf16).to(DType::f32));
+  std::vector<double> g = y.to_vector<double>(), r = want.to_vector<double>();
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], r[i], std::abs(r[i]) * 0.0079 + 1e-6) << i;
+}
+
+TEST(Autocast, GradientsComeBackInTheParametersDtype) {
+  nb::manual_seed(3);
+  nb::nn::Linear fc1(8, 16), fc2(16, 4);
+  Tensor x = rand_f32({6, 8});
+  Tensor target = nb::from_vector(std::vector<int64_t>{0, 1, 2, 3, 0, 1}, {6});
+  Tensor loss;
+  {
+    AutocastGuard ac;
+    Tensor logits = fc2(nb::relu(fc1(x)));
+    EXPECT_EQ(logits.dtype(), DType::bf16);
+    loss = nb::cross_entropy(logits, target);
+    EXPECT_EQ(loss.dtype(), DType::f32) << "cross_entropy is on the f32 list";
+  }
+  loss.backward();
+  for (nb::nn::Linear* l : {&fc1, &fc2}) {
+    EXPECT_EQ(l->weight.grad().dtype(), DType::f32);
+    EXPECT_EQ(l->bias.grad().dtype(), DType::f32);
+  }
+  // Close to the f32 gradients (bf16 keeps about 3 significant digits).
+  Tensor g16 = fc1.weight.grad().clone();
+  for (nb::nn::Linear* l : {&fc1, &fc2}) {
+    l->weight.set_grad(Tensor());
+    l->bias.set_grad(Tensor());
+  }
+  nb::cross_entropy(fc2(nb::relu(fc1(x))), target).backward();
+  Tensor g32 = fc1.weight.grad();
+  const double scale = nb::max(nb::abs(g32)).item();
+  EXPECT_LT(nb::max(nb::abs(g16 - g32)).item(), 0.05 * scale);
+}
+
+TEST(Autocast, BackwardInsideTheRegionKeepsDtypes) {
+  Tensor x = rand_f32({3, 4}), w = rand_f32({2, 4}, true);
+  AutocastGuard ac;
+  Tensor loss = nb::mse_loss(nb::linear(x, w), nb::zeros({3, 2}));
+  loss.backward();  // the VJPs are not cast again
+  EXPECT_EQ(w.grad().dtype(), DType::f32);
+}
+
+TEST(Autocast, ParameterCastsAreCachedButNeverStale) {
+  Tensor x = rand_f32({2, 3}), w = rand_f32({2, 3}, true);
+  AutocastGuard ac;
+  Tensor y1 = nb::linear(x, w), y2 = nb::linear(x, w);
+  EXPECT_EQ(y1.to_vector<double>(), y2.to_vector<double>());
+  {
+    nb::NoGradGuard ng;
+    w.mul_(2.0);  // an in-place update between two uses: the cached copy must not be reused
+  }
+  Tensor y3 = nb::linear(x, w);
+  std::vector<double> a = y1.to_vector<double>(), c = y3.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(c[i], 2 * a[i], std::abs(a[i]) * 0.02 + 1e-6);
+  // A cast made under no_grad carries no history; a later use under grad mode must reach w.
+  Tensor v = rand_f32({2, 3}, true);
+  {
+    nb::NoGradGuard ng;
+    (void)nb::linear(x, v);
+  }
+  nb::linear(x, v).sum().backward();
+  ASSERT_TRUE(v.grad().defined());
+  EXPECT_EQ(v.grad().dtype(), DType::f32);
+}
+
+TEST(Autocast, CheckpointRecomputesWithTheForwardsAutocast) {
+  nb::manual_seed(4);
+  nb::nn::Linear fc(6, 6);
+  Tensor x = rand_f32({4, 6}, true);
+  auto fn = [&](const nb::TensorList& in) { return nb::relu(fc(in[0])); };
+  Tensor plain, ck;
+  {
+    AutocastGuard ac;
+    plain = fn({x});
+    ck = nb::nn::utils::checkpoint(fn, {x});
+  }
+  EXPECT_EQ(ck.dtype(), DType::bf16);
+  EXPECT_EQ(plain.to_vector<double>(), ck.to_vector<double>());
+  nb::TensorList g_plain = nb::grad({plain.to(DType::f32).sum()}, {x, fc.weight});
+  nb::TensorList g_ck = nb::grad({ck.to(DType::f32).sum()}, {x, fc.weight});
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(g_ck[i].dtype(), DType::f32);
+    EXPECT_EQ(g_ck[i].to_vector<double>(), g_plain[i].to_vector<double>()) << "gradient " << i;
+  }
+}
+
+}  // namespace
