@@ -40,6 +40,10 @@ io::TensorMap every_dtype() {
   m["f64"] = tensor_of<double>({3}, {3.141592653589793, -1e300, 5e-324});
   m["i64"] = tensor_of<int64_t>({2, 2}, {INT64_MIN, -1, 0, INT64_MAX});
   m["u8"] = tensor_of<uint8_t>({5}, {0, 1, 127, 128, 255});
+  // 16-bit floats: their bit patterns (a NaN with a payload, -0, a subnormal) must survive.
+  m["f16"] = tensor_of<Half>({4}, {Half::from_bits(0x3c00), Half::from_bits(0x8000), Half::from_bits(0x0001),
+                                   Half::from_bits(0x7e01)});
+  m["bf16"] = tensor_of<BFloat16>({2}, {BFloat16::from_bits(0x3f80), BFloat16::from_bits(0xff81)});
   m["scalar_f32"] = tensor_of<float>({}, {42.f});
   m["scalar_i64"] = tensor_of<int64_t>({}, {-7});
   m["empty_f64"] = tensor_of<double>({0}, {});
@@ -152,6 +156,8 @@ TEST(Safetensors, LayoutOrdersByDtypeWidthThenName) {
   m["c_f64"] = tensor_of<double>({1}, {2.0});
   m["d_i64"] = tensor_of<int64_t>({1}, {3});
   m["e_f32"] = tensor_of<float>({2}, {4.f, 5.f});
+  m["f_bf16"] = tensor_of<BFloat16>({1}, {BFloat16(1.0f)});
+  m["g_f16"] = tensor_of<Half>({1}, {Half(1.0f)});
   save_safetensors(m, dir.file("o.safetensors"), {{"k", "v"}});
   Bytes b = read_file(dir.file("o.safetensors"));
   uint64_t n = 0;
@@ -164,8 +170,10 @@ TEST(Safetensors, LayoutOrdersByDtypeWidthThenName) {
             R"("c_f64":{"dtype":"F64","shape":[1],"data_offsets":[8,16]},)"
             R"("b_f32":{"dtype":"F32","shape":[1],"data_offsets":[16,20]},)"
             R"("e_f32":{"dtype":"F32","shape":[2],"data_offsets":[20,28]},)"
-            R"("a_u8":{"dtype":"U8","shape":[3],"data_offsets":[28,31]}})");
-  EXPECT_EQ(b.size(), 8 + n + 31);
+            R"("f_bf16":{"dtype":"BF16","shape":[1],"data_offsets":[28,30]},)"
+            R"("g_f16":{"dtype":"F16","shape":[1],"data_offsets":[30,32]},)"
+            R"("a_u8":{"dtype":"U8","shape":[3],"data_offsets":[32,35]}})");
+  EXPECT_EQ(b.size(), 8 + n + 35);
   expect_same(m, load_safetensors(dir.file("o.safetensors")).tensors);
 }
 
