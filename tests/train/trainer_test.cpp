@@ -89,6 +89,7 @@ struct ResumeCase {
   int64_t warmup = 0, patience = 0;
   double label_smoothing = 0, clip = 0, ema = 0;
   double mixup = 0, cutmix = 0;
+  std::string amp = "off";
 };
 
 void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.name; }
@@ -110,6 +111,7 @@ TEST_P(ResumeTest, InterruptedAndResumedRunEqualsUninterruptedBitForBit) {
     c.ema_decay = p.ema;
     c.mixup = p.mixup;
     c.cutmix = p.cutmix;
+    c.amp = p.amp;
     return c;
   };
   const std::string a = dir.file("a"), b = dir.file("b");
@@ -157,7 +159,9 @@ INSTANTIATE_TEST_SUITE_P(
                       ResumeCase{"adam_onecycle_augment_patience", "adam", "onecycle", "standard", 0, 3, 0.1, 1.0},
                       ResumeCase{"rmsprop_plateau", "rmsprop", "plateau", "none", 0, 0, 0, 0},
                       ResumeCase{"sgd_step_ema", "sgd", "step", "none", 0, 0, 0, 0, 0.9},
-                      ResumeCase{"adamw_mixup_cutmix_trivial", "adamw", "cosine", "trivial", 0, 0, 0.1, 0, 0, 0.4, 1.0}),
+                      ResumeCase{"adamw_mixup_cutmix_trivial", "adamw", "cosine", "trivial", 0, 0, 0.1, 0, 0, 0.4, 1.0},
+                      ResumeCase{"adam_amp_f16_clip", "adam", "cosine", "none", 0, 0, 0, 1.0, 0, 0, 0, "f16"},
+                      ResumeCase{"sgd_amp_bf16", "sgd", "cosine", "none", 0, 0, 0, 0, 0, 0, 0, "bf16"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // With ema_decay the run keeps the weights' moving average: one update per step after a copy of
@@ -236,6 +240,32 @@ TEST(Trainer, AccumulatingTwoHalfBatchesStepsLikeOneFullBatch) {
   EXPECT_EQ(compared, 6u);
   EXPECT_LT(diff_accumulated, 1e-5);
   EXPECT_GT(diff_half, 1e-3);
+}
+
+// --amp bf16 / f16: the forward pass and the loss run under autocast (f32 weights); the runs learn
+// as the f32 run does, within a few points on this small task, and only f16 keeps a loss scale
+// in last.safetensors (GradScaler's state, which ResumeTest restores bit for bit).
+TEST(Trainer, MixedPrecisionRunsLearnAsF32Does) {
+  TempDir dir("amp");
+  auto run = [&](const std::string& amp) {
+    TrainConfig c = small_config(dir.file(amp));
+    c.amp = amp;
+    train::RunResult r = Trainer(c).fit();
+    return std::pair{r, io::load_safetensors(c.out + "/last.safetensors")};
+  };
+  const auto [r32, l32] = run("off");
+  const auto [rbf, lbf] = run("bf16");
+  const auto [rhf, lhf] = run("f16");
+  EXPECT_GT(r32.test.accuracy, 0.5);
+  EXPECT_NEAR(rbf.test.accuracy, r32.test.accuracy, 0.08);
+  EXPECT_NEAR(rhf.test.accuracy, r32.test.accuracy, 0.08);
+  for (const auto* l : {&l32, &lbf, &lhf})
+    for (const auto& [k, v] : l->tensors) EXPECT_EQ(v.dtype(), DType::f32) << k << ": weights and state stay f32";
+  EXPECT_FALSE(l32.metadata.count("scaler.scale"));
+  EXPECT_FALSE(lbf.metadata.count("scaler.scale"));
+  ASSERT_TRUE(lhf.metadata.count("scaler.scale"));
+  EXPECT_GT(std::stod(lhf.metadata.at("scaler.scale")), 1.0);
+  EXPECT_NE(differing_tensors(l32.tensors, lbf.tensors), std::vector<std::string>{}) << "bf16 changed nothing";
 }
 
 // --balance-classes draws the training batches from a class-weighted sampler: the run sees other
@@ -686,6 +716,7 @@ TEST(Trainer, RejectsBadSettingsNamingTheField) {
       {[](TrainConfig& c) { c.label_smoothing = 1.5; }, "label_smoothing must be in [0, 1], got 1.5"},
       {[](TrainConfig& c) { c.mixup = -0.2; }, "mixup must be a finite number >= 0, got -0.2"},
       {[](TrainConfig& c) { c.accumulate = 0; }, "accumulate must be >= 1 (batches per optimizer step), got 0"},
+      {[](TrainConfig& c) { c.amp = "fp8"; }, "amp must be off, bf16 or f16, got 'fp8'"},
       {[](TrainConfig& c) { c.cutmix = NAN; }, "cutmix must be a finite number >= 0, got nan"},
       {[](TrainConfig& c) { c.ema_decay = 1.0; }, "ema_decay must be in [0, 1) (0: off), got 1"},
       {[](TrainConfig& c) { c.weight_decay = INFINITY; }, "weight_decay must be a finite number >= 0, got inf"},
