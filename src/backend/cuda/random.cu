@@ -3,7 +3,8 @@
 // per block, with the CPU's conversions. The arithmetic uses the explicitly rounded intrinsics
 // (__dadd_rn, __dmul_rn) because nvcc would otherwise fuse a*b + c into one fma, which rounds
 // once where the CPU (built without FMA) rounds twice. f16 and bf16 draw the f32 numbers and
-// round each once (../kernels/half_draws.h), so a seed gives every dtype the same stream.
+// round each once (../kernels/half_draws.h): a 16-bit tensor holds the f32 tensor of its seed,
+// rounded.
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
