@@ -1,5 +1,6 @@
 // 2-D convolution through cuDNN's convolution API (NCHW, f16, bf16, f32 and f64, any stride,
-// padding, dilation and group count; the 16-bit types compute in float on the tensor cores). Each geometry gets, once per thread and device, its descriptors
+// padding, dilation and group count; the 16-bit types compute in float on the tensor cores).
+// Each geometry gets, once per thread and device, its descriptors
 // and a ranked list of algorithms from cuDNN's heuristics; a steady training step therefore
 // does no descriptor work and allocates nothing (the workspace buffer only grows).
 // Numerics: f32 runs with CUDNN_FMA_MATH unless allow_tf32() (options.h), because

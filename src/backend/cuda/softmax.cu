@@ -2,7 +2,8 @@
 // ../cpu/softmax.cpp: the max propagates NaN, rows whose max is not finite shift by 0, the sum
 // of exp accumulates in f64, and y = x - (log(sum) rounded to the dtype + max) or
 // y = exp(x - max) * (1 / sum). f16 and bf16 load to float, sum exp in float and round y once
-// (PyTorch's opmath): the same formulas with float for the dtype and the f64 sum. Without this kernel ops/ composes the seven- to ten-op forms
+// (PyTorch's opmath): the same formulas with float for the dtype and the f64 sum. Without this
+// kernel ops/ composes the seven- to ten-op forms
 // (max, isfinite, where, sub, exp, sum, div / log, add, sub), as many launches per classifier
 // head or attention softmax and as many nodes in its backward.
 //
