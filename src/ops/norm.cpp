@@ -103,9 +103,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // the kernel reads them; running averages that are not get updated through a copy, written
     // back below. Their own dtype is kept where it is floating, so f64 running averages of an
     // f32 model accumulate in f64.
+    // 16-bit ones are read as f32 (C values each, converted once): the kernels read f32 or f64.
     auto pair_dtype = [&](const Tensor& a, const Tensor& b) {
       const Tensor& t = a.defined() ? a : b;
-      return t.defined() && t.is_floating_point() ? t.dtype() : x.dtype();
+      const DType d = t.defined() && t.is_floating_point() ? t.dtype() : x.dtype();
+      return is_half(d) ? DType::f32 : d;
     };
     const DType pdt = pair_dtype(weight, bias), rdt = pair_dtype(running_mean, running_var);
     auto as = [](const Tensor& t, DType d) { return t.defined() ? ops::contiguous_data(t.detach().to(d)) : Tensor(); };

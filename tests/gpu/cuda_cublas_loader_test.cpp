@@ -18,6 +18,7 @@ TEST(CudaCublasLoader, OpensTheLibraryTheHeadersNameAndFindsEveryEntryPoint) {
   EXPECT_NE(api.set_math_mode, nullptr);
   EXPECT_NE(api.sgemm_strided_batched, nullptr);
   EXPECT_NE(api.dgemm_strided_batched, nullptr);
+  EXPECT_NE(api.gemm_strided_batched_ex, nullptr);
   // The one entry point that needs neither a GPU nor a handle: it must be the real function.
   ASSERT_NE(api.status_string, nullptr);
   EXPECT_STREQ(api.status_string(CUBLAS_STATUS_SUCCESS), "success");

@@ -7,7 +7,9 @@
 # Parts, in order (PARTS="tests train lecture bench torch algo layers compare" by default; pass a subset to split a
 # run across calls, e.g. PARTS="bench torch compare"):
 #   tests    test_gpu (gtest; JSON report OUT_DIR/test_gpu.json): every op-table row on CUDA vs
-#            CPU, f64 gradcheck on the GPU, Philox parity, allocator stats, device errors
+#            CPU, every row again in f16 and bf16 vs f32 from the same rounded inputs (CudaHalfRows)
+#            and the 16-bit GEMM, convolution, batch norm and random checks (CudaHalf), f64
+#            gradcheck on the GPU, Philox parity, allocator stats, device errors
 #   train    `nabla train --device cuda` with the cnn preset (CPU reference: 92.05% test accuracy
 #            after 12 epochs) and cnn-bn-aug (target >= 93.5%); TRAIN_MODELS picks others
 #   bench    bench_gpu_step: nabla step times (MLP, CNN, ResNet-18 at batch 64/128/512), peak

@@ -11,7 +11,7 @@
 #include <set>
 
 #include "nabla/nabla.h"
-#include "ops/device_agreement.h"
+#include "ops/half_rows.h"
 
 namespace {
 
@@ -236,99 +236,15 @@ const std::set<std::string> kNoHalfYet = {
 };
 // clang-format on
 
-// A 16-bit computation against f32 from the same rounded inputs: each op rounds its result once,
-// a composed op once per step, so the bound is a few units of the 16-bit rounding, relative to
-// the output's scale (a difference of O(1) terms keeps their absolute error).
-double half_tolerance(DType dt) { return dt == DType::bf16 ? 16 * std::ldexp(1.0, -9) : 16 * std::ldexp(1.0, -11); }
-
-void expect_close(const Tensor& got, const Tensor& want, DType dt, const std::string& what) {
-  ASSERT_EQ(nb::shape_str(got.shape()), nb::shape_str(want.shape())) << what << ": shape";
-  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  double scale = 1;
-  for (double e : w)
-    if (std::isfinite(e)) scale = std::max(scale, std::abs(e));
-  const double tol = half_tolerance(dt);
-  int bad = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    const bool ok = (std::isnan(g[i]) && std::isnan(w[i])) || g[i] == w[i] ||
-                    std::abs(g[i] - w[i]) <= tol * scale + tol * std::abs(w[i]);
-    if (!ok && ++bad <= 3)
-      ADD_FAILURE() << what << ": element " << i << " is " << g[i] << " in " << dt << ", " << w[i] << " in f32";
-  }
-  if (bad > 3) ADD_FAILURE() << what << ": " << bad << " elements differ in all";
-}
-
-/// `t` rounded to `dt` when floating, as a fresh leaf that keeps t's requires_grad.
-Tensor rounded(const Tensor& t, DType dt) {
-  if (!t.defined() || !t.is_floating_point()) return t;
-  Tensor r = t.detach().to(dt);
-  if (t.requires_grad()) r.requires_grad_(true);
-  return r;
-}
-
 class HalfRows : public ::testing::TestWithParam<optest::GpuRow> {};
 
 TEST_P(HalfRows, MatchesF32) {
   const optest::OpRow& r = GetParam().row;
   if (!r.f32) GTEST_SKIP() << "row checks f64 only";
+  // A listed row must refuse the dtype by name; any other row must not throw (the check is in
+  // ops/half_rows.h, shared with test_gpu's CudaHalfRows).
   const bool listed = kNoHalfYet.count(r.name) > 0;
-  bool refused = false;
-  // A listed row must refuse the dtype by name; any other row must not throw.
-  auto on_error = [&](const nb::Error& e, DType dt, const char* pass) {
-    if (!listed) {
-      ADD_FAILURE() << pass << " in " << dt << ": " << e.what();
-    } else {
-      refused = true;
-      EXPECT_NE(std::string(e.what()).find(nb::dtype_name(dt)), std::string::npos) << e.what();
-    }
-  };
-  auto cases = optest::row_cases(r);
-  for (size_t ci = 0; ci < cases.size(); ++ci) {
-    for (DType dt : {DType::bf16, DType::f16}) {
-      SCOPED_TRACE(optest::describe(cases[ci], dt, optest::Layout::Contiguous));
-      bool changed = false;
-      const uint64_t seed = optest::seed_of(r.name, ci);
-      TensorList base = optest::make_inputs(cases[ci], seed, DType::f32, optest::Layout::Contiguous, &changed);
-      TensorList in_h, in_f;
-      for (const Tensor& t : base) {
-        in_h.push_back(rounded(t, dt));
-        in_f.push_back(rounded(rounded(t, dt), DType::f32));
-      }
-      Tensor out_h;
-      try {
-        out_h = r.fn(in_h);
-      } catch (const nb::Error& e) {
-        on_error(e, dt, "forward");
-        continue;
-      }
-      Tensor out_f = r.fn(in_f);
-      bool float_input = false;  // else the result's dtype is the op's own (one_hot's f32)
-      for (const Tensor& t : in_h) float_input = float_input || (t.defined() && t.is_floating_point());
-      EXPECT_EQ(out_h.dtype(), float_input && out_f.is_floating_point() ? dt : out_f.dtype()) << "result dtype";
-      expect_close(out_h, out_f, dt, "forward");
-      if (!r.differentiable || !out_f.requires_grad()) continue;
-      TensorList leaves_h, leaves_f;
-      for (size_t i = 0; i < in_h.size(); ++i)
-        if (in_h[i].defined() && in_h[i].requires_grad()) {
-          leaves_h.push_back(in_h[i]);
-          leaves_f.push_back(in_f[i]);
-        }
-      const Tensor go = optest::cotangent(out_f, seed ^ 0xC0FFEEull).to(out_h.dtype());
-      TensorList g_f = nb::grad({out_f}, leaves_f, {go.to(out_f.dtype())}, false, false, true), g_h;
-      try {
-        g_h = nb::grad({out_h}, leaves_h, {go}, false, false, true);
-      } catch (const nb::Error& e) {
-        on_error(e, dt, "backward");
-        continue;
-      }
-      for (size_t k = 0; k < g_f.size(); ++k) {
-        ASSERT_EQ(g_h[k].defined(), g_f[k].defined()) << "gradient " << k;
-        if (!g_f[k].defined()) continue;
-        EXPECT_EQ(g_h[k].dtype(), leaves_h[k].dtype()) << "gradient " << k << " dtype";
-        expect_close(g_h[k], g_f[k], dt, "gradient of differentiable input " + std::to_string(k));
-      }
-    }
-  }
+  const bool refused = optest::expect_half_matches_f32(GetParam(), nb::Device::cpu(), listed);
   if (listed && !refused) ADD_FAILURE() << r.name << " works in 16 bits now: take it off kNoHalfYet";
 }
 

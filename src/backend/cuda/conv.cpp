@@ -1,5 +1,6 @@
-// 2-D convolution through cuDNN's convolution API (NCHW, f32 and f64, any stride, padding,
-// dilation and group count). Each geometry gets, once per thread and device, its descriptors
+// 2-D convolution through cuDNN's convolution API (NCHW, f16, bf16, f32 and f64, any stride,
+// padding, dilation and group count; the 16-bit types compute in float on the tensor cores).
+// Each geometry gets, once per thread and device, its descriptors
 // and a ranked list of algorithms from cuDNN's heuristics; a steady training step therefore
 // does no descriptor work and allocates nothing (the workspace buffer only grows).
 // Numerics: f32 runs with CUDNN_FMA_MATH unless allow_tf32() (options.h), because
@@ -116,9 +117,20 @@ int to_int(int64_t v, const char* op, const ConvGeom& g) {
   return int(v);
 }
 
-cudnnDataType_t data_type(DType dt) { return dt == DType::f32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE; }
+cudnnDataType_t data_type(DType dt) {
+  switch (dt) {
+    case DType::f16: return CUDNN_DATA_HALF;
+    case DType::bf16: return CUDNN_DATA_BFLOAT16;
+    case DType::f32: return CUDNN_DATA_FLOAT;
+    default: return CUDNN_DATA_DOUBLE;
+  }
+}
+// The convolution's arithmetic: float for 16-bit tensors (the configuration cuDNN 9 supports for
+// both, PyTorch's too: products summed in float, the output rounded once), else the data's type.
+cudnnDataType_t compute_type(DType dt) { return is_half(dt) ? CUDNN_DATA_FLOAT : data_type(dt); }
 
 cudnnMathType_t base_math(DType dt, bool tf32) {
+  if (is_half(dt)) return CUDNN_TENSOR_OP_MATH;  // the reason to compute in 16 bits
   return dt == DType::f32 && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
@@ -147,7 +159,7 @@ Plan& plan_for(DeviceState& s, DType dt, const ConvGeom& g, const Policy& pol, c
   NB_CUDNN(op, g,
            cudnnSetConvolution2dDescriptor(p.conv, to_int(g.ph, op, g), to_int(g.pw, op, g), to_int(g.sh, op, g),
                                            to_int(g.sw, op, g), to_int(g.dh, op, g), to_int(g.dw, op, g),
-                                           CUDNN_CROSS_CORRELATION, t));
+                                           CUDNN_CROSS_CORRELATION, compute_type(dt)));
   NB_CUDNN(op, g, cudnnSetConvolutionGroupCount(p.conv, to_int(g.groups, op, g)));
   NB_CUDNN(op, g, cudnnSetConvolutionMathType(p.conv, base_math(dt, tf32)));
   // ops/ computed Ho, Wo with the same floor rule; a mismatch would mean a wrong geometry.
@@ -323,10 +335,11 @@ void run(DType dt, const ConvGeom& g, Dir d, Exec&& exec) {
 }
 
 void check_dtype(DType dt, const char* op) {
-  if (dt != DType::f32 && dt != DType::f64) fail("[", op, "] expected a floating dtype (f32 or f64), got ", dt);
+  if (!is_floating(dt)) fail("[", op, "] expected a floating dtype (f16, bf16, f32 or f64), got ", dt);
 }
 
-// Scaling factors: cuDNN reads them as double for f64 data and as float otherwise.
+// Scaling factors: cuDNN reads them as double for f64 data and as float otherwise (f16 and bf16
+// included).
 struct Scale {
   float f;
   double d;
@@ -335,8 +348,18 @@ struct Scale {
 constexpr Scale kOne{1.0f, 1.0};
 constexpr Scale kZero{0.0f, 0.0};
 
+// out += bias for 16-bit data, through the element-wise kernel (a float sum, rounded once):
+// cudnnAddTensor does not list BFLOAT16 among its types.
+void add_bias_half(DType dt, const ConvGeom& g, const void* bias, void* out) {
+  const int64_t shape[4] = {g.N, g.O, g.Ho, g.Wo};
+  const int64_t out_strides[4] = {g.O * g.Ho * g.Wo, g.Ho * g.Wo, g.Wo, 1}, bias_strides[4] = {0, 1, 0, 0};
+  binary(BinaryOp::Add, dt, Geometry{4, shape}, Operand{out, out_strides}, Operand{out, out_strides},
+         Operand{const_cast<void*>(bias), bias_strides});
+}
+
 // out += bias (broadcast over N, H, W), with the plan's descriptors.
 void add_bias(DType dt, const ConvGeom& g, const void* bias, void* out) {
+  if (is_half(dt)) return add_bias_half(dt, g, bias, out);
   const char* op = direction_name(kForward);
   DeviceState& s = device_state(op, g);
   Plan& p = plan_for(s, dt, g, current_policy(dt), op);
@@ -349,6 +372,7 @@ void add_bias(DType dt, const ConvGeom& g, const void* bias, void* out) {
 void forward_empty_reduction(DType dt, const ConvGeom& g, const void* bias, void* out) {
   fill(dt, out, g.N * g.O * g.Ho * g.Wo, 0.0);
   if (!bias) return;
+  if (is_half(dt)) return add_bias_half(dt, g, bias, out);
   const char* op = direction_name(kForward);
   DeviceState& s = device_state(op, g);
   cudnnTensorDescriptor_t y = nullptr, b = nullptr;

@@ -51,6 +51,7 @@ CublasApi load_cublas(const std::string& library) {
     look_up(handle, library, NB_EXPANDED_NAME(cublasGetStatusString), api.status_string);
     look_up(handle, library, NB_EXPANDED_NAME(cublasSgemmStridedBatched_64), api.sgemm_strided_batched);
     look_up(handle, library, NB_EXPANDED_NAME(cublasDgemmStridedBatched_64), api.dgemm_strided_batched);
+    look_up(handle, library, NB_EXPANDED_NAME(cublasGemmStridedBatchedEx_64), api.gemm_strided_batched_ex);
   } catch (...) {
     dlclose(handle);
     throw;

@@ -17,6 +17,7 @@ struct CublasApi {
   decltype(&cublasGetStatusString) status_string = nullptr;
   decltype(&cublasSgemmStridedBatched_64) sgemm_strided_batched = nullptr;
   decltype(&cublasDgemmStridedBatched_64) dgemm_strided_batched = nullptr;
+  decltype(&cublasGemmStridedBatchedEx_64) gemm_strided_batched_ex = nullptr;  // f16 / bf16 operands
 };
 
 /// The name the dynamic loader searches for: libcublas.so.<major version of the headers>.

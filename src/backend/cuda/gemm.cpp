@@ -2,7 +2,10 @@
 // is the column-major view of its transpose, so C = op(A) op(B) is computed as
 // Cᵀ = op(B)ᵀ op(A)ᵀ: the operands swap places and m, n swap, the flags and leading
 // dimensions carry over unchanged. One strided-batched call covers every batch (stride 0
-// broadcasts an operand). f32 uses TF32 tensor cores only when allow_tf32() (options.h).
+// broadcasts an operand). f32 uses TF32 tensor cores only when allow_tf32() (options.h). f16
+// and bf16 go through cublasGemmStridedBatchedEx with float accumulation (CUBLAS_COMPUTE_32F,
+// float alpha and beta) on the tensor cores, C rounded once to 16 bits, as PyTorch's matmul;
+// reduced-precision split-K reductions are disallowed, so no partial sum is kept in 16 bits.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -45,8 +48,11 @@ cublasHandle_t handle_for(DType dt, const GemmArgs& g) {
     check(cublas().set_stream(s.handle, stream), "cublasSetStream", g);
     s.stream = stream;
   }
-  // CUBLAS_DEFAULT_MATH keeps f32 in f32 (no TF32); f64 is unaffected by the mode.
-  const cublasMath_t math = dt == DType::f32 && allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
+  // CUBLAS_DEFAULT_MATH keeps f32 in f32 (no TF32); f64 is unaffected by the mode; the 16-bit
+  // types use tensor cores under it, and the flag keeps their reductions in float.
+  const cublasMath_t math = dt == DType::f32 && allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH
+                            : is_half(dt) ? cublasMath_t(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)
+                                          : CUBLAS_DEFAULT_MATH;
   if (s.math != math) {
     check(cublas().set_math_mode(s.handle, math), "cublasSetMathMode", g);
     s.math = math;
@@ -68,15 +74,23 @@ void gemm_typed(cublasHandle_t h, const GemmArgs& g, int64_t batch, int64_t off_
   const int64_t lda = g.trans_a ? fix_ld(g.lda, g.k, g.m) : fix_ld(g.lda, g.m, g.k);
   const int64_t ldb = g.trans_b ? fix_ld(g.ldb, g.n, g.k) : fix_ld(g.ldb, g.k, g.n);
   const int64_t ldc = fix_ld(g.ldc, g.m, g.n);
-  const T alpha = T(g.alpha), beta = T(g.beta);
   const T* a = static_cast<const T*>(g.a) + off_a;
   const T* b = static_cast<const T*>(g.b) + off_b;
   T* c = static_cast<T*>(g.c) + off_c;
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (is_half_v<T>) {
+    const float alpha = float(g.alpha), beta = float(g.beta);  // CUBLAS_COMPUTE_32F takes float scalars
+    const cudaDataType_t t = std::is_same_v<T, Half> ? CUDA_R_16F : CUDA_R_16BF;
+    check(cublas().gemm_strided_batched_ex(h, op_b, op_a, g.n, g.m, g.k, &alpha, b, t, ldb, g.stride_b, a, t, lda,
+                                         g.stride_a, &beta, c, t, ldc, g.stride_c, batch, CUBLAS_COMPUTE_32F,
+                                         CUBLAS_GEMM_DEFAULT),
+          "cublasGemmStridedBatchedEx_64", g);
+  } else if constexpr (std::is_same_v<T, float>) {
+    const T alpha = T(g.alpha), beta = T(g.beta);
     check(cublas().sgemm_strided_batched(h, op_b, op_a, g.n, g.m, g.k, &alpha, b, ldb, g.stride_b, a, lda, g.stride_a,
                                        &beta, c, ldc, g.stride_c, batch),
           "cublasSgemmStridedBatched_64", g);
   } else {
+    const T alpha = T(g.alpha), beta = T(g.beta);
     check(cublas().dgemm_strided_batched(h, op_b, op_a, g.n, g.m, g.k, &alpha, b, ldb, g.stride_b, a, lda, g.stride_a,
                                        &beta, c, ldc, g.stride_c, batch),
           "cublasDgemmStridedBatched_64", g);
@@ -94,15 +108,11 @@ void run(cublasHandle_t h, const GemmArgs& g) {
 }  // namespace
 
 void gemm(DType dt, const GemmArgs& g) {
-  if (dt != DType::f32 && dt != DType::f64) fail("[matmul] expected f32 or f64 operands, got ", dt);
+  if (!is_floating(dt)) fail("[matmul] expected f16, bf16, f32 or f64 operands, got ", dt);
   if (g.batch <= 0 || g.m <= 0 || g.n <= 0) return;  // empty C: nothing to write
   cublasHandle_t h = handle_for(dt, g);
   // k == 0 is left to cuBLAS, which (as BLAS) then computes C = beta * C.
-  if (dt == DType::f32) {
-    run<float>(h, g);
-  } else {
-    run<double>(h, g);
-  }
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "matmul", [&] { run<scalar_t>(h, g); });
 }
 
 }  // namespace nabla::backend::cuda

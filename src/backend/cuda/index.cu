@@ -3,9 +3,11 @@
 // one only at the next synchronization, so these skip an index out of range (gathers write 0):
 // never a read or write out of bounds, which would end the CUDA context. One thread per element moved. The adds
 // (index_add, scatter_add) use atomics because indices may repeat: duplicates accumulate, as in
-// the CPU's sequential loop, though floating sums may come out in a different order.
+// the CPU's sequential loop, though floating sums may come out in a different order (f16 and
+// bf16 round after each add, as PyTorch's CUDA index_add_ / scatter_add_ do).
 #include <cstdint>
 
+#include "atomics.cuh"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -14,28 +16,6 @@ namespace {
 
 #define NB_GRID_STRIDE(k, n) \
   for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < (n); k += int64_t(blockDim.x) * gridDim.x)
-
-__device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
-__device__ __forceinline__ void atomic_add(double* p, double v) { atomicAdd(p, v); }
-// Two's-complement addition is the same operation signed or unsigned.
-__device__ __forceinline__ void atomic_add(int64_t* p, int64_t v) {
-  static_assert(sizeof(int64_t) == sizeof(unsigned long long));
-  atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v));
-}
-// No byte-wide atomics: compare-and-swap the aligned 32-bit word holding the byte (allocations
-// are at least 4-byte aligned, so the word lies inside the allocation). Wraps modulo 256 as the
-// CPU's u8 `+=` does.
-__device__ __forceinline__ void atomic_add(uint8_t* p, uint8_t v) {
-  const uintptr_t addr = reinterpret_cast<uintptr_t>(p);
-  unsigned int* word = reinterpret_cast<unsigned int*>(addr & ~uintptr_t(3));
-  const unsigned shift = unsigned(addr & 3) * 8;
-  unsigned int old = *word, assumed;
-  do {
-    assumed = old;
-    const unsigned int sum = ((assumed >> shift) + v) & 0xffu;
-    old = atomicCAS(word, assumed, (assumed & ~(0xffu << shift)) | (sum << shift));
-  } while (assumed != old);
-}
 
 // Moves elements of any dtype by their size: index_select does not look at values.
 template <typename W>
@@ -94,6 +74,10 @@ void index_select(DType dt, const void* in, void* out, const int64_t* index, int
       index_select_kernel<<<grid, kThreads, 0, s>>>(static_cast<const uint8_t*>(in), static_cast<uint8_t*>(out), index,
                                                     n_index, outer, n_in, inner);
       break;
+    case 2:
+      index_select_kernel<<<grid, kThreads, 0, s>>>(static_cast<const uint16_t*>(in), static_cast<uint16_t*>(out),
+                                                    index, n_index, outer, n_in, inner);
+      break;
     case 4:
       index_select_kernel<<<grid, kThreads, 0, s>>>(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out),
                                                     index, n_index, outer, n_in, inner);
@@ -109,7 +93,7 @@ void index_select(DType dt, const void* in, void* out, const int64_t* index, int
 
 void index_add(DType dt, void* out, const void* src, const int64_t* index, int64_t n_index, int64_t outer,
                int64_t n_out, int64_t inner) {
-  NB_DISPATCH_ALL(dt, "index_add", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "index_add", [&] {
     const int64_t n = outer * n_index * inner;
     if (n <= 0) return;
     index_add_kernel<<<grid_for(n), kThreads, 0, compute_stream()>>>(
@@ -120,7 +104,7 @@ void index_add(DType dt, void* out, const void* src, const int64_t* index, int64
 
 void gather(DType dt, const void* in, void* out, const int64_t* index, int64_t outer, int64_t n_in, int64_t n_idx,
             int64_t inner) {
-  NB_DISPATCH_ALL(dt, "gather", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "gather", [&] {
     const int64_t n = outer * n_idx * inner;
     if (n <= 0) return;
     gather_kernel<<<grid_for(n), kThreads, 0, compute_stream()>>>(
@@ -131,7 +115,7 @@ void gather(DType dt, const void* in, void* out, const int64_t* index, int64_t o
 
 void scatter_add(DType dt, void* out, const void* src, const int64_t* index, int64_t outer, int64_t n_out,
                  int64_t n_idx, int64_t inner) {
-  NB_DISPATCH_ALL(dt, "scatter_add", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "scatter_add", [&] {
     const int64_t n = outer * n_idx * inner;
     if (n <= 0) return;
     scatter_add_kernel<<<grid_for(n), kThreads, 0, compute_stream()>>>(

@@ -2,7 +2,8 @@
 // the forward of more than kOneBlockRows rows). The row formulas are the CPU's; the loss sums
 // in f64 over a grid-stride split that depends on the row count alone, then adds the block
 // partials in block order, so a result repeats bit for bit (it may differ from the CPU's
-// sequential sum in the last f64 bits).
+// sequential sum in the last f64 bits). f16 and bf16 log-probabilities are read as float and
+// the loss and gradients rounded once on the store, so they take the same f64 path.
 #include <algorithm>
 #include <cstdint>
 
@@ -90,7 +91,7 @@ thread_local GrowBuffer t_partials;
 }  // namespace
 
 void class_nll(const ClassNll& a, void* out, void* kept) {
-  NB_DISPATCH_FLOAT(a.dtype, "cross_entropy", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(a.dtype, "cross_entropy", [&] {
     const int64_t blocks = a.rows <= kOneBlockRows ? 1 : std::min(kMaxBlocks, (a.rows + kThreads - 1) / kThreads);
     Partial* partials = blocks > 1 ? static_cast<Partial*>(t_partials.get(size_t(blocks) * sizeof(Partial))) : nullptr;
     auto* o = static_cast<scalar_t*>(out);
@@ -107,7 +108,7 @@ void class_nll(const ClassNll& a, void* out, void* kept) {
 }
 
 void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx) {
-  NB_DISPATCH_FLOAT(a.dtype, "cross_entropy", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(a.dtype, "cross_entropy", [&] {
     const int64_t n = a.rows * a.classes;
     if (n <= 0) return;
     class_nll_backward_kernel<scalar_t><<<grid_for(n), kThreads, 0, compute_stream()>>>(

@@ -1,5 +1,9 @@
 // Normalization kernels: batch norm's statistics and coefficients, the per-channel affine map
-// that applies them and the backward; row-wise layer norm. Statistics accumulate in f64.
+// that applies them and the backward; row-wise layer norm. Statistics accumulate in f64. The
+// element-wise maps compute in V = opmath_t<T> (T itself for f32 and f64, float for f16 and
+// bf16, PyTorch's opmath) and round once on the store; batch norm's 16-bit input may come with
+// f32 weight, bias and running statistics (PyTorch's mixed case: ops/norm.cpp passes them as f32,
+// and the output keeps the input's dtype).
 //
 // Per-channel sums run as slices of each channel in separate blocks (to fill the GPU), and the
 // block of a channel that finishes last adds the slices' partials, in slice order (so results do
@@ -19,17 +23,6 @@
 
 namespace nabla::backend::cuda {
 namespace {
-
-template <typename F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  if (dt == DType::f32) {
-    f(float{});
-  } else if (dt == DType::f64) {
-    f(double{});
-  } else {
-    fail("[", op, "] expected a floating dtype (f32 or f64), got ", dt);
-  }
-}
 
 __device__ __forceinline__ double warp_sum(double v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
@@ -155,8 +148,9 @@ __global__ void channel_affine_kernel(int64_t C, int64_t S, int64_t total, const
   ChannelWalk w(start, step, S, C);
   for (int64_t e = start; e < total; e += step, w.advance()) {
     const int64_t c = w.c;
-    // y = x * a + s in T, rounded twice as on the CPU (no fused multiply-add).
-    y[e] = strict::add(strict::mul(x[e], T(scale[c])), T(shift[c]));
+    using V = opmath_t<T>;
+    // y = x * a + s in V, rounded twice as on the CPU (no fused multiply-add).
+    y[e] = T(strict::add(strict::mul(V(x[e]), V(scale[c])), V(shift[c])));
   }
 }
 
@@ -168,9 +162,10 @@ __global__ void norm_input_grad_kernel(int64_t C, int64_t S, int64_t total, cons
   ChannelWalk w(start, step, S, C);
   for (int64_t e = start; e < total; e += step, w.advance()) {
     const int64_t c = w.c;
-    // a * g + b * (x - m) + k in T, each operation rounded as on the CPU (no fused multiply-add).
-    const T t1 = strict::mul(T(a[c]), g[e]), t2 = strict::mul(T(b[c]), strict::sub(x[e], T(m[c])));
-    y[e] = strict::add(strict::add(t1, t2), T(k[c]));
+    using V = opmath_t<T>;
+    // a * g + b * (x - m) + k in V, each operation rounded as on the CPU (no fused multiply-add).
+    const V t1 = strict::mul(V(a[c]), V(g[e])), t2 = strict::mul(V(b[c]), strict::sub(V(x[e]), V(m[c])));
+    y[e] = T(strict::add(strict::add(t1, t2), V(k[c])));
   }
 }
 
@@ -237,8 +232,9 @@ __global__ void bn_backward_input_kernel(int64_t C, int64_t S, int64_t total, co
   ChannelWalk w(start, step, S, C);
   for (int64_t e = start; e < total; e += step, w.advance()) {
     const int64_t c = w.c;
-    const T a = T(coef[c]), b = T(coef[C + c]), k = T(coef[2 * C + c]), m = T(mean[c]);
-    gx[e] = strict::add(strict::add(strict::mul(a, gout[e]), strict::mul(b, strict::sub(x[e], m))), k);
+    using V = opmath_t<T>;
+    const V a = V(coef[c]), b = V(coef[C + c]), k = V(coef[2 * C + c]), m = V(mean[c]);
+    gx[e] = T(strict::add(strict::add(strict::mul(a, V(gout[e])), strict::mul(b, strict::sub(V(x[e]), m))), k));
   }
 }
 
@@ -267,11 +263,12 @@ __global__ void layer_norm_kernel(int64_t rows, int64_t D, const T* __restrict x
       rstd[r] = T(rs);
     }
     T* q = y + r * D;
+    using V = opmath_t<T>;
     for (int64_t i = lane; i < D; i += 32) {
-      T v = T((double(p[i]) - m) * rs);
-      if (w) v = strict::mul(v, w[i]);
-      if (b) v = strict::add(v, b[i]);
-      q[i] = v;
+      V v = V((double(p[i]) - m) * rs);
+      if (w) v = strict::mul(v, V(w[i]));
+      if (b) v = strict::add(v, V(b[i]));
+      q[i] = T(v);
     }
   }
 }
@@ -293,9 +290,9 @@ void batch_norm_stats(const BatchNormStats& a) {
   // ops/norm.cpp checks N * S > 1 before it calls (training batch norm needs two values).
   if (a.C <= 0 || a.N * a.S <= 0) return;
   thread_local GrowBuffer part, arrivals;
-  dispatch_float(a.dtype, "batch_norm", [&](auto zero) {
+  NB_DISPATCH_FLOAT_AND_HALF(a.dtype, "batch_norm", [&] {
     dispatch_coef_types(a, [&](auto p, auto r) {
-      using T = decltype(zero);
+      using T = scalar_t;
       const MomentsGeom g = moments_geom(a.N, a.C, a.S);
       const int64_t blocks = a.C * g.splits;
       const SliceScratch sc = slice_scratch(part, arrivals, blocks, 2, a.C);
@@ -312,8 +309,8 @@ void batch_norm_stats(const BatchNormStats& a) {
 // most SMs idle and took 1.1 of the 2.6 ms of a batch-512 CNN step on an H100).
 void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb) {
   thread_local GrowBuffer part, arrivals;
-  dispatch_float(dt, "conv2d_bias_grad", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "conv2d_bias_grad", [&] {
+    using T = scalar_t;
     const int64_t C = g.O, S = g.Ho * g.Wo;
     if (C <= 0) return;
     if (g.N * S <= 0) {
@@ -331,8 +328,8 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb) {
 
 void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const double* scale,
                     const double* shift, void* y) {
-  dispatch_float(dt, "batch_norm", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "batch_norm", [&] {
+    using T = scalar_t;
     const int64_t total = N * C * S;
     if (total <= 0) return;
     channel_affine_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
@@ -343,8 +340,8 @@ void channel_affine(DType dt, int64_t N, int64_t C, int64_t S, const void* x, co
 
 void norm_input_grad(DType dt, int64_t N, int64_t C, int64_t S, const void* g, const void* x, const double* a,
                      const double* m, const double* b, const double* k, void* gx) {
-  dispatch_float(dt, "group_norm", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "group_norm", [&] {
+    using T = scalar_t;
     const int64_t total = N * C * S;
     if (total <= 0) return;
     norm_input_grad_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
@@ -357,8 +354,8 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
                          const double* mean, const double* rstd, const void* weight, void* gx, void* gw,
                          void* gb) {
   thread_local GrowBuffer part, arrivals, coef_buf;
-  dispatch_float(dt, "batch_norm", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "batch_norm", [&] {
+    using T = scalar_t;
     const int64_t M = N * S;
     if (C <= 0 || M <= 0) return;  // training batch norm rejects these before the forward
     const MomentsGeom g = moments_geom(N, C, S);
@@ -381,8 +378,8 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
 
 void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,
                         void* y, void* mean, void* rstd) {
-  dispatch_float(dt, "layer_norm", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "layer_norm", [&] {
+    using T = scalar_t;
     if (rows <= 0) return;
     constexpr int64_t kWarpsPerBlock = kThreads / 32;
     const int64_t want = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;

@@ -7,7 +7,10 @@
 // operations, constants formed in double and converted to the parameter dtype as there). That
 // header's functions are host-only templates driven by a SIMD loop, so they cannot be called
 // here; the strict R<T> arithmetic (strict_math.cuh) keeps nvcc from fusing a*b + c into one
-// FMA, so the CUDA results equal the CPU's bit for bit. Keep the two in step.
+// FMA, so the CUDA results equal the CPU's bit for bit. Keep the two in step. The fused
+// updates take f32 and f64 parameters only, as the CPU's (16-bit ones are refused by name); the
+// multi-tensor helpers (norm, scale, clamp: gradient clipping and unscaling) take f16 and bf16
+// too, computing in float (the norm's sum in f64, as for f32) and rounding once.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -24,17 +27,6 @@ namespace {
 using strict::R;
 
 constexpr int64_t kChunk = int64_t(kThreads) * 16;  // elements per block
-
-template <typename F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  if (dt == DType::f32) {
-    f(float{});
-  } else if (dt == DType::f64) {
-    f(double{});
-  } else {
-    fail("[", op, "] expected a floating dtype (f32 or f64), got ", dt);
-  }
-}
 
 // The tensor whose chunks contain block b: the last i with begin[i] <= b (empty tensors have
 // begin[i] == begin[i + 1], so the search skips them). Computed by thread 0, shared.
@@ -325,12 +317,13 @@ __global__ void combine_partials_kernel(const double* __restrict partial, int64_
 }
 
 template <typename T>
-__global__ void scale_kernel(const Span* __restrict spans, const int64_t* __restrict begin, int64_t count, T f) {
+__global__ void scale_kernel(const Span* __restrict spans, const int64_t* __restrict begin, int64_t count,
+                             opmath_t<T> f) {
   const int64_t idx = locate(begin, count);
   const Span s = spans[idx];
   T* __restrict x = static_cast<T*>(s.data);
   const int64_t lo = (int64_t(blockIdx.x) - begin[idx]) * kChunk, hi = lo + kChunk < s.n ? lo + kChunk : s.n;
-  for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) x[i] = x[i] * f;
+  for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) x[i] = T(opmath_t<T>(x[i]) * f);
 }
 
 template <typename T>
@@ -357,8 +350,8 @@ Table<Span> span_table(Ptr const* data, const int64_t* n, int64_t count) {
 }  // namespace
 
 void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t count, const OptimHyper& h) {
-  dispatch_float(dt, "optim_update", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT(dt, "optim_update", [&] {
+    using T = scalar_t;
     if (count <= 0) return;
     const auto tt = upload_table<OptimSlot>(slots, count, [&](int64_t i) { return slots[i].n; });
     if (tt.blocks == 0) return;
@@ -379,8 +372,7 @@ void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t coun
 }
 
 double multi_abs_pow_sum(DType dt, const void* const* data, const int64_t* n, int64_t count, double p) {
-  if (dt != DType::f32 && dt != DType::f64)
-    fail("[foreach_norm] expected a floating dtype (f32 or f64), got ", dt);
+  if (!is_floating(dt)) fail("[foreach_norm] expected a floating dtype (f16, bf16, f32 or f64), got ", dt);
   if (count <= 0) return 0.0;
   const int mode = std::isinf(p) ? kInf : p == 2.0 ? kSquare : p == 1.0 ? kAbs : kPow;
   const auto t = span_table(data, n, count);
@@ -390,13 +382,10 @@ double multi_abs_pow_sum(DType dt, const void* const* data, const int64_t* n, in
   double* result = static_cast<double*>(scratch.get(size_t(t.blocks + 1) * sizeof(double)));
   double* partial = result + 1;
   cudaStream_t stream = compute_stream();
-  if (dt == DType::f32) {
-    abs_pow_partial_kernel<float><<<unsigned(t.blocks), kThreads, 0, stream>>>(t.entries, t.begin, count, mode, p,
-                                                                               partial);
-  } else {
-    abs_pow_partial_kernel<double><<<unsigned(t.blocks), kThreads, 0, stream>>>(t.entries, t.begin, count, mode, p,
-                                                                                partial);
-  }
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "foreach_norm", [&] {
+    abs_pow_partial_kernel<scalar_t><<<unsigned(t.blocks), kThreads, 0, stream>>>(t.entries, t.begin, count, mode, p,
+                                                                                  partial);
+  });
   check_launch("foreach_norm");
   combine_partials_kernel<<<1, 1024, 0, stream>>>(partial, t.blocks, mode, result);
   check_launch("foreach_norm");
@@ -406,19 +395,20 @@ double multi_abs_pow_sum(DType dt, const void* const* data, const int64_t* n, in
 }
 
 void multi_scale(DType dt, void* const* data, const int64_t* n, int64_t count, double factor) {
-  dispatch_float(dt, "foreach_mul_", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "foreach_mul_", [&] {
+    using T = scalar_t;
     if (count <= 0) return;
     const auto t = span_table(data, n, count);
     if (t.blocks == 0) return;
-    scale_kernel<T><<<unsigned(t.blocks), kThreads, 0, compute_stream()>>>(t.entries, t.begin, count, T(factor));
+    scale_kernel<T><<<unsigned(t.blocks), kThreads, 0, compute_stream()>>>(t.entries, t.begin, count,
+                                                                           opmath_t<T>(factor));
     check_launch("foreach_mul_");
   });
 }
 
 void multi_clamp(DType dt, void* const* data, const int64_t* n, int64_t count, double lo, double hi) {
-  dispatch_float(dt, "foreach_clamp_", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "foreach_clamp_", [&] {
+    using T = scalar_t;
     if (count <= 0) return;
     const auto t = span_table(data, n, count);
     if (t.blocks == 0) return;

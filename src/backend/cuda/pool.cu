@@ -1,9 +1,12 @@
 // Pooling kernels over independent [H, W] planes: one thread per output element (forward) or
 // per input element (backward, gathering from the windows that cover it, in the CPU's
 // window order, so no atomics are needed and the sums round exactly as the CPU's scatter).
-// Window rules, tie and NaN handling copy ../cpu/pool.cpp line for line.
+// Window rules, tie and NaN handling copy ../cpu/pool.cpp line for line. Values are compared and
+// summed as V = opmath_t<T> (T itself for f32 and f64, float for f16 and bf16) and rounded once
+// on the store.
 #include <cmath>
 
+#include "atomics.cuh"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -26,38 +29,39 @@ __device__ __forceinline__ int64_t avg_divisor(const PoolGeom& g, int64_t h0, in
 template <typename T>
 __global__ void max_pool_kernel(PoolGeom g, bool two_by_two, const T* __restrict x, T* __restrict out,
                                 int64_t* __restrict indices, int64_t total) {
+  using V = opmath_t<T>;
   for (int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
     const int64_t ow = o % g.Wo, oh = (o / g.Wo) % g.Ho, p = o / (g.Wo * g.Ho);
     const T* plane = x + p * g.H * g.W;
     if (two_by_two) {
       // First maximum in row-major window order wins ties; the first NaN wins over numbers.
       const int64_t base = 2 * oh * g.W + 2 * ow;
-      T best = plane[base];
+      V best = V(plane[base]);
       int64_t arg = base;
       const int64_t at[3] = {base + 1, base + g.W, base + g.W + 1};
       for (int k = 0; k < 3; ++k) {
-        const T v = plane[at[k]];
+        const V v = V(plane[at[k]]);
         if (best == best && (v > best || v != v)) best = v, arg = at[k];
       }
-      out[o] = best;
+      out[o] = T(best);
       indices[o] = arg;
       continue;
     }
     // General windows, clipped to the plane. As on the CPU, a NaN ends the scan of its row
     // only, so a NaN in a later row of the window takes over (the CPU's `break` is inner).
     const int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-    T best = -INFINITY;
+    V best = -INFINITY;
     int64_t arg = -1;
     for (int64_t h = imax(h0, 0); h < imin(h0 + g.kh, g.H); ++h)
       for (int64_t w = imax(w0, 0); w < imin(w0 + g.kw, g.W); ++w) {
-        const T v = plane[h * g.W + w];
+        const V v = V(plane[h * g.W + w]);
         if (v > best || arg < 0 || v != v) {
           best = v;
           arg = h * g.W + w;
           if (v != v) break;
         }
       }
-    out[o] = best;
+    out[o] = T(best);
     indices[o] = arg < 0 ? 0 : arg;
   }
 }
@@ -86,14 +90,15 @@ __global__ void avg_pool_backward_kernel(PoolGeom g, const T* __restrict gout, T
     // Window oh covers h when oh*sh - ph <= h < oh*sh - ph + kh.
     const int64_t oh_lo = imax(0, floor_div(h + g.ph - g.kh, g.sh) + 1), oh_hi = imin(g.Ho - 1, floor_div(h + g.ph, g.sh));
     const int64_t ow_lo = imax(0, floor_div(w + g.pw - g.kw, g.sw) + 1), ow_hi = imin(g.Wo - 1, floor_div(w + g.pw, g.sw));
-    T acc = T(0);
+    using V = opmath_t<T>;
+    V acc = V(0);
     for (int64_t oh = oh_lo; oh <= oh_hi; ++oh)
       for (int64_t ow = ow_lo; ow <= ow_hi; ++ow) {
         const int64_t div = avg_divisor(g, oh * g.sh - g.ph, ow * g.sw - g.pw);
         if (div <= 0) continue;
-        acc += go[oh * g.Wo + ow] / T(div);
+        acc += V(go[oh * g.Wo + ow]) / V(div);
       }
-    gx[i] = acc;
+    gx[i] = T(acc);
   }
 }
 
@@ -123,17 +128,18 @@ __global__ void adaptive_avg_backward_kernel(int64_t H, int64_t W, int64_t Ho, i
     const T* go = gout + p * Ho * Wo;
     const int64_t i_lo = (h * Ho) / H, i_hi = imin(Ho - 1, ((h + 1) * Ho - 1) / H);
     const int64_t j_lo = (w * Wo) / W, j_hi = imin(Wo - 1, ((w + 1) * Wo - 1) / W);
-    T acc = T(0);
+    using V = opmath_t<T>;
+    V acc = V(0);
     for (int64_t i = i_lo; i <= i_hi; ++i) {
       const int64_t h0 = win_start(i, H, Ho), h1 = win_end(i, H, Ho);
       if (h < h0 || h >= h1) continue;  // the bounds above are exact; this only guards them
       for (int64_t j = j_lo; j <= j_hi; ++j) {
         const int64_t w0 = win_start(j, W, Wo), w1 = win_end(j, W, Wo);
         if (w < w0 || w >= w1) continue;
-        acc += go[i * Wo + j] / T((h1 - h0) * (w1 - w0));
+        acc += V(go[i * Wo + j]) / V((h1 - h0) * (w1 - w0));
       }
     }
-    gx[e] = acc;
+    gx[e] = T(acc);
   }
 }
 
@@ -144,26 +150,15 @@ __global__ void max_pool_backward_kernel(PoolGeom g, const T* __restrict gout, c
                                          T* __restrict gx, int64_t total) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t plane = i / (g.Ho * g.Wo);
-    atomicAdd(gx + plane * g.H * g.W + idx[i], gout[i]);
-  }
-}
-
-template <typename F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  if (dt == DType::f32) {
-    f(float{});
-  } else if (dt == DType::f64) {
-    f(double{});
-  } else {
-    fail("[", op, "] expected a floating dtype (f32 or f64), got ", dt);
+    atomic_add(gx + plane * g.H * g.W + idx[i], gout[i]);
   }
 }
 
 }  // namespace
 
 void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* indices) {
-  dispatch_float(dt, "max_pool2d", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "max_pool2d", [&] {
+    using T = scalar_t;
     const int64_t total = g.planes * g.Ho * g.Wo;
     if (total == 0) return;
     // The CPU's 2x2 / stride 2 / no padding fast path has its own NaN rule; use it for the
@@ -177,8 +172,8 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, i
 }
 
 void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const int64_t* indices, void* gx) {
-  dispatch_float(dt, "max_pool2d_backward", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "max_pool2d_backward", [&] {
+    using T = scalar_t;
     if (g.planes * g.H * g.W == 0) return;
     NB_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(g.planes * g.H * g.W) * sizeof(T), compute_stream()));
     const int64_t total = g.planes * g.Ho * g.Wo;
@@ -190,8 +185,8 @@ void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const in
 }
 
 void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out) {
-  dispatch_float(dt, "avg_pool2d", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "avg_pool2d", [&] {
+    using T = scalar_t;
     const int64_t total = g.planes * g.Ho * g.Wo;
     if (total == 0) return;
     avg_pool_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(g, static_cast<const T*>(x),
@@ -201,8 +196,8 @@ void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out) {
 }
 
 void avg_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, void* gx) {
-  dispatch_float(dt, "avg_pool2d", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "avg_pool2d", [&] {
+    using T = scalar_t;
     const int64_t total = g.planes * g.H * g.W;
     if (total == 0) return;
     avg_pool_backward_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
@@ -213,8 +208,8 @@ void avg_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, void* gx
 
 void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                  const void* x, void* out) {
-  dispatch_float(dt, "adaptive_avg_pool2d", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "adaptive_avg_pool2d", [&] {
+    using T = scalar_t;
     const int64_t total = planes * Ho * Wo;
     if (total == 0) return;
     adaptive_avg_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(
@@ -225,8 +220,8 @@ void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W,
 
 void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                   const void* gout, void* gx) {
-  dispatch_float(dt, "adaptive_avg_pool2d", [&](auto zero) {
-    using T = decltype(zero);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "adaptive_avg_pool2d", [&] {
+    using T = scalar_t;
     const int64_t total = planes * H * W;
     if (total == 0) return;
     adaptive_avg_backward_kernel<T><<<grid_for(total), kThreads, 0, compute_stream()>>>(

@@ -2,11 +2,14 @@
 // Philox4x32-10 block `offset + b` feeds elements 4b..4b+3 (2b..2b+1 for integers), one thread
 // per block, with the CPU's conversions. The arithmetic uses the explicitly rounded intrinsics
 // (__dadd_rn, __dmul_rn) because nvcc would otherwise fuse a*b + c into one fma, which rounds
-// once where the CPU (built without FMA) rounds twice.
+// once where the CPU (built without FMA) rounds twice. f16 and bf16 draw the f32 numbers and
+// round each once (../kernels/half_draws.h): a 16-bit tensor holds the f32 tensor of its seed,
+// rounded.
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 
+#include "../kernels/half_draws.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -44,18 +47,20 @@ __device__ __forceinline__ double u64_to_double(uint32_t a, uint32_t b) {
   return __dmul_rn(double(((uint64_t(a) << 32) | b) >> 11), 1.0 / 9007199254740992.0);
 }
 
+// D, the dtype drawn in: T itself, or f32 for the 16-bit types (half_draws.h).
 template <typename T>
 __global__ void __launch_bounds__(kThreads) uniform_kernel(T* o, int64_t n, uint64_t seed, uint64_t offset, double lo,
                                                            double hi) {
+  using D = DrawType<T>;
   const int64_t blocks = (n + 3) / 4;
   const double span = __dsub_rn(hi, lo);
   for (int64_t blk = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; blk < blocks;
        blk += int64_t(blockDim.x) * gridDim.x) {
     const Block4 r = philox(seed, offset + uint64_t(blk));
     for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
-      const double u = std::is_same_v<T, float> ? double(u32_to_float(r.v[j])) : u64_to_double(r.v[j], r.v[(j + 1) % 4]);
-      const T v = T(__dadd_rn(lo, __dmul_rn(span, u)));
-      o[blk * 4 + j] = v < T(hi) ? v : T(lo);  // keep [lo, hi) after rounding
+      const double u = std::is_same_v<D, float> ? double(u32_to_float(r.v[j])) : u64_to_double(r.v[j], r.v[(j + 1) % 4]);
+      const D v = D(__dadd_rn(lo, __dmul_rn(span, u)));
+      o[blk * 4 + j] = uniform_draw<T>(v < D(hi) ? v : D(lo), lo, hi);  // keep [lo, hi) after rounding
     }
   }
 }
@@ -75,8 +80,8 @@ __global__ void __launch_bounds__(kThreads) normal_kernel(T* o, int64_t n, uint6
       const double theta = __dmul_rn(2 * M_PI, u2);
       const double z0 = __dmul_rn(rad, cos(theta)), z1 = __dmul_rn(rad, sin(theta));
       const int64_t i = blk * 4 + 2 * pair;
-      if (i < n) o[i] = T(__dadd_rn(mean, __dmul_rn(std, z0)));
-      if (i + 1 < n) o[i + 1] = T(__dadd_rn(mean, __dmul_rn(std, z1)));
+      if (i < n) o[i] = T(DrawType<T>(__dadd_rn(mean, __dmul_rn(std, z0))));
+      if (i + 1 < n) o[i + 1] = T(DrawType<T>(__dadd_rn(mean, __dmul_rn(std, z1))));
     }
   }
 }
@@ -99,7 +104,7 @@ __global__ void __launch_bounds__(kThreads) int_kernel(int64_t* o, int64_t n, ui
 }  // namespace
 
 void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) {
-  NB_DISPATCH_FLOAT(dt, "rand", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "rand", [&] {
     if (n <= 0) return;
     uniform_kernel<scalar_t><<<grid_for((n + 3) / 4), kThreads, 0, compute_stream()>>>(static_cast<scalar_t*>(out), n,
                                                                                         seed, offset, lo, hi);
@@ -108,7 +113,7 @@ void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset
 }
 
 void rand_normal(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
-  NB_DISPATCH_FLOAT(dt, "randn", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "randn", [&] {
     if (n <= 0) return;
     normal_kernel<scalar_t><<<grid_for((n + 3) / 4), kThreads, 0, compute_stream()>>>(static_cast<scalar_t*>(out), n,
                                                                                        seed, offset, mean, std);

@@ -1,5 +1,6 @@
 // Reductions over the middle axis of a contiguous [outer, r, inner] array, with the semantics
-// of ../cpu/reduce.cpp: f32 accumulates in f64 and u8 in i64 (for every op, as on the CPU), and
+// of ../cpu/reduce.cpp: f32 accumulates in f64 and u8 in i64 (for every op, as on the CPU), f16
+// and bf16 in float (PyTorch's opmath: loaded to float, rounded once on the final store), and
 // Max/Min propagate NaN. Two kernel shapes:
 //  - rows (inner == 1, long rows): one block per row, threads stride along it (coalesced), then a
 //    shared-memory tree;
@@ -25,6 +26,8 @@ namespace {
 template <typename T> struct Acc { using type = T; };
 template <> struct Acc<float> { using type = double; };
 template <> struct Acc<uint8_t> { using type = int64_t; };
+template <> struct Acc<Half> { using type = float; };
+template <> struct Acc<BFloat16> { using type = float; };
 
 // Integer `v != v` is always false; nvcc's front end says so, the CPU compiler does not.
 #pragma nv_diag_suppress 186
@@ -128,13 +131,14 @@ void reduce_level(const In* in, Out* out, int64_t outer, int64_t len, int64_t in
 template <ReduceOp OP, typename T>
 void reduce_run(const T* in, T* out, int64_t outer, int64_t r, int64_t inner) {
   using A = typename Acc<T>::type;
+  using L = opmath_t<T>;  // numeric_limits has no entry for the 16-bit types; their float has inf
   A init;
   if constexpr (OP == ReduceOp::Sum) init = A(0);
   else if constexpr (OP == ReduceOp::Prod) init = A(1);
   else if constexpr (OP == ReduceOp::Max)
-    init = std::numeric_limits<T>::has_infinity ? A(-std::numeric_limits<T>::infinity()) : A(std::numeric_limits<T>::lowest());
+    init = std::numeric_limits<L>::has_infinity ? A(-std::numeric_limits<L>::infinity()) : A(std::numeric_limits<L>::lowest());
   else
-    init = std::numeric_limits<T>::has_infinity ? A(std::numeric_limits<T>::infinity()) : A(std::numeric_limits<T>::max());
+    init = std::numeric_limits<L>::has_infinity ? A(std::numeric_limits<L>::infinity()) : A(std::numeric_limits<L>::max());
   reduce_level<OP, T, A, T>(in, out, outer, r, inner, init, 0);
 }
 
@@ -151,18 +155,20 @@ __device__ __forceinline__ bool arg_better(T v, int64_t j, T bv, int64_t bj) {
   return v == bv && j < bj;
 }
 
-// One thread per output (o, i): the CPU loop itself.
+// One thread per output (o, i): the CPU loop itself. Values are compared as V (float for the
+// 16-bit types, whose conversion is exact, so the order and the NaN rule are the same).
 template <bool IS_MAX, typename T>
 __global__ void __launch_bounds__(kThreads) arg_cols_kernel(const T* in, int64_t* out, int64_t outer, int64_t r,
                                                             int64_t inner) {
+  using V = opmath_t<T>;
   const int64_t total = outer * inner;
   for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < total; k += int64_t(blockDim.x) * gridDim.x) {
     const int64_t o = k / inner, i = k % inner;
     const T* p = in + o * r * inner + i;
     int64_t best = 0;
-    T bv = p[0];
+    V bv = V(p[0]);
     for (int64_t j = 1; j < r; ++j) {
-      const T v = p[j * inner];
+      const V v = V(p[j * inner]);
       if (bv != bv) break;  // NaN wins, like max()
       if (IS_MAX ? (v > bv || v != v) : (v < bv || v != v)) {
         bv = v;
@@ -176,14 +182,15 @@ __global__ void __launch_bounds__(kThreads) arg_cols_kernel(const T* in, int64_t
 // One block per contiguous row (inner == 1, long rows).
 template <bool IS_MAX, typename T>
 __global__ void __launch_bounds__(kThreads) arg_rows_kernel(const T* in, int64_t* out, int64_t rows, int64_t r) {
-  __shared__ T sv[kThreads];
+  using V = opmath_t<T>;  // as in arg_cols_kernel (and shared memory cannot hold Half: it has a constructor)
+  __shared__ V sv[kThreads];
   __shared__ int64_t sj[kThreads];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* p = in + row * r;
-    T bv{};
+    V bv{};
     int64_t bj = -1;  // -1: this thread saw no element
     for (int64_t j = threadIdx.x; j < r; j += blockDim.x) {
-      const T v = p[j];
+      const V v = V(p[j]);
       if (bj < 0 || arg_better<IS_MAX>(v, j, bv, bj)) {
         bv = v;
         bj = j;
@@ -194,7 +201,7 @@ __global__ void __launch_bounds__(kThreads) arg_rows_kernel(const T* in, int64_t
     __syncthreads();
     for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
       if (threadIdx.x < s) {
-        const T ov = sv[threadIdx.x + s];
+        const V ov = sv[threadIdx.x + s];
         const int64_t oj = sj[threadIdx.x + s];
         if (oj >= 0 && (sj[threadIdx.x] < 0 || arg_better<IS_MAX>(ov, oj, sv[threadIdx.x], sj[threadIdx.x]))) {
           sv[threadIdx.x] = ov;
@@ -225,7 +232,7 @@ void arg_run(const T* in, int64_t* out, int64_t outer, int64_t r, int64_t inner)
 template <typename T>
 __global__ void __launch_bounds__(kThreads) nonfinite_kernel(const T* in, int64_t n, int* flag) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
-    if (!isfinite(in[i])) *flag = 1;  // any writer suffices; racing stores all write 1
+    if (!isfinite(opmath_t<T>(in[i]))) *flag = 1;  // any writer suffices; racing stores all write 1
 }
 
 thread_local GrowBuffer t_flag;
@@ -233,7 +240,7 @@ thread_local GrowBuffer t_flag;
 }  // namespace
 
 void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int64_t r, int64_t inner) {
-  NB_DISPATCH_ALL(dt, "reduce", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "reduce", [&] {
     if (outer <= 0 || inner <= 0) return;  // empty output (r == 0 writes the identity, as the CPU does)
     const scalar_t* x = static_cast<const scalar_t*>(in);
     scalar_t* y = static_cast<scalar_t*>(out);
@@ -247,7 +254,7 @@ void reduce(ReduceOp op, DType dt, const void* in, void* out, int64_t outer, int
 }
 
 void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t outer, int64_t r, int64_t inner) {
-  NB_DISPATCH_ALL(dt, is_max ? "argmax" : "argmin", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, is_max ? "argmax" : "argmin", [&] {
     if (outer <= 0 || inner <= 0) return;
     if (r <= 0) {  // nothing to read (ops/ rejects this): index 0, without touching the input
       NB_CUDA_CHECK(cudaMemsetAsync(out, 0, size_t(outer * inner) * sizeof(int64_t), compute_stream()));
@@ -263,7 +270,7 @@ void arg_reduce(bool is_max, DType dt, const void* in, int64_t* out, int64_t out
 
 bool all_finite(DType dt, const void* in, int64_t n) {
   if (!is_floating(dt)) return true;
-  return NB_DISPATCH_FLOAT(dt, "isfinite", [&] {
+  return NB_DISPATCH_FLOAT_AND_HALF(dt, "isfinite", [&] {
     if (n <= 0) return true;
     int* flag = static_cast<int*>(t_flag.get(sizeof(int)));
     NB_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), compute_stream()));
