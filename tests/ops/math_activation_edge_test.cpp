@@ -101,7 +101,7 @@ TEST(ActivationEdge, IntegerInputs) {
                    +[](const Tensor& t) { return logsigmoid(t); }, +[](const Tensor& t) { return softshrink(t); },
                    +[](const Tensor& t) { return hardshrink(t); }, +[](const Tensor& t) { return glu(t); },
                    +[](const Tensor& t) { return softmin(t, 0); }}) {
-    EXPECT_ERROR(op(x), "expected a floating tensor (f32 or f64), got dtype i64 with shape [4]");
+    EXPECT_ERROR(op(x), "expected a floating tensor (f16, bf16, f32 or f64), got dtype i64 with shape [4]");
   }
 }
 
