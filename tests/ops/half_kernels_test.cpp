@@ -16,15 +16,13 @@
 namespace {
 
 namespace nb = nabla;
-using nb::BFloat16;
 using nb::DType;
-using nb::Half;
 using nb::Tensor;
 
 const DType kHalves[] = {DType::bf16, DType::f16};
 
 /// v rounded to dt (f16 or bf16), as a double.
-double round_to(DType dt, double v) { return dt == DType::bf16 ? float(BFloat16(v)) : float(Half(v)); }
+double round_to(DType dt, double v) { return dt == DType::bf16 ? float(nb::BFloat16(v)) : float(nb::Half(v)); }
 
 /// start plus n copies of v, added one at a time in 16 bits (each add rounded: what a 16-bit
 /// accumulator gives, to show that a kernel's result is not it) or in float (rounded once).
