@@ -18,7 +18,7 @@ inline torch::Tensor det(std::vector<int64_t> shape, double seed, double scale =
   return (torch::arange(n, torch::kDouble) * 0.37 + 1.3 * seed + 0.1).sin().mul(scale).reshape(shape);
 }
 
-/// "{\n      v0, v1, v2, v3,\n      ...}" with %.17g (f64 round-trips) and INFINITY / -INFINITY.
+/// "{\n      v0, v1, v2, v3,\n      ...}" with %.17g (f64 round-trips), INFINITY / -INFINITY and NAN.
 inline std::string values(const torch::Tensor& t0) {
   torch::Tensor t = t0.contiguous().to(torch::kDouble).flatten();
   std::string s = "{";
@@ -28,6 +28,8 @@ inline std::string values(const torch::Tensor& t0) {
     double v = t[i].item<double>();
     if (std::isinf(v))
       std::snprintf(buf, sizeof buf, " %sINFINITY,", v < 0 ? "-" : "");
+    else if (std::isnan(v))
+      std::snprintf(buf, sizeof buf, " NAN,");
     else
       std::snprintf(buf, sizeof buf, " %.17g,", v);
     s += buf;

@@ -43,7 +43,7 @@ Tensor arange(double start, double end, double step, std::optional<DType> dtype)
     ops::check_fill_value(dt, start + double(n - 1) * step, "arange");
   }
   Tensor t = empty({std::max<int64_t>(n, 0)}, {.dtype = dt});
-  NB_DISPATCH_ALL(dt, "arange", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dt, "arange", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();
     if (integral && !is_floating(dt)) {
       // In integers: start + i * step in doubles repeats values beyond 2^53. Every value lies
@@ -65,7 +65,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
     ops::check_fill_value(opts.dtype, end, "linspace");
   }
   Tensor t = empty({steps}, {.dtype = opts.dtype});
-  NB_DISPATCH_ALL(opts.dtype, "linspace", [&] {
+  NB_DISPATCH_ALL_AND_HALF(opts.dtype, "linspace", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();
     for (int64_t i = 0; i < steps; ++i)
       p[i] = scalar_t(steps == 1 ? start : start + (end - start) * double(i) / double(steps - 1));
@@ -78,7 +78,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
 Tensor eye(int64_t n, TensorOptions opts) {
   NB_CHECK(n >= 0, "[eye] n must be non-negative, got ", n);
   Tensor t = zeros({n, n}, {.dtype = opts.dtype});
-  NB_DISPATCH_ALL(opts.dtype, "eye", [&] {
+  NB_DISPATCH_ALL_AND_HALF(opts.dtype, "eye", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();
     for (int64_t i = 0; i < n; ++i) p[i * n + i] = scalar_t(1);
   });

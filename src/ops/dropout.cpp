@@ -7,9 +7,11 @@ namespace nabla {
 namespace {
 
 /// 1 / (1 - p) where a uniform draw is >= p, else 0: a mask of `shape` in x's dtype and device.
+/// A 16-bit x draws in f32: draws rounded to bf16 would keep an element with a probability off
+/// by up to 2^-10 (the draws in [0.5 - 2^-10, 0.5) round up to 0.5).
 Tensor scaled_keep_mask(const Shape& shape, const Tensor& x, double p) {
   NoGradGuard ng;
-  Tensor u = rand(shape, {.dtype = x.dtype(), .device = x.device()});
+  Tensor u = rand(shape, {.dtype = is_half(x.dtype()) ? DType::f32 : x.dtype(), .device = x.device()});
   return ge(u, ops::scalar_like(p, u)).to(x.dtype()) * (1.0 / (1.0 - p));
 }
 

@@ -154,7 +154,7 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
   sh.push_back(num_classes);
   Tensor out = zeros(sh, {.dtype = dtype});
   const int64_t* p = l.data_ptr<int64_t>();
-  NB_DISPATCH_ALL(dtype, "one_hot", [&] {
+  NB_DISPATCH_ALL_AND_HALF(dtype, "one_hot", [&] {
     scalar_t* o = out.data_ptr<scalar_t>();
     for (int64_t i = 0; i < l.numel(); ++i) o[i * num_classes + p[i]] = scalar_t(1);
   });

@@ -99,6 +99,15 @@ Tensor extreme(ReduceOp op, const char* name, const Tensor& x, const Shape& dims
   return out;
 }
 
+/// f(x) for a 16-bit x, computed in f32 and rounded once to x's dtype: the composed statistics
+/// below would otherwise round every intermediate (var's mean, each centered value, each square)
+/// to 16 bits, where PyTorch's kernels keep them in float. Autograd runs through the two casts,
+/// so the gradient is computed in f32 and rounded once as well.
+template <typename F>
+Tensor in_f32(const Tensor& x, F&& f) {
+  return f(x.to(DType::f32)).to(x.dtype());
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
@@ -121,12 +130,14 @@ Tensor Tensor::mean(const Shape& dims, bool keepdim) const { return nabla::mean(
 
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   ops::check_floating(x, "mean");
+  if (is_half(x.dtype())) return in_f32(x, [&](const Tensor& xf) { return mean(xf, dims, keepdim); });
   ReducePlan p = plan_reduce(x, dims, keepdim, "mean");
   return sum(x, dims, keepdim) / double(p.count);
 }
 
 Tensor var(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction) {
   ops::check_floating(x, "var");
+  if (is_half(x.dtype())) return in_f32(x, [&](const Tensor& xf) { return var(xf, dims, keepdim, correction); });
   ReducePlan p = plan_reduce(x, dims, keepdim, "var");
   Tensor centered = x - mean(x, dims, true);
   double denom = double(std::max<int64_t>(p.count - correction, 0));
@@ -209,6 +220,7 @@ Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
   if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
     return logsumexp(ac.cast(x), dims, keepdim);
   ops::check_floating(x, "logsumexp");
+  if (is_half(x.dtype())) return in_f32(x, [&](const Tensor& xf) { return logsumexp(xf, dims, keepdim); });
   Tensor m = exp_shift(x, dims);
   Tensor out = log(sum(exp(x - m), dims, true)) + m;
   if (keepdim) return out;
@@ -244,6 +256,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, x.dim(), "log_softmax");
   if (x.dim() == 0) return x - x;
   if (Tensor out = softmax_kernel(true, x, dim); out.defined()) return out;
+  if (is_half(x.dtype())) return in_f32(x, [&](const Tensor& xf) { return log_softmax(xf, dim); });
   return x - logsumexp(x, {dim}, true);
 }
 
@@ -254,6 +267,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, x.dim(), "softmax");
   if (x.dim() == 0) return ones_like(x) + x * 0.0;
   if (Tensor out = softmax_kernel(false, x, dim); out.defined()) return out;
+  if (is_half(x.dtype())) return in_f32(x, [&](const Tensor& xf) { return softmax(xf, dim); });
   Tensor e = exp(x - exp_shift(x, {dim}));
   return e / sum(e, {dim}, true);
 }

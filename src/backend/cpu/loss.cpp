@@ -6,7 +6,7 @@
 namespace nabla::backend::cpu {
 
 void class_nll(const ClassNll& a, void* out, void* kept) {
-  NB_DISPATCH_FLOAT(a.dtype, "cross_entropy", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(a.dtype, "cross_entropy", [&] {
     const scalar_t* lp = static_cast<const scalar_t*>(a.lp);
     scalar_t* o = static_cast<scalar_t*>(out);
     double total = 0;
@@ -26,7 +26,7 @@ void class_nll(const ClassNll& a, void* out, void* kept) {
 }
 
 void class_nll_backward(const ClassNll& a, const void* g, const void* kept, void* gx) {
-  NB_DISPATCH_FLOAT(a.dtype, "cross_entropy", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(a.dtype, "cross_entropy", [&] {
     const scalar_t* lp = static_cast<const scalar_t*>(a.lp);
     const scalar_t* gp = static_cast<const scalar_t*>(g);
     scalar_t* out = static_cast<scalar_t*>(gx);

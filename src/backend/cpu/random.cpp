@@ -1,5 +1,6 @@
 // Random fills from Philox blocks: element i uses block offset + i/4, so the numbers are the
-// same whatever the thread count or chunking.
+// same whatever the thread count or chunking. f16 and bf16 values are drawn as f32 values are
+// (normals in double) and rounded once.
 #include <cmath>
 
 #include "../backend.h"
@@ -10,18 +11,41 @@ namespace nabla::backend::cpu {
 
 using nabla::detail::philox;
 
+namespace {
+
+/// What a uniform draw in [lo, hi) that rounds up to hi becomes. f32 and f64: lo, a chance of
+/// 2^-25 or less. The 16-bit types: the largest value below hi (or lo, if that is below lo):
+/// 2^-9 of bf16's draws in [0, 1) round up to 1 (2^-12 of f16's), and sending them to lo would
+/// make the mean 0.498.
+template <typename T>
+T rounded_up_draw(double lo, double hi) {
+  if constexpr (is_half_v<T>) {
+    const T h(hi), l(lo);
+    const float f = float(h);
+    // One step down in the bit pattern, which orders the magnitudes within each sign.
+    const T below = T::from_bits(uint16_t(f > 0 ? h.bits - 1 : f == 0 ? 0x8001 : h.bits + 1));
+    return float(below) >= float(l) ? below : l;
+  } else {
+    return T(lo);
+  }
+}
+
+}  // namespace
+
 void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) {
-  NB_DISPATCH_FLOAT(dt, "rand", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "rand", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
+    const scalar_t at_hi = rounded_up_draw<scalar_t>(lo, hi);
     const int64_t blocks = (n + 3) / 4;
     parallel_for(blocks, kGrain / 4, [&](int64_t b, int64_t e) {
       for (int64_t blk = b; blk < e; ++blk) {
         auto r = philox(seed, offset + uint64_t(blk));
         for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
-          double u = std::is_same_v<scalar_t, float> ? double(nabla::detail::u32_to_float(r[j]))
-                                                     : nabla::detail::u64_to_double(r[j], r[(j + 1) % 4]);
+          // The 16-bit types draw as f32 does and round once.
+          double u = std::is_same_v<scalar_t, double> ? nabla::detail::u64_to_double(r[j], r[(j + 1) % 4])
+                                                      : double(nabla::detail::u32_to_float(r[j]));
           scalar_t v = scalar_t(lo + (hi - lo) * u);
-          o[blk * 4 + j] = v < scalar_t(hi) ? v : scalar_t(lo);  // keep [lo, hi) after rounding
+          o[blk * 4 + j] = v < scalar_t(hi) ? v : at_hi;  // keep [lo, hi) after rounding
         }
       }
     });
@@ -29,7 +53,7 @@ void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset
 }
 
 void rand_normal(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
-  NB_DISPATCH_FLOAT(dt, "randn", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "randn", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
     const int64_t blocks = (n + 3) / 4;
     parallel_for(blocks, kGrain / 4, [&](int64_t b, int64_t e) {

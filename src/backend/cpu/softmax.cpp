@@ -4,7 +4,8 @@
 // composed forms (max, isfinite, where, sub, exp, sum, div / log, add, sub) where per-op
 // overhead dominates (classifier heads [64, 10], attention scores [B*H*L, L]).
 // f32 rows take the AVX2 exp (vec_math.h, within 1 ulp) when the CPU has it; log-softmax's
-// f32 rows get the same bits from its scalar twin elsewhere. f64 uses std::exp.
+// f32 rows get the same bits from its scalar twin elsewhere. f64 uses std::exp. f16 and bf16
+// rows are computed as f32 rows in a float copy and rounded once (half_block).
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -108,16 +109,39 @@ void softmax_block(const T* x, T* y, int64_t rows, int64_t n) {
   }
 }
 
+/// The f32 block of `rows` rows of 16-bit values: loaded into float, computed exactly as f32
+/// rows are, and each result rounded once on store (PyTorch's opmath). The float copies cover at
+/// most `step` rows at a time, so the scratch stays small whatever the chunk a thread gets.
+template <typename H>
+void half_block(bool log, const H* x, H* y, int64_t rows, int64_t n, int64_t step) {
+  std::vector<float> buf(size_t(std::min(rows, step) * n));
+  for (int64_t r0 = 0; r0 < rows; r0 += step) {
+    const int64_t m = std::min(step, rows - r0), count = m * n;
+    const H* xs = x + r0 * n;
+    for (int64_t i = 0; i < count; ++i) buf[size_t(i)] = float(xs[i]);
+    if (log) log_softmax_block(buf.data(), buf.data(), m, n);
+    else softmax_block(buf.data(), buf.data(), m, n);
+    H* ys = y + r0 * n;
+    for (int64_t i = 0; i < count; ++i) ys[i] = H(buf[size_t(i)]);
+  }
+}
+
+/// One thread's `rows` rows, `step` rows at most to a 16-bit block.
+template <typename T>
+void softmax_chunk(bool log, const T* x, T* y, int64_t rows, int64_t n, int64_t step) {
+  if constexpr (is_half_v<T>) half_block(log, x, y, rows, n, step);
+  else if (log) log_softmax_block(x, y, rows, n);
+  else softmax_block(x, y, rows, n);
+}
+
 }  // namespace
 
 void softmax_rows(bool log, DType dt, const void* in, void* out, int64_t rows, int64_t n) {
-  NB_DISPATCH_FLOAT(dt, log ? "log_softmax" : "softmax", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, log ? "log_softmax" : "softmax", [&] {
     const scalar_t* x = static_cast<const scalar_t*>(in);
     scalar_t* y = static_cast<scalar_t*>(out);
-    parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
-      if (log) log_softmax_block(x + b * n, y + b * n, e - b, n);
-      else softmax_block(x + b * n, y + b * n, e - b, n);
-    });
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1));
+    parallel_for(rows, grain, [&](int64_t b, int64_t e) { softmax_chunk(log, x + b * n, y + b * n, e - b, n, grain); });
   });
 }
 
