@@ -48,7 +48,7 @@ void BM_F16_OneDnn(benchmark::State& s) { run(s, nb::DType::f16, GemmImpl::OneDn
 // Square sizes and the vs-LibTorch MLP's first layer (batch 128, 784 -> 512), 1 and 2 threads.
 void shapes(benchmark::internal::Benchmark* b) {
   for (int64_t t : {1, 2}) {
-    for (int64_t s : {64, 256, 512, 1024}) b->Args({s, s, s, t});
+    for (int64_t s : {16, 32, 64, 256, 512, 1024}) b->Args({s, s, s, t});
     b->Args({128, 512, 784, t});
   }
   b->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -113,6 +113,31 @@ TEST_P(HalfGemm, WidenedPathIsF32RoundedOnce) {
   EXPECT_EQ(got.to_vector<double>(), want.to_vector<double>());
 }
 
+// As f32's (tests/ops/gemm_test.cpp): the bits do not depend on the thread count, on the MLP's
+// forward and weight-gradient shapes (gᵀ·x over a batch: transposed A, long k, few columns).
+TEST_P(HalfGemm, ThreadCountDoesNotChangeBits) {
+  const DType dt = GetParam();
+  struct Shape3 {
+    int64_t m, k, n;
+    bool ta;
+  };
+  const int saved = nb::get_num_threads();
+  for (const Shape3& s : {Shape3{128, 784, 512, false}, Shape3{512, 4096, 10, true}, Shape3{10, 6000, 256, true},
+                          Shape3{256, 1536, 64, true}, Shape3{64, 3000, 100, false}}) {
+    SCOPED_TRACE("m " + std::to_string(s.m) + " k " + std::to_string(s.k) + " n " + std::to_string(s.n));
+    const Tensor a = operand(s.m, s.k, s.ta, dt, 51), b = operand(s.k, s.n, false, dt, 52);
+    nb::set_num_threads(1);
+    const std::vector<double> one = nb::matmul(a, b).to_vector<double>();
+    nb::set_num_threads(2);
+    const std::vector<double> two = nb::matmul(a, b).to_vector<double>();
+    nb::set_num_threads(4);
+    const std::vector<double> four = nb::matmul(a, b).to_vector<double>();
+    EXPECT_EQ(one, two);
+    EXPECT_EQ(one, four);
+  }
+  nb::set_num_threads(saved);
+}
+
 TEST_P(HalfGemm, LinearAndItsGradientsStayInTheDtype) {
   const DType dt = GetParam();
   nb::manual_seed(41);

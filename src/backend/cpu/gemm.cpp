@@ -114,8 +114,8 @@ void widen_matrix(DType dt, const void* src, int64_t rows, int64_t cols, int64_t
 // C narrowed once at the end; alpha and beta apply in float, and with beta != 0 C's old values
 // are widened too, so C = alpha·op(A)·op(B) + beta·C is rounded once, as PyTorch's CPU GEMM for
 // 16-bit types does. Debian's OpenBLAS 0.3.21 declares cblas_sbgemm but is built without it
-// (no symbol in libopenblasp-r0.3.21.so); oneDNN's bf16 matmul, where the CPU has AVX512_BF16,
-// is measured against this in bench/bench_half_gemm.cpp (see gemm16_onednn below).
+// (no symbol in libopenblasp-r0.3.21.so); oneDNN's bf16 matmul is measured against this in
+// bench/bench_half_gemm.cpp (want_onednn16 below).
 void half_gemm_widened(DType dt, const GemmArgs& g, const void* a, const void* b, void* c) {
   const int64_t ra = g.trans_a ? g.k : g.m, ca = g.trans_a ? g.m : g.k;
   const int64_t rb = g.trans_b ? g.n : g.k, cb = g.trans_b ? g.k : g.n;
@@ -136,20 +136,27 @@ void half_gemm_widened(DType dt, const GemmArgs& g, const void* a, const void* b
   });
 }
 
-// Whether a 16-bit GEMM goes to oneDNN's own 16-bit matmul (where the CPU has it) rather than
-// the widened f32 path.
-bool want_onednn16(const GemmArgs& g) {
+// Whether a 16-bit GEMM goes to oneDNN's own 16-bit matmul rather than the widened f32 path.
+// bf16 (AVX512_BF16's dot products; bench_half_gemm, one thread, bench/README.md): oneDNN was
+// 1.5-2.3x faster than f32 from 64^3 up (148 against 334 us at 256^3, 10.1 against 24.2 ms at
+// 1024^3), 2-3x faster than widening, and at par at 16^3 (0.63 against 0.72 us): it takes every
+// size. f16: oneDNN 2.6 has no f16 matmul without AVX512_FP16 (none here to measure), so the f32
+// rule applies to where it might. Long-k GEMMs into small outputs stay on the widened path,
+// whose f32 GEMM sums them in fixed k-chunks, the same bits at any thread count by construction
+// (oneDNN's bf16 matmul gave the same bits at 1, 2 and 4 threads on half_gemm_test's long-k
+// shapes too, but its f32 sibling splits k by thread count, so this is not left to chance).
+bool want_onednn16(DType dt, const GemmArgs& g) {
   switch (g_impl) {
     case GemmImpl::Blas: return false;
     case GemmImpl::OneDnn: return true;
     case GemmImpl::Auto: break;
   }
-  return g.m * g.n * g.k >= kOneDnnMinFma;
+  return !long_k(g) && (dt == DType::bf16 || g.m * g.n * g.k >= kOneDnnMinFma);
 }
 
 void half_gemm(DType dt, const GemmArgs& g) {
   if (g.m == 0 || g.n == 0) return;
-  const bool dnn = want_onednn16(g);
+  const bool dnn = want_onednn16(dt, g);
   const int64_t esize = int64_t(dtype_size(dt));
   for (int64_t i = 0; i < g.batch; ++i) {
     const void* a = static_cast<const char*>(g.a) + i * g.stride_a * esize;
