@@ -26,16 +26,30 @@ void run(benchmark::State& state, nb::DType dt, GemmImpl impl) {
   nb::Tensor c = nb::empty({m, n}, {.dtype = dt});
   const GemmImpl saved = nb::backend::cpu::get_gemm_impl();
   nb::backend::cpu::set_gemm_impl(impl);
-  const nb::backend::GemmArgs g{.trans_a = false, .trans_b = false, .m = m, .n = n, .k = k, .alpha = 1, .beta = 0,
-                                .a = a.raw_data(), .lda = k, .stride_a = 0, .b = b.raw_data(), .ldb = n,
-                                .stride_b = 0, .c = c.raw_data(), .ldc = n, .stride_c = 0, .batch = 1};
+  const nb::backend::GemmArgs g{.trans_a = false,
+                                .trans_b = false,
+                                .m = m,
+                                .n = n,
+                                .k = k,
+                                .alpha = 1,
+                                .beta = 0,
+                                .a = a.raw_data(),
+                                .lda = k,
+                                .stride_a = 0,
+                                .b = b.raw_data(),
+                                .ldb = n,
+                                .stride_b = 0,
+                                .c = c.raw_data(),
+                                .ldc = n,
+                                .stride_c = 0,
+                                .batch = 1};
   for (auto _ : state) {
     nb::backend::cpu::gemm(dt, g);
     benchmark::ClobberMemory();
   }
   nb::backend::cpu::set_gemm_impl(saved);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2.0 * double(m * n * k), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(m * n * k), benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
 }
 
 void BM_F32(benchmark::State& s) { run(s, nb::DType::f32, GemmImpl::Auto); }

@@ -99,7 +99,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // rounded once at the end.
     const WidenForVjp half{is_half(x.dtype())};
     const DType cdt = opmath_dtype(x.dtype());
-    Tensor y = (half.widen(x) - running_mean.reshape(bshape).to(cdt)) * rsqrt(running_var.reshape(bshape).to(cdt) + eps);
+    Tensor y =
+        (half.widen(x) - running_mean.reshape(bshape).to(cdt)) * rsqrt(running_var.reshape(bshape).to(cdt) + eps);
     if (weight.defined()) y = y * weight.reshape(bshape);
     if (bias.defined()) y = y + bias.reshape(bshape);
     return half.narrow(y, x.dtype());
@@ -351,7 +352,8 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
       const WidenForVjp half{is_half(xs.dtype())};
       const Tensor gy = half.widen(g[0]), xw = half.widen(xs);
       Tensor gw_in = w.defined() ? gy * w.to(xw.dtype()).reshape(per_channel) : gy;
-      TensorList r = norm_vjp(gw_in.reshape({N, G, M}), xw.reshape({N, G, M}), Tensor(), Tensor(), Tensor(), {2}, eps, nx);
+      TensorList r =
+          norm_vjp(gw_in.reshape({N, G, M}), xw.reshape({N, G, M}), Tensor(), Tensor(), Tensor(), {2}, eps, nx);
       Tensor xhat = r[1].reshape(xs.shape());
       return TensorList{nx ? half.narrow(r[0].reshape(xs.shape()), xs.dtype()) : Tensor(),
                         nw ? half.narrow(sum(gy * xhat, not_channel), w.dtype()) : Tensor(),

@@ -3,14 +3,15 @@
 // which tests/ops/half_precision_test.cpp checks value by value: every 16-bit value widened, and
 // narrowed from every rounding boundary (midpoints and their neighbours), subnormals, overflow
 // and NaN, at lengths that leave a scalar tail after the 8-wide blocks.
+#include "../../src/backend/cpu/half_buffer.h"
+
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
-#include "../../src/backend/cpu/half_buffer.h"
 #include "nabla/half.h"
 
 namespace {
@@ -18,16 +19,8 @@ namespace {
 namespace nb = nabla;
 using nb::DType;
 
-float from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
+float from_bits(uint32_t u) { return std::bit_cast<float>(u); }
+uint32_t bits_of(float f) { return std::bit_cast<uint32_t>(f); }
 
 float scalar_widen(DType dt, uint16_t b) {
   return dt == DType::bf16 ? nb::half_bits::bf16_to_float(b) : nb::half_bits::f16_to_float(b);
@@ -35,9 +28,7 @@ float scalar_widen(DType dt, uint16_t b) {
 uint16_t scalar_narrow(DType dt, float f) {
   return dt == DType::bf16 ? nb::half_bits::bf16_from_float(f) : nb::half_bits::f16_from_float(f);
 }
-bool is_nan16(DType dt, uint16_t b) {
-  return dt == DType::bf16 ? (b & 0x7fffu) > 0x7f80u : (b & 0x7fffu) > 0x7c00u;
-}
+bool is_nan16(DType dt, uint16_t b) { return dt == DType::bf16 ? (b & 0x7fffu) > 0x7f80u : (b & 0x7fffu) > 0x7c00u; }
 
 class HalfBuffer : public ::testing::TestWithParam<DType> {};
 
@@ -72,8 +63,9 @@ TEST_P(HalfBuffer, NarrowsEveryBoundaryAsHalfH) {
     }
   }
   // Far below the smallest subnormal, past the largest finite value, infinities and NaNs.
-  for (float f : {1e-30f, 3e-8f, 65519.f, 65520.f, 1e30f, std::numeric_limits<float>::max(),
-                  std::numeric_limits<float>::infinity(), std::nanf(""), from_bits(0x7f800001u), from_bits(0xffc00000u)}) {
+  for (float f :
+       {1e-30f, 3e-8f, 65519.f, 65520.f, 1e30f, std::numeric_limits<float>::max(),
+        std::numeric_limits<float>::infinity(), std::nanf(""), from_bits(0x7f800001u), from_bits(0xffc00000u)}) {
     in.push_back(f);
     in.push_back(-f);
   }

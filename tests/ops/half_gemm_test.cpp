@@ -13,9 +13,9 @@
 namespace {
 
 namespace nb = nabla;
+using nabla::backend::cpu::GemmImpl;
 using nb::DType;
 using nb::Tensor;
-using nabla::backend::cpu::GemmImpl;
 
 struct ImplGuard {
   GemmImpl saved = nb::backend::cpu::get_gemm_impl();
@@ -32,7 +32,8 @@ void expect_gemm_close(const Tensor& got, const Tensor& want, const Tensor& magn
                        const std::string& what) {
   ASSERT_EQ(got.dtype(), dt) << what;
   ASSERT_EQ(got.shape(), want.shape()) << what;
-  const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>(), m = magnitude.to_vector<double>();
+  const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>(),
+                            m = magnitude.to_vector<double>();
   int bad = 0;
   double worst = 0;
   for (size_t i = 0; i < g.size(); ++i) {
@@ -73,8 +74,8 @@ TEST_P(HalfGemm, BatchedAndSmallShapesMatchF32) {
   const Tensor af = a.to(DType::f32), bf = b.to(DType::f32);
   expect_gemm_close(nb::matmul(a, b), nb::matmul(af, bf), nb::matmul(nb::abs(af), nb::abs(bf)), 33, dt, "batched");
   const Tensor v = nb::randn({33}).to(dt);
-  expect_gemm_close(nb::matmul(a, v), nb::matmul(af, v.to(DType::f32)), nb::matmul(nb::abs(af), nb::abs(v.to(DType::f32))),
-                    33, dt, "matrix-vector");
+  expect_gemm_close(nb::matmul(a, v), nb::matmul(af, v.to(DType::f32)),
+                    nb::matmul(nb::abs(af), nb::abs(v.to(DType::f32))), 33, dt, "matrix-vector");
 }
 
 // C = alpha op(A) op(B) + beta C straight through the backend: alpha and beta apply in float to
@@ -93,9 +94,23 @@ TEST_P(HalfGemm, AlphaAndBetaApplyInFloat) {
       const Tensor c0 = nb::randn({m, n}).to(dt);
       Tensor c = c0.clone();
       const Tensor bt = b.t().contiguous();  // B stored [n, k]: trans_b
-      nb::backend::cpu::gemm(dt, {.trans_a = false, .trans_b = true, .m = m, .n = n, .k = k, .alpha = alpha,
-                                  .beta = beta, .a = a.raw_data(), .lda = k, .stride_a = 0, .b = bt.raw_data(),
-                                  .ldb = k, .stride_b = 0, .c = c.raw_data(), .ldc = n, .stride_c = 0, .batch = 1});
+      nb::backend::cpu::gemm(dt, {.trans_a = false,
+                                  .trans_b = true,
+                                  .m = m,
+                                  .n = n,
+                                  .k = k,
+                                  .alpha = alpha,
+                                  .beta = beta,
+                                  .a = a.raw_data(),
+                                  .lda = k,
+                                  .stride_a = 0,
+                                  .b = bt.raw_data(),
+                                  .ldb = k,
+                                  .stride_b = 0,
+                                  .c = c.raw_data(),
+                                  .ldc = n,
+                                  .stride_c = 0,
+                                  .batch = 1});
       const Tensor af = a.to(DType::f32), bf = b.to(DType::f32), cf = c0.to(DType::f32);
       const Tensor want = nb::matmul(af, bf) * alpha + cf * beta;
       const Tensor mag = nb::matmul(nb::abs(af), nb::abs(bf)) * std::abs(alpha) + nb::abs(cf) * std::abs(beta);
@@ -146,7 +161,8 @@ TEST_P(HalfGemm, LinearAndItsGradientsStayInTheDtype) {
   const Tensor bias = nb::randn({64}).to(dt);
   Tensor y = nb::linear_relu(x, w, bias);
   EXPECT_EQ(y.dtype(), dt);
-  const Tensor want = nb::relu(nb::linear(x.detach().to(DType::f32), w.detach().to(DType::f32), bias.detach().to(DType::f32)));
+  const Tensor want =
+      nb::relu(nb::linear(x.detach().to(DType::f32), w.detach().to(DType::f32), bias.detach().to(DType::f32)));
   const Tensor mag = nb::matmul(nb::abs(x.detach().to(DType::f32)), nb::abs(w.detach().to(DType::f32)).t()) +
                      nb::abs(bias.detach().to(DType::f32));
   // The bias is added to the rounded product (two roundings): one more unit of |want|.

@@ -96,7 +96,10 @@ TEST_P(HalfNn, PoolingGradientsSumInFloat) {
   const std::pair<const char*, std::function<Tensor(const Tensor&)>> pools[] = {
       {"avg_pool2d", [&](const Tensor& t) { return nb::avg_pool2d(t, avg); }},
       {"max_pool2d", [&](const Tensor& t) { return nb::max_pool2d(t, mx); }},
-      {"adaptive_avg_pool2d", [](const Tensor& t) { return nb::adaptive_avg_pool2d(t, {4, 5}); }},
+      {"adaptive_avg_pool2d",
+       [](const Tensor& t) {
+         return nb::adaptive_avg_pool2d(t, {4, 5});
+       }},
   };
   for (const auto& [name, pool] : pools) {
     SCOPED_TRACE(name);
@@ -140,7 +143,8 @@ TEST_P(HalfNn, BatchNormMixedF32ParametersEval) {
   const Tensor x0 = randn_in({4, 3, 6}, dt, 14, 2, 1);
   const Tensor w = randn_in({3}, DType::f32, 15), b = randn_in({3}, DType::f32, 16);
   const Tensor rm = randn_in({3}, DType::f32, 17), rv = nb::ones({3}) * 1.5;
-  const Tensor yh = nb::batch_norm(x0, rm, rv, w, b, false), yf = nb::batch_norm(x0.to(DType::f32), rm, rv, w, b, false);
+  const Tensor yh = nb::batch_norm(x0, rm, rv, w, b, false),
+               yf = nb::batch_norm(x0.to(DType::f32), rm, rv, w, b, false);
   expect_bits_equal(yh, yf, dt, "evaluation output");  // f32 throughout, then one rounding
 }
 
@@ -178,7 +182,8 @@ TEST_P(HalfNn, LayerAndGroupNormMixedF32Parameters) {
   for (size_t i = 0; i < 3; ++i) expect_close(gh[i], gf[i], rel, "layer_norm gradient " + std::to_string(i));
 
   const Tensor gw0 = randn_in({6}, DType::f32, 25), gb0 = randn_in({6}, DType::f32, 26);
-  Tensor gwh = leaf(gw0, DType::f32), gwf = leaf(gw0, DType::f32), gbh = leaf(gb0, DType::f32), gbf = leaf(gb0, DType::f32);
+  Tensor gwh = leaf(gw0, DType::f32), gwf = leaf(gw0, DType::f32), gbh = leaf(gb0, DType::f32),
+         gbf = leaf(gb0, DType::f32);
   const Tensor zh = nb::group_norm(xh, 3, gwh, gbh), zf = nb::group_norm(xf, 3, gwf, gbf);
   EXPECT_EQ(zh.dtype(), dt);
   expect_close(zh, zf, rel, "group_norm output");

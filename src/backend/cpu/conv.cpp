@@ -33,6 +33,14 @@ ConvSizes conv_sizes(const ConvGeom& g) {
   return {g.N * g.C * g.H * g.W, g.O * (g.C / g.groups) * g.kh * g.kw, g.N * g.O * g.Ho * g.Wo};
 }
 
+/// f32_kernel(buffer) writes n f32 values into a scratch buffer, which is narrowed into out (dt).
+template <typename F>
+void narrowed_from(DType dt, void* out, int64_t n, F&& f32_kernel) {
+  Scratch<float> out32{size_t(n)};
+  f32_kernel(out32.get());
+  narrow_from_f32(dt, out32.get(), out, n);
+}
+
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
           T beta, T* c, int64_t ldc) {
@@ -240,9 +248,8 @@ void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, c
   if (is_half(dt)) {
     const ConvSizes n = conv_sizes(g);
     WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
-    Scratch<float> out32(size_t(n.out));
-    conv2d_forward(DType::f32, g, x32.get(), w32.get(), b32.get(), out32.get());
-    return narrow_from_f32(dt, out32.get(), out, n.out);
+    return narrowed_from(dt, out, n.out,
+                         [&](float* o) { conv2d_forward(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
   }
   if (dt == DType::f32 && want_onednn(g, ConvPass::Forward) &&
       onednn::forward(g, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
@@ -258,9 +265,8 @@ void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void*
   if (is_half(dt)) {  // the ReLU on the f32 result: it commutes with the rounding
     const ConvSizes n = conv_sizes(g);
     WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
-    Scratch<float> out32(size_t(n.out));
-    conv2d_forward_relu(DType::f32, g, x32.get(), w32.get(), b32.get(), out32.get());
-    return narrow_from_f32(dt, out32.get(), out, n.out);
+    return narrowed_from(dt, out, n.out,
+                         [&](float* o) { conv2d_forward_relu(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
   }
   conv2d_forward(dt, g, x, w, bias, out);
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
@@ -319,9 +325,7 @@ void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void
   if (is_half(dt)) {
     const ConvSizes n = conv_sizes(g);
     WidenedF32 go32(dt, gout, n.out), w32(dt, w, n.w);
-    Scratch<float> gx32(size_t(n.x));
-    conv2d_input_grad(DType::f32, g, go32.get(), w32.get(), gx32.get());
-    return narrow_from_f32(dt, gx32.get(), gx, n.x);
+    return narrowed_from(dt, gx, n.x, [&](float* o) { conv2d_input_grad(DType::f32, g, go32.get(), w32.get(), o); });
   }
   if (dt == DType::f32 && want_onednn(g, ConvPass::InputGrad) &&
       onednn::input_grad(g, static_cast<const float*>(gout), static_cast<const float*>(w), static_cast<float*>(gx)))
@@ -376,9 +380,7 @@ void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* 
   if (is_half(dt)) {
     const ConvSizes n = conv_sizes(g);
     WidenedF32 x32(dt, x, n.x), go32(dt, gout, n.out);
-    Scratch<float> gw32(size_t(n.w));
-    conv2d_weight_grad(DType::f32, g, x32.get(), go32.get(), gw32.get());
-    return narrow_from_f32(dt, gw32.get(), gw, n.w);
+    return narrowed_from(dt, gw, n.w, [&](float* o) { conv2d_weight_grad(DType::f32, g, x32.get(), go32.get(), o); });
   }
   if (want_direct_weight_grad(dt, g)) {
     conv_direct_weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(gout), static_cast<float*>(gw));

@@ -222,8 +222,8 @@ void gemm(DType dt, const GemmArgs& g) {
   if (dt == DType::f32) {
     const bool dnn = want_onednn(g);
     for (int64_t i = 0; i < g.batch; ++i)
-      sgemm_one(g, dnn, static_cast<const float*>(g.a) + i * g.stride_a, static_cast<const float*>(g.b) + i * g.stride_b,
-                static_cast<float*>(g.c) + i * g.stride_c);
+      sgemm_one(g, dnn, static_cast<const float*>(g.a) + i * g.stride_a,
+                static_cast<const float*>(g.b) + i * g.stride_b, static_cast<float*>(g.c) + i * g.stride_c);
   } else if (is_half(dt)) {
     half_gemm(dt, g);
   } else if (dt == DType::f64) {

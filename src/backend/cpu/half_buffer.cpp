@@ -38,8 +38,8 @@ void narrow_f16_scalar(const float* s, uint16_t* d, int64_t n) {
 
 #ifdef NB_HAVE_F16C_PATH
 bool f16c_available() {
-  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") &&
-                          std::getenv("NABLA_CPU_BASELINE") == nullptr;
+  static const bool yes =
+      __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") && std::getenv("NABLA_CPU_BASELINE") == nullptr;
   return yes;
 }
 
@@ -53,7 +53,8 @@ __attribute__((target("avx,f16c"))) void widen_f16_f16c(const uint16_t* s, float
 __attribute__((target("avx,f16c"))) void narrow_f16_f16c(const float* s, uint16_t* d, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
   narrow_f16_scalar(s + i, d + i, n - i);
 }
 #endif
@@ -76,17 +77,15 @@ void narrow_f16(const float* s, uint16_t* d, int64_t n) {
 void widen_to_f32(DType dt, const void* src, float* dst, int64_t n) {
   NB_CHECK(is_half(dt), "[widen_to_f32] expected f16 or bf16, got ", dt);
   const uint16_t* s = static_cast<const uint16_t*>(src);
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    (dt == DType::bf16 ? widen_bf16 : widen_f16)(s + b, dst + b, e - b);
-  });
+  parallel_for(n, kGrain,
+               [&](int64_t b, int64_t e) { (dt == DType::bf16 ? widen_bf16 : widen_f16)(s + b, dst + b, e - b); });
 }
 
 void narrow_from_f32(DType dt, const float* src, void* dst, int64_t n) {
   NB_CHECK(is_half(dt), "[narrow_from_f32] expected f16 or bf16, got ", dt);
   uint16_t* d = static_cast<uint16_t*>(dst);
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    (dt == DType::bf16 ? narrow_bf16 : narrow_f16)(src + b, d + b, e - b);
-  });
+  parallel_for(n, kGrain,
+               [&](int64_t b, int64_t e) { (dt == DType::bf16 ? narrow_bf16 : narrow_f16)(src + b, d + b, e - b); });
 }
 
 }  // namespace nabla::backend::cpu
