@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 
 #include "nabla/nabla.h"
@@ -37,17 +38,21 @@ void expect_bits_equal(const Tensor& got, const Tensor& want_f32, DType dt, cons
   EXPECT_EQ(bad, 0) << what;
 }
 
-/// |got - want| <= rel * (|want| + max |want|): a few roundings of the output's scale.
-void expect_close(const Tensor& got, const Tensor& want, double rel, const std::string& what) {
+/// |got - want| <= rel * (|want| + max |want|): a few roundings of the output's scale. Prints
+/// the largest |got - want| / max |want|, the figure the bound is about.
+void expect_close(const Tensor& got, const Tensor& want, double rel, const std::string& what, DType dt) {
   const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
   ASSERT_EQ(g.size(), w.size()) << what;
-  double scale = 0;
+  double scale = 0, worst = 0;
   for (double v : w) scale = std::max(scale, std::abs(v));
   int bad = 0;
-  for (size_t i = 0; i < g.size(); ++i)
+  for (size_t i = 0; i < g.size(); ++i) {
+    worst = std::max(worst, std::abs(g[i] - w[i]) / std::max(scale, 1e-300));
     if (!(std::abs(g[i] - w[i]) <= rel * (std::abs(w[i]) + scale)) && ++bad <= 3)
       ADD_FAILURE() << what << ": element " << i << " is " << g[i] << ", want " << w[i];
+  }
   EXPECT_EQ(bad, 0) << what;
+  std::printf("[half_nn] %s, %s input: largest |diff| / max |f32| %.3g\n", what.c_str(), nb::dtype_name(dt), worst);
 }
 
 class HalfNn : public ::testing::TestWithParam<DType> {};
@@ -83,7 +88,7 @@ TEST_P(HalfNn, ConvBiasAndReluMatchF32) {
   expect_bits_equal(yh, yf, dt, "conv2d + bias + relu");
   const TensorList gh = nb::grad({yh}, {bh}, {nb::ones_like(yh)}), gf = nb::grad({yf}, {bf}, {nb::ones_like(yf)});
   EXPECT_EQ(gh[0].dtype(), dt);
-  expect_close(gh[0], gf[0], std::ldexp(1.0, -7), "bias gradient");
+  expect_close(gh[0], gf[0], std::ldexp(1.0, -7), "bias gradient", dt);
 }
 
 // Overlapping windows (3x3, stride 1 or 2) send several gradient terms to one input cell; they
@@ -133,7 +138,7 @@ TEST_P(HalfNn, BatchNormMixedF32ParametersTrain) {
   EXPECT_EQ(gh[0].dtype(), dt);
   EXPECT_EQ(gh[1].dtype(), DType::f32);
   EXPECT_EQ(gh[2].dtype(), DType::f32);
-  expect_close(gh[0], gf[0], std::ldexp(1.0, dt == DType::bf16 ? -7 : -10), "input gradient");
+  expect_close(gh[0], gf[0], std::ldexp(1.0, dt == DType::bf16 ? -7 : -10), "input gradient", dt);
   EXPECT_EQ(gh[1].to_vector<double>(), gf[1].to_vector<double>()) << "weight gradient";
   EXPECT_EQ(gh[2].to_vector<double>(), gf[2].to_vector<double>()) << "bias gradient";
 }
@@ -179,18 +184,18 @@ TEST_P(HalfNn, LayerAndGroupNormMixedF32Parameters) {
   EXPECT_EQ(gh[1].dtype(), DType::f32);
   EXPECT_EQ(gh[2].dtype(), DType::f32);
   const double rel = std::ldexp(1.0, dt == DType::bf16 ? -7 : -10);
-  for (size_t i = 0; i < 3; ++i) expect_close(gh[i], gf[i], rel, "layer_norm gradient " + std::to_string(i));
+  for (size_t i = 0; i < 3; ++i) expect_close(gh[i], gf[i], rel, "layer_norm gradient " + std::to_string(i), dt);
 
   const Tensor gw0 = randn_in({6}, DType::f32, 25), gb0 = randn_in({6}, DType::f32, 26);
   Tensor gwh = leaf(gw0, DType::f32), gwf = leaf(gw0, DType::f32), gbh = leaf(gb0, DType::f32),
          gbf = leaf(gb0, DType::f32);
   const Tensor zh = nb::group_norm(xh, 3, gwh, gbh), zf = nb::group_norm(xf, 3, gwf, gbf);
   EXPECT_EQ(zh.dtype(), dt);
-  expect_close(zh, zf, rel, "group_norm output");
+  expect_close(zh, zf, rel, "group_norm output", dt);
   gh = nb::grad({zh}, {xh, gwh, gbh}, {go}), gf = nb::grad({zf}, {xf, gwf, gbf}, {go.to(DType::f32)});
   EXPECT_EQ(gh[0].dtype(), dt);
   EXPECT_EQ(gh[1].dtype(), DType::f32);
-  for (size_t i = 0; i < 3; ++i) expect_close(gh[i], gf[i], rel, "group_norm gradient " + std::to_string(i));
+  for (size_t i = 0; i < 3; ++i) expect_close(gh[i], gf[i], rel, "group_norm gradient " + std::to_string(i), dt);
 }
 
 TEST_P(HalfNn, ConvRefusesMixedDtypesByName) {

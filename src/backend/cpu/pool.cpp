@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "conv_impl.h"
 #include "nabla/error.h"
@@ -28,11 +29,13 @@ int64_t avg_divisor(const PoolGeom& g, int64_t h0, int64_t w0) {
 template <typename T>
 class PlaneSums {
  public:
-  explicit PlaneSums(int64_t size) : size_(size), scratch_(is_half_v<T> ? size_t(size) : 0) {}
+  explicit PlaneSums(int64_t size) : size_(size) {
+    if constexpr (is_half_v<T>) scratch_.emplace(size_t(size));  // f32/f64 allocate nothing
+  }
   /// Zeroed sums for `plane`: the plane itself unless T is 16-bit. Call inside the region.
   opmath_t<T>* start(T* plane) {
     opmath_t<T>* s;
-    if constexpr (is_half_v<T>) s = scratch_.get();
+    if constexpr (is_half_v<T>) s = scratch_->get();
     else s = plane;
     std::memset(s, 0, size_t(size_) * sizeof(*s));
     return s;
@@ -45,7 +48,7 @@ class PlaneSums {
 
  private:
   int64_t size_;
-  PerThreadScratch<float> scratch_;
+  std::optional<PerThreadScratch<float>> scratch_;
 };
 
 }  // namespace
