@@ -23,9 +23,10 @@ DType opmath_dtype(DType x) { return is_half(x) ? DType::f32 : x; }
 /// t in dtype d (undefined stays undefined).
 Tensor cast_or_null(const Tensor& t, DType d) { return t.defined() ? t.to(d) : t; }
 
-/// A 16-bit norm's composed VJP runs in f32 (inputs widened exactly, each gradient rounded once
-/// to its input's dtype at the end), as its kernels do; other dtypes pass through unchanged.
-struct WidenForVjp {
+/// A 16-bit x's composed steps (the evaluation-mode formula, the VJPs) run in f32: inputs widened
+/// exactly, each result rounded once to its own dtype at the end, as the kernels do; with `on`
+/// false (any other dtype) both are the identity.
+struct HalfInF32 {
   bool on;
   Tensor widen(const Tensor& t) const { return on ? cast_or_null(t, DType::f32) : t; }
   Tensor narrow(const Tensor& t, DType d) const { return on ? cast_or_null(t, d) : t; }
@@ -66,7 +67,7 @@ TensorList batch_norm_backward_fused(const Tensor& g, const Tensor& x, const Ten
                            static_cast<const double*>(rstd_d.raw_data()), data_or_null(wx), data_or_null(gx),
                            data_or_null(gw), data_or_null(gb));
   // A 16-bit x's parameter gradients go to the parameters' own dtypes (f32 ones under autocast).
-  const WidenForVjp half{is_half(x.dtype())};
+  const HalfInF32 half{is_half(x.dtype())};
   return {gx, nw ? half.narrow(gw, w.dtype()) : gw, half.narrow(gb, bias_dtype)};
 }
 
@@ -97,7 +98,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
              "[batch_norm] evaluation mode needs running_mean and running_var");
     // A 16-bit x is normalized in f32 (with its parameters as they are: f32 under autocast) and
     // rounded once at the end.
-    const WidenForVjp half{is_half(x.dtype())};
+    const HalfInF32 half{is_half(x.dtype())};
     const DType cdt = opmath_dtype(x.dtype());
     Tensor y =
         (half.widen(x) - running_mean.reshape(bshape).to(cdt)) * rsqrt(running_var.reshape(bshape).to(cdt) + eps);
@@ -170,7 +171,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       if (!is_grad_enabled()) return batch_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, nx, nw, nb, bdt);
       // Recorded backward (double backward): the composed VJP, which recomputes the statistics
       // from x so that they are differentiated too.
-      const WidenForVjp half{is_half(xs.dtype())};
+      const HalfInF32 half{is_half(xs.dtype())};
       const Tensor gy = half.widen(g[0]);
       Tensor wb = w.defined() ? half.widen(w).reshape(bshape) : Tensor();
       TensorList r = norm_vjp(gy, half.widen(xs), Tensor(), Tensor(), wb, dims, eps, nx);
@@ -209,7 +210,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, dims, lead, eps, nx, nw, nb,
                          bdt](const TensorList& g) {
       const Tensor xs = sx.get(), w = sw.get();
-      const WidenForVjp half{is_half(xs.dtype())};
+      const HalfInF32 half{is_half(xs.dtype())};
       const Tensor gy = half.widen(g[0]);
       TensorList r = norm_vjp(gy, half.widen(xs), mean_t, rstd_t, half.widen(w), dims, eps, nx);
       auto lead_sum = [&](const Tensor& t) { return lead.empty() ? t : sum(t, lead); };
@@ -275,7 +276,7 @@ TensorList group_norm_backward_fused(const Tensor& g, const Tensor& x, const Ten
     be.batch_norm_backward(x.dtype(), 1, N * G, M, xc.raw_data(), gwc.raw_data(), f64_data(mean_d), f64_data(rstd_d),
                            nullptr, gx.raw_data(), nullptr, nullptr);
   }
-  const WidenForVjp half{is_half(x.dtype())};
+  const HalfInF32 half{is_half(x.dtype())};
   return {gx, nw ? half.narrow(gw, w.dtype()) : gw, half.narrow(gb, bias_dtype)};
 }
 
@@ -349,7 +350,7 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
       // Recorded backward (double backward): the composed VJP over [N, G, M] rows, which
       // recomputes the statistics from x so that they are differentiated too.
       const int64_t N = xs.size(0);
-      const WidenForVjp half{is_half(xs.dtype())};
+      const HalfInF32 half{is_half(xs.dtype())};
       const Tensor gy = half.widen(g[0]), xw = half.widen(xs);
       Tensor gw_in = w.defined() ? gy * w.to(xw.dtype()).reshape(per_channel) : gy;
       TensorList r =
