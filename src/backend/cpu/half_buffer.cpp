@@ -3,10 +3,10 @@
 // integer code (about 4 ns a value: the widened f16 GEMM ran at a third of f32's speed,
 // bench_half_gemm), so on CPUs with F16C they go through vcvtph2ps / vcvtps2ph, eight at a time,
 // with the immediate rounding mode "nearest even". F16C gives the same bits as half.h's
-// f16_from_float / f16_to_float for every non-NaN value, subnormals included (MXCSR's FTZ and DAZ
-// do not apply to these instructions' 16-bit side, and nabla never sets them); a NaN stays a NaN
-// of its sign (F16C keeps the top payload bits where half.h writes the canonical quiet NaN).
-// tests/ops/half_buffer_test.cpp checks every f16 value and the rounding boundaries.
+// f16_from_float / f16_to_float for every non-NaN value, subnormals included, under the default
+// MXCSR (nabla never sets flush-to-zero or denormals-are-zero); a NaN stays a NaN of its sign
+// (F16C keeps the top payload bits where half.h writes the canonical quiet NaN).
+// tests/ops/half_buffer_test.cpp checks every 16-bit value and every rounding boundary.
 #include "half_buffer.h"
 
 #include <cstdlib>
