@@ -48,12 +48,13 @@ void norm_input_grad(DType dt, int64_t N, int64_t C, int64_t S, const void* g, c
                      const double* m, const double* b, const double* k, void* gx);
 /// batch_norm's training statistics and coefficients (see Backend::batch_norm_stats).
 void batch_norm_stats(const BatchNormStats& a);
-/// batch_norm's first-order backward (see Backend::batch_norm_backward).
+/// batch_norm's first-order backward (see Backend::batch_norm_backward). For a 16-bit dt the
+/// weight, gw and gb are f32 (the float they are computed in; ops/norm.cpp converts).
 void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* x, const void* gout,
                          const double* mean, const double* rstd, const void* weight, void* gx, void* gw,
                          void* gb);
 /// Layer norm over rows of length D: y = (x - mean) * rstd * w + b (w, b may be null);
-/// writes per-row mean and rstd.
+/// writes per-row mean and rstd. For a 16-bit dt, w, b, mean and rstd are f32.
 void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const void* w, const void* b, double eps,
                         void* y, void* mean, void* rstd);
 

@@ -194,11 +194,14 @@ class Backend {
   /// xhat = (x - mean) * rstd: gb = sum(g), gw = sum(g * xhat) (C values of the dtype each,
   /// either may be null), and, when gx is not null, gx = rstd * w * (g - gb / M - xhat * gw / M),
   /// M = N * S. Sums are in f64; parameters in the dtype spare a cast kernel each way per layer.
+  /// For a 16-bit dtype the weight, gw and gb are f32 (opmath: autocast keeps parameters f32).
   virtual void batch_norm_backward(DType, int64_t /*N*/, int64_t /*C*/, int64_t /*S*/, const void* /*x*/,
                                    const void* /*gout*/, const double* /*mean*/, const double* /*rstd*/,
                                    const void* /*weight*/, void* /*gx*/, void* /*gw*/, void* /*gb*/) {
     missing("batch_norm_backward");
   }
+  /// Layer norm over rows (see cpu::layer_norm_forward); for a 16-bit dtype the weight, bias and
+  /// the per-row mean and rstd it writes are f32.
   virtual void layer_norm_forward(DType, int64_t, int64_t, const void*, const void*, const void*, double, void*,
                                   void*, void*) {
     missing("layer_norm_forward");

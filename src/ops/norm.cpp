@@ -16,6 +16,23 @@ namespace {
 /// A tensor's data for a kernel argument that may be absent.
 void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
+/// The dtype the norm kernels take x's weights in and give its parameter gradients and saved
+/// statistics in: f32 for a 16-bit x (PyTorch's opmath; autocast keeps the parameters f32, and
+/// a 16-bit weight widens exactly), x's own otherwise.
+DType opmath_dtype(DType x) { return is_half(x) ? DType::f32 : x; }
+
+/// t in dtype d (undefined stays undefined).
+Tensor cast_or_null(const Tensor& t, DType d) { return t.defined() ? t.to(d) : t; }
+
+/// A 16-bit x's composed steps (the evaluation-mode formula, the VJPs) run in f32: inputs widened
+/// exactly, each result rounded once to its own dtype at the end, as the kernels do; with `on`
+/// false (any other dtype) both are the identity.
+struct HalfInF32 {
+  bool on;
+  Tensor widen(const Tensor& t) const { return on ? cast_or_null(t, DType::f32) : t; }
+  Tensor narrow(const Tensor& t, DType d) const { return on ? cast_or_null(t, d) : t; }
+};
+
 /// Normalized input and the VJP of y = xhat * w + b through the normalization, for
 /// statistics taken over `dims` (each of `count` elements).
 TensorList norm_vjp(const Tensor& g, const Tensor& x, const Tensor& mean_saved, const Tensor& rstd_saved,
@@ -36,20 +53,23 @@ TensorList norm_vjp(const Tensor& g, const Tensor& x, const Tensor& mean_saved, 
 /// First-order batch_norm backward in one backend kernel (two passes over x and g instead of
 /// the dozen element-wise ops and reductions of norm_vjp), from the forward's f64 statistics.
 TensorList batch_norm_backward_fused(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& mean_d,
-                                     const Tensor& rstd_d, bool nx, bool nw, bool nb) {
+                                     const Tensor& rstd_d, bool nx, bool nw, bool nb, DType bias_dtype) {
   const int64_t N = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(N * C, 1);
   const TensorOptions like_x{.dtype = x.dtype(), .device = x.device()};
+  const TensorOptions like_params{.dtype = opmath_dtype(x.dtype()), .device = x.device()};
   Tensor xc = ops::contiguous_data(x), gc = ops::contiguous_data(g.to(x.dtype()));
-  // The weight and the parameter gradients in x's dtype, as norm_vjp's sums give them (a weight
-  // of a wider dtype than x is rounded to x's for the input gradient).
-  Tensor wx = w.defined() ? ops::contiguous_data(w.to(x.dtype())) : Tensor();
+  // The weight and the parameter gradients in x's dtype (f32 for a 16-bit x), as norm_vjp's sums
+  // give them (a weight of a wider dtype than that is rounded to it for the input gradient).
+  Tensor wx = w.defined() ? ops::contiguous_data(w.to(like_params.dtype)) : Tensor();
   Tensor gx = nx ? empty(x.shape(), like_x) : Tensor();
-  Tensor gw = nw ? empty({C}, like_x) : Tensor(), gb = nb ? empty({C}, like_x) : Tensor();
+  Tensor gw = nw ? empty({C}, like_params) : Tensor(), gb = nb ? empty({C}, like_params) : Tensor();
   backend::get(x.device())
       .batch_norm_backward(x.dtype(), N, C, S, xc.raw_data(), gc.raw_data(), static_cast<const double*>(mean_d.raw_data()),
                            static_cast<const double*>(rstd_d.raw_data()), data_or_null(wx), data_or_null(gx),
                            data_or_null(gw), data_or_null(gb));
-  return {gx, gw, gb};
+  // A 16-bit x's parameter gradients go to the parameters' own dtypes (f32 ones under autocast).
+  const HalfInF32 half{is_half(x.dtype())};
+  return {gx, nw ? half.narrow(gw, w.dtype()) : gw, half.narrow(gb, bias_dtype)};
 }
 
 }  // namespace
@@ -77,10 +97,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (!training) {
     NB_CHECK(running_mean.defined() && running_var.defined(),
              "[batch_norm] evaluation mode needs running_mean and running_var");
-    Tensor y = (x - running_mean.reshape(bshape).to(x.dtype())) * rsqrt(running_var.reshape(bshape).to(x.dtype()) + eps);
+    // A 16-bit x is normalized in f32 (with its parameters as they are: f32 under autocast) and
+    // rounded once at the end.
+    const HalfInF32 half{is_half(x.dtype())};
+    const DType cdt = opmath_dtype(x.dtype());
+    Tensor y =
+        (half.widen(x) - running_mean.reshape(bshape).to(cdt)) * rsqrt(running_var.reshape(bshape).to(cdt) + eps);
     if (weight.defined()) y = y * weight.reshape(bshape);
     if (bias.defined()) y = y + bias.reshape(bshape);
-    return y;
+    return half.narrow(y, x.dtype());
   }
 
   NB_CHECK(N * S > 1, "[batch_norm] training needs more than one value per channel, got input ", x.shape());
@@ -103,11 +128,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // the kernel reads them; running averages that are not get updated through a copy, written
     // back below. Their own dtype is kept where it is floating, so f64 running averages of an
     // f32 model accumulate in f64.
-    // 16-bit ones are read as f32 (C values each, converted once): the kernels read f32 or f64.
+    // 16-bit ones (or a 16-bit x's missing ones) as f32, the kernel's narrowest.
     auto pair_dtype = [&](const Tensor& a, const Tensor& b) {
       const Tensor& t = a.defined() ? a : b;
-      const DType d = t.defined() && t.is_floating_point() ? t.dtype() : x.dtype();
-      return is_half(d) ? DType::f32 : d;
+      return opmath_dtype(t.defined() && t.is_floating_point() ? t.dtype() : x.dtype());
     };
     const DType pdt = pair_dtype(weight, bias), rdt = pair_dtype(running_mean, running_var);
     auto as = [](const Tensor& t, DType d) { return t.defined() ? ops::contiguous_data(t.detach().to(d)) : Tensor(); };
@@ -141,15 +165,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   }
   if (auto node = autograd::record("batch_norm", {x, weight, bias}, {y})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
-    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_d, rstd_d, bshape, dims, eps, nx, nw,
-                         nb](const TensorList& g) {
+    const DType bdt = bias.defined() ? bias.dtype() : x.dtype();
+    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_d, rstd_d, bshape, dims, eps, nx, nw, nb,
+                         bdt](const TensorList& g) {
       Tensor w = sw.get(), xs = sx.get();
-      if (!is_grad_enabled()) return batch_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, nx, nw, nb);
+      if (!is_grad_enabled()) return batch_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, nx, nw, nb, bdt);
       // Recorded backward (double backward): the composed VJP, which recomputes the statistics
       // from x so that they are differentiated too.
-      Tensor wb = w.defined() ? w.reshape(bshape) : Tensor();
-      TensorList r = norm_vjp(g[0], xs, Tensor(), Tensor(), wb, dims, eps, nx);
-      return TensorList{r[0], nw ? sum(g[0] * r[1], dims) : Tensor(), nb ? sum(g[0], dims) : Tensor()};
+      const HalfInF32 half{is_half(xs.dtype())};
+      const Tensor gy = half.widen(g[0]);
+      Tensor wb = w.defined() ? half.widen(w).reshape(bshape) : Tensor();
+      TensorList r = norm_vjp(gy, half.widen(xs), Tensor(), Tensor(), wb, dims, eps, nx);
+      return TensorList{half.narrow(r[0], xs.dtype()), nw ? half.narrow(sum(gy * r[1], dims), w.dtype()) : Tensor(),
+                        nb ? half.narrow(sum(gy, dims), bdt) : Tensor()};
     };
   }
   return y;
@@ -165,10 +193,13 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Shape stat_shape(x.shape().begin(), x.shape().end() - k);
   stat_shape.insert(stat_shape.end(), size_t(k), 1);
   Tensor xc = ops::contiguous_data(x);
-  Tensor wc = weight.defined() ? ops::contiguous_data(weight.to(x.dtype())) : Tensor();
-  Tensor bc = bias.defined() ? ops::contiguous_data(bias.to(x.dtype())) : Tensor();
+  // Weight, bias and the saved statistics in x's dtype, or f32 for a 16-bit x (an f32 weight
+  // under autocast is used as it is, not rounded to x's dtype).
+  const TensorOptions like_params{.dtype = opmath_dtype(x.dtype()), .device = x.device()};
+  Tensor wc = weight.defined() ? ops::contiguous_data(weight.to(like_params.dtype)) : Tensor();
+  Tensor bc = bias.defined() ? ops::contiguous_data(bias.to(like_params.dtype)) : Tensor();
   Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  Tensor mean_t = empty(stat_shape, {.dtype = x.dtype(), .device = x.device()}), rstd_t = empty(stat_shape, {.dtype = x.dtype(), .device = x.device()});
+  Tensor mean_t = empty(stat_shape, like_params), rstd_t = empty(stat_shape, like_params);
   if (rows > 0)
     backend::get(x.device()).layer_norm_forward(x.dtype(), rows, D, xc.raw_data(), wc.defined() ? wc.raw_data() : nullptr,
                                      bc.defined() ? bc.raw_data() : nullptr, eps, y.raw_data(), mean_t.raw_data(),
@@ -178,11 +209,16 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   for (int64_t d = 0; d < x.dim() - k; ++d) lead.push_back(d);
   if (auto node = autograd::record("layer_norm", {x, weight, bias}, {y})) {
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
-    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, dims, lead, eps, nx, nw,
-                         nb](const TensorList& g) {
-      TensorList r = norm_vjp(g[0], sx.get(), mean_t, rstd_t, sw.get(), dims, eps, nx);
+    const DType bdt = bias.defined() ? bias.dtype() : x.dtype();
+    node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_t, rstd_t, dims, lead, eps, nx, nw, nb,
+                         bdt](const TensorList& g) {
+      const Tensor xs = sx.get(), w = sw.get();
+      const HalfInF32 half{is_half(xs.dtype())};
+      const Tensor gy = half.widen(g[0]);
+      TensorList r = norm_vjp(gy, half.widen(xs), mean_t, rstd_t, half.widen(w), dims, eps, nx);
       auto lead_sum = [&](const Tensor& t) { return lead.empty() ? t : sum(t, lead); };
-      return TensorList{r[0], nw ? lead_sum(g[0] * r[1]) : Tensor(), nb ? lead_sum(g[0]) : Tensor()};
+      return TensorList{half.narrow(r[0], xs.dtype()), nw ? half.narrow(lead_sum(gy * r[1]), w.dtype()) : Tensor(),
+                        nb ? half.narrow(lead_sum(gy), bdt) : Tensor()};
     };
   }
   return y;
@@ -200,9 +236,10 @@ namespace {
 /// weight, or on a backend without norm_input_grad, the input gradient is batch_norm_backward
 /// over each (sample, group) as a channel of M values (of g * w: the weight varies inside a group).
 TensorList group_norm_backward_fused(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& mean_d,
-                                     const Tensor& rstd_d, int64_t G, bool nx, bool nw, bool nb) {
+                                     const Tensor& rstd_d, int64_t G, bool nx, bool nw, bool nb, DType bias_dtype) {
   const int64_t N = x.size(0), C = x.size(1), S = x.numel() / (N * C), M = C / G * S;
   const TensorOptions like_x{.dtype = x.dtype(), .device = x.device()};
+  const TensorOptions like_params{.dtype = opmath_dtype(x.dtype()), .device = x.device()};
   backend::Backend& be = backend::get(x.device());
   Tensor xc = ops::contiguous_data(x), gc = ops::contiguous_data(g.to(x.dtype()));
   const bool one_pass_gx = nx && w.defined() && be.has_norm_input_grad();
@@ -213,7 +250,7 @@ TensorList group_norm_backward_fused(const Tensor& g, const Tensor& x, const Ten
   if (nw || nb || one_pass_gx) {
     Tensor mean_nc = ops::contiguous_data(per_channel(mean_d).reshape({N * C}));
     Tensor rstd_nc = ops::contiguous_data(per_channel(rstd_d).reshape({N * C}));
-    sw = empty({N, C}, like_x), sb = empty({N, C}, like_x);
+    sw = empty({N, C}, like_params), sb = empty({N, C}, like_params);
     be.batch_norm_backward(x.dtype(), 1, N * C, S, xc.raw_data(), gc.raw_data(), f64_data(mean_nc), f64_data(rstd_nc),
                            nullptr, nullptr, sw.raw_data(), sb.raw_data());
     if (nw) gw = sum(sw, {0});
@@ -242,7 +279,8 @@ TensorList group_norm_backward_fused(const Tensor& g, const Tensor& x, const Ten
     be.batch_norm_backward(x.dtype(), 1, N * G, M, xc.raw_data(), gwc.raw_data(), f64_data(mean_d), f64_data(rstd_d),
                            nullptr, gx.raw_data(), nullptr, nullptr);
   }
-  return {gx, gw, gb};
+  const HalfInF32 half{is_half(x.dtype())};
+  return {gx, nw ? half.narrow(gw, w.dtype()) : gw, half.narrow(gb, bias_dtype)};
 }
 
 }  // namespace
@@ -309,18 +347,23 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
     bool nx = node->needs_input_grad(0), nw = node->needs_input_grad(1), nb = node->needs_input_grad(2);
     Shape not_channel{0};
     for (int64_t d = 2; d < x.dim(); ++d) not_channel.push_back(d);
+    const DType bdt = bias.defined() ? bias.dtype() : x.dtype();
     node->backward_fn = [sx = node->save(x), sw = node->save(weight), mean_d, rstd_d, G, M, per_channel, not_channel,
-                         eps, nx, nw, nb](const TensorList& g) {
+                         eps, nx, nw, nb, bdt](const TensorList& g) {
       Tensor w = sw.get(), xs = sx.get();
-      if (!is_grad_enabled()) return group_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, G, nx, nw, nb);
+      if (!is_grad_enabled()) return group_norm_backward_fused(g[0], xs, w, mean_d, rstd_d, G, nx, nw, nb, bdt);
       // Recorded backward (double backward): the composed VJP over [N, G, M] rows, which
       // recomputes the statistics from x so that they are differentiated too.
       const int64_t N = xs.size(0);
-      Tensor gw_in = w.defined() ? g[0] * w.to(xs.dtype()).reshape(per_channel) : g[0];
-      TensorList r = norm_vjp(gw_in.reshape({N, G, M}), xs.reshape({N, G, M}), Tensor(), Tensor(), Tensor(), {2}, eps, nx);
+      const HalfInF32 half{is_half(xs.dtype())};
+      const Tensor gy = half.widen(g[0]), xw = half.widen(xs);
+      Tensor gw_in = w.defined() ? gy * w.to(xw.dtype()).reshape(per_channel) : gy;
+      TensorList r =
+          norm_vjp(gw_in.reshape({N, G, M}), xw.reshape({N, G, M}), Tensor(), Tensor(), Tensor(), {2}, eps, nx);
       Tensor xhat = r[1].reshape(xs.shape());
-      return TensorList{nx ? r[0].reshape(xs.shape()) : Tensor(), nw ? sum(g[0] * xhat, not_channel) : Tensor(),
-                        nb ? sum(g[0], not_channel) : Tensor()};
+      return TensorList{nx ? half.narrow(r[0].reshape(xs.shape()), xs.dtype()) : Tensor(),
+                        nw ? half.narrow(sum(gy * xhat, not_channel), w.dtype()) : Tensor(),
+                        nb ? half.narrow(sum(gy, not_channel), bdt) : Tensor()};
     };
   }
   return y;

@@ -32,7 +32,8 @@ std::string layer_of_public(const std::string& h) {
   static const std::map<std::string, std::string> top = {
       {"error.h", "core"},     {"dtype.h", "core"},     {"half.h", "core"},     {"autocast.h", "core"},   {"reduction.h", "core"}, {"tensor.h", "core"},
       {"allocator.h", "core"}, {"random.h", "core"},  {"threads.h", "core"},   {"options.h", "core"},
-      {"device.h", "core"},    {"file.h", "core"},    {"parse_number.h", "core"}, {"autograd.h", "autograd"}, {"ops.h", "ops"},  {"gradcheck.h", "ops"},
+      {"device.h", "core"},    {"file.h", "core"},    {"parse_number.h", "core"}, {"half.h", "core"},
+      {"autograd.h", "autograd"}, {"ops.h", "ops"},  {"gradcheck.h", "ops"},
       {"nabla.h", "cli"},      {"nn.h", "nn"},        {"optim.h", "optim"},    {"data.h", "data"}};
   auto slash = h.find('/');
   if (slash != std::string::npos) return h.substr(0, slash);  // nabla/nn/..., nabla/data/...

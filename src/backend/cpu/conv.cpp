@@ -15,11 +15,31 @@
 #include "nabla/error.h"
 #include "lane_sum.h"
 #include "../kernels/elementwise_ops.h"
+#include "half_buffer.h"
 #include "parallel.h"
 #include "scratch.h"
 
 namespace nabla::backend::cpu {
 namespace {
+
+// Element counts of a convolution's input, weight and output, for the 16-bit entry points below,
+// which widen their operands to f32, run the f32 kernels (oneDNN, im2col + GEMM or direct, as
+// measured for f32) and narrow each result once: float accumulation and one rounding, as
+// PyTorch's CPU convolutions for 16-bit types.
+struct ConvSizes {
+  int64_t x, w, out;
+};
+ConvSizes conv_sizes(const ConvGeom& g) {
+  return {g.N * g.C * g.H * g.W, g.O * (g.C / g.groups) * g.kh * g.kw, g.N * g.O * g.Ho * g.Wo};
+}
+
+/// f32_kernel(buffer) writes n f32 values into a scratch buffer, which is narrowed into out (dt).
+template <typename F>
+void narrowed_from(DType dt, void* out, int64_t n, F&& f32_kernel) {
+  Scratch<float> out32{size_t(n)};
+  f32_kernel(out32.get());
+  narrow_from_f32(dt, out32.get(), out, n);
+}
 
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
@@ -225,6 +245,12 @@ bool conv_onednn_built() {
 }
 
 void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
+  if (is_half(dt)) {
+    const ConvSizes n = conv_sizes(g);
+    WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
+    return narrowed_from(dt, out, n.out,
+                         [&](float* o) { conv2d_forward(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
+  }
   if (dt == DType::f32 && want_onednn(g, ConvPass::Forward) &&
       onednn::forward(g, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
                       static_cast<float*>(out)))
@@ -236,6 +262,12 @@ void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, c
 }
 
 void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
+  if (is_half(dt)) {  // the ReLU on the f32 result: it commutes with the rounding
+    const ConvSizes n = conv_sizes(g);
+    WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
+    return narrowed_from(dt, out, n.out,
+                         [&](float* o) { conv2d_forward_relu(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
+  }
   conv2d_forward(dt, g, x, w, bias, out);
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
@@ -246,7 +278,8 @@ void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void*
 }
 
 void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gv, void* gbv) {
-  NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
+  // 16-bit gradients are read as they are: the sums run in f64 lanes for every dtype.
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "conv2d", [&] {
     const scalar_t* gout = static_cast<const scalar_t*>(gv);
     scalar_t* gb = static_cast<scalar_t*>(gbv);
     const int64_t S = g.Ho * g.Wo;
@@ -289,6 +322,11 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gv, void* gbv) {
 }
 
 void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx) {
+  if (is_half(dt)) {
+    const ConvSizes n = conv_sizes(g);
+    WidenedF32 go32(dt, gout, n.out), w32(dt, w, n.w);
+    return narrowed_from(dt, gx, n.x, [&](float* o) { conv2d_input_grad(DType::f32, g, go32.get(), w32.get(), o); });
+  }
   if (dt == DType::f32 && want_onednn(g, ConvPass::InputGrad) &&
       onednn::input_grad(g, static_cast<const float*>(gout), static_cast<const float*>(w), static_cast<float*>(gx)))
     return;
@@ -310,6 +348,17 @@ bool want_direct_weight_grad(DType dt, const ConvGeom& g) {
 
 void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx, void* gw,
                      void* gb) {
+  if (is_half(dt)) {  // one widening of gout for both gradients, and f32's fused choices
+    const ConvSizes n = conv_sizes(g);
+    WidenedF32 x32(dt, gw ? x : nullptr, n.x), w32(dt, gx ? w : nullptr, n.w), go32(dt, gout, n.out);
+    Scratch<float> gx32(gx ? size_t(n.x) : 0), gw32(gw ? size_t(n.w) : 0), gb32(gb ? size_t(g.O) : 0);
+    conv2d_backward(DType::f32, g, x32.get(), w32.get(), go32.get(), gx ? gx32.get() : nullptr,
+                    gw ? gw32.get() : nullptr, gb ? gb32.get() : nullptr);
+    if (gx) narrow_from_f32(dt, gx32.get(), gx, n.x);
+    if (gw) narrow_from_f32(dt, gw32.get(), gw, n.w);
+    if (gb) narrow_from_f32(dt, gb32.get(), gb, g.O);
+    return;
+  }
   if (gw && want_direct_weight_grad(dt, g)) {
     if (gx) conv2d_input_grad(dt, g, gout, w, gx);
     conv_direct_weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(gout), static_cast<float*>(gw),
@@ -328,6 +377,11 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
 }
 
 void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw) {
+  if (is_half(dt)) {
+    const ConvSizes n = conv_sizes(g);
+    WidenedF32 x32(dt, x, n.x), go32(dt, gout, n.out);
+    return narrowed_from(dt, gw, n.w, [&](float* o) { conv2d_weight_grad(DType::f32, g, x32.get(), go32.get(), o); });
+  }
   if (want_direct_weight_grad(dt, g)) {
     conv_direct_weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(gout), static_cast<float*>(gw));
     return;

@@ -13,6 +13,7 @@
 #include "../backend.h"
 #include "../kernels/elementwise_ops.h"
 #include "gemm_impl.h"
+#include "half_buffer.h"
 #include "parallel.h"
 #include "scratch.h"
 
@@ -89,6 +90,82 @@ void long_k_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
     }
 }
 
+// One f32 matrix (pointers already offset to the batch element): the measured choice between
+// long-k chunks, oneDNN and BLAS.
+void sgemm_one(const GemmArgs& g, bool dnn, const float* a, const float* b, float* c) {
+  if (long_k(g)) {
+    long_k_sgemm(g, a, b, c);
+  } else if (!dnn || !onednn::sgemm(g, a, b, c, nullptr)) {
+    blas_sgemm(g, a, b, c);
+  }
+}
+
+// rows x cols of a 16-bit matrix with leading dimension ld, widened into a packed f32 one.
+void widen_matrix(DType dt, const void* src, int64_t rows, int64_t cols, int64_t ld, float* dst) {
+  if (ld == cols) return widen_to_f32(dt, src, dst, rows * cols);
+  const int64_t esize = int64_t(dtype_size(dt));
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      widen_to_f32(dt, static_cast<const char*>(src) + r * ld * esize, dst + r * cols, cols);
+  });
+}
+
+// A 16-bit GEMM as an f32 one: A and B widened (exactly), the f32 path's float accumulation, and
+// C narrowed once at the end; alpha and beta apply in float, and with beta != 0 C's old values
+// are widened too, so C = alpha·op(A)·op(B) + beta·C is rounded once, as PyTorch's CPU GEMM for
+// 16-bit types does. Debian's OpenBLAS 0.3.21 declares cblas_sbgemm but is built without it
+// (no symbol in libopenblasp-r0.3.21.so); oneDNN's bf16 matmul is measured against this in
+// bench/bench_half_gemm.cpp (want_onednn16 below).
+void half_gemm_widened(DType dt, const GemmArgs& g, const void* a, const void* b, void* c) {
+  const int64_t ra = g.trans_a ? g.k : g.m, ca = g.trans_a ? g.m : g.k;
+  const int64_t rb = g.trans_b ? g.n : g.k, cb = g.trans_b ? g.k : g.n;
+  Scratch<float> a32(size_t(ra * ca)), b32(size_t(rb * cb)), c32(size_t(g.m * g.n));
+  widen_matrix(dt, a, ra, ca, g.lda, a32.get());
+  widen_matrix(dt, b, rb, cb, g.ldb, b32.get());
+  if (g.beta != 0) widen_matrix(dt, c, g.m, g.n, g.ldc, c32.get());
+  GemmArgs f = g;
+  f.lda = ca;
+  f.ldb = cb;
+  f.ldc = g.n;
+  f.batch = 1;
+  sgemm_one(f, want_onednn(f), a32.get(), b32.get(), c32.get());
+  const int64_t esize = int64_t(dtype_size(dt));
+  parallel_for(g.m, std::max<int64_t>(1, kGrain / std::max<int64_t>(g.n, 1)), [&](int64_t rb0, int64_t re) {
+    for (int64_t r = rb0; r < re; ++r)
+      narrow_from_f32(dt, c32.get() + r * g.n, static_cast<char*>(c) + r * g.ldc * esize, g.n);
+  });
+}
+
+// Whether a 16-bit GEMM goes to oneDNN's own 16-bit matmul rather than the widened f32 path.
+// bf16 (AVX512_BF16's dot products; bench_half_gemm, one thread, bench/README.md): oneDNN was
+// 1.5-2.3x faster than f32 from 64^3 up (148 against 334 us at 256^3, 10.1 against 24.2 ms at
+// 1024^3), 2-3x faster than widening, and at par at 16^3 (0.63 against 0.72 us): it takes every
+// size. f16: oneDNN 2.6 has no f16 matmul without AVX512_FP16 (none here to measure), so the f32
+// rule applies to where it might. Long-k GEMMs into small outputs stay on the widened path,
+// whose f32 GEMM sums them in fixed k-chunks, the same bits at any thread count by construction
+// (oneDNN's bf16 matmul gave the same bits at 1, 2 and 4 threads on half_gemm_test's long-k
+// shapes too, but its f32 sibling splits k by thread count, so this is not left to chance).
+bool want_onednn16(DType dt, const GemmArgs& g) {
+  switch (g_impl) {
+    case GemmImpl::Blas: return false;
+    case GemmImpl::OneDnn: return true;
+    case GemmImpl::Auto: break;
+  }
+  return !long_k(g) && (dt == DType::bf16 || g.m * g.n * g.k >= kOneDnnMinFma);
+}
+
+void half_gemm(DType dt, const GemmArgs& g) {
+  if (g.m == 0 || g.n == 0) return;
+  const bool dnn = want_onednn16(dt, g);
+  const int64_t esize = int64_t(dtype_size(dt));
+  for (int64_t i = 0; i < g.batch; ++i) {
+    const void* a = static_cast<const char*>(g.a) + i * g.stride_a * esize;
+    const void* b = static_cast<const char*>(g.b) + i * g.stride_b * esize;
+    void* c = static_cast<char*>(g.c) + i * g.stride_c * esize;
+    if (!dnn || !onednn::gemm16(dt, g, a, b, c)) half_gemm_widened(dt, g, a, b, c);
+  }
+}
+
 // Integer GEMM (PyTorch multiplies integer matrices on the CPU; BLAS has no integer routine).
 // Products and sums run in uint64, so they wrap modulo 2^64 without signed overflow, and the
 // cast back to T keeps the residue (mod 2^64 for i64, mod 256 for u8): the result the dtype's
@@ -144,16 +221,11 @@ void gemm(DType dt, const GemmArgs& g) {
   const CBLAS_TRANSPOSE tb = g.trans_b ? CblasTrans : CblasNoTrans;
   if (dt == DType::f32) {
     const bool dnn = want_onednn(g);
-    for (int64_t i = 0; i < g.batch; ++i) {
-      const float* a = static_cast<const float*>(g.a) + i * g.stride_a;
-      const float* b = static_cast<const float*>(g.b) + i * g.stride_b;
-      float* c = static_cast<float*>(g.c) + i * g.stride_c;
-      if (long_k(g)) {
-        long_k_sgemm(g, a, b, c);
-      } else if (!dnn || !onednn::sgemm(g, a, b, c, nullptr)) {
-        blas_sgemm(g, a, b, c);
-      }
-    }
+    for (int64_t i = 0; i < g.batch; ++i)
+      sgemm_one(g, dnn, static_cast<const float*>(g.a) + i * g.stride_a,
+                static_cast<const float*>(g.b) + i * g.stride_b, static_cast<float*>(g.c) + i * g.stride_c);
+  } else if (is_half(dt)) {
+    half_gemm(dt, g);
   } else if (dt == DType::f64) {
     for (int64_t i = 0; i < g.batch; ++i)
       cblas_dgemm(CblasRowMajor, ta, tb, int(g.m), int(g.n), int(g.k), g.alpha,

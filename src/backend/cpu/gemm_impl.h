@@ -26,6 +26,10 @@ namespace onednn {
 /// leading dimensions, epilogue and thread count (per calling thread): a steady training step
 /// only sets data pointers and executes.
 bool sgemm(const GemmArgs& g, const float* a, const float* b, float* c, const float* bias);
+/// The same for one 16-bit matrix (dt f16 or bf16; A, B and C all of dt, no bias): oneDNN
+/// accumulates in f32 and rounds C once. False where the primitive is unavailable (oneDNN 2.6
+/// has f16 matmul only on AVX512_FP16 CPUs, bf16 from AVX512_CORE).
+bool gemm16(DType dt, const GemmArgs& g, const void* a, const void* b, void* c);
 }  // namespace onednn
 
 }  // namespace nabla::backend::cpu

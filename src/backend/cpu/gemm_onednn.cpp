@@ -1,4 +1,4 @@
-// f32 GEMM through oneDNN matmul primitives (built with NABLA_GEMM_ONEDNN). Transposes and
+// f32 (and 16-bit) GEMM through oneDNN matmul primitives (built with NABLA_GEMM_ONEDNN). Transposes and
 // leading dimensions become the strides of plain memory descriptors, so no operand is copied or
 // reordered; beta = 1 is a sum post-op and linear's bias is the primitive's bias (a following ReLU
 // is our own pass: oneDNN's zero-slope ReLU post-op maps NaN to 0). Everything but the data pointers is cached per call shape and thread count:
@@ -21,7 +21,8 @@ namespace nabla::backend::cpu::onednn {
 
 #ifndef NABLA_GEMM_ONEDNN
 
-bool sgemm(const GemmArgs&, const float*, const float*, float*, const float*, bool) { return false; }
+bool sgemm(const GemmArgs&, const float*, const float*, float*, const float*) { return false; }
+bool gemm16(DType, const GemmArgs&, const void*, const void*, void*) { return false; }
 
 #else
 
@@ -30,7 +31,7 @@ namespace {
 using dnnl::memory;
 
 struct Key {
-  int64_t v[11];
+  int64_t v[12];
   bool operator==(const Key& o) const { return std::memcmp(v, o.v, sizeof v) == 0; }
 };
 
@@ -74,14 +75,13 @@ Cache& cache() {
   return c;
 }
 
-void build(Cache& c, Entry& e, const GemmArgs& g, bool bias) {
+void build(Cache& c, Entry& e, const GemmArgs& g, bool bias, memory::data_type dt) {
   // A is [m, k], B is [k, n], C is [m, n]; a transposed operand is the same matrix read with
   // swapped strides (what CBLAS's trans flag means for row-major storage).
   const memory::dims sa = g.trans_a ? memory::dims{1, g.lda} : memory::dims{g.lda, 1};
   const memory::dims sb = g.trans_b ? memory::dims{1, g.ldb} : memory::dims{g.ldb, 1};
-  const memory::desc ad({g.m, g.k}, memory::data_type::f32, sa), bd({g.k, g.n}, memory::data_type::f32, sb),
-      cd({g.m, g.n}, memory::data_type::f32, memory::dims{g.ldc, 1});
-  const memory::desc biasd({1, g.n}, memory::data_type::f32, memory::dims{g.n, 1});
+  const memory::desc ad({g.m, g.k}, dt, sa), bd({g.k, g.n}, dt, sb), cd({g.m, g.n}, dt, memory::dims{g.ldc, 1});
+  const memory::desc biasd({1, g.n}, dt, memory::dims{g.n, 1});
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::post_ops po;
@@ -111,10 +111,10 @@ void build(Cache& c, Entry& e, const GemmArgs& g, bool bias) {
 
 constexpr size_t kMaxEntries = 128;
 
-Entry* lookup(const GemmArgs& g, bool bias) {
+Entry* lookup(const GemmArgs& g, bool bias, memory::data_type dt) {
   Cache& c = cache();
   const Key k{{int64_t(g.trans_a), int64_t(g.trans_b), g.m, g.n, g.k, g.lda, g.ldb, g.ldc, int64_t(g.beta != 0),
-               int64_t(bias), int64_t(omp_get_max_threads())}};
+               int64_t(bias), int64_t(omp_get_max_threads()), int64_t(dt)}};
   // Newest first: a training step reuses the few shapes it created last.
   for (size_t i = c.entries.size(); i-- > 0;)
     if (c.entries[i]->key == k) return c.entries[i]->ok ? c.entries[i].get() : nullptr;
@@ -122,7 +122,7 @@ Entry* lookup(const GemmArgs& g, bool bias) {
   auto e = std::make_unique<Entry>();
   e->key = k;
   try {
-    build(c, *e, g, bias);
+    build(c, *e, g, bias, dt);
   } catch (const dnnl::error&) {
     *e = Entry{};  // remembered: this case stays on BLAS
     e->key = k;
@@ -137,21 +137,30 @@ void check(dnnl_status_t st, const GemmArgs& g) {
          " ldb=", g.ldb, " ldc=", g.ldc);
 }
 
-}  // namespace
-
-bool sgemm(const GemmArgs& g, const float* a, const float* b, float* c, const float* bias) {
+// One matrix in dtype dt (f32, or the 16-bit types for which the bias, when given, is of dt too).
+bool run(const GemmArgs& g, memory::data_type dt, const void* a, const void* b, void* c, const void* bias) {
   if (g.alpha != 1 || (g.beta != 0 && g.beta != 1) || omp_in_parallel()) return false;
-  Entry* e = lookup(g, bias != nullptr);
+  Entry* e = lookup(g, bias != nullptr, dt);
   if (!e) return false;
-  e->a.set_data_handle(const_cast<float*>(a));
-  e->b.set_data_handle(const_cast<float*>(b));
+  e->a.set_data_handle(const_cast<void*>(a));
+  e->b.set_data_handle(const_cast<void*>(b));
   e->c.set_data_handle(c);
-  if (bias) e->bias.set_data_handle(const_cast<float*>(bias));
+  if (bias) e->bias.set_data_handle(const_cast<void*>(bias));
   Cache& ch = cache();
   if (e->scratch_bytes > 0) e->scratch.set_data_handle(ch.scratch_for(e->scratch_bytes));
   check(dnnl_primitive_execute(e->prim.get(), ch.stream.get(), e->nargs, e->args), g);
   check(dnnl_stream_wait(ch.stream.get()), g);
   return true;
+}
+
+}  // namespace
+
+bool sgemm(const GemmArgs& g, const float* a, const float* b, float* c, const float* bias) {
+  return run(g, memory::data_type::f32, a, b, c, bias);
+}
+
+bool gemm16(DType dt, const GemmArgs& g, const void* a, const void* b, void* c) {
+  return run(g, dt == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f16, a, b, c, nullptr);
 }
 
 #endif

@@ -2,10 +2,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "conv_impl.h"
 #include "nabla/error.h"
+#include "nabla/half.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace nabla::backend::cpu {
 namespace {
@@ -20,10 +23,39 @@ int64_t avg_divisor(const PoolGeom& g, int64_t h0, int64_t w0) {
   return (std::min(h1, g.H) - hs) * (std::min(w1, g.W) - ws);
 }
 
+// A gradient plane's sums in opmath_t: overlapping windows add several terms to one cell, so a
+// 16-bit plane is summed in a per-thread float buffer and narrowed once when it is done; f32
+// and f64 planes are summed in place. Construct before the parallel region.
+template <typename T>
+class PlaneSums {
+ public:
+  explicit PlaneSums(int64_t size) : size_(size) {
+    if constexpr (is_half_v<T>) scratch_.emplace(size_t(size));  // f32/f64 allocate nothing
+  }
+  /// Zeroed sums for `plane`: the plane itself unless T is 16-bit. Call inside the region.
+  opmath_t<T>* start(T* plane) {
+    opmath_t<T>* s;
+    if constexpr (is_half_v<T>) s = scratch_->get();
+    else s = plane;
+    std::memset(s, 0, size_t(size_) * sizeof(*s));
+    return s;
+  }
+  /// Stores the sums into the plane (rounding each once) when T is 16-bit.
+  void finish(const opmath_t<T>* s, T* plane) {
+    if constexpr (is_half_v<T>)
+      for (int64_t i = 0; i < size_; ++i) plane[i] = T(s[i]);
+  }
+
+ private:
+  int64_t size_;
+  std::optional<PerThreadScratch<float>> scratch_;
+};
+
 }  // namespace
 
 void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv, int64_t* indices) {
-  NB_DISPATCH_FLOAT(dt, "max_pool2d", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "max_pool2d", [&] {
+    using acc_t = opmath_t<scalar_t>;  // values compare in float (exact: each is a loaded value)
     const scalar_t* x = static_cast<const scalar_t*>(xv);
     scalar_t* out = static_cast<scalar_t*>(outv);
     // The common 2x2 / stride 2 / no padding window: four loads, no bounds checks.
@@ -43,33 +75,36 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv,
             // activations the comparisons are coin flips, and branches on them made this loop
             // ~10x slower than the memory traffic.
             bool nan = false;
-            for (int64_t w = 0; w < 2 * g.Wo; ++w) nan |= (r0[w] != r0[w]) | (r1[w] != r1[w]);
+            for (int64_t w = 0; w < 2 * g.Wo; ++w) {
+              const acc_t a = r0[w], c = r1[w];
+              nan |= (a != a) | (c != c);
+            }
             const int64_t base = 2 * oh * g.W;
             if (!nan) {
               for (int64_t ow = 0; ow < g.Wo; ++ow) {
                 // Pairwise: the first maximum of each row pair, then the bottom pair only if
                 // strictly larger. Comparisons feed arithmetic (setcc), never a branch.
-                const scalar_t v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+                const acc_t v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
                 const int64_t p01 = v1 > v0, p23 = v3 > v2;
-                const scalar_t m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2;
+                const acc_t m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2;
                 const int64_t q = m23 > m01;
                 const int64_t off = p01 + q * (g.W + p23 - p01);
-                o[ow] = m23 > m01 ? m23 : m01;
+                o[ow] = scalar_t(m23 > m01 ? m23 : m01);
                 ix[ow] = base + 2 * ow + off;
               }
               continue;
             }
             for (int64_t ow = 0; ow < g.Wo; ++ow) {
               const int64_t w = 2 * ow;
-              scalar_t best = r0[w];
+              acc_t best = r0[w];
               int64_t arg = base + w;
-              auto take = [&](scalar_t v, int64_t at) {
+              auto take = [&](acc_t v, int64_t at) {
                 if (best == best && (v > best || v != v)) best = v, arg = at;
               };
               take(r0[w + 1], base + w + 1);
               take(r1[w], base + g.W + w);
               take(r1[w + 1], base + g.W + w + 1);
-              o[ow] = best;
+              o[ow] = scalar_t(best);
               ix[ow] = arg;
             }
           }
@@ -78,11 +113,11 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv,
         for (int64_t oh = 0; oh < g.Ho; ++oh)
           for (int64_t ow = 0; ow < g.Wo; ++ow) {
             int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-            scalar_t best = -std::numeric_limits<scalar_t>::infinity();
+            acc_t best = -std::numeric_limits<acc_t>::infinity();
             int64_t arg = -1;
             for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(h0 + g.kh, g.H); ++h)
               for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(w0 + g.kw, g.W); ++w) {
-                scalar_t v = plane[h * g.W + w];
+                const acc_t v = plane[h * g.W + w];
                 if (v > best || arg < 0 || v != v) {
                   best = v;
                   arg = h * g.W + w;
@@ -90,7 +125,7 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv,
                 }
               }
             int64_t o = (p * g.Ho + oh) * g.Wo + ow;
-            out[o] = best;
+            out[o] = scalar_t(best);
             indices[o] = arg < 0 ? 0 : arg;
           }
       }
@@ -99,25 +134,27 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv,
 }
 
 void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gv, const int64_t* indices, void* gxv) {
-  NB_DISPATCH_FLOAT(dt, "max_pool2d", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "max_pool2d", [&] {
     const scalar_t* gout = static_cast<const scalar_t*>(gv);
     scalar_t* gx = static_cast<scalar_t*>(gxv);
     // Per plane: zero it (a vectorized pass over a cache-resident plane), then add each output
     // gradient at its argmax. Per-cell selects over each window were slower (mispredicted).
+    PlaneSums<scalar_t> sums(g.H * g.W);
     parallel_for(g.planes, plane_grain(g.H * g.W), [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
         scalar_t* plane = gx + p * g.H * g.W;
         const scalar_t* go = gout + p * g.Ho * g.Wo;
         const int64_t* ix = indices + p * g.Ho * g.Wo;
-        std::memset(plane, 0, size_t(g.H * g.W) * sizeof(scalar_t));
-        for (int64_t k = 0; k < g.Ho * g.Wo; ++k) plane[ix[k]] += go[k];
+        auto* s = sums.start(plane);
+        for (int64_t k = 0; k < g.Ho * g.Wo; ++k) s[ix[k]] += go[k];
+        sums.finish(s, plane);
       }
     });
   });
 }
 
 void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv) {
-  NB_DISPATCH_FLOAT(dt, "avg_pool2d", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "avg_pool2d", [&] {
     const scalar_t* x = static_cast<const scalar_t*>(xv);
     scalar_t* out = static_cast<scalar_t*>(outv);
     parallel_for(g.planes, plane_grain(g.Ho * g.Wo * g.kh * g.kw), [&](int64_t b, int64_t e) {
@@ -138,22 +175,25 @@ void avg_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv)
 }
 
 void avg_pool2d_backward(DType dt, const PoolGeom& g, const void* gv, void* gxv) {
-  NB_DISPATCH_FLOAT(dt, "avg_pool2d", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "avg_pool2d", [&] {
     const scalar_t* gout = static_cast<const scalar_t*>(gv);
     scalar_t* gx = static_cast<scalar_t*>(gxv);
+    using acc_t = opmath_t<scalar_t>;
+    PlaneSums<scalar_t> sums(g.H * g.W);
     parallel_for(g.planes, plane_grain(g.Ho * g.Wo * g.kh * g.kw), [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
         scalar_t* plane = gx + p * g.H * g.W;
-        std::memset(plane, 0, size_t(g.H * g.W) * sizeof(scalar_t));
+        acc_t* s = sums.start(plane);
         for (int64_t oh = 0; oh < g.Ho; ++oh)
           for (int64_t ow = 0; ow < g.Wo; ++ow) {
             int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
             int64_t div = avg_divisor(g, h0, w0);
             if (div <= 0) continue;
-            scalar_t v = gout[(p * g.Ho + oh) * g.Wo + ow] / scalar_t(div);
+            const acc_t v = acc_t(gout[(p * g.Ho + oh) * g.Wo + ow]) / acc_t(div);
             for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(h0 + g.kh, g.H); ++h)
-              for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(w0 + g.kw, g.W); ++w) plane[h * g.W + w] += v;
+              for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(w0 + g.kw, g.W); ++w) s[h * g.W + w] += v;
           }
+        sums.finish(s, plane);
       }
     });
   });
@@ -166,7 +206,7 @@ inline int64_t win_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * i
 
 void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                  const void* xv, void* outv) {
-  NB_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "adaptive_avg_pool2d", [&] {
     const scalar_t* x = static_cast<const scalar_t*>(xv);
     scalar_t* out = static_cast<scalar_t*>(outv);
     parallel_for(planes, plane_grain(H * W), [&](int64_t b, int64_t e) {
@@ -185,19 +225,22 @@ void adaptive_avg_pool2d_forward(DType dt, int64_t planes, int64_t H, int64_t W,
 
 void adaptive_avg_pool2d_backward(DType dt, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                   const void* gv, void* gxv) {
-  NB_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "adaptive_avg_pool2d", [&] {
     const scalar_t* gout = static_cast<const scalar_t*>(gv);
     scalar_t* gx = static_cast<scalar_t*>(gxv);
+    using acc_t = opmath_t<scalar_t>;
+    PlaneSums<scalar_t> sums(H * W);
     parallel_for(planes, plane_grain(H * W), [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
-        std::memset(gx + p * H * W, 0, size_t(H * W) * sizeof(scalar_t));
+        acc_t* s = sums.start(gx + p * H * W);
         for (int64_t i = 0; i < Ho; ++i)
           for (int64_t j = 0; j < Wo; ++j) {
             int64_t h0 = win_start(i, H, Ho), h1 = win_end(i, H, Ho), w0 = win_start(j, W, Wo), w1 = win_end(j, W, Wo);
-            scalar_t v = gout[(p * Ho + i) * Wo + j] / scalar_t((h1 - h0) * (w1 - w0));
+            const acc_t v = acc_t(gout[(p * Ho + i) * Wo + j]) / acc_t((h1 - h0) * (w1 - w0));
             for (int64_t h = h0; h < h1; ++h)
-              for (int64_t w = w0; w < w1; ++w) gx[(p * H + h) * W + w] += v;
+              for (int64_t w = w0; w < w1; ++w) s[h * W + w] += v;
           }
+        sums.finish(s, gx + p * H * W);
       }
     });
   });
