@@ -78,6 +78,13 @@ bool converts_without_overflow(DType dt, double v) {
 void check_fill_value(DType dt, double v, const char* op) {
   NB_CHECK(converts_without_overflow(dt, v), "[", op, "] value ", v, " cannot be converted to dtype ", dt,
            " without overflow");
+  // A finite value past the 16-bit type's largest finite one would become inf: PyTorch refuses
+  // it (inf and NaN themselves are fine).
+  if (is_half(dt)) {
+    const double largest = dt == DType::f16 ? 65504.0 : double(float(BFloat16::from_bits(0x7f7f)));
+    NB_CHECK(!std::isfinite(v) || std::abs(v) <= largest, "[", op, "] value ", v, " cannot be converted to dtype ",
+             dt, " without overflow (largest finite ", dt, ": ", largest, ")");
+  }
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <limits>
 #include <set>
 
+#include "common/expect_error.h"
 #include "nabla/nabla.h"
 #include "ops/half_rows.h"
 
@@ -116,6 +117,12 @@ TEST(HalfDtype, CastsFillsAndReads) {
   Tensor i = nb::from_vector(std::vector<double>{3, -7, 300}, {3}, DType::i64).to(DType::bf16);
   EXPECT_EQ(i.to_vector<double>(), (std::vector<double>{3, -7, 300}));
   EXPECT_EQ(nb::full({1}, 2.75, {.dtype = DType::f16}).to(DType::i64).item<int64_t>(), 2);
+  // A fill past the largest finite value is refused (PyTorch's overflow check); inf is a value.
+  EXPECT_ERROR(nb::full({2}, 70000.0, {.dtype = DType::f16}), "[full] value 70000 cannot be converted to dtype f16",
+               "largest finite f16: 65504");
+  EXPECT_ERROR(nb::full({2}, -1e39, {.dtype = DType::bf16}), "cannot be converted to dtype bf16");
+  EXPECT_TRUE(std::isinf(nb::full({1}, INFINITY, {.dtype = DType::f16}).item<double>()));
+  EXPECT_EQ(nb::full({1}, 65504.0, {.dtype = DType::f16}).item<double>(), 65504.0);
 }
 
 // ---- every op-table row in 16 bits -----------------------------------------------------------

@@ -188,11 +188,13 @@ __global__ void channel_total_kernel(MomentsGeom g, const T* __restrict x, doubl
 // Batch norm backward, pass 1: per block, the slice's sum(g) and sum(g * (x - mean)); the
 // channel's last block forms the parameter gradients and the per-channel constants of
 // gx = a * g + b * (x - mean) + k (the CPU's formula) for pass 2.
-template <typename T>
+// P, the parameters' type, is opmath_t<T>: a 16-bit input's weight and gradients are f32
+// (Backend::batch_norm_backward).
+template <typename T, typename P = opmath_t<T>>
 __global__ void bn_backward_sum_kernel(MomentsGeom g, const T* __restrict x, const T* __restrict gout,
                                        const double* __restrict mean, const double* __restrict rstd,
-                                       const T* __restrict weight, double* __restrict part,
-                                       unsigned* __restrict arrivals, T* __restrict gw, T* __restrict gb,
+                                       const P* __restrict weight, double* __restrict part,
+                                       unsigned* __restrict arrivals, P* __restrict gw, P* __restrict gb,
                                        double* __restrict coef) {
   const int64_t c = blockIdx.x / g.splits, k = blockIdx.x % g.splits;
   const int64_t lo = g.begin(k), hi = g.end(k);
@@ -215,8 +217,8 @@ __global__ void bn_backward_sum_kernel(MomentsGeom g, const T* __restrict x, con
   const int64_t C = g.C;
   const double count = double(g.M);
   const double rs = rstd[c], sgx = strict::mul(tgc, rs);
-  if (gb) gb[c] = T(tg);
-  if (gw) gw[c] = T(sgx);
+  if (gb) gb[c] = P(tg);
+  if (gw) gw[c] = P(sgx);
   const double a = strict::mul(rs, weight ? double(weight[c]) : 1.0);
   coef[c] = a;
   coef[C + c] = strict::div(strict::mul(strict::mul(-a, rs), sgx), count);
@@ -239,10 +241,12 @@ __global__ void bn_backward_input_kernel(int64_t C, int64_t S, int64_t total, co
 }
 
 // One warp per row: mean, then the sum of squared deviations (both in f64), then y.
-template <typename T>
-__global__ void layer_norm_kernel(int64_t rows, int64_t D, const T* __restrict x, const T* __restrict w,
-                                  const T* __restrict b, double eps, T* __restrict y, T* __restrict mean,
-                                  T* __restrict rstd) {
+// P is opmath_t<T>: a 16-bit input's weight, bias, mean and rstd are f32
+// (Backend::layer_norm_forward).
+template <typename T, typename P = opmath_t<T>>
+__global__ void layer_norm_kernel(int64_t rows, int64_t D, const T* __restrict x, const P* __restrict w,
+                                  const P* __restrict b, double eps, T* __restrict y, P* __restrict mean,
+                                  P* __restrict rstd) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   for (int64_t r = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
@@ -259,8 +263,8 @@ __global__ void layer_norm_kernel(int64_t rows, int64_t D, const T* __restrict x
     ss = __shfl_sync(0xffffffffu, warp_sum(ss), 0);
     const double rs = strict::div(1.0, strict::sqrt(strict::add(D > 0 ? ss / double(D) : 0.0, eps)));
     if (lane == 0) {
-      mean[r] = T(m);
-      rstd[r] = T(rs);
+      mean[r] = P(m);
+      rstd[r] = P(rs);
     }
     T* q = y + r * D;
     using V = opmath_t<T>;
@@ -365,8 +369,8 @@ void batch_norm_backward(DType dt, int64_t N, int64_t C, int64_t S, const void* 
     const T* xt = static_cast<const T*>(x);
     const T* gt = static_cast<const T*>(gout);
     bn_backward_sum_kernel<T><<<unsigned(blocks), kThreads, 0, compute_stream()>>>(
-        g, xt, gt, mean, rstd, static_cast<const T*>(weight), sc.part, sc.arrivals, static_cast<T*>(gw),
-        static_cast<T*>(gb), coef);
+        g, xt, gt, mean, rstd, static_cast<const opmath_t<T>*>(weight), sc.part, sc.arrivals,
+        static_cast<opmath_t<T>*>(gw), static_cast<opmath_t<T>*>(gb), coef);
     check_launch("batch_norm backward");
     if (gx == nullptr) return;
     const int64_t total = N * C * S;
@@ -385,8 +389,8 @@ void layer_norm_forward(DType dt, int64_t rows, int64_t D, const void* x, const 
     const int64_t want = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
     const unsigned blocks = unsigned(want < 65535 * 8 ? want : 65535 * 8);
     layer_norm_kernel<T><<<blocks, kThreads, 0, compute_stream()>>>(
-        rows, D, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b), eps,
-        static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd));
+        rows, D, static_cast<const T*>(x), static_cast<const opmath_t<T>*>(w), static_cast<const opmath_t<T>*>(b), eps,
+        static_cast<T*>(y), static_cast<opmath_t<T>*>(mean), static_cast<opmath_t<T>*>(rstd));
     check_launch("layer_norm");
   });
 }
