@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "call_recorder.h"
+#include "nabla/autocast.h"
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 
@@ -180,8 +181,10 @@ Tensor Module::call_forward(const Tensor& input, detail::ForwardRef forward_fn) 
 }
 
 void Module::check_input_dtype(const Tensor& x, const Tensor& param) const {
-  if (x.dtype() != param.dtype())
-    fail("expected ", param.dtype(), " input (the dtype of its parameters), got ", x.dtype(), " input of shape ",
+  if (x.dtype() == param.dtype()) return;
+  // Under autocast a 16-bit activation meets f32 weights by design: the op casts both.
+  if (x.is_floating_point() && param.is_floating_point() && is_autocast_enabled(x.device().type)) return;
+  fail("expected ", param.dtype(), " input (the dtype of its parameters), got ", x.dtype(), " input of shape ",
          x.shape(), "; convert the input, or the module with .to(", x.dtype(), ")");
 }
 
