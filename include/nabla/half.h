@@ -77,38 +77,28 @@ NABLA_HD float f16_to_float(uint16_t h) {
 
 }  // namespace half_bits
 
-/// IEEE 754 binary16 (PyTorch's torch.float16): 5 exponent bits, 10 mantissa bits; largest
-/// finite value 65504, smallest normal 2^-14.
-struct Half {
+/// A 16-bit float: its bits, converted from float by From and to float by To.
+template <uint16_t (*From)(float), float (*To)(uint16_t)>
+struct Float16 {
   uint16_t bits = 0;
-  Half() = default;
-  NABLA_HD explicit Half(float f) : bits(half_bits::f16_from_float(f)) {}
-  NABLA_HD explicit Half(double d) : Half(float(d)) {}  // through float, as c10::Half
+  Float16() = default;
+  NABLA_HD explicit Float16(float f) : bits(From(f)) {}
+  NABLA_HD explicit Float16(double d) : Float16(float(d)) {}  // through float, as c10::Half
   template <typename I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
-  NABLA_HD explicit Half(I i) : Half(float(i)) {}
-  NABLA_HD operator float() const { return half_bits::f16_to_float(bits); }
-  static NABLA_HD Half from_bits(uint16_t b) {
-    Half h;
+  NABLA_HD explicit Float16(I i) : Float16(float(i)) {}
+  NABLA_HD operator float() const { return To(bits); }
+  static NABLA_HD Float16 from_bits(uint16_t b) {
+    Float16 h;
     h.bits = b;
     return h;
   }
 };
 
+/// IEEE 754 binary16 (PyTorch's torch.float16): 5 exponent bits, 10 mantissa bits; largest
+/// finite value 65504, smallest normal 2^-14.
+using Half = Float16<half_bits::f16_from_float, half_bits::f16_to_float>;
 /// bfloat16 (PyTorch's torch.bfloat16): float32's 8 exponent bits and range, 7 mantissa bits.
-struct BFloat16 {
-  uint16_t bits = 0;
-  BFloat16() = default;
-  NABLA_HD explicit BFloat16(float f) : bits(half_bits::bf16_from_float(f)) {}
-  NABLA_HD explicit BFloat16(double d) : BFloat16(float(d)) {}
-  template <typename I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
-  NABLA_HD explicit BFloat16(I i) : BFloat16(float(i)) {}
-  NABLA_HD operator float() const { return half_bits::bf16_to_float(bits); }
-  static NABLA_HD BFloat16 from_bits(uint16_t b) {
-    BFloat16 h;
-    h.bits = b;
-    return h;
-  }
-};
+using BFloat16 = Float16<half_bits::bf16_from_float, half_bits::bf16_to_float>;
 
 /// Whether T is one of the 16-bit storage types (computed in float).
 template <typename T>

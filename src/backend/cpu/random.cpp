@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../backend.h"
+#include "../kernels/half_draws.h"
 #include "nabla/random.h"
 #include "parallel.h"
 
@@ -11,31 +12,11 @@ namespace nabla::backend::cpu {
 
 using nabla::detail::philox;
 
-namespace {
-
-/// What a uniform draw in [lo, hi) that rounds up to hi becomes. f32 and f64: lo, a chance of
-/// 2^-25 or less. The 16-bit types: the largest value below hi (or lo, if that is below lo):
-/// 2^-9 of bf16's draws in [0, 1) round up to 1 (2^-12 of f16's), and sending them to lo would
-/// make the mean 0.498.
-template <typename T>
-T rounded_up_draw(double lo, double hi) {
-  if constexpr (is_half_v<T>) {
-    const T h(hi), l(lo);
-    const float f = float(h);
-    // One step down in the bit pattern, which orders the magnitudes within each sign.
-    const T below = T::from_bits(uint16_t(f > 0 ? h.bits - 1 : f == 0 ? 0x8001 : h.bits + 1));
-    return float(below) >= float(l) ? below : l;
-  } else {
-    return T(lo);
-  }
-}
-
-}  // namespace
 
 void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) {
   NB_DISPATCH_FLOAT_AND_HALF(dt, "rand", [&] {
+    using D = DrawType<scalar_t>;
     scalar_t* o = static_cast<scalar_t*>(out);
-    const scalar_t at_hi = rounded_up_draw<scalar_t>(lo, hi);
     const int64_t blocks = (n + 3) / 4;
     parallel_for(blocks, kGrain / 4, [&](int64_t b, int64_t e) {
       for (int64_t blk = b; blk < e; ++blk) {
@@ -44,8 +25,8 @@ void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset
           // The 16-bit types draw as f32 does and round once.
           double u = std::is_same_v<scalar_t, double> ? nabla::detail::u64_to_double(r[j], r[(j + 1) % 4])
                                                       : double(nabla::detail::u32_to_float(r[j]));
-          scalar_t v = scalar_t(lo + (hi - lo) * u);
-          o[blk * 4 + j] = v < scalar_t(hi) ? v : at_hi;  // keep [lo, hi) after rounding
+          const D v = D(lo + (hi - lo) * u);
+          o[blk * 4 + j] = uniform_draw<scalar_t>(v < D(hi) ? v : D(lo), lo, hi);  // keep [lo, hi) after rounding
         }
       }
     });
@@ -66,8 +47,8 @@ void rand_normal(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset,
           double rad = std::sqrt(-2.0 * std::log(u1));
           double z0 = rad * std::cos(2 * M_PI * u2), z1 = rad * std::sin(2 * M_PI * u2);
           int64_t i = blk * 4 + 2 * pair;
-          if (i < n) o[i] = scalar_t(mean + std * z0);
-          if (i + 1 < n) o[i + 1] = scalar_t(mean + std * z1);
+          if (i < n) o[i] = scalar_t(DrawType<scalar_t>(mean + std * z0));
+          if (i + 1 < n) o[i + 1] = scalar_t(DrawType<scalar_t>(mean + std * z1));
         }
       }
     });
