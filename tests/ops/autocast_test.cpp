@@ -96,6 +96,43 @@ TEST(Autocast, GradientsComeBackInTheParametersDtype) {
   EXPECT_LT(nb::max(nb::abs(g16 - g32)).item(), 0.05 * scale);
 }
 
+// Layers after the first see 16-bit activations with f32 weights: the modules must let the ops
+// cast them (PyTorch's layers run under autocast unchanged), not refuse the dtype pair.
+TEST(Autocast, LayersTakeSixteenBitActivations) {
+  nb::manual_seed(7);
+  nb::nn::Sequential cnn(nb::nn::Conv2d(nb::nn::Conv2dOptions(2, 4, 3).padding(1)), nb::nn::BatchNorm2d(4),
+                         nb::nn::ReLU(), nb::nn::Flatten(), nb::nn::LayerNorm(nb::Shape{64}), nb::nn::Linear(64, 8),
+                         nb::nn::RMSNorm(nb::Shape{8}), nb::nn::Linear(8, 3));
+  nb::nn::Conv1d conv1d(nb::nn::Conv1dOptions(2, 3, 1));
+  Tensor x = rand_f32({2, 2, 4, 4});
+  Tensor target = nb::from_vector(std::vector<int64_t>{0, 2}, {2});
+  {
+    AutocastGuard ac;
+    Tensor logits = cnn(x);
+    EXPECT_EQ(logits.dtype(), DType::bf16);
+    EXPECT_EQ(conv1d(x.reshape({2, 2, 16}).to(DType::bf16)).dtype(), DType::bf16);
+    nb::cross_entropy(logits, target).backward();
+  }
+  for (const auto& [name, p] : cnn.named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_EQ(p.grad().dtype(), DType::f32) << name;
+  }
+  nb::nn::LSTM lstm(3, 5);
+  nb::nn::Linear head(5, 2);
+  {
+    AutocastGuard ac;
+    auto [out, state] = lstm(rand_f32({4, 2, 3}));
+    nb::mse_loss(head(out), nb::zeros({4, 2, 2})).backward();
+  }
+  for (const auto& [name, p] : lstm.named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_EQ(p.grad().dtype(), DType::f32) << name;
+  }
+  Tensor x64 = rand_f32({2, 8}).to(DType::f64);
+  AutocastGuard ac;
+  EXPECT_ERROR(nb::nn::Linear(8, 3)(x64), "expected f32 input (the dtype of its parameters), got f64 input");
+}
+
 TEST(Autocast, BackwardInsideTheRegionKeepsDtypes) {
   Tensor x = rand_f32({3, 4}), w = rand_f32({2, 4}, true);
   AutocastGuard ac;
