@@ -164,6 +164,21 @@ TEST(Autocast, ParameterCastsAreCachedButNeverStale) {
   EXPECT_EQ(v.grad().dtype(), DType::f32);
 }
 
+// Gradient accumulation in one region: the first backward frees the graph of w's cached cast,
+// so the second forward must not be handed that cast again (its backward would fail with
+// "backward through this graph a second time").
+TEST(Autocast, ACastWhoseGraphWasFreedIsNotReused) {
+  nb::manual_seed(5);
+  Tensor x = rand_f32({3, 4}), w = rand_f32({2, 4}, true);
+  AutocastGuard ac;
+  nb::linear(x, w).to(DType::f32).sum().backward();
+  const std::vector<double> once = w.grad().to_vector<double>();
+  nb::linear(x, w).to(DType::f32).sum().backward();
+  const std::vector<double> twice = w.grad().to_vector<double>();
+  ASSERT_EQ(twice.size(), once.size());
+  for (size_t i = 0; i < once.size(); ++i) EXPECT_EQ(twice[i], 2 * once[i]) << i;
+}
+
 TEST(Autocast, CheckpointRecomputesWithTheForwardsAutocast) {
   nb::manual_seed(4);
   nb::nn::Linear fc(6, 6);
