@@ -200,4 +200,38 @@ TEST(Autocast, CheckpointRecomputesWithTheForwardsAutocast) {
   }
 }
 
+// The recomputation's casts are its own. Backward inside the region: the forward cached w's
+// cast (used outside the segment too); had the recomputation reused it, its inner backward
+// would free that cast's graph while the outer backward still needed it. Backward after the
+// region: the recomputation's casts must not outlive it in the thread's cache (they would hold
+// 16-bit copies of the weights and hand a freed graph to the next region).
+TEST(Autocast, CheckpointRecomputationKeepsItsCastsToItself) {
+  nb::manual_seed(6);
+  nb::nn::Linear fc(5, 5);
+  Tensor x = rand_f32({3, 5});
+  auto block = [&](const nb::TensorList& in) { return nb::relu(fc(in[0])); };
+  auto grads = [&](bool ck, bool backward_inside, bool cache = true) {
+    fc.weight.set_grad(Tensor());
+    fc.bias.set_grad(Tensor());
+    Tensor loss;
+    {
+      AutocastGuard ac({.cache_enabled = cache});
+      Tensor h = fc(x);  // caches fc.weight's cast
+      Tensor y = ck ? nb::nn::utils::checkpoint(block, {h}) : block({h});
+      loss = y.to(DType::f32).sum();
+      if (backward_inside) loss.backward();
+    }
+    if (!backward_inside) loss.backward();
+    return fc.weight.grad().to_vector<double>();
+  };
+  // Without the cache each use of the weight has its cast, whose gradients add in f32, as the
+  // recomputation's (a shared cast would add them in bf16 first).
+  const std::vector<double> want = grads(false, true, /*cache=*/false);
+  EXPECT_EQ(grads(true, true), want) << "backward inside the region";
+  EXPECT_EQ(grads(true, false), want) << "backward after the region";
+  EXPECT_FALSE(nb::autocast_detail::cached_cast(fc.weight, DType::bf16).defined())
+      << "a cast made by the recomputation outside any region stayed in the cache";
+  EXPECT_EQ(grads(true, false), want) << "the next region, weights unchanged";
+}
+
 }  // namespace
