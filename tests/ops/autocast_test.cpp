@@ -51,6 +51,23 @@ TEST(Autocast, ListsDecideTheDtype) {
   EXPECT_ERROR(AutocastGuard({.dtype = DType::f32}), "[autocast] dtype must be f16 or bf16, got f32");
 }
 
+// cosine_embedding_loss and hinge_embedding_loss are on PyTorch's f32 list (CPU and CUDA) like
+// the other losses: 16-bit inputs are computed in f32 and the loss comes back f32.
+TEST(Autocast, EmbeddingLossesRunInF32) {
+  nb::manual_seed(8);
+  Tensor a = rand_f32({4, 6}).to(DType::f16), b = rand_f32({4, 6}).to(DType::f16);
+  Tensor y = nb::from_vector(std::vector<double>{1, -1, 1, -1}, {4}, DType::f32);
+  const double want_cos = nb::cosine_embedding_loss(a.to(DType::f32), b.to(DType::f32), y).item();
+  const double want_hinge = nb::hinge_embedding_loss(a.to(DType::f32), y.reshape({4, 1}).expand({4, 6})).item();
+  AutocastGuard ac({.dtype = DType::f16});
+  Tensor cos = nb::cosine_embedding_loss(a, b, y);
+  Tensor hinge = nb::hinge_embedding_loss(a, y.reshape({4, 1}).expand({4, 6}));
+  EXPECT_EQ(cos.dtype(), DType::f32);
+  EXPECT_EQ(hinge.dtype(), DType::f32);
+  EXPECT_EQ(cos.item(), want_cos);
+  EXPECT_EQ(hinge.item(), want_hinge);
+}
+
 TEST(Autocast, ValuesAreTheRoundedComputation) {
   nb::manual_seed(2);
   Tensor x = rand_f32({5, 16}), w = rand_f32({7, 16}), b = rand_f32({7});
