@@ -161,6 +161,8 @@ class FunctionNode : public Node {
   }
   BackwardFn backward_fn;
   SavedTensor save(const Tensor& t) const { return SavedTensor(t, this); }
+  /// Whether a backward without retain_graph has run through this node (apply() now throws).
+  bool released() const { return released_; }
 
  private:
   bool released_ = false;

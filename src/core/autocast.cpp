@@ -4,6 +4,7 @@
 #include "nabla/autocast.h"
 
 #include <unordered_map>
+#include <vector>
 
 namespace nabla {
 namespace {
@@ -21,12 +22,15 @@ struct CacheEntry {
   Tensor cast;
 };
 
+using Cache = std::unordered_map<const TensorImpl*, CacheEntry>;
+
 struct State {
   DeviceState cpu{false, true, DType::bf16};
   DeviceState cuda{false, true, DType::f16};
   int suspended = 0;
   int depth = 0;  // enabled guards alive on this thread
-  std::unordered_map<const TensorImpl*, CacheEntry> cache;
+  Cache cache;
+  std::vector<Cache> replayed;  // the caches set aside by the Replay scopes alive, innermost last
   DeviceState& of(DeviceType t) { return t == DeviceType::cpu ? cpu : cuda; }
 };
 
@@ -81,9 +85,17 @@ Replay::Replay(const Snapshot& s) : prev_{state().cpu.enabled, state().cuda.enab
   state().cpu.dtype = s.cpu_dtype;
   state().cuda.dtype = s.cuda_dtype;
   state().suspended = 0;
+  // The recomputation casts into a cache of its own, dropped when it ends: it runs inside a
+  // backward pass, often outside every region (its casts would stay in the thread's cache), and
+  // its own backward frees the graphs of the casts it uses (reusing the forward's would free
+  // them under the backward that is still running).
+  state().replayed.push_back(std::move(state().cache));
+  state().cache.clear();
 }
 
 Replay::~Replay() {
+  state().cache = std::move(state().replayed.back());
+  state().replayed.pop_back();
   state().cpu.enabled = prev_.cpu_enabled;
   state().cuda.enabled = prev_.cuda_enabled;
   state().cpu.dtype = prev_.cpu_dtype;

@@ -181,11 +181,14 @@ Tensor Module::call_forward(const Tensor& input, detail::ForwardRef forward_fn) 
 }
 
 void Module::check_input_dtype(const Tensor& x, const Tensor& param) const {
-  if (x.dtype() == param.dtype()) return;
-  // Under autocast a 16-bit activation meets f32 weights by design: the op casts both.
-  if (x.is_floating_point() && param.is_floating_point() && is_autocast_enabled(x.device().type)) return;
-  fail("expected ", param.dtype(), " input (the dtype of its parameters), got ", x.dtype(), " input of shape ",
-         x.shape(), "; convert the input, or the module with .to(", x.dtype(), ")");
+  // Under autocast a 16-bit activation meets f32 weights at every layer after the first: the
+  // layer's ops cast them (or take the mixed case), as PyTorch's layers, which check nothing here.
+  // f64 is never cast by autocast, so it still has to match.
+  const auto castable = [](DType d) { return is_floating(d) && d != DType::f64; };
+  if (castable(x.dtype()) && castable(param.dtype()) && is_autocast_enabled(x.device().type)) return;
+  if (x.dtype() != param.dtype())
+    fail("expected ", param.dtype(), " input (the dtype of its parameters), got ", x.dtype(), " input of shape ",
+         x.shape(), "; convert the input, or the module with .to(", x.dtype(), "), or run it under AutocastGuard");
 }
 
 namespace {

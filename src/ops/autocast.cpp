@@ -5,6 +5,15 @@
 
 namespace nabla::ops {
 
+namespace {
+/// Whether a backward without retain_graph ran through the cast `c` (a gradient accumulated over
+/// several backward passes in one region): its values are still right, but its graph is freed.
+bool graph_freed(const Tensor& c) {
+  const auto* node = dynamic_cast<const autograd::FunctionNode*>(c.grad_fn().get());
+  return node != nullptr && node->released();
+}
+}  // namespace
+
 AutocastRegion::AutocastRegion(CastPolicy policy, std::initializer_list<const Tensor*> inputs) : policy_(policy) {
   for (const Tensor* t : inputs) {
     if (!t->defined() || !t->is_floating_point()) continue;
@@ -27,7 +36,7 @@ Tensor AutocastRegion::cast(const Tensor& t) const {
   const bool cacheable = autocast_detail::cache_enabled(device_) && t.is_leaf() && t.requires_grad() &&
                          is_grad_enabled();
   if (cacheable) {
-    if (Tensor c = autocast_detail::cached_cast(t, lower_); c.defined()) return c;
+    if (Tensor c = autocast_detail::cached_cast(t, lower_); c.defined() && !graph_freed(c)) return c;
   }
   Tensor c = t.to(lower_);
   if (cacheable) autocast_detail::store_cast(t, lower_, c);

@@ -98,6 +98,8 @@ void check_three_inputs(const Tensor& a, const Tensor& b, const Tensor& c, Reduc
 }  // namespace
 
 Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& target, const CosineEmbeddingOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2, &target}); ac.active())
+    return cosine_embedding_loss(ac.cast(x1), ac.cast(x2), ac.cast(target), o);
   const char* op = "cosine_embedding_loss";
   check_three_inputs(x1, x2, target, o.reduction, op);
   NB_CHECK(target.dim() <= 1, "[", op, "] target must be 0-d or 1-D (one label per pair), got shape ", target.shape());
@@ -134,6 +136,8 @@ Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& tar
 }
 
 Tensor hinge_embedding_loss(const Tensor& input, const Tensor& target, const HingeEmbeddingOptions& o) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+    return hinge_embedding_loss(ac.cast(input), ac.cast(target), o);
   const char* op = "hinge_embedding_loss";
   ops::check_pair(input, target, op);
   check_not_batchmean(o.reduction, op);

@@ -301,7 +301,8 @@ class Module {
   std::string to_string() const;
 
  protected:
-  /// Checks that `x` has a floating dtype equal to `param`'s, naming this module otherwise.
+  /// Checks that `x` has a floating dtype equal to `param`'s, naming this module otherwise
+  /// (under autocast on x's device, any pair of f16, bf16 and f32 passes: the ops cast them).
   void check_input_dtype(const Tensor& x, const Tensor& param) const;
   /// operator()(x), marked as a call of this module's fused variant (forward_relu): forward() asks
   /// fused_call() to tell. Going through operator() keeps errors naming the layer and summaries and
