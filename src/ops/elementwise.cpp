@@ -276,14 +276,20 @@ Tensor square(const Tensor& x) { return mul(x, x); }
 
 // PyTorch's derivatives.yaml formulas, term for term.
 Tensor tan(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return tan(ac.cast(x));
   return unary_op(UnaryOp::Tan, "tan", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * (out * out + 1.0); });
 }
 Tensor asin(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return asin(ac.cast(x));
   return unary_op(UnaryOp::Asin, "asin", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * rsqrt(1.0 - x * x); });
 }
 Tensor acos(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return acos(ac.cast(x));
   return unary_op(UnaryOp::Acos, "acos", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * -rsqrt(1.0 - x * x); });
 }
@@ -292,10 +298,14 @@ Tensor atan(const Tensor& x) {
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * x + 1.0); });
 }
 Tensor sinh(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return sinh(ac.cast(x));
   return unary_op(UnaryOp::Sinh, "sinh", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * cosh(x); });
 }
 Tensor cosh(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return cosh(ac.cast(x));
   return unary_op(UnaryOp::Cosh, "cosh", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * sinh(x); });
 }
@@ -312,10 +322,14 @@ Tensor atanh(const Tensor& x) {
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (1.0 - x * x); });
 }
 Tensor log2(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return log2(ac.cast(x));
   return unary_op(UnaryOp::Log2, "log2", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * M_LN2); });
 }
 Tensor log10(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+    return log10(ac.cast(x));
   return unary_op(UnaryOp::Log10, "log10", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * M_LN10); });
 }

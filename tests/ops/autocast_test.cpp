@@ -31,6 +31,8 @@ TEST(Autocast, ListsDecideTheDtype) {
     EXPECT_EQ(nb::relu(y).dtype(), DType::bf16) << "relu runs in its input's dtype";
     EXPECT_EQ(nb::softmax(y, 1).dtype(), DType::f32) << "softmax is on the f32 list";
     EXPECT_EQ(nb::exp(y).dtype(), DType::f32);
+    for (auto f : {nb::tan, nb::asin, nb::acos, nb::sinh, nb::cosh, nb::log2, nb::log10})
+      EXPECT_EQ(f(y).dtype(), DType::f32) << "PyTorch's CUDA f32 list";
     EXPECT_EQ((y + x.narrow(1, 0, 3)).dtype(), DType::f32) << "bf16 + f32 promotes";
     EXPECT_EQ(nb::linear(x.to(DType::f64), w.to(DType::f64)).dtype(), DType::f64) << "f64 is not cast (PyTorch)";
     {
