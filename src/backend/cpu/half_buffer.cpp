@@ -74,6 +74,14 @@ void narrow_f16(const float* s, uint16_t* d, int64_t n) {
 
 }  // namespace
 
+void widen_to_f32_serial(DType dt, const void* src, float* dst, int64_t n) {
+  (dt == DType::bf16 ? widen_bf16 : widen_f16)(static_cast<const uint16_t*>(src), dst, n);
+}
+
+void narrow_from_f32_serial(DType dt, const float* src, void* dst, int64_t n) {
+  (dt == DType::bf16 ? narrow_bf16 : narrow_f16)(src, static_cast<uint16_t*>(dst), n);
+}
+
 void widen_to_f32(DType dt, const void* src, float* dst, int64_t n) {
   NB_CHECK(is_half(dt), "[widen_to_f32] expected f16 or bf16, got ", dt);
   const uint16_t* s = static_cast<const uint16_t*>(src);

@@ -16,6 +16,11 @@ void widen_to_f32(DType dt, const void* src, float* dst, int64_t n);
 /// dst[i] = dt(src[i]), rounded to nearest even, for n values (threaded over n).
 void narrow_from_f32(DType dt, const float* src, void* dst, int64_t n);
 
+/// widen_to_f32 / narrow_from_f32 on the calling thread only (for kernels already split into
+/// per-thread runs: the casts of the element-wise copy).
+void widen_to_f32_serial(DType dt, const void* src, float* dst, int64_t n);
+void narrow_from_f32_serial(DType dt, const float* src, void* dst, int64_t n);
+
 /// An f32 copy of n 16-bit values from the caching allocator; a null src (an absent operand,
 /// such as a missing bias) gives a null copy.
 class WidenedF32 {
