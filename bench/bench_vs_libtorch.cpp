@@ -8,7 +8,9 @@
 //       step: how far below LibTorch nabla could go with zero other work);
 //   (c) that step split into forward / backward / update, next to the time of its 8 GEMMs issued
 //       straight to cblas_sgemm (the floor LibTorch has, on OpenBLAS) and through nabla's GEMM
-//       kernel (oneDNN matmul primitives where built: nabla's floor).
+//       kernel (oneDNN matmul primitives where built: nabla's floor);
+//   (d) square matmuls (256, 512, 1024) in f32, bf16 and f16 in both libraries (a LibTorch
+//       that refuses a dtype on the CPU says so), at the first thread count (--skip-half: off).
 // nabla's MLP runs each Linear->ReLU pair as linear_relu (what nn::Sequential does for a Linear
 // directly followed by a ReLU); --unfused runs linear then relu instead. --gemm blas|onednn forces
 // the implementation of nabla's f32 GEMM (default: the measured choice, src/backend/cpu/gemm.cpp);
@@ -65,6 +67,7 @@ struct Options : bench::TimingOptions {
   int profile_steps = 200;
   bool fuse = true;  // nabla: linear_relu for each Linear->ReLU pair
   bool also_blas = false;  // MLP table: also nabla with its f32 GEMM forced to OpenBLAS, same run
+  bool half = true;        // (d): 16-bit matmuls
   nabla::backend::cpu::GemmImpl gemm = nabla::backend::cpu::GemmImpl::Auto;
 };
 
@@ -82,6 +85,8 @@ Options parse(int argc, char** argv) {
       o.overhead = false;
     } else if (a == "--skip-phases") {
       o.phases = false;
+    } else if (a == "--skip-half") {
+      o.half = false;
     } else if (a == "--profile") {
       o.profile = next();
       if (o.profile != "nabla" && o.profile != "torch") {
@@ -516,6 +521,64 @@ void run_phases(const Options& o) {
   }
 }
 
+// (d) Matmuls in 16 bits: nabla's (bf16 on oneDNN's bf16 matmul where the CPU has AVX512_BF16,
+// f16 widened to f32) against LibTorch's (bf16 through mkldnn), same values, interleaved rounds.
+void run_half(const Options& o) {
+  const int threads = o.threads.empty() ? 1 : o.threads.front();
+  set_threads(threads);
+  std::printf("\nSquare matmul C = A B, %d thread(s), median (IQR) of %d calls per library and dtype, ms:\n",
+              threads, o.rounds * o.block);
+  std::printf("| n | dtype | nabla | LibTorch | ratio |\n|---|---|---|---|---|\n");
+  for (int64_t n : {256, 512, 1024}) {
+    torch::manual_seed(7);
+    const torch::Tensor ta = torch::randn({n, n}), tb = torch::randn({n, n});
+    const nabla::Tensor na = nabla::from_vector(std::vector<float>(ta.data_ptr<float>(), ta.data_ptr<float>() + n * n), {n, n});
+    const nabla::Tensor nb = nabla::from_vector(std::vector<float>(tb.data_ptr<float>(), tb.data_ptr<float>() + n * n), {n, n});
+    for (const char* name : {"f32", "bf16", "f16"}) {
+      const std::string dt = name;
+      const nabla::DType ndt = dt == "f32" ? nabla::DType::f32 : dt == "bf16" ? nabla::DType::bf16 : nabla::DType::f16;
+      const auto tdt = dt == "f32" ? torch::kFloat : dt == "bf16" ? torch::kBFloat16 : torch::kHalf;
+      const torch::Tensor a = ta.to(tdt), b = tb.to(tdt);
+      bool torch_has = true;
+      try {
+        (void)torch::matmul(a, b);
+      } catch (const std::exception&) {
+        torch_has = false;  // LibTorch 1.13 has no f16 GEMM on the CPU ("not implemented for 'Half'")
+      }
+      const nabla::Tensor x = na.to(ndt), y = nb.to(ndt);
+      nabla::NoGradGuard ng;
+      torch::NoGradGuard tng;
+      std::vector<double> tn, tt;
+      for (int w = 0; w < 3; ++w) {
+        (void)nabla::matmul(x, y);
+        if (torch_has) (void)torch::matmul(a, b);
+      }
+      for (int r = 0; r < o.rounds * o.block; ++r) {  // ABBA: alternate which library goes first
+        for (int k = 0; k < 2; ++k) {
+          if ((r + k) % 2 == 0) {
+            auto t0 = clk::now();
+            (void)nabla::matmul(x, y);
+            tn.push_back(std::chrono::duration<double>(clk::now() - t0).count());
+          } else if (torch_has) {
+            auto t0 = clk::now();
+            (void)torch::matmul(a, b);
+            tt.push_back(std::chrono::duration<double>(clk::now() - t0).count());
+          }
+        }
+      }
+      const Summary sn = summarize(tn);
+      if (!torch_has) {
+        std::printf("| %lld | %s | %.3f (%.3f-%.3f) | refused on the CPU | |\n", (long long)n, name, sn.median * 1e3,
+                    sn.q1 * 1e3, sn.q3 * 1e3);
+        continue;
+      }
+      const Summary st = summarize(tt);
+      std::printf("| %lld | %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) | %.2f |\n", (long long)n, name, sn.median * 1e3,
+                  sn.q1 * 1e3, sn.q3 * 1e3, st.median * 1e3, st.q1 * 1e3, st.q3 * 1e3, sn.median / st.median);
+    }
+  }
+}
+
 int run_profile(const Options& o) {
   TorchMLP tm;
   NablaMLP nm;
@@ -594,6 +657,7 @@ int main(int argc, char** argv) {
   if (o.overhead) run_overhead(o);
   run_mlp(o);
   if (o.phases) run_phases(o);
+  if (o.half) run_half(o);
   std::printf("\nratio = nabla median / LibTorch median (< 1: nabla faster). IQR = 25th-75th percentile.\n");
   std::printf("Thread state after run: nabla %d, torch %d; %s", nabla::get_num_threads(), torch::get_num_threads(),
               at::get_parallel_info().c_str());
