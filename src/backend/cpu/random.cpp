@@ -15,7 +15,7 @@ using nabla::detail::philox;
 
 void rand_uniform(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) {
   NB_DISPATCH_FLOAT_AND_HALF(dt, "rand", [&] {
-    using D = DrawType<scalar_t>;
+    using D = opmath_t<scalar_t>;
     scalar_t* o = static_cast<scalar_t*>(out);
     const int64_t blocks = (n + 3) / 4;
     parallel_for(blocks, kGrain / 4, [&](int64_t b, int64_t e) {
@@ -47,8 +47,8 @@ void rand_normal(DType dt, void* out, int64_t n, uint64_t seed, uint64_t offset,
           double rad = std::sqrt(-2.0 * std::log(u1));
           double z0 = rad * std::cos(2 * M_PI * u2), z1 = rad * std::sin(2 * M_PI * u2);
           int64_t i = blk * 4 + 2 * pair;
-          if (i < n) o[i] = scalar_t(DrawType<scalar_t>(mean + std * z0));
-          if (i + 1 < n) o[i + 1] = scalar_t(DrawType<scalar_t>(mean + std * z1));
+          if (i < n) o[i] = scalar_t(opmath_t<scalar_t>(mean + std * z0));
+          if (i + 1 < n) o[i + 1] = scalar_t(opmath_t<scalar_t>(mean + std * z1));
         }
       }
     });

@@ -51,7 +51,7 @@ __device__ __forceinline__ double u64_to_double(uint32_t a, uint32_t b) {
 template <typename T>
 __global__ void __launch_bounds__(kThreads) uniform_kernel(T* o, int64_t n, uint64_t seed, uint64_t offset, double lo,
                                                            double hi) {
-  using D = DrawType<T>;
+  using D = opmath_t<T>;
   const int64_t blocks = (n + 3) / 4;
   const double span = __dsub_rn(hi, lo);
   for (int64_t blk = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; blk < blocks;
@@ -80,8 +80,8 @@ __global__ void __launch_bounds__(kThreads) normal_kernel(T* o, int64_t n, uint6
       const double theta = __dmul_rn(2 * M_PI, u2);
       const double z0 = __dmul_rn(rad, cos(theta)), z1 = __dmul_rn(rad, sin(theta));
       const int64_t i = blk * 4 + 2 * pair;
-      if (i < n) o[i] = T(DrawType<T>(__dadd_rn(mean, __dmul_rn(std, z0))));
-      if (i + 1 < n) o[i + 1] = T(DrawType<T>(__dadd_rn(mean, __dmul_rn(std, z1))));
+      if (i < n) o[i] = T(opmath_t<T>(__dadd_rn(mean, __dmul_rn(std, z0))));
+      if (i + 1 < n) o[i + 1] = T(opmath_t<T>(__dadd_rn(mean, __dmul_rn(std, z1))));
     }
   }
 }

@@ -5,16 +5,10 @@
 // bf16's draws in [0, 1) round up to 1 (2^-12 of f16's), and sending them to `lo`, as an f32
 // draw that reaches `hi` is, would move the mean to 0.498.
 #pragma once
-#include <type_traits>
-
 #include "../host_device.h"
 #include "nabla/half.h"
 
 namespace nabla::backend {
-
-/// The dtype a kernel of T draws in: f32 for the 16-bit types, T itself otherwise.
-template <typename T>
-using DrawType = std::conditional_t<is_half_v<T>, float, T>;
 
 /// The largest T below `hi`, or `lo` when that is below `lo` (T a 16-bit type).
 template <typename T>
@@ -26,9 +20,9 @@ NB_HOST_DEVICE T largest_below(double lo, double hi) {
   return float(below) >= float(l) ? below : l;
 }
 
-/// Stores a uniform draw v in [lo, hi) of DrawType<T> as T.
+/// Stores a uniform draw v in [lo, hi) of opmath_t<T> (the f32 draw for a 16-bit T) as T.
 template <typename T>
-NB_HOST_DEVICE T uniform_draw(DrawType<T> v, double lo, double hi) {
+NB_HOST_DEVICE T uniform_draw(opmath_t<T> v, double lo, double hi) {
   if constexpr (is_half_v<T>) {
     const T h(v);
     return float(h) < float(T(hi)) ? h : largest_below<T>(lo, hi);
