@@ -1,6 +1,6 @@
 // Every differentiable op. Broadcasting follows NumPy; binary ops promote dtypes
-// (u8 < i64 < f32 < f64). Each op's VJP is written with these same ops, so gradients
-// are differentiable again (grad-of-grad). Errors name the op and the shapes involved.
+// (u8 < i64 < f16, bf16 < f32 < f64) as `result_type` says. Each op's VJP is written with
+// these same ops, so gradients are differentiable again (grad-of-grad). Errors name the op and the shapes involved.
 //
 // Integer tensors behave as PyTorch's. C++ cannot tell `x + 2` from `x + 2.0`, so a whole
 // scalar keeps the integer dtype (it must fit: u8 + 300 is an error; u8 takes -255..-1 by
@@ -19,6 +19,14 @@
 #include "nabla/tensor.h"
 
 namespace nabla {
+
+// ---- dtype promotion (ops/op_util.cpp) ------------------------------------------------------
+/// The dtype a binary op computes `a` with `b` in: PyTorch's `torch.result_type`. Tensors with
+/// dimensions promote among themselves; a 0-d tensor counts only when its category (integer <
+/// floating) is higher than theirs. So `bf16 tensor * f32 0-d tensor` stays bf16 and `f32 tensor
+/// + f64 0-d tensor` stays f32 (a 0-d tensor acts as a number would), while `i64 tensor * f32 0-d`
+/// gives f32. Between two 0-d (or two dimensioned) tensors it is `promote`.
+DType result_type(const Tensor& a, const Tensor& b);
 
 // ---- creation (ops/creation.cpp) --------------------------------------------------------
 Tensor zeros(const Shape& shape, TensorOptions opts = {});

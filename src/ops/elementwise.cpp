@@ -41,7 +41,7 @@ Tensor unary_op(UnaryOp k, const char* name, const Tensor& x, bool save_x, bool 
 /// Promotes both operands to one dtype (differentiably) before a binary kernel.
 std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* name) {
   NB_CHECK(a.defined() && b.defined(), "[", name, "] got an undefined tensor");
-  DType dt = promote(a.dtype(), b.dtype());
+  DType dt = result_type(a, b);
   return {a.dtype() == dt ? a : a.to(dt), b.dtype() == dt ? b : b.to(dt)};
 }
 

@@ -156,7 +156,7 @@ Tensor& Tensor::add_(const Tensor& o0, double alpha) {
       ops::bump_version(*this, "add_");
       return *this;
     }
-    check_result_dtype(*this, promote(dtype(), o.dtype()), "add_");
+    check_result_dtype(*this, result_type(*this, o), "add_");
     NB_CHECK(is_floating_point() || std::floor(alpha) == alpha, "[add_] alpha ", alpha,
              " is not a whole number, for a tensor of integer dtype ", dtype());
     // An integer operand is converted first, then scaled: f32 - u8 and i64 - u8 must negate in

@@ -2,6 +2,21 @@
 
 #include <cmath>
 
+namespace nabla {
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  NB_CHECK(a.defined() && b.defined(), "[result_type] got an undefined tensor");
+  const bool a0 = a.dim() == 0, b0 = b.dim() == 0;
+  if (a0 == b0) return promote(a.dtype(), b.dtype());
+  // One 0-d operand: it acts as a number would, raising the result only to a higher category
+  // (c10's combine_categories; u8 plays the role of uint8, not bool).
+  const DType dim = a0 ? b.dtype() : a.dtype(), zero = a0 ? a.dtype() : b.dtype();
+  if (is_floating(dim) || !is_floating(zero)) return dim;
+  return promote(dim, zero);
+}
+
+}  // namespace nabla
+
 namespace nabla::ops {
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
@@ -115,7 +130,7 @@ Tensor binary_kernel(backend::BinaryOp op, const Tensor& a0, const Tensor& b0, c
 Tensor compare_kernel(backend::CompareOp op, const Tensor& a1, const Tensor& b1, const char* name) {
   Tensor a0 = scalar_to_device(a1, b1.device()), b0 = scalar_to_device(b1, a1.device());
   check_same_device(a0, b0, name);
-  DType dt = promote(a0.dtype(), b0.dtype());
+  DType dt = result_type(a0, b0);
   Tensor a = a0.dtype() == dt ? a0 : copy_kernel(a0, dt);
   Tensor b = b0.dtype() == dt ? b0 : copy_kernel(b0, dt);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);

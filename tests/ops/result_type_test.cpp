@@ -1,0 +1,85 @@
+// Type promotion with 0-d tensors (`result_type`), against PyTorch's documented results
+// (torch.result_type and the "Type promotion" examples of the tensor attributes page): a 0-d
+// tensor acts as a number would, so it raises a dimensioned operand only to a higher category.
+#include <gtest/gtest.h>
+
+#include "common/expect_error.h"
+#include "nabla/nabla.h"
+
+namespace {
+
+namespace nb = nabla;
+using nb::DType;
+using nb::Tensor;
+
+Tensor dims(DType dt) { return nb::ones({2}, {.dtype = dt}); }
+Tensor zero_dim(DType dt, double v = 1.0) { return nb::full({}, v, {.dtype = dt}); }
+
+TEST(ResultType, MatchesPyTorch) {
+  struct Case {
+    Tensor a, b;
+    DType want;
+  };
+  const Case cases[] = {
+      // torch.result_type(torch.tensor([1, 2], dtype=torch.uint8), torch.tensor(1)) == uint8
+      {dims(DType::u8), zero_dim(DType::i64), DType::u8},
+      {dims(DType::i64), dims(DType::f32), DType::f32},  // torch.add(long_tensor, float_tensor)
+      {dims(DType::f32), dims(DType::f64), DType::f64},  // float_tensor + double_tensor
+      {dims(DType::f32), zero_dim(DType::f64), DType::f32},
+      {zero_dim(DType::f64), dims(DType::f32), DType::f32},
+      {dims(DType::bf16), zero_dim(DType::f32), DType::bf16},
+      {dims(DType::f16), zero_dim(DType::bf16), DType::f16},
+      {dims(DType::f16), zero_dim(DType::i64), DType::f16},
+      {dims(DType::i64), zero_dim(DType::f64), DType::f64},  // a higher category: promote
+      {dims(DType::u8), zero_dim(DType::bf16), DType::bf16},
+      {zero_dim(DType::f32), zero_dim(DType::f64), DType::f64},  // two 0-d: as promote
+      {zero_dim(DType::f16), zero_dim(DType::bf16), DType::f32},
+      {dims(DType::f16), dims(DType::bf16), DType::f32},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.a.dtype() << " " << c.a.shape() << " with " << c.b.dtype() << " "
+                                      << c.b.shape());
+    EXPECT_EQ(nb::result_type(c.a, c.b), c.want);
+    EXPECT_EQ(nb::add(c.a, c.b).dtype(), c.want);
+    EXPECT_EQ(nb::mul(c.b, c.a).dtype(), c.want);
+    EXPECT_EQ(nb::maximum(c.a, c.b).dtype(), c.want);
+  }
+}
+
+TEST(ResultType, ZeroDimDoesNotWidenTheComputation) {
+  // 0.1 rounded to f32 equals an f64 0-d 0.1 when compared in f32, as in PyTorch
+  // (torch.tensor([0.1]) == torch.tensor(0.1, dtype=torch.float64) is True); compared in f64
+  // they would differ.
+  Tensor x = nb::full({1}, 0.1, {.dtype = DType::f32});
+  Tensor s = zero_dim(DType::f64, 0.1);
+  EXPECT_EQ(nb::eq(x, s).item<int64_t>(), 1);
+  EXPECT_EQ(nb::eq(x.to(DType::f64), s).item<int64_t>(), 0);
+  // 1 + 2^-30 is 1 in f32: the sum stays f32 and rounds there.
+  Tensor one = nb::ones({1}, {.dtype = DType::f32});
+  EXPECT_EQ((one + zero_dim(DType::f64, std::ldexp(1.0, -30))).item<double>(), 1.0);
+}
+
+TEST(ResultType, GradientsComeBackInEachInputsDtype) {
+  Tensor x = nb::from_vector(std::vector<float>{1.5f, -2.0f, 4.0f}, {3}).requires_grad_();
+  Tensor s = zero_dim(DType::f64, 3.0).requires_grad_();
+  Tensor y = (x * s).sum();
+  EXPECT_EQ(y.dtype(), DType::f32);
+  y.backward();
+  ASSERT_EQ(x.grad().dtype(), DType::f32);
+  ASSERT_EQ(s.grad().dtype(), DType::f64);
+  EXPECT_EQ(s.grad().item<double>(), 3.5);  // sum(x)
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3.0, 3.0, 3.0}));
+}
+
+TEST(ResultType, WhereAndInPlace) {
+  Tensor cond = nb::from_vector(std::vector<uint8_t>{1, 0}, {2});
+  EXPECT_EQ(nb::where(cond, dims(DType::bf16), zero_dim(DType::f32, 5.0)).dtype(), DType::bf16);
+  Tensor h = dims(DType::f16);
+  h.mul_(zero_dim(DType::f64, 3.0));
+  EXPECT_EQ(h.to_vector<double>(), (std::vector<double>{3.0, 3.0}));
+  // The result of u8 with an f32 0-d tensor is f32, which an in-place op cannot write into u8.
+  Tensor u = dims(DType::u8);
+  EXPECT_ERROR(u.add_(zero_dim(DType::f32, 0.5)), "add_", "f32", "u8");
+}
+
+}  // namespace
