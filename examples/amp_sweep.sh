@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What does mixed precision cost and buy? One model trained three times with the same seed and
 # data: f32 (--amp off), bf16 autocast (--amp bf16) and f16 autocast with loss scaling
-# (--amp f16), printing the test accuracy of the final weights, the median seconds per epoch and
-# the ratio to f32's median measured in the same run. One thread per run, runs one after the other.
+# (--amp f16), printing the test accuracy of the final weights, the median seconds per epoch,
+# the ratio to f32's median measured in the same run, and the peak memory the training steps held
+# (the allocator's high-water mark, data set included). One thread per run, runs one after the other.
 # On a CPU, bf16 pays off only where the GEMMs and convolutions have 16-bit hardware paths
 # (AVX512_BF16 / AMX through oneDNN); elsewhere the conversions cost more than they save.
 # Usage: [MODEL=cnn] [EPOCHS=3] [LIMIT=20000] [DEVICE=cpu] examples/amp_sweep.sh [build/release/nabla] [out-dir]
@@ -14,10 +15,13 @@ EPOCHS=${EPOCHS:-3}
 LIMIT=${LIMIT:-20000}
 DEVICE=${DEVICE:-cpu}
 mkdir -p "$OUT"
-median_seconds() {  # the last column of metrics.csv, over the epochs
-  tail -n +2 "$1/metrics.csv" | awk -F, '{print $NF}' | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+median_seconds() {  # metrics.csv's "seconds" column, over the epochs
+  tail -n +2 "$1/metrics.csv" | awk -F, '{print $7}' | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
 }
-printf "%-6s %-14s %-16s %s\n" "amp" "test accuracy" "s/epoch (median)" "vs f32"
+peak_mb() {  # metrics.csv's "peak_memory_mb" column, the largest epoch's
+  tail -n +2 "$1/metrics.csv" | awk -F, 'BEGIN {m = 0} $8 > m {m = $8} END {printf "%.1f", m}'
+}
+printf "%-6s %-14s %-16s %-8s %s\n" "amp" "test accuracy" "s/epoch (median)" "vs f32" "peak MiB (training)"
 base=""
 for amp in off bf16 f16; do
   "$NABLA" train --model "$MODEL" --epochs "$EPOCHS" --train-limit "$LIMIT" --threads 1 --no-progress --seed 0 \
@@ -25,5 +29,6 @@ for amp in off bf16 f16; do
   a=$(tail -n 1 "$OUT/$amp.json" | sed -E 's/.*"test_accuracy":([0-9.]+).*/\1/')
   s=$(median_seconds "$OUT/$amp")
   [ -z "$base" ] && base=$s
-  printf "%-6s %-14s %-16s %.2fx\n" "$amp" "$a" "$s" "$(awk -v s="$s" -v b="$base" 'BEGIN { print s / b }')"
+  printf "%-6s %-14s %-16s %-8s %s\n" "$amp" "$a" "$s" "$(awk -v s="$s" -v b="$base" 'BEGIN { printf "%.2fx", s / b }')" \
+    "$(peak_mb "$OUT/$amp")"
 done

@@ -134,6 +134,7 @@ Json RunResult::to_json() const {
                        {"seconds", seconds},
                        {"seconds_per_epoch", seconds_per_epoch},
                        {"data_wait_seconds", data_wait_seconds},
+                       {"peak_memory_mb", peak_memory_mb},
                        {"checkpoint", run_dir + "/best.safetensors"},
                        {"report", run_dir + "/report.html"}});
 }

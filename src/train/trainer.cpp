@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "nabla/autograd.h"
+#include "nabla/device.h"
 #include "nabla/file.h"
 #include "nabla/data/mix.h"
 #include "nabla/data/split.h"
@@ -129,7 +130,8 @@ Json history_json(const std::vector<EpochRecord>& h) {
                               {"val_loss", r.val_loss},
                               {"val_accuracy", r.val_accuracy},
                               {"lr", r.lr},
-                              {"seconds", r.seconds}}));
+                              {"seconds", r.seconds},
+                              {"peak_memory_mb", r.peak_memory_mb}}));
   return a;
 }
 std::vector<EpochRecord> history_from(const io::Metadata& m, const std::string& file) {
@@ -139,7 +141,9 @@ std::vector<EpochRecord> history_from(const io::Metadata& m, const std::string& 
     for (const Json& e : a.as_array())
       h.push_back({e.at("epoch").as_int(), e.at("train_loss").as_double(), e.at("train_accuracy").as_double(),
                    e.at("val_loss").as_double(), e.at("val_accuracy").as_double(), e.at("lr").as_double(),
-                   e.at("seconds").as_double()});
+                   e.at("seconds").as_double(),
+                   // absent from the checkpoints of runs made before it was measured
+                   e.find("peak_memory_mb") ? e.at("peak_memory_mb").as_double() : 0.0});
   } catch (const Error& e) {
     fail("[checkpoint] ", file, ": metadata 'history': ", e.what());
   }
@@ -148,10 +152,11 @@ std::vector<EpochRecord> history_from(const io::Metadata& m, const std::string& 
 
 void write_metrics_csv(const std::string& path, const std::vector<EpochRecord>& h) {
   std::ostringstream o;
-  o << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n";
+  // The measured columns (seconds, peak memory) come last: they differ between equal runs.
+  o << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,peak_memory_mb\n";
   for (const auto& r : h)
     o << r.epoch << ',' << r.train_loss << ',' << r.train_accuracy << ',' << r.val_loss << ',' << r.val_accuracy << ','
-      << r.lr << ',' << r.seconds << '\n';
+      << r.lr << ',' << r.seconds << ',' << r.peak_memory_mb << '\n';
   io::write_file_atomic(path, o.str());
 }
 
@@ -396,6 +401,7 @@ void Trainer::setup() {
 
 EpochRecord Trainer::train_epoch(int64_t epoch) {
   auto t0 = clk::now();
+  reset_peak_memory_stats(device_);
   model_->train();
   train_loader_->start_epoch(epoch);
   const int64_t num_batches = train_loader_->num_batches();
@@ -471,6 +477,7 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   r.train_loss = seen ? loss_sum / double(seen) : 0;
   r.train_accuracy = seen ? double(correct) / double(seen) : 0;
   r.lr = optimizer_->param_groups()[0].options().get_lr();
+  r.peak_memory_mb = double(memory_stats(device_).peak_allocated) / double(1 << 20);
   return r;
 }
 
@@ -676,9 +683,9 @@ RunResult Trainer::run(int64_t first_epoch) {
     }
     save_last(epoch);
     write_metrics_csv(cfg_.out + "/metrics.csv", history_);
-    std::fprintf(stderr, "epoch %3lld/%lld  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs\n",
+    std::fprintf(stderr, "epoch %3lld/%lld  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs  peak %.0f MiB\n",
                  (long long)epoch, (long long)cfg_.epochs, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
-                 r.lr, r.seconds);
+                 r.lr, r.seconds, r.peak_memory_mb);
     last_epoch = epoch;
   }
   for (auto& cb : callbacks_) cb->on_train_end(*this);
@@ -698,6 +705,7 @@ RunResult Trainer::run(int64_t first_epoch) {
   int64_t ran = last_epoch - first_epoch + 1;
   res.seconds_per_epoch = ran > 0 ? train_seconds / double(ran) : 0;
   res.data_wait_seconds = data_wait_;
+  for (const EpochRecord& r : history_) res.peak_memory_mb = std::max(res.peak_memory_mb, r.peak_memory_mb);
 
   ReportData rep;
   rep.title = "nabla run: " + spec_.name + " (" + cfg_.out + ")";
@@ -708,7 +716,8 @@ RunResult Trainer::run(int64_t first_epoch) {
                               {"best validation accuracy", best_val_},
                               {"best epoch", best_epoch_},
                               {"epochs run", last_epoch},
-                              {"seconds per epoch", res.seconds_per_epoch}});
+                              {"seconds per epoch", res.seconds_per_epoch},
+                              {"peak memory in training (MiB)", res.peak_memory_mb}});
   rep.history = history_;
   rep.test = res.test;
   if (cfg_.classes.empty() && spec_.num_classes == 10) {

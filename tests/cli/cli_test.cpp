@@ -160,10 +160,11 @@ TEST(CliTrain, ShortRunLearnsTheSyntheticClassesAndWritesTheRunFolder) {
     EXPECT_TRUE(fs::exists(b.run + "/" + f)) << f;
   auto rows = lines_of(read_text(b.run + "/metrics.csv"));
   ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds");
+  EXPECT_EQ(rows[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,peak_memory_mb");
   for (int e = 1; e <= 3; ++e) {
     auto cols = split(rows[size_t(e)], ',');
-    ASSERT_EQ(cols.size(), 7u) << rows[size_t(e)];
+    ASSERT_EQ(cols.size(), 8u) << rows[size_t(e)];
+    EXPECT_GT(std::stod(cols[7]), 0.0) << "peak memory: " << rows[size_t(e)];
     EXPECT_EQ(cols[0], std::to_string(e));
     for (size_t c = 1; c < cols.size(); ++c) EXPECT_TRUE(std::isfinite(std::stod(cols[c]))) << rows[size_t(e)];
   }

@@ -181,7 +181,8 @@ import json, sys
 try:
     r = json.loads(sys.stdin.read())
     print(f\"test accuracy {100 * r['test_accuracy']:.2f}% after {r['epochs']} epochs, {r['seconds']:.0f} s \"
-          f\"({r['seconds_per_epoch']:.1f} s/epoch, data wait {r['data_wait_seconds']:.1f} s)\")
+          f\"({r['seconds_per_epoch']:.1f} s/epoch, data wait {r['data_wait_seconds']:.1f} s, \"
+          f\"peak {r.get('peak_memory_mb', 0):.0f} MiB allocated)\")
 except Exception as e:
     print('no summary line')" 2>&1)
       if [ "$RC" -eq 0 ]; then note "train $MODEL (GPU): $LINE [${SECS}s]"

@@ -149,11 +149,13 @@ inline size_t count_prefixed(const nabla::io::TensorMap& m, const std::string& p
   return n;
 }
 
-/// metrics.csv without the wall-clock column (the last one), for exact comparisons.
+/// metrics.csv without its two measured columns (seconds, peak_memory_mb), which differ between
+/// equal runs.
 inline std::vector<std::string> metrics_rows_without_seconds(const std::string& csv_path) {
   std::vector<std::string> rows;
   for (const std::string& l : lines_of(read_text(csv_path))) {
-    auto cut = l.rfind(',');
+    auto last = l.rfind(',');
+    auto cut = last == std::string::npos || last == 0 ? std::string::npos : l.rfind(',', last - 1);
     rows.push_back(cut == std::string::npos ? l : l.substr(0, cut));
   }
   return rows;

@@ -331,6 +331,34 @@ TEST(Trainer, EmaRunSavesAndEvaluatesTheAverage) {
 
 // A finished cosine run resumed for more epochs continues on the new, longer curve: its next
 // epoch takes the lr a run made for that many epochs has there, not the old curve's final 0.
+TEST(Trainer, RecordsPeakTrainingMemoryPerEpoch) {
+  TempDir dir("peak");
+  auto run = [&](const std::string& name, int64_t batch) {
+    TrainConfig c = small_config(dir.file(name));
+    c.epochs = 2;
+    c.batch_size = batch;
+    return Trainer(c).fit();
+  };
+  train::RunResult small = run("b8", 8), large = run("b256", 256);
+  // The weights, their gradients and SGD's momentum are all held while a step runs.
+  io::SafetensorsFile last = io::load_safetensors(small.run_dir + "/last.safetensors");
+  double weight_mb = 0;
+  for (const auto& [k, v] : last.tensors)
+    if (k.rfind("model.", 0) == 0) weight_mb += double(v.numel() * int64_t(dtype_size(v.dtype()))) / double(1 << 20);
+  EXPECT_GE(small.peak_memory_mb, 2 * weight_mb);
+  // 32 times the batch: the activations of a step at batch 256 (784 inputs each, 0.77 MiB for the
+  // input alone) outweigh those at batch 8.
+  EXPECT_GT(large.peak_memory_mb, small.peak_memory_mb + 0.5);
+  // The run's figure is its largest epoch's, in metrics.csv's last column.
+  double most = 0;
+  for (const std::string& row : lines_of(read_text(large.run_dir + "/metrics.csv"))) {
+    if (row.rfind("epoch", 0) == 0) continue;
+    most = std::max(most, std::stod(split(row, ',').back()));
+  }
+  EXPECT_NEAR(most, large.peak_memory_mb, 1e-3 * most);
+  EXPECT_NE(read_text(large.run_dir + "/report.html").find("peak memory in training (MiB)"), std::string::npos);
+}
+
 TEST(TrainerResume, MoreEpochsAfterAFinishedScheduleFollowTheNewCurve) {
   TempDir dir("resume_longer");
   auto lr_of_epoch = [](const std::string& run, size_t epoch) {

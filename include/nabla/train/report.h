@@ -16,6 +16,10 @@ struct EpochRecord {
   double val_loss = 0, val_accuracy = 0;
   double lr = 0;
   double seconds = 0;
+  /// The most memory the training device's allocator had handed out during the epoch's
+  /// training steps, in MiB (PyTorch's max_memory_allocated), measured like `seconds` rather
+  /// than computed: it includes whatever else lives on the device (on the CPU, the data set).
+  double peak_memory_mb = 0;
 };
 
 struct ImageSample {

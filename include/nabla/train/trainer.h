@@ -94,6 +94,7 @@ struct RunResult {
   double seconds = 0;
   double seconds_per_epoch = 0;
   double data_wait_seconds = 0;  ///< time the training loop waited for batches
+  double peak_memory_mb = 0;     ///< the largest EpochRecord::peak_memory_mb of this run's epochs
   io::Json to_json() const;
 };
 
