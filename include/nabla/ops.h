@@ -371,7 +371,7 @@ Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim,
                       int64_t step);
 
 // ---- convolution, pooling, normalization, resampling (ops/conv.cpp, pool.cpp, norm.cpp, norm_composed.cpp,
-// resample.cpp, shuffle_fold.cpp, embedding_bag.cpp) ----
+// resample.cpp, shuffle_fold.cpp) ----
 using Size2 = std::array<int64_t, 2>;
 
 struct Conv2dOptions {
@@ -542,9 +542,26 @@ Tensor unfold(const Tensor& x, Size2 kernel_size, const FoldOptions& opts = {});
 /// are each other's VJP, so both are differentiable to any order.
 Tensor fold(const Tensor& x, Size2 output_size, Size2 kernel_size, const FoldOptions& opts = {});
 
-/// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim]. Lookups of
-/// `padding_idx` (negative counts from the end) pass no gradient to that row, as PyTorch's.
+// ---- embedding (ops/embedding.cpp, embedding_bag.cpp) -----------------------------------------
+struct EmbeddingOptions {
+  /// Lookups of this row (negative counts from the end) pass it no gradient, as PyTorch's.
+  std::optional<int64_t> padding_idx = std::nullopt;
+  /// Before the lookup, each looked-up row whose norm_type-norm exceeds max_norm is rescaled in
+  /// place to that norm (embedding_renorm_): the caller's `weight` changes, as in PyTorch.
+  std::optional<double> max_norm = std::nullopt;
+  double norm_type = 2.0;
+  /// Each row's gradient is divided by the number of times `indices` looks it up (every time a
+  /// gradient crosses the lookup, so a second derivative is divided twice).
+  bool scale_grad_by_freq = false;
+};
+/// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim] (F.embedding).
+Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingOptions& opts);
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+/// torch.embedding_renorm_: each row of the contiguous `weight` that `indices` picks and whose
+/// norm_type-norm exceeds max_norm is multiplied by max_norm / (norm + 1e-7), in place and outside
+/// autograd (as an optimizer step changes a parameter); a backward that saved `weight` before
+/// then fails its version check, naming this op. Rows not picked are left bit for bit.
+Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm, double norm_type = 2.0);
 
 enum class EmbeddingBagMode { Sum, Mean, Max };
 struct EmbeddingBagOptions {
@@ -559,6 +576,12 @@ struct EmbeddingBagOptions {
   /// Entries equal to this index (negative counts from the end) are left out of their bag: not
   /// summed, counted in no mean, never the max, and no gradient to that row.
   std::optional<int64_t> padding_idx = std::nullopt;
+  /// As EmbeddingOptions': the looked-up rows renormalized in place first.
+  std::optional<double> max_norm = std::nullopt;
+  double norm_type = 2.0;
+  /// Each row's gradient divided by how often `input` holds it; sum and mean modes only, as in
+  /// PyTorch.
+  bool scale_grad_by_freq = false;
 };
 /// The sum, mean or max of the rows of `weight` [num, dim] that each bag of i64 `input` picks:
 /// [B, dim] (PyTorch's F.embedding_bag, weight first as in embedding()). An empty bag gives zeros.

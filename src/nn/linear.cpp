@@ -95,15 +95,25 @@ Tensor Flatten::forward(const Tensor& x) {
 // ---- Embedding ---------------------------------------------------------------------------------
 
 namespace {
-/// Embedding's and EmbeddingBag's table [n, d]; a negative padding_idx is made non-negative.
-Tensor register_table(Module& m, int64_t n, int64_t d, std::optional<int64_t>& padding_idx) {
+/// Embedding's and EmbeddingBag's options checked, a negative padding_idx made non-negative.
+template <typename Options>
+void check_table_options(const Module& m, Options& o) {
+  const int64_t n = o.num_embeddings(), d = o.embedding_dim();
   if (n < 0 || d < 0) m.fail("num_embeddings and embedding_dim must be non-negative, got ", n, " and ", d);
-  if (padding_idx) {
+  if (std::optional<int64_t>& padding_idx = o.padding_idx()) {
     const int64_t p = *padding_idx;
     if (p < -n || p >= n) m.fail("padding_idx ", p, " is out of range for ", n, " embeddings");
     padding_idx = p < 0 ? p + n : p;
   }
-  return m.register_parameter("weight", empty({n, d}));
+  if (o.max_norm() && !(*o.max_norm() >= 0)) m.fail("max_norm must be >= 0, got ", *o.max_norm());
+  if (!(o.norm_type() > 0)) m.fail("norm_type must be positive (a p-norm, inf allowed), got ", o.norm_type());
+}
+
+/// from_pretrained's table: [num_embeddings, embedding_dim] of a floating dtype.
+void check_pretrained(const Tensor& e, const char* layer) {
+  NB_CHECK(e.defined() && e.dim() == 2 && e.is_floating_point(), "[", layer,
+           ".from_pretrained] embeddings must be a floating 2-D tensor [num_embeddings, embedding_dim], got ",
+           e.defined() ? shape_str(e.shape()) + " " + dtype_name(e.dtype()) : "an undefined tensor");
 }
 
 /// PyTorch's init of both: N(0, 1), the padding row zero.
@@ -117,8 +127,22 @@ void reset_table(Tensor& weight, const std::optional<int64_t>& padding_idx) {
 }  // namespace
 
 Embedding::Embedding(const EmbeddingOptions& o) : Module("Embedding"), options(o) {
-  weight = register_table(*this, o.num_embeddings(), o.embedding_dim(), options.padding_idx());
+  check_table_options(*this, options);
+  weight = register_parameter("weight", empty({o.num_embeddings(), o.embedding_dim()}));
   reset_parameters();
+}
+
+Embedding::Embedding(const EmbeddingOptions& o, const Tensor& w, bool requires_grad) : Module("Embedding"), options(o) {
+  check_table_options(*this, options);
+  // detach(): the parameter shares the caller's storage, not its autograd flags
+  weight = register_parameter("weight", w.detach(), requires_grad);
+}
+
+std::shared_ptr<Embedding> Embedding::from_pretrained(const Tensor& e, const EmbeddingFromPretrainedOptions& p) {
+  check_pretrained(e, "Embedding");
+  EmbeddingOptions o(e.size(0), e.size(1));
+  o.padding_idx(p.padding_idx()).max_norm(p.max_norm()).norm_type(p.norm_type()).scale_grad_by_freq(p.scale_grad_by_freq());
+  return std::shared_ptr<Embedding>(new Embedding(o, e, !p.freeze()));
 }
 
 void Embedding::reset_parameters() { reset_table(weight, options.padding_idx()); }
@@ -127,14 +151,34 @@ Tensor Embedding::forward(const Tensor& indices) {
   if (indices.dtype() != DType::i64)
     fail("expected i64 indices, got ", indices.dtype(), " input of shape ", indices.shape(), "; weight is ",
          weight.shape());
-  return embedding(weight, indices, options.padding_idx());
+  return embedding(weight, indices,
+                   {.padding_idx = options.padding_idx(),
+                    .max_norm = options.max_norm(),
+                    .norm_type = options.norm_type(),
+                    .scale_grad_by_freq = options.scale_grad_by_freq()});
 }
 
 // ---- EmbeddingBag ------------------------------------------------------------------------------
 
 EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& o) : Module("EmbeddingBag"), options(o) {
-  weight = register_table(*this, o.num_embeddings(), o.embedding_dim(), options.padding_idx());
+  check_table_options(*this, options);
+  weight = register_parameter("weight", empty({o.num_embeddings(), o.embedding_dim()}));
   reset_parameters();
+}
+
+EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& o, const Tensor& w, bool requires_grad)
+    : Module("EmbeddingBag"), options(o) {
+  check_table_options(*this, options);
+  weight = register_parameter("weight", w.detach(), requires_grad);
+}
+
+std::shared_ptr<EmbeddingBag> EmbeddingBag::from_pretrained(const Tensor& e,
+                                                            const EmbeddingBagFromPretrainedOptions& p) {
+  check_pretrained(e, "EmbeddingBag");
+  EmbeddingBagOptions o(e.size(0), e.size(1));
+  o.mode(p.mode()).include_last_offset(p.include_last_offset()).padding_idx(p.padding_idx()).max_norm(p.max_norm());
+  o.norm_type(p.norm_type()).scale_grad_by_freq(p.scale_grad_by_freq());
+  return std::shared_ptr<EmbeddingBag>(new EmbeddingBag(o, e, !p.freeze()));
 }
 
 void EmbeddingBag::reset_parameters() { reset_table(weight, options.padding_idx()); }
@@ -147,7 +191,10 @@ Tensor EmbeddingBag::forward(const Tensor& input, const Tensor& offsets, const T
                         .mode = options.mode(),
                         .per_sample_weights = per_sample_weights,
                         .include_last_offset = options.include_last_offset(),
-                        .padding_idx = options.padding_idx()});
+                        .padding_idx = options.padding_idx(),
+                        .max_norm = options.max_norm(),
+                        .norm_type = options.norm_type(),
+                        .scale_grad_by_freq = options.scale_grad_by_freq()});
 }
 
 Tensor EmbeddingBag::operator()(const Tensor& input, const Tensor& offsets, const Tensor& per_sample_weights) {
@@ -173,10 +220,22 @@ std::string Flatten::extra_repr() const {
   return "start_dim=" + std::to_string(options.start_dim()) + ", end_dim=" + std::to_string(options.end_dim());
 }
 
-std::string Embedding::extra_repr() const {
-  std::string s = std::to_string(options.num_embeddings()) + ", " + std::to_string(options.embedding_dim());
-  if (options.padding_idx()) s += ", padding_idx=" + std::to_string(*options.padding_idx());
+namespace {
+/// The optional settings PyTorch's Embedding and EmbeddingBag print after the sizes.
+template <typename Options>
+std::string table_repr(const Options& o) {
+  std::string s;
+  if (o.padding_idx()) s += ", padding_idx=" + std::to_string(*o.padding_idx());
+  if (o.max_norm()) s += ", max_norm=" + detail::num_str(*o.max_norm());
+  if (o.norm_type() != 2.0) s += ", norm_type=" + detail::num_str(o.norm_type());
+  if (o.scale_grad_by_freq()) s += std::string(", scale_grad_by_freq=") + detail::bool_str(true);
   return s;
+}
+}  // namespace
+
+std::string Embedding::extra_repr() const {
+  return std::to_string(options.num_embeddings()) + ", " + std::to_string(options.embedding_dim()) +
+         table_repr(options);
 }
 
 std::string EmbeddingBag::extra_repr() const {
@@ -184,8 +243,7 @@ std::string EmbeddingBag::extra_repr() const {
   const EmbeddingBagMode m = options.mode();
   std::string s = std::to_string(options.num_embeddings()) + ", " + std::to_string(options.embedding_dim()) +
                   ", mode=" + (m == EmbeddingBagMode::Sum ? "sum" : m == EmbeddingBagMode::Mean ? "mean" : "max");
-  if (options.padding_idx()) s += ", padding_idx=" + std::to_string(*options.padding_idx());
-  return s;
+  return s + table_repr(options);
 }
 
 }  // namespace nabla::nn

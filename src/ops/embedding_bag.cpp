@@ -3,6 +3,7 @@
 // those ops. The bag layout is worked out on the host, where the indices are checked too.
 #include <cmath>
 
+#include "embedding.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -70,6 +71,12 @@ Tensor embedding_bag(const Tensor& weight, const Tensor& input, const EmbeddingB
   const std::vector<int64_t> idx = input.to(Device::cpu()).reshape({-1}).to_vector<int64_t>();
   for (int64_t i : idx)
     NB_CHECK(i >= 0 && i < num, "[embedding_bag] index ", i, " is out of range for weight ", weight.shape());
+  NB_CHECK(!o.scale_grad_by_freq || o.mode != EmbeddingBagMode::Max,
+           "[embedding_bag] scale_grad_by_freq is not supported with mode max (nor in PyTorch); use sum or mean");
+  if (o.max_norm) {
+    Tensor w = weight;  // the same tensor: F.embedding_bag renormalizes the caller's weight too
+    embedding_renorm_(w, input, *o.max_norm, o.norm_type);
+  }
   const TensorOptions like_w{.dtype = weight.dtype(), .device = weight.device()};
   if (B == 0 || D == 0) return zeros({B, D}, like_w);
 
@@ -108,6 +115,7 @@ Tensor embedding_bag(const Tensor& weight, const Tensor& input, const EmbeddingB
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = start[size_t(b)]; t < start[size_t(b) + 1]; ++t) bag_of[size_t(t)] = b;
   Tensor rows = index_select(weight, 0, input.reshape({-1}));
+  if (o.scale_grad_by_freq) rows = ops::scale_grad_by_frequency(rows, input.reshape({-1}), num);
   if (pad) rows = masked_fill(rows, from_vector(drop, {T, 1}, DType::u8).to(dev), 0.0);
   if (psw.defined()) rows = rows * psw.reshape({T, 1});
   Tensor out = index_add(zeros({B, D}, like_w), 0, from_vector(bag_of, {T}).to(dev), rows);

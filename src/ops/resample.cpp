@@ -1,4 +1,4 @@
-// pad, interpolate and embedding, composed from slicing and index_select so their
+// pad and interpolate, composed from slicing and index_select so their
 // gradients (and gradients of gradients) come from those ops.
 #include <cmath>
 #include <new>
@@ -149,26 +149,6 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
     if (!dynamic_cast<const std::bad_alloc*>(&e) && !dynamic_cast<const std::length_error*>(&e)) throw;
     fail("[interpolate] out of memory for output size (", size[0], ", ", size[1], ") from input ", x.shape());
   }
-}
-
-Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
-  NB_CHECK(weight.dim() == 2, "[embedding] weight must be [num_embeddings, dim], got ", weight.shape());
-  NB_CHECK(indices.dtype() == DType::i64, "[embedding] indices must be i64, got ", indices.dtype());
-  Shape out = indices.shape();
-  out.push_back(weight.size(1));
-  const Tensor flat = indices.reshape({-1});
-  Tensor rows = index_select(weight, 0, flat);
-  if (padding_idx) {
-    const int64_t n = weight.size(0), p = *padding_idx;
-    NB_CHECK(p >= -n && p < n, "[embedding] padding_idx ", p, " is out of range for weight ", weight.shape());
-    if (rows.requires_grad()) {
-      // Lookups of the padding row pass no gradient back (PyTorch's padding_idx); the row's
-      // other uses (a tied output layer, a penalty on the weight) still reach it.
-      const Tensor pad = full({}, double(p < 0 ? p + n : p), {.dtype = DType::i64, .device = indices.device()});
-      rows = where(ne(flat, pad).unsqueeze(1), rows, rows.detach());
-    }
-  }
-  return rows.reshape(out);
 }
 
 }  // namespace nabla

@@ -1,6 +1,7 @@
 // Embedding: a lookup table of vectors indexed by integer ids; EmbeddingBag: their sums, means or
 // maxima over bags of ids.
 #pragma once
+#include <memory>
 #include <optional>
 
 #include "nabla/nn/module.h"
@@ -15,6 +16,23 @@ struct EmbeddingOptions {
   NB_ARG(int64_t, embedding_dim);
   /// This row is initialized to zeros and receives no gradient (negative counts from the end).
   NB_ARG(std::optional<int64_t>, padding_idx);
+  /// Each forward first rescales, in place, the looked-up rows whose norm_type-norm exceeds
+  /// max_norm to that norm (nabla::embedding_renorm_), as PyTorch's.
+  NB_ARG(std::optional<double>, max_norm);
+  NB_ARG(double, norm_type) = 2.0;
+  /// Each row's gradient is divided by how many times the batch looks it up.
+  NB_ARG(bool, scale_grad_by_freq) = false;
+};
+
+/// Embedding::from_pretrained's settings (PyTorch's keyword arguments).
+struct EmbeddingFromPretrainedOptions {
+  /// The table is not trained (its weight does not require grad).
+  NB_ARG(bool, freeze) = true;
+  /// Lookups of this row pass it no gradient; unlike a new layer's, its values are kept.
+  NB_ARG(std::optional<int64_t>, padding_idx);
+  NB_ARG(std::optional<double>, max_norm);
+  NB_ARG(double, norm_type) = 2.0;
+  NB_ARG(bool, scale_grad_by_freq) = false;
 };
 
 /// out[..., :] = weight[indices[...], :] for i64 indices of any shape: [..., embedding_dim].
@@ -24,12 +42,20 @@ class Embedding : public Module {
   explicit Embedding(const EmbeddingOptions& options);
   Embedding(int64_t num_embeddings, int64_t embedding_dim)
       : Embedding(EmbeddingOptions(num_embeddings, embedding_dim)) {}
+  /// An Embedding whose weight is `embeddings` [num_embeddings, embedding_dim] itself (its storage
+  /// is shared, not copied, as PyTorch's; the tensor passed in keeps its requires_grad), e.g.
+  /// word vectors trained elsewhere.
+  static std::shared_ptr<Embedding> from_pretrained(const Tensor& embeddings,
+                                                    const EmbeddingFromPretrainedOptions& options = {});
   Tensor forward(const Tensor& indices) override;
   void reset_parameters();
   std::string extra_repr() const override;
 
   EmbeddingOptions options;
   Tensor weight;  ///< [num_embeddings, embedding_dim]
+
+ private:
+  Embedding(const EmbeddingOptions& options, const Tensor& weight, bool requires_grad);
 };
 
 struct EmbeddingBagOptions {
@@ -43,6 +69,22 @@ struct EmbeddingBagOptions {
   /// Entries of this index are left out of their bag; the row starts at zeros and gets no
   /// gradient from them (negative counts from the end).
   NB_ARG(std::optional<int64_t>, padding_idx);
+  /// As EmbeddingOptions' (in place, before each forward).
+  NB_ARG(std::optional<double>, max_norm);
+  NB_ARG(double, norm_type) = 2.0;
+  /// Each row's gradient divided by how often the input holds it; sum and mean modes only.
+  NB_ARG(bool, scale_grad_by_freq) = false;
+};
+
+/// EmbeddingBag::from_pretrained's settings (PyTorch's keyword arguments).
+struct EmbeddingBagFromPretrainedOptions {
+  NB_ARG(bool, freeze) = true;
+  NB_ARG(EmbeddingBagMode, mode) = EmbeddingBagMode::Mean;
+  NB_ARG(bool, include_last_offset) = false;
+  NB_ARG(std::optional<int64_t>, padding_idx);
+  NB_ARG(std::optional<double>, max_norm);
+  NB_ARG(double, norm_type) = 2.0;
+  NB_ARG(bool, scale_grad_by_freq) = false;
 };
 
 /// The sum, mean or max of the embedding rows in each bag of ids (bags of varying length, as in
@@ -53,6 +95,9 @@ struct EmbeddingBagOptions {
 class EmbeddingBag : public Module {
  public:
   explicit EmbeddingBag(const EmbeddingBagOptions& options);
+  /// An EmbeddingBag over `embeddings` [num_embeddings, embedding_dim] itself (shared, not copied).
+  static std::shared_ptr<EmbeddingBag> from_pretrained(const Tensor& embeddings,
+                                                       const EmbeddingBagFromPretrainedOptions& options = {});
   Tensor forward(const Tensor& input, const Tensor& offsets, const Tensor& per_sample_weights = Tensor());
   /// forward(input, offsets, per_sample_weights) with errors naming this module.
   Tensor operator()(const Tensor& input, const Tensor& offsets, const Tensor& per_sample_weights = Tensor());
@@ -67,6 +112,9 @@ class EmbeddingBag : public Module {
 
   EmbeddingBagOptions options;
   Tensor weight;  ///< [num_embeddings, embedding_dim]
+
+ private:
+  EmbeddingBag(const EmbeddingBagOptions& options, const Tensor& weight, bool requires_grad);
 };
 
 }  // namespace nabla::nn
