@@ -3,6 +3,8 @@
 // tensor acts as a number would, so it raises a dimensioned operand only to a higher category.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "common/expect_error.h"
 #include "nabla/nabla.h"
 
@@ -37,8 +39,8 @@ TEST(ResultType, MatchesPyTorch) {
       {dims(DType::f16), dims(DType::bf16), DType::f32},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(::testing::Message() << c.a.dtype() << " " << c.a.shape() << " with " << c.b.dtype() << " "
-                                      << c.b.shape());
+    SCOPED_TRACE(::testing::Message() << c.a.dtype() << " " << ::testing::PrintToString(c.a.shape()) << " with "
+                                      << c.b.dtype() << " " << ::testing::PrintToString(c.b.shape()));
     EXPECT_EQ(nb::result_type(c.a, c.b), c.want);
     EXPECT_EQ(nb::add(c.a, c.b).dtype(), c.want);
     EXPECT_EQ(nb::mul(c.b, c.a).dtype(), c.want);
