@@ -8,8 +8,12 @@
 //   bf16 / f16 widened  operands widened to f32, the f32 kernels, results narrowed once.
 // Calls are interleaved: each round runs every configuration for --block calls, starting with a
 // different one each round. Prints medians with IQR and min-max, in ms, and the ratio to f32's
-// median of the same run, plus the implementation oneDNN picked for each 16-bit pass.
+// median of the same run, plus the implementation oneDNN picked for each 16-bit pass, and (on a
+// CPU with AVX512_BF16) the rate of VDPBF16PS against VFMADD231PS in MACs per ns: the ceiling of
+// what bf16 arithmetic can gain over f32 on this CPU.
 // Usage: bench_half_conv [--rounds R] [--block B] [--warmup W] [--threads T] [--batch N] [--k 3|5]
+#include <immintrin.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -59,6 +63,51 @@ inline void escape(T* p) {
   asm volatile("" : : "g"(p) : "memory");
 }
 
+// Ten independent accumulators in registers (more than the latency times the issue rate), n
+// iterations: seconds per instruction.
+#define NB_TEN(OP) OP(a0) OP(a1) OP(a2) OP(a3) OP(a4) OP(a5) OP(a6) OP(a7) OP(a8) OP(a9)
+__attribute__((target("avx512f,avx512bf16"))) double bf16_dot_seconds(long n) {
+  // Distinct starting values: equal ones let the compiler merge the ten chains into one.
+  __m512 a0 = _mm512_set1_ps(0), a1 = _mm512_set1_ps(1), a2 = _mm512_set1_ps(2), a3 = _mm512_set1_ps(3),
+         a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5), a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7),
+         a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9);
+  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
+  const auto t0 = clk::now();
+#define NB_DOT(v) v = _mm512_dpbf16_ps(v, x, x);
+  for (long i = 0; i < n; ++i) {
+    NB_TEN(NB_DOT)
+  }
+  const double s = std::chrono::duration<double>(clk::now() - t0).count();
+#define NB_SUM(v) sum = _mm512_add_ps(sum, v);
+  __m512 sum = _mm512_setzero_ps();
+  NB_TEN(NB_SUM)
+  volatile float keep = _mm512_cvtss_f32(sum);  // sum depends on every accumulator
+  (void)keep;
+  return s / double(n * 10);
+}
+
+__attribute__((target("avx512f,fma"))) double f32_fma_seconds(long n) {
+  __m512 a0 = _mm512_set1_ps(0), a1 = _mm512_set1_ps(1), a2 = _mm512_set1_ps(2), a3 = _mm512_set1_ps(3),
+         a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5), a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7),
+         a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9);
+  const __m512 x = _mm512_set1_ps(1e-9f);
+  const auto t0 = clk::now();
+#define NB_FMA(v) v = _mm512_fmadd_ps(x, x, v);
+  for (long i = 0; i < n; ++i) {
+    NB_TEN(NB_FMA)
+  }
+  const double s = std::chrono::duration<double>(clk::now() - t0).count();
+  __m512 sum = _mm512_setzero_ps();
+  NB_TEN(NB_SUM)
+  volatile float keep = _mm512_cvtss_f32(sum);  // sum depends on every accumulator
+  (void)keep;
+  return s / double(n * 10);
+}
+#undef NB_DOT
+#undef NB_FMA
+#undef NB_SUM
+#undef NB_TEN
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -85,6 +134,13 @@ int main(int argc, char** argv) {
     }
   }
   nb::set_num_threads(threads);
+  if (__builtin_cpu_supports("avx512bf16")) {
+    for (int r = 0; r < 3; ++r) {
+      const double b = bf16_dot_seconds(20000000), f = f32_fma_seconds(20000000);
+      std::printf("vdpbf16ps %.3f ns (%.1f MAC/ns), vfmadd231ps %.3f ns (%.1f MAC/ns)\n", b * 1e9, 32 / (b * 1e9), f * 1e9,
+                  16 / (f * 1e9));
+    }
+  }
   const Config configs[] = {{"f32", nb::DType::f32, false},
                             {"bf16 native", nb::DType::bf16, true},
                             {"bf16 widened", nb::DType::bf16, false},

@@ -218,10 +218,10 @@ void weight_grad_typed(const ConvGeom& g, const T* x, const T* gout, T* gw) {
 std::atomic<ConvImpl> g_conv_impl{ConvImpl::Auto};
 // Off unless NABLA_CONV_HALF_NATIVE=1 (or set_half_conv_native): on the CPU this was measured on
 // (Intel model 207, AVX512_BF16 and AVX512_FP16, no AMX), VDPBF16PS does 32 MACs per instruction
-// at half the rate of VFMADD231PS's 16, so bf16 arithmetic is no faster than f32, and oneDNN 2.6's
-// bf16 convolutions (direct JIT kernels, no Winograd) ran the cnn preset's layers about 2x slower
-// than the widened path, conversions included (bench_half_conv, bench/README.md); oneDNN 2.6 has
-// no f16 convolution on CPUs at all. The native path is kept, tested, for CPUs where 16-bit
+// at a quarter of the rate of VFMADD231PS's 16, so bf16 arithmetic runs at half f32's rate, and
+// oneDNN 2.6's bf16 convolutions (direct JIT kernels, no Winograd) took 1.1-1.6x the widened
+// path's time, conversions included, for the cnn preset's layers' forward + backward (3x3 and 5x5;
+// bench_half_conv, bench/README.md); oneDNN 2.6 has no f16 convolution on CPUs at all. The native path is kept, tested, for CPUs where 16-bit
 // arithmetic outruns f32 (to be measured there before it becomes a default).
 std::atomic<bool> g_half_native{[] {
   const char* v = std::getenv("NABLA_CONV_HALF_NATIVE");
