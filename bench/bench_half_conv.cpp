@@ -137,8 +137,8 @@ int main(int argc, char** argv) {
   if (__builtin_cpu_supports("avx512bf16")) {
     for (int r = 0; r < 3; ++r) {
       const double b = bf16_dot_seconds(20000000), f = f32_fma_seconds(20000000);
-      std::printf("vdpbf16ps %.3f ns (%.1f MAC/ns), vfmadd231ps %.3f ns (%.1f MAC/ns)\n", b * 1e9, 32 / (b * 1e9), f * 1e9,
-                  16 / (f * 1e9));
+      std::printf("vdpbf16ps %.3f ns (%.1f MAC/ns), vfmadd231ps %.3f ns (%.1f MAC/ns)\n", b * 1e9, 32 / (b * 1e9),
+                  f * 1e9, 16 / (f * 1e9));
     }
   }
   const Config configs[] = {{"f32", nb::DType::f32, false},
@@ -153,7 +153,8 @@ int main(int argc, char** argv) {
     g.sh = g.sw = 1, g.ph = g.pw = k / 2, g.dh = g.dw = 1, g.groups = 1;
     return g;
   };
-  const Layer layers[] = {{"conv1 1->32 28x28", geom(1, 32, 28), false}, {"conv2 32->64 14x14", geom(32, 64, 14), true}};
+  const Layer layers[] = {{"conv1 1->32 28x28", geom(1, 32, 28), false},
+                          {"conv2 32->64 14x14", geom(32, 64, 14), true}};
   std::printf("cnn preset conv layers, batch %lld, %lldx%lld, %d thread(s), %d rounds x %d calls per configuration\n",
               (long long)batch, (long long)k, (long long)k, threads, rounds, block);
   for (const Layer& L : layers) {

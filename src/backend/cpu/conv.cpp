@@ -23,12 +23,13 @@
 namespace nabla::backend::cpu {
 namespace {
 
-// 16-bit (bf16, f16) convolutions run oneDNN's native 16-bit kernels where it has a JIT one for
-// the case (onednn::forward etc. decline the others, see conv_onednn.cpp); otherwise the entry
-// points below widen their operands to f32, run the f32 kernels (oneDNN, im2col + GEMM or direct,
-// as measured for f32) and narrow each result once. Both are float accumulation and one rounding,
-// as PyTorch's CPU convolutions for 16-bit types. The widened path pays a pass over every operand
-// and result (and the f32 buffers), which made bf16 training slower than f32 (bench/README.md).
+// 16-bit (bf16, f16) convolutions, when switched on (g_half_native below), run oneDNN's native
+// 16-bit kernels where it has a JIT one for the case (onednn::forward etc. decline the others, see
+// conv_onednn.cpp); otherwise the entry points below widen their operands to f32, run the f32
+// kernels (oneDNN, im2col + GEMM or direct, as measured for f32) and narrow each result once. Both
+// are float accumulation and one rounding, as PyTorch's CPU convolutions for 16-bit types. The
+// widened path pays a pass over every operand and result (and the f32 buffers), which made bf16
+// training slower than f32 (bench/README.md).
 //
 // Element counts of a convolution's input, weight and output, for the widened path.
 struct ConvSizes {
@@ -221,15 +222,18 @@ std::atomic<ConvImpl> g_conv_impl{ConvImpl::Auto};
 // at a quarter of the rate of VFMADD231PS's 16, so bf16 arithmetic runs at half f32's rate, and
 // oneDNN 2.6's bf16 convolutions (direct JIT kernels, no Winograd) took 1.1-1.6x the widened
 // path's time, conversions included, for the cnn preset's layers' forward + backward (3x3 and 5x5;
-// bench_half_conv, bench/README.md); oneDNN 2.6 has no f16 convolution on CPUs at all. The native path is kept, tested, for CPUs where 16-bit
-// arithmetic outruns f32 (to be measured there before it becomes a default).
+// bench_half_conv, bench/README.md); oneDNN 2.6 has no f16 convolution on CPUs at all. The native
+// path is kept, tested, for CPUs where 16-bit arithmetic outruns f32 (to be measured there before
+// it becomes a default).
 std::atomic<bool> g_half_native{[] {
   const char* v = std::getenv("NABLA_CONV_HALF_NATIVE");
   return v != nullptr && std::strcmp(v, "1") == 0;
 }()};
 
 // Whether a 16-bit convolution tries oneDNN's native kernels first.
-bool try_native(DType dt) { return is_half(dt) && conv_onednn_built() && g_half_native.load(std::memory_order_relaxed); }
+bool try_native(DType dt) {
+  return is_half(dt) && conv_onednn_built() && g_half_native.load(std::memory_order_relaxed);
+}
 
 // relu in place on n 16-bit values, on their bits: a set sign bit with a magnitude up to the
 // infinity's (negative numbers, -0, -inf) becomes +0, as relu_of gives; NaNs (magnitude above it)

@@ -207,8 +207,8 @@ void build_with(Cache& c, Entry& e, const ConvGeom& g, Pass pass, dnnl::algorith
     } else {
       // A 16-bit weight gradient is a sum over the whole batch and every output position: it is
       // kept in f32 by the primitive and rounded once by the reorder into the caller's 16-bit
-      // buffer, never accumulated in 16 bits (oneDNN's bf16 kernels sum in f32 either way; the
-      // f32 destination makes that explicit and costs one small reorder).
+      // buffer, never accumulated in 16 bits (the f32 destination makes the one rounding ours,
+      // not a choice inside the kernel, for one small reorder).
       const memory::desc diff_wei_a = any_md(wei_dims(g), memory::data_type::f32);
       // oneDNN's 16-bit weight-gradient kernels split the batch over the threads they are built
       // for and add the partial sums, so the result's bits depended on the thread count (bf16,
@@ -252,7 +252,8 @@ void build_with(Cache& c, Entry& e, const ConvGeom& g, Pass pass, dnnl::algorith
 // Its rounding differs from the direct kernels': within 5e-5 of the f64 result where those stay
 // within 1e-5 (the same test).
 bool winograd_candidate(const ConvGeom& g, Pass pass, DType dt) {
-  return dt == DType::f32 && winograd() && pass != kWeightGrad && g.groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 &&
+  return dt == DType::f32 && winograd() && pass != kWeightGrad && g.groups == 1 && g.kh == 3 && g.kw == 3 &&
+         g.sh == 1 && g.sw == 1 &&
          g.dh == 1 && g.dw == 1 && g.C % 16 == 0 && g.O % 16 == 0;
 }
 
