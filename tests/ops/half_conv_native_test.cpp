@@ -290,10 +290,16 @@ TEST_P(HalfConvNative, FusedReluKeepsNaN) {
   xv[12] = std::nan("");  // channel 0, row 2, column 2
   const Tensor x = nb::from_vector(xv, {1, 2, 5, 5}).to(dt);
   const Tensor w = nb::full({3, 2, 1, 1}, -1.0).to(dt), b = nb::full({3}, -0.5).to(dt);
+  nb::backend::ConvGeom g{};
+  g.N = 1, g.C = 2, g.H = g.W = 5, g.O = 3, g.kh = g.kw = 1, g.Ho = g.Wo = 5;
+  g.sh = g.sw = g.dh = g.dw = g.groups = 1;
+  const bool offered_here = offered(onednn::impl_name(dt, g, onednn::OneDnnPass::ForwardBias));
   for (bool native : {true, false}) {
     cpu::set_half_conv_native(native);
     // 1x1: the NaN reaches one output per channel; every other output is -0.5 before the ReLU.
+    const int64_t before = onednn::half_native_runs();
     const std::vector<double> v = nb::conv2d(x, w, b, {.fuse_relu = true}).to(DType::f64).to_vector<double>();
+    EXPECT_EQ(onednn::half_native_runs() - before, native && offered_here ? 1 : 0) << "native " << native;
     int nans = 0;
     for (size_t i = 0; i < v.size(); ++i) {
       if (std::isnan(v[i])) {
