@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <functional>
 
+#include "../../src/backend/cpu/conv_impl.h"
 #include "nabla/nabla.h"
 
 namespace {
@@ -57,10 +58,20 @@ void expect_close(const Tensor& got, const Tensor& want, double rel, const std::
 
 class HalfNn : public ::testing::TestWithParam<DType> {};
 
+/// The widened 16-bit convolution path for the scope (where oneDNN has native 16-bit kernels they
+/// sum in their own order, within the bound that half_conv_native_test.cpp checks, not bit for bit).
+struct WidenedConvPath {
+  bool saved = nb::backend::cpu::half_conv_native();
+  WidenedConvPath() { nb::backend::cpu::set_half_conv_native(false); }
+  ~WidenedConvPath() { nb::backend::cpu::set_half_conv_native(saved); }
+};
+
 // ResNet's 3x3 stage-2 convolution (64 -> 64 channels, 28x28, padding 1) and a strided 1x1
-// downsample: forward, input and weight gradients are the f32 kernels' results rounded once.
+// downsample: forward, input and weight gradients on the widened path are the f32 kernels'
+// results rounded once.
 TEST_P(HalfNn, ResNetConv2dIsF32RoundedOnce) {
   const DType dt = GetParam();
+  WidenedConvPath widened;
   struct Case {
     int64_t cin, cout, hw, k, stride, pad;
   };
@@ -80,6 +91,7 @@ TEST_P(HalfNn, ResNetConv2dIsF32RoundedOnce) {
 
 TEST_P(HalfNn, ConvBiasAndReluMatchF32) {
   const DType dt = GetParam();
+  WidenedConvPath widened;
   const Tensor x0 = randn_in({2, 8, 9, 9}, dt, 4), w0 = randn_in({6, 8, 3, 3}, dt, 5, 0.2), b0 = randn_in({6}, dt, 6);
   const nb::Conv2dOptions o{.padding = {1, 1}, .fuse_relu = true};
   Tensor xh = leaf(x0, dt), wh = leaf(w0, dt), bh = leaf(b0, dt);

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -22,10 +23,15 @@
 namespace nabla::backend::cpu {
 namespace {
 
-// Element counts of a convolution's input, weight and output, for the 16-bit entry points below,
-// which widen their operands to f32, run the f32 kernels (oneDNN, im2col + GEMM or direct, as
-// measured for f32) and narrow each result once: float accumulation and one rounding, as
-// PyTorch's CPU convolutions for 16-bit types.
+// 16-bit (bf16, f16) convolutions, when switched on (g_half_native below), run oneDNN's native
+// 16-bit kernels where it has a JIT one for the case (onednn::forward etc. decline the others, see
+// conv_onednn.cpp); otherwise the entry points below widen their operands to f32, run the f32
+// kernels (oneDNN, im2col + GEMM or direct, as measured for f32) and narrow each result once. Both
+// are float accumulation and one rounding, as PyTorch's CPU convolutions for 16-bit types. The
+// widened path pays a pass over every operand and result (and the f32 buffers), which made bf16
+// training slower than f32 (bench/README.md).
+//
+// Element counts of a convolution's input, weight and output, for the widened path.
 struct ConvSizes {
   int64_t x, w, out;
 };
@@ -211,6 +217,37 @@ void weight_grad_typed(const ConvGeom& g, const T* x, const T* gout, T* gw) {
 }
 
 std::atomic<ConvImpl> g_conv_impl{ConvImpl::Auto};
+// Off unless NABLA_CONV_HALF_NATIVE=1 (or set_half_conv_native): on the CPU this was measured on
+// (Intel model 207, AVX512_BF16 and AVX512_FP16, no AMX), VDPBF16PS does 32 MACs per instruction
+// at a quarter of the rate of VFMADD231PS's 16, so bf16 arithmetic runs at half f32's rate, and
+// oneDNN 2.6's bf16 convolutions (direct JIT kernels, no Winograd) took 1.1-1.6x the widened
+// path's time, conversions included, for the cnn preset's layers' forward + backward (3x3 and 5x5;
+// bench_half_conv, bench/README.md); oneDNN 2.6 has no f16 convolution on CPUs at all. The native
+// path is kept, tested, for CPUs where 16-bit arithmetic outruns f32 (to be measured there before
+// it becomes a default).
+std::atomic<bool> g_half_native{[] {
+  const char* v = std::getenv("NABLA_CONV_HALF_NATIVE");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}()};
+
+// Whether a 16-bit convolution tries oneDNN's native kernels first.
+bool try_native(DType dt) {
+  return is_half(dt) && conv_onednn_built() && g_half_native.load(std::memory_order_relaxed);
+}
+
+// relu in place on n 16-bit values, on their bits: a set sign bit with a magnitude up to the
+// infinity's (negative numbers, -0, -inf) becomes +0, as relu_of gives; NaNs (magnitude above it)
+// and positive values are kept. Exact, so it commutes with the rounding of the conv's output.
+void relu_half_bits(DType dt, void* out, int64_t n) {
+  uint16_t* o = static_cast<uint16_t*>(out);
+  const uint16_t inf = dt == DType::bf16 ? 0x7f80 : 0x7c00;
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const uint16_t v = o[i];
+      o[i] = ((v & 0x8000) && (v & 0x7fff) <= inf) ? uint16_t(0) : v;
+    }
+  });
+}
 
 enum class ConvPass { Forward, InputGrad, WeightGrad };
 
@@ -236,6 +273,8 @@ bool want_onednn(const ConvGeom& g, ConvPass pass) {
 
 void set_conv_impl(ConvImpl impl) { g_conv_impl.store(impl, std::memory_order_relaxed); }
 ConvImpl get_conv_impl() { return g_conv_impl.load(std::memory_order_relaxed); }
+void set_half_conv_native(bool on) { g_half_native.store(on, std::memory_order_relaxed); }
+bool half_conv_native() { return g_half_native.load(std::memory_order_relaxed); }
 bool conv_onednn_built() {
 #ifdef NABLA_CONV_ONEDNN
   return true;
@@ -245,16 +284,14 @@ bool conv_onednn_built() {
 }
 
 void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
+  if (try_native(dt) && onednn::forward(dt, g, x, w, bias, out)) return;
   if (is_half(dt)) {
     const ConvSizes n = conv_sizes(g);
     WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
     return narrowed_from(dt, out, n.out,
                          [&](float* o) { conv2d_forward(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
   }
-  if (dt == DType::f32 && want_onednn(g, ConvPass::Forward) &&
-      onednn::forward(g, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
-                      static_cast<float*>(out)))
-    return;
+  if (dt == DType::f32 && want_onednn(g, ConvPass::Forward) && onednn::forward(dt, g, x, w, bias, out)) return;
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     forward_typed<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
                             static_cast<const scalar_t*>(bias), static_cast<scalar_t*>(out));
@@ -262,6 +299,10 @@ void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, c
 }
 
 void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
+  if (try_native(dt) && onednn::forward(dt, g, x, w, bias, out)) {
+    relu_half_bits(dt, out, g.N * g.O * g.Ho * g.Wo);
+    return;
+  }
   if (is_half(dt)) {  // the ReLU on the f32 result: it commutes with the rounding
     const ConvSizes n = conv_sizes(g);
     WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
@@ -322,14 +363,13 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gv, void* gbv) {
 }
 
 void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx) {
+  if (try_native(dt) && onednn::input_grad(dt, g, gout, w, gx)) return;
   if (is_half(dt)) {
     const ConvSizes n = conv_sizes(g);
     WidenedF32 go32(dt, gout, n.out), w32(dt, w, n.w);
     return narrowed_from(dt, gx, n.x, [&](float* o) { conv2d_input_grad(DType::f32, g, go32.get(), w32.get(), o); });
   }
-  if (dt == DType::f32 && want_onednn(g, ConvPass::InputGrad) &&
-      onednn::input_grad(g, static_cast<const float*>(gout), static_cast<const float*>(w), static_cast<float*>(gx)))
-    return;
+  if (dt == DType::f32 && want_onednn(g, ConvPass::InputGrad) && onednn::input_grad(dt, g, gout, w, gx)) return;
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     input_grad_typed<scalar_t>(g, static_cast<const scalar_t*>(gout), static_cast<const scalar_t*>(w),
                                static_cast<scalar_t*>(gx));
@@ -348,7 +388,22 @@ bool want_direct_weight_grad(DType dt, const ConvGeom& g) {
 
 void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx, void* gw,
                      void* gb) {
-  if (is_half(dt)) {  // one widening of gout for both gradients, and f32's fused choices
+  if (is_half(dt)) {
+    // Native where oneDNN takes the pass; the bias gradient is conv2d_bias_grad's either way (it
+    // reads the 16-bit gout as it is, sums in f64 lanes in a thread-independent order).
+    bool done_x = false, done_w = false;
+    if (try_native(dt)) {
+      if (gx && gw) done_x = done_w = onednn::input_weight_grad(dt, g, x, w, gout, gx, gw);
+      if (gx && !done_x) done_x = onednn::input_grad(dt, g, gout, w, gx);
+      if (gw && !done_w) done_w = onednn::weight_grad(dt, g, x, gout, gw);
+    }
+    if (done_x || done_w) {  // the rest one by one (widened where oneDNN declined it)
+      if (gx && !done_x) conv2d_input_grad(dt, g, gout, w, gx);
+      if (gw && !done_w) conv2d_weight_grad(dt, g, x, gout, gw);
+      if (gb) conv2d_bias_grad(dt, g, gout, gb);
+      return;
+    }
+    // Widened: one widening of gout for both gradients, and f32's fused choices.
     const ConvSizes n = conv_sizes(g);
     WidenedF32 x32(dt, gw ? x : nullptr, n.x), w32(dt, gx ? w : nullptr, n.w), go32(dt, gout, n.out);
     Scratch<float> gx32(gx ? size_t(n.x) : 0), gw32(gw ? size_t(n.w) : 0), gb32(gb ? size_t(g.O) : 0);
@@ -366,8 +421,7 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
     return;
   }
   if (gx && gw && dt == DType::f32 && want_onednn(g, ConvPass::InputGrad) && want_onednn(g, ConvPass::WeightGrad) &&
-      onednn::input_weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(w),
-                                static_cast<const float*>(gout), static_cast<float*>(gx), static_cast<float*>(gw))) {
+      onednn::input_weight_grad(dt, g, x, w, gout, gx, gw)) {
     if (gb) conv2d_bias_grad(dt, g, gout, gb);
     return;
   }
@@ -377,6 +431,7 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
 }
 
 void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw) {
+  if (try_native(dt) && onednn::weight_grad(dt, g, x, gout, gw)) return;
   if (is_half(dt)) {
     const ConvSizes n = conv_sizes(g);
     WidenedF32 x32(dt, x, n.x), go32(dt, gout, n.out);
@@ -386,9 +441,7 @@ void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* 
     conv_direct_weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(gout), static_cast<float*>(gw));
     return;
   }
-  if (dt == DType::f32 && want_onednn(g, ConvPass::WeightGrad) &&
-      onednn::weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(gout), static_cast<float*>(gw)))
-    return;
+  if (dt == DType::f32 && want_onednn(g, ConvPass::WeightGrad) && onednn::weight_grad(dt, g, x, gout, gw)) return;
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     weight_grad_typed<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gout),
                                 static_cast<scalar_t*>(gw));

@@ -1,6 +1,9 @@
 // Internal to the CPU backend (and bench_cnn): which convolution implementation runs.
 // conv.cpp picks per case from measurements (bench/README.md); benchmarks may force one.
 #pragma once
+#include <cstdint>
+#include <string>
+
 #include "../conv_kernels.h"
 
 namespace nabla::backend::cpu {
@@ -12,9 +15,16 @@ enum class ConvImpl {
 };
 
 /// Forces an implementation for f32 convolutions (benchmarks only; not thread-safe). A forced
-/// OneDnn that oneDNN cannot run (or a build without it) falls back to Im2col.
+/// OneDnn that oneDNN cannot run (or a build without it) falls back to Im2col. 16-bit
+/// convolutions that widen to f32 follow it too.
 void set_conv_impl(ConvImpl impl);
 ConvImpl get_conv_impl();
+/// Whether bf16 / f16 convolutions may run oneDNN's native 16-bit kernels (where oneDNN has none
+/// for the case, or the build has no oneDNN, they widen to f32 either way). Off by default, on
+/// with NABLA_CONV_HALF_NATIVE=1 in the environment: measured slower than the widened path on
+/// this project's CPU (conv.cpp says why). Benchmarks and tests switch it; not thread-safe.
+void set_half_conv_native(bool on);
+bool half_conv_native();
 /// Whether this build has the oneDNN path.
 bool conv_onednn_built();
 
@@ -54,14 +64,26 @@ void conv_direct_weight_grad(const ConvGeom& g, const float* x, const float* gou
 void bias_lanes_avx2(const float* p, int64_t S, double* lane, double* tail);
 
 namespace onednn {
-/// f32 only, NCHW. Each returns false (and does nothing) when oneDNN cannot take the case, so the
-/// caller falls back to im2col. Primitives, reorders and intermediate buffers are cached per
-/// geometry and thread count (per calling thread), so a steady training step allocates nothing.
-bool forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out);
-bool input_grad(const ConvGeom& g, const float* gout, const float* w, float* gx);
-bool weight_grad(const ConvGeom& g, const float* x, const float* gout, float* gw);
+/// NCHW buffers of dtype dt: f32, or bf16 / f16 (every operand and result in that dtype, sums in
+/// f32, each result rounded once). Each returns false (and does nothing) when oneDNN cannot take
+/// the case (for 16-bit: also when its only kernel for it is a reference one), so the caller falls
+/// back to im2col (f32) or the widened path (16-bit). Primitives, reorders and intermediate
+/// buffers are cached per geometry, dtype and thread count (per calling thread), so a steady
+/// training step allocates nothing.
+bool forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out);
+bool input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx);
+bool weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw);
 /// input_grad and weight_grad together, converting gout to the primitives' layout once.
-bool input_weight_grad(const ConvGeom& g, const float* x, const float* w, const float* gout, float* gx, float* gw);
+bool input_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx,
+                       void* gw);
+enum class OneDnnPass { Forward, ForwardBias, InputGrad, WeightGrad };
+/// The implementation oneDNN picks for this case (its impl_info_str(), e.g. "jit_bf16:avx512_core_bf16";
+/// a 16-bit name containing "ref" is declined), or "" when it has none or the build has no
+/// oneDNN convolutions. Builds (and caches) the primitive as a call would. For tests and benchmarks.
+std::string impl_name(DType dt, const ConvGeom& g, OneDnnPass pass);
+/// How many 16-bit oneDNN primitives the calling thread has executed (tests: that the native
+/// path was taken).
+int64_t half_native_runs();
 /// Whether 3x3 stride-1 convolutions with channels in multiples of 16 may run oneDNN's Winograd
 /// kernels (measured faster there; on by default, off with NABLA_CONV_WINOGRAD=0 in the
 /// environment). Benchmarks and tests switch it to compare; not thread-safe.
