@@ -56,6 +56,28 @@ void check_output_padding(const Module& m, int64_t output_padding, int64_t strid
     m.fail("output_padding ", shown, " must be non-negative and smaller than stride or dilation");
 }
 
+/// The output_padding per spatial dim that makes a transposed convolution of `x` produce
+/// `output_size` (its last `k.size()` entries; PyTorch's _output_padding): each size must lie in
+/// [smallest, smallest + stride - 1], the smallest being the size with no output_padding.
+Shape output_padding_for(const Module& m, const Tensor& x, const Shape& output_size, const Shape& k, const Shape& stride,
+                         const Shape& padding, const Shape& dilation) {
+  const size_t n = k.size(), non_spatial = size_t(x.dim()) - n;  // N and C, or C alone unbatched
+  if (output_size.size() != n && output_size.size() != n + non_spatial)
+    m.fail("output_size ", output_size, " must hold the ", n, " spatial size", n == 1 ? "" : "s",
+           " (or the whole output shape) for input of shape ", x.shape());
+  Shape pad(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t in = x.size(x.dim() - int64_t(n) + int64_t(i));
+    const int64_t want = output_size[output_size.size() - n + i];
+    const int64_t lo = (in - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k[i] - 1) + 1, hi = lo + stride[i] - 1;
+    if (want < lo || want > hi)
+      m.fail("requested an output size of ", output_size, ", but valid sizes range from ", lo, " to ", hi,
+             " in spatial dim ", i, " (for an input of shape ", x.shape(), ")");
+    pad[i] = want - lo;
+  }
+  return pad;
+}
+
 /// PyTorch's default for conv weights and biases (see conv.h).
 void reset_conv(Tensor& weight, Tensor& bias) {
   init::kaiming_uniform_(weight, std::sqrt(5.0));
@@ -212,7 +234,9 @@ ConvTranspose2d::ConvTranspose2d(const ConvTranspose2dOptions& o) : Module("Conv
 
 void ConvTranspose2d::reset_parameters() { reset_conv(weight, bias); }
 
-Tensor ConvTranspose2d::forward(const Tensor& x) {
+Tensor ConvTranspose2d::forward(const Tensor& x) { return forward(x, Shape{}); }
+
+Tensor ConvTranspose2d::forward(const Tensor& x, const Shape& output_size) {
   check_channels(*this, x, options.in_channels(), weight);
   check_input_dtype(x, weight);
   nabla::ConvTranspose2dOptions f;
@@ -221,6 +245,12 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
   f.output_padding = options.output_padding();
   f.dilation = options.dilation();
   f.groups = options.groups();
+  if (!output_size.empty()) {
+    const auto pair = [](const IntPair& p) { return Shape{p[0], p[1]}; };
+    const Shape op = output_padding_for(*this, x, output_size, pair(options.kernel_size()), pair(options.stride()),
+                                        pair(options.padding()), pair(options.dilation()));
+    f.output_padding = {op[0], op[1]};
+  }
   return conv_transpose2d(x, weight, bias, f);
 }
 
@@ -236,13 +266,18 @@ ConvTranspose1d::ConvTranspose1d(const ConvTranspose1dOptions& o) : Module("Conv
 
 void ConvTranspose1d::reset_parameters() { reset_conv(weight, bias); }
 
-Tensor ConvTranspose1d::forward(const Tensor& x) {
+Tensor ConvTranspose1d::forward(const Tensor& x) { return forward(x, Shape{}); }
+
+Tensor ConvTranspose1d::forward(const Tensor& x, const Shape& output_size) {
   check_channels_1d(*this, x, options.in_channels(), weight);
   check_input_dtype(x, weight);
+  const int64_t output_padding =
+      output_size.empty() ? options.output_padding()
+                          : output_padding_for(*this, x, output_size, {options.kernel_size()}, {options.stride()},
+                                               {options.padding()}, {options.dilation()})[0];
   return conv_transpose1d(x, weight, bias,
-                          {.stride = options.stride(), .padding = options.padding(),
-                           .output_padding = options.output_padding(), .dilation = options.dilation(),
-                           .groups = options.groups()});
+                          {.stride = options.stride(), .padding = options.padding(), .output_padding = output_padding,
+                           .dilation = options.dilation(), .groups = options.groups()});
 }
 
 std::string ConvTranspose1d::extra_repr() const { return conv1d_repr(options, options.output_padding(), false); }

@@ -71,6 +71,11 @@ class ConvTranspose2d : public Module {
  public:
   explicit ConvTranspose2d(const ConvTranspose2dOptions& options);
   Tensor forward(const Tensor& x) override;
+  /// PyTorch's forward(input, output_size): the output's spatial size [H, W] (or the whole
+  /// [N, C, H, W]) picks the output_padding, which resolves the sizes a strided layer's input could
+  /// have come from (a U-Net's decoder matching its encoder). Each size must lie between the
+  /// smallest output and that plus stride - 1. The options' output_padding is not used.
+  Tensor forward(const Tensor& x, const Shape& output_size);
   void reset_parameters();
   std::string extra_repr() const override;
 
@@ -136,6 +141,8 @@ class ConvTranspose1d : public Module {
  public:
   explicit ConvTranspose1d(const ConvTranspose1dOptions& options);
   Tensor forward(const Tensor& x) override;
+  /// As ConvTranspose2d's: output_size is [L] (or [N, C, L], or [C, L] for an unbatched input).
+  Tensor forward(const Tensor& x, const Shape& output_size);
   void reset_parameters();
   std::string extra_repr() const override;
 
