@@ -6,8 +6,12 @@
 // their gradient was not zero (updates lost to 16-bit rounding, sampled every 20th step), then one
 // JSON line per dtype.
 //
-//   pure_bf16 [--dtypes f32,bf16] [--optimizer adam|sgd] [--lr X] [--epochs N] [--batch-size B]
-//             [--threads T] [--seed S] [--data DIR] [--smoke]
+//   pure_bf16 [--dtypes f32,bf16] [--optimizer adam|sgd] [--lr X] [--eps E] [--epochs N]
+//             [--batch-size B] [--threads T] [--seed S] [--data DIR] [--smoke]
+//
+// f16 with Adam's default eps (1e-8) diverges: the first exp_avg_sq = (1-β2)·g² rounds to 0 in
+// f16 for |g| below about 5e-3 (2^-25 / 0.001 = g²), so the step becomes lr·m̂/eps, ~1e5 times
+// too large; --eps 1e-4 keeps it finite. bf16 has f32's range and needs no change.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -46,7 +50,7 @@ DType parse_dtype(const std::string& s) {
 int main(int argc, char** argv) try {
   struct Args {
     std::string dtypes = "f32,bf16", optimizer = "adam", data = data::kFashionMnistDir;
-    double lr = -1;
+    double lr = -1, eps = 1e-8;
     int epochs = 5, threads = 2;
     int64_t batch = 128;
     uint64_t seed = 0;
@@ -56,6 +60,7 @@ int main(int argc, char** argv) try {
   p.option("--dtypes", &a.dtypes, "comma-separated parameter dtypes to train (f32, bf16, f16)")
       .option("--optimizer", &a.optimizer, "adam or sgd (momentum 0.9)")
       .option("--lr", &a.lr, "learning rate (default: 1e-3 for adam, 0.01 for sgd)")
+      .option("--eps", &a.eps, "Adam's eps")
       .option("--epochs", &a.epochs, "training epochs")
       .option("--batch-size", &a.batch, "images per step")
       .option("--threads", &a.threads, "CPU threads")
@@ -92,7 +97,7 @@ int main(int argc, char** argv) try {
     model->to(dt);
     std::unique_ptr<optim::Optimizer> opt;
     if (a.optimizer == "adam") {
-      opt = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions(a.lr));
+      opt = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions(a.lr).eps(a.eps));
     } else {
       opt = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions(a.lr).momentum(0.9));
     }
