@@ -10,7 +10,11 @@
 // timed for nabla alone. clip_grad_norm_ is compared too. Before timing, 5 steps from identical
 // values check that both libraries follow the same trajectory (max |difference| / max |value|).
 //
-// Usage: bench_optim [--rounds R] [--block K] [--threads 1,2] [--only NAME]
+// --dtype bf16|f16 steps parameters, gradients and state of that dtype in both libraries (pure
+// 16-bit training: nabla computes each update in float and rounds once), from the same values
+// rounded; a LibTorch optimizer that refuses the dtype shows "-".
+//
+// Usage: bench_optim [--rounds R] [--block K] [--threads 1,2] [--only NAME] [--dtype f32|bf16|f16]
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -39,6 +43,7 @@ namespace no = nabla::optim;
 struct Options : bench::TimingOptions {
   Options() { rounds = 15, block = 20; }
   std::string only;  // run only optimizers whose name contains this
+  std::string dtype = "f32";  // parameter dtype: f32, bf16 or f16
 };
 
 Options parse(int argc, char** argv) {
@@ -51,8 +56,15 @@ Options parse(int argc, char** argv) {
       continue;
     } else if (a == "--only") {
       o.only = next();
+    } else if (a == "--dtype") {
+      o.dtype = next();
+      if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "f16") {
+        std::fprintf(stderr, "%s: --dtype must be f32, bf16 or f16\n", argv[0]);
+        std::exit(2);
+      }
     } else {
-      std::fprintf(stderr, "usage: %s [--rounds R] [--block K] [--threads 1,2] [--only NAME]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--rounds R] [--block K] [--threads 1,2] [--only NAME] [--dtype f32|bf16|f16]\n",
+                   argv[0]);
       std::exit(args.usage_status());
     }
   }
@@ -69,20 +81,27 @@ struct Params {
   std::vector<torch::Tensor> t;
 };
 
-// Values and gradients from LibTorch's generator, copied into nabla (so both start equal).
+// The parameter dtype of this run (--dtype), in both libraries.
+nabla::DType g_dtype = nabla::DType::f32;
+torch::ScalarType torch_dtype() {
+  return g_dtype == nabla::DType::bf16 ? torch::kBFloat16 : g_dtype == nabla::DType::f16 ? torch::kHalf : torch::kFloat;
+}
+
+// Values and gradients from LibTorch's generator, copied into nabla (so both start equal), then
+// rounded to the run's dtype in both (the same round-to-nearest-even).
 Params make_params(const Shapes& shapes, uint64_t seed) {
   torch::manual_seed(seed);
   Params p;
   for (const auto& s : shapes) {
     torch::Tensor v = torch::randn(s) * 0.05, g = torch::randn(s) * 0.01;
-    torch::Tensor tv = v.clone().requires_grad_();
-    tv.mutable_grad() = g.clone();
+    torch::Tensor tv = v.to(torch_dtype()).clone().requires_grad_();
+    tv.mutable_grad() = g.to(torch_dtype()).clone();
     p.t.push_back(tv);
     nabla::Shape ns(s.begin(), s.end());
     std::vector<float> vv(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
     std::vector<float> gv(g.data_ptr<float>(), g.data_ptr<float>() + g.numel());
-    nabla::Tensor nv = nabla::from_vector(vv, ns).requires_grad_();
-    nv.set_grad(nabla::from_vector(gv, ns));
+    nabla::Tensor nv = nabla::from_vector(vv, ns).to(g_dtype).requires_grad_();
+    nv.set_grad(nabla::from_vector(gv, ns).to(g_dtype));
     p.n.push_back(nv);
   }
   return p;
@@ -137,12 +156,30 @@ std::vector<Pair> pairs() {
   return v;
 }
 
+// A LibTorch optimizer that runs on this dtype (one step on a scratch copy), or null.
+std::unique_ptr<torch::optim::Optimizer> torch_if_supported(const Pair& pr, const std::vector<torch::Tensor>& params) {
+  if (!pr.torch) return nullptr;
+  try {
+    std::vector<torch::Tensor> scratch;
+    for (const torch::Tensor& q : params) {
+      torch::Tensor c = q.detach().clone().requires_grad_();
+      c.mutable_grad() = q.grad().clone();
+      scratch.push_back(c);
+    }
+    pr.torch(scratch)->step();
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+  return pr.torch(params);
+}
+
 // max |a - b| / max |b| over all elements, after `steps` steps from identical values (a
 // per-element relative difference would be dominated by parameters that pass near zero).
 double agreement(const Pair& pr, const Shapes& shapes, int steps) {
   Params p = make_params(shapes, 7);
   auto n = pr.nabla(p.n);
-  auto t = pr.torch(p.t);
+  auto t = torch_if_supported(pr, p.t);
+  if (!t) return std::nan("");
   for (int i = 0; i < steps; ++i) {
     n->step();
     t->step();
@@ -150,7 +187,8 @@ double agreement(const Pair& pr, const Shapes& shapes, int steps) {
   double diff = 0, scale = 0;
   for (size_t k = 0; k < p.n.size(); ++k) {
     std::vector<float> a = p.n[k].to_vector<float>();
-    const float* b = p.t[k].data_ptr<float>();
+    const torch::Tensor tf = p.t[k].detach().to(torch::kFloat).contiguous();
+    const float* b = tf.data_ptr<float>();
     for (size_t i = 0; i < a.size(); ++i) {
       diff = std::max(diff, double(std::abs(a[i] - b[i])));
       scale = std::max(scale, double(std::abs(b[i])));
@@ -173,7 +211,7 @@ void bench_set(const char* set_name, const Shapes& shapes, const Options& o) {
     if (!o.only.empty() && pr.name.find(o.only) == std::string::npos) continue;
     Params p = make_params(shapes, 1);
     auto n = pr.nabla(p.n);
-    std::unique_ptr<torch::optim::Optimizer> t = pr.torch ? pr.torch(p.t) : nullptr;
+    std::unique_ptr<torch::optim::Optimizer> t = torch_if_supported(pr, p.t);
     for (int i = 0; i < 3; ++i) {  // warm-up: state allocation, caches
       n->step();
       if (t) t->step();
@@ -202,9 +240,10 @@ void bench_set(const char* set_name, const Shapes& shapes, const Options& o) {
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
+  g_dtype = o.dtype == "bf16" ? nabla::DType::bf16 : o.dtype == "f16" ? nabla::DType::f16 : nabla::DType::f32;
   bench::set_interop_threads();
-  std::printf("nabla optimizer step vs LibTorch %s (MLP %lld params, CNN %lld params), f32, per-step medians\n",
-              TORCH_VERSION, (long long)count(kMlp), (long long)count(kCnn));
+  std::printf("nabla optimizer step vs LibTorch %s (MLP %lld params, CNN %lld params), %s, per-step medians\n",
+              TORCH_VERSION, (long long)count(kMlp), (long long)count(kCnn), o.dtype.c_str());
   set_threads(o.threads.empty() ? 1 : o.threads[0]);
   std::printf("\nTrajectory agreement after 5 steps from identical values (max |nabla - torch| / max |torch|):\n");
   for (const Pair& pr : pairs()) {

@@ -12,6 +12,10 @@ namespace nabla {
 
 namespace {
 
+/// Every floating dtype, in the order the fused calls run (the order does not change results:
+/// each call touches only its own dtype's tensors).
+constexpr DType kFloatingDTypes[] = {DType::f32, DType::f64, DType::bf16, DType::f16};
+
 const char* algo_name(OptimAlgo a) {
   switch (a) {
     case OptimAlgo::SGD: return "SGD";
@@ -83,15 +87,16 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
   thread_local std::vector<std::pair<Tensor, Tensor>> write_back;
   for (size_t i = 0; i < slots.size(); ++i) {
     NB_CHECK(slots[i].param.defined(), "[", op, "] parameter ", i, " is undefined");
-    NB_CHECK(slots[i].param.dtype() == DType::f32 || slots[i].param.dtype() == DType::f64, "[", op, "] parameter ", i, " has dtype ", slots[i].param.dtype(),
-             "; optimizers need f32 or f64 parameters");
+    NB_CHECK(is_floating(slots[i].param.dtype()), "[", op, "] parameter ", i, " has dtype ", slots[i].param.dtype(),
+             "; optimizers need floating parameters (f16, bf16, f32 or f64)");
   }
-  // One fused call per (device, dtype) present; nearly always a single one.
+  // One fused call per (device, dtype) present; nearly always a single one. 16-bit slots (pure
+  // f16/bf16 training) compute in float and round each written value once (the kernels' opmath).
   std::vector<Device> devices;
   for (const OptimSlot& s : slots)
     if (std::find(devices.begin(), devices.end(), s.param.device()) == devices.end()) devices.push_back(s.param.device());
   for (Device dev : devices)
-  for (DType dt : {DType::f32, DType::f64}) {
+  for (DType dt : kFloatingDTypes) {
     ks.clear();
     keep.clear();
     write_back.clear();
@@ -145,7 +150,7 @@ void optim_update_(OptimAlgo algo, const OptimHyper& h, const std::vector<OptimS
 
 namespace {
 
-/// Collects the defined tensors of dtype `dt` (erroring on non-floating or non-CPU ones).
+/// Collects the defined tensors of dtype `dt` (erroring on non-floating ones or mixed devices).
 /// Non-contiguous tensors are copied into `keep` when `copy_strided`, else skipped.
 void gather(const TensorList& tensors, DType dt, bool copy_strided, const char* op, Gathered& out) {
   out.clear();
@@ -153,7 +158,8 @@ void gather(const TensorList& tensors, DType dt, bool copy_strided, const char* 
     const Tensor& t = tensors[i];
     if (!t.defined()) continue;
     ops::check_tensor(t, op);
-    NB_CHECK(is_floating(t.dtype()), "[", op, "] tensor ", i, " has dtype ", t.dtype(), "; expected f32 or f64");
+    NB_CHECK(is_floating(t.dtype()), "[", op, "] tensor ", i, " has dtype ", t.dtype(),
+             "; expected a floating dtype (f16, bf16, f32 or f64)");
     if (out.data.empty() && out.keep.empty()) out.device = t.device();
     NB_CHECK(t.device() == out.device, "[", op, "] tensor ", i, " is on ", t.device(), " but earlier ones are on ",
              out.device, "; expected all tensors on one device");
@@ -176,7 +182,7 @@ double foreach_norm(const TensorList& tensors, double p) {
   thread_local Gathered g;
   const bool is_inf = std::isinf(p);
   double acc = 0;
-  for (DType dt : {DType::f32, DType::f64}) {
+  for (DType dt : kFloatingDTypes) {
     gather(tensors, dt, true, "foreach_norm", g);
     if (g.data.empty()) continue;
     double part = backend::get(g.device).multi_abs_pow_sum(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), p);
@@ -195,7 +201,7 @@ double foreach_norm(const TensorList& tensors, double p) {
 
 void foreach_mul_(const TensorList& tensors, double factor) {
   thread_local Gathered g;
-  for (DType dt : {DType::f32, DType::f64}) {
+  for (DType dt : kFloatingDTypes) {
     gather(tensors, dt, false, "foreach_mul_", g);
     if (!g.data.empty()) backend::get(g.device).multi_scale(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), factor);
   }
@@ -213,7 +219,7 @@ void foreach_mul_(const TensorList& tensors, double factor) {
 void foreach_clamp_(const TensorList& tensors, double min, double max) {
   NB_CHECK(!(min > max), "[foreach_clamp_] min ", min, " is greater than max ", max);
   thread_local Gathered g;
-  for (DType dt : {DType::f32, DType::f64}) {
+  for (DType dt : kFloatingDTypes) {
     gather(tensors, dt, false, "foreach_clamp_", g);
     if (!g.data.empty()) backend::get(g.device).multi_clamp(dt, g.data.data(), g.n.data(), int64_t(g.n.size()), min, max);
   }

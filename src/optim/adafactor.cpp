@@ -44,6 +44,16 @@ void lerp_into(Tensor& buf, const Tensor& target, double w) { buf.add_(target - 
 
 double rms(const Tensor& t) { return norm(t).item_double() / std::sqrt(double(t.numel())); }
 
+/// torch.finfo(dtype).eps: the gap between 1 and the next value of `dt`.
+double machine_epsilon(DType dt) {
+  switch (dt) {
+    case DType::f64: return std::numeric_limits<double>::epsilon();
+    case DType::bf16: return 0.0078125;      // 2^-7: 7 mantissa bits
+    case DType::f16: return 0.0009765625;    // 2^-10: 10 mantissa bits
+    default: return double(std::numeric_limits<float>::epsilon());
+  }
+}
+
 }  // namespace
 
 std::optional<Shape> Adafactor::state_shape(size_t buffer, const Tensor& param) const {
@@ -73,32 +83,42 @@ void Adafactor::update(OptimizerParamGroup& group, const std::vector<ParamState*
     st.step += 1;
     if (p.numel() == 0) continue;  // nothing to update; RMS(p) would be 0/0
 
-    const Tensor grad(p.impl().grad);
+    // 16-bit parameters (pure bf16/f16 training): the update is composed in f32 temporaries
+    // (parameter, gradient and statistics widened, which is exact) and the parameter and the
+    // statistics are rounded once at the end, as the fused optimizers' opmath kernels do; composing
+    // it from 16-bit ops would round every intermediate (g², the means, R·Cᵀ, the rsqrt).
+    const bool narrow = is_half(p.dtype());
+    auto widened = [&](const Tensor& t) { return narrow ? t.to(kF32) : t; };
+    Tensor w = widened(p);
+    const Tensor grad = widened(Tensor(p.impl().grad));
     const Tensor g = o.maximize() ? neg(grad) : grad;
     const double t = double(st.step);
     const double new_weight = std::pow(t, o.beta2_decay());  // 1 - β̂₂
     const double rho = std::min(o.lr(), 1.0 / std::sqrt(t));
-    const double alpha = std::max(o.eps2(), rms(p)) * rho;  // from p before the weight decay, as PyTorch
-    const double eps1 = o.eps1().value_or(p.dtype() == kF64 ? std::numeric_limits<double>::epsilon()
-                                                            : double(std::numeric_limits<float>::epsilon()));
-    if (o.weight_decay() != 0) p.mul_(1.0 - o.lr() * o.weight_decay());
+    const double alpha = std::max(o.eps2(), rms(w)) * rho;  // from p before the weight decay, as PyTorch
+    // PyTorch: eps1 defaults to torch.finfo(param.dtype).eps, the parameter's own dtype's.
+    const double eps1 = o.eps1().value_or(machine_epsilon(p.dtype()));
+    if (o.weight_decay() != 0) w.mul_(1.0 - o.lr() * o.weight_decay());
 
     Tensor var;
     if (is_factored(p)) {
-      Tensor& row = st.buffers[0];
-      Tensor& col = st.buffers[1];
+      Tensor row = widened(st.buffers[0]);
+      Tensor col = widened(st.buffers[1]);
       const Tensor g2 = square(g);
       lerp_into(row, mean(g2, {-1}, true), new_weight);
       lerp_into(col, mean(g2, {-2}, true), new_weight);
       // R·Cᵀ over-counts the total by mean(R): the rank-1 estimate of E[g²] divides it out.
       var = matmul(row, col) / clamp(mean(row, {-2}, true), eps1, std::nullopt);
+      if (narrow) st.buffers[0].copy_(row), st.buffers[1].copy_(col);
     } else {
-      lerp_into(st.buffers[2], square(g), new_weight);
-      var = st.buffers[2];
+      var = widened(st.buffers[2]);
+      lerp_into(var, square(g), new_weight);
+      if (narrow) st.buffers[2].copy_(var);
     }
     const Tensor u = rsqrt(clamp(var, eps1 * eps1, std::nullopt)) * g;  // eps1² under the root keeps its scale
     const double denom = std::max(1.0, rms(u) / o.d());
-    p.add_(u, -alpha / denom);
+    w.add_(u, -alpha / denom);
+    if (narrow) p.copy_(w);
   }
 }
 

@@ -56,9 +56,14 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
            st.stage == Stage::stepped ? "and it stepped " : "", "since the last update()");
   NoGradGuard ng;
   std::vector<Tensor> grads = grads_of(optimizer);
+  // As PyTorch ("Attempting to unscale FP16 gradients."): f16 gradients belong to f16
+  // parameters, whose loss-scaled gradients would be divided in f16 and whose updates lose small
+  // steps to rounding; loss scaling is for f32 weights under autocast. bf16 gradients are
+  // unscaled (PyTorch checks for float16 only): bf16 has float's range, so they seldom need it.
   for (const Tensor& g : grads)
-    NB_CHECK(!is_half(g.dtype()), "[GradScaler] can't unscale ", g.dtype(), " gradients (shape ", g.shape(),
-             "): keep f32 parameters and run the forward pass under autocast");
+    NB_CHECK(g.dtype() != DType::f16, "[GradScaler] can't unscale f16 gradients (a parameter of shape ", g.shape(),
+             " is f16; PyTorch: \"Attempting to unscale FP16 gradients.\"): keep f32 parameters and run the ",
+             "forward pass under autocast, or train bf16 parameters without a GradScaler");
   // One max-norm over all gradients is inf or NaN exactly when some element is: one read per
   // step, as PyTorch's found_inf.item() in step().
   st.found_inf = !grads.empty() && !std::isfinite(foreach_norm(grads, std::numeric_limits<double>::infinity()));

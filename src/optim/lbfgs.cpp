@@ -198,7 +198,12 @@ Tensor LBFGS::step(const LossClosure& closure) {
   const int64_t max_iter = o.max_iter(), max_eval = o.max_eval().value_or(max_iter * 5 / 4);
   const size_t history_size = size_t(o.history_size());
   const bool wolfe = o.line_search_fn().has_value();
-  const TensorOptions topt{.dtype = params[0].dtype(), .device = params[0].device()};
+  // 16-bit parameters (pure bf16/f16 training) keep the flat vectors (gradient, direction and
+  // the history pairs) in f32: the two-loop recursion's dot products and differences of nearby
+  // gradients would lose the curvature to 16-bit rounding. Each move of a parameter is computed
+  // in f32 and rounded once.
+  const bool narrow = is_half(params[0].dtype());
+  const TensorOptions topt{.dtype = compute_dtype(), .device = params[0].device()};
 
   NoGradGuard ng;
   auto evaluate = [&]() -> Tensor {
@@ -212,14 +217,19 @@ Tensor LBFGS::step(const LossClosure& closure) {
     std::vector<Tensor> views;
     for (const Tensor& p : params) {
       Tensor g = p.grad();
-      views.push_back(g.defined() ? g.reshape({-1}) : zeros({p.numel()}, topt));
+      views.push_back(g.defined() ? (narrow ? g.reshape({-1}).to(kF32) : g.reshape({-1})) : zeros({p.numel()}, topt));
     }
     return cat(views, 0);
   };
   auto add_grad = [&](double step_size, const Tensor& update) {
     int64_t offset = 0;
     for (const Tensor& p : params) {
-      Tensor(p).add_(update.narrow(0, offset, p.numel()).view(p.shape()), step_size);
+      const Tensor part = update.narrow(0, offset, p.numel()).view(p.shape());
+      if (narrow) {
+        Tensor(p).copy_(p.to(kF32).add_(part, step_size));
+      } else {
+        Tensor(p).add_(part, step_size);
+      }
       offset += p.numel();
     }
   };
@@ -326,6 +336,12 @@ Tensor LBFGS::step(const LossClosure& closure) {
   return orig_loss;
 }
 
+DType LBFGS::compute_dtype() const {
+  if (param_groups().empty() || param_groups()[0].params().empty()) return kF32;
+  const DType dt = param_groups()[0].params()[0].dtype();
+  return is_half(dt) ? kF32 : dt;
+}
+
 // ---- state_dict ------------------------------------------------------------------------------
 // As PyTorch, LBFGS's global state is stored as the first parameter's: metadata state.0.func_evals,
 // n_iter, t, H_diag, prev_loss, history (pair count) and ro (comma list); tensors state.0.d,
@@ -413,8 +429,11 @@ void LBFGS::load_extra_state(const OptimizerStateDict& dict) {
              pre, key, " has shape ", t.defined() ? shape_str(t.shape()) : std::string("(undefined)"), " and dtype ",
              t.defined() ? std::string(dtype_name(t.dtype())) : std::string("-"), ", expected a floating vector of ",
              numel, " elements (all parameters, flattened)");
+    NB_CHECK(t.dtype() == compute_dtype(), "[LBFGS] load_state_dict: ", pre, key, " has dtype ", t.dtype(),
+             ", expected ", compute_dtype(), " (LBFGS keeps its vectors in the parameters' dtype, f32 for 16-bit ",
+             "parameters)");
     NoGradGuard ng;
-    Tensor copy = empty({numel}, {.dtype = params[0].dtype(), .device = params[0].device()});
+    Tensor copy = empty({numel}, {.dtype = compute_dtype(), .device = params[0].device()});
     copy.copy_(t);  // fresh storage: the optimizer never aliases the dict's tensors
     return copy;
   };

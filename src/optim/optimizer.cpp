@@ -95,9 +95,10 @@ void Optimizer::check_param(const Tensor& p, size_t group) const {
   NB_CHECK(p.defined(), "[", n, "] parameter group ", group, " holds an undefined tensor");
   NB_CHECK(p.is_leaf(), "[", n, "] can't optimize a non-leaf tensor (parameter group ", group,
            ", shape ", p.shape(), "): pass leaf tensors (e.g. x.detach().requires_grad_())");
-  NB_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, "[", n, "] can't optimize a tensor of dtype ",
-           p.dtype(), " (parameter group ", group, "); parameters must be f32 or f64",
-           is_half(p.dtype()) ? " (for 16-bit training keep f32 parameters and run the forward under autocast)" : "");
+  // f16/bf16 parameters are trained as they are ("pure 16-bit", as PyTorch allows): the state
+  // takes their dtype and every update computes in float and rounds once.
+  NB_CHECK(is_floating(p.dtype()), "[", n, "] can't optimize a tensor of dtype ", p.dtype(), " (parameter group ",
+           group, "); parameters must be floating (f16, bf16, f32 or f64)");
 }
 
 void Optimizer::add_param_group(const OptimizerParamGroup& group) {
@@ -360,7 +361,11 @@ void Optimizer::load_state_dict(const OptimizerStateDict& d) {
         NB_CHECK(t.defined() && t.shape() == *want, "[", n, "] load_state_dict: ", sp, names[j], " has shape ",
                  t.defined() ? shape_str(t.shape()) : std::string("(undefined)"), ", expected ", shape_str(*want),
                  " for parameter ", flat, " of shape ", p.shape());
-        NB_CHECK(t.is_floating_point(), "[", n, "] load_state_dict: ", sp, names[j], " has dtype ", t.dtype());
+        // State lives in the parameter's dtype (as PyTorch's optimizers keep it): a state saved for
+        // another dtype is refused rather than silently rounded (f32 -> bf16 would lose bits).
+        NB_CHECK(t.dtype() == p.dtype(), "[", n, "] load_state_dict: ", sp, names[j], " has dtype ", t.dtype(),
+                 ", expected ", p.dtype(), " (the dtype of parameter ", flat, "; optimizer state is kept in its ",
+                 "parameter's dtype: convert the model with the same to() as when the state was saved)");
         NB_CHECK(s.initialized, "[", n, "] load_state_dict: ", sp, names[j], " is present but ", sp, "step is not");
         NoGradGuard ng_guard;
         Tensor copy = empty(*want, {.dtype = p.dtype(), .device = p.device()});

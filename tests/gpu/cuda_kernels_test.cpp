@@ -346,9 +346,12 @@ void check_optim(OptimAlgo algo, OptimHyper h, std::array<double, 4> c, int n_st
   }
 }
 
+// f16/bf16 (pure 16-bit training): both backends read each element into float, run the f32
+// math and round each written value once, so they agree bit for bit too.
 TEST(CudaKernels, OptimizerUpdatesBitExact) {
   NB_REQUIRE_CUDA();
-  for (DType dt : {DType::f32, DType::f64}) {
+  for (DType dt : {DType::f32, DType::f64, DType::f16, DType::bf16}) {
+    SCOPED_TRACE(dtype_name(dt));
     check_optim(OptimAlgo::SGD, {.lr = 0.1}, {}, 0, dt, "sgd plain");
     check_optim(OptimAlgo::SGD, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01}, {0, 0, 0, 0}, 1,
                 dt, "sgd momentum");

@@ -29,7 +29,9 @@ struct OptimHyper {
 
 /// One parameter of an update: contiguous param, a gradient of the same shape and dtype,
 /// the state buffers the algorithm uses (same shape/dtype, contiguous) and per-parameter
-/// scalars `c` computed by the optimizer in double.
+/// scalars `c` computed by the optimizer in double. The dtype is any floating one; f16/bf16
+/// slots are read into float, updated with the f32 math and each written value is rounded once
+/// (PyTorch's opmath), so they equal the f32 update of the same values, rounded.
 struct OptimSlot {
   Tensor param;
   Tensor grad;

@@ -7,7 +7,9 @@
 //     R ← β̂₂R + (1-β̂₂)·mean_{-1}(g²);  C ← β̂₂C + (1-β̂₂)·mean_{-2}(g²);  V = R·C / max(mean(R), eps1)
 //   otherwise:  V ← β̂₂V + (1-β̂₂)·g²
 //   U = g / √max(V, eps1²);  p ← p - α·U / max(1, RMS(U)/d)
-// eps1 unset means the dtype's machine epsilon, as PyTorch's None. There is no first moment.
+// eps1 unset means the parameter dtype's machine epsilon (2^-7 for bf16, 2^-10 for f16), as
+// PyTorch's None. There is no first moment. For f16/bf16 parameters the step is composed in f32
+// temporaries and the parameter and its statistics (kept in its dtype) are rounded once.
 // State per parameter: row_var [..., m, 1] and col_var [..., 1, n] for matrices, variance
 // (the parameter's shape) for vectors and scalars. RMS(p) and RMS(U) are read back to the host
 // once each per parameter and step (as PyTorch's .item()), so on a GPU a step synchronizes.

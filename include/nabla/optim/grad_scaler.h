@@ -37,6 +37,8 @@ class GradScaler {
   Tensor scale(const Tensor& loss) const;
   /// Divides the gradients of `optimizer`'s parameters by the scale, in place, and records
   /// whether any of them is inf or NaN. At most once per optimizer between update() calls.
+  /// f16 gradients (of f16 parameters) are refused, as PyTorch refuses them; bf16 ones are
+  /// unscaled in float and rounded once.
   void unscale_(optim::Optimizer& optimizer);
   /// unscale_ (unless done already), then optimizer.step() unless a gradient was inf/NaN.
   /// Returns whether the optimizer stepped.

@@ -53,7 +53,7 @@ class LBFGSOptions : public OptimizerCloneableOptions<LBFGSOptions> {
 /// LBFGS's state (PyTorch keeps it under the first parameter's state): counters over all
 /// steps, the last direction d and step length t, the curvature pairs with ρᵢ = 1/(yᵢᵀsᵢ),
 /// H₀'s scale, and the previous flat gradient and loss. Flat tensors have all parameters'
-/// elements, in group order.
+/// elements, in group order, in LBFGS::compute_dtype() (f32 for 16-bit parameters).
 struct LBFGSState {
   int64_t func_evals = 0;
   int64_t n_iter = 0;
@@ -78,6 +78,8 @@ class LBFGS : public Optimizer {
   /// The closure is required (a missing one is an error).
   Tensor step(const LossClosure& closure) override;
   const LBFGSState& lbfgs_state() const { return state_; }
+  /// The dtype of the state's vectors: the parameters' dtype, f32 for f16/bf16 parameters.
+  DType compute_dtype() const;
 
  protected:
   void update(OptimizerParamGroup& group, const std::vector<ParamState*>& states) override;

@@ -178,7 +178,8 @@ class OptimizerParamGroup {
 };
 
 /// Per-parameter state. The meaning of the buffers depends on the optimizer (see its
-/// `state_names()`); `step` counts the updates this parameter received.
+/// `state_names()`); they have the parameter's dtype. `step` counts the updates this parameter
+/// received.
 struct ParamState {
   int64_t step = 0;
   double mu_product = 1.0;  ///< NAdam: product of the momentum coefficients so far
@@ -211,7 +212,11 @@ class Optimizer {
   /// Clears gradients: drops them (set_to_none, the default) or fills them with zeros.
   void zero_grad(bool set_to_none = true);
   /// Adds a group; its options default to the optimizer's defaults. Parameters must be
-  /// floating leaf tensors that appear in no other group.
+  /// floating leaf tensors (f16, bf16, f32 or f64; dtypes may mix) that appear in no other group.
+  /// 16-bit parameters train as they are ("pure" f16/bf16, as PyTorch's optimizers after
+  /// model.to(torch.bfloat16)): their state has their dtype and each update computes in float
+  /// and rounds once; no f32 master copy is kept, so an update below half a unit of the
+  /// parameter's last place is lost (autocast keeps f32 weights for that reason).
   void add_param_group(const OptimizerParamGroup& group);
 
   std::vector<OptimizerParamGroup>& param_groups() { return groups_; }
@@ -238,7 +243,9 @@ class Optimizer {
   /// copies). Round-trips exactly through load_state_dict and through a safetensors file.
   OptimizerStateDict state_dict() const;
   /// Restores what state_dict() returned, into an optimizer of the same type over
-  /// parameters of the same shapes and grouping. Tensors are copied.
+  /// parameters of the same shapes and grouping. Tensors are copied. State buffers must have
+  /// their parameter's dtype (a state saved before converting the model to another dtype is
+  /// refused, naming the entry and both dtypes, rather than rounded silently).
   void load_state_dict(const OptimizerStateDict& dict);
 
  protected:

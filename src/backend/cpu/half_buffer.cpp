@@ -59,6 +59,35 @@ __attribute__((target("avx,f16c"))) void narrow_f16_f16c(const float* s, uint16_
 }
 #endif
 
+#ifdef NB_HAVE_F16C_PATH
+// The same bf16 loops compiled for AVX2 (8 lanes instead of SSE2's 4, integer ops only, so the
+// same bits): the fused optimizer updates of bf16 parameters convert every array twice per step,
+// and at SSE2 width the conversions took most of the step.
+bool avx2_available() {
+  static const bool yes = __builtin_cpu_supports("avx2") && std::getenv("NABLA_CPU_BASELINE") == nullptr;
+  return yes;
+}
+__attribute__((target("avx2"))) void widen_bf16_avx2(const uint16_t* s, float* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = half_bits::bf16_to_float(s[i]);
+}
+__attribute__((target("avx2"))) void narrow_bf16_avx2(const float* s, uint16_t* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = half_bits::bf16_from_float(s[i]);
+}
+#endif
+
+void widen_bf16_any(const uint16_t* s, float* d, int64_t n) {
+#ifdef NB_HAVE_F16C_PATH
+  if (avx2_available()) return widen_bf16_avx2(s, d, n);
+#endif
+  widen_bf16(s, d, n);
+}
+void narrow_bf16_any(const float* s, uint16_t* d, int64_t n) {
+#ifdef NB_HAVE_F16C_PATH
+  if (avx2_available()) return narrow_bf16_avx2(s, d, n);
+#endif
+  narrow_bf16(s, d, n);
+}
+
 void widen_f16(const uint16_t* s, float* d, int64_t n) {
 #ifdef NB_HAVE_F16C_PATH
   if (f16c_available()) return widen_f16_f16c(s, d, n);
@@ -75,25 +104,25 @@ void narrow_f16(const float* s, uint16_t* d, int64_t n) {
 }  // namespace
 
 void widen_to_f32_serial(DType dt, const void* src, float* dst, int64_t n) {
-  (dt == DType::bf16 ? widen_bf16 : widen_f16)(static_cast<const uint16_t*>(src), dst, n);
+  (dt == DType::bf16 ? widen_bf16_any : widen_f16)(static_cast<const uint16_t*>(src), dst, n);
 }
 
 void narrow_from_f32_serial(DType dt, const float* src, void* dst, int64_t n) {
-  (dt == DType::bf16 ? narrow_bf16 : narrow_f16)(src, static_cast<uint16_t*>(dst), n);
+  (dt == DType::bf16 ? narrow_bf16_any : narrow_f16)(src, static_cast<uint16_t*>(dst), n);
 }
 
 void widen_to_f32(DType dt, const void* src, float* dst, int64_t n) {
   NB_CHECK(is_half(dt), "[widen_to_f32] expected f16 or bf16, got ", dt);
   const uint16_t* s = static_cast<const uint16_t*>(src);
   parallel_for(n, kGrain,
-               [&](int64_t b, int64_t e) { (dt == DType::bf16 ? widen_bf16 : widen_f16)(s + b, dst + b, e - b); });
+               [&](int64_t b, int64_t e) { (dt == DType::bf16 ? widen_bf16_any : widen_f16)(s + b, dst + b, e - b); });
 }
 
 void narrow_from_f32(DType dt, const float* src, void* dst, int64_t n) {
   NB_CHECK(is_half(dt), "[narrow_from_f32] expected f16 or bf16, got ", dt);
   uint16_t* d = static_cast<uint16_t*>(dst);
   parallel_for(n, kGrain,
-               [&](int64_t b, int64_t e) { (dt == DType::bf16 ? narrow_bf16 : narrow_f16)(src + b, d + b, e - b); });
+               [&](int64_t b, int64_t e) { (dt == DType::bf16 ? narrow_bf16_any : narrow_f16)(src + b, d + b, e - b); });
 }
 
 }  // namespace nabla::backend::cpu

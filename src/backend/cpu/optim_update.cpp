@@ -2,12 +2,16 @@
 // of a group in one parallel region. The element math is in optim_update_impl.h; this file
 // instantiates it with std::experimental::simd at the baseline ISA, threads it, and on x86
 // CPUs with AVX2 hands each range to the 8-wide build in optim_update_avx2.cpp.
+// 16-bit parameters (pure f16/bf16 training) run the f32 math on blocks widened to float and
+// narrow each written array once at the end of the block: PyTorch's opmath rule, and bit for bit
+// the f32 update of the widened inputs, rounded once.
 #include <cmath>
 #include <experimental/simd>
 
 #include <cstdlib>
 
 #include "../optim_kernels.h"
+#include "half_buffer.h"
 #include "parallel.h"
 
 namespace nabla::backend::cpu {
@@ -127,9 +131,32 @@ double simd_sum(const T* __restrict x, int64_t lo, int64_t hi) {
   return sum;
 }
 
+/// The part of x[lo, hi) (float or double) in the sum of |x|^p (p = inf: the max |x|).
+template <typename F>
+double abs_pow_part(const F* x, int64_t lo, int64_t hi, double p) {
+  const bool is_inf = std::isinf(p), is_one = p == 1.0;
+  double part = 0;
+  if (is_inf) {
+    for (int64_t j = lo; j < hi; ++j) {
+      const double a = std::abs(double(x[j]));
+      part = (a > part || a != a) ? a : part;
+    }
+  } else if (p == 2.0 || is_one) {
+#ifdef NB_OPTIM_HAVE_AVX2
+    if (use_avx2()) return sum_range_avx2(dtype_of<F>::value, x, lo, hi, is_one);
+#endif
+    part = is_one ? simd_sum<F, true>(x, lo, hi) : simd_sum<F, false>(x, lo, hi);
+  } else {
+    for (int64_t j = lo; j < hi; ++j) part += std::pow(std::abs(double(x[j])), p);
+  }
+  return part;
+}
+
+/// T is float, double or a 16-bit type; 16-bit arrays are widened to float in stack blocks
+/// (exact), so their sums equal those of the same values held in f32.
 template <typename T>
 double abs_pow_sum_typed(const void* const* data, const int64_t* n, int64_t count, double p) {
-  const bool is_inf = std::isinf(p), is_two = p == 2.0, is_one = p == 1.0;
+  const bool is_inf = std::isinf(p);
   auto combine = [is_inf](double acc, double x) { return is_inf ? ((x > acc || x != x) ? x : acc) : acc + x; };
   auto range_sum = [&](int64_t b, int64_t e) {
     double acc = 0;
@@ -137,23 +164,19 @@ double abs_pow_sum_typed(const void* const* data, const int64_t* n, int64_t coun
     for (int64_t i = 0; i < count && off < e; ++i) {
       const int64_t lo = std::max(b, off) - off, hi = std::min(e, off + n[i]) - off;
       off += n[i];
+      if (lo >= hi) continue;
       const T* x = static_cast<const T*>(data[i]);
-      double part = 0;
-      if (is_inf) {
-        for (int64_t j = lo; j < hi; ++j) part = combine(part, std::abs(double(x[j])));
-      } else if (is_two || is_one) {
-#ifdef NB_OPTIM_HAVE_AVX2
-        if (use_avx2()) {
-          part = sum_range_avx2(dtype_of<T>::value, x, lo, hi, is_one);
-          acc = combine(acc, part);
-          continue;
+      if constexpr (is_half_v<T>) {
+        constexpr int64_t kBlock = 1024;
+        alignas(64) float buf[kBlock];
+        for (int64_t j = lo; j < hi; j += kBlock) {
+          const int64_t m = std::min(kBlock, hi - j);
+          widen_to_f32_serial(dtype_of<T>::value, x + j, buf, m);
+          acc = combine(acc, abs_pow_part(buf, 0, m, p));
         }
-#endif
-        part = is_one ? simd_sum<T, true>(x, lo, hi) : simd_sum<T, false>(x, lo, hi);
       } else {
-        for (int64_t j = lo; j < hi; ++j) part += std::pow(std::abs(double(x[j])), p);
+        acc = combine(acc, abs_pow_part(x, lo, hi, p));
       }
-      acc = combine(acc, part);
     }
     return acc;
   };
@@ -176,48 +199,93 @@ double abs_pow_sum_typed(const void* const* data, const int64_t* n, int64_t coun
   return acc;
 }
 
+/// The f32 update of elements [b, e) of `s` (whose arrays are f32), AVX2 build where it runs.
+void update_range_f32(OptimAlgo algo, const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
+#ifdef NB_OPTIM_HAVE_AVX2
+  if (use_avx2()) return optim_update_range_avx2(algo, DType::f32, s, h, b, e);
+#endif
+  update_range<float>(algo, s, h, b, e);
+}
+
+/// Elements [b, e) of a slot whose arrays are 16-bit (dt): blocks of param, grad and the
+/// used states are widened to f32 on the stack, updated by the f32 kernel, and the param and
+/// states narrowed back (round to nearest even), so each written value is rounded once. A state
+/// the algorithm reads but leaves unchanged narrows back to its own bits (widening is exact).
+void update_range_half(OptimAlgo algo, DType dt, const OptimSlot& s, const OptimHyper& h, int64_t b, int64_t e) {
+  constexpr int64_t kBlock = 512;  // 5 arrays x 2 KiB: stays in L1
+  alignas(64) float buf[5][kBlock];
+  auto at = [](const void* base, int64_t i) { return static_cast<const char*>(base) + 2 * i; };
+  for (int64_t lo = b; lo < e; lo += kBlock) {
+    const int64_t n = std::min(kBlock, e - lo);
+    OptimSlot f = s;
+    f.n = n;
+    f.param = buf[0];
+    f.grad = buf[1];
+    widen_to_f32_serial(dt, at(s.param, lo), buf[0], n);
+    widen_to_f32_serial(dt, at(s.grad, lo), buf[1], n);
+    for (int j = 0; j < 3; ++j) {
+      if (!s.state[j]) continue;
+      f.state[j] = buf[2 + j];
+      widen_to_f32_serial(dt, at(s.state[j], lo), buf[2 + j], n);
+    }
+    update_range_f32(algo, f, h, 0, n);
+    narrow_from_f32_serial(dt, buf[0], const_cast<char*>(at(s.param, lo)), n);
+    for (int j = 0; j < 3; ++j)
+      if (s.state[j]) narrow_from_f32_serial(dt, buf[2 + j], const_cast<char*>(at(s.state[j], lo)), n);
+  }
+}
+
 }  // namespace
 
 void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t count, const OptimHyper& h) {
+  auto size_of = [&](int64_t i) { return slots[i].n; };
+  if (is_half(dt)) {
+    multi_for(count, size_of, [&](int64_t i, int64_t b, int64_t e) { update_range_half(algo, dt, slots[i], h, b, e); });
+    return;
+  }
   NB_DISPATCH_FLOAT(dt, "optim_update", [&] {
-    multi_for(
-        count, [&](int64_t i) { return slots[i].n; },
-        [&](int64_t i, int64_t b, int64_t e) {
+    multi_for(count, size_of, [&](int64_t i, int64_t b, int64_t e) {
 #ifdef NB_OPTIM_HAVE_AVX2
-          if (use_avx2()) return optim_update_range_avx2(algo, dt, slots[i], h, b, e);
+      if (use_avx2()) return optim_update_range_avx2(algo, dt, slots[i], h, b, e);
 #endif
-          update_range<scalar_t>(algo, slots[i], h, b, e);
-        });
+      update_range<scalar_t>(algo, slots[i], h, b, e);
+    });
   });
 }
 
 double multi_abs_pow_sum(DType dt, const void* const* data, const int64_t* n, int64_t count, double p) {
-  if (dt == DType::f32) return abs_pow_sum_typed<float>(data, n, count, p);
-  NB_CHECK(dt == DType::f64, "[foreach_norm] expected a floating dtype (f32 or f64), got ", dt);
-  return abs_pow_sum_typed<double>(data, n, count, p);
+  return NB_DISPATCH_FLOAT_AND_HALF(dt, "foreach_norm", [&] { return abs_pow_sum_typed<scalar_t>(data, n, count, p); });
 }
 
+// 16-bit values are scaled in float and rounded once (as the CUDA kernel: opmath).
 void multi_scale(DType dt, void* const* data, const int64_t* n, int64_t count, double factor) {
-  NB_DISPATCH_FLOAT(dt, "foreach_mul_", [&] {
-    const scalar_t f = scalar_t(factor);
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "foreach_mul_", [&] {
+    using C = opmath_t<scalar_t>;
+    const C f = C(factor);
     multi_for(
         count, [&](int64_t i) { return n[i]; },
         [&](int64_t i, int64_t b, int64_t e) {
           scalar_t* __restrict x = static_cast<scalar_t*>(data[i]);
-          for (int64_t j = b; j < e; ++j) x[j] = x[j] * f;
+          for (int64_t j = b; j < e; ++j) x[j] = scalar_t(C(x[j]) * f);
         });
   });
 }
 
+// The bounds are rounded to the dtype first (as the CUDA kernel), so a clamped value is a bound.
 void multi_clamp(DType dt, void* const* data, const int64_t* n, int64_t count, double lo, double hi) {
-  NB_DISPATCH_FLOAT(dt, "foreach_clamp_", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "foreach_clamp_", [&] {
+    using C = opmath_t<scalar_t>;
     const scalar_t l = scalar_t(lo), u = scalar_t(hi);
+    const C lc = C(l), uc = C(u);
     multi_for(
         count, [&](int64_t i) { return n[i]; },
         [&](int64_t i, int64_t b, int64_t e) {
           scalar_t* __restrict x = static_cast<scalar_t*>(data[i]);
           // NaN stays NaN (as clamp does).
-          for (int64_t j = b; j < e; ++j) x[j] = x[j] < l ? l : (x[j] > u ? u : x[j]);
+          for (int64_t j = b; j < e; ++j) {
+            const C v = C(x[j]);
+            x[j] = v < lc ? l : (v > uc ? u : x[j]);
+          }
         });
   });
 }

@@ -7,10 +7,11 @@
 // operations, constants formed in double and converted to the parameter dtype as there). That
 // header's functions are host-only templates driven by a SIMD loop, so they cannot be called
 // here; the strict R<T> arithmetic (strict_math.cuh) keeps nvcc from fusing a*b + c into one
-// FMA, so the CUDA results equal the CPU's bit for bit. Keep the two in step. The fused
-// updates take f32 and f64 parameters only, as the CPU's (16-bit ones are refused by name); the
-// multi-tensor helpers (norm, scale, clamp: gradient clipping and unscaling) take f16 and bf16
-// too, computing in float (the norm's sum in f64, as for f32) and rounding once.
+// FMA, so the CUDA results equal the CPU's bit for bit. Keep the two in step. Every kernel takes
+// f16 and bf16 too: the fused updates read each 16-bit element into float, run the f32 math and
+// round each written value once (the CPU widens blocks to f32 and narrows them back, which gives
+// the same bits); the multi-tensor helpers (norm, scale, clamp: gradient clipping and unscaling)
+// compute in float (the norm's sum in f64, as for f32) and round once.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -113,144 +114,149 @@ Consts<T> make_consts(const OptimHyper& h) {
 }
 
 // One element of one parameter; P, G, S0..S2 are the slot's arrays.
+// T is the storage type, C = opmath_t<T> the compute type: a 16-bit element is widened to float
+// when read (L) and rounded once when written (W), as the CPU's blocks widened to f32.
 template <typename T, OptimAlgo A>
-__device__ __forceinline__ void update_one(const OptimSlot& s, const Consts<T>& k, int64_t i) {
+__device__ __forceinline__ void update_one(const OptimSlot& s, const Consts<opmath_t<T>>& k, int64_t i) {
+  using C = opmath_t<T>;
   T* __restrict P = static_cast<T*>(s.param);
   const T* __restrict G = static_cast<const T*>(s.grad);
   T* __restrict S0 = static_cast<T*>(s.state[0]);
   T* __restrict S1 = static_cast<T*>(s.state[1]);
   T* __restrict S2 = static_cast<T*>(s.state[2]);
-  using V = R<T>;
+  using V = R<C>;
+  auto L = [](const T* a, int64_t j) { return V(C(a[j])); };
+  auto W = [](T* a, int64_t j, C x) { a[j] = T(x); };
   if constexpr (A == OptimAlgo::SGD) {
     // sgd_range<Momentum, First, Nesterov, Plain>: Plain only where the CPU dispatch uses it.
     const bool first = k.momentum_nz && s.c[0] != 0;
     const bool plain = k.plain && !(k.momentum_nz && (first || k.nesterov));
-    const V p = P[i];
-    V g = G[i];
+    const V p = L(P, i);
+    V g = L(G, i);
     if (!plain) g = V(k.sign) * g + V(k.wd) * p;
     if (k.momentum_nz) {
       V buf = g;
-      if (!first) buf = V(k.mu) * V(S0[i]) + V(k.damp) * g;
-      S0[i] = buf.v;
+      if (!first) buf = V(k.mu) * L(S0, i) + V(k.damp) * g;
+      W(S0, i, buf.v);
       g = k.nesterov ? g + V(k.mu) * buf : buf;
     }
-    P[i] = (p - V(k.lr) * g).v;
+    W(P, i, (p - V(k.lr) * g).v);
   } else if constexpr (A == OptimAlgo::Adagrad) {
-    const V clr = T(s.c[0]);
-    const V p = P[i];
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
-    const V sum = V(S0[i]) + g * g;
-    S0[i] = sum.v;
-    P[i] = (p - clr * (g / (vsqrt(sum) + V(k.eps)))).v;
+    const V clr = C(s.c[0]);
+    const V p = L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p;
+    const V sum = L(S0, i) + g * g;
+    W(S0, i, sum.v);
+    W(P, i, (p - clr * (g / (vsqrt(sum) + V(k.eps)))).v);
   } else if constexpr (A == OptimAlgo::RMSprop) {
-    const V p = P[i];
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
-    const V sq = V(k.alpha) * V(S0[i]) + V(k.one_m_alpha) * (g * g);
-    S0[i] = sq.v;
-    V avg = T(0);
+    const V p = L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p;
+    const V sq = V(k.alpha) * L(S0, i) + V(k.one_m_alpha) * (g * g);
+    W(S0, i, sq.v);
+    V avg = C(0);
     if (k.centered) {
-      const V ga0 = S2[i];
+      const V ga0 = L(S2, i);
       const V ga = ga0 + V(k.one_m_alpha) * (g - ga0);  // lerp(grad_avg, g, 1 - alpha)
-      S2[i] = ga.v;
+      W(S2, i, ga.v);
       avg = vsqrt(sq - ga * ga) + V(k.eps);
     } else {
       avg = vsqrt(sq) + V(k.eps);
     }
     if (k.momentum_pos) {
-      const V buf = V(k.mu) * V(S1[i]) + g / avg;
-      S1[i] = buf.v;
-      P[i] = (p - V(k.lr) * buf).v;
+      const V buf = V(k.mu) * L(S1, i) + g / avg;
+      W(S1, i, buf.v);
+      W(P, i, (p - V(k.lr) * buf).v);
     } else {
-      P[i] = (p - V(k.lr) * (g / avg)).v;
+      W(P, i, (p - V(k.lr) * (g / avg)).v);
     }
   } else if constexpr (A == OptimAlgo::Adadelta) {
     const V rho = k.alpha, one_m_rho = k.one_m_alpha;
-    const V p = P[i];
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
-    const V sq = rho * V(S0[i]) + one_m_rho * (g * g);
-    S0[i] = sq.v;
-    const V acc = S1[i];
+    const V p = L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p;
+    const V sq = rho * L(S0, i) + one_m_rho * (g * g);
+    W(S0, i, sq.v);
+    const V acc = L(S1, i);
     const V delta = vsqrt(acc + V(k.eps)) / vsqrt(sq + V(k.eps)) * g;
-    S1[i] = (rho * acc + one_m_rho * (delta * delta)).v;
-    P[i] = (p - V(k.lr) * delta).v;
+    W(S1, i, (rho * acc + one_m_rho * (delta * delta)).v);
+    W(P, i, (p - V(k.lr) * delta).v);
   } else if constexpr (A == OptimAlgo::Adam) {
-    const V step_size = T(s.c[0]), bc2_sqrt = T(s.c[1]);
-    const V p = V(k.decay) * V(P[i]);
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
-    const V m0 = S0[i];
+    const V step_size = C(s.c[0]), bc2_sqrt = C(s.c[1]);
+    const V p = V(k.decay) * L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p;
+    const V m0 = L(S0, i);
     const V m = m0 + V(k.w1) * (g - m0);  // lerp(exp_avg, g, 1 - beta1)
-    V v = V(k.b2) * V(S1[i]) + V(k.w2) * (g * g);
-    S0[i] = m.v;
-    S1[i] = v.v;
+    V v = V(k.b2) * L(S1, i) + V(k.w2) * (g * g);
+    W(S0, i, m.v);
+    W(S1, i, v.v);
     if (k.amsgrad) {
-      v = vmax(V(S2[i]), v);
-      S2[i] = v.v;
+      v = vmax(L(S2, i), v);
+      W(S2, i, v.v);
     }
     const V denom = vsqrt(v) / bc2_sqrt + V(k.eps);
-    P[i] = (p - step_size * (m / denom)).v;
+    W(P, i, (p - step_size * (m / denom)).v);
   } else if constexpr (A == OptimAlgo::NAdam) {
-    const V cg = T(s.c[0]), cm = T(s.c[1]), bc2 = T(s.c[2]);
-    const V p = V(k.decay) * V(P[i]);
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
-    const V m0 = S0[i];
+    const V cg = C(s.c[0]), cm = C(s.c[1]), bc2 = C(s.c[2]);
+    const V p = V(k.decay) * L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p;
+    const V m0 = L(S0, i);
     const V m = m0 + V(k.w1) * (g - m0);
-    const V v = V(k.b2) * V(S1[i]) + V(k.w2) * (g * g);
-    S0[i] = m.v;
-    S1[i] = v.v;
+    const V v = V(k.b2) * L(S1, i) + V(k.w2) * (g * g);
+    W(S0, i, m.v);
+    W(S1, i, v.v);
     const V denom = vsqrt(v / bc2) + V(k.eps);
-    P[i] = ((p - cg * (g / denom)) - cm * (m / denom)).v;
+    W(P, i, ((p - cg * (g / denom)) - cm * (m / denom)).v);
   } else if constexpr (A == OptimAlgo::Adamax) {
-    const V clr = T(s.c[0]);
-    const V p = P[i];
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
-    const V m0 = S0[i];
+    const V clr = C(s.c[0]);
+    const V p = L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p;
+    const V m0 = L(S0, i);
     const V m = m0 + V(k.w1) * (g - m0);  // lerp(exp_avg, g, 1 - beta1)
-    const V abs_g = g.v < T(0) ? V(-g.v) : g;
-    const V u = vmax(V(k.b2) * V(S1[i]), abs_g + V(k.eps));
-    S0[i] = m.v;
-    S1[i] = u.v;
-    P[i] = (p - clr * (m / u)).v;
+    const V abs_g = g.v < C(0) ? V(-g.v) : g;
+    const V u = vmax(V(k.b2) * L(S1, i), abs_g + V(k.eps));
+    W(S0, i, m.v);
+    W(S1, i, u.v);
+    W(P, i, (p - clr * (m / u)).v);
   } else if constexpr (A == OptimAlgo::Rprop) {
     // rprop_range: factor from the sign of g·prev, clamp, zero the gradient on a flip, move by sign.
-    const T g0 = (V(k.sign) * V(G[i])).v;
-    const T prod = (V(g0) * V(S0[i])).v;
-    const T f = prod > T(0) ? k.eta_up : (prod < T(0) ? k.eta_down : T(1));
-    T ss = (V(S1[i]) * V(f)).v;
+    const C g0 = (V(k.sign) * L(G, i)).v;
+    const C prod = (V(g0) * L(S0, i)).v;
+    const C f = prod > C(0) ? k.eta_up : (prod < C(0) ? k.eta_down : C(1));
+    C ss = (L(S1, i) * V(f)).v;
     ss = ss < k.ss_lo ? k.ss_lo : (ss > k.ss_hi ? k.ss_hi : ss);  // NaN stays NaN
-    const T g = prod < T(0) ? T(0) : g0;
-    const T dir = g > T(0) ? T(1) : (g < T(0) ? T(-1) : T(0));
-    S1[i] = ss;
-    S0[i] = g;
-    P[i] = (V(P[i]) - V(dir) * V(ss)).v;
+    const C g = prod < C(0) ? C(0) : g0;
+    const C dir = g > C(0) ? C(1) : (g < C(0) ? C(-1) : C(0));
+    W(S1, i, ss);
+    W(S0, i, g);
+    W(P, i, (L(P, i) - V(dir) * V(ss)).v);
   } else if constexpr (A == OptimAlgo::ASGD) {
-    const V eta = T(s.c[0]), mu = T(s.c[1]), decay = T(s.c[2]);
-    const V p0 = P[i];
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p0;
+    const V eta = C(s.c[0]), mu = C(s.c[1]), decay = C(s.c[2]);
+    const V p0 = L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p0;
     const V p = decay * p0 - eta * g;
-    P[i] = p.v;
+    W(P, i, p.v);
     if (s.c[1] != 1) {
-      const V ax = S0[i];
-      S0[i] = (ax + (p - ax) * mu).v;
+      const V ax = L(S0, i);
+      W(S0, i, (ax + (p - ax) * mu).v);
     } else {
-      S0[i] = p.v;
+      W(S0, i, p.v);
     }
   } else {  // RAdam
-    const V c = T(s.c[0]);
+    const V c = C(s.c[0]);
     const bool rectified = s.c[1] != 0;
-    const V p = V(k.decay) * V(P[i]);
-    const V g = V(k.sign) * V(G[i]) + V(k.wd) * p;
-    const V m0 = S0[i];
+    const V p = V(k.decay) * L(P, i);
+    const V g = V(k.sign) * L(G, i) + V(k.wd) * p;
+    const V m0 = L(S0, i);
     const V m = m0 + V(k.w1) * (g - m0);
-    const V v = V(k.b2) * V(S1[i]) + V(k.w2) * (g * g);
-    S0[i] = m.v;
-    S1[i] = v.v;
-    P[i] = rectified ? (p - c * (m / (vsqrt(v) + V(k.eps)))).v : (p - c * m).v;
+    const V v = V(k.b2) * L(S1, i) + V(k.w2) * (g * g);
+    W(S0, i, m.v);
+    W(S1, i, v.v);
+    W(P, i, rectified ? (p - c * (m / (vsqrt(v) + V(k.eps)))).v : (p - c * m).v);
   }
 }
 
 template <typename T, OptimAlgo A>
 __global__ void optim_kernel(const OptimSlot* __restrict slots, const int64_t* __restrict begin, int64_t count,
-                             Consts<T> k) {
+                             Consts<opmath_t<T>> k) {
   const int64_t idx = locate(begin, count);
   const OptimSlot s = slots[idx];
   const int64_t lo = (int64_t(blockIdx.x) - begin[idx]) * kChunk, hi = lo + kChunk < s.n ? lo + kChunk : s.n;
@@ -260,7 +266,7 @@ __global__ void optim_kernel(const OptimSlot* __restrict slots, const int64_t* _
 template <typename T, OptimAlgo A>
 void launch_update(const Table<OptimSlot>& t, int64_t count, const OptimHyper& h) {
   optim_kernel<T, A><<<unsigned(t.blocks), kThreads, 0, compute_stream()>>>(t.entries, t.begin, count,
-                                                                            make_consts<T>(h));
+                                                                            make_consts<opmath_t<T>>(h));
   check_launch("optim_update");
 }
 
@@ -350,7 +356,7 @@ Table<Span> span_table(Ptr const* data, const int64_t* n, int64_t count) {
 }  // namespace
 
 void optim_update(OptimAlgo algo, DType dt, const OptimSlot* slots, int64_t count, const OptimHyper& h) {
-  NB_DISPATCH_FLOAT(dt, "optim_update", [&] {
+  NB_DISPATCH_FLOAT_AND_HALF(dt, "optim_update", [&] {
     using T = scalar_t;
     if (count <= 0) return;
     const auto tt = upload_table<OptimSlot>(slots, count, [&](int64_t i) { return slots[i].n; });
