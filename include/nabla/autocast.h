@@ -3,14 +3,15 @@
 // - lower precision (f16 or bf16), both devices: matmul, linear, the convolutions, prelu,
 //   scaled_dot_product_attention (and einsum: listed on CUDA, composed of matmuls on the CPU);
 // - f32 on CUDA: softmax, log_softmax, logsumexp, sum, cumsum, cumprod, exp, log, log1p, log2,
-//   log10, expm1, pow, reciprocal, rsqrt, tan, asin, acos, sinh, cosh, softplus, layer/group/RMS
-//   norm, norm, cosine_similarity, pairwise_distance, interpolate; the CPU runs these in bf16;
+//   log10, expm1, pow, square, reciprocal, rsqrt, tan, asin, acos, sinh, cosh, softplus,
+//   layer/group/RMS norm, norm, cosine_similarity, pairwise_distance, interpolate; the CPU runs
+//   these in their inputs' dtype;
 // - f32 on both: the losses, prod, cdist, local_response_norm; on the CPU also trace and the
 //   reflect/replicate pads;
 // - CUDA refuses binary_cross_entropy (use binary_cross_entropy_with_logits), as PyTorch does;
 //   the CPU runs it in f32;
-// - widest input dtype on CUDA: tensordot, bilinear (cat, stack, atan2, addcmul, ... promote as
-//   usual).
+// - widest input dtype on CUDA: tensordot, bilinear, cross, scatter_add (cat, stack, atan2,
+//   addcmul, addcdiv promote so by themselves).
 // Every other op runs in the dtype of its inputs, promoted as usual. Parameters stay f32; their
 // gradients come back in f32 through the casts. src/ops/autocast.h holds the lists, with the
 // PyTorch version they follow and how LibTorch 1.13's differ.

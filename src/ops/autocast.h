@@ -60,7 +60,7 @@ inline constexpr AutocastOp einsum{"einsum", none, lower};
 // f32 on CUDA only: the CPU runs these in their inputs' dtype.
 inline constexpr AutocastOp unary_fp32{"exp", none, fp32};  // acos asin cosh exp expm1 log log10
                                                             // log2 log1p reciprocal rsqrt sinh tan
-inline constexpr AutocastOp pow{"pow", none, fp32};
+inline constexpr AutocastOp pow{"pow", none, fp32};  // pow, square (PyTorch's is pow(x, 2))
 inline constexpr AutocastOp softplus{"softplus", none, fp32};
 inline constexpr AutocastOp softmax{"softmax", none, fp32};  // softmax, log_softmax (fp32_set_opt_dtype)
 inline constexpr AutocastOp logsumexp{"logsumexp", none, fp32};

@@ -272,7 +272,11 @@ Tensor reciprocal(const Tensor& x) {
   return unary_op(UnaryOp::Reciprocal, "reciprocal", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return -g * out * out; });
 }
-Tensor square(const Tensor& x) { return mul(x, x); }
+Tensor square(const Tensor& x) {
+  // PyTorch's square is pow(x, 2), so CUDA's autocast runs it in f32 as pow.
+  if (ops::AutocastRegion ac(ops::autocast_op::pow, {&x}); ac.active()) return square(ac.cast(x));
+  return mul(x, x);
+}
 
 // PyTorch's derivatives.yaml formulas, term for term.
 Tensor tan(const Tensor& x) {

@@ -339,6 +339,7 @@ std::vector<ListCase> list_cases() {
       {"cosh", K, F, {pos}, [](const TL& t) { return nb::cosh(t[0]); }},
       {"pow_scalar", K, F, {pos}, [](const TL& t) { return nb::pow(t[0], 2.5); }},
       {"pow_tensor", K, F, {pos, pos}, [](const TL& t) { return nb::pow(t[0], t[1]); }},
+      {"square", K, F, {x46}, [](const TL& t) { return nb::square(t[0]); }},  // PyTorch's is pow(x, 2)
       {"softplus", K, F, {x46}, [](const TL& t) { return nb::softplus(t[0]); }},
       {"softmax", K, F, {x46}, [](const TL& t) { return nb::softmax(t[0], 1); }},
       {"log_softmax", K, F, {x46}, [](const TL& t) { return nb::log_softmax(t[0], 1); }},
