@@ -40,10 +40,11 @@ struct AutocastOp {
 // cdist, trace and the reflection/replication pads, but not softmax, exp/log, pow, the norms or
 // the reductions, which run in bf16 there.
 //
-// Differences from LibTorch 1.13 (which bench/ compares against): 1.13's CPU lower-precision list
-// has no prelu and no scaled_dot_product_attention (it had no such op), so prelu runs in f32 on
-// its CPU; its CUDA lists have no rms_norm, no upsample (interpolate), no
-// scaled_dot_product_attention. Everything else below is on 1.13's lists alike.
+// Differences from LibTorch 1.13 (which bench/ compares against), seen by running its CPU
+// autocast and listing its Autocast/AutocastCPU kernels: its CPU lists have no prelu (f32 in,
+// f32 out) and no scaled_dot_product_attention (it had no such op), and put conv_transpose1d/2d
+// on the f32 list (2.x moved them to lower precision); its CUDA lists have no rms_norm, no
+// upsample (interpolate) and no scaled_dot_product_attention. The other entries below agree.
 namespace autocast_op {
 using enum CastPolicy;
 // Lower precision on both devices (CPU: conv*, bmm/mm/matmul, baddbmm/addmm/addbmm, linear,
@@ -82,8 +83,10 @@ inline constexpr AutocastOp loss{"loss", fp32, fp32};  // nll, cross_entropy, ms
                                                        // multi margin, triplet margin
 inline constexpr AutocastOp prod{"prod", fp32, fp32};
 inline constexpr AutocastOp cdist{"cdist", fp32, fp32};
-// Composite in PyTorch: avg_pool3d (CPU list) and pow (CUDA list) make it f32 on both.
+// Composite in PyTorch: pow (CUDA list) makes it f32 on CUDA; on the CPU, inputs of 4 or more
+// dims go through avg_pool3d (CPU list, f32), 3-d ones through avg_pool2d (on no list).
 inline constexpr AutocastOp local_response_norm{"local_response_norm", fp32, fp32};
+inline constexpr AutocastOp local_response_norm_3d{"local_response_norm", none, fp32};
 
 // f32 on the CPU only. trace is one kernel on CUDA (here a sum, which CUDA's list would cast).
 inline constexpr AutocastOp trace{"trace", fp32, as_is};

@@ -24,8 +24,9 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 }
 
 Tensor local_response_norm(const Tensor& x, int64_t size, double alpha, double beta, double k) {
-  if (ops::AutocastRegion ac(ops::autocast_op::local_response_norm, {&x}); ac.active())
-    return local_response_norm(ac.cast(x), size, alpha, beta, k);
+  const ops::AutocastOp& list =
+      x.dim() >= 4 ? ops::autocast_op::local_response_norm : ops::autocast_op::local_response_norm_3d;
+  if (ops::AutocastRegion ac(list, {&x}); ac.active()) return local_response_norm(ac.cast(x), size, alpha, beta, k);
   ops::check_floating(x, "local_response_norm");
   NB_CHECK(x.dim() >= 3, "[local_response_norm] expected input [N, C, *] (at least 3 dims), got shape ", x.shape());
   NB_CHECK(size > 0, "[local_response_norm] size must be positive, got ", size);

@@ -267,8 +267,9 @@ TEST(Autocast, CheckpointRecomputationKeepsItsCastsToItself) {
 // exactly those of the op on inputs cast by hand outside any region (so autocast does the cast and
 // nothing else), and that the gradients come back in the inputs' dtypes with those values too.
 // For composite ops in PyTorch (softmin, gaussian_nll_loss, ...) the expectation is what their
-// parts' lists give there; prelu/einsum/tensordot/bilinear/pads on the CPU were checked against
-// LibTorch 1.13 under CPU autocast (prelu: 1.13 leaves it f32; 2.x lists it as lower).
+// parts' lists give there. The CPU column agrees with the output dtypes LibTorch 1.13's CPU
+// autocast gives for these ops, except where 2.x's lists changed: prelu and conv_transpose1d/2d
+// (f32 in 1.13, lower precision in 2.x).
 enum class Want {
   lower,    // f32 inputs -> autocast's 16-bit dtype
   fp32,     // 16-bit inputs -> f32
@@ -364,7 +365,9 @@ std::vector<ListCase> list_cases() {
       // f32 on both
       {"prod", F, F, {pos}, [](const TL& t) { return nb::prod(t[0], {1}); }},
       {"cdist", F, F, {x46, {{5, 6}}}, [](const TL& t) { return nb::cdist(t[0], t[1]); }},
-      {"local_response_norm", F, F, {{{2, 5, 3}}}, [](const TL& t) { return nb::local_response_norm(t[0], 3); }},
+      {"local_response_norm", F, F, {{{2, 5, 3, 2}}}, [](const TL& t) { return nb::local_response_norm(t[0], 3); }},
+      // 3-d: avg_pool2d on the CPU (no list), pow on CUDA
+      {"local_response_norm_3d", K, F, {{{2, 5, 3}}}, [](const TL& t) { return nb::local_response_norm(t[0], 3); }},
       {"nll_loss", F, F, {x46}, [](const TL& t) { return nb::nll_loss(t[0], ints({0, 5, 2, 1}, {4}, t[0])); }},
       {"cross_entropy", F, F, {x46}, [](const TL& t) { return nb::cross_entropy(t[0], ints({0, 5, 2, 1}, {4}, t[0])); }},
       {"mse_loss", F, F, {x46, x46}, [](const TL& t) { return nb::mse_loss(t[0], t[1]); }},
