@@ -18,12 +18,15 @@ const Tensor& as_ref(const Tensor& t) { return t; }
 
 template <typename Range>
 void AutocastRegion::enter(const AutocastOp& op, const Range& inputs) {
+  bool floating = false;
   for (const auto& in : inputs) {
     const Tensor& t = as_ref(in);
     if (!t.defined() || !t.is_floating_point()) continue;
     device_ = t.device().type;  // the first floating input decides, as PyTorch's device_type
+    floating = true;
     break;
   }
+  if (!floating) return;  // integers are never cast
   policy_ = device_ == DeviceType::cpu ? op.cpu : op.cuda;
   if (policy_ == CastPolicy::none || !autocast_detail::applies(device_)) return;
   if (policy_ == CastPolicy::refuse) {

@@ -48,8 +48,8 @@ struct AutocastOp {
 namespace autocast_op {
 using enum CastPolicy;
 // Lower precision on both devices (CPU: conv*, bmm/mm/matmul, baddbmm/addmm/addbmm, linear,
-// conv_transpose*, prelu, scaled_dot_product_attention; CUDA adds einsum, mv, addmv, addr, chain_matmul,
-// the RNN cells).
+// conv_transpose*, prelu, scaled_dot_product_attention; CUDA adds einsum, mv, addmv, addr,
+// chain_matmul, the RNN cells).
 inline constexpr AutocastOp matmul{"matmul", lower, lower};
 inline constexpr AutocastOp linear{"linear", lower, lower};  // also linear_relu (CPU: _addmm_activation)
 inline constexpr AutocastOp conv{"conv", lower, lower};      // conv1d/2d, conv_transpose1d/2d
@@ -59,7 +59,7 @@ inline constexpr AutocastOp attention{"scaled_dot_product_attention", lower, low
 inline constexpr AutocastOp einsum{"einsum", none, lower};
 
 // f32 on CUDA only: the CPU runs these in their inputs' dtype.
-inline constexpr AutocastOp unary_fp32{"exp", none, fp32};  // acos asin cosh exp expm1 log log10
+inline constexpr AutocastOp unary_fp32{"exp/log", none, fp32};  // acos asin cosh exp expm1 log log10
                                                             // log2 log1p reciprocal rsqrt sinh tan
 inline constexpr AutocastOp pow{"pow", none, fp32};  // pow, square (PyTorch's is pow(x, 2))
 inline constexpr AutocastOp softplus{"softplus", none, fp32};

@@ -246,7 +246,8 @@ Tensor einsum_labeled(const TensorList& operands, const std::vector<std::vector<
 }  // namespace ops
 
 Tensor einsum(const std::string& equation, const TensorList& operands) {
-  if (ops::AutocastRegion ac(ops::autocast_op::einsum, operands); ac.active()) return einsum(equation, ac.cast(operands));
+  if (ops::AutocastRegion ac(ops::autocast_op::einsum, operands); ac.active())
+    return einsum(equation, ac.cast(operands));
   const std::string ctx = "[einsum] \"" + equation + "\": ";
   NB_CHECK(!operands.empty(), ctx, "needs at least one operand, got none");
   const Equation e = parse(equation, ctx);
