@@ -1,9 +1,20 @@
-// Automatic mixed precision (PyTorch's torch.autocast): inside an AutocastGuard, the ops that
-// gain from 16 bits and keep their accuracy there (matmul, linear, convolutions, attention)
-// run in f16 or bf16, and the ops that need float's range or precision (softmax, the losses,
-// the normalizations, exp/log/pow) run in f32, whatever their inputs' dtypes. Other ops run in
-// the dtype of their inputs, promoted as usual. Parameters stay f32; their gradients come back
-// in f32 through the casts.
+// Automatic mixed precision (PyTorch's torch.autocast): inside an AutocastGuard, the ops on
+// PyTorch's autocast lists for the device type of their inputs run as PyTorch runs them there:
+// - lower precision (f16 or bf16), both devices: matmul, linear, the convolutions, prelu,
+//   scaled_dot_product_attention (and einsum: listed on CUDA, composed of matmuls on the CPU);
+// - f32 on CUDA: softmax, log_softmax, logsumexp, sum, cumsum, cumprod, exp, log, log1p, log2,
+//   log10, expm1, pow, square, reciprocal, rsqrt, tan, asin, acos, sinh, cosh, softplus,
+//   layer/group/RMS norm, norm, cosine_similarity, pairwise_distance, interpolate; the CPU runs
+//   these in their inputs' dtype;
+// - f32 on both: the losses, prod, cdist, local_response_norm; on the CPU also trace and the
+//   reflect/replicate pads;
+// - CUDA refuses binary_cross_entropy (use binary_cross_entropy_with_logits), as PyTorch does;
+//   the CPU runs it in f32;
+// - widest input dtype on CUDA: tensordot, bilinear, cross, scatter_add (cat, stack, atan2,
+//   addcmul, addcdiv promote so by themselves).
+// Every other op runs in the dtype of its inputs, promoted as usual. Parameters stay f32; their
+// gradients come back in f32 through the casts. src/ops/autocast.h holds the lists, with the
+// PyTorch version they follow and how LibTorch 1.13's differ.
 //
 //   nabla::AutocastGuard ac({.device_type = nabla::DeviceType::cuda});  // f16 on the GPU
 //   Tensor loss = cross_entropy(model(x), y);  // linear layers in f16, the loss in f32

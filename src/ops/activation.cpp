@@ -10,7 +10,7 @@
 namespace nabla {
 
 Tensor prelu(const Tensor& x, const Tensor& weight) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::prelu, {&x, &weight}); ac.active())
     return prelu(ac.cast(x), ac.cast(weight));
   ops::check_floating(x, "prelu");
   ops::check_same_device(x, weight, "prelu");

@@ -66,7 +66,7 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaO
 
 std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(const Tensor& q, const Tensor& k, const Tensor& v,
                                                                     const SdpaOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&q, &k, &v}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::attention, {&q, &k, &v}); ac.active())
     return scaled_dot_product_attention_with_weights(ac.cast(q), ac.cast(k), ac.cast(v), cast_options(ac, o));
   check_inputs(q, k, v, o);
   const int64_t L = q.size(-2), S = k.size(-2);

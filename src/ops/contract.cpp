@@ -18,6 +18,8 @@ Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims) {
 }
 
 Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Shape& dims_b) {
+  if (ops::AutocastRegion ac(ops::autocast_op::tensordot, {&a, &b}); ac.active())
+    return tensordot(ac.cast(a), ac.cast(b), dims_a, dims_b);
   ops::check_same_device(a, b, "tensordot");
   NB_CHECK(dims_a.size() == dims_b.size(), "[tensordot] dims_a ", dims_a, " and dims_b ", dims_b,
            " must have the same length");
@@ -70,6 +72,7 @@ Tensor kron(const Tensor& a, const Tensor& b) {
 }
 
 Tensor cross(const Tensor& a, const Tensor& b, std::optional<int64_t> dim) {
+  if (ops::AutocastRegion ac(ops::autocast_op::cross, {&a, &b}); ac.active()) return cross(ac.cast(a), ac.cast(b), dim);
   ops::check_same_device(a, b, "cross");
   NB_CHECK(a.dim() == b.dim() && a.dim() > 0, "[cross] expected two tensors of one rank (at least 1-D), got shapes ",
            a.shape(), " and ", b.shape());
@@ -91,7 +94,7 @@ Tensor cross(const Tensor& a, const Tensor& b, std::optional<int64_t> dim) {
 }
 
 Tensor cdist(const Tensor& x1, const Tensor& x2, double p, CdistMode mode) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::cdist, {&x1, &x2}); ac.active())
     return cdist(ac.cast(x1), ac.cast(x2), p, mode);
   ops::check_same_device(x1, x2, "cdist");
   NB_CHECK(x1.is_floating_point() && x2.is_floating_point(), "[cdist] expected floating tensors, got dtypes ",
@@ -120,6 +123,7 @@ Tensor cdist(const Tensor& x1, const Tensor& x2, double p, CdistMode mode) {
 }
 
 Tensor trace(const Tensor& x) {
+  if (ops::AutocastRegion ac(ops::autocast_op::trace, {&x}); ac.active()) return trace(ac.cast(x));
   ops::check_tensor(x, "trace");
   NB_CHECK(x.dim() == 2, "[trace] expected a matrix (2-D tensor), got shape ", x.shape());
   return sum(diagonal(x));

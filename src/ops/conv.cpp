@@ -133,7 +133,7 @@ Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::conv, {&x, &weight, &bias}); ac.active())
     return conv2d(ac.cast(x), ac.cast(weight), ac.cast(bias), o);
   NB_CHECK(x.dim() == 3 || x.dim() == 4, "[conv2d] expected input [N, C, H, W] or [C, H, W], got shape ", x.shape());
   if (x.dim() == 3) return conv2d(x.unsqueeze(0), weight, bias, o).squeeze(0);
@@ -154,7 +154,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::conv, {&x, &weight, &bias}); ac.active())
     return conv1d(ac.cast(x), ac.cast(weight), ac.cast(bias), o);
   NB_CHECK(x.dim() == 2 || x.dim() == 3, "[conv1d] expected input [N, C, L] or [C, L], got shape ", x.shape());
   NB_CHECK(weight.dim() == 3, "[conv1d] expected weight [C_out, C_in/groups, K], got shape ", weight.shape());
@@ -186,7 +186,7 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, const ConvTranspose2dOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x0, &w0, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::conv, {&x0, &w0, &bias}); ac.active())
     return conv_transpose2d(ac.cast(x0), ac.cast(w0), ac.cast(bias), o);
   NB_CHECK(x0.dim() == 3 || x0.dim() == 4, "[conv_transpose2d] expected input [N, C, H, W] or [C, H, W], got shape ",
            x0.shape());
@@ -240,7 +240,7 @@ Tensor conv_transpose2d(const Tensor& x0, const Tensor& w0, const Tensor& bias, 
 }
 
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose1dOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::conv, {&x, &weight, &bias}); ac.active())
     return conv_transpose1d(ac.cast(x), ac.cast(weight), ac.cast(bias), o);
   NB_CHECK(x.dim() == 2 || x.dim() == 3, "[conv_transpose1d] expected input [N, C_in, L] or [C_in, L], got shape ",
            x.shape());

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -233,15 +234,20 @@ Tensor einsum_labeled(const TensorList& operands, const std::vector<std::vector<
     for (int l = 0; l < num_labels; ++l) keep_now[size_t(l)] = keep_now[size_t(l)] || last_user[size_t(l)] > int(i);
     acc = contract_pair(acc, xs[i], keep_now, ctx);
   }
-  // Integer sums come back in i64; u8 operands give u8 (wrapping), as PyTorch's einsum.
+  // Integer sums come back in i64; u8 operands give u8 (wrapping), as PyTorch's einsum. A
+  // floating result keeps its dtype: under the CPU's autocast its matmuls ran in bf16, as
+  // PyTorch's einsum's bmm does there.
   DType dt = operands[0].dtype();
   for (const Tensor& t : operands) dt = promote(dt, t.dtype());
-  return align(acc, out).to(dt);
+  const Tensor result = align(acc, out);
+  return result.is_floating_point() && is_floating(dt) ? result : result.to(dt);
 }
 
 }  // namespace ops
 
 Tensor einsum(const std::string& equation, const TensorList& operands) {
+  if (ops::AutocastRegion ac(ops::autocast_op::einsum, operands); ac.active())
+    return einsum(equation, ac.cast(operands));
   const std::string ctx = "[einsum] \"" + equation + "\": ";
   NB_CHECK(!operands.empty(), ctx, "needs at least one operand, got none");
   const Equation e = parse(equation, ctx);

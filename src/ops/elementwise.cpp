@@ -100,7 +100,7 @@ Tensor div(const Tensor& a0, const Tensor& b0) {
 }
 
 Tensor pow(const Tensor& a0, const Tensor& b0) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&a0, &b0}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::pow, {&a0, &b0}); ac.active())
     return pow(ac.cast(a0), ac.cast(b0));
   if (!a0.is_floating_point() && !b0.is_floating_point()) {
     // Integers stay integers (exact, wrapping like their products), as in PyTorch, which also
@@ -213,25 +213,25 @@ Tensor neg(const Tensor& x) {
   return unary_op(UnaryOp::Neg, "neg", x, false, false, [](const Tensor& g, const auto&, const auto&) { return -g; });
 }
 Tensor exp(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return exp(ac.cast(x));
   return unary_op(UnaryOp::Exp, "exp", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * out; });
 }
 Tensor log(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return log(ac.cast(x));
   return unary_op(UnaryOp::Log, "log", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / x; });
 }
 Tensor log1p(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return log1p(ac.cast(x));
   return unary_op(UnaryOp::Log1p, "log1p", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x + 1.0); });
 }
 Tensor expm1(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return expm1(ac.cast(x));
   return unary_op(UnaryOp::Expm1, "expm1", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * (out + 1.0); });
@@ -241,7 +241,7 @@ Tensor sqrt(const Tensor& x) {
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * 0.5 / out; });
 }
 Tensor rsqrt(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return rsqrt(ac.cast(x));
   return unary_op(UnaryOp::Rsqrt, "rsqrt", as_float(x), true, true,
                   [](const Tensor& g, const Tensor& x, const Tensor& out) { return g * -0.5 * out / x; });
@@ -267,28 +267,32 @@ Tensor erf(const Tensor& x) {
   });
 }
 Tensor reciprocal(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return reciprocal(ac.cast(x));
   return unary_op(UnaryOp::Reciprocal, "reciprocal", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return -g * out * out; });
 }
-Tensor square(const Tensor& x) { return mul(x, x); }
+Tensor square(const Tensor& x) {
+  // PyTorch's square is pow(x, 2), so CUDA's autocast runs it in f32 as pow.
+  if (ops::AutocastRegion ac(ops::autocast_op::pow, {&x}); ac.active()) return square(ac.cast(x));
+  return mul(x, x);
+}
 
 // PyTorch's derivatives.yaml formulas, term for term.
 Tensor tan(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return tan(ac.cast(x));
   return unary_op(UnaryOp::Tan, "tan", as_float(x), false, true,
                   [](const Tensor& g, const auto&, const Tensor& out) { return g * (out * out + 1.0); });
 }
 Tensor asin(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return asin(ac.cast(x));
   return unary_op(UnaryOp::Asin, "asin", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * rsqrt(1.0 - x * x); });
 }
 Tensor acos(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return acos(ac.cast(x));
   return unary_op(UnaryOp::Acos, "acos", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * -rsqrt(1.0 - x * x); });
@@ -298,13 +302,13 @@ Tensor atan(const Tensor& x) {
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * x + 1.0); });
 }
 Tensor sinh(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return sinh(ac.cast(x));
   return unary_op(UnaryOp::Sinh, "sinh", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * cosh(x); });
 }
 Tensor cosh(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return cosh(ac.cast(x));
   return unary_op(UnaryOp::Cosh, "cosh", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * sinh(x); });
@@ -322,13 +326,13 @@ Tensor atanh(const Tensor& x) {
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (1.0 - x * x); });
 }
 Tensor log2(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return log2(ac.cast(x));
   return unary_op(UnaryOp::Log2, "log2", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * M_LN2); });
 }
 Tensor log10(const Tensor& x) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::unary_fp32, {&x}); ac.active())
     return log10(ac.cast(x));
   return unary_op(UnaryOp::Log10, "log10", as_float(x), true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g / (x * M_LN10); });
@@ -476,7 +480,7 @@ Tensor softplus_deriv(const Tensor& x, double beta, double threshold) {
 // Forward and backward one kernel each; the derivative is exactly 1 above the threshold, as
 // PyTorch's (the smooth formula would differ there by e^{-threshold}).
 Tensor softplus(const Tensor& x, double beta, double threshold) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::softplus, {&x}); ac.active())
     return softplus(ac.cast(x), beta, threshold);
   ops::check_floating(x, "softplus");
   NB_CHECK(beta > 0, "[softplus] beta must be positive, got ", beta);
@@ -600,7 +604,7 @@ Tensor threshold(const Tensor& x, double th, double value) {
 }
 
 Tensor pow(const Tensor& x, double p) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::pow, {&x}); ac.active())
     return pow(ac.cast(x), p);
   if (p == 1.0) return x * 1.0;
   if (p == 2.0) return mul(x, x);

@@ -1,4 +1,5 @@
 // Indexing: gather / scatter_add and index_select / index_add are each other's VJPs.
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -59,6 +60,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src0) {
+  if (ops::AutocastRegion ac(ops::autocast_op::scatter_add, {&x, &src0}); ac.active())
+    return scatter_add(ac.cast(x), dim, index, ac.cast(src0));
   ops::check_same_device(x, index, "scatter_add");
   dim = wrap_dim(dim, x.dim(), "scatter_add");
   NB_CHECK(index.dim() == x.dim() && src0.dim() == x.dim(), "[scatter_add] index rank ", index.dim(), " and src rank ",

@@ -47,7 +47,7 @@ Tensor gemm_3d(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a0, const Tensor& b0) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&a0, &b0}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::matmul, {&a0, &b0}); ac.active())
     return matmul(ac.cast(a0), ac.cast(b0));
   ops::check_same_device(a0, b0, "matmul");
   NB_CHECK(a0.dim() >= 1 && b0.dim() >= 1, "[matmul] both arguments need at least 1 dimension, got shapes ",
@@ -191,18 +191,20 @@ Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::linear, {&x, &weight, &bias}); ac.active())
     return linear(ac.cast(x), ac.cast(weight), ac.cast(bias));
   return linear_impl(x, weight, bias, false, "linear");
 }
 
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::lower, {&x, &weight, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::linear, {&x, &weight, &bias}); ac.active())
     return linear_relu(ac.cast(x), ac.cast(weight), ac.cast(bias));
   return linear_impl(x, weight, bias, true, "linear_relu");
 }
 
 Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias) {
+  if (ops::AutocastRegion ac(ops::autocast_op::bilinear, {&x1, &x2, &weight, &bias}); ac.active())
+    return bilinear(ac.cast(x1), ac.cast(x2), ac.cast(weight), ac.cast(bias));
   for (const Tensor* t : {&x1, &x2, &weight}) ops::check_floating(*t, "bilinear");
   ops::check_same_device(x1, x2, "bilinear");
   ops::check_same_device(x1, weight, "bilinear");

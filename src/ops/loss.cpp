@@ -122,7 +122,7 @@ void check_weight(const Tensor& weight, int64_t C, const char* op) {
 }  // namespace
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&log_probs, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&log_probs, &target}); ac.active())
     return nll_loss(ac.cast(log_probs), ac.cast(target), cast_options(ac, o));
   ops::check_floating(log_probs, "nll_loss");
   check_not_batchmean(o.reduction, "nll_loss");
@@ -140,7 +140,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&logits, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&logits, &target}); ac.active())
     return cross_entropy(ac.cast(logits), ac.cast(target), cast_options(ac, o));
   ops::check_floating(logits, "cross_entropy");
   check_not_batchmean(o.reduction, "cross_entropy");
@@ -191,7 +191,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return mse_loss(ac.cast(input), ac.cast(target), reduction);
   check_pair(input, target, "mse_loss");
   Tensor d = input - target;
@@ -199,7 +199,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return l1_loss(ac.cast(input), ac.cast(target), reduction);
   check_pair(input, target, "l1_loss");
   return reduce_loss(abs(input - target), reduction, "l1_loss");
@@ -215,7 +215,7 @@ Tensor quadratic_below(const Tensor& d, const Tensor& ad, double limit, double s
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return smooth_l1_loss(ac.cast(input), ac.cast(target), reduction, beta);
   check_pair(input, target, "smooth_l1_loss");
   NB_CHECK(beta >= 0, "[smooth_l1_loss] beta must be non-negative, got ", beta);
@@ -225,7 +225,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return huber_loss(ac.cast(input), ac.cast(target), reduction, delta);
   check_pair(input, target, "huber_loss");
   NB_CHECK(delta > 0, "[huber_loss] delta must be positive, got ", delta);
@@ -235,7 +235,7 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return kl_div(ac.cast(input), ac.cast(target), o);
   check_pair(input, target, "kl_div");
   Tensor t = target.to(input.dtype());
@@ -253,7 +253,7 @@ Tensor kl_div(const Tensor& input, const Tensor& target, const KLDivOptions& o) 
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCEOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::binary_cross_entropy, {&input, &target}); ac.active())
     return binary_cross_entropy(ac.cast(input), ac.cast(target), cast_options(ac, o));
   check_pair(input, target, "binary_cross_entropy");
   check_not_batchmean(o.reduction, "binary_cross_entropy");
@@ -286,7 +286,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCE
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& target, const BCEWithLogitsOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&x, &target}); ac.active())
     return binary_cross_entropy_with_logits(ac.cast(x), ac.cast(target), cast_options(ac, o));
   ops::check_floating(x, "binary_cross_entropy_with_logits");
   NB_CHECK(x.shape() == target.shape(), "[binary_cross_entropy_with_logits] input shape ", x.shape(),

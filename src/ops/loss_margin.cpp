@@ -51,7 +51,7 @@ Tensor softplus_exact(const Tensor& x) { return softplus(x, 1.0, INFINITY); }
 }  // namespace
 
 Tensor cosine_similarity(const Tensor& x1, const Tensor& x2, int64_t dim, double eps) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::cosine_similarity, {&x1, &x2}); ac.active())
     return cosine_similarity(ac.cast(x1), ac.cast(x2), dim, eps);
   const char* op = "cosine_similarity";
   ops::check_same_device(x1, x2, op);
@@ -73,6 +73,8 @@ Tensor cosine_similarity(const Tensor& x1, const Tensor& x2, int64_t dim, double
 }
 
 Tensor pairwise_distance(const Tensor& x1, const Tensor& x2, double p, double eps, bool keepdim) {
+  if (ops::AutocastRegion ac(ops::autocast_op::pairwise_distance, {&x1, &x2}); ac.active())
+    return pairwise_distance(ac.cast(x1), ac.cast(x2), p, eps, keepdim);
   const char* op = "pairwise_distance";
   ops::check_same_device(x1, x2, op);
   common_floating(x1, x2, op);
@@ -98,7 +100,7 @@ void check_three_inputs(const Tensor& a, const Tensor& b, const Tensor& c, Reduc
 }  // namespace
 
 Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& target, const CosineEmbeddingOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&x1, &x2, &target}); ac.active())
     return cosine_embedding_loss(ac.cast(x1), ac.cast(x2), ac.cast(target), o);
   const char* op = "cosine_embedding_loss";
   check_three_inputs(x1, x2, target, o.reduction, op);
@@ -122,7 +124,7 @@ Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& t
 }
 
 Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& target, const MarginRankingOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x1, &x2, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&x1, &x2, &target}); ac.active())
     return margin_ranking_loss(ac.cast(x1), ac.cast(x2), ac.cast(target), o);
   const char* op = "margin_ranking_loss";
   check_three_inputs(x1, x2, target, o.reduction, op);
@@ -136,7 +138,7 @@ Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& tar
 }
 
 Tensor hinge_embedding_loss(const Tensor& input, const Tensor& target, const HingeEmbeddingOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return hinge_embedding_loss(ac.cast(input), ac.cast(target), o);
   const char* op = "hinge_embedding_loss";
   ops::check_pair(input, target, op);
@@ -148,7 +150,7 @@ Tensor hinge_embedding_loss(const Tensor& input, const Tensor& target, const Hin
 }
 
 Tensor soft_margin_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return soft_margin_loss(ac.cast(input), ac.cast(target), reduction);
   const char* op = "soft_margin_loss";
   ops::check_pair(input, target, op);
@@ -158,7 +160,7 @@ Tensor soft_margin_loss(const Tensor& input, const Tensor& target, Reduction red
 }
 
 Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, const MultiLabelSoftMarginOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::multilabel_soft_margin_loss, {&input, &target}); ac.active())
     return multilabel_soft_margin_loss(ac.cast(input), ac.cast(target), cast_options(ac, o));
   const char* op = "multilabel_soft_margin_loss";
   ops::check_pair(input, target, op);
@@ -175,7 +177,7 @@ Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, co
 }
 
 Tensor multi_margin_loss(const Tensor& input, const Tensor& target, const MultiMarginOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return multi_margin_loss(ac.cast(input), ac.cast(target), cast_options(ac, o));
   const char* op = "multi_margin_loss";
   ops::check_floating(input, op);
@@ -216,7 +218,7 @@ Tensor multi_margin_loss(const Tensor& input, const Tensor& target, const MultiM
 
 Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const Tensor& negative,
                            const TripletMarginOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&anchor, &positive, &negative}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&anchor, &positive, &negative}); ac.active())
     return triplet_margin_loss(ac.cast(anchor), ac.cast(positive), ac.cast(negative), o);
   const char* op = "triplet_margin_loss";
   check_three_inputs(anchor, positive, negative, o.reduction, op);
@@ -231,7 +233,7 @@ Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const T
 }
 
 Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, const PoissonNLLOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::loss, {&input, &target}); ac.active())
     return poisson_nll_loss(ac.cast(input), ac.cast(target), o);
   const char* op = "poisson_nll_loss";
   ops::check_pair(input, target, op);
@@ -250,7 +252,7 @@ Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, const Poisson
 }
 
 Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor& var, const GaussianNLLOptions& o) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&input, &target, &var}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::gaussian_nll_loss, {&input, &target, &var}); ac.active())
     return gaussian_nll_loss(ac.cast(input), ac.cast(target), ac.cast(var), o);
   const char* op = "gaussian_nll_loss";
   check_three_inputs(input, target, var, o.reduction, op);

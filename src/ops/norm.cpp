@@ -184,7 +184,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x, &weight, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::layer_norm, {&x, &weight, &bias}); ac.active())
     return layer_norm(ac.cast(x), normalized_shape, ac.cast(weight), ac.cast(bias), eps);
   ops::check_normalized_shape(x, normalized_shape, weight, bias, "layer_norm");
   const int64_t k = int64_t(normalized_shape.size());
@@ -290,7 +290,7 @@ TensorList group_norm_backward_fused(const Tensor& g, const Tensor& x, const Ten
 /// w * rstd, shift = b - mean * scale, in f64): three passes over x where layer_norm followed by
 /// the affine ops took five, and a backward of two fused kernels instead of a dozen ops.
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x, &weight, &bias}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::layer_norm, {&x, &weight, &bias}); ac.active())
     return group_norm(ac.cast(x), num_groups, ac.cast(weight), ac.cast(bias), eps);
   ops::check_floating(x, "group_norm");
   NB_CHECK(x.dim() >= 2, "[group_norm] input must be [N, C, ...], got ", x.shape());
@@ -370,6 +370,7 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
 }
 
 Tensor instance_norm(const Tensor& x, const InstanceNormOptions& o) {
+  if (ops::AutocastRegion ac(ops::autocast_op::instance_norm, {&x}); ac.active()) return instance_norm(x, o);
   ops::check_floating(x, "instance_norm");
   NB_CHECK(x.dim() >= 3, "[instance_norm] input must be [N, C, L] or [N, C, H, W] (batch, channels and at least one",
            " spatial dim), got ", x.shape());

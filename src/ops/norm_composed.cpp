@@ -8,7 +8,7 @@
 namespace nabla {
 
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, std::optional<double> eps) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x, &weight}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::layer_norm, {&x, &weight}); ac.active())
     return rms_norm(ac.cast(x), normalized_shape, ac.cast(weight), eps);
   ops::check_normalized_shape(x, normalized_shape, weight, Tensor(), "rms_norm");
   if (weight.defined()) ops::check_same_device(x, weight, "rms_norm");
@@ -24,6 +24,9 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 }
 
 Tensor local_response_norm(const Tensor& x, int64_t size, double alpha, double beta, double k) {
+  const ops::AutocastOp& list =
+      x.dim() >= 4 ? ops::autocast_op::local_response_norm : ops::autocast_op::local_response_norm_3d;
+  if (ops::AutocastRegion ac(list, {&x}); ac.active()) return local_response_norm(ac.cast(x), size, alpha, beta, k);
   ops::check_floating(x, "local_response_norm");
   NB_CHECK(x.dim() >= 3, "[local_response_norm] expected input [N, C, *] (at least 3 dims), got shape ", x.shape());
   NB_CHECK(size > 0, "[local_response_norm] size must be positive, got ", size);

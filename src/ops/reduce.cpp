@@ -111,6 +111,7 @@ Tensor in_f32(const Tensor& x, F&& f) {
 }  // namespace
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
+  if (ops::AutocastRegion ac(ops::autocast_op::sum, {&x}); ac.active()) return sum(ac.cast(x), dims, keepdim);
   ReducePlan p = plan_reduce(x, dims, keepdim, "sum");
   // Sums of integers accumulate in i64, like PyTorch.
   Tensor in = x.is_floating_point() ? x : x.to(DType::i64);
@@ -173,6 +174,7 @@ Tensor product_tree(Tensor y) {
 }  // namespace
 
 Tensor prod(const Tensor& x, const Shape& dims, bool keepdim) {
+  if (ops::AutocastRegion ac(ops::autocast_op::prod, {&x}); ac.active()) return prod(ac.cast(x), dims, keepdim);
   ops::check_tensor(x, "prod");
   const ReducePlan p = plan_reduce(x, dims, keepdim, "prod");
   // The reduced dims go last, flattened into one, which the tree then reduces.
@@ -217,7 +219,7 @@ Tensor exp_shift(const Tensor& x, const Shape& dims) {
 }  // namespace
 
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::logsumexp, {&x}); ac.active())
     return logsumexp(ac.cast(x), dims, keepdim);
   ops::check_floating(x, "logsumexp");
   if (is_half(x.dtype())) return in_f32(x, [&](const Tensor& xf) { return logsumexp(xf, dims, keepdim); });
@@ -250,7 +252,7 @@ Tensor softmax_kernel(bool log, const Tensor& x, int64_t dim) {
 }  // namespace
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::softmax, {&x}); ac.active())
     return log_softmax(ac.cast(x), dim);
   ops::check_floating(x, "log_softmax");
   dim = wrap_dim(dim, x.dim(), "log_softmax");
@@ -261,7 +263,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor softmax(const Tensor& x, int64_t dim) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::softmax, {&x}); ac.active())
     return softmax(ac.cast(x), dim);
   ops::check_floating(x, "softmax");
   dim = wrap_dim(dim, x.dim(), "softmax");
@@ -380,7 +382,7 @@ std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
 Tensor argsort(const Tensor& x, int64_t dim, bool descending) { return sort(x, dim, descending).second; }
 
 Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
-  if (ops::AutocastRegion ac(ops::CastPolicy::fp32, {&x}); ac.active())
+  if (ops::AutocastRegion ac(ops::autocast_op::norm, {&x}); ac.active())
     return norm(ac.cast(x), p, dims, keepdim);
   ops::check_floating(x, "norm");
   NB_CHECK(!std::isnan(p) && p >= 0, "[norm] p must be non-negative (or inf), got ", p);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -34,6 +35,12 @@ Tensor pad_indices(int64_t n, int64_t lo, int64_t hi, PadMode mode, Device devic
 Tensor pad(const Tensor& x, const Shape& pads, PadMode mode, double value) {
   NB_CHECK(pads.size() % 2 == 0, "[pad] pads must come in (before, after) pairs, got ", pads);
   const int64_t k = int64_t(pads.size()) / 2;
+  // PyTorch's pad is reflection_pad1d/2d or replication_pad1d/2d/3d here, which its CPU autocast
+  // runs in f32 (reflection_pad3d is on no list; constant and circular pads are composite).
+  if ((mode == PadMode::Reflect && k <= 2) || (mode == PadMode::Replicate && k <= 3)) {
+    if (ops::AutocastRegion ac(ops::autocast_op::reflection_pad, {&x}); ac.active())
+      return pad(ac.cast(x), pads, mode, value);
+  }
   NB_CHECK(k <= x.dim(), "[pad] ", k, " padded dims requested for a tensor of shape ", x.shape());
   Tensor out = x;
   for (int64_t i = 0; i < k; ++i) {
@@ -118,6 +125,7 @@ Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode) {
 }
 
 Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
+  if (ops::AutocastRegion ac(ops::autocast_op::interpolate, {&x}); ac.active()) return interpolate(ac.cast(x), o);
   NB_CHECK(x.dim() == 4, "[interpolate] expected input [N, C, H, W], got shape ", x.shape());
   ops::check_floating(x, "interpolate");
   NB_CHECK(o.size.has_value() != o.scale_factor.has_value(),

@@ -4,6 +4,7 @@
 // makes its gradient right at zeros (the textbook VJP, a reversed cumsum of g y / x, is 0/0 there).
 #include <cmath>
 
+#include "autocast.h"
 #include "op_util.h"
 
 namespace nabla {
@@ -43,14 +44,17 @@ Tensor running(const Tensor& x, int64_t dim, const char* name, double identity, 
 }  // namespace
 
 Tensor cumsum(const Tensor& x, int64_t dim) {
+  if (ops::AutocastRegion ac(ops::autocast_op::sum, {&x}); ac.active()) return cumsum(ac.cast(x), dim);
   return running(x, dim, "cumsum", 0.0, [](const Tensor& a, const Tensor& b) { return a + b; });
 }
 
 Tensor cumprod(const Tensor& x, int64_t dim) {
+  if (ops::AutocastRegion ac(ops::autocast_op::sum, {&x}); ac.active()) return cumprod(ac.cast(x), dim);
   return running(x, dim, "cumprod", 1.0, [](const Tensor& a, const Tensor& b) { return a * b; });
 }
 
 Tensor logcumsumexp(const Tensor& x, int64_t dim) {
+  if (ops::AutocastRegion ac(ops::autocast_op::logcumsumexp, {&x}); ac.active()) return logcumsumexp(ac.cast(x), dim);
   ops::check_floating(x, "logcumsumexp");
   dim = wrap_dim(dim, x.dim(), "logcumsumexp");
   if (Tensor t = trivial_scan(x, x, dim); t.defined()) return t;
