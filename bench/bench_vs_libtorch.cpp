@@ -15,7 +15,7 @@
 //       SGD momentum 0.9, zero_grad) at batch 64 and 256 (--amp-batches), in f32, bf16 autocast
 //       (both libraries) and f16 autocast (nabla only: LibTorch 1.13's CPU autocast is bf16
 //       only), with each mode's peak memory of one step; LibTorch's CPU tensors are counted by a
-//       wrapping c10 CPU allocator installed at start-up (--skip-amp: off). --skip-mlp leaves
+//       wrapping c10 CPU allocator that (e) installs (--skip-amp: off). --skip-mlp leaves
 //       out (b) and (c).
 // nabla's MLP runs each Linear->ReLU pair as linear_relu (what nn::Sequential does for a Linear
 // directly followed by a ReLU); --unfused runs linear then relu instead. --gemm blas|onednn forces
@@ -678,7 +678,7 @@ std::atomic<int64_t> CountingCpuAllocator::current{0}, CountingCpuAllocator::pea
     CountingCpuAllocator::current_cls{0}, CountingCpuAllocator::peak_cls{0};
 bool g_torch_counted = false;
 
-// Installed first thing in main (before LibTorch allocates a tensor of ours), only when (e) runs.
+// Installed when (e) begins; its absolute figures count the LibTorch tensors allocated since.
 void install_counting_allocator() {
   static CountingCpuAllocator alloc;
   c10::SetCPUAllocator(&alloc, /*priority=*/100);
@@ -882,6 +882,11 @@ void run_amp(const Options& o) {
   std::printf("\n(e) cnn preset training step (forward + cross-entropy + backward + SGD momentum 0.9 + zero_grad),\n"
               "    dropout 0.5 on in the timed steps; %d rounds x %d steps per library and mode, ABBA; ms\n",
               o.rounds, o.block);
+  // Here, not at start-up: sections (a)-(d) keep LibTorch's own allocator (the count would add to
+  // (a)'s per-op time), and every tensor (e) measures is allocated from here on (tensors of the
+  // default allocator carry their own deleter, so the two coexist). --no-torch-memory keeps the
+  // default allocator, to check that counting costs LibTorch no time.
+  if (o.count_torch) install_counting_allocator();
   probe_torch_f16_autocast();
   for (int64_t batch : o.amp_batches) check_amp_agreement(batch);
   for (int threads : o.threads) {
@@ -1015,9 +1020,6 @@ std::string torch_blas_line() {
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
-  // Before LibTorch allocates a tensor of ours; --no-torch-memory keeps its default allocator (to
-  // check that counting costs LibTorch no time).
-  if (o.amp && o.count_torch && o.profile.empty()) install_counting_allocator();
   bench::set_interop_threads();  // this benchmark runs no inter-op parallel work at all
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   std::printf("nabla vs LibTorch %s (one process)\n", TORCH_VERSION);
