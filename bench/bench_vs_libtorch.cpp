@@ -10,7 +10,13 @@
 //       straight to cblas_sgemm (the floor LibTorch has, on OpenBLAS) and through nabla's GEMM
 //       kernel (oneDNN matmul primitives where built: nabla's floor);
 //   (d) square matmuls (256, 512, 1024) in f32, bf16 and f16 in both libraries (a LibTorch
-//       that refuses a dtype on the CPU says so), at the first thread count (--skip-half: off).
+//       that refuses a dtype on the CPU says so), at the first thread count (--skip-half: off);
+//   (e) one training step of `nabla train`'s cnn preset (forward, cross-entropy, backward,
+//       SGD momentum 0.9, zero_grad) at batch 64 and 256 (--amp-batches), in f32, bf16 autocast
+//       (both libraries) and f16 autocast (nabla only: LibTorch 1.13's CPU autocast is bf16
+//       only), with each mode's peak memory of one step; LibTorch's CPU tensors are counted by a
+//       wrapping c10 CPU allocator that (e) installs (--skip-amp: off). --skip-mlp leaves
+//       out (b) and (c).
 // nabla's MLP runs each Linear->ReLU pair as linear_relu (what nn::Sequential does for a Linear
 // directly followed by a ReLU); --unfused runs linear then relu instead. --gemm blas|onednn forces
 // the implementation of nabla's f32 GEMM (default: the measured choice, src/backend/cpu/gemm.cpp);
@@ -23,23 +29,30 @@
 // libblas.so.3, so one process is safe; the header printed first says what was loaded.
 //
 // Usage: bench_vs_libtorch [--rounds R] [--block K] [--warmup W] [--ops N] [--threads 1,2]
-//                          [--skip-overhead] [--skip-phases] [--unfused] [--gemm auto|blas|onednn]
-//                          [--also-blas]
+//                          [--skip-overhead] [--skip-phases] [--skip-half] [--skip-mlp] [--skip-amp]
+//                          [--amp-batches 64,256] [--no-torch-memory] [--unfused]
+//                          [--gemm auto|blas|onednn] [--also-blas]
 //        bench_vs_libtorch --profile nabla|torch [--steps N] [--threads T]
 //          runs only that library's MLP steps (at the first thread count), for perf or callgrind.
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
 #include <cblas.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -49,6 +62,7 @@
 #include "../src/backend/device_backend.h"
 #include "bench_common.h"
 #include "nabla/nabla.h"
+#include "nabla/optim.h"
 
 namespace {
 
@@ -68,6 +82,10 @@ struct Options : bench::TimingOptions {
   bool fuse = true;  // nabla: linear_relu for each Linear->ReLU pair
   bool also_blas = false;  // MLP table: also nabla with its f32 GEMM forced to OpenBLAS, same run
   bool half = true;        // (d): 16-bit matmuls
+  bool mlp = true;         // (b) and its loss check
+  bool amp = true;         // (e): the cnn preset's training step in f32, bf16 and f16 autocast
+  std::vector<int64_t> amp_batches{64, 256};
+  bool count_torch = true;  // (e): count LibTorch's CPU allocations (--no-torch-memory: its default allocator)
   nabla::backend::cpu::GemmImpl gemm = nabla::backend::cpu::GemmImpl::Auto;
 };
 
@@ -87,6 +105,16 @@ Options parse(int argc, char** argv) {
       o.phases = false;
     } else if (a == "--skip-half") {
       o.half = false;
+    } else if (a == "--skip-mlp") {
+      o.mlp = false;
+    } else if (a == "--skip-amp") {
+      o.amp = false;
+    } else if (a == "--no-torch-memory") {
+      o.count_torch = false;
+    } else if (a == "--amp-batches") {
+      o.amp_batches.clear();
+      std::stringstream ss(next());
+      for (std::string n; std::getline(ss, n, ',');) o.amp_batches.push_back(std::atoll(n.c_str()));
     } else if (a == "--profile") {
       o.profile = next();
       if (o.profile != "nabla" && o.profile != "torch") {
@@ -115,7 +143,9 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--rounds R] [--block K] [--warmup W] [--ops N] [--threads 1,2] [--skip-overhead]\n"
-                   "          [--skip-phases] [--unfused] [--gemm auto|blas|onednn] [--also-blas]\n"
+                   "          [--skip-phases] [--skip-half] [--skip-mlp] [--skip-amp] [--amp-batches 64,256]\n"
+                   "          [--no-torch-memory]\n"
+                   "          [--unfused] [--gemm auto|blas|onednn] [--also-blas]\n"
                    "          [--profile nabla|torch [--steps N]]\n",
                    argv[0]);
       std::exit(args.usage_status());
@@ -124,6 +154,12 @@ Options parse(int argc, char** argv) {
   if (o.rounds < 1 || o.block < 1 || o.warmup < 0 || o.overhead_ops < 1 || o.profile_steps < 1 || o.threads.empty()) {
     std::fprintf(stderr, "--rounds, --block, --ops and --steps must be >= 1, --warmup >= 0, --threads non-empty\n");
     std::exit(2);
+  }
+  for (int64_t n : o.amp_batches) {
+    if (n < 1) {
+      std::fprintf(stderr, "--amp-batches takes positive batch sizes, got %lld\n", (long long)n);
+      std::exit(2);
+    }
   }
   for (int t : o.threads) {
     if (t < 1) {
@@ -579,6 +615,364 @@ void run_half(const Options& o) {
   }
 }
 
+// ---- (e) mixed-precision training step of the cnn preset -------------------------------------
+//
+// `nabla train`'s default CNN (src/train/model_spec.cpp, preset "cnn"): conv 1->32 3x3 pad 1,
+// ReLU, maxpool 2, conv 32->64 3x3 pad 1, ReLU, maxpool 2, flatten, linear 3136->128, ReLU,
+// dropout 0.5, linear 128->10; cross-entropy; SGD(lr 0.01, momentum 0.9). One step = forward and
+// loss (inside the autocast region in the 16-bit modes, as PyTorch's recipe has it), backward,
+// optimizer step, zero_grad. Dropout stays in (training mode) in the timed steps of both
+// libraries; the loss comparison runs with it off, so both compute the same function.
+// zero_grad drops the gradients in both (nabla's default set_to_none; LibTorch 1.13's C++
+// Optimizer::zero_grad() can only fill them with zeros, so its step resets them the way
+// PyTorch's set_to_none does), so neither step pays for a memset the other skips.
+
+// LibTorch's CPU allocator, counted: c10's DefaultCPUAllocator keeps no statistic it exposes
+// (ProfiledCPUMemoryReporter's byte count is private and only reaches a profiler callback), so
+// every torch CPU tensor is allocated through this wrapper once it is installed (SetCPUAllocator
+// with a priority above the default's), with c10's own alloc_cpu/free_cpu underneath. The size
+// lives in a 64-byte header in front of the block, so the data pointer is also the context, as
+// raw_allocate requires (ideep's allocator hook in LibTorch allocates that way). It counts
+// requested bytes and, for comparison with nabla's allocator (which counts its size classes),
+// the same blocks rounded up to nabla's size classes.
+struct CountingCpuAllocator final : c10::Allocator {
+  static constexpr size_t kHeader = 64;  // keeps alloc_cpu's 64-byte alignment
+  static std::atomic<int64_t> current, peak, current_cls, peak_cls;
+
+  static size_t nabla_size_class(size_t n) {  // src/core/allocator.cpp's size_class
+    if (n <= 4096) return (n + 63) & ~size_t(63);
+    size_t p = 4096;
+    while (p < n) p <<= 1;
+    size_t step = p >> 3, c = p >> 1;
+    while (c < n) c += step;
+    return c;
+  }
+  static void raise(std::atomic<int64_t>& pk, int64_t v) {
+    int64_t old = pk.load(std::memory_order_relaxed);
+    while (v > old && !pk.compare_exchange_weak(old, v, std::memory_order_relaxed)) {
+    }
+  }
+  static void del(void* p) {
+    if (!p) return;
+    char* base = static_cast<char*>(p) - kHeader;
+    const size_t n = *reinterpret_cast<size_t*>(base);
+    current -= int64_t(n);
+    current_cls -= int64_t(nabla_size_class(n == 0 ? 1 : n));
+    c10::free_cpu(base);
+  }
+  c10::DataPtr allocate(size_t n) const override {
+    char* base = static_cast<char*>(c10::alloc_cpu(n + kHeader));
+    *reinterpret_cast<size_t*>(base) = n;
+    raise(peak, current += int64_t(n));
+    raise(peak_cls, current_cls += int64_t(nabla_size_class(n == 0 ? 1 : n)));
+    void* data = base + kHeader;
+    return {data, data, &del, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &del; }
+  static void reset_peak() {
+    peak = current.load();
+    peak_cls = current_cls.load();
+  }
+};
+std::atomic<int64_t> CountingCpuAllocator::current{0}, CountingCpuAllocator::peak{0},
+    CountingCpuAllocator::current_cls{0}, CountingCpuAllocator::peak_cls{0};
+bool g_torch_counted = false;
+
+// Installed when (e) begins; its absolute figures count the LibTorch tensors allocated since.
+void install_counting_allocator() {
+  static CountingCpuAllocator alloc;
+  c10::SetCPUAllocator(&alloc, /*priority=*/100);
+  g_torch_counted = c10::GetCPUAllocator() == &alloc;
+  // Sanity: a 1000-float tensor must count 4000 bytes while alive.
+  const int64_t before = CountingCpuAllocator::current;
+  int64_t during = 0;
+  {
+    torch::Tensor t = torch::empty({1000});
+    during = CountingCpuAllocator::current - before;
+  }
+  if (!g_torch_counted || during != 4000 || CountingCpuAllocator::current != before) {
+    std::printf("  note: LibTorch's CPU allocator could not be counted (installed %d, 1000 floats counted %lld bytes)\n",
+                int(g_torch_counted), (long long)during);
+    g_torch_counted = false;
+  }
+}
+
+struct AmpMode {
+  const char* name;
+  bool autocast;
+  nabla::DType dtype;  // autocast's 16-bit dtype (ignored for f32)
+  bool torch_has;      // LibTorch 1.13's CPU autocast runs it (bf16 only)
+};
+const AmpMode kAmpModes[] = {{"f32", false, nabla::DType::f32, true},
+                             {"bf16 autocast", true, nabla::DType::bf16, true},
+                             {"f16 autocast", true, nabla::DType::f16, false}};
+
+constexpr double kAmpLr = 0.01, kAmpMomentum = 0.9, kAmpDropout = 0.5;
+
+// LibTorch's CPU autocast region, as Python's torch.autocast("cpu", torch.bfloat16) enters and
+// leaves it: enable + dtype + nesting on entry; on leaving the outermost region, drop the cache
+// of casted weights (a weight changes at every step) and restore the previous state.
+class TorchCpuAutocast {
+ public:
+  TorchCpuAutocast(bool on, at::ScalarType dtype) : on_(on) {
+    if (!on_) return;
+    prev_enabled_ = at::autocast::is_cpu_enabled();
+    prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    // The dtype first: LibTorch 1.13's setter throws for anything but bf16, and a constructor
+    // that throws runs no destructor, so nothing may be enabled yet (enabled first, a refused
+    // f16 left CPU autocast on for the rest of the process).
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::increment_nesting();
+  }
+  ~TorchCpuAutocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_cpu_enabled(prev_enabled_);
+    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+  }
+  TorchCpuAutocast(const TorchCpuAutocast&) = delete;
+  TorchCpuAutocast& operator=(const TorchCpuAutocast&) = delete;
+
+ private:
+  bool on_, prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+// conv + bias + ReLU as one op: what nn::Sequential(Conv2d, ReLU, ...) runs, so `nabla train`.
+const nabla::Conv2dOptions kAmpConvRelu{.padding = {1, 1}, .fuse_relu = true};
+const nabla::Pool2dOptions kAmpPool{.kernel = {2, 2}};
+
+struct NablaCnn {
+  std::vector<nabla::Tensor> p;  // conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, fc2.w, fc2.b
+  std::unique_ptr<nabla::optim::SGD> opt;
+  nabla::Tensor x, y;
+  AmpMode mode{};
+
+  double step(bool training = true) {
+    nabla::Tensor loss;
+    {
+      std::optional<nabla::AutocastGuard> ac;
+      if (mode.autocast) ac.emplace(nabla::AutocastOptions{.device_type = nabla::DeviceType::cpu, .dtype = mode.dtype});
+      nabla::Tensor h = nabla::max_pool2d(nabla::conv2d(x, p[0], p[1], kAmpConvRelu), kAmpPool);
+      h = nabla::max_pool2d(nabla::conv2d(h, p[2], p[3], kAmpConvRelu), kAmpPool);
+      h = nabla::linear_relu(h.flatten(1), p[4], p[5]);  // Linear->ReLU, as nn::Sequential fuses it
+      h = nabla::dropout(h, kAmpDropout, training);
+      loss = nabla::cross_entropy(nabla::linear(h, p[6], p[7]), y);
+    }
+    loss.backward();
+    opt->step();
+    opt->zero_grad();
+    return loss.item<double>();
+  }
+};
+
+struct TorchCnn {
+  std::vector<torch::Tensor> p;
+  std::unique_ptr<torch::optim::SGD> opt;
+  torch::Tensor x, y;
+  AmpMode mode{};
+
+  double step(bool training = true) {
+    torch::Tensor loss;
+    {
+      TorchCpuAutocast ac(mode.autocast, mode.dtype == nabla::DType::f16 ? at::kHalf : at::kBFloat16);
+      torch::Tensor h = torch::max_pool2d(torch::relu(torch::conv2d(x, p[0], p[1], 1, 1)), 2);
+      h = torch::max_pool2d(torch::relu(torch::conv2d(h, p[2], p[3], 1, 1)), 2);
+      h = torch::relu(torch::linear(h.flatten(1), p[4], p[5]));
+      h = torch::dropout(h, kAmpDropout, training);
+      loss = torch::nn::functional::cross_entropy(torch::linear(h, p[6], p[7]), y);
+    }
+    loss.backward();
+    opt->step();
+    for (auto& t : p) t.mutable_grad().reset();  // zero_grad(set_to_none), see above
+    return loss.item<double>();
+  }
+};
+
+// LibTorch's default initialisation (seeded), copied into nabla; the same random batch in both.
+void make_cnns(int64_t batch, const AmpMode& mode, TorchCnn& tc, NablaCnn& nc) {
+  torch::manual_seed(0);
+  torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 32, 3).padding(1));
+  torch::nn::Conv2d c2(torch::nn::Conv2dOptions(32, 64, 3).padding(1));
+  torch::nn::Linear f1(3136, 128), f2(128, 10);
+  tc.p.clear();
+  nc.p.clear();
+  for (const torch::Tensor& w : {c1->weight, c1->bias, c2->weight, c2->bias, f1->weight, f1->bias, f2->weight, f2->bias}) {
+    tc.p.push_back(w.detach().clone().set_requires_grad(true));
+    nc.p.push_back(to_nabla(w, true));
+  }
+  torch::manual_seed(1);
+  tc.x = torch::randn({batch, 1, 28, 28});
+  tc.y = torch::randint(0, 10, {batch}, torch::kLong);
+  nc.x = to_nabla(tc.x, false);
+  nc.y = to_nabla(tc.y, false);
+  tc.opt = std::make_unique<torch::optim::SGD>(tc.p, torch::optim::SGDOptions(kAmpLr).momentum(kAmpMomentum));
+  nc.opt = std::make_unique<nabla::optim::SGD>(nc.p, nabla::optim::SGDOptions(kAmpLr).momentum(kAmpMomentum));
+  tc.mode = nc.mode = mode;
+}
+
+// Sanity: the same weights and batch give the same first loss (dropout off). f32 must agree to
+// float rounding; the 16-bit modes only to bf16/f16 precision, printed for context.
+void check_amp_agreement(int64_t batch) {
+  bench::set_threads(1);
+  double l64 = 0;
+  {  // the reference: LibTorch's forward in f64 on the same weights and batch
+    TorchCnn tc;
+    NablaCnn nc;
+    make_cnns(batch, kAmpModes[0], tc, nc);
+    std::vector<torch::Tensor> p;
+    for (const auto& t : tc.p) p.push_back(t.detach().to(torch::kDouble));
+    torch::NoGradGuard ng;
+    torch::Tensor h = torch::max_pool2d(torch::relu(torch::conv2d(tc.x.to(torch::kDouble), p[0], p[1], 1, 1)), 2);
+    h = torch::max_pool2d(torch::relu(torch::conv2d(h, p[2], p[3], 1, 1)), 2);
+    h = torch::relu(torch::linear(h.flatten(1), p[4], p[5]));
+    l64 = torch::nn::functional::cross_entropy(torch::linear(h, p[6], p[7]), tc.y).item<double>();
+  }
+  std::printf("  first-step loss, batch %lld, dropout off, 1 thread (f64 reference, LibTorch: %.9f):\n",
+              (long long)batch, l64);
+  for (const AmpMode& m : kAmpModes) {
+    TorchCnn tc;
+    NablaCnn nc;
+    make_cnns(batch, m, tc, nc);
+    const double ln = nc.step(false);
+    auto rel = [](double a, double b) { return std::abs(a - b) / std::max(1e-12, std::abs(b)); };
+    if (!m.torch_has) {
+      std::printf("    %-14s nabla %.7f (vs f64 %.1e)\n", m.name, ln, rel(ln, l64));
+      continue;
+    }
+    const double lt = tc.step(false);
+    const bool f32 = !m.autocast;
+    std::printf("    %-14s nabla %.7f (vs f64 %.1e)  libtorch %.7f (vs f64 %.1e)  nabla vs libtorch %.2e%s\n", m.name,
+                ln, rel(ln, l64), lt, rel(lt, l64), rel(ln, lt),
+                !f32 ? " (16-bit rounding)" : rel(ln, lt) < 1e-5 ? " (agree)" : "  <-- WARNING: over 1e-5");
+  }
+}
+
+// What LibTorch 1.13 does when its C++ CPU autocast is asked for f16 (Python's torch.autocast
+// warns "CPU Autocast only supports dtype of torch.bfloat16" and disables itself): enter the
+// region with kHalf and run a convolution and a linear layer in it, reporting their output
+// dtypes or the error (1.13's set_autocast_cpu_dtype refuses kHalf), then check that the
+// refused region left CPU autocast off.
+void probe_torch_f16_autocast() {
+  torch::manual_seed(0);
+  torch::Tensor w = torch::randn({32, 1, 3, 3}), b = torch::randn({32}), x = torch::randn({2, 1, 28, 28});
+  torch::Tensor wl = torch::randn({10, 6272}), bl = torch::randn({10});
+  std::string what;
+  try {
+    TorchCpuAutocast ac(true, at::kHalf);
+    torch::Tensor h = torch::conv2d(x, w, b, 1, 1);
+    what = std::string("conv2d ran, output ") + c10::toString(h.scalar_type());
+    torch::Tensor o = torch::linear(h.flatten(1), wl, bl);
+    what += std::string(", linear output ") + c10::toString(o.scalar_type());
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    what += (what.empty() ? "" : "; then ") + std::string("error: ") + msg;
+  }
+  std::printf("  LibTorch %s CPU autocast with dtype Half (C++ set_autocast_cpu_dtype(kHalf)): %s\n", TORCH_VERSION,
+              what.c_str());
+  if (at::autocast::is_cpu_enabled() || at::autocast::get_autocast_cpu_dtype() != at::kBFloat16) {
+    std::fprintf(stderr, "LibTorch's CPU autocast state changed after the f16 probe; its f32 numbers would be wrong\n");
+    std::exit(1);
+  }
+}
+
+void run_amp(const Options& o) {
+  std::printf("\n(e) cnn preset training step (forward + cross-entropy + backward + SGD momentum 0.9 + zero_grad),\n"
+              "    dropout 0.5 on in the timed steps; %d rounds x %d steps per library and mode, ABBA; ms\n",
+              o.rounds, o.block);
+  // Here, not at start-up: sections (a)-(d) keep LibTorch's own allocator (the count would add to
+  // (a)'s per-op time), and every tensor (e) measures is allocated from here on (tensors of the
+  // default allocator carry their own deleter, so the two coexist). --no-torch-memory keeps the
+  // default allocator, to check that counting costs LibTorch no time.
+  if (o.count_torch) install_counting_allocator();
+  probe_torch_f16_autocast();
+  for (int64_t batch : o.amp_batches) check_amp_agreement(batch);
+  for (int threads : o.threads) {
+    bench::set_threads(threads);
+    for (int64_t batch : o.amp_batches) {
+      std::printf("\nthreads %d, batch %lld: step time, ms, median (IQR) [min-max]; peak memory of one step, MiB\n",
+                  threads, (long long)batch);
+      std::printf("| mode | nabla | LibTorch | nabla/LibTorch | nabla peak (step's own) | LibTorch peak (step's own; "
+                  "in nabla size classes) |\n|---|---|---|---|---|---|\n");
+      double f32_med[2] = {0, 0};
+      for (const AmpMode& m : kAmpModes) {
+        TorchCnn tc;
+        NablaCnn nc;
+        make_cnns(batch, m, tc, nc);
+        for (int w = 0; w < o.warmup; ++w) {
+          nc.step();
+          if (m.torch_has) tc.step();
+        }
+        // Peak memory of one steady-state step (momentum buffers exist): absolute (every live
+        // tensor of that library: weights, momentum, batch, activations, gradients) and the
+        // step's own (above what was allocated when it began).
+        nabla::reset_peak_memory_stats();
+        const int64_t n0 = nabla::memory_stats().allocated;
+        nc.step();
+        const int64_t npk = nabla::memory_stats().peak_allocated;
+        int64_t t0 = 0, tpk = 0, t0c = 0, tpkc = 0;
+        if (m.torch_has && g_torch_counted) {
+          CountingCpuAllocator::reset_peak();
+          t0 = CountingCpuAllocator::current, t0c = CountingCpuAllocator::current_cls;
+          tc.step();
+          tpk = CountingCpuAllocator::peak, tpkc = CountingCpuAllocator::peak_cls;
+        }
+        std::vector<double> tn, tt;
+        for (int r = 0; r < o.rounds; ++r) {
+          auto nb = [&] {
+            for (int s = 0; s < o.block; ++s) {
+              auto s0 = clk::now();
+              double l = nc.step();
+              escape(&l);
+              tn.push_back(bench::seconds_since(s0));
+            }
+          };
+          auto tb = [&] {
+            if (!m.torch_has) return;
+            for (int s = 0; s < o.block; ++s) {
+              auto s0 = clk::now();
+              double l = tc.step();
+              escape(&l);
+              tt.push_back(bench::seconds_since(s0));
+            }
+          };
+          if (r % 2 == 0) {
+            nb();
+            tb();
+          } else {
+            tb();
+            nb();
+          }
+        }
+        const Summary sn = summarize(tn);
+        constexpr double MiB = 1.0 / (1024.0 * 1024.0);
+        char nmem[96], tmem[96] = "not measured";
+        std::snprintf(nmem, sizeof nmem, "%.2f (%.2f)", double(npk) * MiB, double(npk - n0) * MiB);
+        if (m.torch_has && g_torch_counted)
+          std::snprintf(tmem, sizeof tmem, "%.2f (%.2f; %.2f)", double(tpk) * MiB, double(tpk - t0) * MiB,
+                        double(tpkc - t0c) * MiB);
+        if (!m.autocast) f32_med[0] = sn.median;
+        if (!m.torch_has) {
+          std::printf("| %s | %.2f (%.2f-%.2f) [%.2f-%.2f] | not supported by LibTorch 1.13's CPU autocast | | %s | |\n",
+                      m.name, sn.median * 1e3, sn.q1 * 1e3, sn.q3 * 1e3, sn.min * 1e3, sn.max * 1e3, nmem);
+          std::printf("|   %s / f32 | %.2f | | | | |\n", m.name, sn.median / f32_med[0]);
+          continue;
+        }
+        const Summary st = summarize(tt);
+        if (!m.autocast) f32_med[1] = st.median;
+        std::printf("| %s | %.2f (%.2f-%.2f) [%.2f-%.2f] | %.2f (%.2f-%.2f) [%.2f-%.2f] | %.2f | %s | %s |\n", m.name,
+                    sn.median * 1e3, sn.q1 * 1e3, sn.q3 * 1e3, sn.min * 1e3, sn.max * 1e3, st.median * 1e3,
+                    st.q1 * 1e3, st.q3 * 1e3, st.min * 1e3, st.max * 1e3, sn.median / st.median, nmem, tmem);
+        if (m.autocast)
+          std::printf("|   %s / f32 | %.2f | %.2f | | | |\n", m.name, sn.median / f32_med[0], st.median / f32_med[1]);
+        std::fflush(stdout);
+      }
+    }
+  }
+}
+
 int run_profile(const Options& o) {
   TorchMLP tm;
   NablaMLP nm;
@@ -650,14 +1044,17 @@ int main(int argc, char** argv) {
 
   if (!o.profile.empty()) return run_profile(o);
 
-  std::printf("Agreement check (same weights and batch, 1 thread):\n");
-  check_agreement();
+  if (o.mlp) {
+    std::printf("Agreement check (same weights and batch, 1 thread):\n");
+    check_agreement();
+  }
 
-  print_table_header();
+  if (o.overhead || o.mlp) print_table_header();
   if (o.overhead) run_overhead(o);
-  run_mlp(o);
-  if (o.phases) run_phases(o);
+  if (o.mlp) run_mlp(o);
+  if (o.phases && o.mlp) run_phases(o);
   if (o.half) run_half(o);
+  if (o.amp) run_amp(o);
   std::printf("\nratio = nabla median / LibTorch median (< 1: nabla faster). IQR = 25th-75th percentile.\n");
   std::printf("Thread state after run: nabla %d, torch %d; %s", nabla::get_num_threads(), torch::get_num_threads(),
               at::get_parallel_info().c_str());
