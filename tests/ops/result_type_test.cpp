@@ -84,4 +84,24 @@ TEST(ResultType, WhereAndInPlace) {
   EXPECT_ERROR(u.add_(zero_dim(DType::f32, 0.5)), "add_", "f32", "u8");
 }
 
+TEST(ResultType, U8WithAnI64ZeroDimWrapsInU8) {
+  // LibTorch 1.13: torch.tensor([1, 2, 200], dtype=torch.uint8) + torch.tensor(300) is uint8
+  // [45, 46, 244] (300 converted to uint8 is 44).
+  Tensor u = nb::from_vector(std::vector<uint8_t>{1, 2, 200}, {3});
+  Tensor r = u + nb::full({}, 300, {.dtype = DType::i64});
+  EXPECT_EQ(r.dtype(), DType::u8);
+  EXPECT_EQ(r.to_vector<int64_t>(), (std::vector<int64_t>{45, 46, 244}));
+}
+
+TEST(ResultType, IntegerDivisorIsCheckedInTheComputedDtype) {
+  // The divisor is converted to u8 before the kernel runs: 256 and 512 become 0, which LibTorch
+  // 1.13 refuses (ZeroDivisionError); nabla returned 0s silently.
+  Tensor u = nb::from_vector(std::vector<uint8_t>{1, 2, 200}, {3});
+  EXPECT_ERROR(nb::fmod(u, nb::full({}, 256, {.dtype = DType::i64})), "fmod", "division by zero", "u8");
+  EXPECT_ERROR(nb::remainder(u, nb::full({}, 512, {.dtype = DType::i64})), "remainder", "division by zero");
+  // 257 is 1 in u8: fmod by 1 is 0 everywhere.
+  EXPECT_EQ(nb::fmod(u, nb::full({}, 257, {.dtype = DType::i64})).to_vector<int64_t>(),
+            (std::vector<int64_t>{0, 0, 0}));
+}
+
 }  // namespace
