@@ -49,6 +49,10 @@ Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm
     NB_CHECK(i >= 0 && i < num, "[embedding_renorm_] index ", i, " is out of range for weight ", weight.shape());
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  // Every call is an in-place write, as PyTorch's (its version goes up even when no row is over
+  // max_norm): a backward that saved the weight then fails from the first step on, not from the
+  // first step where some row happens to grow past max_norm.
+  ops::bump_version(weight, "embedding_renorm_");
   if (rows.empty() || D == 0) return weight;
 
   NoGradGuard ng;  // PyTorch renormalizes the weight's data, outside autograd
@@ -85,7 +89,6 @@ Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm
   be.index_add(weight.dtype(), table.raw_data(), minus_old.raw_data(), ops::index_ptr(sel), E, 1, num, D);
   be.index_add(weight.dtype(), table.raw_data(), new_rows.raw_data(), ops::index_ptr(sel), E, 1, num, D);
   if (!weight.is_contiguous()) ops::copy_into(weight, table);
-  ops::bump_version(weight, "embedding_renorm_");
   return weight;
 }
 

@@ -134,6 +134,19 @@ TEST(EmbeddingRenorm, AWeightSavedForBackwardIsCaughtByTheVersionCheck) {
   EXPECT_ERROR(y.backward(), "embedding_renorm_");
 }
 
+TEST(EmbeddingRenorm, EveryCallCountsAsAWriteForTheVersionCheck) {
+  // As PyTorch's in-place embedding_renorm_ (LibTorch 1.13: the version goes up by one even when no
+  // row is over max_norm, and for no indices): a backward that saved the weight fails on the first
+  // step, not only on the first step where some row happens to grow past max_norm.
+  for (const std::vector<int64_t>& looked : {std::vector<int64_t>{1}, std::vector<int64_t>{}}) {
+    Tensor w = nb::from_vector(kTable, {5, 3}).requires_grad_();
+    Tensor y = nb::sum(w * w);  // saves w
+    nb::embedding_renorm_(w, idx(looked), 1.0);  // row 1 has norm 0.5: nothing is rescaled
+    EXPECT_EQ(w.detach().to_double_vector(), kTable);
+    EXPECT_ERROR(y.backward(), "embedding_renorm_");
+  }
+}
+
 TEST(EmbeddingRenorm, BadArgumentsAreRefusedByName) {
   Tensor w = nb::from_vector(kTable, {5, 3});
   EXPECT_ERROR(nb::embedding_renorm_(w, idx({5}), 1.0), "[embedding_renorm_]", "index 5", "[5, 3]");
