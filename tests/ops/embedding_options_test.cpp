@@ -147,6 +147,16 @@ TEST(EmbeddingRenorm, EveryCallCountsAsAWriteForTheVersionCheck) {
   }
 }
 
+TEST(EmbeddingRenorm, EmptyTablesAndNoIndices) {
+  // An empty table (nothing to look up) and zero-width rows: nothing to rescale, no error.
+  Tensor none = nb::empty({0, 3});
+  nb::embedding_renorm_(none, idx({}), 1.0);
+  EXPECT_EQ(nb::embedding(none, idx({}), {.max_norm = 1.0}).shape(), (nb::Shape{0, 3}));
+  Tensor thin = nb::empty({4, 0});
+  nb::embedding_renorm_(thin, idx({0, 3}), 1.0);
+  EXPECT_EQ(nb::embedding(thin, idx({1, 2}), {.max_norm = 1.0, .scale_grad_by_freq = true}).shape(), (nb::Shape{2, 0}));
+}
+
 TEST(EmbeddingRenorm, BadArgumentsAreRefusedByName) {
   Tensor w = nb::from_vector(kTable, {5, 3});
   EXPECT_ERROR(nb::embedding_renorm_(w, idx({5}), 1.0), "[embedding_renorm_]", "index 5", "[5, 3]");
