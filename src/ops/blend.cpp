@@ -3,6 +3,7 @@
 // through a where() of both would multiply the discarded one's zero gradient by end - start,
 // NaN when that is infinite.
 #include <cmath>
+#include <optional>
 
 #include "op_util.h"
 
@@ -21,6 +22,24 @@ void check_addc(const Tensor& input, const Tensor& t1, const Tensor& t2, const c
   ops::check_same_device(input, t2, op);
   ops::broadcast_shapes(ops::broadcast_shapes(input.shape(), t1.shape(), op), t2.shape(), op);
 }
+
+/// The dtype PyTorch's addcmul/addcdiv compute in: one result type over the three operands
+/// (c10's ResultTypeState: the dimensioned ones promote among themselves, the 0-d ones among
+/// themselves, and the 0-d result counts only when its category is higher). Composing pairwise
+/// products would round t1 * t2 in the factors' dtype first (f16 * f16 overflowing before an
+/// f32 input is added).
+DType addc_dtype(const Tensor& input, const Tensor& t1, const Tensor& t2) {
+  std::optional<DType> dims, zero;
+  for (const Tensor* t : {&input, &t1, &t2}) {
+    std::optional<DType>& r = t->dim() == 0 ? zero : dims;
+    r = r ? promote(*r, t->dtype()) : t->dtype();
+  }
+  if (!dims) return *zero;
+  if (!zero || is_floating(*dims) || !is_floating(*zero)) return *dims;
+  return promote(*dims, *zero);
+}
+
+Tensor as_dtype(const Tensor& t, DType dt) { return t.dtype() == dt ? t : t.to(dt); }
 
 /// lerp with the weight as a tensor (`w`) or, when `w` is undefined, the scalar `ws`.
 Tensor lerp_impl(const Tensor& start, const Tensor& end, const Tensor& w, double ws) {
@@ -72,8 +91,9 @@ Tensor lerp(const Tensor& start, const Tensor& end, double weight) { return lerp
 
 Tensor addcmul(const Tensor& input, const Tensor& t1, const Tensor& t2, double value) {
   check_addc(input, t1, t2, "addcmul");
-  const Tensor product = t1 * t2;
-  return input + (value == 1.0 ? product : product * value);
+  const DType dt = addc_dtype(input, t1, t2);
+  const Tensor product = as_dtype(t1, dt) * as_dtype(t2, dt);
+  return as_dtype(input, dt) + (value == 1.0 ? product : product * value);
 }
 
 Tensor addcdiv(const Tensor& input, const Tensor& t1, const Tensor& t2, double value) {
@@ -81,8 +101,10 @@ Tensor addcdiv(const Tensor& input, const Tensor& t1, const Tensor& t2, double v
   NB_CHECK(t1.is_floating_point() || t2.is_floating_point(), "[addcdiv] t1 and t2 are both integer tensors (",
            t1.dtype(), " and ", t2.dtype(), "): integer division is not supported, as in PyTorch; convert one to a "
            "floating dtype");
-  const Tensor quotient = t1 / t2;
-  return input + (value == 1.0 ? quotient : quotient * value);
+  // Integer operands with a floating input divide in the input's dtype (as PyTorch's common dtype).
+  const DType dt = addc_dtype(input, t1, t2);
+  const Tensor quotient = is_floating(dt) ? as_dtype(t1, dt) / as_dtype(t2, dt) : t1 / t2;
+  return (is_floating(dt) ? as_dtype(input, dt) : input) + (value == 1.0 ? quotient : quotient * value);
 }
 
 }  // namespace nabla

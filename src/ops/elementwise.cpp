@@ -172,12 +172,16 @@ Tensor atan2(const Tensor& y0, const Tensor& x0) {
 
 namespace {
 /// An integer division by zero has no integer result; PyTorch raises ZeroDivisionError.
+/// The divisor is checked in the dtype the op computes in: a 0-d i64 divisor of a u8 tensor is
+/// converted to u8 first (result_type), so 256 becomes 0 there.
 void check_integer_divisor(const Tensor& a, const Tensor& b, const char* op) {
   NB_CHECK(a.defined() && b.defined(), "[", op, "] got an undefined tensor");
-  if (is_floating(promote(a.dtype(), b.dtype()))) return;
-  NB_CHECK(sum(eq(b, scalar_like(0, b)).to(DType::i64)).item<int64_t>() == 0, "[", op,
+  const DType dt = result_type(a, b);
+  if (is_floating(dt)) return;
+  const Tensor divisor = b.dtype() == dt ? b : b.detach().to(dt);
+  NB_CHECK(sum(eq(divisor, scalar_like(0, divisor)).to(DType::i64)).item<int64_t>() == 0, "[", op,
            "] integer division by zero: the divisor (shape ", b.shape(), ", dtype ", b.dtype(),
-           ") has a zero element; use floating tensors for NaN/inf results");
+           ", computed in ", dt, ") has a zero element; use floating tensors for NaN/inf results");
 }
 Tensor scalar_operand(const Tensor& a, double b, const char* op) {
   NB_CHECK(a.defined(), "[", op, "] got an undefined tensor");

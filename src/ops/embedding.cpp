@@ -41,8 +41,7 @@ Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm
   ops::check_same_device(weight, indices, "embedding_renorm_");
   NB_CHECK(max_norm >= 0 && !std::isnan(max_norm), "[embedding_renorm_] max_norm must be >= 0, got ", max_norm);
   NB_CHECK(norm_type > 0, "[embedding_renorm_] norm_type must be positive (a p-norm, inf allowed), got ", norm_type);
-  NB_CHECK(weight.is_contiguous(), "[embedding_renorm_] weight ", weight.shape(),
-           " must be contiguous: its rows are rewritten in place");
+  ops::check_no_internal_overlap(weight, "embedding_renorm_");
   const int64_t num = weight.size(0), D = weight.size(1);
   // Each looked-up row once: the rows are read on the host anyway to decide which to rescale.
   std::vector<int64_t> rows = indices.to(Device::cpu()).reshape({-1}).to_vector<int64_t>();
@@ -50,6 +49,10 @@ Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm
     NB_CHECK(i >= 0 && i < num, "[embedding_renorm_] index ", i, " is out of range for weight ", weight.shape());
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  // Every call is an in-place write, as PyTorch's (its version goes up even when no row is over
+  // max_norm): a backward that saved the weight then fails from the first step on, not from the
+  // first step where some row happens to grow past max_norm.
+  ops::bump_version(weight, "embedding_renorm_");
   if (rows.empty() || D == 0) return weight;
 
   NoGradGuard ng;  // PyTorch renormalizes the weight's data, outside autograd
@@ -69,17 +72,23 @@ Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm
   const int64_t E = int64_t(over.size());
   const Tensor sel = ops::contiguous_data(from_vector(over, {E}).to(dev));
   const Tensor old_rows = ops::contiguous_data(index_select(w, 0, sel));
-  // row * scale in the compute type, rounded once into the weight's dtype (as PyTorch's row *= scale)
+  // As PyTorch's row *= scale: the factor is converted to the weight's dtype first (through
+  // float: c10::Scalar -> Half on the CPU, static_cast<scalar_t> in the CUDA kernel), then each
+  // element times it is rounded once. For the 16-bit dtypes the f32 product of two 16-bit
+  // values is exact, so rounding it gives PyTorch's 16-bit product.
   const DType op = is_half(weight.dtype()) ? DType::f32 : weight.dtype();
-  const Tensor new_rows =
-      ops::contiguous_data((old_rows.to(op) * from_vector(scale, {E, 1}).to(op).to(dev)).to(weight.dtype()));
+  const Tensor factor = from_vector(scale, {E, 1}).to(op).to(weight.dtype()).to(op).to(dev);
+  const Tensor new_rows = ops::contiguous_data((old_rows.to(op) * factor).to(weight.dtype()));
   const Tensor minus_old = ops::contiguous_data(-old_rows);
-  // Written in place with two index_adds on the distinct rows: row + (-row) is exactly 0, and
-  // 0 + new is exactly new, so the rows end up holding new_rows bit for bit.
+  // Written with two index_adds on the distinct rows: row + (-row) is exactly 0, and 0 + new is
+  // exactly new, so the rows end up holding new_rows bit for bit. A strided table (from_pretrained
+  // of a transposed matrix) is rewritten through a contiguous copy, copied back element for
+  // element, so its other rows keep their bits too.
+  const Tensor table = weight.is_contiguous() ? weight : ops::copy_kernel(w, w.dtype());
   backend::Backend& be = backend::get(dev);
-  be.index_add(weight.dtype(), weight.raw_data(), minus_old.raw_data(), ops::index_ptr(sel), E, 1, num, D);
-  be.index_add(weight.dtype(), weight.raw_data(), new_rows.raw_data(), ops::index_ptr(sel), E, 1, num, D);
-  ops::bump_version(weight, "embedding_renorm_");
+  be.index_add(weight.dtype(), table.raw_data(), minus_old.raw_data(), ops::index_ptr(sel), E, 1, num, D);
+  be.index_add(weight.dtype(), table.raw_data(), new_rows.raw_data(), ops::index_ptr(sel), E, 1, num, D);
+  if (!weight.is_contiguous()) ops::copy_into(weight, table);
   return weight;
 }
 

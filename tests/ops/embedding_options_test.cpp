@@ -62,12 +62,57 @@ TEST(EmbeddingRenorm, ScalesOnlyTheLookedUpRowsAboveMaxNorm) {
   }
 }
 
-TEST(EmbeddingRenorm, SixteenBitRowsAreRoundedOnce) {
+/// PyTorch's 16-bit renorm: the norm in the weight's dtype, the factor max_norm / (norm + 1e-7)
+/// converted to that dtype (through float, as c10::Scalar -> Half on the CPU and
+/// static_cast<scalar_t> in the CUDA kernel), then each element times that factor, rounded once.
+template <typename H>
+std::vector<double> renormed_16bit(const std::vector<double>& table, const std::vector<int64_t>& rows,
+                                   double max_norm) {
+  std::vector<double> w;  // the table in the 16-bit dtype
+  for (double v : table) w.push_back(double(float(H(v))));
+  std::vector<double> out = w;
+  for (int64_t r : rows) {
+    double n = 0;
+    for (int d = 0; d < 3; ++d) n += w[size_t(r * 3 + d)] * w[size_t(r * 3 + d)];
+    n = double(float(H(float(std::sqrt(n)))));  // the norm, rounded to the weight's dtype
+    if (n > max_norm) {
+      const float factor = float(H(max_norm / (n + 1e-7)));
+      for (int d = 0; d < 3; ++d) out[size_t(r * 3 + d)] = double(float(H(float(w[size_t(r * 3 + d)]) * factor)));
+    }
+  }
+  return out;
+}
+
+TEST(EmbeddingRenorm, SixteenBitRowsTakeTheFactorInTheirDtype) {
+  // LibTorch 1.13 (CPU): a f16 row [3, 4] renormalized to 1 becomes [0.5996, 0.7998]
+  // (0.599609375: 3 times the f16 factor 0.19995, a tie rounded to even), where rounding the f32
+  // product 3 * 0.2 once would give 0.60009765625.
+  const std::vector<int64_t> rows = {0, 2};
+  {
+    Tensor w = nb::from_vector(kTable, {5, 3}).to(DType::f16);
+    nb::embedding_renorm_(w, idx(rows), 1.0);
+    EXPECT_EQ(w.to_double_vector(), renormed_16bit<nb::Half>(kTable, rows, 1.0));
+    EXPECT_EQ(w.select(0, 0).to_double_vector(), (std::vector<double>{0.599609375, 0.7998046875, 0}));
+  }
   Tensor w = nb::from_vector(kTable, {5, 3}).to(DType::bf16);
-  nb::embedding_renorm_(w, idx({0, 2}), 1.0);
-  // The f32 product rounded to bf16 once.
-  Tensor ref = nb::from_vector(renormed(kTable, {0, 2}, 1.0, 2.0), {5, 3}).to(DType::f32).to(DType::bf16);
-  EXPECT_EQ(w.to_double_vector(), ref.to_double_vector());
+  nb::embedding_renorm_(w, idx(rows), 1.0);
+  EXPECT_EQ(w.to_double_vector(), renormed_16bit<nb::BFloat16>(kTable, rows, 1.0));
+}
+
+TEST(EmbeddingRenorm, NonContiguousWeightIsRenormalizedThroughItsStrides) {
+  // PyTorch renormalizes a strided table (a transposed one, from_pretrained(W.t())) in place.
+  std::vector<double> data(kTable.size());  // kTable transposed: [3, 5], so data.t() is kTable
+  for (int r = 0; r < 5; ++r)
+    for (int d = 0; d < 3; ++d) data[size_t(d * 5 + r)] = kTable[size_t(r * 3 + d)];
+  Tensor base = nb::from_vector(data, {3, 5});
+  Tensor w = base.t();
+  ASSERT_FALSE(w.is_contiguous());
+  nb::embedding_renorm_(w, idx({0, 2, 4}), 1.0);
+  expect_near_all(w.to_double_vector(), renormed(kTable, {0, 2, 4}, 1.0, 2.0), 1e-15, "strided table");
+  // The caller's storage holds the result (w is a view of base).
+  expect_near_all(base.t().to_double_vector(), renormed(kTable, {0, 2, 4}, 1.0, 2.0), 1e-15, "base");
+  Tensor out = nb::embedding(base.t(), idx({1}), {.max_norm = 0.25});
+  expect_near_all(out.to_double_vector(), {0.15, 0.2, 0}, 1e-7, "lookup of a renormed strided row");
 }
 
 TEST(EmbeddingRenorm, EmbeddingWithMaxNormRenormalizesTheCallersWeightFirst) {
@@ -89,13 +134,36 @@ TEST(EmbeddingRenorm, AWeightSavedForBackwardIsCaughtByTheVersionCheck) {
   EXPECT_ERROR(y.backward(), "embedding_renorm_");
 }
 
+TEST(EmbeddingRenorm, EveryCallCountsAsAWriteForTheVersionCheck) {
+  // As PyTorch's in-place embedding_renorm_ (LibTorch 1.13: the version goes up by one even when no
+  // row is over max_norm, and for no indices): a backward that saved the weight fails on the first
+  // step, not only on the first step where some row happens to grow past max_norm.
+  for (const std::vector<int64_t>& looked : {std::vector<int64_t>{1}, std::vector<int64_t>{}}) {
+    Tensor w = nb::from_vector(kTable, {5, 3}).requires_grad_();
+    Tensor y = nb::sum(w * w);  // saves w
+    nb::embedding_renorm_(w, idx(looked), 1.0);  // row 1 has norm 0.5: nothing is rescaled
+    EXPECT_EQ(w.detach().to_double_vector(), kTable);
+    EXPECT_ERROR(y.backward(), "embedding_renorm_");
+  }
+}
+
+TEST(EmbeddingRenorm, EmptyTablesAndNoIndices) {
+  // An empty table (nothing to look up) and zero-width rows: nothing to rescale, no error.
+  Tensor none = nb::empty({0, 3});
+  nb::embedding_renorm_(none, idx({}), 1.0);
+  EXPECT_EQ(nb::embedding(none, idx({}), {.max_norm = 1.0}).shape(), (nb::Shape{0, 3}));
+  Tensor thin = nb::empty({4, 0});
+  nb::embedding_renorm_(thin, idx({0, 3}), 1.0);
+  EXPECT_EQ(nb::embedding(thin, idx({1, 2}), {.max_norm = 1.0, .scale_grad_by_freq = true}).shape(), (nb::Shape{2, 0}));
+}
+
 TEST(EmbeddingRenorm, BadArgumentsAreRefusedByName) {
   Tensor w = nb::from_vector(kTable, {5, 3});
   EXPECT_ERROR(nb::embedding_renorm_(w, idx({5}), 1.0), "[embedding_renorm_]", "index 5", "[5, 3]");
   EXPECT_ERROR(nb::embedding_renorm_(w, idx({0}), -1.0), "[embedding_renorm_]", "max_norm", ">= 0");
   EXPECT_ERROR(nb::embedding_renorm_(w, idx({0}), 1.0, 0.0), "[embedding_renorm_]", "norm_type");
-  Tensor t = nb::from_vector(kTable, {3, 5}).t();
-  EXPECT_ERROR(nb::embedding_renorm_(t, idx({0}), 1.0), "[embedding_renorm_]", "contiguous");
+  Tensor e = nb::from_vector(std::vector<double>{3, 4}, {1, 2}).expand({3, 2});
+  EXPECT_ERROR(nb::embedding_renorm_(e, idx({0}), 1.0), "[embedding_renorm_]", "memory");
   Tensor f = idx({0}).to(DType::f32);
   EXPECT_ERROR(nb::embedding_renorm_(w, f, 1.0), "[embedding_renorm_]", "i64");
 }

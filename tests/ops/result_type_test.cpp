@@ -84,4 +84,48 @@ TEST(ResultType, WhereAndInPlace) {
   EXPECT_ERROR(u.add_(zero_dim(DType::f32, 0.5)), "add_", "f32", "u8");
 }
 
+TEST(ResultType, U8WithAnI64ZeroDimWrapsInU8) {
+  // LibTorch 1.13: torch.tensor([1, 2, 200], dtype=torch.uint8) + torch.tensor(300) is uint8
+  // [45, 46, 244] (300 converted to uint8 is 44).
+  Tensor u = nb::from_vector(std::vector<uint8_t>{1, 2, 200}, {3});
+  Tensor r = u + nb::full({}, 300, {.dtype = DType::i64});
+  EXPECT_EQ(r.dtype(), DType::u8);
+  EXPECT_EQ(r.to_vector<int64_t>(), (std::vector<int64_t>{45, 46, 244}));
+}
+
+TEST(ResultType, IntegerDivisorIsCheckedInTheComputedDtype) {
+  // The divisor is converted to u8 before the kernel runs: 256 and 512 become 0, which LibTorch
+  // 1.13 refuses (ZeroDivisionError); nabla returned 0s silently.
+  Tensor u = nb::from_vector(std::vector<uint8_t>{1, 2, 200}, {3});
+  EXPECT_ERROR(nb::fmod(u, nb::full({}, 256, {.dtype = DType::i64})), "fmod", "division by zero", "u8");
+  EXPECT_ERROR(nb::remainder(u, nb::full({}, 512, {.dtype = DType::i64})), "remainder", "division by zero");
+  // 257 is 1 in u8: fmod by 1 is 0 everywhere.
+  EXPECT_EQ(nb::fmod(u, nb::full({}, 257, {.dtype = DType::i64})).to_vector<int64_t>(),
+            (std::vector<int64_t>{0, 0, 0}));
+}
+
+TEST(ResultType, AddcmulAndAddcdivComputeInTheDtypeOfAllThree) {
+  // PyTorch's addcmul/addcdiv take one result type over input, tensor1 and tensor2 and compute the
+  // product there: an f32 input with f16 factors multiplies in f32 (1000 * 1000 is 1e6, not the
+  // f16 overflow to inf), and LibTorch 1.13's addcmul(f64 0-d, i64 [2], f32 0-d) is f64.
+  Tensor zero = nb::zeros({1});
+  Tensor k = nb::full({1}, 1000, {.dtype = DType::f16});
+  Tensor p = nb::addcmul(zero, k, k);
+  EXPECT_EQ(p.dtype(), DType::f32);
+  EXPECT_EQ(p.item<double>(), 1e6);
+  Tensor tiny = nb::full({1}, 1e-4, {.dtype = DType::f16});
+  Tensor q = nb::addcdiv(zero, k, tiny);  // 1000 / 1e-4 = 1e7 in f32; inf in f16
+  EXPECT_EQ(q.dtype(), DType::f32);
+  EXPECT_NEAR(q.item<double>(), double(float(nb::Half(1000.0f))) / double(float(nb::Half(1e-4f))), 1.0);
+  EXPECT_EQ(nb::addcmul(zero_dim(DType::f64), dims(DType::i64), zero_dim(DType::f32)).dtype(), DType::f64);
+  EXPECT_EQ(nb::addcmul(dims(DType::bf16), zero_dim(DType::f32), zero_dim(DType::f64)).dtype(), DType::bf16);
+  // Gradients come back in each operand's dtype.
+  Tensor a = nb::full({1}, 3.0, {.dtype = DType::f16}).requires_grad_();
+  Tensor b = nb::full({1}, 5.0, {.dtype = DType::f16}).requires_grad_();
+  nb::sum(nb::addcmul(zero, a, b, 2.0)).backward();
+  ASSERT_EQ(a.grad().dtype(), DType::f16);
+  EXPECT_EQ(a.grad().item<double>(), 10.0);
+  EXPECT_EQ(b.grad().item<double>(), 6.0);
+}
+
 }  // namespace
