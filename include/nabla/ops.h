@@ -557,10 +557,10 @@ struct EmbeddingOptions {
 /// Rows of `weight` [num, dim] picked by i64 `indices` of any shape: [..., dim] (F.embedding).
 Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingOptions& opts);
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
-/// torch.embedding_renorm_: each row of the contiguous `weight` that `indices` picks and whose
-/// norm_type-norm exceeds max_norm is multiplied by max_norm / (norm + 1e-7), in place and outside
-/// autograd (as an optimizer step changes a parameter); a backward that saved `weight` before
-/// then fails its version check, naming this op. Rows not picked are left bit for bit.
+/// torch.embedding_renorm_: each row of `weight` that `indices` picks and whose norm_type-norm
+/// exceeds max_norm is multiplied by max_norm / (norm + 1e-7), in place and outside autograd (as
+/// an optimizer step changes a parameter); every call counts as a write, so a backward that saved
+/// `weight` before fails its version check, naming this op. Rows not picked are left bit for bit.
 Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm, double norm_type = 2.0);
 
 enum class EmbeddingBagMode { Sum, Mean, Max };

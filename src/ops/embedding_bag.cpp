@@ -72,7 +72,8 @@ Tensor embedding_bag(const Tensor& weight, const Tensor& input, const EmbeddingB
   for (int64_t i : idx)
     NB_CHECK(i >= 0 && i < num, "[embedding_bag] index ", i, " is out of range for weight ", weight.shape());
   NB_CHECK(!o.scale_grad_by_freq || o.mode != EmbeddingBagMode::Max,
-           "[embedding_bag] scale_grad_by_freq is not supported with mode max (nor in PyTorch); use sum or mean");
+           "[embedding_bag] scale_grad_by_freq is not supported with mode max (PyTorch documents it as "
+           "unsupported and ignores it); use sum or mean");
   if (o.max_norm) {
     Tensor w = weight;  // the same tensor: F.embedding_bag renormalizes the caller's weight too
     embedding_renorm_(w, input, *o.max_norm, o.norm_type);
