@@ -201,4 +201,22 @@ class FakeDevice : public be::Backend {
   }
 };
 
+/// A gtest fixture that installs a FakeDevice as the cuda backend for each test and puts the
+/// previous one (a real GPU's, or none) back afterwards, checking that no device tensor outlived
+/// the test. Static: a tensor must never outlive the backend that freed it.
+template <typename Base = ::testing::Test>
+class FakeCudaFixture : public Base {
+ protected:
+  static FakeDevice& fake() {
+    static auto* f = new FakeDevice();
+    return *f;
+  }
+  void SetUp() override { previous_ = be::register_device_backend(&fake(), DeviceType::cuda); }
+  void TearDown() override {
+    EXPECT_EQ(fake().cache.stats().allocated, 0) << "a device tensor outlived its test";
+    be::register_device_backend(previous_, DeviceType::cuda);
+  }
+  be::Backend* previous_ = nullptr;
+};
+
 }  // namespace fake_device

@@ -12,19 +12,7 @@ namespace nb = nabla;
 using nb::DType;
 using nb::Tensor;
 
-class FakeDeviceEmbedding : public ::testing::Test {
- protected:
-  static fake_device::FakeDevice& fake() {
-    static auto* f = new fake_device::FakeDevice();
-    return *f;
-  }
-  void SetUp() override { previous_ = nb::backend::register_device_backend(&fake(), nb::DeviceType::cuda); }
-  void TearDown() override {
-    EXPECT_EQ(fake().cache.stats().allocated, 0) << "a device tensor outlived its test";
-    nb::backend::register_device_backend(previous_, nb::DeviceType::cuda);
-  }
-  nb::backend::Backend* previous_ = nullptr;
-};
+using FakeDeviceEmbedding = fake_device::FakeCudaFixture<>;
 
 const std::vector<double> kTable = {3, 4, 0, 0.3, 0.4, 0, -2, 1, 2, 1, 0, 0, 0, 0, 8};
 

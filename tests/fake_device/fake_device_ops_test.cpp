@@ -12,20 +12,7 @@ namespace optest {
 namespace {
 
 // Installs the fake as the cuda backend for one test and puts the previous one back after.
-// Static: a tensor must never outlive the backend that freed it.
-class FakeDeviceVsCpu : public ::testing::TestWithParam<GpuRow> {
- protected:
-  static fake_device::FakeDevice& fake() {
-    static auto* f = new fake_device::FakeDevice();
-    return *f;
-  }
-  void SetUp() override { previous_ = nb::backend::register_device_backend(&fake(), nb::DeviceType::cuda); }
-  void TearDown() override {
-    EXPECT_EQ(fake().cache.stats().allocated, 0) << "a device tensor outlived its test";
-    nb::backend::register_device_backend(previous_, nb::DeviceType::cuda);
-  }
-  nb::backend::Backend* previous_ = nullptr;
-};
+using FakeDeviceVsCpu = fake_device::FakeCudaFixture<::testing::TestWithParam<GpuRow>>;
 
 TEST_P(FakeDeviceVsCpu, ForwardAndGradientsAgree) { expect_agrees_with_cpu(GetParam(), nb::Device::cuda(0)); }
 
