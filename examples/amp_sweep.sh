@@ -15,11 +15,15 @@ EPOCHS=${EPOCHS:-3}
 LIMIT=${LIMIT:-20000}
 DEVICE=${DEVICE:-cpu}
 mkdir -p "$OUT"
-median_seconds() {  # metrics.csv's "seconds" column, over the epochs
-  tail -n +2 "$1/metrics.csv" | awk -F, '{print $7}' | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+column() {  # metrics.csv's column named $2, one value per epoch (found by its header, not its position)
+  awk -F, -v name="$2" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == name) c = i; if (!c) exit 1; next} {print $c}' \
+    "$1/metrics.csv"
 }
-peak_mb() {  # metrics.csv's "peak_memory_mb" column, the largest epoch's
-  tail -n +2 "$1/metrics.csv" | awk -F, 'BEGIN {m = 0} $8 > m {m = $8} END {printf "%.1f", m}'
+median_seconds() {  # the median epoch time
+  column "$1" seconds | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+}
+peak_mb() {  # the largest epoch's peak memory
+  column "$1" peak_memory_mb | awk 'BEGIN {m = 0} $1 > m {m = $1} END {printf "%.1f", m}'
 }
 printf "%-6s %-14s %-16s %-8s %s\n" "amp" "test accuracy" "s/epoch (median)" "vs f32" "peak MiB (training)"
 base=""

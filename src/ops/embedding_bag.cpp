@@ -115,8 +115,9 @@ Tensor embedding_bag(const Tensor& weight, const Tensor& input, const EmbeddingB
   std::vector<int64_t> bag_of(static_cast<size_t>(T));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = start[size_t(b)]; t < start[size_t(b) + 1]; ++t) bag_of[size_t(t)] = b;
-  Tensor rows = index_select(weight, 0, input.reshape({-1}));
-  if (o.scale_grad_by_freq) rows = ops::scale_grad_by_frequency(rows, input.reshape({-1}), num);
+  const Tensor flat = input.reshape({-1});
+  Tensor rows = index_select(weight, 0, flat);
+  if (o.scale_grad_by_freq) rows = ops::scale_grad_by_frequency(rows, flat, num);
   if (pad) rows = masked_fill(rows, from_vector(drop, {T, 1}, DType::u8).to(dev), 0.0);
   if (psw.defined()) rows = rows * psw.reshape({T, 1});
   Tensor out = index_add(zeros({B, D}, like_w), 0, from_vector(bag_of, {T}).to(dev), rows);

@@ -138,12 +138,12 @@ std::vector<EpochRecord> history_from(const io::Metadata& m, const std::string& 
   const Json a = meta_json(m, "history", file);
   std::vector<EpochRecord> h;
   try {
-    for (const Json& e : a.as_array())
+    for (const Json& e : a.as_array()) {
+      const Json* peak = e.find("peak_memory_mb");  // absent from runs made before it was measured
       h.push_back({e.at("epoch").as_int(), e.at("train_loss").as_double(), e.at("train_accuracy").as_double(),
                    e.at("val_loss").as_double(), e.at("val_accuracy").as_double(), e.at("lr").as_double(),
-                   e.at("seconds").as_double(),
-                   // absent from the checkpoints of runs made before it was measured
-                   e.find("peak_memory_mb") ? e.at("peak_memory_mb").as_double() : 0.0});
+                   e.at("seconds").as_double(), peak ? peak->as_double() : 0.0});
+    }
   } catch (const Error& e) {
     fail("[checkpoint] ", file, ": metadata 'history': ", e.what());
   }
