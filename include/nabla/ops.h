@@ -258,6 +258,84 @@ Tensor logcumsumexp(const Tensor& x, int64_t dim);
 /// sorts as the largest value, as in PyTorch. Sorted on the host, as topk.
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+
+// ---- order statistics (ops/order_stats.cpp) ------------------------------------------------
+// As topk: the chosen positions are found on the host and the values gathered from x, so the
+// gradient goes to the chosen elements (as PyTorch's), on every device. NaN counts as larger
+// than every number; ties resolve in a stable order (the lower index first).
+/// The k-th smallest value along `dim` (k counts from 1) and its index: torch.kthvalue.
+std::pair<Tensor, Tensor> kthvalue(const Tensor& x, int64_t k, int64_t dim = -1, bool keepdim = false);
+/// The lower median of all elements (the ((n-1)/2)-th smallest, not the mean of the middle two, as
+/// torch.median); NaN if any element is NaN, and for an empty tensor. The gradient is split
+/// evenly among the elements equal to it (the NaNs when it is NaN), as PyTorch's.
+Tensor median(const Tensor& x);
+/// The lower median along `dim` and its index (the first NaN's where the row has one).
+std::pair<Tensor, Tensor> median(const Tensor& x, int64_t dim, bool keepdim = false);
+/// median ignoring NaN: NaN only where every element is (index: the first NaN).
+Tensor nanmedian(const Tensor& x);
+std::pair<Tensor, Tensor> nanmedian(const Tensor& x, int64_t dim, bool keepdim = false);
+/// The most frequent value along `dim` (the smallest of equally frequent ones) and the index of
+/// its last occurrence: torch.mode.
+std::pair<Tensor, Tensor> mode(const Tensor& x, int64_t dim = -1, bool keepdim = false);
+/// Running max / min along `dim` and the index where it was reached (the latest of equal values;
+/// a NaN stays the running value from where it appears), as torch.cummax / cummin.
+std::pair<Tensor, Tensor> cummax(const Tensor& x, int64_t dim);
+std::pair<Tensor, Tensor> cummin(const Tensor& x, int64_t dim);
+/// How quantile picks a value between the two sorted neighbours of rank q * (n - 1).
+enum class QuantileInterpolation { linear, lower, higher, midpoint, nearest };
+struct QuantileOptions {
+  std::optional<int64_t> dim = std::nullopt;  ///< none: over all elements
+  bool keepdim = false;
+  QuantileInterpolation interpolation = QuantileInterpolation::linear;
+};
+/// The q-th quantile (q in [0, 1]) of a floating tensor: torch.quantile. A 1-D q gives one result
+/// per q along a new first dimension. NaN where the row has a NaN; differentiable (through sort).
+Tensor quantile(const Tensor& x, double q, const QuantileOptions& opts = {});
+Tensor quantile(const Tensor& x, const Tensor& q, const QuantileOptions& opts = {});
+/// quantile ignoring NaN (the rank counts the other elements only; NaN where all are NaN).
+Tensor nanquantile(const Tensor& x, double q, const QuantileOptions& opts = {});
+Tensor nanquantile(const Tensor& x, const Tensor& q, const QuantileOptions& opts = {});
+
+// ---- counting and searching (ops/counting.cpp): integer results, no gradient ----------------
+/// Indices of the non-zero elements (NaN counts), one row each in row-major order: [n, x.dim()]
+/// i64, torch.nonzero (and torch.argwhere). Waits for a GPU tensor's values, as PyTorch's does.
+Tensor nonzero(const Tensor& x);
+Tensor argwhere(const Tensor& x);
+/// nonzero(x, as_tuple=True): one 1-D index tensor per dimension (x[nonzero_tuple(x)] selects).
+TensorList nonzero_tuple(const Tensor& x);
+/// The number of non-zero elements over `dims` (all when empty), i64.
+Tensor count_nonzero(const Tensor& x, const Shape& dims = {});
+struct BincountOptions {
+  Tensor weights = {};  ///< optional, same length as the input; summed instead of counting 1s
+  int64_t minlength = 0;
+};
+/// Counts of each value 0..max(x) of a 1-D non-negative integer tensor (at least `minlength`
+/// bins): i64, or with weights their sums in f32 for f32 weights and f64 otherwise (PyTorch's
+/// rule). Unlike PyTorch's, differentiable with respect to floating weights.
+Tensor bincount(const Tensor& x, const BincountOptions& opts = {});
+/// Histogram of `bins` equal bins over [min, max] (the data's own range when min == max, widened
+/// by 1 each way if that is one value); values outside are ignored, max falls in the last bin.
+/// Same dtype as x (floating), as torch.histc.
+Tensor histc(const Tensor& x, int64_t bins = 100, double min = 0, double max = 0);
+struct SearchSortedOptions {
+  bool right = false;  ///< false: first index i with sorted[i] >= v; true: with sorted[i] > v
+  Tensor sorter = {};  ///< optional: indices that sort an unsorted sequence (argsort's result)
+};
+/// Where `values` would go in `sorted_sequence` to keep it sorted: torch.searchsorted. The
+/// sequence is 1-D, or has the values' leading dimensions (one sequence per row). i64.
+Tensor searchsorted(const Tensor& sorted_sequence, const Tensor& values, const SearchSortedOptions& opts = {});
+/// The bucket of each element among 1-D sorted `boundaries`: searchsorted(boundaries, x).
+Tensor bucketize(const Tensor& x, const Tensor& boundaries, bool right = false);
+/// Coordinates [2, n] (i64, row-major) of the lower / upper triangle of a row x col matrix,
+/// `offset` diagonals above (below when negative) the main one, as torch.tril_indices / triu_indices.
+Tensor tril_indices(int64_t row, int64_t col, int64_t offset = 0, Device device = Device::cpu());
+Tensor triu_indices(int64_t row, int64_t col, int64_t offset = 0, Device device = Device::cpu());
+
+// ---- sampling (ops/sampling.cpp) -------------------------------------------------------------
+/// `num_samples` category indices per row of non-negative weights `probs` ([C] or [R, C]; need
+/// not sum to 1), i64: torch.multinomial. Without replacement each row needs that many non-zero
+/// weights. Drawn from nabla's generator (manual_seed), on the host.
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
 /// Vector p-norm over `dims` (all when empty), torch.linalg.vector_norm: (sum |x|^p)^(1/p);
 /// p = inf is the max of |x|, p = 0 the count of non-zeros. The gradient at a zero vector is 0.
 Tensor norm(const Tensor& x, double p = 2, const Shape& dims = {}, bool keepdim = false);
