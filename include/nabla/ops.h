@@ -597,6 +597,26 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& opts);
 /// Resizes x [N, C, H, W] to `size` (align_corners=false semantics, as PyTorch's default).
 Tensor interpolate(const Tensor& x, Size2 size, InterpolateMode mode = InterpolateMode::Nearest);
 
+// Spatial transformers (ops/grid_sample.cpp), PyTorch's F.affine_grid and F.grid_sample:
+// compositions of gather and element-wise ops, so the gradients reach both the input and the
+// grid (the sampling positions) on every device, and are differentiable again.
+/// Sampling grid of affine maps theta [N, 2, 3] (or [N, 3, 4]) over an output of `size` [N, C,
+/// H, W] (or [N, C, D, H, W]): [N, H, W, 2] (or [N, D, H, W, 3]) of (x, y[, z]) in [-1, 1].
+Tensor affine_grid(const Tensor& theta, const Shape& size, bool align_corners = false);
+enum class GridSampleMode { bilinear, nearest, bicubic };
+enum class GridSamplePadding { zeros, border, reflection };
+struct GridSampleOptions {
+  GridSampleMode mode = GridSampleMode::bilinear;
+  GridSamplePadding padding_mode = GridSamplePadding::zeros;
+  /// -1 and 1 name the centres of the corner pixels (true) or the outer edges of the corner
+  /// pixels (false, PyTorch's default).
+  bool align_corners = false;
+};
+/// Samples x [N, C, H, W] at grid [N, Ho, Wo, 2] (x, y in [-1, 1]) giving [N, C, Ho, Wo]; or
+/// x [N, C, D, H, W] at grid [N, Do, Ho, Wo, 3] (bilinear means trilinear there; no bicubic).
+/// nearest rounds half to even, as PyTorch; bicubic uses PyTorch's A = -0.75 and pads each tap.
+Tensor grid_sample(const Tensor& x, const Tensor& grid, const GridSampleOptions& opts = {});
+
 /// Sub-pixel rearrangements (PyTorch's, for any leading dims): pixel_shuffle moves
 /// [*, C r^2, H, W] to [*, C, H r, W r], with out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w];
 /// pixel_unshuffle is its inverse ([*, C, H r, W r] -> [*, C r^2, H, W]).
