@@ -7,6 +7,7 @@
 
 #include "module_access.h"
 #include "nabla/nn/module.h"
+#include "nabla/nn/packed_sequence.h"
 
 namespace nabla::nn::detail {
 
@@ -27,6 +28,8 @@ CallRecorder*& active_recorder();
 /// The tensor whose shape summary() shows for an output: the output itself, or the first element
 /// of a pair / tuple (recursively).
 inline const Tensor& first_tensor(const Tensor& t) { return t; }
+/// A packed sequence shows its data.
+inline const Tensor& first_tensor(const utils::rnn::PackedSequence& p) { return p.data; }
 template <typename A, typename B>
 const Tensor& first_tensor(const std::pair<A, B>& t) {
   return first_tensor(t.first);

@@ -52,6 +52,23 @@ TensorList unbind0(const Tensor& x) {
       [](AutogradContext*, const TensorList& g) { return TensorList{stack(g, 0)}; });
 }
 
+// x [sum(sizes), ...] as consecutive row blocks of `sizes` (views), with one cat as the
+// backward (see split_equal): a packed sequence's steps.
+TensorList split_rows(const Tensor& x, const std::vector<int64_t>& sizes) {
+  return FunctionBridge::apply(
+      "split_rows", {x},
+      [&sizes](AutogradContext*, const TensorList& in) {
+        TensorList parts;
+        int64_t start = 0;
+        for (int64_t n : sizes) {
+          parts.push_back(in[0].narrow(0, start, n));
+          start += n;
+        }
+        return parts;
+      },
+      [](AutogradContext*, const TensorList& g) { return TensorList{cat(g, 0)}; });
+}
+
 // Returns h'; updates the handle c to c'. Gate order i, f, g, o (PyTorch's).
 Tensor lstm_step(const Tensor& xp, const Tensor& h, Tensor& c, const Tensor& w_hh, const Tensor& b_hh,
                  const Tensor& w_hr) {
@@ -68,6 +85,11 @@ Tensor gru_step(const Tensor& xp, const Tensor& h, const Tensor& w_hh, const Ten
   Tensor r = sigmoid(xg[0] + hg[0]), z = sigmoid(xg[1] + hg[1]);
   Tensor n = tanh(xg[2] + r * hg[2]);
   return n + z * (h - n);  // (1 - z) n + z h
+}
+
+/// `input`'s packing with new data (a layer's output has its input's steps).
+PackedSequence with_data(const PackedSequence& input, const Tensor& data) {
+  return {data, input.batch_sizes, input.sorted_indices, input.unsorted_indices};
 }
 
 void check_nonlinearity(const Module& m, const std::string& nonlinearity) {
@@ -238,22 +260,90 @@ Tensor RNNBase::state_or_zeros(const Tensor& state, const char* what, int64_t si
   return batched ? state : state.unsqueeze(1);
 }
 
-Tensor RNNBase::run_direction(const Tensor& x, const RNNLayerWeights& w, bool reverse, Tensor& h, Tensor& c) const {
+Tensor RNNBase::run_layers(Tensor x, Tensor& h_all, Tensor& c_all, TensorList& h_n, TensorList& c_n,
+                          const std::vector<int64_t>* batch_sizes) {
+  const Config& cf = config_;
+  const bool lstm = cf.mode == Mode::LSTM;
+  const int64_t D = directions();
+  for (int64_t layer = 0; layer < cf.num_layers; ++layer) {
+    TensorList dir_out;
+    for (int64_t dir = 0; dir < D; ++dir) {
+      const int64_t k = layer * D + dir;
+      Tensor h = h_all.select(0, k);
+      Tensor c = lstm ? c_all.select(0, k) : Tensor();
+      dir_out.push_back(run_direction(x, weights_[size_t(k)], dir == 1, h, c, batch_sizes));
+      h_n.push_back(h);
+      if (lstm) c_n.push_back(c);
+    }
+    x = D == 2 ? cat(dir_out, -1) : dir_out[0];  // features last in both layouts
+    if (layer + 1 < cf.num_layers && cf.dropout > 0 && is_training()) x = dropout(x, cf.dropout, true);
+  }
+  return x;
+}
+
+std::tuple<Tensor, Tensor, Tensor> RNNBase::run_packed(const utils::rnn::PackedSequence& input, const Tensor& h0,
+                                                      const Tensor& c0) {
+  const Config& cf = config_;
+  const bool lstm = cf.mode == Mode::LSTM;
+  const Tensor& data = input.data;
+  if (!data.defined() || data.dim() != 2 || data.size(1) != cf.input_size || !input.batch_sizes.defined() ||
+      input.batch_sizes.dim() != 1 || input.batch_sizes.numel() == 0)
+    fail("expected a PackedSequence with data [steps, ", cf.input_size, "] (input_size ", cf.input_size,
+         ") and batch_sizes, got data ", data.defined() ? data.shape() : Shape{});
+  check_input_dtype(data, weights_[0].weight_ih);
+  if (lstm && h0.defined() != c0.defined())
+    fail("expected both h0 and c0, or neither (zeros); got only ", h0.defined() ? "h0" : "c0");
+  const std::vector<int64_t> bs = input.batch_sizes.to(Device::cpu()).to(DType::i64).contiguous().to_vector<int64_t>();
+  int64_t rows = 0;
+  for (size_t t = 0; t < bs.size(); ++t) {
+    if (bs[t] < 1 || (t > 0 && bs[t] > bs[t - 1]))
+      fail("PackedSequence batch_sizes must be positive and non-increasing, got ", input.batch_sizes.shape(),
+           " with ", bs[t], " at step ", t);
+    rows += bs[t];
+  }
+  if (rows != data.size(0)) fail("PackedSequence data has ", data.size(0), " rows but batch_sizes add up to ", rows);
+  const int64_t N = bs[0];
+  // States come in the batch's order; the recurrence runs in the packed (longest first) order.
+  auto to_sorted = [&](const Tensor& s) {
+    return s.defined() && input.sorted_indices.defined() ? index_select(s, 1, input.sorted_indices) : s;
+  };
+  auto to_batch = [&](const Tensor& s) {
+    return s.defined() && input.unsorted_indices.defined() ? index_select(s, 1, input.unsorted_indices) : s;
+  };
+  Tensor h_all = to_sorted(state_or_zeros(h0, "h0", out_size(), N, true, data));
+  Tensor c_all = lstm ? to_sorted(state_or_zeros(c0, "c0", cf.hidden_size, N, true, data)) : Tensor();
+  TensorList h_n, c_n;
+  Tensor out = run_layers(data, h_all, c_all, h_n, c_n, &bs);
+  return {out, to_batch(stack(h_n, 0)), lstm ? to_batch(stack(c_n, 0)) : Tensor()};
+}
+
+Tensor RNNBase::run_direction(const Tensor& x, const RNNLayerWeights& w, bool reverse, Tensor& h, Tensor& c,
+                              const std::vector<int64_t>* batch_sizes) const {
   // The input projection of every step in one GEMM; only the recurrent part runs per step.
-  const TensorList xp = unbind0(linear(x, w.weight_ih, w.bias_ih));
-  const int64_t L = x.size(0);
+  const Tensor proj = linear(x, w.weight_ih, w.bias_ih);
+  const TensorList xp = batch_sizes ? split_rows(proj, *batch_sizes) : unbind0(proj);
+  const int64_t L = int64_t(xp.size()), N = h.size(0);
+  const bool lstm = config_.mode == Mode::LSTM;
   TensorList outs(static_cast<size_t>(L));
   for (int64_t s = 0; s < L; ++s) {
     const size_t t = size_t(reverse ? L - 1 - s : s);
+    // Packed: only the first `active` sequences have a step t; the others keep their state (the
+    // finished ones their last, the ones a reverse pass has not reached yet their initial one).
+    const int64_t active = batch_sizes ? (*batch_sizes)[t] : N;
+    Tensor h_in = active == N ? h : h.narrow(0, 0, active);
+    Tensor c_io = lstm ? (active == N ? c : c.narrow(0, 0, active)) : Tensor();
+    Tensor h_new;
     switch (config_.mode) {
-      case Mode::RNN_TANH: h = rnn_step(xp[t], h, w.weight_hh, w.bias_hh, false); break;
-      case Mode::RNN_RELU: h = rnn_step(xp[t], h, w.weight_hh, w.bias_hh, true); break;
-      case Mode::LSTM: h = lstm_step(xp[t], h, c, w.weight_hh, w.bias_hh, w.weight_hr); break;
-      case Mode::GRU: h = gru_step(xp[t], h, w.weight_hh, w.bias_hh); break;
+      case Mode::RNN_TANH: h_new = rnn_step(xp[t], h_in, w.weight_hh, w.bias_hh, false); break;
+      case Mode::RNN_RELU: h_new = rnn_step(xp[t], h_in, w.weight_hh, w.bias_hh, true); break;
+      case Mode::LSTM: h_new = lstm_step(xp[t], h_in, c_io, w.weight_hh, w.bias_hh, w.weight_hr); break;
+      case Mode::GRU: h_new = gru_step(xp[t], h_in, w.weight_hh, w.bias_hh); break;
     }
-    outs[t] = h;  // outputs in time order for both directions
+    outs[t] = h_new;  // outputs in time order for both directions
+    h = active == N ? h_new : cat({h_new, h.narrow(0, active, N - active)}, 0);
+    if (lstm) c = active == N ? c_io : cat({c_io, c.narrow(0, active, N - active)}, 0);
   }
-  return stack(outs, 0);
+  return batch_sizes ? cat(outs, 0) : stack(outs, 0);
 }
 
 std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tensor& h0, const Tensor& c0) {
@@ -269,25 +359,13 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tenso
   // Time-major [L, N, in] inside; unbatched input is a batch of one, as PyTorch defines it.
   Tensor x = !batched ? input.unsqueeze(1) : cf.batch_first ? input.transpose(0, 1) : input;
   if (x.size(0) == 0) fail("expected a sequence of at least one step, got input of shape ", input.shape());
-  const int64_t N = x.size(1), D = directions();
+  const int64_t N = x.size(1);
   Tensor h_all = state_or_zeros(h0, "h0", out_size(), N, batched, input);
   Tensor c_all = lstm ? state_or_zeros(c0, "c0", cf.hidden_size, N, batched, input) : Tensor();
 
   TensorList h_n, c_n;
-  for (int64_t layer = 0; layer < cf.num_layers; ++layer) {
-    TensorList dir_out;
-    for (int64_t dir = 0; dir < D; ++dir) {
-      const int64_t k = layer * D + dir;
-      Tensor h = h_all.select(0, k);
-      Tensor c = lstm ? c_all.select(0, k) : Tensor();
-      dir_out.push_back(run_direction(x, weights_[size_t(k)], dir == 1, h, c));
-      h_n.push_back(h);
-      if (lstm) c_n.push_back(c);
-    }
-    x = D == 2 ? cat(dir_out, 2) : dir_out[0];
-    if (layer + 1 < cf.num_layers && cf.dropout > 0 && is_training()) x = dropout(x, cf.dropout, true);
-  }
-  Tensor out = x, hn = stack(h_n, 0), cn = lstm ? stack(c_n, 0) : Tensor();
+  Tensor out = run_layers(x, h_all, c_all, h_n, c_n, nullptr);
+  Tensor hn = stack(h_n, 0), cn = lstm ? stack(c_n, 0) : Tensor();
   if (!batched) return {out.squeeze(1), hn.squeeze(1), lstm ? cn.squeeze(1) : cn};
   // contiguous: PyTorch's batch-first output is, and users .view() it.
   if (cf.batch_first) out = out.transpose(0, 1).contiguous();
@@ -343,6 +421,15 @@ std::tuple<Tensor, Tensor> RNN::operator()(const Tensor& input, const Tensor& h0
   return tagged_call(*this, [&] { return forward(input, h0); });
 }
 
+std::tuple<PackedSequence, Tensor> RNN::forward(const PackedSequence& input, const Tensor& h0) {
+  auto [out, hn, cn] = run_packed(input, h0, Tensor());
+  return {with_data(input, out), hn};
+}
+
+std::tuple<PackedSequence, Tensor> RNN::operator()(const PackedSequence& input, const Tensor& h0) {
+  return tagged_call(*this, [&] { return forward(input, h0); });
+}
+
 LSTM::LSTM(const LSTMOptions& o)
     : RNNBase("LSTM", {Mode::LSTM, o.input_size(), o.hidden_size(), o.num_layers(), o.bias(), o.batch_first(),
                        o.dropout(), o.bidirectional(), o.proj_size()}),
@@ -359,6 +446,17 @@ std::tuple<Tensor, std::tuple<Tensor, Tensor>> LSTM::operator()(const Tensor& in
   return tagged_call(*this, [&] { return forward(input, hx); });
 }
 
+std::tuple<PackedSequence, std::tuple<Tensor, Tensor>> LSTM::forward(const PackedSequence& input,
+                                                                     const std::tuple<Tensor, Tensor>& hx) {
+  auto [out, hn, cn] = run_packed(input, std::get<0>(hx), std::get<1>(hx));
+  return {with_data(input, out), {hn, cn}};
+}
+
+std::tuple<PackedSequence, std::tuple<Tensor, Tensor>> LSTM::operator()(const PackedSequence& input,
+                                                                        const std::tuple<Tensor, Tensor>& hx) {
+  return tagged_call(*this, [&] { return forward(input, hx); });
+}
+
 GRU::GRU(const GRUOptions& o)
     : RNNBase("GRU", {Mode::GRU, o.input_size(), o.hidden_size(), o.num_layers(), o.bias(), o.batch_first(),
                       o.dropout(), o.bidirectional(), 0}),
@@ -370,6 +468,15 @@ std::tuple<Tensor, Tensor> GRU::forward(const Tensor& input, const Tensor& h0) {
 }
 
 std::tuple<Tensor, Tensor> GRU::operator()(const Tensor& input, const Tensor& h0) {
+  return tagged_call(*this, [&] { return forward(input, h0); });
+}
+
+std::tuple<PackedSequence, Tensor> GRU::forward(const PackedSequence& input, const Tensor& h0) {
+  auto [out, hn, cn] = run_packed(input, h0, Tensor());
+  return {with_data(input, out), hn};
+}
+
+std::tuple<PackedSequence, Tensor> GRU::operator()(const PackedSequence& input, const Tensor& h0) {
   return tagged_call(*this, [&] { return forward(input, h0); });
 }
 

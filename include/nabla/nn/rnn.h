@@ -35,8 +35,11 @@
 #include <vector>
 
 #include "nabla/nn/module.h"
+#include "nabla/nn/packed_sequence.h"
 
 namespace nabla::nn {
+
+using utils::rnn::PackedSequence;
 
 // ---- options -------------------------------------------------------------------------------------
 
@@ -207,6 +210,10 @@ class RNNBase : public Module {
   RNNBase(const char* type, const Config& config);
   /// The whole forward pass: output, h_n and (LSTM) c_n, for an input of any accepted layout.
   std::tuple<Tensor, Tensor, Tensor> run(const Tensor& input, const Tensor& h0, const Tensor& c0);
+  /// The same over a PackedSequence: the output's data, h_n and (LSTM) c_n, the states in the
+  /// batch's own order (h0 / c0 are given in it too).
+  std::tuple<Tensor, Tensor, Tensor> run_packed(const utils::rnn::PackedSequence& input, const Tensor& h0,
+                                                const Tensor& c0);
 
  private:
   int64_t gates() const;
@@ -216,8 +223,14 @@ class RNNBase : public Module {
   Tensor state_or_zeros(const Tensor& state, const char* what, int64_t size, int64_t batch, bool batched,
                         const Tensor& like) const;
   /// One direction of one layer over the sequence x [L, N, in]: returns outputs [L, N, H_out] and
-  /// updates h (and c) to the final state.
-  Tensor run_direction(const Tensor& x, const RNNLayerWeights& w, bool reverse, Tensor& h, Tensor& c) const;
+  /// updates h (and c) to the final state. With `batch_sizes`, x is packed data [sum, in] whose
+  /// step t holds the first batch_sizes[t] sequences; only those rows step, the output is packed
+  /// likewise, and each row of h (c) ends at its sequence's own last step.
+  Tensor run_direction(const Tensor& x, const RNNLayerWeights& w, bool reverse, Tensor& h, Tensor& c,
+                       const std::vector<int64_t>* batch_sizes = nullptr) const;
+  /// The layers and directions over x (time-major or packed), returning the last layer's output.
+  Tensor run_layers(Tensor x, Tensor& h_all, Tensor& c_all, TensorList& h_n, TensorList& c_n,
+                    const std::vector<int64_t>* batch_sizes);
 
   Config config_;
   std::vector<RNNLayerWeights> weights_;
@@ -231,6 +244,10 @@ class RNN : public RNNBase {
   std::tuple<Tensor, Tensor> forward(const Tensor& input, const Tensor& h0 = Tensor());
   /// forward(input, h0), naming this layer in errors (and seen by summary()).
   std::tuple<Tensor, Tensor> operator()(const Tensor& input, const Tensor& h0 = Tensor());
+  /// Over variable-length sequences: the output packed the same way, and each sequence's final
+  /// state after its own last step (see nabla/nn/packed_sequence.h).
+  std::tuple<PackedSequence, Tensor> forward(const PackedSequence& input, const Tensor& h0 = Tensor());
+  std::tuple<PackedSequence, Tensor> operator()(const PackedSequence& input, const Tensor& h0 = Tensor());
   RNNOptions options;
 };
 
@@ -244,6 +261,12 @@ class LSTM : public RNNBase {
   /// forward(input, hx), naming this layer in errors (and seen by summary()).
   std::tuple<Tensor, std::tuple<Tensor, Tensor>> operator()(const Tensor& input,
                                                             const std::tuple<Tensor, Tensor>& hx = {});
+  /// Over variable-length sequences: the output packed the same way, and each sequence's final
+  /// state after its own last step (see nabla/nn/packed_sequence.h).
+  std::tuple<PackedSequence, std::tuple<Tensor, Tensor>> forward(const PackedSequence& input,
+                                                                 const std::tuple<Tensor, Tensor>& hx = {});
+  std::tuple<PackedSequence, std::tuple<Tensor, Tensor>> operator()(const PackedSequence& input,
+                                                                    const std::tuple<Tensor, Tensor>& hx = {});
   LSTMOptions options;
 };
 
@@ -255,6 +278,10 @@ class GRU : public RNNBase {
   std::tuple<Tensor, Tensor> forward(const Tensor& input, const Tensor& h0 = Tensor());
   /// forward(input, h0), naming this layer in errors (and seen by summary()).
   std::tuple<Tensor, Tensor> operator()(const Tensor& input, const Tensor& h0 = Tensor());
+  /// Over variable-length sequences: the output packed the same way, and each sequence's final
+  /// state after its own last step (see nabla/nn/packed_sequence.h).
+  std::tuple<PackedSequence, Tensor> forward(const PackedSequence& input, const Tensor& h0 = Tensor());
+  std::tuple<PackedSequence, Tensor> operator()(const PackedSequence& input, const Tensor& h0 = Tensor());
   GRUOptions options;
 };
 
