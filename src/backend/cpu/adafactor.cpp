@@ -1,20 +1,21 @@
 // Fused Adafactor step (adafactor_kernel.h): the composed step (src/optim/adafactor.cpp) makes
 // about fifteen passes over parameter-sized tensors and allocates as many temporaries; this
-// kernel reads the parameter and the gradient twice (factored) or three times (unfactored) and
-// allocates nothing after the first step.
+// kernel reads the parameter twice and the gradient once or twice, keeps u in a scratch array
+// and allocates nothing after the first step.
 //   factored   pass 1: sum p^2, row sums and column sums of g^2 (per-thread column partials)
 //              then, serially: the new row/col statistics and the per-matrix mean of the rows
-//              pass 2: u = g / sqrt(max(R C / mean(R), eps1^2)), sum u^2
-//              pass 3: p <- decay p - (alpha / max(1, RMS(u) / d)) u, u recomputed (same bits)
+//              pass 2: u = g / sqrt(max(R C / mean(R), eps1^2)) into a scratch array, sum u^2
+//              pass 3: p <- decay p - (alpha / max(1, RMS(u) / d)) u
 //   unfactored pass 1: sum p^2, V <- V + w (g^2 - V), u into a scratch array, sum u^2
 //              pass 2: p <- decay p - (alpha / ...) u
 // Element operations are the composed path's, in its order and precision (the parameter's dtype;
 // f32 for 16-bit parameters, whose blocks are widened to float and each written array rounded
-// once, as the composed 16-bit path and the other fused optimizers do), so element-wise results
-// agree with it bit for bit; the sums (RMS(p), RMS(u), the means) are accumulated in double in
-// fixed per-thread chunks (the composed reductions round differently: results agree to ~1e-7
-// relative in f32, see tests/optim/adafactor_fused_test.cpp). Compiled with -fno-math-errno and
-// -fno-trapping-math (CMakeLists.txt) so the loops with sqrt and the clamp select vectorize.
+// once, as the composed 16-bit path and the other fused optimizers do), except u of a factored
+// parameter (see factored_u_row: a few ulps apart); the sums (RMS(p), RMS(u), the means) are
+// accumulated in double in fixed per-thread chunks (the composed reductions round differently):
+// results agree to ~1e-7 relative in f32, see tests/optim/adafactor_fused_test.cpp. Compiled with -fno-math-errno and
+// -fno-trapping-math (CMakeLists.txt) so the loops with sqrt and the clamp select vectorize; the
+// two loops that bound the time also have an AVX2 clone (target_clones).
 #include <omp.h>
 
 #include <algorithm>
@@ -34,7 +35,7 @@ constexpr int64_t kBlock = 512;
 /// Sum of x[j] (Sq: of x[j]^2) over [0, m) in double, in 8 independent lanes combined in a fixed
 /// order: vectorizes without reassociating.
 template <bool Sq, typename C>
-double lane_sum(const C* __restrict x, int64_t m) {
+__attribute__((always_inline)) inline double lane_sum(const C* __restrict x, int64_t m) {  // inlined: AVX2 in the clones
   double acc[8] = {};
   int64_t j = 0;
   for (; j + 8 <= m; j += 8)
@@ -102,15 +103,83 @@ inline C update_of(C v, C g, const Scalars<C>& k) {
   return (C(1) / std::sqrt(v)) * (k.sign * g);
 }
 
+/// u of one row of a factored parameter (row statistic r, matrix mean rm, column statistics
+/// c_j): u_j = g_j / sqrt(max(r c_j / rm, eps1^2)), computed as g_j min(k_r / sqrt(c_j), 1 / eps1)
+/// with k_r = 1 / sqrt(r / rm) per row and 1 / sqrt(c_j) per column (`rsc`, once per step): a
+/// multiply and a compare per element instead of a division, a square root and a division (the
+/// composed path's), which bound the time; the result differs from the composed one by a few
+/// ulps (the test's bound is 1e-6 of each tensor's largest value). v < eps1^2 exactly when
+/// 1 / sqrt(v) > 1 / eps1, so the min is the clamp; NaN stays NaN (the compare picks it).
+/// Returns sum u^2 (double). Built twice (function multiversioning, chosen at load time): for
+/// AVX2 and the baseline; no FMA in either, so both give the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NB_ADAFACTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NB_ADAFACTOR_CLONES
+#endif
+template <typename C>
+__attribute__((always_inline)) inline double factored_u_row_impl(const C* __restrict rsc, C k_r, C inv_eps1, const C* __restrict g,
+                                  C* __restrict u, int64_t m, C sign) {
+  for (int64_t j = 0; j < m; ++j) {
+    const C f = k_r * rsc[j];
+    u[j] = (f > inv_eps1 ? inv_eps1 : f) * (sign * g[j]);
+  }
+  return lane_sum<true>(u, m);
+}
+NB_ADAFACTOR_CLONES double factored_u_row(const float* rsc, float k_r, float inv_eps1, const float* g, float* u,
+                                          int64_t m, float sign) {
+  return factored_u_row_impl(rsc, k_r, inv_eps1, g, u, m, sign);
+}
+NB_ADAFACTOR_CLONES double factored_u_row(const double* rsc, double k_r, double inv_eps1, const double* g, double* u,
+                                          int64_t m, double sign) {
+  return factored_u_row_impl(rsc, k_r, inv_eps1, g, u, m, sign);
+}
+
+/// Pass 1 over one block of a row: sum p^2 and sum g^2 (double), and col[j] += g_j^2, with g^2
+/// rounded in C first (the composed square(g)).
+template <typename C>
+__attribute__((always_inline)) inline void row_stats_impl(const C* __restrict p, const C* __restrict g, int64_t m,
+                                                          double* __restrict col, double* sums) {
+  // Three simple loops over the (L1-resident) block rather than one: each vectorizes cleanly.
+  for (int64_t j = 0; j < m; ++j) col[j] += double(C(g[j] * g[j]));
+  sums[0] += lane_sum<true>(p, m);
+  double acc[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= m; j += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += double(C(g[j + l] * g[j + l]));
+  for (; j < m; ++j) sums[1] += double(C(g[j] * g[j]));
+  for (int l = 0; l < 8; ++l) sums[1] += acc[l];
+}
+NB_ADAFACTOR_CLONES void row_stats(const float* p, const float* g, int64_t m, double* col, double* sums) {
+  row_stats_impl(p, g, m, col, sums);
+}
+NB_ADAFACTOR_CLONES void row_stats(const double* p, const double* g, int64_t m, double* col, double* sums) {
+  row_stats_impl(p, g, m, col, sums);
+}
+
+/// p <- decay p + a u over [0, m) (the composed mul_(decay) then add_(u, a)).
+template <typename C>
+__attribute__((always_inline)) inline void axpby_impl(C* __restrict p, const C* __restrict u, int64_t m, C decay, C a) {
+  for (int64_t j = 0; j < m; ++j) p[j] = p[j] * decay + u[j] * a;
+}
+NB_ADAFACTOR_CLONES void axpby(float* p, const float* u, int64_t m, float decay, float a) {
+  axpby_impl(p, u, m, decay, a);
+}
+NB_ADAFACTOR_CLONES void axpby(double* p, const double* u, int64_t m, double decay, double a) {
+  axpby_impl(p, u, m, decay, a);
+}
+
 /// Writes the parameter of [b, e): p <- decay p + a u, widened and rounded once for 16 bits.
 template <typename T>
 void apply_block(T* p, const opmath_t<T>* u, int64_t m, opmath_t<T> decay, opmath_t<T> a) {
-  using C = opmath_t<T>;
-  Widened<T> wp;
-  const C* pv = wp(p, m);
-  alignas(64) C out[kBlock];
-  for (int64_t j = 0; j < m; ++j) out[j] = pv[j] * decay + u[j] * a;
-  store<T>(out, p, m);
+  if constexpr (is_half_v<T>) {
+    alignas(64) float buf[kBlock];
+    widen_to_f32_serial(dtype_of<T>::value, p, buf, m);
+    axpby(buf, u, m, decay, a);
+    narrow_from_f32_serial(dtype_of<T>::value, buf, p, m);
+  } else {
+    axpby(p, u, m, decay, a);
+  }
 }
 
 template <typename T>
@@ -128,9 +197,10 @@ void factored(const AdafactorSlot& s, const AdafactorHyper& h) {
   // Reused across steps (a step allocates nothing once they have grown). Bound to local
   // references: inside the parallel regions a thread_local's name would mean that worker's copy.
   thread_local std::vector<double> tl_col_part, tl_partial;
-  thread_local std::vector<C> tl_row_new, tl_col_new, tl_row_mean;
+  thread_local std::vector<C> tl_row_new, tl_col_new, tl_row_mean, tl_u;
   std::vector<double>&col_part = tl_col_part, &partial = tl_partial;
-  std::vector<C>&row_new = tl_row_new, &col_new = tl_col_new, &row_mean_clamped = tl_row_mean;
+  std::vector<C>&row_new = tl_row_new, &col_new = tl_col_new, &row_mean_clamped = tl_row_mean, &u_all = tl_u;
+  u_all.resize(size_t(s.n));  // u, written by pass 2 and read by pass 3
   col_part.assign(size_t(max_threads * B * N), 0.0);
   partial.assign(size_t(2 * max_threads), 0.0);
   row_new.resize(size_t(rows));
@@ -141,21 +211,17 @@ void factored(const AdafactorSlot& s, const AdafactorHyper& h) {
   const int64_t c1 = run_chunks(rows, grain, [&](int64_t t, int64_t rb, int64_t re) {
     double* cp = col_part.data() + t * B * N;
     Widened<T> wp, wg;
-    alignas(64) C g2[kBlock];
     double sp = 0;
     for (int64_t r = rb; r < re; ++r) {
       double* cpb = cp + (r / R) * N;
-      double rs = 0;
+      double sums[2] = {0, 0};  // sum p^2, sum g^2 of the row
       for (int64_t j0 = 0; j0 < N; j0 += kBlock) {
         const int64_t m = std::min(kBlock, N - j0);
-        const C* pv = wp(p + r * N + j0, m);
-        const C* gv = wg(g + r * N + j0, m);
-        sp += lane_sum<true>(pv, m);
-        for (int64_t j = 0; j < m; ++j) g2[j] = gv[j] * gv[j];  // (-g)^2 = g^2: maximize needs no sign
-        rs += lane_sum<false>(g2, m);
-        for (int64_t j = 0; j < m; ++j) cpb[j0 + j] += double(g2[j]);
+        // (-g)^2 = g^2: maximize needs no sign here.
+        row_stats(wp(p + r * N + j0, m), wg(g + r * N + j0, m), m, cpb + j0, sums);
       }
-      row_new[size_t(r)] = C(rs / double(N));
+      sp += sums[0];
+      row_new[size_t(r)] = C(sums[1] / double(N));
     }
     partial[size_t(t)] = sp;
   });
@@ -179,27 +245,25 @@ void factored(const AdafactorSlot& s, const AdafactorHyper& h) {
   }
   store<T>(row_new.data(), row_state, rows);
   store<T>(col_new.data(), col_state, B * N);
+  // The factors of u: 1 / sqrt(c_j) per column (in place of col_new, which is no longer needed)
+  // and 1 / sqrt(r_i / rm) per row (in place of row_new).
+  for (int64_t i = 0; i < B * N; ++i) col_new[size_t(i)] = C(1) / std::sqrt(col_new[size_t(i)]);
+  for (int64_t r = 0; r < rows; ++r)
+    row_new[size_t(r)] = C(1) / std::sqrt(row_new[size_t(r)] / row_mean_clamped[size_t(r / R)]);
+  const C inv_eps1 = C(1) / k.eps1;
 
-  // u of row r, columns [j0, j0 + m): V = R_i C_j / max(mean(R), eps1) (the composed
-  // matmul(row, col) / clamp(mean(row)), two roundings), then update_of.
-  auto u_block = [&](int64_t r, int64_t j0, int64_t m, const C* gv, C* u) {
-    const int64_t b = r / R;
-    const C ri = row_new[size_t(r)], rm = row_mean_clamped[size_t(b)];
-    const C* cj = col_new.data() + b * N + j0;
-    for (int64_t j = 0; j < m; ++j) u[j] = update_of(C(ri * cj[j]) / rm, gv[j], k);
-  };
-
-  // Pass 2: sum u^2.
+  // Pass 2: u (kept for pass 3) and sum u^2.
   const int64_t c2 = run_chunks(rows, grain, [&](int64_t t, int64_t rb, int64_t re) {
     Widened<T> wg;
-    alignas(64) C u[kBlock];
     double su = 0;
-    for (int64_t r = rb; r < re; ++r)
+    for (int64_t r = rb; r < re; ++r) {
+      const int64_t b = r / R;
       for (int64_t j0 = 0; j0 < N; j0 += kBlock) {
         const int64_t m = std::min(kBlock, N - j0);
-        u_block(r, j0, m, wg(g + r * N + j0, m), u);
-        su += lane_sum<true>(u, m);
+        su += factored_u_row(col_new.data() + b * N + j0, row_new[size_t(r)], inv_eps1, wg(g + r * N + j0, m),
+                             u_all.data() + r * N + j0, m, k.sign);
       }
+    }
     partial[size_t(max_threads + t)] = su;
   });
   double sum_u2 = 0;
@@ -210,15 +274,8 @@ void factored(const AdafactorSlot& s, const AdafactorHyper& h) {
   const double alpha = std::max(h.eps2, std::sqrt(sum_p2 / n)) * h.rho;
   const double denom = std::max(1.0, std::sqrt(sum_u2 / n) / h.d);
   const C a = C(-alpha / denom), decay = C(h.decay);
-  parallel_for(rows, grain, [&](int64_t rb, int64_t re) {
-    Widened<T> wg;
-    alignas(64) C u[kBlock];
-    for (int64_t r = rb; r < re; ++r)
-      for (int64_t j0 = 0; j0 < N; j0 += kBlock) {
-        const int64_t m = std::min(kBlock, N - j0);
-        u_block(r, j0, m, wg(g + r * N + j0, m), u);
-        apply_block<T>(p + r * N + j0, u, m, decay, a);
-      }
+  parallel_for(s.n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i0 = b; i0 < e; i0 += kBlock) apply_block<T>(p + i0, u_all.data() + i0, std::min(kBlock, e - i0), decay, a);
   });
 }
 
