@@ -1,5 +1,5 @@
 // Activations and normalizations, nabla vs LibTorch in one process (DESIGN §8): forward plus
-// backward (autograd engine included) of relu, gelu, silu, mish, hardswish, hardsigmoid,
+// backward (autograd engine included) of relu, gelu (erf and tanh), silu, mish, hardswish, hardsigmoid,
 // softplus, softmax and log_softmax over the last dim (rows of 28, as attention scores), layer_norm
 // over the last dim (affine), group_norm
 // (plain and affine) and instance_norm (affine) on a CNN-sized activation [64, 32, 28, 28] f32,
@@ -44,6 +44,8 @@ std::vector<Op> ops(int64_t C, int64_t W) {
   return {
       {"relu", [](const nabla::Tensor& x) { return nabla::relu(x); }, [](const torch::Tensor& x) { return torch::relu(x); }},
       {"gelu", [](const nabla::Tensor& x) { return nabla::gelu(x); }, [](const torch::Tensor& x) { return torch::gelu(x); }},
+      {"gelu(tanh)", [](const nabla::Tensor& x) { return nabla::gelu(x, true); },
+       [](const torch::Tensor& x) { return torch::gelu(x, "tanh"); }},
       {"silu", [](const nabla::Tensor& x) { return nabla::silu(x); }, [](const torch::Tensor& x) { return torch::silu(x); }},
       {"mish", [](const nabla::Tensor& x) { return nabla::mish(x); }, [](const torch::Tensor& x) { return torch::mish(x); }},
       {"hardswish", [](const nabla::Tensor& x) { return nabla::hardswish(x); },

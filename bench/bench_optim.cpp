@@ -6,8 +6,8 @@
 // For every optimizer LibTorch 1.13's C++ frontend has (SGD, SGD momentum/Nesterov, Adagrad,
 // RMSprop, Adam, AMSGrad, AdamW) both libraries step the same parameters with the same fixed
 // gradients; rounds are interleaved (ABBA) and the table shows per-step medians and the ratio
-// nabla/LibTorch (< 1: nabla faster). Adadelta, NAdam and RAdam (not in LibTorch's C++ API) are
-// timed for nabla alone. clip_grad_norm_ is compared too. Before timing, 5 steps from identical
+// nabla/LibTorch (< 1: nabla faster). Adadelta, NAdam, RAdam and Adafactor (not in LibTorch's C++
+// API) are timed for nabla alone; Adafactor both fused and composed. clip_grad_norm_ is compared too. Before timing, 5 steps from identical
 // values check that both libraries follow the same trajectory (max |difference| / max |value|).
 //
 // --dtype bf16|f16 steps parameters, gradients and state of that dtype in both libraries (pure
@@ -153,6 +153,20 @@ std::vector<Pair> pairs() {
   v.push_back({"Adadelta (nabla only)", [](auto p) { return std::make_unique<no::Adadelta>(p); }, nullptr});
   v.push_back({"NAdam (nabla only)", [](auto p) { return std::make_unique<no::NAdam>(p); }, nullptr});
   v.push_back({"RAdam (nabla only)", [](auto p) { return std::make_unique<no::RAdam>(p); }, nullptr});
+  // LibTorch 1.13 has no Adafactor (PyTorch added it in 2.5): its step is compared with nabla's
+  // and LibTorch's Adam rows above on the same parameters, and the fused CPU kernel with the
+  // composed tensor-op path (fused(false), what other devices run).
+  v.push_back({"Adafactor composed (nabla only)",
+               [](auto p) { return std::make_unique<no::Adafactor>(p, no::AdafactorOptions().fused(false)); }, nullptr});
+  v.push_back({"Adafactor fused (nabla only)", [](auto p) { return std::make_unique<no::Adafactor>(p); }, nullptr});
+  v.push_back({"Adafactor + wd composed (nabla only)",
+               [](auto p) {
+                 return std::make_unique<no::Adafactor>(p, no::AdafactorOptions().weight_decay(0.01).fused(false));
+               },
+               nullptr});
+  v.push_back({"Adafactor + wd fused (nabla only)",
+               [](auto p) { return std::make_unique<no::Adafactor>(p, no::AdafactorOptions().weight_decay(0.01)); },
+               nullptr});
   return v;
 }
 
@@ -197,11 +211,18 @@ double agreement(const Pair& pr, const Shapes& shapes, int steps) {
   return diff / scale;
 }
 
-void row(const std::string& what, double n, double t) {
-  if (t > 0) {
-    std::printf("| %-40s | %9.1f us | %9.1f us | %5.2f |\n", what.c_str(), n * 1e6, t * 1e6, n / t);
+/// One table row: per-step median and interquartile range of each library, ratio of medians.
+void row(const std::string& what, const std::vector<double>& n, const std::vector<double>& t) {
+  const bench::Summary ns = bench::summarize(n);
+  char nb[64];
+  std::snprintf(nb, sizeof nb, "%.1f (%.1f-%.1f) us", ns.median * 1e6, ns.q1 * 1e6, ns.q3 * 1e6);
+  if (!t.empty()) {
+    const bench::Summary ts = bench::summarize(t);
+    char tb[64];
+    std::snprintf(tb, sizeof tb, "%.1f (%.1f-%.1f) us", ts.median * 1e6, ts.q1 * 1e6, ts.q3 * 1e6);
+    std::printf("| %-40s | %28s | %28s | %5.2f |\n", what.c_str(), nb, tb, ns.median / ts.median);
   } else {
-    std::printf("| %-40s | %9.1f us | %12s | %5s |\n", what.c_str(), n * 1e6, "-", "-");
+    std::printf("| %-40s | %28s | %28s | %5s |\n", what.c_str(), nb, "-", "-");
   }
   std::fflush(stdout);
 }
@@ -223,7 +244,7 @@ void bench_set(const char* set_name, const Shapes& shapes, const Options& o) {
       if (t) tt.push_back(time_block([&] { t->step(); }, o.block));
       if (!nabla_first) tn.push_back(time_block([&] { n->step(); }, o.block));
     }
-    row(std::string(set_name) + " " + pr.name, median(tn), t ? median(tt) : 0.0);
+    row(std::string(set_name) + " " + pr.name, tn, tt);
   }
   if (o.only.empty() || std::string("clip_grad_norm_").find(o.only) != std::string::npos) {
     Params p = make_params(shapes, 2);
@@ -232,7 +253,7 @@ void bench_set(const char* set_name, const Shapes& shapes, const Options& o) {
       tn.push_back(time_block([&] { no::clip_grad_norm_(p.n, 1e9); }, o.block));
       tt.push_back(time_block([&] { torch::nn::utils::clip_grad_norm_(p.t, 1e9); }, o.block));
     }
-    row(std::string(set_name) + " clip_grad_norm_", median(tn), median(tt));
+    row(std::string(set_name) + " clip_grad_norm_", tn, tt);
   }
 }
 
@@ -254,8 +275,9 @@ int main(int argc, char** argv) {
   for (int nt : o.threads) {
     set_threads(nt);
     std::printf("\n%d thread(s): %d rounds x %d steps\n", nt, o.rounds, o.block);
-    std::printf("| %-40s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "step", "nabla", "LibTorch", "ratio",
-                std::string(42, '-').c_str(), std::string(14, '-').c_str(), std::string(14, '-').c_str(),
+    std::printf("| %-40s | %28s | %28s | %5s |\n|%s|%s|%s|%s|\n", "step", "nabla median (IQR)",
+                "LibTorch median (IQR)", "ratio", std::string(42, '-').c_str(), std::string(30, '-').c_str(),
+                std::string(30, '-').c_str(),
                 std::string(7, '-').c_str());
     bench_set("MLP", kMlp, o);
     bench_set("CNN", kCnn, o);

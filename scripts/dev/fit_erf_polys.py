@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Fits the two polynomials of the vectorized f32 erf (src/backend/cpu/vec_math_avx2.cpp).
+"""Fits the polynomials of the vectorized f32 erf (src/backend/cpu/vec_math_avx2.cpp) and gelu.
 
   small: erf(x) = x + x P(x^2) on [0, 0.875], P of degree 5 in x^2;
-  mid:   erfc(a) = exp(-R(a - 2.4375)) on [0.875, 4], R of degree 9.
+  mid:   erfc(a) = exp(-R(a - 2.4375)) on [0.875, 4], R of degree 9;
+  gelu (with --gelu; src/backend/cpu/vec_gelu_impl.h): Phi(-a) = t G(t) exp(-a^2/2) with
+         t = 1 / (1 + q a), q = f32(0.2316419), a in [0, 14.5]; G of degree 9 in t, fitted for
+         relative error (G is in [0.09, 0.5]).
 
 Lawson-weighted least squares (converging to the minimax fit) in 40-digit arithmetic, then each
 coefficient, lowest order first, is rounded to f32 and the remaining ones are refitted, so the
@@ -62,7 +65,26 @@ def literal(v):
     return mantissa.rstrip("0").rstrip(".") + "p" + exponent + "f"
 
 
+def fit_gelu():
+    q = mp.mpf(f32(mp.mpf("0.2316419")))
+    tlo = 1 / (1 + q * mp.mpf("14.5"))
+    ts = chebyshev_nodes(tlo, mp.mpf(1), 200)
+
+    def g(t):
+        a = (1 / t - 1) / q
+        return mp.erfc(a / mp.sqrt(2)) * mp.exp(a * a / 2) / (2 * t)
+
+    ys = {t: g(t) for t in ts}
+    # Relative error: the basis and the target divided by G, the target then 1.
+    err, c = fit_rounded(ts, [mp.mpf(1)] * len(ts), lambda t, j: t ** j / ys[t], 9)
+    print("// gelu: q = %s, max relative G error %s" % (literal(float(q)), mp.nstr(err, 4)))
+    print(", ".join(literal(v) for v in reversed(c)))
+
+
 def main():
+    import sys
+    if "--gelu" in sys.argv:
+        return fit_gelu()
     lo, hi = mp.mpf(0), mp.mpf("0.875")
     xs = chebyshev_nodes(lo, hi, 300)
     xs = [x for x in xs if x > 0]

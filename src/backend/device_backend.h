@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "adafactor_kernel.h"
 #include "backend.h"
 #include "batch_norm_stats.h"
 #include "class_nll.h"
@@ -216,6 +217,8 @@ class Backend {
   }
   virtual void multi_scale(DType, void* const*, const int64_t*, int64_t, double) { missing("multi_scale"); }
   virtual void multi_clamp(DType, void* const*, const int64_t*, int64_t, double, double) { missing("multi_clamp"); }
+  /// One fused Adafactor step (adafactor_kernel.h); only the CPU backend has it.
+  virtual void adafactor_update(DType, const AdafactorSlot&, const AdafactorHyper&) { missing("adafactor_update"); }
 
   // ---- transfers: pinned host memory, asynchronous uploads, options (include/nabla/device.h) ----
   // The defaults suit a device without streams (and the fake device of the tests): plain

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include "nabla/ops/optim_update.h"
 
+#include "nabla/ops/adafactor_update.h"
+
 #include <cmath>
 
 #include "../backend/optim_kernels.h"
@@ -228,6 +230,67 @@ void foreach_clamp_(const TensorList& tensors, double min, double max) {
     if (!t.is_contiguous()) ops::copy_into(t, ops::unary_kernel(backend::UnaryOp::Clamp, t, min, max));
     ops::bump_version(t, "foreach_clamp_");
   }
+}
+
+}  // namespace nabla
+
+// ---- Adafactor ------------------------------------------------------------------------------
+
+namespace nabla {
+
+namespace {
+void check_adafactor_state(const Tensor& t, const Tensor& p, const Shape& want, const char* what) {
+  NB_CHECK(t.defined(), "[Adafactor] ", what, " is undefined");
+  NB_CHECK(t.device() == p.device(), "[Adafactor] ", what, " is on ", t.device(), " but the parameter is on ",
+           p.device(), "; optimizer state lives on the parameter's device");
+  NB_CHECK(t.shape() == want && t.dtype() == p.dtype(), "[Adafactor] ", what, " has shape ", t.shape(),
+           " and dtype ", t.dtype(), ", expected ", want, " ", p.dtype(), " for a parameter of shape ", p.shape());
+  NB_CHECK(t.is_contiguous(), "[Adafactor] ", what, " must be contiguous");
+  NB_CHECK(!t.shares_storage(p), "[Adafactor] ", what, " shares memory with the parameter");
+}
+}  // namespace
+
+bool has_fused_adafactor(Device device) { return device.is_cpu(); }
+
+void adafactor_update_(const Tensor& param, const Tensor& grad, const Tensor& row_var, const Tensor& col_var,
+                       const Tensor& variance, const AdafactorStepScalars& s) {
+  NB_CHECK(param.defined(), "[Adafactor] the parameter is undefined");
+  NB_CHECK(is_floating(param.dtype()), "[Adafactor] the parameter has dtype ", param.dtype(),
+           "; optimizers need floating parameters (f16, bf16, f32 or f64)");
+  NB_CHECK(has_fused_adafactor(param.device()), "[Adafactor] the fused step runs on the CPU; the parameter is on ",
+           param.device(), " (use fused(false): the composed step runs on every device)");
+  ops::check_tensor(param, "Adafactor");
+  ops::check_no_internal_overlap(param, "Adafactor");
+  NB_CHECK(grad.defined(), "[Adafactor] the parameter has no gradient");
+  const Tensor g = grad.is_contiguous() || grad.shape() != param.shape() ? grad : ops::contiguous_data(grad);
+  check_buffer(g, param, "gradient", 0, "Adafactor");
+  const bool factored = param.dim() >= 2;
+  backend::AdafactorSlot k{};
+  Tensor p = param.is_contiguous() ? param : ops::contiguous_data(param);
+  k.param = p.raw_data();
+  k.grad = g.raw_data();
+  k.n = param.numel();
+  if (factored) {
+    Shape rs = param.shape(), cs = param.shape();
+    rs.back() = 1;
+    cs[cs.size() - 2] = 1;
+    check_adafactor_state(row_var, param, rs, "row_var");
+    check_adafactor_state(col_var, param, cs, "col_var");
+    k.rows = param.shape()[param.dim() - 2];
+    k.cols = param.shape().back();
+    k.batch = k.rows * k.cols == 0 ? 0 : k.n / (k.rows * k.cols);
+    k.row = row_var.raw_data();
+    k.col = col_var.raw_data();
+  } else {
+    check_adafactor_state(variance, param, param.shape(), "variance");
+    k.var = variance.raw_data();
+  }
+  backend::AdafactorHyper h{s.new_weight, s.rho, s.eps1, s.eps2, s.d, s.decay, s.maximize};
+  if (k.n > 0) backend::get(param.device()).adafactor_update(param.dtype(), k, h);
+  if (!param.is_contiguous()) ops::copy_into(param, p);
+  ops::bump_version(param, "Adafactor");
+  for (const Tensor* t : {&row_var, &col_var, &variance})
+    if (t->defined()) ops::bump_version(*t, "Adafactor");
 }
 
 }  // namespace nabla

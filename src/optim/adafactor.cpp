@@ -1,6 +1,8 @@
-// Adafactor: PyTorch's torch.optim.Adafactor (_single_tensor_adafactor), composed from tensor
-// ops so it runs on every device. The per-parameter scalars (β̂₂, ρ, α and the clipping
-// denominator) are computed in double on the host, as PyTorch does with .item().
+// Adafactor: PyTorch's torch.optim.Adafactor (_single_tensor_adafactor). On the CPU (option
+// `fused`, the default) each parameter's step is one fused kernel (nabla/ops/adafactor_update.h);
+// otherwise it is composed from tensor ops, which run on every device. The per-parameter scalars
+// (β̂₂, ρ, α and the clipping denominator) are computed in double on the host, as PyTorch does
+// with .item() (the fused kernel forms α and the denominator from its own double sums).
 #include "nabla/optim/adafactor.h"
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <limits>
 
 #include "nabla/ops.h"
+#include "nabla/ops/adafactor_update.h"
 
 namespace nabla::optim {
 
@@ -82,6 +85,20 @@ void Adafactor::update(OptimizerParamGroup& group, const std::vector<ParamState*
     }
     st.step += 1;
     if (p.numel() == 0) continue;  // nothing to update; RMS(p) would be 0/0
+
+    if (o.fused() && has_fused_adafactor(p.device())) {
+      const double t = double(st.step);
+      AdafactorStepScalars s;
+      s.new_weight = std::pow(t, o.beta2_decay());
+      s.rho = std::min(o.lr(), 1.0 / std::sqrt(t));
+      s.eps1 = o.eps1().value_or(machine_epsilon(p.dtype()));
+      s.eps2 = o.eps2();
+      s.d = o.d();
+      s.decay = o.weight_decay() != 0 ? 1.0 - o.lr() * o.weight_decay() : 1.0;
+      s.maximize = o.maximize();
+      adafactor_update_(p, Tensor(p.impl().grad), st.buffers[0], st.buffers[1], st.buffers[2], s);
+      continue;
+    }
 
     // 16-bit parameters (pure bf16/f16 training): the update is composed in f32 temporaries
     // (parameter, gradient and statistics widened, which is exact) and the parameter and the

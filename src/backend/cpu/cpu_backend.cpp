@@ -157,6 +157,9 @@ class CpuBackend final : public Backend {
   void multi_clamp(DType dt, void* const* d, const int64_t* n, int64_t c, double lo, double hi) override {
     cpu::multi_clamp(dt, d, n, c, lo, hi);
   }
+  void adafactor_update(DType dt, const AdafactorSlot& s, const AdafactorHyper& h) override {
+    cpu::adafactor_update(dt, s, h);
+  }
 };
 
 }  // namespace

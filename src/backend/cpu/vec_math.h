@@ -7,8 +7,8 @@
 // left tails of gelu, gelu-tanh and their derivatives, where e^{-r} with r up to 18 and the f32
 // rounding of x / sqrt 2 or of u (amplified by 2 z^2 or |2u|) cost 12-25 ulp in the sampled
 // sweep and up to ~40 in a denser one (the textbook 1 + erf(z) or 1 + tanh(u) there, PyTorch's,
-// has few or no correct digits); below x = -5.66 gelu is 0 (true value under 4.4e-8; the
-// scalar row, through erfc, keeps it).
+// has few or no correct digits). gelu (erf form) and its derivative: see vec_gelu_impl.h (one
+// exp shared by Phi and phi, relative accuracy kept into the left tail).
 // NaN, +-inf, +-0 and overflow/underflow give what the scalar rows give.
 #pragma once
 #include <cstdint>
@@ -31,6 +31,16 @@ void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, doub
 void binary_f32(BinaryOp op, const float* x, const float* y, float* out, int64_t n);
 /// out[i] = op(x, y[i]): the same with x broadcast (the gradient of a sum() or mean()).
 void binary_f32_scalar_x(BinaryOp op, float x, const float* y, float* out, int64_t n);
+
+/// True when this CPU also runs the AVX-512 builds (gelu's erf form and its derivative, 16
+/// lanes; vec_math_avx512.cpp): available(), AVX-512F, and not switched off by allow_avx512.
+bool avx512_available();
+/// Test hook: allow_avx512(false) makes the rows above take their 8-lane AVX2 builds, so a test
+/// can check both widths on one CPU. Returns the previous setting.
+bool allow_avx512(bool on);
+/// The AVX-512 rows (only call when avx512_available()); unary_f32 and binary_f32 pick them.
+void gelu_f32_avx512(const float* x, float* out, int64_t n);
+void gelu_grad_f32_avx512(const float* g, int64_t g_step, const float* x, float* out, int64_t n);
 
 /// out[i] = e^x[i] with the vector exp's bits on every CPU: the AVX2 kernel when available(),
 /// else its scalar twin (the same reduction and polynomial, with std::fma). For results that

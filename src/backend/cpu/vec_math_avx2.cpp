@@ -11,8 +11,9 @@
 // - tanh: x + x^3 P(x^2) for |x| < 0.625 (Cephes' tanhf polynomial), else 1 - 2 / (e^{2|x|} + 1).
 // - erf: x + x P(x^2) for |x| < 0.875, else 1 - e^{-r(|x|)} with r = -log erfc a polynomial
 //   (the split of Arm's optimized-routines erff; our own coefficients from
-//   scripts/dev/fit_erf_polys.py), +-1 from |x| >= 4. The same e^{-r} gives 1 + erf(z) for
-//   negative z without cancellation (gelu).
+//   scripts/dev/fit_erf_polys.py), +-1 from |x| >= 4.
+// - gelu (erf form) and its derivative: vec_gelu_impl.h (one exp for Phi and phi), also built
+//   for AVX-512 (vec_math_avx512.cpp), which runs them where the CPU has it.
 #include <immintrin.h>
 
 #include <bit>
@@ -192,25 +193,11 @@ V verf(V x) {
   return pick(is_nan(x), x, pick(lt(a, k(0.875f)), small, big));
 }
 
-/// 1 + erf(z), without the cancellation of 1 + (-1 + tiny) for negative z.
-V one_plus_erf(V z) {
-  const V a = vabs(z);
-  const V small = k(1.0f) + fma(erf_small_poly(z * z), z, z);
-  const V tail = pick(lt(a, k(4.0f)), erfc_mid(_mm256_min_ps(a, k(4.0f))), k(0.0f));  // erfc(|z|)
-  const V big = pick(lt(z, k(0.0f)), tail, k(2.0f) - tail);
-  return pick(is_nan(z), z, pick(lt(a, k(0.875f)), small, big));
-}
-
-constexpr float kInvSqrt2Pi = 0.398942280401432678f;
-constexpr float kSqrtHalfF = 0.707106781186547524f;
 constexpr float kBeta = float(kGeluTanhBeta), kKappa = float(kGeluTanhKappa);
 
-V gelu(V x) { return x * k(0.5f) * one_plus_erf(x * k(kSqrtHalfF)); }
-V gelu_grad(V x) {
-  const V cdf = k(0.5f) * one_plus_erf(x * k(kSqrtHalfF));
-  const V pdf = vexp(k(-0.5f) * x * x) * k(kInvSqrt2Pi);
-  return fma(x, pdf, cdf);
-}
+inline V vmin(V a, V b) { return _mm256_min_ps(a, b); }
+#include "vec_gelu_impl.h"
+
 /// sigmoid(2u) = (1 + tanh(u)) / 2 for the tanh form's u.
 SigmoidPair gelu_tanh_sigmoid(V x) {
   const V u = k(kBeta) * x * fma(k(kKappa) * x, x, k(1.0f));
@@ -306,6 +293,7 @@ void map_grad(const float* g, int64_t g_step, const float* x, float* out, int64_
 }  // namespace
 
 void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, double b) {
+  if (op == UnaryOp::Gelu && avx512_available()) return gelu_f32_avx512(x, out, n);
   switch (op) {
 #define NB_ROW(name, f) \
   case UnaryOp::name: return map1(x, out, n, f);
@@ -317,6 +305,7 @@ void unary_f32(UnaryOp op, const float* x, float* out, int64_t n, double a, doub
 
 namespace {
 void grad_rows(BinaryOp op, const float* g, int64_t g_step, const float* x, float* out, int64_t n) {
+  if (op == BinaryOp::GeluGrad && avx512_available()) return gelu_grad_f32_avx512(g, g_step, x, out, n);
   switch (op) {
 #define NB_ROW(name, f) \
   case BinaryOp::name: return map_grad(g, g_step, x, out, n, f);
