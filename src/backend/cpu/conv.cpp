@@ -39,13 +39,6 @@ ConvSizes conv_sizes(const ConvGeom& g) {
   return {g.N * g.C * g.H * g.W, g.O * (g.C / g.groups) * g.kh * g.kw, g.N * g.O * g.Ho * g.Wo};
 }
 
-/// f32_kernel(buffer) writes n f32 values into a scratch buffer, which is narrowed into out (dt).
-template <typename F>
-void narrowed_from(DType dt, void* out, int64_t n, F&& f32_kernel) {
-  Scratch<float> out32{size_t(n)};
-  f32_kernel(out32.get());
-  narrow_from_f32(dt, out32.get(), out, n);
-}
 
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
@@ -269,10 +262,100 @@ bool want_onednn(const ConvGeom& g, ConvPass pass) {
   return !(pass == ConvPass::WeightGrad && g.C / g.groups == 1);
 }
 
+// ---- the widened 16-bit path, a chunk of the batch at a time ----------------------------------
+//
+// Widening whole operands held f32 copies of the input, the output gradient and the results at
+// once: in the bf16 cnn step at batch 256 (bench_vs_libtorch (e)), conv2's backward widened its
+// output gradient (12.25 MiB), its input (6.1 MiB) and its input gradient (6.1 MiB), 24.5 of the
+// step's 75.6 MiB peak (requested bytes); conv1's forward and backward held 24.5 MiB of f32 output
+// or gradient. Chunks of samples widened into scratch buffers reused chunk after chunk hold at most
+// g_widen_bytes of f32 copies (the weight and bias copies and the f32 weight-gradient sum aside).
+// The forward and the input gradient are per sample: a chunk's results are the same f32 sums as
+// the whole batch's, rounded once (tests/ops/half_conv_chunk_test.cpp checks the bits). The weight
+// gradient sums over the batch: each chunk's f32 sum is added into an f32 total, which the f32
+// kernels' own summation order could already reorder (within the same bound, half_conv_native_test).
+// Chunk sizes depend on the geometry only, never the thread count.
+constexpr int64_t kDefaultWidenBytes = int64_t(4) << 20;
+std::atomic<int64_t> g_widen_bytes{kDefaultWidenBytes};
+
+/// The batch split into `count` chunks of `per` samples (the last one may be smaller), each
+/// chunk's f32 copies (floats_per_sample floats a sample) within g_widen_bytes where one sample
+/// fits. Chunks of equal size but the last keep to two geometries (two cached oneDNN primitives).
+struct BatchChunks {
+  int64_t n = 0, per = 1, count = 0;
+  int64_t begin(int64_t i) const { return i * per; }
+  int64_t size(int64_t i) const { return std::min(per, n - i * per); }
+};
+BatchChunks batch_chunks(int64_t n, int64_t floats_per_sample) {
+  BatchChunks c;
+  c.n = n;
+  if (n <= 0) return c;
+  const int64_t bytes = std::max<int64_t>(1, floats_per_sample) * int64_t(sizeof(float));
+  const int64_t most = std::clamp<int64_t>(g_widen_bytes.load(std::memory_order_relaxed) / bytes, 1, n);
+  const int64_t count = (n + most - 1) / most;
+  c.per = (n + count - 1) / count;
+  c.count = (n + c.per - 1) / c.per;
+  return c;
+}
+
+inline const uint16_t* half_at(const void* p, int64_t offset) { return static_cast<const uint16_t*>(p) + offset; }
+inline uint16_t* half_at(void* p, int64_t offset) { return static_cast<uint16_t*>(p) + offset; }
+
+void widened_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out,
+                     bool relu) {
+  const int64_t xs = g.C * g.H * g.W, os = g.O * g.Ho * g.Wo;
+  const BatchChunks ch = batch_chunks(g.N, xs + os);
+  WidenedF32 w32(dt, w, conv_sizes(g).w), b32(dt, bias, g.O);
+  Scratch<float> x32(size_t(ch.per * xs)), o32(size_t(ch.per * os));
+  for (int64_t i = 0; i < ch.count; ++i) {
+    ConvGeom gc = g;
+    gc.N = ch.size(i);
+    widen_to_f32(dt, half_at(x, ch.begin(i) * xs), x32.get(), gc.N * xs);
+    // With relu, the ReLU on the f32 result: it commutes with the rounding.
+    (relu ? conv2d_forward_relu : conv2d_forward)(DType::f32, gc, x32.get(), w32.get(), b32.get(), o32.get());
+    narrow_from_f32(dt, o32.get(), half_at(out, ch.begin(i) * os), gc.N * os);
+  }
+}
+
+void add_into(float* acc, const float* v, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) acc[i] += v[i];
+  });
+}
+
+// Input and weight gradients (either may be null), one widening of each gout chunk for both. The
+// bias gradient is not here: conv2d_bias_grad reads the 16-bit gout as it is.
+void widened_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx, void* gw) {
+  const int64_t xs = g.C * g.H * g.W, os = g.O * g.Ho * g.Wo, ws = conv_sizes(g).w;
+  const BatchChunks ch = batch_chunks(g.N, os + (gx ? xs : 0) + (gw ? xs : 0));
+  WidenedF32 w32(dt, gx ? w : nullptr, ws);
+  Scratch<float> go32(size_t(ch.per * os)), x32(gw ? size_t(ch.per * xs) : 0), gx32(gx ? size_t(ch.per * xs) : 0);
+  // The weight gradient's f32 total (the first chunk writes it) and each later chunk's sum.
+  Scratch<float> gw32(gw ? size_t(ws) : 0), part(gw && ch.count > 1 ? size_t(ws) : 0);
+  for (int64_t i = 0; i < ch.count; ++i) {
+    ConvGeom gc = g;
+    gc.N = ch.size(i);
+    widen_to_f32(dt, half_at(gout, ch.begin(i) * os), go32.get(), gc.N * os);
+    if (gw) widen_to_f32(dt, half_at(x, ch.begin(i) * xs), x32.get(), gc.N * xs);
+    float* gwi = i == 0 ? gw32.get() : part.get();
+    conv2d_backward(DType::f32, gc, gw ? x32.get() : nullptr, gx ? w32.get() : nullptr, go32.get(),
+                    gx ? gx32.get() : nullptr, gw ? gwi : nullptr, nullptr);
+    if (gx) narrow_from_f32(dt, gx32.get(), half_at(gx, ch.begin(i) * xs), gc.N * xs);
+    if (gw && i > 0) add_into(gw32.get(), part.get(), ws);
+  }
+  if (!gw) return;
+  if (ch.count == 0) std::memset(gw32.get(), 0, size_t(ws) * sizeof(float));  // an empty batch
+  narrow_from_f32(dt, gw32.get(), gw, ws);
+}
+
 }  // namespace
 
 void set_conv_impl(ConvImpl impl) { g_conv_impl.store(impl, std::memory_order_relaxed); }
 ConvImpl get_conv_impl() { return g_conv_impl.load(std::memory_order_relaxed); }
+void set_half_conv_widen_bytes(int64_t bytes) {
+  g_widen_bytes.store(bytes > 0 ? bytes : kDefaultWidenBytes, std::memory_order_relaxed);
+}
+int64_t half_conv_widen_bytes() { return g_widen_bytes.load(std::memory_order_relaxed); }
 void set_half_conv_native(bool on) { g_half_native.store(on, std::memory_order_relaxed); }
 bool half_conv_native() { return g_half_native.load(std::memory_order_relaxed); }
 bool conv_onednn_built() {
@@ -285,12 +368,7 @@ bool conv_onednn_built() {
 
 void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
   if (try_native(dt) && onednn::forward(dt, g, x, w, bias, out)) return;
-  if (is_half(dt)) {
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
-    return narrowed_from(dt, out, n.out,
-                         [&](float* o) { conv2d_forward(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
-  }
+  if (is_half(dt)) return widened_forward(dt, g, x, w, bias, out, /*relu=*/false);
   if (dt == DType::f32 && want_onednn(g, ConvPass::Forward) && onednn::forward(dt, g, x, w, bias, out)) return;
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     forward_typed<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
@@ -303,12 +381,7 @@ void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void*
     relu_half_bits(dt, out, g.N * g.O * g.Ho * g.Wo);
     return;
   }
-  if (is_half(dt)) {  // the ReLU on the f32 result: it commutes with the rounding
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
-    return narrowed_from(dt, out, n.out,
-                         [&](float* o) { conv2d_forward_relu(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
-  }
+  if (is_half(dt)) return widened_forward(dt, g, x, w, bias, out, /*relu=*/true);
   conv2d_forward(dt, g, x, w, bias, out);
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
@@ -364,11 +437,7 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gv, void* gbv) {
 
 void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx) {
   if (try_native(dt) && onednn::input_grad(dt, g, gout, w, gx)) return;
-  if (is_half(dt)) {
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 go32(dt, gout, n.out), w32(dt, w, n.w);
-    return narrowed_from(dt, gx, n.x, [&](float* o) { conv2d_input_grad(DType::f32, g, go32.get(), w32.get(), o); });
-  }
+  if (is_half(dt)) return widened_backward(dt, g, nullptr, w, gout, gx, nullptr);
   if (dt == DType::f32 && want_onednn(g, ConvPass::InputGrad) && onednn::input_grad(dt, g, gout, w, gx)) return;
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     input_grad_typed<scalar_t>(g, static_cast<const scalar_t*>(gout), static_cast<const scalar_t*>(w),
@@ -403,15 +472,10 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
       if (gb) conv2d_bias_grad(dt, g, gout, gb);
       return;
     }
-    // Widened: one widening of gout for both gradients, and f32's fused choices.
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, gw ? x : nullptr, n.x), w32(dt, gx ? w : nullptr, n.w), go32(dt, gout, n.out);
-    Scratch<float> gx32(gx ? size_t(n.x) : 0), gw32(gw ? size_t(n.w) : 0), gb32(gb ? size_t(g.O) : 0);
-    conv2d_backward(DType::f32, g, x32.get(), w32.get(), go32.get(), gx ? gx32.get() : nullptr,
-                    gw ? gw32.get() : nullptr, gb ? gb32.get() : nullptr);
-    if (gx) narrow_from_f32(dt, gx32.get(), gx, n.x);
-    if (gw) narrow_from_f32(dt, gw32.get(), gw, n.w);
-    if (gb) narrow_from_f32(dt, gb32.get(), gb, g.O);
+    // Widened, chunk by chunk: one widening of each gout chunk for both gradients, and f32's fused
+    // choices; the bias gradient from the 16-bit gout, as on the native path.
+    if (gx || gw) widened_backward(dt, g, x, w, gout, gx, gw);
+    if (gb) conv2d_bias_grad(dt, g, gout, gb);
     return;
   }
   if (gw && want_direct_weight_grad(dt, g)) {
@@ -432,11 +496,7 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
 
 void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw) {
   if (try_native(dt) && onednn::weight_grad(dt, g, x, gout, gw)) return;
-  if (is_half(dt)) {
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, x, n.x), go32(dt, gout, n.out);
-    return narrowed_from(dt, gw, n.w, [&](float* o) { conv2d_weight_grad(DType::f32, g, x32.get(), go32.get(), o); });
-  }
+  if (is_half(dt)) return widened_backward(dt, g, x, nullptr, gout, nullptr, gw);
   if (want_direct_weight_grad(dt, g)) {
     conv_direct_weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(gout), static_cast<float*>(gw));
     return;
