@@ -28,7 +28,7 @@ bool half_conv_native();
 /// The widened 16-bit path (the default) converts a chunk of the batch at a time: the f32 copies
 /// of one chunk's operands and results stay within this many bytes (at least one sample per
 /// chunk; the weight's and bias's f32 copies and the weight gradient's f32 total come on top).
-/// Default 4 MiB; a value <= 0 restores it. Tests and benchmarks switch it; not thread-safe.
+/// Default 1 MiB; a value <= 0 restores it. Tests and benchmarks switch it; not thread-safe.
 void set_half_conv_widen_bytes(int64_t bytes);
 int64_t half_conv_widen_bytes();
 /// Whether this build has the oneDNN path.
