@@ -276,3 +276,62 @@ TEST(HalfMaxPoolChunks, MatchTheF32KernelAndStayInPerThreadBuffers) {
 }
 
 }  // namespace
+
+namespace {
+
+// conv2d with the fused ReLU masks gout in the widened f32 chunks (Backend::conv2d_relu_backward)
+// instead of into a 16-bit tensor first: the same values, so the same bits as conv2d followed by a
+// separate relu, whose backward masks with threshold_backward. A NaN in the input makes NaN
+// outputs, whose gradient passes (threshold_backward's rule).
+TEST(HalfConvChunks, FusedReluBackwardMatchesASeparateRelu) {
+  RestoreSettings restore;
+  cpu::set_half_conv_native(false);
+  for (DType dt : {DType::bf16, DType::f16}) {
+    const ConvGeom g = geom(6, 3, 9, 9, 5, 3, 1, 1);
+    cpu::set_half_conv_widen_bytes(2 * (g.C * g.H * g.W + g.O * g.Ho * g.Wo) * int64_t(sizeof(float)));
+    std::vector<float> xv = randn_as(x_shape(g), DType::f32, 13).to_vector<float>();
+    xv[200] = std::nanf("");
+    const Tensor x0 = nb::from_vector(xv, x_shape(g)).to(dt), w0 = randn_as(w_shape(g), dt, 14),
+                 b0 = randn_as({g.O}, dt, 15), go = randn_as(out_shape(g), dt, 16);
+    auto leaf = [](const Tensor& t) { return t.detach().clone().requires_grad_(true); };
+    Tensor x1 = leaf(x0), w1 = leaf(w0), b1 = leaf(b0), x2 = leaf(x0), w2 = leaf(w0), b2 = leaf(b0);
+    const Tensor y1 = nb::conv2d(x1, w1, b1, {.padding = {1, 1}, .fuse_relu = true});
+    const Tensor y2 = nb::relu(nb::conv2d(x2, w2, b2, {.padding = {1, 1}}));
+    const std::string what = nb::dtype_name(dt);
+    expect_same_bits(y1, y2, what + " forward");
+    const nb::TensorList g1 = nb::grad({y1}, {x1, w1, b1}, {go}), g2 = nb::grad({y2}, {x2, w2, b2}, {go});
+    expect_same_bits(g1[0], g2[0], what + " input gradient");
+    expect_same_bits(g1[1], g2[1], what + " weight gradient");
+    expect_same_bits(g1[2], g2[2], what + " bias gradient");
+    // Only the weight gradient, and only the input gradient (conv1 of a network, a frozen layer).
+    Tensor x3 = x0.detach(), w3 = leaf(w0), x4 = x0.detach(), w4 = leaf(w0);
+    const Tensor y3 = nb::conv2d(x3, w3, Tensor(), {.padding = {1, 1}, .fuse_relu = true});
+    const Tensor y4 = nb::relu(nb::conv2d(x4, w4, Tensor(), {.padding = {1, 1}}));
+    expect_same_bits(nb::grad({y3}, {w3}, {go})[0], nb::grad({y4}, {w4}, {go})[0], what + " weight gradient alone");
+    Tensor x5 = leaf(x0), x6 = leaf(x0);
+    const Tensor y5 = nb::conv2d(x5, w0, Tensor(), {.padding = {1, 1}, .fuse_relu = true});
+    const Tensor y6 = nb::relu(nb::conv2d(x6, w0, Tensor(), {.padding = {1, 1}}));
+    expect_same_bits(nb::grad({y5}, {x5}, {go})[0], nb::grad({y6}, {x6}, {go})[0], what + " input gradient alone");
+  }
+}
+
+TEST(HalfConvChunks, FusedReluBackwardIsTakenOnTheWidenedPathOnly) {
+  RestoreSettings restore;
+  cpu::set_half_conv_native(false);
+  const ConvGeom g = geom(2, 3, 5, 5, 4, 3, 1, 1);
+  for (DType dt : {DType::bf16, DType::f16, DType::f32}) {
+    const Tensor x = randn_as(x_shape(g), dt, 17), w = randn_as(w_shape(g), dt, 18), go = randn_as(out_shape(g), dt, 19);
+    Tensor out = empty_as(out_shape(g), dt), gx = empty_as(x_shape(g), dt), gx_ref = empty_as(x_shape(g), dt);
+    cpu::conv2d_forward_relu(dt, g, x.raw_data(), w.raw_data(), nullptr, out.raw_data());
+    const bool taken = cpu::conv2d_relu_backward(dt, g, nullptr, w.raw_data(), out.raw_data(), go.raw_data(),
+                                                 gx.raw_data(), nullptr, nullptr);
+    EXPECT_EQ(taken, dt != DType::f32) << nb::dtype_name(dt);
+    if (!taken) continue;
+    // By hand: gout masked where out <= 0, then the plain backward.
+    const Tensor masked = nb::threshold_backward(go, out);
+    cpu::conv2d_backward(dt, g, nullptr, w.raw_data(), masked.raw_data(), gx_ref.raw_data(), nullptr, nullptr);
+    expect_same_bits(gx, gx_ref, std::string(nb::dtype_name(dt)) + " masked input gradient");
+  }
+}
+
+}  // namespace

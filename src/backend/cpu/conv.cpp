@@ -371,9 +371,23 @@ void add_into(float* acc, const float* v, int64_t n) {
   });
 }
 
-// Input, weight and bias gradients (each may be null), one widening of each gout chunk for all.
+// gout32[i] = 0 where the 16-bit relu_out[i] <= 0 (+-0, negatives, -inf; not NaN), on its bits:
+// threshold_backward's rule on the same values.
+void mask_relu_grad(DType dt, const uint16_t* relu_out, float* gout32, int64_t n) {
+  const uint16_t inf = dt == DType::bf16 ? 0x7f80 : 0x7c00;
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const uint16_t v = relu_out[i], m = v & 0x7fff;
+      const bool non_positive = (v & 0x8000) ? m <= inf : m == 0;
+      gout32[i] = non_positive ? 0.0f : gout32[i];
+    }
+  });
+}
+
+// Input, weight and bias gradients (each may be null), one widening of each gout chunk for all;
+// with relu_out, gout masked by the fused ReLU's output first.
 void widened_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx, void* gw,
-                      void* gb) {
+                      void* gb, const void* relu_out = nullptr) {
   const int64_t xs = g.C * g.H * g.W, os = g.O * g.Ho * g.Wo, ws = conv_sizes(g).w;
   const BatchChunks ch = batch_chunks(g.N, os + (gx ? xs : 0) + (gw ? xs : 0));
   WidenedF32 w32(dt, gx ? w : nullptr, ws);
@@ -386,6 +400,7 @@ void widened_backward(DType dt, const ConvGeom& g, const void* x, const void* w,
     ConvGeom gc = g;
     gc.N = ch.size(i);
     widen_to_f32(dt, half_at(gout, ch.begin(i) * os), go32.get(), gc.N * os);
+    if (relu_out) mask_relu_grad(dt, half_at(relu_out, ch.begin(i) * os), go32.get(), gc.N * os);
     if (gw) widen_to_f32(dt, half_at(x, ch.begin(i) * xs), x32.get(), gc.N * xs);
     float* gwi = i == 0 ? gw32.get() : part.get();
     conv2d_backward(DType::f32, gc, gw ? x32.get() : nullptr, gx ? w32.get() : nullptr, go32.get(),
@@ -544,6 +559,14 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
   if (gx) conv2d_input_grad(dt, g, gout, w, gx);
   if (gw) conv2d_weight_grad(dt, g, x, gout, gw);
   if (gb) conv2d_bias_grad(dt, g, gout, gb);
+}
+
+bool conv2d_relu_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* out, const void* gout,
+                          void* gx, void* gw, void* gb) {
+  // The native 16-bit kernels read the 16-bit gout as it is: they take the masked tensor.
+  if (!is_half(dt) || try_native(dt) || !(gx || gw)) return false;
+  widened_backward(dt, g, x, w, gout, gx, gw, gb, out);
+  return true;
 }
 
 void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw) {
