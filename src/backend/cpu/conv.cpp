@@ -371,16 +371,32 @@ void add_into(float* acc, const float* v, int64_t n) {
   });
 }
 
-// gout32[i] = 0 where the 16-bit relu_out[i] <= 0 (+-0, negatives, -inf; not NaN), on its bits:
-// threshold_backward's rule on the same values.
+// gout32[i] = +0 where the 16-bit relu_out[i] <= 0 (+-0, negatives, -inf; not NaN), on its bits:
+// threshold_backward's rule on the same values. Branch-free integer masking, so it vectorizes (a
+// branch per element, on signs that are coin flips, took a quarter of the bf16 cnn step).
+void mask_relu_grad_range(uint32_t inf, const uint16_t* relu_out, float* gout32, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t v = relu_out[i], m = v & 0x7fffu;
+    const uint32_t non_positive = uint32_t(m == 0) | (uint32_t(v >> 15) & uint32_t(m <= inf));
+    uint32_t bits;
+    std::memcpy(&bits, &gout32[i], sizeof bits);
+    bits &= non_positive - 1u;  // all ones to keep, zero to clear
+    std::memcpy(&gout32[i], &bits, sizeof bits);
+  }
+}
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void mask_relu_grad_range_avx2(uint32_t inf, const uint16_t* relu_out, float* gout32,
+                                                               int64_t n) {
+  mask_relu_grad_range(inf, relu_out, gout32, n);
+}
+#endif
 void mask_relu_grad(DType dt, const uint16_t* relu_out, float* gout32, int64_t n) {
-  const uint16_t inf = dt == DType::bf16 ? 0x7f80 : 0x7c00;
+  const uint32_t inf = dt == DType::bf16 ? 0x7f80u : 0x7c00u;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const uint16_t v = relu_out[i], m = v & 0x7fff;
-      const bool non_positive = (v & 0x8000) ? m <= inf : m == 0;
-      gout32[i] = non_positive ? 0.0f : gout32[i];
-    }
+#if defined(__x86_64__)
+    if (conv_direct_available()) return mask_relu_grad_range_avx2(inf, relu_out + b, gout32 + b, e - b);
+#endif
+    mask_relu_grad_range(inf, relu_out + b, gout32 + b, e - b);
   });
 }
 
