@@ -335,3 +335,33 @@ TEST(HalfConvChunks, FusedReluBackwardIsTakenOnTheWidenedPathOnly) {
 }
 
 }  // namespace
+
+namespace {
+
+// max_pool2d's 16-bit backward widens each plane's gout and narrows its sums in bulk: the f32
+// kernel's sums of the same values (overlapping 3x3 / stride 2 windows add several terms to a
+// cell), rounded once, bit for bit.
+TEST(HalfMaxPoolChunks, BackwardIsTheF32ScatterRoundedOnce) {
+  RestoreSettings restore;
+  for (DType dt : {DType::bf16, DType::f16}) {
+    PoolGeom g{};
+    g.planes = 40, g.H = 13, g.W = 11, g.kh = g.kw = 3, g.sh = g.sw = 2, g.ph = g.pw = 1;
+    g.Ho = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
+    g.Wo = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
+    const Tensor x = randn_as({g.planes, g.H, g.W}, DType::f32, 20), go = randn_as({g.planes, g.Ho, g.Wo}, dt, 21);
+    Tensor out = empty_as({g.planes, g.Ho, g.Wo}, DType::f32), ix = empty_as({g.planes, g.Ho, g.Wo}, DType::i64);
+    cpu::max_pool2d_forward(DType::f32, g, x.raw_data(), out.raw_data(), static_cast<int64_t*>(ix.raw_data()));
+    const Tensor go32 = go.to(DType::f32);
+    Tensor ref = empty_as({g.planes, g.H, g.W}, DType::f32);
+    cpu::max_pool2d_backward(DType::f32, g, go32.raw_data(), static_cast<const int64_t*>(ix.raw_data()), ref.raw_data());
+    for (int threads : {1, 2}) {
+      nb::set_num_threads(threads);
+      Tensor gx = empty_as({g.planes, g.H, g.W}, dt);
+      cpu::max_pool2d_backward(dt, g, go.raw_data(), static_cast<const int64_t*>(ix.raw_data()), gx.raw_data());
+      expect_same_bits(gx, ref.to(dt), std::string(nb::dtype_name(dt)) + " max_pool2d backward, " +
+                                           std::to_string(threads) + " thread(s)");
+    }
+  }
+}
+
+}  // namespace

@@ -164,6 +164,27 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv,
 }
 
 void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gv, const int64_t* indices, void* gxv) {
+  if (is_half(dt)) {
+    // 16 bits: each plane's gout widened and its sums narrowed in bulk (F16C for f16) around the
+    // same f32 scatter, instead of a conversion per element (f16's in software: this kernel was
+    // 43% of the f16 cnn step in perf). The same values added in the same order, rounded once.
+    const int64_t in_plane = g.H * g.W, out_plane = g.Ho * g.Wo;
+    PerThreadScratch<float> buf(size_t(in_plane + out_plane));
+    const uint16_t* gout = static_cast<const uint16_t*>(gv);
+    uint16_t* gx = static_cast<uint16_t*>(gxv);
+    parallel_for(g.planes, plane_grain(in_plane), [&](int64_t b, int64_t e) {
+      float* s = buf.get();
+      float* go = s + in_plane;
+      for (int64_t p = b; p < e; ++p) {
+        widen_to_f32_serial(dt, gout + p * out_plane, go, out_plane);
+        std::memset(s, 0, size_t(in_plane) * sizeof(float));
+        const int64_t* ix = indices + p * out_plane;
+        for (int64_t k = 0; k < out_plane; ++k) s[ix[k]] += go[k];
+        narrow_from_f32_serial(dt, s, gx + p * in_plane, in_plane);
+      }
+    });
+    return;
+  }
   NB_DISPATCH_FLOAT_AND_HALF(dt, "max_pool2d", [&] {
     const scalar_t* gout = static_cast<const scalar_t*>(gv);
     scalar_t* gx = static_cast<scalar_t*>(gxv);
