@@ -40,7 +40,6 @@ ConvSizes conv_sizes(const ConvGeom& g) {
   return {g.N * g.C * g.H * g.W, g.O * (g.C / g.groups) * g.kh * g.kw, g.N * g.O * g.Ho * g.Wo};
 }
 
-
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
           T beta, T* c, int64_t ldc) {
@@ -277,8 +276,9 @@ bool want_onednn(const ConvGeom& g, ConvPass pass) {
 // kernels' own summation order could already reorder (within the same bound, half_conv_native_test).
 // Chunk sizes depend on the geometry only, never the thread count.
 // 1 MiB: the chunk's f32 copies stay in the core's L2 between the widening, the kernel and the
-// narrowing (the bf16 cnn step at batch 256 ran 10-15% faster than with 4 MiB chunks, and faster
-// than with 16 MiB; 0.5-2 MiB were within the noise of a loaded machine).
+// narrowing (one thread, the bf16 cnn step at batch 256, two interleaved runs at load average 8.5:
+// 244-263 ms a step with 1 MiB chunks, 275-279 with 4 MiB, 313-325 with 16 MiB; 0.5 and 2 MiB
+// were within the noise of 1 MiB there).
 constexpr int64_t kDefaultWidenBytes = int64_t(1) << 20;
 std::atomic<int64_t> g_widen_bytes{kDefaultWidenBytes};
 
