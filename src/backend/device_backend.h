@@ -154,6 +154,16 @@ class Backend {
     if (gw) conv2d_weight_grad(dt, g, x, gout, gw);
     if (gb) conv2d_bias_grad(dt, g, gout, gb);
   }
+  /// conv2d_backward behind the fused ReLU (conv2d with fuse_relu): `gout` is the gradient of
+  /// relu(conv) and `out` that saved output, so the convolution's gradient is gout where out > 0
+  /// and 0 elsewhere (threshold_backward's rule, a NaN output passing gout). Returns false, doing
+  /// nothing, where the backend has no fused kernel for the case: the caller then masks gout into
+  /// a tensor (threshold_backward) and calls conv2d_backward. The CPU's widened 16-bit path masks
+  /// each f32 chunk it widens, which saves the masked 16-bit copy of gout and a pass over it.
+  virtual bool conv2d_relu_backward(DType, const ConvGeom&, const void* /*x*/, const void* /*w*/, const void* /*out*/,
+                                    const void* /*gout*/, void* /*gx*/, void* /*gw*/, void* /*gb*/) {
+    return false;
+  }
   virtual void max_pool2d_forward(DType, const PoolGeom&, const void*, void*, int64_t* /*indices*/) {
     missing("max_pool2d_forward");
   }

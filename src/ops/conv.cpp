@@ -1,6 +1,8 @@
 // conv2d, conv_transpose2d and conv2d_weight_grad: three kernel-backed ops whose VJPs are
 // each other, so convolutions are differentiable to any order. conv1d and conv_transpose1d run
 // on them over [N, C, 1, L].
+#include <optional>
+
 #include "../backend/conv_kernels.h"
 #include "autocast.h"
 #include "op_util.h"
@@ -105,22 +107,36 @@ Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const
                          sw = nx ? node->save(w0) : autograd::SavedTensor(),
                          so = fuse_relu ? node->save(out) : autograd::SavedTensor(), p, g, nx, nw,
                          nb](const TensorList& gr) {
-      Tensor go = so.defined() ? threshold_backward(gr[0], so.get()) : gr[0];
-      if (!is_grad_enabled() && int(nx) + int(nw) + int(nb) >= 2 && g.N * g.Ho * g.Wo > 0 && g.C * g.H * g.W > 0) {
-        // First order, two or three gradients: one backend call, which shares work between them
-        // (what conv_transpose2d, conv2d_weight_grad and bias_grad below compute, in one go).
-        Tensor gc = ops::contiguous_data(go);
+      // First order: one backend call for two or three gradients, which shares work between them
+      // (what conv_transpose2d, conv2d_weight_grad and bias_grad below compute, in one go); behind
+      // the fused ReLU, first a call that applies the ReLU's mask on the way, where the backend
+      // has one (conv2d_relu_backward), for any of them.
+      const bool first_order = !is_grad_enabled() && g.N * g.Ho * g.Wo > 0 && g.C * g.H * g.W > 0;
+      const int wanted = int(nx) + int(nw) + int(nb);
+      auto backend_call = [&](const Tensor& gout, const Tensor& relu_out) -> std::optional<TensorList> {
+        Tensor gc = ops::contiguous_data(gout);
         Tensor xc = nw ? ops::contiguous_data(sx.get()) : Tensor(), wc = nx ? ops::contiguous_data(sw.get()) : Tensor();
         const TensorOptions to{.dtype = gc.dtype(), .device = gc.device()};
         Tensor gx = nx ? empty({g.N, g.C, g.H, g.W}, to) : Tensor();
         Tensor gw = nw ? empty({g.O, g.C / g.groups, g.kh, g.kw}, to) : Tensor();
         Tensor gb = nb ? empty({g.O}, to) : Tensor();
         auto ptr = [](Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
-        backend::get(gc.device())
-            .conv2d_backward(gc.dtype(), g, nw ? xc.raw_data() : nullptr, nx ? wc.raw_data() : nullptr, gc.raw_data(),
-                             ptr(gx), ptr(gw), ptr(gb));
+        backend::Backend& be = backend::get(gc.device());
+        const void* xp = nw ? xc.raw_data() : nullptr;
+        const void* wp = nx ? wc.raw_data() : nullptr;
+        if (relu_out.defined()) {
+          Tensor oc = ops::contiguous_data(relu_out);
+          if (!be.conv2d_relu_backward(gc.dtype(), g, xp, wp, oc.raw_data(), gc.raw_data(), ptr(gx), ptr(gw), ptr(gb)))
+            return std::nullopt;
+        } else {
+          be.conv2d_backward(gc.dtype(), g, xp, wp, gc.raw_data(), ptr(gx), ptr(gw), ptr(gb));
+        }
         return TensorList{gx, gw, gb};
-      }
+      };
+      if (first_order && so.defined() && (nx || nw))
+        if (auto r = backend_call(gr[0], so.get())) return *r;  // else nothing was computed
+      Tensor go = so.defined() ? threshold_backward(gr[0], so.get()) : gr[0];
+      if (first_order && wanted >= 2) return *backend_call(go, Tensor());
       Tensor gx = nx ? conv_transpose2d(go, sw.get(), Tensor(), to_transpose_options(p, output_padding_for(g)))
                      : Tensor();
       Tensor gw = nw ? conv2d_weight_grad(sx.get(), go, {g.kh, g.kw}, to_conv_options(p)) : Tensor();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <atomic>
@@ -28,8 +29,9 @@ namespace {
 // conv_onednn.cpp); otherwise the entry points below widen their operands to f32, run the f32
 // kernels (oneDNN, im2col + GEMM or direct, as measured for f32) and narrow each result once. Both
 // are float accumulation and one rounding, as PyTorch's CPU convolutions for 16-bit types. The
-// widened path pays a pass over every operand and result (and the f32 buffers), which made bf16
-// training slower than f32 (bench/README.md).
+// widened path pays a conversion of every operand and result; it converts a chunk of the batch at
+// a time into small f32 buffers that stay in cache (below), which took the bf16 cnn step from
+// 1.24-1.70x f32's time to 0.85-1.01x on the CPU it was measured on (bench/README.md).
 //
 // Element counts of a convolution's input, weight and output, for the widened path.
 struct ConvSizes {
@@ -37,14 +39,6 @@ struct ConvSizes {
 };
 ConvSizes conv_sizes(const ConvGeom& g) {
   return {g.N * g.C * g.H * g.W, g.O * (g.C / g.groups) * g.kh * g.kw, g.N * g.O * g.Ho * g.Wo};
-}
-
-/// f32_kernel(buffer) writes n f32 values into a scratch buffer, which is narrowed into out (dt).
-template <typename F>
-void narrowed_from(DType dt, void* out, int64_t n, F&& f32_kernel) {
-  Scratch<float> out32{size_t(n)};
-  f32_kernel(out32.get());
-  narrow_from_f32(dt, out32.get(), out, n);
 }
 
 template <typename T>
@@ -269,10 +263,183 @@ bool want_onednn(const ConvGeom& g, ConvPass pass) {
   return !(pass == ConvPass::WeightGrad && g.C / g.groups == 1);
 }
 
+// ---- the widened 16-bit path, a chunk of the batch at a time ----------------------------------
+//
+// Widening whole operands held f32 copies of the input, the output gradient and the results at
+// once: in the bf16 cnn step at batch 256 (bench_vs_libtorch (e)), conv2's backward widened its
+// output gradient (12.25 MiB), its input (6.1 MiB) and its input gradient (6.1 MiB), 24.5 of the
+// step's 75.6 MiB peak (requested bytes); conv1's forward and backward held 24.5 MiB of f32 output
+// or gradient. Chunks of samples widened into scratch buffers reused chunk after chunk hold at most
+// g_widen_bytes of f32 copies (the weight and bias copies and the f32 weight-gradient sum aside).
+// The forward and the input gradient are per sample: a chunk's results are the same f32 sums as
+// the whole batch's, rounded once (tests/ops/half_conv_chunk_test.cpp checks the bits). The weight
+// gradient sums over the batch: each chunk's f32 sum is added into an f32 total, which the f32
+// kernels' own summation order could already reorder (within the same bound, half_conv_native_test).
+// Chunk sizes depend on the geometry only, never the thread count.
+// 1 MiB: the chunk's f32 copies stay in the core's L2 between the widening, the kernel and the
+// narrowing (one thread, the bf16 cnn step at batch 256, two interleaved runs at load average 8.5:
+// 244-263 ms a step with 1 MiB chunks, 275-279 with 4 MiB, 313-325 with 16 MiB; 0.5 and 2 MiB
+// were within the noise of 1 MiB there).
+constexpr int64_t kDefaultWidenBytes = int64_t(1) << 20;
+std::atomic<int64_t> g_widen_bytes{kDefaultWidenBytes};
+
+/// The batch split into `count` chunks of `per` samples (the last one may be smaller), each
+/// chunk's f32 copies (floats_per_sample floats a sample) within g_widen_bytes where one sample
+/// fits. Chunks of equal size but the last keep to two geometries (two cached oneDNN primitives).
+struct BatchChunks {
+  int64_t n = 0, per = 1, count = 0;
+  int64_t begin(int64_t i) const { return i * per; }
+  int64_t size(int64_t i) const { return std::min(per, n - i * per); }
+};
+BatchChunks batch_chunks(int64_t n, int64_t floats_per_sample) {
+  BatchChunks c;
+  c.n = n;
+  if (n <= 0) return c;
+  const int64_t bytes = std::max<int64_t>(1, floats_per_sample) * int64_t(sizeof(float));
+  const int64_t most = std::clamp<int64_t>(g_widen_bytes.load(std::memory_order_relaxed) / bytes, 1, n);
+  const int64_t count = (n + most - 1) / most;
+  c.per = (n + count - 1) / count;
+  c.count = (n + c.per - 1) / c.per;
+  return c;
+}
+
+inline const uint16_t* half_at(const void* p, int64_t offset) { return static_cast<const uint16_t*>(p) + offset; }
+inline uint16_t* half_at(void* p, int64_t offset) { return static_cast<uint16_t*>(p) + offset; }
+
+void widened_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out,
+                     bool relu) {
+  const int64_t xs = g.C * g.H * g.W, os = g.O * g.Ho * g.Wo;
+  const BatchChunks ch = batch_chunks(g.N, xs + os);
+  WidenedF32 w32(dt, w, conv_sizes(g).w), b32(dt, bias, g.O);
+  Scratch<float> x32(size_t(ch.per * xs)), o32(size_t(ch.per * os));
+  for (int64_t i = 0; i < ch.count; ++i) {
+    ConvGeom gc = g;
+    gc.N = ch.size(i);
+    widen_to_f32(dt, half_at(x, ch.begin(i) * xs), x32.get(), gc.N * xs);
+    // With relu, the ReLU on the f32 result: it commutes with the rounding.
+    (relu ? conv2d_forward_relu : conv2d_forward)(DType::f32, gc, x32.get(), w32.get(), b32.get(), o32.get());
+    narrow_from_f32(dt, o32.get(), half_at(out, ch.begin(i) * os), gc.N * os);
+  }
+}
+
+/// conv2d_bias_grad's sums fed a chunk of samples at a time, from the widened f32 gout chunks that
+/// the backward already holds (in cache), instead of another pass over the whole 16-bit gout: the
+/// same f64 lanes, each adding its values in the same order (sample, then position), so the same
+/// bits as conv2d_bias_grad on the whole gout.
+class ChunkedBiasGrad {
+ public:
+  explicit ChunkedBiasGrad(int64_t channels) : channels_(channels), sums_(size_t(channels) * 9) {
+    std::memset(sums_.get(), 0, size_t(channels) * 9 * sizeof(double));
+  }
+  void add(const ConvGeom& gc, const float* gout) {
+    const int64_t S = gc.Ho * gc.Wo;
+    const bool avx2 = conv_direct_available();
+    parallel_for(gc.O, std::max<int64_t>(1, kGrain / std::max<int64_t>(gc.N * S, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t n = 0; n < gc.N; ++n)
+        for (int64_t o = b; o < e; ++o) {
+          const float* p = gout + (n * gc.O + o) * S;
+          double* l = sums_.get() + o * 9;  // 8 lanes and the tail
+          double* t = l + 8;
+          if (avx2) {
+            bias_lanes_avx2(p, S, l, t);
+            continue;
+          }
+          int64_t i = 0;
+          for (; i + 8 <= S; i += 8)
+            for (int k = 0; k < 8; ++k) l[k] += double(p[i + k]);
+          for (; i < S; ++i) *t += double(p[i]);
+        }
+    });
+  }
+  void finish(DType dt, void* gbv) {
+    NB_DISPATCH_FLOAT_AND_HALF(dt, "conv2d", [&] {
+      scalar_t* gb = static_cast<scalar_t*>(gbv);
+      for (int64_t o = 0; o < channels_; ++o) {
+        const double* l = sums_.get() + o * 9;
+        gb[o] = scalar_t(lanes_total(l, l[8]));
+      }
+    });
+  }
+
+ private:
+  int64_t channels_;
+  Scratch<double> sums_;
+};
+
+void add_into(float* acc, const float* v, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) acc[i] += v[i];
+  });
+}
+
+// gout32[i] = +0 where the 16-bit relu_out[i] <= 0 (+-0, negatives, -inf; not NaN), on its bits:
+// threshold_backward's rule on the same values. Branch-free integer masking, so it vectorizes (a
+// branch per element, on signs that are coin flips, took a quarter of the bf16 cnn step).
+void mask_relu_grad_range(uint32_t inf, const uint16_t* relu_out, float* gout32, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t v = relu_out[i], m = v & 0x7fffu;
+    const uint32_t non_positive = uint32_t(m == 0) | (uint32_t(v >> 15) & uint32_t(m <= inf));
+    uint32_t bits;
+    std::memcpy(&bits, &gout32[i], sizeof bits);
+    bits &= non_positive - 1u;  // all ones to keep, zero to clear
+    std::memcpy(&gout32[i], &bits, sizeof bits);
+  }
+}
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void mask_relu_grad_range_avx2(uint32_t inf, const uint16_t* relu_out, float* gout32,
+                                                               int64_t n) {
+  mask_relu_grad_range(inf, relu_out, gout32, n);
+}
+#endif
+void mask_relu_grad(DType dt, const uint16_t* relu_out, float* gout32, int64_t n) {
+  const uint32_t inf = dt == DType::bf16 ? 0x7f80u : 0x7c00u;
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+#if defined(__x86_64__)
+    if (conv_direct_available()) return mask_relu_grad_range_avx2(inf, relu_out + b, gout32 + b, e - b);
+#endif
+    mask_relu_grad_range(inf, relu_out + b, gout32 + b, e - b);
+  });
+}
+
+// Input, weight and bias gradients (each may be null), one widening of each gout chunk for all;
+// with relu_out, gout masked by the fused ReLU's output first.
+void widened_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx, void* gw,
+                      void* gb, const void* relu_out = nullptr) {
+  const int64_t xs = g.C * g.H * g.W, os = g.O * g.Ho * g.Wo, ws = conv_sizes(g).w;
+  const BatchChunks ch = batch_chunks(g.N, os + (gx ? xs : 0) + (gw ? xs : 0));
+  WidenedF32 w32(dt, gx ? w : nullptr, ws);
+  Scratch<float> go32(size_t(ch.per * os)), x32(gw ? size_t(ch.per * xs) : 0), gx32(gx ? size_t(ch.per * xs) : 0);
+  // The weight gradient's f32 total (the first chunk writes it) and each later chunk's sum.
+  Scratch<float> gw32(gw ? size_t(ws) : 0), part(gw && ch.count > 1 ? size_t(ws) : 0);
+  std::optional<ChunkedBiasGrad> bias;
+  if (gb) bias.emplace(g.O);
+  for (int64_t i = 0; i < ch.count; ++i) {
+    ConvGeom gc = g;
+    gc.N = ch.size(i);
+    widen_to_f32(dt, half_at(gout, ch.begin(i) * os), go32.get(), gc.N * os);
+    if (relu_out) mask_relu_grad(dt, half_at(relu_out, ch.begin(i) * os), go32.get(), gc.N * os);
+    if (gw) widen_to_f32(dt, half_at(x, ch.begin(i) * xs), x32.get(), gc.N * xs);
+    float* gwi = i == 0 ? gw32.get() : part.get();
+    conv2d_backward(DType::f32, gc, gw ? x32.get() : nullptr, gx ? w32.get() : nullptr, go32.get(),
+                    gx ? gx32.get() : nullptr, gw ? gwi : nullptr, nullptr);
+    if (gx) narrow_from_f32(dt, gx32.get(), half_at(gx, ch.begin(i) * xs), gc.N * xs);
+    if (gw && i > 0) add_into(gw32.get(), part.get(), ws);
+    if (gb) bias->add(gc, go32.get());
+  }
+  if (gb) bias->finish(dt, gb);
+  if (!gw) return;
+  if (ch.count == 0) std::memset(gw32.get(), 0, size_t(ws) * sizeof(float));  // an empty batch
+  narrow_from_f32(dt, gw32.get(), gw, ws);
+}
+
 }  // namespace
 
 void set_conv_impl(ConvImpl impl) { g_conv_impl.store(impl, std::memory_order_relaxed); }
 ConvImpl get_conv_impl() { return g_conv_impl.load(std::memory_order_relaxed); }
+void set_half_conv_widen_bytes(int64_t bytes) {
+  g_widen_bytes.store(bytes > 0 ? bytes : kDefaultWidenBytes, std::memory_order_relaxed);
+}
+int64_t half_conv_widen_bytes() { return g_widen_bytes.load(std::memory_order_relaxed); }
 void set_half_conv_native(bool on) { g_half_native.store(on, std::memory_order_relaxed); }
 bool half_conv_native() { return g_half_native.load(std::memory_order_relaxed); }
 bool conv_onednn_built() {
@@ -285,12 +452,7 @@ bool conv_onednn_built() {
 
 void conv2d_forward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* bias, void* out) {
   if (try_native(dt) && onednn::forward(dt, g, x, w, bias, out)) return;
-  if (is_half(dt)) {
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
-    return narrowed_from(dt, out, n.out,
-                         [&](float* o) { conv2d_forward(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
-  }
+  if (is_half(dt)) return widened_forward(dt, g, x, w, bias, out, /*relu=*/false);
   if (dt == DType::f32 && want_onednn(g, ConvPass::Forward) && onednn::forward(dt, g, x, w, bias, out)) return;
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     forward_typed<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
@@ -303,12 +465,7 @@ void conv2d_forward_relu(DType dt, const ConvGeom& g, const void* x, const void*
     relu_half_bits(dt, out, g.N * g.O * g.Ho * g.Wo);
     return;
   }
-  if (is_half(dt)) {  // the ReLU on the f32 result: it commutes with the rounding
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, x, n.x), w32(dt, w, n.w), b32(dt, bias, g.O);
-    return narrowed_from(dt, out, n.out,
-                         [&](float* o) { conv2d_forward_relu(DType::f32, g, x32.get(), w32.get(), b32.get(), o); });
-  }
+  if (is_half(dt)) return widened_forward(dt, g, x, w, bias, out, /*relu=*/true);
   conv2d_forward(dt, g, x, w, bias, out);
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     scalar_t* o = static_cast<scalar_t*>(out);
@@ -364,11 +521,7 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gv, void* gbv) {
 
 void conv2d_input_grad(DType dt, const ConvGeom& g, const void* gout, const void* w, void* gx) {
   if (try_native(dt) && onednn::input_grad(dt, g, gout, w, gx)) return;
-  if (is_half(dt)) {
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 go32(dt, gout, n.out), w32(dt, w, n.w);
-    return narrowed_from(dt, gx, n.x, [&](float* o) { conv2d_input_grad(DType::f32, g, go32.get(), w32.get(), o); });
-  }
+  if (is_half(dt)) return widened_backward(dt, g, nullptr, w, gout, gx, nullptr, nullptr);
   if (dt == DType::f32 && want_onednn(g, ConvPass::InputGrad) && onednn::input_grad(dt, g, gout, w, gx)) return;
   NB_DISPATCH_FLOAT(dt, "conv2d", [&] {
     input_grad_typed<scalar_t>(g, static_cast<const scalar_t*>(gout), static_cast<const scalar_t*>(w),
@@ -403,15 +556,10 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
       if (gb) conv2d_bias_grad(dt, g, gout, gb);
       return;
     }
-    // Widened: one widening of gout for both gradients, and f32's fused choices.
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, gw ? x : nullptr, n.x), w32(dt, gx ? w : nullptr, n.w), go32(dt, gout, n.out);
-    Scratch<float> gx32(gx ? size_t(n.x) : 0), gw32(gw ? size_t(n.w) : 0), gb32(gb ? size_t(g.O) : 0);
-    conv2d_backward(DType::f32, g, x32.get(), w32.get(), go32.get(), gx ? gx32.get() : nullptr,
-                    gw ? gw32.get() : nullptr, gb ? gb32.get() : nullptr);
-    if (gx) narrow_from_f32(dt, gx32.get(), gx, n.x);
-    if (gw) narrow_from_f32(dt, gw32.get(), gw, n.w);
-    if (gb) narrow_from_f32(dt, gb32.get(), gb, g.O);
+    // Widened, chunk by chunk: one widening of each gout chunk for every gradient, and f32's fused
+    // choices; the bias gradient as conv2d_bias_grad sums the 16-bit gout (as on the native path).
+    if (gx || gw) return widened_backward(dt, g, x, w, gout, gx, gw, gb);
+    if (gb) conv2d_bias_grad(dt, g, gout, gb);
     return;
   }
   if (gw && want_direct_weight_grad(dt, g)) {
@@ -430,13 +578,17 @@ void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, 
   if (gb) conv2d_bias_grad(dt, g, gout, gb);
 }
 
+bool conv2d_relu_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* out, const void* gout,
+                          void* gx, void* gw, void* gb) {
+  // The native 16-bit kernels read the 16-bit gout as it is: they take the masked tensor.
+  if (!is_half(dt) || try_native(dt) || !(gx || gw)) return false;
+  widened_backward(dt, g, x, w, gout, gx, gw, gb, out);
+  return true;
+}
+
 void conv2d_weight_grad(DType dt, const ConvGeom& g, const void* x, const void* gout, void* gw) {
   if (try_native(dt) && onednn::weight_grad(dt, g, x, gout, gw)) return;
-  if (is_half(dt)) {
-    const ConvSizes n = conv_sizes(g);
-    WidenedF32 x32(dt, x, n.x), go32(dt, gout, n.out);
-    return narrowed_from(dt, gw, n.w, [&](float* o) { conv2d_weight_grad(DType::f32, g, x32.get(), go32.get(), o); });
-  }
+  if (is_half(dt)) return widened_backward(dt, g, x, nullptr, gout, nullptr, gw, nullptr);
   if (want_direct_weight_grad(dt, g)) {
     conv_direct_weight_grad(g, static_cast<const float*>(x), static_cast<const float*>(gout), static_cast<float*>(gw));
     return;

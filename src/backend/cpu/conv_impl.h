@@ -25,6 +25,12 @@ ConvImpl get_conv_impl();
 /// this project's CPU (conv.cpp says why). Benchmarks and tests switch it; not thread-safe.
 void set_half_conv_native(bool on);
 bool half_conv_native();
+/// The widened 16-bit path (the default) converts a chunk of the batch at a time: the f32 copies
+/// of one chunk's operands and results stay within this many bytes (at least one sample per
+/// chunk; the weight's and bias's f32 copies and the weight gradient's f32 total come on top).
+/// Default 1 MiB; a value <= 0 restores it. Tests and benchmarks switch it; not thread-safe.
+void set_half_conv_widen_bytes(int64_t bytes);
+int64_t half_conv_widen_bytes();
 /// Whether this build has the oneDNN path.
 bool conv_onednn_built();
 
@@ -43,6 +49,11 @@ void conv2d_bias_grad(DType dt, const ConvGeom& g, const void* gout, void* gb);
 /// channel per group); input and weight gradients through oneDNN share one reorder of gout.
 void conv2d_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* gout, void* gx, void* gw,
                      void* gb);
+/// Backend::conv2d_relu_backward: conv2d_backward for gout masked where the fused ReLU's output
+/// `out` is <= 0. Taken (true) for 16-bit dtypes on the widened path, which masks each f32 chunk
+/// as it widens it (the same values as masking the 16-bit gout first); false otherwise.
+bool conv2d_relu_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* out, const void* gout,
+                          void* gx, void* gw, void* gb);
 /// gx = max_pool2d's input gradient from gout and the forward's `indices` (gx is overwritten).
 /// Zero + scatter per plane, in cache: replaces the op's zeros + copy + bounds check + scatter_add.
 void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gout, const int64_t* indices, void* gx);

@@ -106,6 +106,10 @@ class CpuBackend final : public Backend {
                        void* gb) override {
     cpu::conv2d_backward(dt, g, x, w, go, gx, gw, gb);
   }
+  bool conv2d_relu_backward(DType dt, const ConvGeom& g, const void* x, const void* w, const void* out, const void* go,
+                            void* gx, void* gw, void* gb) override {
+    return cpu::conv2d_relu_backward(dt, g, x, w, out, go, gx, gw, gb);
+  }
   void max_pool2d_forward(DType dt, const PoolGeom& g, const void* x, void* out, int64_t* idx) override {
     cpu::max_pool2d_forward(dt, g, x, out, idx);
   }

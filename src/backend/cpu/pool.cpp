@@ -1,4 +1,5 @@
 // Pooling kernels over independent [H, W] planes, parallel over planes.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -55,15 +56,33 @@ class PlaneSums {
 }  // namespace
 
 void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv, int64_t* indices) {
-  // 16 bits: the f32 kernel on a bulk-widened copy gives the same maxima and indices (a maximum is
-  // one of the loaded values, so narrowing it back is exact), at the f32 kernel's speed; loading
-  // each value through the per-element conversion made pooling 37% of an f16 CNN step.
+  // 16 bits: the f32 kernel on a widened copy gives the same maxima and indices (a maximum is one
+  // of the loaded values, so narrowing it back is exact), at the f32 kernel's speed; loading each
+  // value through the per-element conversion made pooling 37% of an f16 CNN step. Planes are
+  // independent, so each thread widens a few of its planes at a time into its own cache-sized
+  // buffer: a copy of the whole input and output held 30.6 MiB of f32 in the bf16 cnn step at
+  // batch 256 (pool1 on conv1's output), its peak once the convolutions no longer widened whole
+  // tensors (conv.cpp), and went through memory twice more.
   if (is_half(dt)) {
-    const int64_t n_in = g.planes * g.H * g.W, n_out = g.planes * g.Ho * g.Wo;
-    WidenedF32 x32(dt, xv, n_in);
-    Scratch<float> out32{size_t(n_out)};
-    max_pool2d_forward(DType::f32, g, x32.get(), out32.get(), indices);
-    return narrow_from_f32(dt, out32.get(), outv, n_out);
+    const int64_t in_plane = g.H * g.W, out_plane = g.Ho * g.Wo;
+    constexpr int64_t kChunkFloats = int64_t(64) << 10;  // 256 KiB of f32 per thread
+    const int64_t per = std::clamp<int64_t>(kChunkFloats / std::max<int64_t>(in_plane + out_plane, 1), 1,
+                                            std::max<int64_t>(g.planes, 1));
+    PerThreadScratch<float> buf(size_t(per * (in_plane + out_plane)));
+    const uint16_t* x = static_cast<const uint16_t*>(xv);
+    uint16_t* out = static_cast<uint16_t*>(outv);
+    parallel_for(g.planes, plane_grain(out_plane * g.kh * g.kw), [&](int64_t b, int64_t e) {
+      float* x32 = buf.get();
+      float* out32 = x32 + per * in_plane;
+      for (int64_t p = b; p < e; p += per) {
+        PoolGeom gc = g;
+        gc.planes = std::min(per, e - p);
+        widen_to_f32_serial(dt, x + p * in_plane, x32, gc.planes * in_plane);
+        max_pool2d_forward(DType::f32, gc, x32, out32, indices + p * out_plane);
+        narrow_from_f32_serial(dt, out32, out + p * out_plane, gc.planes * out_plane);
+      }
+    });
+    return;
   }
   NB_DISPATCH_FLOAT_AND_HALF(dt, "max_pool2d", [&] {
     using acc_t = opmath_t<scalar_t>;  // values compare in float (exact: each is a loaded value)
@@ -145,6 +164,27 @@ void max_pool2d_forward(DType dt, const PoolGeom& g, const void* xv, void* outv,
 }
 
 void max_pool2d_backward(DType dt, const PoolGeom& g, const void* gv, const int64_t* indices, void* gxv) {
+  if (is_half(dt)) {
+    // 16 bits: each plane's gout widened and its sums narrowed in bulk (F16C for f16) around the
+    // same f32 scatter, instead of a conversion per element (f16's in software: this kernel was
+    // 43% of the f16 cnn step in perf). The same values added in the same order, rounded once.
+    const int64_t in_plane = g.H * g.W, out_plane = g.Ho * g.Wo;
+    PerThreadScratch<float> buf(size_t(in_plane + out_plane));
+    const uint16_t* gout = static_cast<const uint16_t*>(gv);
+    uint16_t* gx = static_cast<uint16_t*>(gxv);
+    parallel_for(g.planes, plane_grain(in_plane), [&](int64_t b, int64_t e) {
+      float* s = buf.get();
+      float* go = s + in_plane;
+      for (int64_t p = b; p < e; ++p) {
+        widen_to_f32_serial(dt, gout + p * out_plane, go, out_plane);
+        std::memset(s, 0, size_t(in_plane) * sizeof(float));
+        const int64_t* ix = indices + p * out_plane;
+        for (int64_t k = 0; k < out_plane; ++k) s[ix[k]] += go[k];
+        narrow_from_f32_serial(dt, s, gx + p * in_plane, in_plane);
+      }
+    });
+    return;
+  }
   NB_DISPATCH_FLOAT_AND_HALF(dt, "max_pool2d", [&] {
     const scalar_t* gout = static_cast<const scalar_t*>(gv);
     scalar_t* gx = static_cast<scalar_t*>(gxv);
