@@ -298,6 +298,37 @@ void Conv3x3Args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Conv3x3Train)->Apply(Conv3x3Args)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// conv2d's f32 weight gradient alone through im2col + GEMM (forced, as a build without oneDNN
+// runs it), 3x3 pad 1: the batch is split into chunks of a fixed size, summed chunk by chunk and
+// reduced in a fixed order, so the result does not depend on the thread count. Shapes as
+// BM_Conv3x3Train's (batch, in, out channels, spatial size).
+void BM_Conv2dWeightGradIm2col(benchmark::State& state) {
+  namespace cpu = nabla::backend::cpu;
+  const int64_t n = state.range(0), c = state.range(1), o = state.range(2), hw = state.range(3);
+  nabla::set_num_threads(int(state.range(4)));
+  const cpu::ConvImpl saved = cpu::get_conv_impl();
+  cpu::set_conv_impl(cpu::ConvImpl::Im2col);
+  nabla::manual_seed(0);
+  Tensor x = nabla::randn({n, c, hw, hw}), go = nabla::randn({n, o, hw, hw}), gw = nabla::zeros({o, c, 3, 3});
+  const nabla::backend::ConvGeom g{n, c, hw, hw, o, 3, 3, hw, hw, 1, 1, 1, 1, 1, 1, 1};
+  for (auto _ : state) {
+    cpu::conv2d_weight_grad(nabla::DType::f32, g, x.raw_data(), go.raw_data(), gw.raw_data());
+    benchmark::ClobberMemory();
+  }
+  cpu::set_conv_impl(saved);
+  state.SetItemsProcessed(state.iterations() * n * o * c * 9 * hw * hw);  // multiply-adds
+}
+BENCHMARK(BM_Conv2dWeightGradIm2col)
+    ->ArgNames({"n", "c", "o", "hw", "threads"})
+    ->Args({64, 32, 64, 14, 1})
+    ->Args({64, 32, 64, 14, 2})
+    ->Args({64, 64, 64, 32, 2})
+    ->Args({64, 128, 128, 16, 2})
+    ->Args({64, 256, 256, 8, 2})
+    ->Args({8, 32, 64, 14, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // conv2d forward alone, without and with the ReLU (relu = 0 / 1), on the bench CNN's two layers
 // (batch 64): what the in-place ReLU pass after the convolution costs. (oneDNN's ReLU post-op
 // would be free but maps NaN to 0; see conv2d_forward_relu.)

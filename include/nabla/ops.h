@@ -362,6 +362,37 @@ Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = T
 /// (PyTorch without opt_einsum); integer operands that contract need the CPU, as matmul. Errors
 /// name the equation and the operand or subscript at fault.
 Tensor einsum(const std::string& equation, const TensorList& operands);
+/// An einsum sublist (torch.einsum's sublist form): one integer per dim, 0-25 for the subscripts
+/// A-Z and 26-51 for a-z, and Ellipsis where "..." would stand.
+using EinsumSublist = std::vector<int64_t>;
+/// Python's Ellipsis (`...`) in an einsum sublist: einsum(x, {Ellipsis, 0, 1}, {Ellipsis, 1, 0}).
+inline constexpr int64_t Ellipsis = INT64_MIN;
+/// torch.einsum(op1, sublist1, op2, sublist2, ..., [sublist_out]): operands[i] with sublists[i],
+/// and the output's sublist when given (else implicit, as for an equation without "->"). Turned
+/// into the equation (0 -> 'A', 26 -> 'a', Ellipsis -> "...") and computed by einsum above.
+/// Errors name einsum, the sublist and the subscript outside [0, 52).
+Tensor einsum(const TensorList& operands, const std::vector<EinsumSublist>& sublists,
+              const std::optional<EinsumSublist>& output = std::nullopt);
+/// The sublist form spelled as PyTorch's: einsum(a, {0, 1}, b, {1, 2}, {0, 2}).
+inline Tensor einsum(const Tensor& a, const EinsumSublist& sa) { return einsum(TensorList{a}, {sa}); }
+inline Tensor einsum(const Tensor& a, const EinsumSublist& sa, const EinsumSublist& out) {
+  return einsum(TensorList{a}, {sa}, out);
+}
+inline Tensor einsum(const Tensor& a, const EinsumSublist& sa, const Tensor& b, const EinsumSublist& sb) {
+  return einsum(TensorList{a, b}, {sa, sb});
+}
+inline Tensor einsum(const Tensor& a, const EinsumSublist& sa, const Tensor& b, const EinsumSublist& sb,
+                     const EinsumSublist& out) {
+  return einsum(TensorList{a, b}, {sa, sb}, out);
+}
+inline Tensor einsum(const Tensor& a, const EinsumSublist& sa, const Tensor& b, const EinsumSublist& sb,
+                     const Tensor& c, const EinsumSublist& sc) {
+  return einsum(TensorList{a, b, c}, {sa, sb, sc});
+}
+inline Tensor einsum(const Tensor& a, const EinsumSublist& sa, const Tensor& b, const EinsumSublist& sb,
+                     const Tensor& c, const EinsumSublist& sc, const EinsumSublist& out) {
+  return einsum(TensorList{a, b, c}, {sa, sb, sc}, out);
+}
 /// Sums the products over the last `dims` dims of a and the first `dims` of b (torch.tensordot).
 Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims = 2);
 /// Sums the products over dims_a of a paired with dims_b of b; a pair of sizes 1 and n is summed

@@ -12,6 +12,7 @@
 
 #include "nabla/dtype.h"
 #include "nabla/error.h"
+#include "nabla/hook_handle.h"
 
 namespace nabla {
 
@@ -41,6 +42,8 @@ struct Storage {
 class Tensor;
 using TensorList = std::vector<Tensor>;
 using GradHook = std::function<Tensor(const Tensor&)>;
+/// fn(leaf) after a backward has accumulated into leaf.grad() (Tensor::register_post_accumulate_grad_hook).
+using PostAccumulateGradHook = std::function<void(const Tensor&)>;
 struct TensorImpl;
 
 /// How a differentiable view was made, so that its history can be made again when its base
@@ -81,6 +84,7 @@ struct TensorImpl {
   std::weak_ptr<autograd::Node> grad_accumulator;
   std::shared_ptr<TensorImpl> grad;
   std::vector<GradHook> hooks;
+  std::vector<PostAccumulateGradHook> post_accumulate_grad_hooks;
   std::shared_ptr<const ViewOrigin> view_origin;
   /// view_origin->history (kNoViewOrigin: none), read without a lock by every autograd accessor;
   /// view_origin and grad_fn change only under the remake lock, before this is stored.
@@ -188,7 +192,13 @@ class Tensor {
   /// Runs backprop from this tensor (a scalar unless `grad` is given). Defined in autograd.
   void backward(const Tensor& grad = Tensor(), bool retain_graph = false, bool create_graph = false) const;
   /// Calls `hook(grad)` when this tensor's gradient is computed; a defined result replaces it.
-  void register_hook(GradHook hook) const;
+  /// Hooks run in registration order; the handle's remove() unregisters this one.
+  RemovableHandle register_hook(GradHook hook) const;
+  /// On a leaf that requires grad: calls `hook(*this)` each time a backward() has accumulated
+  /// into grad() (after the register_hook hooks), as PyTorch 2.1's: an optimizer can step
+  /// a parameter there, while the backward goes on, and free its gradient. Not run by grad(),
+  /// which accumulates nothing.
+  RemovableHandle register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const;
   /// Keeps `.grad()` for a non-leaf tensor after backward.
   void retain_grad() const;
 

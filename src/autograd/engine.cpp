@@ -296,15 +296,92 @@ void Tensor::backward(const Tensor& g, bool retain_graph, bool create_graph) con
   nabla::backward({*this}, g.defined() ? TensorList{g} : TensorList{}, retain_graph, create_graph);
 }
 
-void Tensor::register_hook(GradHook hook) const {
+namespace {
+
+// A tensor hook sits in its tensor's (or node's) list as a wrapper around a shared slot: the
+// handle's remove() empties the slot, which a backward walking the list may be calling through
+// (the call keeps the function alive), and the next registration purges emptied wrappers.
+template <typename Fn>
+struct HookSlot {
+  std::shared_ptr<Fn> fn;
+};
+
+struct SlottedGradHook {
+  std::shared_ptr<HookSlot<GradHook>> slot;
+  Tensor operator()(const Tensor& g) const {
+    std::shared_ptr<GradHook> fn = slot->fn;  // it may remove itself: keep it for this call
+    return fn ? (*fn)(g) : Tensor();
+  }
+};
+
+struct SlottedPostAccumulateGradHook {
+  std::shared_ptr<HookSlot<PostAccumulateGradHook>> slot;
+  void operator()(const Tensor& t) const {
+    std::shared_ptr<PostAccumulateGradHook> fn = slot->fn;
+    if (fn) (*fn)(t);
+  }
+};
+
+template <typename Wrapper, typename Fn>
+bool removed(const Fn& f) {
+  const Wrapper* w = f.template target<Wrapper>();
+  return w != nullptr && !w->slot->fn;
+}
+
+template <typename Fn>
+struct TensorHookRegistration final : detail::HookRegistration {
+  explicit TensorHookRegistration(const std::shared_ptr<HookSlot<Fn>>& s) : slot(s) {}
+  void remove() override {
+    if (auto s = slot.lock()) s->fn.reset();
+  }
+  bool active() const override {
+    auto s = slot.lock();  // expired once the tensor (or its node) is gone
+    return s && s->fn;
+  }
+  std::weak_ptr<HookSlot<Fn>> slot;
+};
+
+template <typename Fn>
+RemovableHandle handle_for(const std::shared_ptr<HookSlot<Fn>>& slot) {
+  return RemovableHandle(std::make_shared<TensorHookRegistration<Fn>>(slot));
+}
+
+}  // namespace
+
+RemovableHandle Tensor::register_hook(GradHook hook) const {
   NB_CHECK(requires_grad(), "[register_hook] cannot register a hook on a tensor that does not require grad");
+  NB_CHECK(hook != nullptr, "[register_hook] got an empty function");
+  auto slot = std::make_shared<HookSlot<GradHook>>();
+  slot->fn = std::make_shared<GradHook>(std::move(hook));
   if (is_leaf()) {
-    impl().hooks.push_back(std::move(hook));
-    return;
+    std::erase_if(impl().hooks, [](const GradHook& h) { return removed<SlottedGradHook>(h); });
+    impl().hooks.push_back(SlottedGradHook{slot});
+    return handle_for(slot);
   }
   auto& fn = impl().grad_fn;
-  fn->pre_hooks.push_back(std::move(hook));
+  for (size_t i = fn->pre_hooks.size(); i-- > 0;) {
+    if (removed<SlottedGradHook>(fn->pre_hooks[i])) {
+      fn->pre_hooks.erase(fn->pre_hooks.begin() + ptrdiff_t(i));
+      fn->pre_hook_output.erase(fn->pre_hook_output.begin() + ptrdiff_t(i));
+    }
+  }
+  fn->pre_hooks.push_back(SlottedGradHook{slot});
   fn->pre_hook_output.push_back(output_nr());
+  return handle_for(slot);
+}
+
+RemovableHandle Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const {
+  NB_CHECK(requires_grad(),
+           "[register_post_accumulate_grad_hook] cannot register a hook on a tensor that does not require grad");
+  NB_CHECK(is_leaf(), "[register_post_accumulate_grad_hook] post accumulate grad hooks cannot be registered on "
+                      "non-leaf tensors (this one has grad_fn ", grad_fn()->name(), "): only leaves accumulate .grad");
+  NB_CHECK(hook != nullptr, "[register_post_accumulate_grad_hook] got an empty function");
+  auto slot = std::make_shared<HookSlot<PostAccumulateGradHook>>();
+  slot->fn = std::make_shared<PostAccumulateGradHook>(std::move(hook));
+  auto& hooks = impl().post_accumulate_grad_hooks;
+  std::erase_if(hooks, [](const PostAccumulateGradHook& h) { return removed<SlottedPostAccumulateGradHook>(h); });
+  hooks.push_back(SlottedPostAccumulateGradHook{slot});
+  return handle_for(slot);
 }
 
 void Tensor::retain_grad() const {

@@ -175,25 +175,33 @@ Tensor AccumulateGrad::run_hooks(Tensor g) const {
 TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   std::shared_ptr<TensorImpl> impl = leaf.lock();
   if (!impl) return {};  // the leaf is gone: nobody can read its gradient
-  std::lock_guard<std::mutex> lock(mutex_);
-  Tensor g = run_hooks(grad_outputs[0]);
   Tensor var(impl);
-  const auto& ops = engine_ops();
-  // g may be kept as .grad only when nobody else can see its memory and it is plainly laid out:
-  // a later in-place accumulation must not write into another tensor or into a stride-0 view
-  // (sum's gradient is an expanded scalar).
-  const bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous();
-  if (create_graph) {
-    // The accumulated gradient must stay differentiable: out of place, copies recorded.
-    var.set_grad(impl->grad ? ops.add(Tensor(impl->grad), g) : exclusive ? g : ops.clone(g));
-  } else if (!impl->grad) {
-    var.set_grad(exclusive && !g.requires_grad() ? g : ops.contiguous_clone(g));
-  } else if (Tensor acc(impl->grad); acc.requires_grad() || !acc.is_contiguous()) {
-    // A .grad left by a create_graph backward (part of a graph) or set by the user with any
-    // layout: added out of place, as PyTorch does for a .grad it cannot write into.
-    var.set_grad(ops.add(acc, g));
-  } else {
-    ops.add_inplace(acc, g);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Tensor g = run_hooks(grad_outputs[0]);
+    const auto& ops = engine_ops();
+    // g may be kept as .grad only when nobody else can see its memory and it is plainly laid out:
+    // a later in-place accumulation must not write into another tensor or into a stride-0 view
+    // (sum's gradient is an expanded scalar).
+    const bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous();
+    if (create_graph) {
+      // The accumulated gradient must stay differentiable: out of place, copies recorded.
+      var.set_grad(impl->grad ? ops.add(Tensor(impl->grad), g) : exclusive ? g : ops.clone(g));
+    } else if (!impl->grad) {
+      var.set_grad(exclusive && !g.requires_grad() ? g : ops.contiguous_clone(g));
+    } else if (Tensor acc(impl->grad); acc.requires_grad() || !acc.is_contiguous()) {
+      // A .grad left by a create_graph backward (part of a graph) or set by the user with any
+      // layout: added out of place, as PyTorch does for a .grad it cannot write into.
+      var.set_grad(ops.add(acc, g));
+    } else {
+      ops.add_inplace(acc, g);
+    }
+  }
+  if (!impl->post_accumulate_grad_hooks.empty()) {
+    // Outside the lock, on a copy: a hook may step the parameter, reset its .grad or register
+    // more hooks.
+    const std::vector<PostAccumulateGradHook> hooks = impl->post_accumulate_grad_hooks;
+    for (const auto& hook : hooks) hook(var);
   }
   return {};
 }

@@ -46,9 +46,9 @@ Tensor Sequential::forward_range(const Tensor& x, int64_t begin, int64_t end) {
     // Conv2d or Linear directly followed by ReLU: one fused op (the activation rides with the
     // convolution's / GEMM's kernel). Exact types only: a subclass may override forward. Not while
     // a summary records the calls, so its table still lists both layers, nor when either layer has
-    // hooks, which must see each layer's own input and output.
+    // hooks (its own or global ones), which must see each layer's own input and output.
     if (i + 1 < n && !detail::active_recorder() && typeid(*(*this)[int64_t(i + 1)]) == typeid(ReLU) &&
-        !m.has_hooks() && !(*this)[int64_t(i + 1)]->has_hooks()) {
+        !m.has_hooks() && !(*this)[int64_t(i + 1)]->has_hooks() && !detail::global_module_hooks_active()) {
       if (typeid(m) == typeid(Conv2d)) {
         y = static_cast<Conv2d&>(m).forward_relu(y);
         ++i;

@@ -109,10 +109,12 @@ void check_table_options(const Module& m, Options& o) {
   if (!(o.norm_type() > 0)) m.fail("norm_type must be positive (a p-norm, inf allowed), got ", o.norm_type());
 }
 
-/// from_pretrained's table: [num_embeddings, embedding_dim] of a floating dtype.
-void check_pretrained(const Tensor& e, const char* layer) {
-  NB_CHECK(e.defined() && e.dim() == 2 && e.is_floating_point(), "[", layer,
-           ".from_pretrained] embeddings must be a floating 2-D tensor [num_embeddings, embedding_dim], got ",
+/// from_pretrained's table: [num_embeddings, embedding_dim], of a floating dtype unless
+/// `integer_ok` (Embedding, frozen: PyTorch looks rows of an integer table up too).
+void check_pretrained(const Tensor& e, const char* layer, bool integer_ok = false) {
+  NB_CHECK(e.defined() && e.dim() == 2 && (integer_ok || e.is_floating_point()), "[", layer,
+           ".from_pretrained] embeddings must be a ", integer_ok ? "" : "floating ",
+           "2-D tensor [num_embeddings, embedding_dim], got ",
            e.defined() ? shape_str(e.shape()) + " " + dtype_name(e.dtype()) : "an undefined tensor");
 }
 
@@ -139,7 +141,16 @@ Embedding::Embedding(const EmbeddingOptions& o, const Tensor& w, bool requires_g
 }
 
 std::shared_ptr<Embedding> Embedding::from_pretrained(const Tensor& e, const EmbeddingFromPretrainedOptions& p) {
-  check_pretrained(e, "Embedding");
+  check_pretrained(e, "Embedding", /*integer_ok=*/true);
+  if (!e.is_floating_point()) {
+    // A lookup table of ids or counts: it can only be frozen, and max_norm would rescale its rows
+    // in place, which an integer table cannot hold.
+    NB_CHECK(p.freeze(), "[Embedding.from_pretrained] freeze=false needs a floating table: the weight would require "
+             "grad, and a table of dtype ", e.dtype(), " cannot require grad (only floating tensors can); pass "
+             "freeze=true or convert the table to a floating dtype");
+    NB_CHECK(!p.max_norm(), "[Embedding.from_pretrained] max_norm renormalizes rows in place, which a table of dtype ",
+             e.dtype(), " cannot hold; drop max_norm or convert the table to a floating dtype");
+  }
   EmbeddingOptions o(e.size(0), e.size(1));
   o.padding_idx(p.padding_idx()).max_norm(p.max_norm()).norm_type(p.norm_type()).scale_grad_by_freq(p.scale_grad_by_freq());
   return std::shared_ptr<Embedding>(new Embedding(o, e, !p.freeze()));

@@ -167,7 +167,7 @@ Tensor Module::call_forward(const Tensor& input, detail::ForwardRef forward_fn) 
   }
   Tensor out;
   try {
-    out = has_hooks() ? run_hooked(input, forward_fn) : forward_fn(input);
+    out = has_hooks() || detail::global_module_hooks_active() ? run_hooked(input, forward_fn) : forward_fn(input);
   } catch (const ModuleError&) {
     throw;  // already names the innermost module
   } catch (const Error& e) {
@@ -197,7 +197,7 @@ thread_local const Module* t_fused_call = nullptr;
 }  // namespace
 
 Tensor Module::call_fused(const Tensor& x, Tensor (*epilogue)(const Tensor&)) {
-  if (has_hooks()) return epilogue((*this)(x));
+  if (has_hooks() || detail::global_module_hooks_active()) return epilogue((*this)(x));
   struct Mark {
     const Module* saved;
     explicit Mark(const Module* m) : saved(t_fused_call) { t_fused_call = m; }

@@ -294,3 +294,38 @@ Tensor einsum(const std::string& equation, const TensorList& operands) {
 }
 
 }  // namespace nabla
+
+namespace nabla {
+
+// torch.einsum's sublist form, as torch/functional.py does it: each sublist spelled as the
+// equation's subscripts (0-25 -> 'A'-'Z', 26-51 -> 'a'-'z', Ellipsis -> "..."), then the
+// equation form, so both forms share every check and the engine.
+Tensor einsum(const TensorList& operands, const std::vector<EinsumSublist>& sublists,
+              const std::optional<EinsumSublist>& output) {
+  NB_CHECK(!operands.empty(), "[einsum] the sublist form needs at least one operand, got none");
+  NB_CHECK(sublists.size() == operands.size(), "[einsum] the sublist form needs one sublist per operand; got ",
+           operands.size(), " operand(s) and ", sublists.size(), " sublist(s)");
+  auto spell = [](const EinsumSublist& sub, const std::string& whose) {
+    std::string s;
+    for (size_t k = 0; k < sub.size(); ++k) {
+      const int64_t v = sub[k];
+      if (v == Ellipsis) {
+        s += "...";
+        continue;
+      }
+      NB_CHECK(v >= 0 && v < kLetterLabels, "[einsum] subscript ", v, " at position ", k, " in the sublist of ", whose,
+               " is not within the valid range [0, 52) (0-25 stand for A-Z, 26-51 for a-z; Ellipsis for ...)");
+      s += label_name(int(v));
+    }
+    return s;
+  };
+  std::string equation;
+  for (size_t i = 0; i < sublists.size(); ++i) {
+    if (i > 0) equation += ',';
+    equation += spell(sublists[i], "operand " + std::to_string(i));
+  }
+  if (output) equation += "->" + spell(*output, "the output");
+  return einsum(equation, operands);
+}
+
+}  // namespace nabla

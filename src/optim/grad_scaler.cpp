@@ -46,7 +46,10 @@ Tensor GradScaler::scale(const Tensor& loss) const {
   if (!enabled_) return loss;
   NB_CHECK(loss.defined() && loss.is_floating_point(), "[GradScaler] scale() expects a floating loss, got ",
            loss.defined() ? dtype_name(loss.dtype()) : "an undefined tensor");
-  return loss * scale_;
+  // The scale is an f32 0-d tensor, as PyTorch's _scale: type promotion then keeps a dimensioned
+  // f16/bf16 loss in its dtype but makes a 0-d one (the usual mean loss) f32, and the value is
+  // the scale rounded to f32, as PyTorch multiplies by.
+  return loss * full({}, scale_, {.dtype = DType::f32, .device = loss.device()});
 }
 
 void GradScaler::unscale_(optim::Optimizer& optimizer) {

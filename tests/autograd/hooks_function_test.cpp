@@ -136,6 +136,119 @@ TEST(Hooks, RetainGrad) {
   EXPECT_ERROR(c.retain_grad(), "[retain_grad]", "does not require grad");
 }
 
+// ---- handles and post-accumulate-grad hooks (PyTorch: tensor.register_hook returns a
+// RemovableHandle; tensor.register_post_accumulate_grad_hook, 2.1) ---------------------------------
+
+TEST(Hooks, RegisterHookReturnsAHandleThatRemovesIt) {
+  Tensor x = param({1, 2});
+  RemovableHandle h = x.register_hook([](const Tensor& g) { return g * 10.0; });
+  EXPECT_TRUE(h.active());
+  (x * 3.0).sum().backward();
+  expect_values(x.grad(), {30, 30});
+  h.remove();
+  EXPECT_FALSE(h.active());
+  h.remove();  // idempotent
+  x.set_grad(Tensor());
+  (x * 3.0).sum().backward();
+  expect_values(x.grad(), {3, 3});
+
+  // Non-leaf: removing one hook keeps the others (and retain_grad) working.
+  Tensor a = param({1, 2});
+  Tensor y = a * 2.0;
+  y.retain_grad();
+  auto h1 = y.register_hook([](const Tensor& g) { return g * 100.0; });
+  y.register_hook([](const Tensor& g) { return g + 1.0; });
+  h1.remove();
+  (y * y).sum().backward();  // dL/dy = 2y = [4, 8], + 1 -> [5, 9]; dL/da = 2 * that
+  expect_values(a.grad(), {10, 18});
+  expect_values(y.grad(), {4, 8});  // retain_grad's hook was registered first: it sees 2y
+
+  // Register-remove in a loop does not grow the leaf's hook list (removed ones are purged).
+  Tensor w = param({1});
+  for (int i = 0; i < 100; ++i) w.register_hook([](const Tensor& g) { return g; }).remove();
+  EXPECT_LE(w.impl().hooks.size(), 1u);
+
+  // A handle outliving its tensor does nothing.
+  RemovableHandle late;
+  {
+    Tensor t = param({1});
+    late = t.register_hook([](const Tensor&) { return Tensor(); });
+    EXPECT_TRUE(late.active());
+  }
+  EXPECT_FALSE(late.active());
+  late.remove();
+}
+
+TEST(Hooks, AHookThatRemovesItselfFinishesItsCall) {
+  Tensor x = param({1, 2});
+  int calls = 0;
+  RemovableHandle h;
+  h = x.register_hook([&](const Tensor& g) {
+    ++calls;
+    h.remove();
+    return g * 2.0;
+  });
+  (x * 1.0).sum().backward();
+  (x * 1.0).sum().backward();
+  EXPECT_EQ(calls, 1);
+  expect_values(x.grad(), {3, 3});  // 2 from the first backward, 1 from the second
+}
+
+TEST(Hooks, PostAccumulateGradHookSeesTheAccumulatedGrad) {
+  Tensor x = param({1, 2});
+  std::vector<std::vector<double>> seen;
+  std::vector<std::string> order;
+  x.register_hook([&](const Tensor& g) {
+    order.push_back("hook");
+    return g;
+  });
+  RemovableHandle h = x.register_post_accumulate_grad_hook([&](const Tensor& t) {
+    order.push_back("post");
+    EXPECT_TRUE(t.is_leaf());
+    EXPECT_EQ(t.impl_ptr(), x.impl_ptr()) << "called with the leaf itself";
+    seen.push_back(t.grad().to_double_vector());
+  });
+  (x * x).sum().backward();  // grad 2x
+  (x * 3.0).sum().backward();  // accumulates: 2x + 3
+  EXPECT_EQ(order, (std::vector<std::string>{"hook", "post", "hook", "post"}));
+  EXPECT_EQ(seen, (std::vector<std::vector<double>>{{2, 4}, {5, 7}}));
+  // grad() accumulates nothing, so the hook does not run (as in PyTorch).
+  grad({(x * x).sum()}, {x});
+  EXPECT_EQ(seen.size(), 2u);
+  h.remove();
+  EXPECT_FALSE(h.active());
+  (x * 3.0).sum().backward();
+  EXPECT_EQ(seen.size(), 2u);
+
+  Tensor y = x * 2.0;
+  EXPECT_ERROR(y.register_post_accumulate_grad_hook([](const Tensor&) {}), "[register_post_accumulate_grad_hook]",
+               "non-leaf");
+  EXPECT_ERROR(f64({1}).register_post_accumulate_grad_hook([](const Tensor&) {}),
+               "[register_post_accumulate_grad_hook]", "does not require grad");
+}
+
+TEST(Hooks, PostAccumulateGradHookCanStepAnOptimizerInBackward) {
+  // PyTorch's "fuse the optimizer step into backward" recipe: SGD on each parameter as soon as its
+  // gradient is ready, then free the gradient. Same parameters as a step after backward.
+  const double lr = 0.1;
+  Tensor w = param({1, -2, 3}), b = param({0.5});
+  for (Tensor p : {w, b}) {
+    p.register_post_accumulate_grad_hook([lr](const Tensor& t) {
+      NoGradGuard ng;
+      Tensor q = t;
+      q.sub_(t.grad() * lr);
+      q.set_grad(Tensor());
+    });
+  }
+  Tensor x = f64({0.5, 1.0, -1.0});
+  // L = (w.x + b)^2: dL/dw = 2 (w.x + b) x, dL/db = 2 (w.x + b); w.x + b = 0.5 - 2 - 3 + 0.5 = -4.
+  pow((w * x).sum() + b.sum(), 2.0).backward();
+  expect_values(w, {1 - lr * -8 * 0.5, -2 - lr * -8 * 1.0, 3 - lr * -8 * -1.0});
+  expect_values(b, {0.5 - lr * -8});
+  EXPECT_FALSE(w.grad().defined());
+  EXPECT_FALSE(b.grad().defined());
+}
+
 // ---- custom Functions ----------------------------------------------------------------------
 
 TEST(CustomFunction, ForwardAndBackward) {

@@ -49,6 +49,31 @@ TEST(EmbeddingFromPretrained, EmbeddingBagAndBadTables) {
                   {"[EmbeddingBag.from_pretrained]", "floating", "i64"});
 }
 
+TEST(EmbeddingFromPretrained, IntegerTablesAreTakenFrozen) {
+  // PyTorch: nn.Embedding.from_pretrained(torch.tensor([[10, 11], [20, 21], [30, 31]])) looks rows
+  // up and keeps the dtype; with freeze=False it fails, as a Long parameter cannot require grad.
+  Tensor table = from_vector<int64_t>({10, 11, 20, 21, 30, 31}, {3, 2});
+  auto emb = nn::Embedding::from_pretrained(table);
+  EXPECT_FALSE(emb->weight.requires_grad());
+  Tensor out = (*emb)(idx({2, 0, 2}).reshape({3, 1}));
+  EXPECT_EQ(out.dtype(), DType::i64);
+  EXPECT_EQ(out.shape(), (Shape{3, 1, 2}));
+  EXPECT_EQ(out.to_double_vector(), (std::vector<double>{30, 31, 10, 11, 30, 31}));
+  table.select(0, 0).fill_(7);  // shared, as a floating table is
+  EXPECT_EQ((*emb)(idx({0})).to_double_vector(), (std::vector<double>{7, 7}));
+  auto padded = nn::Embedding::from_pretrained(table, nn::EmbeddingFromPretrainedOptions().padding_idx(1));
+  EXPECT_EQ((*padded)(idx({1})).to_double_vector(), (std::vector<double>{20, 21})) << "padding row kept";
+
+  expect_contains(error_of([&] {
+                    nn::Embedding::from_pretrained(table, nn::EmbeddingFromPretrainedOptions().freeze(false));
+                  }),
+                  {"[Embedding.from_pretrained]", "freeze=false", "i64", "cannot require grad"});
+  expect_contains(error_of([&] {
+                    nn::Embedding::from_pretrained(table, nn::EmbeddingFromPretrainedOptions().max_norm(1.0));
+                  }),
+                  {"[Embedding.from_pretrained]", "max_norm", "i64"});
+}
+
 TEST(EmbeddingOptions, MaxNormAndScaleGradByFreqThroughTheLayer) {
   Tensor table = from_vector<double>({3, 4, 0.3, 0.4, 6, 8}, {3, 2});
   auto emb = nn::Embedding::from_pretrained(

@@ -415,3 +415,187 @@ TEST(ModuleHooks, ExtractIntermediateActivationsOfASmallCnn) {
   (*net)(x);
   EXPECT_TRUE(features.empty());
 }
+
+// ---- prepend, always_call and the global hooks (PyTorch 2.x's Module._call_impl) -----------------
+
+namespace {
+/// Removes global hooks when the test ends, even one that fails early: they would fire in every
+/// later test of this binary.
+struct RemoveAtExit {
+  std::vector<nn::RemovableHandle> handles;
+  ~RemoveAtExit() {
+    for (auto& h : handles) h.remove();
+  }
+};
+}  // namespace
+
+TEST(ModuleHooks, PrependPutsAHookFirstAmongTheModules) {
+  auto fc = linear64(2, 2);
+  std::vector<std::string> order;
+  auto log = [&](const char* what) { return [&order, what](auto&&...) { order.push_back(what); }; };
+  fc->register_forward_pre_hook(log("pre1"));
+  fc->register_forward_pre_hook(log("pre2"));
+  fc->register_forward_pre_hook(log("pre0"), {.prepend = true});
+  fc->register_forward_hook(log("fwd1"));
+  fc->register_forward_hook(log("fwd0"), {.prepend = true});
+  fc->register_forward_hook(log("fwd2"), {.prepend = false});
+  fc->register_full_backward_pre_hook(log("bpre1"));
+  fc->register_full_backward_pre_hook(log("bpre0"), {.prepend = true});
+  fc->register_full_backward_hook(log("bw1"));
+  fc->register_full_backward_hook(log("bw0"), {.prepend = true});
+  (*fc)(randn64({1, 2}).requires_grad_()).sum().backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"pre0", "pre1", "pre2", "fwd0", "fwd1", "fwd2", "bpre0", "bpre1", "bw0",
+                                             "bw1"}));
+  // A prepended replacement runs first, so the next hook sees its result.
+  auto g = linear64(2, 2);
+  std::vector<double> seen;
+  g->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor& y) { seen.push_back(y.sum().item()); });
+  g->register_forward_hook([](nn::Module&, const Tensor&, const Tensor& y) { return zeros_like(y); }, {.prepend = true});
+  EXPECT_EQ((*g)(randn64({1, 2})).sum().item(), 0.0);
+  EXPECT_EQ(seen, (std::vector<double>{0.0}));
+}
+
+TEST(ModuleHooks, AlwaysCallForwardHooksRunWhenTheCallThrows) {
+  auto fc = linear64(3, 2);
+  std::vector<std::string> order;
+  bool output_defined = true;
+  fc->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("plain"); });
+  fc->register_forward_hook(
+      [&](nn::Module&, const Tensor&, const Tensor& y) {
+        order.push_back("always");
+        output_defined = y.defined();
+      },
+      {.always_call = true});
+  // forward() throws (wrong input size): the always_call hook sees no output, the error goes on.
+  EXPECT_ERROR((*fc)(randn64({1, 4})), "Linear", "4");
+  EXPECT_EQ(order, (std::vector<std::string>{"always"}));
+  EXPECT_FALSE(output_defined);
+  // A successful call runs both once.
+  order.clear();
+  (*fc)(randn64({1, 3}));
+  EXPECT_EQ(order, (std::vector<std::string>{"plain", "always"}));
+
+  // A forward hook throws: an always_call hook that already ran is not run again, one after it runs
+  // with the output, and what it throws itself is dropped in favour of the first error.
+  auto g = linear64(3, 2);
+  order.clear();
+  std::vector<bool> defined;
+  g->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("a0"); }, {.always_call = true});
+  g->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) -> Tensor {
+    order.push_back("boom");
+    throw Error("first");
+  });
+  g->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("skipped"); });
+  g->register_forward_hook(
+      [&](nn::Module&, const Tensor&, const Tensor& y) -> Tensor {
+        order.push_back("a1");
+        defined.push_back(y.defined());
+        throw Error("second");
+      },
+      {.always_call = true});
+  g->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("a2"); }, {.always_call = true});
+  EXPECT_ERROR((*g)(randn64({1, 3})), "[Linear] first");
+  EXPECT_EQ(order, (std::vector<std::string>{"a0", "boom", "a1", "a2"}));
+  EXPECT_EQ(defined, (std::vector<bool>{true}));
+
+  // A pre-hook that throws: forward() never runs, always_call hooks still do.
+  auto p = linear64(3, 2);
+  order.clear();
+  p->register_forward_pre_hook([&](nn::Module&, const Tensor&) -> Tensor { throw Error("pre"); });
+  p->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("always"); },
+                           {.always_call = true});
+  EXPECT_ERROR((*p)(randn64({1, 3})), "[Linear] pre");
+  EXPECT_EQ(order, (std::vector<std::string>{"always"}));
+}
+
+TEST(ModuleHooks, GlobalHooksRunForEveryModuleBeforeItsOwn) {
+  manual_seed(21);
+  auto fc = linear64(2, 3);
+  auto seq = std::make_shared<nn::Sequential>(fc, nn::Tanh());
+  std::vector<std::string> order;
+  auto name = [](nn::Module& m) { return m.type_name(); };
+  RemoveAtExit globals;
+  globals.handles.push_back(nn::register_module_forward_pre_hook(
+      [&](nn::Module& m, const Tensor&) { order.push_back("gpre " + name(m)); }));
+  globals.handles.push_back(nn::register_module_forward_hook(
+      [&](nn::Module& m, const Tensor&, const Tensor&) { order.push_back("gfwd " + name(m)); }));
+  globals.handles.push_back(nn::register_module_full_backward_pre_hook(
+      [&](nn::Module& m, const Tensor&) { order.push_back("gbpre " + name(m)); }));
+  globals.handles.push_back(nn::register_module_full_backward_hook(
+      [&](nn::Module& m, const Tensor&, const Tensor&) { order.push_back("gbw " + name(m)); }));
+  fc->register_forward_pre_hook([&](nn::Module&, const Tensor&) { order.push_back("pre Linear"); });
+  fc->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("fwd Linear"); });
+  fc->register_full_backward_pre_hook([&](nn::Module&, const Tensor&) { order.push_back("bpre Linear"); });
+  fc->register_full_backward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("bw Linear"); });
+  Tensor x = randn64({2, 2}).requires_grad_();
+  Tensor y = (*seq)(x);
+  EXPECT_EQ(order, (std::vector<std::string>{"gpre Sequential", "gpre Linear", "pre Linear", "gfwd Linear",
+                                             "fwd Linear", "gpre Tanh", "gfwd Tanh", "gfwd Sequential"}));
+  order.clear();
+  y.sum().backward();
+  // Backward: each module's output gradient first (pre-hooks), its input gradient after; the
+  // global hooks before the module's own.
+  EXPECT_EQ(order, (std::vector<std::string>{"gbpre Sequential", "gbpre Tanh", "gbw Tanh", "gbpre Linear",
+                                             "bpre Linear", "gbw Linear", "bw Linear", "gbw Sequential"}));
+  // The gradients are unchanged by observing hooks.
+  Tensor w = fc->weight.detach(), b = fc->bias.detach();
+  Tensor h = tanh(linear(x.detach(), w, b));
+  EXPECT_LT(max_diff(x.grad(), matmul(1.0 - h * h, w)), 1e-12);
+
+  // Global replacements chain before the module's: global doubles the output, the module's adds 1.
+  order.clear();
+  for (auto& g : globals.handles) g.remove();
+  EXPECT_FALSE(globals.handles[0].active());
+  auto fc2 = linear64(2, 2);
+  fc2->register_forward_hook([](nn::Module&, const Tensor&, const Tensor& y) { return y + 1.0; });
+  globals.handles.push_back(
+      nn::register_module_forward_hook([](nn::Module&, const Tensor&, const Tensor& y) { return y * 2.0; }));
+  EXPECT_TRUE(globals.handles.back().active());
+  Tensor x2 = randn64({1, 2});
+  Tensor plain = linear(x2, fc2->weight, fc2->bias);
+  EXPECT_LT(max_diff((*fc2)(x2), plain * 2.0 + 1.0), 1e-15);
+  globals.handles.back().remove();
+  EXPECT_LT(max_diff((*fc2)(x2), plain + 1.0), 1e-15);
+  EXPECT_TRUE(order.empty()) << "removed global hooks do not run";
+}
+
+TEST(ModuleHooks, GlobalHooksSeeFusedLayersSeparatelyAndSkipMultiTensorModules) {
+  manual_seed(22);
+  nn::Sequential seq(nn::Linear(3, 4), nn::ReLU());
+  std::vector<std::string> seen;
+  RemoveAtExit globals;
+  globals.handles.push_back(nn::register_module_forward_hook(
+      [&](nn::Module& m, const Tensor&, const Tensor&) { seen.push_back(m.type_name()); }));
+  seq(randn({2, 3}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"Linear", "ReLU", "Sequential"})) << "Linear+ReLU not fused";
+  seen.clear();
+  nn::MultiheadAttention mha(nn::MultiheadAttentionOptions(4, 2));
+  Tensor q = randn({2, 1, 4});
+  mha(q, q, q);
+  for (const std::string& s : seen) EXPECT_NE(s, "MultiheadAttention");
+}
+
+TEST(ModuleHooks, GlobalAlwaysCallHookAndModuleGoneBeforeBackward) {
+  std::vector<std::string> order;
+  RemoveAtExit globals;
+  globals.handles.push_back(nn::register_module_forward_hook(
+      [&](nn::Module&, const Tensor&, const Tensor& y) { order.push_back(y.defined() ? "global out" : "global none"); },
+      {.always_call = true}));
+  auto fc = linear64(3, 2);
+  fc->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { order.push_back("module"); },
+                            {.always_call = true});
+  EXPECT_ERROR((*fc)(randn64({1, 5})), "Linear");
+  EXPECT_EQ(order, (std::vector<std::string>{"global none", "module"}));
+  for (auto& g : globals.handles) g.remove();
+
+  // Only global backward hooks, and the module freed before backward: they are skipped.
+  int calls = 0;
+  globals.handles.push_back(nn::register_module_full_backward_hook([&](nn::Module&, const Tensor&, const Tensor&) { ++calls; }));
+  auto tmp = linear64(2, 2);
+  Tensor x = randn64({1, 2}).requires_grad_();
+  Tensor y = (*tmp)(x);
+  tmp.reset();
+  y.sum().backward();
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(x.grad().defined());
+}

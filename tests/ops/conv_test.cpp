@@ -242,6 +242,44 @@ TEST(ConvTestConv2d, F32ResultsIndependentOfThreadCount) {
   }
 }
 
+// The im2col weight gradient, which builds without oneDNN run (forced here, so every build checks
+// it): the batch is chunked by the shape alone and the chunks' sums added in a fixed order, so the
+// f32 result is the same, bit for bit, at 1, 2 and 3 threads; and it matches the f64 reference, on
+// batches that split into uneven chunks, with groups, and 1x1 (no unfolding).
+TEST(ConvTestConv2d, Im2colWeightGradIndependentOfThreadCount) {
+  namespace cpu = nabla::backend::cpu;
+  struct Restore {
+    int threads = nb::get_num_threads();
+    cpu::ConvImpl impl = cpu::get_conv_impl();
+    ~Restore() {
+      cpu::set_conv_impl(impl);
+      nb::set_num_threads(threads);
+    }
+  } restore;
+  cpu::set_conv_impl(cpu::ConvImpl::Im2col);
+  const std::vector<ConvCase> cases = {
+      {.name = "cnn_conv2", .x = {8, 32, 14, 14}, .out_channels = 64, .kernel = {3, 3}, .padding = {1, 1}},
+      {.name = "batch13_groups2", .x = {13, 4, 9, 9}, .out_channels = 6, .kernel = {3, 3}, .padding = {1, 1},
+       .groups = 2},
+      {.name = "pointwise_batch11", .x = {11, 64, 12, 12}, .out_channels = 32, .kernel = {1, 1}},
+  };
+  for (const ConvCase& c : cases) {
+    std::vector<Tensor> grads;
+    for (int threads : {1, 2, 3}) {
+      nb::set_num_threads(threads);
+      nb::manual_seed(5);
+      Tensor x = nb::randn(c.x), w = (nb::randn(c.weight_shape()) * 0.1).requires_grad_();
+      Tensor y = nb::conv2d(x, w, Tensor(), c.options());
+      grads.push_back(nb::grad({y}, {w}, {nb::randn(y.shape())})[0]);
+    }
+    for (size_t i = 1; i < grads.size(); ++i)
+      EXPECT_EQ(nb::max(nb::abs(grads[0] - grads[i])).item<double>(), 0.0)
+          << c.name << ": weight gradient at " << i + 1 << " threads differs from 1 thread";
+    nb::set_num_threads(2);
+    expect_f32_passes_match(c, 81, 5e-4);
+  }
+}
+
 // One input channel per group (a network's first layer, depthwise convolutions): f32 weight
 // gradients may come from the direct kernel (AVX2 CPUs), which also sums the bias gradient in the
 // same pass. Its code paths: 3x3 with unit stride/dilation (four output rows at a time, the last

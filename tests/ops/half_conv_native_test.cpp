@@ -319,8 +319,8 @@ TEST_P(HalfConvNative, FusedReluKeepsNaN) {
 // oneDNN 2.x does not run natively, checks the widened path over the oneDNN f32 kernels).
 TEST_P(HalfConvNative, ResultsIndependentOfThreadCount) {
   const DType dt = GetParam();
-  // Without oneDNN, the widened path runs im2col, whose f32 weight gradient adds per-thread
-  // partial sums (ConvTestConv2d.F32ResultsIndependentOfThreadCount fails there too).
+  // Without oneDNN there is no native 16-bit path to compare (the widened path's im2col is checked
+  // by ConvTestConv2d.Im2colWeightGradIndependentOfThreadCount).
   if (!cpu::conv_onednn_built()) GTEST_SKIP() << "built without oneDNN convolutions: no native path";
   RestoreSettings restore;
   cpu::set_half_conv_native(true);

@@ -55,6 +55,71 @@ TEST(TensorOpsErrors, EinsumNamesTheEquationAndTheCulprit) {
                "a product of two operands has 18 distinct subscripts, more than the 16 dims");
 }
 
+// torch.einsum's sublist form, einsum(op1, sublist1, op2, sublist2, ..., [sublist_out]): the values
+// against loops in f64 (and the equation form), PyTorch's mapping 0-25 -> A-Z, 26-51 -> a-z (so
+// the implicit output lists 0-25 before 26-51), Ellipsis as "...", and the errors.
+TEST(EinsumSublist, MatchesLoopsAndTheEquationForm) {
+  const Tensor a = nb::arange(0, 6, 1, DType::f64).reshape({2, 3});
+  const Tensor b = (nb::arange(0, 12, 1, DType::f64) + 1.0).reshape({3, 4});
+  const Tensor c = (nb::arange(0, 8, 1, DType::f64) * 0.5).reshape({4, 2});
+  std::vector<double> ab(8, 0.0);  // a @ b by loops
+  const auto av = a.to_double_vector(), bv = b.to_double_vector(), cv = c.to_double_vector();
+  for (int i = 0; i < 2; ++i)
+    for (int k = 0; k < 4; ++k)
+      for (int j = 0; j < 3; ++j) ab[size_t(i * 4 + k)] += av[size_t(i * 3 + j)] * bv[size_t(j * 4 + k)];
+  const Tensor explicit_out = nb::einsum(a, {0, 1}, b, {1, 2}, {0, 2});
+  EXPECT_EQ(explicit_out.shape(), (Shape{2, 4}));
+  EXPECT_EQ(explicit_out.to_double_vector(), ab);
+  EXPECT_EQ(nb::einsum(a, {0, 1}, b, {1, 2}).to_double_vector(), ab) << "implicit output: A, C";
+  EXPECT_EQ(nb::einsum(a, {26, 27}, b, {27, 28}, {26, 28}).to_double_vector(), ab) << "lower case labels";
+  EXPECT_EQ(nb::einsum(a, {0, 1}, b, {1, 2}, {2, 0}).to_double_vector(),
+            nb::einsum("AB,BC->CA", {a, b}).to_double_vector());
+  // Implicit output in PyTorch's order (upper case first): {27, 0} is "bA", whose output is "Ab".
+  const Tensor t = nb::einsum(a, {27, 0});
+  EXPECT_EQ(t.shape(), (Shape{3, 2}));
+  EXPECT_EQ(t.to_double_vector(), a.t().contiguous().to_double_vector());
+  // Three operands: (a @ b) @ c.
+  std::vector<double> abc(4, 0.0);
+  for (int i = 0; i < 2; ++i)
+    for (int l = 0; l < 2; ++l)
+      for (int k = 0; k < 4; ++k) abc[size_t(i * 2 + l)] += ab[size_t(i * 4 + k)] * cv[size_t(k * 2 + l)];
+  EXPECT_EQ(nb::einsum(a, {0, 1}, b, {1, 2}, c, {2, 3}, {0, 3}).to_double_vector(), abc);
+  EXPECT_EQ(nb::einsum(a, {0, 1}, b, {1, 2}, c, {2, 3}).to_double_vector(), abc);
+  EXPECT_EQ(nb::einsum({a, b, c, c.t()}, {{0, 1}, {1, 2}, {2, 3}, {3, 4}}, nb::EinsumSublist{0, 4}).to_double_vector(),
+            nb::einsum("ab,bc,cd,de->ae", {a, b, c, c.t()}).to_double_vector());
+  // One operand: trace, diagonal, sum.
+  const Tensor sq = nb::arange(0, 9, 1, DType::f64).reshape({3, 3});
+  EXPECT_EQ(nb::einsum(sq, {5, 5}).item(), 0.0 + 4.0 + 8.0);
+  EXPECT_EQ(nb::einsum(sq, {5, 5}, {5}).to_double_vector(), (std::vector<double>{0, 4, 8}));
+  EXPECT_EQ(nb::einsum(sq, {0, 1}, {}).item(), 36.0);
+  // Ellipsis: a batch of matmuls, with and without the output sublist.
+  const Tensor x = nb::arange(0, 30, 1, DType::f64).reshape({5, 2, 3});
+  const Tensor bm = nb::einsum(x, {nb::Ellipsis, 0, 1}, b, {1, 2}, {nb::Ellipsis, 0, 2});
+  EXPECT_EQ(bm.shape(), (Shape{5, 2, 4}));
+  EXPECT_EQ(bm.to_double_vector(), nb::matmul(x, b).to_double_vector());
+  EXPECT_EQ(nb::einsum(x, {nb::Ellipsis, 0, 1}, b, {1, 2}).to_double_vector(), bm.to_double_vector());
+  EXPECT_EQ(nb::einsum(x, {0, nb::Ellipsis}, {nb::Ellipsis}).to_double_vector(),
+            nb::sum(x, {0}).to_double_vector());
+  // Gradients are the equation form's: d/da sum(a @ b) = row sums of b, for each row of a.
+  Tensor ag = a.detach().requires_grad_(true);
+  nb::einsum(ag, {0, 1}, b, {1, 2}).sum().backward();
+  EXPECT_EQ(ag.grad().to_double_vector(), (std::vector<double>{10, 26, 42, 10, 26, 42}));
+}
+
+TEST(EinsumSublist, ErrorsNameEinsumAndTheBadSubscript) {
+  const Tensor a = ones64({2, 3}), b = ones64({3, 4});
+  EXPECT_ERROR(nb::einsum(a, {0, 52}), "[einsum]", "subscript 52 at position 1", "sublist of operand 0",
+               "[0, 52)");
+  EXPECT_ERROR(nb::einsum(a, {0, 1}, b, {1, -1}), "[einsum]", "subscript -1 at position 1", "operand 1");
+  EXPECT_ERROR(nb::einsum(a, {0, 1}, b, {1, 2}, {0, 99}), "[einsum]", "subscript 99", "the output");
+  EXPECT_ERROR(nb::einsum({a, b}, {{0, 1}}), "[einsum]", "one sublist per operand", "2 operand(s) and 1 sublist(s)");
+  EXPECT_ERROR(nb::einsum(TensorList{}, {}), "[einsum]", "at least one operand");
+  // The rest is checked on the equation the sublists spell, and named in it.
+  EXPECT_ERROR(nb::einsum(a, {0, 1}, b, {0, 2}), "[einsum] \"AB,AC\"", "subscript A has size 3 in operand 1");
+  EXPECT_ERROR(nb::einsum(a, {0, 1, 2}), "[einsum] \"ABC\"", "operand 0 has 2 dim(s)");
+  EXPECT_ERROR(nb::einsum(a, {nb::Ellipsis, 0, nb::Ellipsis}), "a second ellipsis");
+}
+
 TEST(TensorOpsErrors, TensordotOuterKronCross) {
   const Tensor a = ones64({2, 3}), b = ones64({3, 4});
   EXPECT_ERROR(nb::tensordot(a, b, {1}, {0, 1}), "[tensordot]", "same length");

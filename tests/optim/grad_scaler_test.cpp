@@ -40,6 +40,39 @@ TEST(GradScaler, ScalesTheLossAndUnscalesGradientsExactly) {
   EXPECT_EQ(scaler.growth_tracker(), 1);
 }
 
+TEST(GradScaler, ScaledLossDtypeFollowsResultTypeWithAnF32ZeroDimScale) {
+  // PyTorch's scale() is outputs * self._scale, _scale = torch.full((), init_scale, float32); by
+  // torch.result_type a 0-d f16/bf16 loss times a 0-d f32 is f32, a dimensioned one stays f16/bf16
+  // (LibTorch 1.13: (torch::full({}, 3, kHalf) * torch::full({}, 1024., kFloat)).dtype() == kFloat).
+  GradScaler scaler({.init_scale = 1024.0});
+  for (nb::DType half : {nb::DType::f16, nb::DType::bf16}) {
+    Tensor w = nb::full({}, 3.0, {.dtype = half, .requires_grad = true});
+    Tensor loss0 = w * w;  // 0-d
+    Tensor s0 = scaler.scale(loss0);
+    EXPECT_EQ(s0.dtype(), nb::DType::f32) << nb::dtype_name(half);
+    EXPECT_EQ(s0.shape(), nb::Shape{});
+    EXPECT_EQ(s0.item(), 9.0 * 1024.0);
+    s0.backward();
+    EXPECT_EQ(w.grad().dtype(), half) << "the gradient goes back in the parameter's dtype";
+    EXPECT_EQ(w.grad().item(), 6.0 * 1024.0);
+    for (const nb::Shape& shape : {nb::Shape{1}, nb::Shape{2, 3}}) {
+      Tensor loss = nb::full(shape, 0.5, {.dtype = half});
+      Tensor s = scaler.scale(loss);
+      EXPECT_EQ(s.dtype(), half) << nb::dtype_name(half) << " " << nb::shape_str(shape);
+      EXPECT_EQ(s.shape(), shape);
+      EXPECT_EQ(s.to_vector<double>(), std::vector<double>(size_t(s.numel()), 512.0));
+    }
+  }
+  // f64 stays f64 (0-d or not), times the scale rounded to f32 as PyTorch's _scale is: 0.1f.
+  GradScaler tenth({.init_scale = 0.1});
+  Tensor l64 = nb::full({}, 1.0, {.dtype = nb::DType::f64});
+  Tensor s64 = tenth.scale(l64);
+  EXPECT_EQ(s64.dtype(), nb::DType::f64);
+  EXPECT_EQ(s64.item(), double(0.1f));
+  EXPECT_EQ(tenth.scale(nb::full({2}, 1.0, {.dtype = nb::DType::f64})).dtype(), nb::DType::f64);
+  EXPECT_EQ(tenth.scale(nb::full({}, 1.0, {.dtype = nb::DType::f32})).item(), double(0.1f));
+}
+
 TEST(GradScaler, OverflowSkipsTheStepAndBacksOff) {
   Tensor w = param({1.0, 2.0});
   nb::optim::SGD opt({w}, nb::optim::SGDOptions(0.1));

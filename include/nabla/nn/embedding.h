@@ -44,7 +44,8 @@ class Embedding : public Module {
       : Embedding(EmbeddingOptions(num_embeddings, embedding_dim)) {}
   /// An Embedding whose weight is `embeddings` [num_embeddings, embedding_dim] itself (its storage
   /// is shared, not copied, as PyTorch's; the tensor passed in keeps its requires_grad), e.g.
-  /// word vectors trained elsewhere.
+  /// word vectors trained elsewhere. An integer table (ids, counts: looked up as PyTorch does) is
+  /// taken frozen only, since it cannot require grad, and without max_norm.
   static std::shared_ptr<Embedding> from_pretrained(const Tensor& embeddings,
                                                     const EmbeddingFromPretrainedOptions& options = {});
   Tensor forward(const Tensor& indices) override;

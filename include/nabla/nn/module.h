@@ -155,31 +155,35 @@ class Module {
   // ---- hooks (see nabla/nn/hooks.h) -----------------------------------------------------------
   // Each runs however the module is called: module(x), from a container, or as part of a fused
   // call (a hooked module is never fused with its neighbours). They run in registration order
-  // (forward pre-hooks, forward(), forward hooks); the output of a module with backward hooks
-  // is a view of forward()'s. Register and remove hooks while no thread is calling the module.
-  // Throw ModuleError when the module's call is not one tensor in, one out
+  // (forward pre-hooks, forward(), forward hooks), after the global hooks of the same kind;
+  // `.prepend = true` puts one first among this module's. The output of a module with backward
+  // hooks is a view of forward()'s. Register and remove hooks while no thread is calling the
+  // module. Throw ModuleError when the module's call is not one tensor in, one out
   // (supports_module_hooks()).
 
   /// fn(module, input) before every forward(); a returned tensor replaces the input.
   template <detail::ModuleHookFn<const Tensor&> F>
-  RemovableHandle register_forward_pre_hook(F fn) {
+  RemovableHandle register_forward_pre_hook(F fn, ForwardPreHookOptions options = {}) {
     return add_forward_pre_hook(
-        [fn = std::move(fn)](Module& m, const Tensor& x) mutable { return detail::call_user_hook(fn, m, x); });
+        [fn = std::move(fn)](Module& m, const Tensor& x) mutable { return detail::call_user_hook(fn, m, x); },
+        options);
   }
   /// fn(module, input, output) after every forward(); a returned tensor replaces the output.
-  /// `input` is the one forward() got (after the pre-hooks).
+  /// `input` is the one forward() got (after the pre-hooks). With `.always_call = true` it runs
+  /// even when the call throws (output undefined if forward() did), and the error is rethrown.
   template <detail::ModuleHookFn<const Tensor&, const Tensor&> F>
-  RemovableHandle register_forward_hook(F fn) {
+  RemovableHandle register_forward_hook(F fn, ForwardHookOptions options = {}) {
     return add_forward_hook([fn = std::move(fn)](Module& m, const Tensor& x, const Tensor& y) mutable {
       return detail::call_user_hook(fn, m, x, y);
-    });
+    }, options);
   }
   /// fn(module, grad_output) when the gradient with respect to the output has been computed,
   /// before it flows into the module; a returned tensor replaces grad_output.
   template <detail::ModuleHookFn<const Tensor&> F>
-  RemovableHandle register_full_backward_pre_hook(F fn) {
+  RemovableHandle register_full_backward_pre_hook(F fn, BackwardHookOptions options = {}) {
     return add_backward_pre_hook(
-        [fn = std::move(fn)](Module& m, const Tensor& g) mutable { return detail::call_user_hook(fn, m, g); });
+        [fn = std::move(fn)](Module& m, const Tensor& g) mutable { return detail::call_user_hook(fn, m, g); },
+        options);
   }
   /// fn(module, grad_input, grad_output) when the gradient with respect to the input has been
   /// computed (grad_output after any pre-hook's replacement); a returned tensor replaces
@@ -188,12 +192,12 @@ class Module {
   /// gradient that reaches the input by another path (a residual around the module) is not in
   /// grad_input. No hook runs while grad mode is off during the forward.
   template <detail::ModuleHookFn<const Tensor&, const Tensor&> F>
-  RemovableHandle register_full_backward_hook(F fn) {
+  RemovableHandle register_full_backward_hook(F fn, BackwardHookOptions options = {}) {
     return add_backward_hook([fn = std::move(fn)](Module& m, const Tensor& gi, const Tensor& go) mutable {
       return detail::call_user_hook(fn, m, gi, go);
-    });
+    }, options);
   }
-  /// Whether any hook is registered on this module (not its children).
+  /// Whether any hook is registered on this module (not its children, not the global hooks).
   bool has_hooks() const;
   /// Whether this module's call is one tensor in and one tensor out, which hooks need. False for
   /// layers called with or returning several tensors (RNNs, MultiheadAttention, the decoder
@@ -325,10 +329,10 @@ class Module {
   void collect(const std::string& prefix, std::vector<NamedTensor>* params, std::vector<NamedTensor>* buffers,
                bool persistent_only, bool recurse) const;
   void set_requires_grad(const std::string& prefix, bool on, const char* op);
-  RemovableHandle add_forward_pre_hook(ForwardPreHook fn);
-  RemovableHandle add_forward_hook(ForwardHook fn);
-  RemovableHandle add_backward_pre_hook(BackwardPreHook fn);
-  RemovableHandle add_backward_hook(BackwardHook fn);
+  RemovableHandle add_forward_pre_hook(ForwardPreHook fn, ForwardPreHookOptions options);
+  RemovableHandle add_forward_hook(ForwardHook fn, ForwardHookOptions options);
+  RemovableHandle add_backward_pre_hook(BackwardPreHook fn, BackwardHookOptions options);
+  RemovableHandle add_backward_hook(BackwardHook fn, BackwardHookOptions options);
   detail::ModuleHooks& hooks_for(const char* what);
   Tensor run_hooked(const Tensor& input, detail::ForwardRef forward_fn);
   friend struct detail::ModuleAccess;

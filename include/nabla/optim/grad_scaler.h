@@ -33,7 +33,8 @@ class GradScaler {
  public:
   explicit GradScaler(const GradScalerOptions& opts = {});
 
-  /// loss * scale (the loss itself when disabled).
+  /// loss * scale (the loss itself when disabled), the scale an f32 0-d tensor as PyTorch's:
+  /// a 0-d f16/bf16 loss gives an f32 result, a dimensioned one keeps its dtype (result_type).
   Tensor scale(const Tensor& loss) const;
   /// Divides the gradients of `optimizer`'s parameters by the scale, in place, and records
   /// whether any of them is inf or NaN. At most once per optimizer between update() calls.

@@ -176,24 +176,39 @@ void input_grad_typed(const ConvGeom& g, const T* gout, const T* w, T* gx) {
   });
 }
 
+// The weight gradient's batch chunks: at most this many (enough to balance 2, 4 or 8 threads),
+// and their partial sums together at most this many bytes.
+constexpr int64_t kMaxWeightGradChunks = 8;
+constexpr int64_t kWeightGradPartialBytes = int64_t(64) << 20;
+
 template <typename T>
 void weight_grad_typed(const ConvGeom& g, const T* x, const T* gout, T* gw) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.kh * g.kw, S = g.Ho * g.Wo;
   const int64_t wsize = g.O * K;
   const bool pointwise = is_pointwise(g);
-  // Each thread sums its samples into its own buffer; buffers are added in a fixed order.
-  const int64_t chunks = (g.N + sample_grain(g) - 1) / sample_grain(g);
-  int nt = omp_in_parallel() ? 1 : std::max(1, int(std::min<int64_t>(omp_get_max_threads(), chunks)));
-  Scratch<T> partial_buf(size_t(nt) * size_t(wsize));
+  if (g.N == 0) {
+    std::memset(gw, 0, size_t(wsize) * sizeof(T));
+    return;
+  }
+  // The batch is cut into chunks that depend on the shape alone; each chunk sums its samples in
+  // order into its own buffer (chunk 0 into gw), whichever thread runs it, and the buffers are
+  // added in chunk order: the sums, hence the f32 results, are the same for any thread count.
+  const int64_t grain = sample_grain(g);
+  const int64_t max_chunks =
+      std::clamp<int64_t>(kWeightGradPartialBytes / std::max<int64_t>(1, wsize * int64_t(sizeof(T))), 1,
+                          kMaxWeightGradChunks);
+  const int64_t wanted = std::min(max_chunks, (g.N + grain - 1) / grain);
+  const int64_t per = (g.N + wanted - 1) / wanted;
+  const int64_t chunks = (g.N + per - 1) / per;  // none empty
+  Scratch<T> partial_buf(size_t(std::max<int64_t>(chunks - 1, 1)) * size_t(wsize));
   T* partial = partial_buf.get();
-  std::memset(partial, 0, size_t(nt) * size_t(wsize) * sizeof(T));
+  const int nt = omp_in_parallel() ? 1 : int(std::min<int64_t>(omp_get_max_threads(), chunks));
   PerThreadScratch<T> cols_per_thread(pointwise ? 1 : size_t(K * S));
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num();
-    int64_t per = (g.N + nt - 1) / nt, b = t * per, e = std::min(g.N, b + per);
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t k = 0; k < chunks; ++k) {
     T* col = cols_per_thread.get();
-    T* acc = partial + size_t(t) * size_t(wsize);
+    T* acc = k == 0 ? gw : partial + size_t(k - 1) * size_t(wsize);
+    const int64_t b = k * per, e = std::min(g.N, b + per);
     for (int64_t n = b; n < e; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const T* xin = x + (n * g.C + grp * Cg) * g.H * g.W;
@@ -202,12 +217,20 @@ void weight_grad_typed(const ConvGeom& g, const T* x, const T* gout, T* gw) {
           im2col(g, Cg, xin, col);
           cols = col;
         }
-        gemm<T>(false, true, Og, K, S, T(1), gout + (n * g.O + grp * Og) * S, S, cols, S, T(1), acc + grp * Og * K, K);
+        // The chunk's first sample overwrites (beta 0): no buffer needs zeroing first.
+        gemm<T>(false, true, Og, K, S, T(1), gout + (n * g.O + grp * Og) * S, S, cols, S, n == b ? T(0) : T(1),
+                acc + grp * Og * K, K);
       }
   }
-  std::memcpy(gw, partial, size_t(wsize) * sizeof(T));
-  for (int t = 1; t < nt; ++t)
-    for (int64_t i = 0; i < wsize; ++i) gw[i] += partial[size_t(t) * size_t(wsize) + size_t(i)];
+  if (chunks == 1) return;
+  // Each element's chunk sums in chunk order. A few chunks of a small weight are a few
+  // microseconds' adds: threads (a second parallel region) only for large weights.
+  parallel_for(wsize, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t k = 1; k < chunks; ++k) {
+      const T* p = partial + size_t(k - 1) * size_t(wsize);
+      for (int64_t i = b; i < e; ++i) gw[i] += p[i];
+    }
+  });
 }
 
 std::atomic<ConvImpl> g_conv_impl{ConvImpl::Auto};
