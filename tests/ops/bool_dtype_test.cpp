@@ -8,6 +8,7 @@
 
 #include "common/expect_error.h"
 #include "nabla/nabla.h"
+#include "nabla/nn.h"
 
 namespace {
 
