@@ -292,6 +292,10 @@ TEST(BoolDtype, IsNanIsInfIsFiniteIsClose) {
     want.push_back(close);
     want_nan.push_back(close || (std::isnan(av[i]) && std::isnan(bv[i])));
   }
+  // LibTorch 1.13's torch.isclose on these: [1, 0, 1, 0, 1, 0, 1], and [1, 0, 1, 1, 1, 0, 1] with
+  // equal_nan: the formula above agrees.
+  EXPECT_EQ(want, (std::vector<int64_t>{1, 0, 1, 0, 1, 0, 1}));
+  EXPECT_EQ(want_nan, (std::vector<int64_t>{1, 0, 1, 1, 1, 0, 1}));
   Tensor a = nb::from_vector(av, {7}), b = nb::from_vector(bv, {7});
   EXPECT_EQ(nb::isclose(a, b, rtol, atol).dtype(), nb::kBool);
   EXPECT_EQ(ints(nb::isclose(a, b, rtol, atol)), want);
