@@ -1,5 +1,5 @@
 // Every differentiable op. Broadcasting follows NumPy; binary ops promote dtypes
-// (u8 < i64 < f16, bf16 < f32 < f64) as `result_type` says. Each op's VJP is written with
+// (bool < u8 < i64 < f16, bf16 < f32 < f64) as `result_type` says. Each op's VJP is written with
 // these same ops, so gradients are differentiable again (grad-of-grad). Errors name the op and the shapes involved.
 //
 // Integer tensors behave as PyTorch's. C++ cannot tell `x + 2` from `x + 2.0`, so a whole
@@ -9,8 +9,17 @@
 // math functions give f32 (f64 when the other operand is f64). An in-place op whose result is
 // floating is refused for an integer tensor. Floating -> integer conversion truncates, and NaN
 // or out-of-range values become the x86 "integer indefinite" (INT64_MIN; 0 for u8).
+//
+// bool (kBool) is PyTorch's torch.bool: comparisons, isnan/isinf/isfinite/isclose, logical_*,
+// all and any return it, and masks take it (u8 masks are still accepted: the legacy form, as in
+// PyTorch 1.x). Converting to bool gives x != 0 (NaN is true); bool converts to numbers as 0/1.
+// bool + bool is a logical or, bool * bool a logical and (as PyTorch); bool - bool and -bool are
+// errors (use logical_xor / logical_not). sum, cumsum and prod of bool give i64; mean is an error.
+// With a scalar, a whole number makes a bool tensor i64 and a fraction f32 (PyTorch's int and
+// float scalars).
 #pragma once
 #include <array>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,8 +31,8 @@ namespace nabla {
 
 // ---- dtype promotion (ops/op_util.cpp) ------------------------------------------------------
 /// The dtype a binary op computes `a` with `b` in: PyTorch's `torch.result_type`. Tensors with
-/// dimensions promote among themselves; a 0-d tensor counts only when its category (integer <
-/// floating) is higher than theirs. So `bf16 tensor * f32 0-d tensor` stays bf16 and `f32 tensor
+/// dimensions promote among themselves; a 0-d tensor counts only when its category (bool <
+/// integer < floating) is higher than theirs (so `bool mask * i64 0-d` is i64, `u8 * bool 0-d` u8). So `bf16 tensor * f32 0-d tensor` stays bf16 and `f32 tensor
 /// + f64 0-d tensor` stays f32 (a 0-d tensor acts as a number would), while `i64 tensor * f32 0-d`
 /// gives f32. Between two 0-d (or two dimensioned) tensors it is `promote`.
 DType result_type(const Tensor& a, const Tensor& b);
@@ -49,8 +58,12 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Device device = De
 /// A random permutation of 0..n-1 (i64).
 Tensor randperm(int64_t n);
 /// Copies `values` (row-major) into a new tensor of `shape` (dtype from T unless given).
+/// T is float, double, int64_t, uint8_t or bool (std::vector<bool> too; with `dtype` kBool any
+/// non-zero value becomes true).
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, std::optional<DType> dtype = std::nullopt);
+/// A bool tensor from a braced list: from_vector({true, false, true}, {3}).
+Tensor from_vector(std::initializer_list<bool> values, const Shape& shape);
 Tensor scalar_tensor(double value, DType dtype = DType::f32);
 /// In-place random fills (for initializers); no autograd.
 void uniform_(Tensor& t, double low, double high);
@@ -117,7 +130,7 @@ Tensor remainder(const Tensor& a, const Tensor& b);
 Tensor remainder(const Tensor& a, double b);
 /// Element-wise clamp to [min, max] (either bound may be absent). Gradient passes where not clamped.
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
-/// cond ? a : b, with `cond` a u8 (boolean) tensor; broadcast.
+/// cond ? a : b, with `cond` a bool tensor (or a u8 one, the legacy form: non-zero is true); broadcast.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // Three-operand element-wise ops (ops/blend.cpp), broadcast over all three, PyTorch's formulas.
 /// start + weight (end - start), evaluated as end - (end - start)(1 - weight) where |weight| >= 0.5
@@ -130,16 +143,27 @@ Tensor lerp(const Tensor& start, const Tensor& end, double weight);
 Tensor addcmul(const Tensor& input, const Tensor& t1, const Tensor& t2, double value = 1);
 /// input + value t1 / t2 (true division). Two integer tensors t1, t2 are refused, as PyTorch does.
 Tensor addcdiv(const Tensor& input, const Tensor& t1, const Tensor& t2, double value = 1);
-/// Comparisons return u8 (1 = true) and are not differentiable.
+/// Comparisons return bool and are not differentiable.
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
+/// Element-wise tests, bool results (integer and bool tensors: finite, never NaN or infinite).
 Tensor isfinite(const Tensor& x);
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+/// Element-wise a == b or |a - b| <= atol + rtol * |b| (bool), as torch.isclose; NaN equals NaN
+/// only with `equal_nan`. a and b must share a dtype, as in PyTorch.
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
 /// Element-wise |a - b| <= atol + rtol * |b| for all elements.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+/// Logical ops of any dtypes (non-zero, NaN included, is true), broadcast; bool results.
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
@@ -158,6 +182,16 @@ Tensor operator>(const Tensor& a, double b);
 Tensor operator<(const Tensor& a, double b);
 Tensor operator>(const Tensor& a, const Tensor& b);
 Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, double b);
+Tensor operator<=(const Tensor& a, double b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+/// On bool tensors: logical and / or / xor / not (PyTorch's &, |, ^, ~ on bool); other dtypes
+/// are refused (nabla has no bitwise integer ops).
+Tensor operator&(const Tensor& a, const Tensor& b);
+Tensor operator|(const Tensor& a, const Tensor& b);
+Tensor operator^(const Tensor& a, const Tensor& b);
+Tensor operator~(const Tensor& x);
 
 // ---- activations (ops/activation.cpp; composed unless noted) ------------------------------
 Tensor relu(const Tensor& x);  ///< kernel-backed, VJP uses threshold_backward
@@ -223,14 +257,15 @@ Tensor std(const Tensor& x, const Shape& dims = {}, bool keepdim = false, int64_
 Tensor max(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 Tensor min(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 /// Product over `dims` (all when empty; PyTorch's prod takes one dim, several here multiply over
-/// each); integers (u8 too) multiply in i64, wrapping, as PyTorch. 1 over an empty dim. Computed as
+/// each); integers (u8 and bool too) multiply in i64, wrapping, as PyTorch. 1 over an empty dim. Computed as
 /// a tree of pairwise products, so the gradient is the product of the other elements with zeros
 /// among the inputs as well (one zero: only it gets a gradient; two or more: none), and it is
 /// differentiable again (PyTorch 1.13's second derivative with two or more zeros in one product
 /// is 0, which is wrong; this one is the true one).
 Tensor prod(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 /// Whether any / all elements over `dims` (all when empty) are non-zero (NaN counts as non-zero):
-/// u8 (nabla's boolean; PyTorch gives bool except for u8 input). any of nothing is 0, all is 1.
+/// bool (PyTorch 1.13 gives u8 for u8 input; nabla gives bool for every input). any of nothing
+/// is false, all is true.
 Tensor any(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 Tensor all(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim = false);
@@ -245,7 +280,7 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, boo
 Tensor sum_to(const Tensor& x, const Shape& shape);
 // Scans along `dim` (ops/scan.cpp): log2(n) rounds of a Hillis-Steele scan, each composed of
 // existing ops, so the gradients and their gradients come from autograd on every device.
-/// Running sum along `dim` (u8 input counts as i64).
+/// Running sum along `dim` (u8 and bool input count as i64).
 Tensor cumsum(const Tensor& x, int64_t dim);
 /// Running product along `dim`; integers (u8 too) multiply in i64, as PyTorch. Built of products
 /// only (no division), so the gradient is right where x has zeros, and differentiable again.
@@ -461,8 +496,12 @@ Tensor repeat(const Tensor& x, const Shape& repeats);
 /// elsewhere (a causal attention mask is tril of ones).
 Tensor tril(const Tensor& x, int64_t diagonal = 0);
 Tensor triu(const Tensor& x, int64_t diagonal = 0);
-/// x with `value` where the u8 `mask` (broadcast to x's shape) is 1.
+/// x with `value` where the bool `mask` (broadcast to x's shape) is true; a u8 mask (the legacy
+/// form) counts non-zero as true.
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+/// The elements of x where `mask` (bool, or legacy u8; both broadcast together) is true, as a
+/// 1-D tensor in row-major order: PyTorch's masked_select and x[mask]. Differentiable in x.
+Tensor masked_select(const Tensor& x, const Tensor& mask);
 /// One-hot encoding of i64 labels in [0, num_classes) as f32 (`dtype` to change).
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
 /// The diagonal of x over dims dim1, dim2 (offset > 0 above the main diagonal, < 0 below), as a

@@ -128,8 +128,10 @@ class Tensor {
   /// Typed host pointer; errors for tensors on a GPU (copy them with `to(Device::cpu())`).
   template <typename T>
   T* data_ptr() const {
-    NB_CHECK(dtype_of<T>::value == dtype(), "[data_ptr] tensor has dtype ", dtype(), ", asked for ",
-             dtype_of<T>::value);
+    // A bool tensor's bytes (0 or 1) may also be read as uint8_t: code from before kBool, when
+    // comparisons gave u8, keeps working.
+    NB_CHECK(dtype_of<T>::value == dtype() || (std::is_same_v<T, uint8_t> && dtype() == DType::boolean),
+             "[data_ptr] tensor has dtype ", dtype(), ", asked for ", dtype_of<T>::value);
     NB_CHECK(device().is_cpu(), "[data_ptr] tensor is on ", device(),
              "; host code can read it after .to(Device::cpu())");
     return static_cast<T*>(raw_data());

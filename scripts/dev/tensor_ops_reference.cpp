@@ -76,8 +76,8 @@ const char* dtype_name(const torch::Tensor& t) {
   switch (t.scalar_type()) {
     case torch::kDouble: return "f64";
     case torch::kLong: return "i64";
-    case torch::kByte:
-    case torch::kBool: return "u8";  // nabla's booleans are u8
+    case torch::kByte: return "u8";
+    case torch::kBool: return "bool";
     default: throw std::runtime_error("unexpected dtype");
   }
 }

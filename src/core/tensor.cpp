@@ -153,6 +153,7 @@ void* Tensor::raw_data() const {
 namespace {
 double load_as_double(const void* base, DType dt, int64_t idx) {
   switch (dt) {
+    case DType::boolean:
     case DType::u8: return static_cast<const uint8_t*>(base)[idx];
     case DType::i64: return double(static_cast<const int64_t*>(base)[idx]);
     case DType::f16: return float(static_cast<const Half*>(base)[idx]);
@@ -167,7 +168,7 @@ double load_as_double(const void* base, DType dt, int64_t idx) {
 // undefined otherwise).
 int64_t load_as_int64(const void* base, DType dt, int64_t idx, const char* op) {
   if (dt == DType::i64) return static_cast<const int64_t*>(base)[idx];
-  if (dt == DType::u8) return static_cast<const uint8_t*>(base)[idx];
+  if (dt == DType::u8 || dt == DType::boolean) return static_cast<const uint8_t*>(base)[idx];
   const double v = load_as_double(base, dt, idx);
   NB_CHECK(v >= -0x1p63 && v < 0x1p63, "[", op, "] value ", v, " (dtype ", dt, ") does not fit an int64");
   return int64_t(v);
@@ -317,7 +318,9 @@ void print_values(std::ostream& os, const Tensor& t, const std::vector<double>& 
   auto fmt = [&](size_t i) {
     const double x = v[i];
     std::ostringstream s;
-    if (!fp) {
+    if (t.dtype() == DType::boolean) {
+      s << (ints[i] ? "True" : "False");  // as PyTorch prints bool tensors
+    } else if (!fp) {
       s << ints[i];
     } else if (!std::isfinite(x)) {
       s << (std::isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf"));

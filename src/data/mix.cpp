@@ -100,7 +100,7 @@ Batch cutmix_batch(const Batch& batch, const CutMixBox& box, int64_t num_classes
   std::vector<uint8_t> m(size_t(h * w), 0);
   for (int64_t y = box.y1; y < box.y2; ++y)
     std::fill(m.begin() + y * w + box.x1, m.begin() + y * w + box.x2, uint8_t(1));
-  const Tensor mask = from_vector<uint8_t>(m, {1, 1, h, w}).to(x.device());
+  const Tensor mask = from_vector<uint8_t>(m, {1, 1, h, w}, DType::boolean).to(x.device());
   const double lambda = 1.0 - double(box.area()) / double(h * w);
   return {where(mask, roll(x, 1, 0), x), mixed_targets(batch, lambda, num_classes)};
 }

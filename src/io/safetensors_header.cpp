@@ -14,6 +14,7 @@ namespace nabla::io::detail {
 
 const char* dtype_tag(DType d) {
   switch (d) {
+    case DType::boolean: return "BOOL";
     case DType::u8: return "U8";
     case DType::i64: return "I64";
     case DType::f16: return "F16";
@@ -59,7 +60,7 @@ struct DtypeInfo {
 // named explicitly so the user learns the file is fine but the dtype is not supported.
 constexpr std::array<DtypeInfo, 21> kDtypes = {{
     {"F32", true, DType::f32},      {"F64", true, DType::f64},      {"I64", true, DType::i64},
-    {"U8", true, DType::u8},        {"BOOL", false, DType::u8},     {"I8", false, DType::u8},
+    {"U8", true, DType::u8},        {"BOOL", true, DType::boolean},     {"I8", false, DType::u8},
     {"I16", false, DType::u8},      {"U16", false, DType::u8},      {"I32", false, DType::u8},
     {"U32", false, DType::u8},      {"U64", false, DType::u8},      {"F16", true, DType::f16},
     {"BF16", true, DType::bf16},     {"F8_E4M3", false, DType::u8},  {"F8_E5M2", false, DType::u8},
@@ -112,7 +113,7 @@ class EntryParser {
     const std::string& tag = j.as_string();
     for (const DtypeInfo& d : kDtypes) {
       if (tag != d.tag) continue;
-      check(d.supported, "dtype ", tag, " is not supported (nabla reads F32, F64, BF16, F16, I64 and U8)");
+      check(d.supported, "dtype ", tag, " is not supported (nabla reads F32, F64, BF16, F16, I64, U8 and BOOL)");
       return d.dtype;
     }
     fail_tensor("unknown dtype ", show(tag));

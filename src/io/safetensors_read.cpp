@@ -22,6 +22,16 @@ uint64_t read_le64(const uint8_t* p) {
 
 Tensor make_tensor(const detail::TensorEntry& e) { return empty(e.shape, {.dtype = e.dtype}); }
 
+/// A BOOL tensor's bytes must be 0 or 1: nabla's bool ops rely on it (a 2 would be true for
+/// where but unequal to true for eq), so another byte is a corrupt file, not a value to keep.
+void check_bool_bytes(const Tensor& t, const std::string& tensor_name, const std::string& file) {
+  if (t.dtype() != DType::boolean) return;
+  const auto* p = static_cast<const uint8_t*>(t.raw_data());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    NB_CHECK(p[i] <= 1, detail::where(file), "tensor ", detail::show(tensor_name), ": BOOL element ", i, " is byte ",
+             int(p[i]), "; expected 0 or 1");
+}
+
 // Owns a file descriptor; reads exactly the bytes asked for or throws naming the file.
 class File {
  public:
@@ -75,6 +85,7 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
     Tensor t = make_tensor(e);
     // parse_header proved [begin, end) lies inside the data area.
     if (e.end > e.begin) std::memcpy(t.raw_data(), data + data_start + e.begin, size_t(e.end - e.begin));
+    check_bool_bytes(t, e.name, name);
     out.tensors.emplace(std::move(e.name), std::move(t));
   }
   return out;
@@ -102,6 +113,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
       std::string what = "tensor " + detail::show(e.name);
       f.read_at(t.raw_data(), e.end - e.begin, data_start + e.begin, what.c_str());
     }
+    check_bool_bytes(t, e.name, path);
     out.tensors.emplace(std::move(e.name), std::move(t));
   }
   return out;

@@ -1,6 +1,6 @@
 // Writing safetensors exactly as the reference implementation (huggingface/safetensors,
 // `prepare`) does, so files compare byte for byte: data ordered by dtype (widest first: I64,
-// F64, F32, BF16, F16, U8) then by name, which keeps every tensor aligned to its element size; header
+// F64, F32, BF16, F16, U8, BOOL) then by name, which keeps every tensor aligned to its element size; header
 // listing __metadata__ first and then the tensors in data order, each as
 // {"dtype":..,"shape":..,"data_offsets":[begin,end]}, padded with spaces to a multiple of 8.
 #include <algorithm>
@@ -17,6 +17,7 @@ namespace {
 // Reference dtype order (its Dtype enum), for the data layout.
 int dtype_rank(DType d) {
   switch (d) {
+    case DType::boolean: return -1;  // BOOL comes first in the reference enum: its data goes last
     case DType::u8: return 0;
     case DType::f16: return 1;
     case DType::bf16: return 2;

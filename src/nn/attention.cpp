@@ -20,9 +20,12 @@ using detail::tagged_call;
 
 Tensor scalar_as(double v, const Tensor& like) { return full({}, v, {.dtype = like.dtype(), .device = like.device()}); }
 
-/// A bool (u8, true = masked out) mask as an additive one: -inf where true, 0 elsewhere.
+/// A bool (or legacy u8) mask, true = masked out.
+bool is_bool_mask(const Tensor& m) { return m.dtype() == DType::boolean || m.dtype() == DType::u8; }
+
+/// A bool mask (true = masked out) as an additive one: -inf where true, 0 elsewhere.
 Tensor additive(const Tensor& mask, const Tensor& like) {
-  if (mask.dtype() != DType::u8) return mask;
+  if (!is_bool_mask(mask)) return mask;
   return where(mask, scalar_as(-INFINITY, like), scalar_as(0.0, like));
 }
 
@@ -103,8 +106,9 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, const
 
   // Masks: checked, then brought to [N, H or 1, L or 1, S] so they broadcast over the heads.
   auto check_mask = [&](const Tensor& m, const char* name, const Shape& want, const Shape& alt) {
-    if (m.dtype() != DType::u8 && m.dtype() != query.dtype())
-      fail(name, " must be u8 (bool: true = masked out) or ", query.dtype(), " (added) like the query, got ", m.dtype());
+    if (!is_bool_mask(m) && m.dtype() != query.dtype())
+      fail(name, " must be bool (true = masked out; u8 is accepted as the legacy form) or ", query.dtype(),
+           " (added) like the query, got ", m.dtype());
     if (m.shape() != want && (alt.empty() || m.shape() != alt))
       fail(name, " of shape ", m.shape(), " does not fit query ", query.shape(), " and key ", key.shape(), ": expected ",
            want, alt.empty() ? "" : " or ", alt.empty() ? Shape{} : alt);
@@ -120,15 +124,15 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, const
     check_mask(o.attn_mask, "attn_mask", {L, S}, {batched ? N * H : H, L, S});
     am = o.attn_mask.dim() == 2 ? o.attn_mask : o.attn_mask.reshape({N, H, L, S});
   }
-  Tensor mask;  // for scaled_dot_product_attention: u8 true = attend, or float added
+  Tensor mask;  // for scaled_dot_product_attention: bool true = attend, or float added
   if (kpm.defined() && am.defined()) {
-    if (kpm.dtype() == DType::u8 && am.dtype() == DType::u8)
-      mask = mul(eq(kpm, scalar_as(0, kpm)), eq(am, scalar_as(0, am)));
+    if (is_bool_mask(kpm) && is_bool_mask(am))
+      mask = logical_and(logical_not(kpm), logical_not(am));
     else
       mask = additive(kpm, query) + additive(am, query);
   } else if (kpm.defined() || am.defined()) {
     const Tensor& m = kpm.defined() ? kpm : am;
-    mask = m.dtype() == DType::u8 ? eq(m, scalar_as(0, m)) : m;
+    mask = is_bool_mask(m) ? logical_not(m) : m;
   }
 
   // [N, len, features] internally.

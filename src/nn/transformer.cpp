@@ -57,14 +57,14 @@ SeqDims check_pair(const Module& m, int64_t E, bool bf, const Tensor& x, const c
   return d;
 }
 
-/// A mask's dtype (u8, true = masked out, or the inputs' floating dtype, added) and shape (`want`
-/// or `alt`).
+/// A mask's dtype (bool, true = masked out, or legacy u8; or the inputs' floating dtype, added)
+/// and shape (`want` or `alt`).
 void check_mask(const Module& m, const char* name, const Tensor& mask, DType dtype, const Shape& want,
                 const std::optional<Shape>& alt, const char* what) {
   if (!mask.defined()) return;
-  if (mask.dtype() != DType::u8 && mask.dtype() != dtype)
-    m.fail(name, " must be u8 (true = masked out) or ", dtype, " (added to the scores) like the inputs, got ",
-           mask.dtype());
+  if (mask.dtype() != DType::boolean && mask.dtype() != DType::u8 && mask.dtype() != dtype)
+    m.fail(name, " must be bool (true = masked out; u8 is accepted as the legacy form) or ", dtype,
+           " (added to the scores) like the inputs, got ", mask.dtype());
   if (mask.shape() == want || (alt && mask.shape() == *alt)) return;
   if (alt)
     m.fail(name, " of shape ", mask.shape(), " does not fit ", what, ": expected ", want, " or ", *alt);

@@ -49,8 +49,9 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaO
   if (!m.defined()) return;
   NB_CHECK(!o.is_causal, "[", kOp, "] pass either attn_mask or is_causal=true, not both (as PyTorch)");
   ops::check_same_device(q, m, kOp);
-  NB_CHECK(m.dtype() == DType::u8 || m.dtype() == q.dtype(), "[", kOp, "] attn_mask must be u8 (bool: true = attend) or ",
-           q.dtype(), " (added to the scores) like the query, got ", m.dtype(), " mask of shape ", m.shape());
+  NB_CHECK(m.dtype() == DType::boolean || m.dtype() == DType::u8 || m.dtype() == q.dtype(), "[", kOp,
+           "] attn_mask must be bool (true = attend; u8 is accepted as the legacy form) or ", q.dtype(),
+           " (added to the scores) like the query, got ", m.dtype(), " mask of shape ", m.shape());
   // The scores' shape: Q's and K's batch dims broadcast, then [L, S]; the mask may add leading dims.
   Shape scores = batch_of(q).size() >= batch_of(k).size() ? batch_of(q) : batch_of(k);
   for (size_t i = 1; i <= std::min(batch_of(q).size(), batch_of(k).size()); ++i)
@@ -77,10 +78,10 @@ std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(const Tensor
   Tensor neg_inf = ops::scalar_like(-INFINITY, scores);
   if (o.is_causal) {
     // keep[i, j] = j <= i: the lower triangle, top-left aligned as PyTorch's.
-    scores = where(tril(ones({L, S}, {.dtype = DType::u8, .device = q.device()})), scores, neg_inf);
+    scores = where(tril(ones({L, S}, {.dtype = DType::boolean, .device = q.device()})), scores, neg_inf);
   } else if (m.defined()) {
     // where (not adding -inf) for bool masks: the masked positions then pass no gradient at all.
-    scores = m.dtype() == DType::u8 ? where(m, scores, neg_inf) : scores + m;
+    scores = !is_floating(m.dtype()) ? where(m, scores, neg_inf) : scores + m;
   }
   Tensor p;
   if (o.is_causal || m.defined()) {

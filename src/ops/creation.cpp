@@ -42,6 +42,7 @@ Tensor arange(double start, double end, double step, std::optional<DType> dtype)
     ops::check_fill_value(dt, start, "arange");
     ops::check_fill_value(dt, start + double(n - 1) * step, "arange");
   }
+  NB_CHECK(dt != DType::boolean, "[arange] is not implemented for bool, as in PyTorch");
   Tensor t = empty({std::max<int64_t>(n, 0)}, {.dtype = dt});
   NB_DISPATCH_ALL_AND_HALF(dt, "arange", [&] {
     scalar_t* p = t.data_ptr<scalar_t>();
@@ -60,6 +61,7 @@ Tensor arange(double end) { return arange(0, end, 1); }
 
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
   NB_CHECK(steps >= 0, "[linspace] steps must be non-negative, got ", steps);
+  NB_CHECK(opts.dtype != DType::boolean, "[linspace] is not implemented for bool, as in PyTorch");
   if (steps > 0) {  // every value lies between the two ends, which must fit an integer dtype
     ops::check_fill_value(opts.dtype, start, "linspace");
     ops::check_fill_value(opts.dtype, end, "linspace");
@@ -157,5 +159,10 @@ template Tensor from_vector(const std::vector<float>&, const Shape&, std::option
 template Tensor from_vector(const std::vector<double>&, const Shape&, std::optional<DType>);
 template Tensor from_vector(const std::vector<int64_t>&, const Shape&, std::optional<DType>);
 template Tensor from_vector(const std::vector<uint8_t>&, const Shape&, std::optional<DType>);
+template Tensor from_vector(const std::vector<bool>&, const Shape&, std::optional<DType>);
+
+Tensor from_vector(std::initializer_list<bool> values, const Shape& shape) {
+  return from_vector(std::vector<bool>(values), shape);
+}
 
 }  // namespace nabla

@@ -71,18 +71,32 @@ using Grads2 = std::pair<Tensor, Tensor>;
 
 }  // namespace
 
+namespace {
+/// The dtype two operands of `op` compute in (checked defined first).
+DType checked_result_type(const Tensor& a, const Tensor& b, const char* op) {
+  NB_CHECK(a.defined() && b.defined(), "[", op, "] got an undefined tensor");
+  return result_type(a, b);
+}
+}  // namespace
+
 // ---- binary ----------------------------------------------------------------------------
 Tensor add(const Tensor& a, const Tensor& b) {
+  // bool + bool stays bool: a logical or, as PyTorch (a u8 sum would give 2).
+  if (checked_result_type(a, b, "add") == DType::boolean) return logical_or(a, b);
   return binary_op(BinaryOp::Add, "add", a, b, false, false,
                    [](const Tensor& g, const auto&, const auto&, const auto&, bool, bool) { return Grads2{g, g}; });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  NB_CHECK(checked_result_type(a, b, "sub") != DType::boolean, "[sub] subtraction, the `-` operator, with two bool tensors "
+           "(shapes ", a.shape(), " and ", b.shape(), ") is not supported; use the `^` operator or logical_xor() instead");
   return binary_op(BinaryOp::Sub, "sub", a, b, false, false,
                    [](const Tensor& g, const auto&, const auto&, const auto&, bool, bool nb) { return Grads2{g, nb ? -g : Tensor()}; });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  // bool * bool stays bool: a logical and, as PyTorch.
+  if (checked_result_type(a, b, "mul") == DType::boolean) return logical_and(a, b);
   return binary_op(BinaryOp::Mul, "mul", a, b, true, false,
                    [](const Tensor& g, const Tensor& x, const Tensor& y, const auto&, bool na, bool nb) {
                      return Grads2{na ? g * y : Tensor(), nb ? g * x : Tensor()};
@@ -105,7 +119,9 @@ Tensor pow(const Tensor& a0, const Tensor& b0) {
   if (!a0.is_floating_point() && !b0.is_floating_point()) {
     // Integers stay integers (exact, wrapping like their products), as in PyTorch, which also
     // refuses negative exponents: their results are not integers.
-    NB_CHECK(b0.dtype() == DType::u8 || sum(b0 < 0.0).item<int64_t>() == 0, "[pow] integers to negative integer powers are not allowed "
+    NB_CHECK(result_type(a0, b0) != DType::boolean, "[pow] is not implemented for two bool tensors (shapes ", a0.shape(),
+             " and ", b0.shape(), "), as in PyTorch; convert one with .to(kI64)");
+    NB_CHECK(b0.dtype() == DType::u8 || b0.dtype() == DType::boolean || sum(b0 < 0.0).item<int64_t>() == 0, "[pow] integers to negative integer powers are not allowed "
              "(exponent dtype ", b0.dtype(), "); use a floating base or exponent");
     return binary_op(BinaryOp::Pow, "pow", a0, b0, false, false,
                      [](const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, bool) { return Grads2{}; });
@@ -214,6 +230,8 @@ Tensor remainder(const Tensor& a, double b) { return remainder(a, scalar_operand
 
 // ---- unary ---------------------------------------------------------------------------------
 Tensor neg(const Tensor& x) {
+  NB_CHECK(!x.defined() || x.dtype() != DType::boolean, "[neg] negation, the `-` operator, on a bool tensor (shape ",
+           x.shape(), ") is not supported; to invert a mask use the `~` operator or logical_not() instead");
   return unary_op(UnaryOp::Neg, "neg", x, false, false, [](const Tensor& g, const auto&, const auto&) { return -g; });
 }
 Tensor exp(const Tensor& x) {
@@ -251,6 +269,8 @@ Tensor rsqrt(const Tensor& x) {
                   [](const Tensor& g, const Tensor& x, const Tensor& out) { return g * -0.5 * out / x; });
 }
 Tensor abs(const Tensor& x) {
+  NB_CHECK(!x.defined() || x.dtype() != DType::boolean, "[abs] is not implemented for bool (shape ", x.shape(),
+           "), as in PyTorch");
   return unary_op(UnaryOp::Abs, "abs", x, true, false,
                   [](const Tensor& g, const Tensor& x, const auto&) { return g * sign(x); });
 }
@@ -279,6 +299,7 @@ Tensor reciprocal(const Tensor& x) {
 Tensor square(const Tensor& x) {
   // PyTorch's square is pow(x, 2), so CUDA's autocast runs it in f32 as pow.
   if (ops::AutocastRegion ac(ops::autocast_op::pow, {&x}); ac.active()) return square(ac.cast(x));
+  if (x.defined() && x.dtype() == DType::boolean) return square(x.to(DType::i64));  // PyTorch's pow(bool, 2) is i64
   return mul(x, x);
 }
 
@@ -610,6 +631,8 @@ Tensor threshold(const Tensor& x, double th, double value) {
 Tensor pow(const Tensor& x, double p) {
   if (ops::AutocastRegion ac(ops::autocast_op::pow, {&x}); ac.active())
     return pow(ac.cast(x), p);
+  // A bool base with a whole exponent is i64 in PyTorch (the exponent is an int scalar).
+  if (x.defined() && x.dtype() == DType::boolean && std::isfinite(p) && std::floor(p) == p) return pow(x.to(DType::i64), p);
   if (p == 1.0) return x * 1.0;
   if (p == 2.0) return mul(x, x);
   if (!x.is_floating_point() && std::isfinite(p) && std::floor(p) == p) {  // a whole exponent keeps the dtype
@@ -692,6 +715,11 @@ namespace {
 // there, -255..-1 wrap (x - 1 is x + 255 modulo 256; x * -1 is the negation modulo 256).
 Tensor integer_scalar_operand(const Tensor& a, double b, const char* op) {
   if (!std::isfinite(b) || std::floor(b) != b) return scalar_tensor(b, DType::f32);
+  // A whole number is PyTorch's int scalar, of a higher category than bool: the result is i64.
+  if (a.dtype() == DType::boolean) {
+    ops::check_fill_value(DType::i64, b, op);
+    return scalar_tensor(b, DType::i64);
+  }
   if (a.dtype() == DType::u8 && b < 0 && b >= -255) b += 256;
   ops::check_fill_value(a.dtype(), b, op);
   return scalar_tensor(b, a.dtype());
@@ -700,12 +728,15 @@ Tensor integer_scalar_operand(const Tensor& a, double b, const char* op) {
 // an integer tensor ([2] < 2.5 false, 2.5 having become 2) or undefined (1e30, NaN), so a
 // fraction is replaced by the whole number with the same answers (x < 2.5 is x < 3, x > 2.5 is
 // x > 2), and a scalar beyond the dtype's range, or NaN, answers alike for every element.
-Tensor compare_scalar(CompareOp op, const Tensor& a, double b, const char* name) {
-  if (a.is_floating_point()) return ops::compare_kernel(op, a, scalar_like(b, a), name);
-  const bool less = op == CompareOp::Lt;
-  auto everywhere = [&](bool v) { return full(a.shape(), v ? 1.0 : 0.0, {.dtype = DType::u8, .device = a.device()}); };
-  if (std::isnan(b)) return everywhere(false);
-  const double whole = less ? std::ceil(b) : std::floor(b);
+Tensor compare_scalar(CompareOp op, const Tensor& a0, double b, const char* name) {
+  if (a0.is_floating_point()) return ops::compare_kernel(op, a0, scalar_like(b, a0), name);
+  // A bool tensor compares as its 0/1 values (a bool 300 would be true, i.e. 1).
+  const Tensor a = a0.dtype() == DType::boolean ? a0.to(DType::u8) : a0;
+  const bool less = op == CompareOp::Lt || op == CompareOp::Le;
+  auto everywhere = [&](bool v) { return full(a.shape(), v ? 1.0 : 0.0, {.dtype = DType::boolean, .device = a.device()}); };
+  if (std::isnan(b)) return everywhere(op == CompareOp::Ne);
+  // x > 2.5 is x > 2 and x <= 2.5 is x <= 2 (floor); x < 2.5 is x < 3 and x >= 2.5 is x >= 3 (ceil).
+  const double whole = op == CompareOp::Gt || op == CompareOp::Le ? std::floor(b) : std::ceil(b);
   if (!ops::converts_without_overflow(a.dtype(), whole)) return everywhere(less == (whole > 0));
   return ops::compare_kernel(op, a, scalar_like(whole, a), name);
 }
@@ -735,8 +766,10 @@ Tensor operator/(const Tensor& a, double b) {
 Tensor operator+(double a, const Tensor& b) { return b + a; }
 Tensor operator-(double a, const Tensor& b) {
   // A fraction makes the result floating: promote before negating, or -u8 wraps (2.5 - u8(3)
-  // was 255.5). A whole a keeps the integer dtype, wrapping as PyTorch does.
+  // was 255.5). A whole a keeps the integer dtype, wrapping as PyTorch does; 1 - mask is i64
+  // (PyTorch's int scalar with bool).
   if (!b.is_floating_point() && std::floor(a) != a) return neg(b.to(DType::f32)) + a;
+  if (b.dtype() == DType::boolean) return neg(b.to(DType::i64)) + a;
   return neg(b) + a;
 }
 Tensor operator*(double a, const Tensor& b) { return b * a; }
@@ -762,12 +795,76 @@ Tensor operator>(const Tensor& a, double b) { return compare_scalar(CompareOp::G
 Tensor operator<(const Tensor& a, double b) { return compare_scalar(CompareOp::Lt, a, b, "lt"); }
 Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+Tensor operator>=(const Tensor& a, double b) { return compare_scalar(CompareOp::Ge, a, b, "ge"); }
+Tensor operator<=(const Tensor& a, double b) { return compare_scalar(CompareOp::Le, a, b, "le"); }
+Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
 Tensor isfinite(const Tensor& x) {
-  if (!x.is_floating_point()) return ones(x.shape(), {.dtype = DType::u8, .device = x.device()});
-  return ops::unary_kernel(UnaryOp::IsFinite, x).to(DType::u8);
+  ops::check_tensor(x, "isfinite");
+  if (!x.is_floating_point()) return ones(x.shape(), {.dtype = DType::boolean, .device = x.device()});
+  return ops::unary_kernel(UnaryOp::IsFinite, x).to(DType::boolean);
+}
+Tensor isnan(const Tensor& x) {
+  ops::check_tensor(x, "isnan");
+  if (!x.is_floating_point()) return zeros(x.shape(), {.dtype = DType::boolean, .device = x.device()});
+  return ops::compare_kernel(CompareOp::Ne, x, x, "isnan");  // only NaN differs from itself
+}
+Tensor isinf(const Tensor& x) {
+  ops::check_tensor(x, "isinf");
+  if (!x.is_floating_point()) return zeros(x.shape(), {.dtype = DType::boolean, .device = x.device()});
+  return ops::compare_kernel(CompareOp::Eq, ops::unary_kernel(UnaryOp::Abs, x), scalar_like(INFINITY, x), "isinf");
 }
 
-bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+// ---- logical ops: every operand counts as x != 0; computed on bool (0/1) bytes -------------------
+namespace {
+Tensor as_bool(const Tensor& x, const char* op) {
+  ops::check_tensor(x, op);
+  return x.dtype() == DType::boolean ? x : x.to(DType::boolean);
+}
+}  // namespace
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  // min of two 0/1 bytes is their and; the kernel broadcasts and moves a 0-d CPU operand.
+  return ops::binary_kernel(BinaryOp::Minimum, as_bool(a, "logical_and"), as_bool(b, "logical_and"), "logical_and");
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  return ops::binary_kernel(BinaryOp::Maximum, as_bool(a, "logical_or"), as_bool(b, "logical_or"), "logical_or");
+}
+Tensor logical_xor(const Tensor& a, const Tensor& b) {
+  return ops::compare_kernel(CompareOp::Ne, as_bool(a, "logical_xor"), as_bool(b, "logical_xor"), "logical_xor");
+}
+Tensor logical_not(const Tensor& x) {
+  const Tensor b = as_bool(x, "logical_not");
+  return ops::compare_kernel(CompareOp::Eq, b, ops::scalar_on(0, DType::boolean, b.device()), "logical_not");
+}
+namespace {
+void check_bool_operands(const Tensor& a, const Tensor& b, const char* op) {
+  NB_CHECK(a.defined() && b.defined(), "[", op, "] got an undefined tensor");
+  NB_CHECK(a.dtype() == DType::boolean && b.dtype() == DType::boolean, "[", op,
+           "] is defined for bool tensors only (a logical op), got ", a.dtype(), " ", a.shape(), " and ", b.dtype(), " ",
+           b.shape(), "; nabla has no bitwise integer ops: compare first, or use logical_and/or/xor");
+}
+}  // namespace
+Tensor operator&(const Tensor& a, const Tensor& b) {
+  check_bool_operands(a, b, "and");
+  return logical_and(a, b);
+}
+Tensor operator|(const Tensor& a, const Tensor& b) {
+  check_bool_operands(a, b, "or");
+  return logical_or(a, b);
+}
+Tensor operator^(const Tensor& a, const Tensor& b) {
+  check_bool_operands(a, b, "xor");
+  return logical_xor(a, b);
+}
+Tensor operator~(const Tensor& x) {
+  check_bool_operands(x, x, "not");
+  return logical_not(x);
+}
+
+namespace {
+/// a == b or |a - b| <= atol + rtol |b| element-wise (bool), computed in f64 (exact in i64 for
+/// two integer tensors): allclose's and isclose's test.
+Tensor close_mask(const Tensor& a, const Tensor& b, double rtol, double atol) {
   NoGradGuard ng;
   Tensor x = a.to(DType::f64), y = b.to(DType::f64);
   ops::broadcast_shapes(x.shape(), y.shape(), "allclose");
@@ -776,15 +873,34 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   // Two integer tensors subtract in i64, so a difference of 1 beyond 2^53 is not rounded away.
   const bool integers = !a.is_floating_point() && !b.is_floating_point();
   Tensor diff = integers ? abs(a.to(DType::i64) - b.to(DType::i64)) : abs(x - y);
-  Tensor ok = where(eq(a, b), ones(ops::broadcast_shapes(a.shape(), b.shape(), "allclose"), {.dtype = DType::u8,
-                                                                                         .device = a.device()}),
-                    // An infinite difference is never close, though the tolerance of an infinite y is infinite too.
-                    mul(le(diff, abs(y) * rtol + atol), isfinite(diff)));
-  return sum(ok.to(DType::i64)).item<int64_t>() == shape_numel(ok.shape());
+  // An infinite difference is never close, though the tolerance of an infinite y is infinite too.
+  return logical_or(eq(a, b), logical_and(le(diff, abs(y) * rtol + atol), isfinite(diff)));
+}
+}  // namespace
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+  NB_CHECK(a.defined() && b.defined(), "[allclose] got an undefined tensor");
+  const Tensor ok = close_mask(a, b, rtol, atol);
+  return sum(ok).item<int64_t>() == shape_numel(ok.shape());
+}
+
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  NB_CHECK(a.defined() && b.defined(), "[isclose] got an undefined tensor");
+  NB_CHECK(a.dtype() == b.dtype(), "[isclose] a and b must have one dtype, as in PyTorch; got ", a.dtype(), " ",
+           a.shape(), " and ", b.dtype(), " ", b.shape());
+  NB_CHECK(rtol >= 0 && atol >= 0, "[isclose] rtol and atol must be non-negative, got rtol=", rtol, " atol=", atol);
+  if (a.dtype() == DType::boolean) return eq(a, b);  // as PyTorch: bool values are close when equal
+  Tensor ok = close_mask(a, b, rtol, atol);
+  if (equal_nan) ok = logical_or(ok, logical_and(isnan(a), isnan(b)));
+  return ok;
 }
 
 Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
-  NB_CHECK(cond.dtype() == DType::u8, "[where] condition must be a u8 (boolean) tensor, got ", cond.dtype());
+  NB_CHECK(cond.defined(), "[where] got an undefined condition");
+  // bool, or u8 (the legacy mask form, as PyTorch 1.x): the kernel takes any non-zero byte as true.
+  NB_CHECK(cond.dtype() == DType::boolean || cond.dtype() == DType::u8,
+           "[where] condition must be a bool tensor (or a legacy u8 mask), got ", cond.dtype(), " with shape ",
+           cond.shape());
   auto [a, b] = promoted(a0, b0, "where");
   ops::check_same_device(a, b, "where");
   ops::check_same_device(cond, a, "where");

@@ -108,8 +108,8 @@ Tensor embedding_bag(const Tensor& weight, const Tensor& input, const EmbeddingB
     }
     if (longest == 0) return zeros({B, D}, like_w);
     Tensor rows = index_select(weight, 0, from_vector(dense, {B * longest}).to(dev)).reshape({B, longest, D});
-    rows = masked_fill(rows, from_vector(drop_slot, {B, longest, 1}, DType::u8).to(dev), -INFINITY);
-    return masked_fill(max(rows, {1}), from_vector(empty_bag, {B, 1}, DType::u8).to(dev), 0.0);
+    rows = masked_fill(rows, from_vector(drop_slot, {B, longest, 1}, DType::boolean).to(dev), -INFINITY);
+    return masked_fill(max(rows, {1}), from_vector(empty_bag, {B, 1}, DType::boolean).to(dev), 0.0);
   }
 
   std::vector<int64_t> bag_of(static_cast<size_t>(T));
@@ -118,7 +118,7 @@ Tensor embedding_bag(const Tensor& weight, const Tensor& input, const EmbeddingB
   const Tensor flat = input.reshape({-1});
   Tensor rows = index_select(weight, 0, flat);
   if (o.scale_grad_by_freq) rows = ops::scale_grad_by_frequency(rows, flat, num);
-  if (pad) rows = masked_fill(rows, from_vector(drop, {T, 1}, DType::u8).to(dev), 0.0);
+  if (pad) rows = masked_fill(rows, from_vector(drop, {T, 1}, DType::boolean).to(dev), 0.0);
   if (psw.defined()) rows = rows * psw.reshape({T, 1});
   Tensor out = index_add(zeros({B, D}, like_w), 0, from_vector(bag_of, {T}).to(dev), rows);
   if (o.mode == EmbeddingBagMode::Sum) return out;

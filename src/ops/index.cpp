@@ -62,6 +62,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src0) {
   if (ops::AutocastRegion ac(ops::autocast_op::scatter_add, {&x, &src0}); ac.active())
     return scatter_add(ac.cast(x), dim, index, ac.cast(src0));
+  // bool accumulates as a logical or (bool + bool), counted in i64 so no sum wraps to 0.
+  if (x.defined() && x.dtype() == DType::boolean)
+    return scatter_add(x.to(DType::i64), dim, index, src0.to(DType::i64)).to(DType::boolean);
   ops::check_same_device(x, index, "scatter_add");
   dim = wrap_dim(dim, x.dim(), "scatter_add");
   NB_CHECK(index.dim() == x.dim() && src0.dim() == x.dim(), "[scatter_add] index rank ", index.dim(), " and src rank ",
@@ -123,6 +126,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src0) {
+  if (x.defined() && x.dtype() == DType::boolean && src0.defined())  // a logical or, as scatter_add's
+    return index_add(x.to(DType::i64), dim, index, src0.to(DType::i64)).to(DType::boolean);
   ops::check_same_device(x, index, "index_add");
   NB_CHECK(index.dim() <= 1, "[index_add] index must be 1-D, got shape ", index.shape());
   dim = wrap_dim(dim, x.dim(), "index_add");

@@ -24,8 +24,12 @@ bool records_into_a_view(const Tensor& self, bool value_requires_grad) {
 /// As PyTorch: a floating result is not truncated into an integer tensor (i64.mul_(1.5),
 /// i64.div_(x)); the out-of-place op gives the floating result.
 void check_result_dtype(const Tensor& self, DType result, const char* op) {
-  NB_CHECK(self.is_floating_point() || !is_floating(result), "[", op, "] the result has dtype ", result,
-           ", which cannot be written in place into a tensor of dtype ", self.dtype(), "; use the out-of-place op");
+  // As PyTorch's can_cast: no floating result into an integer tensor, and only bool into bool
+  // (mask.add_(1) is i64).
+  NB_CHECK((self.is_floating_point() || !is_floating(result)) &&
+               (self.dtype() != DType::boolean || result == DType::boolean),
+           "[", op, "] the result has dtype ", result, ", which cannot be written in place into a tensor of dtype ",
+           self.dtype(), "; use the out-of-place op");
 }
 
 /// Gives `self` a new history after an in-place write: views made earlier re-derive theirs on
@@ -79,6 +83,7 @@ Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
 /// device, where an out-of-range conversion need not match the host's).
 bool exact_in(DType dt, double v) {
   if (std::floor(v) != v) return false;  // the general path promotes, then truncates
+  if (dt == DType::boolean) return false;  // bool + 1 is i64: the general path refuses it
   if (dt == DType::u8) return v >= 0 && v <= 255;
   return std::abs(v) <= 9007199254740992.0;  // i64: doubles are exact up to 2^53
 }
@@ -148,6 +153,14 @@ Tensor& Tensor::add_(const Tensor& o0, double alpha) {
     NoGradGuard ng;
     const Tensor o = ops::scalar_to_device(o0, device());
     ops::check_same_device(*this, o, "add_");
+    if (dtype() == DType::boolean) {
+      // bool += bool is a logical or (the u8 kernel would store 2); sub_ is refused by sub.
+      const Tensor r = alpha == 1.0 ? add(*this, o) : alpha == -1.0 ? sub(*this, o) : add(*this, o * alpha);
+      check_result_dtype(*this, r.dtype(), "add_");
+      ops::copy_into(*this, r);
+      ops::bump_version(*this, "add_");
+      return *this;
+    }
     if (alpha != 1.0 && o.dtype() == dtype() && is_floating_point() && o.shape() == shape() && is_contiguous() &&
         o.is_contiguous() && (!shares_storage(o) || o.raw_data() == raw_data())) {
       // SGD-style p += alpha * g: fused, without the temporary `o * alpha` (a second pass

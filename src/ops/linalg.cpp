@@ -53,6 +53,8 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   NB_CHECK(a0.dim() >= 1 && b0.dim() >= 1, "[matmul] both arguments need at least 1 dimension, got shapes ",
            a0.shape(), " and ", b0.shape());
   DType dt = promote(a0.dtype(), b0.dtype());
+  NB_CHECK(dt != DType::boolean, "[matmul] is not implemented for two bool tensors (shapes ", a0.shape(), " and ",
+           b0.shape(), "), as in PyTorch; convert them with .to(kI64) or .to(kF32)");
   // As in PyTorch: integer matrices multiply (wrapping) on the CPU; cuBLAS has no integer GEMM.
   NB_CHECK(is_floating(dt) || a0.device().is_cpu(), "[matmul] integer operands (", a0.dtype(), " and ",
            b0.dtype(), ") multiply on the CPU only, got them on ", a0.device(),

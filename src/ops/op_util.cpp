@@ -9,9 +9,10 @@ DType result_type(const Tensor& a, const Tensor& b) {
   const bool a0 = a.dim() == 0, b0 = b.dim() == 0;
   if (a0 == b0) return promote(a.dtype(), b.dtype());
   // One 0-d operand: it acts as a number would, raising the result only to a higher category
-  // (c10's combine_categories; u8 plays the role of uint8, not bool).
+  // (c10's combine_categories: bool < integral < floating). So a bool mask times an i64 0-d
+  // tensor is i64 (not a wrapping u8), and a bool 0-d never changes a dimensioned tensor.
   const DType dim = a0 ? b.dtype() : a.dtype(), zero = a0 ? a.dtype() : b.dtype();
-  if (is_floating(dim) || !is_floating(zero)) return dim;
+  if (dtype_category(zero) <= dtype_category(dim)) return dim;
   return promote(dim, zero);
 }
 
@@ -85,7 +86,7 @@ void check_normalized_shape(const Tensor& x, const Shape& normalized_shape, cons
 }
 
 bool converts_without_overflow(DType dt, double v) {
-  if (is_floating(dt)) return true;
+  if (is_floating(dt) || dt == DType::boolean) return true;  // any value: non-zero (NaN too) is true
   // The half-open bounds are the ones a truncating conversion stays defined on (NaN fails both).
   return dt == DType::u8 ? (v > -1.0 && v < 256.0) : (v >= -0x1p63 && v < 0x1p63);
 }
@@ -108,6 +109,10 @@ backend::Operand operand(const Tensor& t, const Shape& st) { return {t.raw_data(
 
 Tensor unary_kernel(backend::UnaryOp op, const Tensor& x, double a, double b) {
   check_tensor(x, backend::op_name(op));
+  // The kernels run bool as u8: only ops whose result stays 0/1 may take it (the ops convert
+  // or refuse bool before this; this is the backstop that keeps a bool tensor 0/1).
+  NB_CHECK(x.dtype() != DType::boolean || op == backend::UnaryOp::Sign, "[", backend::op_name(op),
+           "] is not implemented for bool (shape ", x.shape(), "); convert with .to(kI64) or .to(kF32) first");
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   backend::get(x.device()).unary(op, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
                       operand(x, x.strides()), a, b);
@@ -119,6 +124,9 @@ Tensor binary_kernel(backend::BinaryOp op, const Tensor& a0, const Tensor& b0, c
   Tensor a = scalar_to_device(a0, b0.device()), b = scalar_to_device(b0, a0.device());
   check_same_device(a, b, name);
   NB_CHECK(a.dtype() == b.dtype(), "[", name, "] internal: dtypes differ (", a.dtype(), ", ", b.dtype(), ")");
+  NB_CHECK(a.dtype() != DType::boolean || op == backend::BinaryOp::Maximum || op == backend::BinaryOp::Minimum, "[", name,
+           "] is not implemented for bool tensors (shapes ", a.shape(), " and ", b.shape(),
+           "); convert with .to(kI64) or .to(kF32) first, or use the logical ops");
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = empty(shape, {.dtype = a.dtype(), .device = a.device()});
   Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
@@ -134,15 +142,24 @@ Tensor compare_kernel(backend::CompareOp op, const Tensor& a1, const Tensor& b1,
   Tensor a = a0.dtype() == dt ? a0 : copy_kernel(a0, dt);
   Tensor b = b0.dtype() == dt ? b0 : copy_kernel(b0, dt);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, {.dtype = DType::u8, .device = a.device()});
+  Tensor out = empty(shape, {.dtype = DType::boolean, .device = a.device()});
   Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
   backend::get(a.device()).compare(op, dt, {int(shape.size()), shape.data()}, operand(out, out.strides()), operand(a, sa),
                         operand(b, sb));
   return out;
 }
 
+namespace {
+/// x != 0 as bool: the conversion to bool (NaN and any non-zero are true, as PyTorch). A plain
+/// conversion kernel would keep a u8's 2 or truncate 0.5 to 0.
+Tensor nonzero_as_bool(const Tensor& x) {
+  return compare_kernel(backend::CompareOp::Ne, x, scalar_on(0.0, x.dtype(), x.device()), "to");
+}
+}  // namespace
+
 Tensor copy_kernel(const Tensor& x, DType dtype) {
   check_tensor(x, "copy");
+  if (dtype == DType::boolean && x.dtype() != DType::boolean) return nonzero_as_bool(x);
   Tensor out = empty(x.shape(), {.dtype = dtype, .device = x.device()});
   backend::get(x.device()).copy(dtype, x.dtype(), {int(x.dim()), x.shape().data()}, operand(out, out.strides()),
                      operand(x, x.strides()));
@@ -180,6 +197,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
            " cannot be broadcast to destination shape ", dst.shape());
   if (dst.numel() == 0) return;
   if (dst.device() != src.device()) return copy_across_devices(dst, src);
+  if (dst.dtype() == DType::boolean && src.dtype() != DType::boolean) return copy_into(dst, nonzero_as_bool(src));
   Shape st = broadcast_strides(src, dst.shape());
   Tensor from = src;
   if (src.shares_storage(dst)) {

@@ -1,6 +1,6 @@
 // Rearranging and masking ops built from the view, indexing and where primitives (no kernels of
 // their own, and their VJPs come from the ops they are made of): split, chunk, flip, roll,
-// repeat, tril, triu, masked_fill.
+// repeat, tril, triu, masked_fill, masked_select.
 #include <algorithm>
 
 #include "op_util.h"
@@ -38,9 +38,17 @@ Tensor triangle(const Tensor& x, int64_t diagonal, bool lower, const char* op) {
   std::vector<uint8_t> keep(static_cast<size_t>(R * C));
   for (int64_t i = 0; i < R; ++i)
     for (int64_t j = 0; j < C; ++j) keep[size_t(i * C + j)] = lower ? j - i <= diagonal : j - i >= diagonal;
-  Tensor mask = from_vector(keep, {R, C}, DType::u8).to(x.device());
+  Tensor mask = from_vector(keep, {R, C}, DType::boolean).to(x.device());
   // where, not a product: NaN and inf outside the triangle become 0, as in PyTorch.
   return where(mask, x, ops::scalar_like(0.0, x));
+}
+
+/// A mask is bool, or u8 (the legacy form PyTorch 1.x accepted; non-zero is true).
+void check_mask(const Tensor& mask, const char* op) {
+  ops::check_tensor(mask, op);
+  NB_CHECK(mask.dtype() == DType::boolean || mask.dtype() == DType::u8, "[", op,
+           "] mask must be bool (e.g. from a comparison; u8 is accepted as the legacy form), got ", mask.dtype(),
+           " with shape ", mask.shape());
 }
 
 }  // namespace
@@ -131,14 +139,31 @@ Tensor triu(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, fa
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   ops::check_tensor(x, "masked_fill");
-  ops::check_tensor(mask, "masked_fill");
-  NB_CHECK(mask.dtype() == DType::u8, "[masked_fill] mask must be u8 (boolean, e.g. from a comparison), got ",
-           mask.dtype());
+  check_mask(mask, "masked_fill");
   NB_CHECK(ops::broadcast_shapes(x.shape(), mask.shape(), "masked_fill") == x.shape(), "[masked_fill] mask shape ",
            mask.shape(), " does not broadcast to the input's shape ", x.shape());
   ops::check_same_device(x, mask, "masked_fill");
   ops::check_fill_value(x.dtype(), value, "masked_fill");
   return where(mask, ops::scalar_like(value, x), x);
+}
+
+Tensor masked_select(const Tensor& x, const Tensor& mask) {
+  ops::check_tensor(x, "masked_select");
+  check_mask(mask, "masked_select");
+  ops::check_same_device(x, mask, "masked_select");
+  const Shape shape = ops::broadcast_shapes(x.shape(), mask.shape(), "masked_select");
+  // The output's length depends on the mask's values, so they are read on the host (PyTorch
+  // waits for them too); the selection is then an index_select, whose VJP is index_add.
+  std::vector<int64_t> picked;
+  {
+    NoGradGuard ng;
+    const std::vector<int64_t> m = mask.expand(shape).to(Device::cpu()).to_int64_vector();
+    for (size_t i = 0; i < m.size(); ++i)
+      if (m[i] != 0) picked.push_back(int64_t(i));
+  }
+  const int64_t n = int64_t(picked.size());
+  const Tensor flat = x.expand(shape).reshape({shape_numel(shape)});
+  return index_select(flat, 0, from_vector(picked, {n}).to(x.device()));
 }
 
 }  // namespace nabla

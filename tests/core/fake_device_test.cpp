@@ -149,6 +149,34 @@ TEST_F(FakeDeviceTest, ZeroDimCpuScalarCombinesWithADeviceTensor) {
   EXPECT_EQ(r2.to_vector(), (std::vector<double>{3, 4, 5}));
 }
 
+// The bool dtype on a device: comparisons, conversions (x != 0 as a compare kernel), fills of
+// 0/1, logical ops, masks and the i64 promotion with a 0-d CPU scalar, all on the device and
+// equal to the CPU's results.
+TEST_F(FakeDeviceTest, BoolDtypeRunsOnTheDevice) {
+  Tensor x = vec({-1.5, 0, 2, NAN}, {4});
+  Tensor d = x.to(kDev);
+  Tensor m = d > 0.0;
+  EXPECT_EQ(m.device(), kDev);
+  EXPECT_EQ(m.dtype(), kBool);
+  EXPECT_EQ(m.to_vector<int64_t>(), (x > 0.0).to_vector<int64_t>());
+  Tensor r = m * full({}, 300, {.dtype = kI64});  // a 0-d CPU i64 scalar: i64 300s, on the device
+  EXPECT_EQ(r.device(), kDev);
+  EXPECT_EQ(r.dtype(), kI64);
+  EXPECT_EQ(r.to_vector<int64_t>(), (std::vector<int64_t>{0, 0, 300, 0}));
+  EXPECT_EQ(d.to(kBool).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 1, 1}));
+  EXPECT_EQ(full({2}, 7, {.dtype = kBool, .device = kDev}).to_vector<int64_t>(), (std::vector<int64_t>{1, 1}));
+  Tensor other = vec({1, 1, 0, 0}, {4}).to(kDev).to(kBool);
+  EXPECT_EQ((m + other).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1, 0}));
+  EXPECT_EQ(logical_xor(m, other).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1, 0}));
+  EXPECT_EQ(isnan(d).to_vector<int64_t>(), (std::vector<int64_t>{0, 0, 0, 1}));
+  EXPECT_EQ(masked_select(d, m).to_vector(), (std::vector<double>{2}));
+  EXPECT_EQ(masked_fill(d, m.to(kU8), 5.0).to_vector<double>()[2], 5.0);
+  EXPECT_EQ(sum(m).item<int64_t>(), 1);
+  EXPECT_TRUE(any(m).item<bool>());
+  EXPECT_EQ(any(m).device(), kDev);
+  EXPECT_EQ(m.to(Device::cpu()).dtype(), kBool);
+}
+
 TEST_F(FakeDeviceTest, ZeroDimCpuScalarGetsItsGradientOnTheCpu) {
   Tensor dev = vec({1, 2, 3}, {3}, kF64).to(kDev).requires_grad_();
   Tensor s = scalar_tensor(2.0, kF64).requires_grad_();

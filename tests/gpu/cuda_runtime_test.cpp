@@ -101,8 +101,8 @@ TEST(CudaPhilox, DropoutMaskIsIdentical) {
 
 TEST(CudaDevice, RoundTripKeepsValuesAndDtypes) {
   NB_REQUIRE_CUDA();
-  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::u8}) {
-    Tensor c = nb::arange(0, 24).reshape({2, 3, 4}).to(dt);
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::u8, DType::boolean}) {
+    Tensor c = nb::arange(0, 24).reshape({2, 3, 4}).to(dt);  // bool: 0 false, the rest true
     Tensor g = c.to(gpu());
     EXPECT_TRUE(g.device() == gpu());
     EXPECT_EQ(g.dtype(), dt);

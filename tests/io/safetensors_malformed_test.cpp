@@ -80,7 +80,7 @@ std::vector<Case> cases() {
   add("unknown dtype", st_file(hdr(entry("w", "Q7", "[2]", "[0,8]")), data(8)), {"tensor \"w\"", "unknown dtype \"Q7\""});
   add("lower-case dtype", st_file(hdr(entry("w", "f32", "[2]", "[0,8]")), data(8)), {"unknown dtype \"f32\""});
   add("I16 not supported", st_file(hdr(entry("h", "I16", "[4]", "[0,8]")), data(8)),
-      {"tensor \"h\"", "dtype I16 is not supported", "F32, F64, BF16, F16, I64 and U8"});
+      {"tensor \"h\"", "dtype I16 is not supported", "F32, F64, BF16, F16, I64, U8 and BOOL"});
   add("F8 not supported", st_file(hdr(entry("h", "F8_E4M3", "[8]", "[0,8]")), data(8)), {"dtype F8_E4M3 is not supported"});
   add("I32 not supported", st_file(hdr(entry("h", "I32", "[2]", "[0,8]")), data(8)), {"dtype I32 is not supported"});
   add("shape is a number", st_file(hdr(entry("w", "F32", "2", "[0,8]")), data(8)),

@@ -191,7 +191,7 @@ TEST(ScaledDotProductAttention, Errors) {
   expect_contains(error_of([&] { scaled_dot_product_attention(q, k, v, {.attn_mask = det({3, 4}, 5)}); }),
                   {"[scaled_dot_product_attention]", "attn_mask of shape [3, 4]", "[2, 3, 5]"});
   expect_contains(error_of([&] { scaled_dot_product_attention(q, k, v, {.attn_mask = det({3, 5}, 5).to(DType::f32)}); }),
-                  {"[scaled_dot_product_attention]", "attn_mask must be u8", "f32"});
+                  {"[scaled_dot_product_attention]", "attn_mask must be bool", "f32"});
   expect_contains(error_of([&] { scaled_dot_product_attention(q, k, v, {.attn_mask = sdpa_bool_mask(), .is_causal = true}); }),
                   {"[scaled_dot_product_attention]", "not both"});
   expect_contains(error_of([&] { scaled_dot_product_attention(q, k, v, {.dropout_p = 1.0}); }),
@@ -381,7 +381,7 @@ TEST(MultiheadAttention, Errors) {
   expect_contains(error_of([&] { (*m)(q, k, k, {.key_padding_mask = zeros({kN, kS + 1}, {.dtype = DType::u8})}); }),
                   {"[MultiheadAttention]", "key_padding_mask of shape [2, 5]", "expected [2, 4]"});
   expect_contains(error_of([&] { (*m)(q, k, k, {.attn_mask = zeros({kL, kS}, {.dtype = DType::f32})}); }),
-                  {"[MultiheadAttention]", "attn_mask must be u8", "f32"});
+                  {"[MultiheadAttention]", "attn_mask must be bool", "f32"});
   expect_contains(error_of([&] { (*m)(q, k, k, {.attn_mask = zeros({kN, kL, kS}, {.dtype = DType::u8})}); }),
                   {"attn_mask of shape [2, 3, 4]", "expected [3, 4] or [4, 3, 4]"});
   expect_contains(error_of([&] { (*m)(q, k, k, {.is_causal = true}); }), {"is_causal", "attn_mask"});

@@ -169,6 +169,11 @@ TEST(TransformerDecoderLayer, BoolCausalMaskAndUnbatchedAgreeWithLibTorch) {
   Tensor out = layer(tgt, mem,
                      {.tgt_mask = bool_causal, .tgt_key_padding_mask = tgt_kpm(), .memory_key_padding_mask = memory_kpm()});
   expect_near(out, dec_layer_relu_out, "out, u8 causal mask");
+  // The same masks as bool (PyTorch's form; u8 above is the legacy one) give the same output.
+  Tensor out_bool = layer(tgt, mem, {.tgt_mask = bool_causal.to(DType::boolean),
+                                     .tgt_key_padding_mask = tgt_kpm().to(DType::boolean),
+                                     .memory_key_padding_mask = memory_kpm().to(DType::boolean)});
+  expect_near(out_bool, dec_layer_relu_out, "out, bool causal mask");
   // Unbatched [T, E] / [S, E] inputs with batch 0's padding masks give batch 0's rows.
   Tensor un = layer(tgt.select(1, 0), mem.select(1, 0),
                     {.tgt_mask = causal_mask(),
@@ -261,7 +266,7 @@ TEST(TransformerDecoderLayer, ErrorsNameTheLayerShapesAndExpectation) {
   expect_contains(error_of([&] { layer(tgt, mem, {.memory_key_padding_mask = zeros({kS, kN}, {.dtype = DType::u8})}); }),
                   {"memory_key_padding_mask of shape [5, 2]", "expected [2, 5]"});
   expect_contains(error_of([&] { layer(tgt, mem, {.tgt_mask = zeros({kT, kT}, {.dtype = DType::f32})}); }),
-                  {"tgt_mask must be u8", "f64", "got f32"});
+                  {"tgt_mask must be bool", "f64", "got f32"});
   expect_contains(error_of([&] { layer(tgt, mem, {.tgt_is_causal = true}); }),
                   {"tgt_is_causal", "tgt_mask", "generate_square_subsequent_mask(4)"});
   expect_contains(error_of([&] { layer(tgt); }), {"[TransformerDecoderLayer]", "memory"});

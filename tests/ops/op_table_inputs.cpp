@@ -40,7 +40,7 @@ DType dtype_for(const In& in, DType float_dt) {
   switch (in.kind) {
     case Kind::Float: return float_dt;
     case Kind::Index: return DType::i64;
-    case Kind::Bool: return DType::u8;
+    case Kind::Bool: return DType::boolean;
     case Kind::Fixed: return nabla::is_floating(in.fixed_dtype) ? float_dt : in.fixed_dtype;
   }
   return float_dt;

@@ -1,5 +1,5 @@
 // Op-table rows: views and shape changes, concatenation, gather/scatter and index ops, and the
-// compositions split, chunk, flip, roll, repeat, tril, triu, masked_fill.
+// compositions split, chunk, flip, roll, repeat, tril, triu, masked_fill, masked_select.
 #include <functional>
 #include <tuple>
 
@@ -370,6 +370,25 @@ std::vector<OpRow> rearrange_rows() {
                  [](const Ins& a) { return ew2(a[0], a[1], [](double x, double m) { return m != 0 ? -1.5 : x; }); });
   mf.extra_cases = {{Shape{2, 3, 4}, Shape{3, 4}}, {Shape{3, 4}, Shape{}}};
   rows.push_back(mf);
+  // masked_select: the elements where the (bool) mask is true, 1-D in row-major order; the mask
+  // broadcasts with x (both ways). Differentiable in x (index_select's VJP, index_add).
+  OpRow ms = op_row("masked_select_bool_mask", {F({3, 4}), B({3, 4})},
+                    [](const TensorList& t) { return nb::masked_select(t[0], t[1]); },
+                    [](const Ins& a) {
+                      const Arr x = ew2(a[0], a[1], [](double v, double) { return v; });
+                      const Arr m = ew2(a[0], a[1], [](double, double k) { return k; });
+                      Arr out{Shape{0}, {}};
+                      for (size_t i = 0; i < x.v.size(); ++i)
+                        if (m.v[i] != 0) out.v.push_back(x.v[i]);
+                      out.shape = {out.numel()};
+                      return out;
+                    });
+  ms.extra_cases = {{Shape{2, 3, 4}, Shape{3, 4}}, {Shape{3, 1}, Shape{2, 3, 4}}, {Shape{3, 4}, Shape{}}};
+  rows.push_back(ms);
+  // where with a bool condition made on the fly by a comparison (the mask nabla builds itself).
+  rows.push_back(op_row("where_of_comparison", {F({3, 4}), F({3, 4})},
+                        [](const TensorList& t) { return nb::where(t[0] > 0.0, t[0], t[1] * 2.0); },
+                        [](const Ins& a) { return ew2(a[0], a[1], [](double x, double y) { return x > 0 ? x : 2 * y; }); }));
   return rows;
 }
 

@@ -82,7 +82,7 @@ TEST(RearrangeErrors, NameTheOpAndWhatWasExpected) {
   EXPECT_ERROR(nb::roll(x, 1, 2), "[roll] dimension 2 is out of range");
   EXPECT_ERROR(nb::repeat(x, {2}), "[repeat] needs at least one repeat count per dim: 1 for shape [3, 4]");
   EXPECT_ERROR(nb::tril(nb::ones({4})), "[tril] expected a tensor with at least 2 dims", "got shape [4]");
-  EXPECT_ERROR(nb::masked_fill(x, nb::ones({3, 4}), 0.0), "[masked_fill] mask must be u8");
+  EXPECT_ERROR(nb::masked_fill(x, nb::ones({3, 4}), 0.0), "[masked_fill] mask must be bool", "u8 is accepted", "f32");
   EXPECT_ERROR(nb::masked_fill(x, nb::gt(nb::randn({2, 3, 4}), nb::scalar_tensor(0.0)), 0.0),
                "[masked_fill] mask shape [2, 3, 4] does not broadcast to the input's shape [3, 4]");
   EXPECT_ERROR(nb::masked_fill(nb::ones({2}, {.dtype = DType::u8}), nb::ones({2}, {.dtype = DType::u8}), 300),

@@ -41,11 +41,12 @@ struct MultiheadAttentionOptions {
 
 /// Arguments of MultiheadAttention::forward besides query, key and value (PyTorch's names).
 struct MultiheadAttentionForwardOptions {
-  /// [N, S] ([S] unbatched): u8 true = that key is padding and is ignored; or float, added.
+  /// [N, S] ([S] unbatched): bool true = that key is padding and is ignored (u8 is accepted as
+  /// the legacy form); or float, added.
   Tensor key_padding_mask = {};
   /// Also return the attention weights (averaged over heads when average_attn_weights).
   bool need_weights = true;
-  /// [L, S] or [N * H, L, S] ([H, L, S] unbatched): u8 true = NOT allowed to attend (the opposite
+  /// [L, S] or [N * H, L, S] ([H, L, S] unbatched): bool (or legacy u8) true = NOT allowed to attend (the opposite
   /// of scaled_dot_product_attention's bool mask, as in PyTorch); or float, added to the scores.
   Tensor attn_mask = {};
   /// Weights [N, L, S] averaged over heads; else per head [N, H, L, S].

@@ -4,7 +4,7 @@
 //
 // Shapes (E = d_model, T = target length, S = source/memory length, N = batch, H = nhead):
 // tgt [T, N, E], memory and src [S, N, E] ([N, T, E], [N, S, E] with batch_first, or unbatched
-// [T, E], [S, E]); output as tgt. Masks as MultiheadAttention's: u8 (true = not allowed / padding)
+// [T, E], [S, E]); output as tgt. Masks as MultiheadAttention's: bool, or legacy u8 (true = not allowed / padding)
 // or float of the input's dtype (added to the attention scores):
 //   tgt_mask [T, T] or [N * H, T, T]         memory_mask [T, S] or [N * H, T, S]
 //   src_mask [S, S] or [N * H, S, S]         *_key_padding_mask [N, T or S] ([T or S] unbatched)

@@ -16,7 +16,7 @@
 namespace nabla {
 
 struct SdpaOptions {
-  /// Optional, broadcastable to [..., L, S]: u8 (bool) keeps the positions where it is true
+  /// Optional, broadcastable to [..., L, S]: bool (or legacy u8) keeps the positions where it is true
   /// (PyTorch's convention; nn::MultiheadAttention's bool masks are the opposite), a float mask of
   /// the query's dtype is added to the scores. Not together with is_causal (PyTorch refuses too).
   Tensor attn_mask = {};

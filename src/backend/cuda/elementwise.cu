@@ -290,6 +290,7 @@ void copy(DType out_dt, DType in_dt, Geometry g, Operand out, Operand in) {
 }
 
 void fill(DType dt, void* out, int64_t n, double value) {
+  if (dt == DType::boolean) value = value != 0 ? 1.0 : 0.0;  // bool holds 0 or 1 (NaN is true)
   NB_DISPATCH_ALL_AND_HALF(dt, "fill", [&] {
     if (n <= 0) return;
     const scalar_t v = static_cast<scalar_t>(value);  // converted on the host, exactly as the CPU does
