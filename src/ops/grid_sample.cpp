@@ -225,7 +225,8 @@ Tensor grid_sample(const Tensor& x, const Tensor& grid, const GridSampleOptions&
     NB_CHECK(x.size(d) > 0, "[grid_sample] the input's spatial size must be positive, got ", x.shape());
   Frame f;
   const int64_t N = x.size(0), C = x.size(1);
-  f.flat = x.reshape({N, C, -1});
+  // The spatial size spelled out, not -1: reshape cannot infer it when N or C is 0.
+  f.flat = x.reshape({N, C, shape_numel(Shape(x.shape().begin() + 2, x.shape().end()))});
   f.out_shape = {N, C};
   for (int64_t d = 1; d + 1 < grid.dim(); ++d) f.out_shape.push_back(grid.size(d));
   f.P = shape_numel(Shape(f.out_shape.begin() + 2, f.out_shape.end()));

@@ -221,4 +221,11 @@ TEST(GridSample, BadShapesAreRefusedWithTheReason) {
   EXPECT_NABLA_ERROR(affine_grid(zeros({1, 2, 3}), {1, 4, 4}), "[affine_grid]", "size must be");
 }
 
+TEST(GridSample, EmptyBatchOrChannelsGiveEmptyOutputs) {
+  // LibTorch 1.13: [0, 2, 3, 4] with grid [0, 2, 2, 2] -> [0, 2, 2, 2]; [1, 0, 3, 4] -> [1, 0, 2, 2].
+  EXPECT_EQ(grid_sample(zeros({0, 2, 3, 4}), zeros({0, 2, 2, 2})).shape(), (Shape{0, 2, 2, 2}));
+  EXPECT_EQ(grid_sample(zeros({1, 0, 3, 4}), zeros({1, 2, 2, 2})).shape(), (Shape{1, 0, 2, 2}));
+  EXPECT_EQ(grid_sample(zeros({1, 0, 2, 3, 4}), zeros({1, 1, 2, 2, 3})).shape(), (Shape{1, 0, 1, 2, 2}));
+}
+
 }  // namespace
