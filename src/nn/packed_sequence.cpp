@@ -55,6 +55,8 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
            opts.batch_first ? "[N, L, *]" : "[L, N, *]", ", got ", input.defined() ? input.shape() : Shape{});
   Tensor x = opts.batch_first ? input.transpose(0, 1) : input;  // time-major
   const int64_t L = x.size(0), N = x.size(1);
+  // batch_sizes is sized by the longest length, which an empty batch does not have.
+  NB_CHECK(N > 0, "[", op, "] the batch has no sequences (input ", input.shape(), "); there is nothing to pack");
   NB_CHECK(int64_t(lengths.size()) == N, "[", op, "] expected ", N, " lengths (one per sequence of the batch ",
            input.shape(), "), got ", lengths.size());
   for (size_t i = 0; i < lengths.size(); ++i) {

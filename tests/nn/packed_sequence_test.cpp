@@ -96,6 +96,17 @@ TEST(PackedSequence, BadInputIsRefusedWithTheReason) {
   EXPECT_ERROR(lstm(p), "LSTM", "data [steps, 3]");
 }
 
+TEST(PackedSequence, AnEmptyBatchIsRefusedNotRead) {
+  // A batch of no sequences has no longest length to size batch_sizes by (this read lengths[0] of
+  // an empty list and crashed); LibTorch 1.13 refuses it: "Cannot pack empty tensors."
+  for (bool sorted : {true, false}) {
+    EXPECT_ERROR(rnn::pack_padded_sequence(zeros({3, 0, 2}), std::vector<int64_t>{}, {.enforce_sorted = sorted}),
+                 "pack_padded_sequence", "no sequences", "[3, 0, 2]");
+  }
+  EXPECT_ERROR(rnn::pack_padded_sequence(zeros({0, 3, 2}), zeros({3}, {.dtype = DType::i64}), {.batch_first = true}),
+               "pack_padded_sequence", "no sequences");
+}
+
 /// Runs `layer` on a packed, unsorted, batch-first batch and on each sequence alone; outputs,
 /// final states and parameter gradients must agree.
 template <typename Layer, typename Call>
