@@ -55,6 +55,8 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
            opts.batch_first ? "[N, L, *]" : "[L, N, *]", ", got ", input.defined() ? input.shape() : Shape{});
   Tensor x = opts.batch_first ? input.transpose(0, 1) : input;  // time-major
   const int64_t L = x.size(0), N = x.size(1);
+  // batch_sizes is sized by the longest length, which an empty batch does not have.
+  NB_CHECK(N > 0, "[", op, "] the batch has no sequences (input ", input.shape(), "); there is nothing to pack");
   NB_CHECK(int64_t(lengths.size()) == N, "[", op, "] expected ", N, " lengths (one per sequence of the batch ",
            input.shape(), "), got ", lengths.size());
   for (size_t i = 0; i < lengths.size(); ++i) {
@@ -96,6 +98,12 @@ std::pair<Tensor, Tensor> pad_packed_sequence(const PackedSequence& sequence, co
            "] expected a PackedSequence with data and batch_sizes");
   const std::vector<int64_t> bs = lengths_vector(sequence.batch_sizes, op);
   NB_CHECK(!bs.empty(), "[", op, "] the PackedSequence has no steps");
+  // Step t fills the first bs[t] of bs[0] columns: a size above bs[0] would write past the lengths
+  // (and into the next step's rows), a 0 would leave a gap no sequence can have.
+  for (size_t t = 0; t < bs.size(); ++t)
+    NB_CHECK(bs[t] >= 1 && (t == 0 || bs[t] <= bs[t - 1]), "[", op,
+             "] batch_sizes must be positive and non-increasing, got ", bs[t], " at step ", t,
+             (t > 0 ? " after " : ""), (t > 0 ? std::to_string(bs[t - 1]) : std::string()));
   const int64_t N = bs[0], steps = int64_t(bs.size());
   const int64_t total = std::accumulate(bs.begin(), bs.end(), int64_t(0));
   NB_CHECK(sequence.data.size(0) == total, "[", op, "] data has ", sequence.data.size(0),

@@ -37,9 +37,12 @@ Tensor reflect(const Tensor& c, int64_t lo2, int64_t hi2) {
 
 /// c clipped to [0, hi] with PyTorch's clip_coordinates_set_grad gradient: 1 strictly inside,
 /// 0 on and beyond the bounds (clamp's would be 1 on them, and align_corners puts grid +-1 there).
+/// A NaN position (a NaN grid, or reflect's fmod of an infinite one) goes to 0, as in PyTorch's
+/// CPU and CUDA 2-D kernels, so it samples a pixel instead of reaching gather as an index.
 Tensor clip(const Tensor& c, double hi) {
   Tensor inside = (c > 0.0) * (c < hi);
-  return where(inside, c, clamp(c.detach(), 0.0, hi));
+  Tensor d = c.detach();
+  return where(inside, c, where(d > 0.0, clamp(d, 0.0, hi), zeros_like(d)));
 }
 
 /// PyTorch's compute_coordinates: the padding mode applied to a source position.
@@ -76,7 +79,9 @@ Tensor gather_at(const Frame& f, const std::vector<Tensor>& pos) {
   for (size_t a = 0; a < pos.size(); ++a) {
     Tensor inside = (pos[a] > -0.5) * (pos[a] < double(f.size[a]) - 0.5);
     valid = valid.defined() ? valid * inside : inside;
-    Tensor term = clamp(pos[a], 0.0, double(f.size[a] - 1)) * double(f.stride[a]);
+    // Outside positions (NaN included: zeros padding keeps a NaN grid's NaN) read element 0 and
+    // are masked; clamp would keep NaN, whose i64 conversion is no index.
+    Tensor term = where(inside, pos[a], zeros_like(pos[a])) * double(f.stride[a]);
     flat_index = flat_index.defined() ? flat_index + term : term;
   }
   Tensor index = flat_index.to(DType::i64).reshape({N, 1, f.P}).expand({N, C, f.P});
@@ -225,7 +230,8 @@ Tensor grid_sample(const Tensor& x, const Tensor& grid, const GridSampleOptions&
     NB_CHECK(x.size(d) > 0, "[grid_sample] the input's spatial size must be positive, got ", x.shape());
   Frame f;
   const int64_t N = x.size(0), C = x.size(1);
-  f.flat = x.reshape({N, C, -1});
+  // The spatial size spelled out, not -1: reshape cannot infer it when N or C is 0.
+  f.flat = x.reshape({N, C, shape_numel(Shape(x.shape().begin() + 2, x.shape().end()))});
   f.out_shape = {N, C};
   for (int64_t d = 1; d + 1 < grid.dim(); ++d) f.out_shape.push_back(grid.size(d));
   f.P = shape_numel(Shape(f.out_shape.begin() + 2, f.out_shape.end()));

@@ -96,6 +96,30 @@ TEST(PackedSequence, BadInputIsRefusedWithTheReason) {
   EXPECT_ERROR(lstm(p), "LSTM", "data [steps, 3]");
 }
 
+TEST(PackedSequence, AnEmptyBatchIsRefusedNotRead) {
+  // A batch of no sequences has no longest length to size batch_sizes by (this read lengths[0] of
+  // an empty list and crashed); LibTorch 1.13 refuses it: "Cannot pack empty tensors."
+  for (bool sorted : {true, false}) {
+    EXPECT_ERROR(rnn::pack_padded_sequence(zeros({3, 0, 2}), std::vector<int64_t>{}, {.enforce_sorted = sorted}),
+                 "pack_padded_sequence", "no sequences", "[3, 0, 2]");
+  }
+  EXPECT_ERROR(rnn::pack_padded_sequence(zeros({0, 3, 2}), zeros({3}, {.dtype = DType::i64}), {.batch_first = true}),
+               "pack_padded_sequence", "no sequences");
+}
+
+TEST(PackedSequence, PadRefusesMalformedBatchSizes) {
+  // batch_sizes {1, 2, 1} made pad_packed_sequence count a length for a second sequence of a
+  // one-sequence batch (a heap write past the lengths); {2, 0, 1} silently dropped a step. The
+  // recurrent layers already refuse both; padding must as well.
+  for (const std::vector<int64_t>& bs : {std::vector<int64_t>{1, 2, 1}, std::vector<int64_t>{2, 0, 1}}) {
+    int64_t rows = 0;
+    for (int64_t b : bs) rows += b;
+    rnn::PackedSequence p{zeros({rows, 2}), from_vector(bs, {int64_t(bs.size())}), Tensor(), Tensor()};
+    EXPECT_ERROR(rnn::pad_packed_sequence(p), "pad_packed_sequence", "positive and non-increasing", "at step");
+    EXPECT_ERROR(rnn::unpack_sequence(p), "pad_packed_sequence", "positive and non-increasing");
+  }
+}
+
 /// Runs `layer` on a packed, unsorted, batch-first batch and on each sequence alone; outputs,
 /// final states and parameter gradients must agree.
 template <typename Layer, typename Call>

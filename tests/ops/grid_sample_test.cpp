@@ -221,4 +221,43 @@ TEST(GridSample, BadShapesAreRefusedWithTheReason) {
   EXPECT_NABLA_ERROR(affine_grid(zeros({1, 2, 3}), {1, 4, 4}), "[affine_grid]", "size must be");
 }
 
+TEST(GridSample, NonFiniteGridCoordinatesSampleLikeLibTorch) {
+  // A diverging spatial transformer produces NaN / inf grids; they must not reach gather as an
+  // out-of-range index. LibTorch 1.13 (2-D CPU kernel, f64), x = 1 + arange(12) as [1, 1, 3, 4],
+  // grid points (NaN, 0.2), (0.1, NaN), (inf, 0), (-inf, 0.5), align_corners false:
+  //   zeros:      bilinear NaN NaN NaN NaN, nearest 0 0 0 0, bicubic NaN x 4;
+  //   border:     bilinear 6.2 2.7 8 8, nearest 5 3 8 9;
+  //   reflection: bilinear 6.2 2.7 5 8, nearest 5 3 5 9
+  // (border and reflection take a NaN position to 0, as PyTorch's CPU and CUDA 2-D kernels do).
+  Tensor x = arange(0, 12, 1, DType::f64).reshape({1, 1, 3, 4}) + 1.0;
+  Tensor grid = from_vector(std::vector<double>{NAN, 0.2, 0.1, NAN, INFINITY, 0.0, -INFINITY, 0.5}, {1, 2, 2, 2},
+                            DType::f64);
+  auto run = [&](Mode m, Pad p) { return grid_sample(x, grid, {.mode = m, .padding_mode = p}).reshape({4}); };
+  for (Mode m : {Mode::bilinear, Mode::bicubic}) {
+    std::vector<double> y = run(m, Pad::zeros).to_vector<double>();
+    for (double v : y) EXPECT_TRUE(std::isnan(v)) << int(m);
+  }
+  EXPECT_TRUE(allclose(run(Mode::nearest, Pad::zeros), zeros({4}, {.dtype = DType::f64})));
+  auto expect = [&](Mode m, Pad p, std::vector<double> want) {
+    EXPECT_TRUE(allclose(run(m, p), from_vector(want, {4}, DType::f64), 0, 1e-12)) << int(m) << " " << int(p);
+  };
+  expect(Mode::bilinear, Pad::border, {6.2, 2.7, 8, 8});
+  expect(Mode::nearest, Pad::border, {5, 3, 8, 9});
+  expect(Mode::bilinear, Pad::reflection, {6.2, 2.7, 5, 8});
+  expect(Mode::nearest, Pad::reflection, {5, 3, 5, 9});
+  // The gradient w.r.t. the grid still runs (LibTorch's border/reflection backward crashes on
+  // NaN here, so only that it runs and stays finite on the finite points is checked).
+  Tensor g = grid.clone().requires_grad_(true);
+  Tensor y = grid_sample(x, g, {.padding_mode = Pad::border});
+  std::vector<double> dg = nabla::grad({sum(y)}, {g})[0].contiguous().to_vector<double>();
+  for (double v : dg) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(GridSample, EmptyBatchOrChannelsGiveEmptyOutputs) {
+  // LibTorch 1.13: [0, 2, 3, 4] with grid [0, 2, 2, 2] -> [0, 2, 2, 2]; [1, 0, 3, 4] -> [1, 0, 2, 2].
+  EXPECT_EQ(grid_sample(zeros({0, 2, 3, 4}), zeros({0, 2, 2, 2})).shape(), (Shape{0, 2, 2, 2}));
+  EXPECT_EQ(grid_sample(zeros({1, 0, 3, 4}), zeros({1, 2, 2, 2})).shape(), (Shape{1, 0, 2, 2}));
+  EXPECT_EQ(grid_sample(zeros({1, 0, 2, 3, 4}), zeros({1, 1, 2, 2, 3})).shape(), (Shape{1, 0, 1, 2, 2}));
+}
+
 }  // namespace
