@@ -98,25 +98,14 @@ inline V max0(V x) { return _mm256_max_ps(x, k(0.0f)); }
 
 inline V pow2i(__m256i n) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23)); }
 
-V vexp(V x) {
-  // Outside [-104, 89] e^x is 0 or inf in f32; clamping keeps n's exponent fields in range.
-  const V xc = _mm256_min_ps(_mm256_max_ps(x, k(-104.0f)), k(89.0f));
-  const V n = _mm256_round_ps(xc * k(1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  V r = fma(n, k(-0.693359375f), xc);
-  r = fma(n, k(2.12194440e-4f), r);
-  V p = k(1.9875691500e-4f);
-  p = fma(p, r, k(1.3981999507e-3f));
-  p = fma(p, r, k(8.3334519073e-3f));
-  p = fma(p, r, k(4.1665795894e-2f));
-  p = fma(p, r, k(1.6666665459e-1f));
-  p = fma(p, r, k(5.0000001201e-1f));
-  p = fma(p, r * r, r) + k(1.0f);
-  // 2^n as 2^(n/2) 2^(n - n/2): each factor is a normal float for n in [-150, 128].
-  const __m256i ni = _mm256_cvtps_epi32(n);
-  const __m256i n1 = _mm256_srai_epi32(ni, 1);
-  const V result = p * pow2i(n1) * pow2i(_mm256_sub_epi32(ni, n1));
-  return pick(is_nan(x), x, result);
-}
+using I = __m256i;
+inline V vmin(V a, V b) { return _mm256_min_ps(a, b); }
+inline V vmax(V a, V b) { return _mm256_max_ps(a, b); }
+inline V round_nearest(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline I to_int(V x) { return _mm256_cvtps_epi32(x); }
+inline I half(I n) { return _mm256_srai_epi32(n, 1); }
+inline I isub(I a, I b) { return _mm256_sub_epi32(a, b); }
+#include "vec_exp_impl.h"
 
 /// log(1 + u) for u in [0, 1] (or NaN).
 V vlog1p_unit(V u) {
@@ -195,7 +184,6 @@ V verf(V x) {
 
 constexpr float kBeta = float(kGeluTanhBeta), kKappa = float(kGeluTanhKappa);
 
-inline V vmin(V a, V b) { return _mm256_min_ps(a, b); }
 #include "vec_gelu_impl.h"
 
 /// sigmoid(2u) = (1 + tanh(u)) / 2 for the tanh form's u.

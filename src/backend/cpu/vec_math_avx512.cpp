@@ -46,25 +46,14 @@ inline V pow2i(__m512i n) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
 }
 
-/// vec_math_avx2.cpp's vexp, lane for lane: the same clamp, reduction, polynomial and scaling,
-/// so both widths give the same bits.
-V vexp(V x) {
-  const V xc = _mm512_min_ps(_mm512_max_ps(x, k(-104.0f)), k(89.0f));
-  const V n = _mm512_roundscale_ps(xc * k(1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  V r = fma(n, k(-0.693359375f), xc);
-  r = fma(n, k(2.12194440e-4f), r);
-  V p = k(1.9875691500e-4f);
-  p = fma(p, r, k(1.3981999507e-3f));
-  p = fma(p, r, k(8.3334519073e-3f));
-  p = fma(p, r, k(4.1665795894e-2f));
-  p = fma(p, r, k(1.6666665459e-1f));
-  p = fma(p, r, k(5.0000001201e-1f));
-  p = fma(p, r * r, r) + k(1.0f);
-  const __m512i ni = _mm512_cvtps_epi32(n);
-  const __m512i n1 = _mm512_srai_epi32(ni, 1);
-  const V result = p * pow2i(n1) * pow2i(_mm512_sub_epi32(ni, n1));
-  return pick(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x, result);
-}
+using I = __m512i;
+inline V vmax(V a, V b) { return _mm512_max_ps(a, b); }
+inline V round_nearest(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline I to_int(V x) { return _mm512_cvtps_epi32(x); }
+inline I half(I n) { return _mm512_srai_epi32(n, 1); }
+inline I isub(I a, I b) { return _mm512_sub_epi32(a, b); }
+inline __mmask16 is_nan(V x) { return _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q); }
+#include "vec_exp_impl.h"
 
 #include "vec_gelu_impl.h"
 
