@@ -113,25 +113,30 @@ Tensor conv2d_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias, const
       // has one (conv2d_relu_backward), for any of them.
       const bool first_order = !is_grad_enabled() && g.N * g.Ho * g.Wo > 0 && g.C * g.H * g.W > 0;
       const int wanted = int(nx) + int(nw) + int(nb);
+      // The gradients' buffers, allocated by the first backend call and reused by the second when
+      // the fused one declines (it does for f32 and on CUDA): a training step's hot path, so no
+      // second set of allocations.
+      Tensor gx_buf, gw_buf, gb_buf;
       auto backend_call = [&](const Tensor& gout, const Tensor& relu_out) -> std::optional<TensorList> {
         Tensor gc = ops::contiguous_data(gout);
         Tensor xc = nw ? ops::contiguous_data(sx.get()) : Tensor(), wc = nx ? ops::contiguous_data(sw.get()) : Tensor();
         const TensorOptions to{.dtype = gc.dtype(), .device = gc.device()};
-        Tensor gx = nx ? empty({g.N, g.C, g.H, g.W}, to) : Tensor();
-        Tensor gw = nw ? empty({g.O, g.C / g.groups, g.kh, g.kw}, to) : Tensor();
-        Tensor gb = nb ? empty({g.O}, to) : Tensor();
+        if (nx && !gx_buf.defined()) gx_buf = empty({g.N, g.C, g.H, g.W}, to);
+        if (nw && !gw_buf.defined()) gw_buf = empty({g.O, g.C / g.groups, g.kh, g.kw}, to);
+        if (nb && !gb_buf.defined()) gb_buf = empty({g.O}, to);
         auto ptr = [](Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
         backend::Backend& be = backend::get(gc.device());
         const void* xp = nw ? xc.raw_data() : nullptr;
         const void* wp = nx ? wc.raw_data() : nullptr;
         if (relu_out.defined()) {
           Tensor oc = ops::contiguous_data(relu_out);
-          if (!be.conv2d_relu_backward(gc.dtype(), g, xp, wp, oc.raw_data(), gc.raw_data(), ptr(gx), ptr(gw), ptr(gb)))
+          if (!be.conv2d_relu_backward(gc.dtype(), g, xp, wp, oc.raw_data(), gc.raw_data(), ptr(gx_buf),
+                                       ptr(gw_buf), ptr(gb_buf)))
             return std::nullopt;
         } else {
-          be.conv2d_backward(gc.dtype(), g, xp, wp, gc.raw_data(), ptr(gx), ptr(gw), ptr(gb));
+          be.conv2d_backward(gc.dtype(), g, xp, wp, gc.raw_data(), ptr(gx_buf), ptr(gw_buf), ptr(gb_buf));
         }
-        return TensorList{gx, gw, gb};
+        return TensorList{gx_buf, gw_buf, gb_buf};
       };
       if (first_order && so.defined() && (nx || nw))
         if (auto r = backend_call(gr[0], so.get())) return *r;  // else nothing was computed
