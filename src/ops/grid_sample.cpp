@@ -102,8 +102,9 @@ Tensor sample_linear(const Frame& f, const std::vector<Tensor>& coord) {
   const size_t S = coord.size();
   std::vector<Tensor> base(S), frac(S);
   for (size_t a = 0; a < S; ++a) {
-    base[a] = floor(coord[a].detach()).to(DType::f64);
-    frac[a] = coord[a] - floor(coord[a].detach());  // differentiable in the grid
+    const Tensor lower = floor(coord[a].detach());
+    base[a] = lower.to(DType::f64);
+    frac[a] = coord[a] - lower;  // differentiable in the grid
   }
   Tensor out;
   for (int corner = 0; corner < (1 << S); ++corner) {
@@ -146,9 +147,9 @@ std::array<Tensor, 4> cubic_weights(const Tensor& t) {
 
 Tensor sample_bicubic(const Frame& f, const std::vector<Tensor>& coord, const GridSampleOptions& o) {
   // Each tap's position gets the padding (PyTorch's get_value_bounded), then the bounds check.
-  std::array<Tensor, 4> wx = cubic_weights(coord[0] - floor(coord[0].detach()));
-  std::array<Tensor, 4> wy = cubic_weights(coord[1] - floor(coord[1].detach()));
-  Tensor x0 = floor(coord[0].detach()), y0 = floor(coord[1].detach());
+  const Tensor x0 = floor(coord[0].detach()), y0 = floor(coord[1].detach());
+  std::array<Tensor, 4> wx = cubic_weights(coord[0] - x0);
+  std::array<Tensor, 4> wy = cubic_weights(coord[1] - y0);
   auto tap = [&](const Tensor& base, int64_t k, size_t axis) {
     // PyTorch truncates the padded position to an integer.
     Tensor p = apply_padding(base + double(k - 1), f.size[axis], o);
